@@ -1,0 +1,38 @@
+import type { IncomingMessage } from 'node:http';
+import getRawBody from 'raw-body';
+import { parse as parseYaml } from 'yaml';
+import { badRequest, tooLarge, unsupportedMediaType } from './status.js';
+
+/** Kubernetes' own request-body bound. */
+export const defaultBodyLimit = 3 * 1024 * 1024;
+
+export async function readBody(req: IncomingMessage, limit = defaultBodyLimit): Promise<Buffer> {
+  try {
+    return await getRawBody(req, { limit });
+  } catch (e) {
+    const err = e as { type?: string; limit?: number };
+    if (err.type === 'entity.too.large') throw tooLarge(`the request body is larger than the ${Math.round(limit / 1024)} KiB limit`);
+    throw badRequest(`could not read the request body: ${(e as Error).message}`);
+  }
+}
+
+/** A JSON (or YAML) object body, with parse errors a person can act on. */
+export async function readObjectBody(req: IncomingMessage, opts: { limit?: number; contentType?: string } = {}): Promise<unknown> {
+  const raw = await readBody(req, opts.limit ?? defaultBodyLimit);
+  const type = (opts.contentType ?? req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  const text = raw.toString('utf8');
+  if (text.trim() === '') throw badRequest('the request body is empty: send the object as JSON');
+  if (type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml') {
+    try {
+      return parseYaml(text);
+    } catch (e) {
+      throw badRequest(`the request body is not valid YAML: ${(e as Error).message}`);
+    }
+  }
+  if (!type.endsWith('json')) throw unsupportedMediaType(`unsupported content type "${type}": send application/json`);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`the request body is not valid JSON: ${(e as Error).message}`);
+  }
+}

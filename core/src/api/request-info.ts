@@ -1,0 +1,93 @@
+// Parses a request into the attributes that routing, authorization and audit all use, the
+// way the Kubernetes apiserver's RequestInfoFactory does: one parser, one truth.
+
+export interface RequestInfo {
+  isResourceRequest: boolean;
+  /** 'api' (core v1), 'apis' (named groups) or 'kapis' (non-CRUD and extension APIs). */
+  prefix?: 'api' | 'apis' | 'kapis';
+  path: string;
+  verb: string;
+  apiGroup: string;
+  apiVersion: string;
+  namespace: string;
+  resource: string;
+  subresource: string;
+  name: string;
+  /** Set for workspace-scoped paths (`/kapis/tenant.mortise.io/v1alpha1/workspaces/{ws}/...`). */
+  workspace?: string;
+  parts: string[];
+}
+
+const namespaceSubresources = new Set(['status', 'finalize']);
+
+const httpVerb: Record<string, string> = {
+  POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete', GET: 'get', HEAD: 'get',
+};
+
+export function parseRequestInfo(method: string, path: string, query: URLSearchParams): RequestInfo {
+  const lowerVerb = method.toLowerCase();
+  const nonResource: RequestInfo = {
+    isResourceRequest: false, path, verb: lowerVerb, apiGroup: '', apiVersion: '', namespace: '',
+    resource: '', subresource: '', name: '', parts: [],
+  };
+  const segments = path.split('/').filter((s) => s !== '').map(safeDecode);
+  const prefix = segments[0];
+  if (prefix !== 'api' && prefix !== 'apis' && prefix !== 'kapis') return nonResource;
+  let rest = segments.slice(1);
+  let apiGroup = '';
+  let apiVersion = '';
+  if (prefix === 'api') {
+    if (rest.length < 1) return { ...nonResource, prefix };
+    apiVersion = rest[0]!;
+    rest = rest.slice(1);
+  } else {
+    if (rest.length < 2) return { ...nonResource, prefix };
+    apiGroup = rest[0]!;
+    apiVersion = rest[1]!;
+    rest = rest.slice(2);
+  }
+  if (rest.length === 0) return { ...nonResource, prefix, apiGroup, apiVersion };
+
+  const info: RequestInfo = {
+    isResourceRequest: true, prefix, path, verb: httpVerb[method] ?? lowerVerb, apiGroup, apiVersion,
+    namespace: '', resource: '', subresource: '', name: '', parts: rest,
+  };
+
+  // Workspace scope (a KubeSphere-style path): /workspaces/{ws}/namespaces/{ns}/...
+  if (prefix === 'kapis' && apiGroup === 'tenant.mortise.io' && rest[0] === 'workspaces' && rest.length >= 3) {
+    info.workspace = rest[1];
+    rest = rest.slice(2);
+  }
+
+  if (rest[0] === 'namespaces') {
+    if (rest.length > 1) {
+      info.namespace = rest[1]!;
+      if (rest.length > 2 && !namespaceSubresources.has(rest[2]!)) rest = rest.slice(2);
+    }
+  } else {
+    info.namespace = '';
+  }
+  info.parts = rest;
+  if (rest.length >= 3) info.subresource = rest[2]!;
+  if (rest.length >= 2) info.name = rest[1]!;
+  info.resource = rest[0]!;
+
+  if (info.verb === 'get' || info.verb === 'delete') {
+    if (info.name === '') info.verb = info.verb === 'get' ? 'list' : 'deletecollection';
+  }
+  if (info.verb === 'list' || info.verb === 'get') {
+    const watch = query.get('watch');
+    if (watch === '1' || watch === 'true') info.verb = 'watch';
+  }
+  // A namespace named by its own resource path is the object itself, not a scope.
+  if (info.resource === 'namespaces' && info.name) info.namespace = info.name;
+  return info;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

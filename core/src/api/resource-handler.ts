@@ -1,0 +1,165 @@
+import type { KindRegistry } from '../registry/kind-registry.js';
+import type { KindDefinition } from '../registry/kind.js';
+import type { DeleteOptions, FieldValidation, ResourceService } from '../registry/resource-service.js';
+import type { KubeObject } from '../store/resource-store.js';
+import type { AppContext } from '../http/app-state.js';
+import { readObjectBody } from './body.js';
+import { patchTypeOf } from './patch.js';
+import { badRequest, methodNotAllowed, notFound } from './status.js';
+import { toTable, wantsTable } from './table.js';
+import type { WatchHub } from './watch-hub.js';
+
+/** Serves CRUD, patch and watch for every kind in the registry. */
+export class ResourceHandler {
+  constructor(
+    private readonly kinds: KindRegistry,
+    private readonly service: ResourceService,
+    private readonly watches: WatchHub,
+  ) {}
+
+  handle = async (ctx: AppContext): Promise<void> => {
+    const info = ctx.state.requestInfo;
+    const def = this.kinds.lookup(info.apiGroup, info.apiVersion, info.resource);
+    if (!def) throw notFound(info.apiGroup, info.resource);
+    ctx.state.routeLabel = `${info.prefix}/${def.group || 'core'}/${def.plural}${info.subresource ? `/${info.subresource}` : ''}`;
+    const ns = def.namespaced ? info.namespace : '';
+    if (!def.namespaced && info.namespace && !(def.group === '' && def.plural === 'namespaces')) {
+      throw notFound(info.apiGroup, info.resource);
+    }
+    const q = ctx.URL.searchParams;
+    const sub = info.subresource;
+    if (sub && !(sub === 'status' && def.subresources.status) && !(sub === 'finalize' && def.plural === 'namespaces' && def.group === '')) {
+      throw notFound(def.group, `${def.plural}/${sub}`);
+    }
+    if (sub && !['get', 'update', 'patch'].includes(info.verb)) throw methodNotAllowed(`${info.verb} is not supported on ${def.plural}/${sub}`);
+    const ctxUser = { user: ctx.state.user };
+    const dryRun = dryRunOf(q);
+    const fieldValidation = fieldValidationOf(q);
+    const version = info.apiVersion;
+
+    switch (info.verb) {
+      case 'get':
+        return this.send(ctx, def, version, await this.service.get(def, ns, info.name));
+      case 'list': {
+        const page = await this.service.list(def, ns, {
+          labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'),
+          limit: intParam(q, 'limit'), continue: q.get('continue'),
+        });
+        const items = page.items.map((o) => asVersion(o, def, version));
+        if (wantsTable(ctx.get('accept'))) {
+          ctx.body = toTable(def, items, page, q.get('includeObject'));
+          return;
+        }
+        ctx.body = {
+          apiVersion: def.group ? `${def.group}/${version}` : version,
+          kind: def.listKind,
+          metadata: { resourceVersion: page.resourceVersion, ...(page.continue ? { continue: page.continue } : {}) },
+          items,
+        };
+        return;
+      }
+      case 'watch':
+        return this.watches.serve(ctx, def, ns, version);
+      case 'create': {
+        if (info.name) throw methodNotAllowed(`POST to a named ${def.kind} is not supported: POST to the collection`);
+        const r = await this.service.create(def, ns, await readObjectBody(ctx.req), ctxUser, { dryRun, fieldValidation });
+        warn(ctx, r.warnings);
+        ctx.status = 201;
+        return this.send(ctx, def, version, r.object, 201);
+      }
+      case 'update': {
+        const body = await readObjectBody(ctx.req);
+        if (sub === 'finalize') return this.send(ctx, def, version, (await this.finalizeNamespace(def, info.name, body, ctxUser)).object);
+        const r = await this.service.update(def, ns, info.name, body, ctxUser, { dryRun, fieldValidation, subresource: sub === 'status' ? 'status' : '' });
+        warn(ctx, r.warnings);
+        return this.send(ctx, def, version, r.object);
+      }
+      case 'patch': {
+        const type = patchTypeOf(ctx.get('content-type'));
+        const body = await readObjectBody(ctx.req, { contentType: 'application/json' });
+        const r = await this.service.patch(def, ns, info.name, type, body, ctxUser, { dryRun, fieldValidation, subresource: sub === 'status' ? 'status' : '' });
+        warn(ctx, r.warnings);
+        return this.send(ctx, def, version, r.object);
+      }
+      case 'delete': {
+        const opts = await deleteOptionsOf(ctx);
+        const r = await this.service.delete(def, ns, info.name, { ...opts, dryRun });
+        return this.send(ctx, def, version, r.object, r.pending ? 202 : 200);
+      }
+      case 'deletecollection': {
+        const opts = await deleteOptionsOf(ctx);
+        const items = await this.service.deleteCollection(def, ns, { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector') }, { ...opts, dryRun });
+        ctx.body = { apiVersion: def.group ? `${def.group}/${version}` : version, kind: def.listKind, metadata: {}, items: items.map((o) => asVersion(o, def, version)) };
+        return;
+      }
+      default:
+        throw methodNotAllowed(`the server does not allow this method on the requested resource (${info.verb})`);
+    }
+  };
+
+  /** PUT /api/v1/namespaces/{name}/finalize: the only way spec.finalizers changes. */
+  private async finalizeNamespace(def: KindDefinition, name: string, body: unknown, ctx: { user?: AppContext['state']['user'] }) {
+    const finalizers = (body as { spec?: { finalizers?: unknown } })?.spec?.finalizers;
+    if (finalizers !== undefined && (!Array.isArray(finalizers) || finalizers.some((f) => typeof f !== 'string'))) {
+      throw badRequest('spec.finalizers must be a list of strings');
+    }
+    const current = await this.service.getStored(def, '', name);
+    if (!current) throw notFound('', 'namespaces', name);
+    return this.service.setNamespaceFinalizers(def, current, (finalizers as string[] | undefined) ?? [], ctx);
+  }
+
+  private send(ctx: AppContext, def: KindDefinition, version: string, obj: KubeObject, status = 200) {
+    ctx.status = status;
+    const out = asVersion(obj, def, version);
+    ctx.body = wantsTable(ctx.get('accept')) ? toTable(def, [out], {}, ctx.URL.searchParams.get('includeObject')) : out;
+  }
+}
+
+/** Conversion strategy "None": the same object at whichever served version was asked. */
+export function asVersion(obj: KubeObject, def: KindDefinition, version: string): KubeObject {
+  if (version === def.version || !def.group) return obj;
+  return { ...obj, apiVersion: `${def.group}/${version}` };
+}
+
+function warn(ctx: AppContext, warnings: string[]) {
+  if (warnings.length) ctx.set('Warning', warnings.map((w) => `299 - ${JSON.stringify(w)}`).join(', '));
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw badRequest(`${name} must be a non-negative integer, got "${v}"`);
+  return Number(v);
+}
+
+function dryRunOf(q: URLSearchParams): boolean {
+  const v = q.getAll('dryRun');
+  if (v.some((x) => x !== 'All')) throw badRequest(`dryRun must be "All", got "${v.join(',')}"`);
+  return v.length > 0;
+}
+
+function fieldValidationOf(q: URLSearchParams): FieldValidation | undefined {
+  const v = q.get('fieldValidation');
+  if (v === null || v === '') return undefined;
+  if (v !== 'Strict' && v !== 'Warn' && v !== 'Ignore') throw badRequest(`fieldValidation must be Strict, Warn or Ignore, got "${v}"`);
+  return v;
+}
+
+async function deleteOptionsOf(ctx: AppContext): Promise<DeleteOptions> {
+  const q = ctx.URL.searchParams;
+  let body: Record<string, unknown> = {};
+  const length = Number(ctx.get('content-length') || 0);
+  if (length > 0 || ctx.get('transfer-encoding')) {
+    const parsed = await readObjectBody(ctx.req).catch((e: Error) => {
+      if (/empty/.test(e.message)) return {};
+      throw e;
+    });
+    if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
+  }
+  let policy = (q.get('propagationPolicy') ?? body.propagationPolicy) as string | undefined;
+  if (policy === undefined && (q.get('orphanDependents') === 'true' || body.orphanDependents === true)) policy = 'Orphan';
+  if (policy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
+    throw badRequest(`propagationPolicy must be Orphan, Background or Foreground, got "${policy}"`);
+  }
+  return { propagationPolicy: policy as DeleteOptions['propagationPolicy'], preconditions: body.preconditions as DeleteOptions['preconditions'] };
+}

@@ -1,0 +1,106 @@
+import type { KubeObject } from '../store/resource-store.js';
+import { badRequest } from './status.js';
+
+// Label selectors as kubectl and client-go write them:
+//   a=b, a==b, a!=b, a in (x,y), a notin (x), a, !a — comma-separated, all must hold.
+type Requirement =
+  | { key: string; op: 'in' | 'notin'; values: string[] }
+  | { key: string; op: 'exists' | '!exists' };
+
+export type LabelSelector = Requirement[];
+
+export function parseLabelSelector(text: string | null | undefined): LabelSelector {
+  if (!text || !text.trim()) return [];
+  const reqs: Requirement[] = [];
+  for (const term of splitTerms(text)) {
+    const t = term.trim();
+    if (!t) continue;
+    let m: RegExpExecArray | null;
+    if ((m = /^([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(t))) {
+      reqs.push({ key: m[1]!, op: m[2] as 'in' | 'notin', values: m[3]!.split(',').map((v) => v.trim()).filter((v) => v !== '') });
+    } else if ((m = /^([^\s!=]+)\s*(==|=|!=)\s*([^\s,]*)$/.exec(t))) {
+      reqs.push({ key: m[1]!, op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]!] });
+    } else if ((m = /^!\s*([^\s!=]+)$/.exec(t))) {
+      reqs.push({ key: m[1]!, op: '!exists' });
+    } else if ((m = /^([^\s!=(),]+)$/.exec(t))) {
+      reqs.push({ key: m[1]!, op: 'exists' });
+    } else {
+      throw badRequest(`unable to parse requirement: "${t}": expected key, !key, key=value, key!=value, key in (v1,v2) or key notin (v1,v2)`);
+    }
+  }
+  return reqs;
+}
+
+/** Splits on commas that are not inside parentheses. */
+function splitTerms(text: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of text) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+export function matchesLabels(selector: LabelSelector, labels: Record<string, string> | undefined): boolean {
+  for (const r of selector) {
+    const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, r.key);
+    const v = has ? labels![r.key] : undefined;
+    switch (r.op) {
+      case 'exists': if (!has) return false; break;
+      case '!exists': if (has) return false; break;
+      case 'in': if (!has || !r.values.includes(v!)) return false; break;
+      case 'notin': if (has && r.values.includes(v!)) return false; break;
+    }
+  }
+  return true;
+}
+
+type FieldRequirement = { field: string; value: string; equal: boolean };
+export type FieldSelector = FieldRequirement[];
+
+const fieldGetters: Record<string, (o: KubeObject) => string> = {
+  'metadata.name': (o) => o.metadata.name ?? '',
+  'metadata.namespace': (o) => o.metadata.namespace ?? '',
+};
+
+export function parseFieldSelector(text: string | null | undefined, extraFields: string[] = []): FieldSelector {
+  if (!text || !text.trim()) return [];
+  const reqs: FieldRequirement[] = [];
+  for (const term of text.split(',')) {
+    const t = term.trim();
+    if (!t) continue;
+    const m = /^([^\s!=]+)\s*(==|=|!=)\s*(.*)$/.exec(t);
+    if (!m) throw badRequest(`invalid field selector "${t}": expected field=value or field!=value`);
+    const field = m[1]!;
+    if (!fieldGetters[field] && !extraFields.includes(field)) {
+      throw badRequest(`field label not supported: ${field} (supported: ${[...Object.keys(fieldGetters), ...extraFields].join(', ')})`);
+    }
+    reqs.push({ field, value: m[3]!.trim(), equal: m[2] !== '!=' });
+  }
+  return reqs;
+}
+
+export function matchesFields(selector: FieldSelector, obj: KubeObject): boolean {
+  for (const r of selector) {
+    const getter = fieldGetters[r.field];
+    const actual = getter ? getter(obj) : String(getPath(obj, r.field) ?? '');
+    if ((actual === r.value) !== r.equal) return false;
+  }
+  return true;
+}
+
+function getPath(obj: unknown, path: string): unknown {
+  let cur = obj;
+  for (const p of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur;
+}

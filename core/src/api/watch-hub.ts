@@ -1,0 +1,138 @@
+import type { ServerResponse } from 'node:http';
+import type { KindDefinition } from '../registry/kind.js';
+import type { ResourceService } from '../registry/resource-service.js';
+import type { KubeObject, Watcher } from '../store/resource-store.js';
+import type { AppContext } from '../http/app-state.js';
+import { asVersion } from './resource-handler.js';
+import { ApiError, badRequest } from './status.js';
+
+export interface WatchHubOptions {
+  /** How often a bookmark is sent to watchers that asked for them. */
+  bookmarkIntervalMs?: number;
+  /** A watcher that falls this far behind is closed (it will re-watch from its last version). */
+  maxBufferedBytes?: number;
+  /** Longest a watch stays open without `timeoutSeconds`. */
+  defaultTimeoutSeconds?: number;
+}
+
+interface OpenWatch {
+  res: ServerResponse;
+  close(): void;
+}
+
+/**
+ * Streams watch events as newline-delimited JSON, the Kubernetes way: ADDED/MODIFIED/DELETED,
+ * BOOKMARK when asked, an ERROR event with a 410 Status when the version is too old.
+ */
+export class WatchHub {
+  private readonly open = new Set<OpenWatch>();
+  private readonly bookmarkIntervalMs: number;
+  private readonly maxBufferedBytes: number;
+  private readonly defaultTimeoutSeconds: number;
+  // Events reach every watcher of a kind in turn: serializing once serves them all.
+  private lastObject?: KubeObject;
+  private lastType?: string;
+  private lastLine?: string;
+
+  constructor(private readonly service: ResourceService, opts: WatchHubOptions = {}) {
+    this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 30_000;
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? 16 * 1024 * 1024;
+    this.defaultTimeoutSeconds = opts.defaultTimeoutSeconds ?? 1800;
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  async serve(ctx: AppContext, def: KindDefinition, namespace: string, version: string): Promise<void> {
+    const q = ctx.URL.searchParams;
+    const timeoutParam = q.get('timeoutSeconds');
+    if (timeoutParam !== null && !/^\d+$/.test(timeoutParam)) throw badRequest(`timeoutSeconds must be a non-negative integer, got "${timeoutParam}"`);
+    const timeoutSeconds = timeoutParam ? Number(timeoutParam) : this.defaultTimeoutSeconds;
+    const bookmarks = q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1';
+    const res = ctx.res;
+    let watcher: Watcher | undefined;
+    let ended = false;
+    const pending: string[] = [];
+    let started = false;
+    let bookmarkTimer: NodeJS.Timeout | undefined;
+    let timeoutTimer: NodeJS.Timeout | undefined;
+
+    const writeLine = (line: string) => {
+      if (ended) return;
+      if (!started) {
+        pending.push(line);
+        return;
+      }
+      res.write(line);
+      if (res.writableLength > this.maxBufferedBytes) entry.close();
+    };
+    const send = (type: string, obj: KubeObject) => {
+      const versioned = asVersion(obj, def, version);
+      if (versioned !== this.lastObject || type !== this.lastType) {
+        this.lastObject = versioned;
+        this.lastType = type;
+        this.lastLine = `${JSON.stringify({ type, object: versioned })}\n`;
+      }
+      writeLine(this.lastLine!);
+    };
+    const entry: OpenWatch = {
+      res,
+      close: () => {
+        if (ended) return;
+        ended = true;
+        watcher?.stop();
+        clearInterval(bookmarkTimer);
+        clearTimeout(timeoutTimer);
+        this.open.delete(entry);
+        if (!res.writableEnded) res.end();
+      },
+    };
+
+    let lastRv = '';
+    try {
+      watcher = await this.service.watch(def, namespace, {
+        resourceVersion: q.get('resourceVersion'),
+        labelSelector: q.get('labelSelector'),
+        fieldSelector: q.get('fieldSelector'),
+        sendInitialEvents: q.get('sendInitialEvents') === 'true',
+      }, (type, obj) => {
+        if (type === 'BOOKMARK' && !bookmarks && !obj.metadata.annotations?.['k8s.io/initial-events-end']) return;
+        lastRv = obj.metadata.resourceVersion ?? lastRv;
+        send(type, obj);
+      });
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 410) {
+        // As the apiserver does: the stream opens, then carries the error as an event.
+        ctx.status = 200;
+        ctx.type = 'application/json';
+        ctx.body = `${JSON.stringify({ type: 'ERROR', object: e.toStatus() })}\n`;
+        return;
+      }
+      throw e;
+    }
+    ctx.respond = false;
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    started = true;
+    for (const line of pending.splice(0)) res.write(line);
+    this.open.add(entry);
+    bookmarkTimer = setInterval(() => {
+      if (!bookmarks) return;
+      void this.service.store.currentResourceVersion().then((rv) => {
+        writeLine(`${JSON.stringify({ type: 'BOOKMARK', object: { apiVersion: def.group ? `${def.group}/${version}` : version, kind: def.kind, metadata: { resourceVersion: String(rv || lastRv) } } })}\n`);
+      });
+    }, this.bookmarkIntervalMs);
+    bookmarkTimer.unref();
+    timeoutTimer = setTimeout(() => entry.close(), timeoutSeconds * 1000);
+    timeoutTimer.unref();
+    ctx.req.on('close', () => entry.close());
+    res.on('close', () => entry.close());
+    await new Promise<void>((resolve) => res.on('close', resolve));
+  }
+
+  /** Ends every open watch (shutdown): clients see a clean end of stream and re-watch. */
+  closeAll(): void {
+    for (const w of [...this.open]) w.close();
+  }
+}

@@ -1,0 +1,6 @@
+import type { ResourceRef } from '../store/resource-store.js';
+
+// State the core keeps in the same store as everything else, but never serves over the API.
+export const internalGroup = 'internal.mortise.io';
+export const signingKeysRef: ResourceRef = { group: internalGroup, resource: 'signingkeys' };
+export const refreshTokensRef: ResourceRef = { group: internalGroup, resource: 'refreshtokens' };

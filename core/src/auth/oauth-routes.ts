@@ -1,0 +1,142 @@
+import Router from '@koa/router';
+import type { Logger } from 'pino';
+import { readBody } from '../api/body.js';
+import type { AppContext, AppState } from '../http/app-state.js';
+import type { ResourceService } from '../registry/resource-service.js';
+import type { KindRegistry } from '../registry/kind-registry.js';
+import { iamGroup } from '../schemas/iam.js';
+import { verifyPassword } from './passwords.js';
+import type { SigningKeys } from './signing-keys.js';
+import { TokenError, type TokenService } from './token-service.js';
+import type { UserDirectory } from './user-directory.js';
+
+export interface OAuthDeps {
+  tokens: TokenService;
+  keys: SigningKeys;
+  users: UserDirectory;
+  service: ResourceService;
+  kinds: KindRegistry;
+  issuer: () => string;
+  defaultClientId: string;
+  logger: Logger;
+  /** Hooks for login throttling (the IAM layer). */
+  loginGuard?: LoginGuard;
+}
+
+export interface LoginGuard {
+  /** Throws (e.g. a 429) when this login attempt must not be tried now. */
+  before(username: string, remote: string): Promise<void>;
+  after(username: string, remote: string, ok: boolean): Promise<void>;
+}
+
+function oauthError(ctx: AppContext, status: number, error: string, description: string) {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { error, error_description: description };
+}
+
+async function formOf(ctx: AppContext): Promise<URLSearchParams> {
+  const raw = (await readBody(ctx.req, 64 * 1024)).toString('utf8');
+  if ((ctx.get('content-type') || '').includes('json')) {
+    try {
+      const parsed = JSON.parse(raw) as Record<string, unknown>;
+      return new URLSearchParams(Object.entries(parsed).map(([k, v]): [string, string] => [k, String(v)]));
+    } catch {
+      return new URLSearchParams();
+    }
+  }
+  return new URLSearchParams(raw);
+}
+
+/** The core as an OAuth2 / OIDC issuer: token, revocation, discovery, JWKS. */
+export function oauthRouter(deps: OAuthDeps): Router<AppState> {
+  const router = new Router<AppState>();
+
+  router.post('/oauth/token', async (ctx) => {
+    const form = await formOf(ctx);
+    const grant = form.get('grant_type');
+    const clientId = form.get('client_id') || deps.defaultClientId;
+    if (!deps.tokens.clients.includes(clientId)) return oauthError(ctx, 401, 'invalid_client', `unknown client_id "${clientId}"`);
+    if (grant === 'password') {
+      const username = form.get('username') ?? '';
+      const password = form.get('password') ?? '';
+      if (!username || !password) return oauthError(ctx, 400, 'invalid_request', 'username and password are required');
+      const remote = ctx.ip;
+      await deps.loginGuard?.before(username, remote);
+      const user = await deps.users.lookup(username);
+      const ok = !!user?.passwordHash && (await verifyPassword(password, user.passwordHash));
+      await deps.loginGuard?.after(username, remote, ok);
+      if (!ok || !user) {
+        deps.logger.info({ event: 'login.failed', username, remote }, 'login failed');
+        return oauthError(ctx, 400, 'invalid_grant', 'incorrect username or password');
+      }
+      if (user.state === 'Disabled') return oauthError(ctx, 400, 'invalid_grant', `the user "${username}" is disabled`);
+      const issued = await deps.tokens.issue(username, clientId);
+      await recordLogin(deps, username);
+      deps.logger.info({ event: 'login.succeeded', username, remote, clientId }, 'login');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = issued;
+      return;
+    }
+    if (grant === 'refresh_token') {
+      const token = form.get('refresh_token') ?? '';
+      if (!token) return oauthError(ctx, 400, 'invalid_request', 'refresh_token is required');
+      try {
+        const owner = await deps.tokens.refreshTokenOwner(token);
+        const user = owner ? await deps.users.lookup(owner) : undefined;
+        if (owner && (!user || user.state === 'Disabled')) return oauthError(ctx, 400, 'invalid_grant', `the user "${owner}" is disabled or gone`);
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = await deps.tokens.refresh(token, clientId);
+      } catch (e) {
+        if (e instanceof TokenError) return oauthError(ctx, 400, e.oauthError, e.message);
+        throw e;
+      }
+      return;
+    }
+    return oauthError(ctx, 400, 'unsupported_grant_type', `grant_type must be "password" or "refresh_token", got "${grant ?? ''}"`);
+  });
+
+  router.post('/oauth/revoke', async (ctx) => {
+    const form = await formOf(ctx);
+    const token = form.get('token');
+    if (!token) return oauthError(ctx, 400, 'invalid_request', 'token is required');
+    await deps.tokens.revoke(token);
+    // RFC 7009: 200 whether or not the token was known.
+    ctx.status = 200;
+    ctx.body = {};
+  });
+
+  router.get('/oauth/keys', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = deps.keys.jwks();
+  });
+
+  router.get('/.well-known/openid-configuration', (ctx) => {
+    const issuer = deps.issuer();
+    ctx.body = {
+      issuer,
+      token_endpoint: `${issuer}/oauth/token`,
+      revocation_endpoint: `${issuer}/oauth/revoke`,
+      jwks_uri: `${issuer}/oauth/keys`,
+      authorization_endpoint: `${issuer}/oauth/authorize`,
+      response_types_supported: ['code'],
+      grant_types_supported: ['password', 'refresh_token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      token_endpoint_auth_methods_supported: ['none'],
+      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'jti'],
+    };
+  });
+
+  return router;
+}
+
+async function recordLogin(deps: OAuthDeps, username: string) {
+  const def = deps.kinds.byGroupResource(iamGroup, 'users');
+  if (!def) return;
+  try {
+    await deps.service.patch(def, '', username, 'merge', { status: { lastLoginTime: new Date().toISOString() } }, {}, { subresource: 'status' });
+  } catch (e) {
+    deps.logger.warn({ event: 'login.record-failed', username, err: (e as Error).message }, 'could not record the login time');
+  }
+}

@@ -1,0 +1,174 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT, createLocalJWKSet, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
+import type { ResourceStore } from '../store/resource-store.js';
+import { StoreError } from '../store/resource-store.js';
+import { refreshTokensRef } from './internal-kinds.js';
+import { signingAlgorithm, type SigningKeys } from './signing-keys.js';
+
+export interface TokenServiceOptions {
+  issuer: () => string;
+  /** Clients whose tokens the API accepts (the `aud` of access tokens). */
+  clients: string[];
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+}
+
+export interface AccessClaims extends JWTPayload {
+  sub: string;
+  /** Set on tokens the gateway forwards to an extension. */
+  token_use?: 'access' | 'forwarded';
+}
+
+interface RefreshRecord {
+  username: string;
+  clientId: string;
+  family: string;
+  expiresAt: number;
+  used: boolean;
+  revoked: boolean;
+}
+
+export class TokenError extends Error {
+  constructor(readonly oauthError: 'invalid_grant' | 'invalid_token' | 'invalid_client', message: string) {
+    super(message);
+  }
+}
+
+export interface IssuedTokens {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  scope?: string;
+}
+
+/**
+ * Signed JWT access tokens (short-lived, verified locally) and opaque refresh tokens
+ * (stored hashed, rotated on use, revocable; reuse of a rotated one revokes its family).
+ */
+export class TokenService {
+  readonly accessTtl: number;
+  readonly refreshTtl: number;
+
+  constructor(
+    private readonly keys: SigningKeys,
+    private readonly store: ResourceStore,
+    private readonly opts: TokenServiceOptions,
+  ) {
+    this.accessTtl = opts.accessTokenTtlSeconds ?? 3600;
+    this.refreshTtl = opts.refreshTokenTtlSeconds ?? 7 * 24 * 3600;
+  }
+
+  get clients(): string[] {
+    return this.opts.clients;
+  }
+
+  async issue(username: string, clientId: string, family: string = randomUUID()): Promise<IssuedTokens> {
+    const access = await this.sign({ sub: username, token_use: 'access' }, clientId, this.accessTtl);
+    const refresh = `mrt_${randomBytes(32).toString('base64url')}`;
+    const record: RefreshRecord = { username, clientId, family, expiresAt: Date.now() + this.refreshTtl * 1000, used: false, revoked: false };
+    await this.store.create(refreshTokensRef, { metadata: { name: digest(refresh), labels: { family } }, data: record });
+    return { access_token: access, token_type: 'Bearer', expires_in: this.accessTtl, refresh_token: refresh };
+  }
+
+  /** Signs a JWT with the current key (also used for identities forwarded to extensions). */
+  async sign(claims: Record<string, unknown>, audience: string, ttlSeconds: number): Promise<string> {
+    const key = this.keys.current();
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: signingAlgorithm, kid: key.kid, typ: 'JWT' })
+      .setIssuer(this.opts.issuer())
+      .setAudience(audience)
+      .setIssuedAt()
+      .setJti(randomUUID())
+      .setExpirationTime(`${ttlSeconds}s`)
+      .sign(key.privateKey);
+  }
+
+  async verifyAccessToken(token: string): Promise<AccessClaims> {
+    try {
+      const { payload } = await jwtVerify(token, createLocalJWKSet(this.keys.jwks()), {
+        issuer: this.opts.issuer(),
+        audience: this.opts.clients,
+        algorithms: [signingAlgorithm],
+      });
+      if (typeof payload.sub !== 'string' || payload.token_use !== 'access') throw new TokenError('invalid_token', 'the token is not an access token');
+      return payload as AccessClaims;
+    } catch (e) {
+      if (e instanceof TokenError) throw e;
+      if (e instanceof joseErrors.JWTExpired) throw new TokenError('invalid_token', 'the token has expired: log in again or use your refresh token');
+      throw new TokenError('invalid_token', `the token is not valid: ${(e as Error).message}`);
+    }
+  }
+
+  async refresh(refreshToken: string, clientId: string): Promise<IssuedTokens> {
+    const name = digest(refreshToken);
+    const stored = await this.store.get({ ...refreshTokensRef, namespace: '', name });
+    const record = stored?.data as RefreshRecord | undefined;
+    if (!stored || !record) throw new TokenError('invalid_grant', 'the refresh token is not valid');
+    if (record.clientId !== clientId) throw new TokenError('invalid_grant', 'the refresh token was issued to another client');
+    if (record.revoked) throw new TokenError('invalid_grant', 'the refresh token has been revoked: log in again');
+    if (record.expiresAt < Date.now()) throw new TokenError('invalid_grant', 'the refresh token has expired: log in again');
+    if (record.used) {
+      // A rotated token used twice means it leaked: end the whole session.
+      await this.revokeFamily(record.family);
+      throw new TokenError('invalid_grant', 'the refresh token was already used; the session has been revoked: log in again');
+    }
+    try {
+      await this.store.update(refreshTokensRef, { ...stored, data: { ...record, used: true } }, stored.metadata.resourceVersion);
+    } catch (e) {
+      if (e instanceof StoreError && e.reason === 'Conflict') throw new TokenError('invalid_grant', 'the refresh token was already used');
+      throw e;
+    }
+    return { ...(await this.issue(record.username, clientId, record.family)) };
+  }
+
+  /** The refresh token's username, for checks before refreshing (e.g. a disabled user). */
+  async refreshTokenOwner(refreshToken: string): Promise<string | undefined> {
+    const stored = await this.store.get({ ...refreshTokensRef, namespace: '', name: digest(refreshToken) });
+    return (stored?.data as RefreshRecord | undefined)?.username;
+  }
+
+  /** RFC 7009: revoking a refresh token ends its session (the whole rotation family). */
+  async revoke(token: string): Promise<void> {
+    const stored = await this.store.get({ ...refreshTokensRef, namespace: '', name: digest(token) });
+    const record = stored?.data as RefreshRecord | undefined;
+    if (record) await this.revokeFamily(record.family);
+  }
+
+  /** Revokes every refresh token of a user (password change, disable). */
+  async revokeUser(username: string): Promise<number> {
+    const { items } = await this.store.list(refreshTokensRef);
+    let n = 0;
+    for (const item of items) {
+      const r = item.data as RefreshRecord;
+      if (r.username === username && !r.revoked) {
+        await this.store.update(refreshTokensRef, { ...item, data: { ...r, revoked: true } });
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private async revokeFamily(family: string): Promise<void> {
+    const { items } = await this.store.list(refreshTokensRef);
+    for (const item of items) {
+      const r = item.data as RefreshRecord;
+      if (r.family === family && !r.revoked) await this.store.update(refreshTokensRef, { ...item, data: { ...r, revoked: true } });
+    }
+  }
+
+  /** Drops expired refresh tokens (called periodically). */
+  async pruneExpired(): Promise<number> {
+    const { items } = await this.store.list(refreshTokensRef);
+    let n = 0;
+    for (const item of items) {
+      if ((item.data as RefreshRecord).expiresAt < Date.now()) {
+        await this.store.delete({ ...refreshTokensRef, namespace: '', name: item.metadata.name! }).catch(() => undefined);
+        n++;
+      }
+    }
+    return n;
+  }
+}
+
+const digest = (token: string) => createHash('sha256').update(token).digest('hex');

@@ -1,0 +1,32 @@
+import { resolve } from 'node:path';
+
+export interface CoreConfig {
+  /** Where the SQLite file lives; undefined keeps everything in memory (tests). */
+  dataDir?: string;
+  host: string;
+  port: number;
+  /** The OIDC issuer URL; defaults to this server's own URL. */
+  issuer?: string;
+  /** The bootstrap admin's password; generated and printed once when unset. */
+  adminPassword?: string;
+  logLevel?: string;
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+  /** Watch history kept for replay (events); older resourceVersions answer 410 Gone. */
+  eventRetention?: number;
+  bookmarkIntervalMs?: number;
+  /** How long shutdown waits for in-flight requests. */
+  shutdownTimeoutMs?: number;
+}
+
+/** The configuration `npm start` uses, from the environment (DESIGN: quick-start contract). */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig {
+  return {
+    dataDir: resolve(env.MORTISE_DATA_DIR ?? '.mortise'),
+    host: env.HOST ?? '127.0.0.1',
+    port: env.PORT ? Number(env.PORT) : 8080,
+    issuer: env.MORTISE_ISSUER,
+    adminPassword: env.MORTISE_ADMIN_PASSWORD,
+    logLevel: env.MORTISE_LOG_LEVEL,
+  };
+}

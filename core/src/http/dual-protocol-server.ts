@@ -1,0 +1,61 @@
+import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { ServingCerts } from './serving-certs.js';
+
+/**
+ * HTTP and HTTPS on one port: the first byte of a connection tells a TLS handshake (0x16)
+ * from plain HTTP. The quick start stays `http://127.0.0.1:8080`, and kubectl (which only
+ * sends credentials over TLS) uses `https://` on the same port.
+ */
+export class DualProtocolServer {
+  private readonly net: NetServer;
+  readonly http: HttpServer;
+  readonly https: HttpsServer;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(handler: RequestListener, certs: ServingCerts) {
+    this.http = createHttpServer(handler);
+    this.https = createHttpsServer({ cert: certs.certPem, key: certs.keyPem }, handler);
+    for (const s of [this.http, this.https]) s.keepAliveTimeout = 65_000;
+    this.net = createNetServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        (first[0] === 0x16 ? this.https : this.http).emit('connection', socket);
+        process.nextTick(() => socket.resume());
+      });
+    });
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.net.once('error', reject);
+      this.net.listen(port, host, () => resolve(this.net.address() as AddressInfo));
+    });
+  }
+
+  /** Stops accepting; idle keep-alive connections close now, busy ones when done or at the deadline. */
+  async close(deadlineMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.net.close(() => resolve()));
+    this.http.closeIdleConnections();
+    this.https.closeIdleConnections();
+    const t = setTimeout(() => this.destroyAll(), deadlineMs);
+    t.unref();
+    // Keep-alive sockets that finish a request later are closed as they go idle.
+    const sweep = setInterval(() => {
+      this.http.closeIdleConnections();
+      this.https.closeIdleConnections();
+    }, 50);
+    sweep.unref();
+    await closed;
+    clearInterval(sweep);
+    clearTimeout(t);
+  }
+
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+}

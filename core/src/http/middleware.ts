@@ -1,0 +1,108 @@
+import type { Next } from 'koa';
+import type { Logger } from 'pino';
+import { parseRequestInfo } from '../api/request-info.js';
+import { ApiError, forbidden, internalError, unauthorized } from '../api/status.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { stripIdentityHeaders } from '../auth/authenticator.js';
+import { describeRequest, type Authorizer } from '../auth/authorizer.js';
+import type { CoreMetrics } from '../ops/metrics.js';
+import type { AppContext } from './app-state.js';
+import { isPublic } from './public-routes.js';
+
+// The request pipeline, one concern a function; server.ts puts them in order.
+
+/** Every failure leaves as a metav1.Status; unexpected ones are logged, not leaked. */
+export function errors(logger: Logger) {
+  return async (ctx: AppContext, next: Next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${ctx.method} ${ctx.path})`);
+      }
+    } catch (e) {
+      const err = e instanceof ApiError ? e : httpErrorToApi(e);
+      if (!err) {
+        logger.error({ event: 'request.error', method: ctx.method, path: ctx.path, err: (e as Error).stack ?? String(e) }, 'unhandled error');
+      }
+      const status = (err ?? internalError('an internal error occurred; see the server log')).toStatus();
+      ctx.status = status.code;
+      ctx.type = 'application/json';
+      if (status.code === 401) ctx.set('WWW-Authenticate', 'Bearer realm="mortise"');
+      if (status.details?.retryAfterSeconds) ctx.set('Retry-After', String(status.details.retryAfterSeconds));
+      ctx.body = status;
+    }
+  };
+}
+
+function httpErrorToApi(e: unknown): ApiError | undefined {
+  const err = e as { status?: number; expose?: boolean; message?: string };
+  if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500 && err.expose) {
+    return new ApiError(err.status, err.status === 405 ? 'MethodNotAllowed' : 'BadRequest', err.message ?? 'bad request');
+  }
+  return undefined;
+}
+
+/** One log line and one metrics sample per request. */
+export function accessLog(logger: Logger, metrics: CoreMetrics) {
+  return async (ctx: AppContext, next: Next) => {
+    const start = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const route = ctx.state.routeLabel ?? routeOf(ctx);
+      metrics.requests.inc({ route, method: ctx.method, code: String(ctx.status) });
+      metrics.latency.observe({ route, method: ctx.method }, seconds);
+      const fields = { event: 'request', method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, user: ctx.state.user?.username };
+      if (ctx.status >= 500) logger.warn(fields, 'request');
+      else logger.debug(fields, 'request');
+    }
+  };
+}
+
+function routeOf(ctx: AppContext): string {
+  const info = ctx.state.requestInfo;
+  if (info?.isResourceRequest) return `${info.prefix}/${info.apiGroup || 'core'}/${info.resource}`;
+  if (info?.prefix) return `${info.prefix}/discovery`;
+  return (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'other';
+}
+
+/** Parses the request's attributes once and removes client-claimed identity headers. */
+export function requestInfo() {
+  return async (ctx: AppContext, next: Next) => {
+    stripIdentityHeaders(ctx.req.headers);
+    ctx.state.requestInfo = parseRequestInfo(ctx.method, ctx.path, ctx.URL.searchParams);
+    await next();
+  };
+}
+
+/** Bearer token → user. No token is anonymous, which only public routes accept. */
+export function authentication(authenticator: Authenticator) {
+  return async (ctx: AppContext, next: Next) => {
+    const publicRoute = isPublic(ctx.method, ctx.path);
+    try {
+      ctx.state.user = await authenticator.authenticate(ctx.get('authorization') || undefined);
+    } catch (e) {
+      // A bad token on a public route (e.g. logging in again) is not an error.
+      if (!publicRoute) throw e;
+    }
+    if (!ctx.state.user && !publicRoute) {
+      throw unauthorized('authentication required: send "Authorization: Bearer <token>" (get one from POST /oauth/token)');
+    }
+    await next();
+  };
+}
+
+/** Nothing reaches a handler or a proxied backend unless the authorizer allows it. */
+export function authorization(authorizer: Authorizer) {
+  return async (ctx: AppContext, next: Next) => {
+    if (isPublic(ctx.method, ctx.path)) return next();
+    const user = ctx.state.user!;
+    const decision = await authorizer.authorize(user, ctx.state.requestInfo);
+    if (!decision.allowed) {
+      const r = ctx.state.requestInfo;
+      throw forbidden(`${user.username} cannot ${describeRequest(r)}: ${decision.reason}`, r.isResourceRequest ? { name: r.name || undefined, group: r.apiGroup, kind: r.resource } : undefined);
+    }
+    await next();
+  };
+}

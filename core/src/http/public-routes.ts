@@ -1,0 +1,19 @@
+/**
+ * The only routes an anonymous caller may reach: logging in, the issuer's discovery, health,
+ * and the console's static files. Everything else is authenticated and authorized; the
+ * route-inventory test proves it for every route the router knows.
+ */
+export const publicRoutes: ReadonlyArray<{ method: string; path: string | RegExp }> = [
+  { method: 'POST', path: '/oauth/token' },
+  { method: 'POST', path: '/oauth/revoke' },
+  { method: 'GET', path: '/oauth/keys' },
+  { method: 'GET', path: '/.well-known/openid-configuration' },
+  { method: 'GET', path: '/healthz' },
+  { method: 'GET', path: '/livez' },
+  { method: 'GET', path: '/readyz' },
+];
+
+export function isPublic(method: string, path: string): boolean {
+  const m = method === 'HEAD' ? 'GET' : method;
+  return publicRoutes.some((r) => r.method === m && (typeof r.path === 'string' ? r.path === path : r.path.test(path)));
+}

@@ -1,0 +1,463 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { KubeObject, ObjectKey, ResourceStore, StoreEvent, Watcher } from '../store/resource-store.js';
+import { StoreError } from '../store/resource-store.js';
+import {
+  ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, qualified, type StatusCause,
+} from '../api/status.js';
+import { applyPatch, type PatchType } from '../api/patch.js';
+import {
+  matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector,
+} from '../api/selectors.js';
+import { apiVersionOf, type KindDefinition, type RequestContext } from './kind.js';
+import type { KindRegistry } from './kind-registry.js';
+import { validateObjectMeta } from './object-meta.js';
+import { findUnknownFields, pruneUnknownFields, type SchemaValidator } from './schema-validator.js';
+
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
+export interface WriteOptions {
+  dryRun?: boolean;
+  fieldValidation?: FieldValidation;
+  subresource?: '' | 'status';
+}
+
+export interface WriteResult {
+  object: KubeObject;
+  warnings: string[];
+  /** True when a delete only marked the object (finalizers pending). */
+  pending?: boolean;
+}
+
+export interface ListQuery {
+  labelSelector?: string | null;
+  fieldSelector?: string | null;
+  limit?: number;
+  continue?: string | null;
+}
+
+export interface ListPage {
+  items: KubeObject[];
+  resourceVersion: string;
+  continue?: string;
+}
+
+export interface DeleteOptions {
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: boolean;
+}
+
+export interface WatchQuery {
+  resourceVersion?: string | null;
+  labelSelector?: string | null;
+  fieldSelector?: string | null;
+  sendInitialEvents?: boolean;
+}
+
+export type WatchSink = (type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK', object: KubeObject) => void;
+
+export const namespaceFinalizer = 'kubernetes';
+export const orphanFinalizer = 'orphan';
+export const foregroundFinalizer = 'foregroundDeletion';
+
+/**
+ * The generic REST logic of every kind — create, read, update, patch, delete, watch — with
+ * validation, defaulting, optimistic concurrency, the status subresource and finalizers.
+ * Kinds differ only by their KindDefinition and strategy. HTTP handlers and in-process
+ * controllers both write through here, so the rules hold whoever writes.
+ */
+export class ResourceService extends EventEmitter<{ deleting: [KindDefinition, KubeObject]; deleted: [KindDefinition, KubeObject] }> {
+  constructor(
+    readonly store: ResourceStore,
+    readonly kinds: KindRegistry,
+    private readonly validator: SchemaValidator,
+  ) {
+    super();
+    this.setMaxListeners(50);
+  }
+
+  async get(def: KindDefinition, namespace: string, name: string): Promise<KubeObject> {
+    const obj = await this.store.get(this.key(def, namespace, name));
+    if (!obj) throw notFound(def.group, def.plural, name);
+    return this.external(def, obj);
+  }
+
+  /** The stored form, with write-only fields (for strategies and controllers of the core). */
+  async getStored(def: KindDefinition, namespace: string, name: string): Promise<KubeObject | undefined> {
+    return this.store.get(this.key(def, namespace, name));
+  }
+
+  async list(def: KindDefinition, namespace: string, q: ListQuery = {}): Promise<ListPage> {
+    const labels = parseLabelSelector(q.labelSelector);
+    const fields = parseFieldSelector(q.fieldSelector);
+    const limit = q.limit && q.limit > 0 ? q.limit : undefined;
+    let after = q.continue ? decodeContinue(q.continue) : undefined;
+    const items: KubeObject[] = [];
+    let resourceVersion = 0;
+    let more = false;
+    // Selectors filter after reading, so read in batches until the page is full.
+    for (;;) {
+      const batch = limit ? Math.max(limit * 2, 100) : undefined;
+      const res = await this.store.list(this.ref(def), { namespace: def.namespaced && namespace ? namespace : undefined, after, limit: batch });
+      resourceVersion ||= res.resourceVersion;
+      let i = 0;
+      for (; i < res.items.length; i++) {
+        const o = res.items[i]!;
+        if (!matchesLabels(labels, o.metadata.labels) || !matchesFields(fields, o)) continue;
+        if (limit && items.length === limit) {
+          more = true;
+          break;
+        }
+        items.push(this.external(def, o));
+      }
+      if (more || !res.last) {
+        if (more) {
+          const lastItem = items[items.length - 1]!;
+          after = { namespace: lastItem.metadata.namespace ?? '', name: lastItem.metadata.name! };
+        }
+        break;
+      }
+      after = res.last;
+    }
+    return { items, resourceVersion: String(resourceVersion), ...(more && after ? { continue: encodeContinue(after) } : {}) };
+  }
+
+  async create(def: KindDefinition, namespace: string, body: unknown, ctx: RequestContext, opts: WriteOptions = {}): Promise<WriteResult> {
+    const obj = this.decode(def, body, namespace);
+    const warnings = this.checkUnknownFields(def, obj, opts.fieldValidation);
+    const m = obj.metadata;
+    if (!m.name && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
+    if (def.namespaced) await this.requireLiveNamespace(namespace);
+    m.uid = randomUUID();
+    m.creationTimestamp = now();
+    m.generation = 1;
+    delete m.resourceVersion;
+    delete m.deletionTimestamp;
+    delete m.deletionGracePeriodSeconds;
+    delete m.managedFields;
+    delete m.selfLink;
+    if (def.subresources.status) delete obj.status;
+    await def.strategy?.prepareForCreate?.(obj, ctx);
+    this.validate(def, obj, def.strategy?.validate?.(obj) ?? []);
+    if (opts.dryRun) {
+      if (await this.store.get(this.key(def, namespace, m.name!))) throw alreadyExists(def.group, def.plural, m.name!);
+      return { object: this.external(def, obj), warnings };
+    }
+    try {
+      return { object: this.external(def, await this.store.create(this.ref(def), obj)), warnings };
+    } catch (e) {
+      throw this.storeError(e, def, m.name!);
+    }
+  }
+
+  async update(def: KindDefinition, namespace: string, name: string, body: unknown, ctx: RequestContext, opts: WriteOptions = {}): Promise<WriteResult> {
+    const obj = this.decode(def, body, namespace);
+    if (obj.metadata.name !== undefined && obj.metadata.name !== name) {
+      throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    obj.metadata.name = name;
+    const warnings = this.checkUnknownFields(def, obj, opts.fieldValidation);
+    const old = await this.store.get(this.key(def, namespace, name));
+    if (!old) throw notFound(def.group, def.plural, name);
+    return this.replace(def, old, obj, ctx, opts, obj.metadata.resourceVersion || undefined, warnings);
+  }
+
+  async patch(def: KindDefinition, namespace: string, name: string, type: PatchType, patch: unknown, ctx: RequestContext, opts: WriteOptions = {}): Promise<WriteResult> {
+    // A patch without a resourceVersion applies to whatever is current: retry on races.
+    for (let attempt = 0; ; attempt++) {
+      const old = await this.store.get(this.key(def, namespace, name));
+      if (!old) throw notFound(def.group, def.plural, name);
+      const patched = applyPatch(type, this.external(def, old), patch);
+      const obj = this.decode(def, patched, namespace);
+      if (obj.metadata.name !== name) throw badRequest(`a patch may not change metadata.name (from ${name} to ${String(obj.metadata.name)})`);
+      const pinned = hasPinnedVersion(patch, type);
+      const warnings = this.checkUnknownFields(def, obj, opts.fieldValidation);
+      try {
+        return await this.replace(def, old, obj, ctx, opts, pinned ? obj.metadata.resourceVersion : old.metadata.resourceVersion, warnings);
+      } catch (e) {
+        if (!pinned && e instanceof ApiError && e.reason === 'Conflict' && attempt < 10) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** The common tail of update and patch: merge with the stored object by the kind's rules. */
+  private async replace(def: KindDefinition, old: KubeObject, obj: KubeObject, ctx: RequestContext, opts: WriteOptions, expectedRv: string | undefined, warnings: string[]): Promise<WriteResult> {
+    const name = old.metadata.name!;
+    const m = obj.metadata;
+    if (m.uid && m.uid !== old.metadata.uid) {
+      throw conflict(def.group, def.plural, name, `Precondition failed: UID in precondition: ${m.uid}, UID in object meta: ${old.metadata.uid}`);
+    }
+    let next: KubeObject;
+    if (opts.subresource === 'status') {
+      // Only status changes through /status.
+      next = { ...structuredClone(old), status: obj.status };
+      if (obj.status === undefined) delete next.status;
+    } else {
+      next = obj;
+      // System fields are owned by the server.
+      m.uid = old.metadata.uid;
+      m.creationTimestamp = old.metadata.creationTimestamp;
+      m.generation = old.metadata.generation;
+      m.deletionTimestamp = old.metadata.deletionTimestamp;
+      if (old.metadata.deletionGracePeriodSeconds !== undefined) m.deletionGracePeriodSeconds = old.metadata.deletionGracePeriodSeconds;
+      else delete m.deletionGracePeriodSeconds;
+      if (!m.deletionTimestamp) delete m.deletionTimestamp;
+      delete m.managedFields;
+      delete m.selfLink;
+      if (def.subresources.status) {
+        if (old.status === undefined) delete next.status;
+        else next.status = structuredClone(old.status);
+      }
+      if (old.metadata.deletionTimestamp) {
+        const added = (m.finalizers ?? []).filter((f) => !(old.metadata.finalizers ?? []).includes(f));
+        if (added.length) throw invalid(def.group, def.kind, name, [{ reason: 'FieldValueForbidden', field: 'metadata.finalizers', message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` }]);
+      }
+      await def.strategy?.prepareForUpdate?.(next, old, ctx);
+      if (specChanged(def, next, old)) next.metadata.generation = (old.metadata.generation ?? 1) + 1;
+    }
+    this.validate(def, next, [...(def.strategy?.validate?.(next) ?? []), ...(def.strategy?.validateUpdate?.(next, old) ?? [])]);
+    if (opts.dryRun) return { object: this.external(def, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }), warnings };
+    let stored: KubeObject;
+    try {
+      stored = await this.store.update(this.ref(def), next, expectedRv);
+    } catch (e) {
+      throw this.storeError(e, def, name);
+    }
+    if (stored.metadata.deletionTimestamp && finalizersOf(def, stored).length === 0) {
+      // The last finalizer is gone: the deletion completes now.
+      const removed = await this.finishDelete(def, stored);
+      return { object: this.external(def, removed), warnings };
+    }
+    return { object: this.external(def, stored), warnings };
+  }
+
+  async delete(def: KindDefinition, namespace: string, name: string, opts: DeleteOptions = {}): Promise<WriteResult> {
+    const key = this.key(def, namespace, name);
+    for (let attempt = 0; ; attempt++) {
+      const obj = await this.store.get(key);
+      if (!obj) throw notFound(def.group, def.plural, name);
+      const pre = opts.preconditions;
+      if (pre?.uid && pre.uid !== obj.metadata.uid) {
+        throw conflict(def.group, def.plural, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`);
+      }
+      if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) {
+        throw conflict(def.group, def.plural, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`);
+      }
+      const extra = opts.propagationPolicy === 'Orphan' ? orphanFinalizer : opts.propagationPolicy === 'Foreground' ? foregroundFinalizer : undefined;
+      const finalizers = [...(obj.metadata.finalizers ?? [])];
+      if (extra && !finalizers.includes(extra) && !obj.metadata.deletionTimestamp) finalizers.push(extra);
+      const pendingFinalizers = [...finalizers, ...(def.group === '' && def.plural === 'namespaces' ? ((obj.spec as { finalizers?: string[] })?.finalizers ?? []) : [])];
+      if (opts.dryRun) return { object: this.external(def, obj), warnings: [], pending: pendingFinalizers.length > 0 };
+      try {
+        if (pendingFinalizers.length === 0) return { object: this.external(def, await this.finishDelete(def, obj, pre?.resourceVersion ?? obj.metadata.resourceVersion)), warnings: [] };
+        if (obj.metadata.deletionTimestamp) return { object: this.external(def, obj), warnings: [], pending: true };
+        const marked: KubeObject = { ...obj, metadata: { ...obj.metadata, deletionTimestamp: now(), deletionGracePeriodSeconds: 0, finalizers } };
+        if (marked.metadata.finalizers!.length === 0) delete marked.metadata.finalizers;
+        if (def.plural === 'namespaces' && def.group === '') marked.status = { ...(obj.status as object), phase: 'Terminating' };
+        const stored = await this.store.update(this.ref(def), marked, obj.metadata.resourceVersion);
+        this.emit('deleting', def, stored);
+        return { object: this.external(def, stored), warnings: [], pending: true };
+      } catch (e) {
+        if (e instanceof StoreError && e.reason === 'Conflict' && !pre?.resourceVersion && attempt < 10) continue;
+        if (e instanceof StoreError && e.reason === 'NotFound') throw notFound(def.group, def.plural, name);
+        throw this.storeError(e, def, name);
+      }
+    }
+  }
+
+  async deleteCollection(def: KindDefinition, namespace: string, q: ListQuery, opts: DeleteOptions = {}): Promise<KubeObject[]> {
+    const { items } = await this.list(def, namespace, { labelSelector: q.labelSelector, fieldSelector: q.fieldSelector });
+    const out: KubeObject[] = [];
+    for (const item of items) {
+      try {
+        out.push((await this.delete(def, item.metadata.namespace ?? '', item.metadata.name!, opts)).object);
+      } catch (e) {
+        if (!(e instanceof ApiError && e.code === 404)) throw e;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Streams changes. Without a resourceVersion (or with "0", or sendInitialEvents) the
+   * current objects come first as ADDED; with one, history after it is replayed.
+   */
+  async watch(def: KindDefinition, namespace: string, q: WatchQuery, sink: WatchSink): Promise<Watcher> {
+    const labels: LabelSelector = parseLabelSelector(q.labelSelector);
+    const fields: FieldSelector = parseFieldSelector(q.fieldSelector);
+    const matches = (o: KubeObject | undefined) => o !== undefined && matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o);
+    const ns = def.namespaced && namespace ? namespace : undefined;
+    const rvText = q.resourceVersion ?? '';
+    let since: number;
+    const initial = rvText === '' || rvText === '0' || q.sendInitialEvents === true;
+    if (!initial) {
+      since = parseResourceVersion(rvText);
+    } else {
+      const page = await this.store.list(this.ref(def), { namespace: ns });
+      for (const o of page.items) if (matches(o)) sink('ADDED', this.external(def, o));
+      since = page.resourceVersion;
+      if (q.sendInitialEvents) {
+        sink('BOOKMARK', { apiVersion: apiVersionOf(def), kind: def.kind, metadata: { resourceVersion: String(since), annotations: { 'k8s.io/initial-events-end': 'true' } } });
+      }
+    }
+    const onEvent = (e: StoreEvent) => {
+      const now = matches(e.object);
+      const before = e.type === 'MODIFIED' && e.previous !== undefined ? matches(e.previous) : now;
+      if (e.type === 'MODIFIED' && before !== now) {
+        // An object entering or leaving the selection is added or deleted for this watcher.
+        sink(now ? 'ADDED' : 'DELETED', this.external(def, e.object));
+      } else if (now) {
+        sink(e.type, this.external(def, e.object));
+      }
+    };
+    try {
+      return this.store.watch(this.ref(def), { namespace: ns, sinceResourceVersion: since }, onEvent);
+    } catch (e) {
+      if (e instanceof StoreError && e.reason === 'Expired') throw new ApiError(410, 'Expired', e.message);
+      throw e;
+    }
+  }
+
+  /** The namespace finalize subresource: replaces spec.finalizers, completing a deletion. */
+  async setNamespaceFinalizers(def: KindDefinition, current: KubeObject, finalizers: string[], _ctx: RequestContext): Promise<WriteResult> {
+    const next = structuredClone(current);
+    next.spec = { ...(next.spec as object), finalizers };
+    let stored: KubeObject;
+    try {
+      stored = await this.store.update(this.ref(def), next, current.metadata.resourceVersion);
+    } catch (e) {
+      throw this.storeError(e, def, current.metadata.name!);
+    }
+    if (stored.metadata.deletionTimestamp && finalizersOf(def, stored).length === 0) {
+      return { object: this.external(def, await this.finishDelete(def, stored)), warnings: [] };
+    }
+    return { object: this.external(def, stored), warnings: [] };
+  }
+
+  /** Removes the object for good and tells the garbage collector. */
+  private async finishDelete(def: KindDefinition, obj: KubeObject, expectedRv?: string): Promise<KubeObject> {
+    const removed = await this.store.delete(this.key(def, obj.metadata.namespace ?? '', obj.metadata.name!), expectedRv);
+    this.emit('deleted', def, removed);
+    return removed;
+  }
+
+  private decode(def: KindDefinition, body: unknown, namespace: string): KubeObject {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest(`the body must be a JSON object describing a ${def.kind}`);
+    const obj = structuredClone(body) as KubeObject;
+    const expectedApiVersion = apiVersionOf(def);
+    if (obj.kind !== undefined && obj.kind !== def.kind) {
+      throw badRequest(`the kind of the object (${String(obj.kind)}) does not match the kind served at this path (${def.kind})`);
+    }
+    if (obj.apiVersion !== undefined && !(def.servedVersions ?? [def.version]).map((v) => apiVersionOf({ group: def.group, version: v })).includes(String(obj.apiVersion))) {
+      throw badRequest(`the apiVersion of the object (${String(obj.apiVersion)}) does not match the API at this path (${expectedApiVersion})`);
+    }
+    obj.apiVersion = expectedApiVersion;
+    obj.kind = def.kind;
+    if (obj.metadata === undefined) obj.metadata = {};
+    if (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) {
+      throw invalid(def.group, def.kind, '', [{ reason: 'FieldValueInvalid', field: 'metadata', message: 'Invalid value: metadata must be an object' }]);
+    }
+    if (def.namespaced) {
+      if (!namespace) throw badRequest(`${qualified(def.group, def.plural)} is namespaced: use a path with /namespaces/{namespace}/`);
+      if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== '' && obj.metadata.namespace !== namespace) {
+        throw badRequest(`the namespace of the provided object (${obj.metadata.namespace}) does not match the namespace sent on the request (${namespace})`);
+      }
+      obj.metadata.namespace = namespace;
+    } else {
+      delete obj.metadata.namespace;
+    }
+    return obj;
+  }
+
+  private checkUnknownFields(def: KindDefinition, obj: KubeObject, mode: FieldValidation = 'Strict'): string[] {
+    const unknown = findUnknownFields(def.schema, obj);
+    if (unknown.length === 0) return [];
+    if (mode === 'Strict') {
+      throw invalid(def.group, def.kind, obj.metadata.name ?? '', unknown.map((f) => ({ reason: 'FieldValueInvalid', field: f, message: `unknown field "${f}"` })));
+    }
+    pruneUnknownFields(def.schema, obj);
+    return mode === 'Warn' ? unknown.map((f) => `unknown field "${f}"`) : [];
+  }
+
+  private validate(def: KindDefinition, obj: KubeObject, extra: StatusCause[]): void {
+    const causes = [...validateObjectMeta(obj, def), ...this.validator.validate(def.schema, obj), ...extra];
+    if (causes.length) throw invalid(def.group, def.kind, obj.metadata.name ?? '', causes);
+  }
+
+  private async requireLiveNamespace(namespace: string): Promise<void> {
+    const ns = await this.store.get({ group: '', resource: 'namespaces', namespace: '', name: namespace });
+    if (!ns) throw notFound('', 'namespaces', namespace);
+    if (ns.metadata.deletionTimestamp) {
+      throw forbidden(`unable to create new content in namespace ${namespace} because it is being terminated`);
+    }
+  }
+
+  private storeError(e: unknown, def: KindDefinition, name: string): unknown {
+    if (!(e instanceof StoreError)) return e;
+    switch (e.reason) {
+      case 'AlreadyExists': return alreadyExists(def.group, def.plural, name);
+      case 'NotFound': return notFound(def.group, def.plural, name);
+      case 'Conflict': return conflict(def.group, def.plural, name, e.message);
+      default: return new ApiError(410, 'Expired', e.message);
+    }
+  }
+
+  external(def: KindDefinition, obj: KubeObject): KubeObject {
+    return def.strategy?.toExternal ? def.strategy.toExternal(obj) : obj;
+  }
+
+  ref(def: KindDefinition) {
+    return { group: def.group, resource: def.plural };
+  }
+
+  key(def: KindDefinition, namespace: string, name: string): ObjectKey {
+    return { group: def.group, resource: def.plural, namespace: def.namespaced ? namespace : '', name };
+  }
+}
+
+export function finalizersOf(def: KindDefinition, obj: KubeObject): string[] {
+  const meta = obj.metadata.finalizers ?? [];
+  if (def.group === '' && def.plural === 'namespaces') return [...meta, ...((obj.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [])];
+  return meta;
+}
+
+function specChanged(def: KindDefinition, next: KubeObject, old: KubeObject): boolean {
+  const strip = (o: KubeObject) => {
+    const { metadata: _m, status, ...rest } = o;
+    return JSON.stringify(def.subresources.status ? rest : { ...rest, status });
+  };
+  return strip(next) !== strip(old);
+}
+
+function hasPinnedVersion(patch: unknown, type: PatchType): boolean {
+  if (type === 'json') return Array.isArray(patch) && patch.some((op) => typeof op?.path === 'string' && op.path === '/metadata/resourceVersion');
+  const rv = (patch as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
+  return typeof rv === 'string' && rv !== '';
+}
+
+export function parseResourceVersion(text: string): number {
+  if (!/^\d+$/.test(text)) throw badRequest(`invalid resource version "${text}": resource versions are opaque strings obtained from a list or a get`);
+  return Number(text);
+}
+
+const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+const randomSuffix = () => {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  return [...randomBytes(5)].map((b) => alphabet[b % alphabet.length]).join('');
+};
+
+function encodeContinue(after: { namespace: string; name: string }): string {
+  return Buffer.from(JSON.stringify({ v: 1, ns: after.namespace, n: after.name })).toString('base64url');
+}
+
+function decodeContinue(token: string): { namespace: string; name: string } {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { v: number; ns: string; n: string };
+    if (parsed.v !== 1 || typeof parsed.ns !== 'string' || typeof parsed.n !== 'string') throw new Error('shape');
+    return { namespace: parsed.ns, name: parsed.n };
+  } catch {
+    throw badRequest('the continue token is not valid: pass back exactly the metadata.continue of the previous page');
+  }
+}

@@ -1,0 +1,120 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { StatusCause } from '../api/status.js';
+import type { JSONSchema } from './kind.js';
+
+// ajv-formats is CommonJS; its default export arrives wrapped under NodeNext.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
+
+const kubernetesKeywords = [
+  'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-int-or-string', 'x-kubernetes-embedded-resource',
+  'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-map-type', 'x-kubernetes-validations',
+  'x-kubernetes-group-version-kind', 'example', 'externalDocs',
+];
+
+/** One ajv instance for every kind: schemas are compiled once and cached by object. */
+export function createAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, strict: false, logger: false, validateFormats: true });
+  addFormats(ajv);
+  for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password', 'quantity']) ajv.addFormat(f, true);
+  for (const k of kubernetesKeywords) ajv.addKeyword(k);
+  return ajv;
+}
+
+export class SchemaValidator {
+  private readonly compiled = new WeakMap<JSONSchema, ValidateFunction>();
+  constructor(private readonly ajv: Ajv = createAjv()) {}
+
+  /** Throws with a readable message when the schema itself is not valid JSON Schema. */
+  compile(schema: JSONSchema): ValidateFunction {
+    let fn = this.compiled.get(schema);
+    if (!fn) {
+      fn = this.ajv.compile(withoutMetadata(schema));
+      this.compiled.set(schema, fn);
+    }
+    return fn;
+  }
+
+  validate(schema: JSONSchema, value: unknown): StatusCause[] {
+    const fn = this.compile(schema);
+    if (fn(value)) return [];
+    return (fn.errors ?? []).map(toCause);
+  }
+}
+
+/** Paths of fields the schema does not declare (structural-schema pruning, reported instead). */
+export function findUnknownFields(schema: JSONSchema, value: unknown, path = ''): string[] {
+  const out: string[] = [];
+  walk(schema, value, path, out, true);
+  return out;
+}
+
+/** Removes fields the schema does not declare (what `fieldValidation=Ignore` does). */
+export function pruneUnknownFields(schema: JSONSchema, value: unknown): void {
+  for (const p of findUnknownFields(schema, value)) {
+    const parts = p.split('.');
+    let cur: unknown = value;
+    for (const part of parts.slice(0, -1)) {
+      const m = /^(.*)\[(\d+)\]$/.exec(part);
+      cur = m ? (cur as Record<string, unknown[]>)[m[1]!]?.[Number(m[2])] : (cur as Record<string, unknown>)?.[part];
+      if (cur === undefined) break;
+    }
+    if (cur && typeof cur === 'object') delete (cur as Record<string, unknown>)[parts[parts.length - 1]!];
+  }
+}
+
+function walk(schema: JSONSchema | undefined, value: unknown, path: string, out: string[], root = false) {
+  if (!schema || value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    const items = schema.items as JSONSchema | undefined;
+    if (items) value.forEach((v, i) => walk(items, v, `${path}[${i}]`, out));
+    return;
+  }
+  const props = (schema.properties ?? {}) as Record<string, JSONSchema>;
+  const additional = schema.additionalProperties;
+  const preserve = schema['x-kubernetes-preserve-unknown-fields'] === true;
+  const embedded = schema['x-kubernetes-embedded-resource'] === true;
+  if (!schema.properties && (preserve || additional === true || additional === undefined && schema.type !== 'object')) {
+    if (typeof additional === 'object') for (const [k, v] of Object.entries(value)) walk(additional as JSONSchema, v, join(path, k), out);
+    return;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    const here = join(path, k);
+    // ObjectMeta has rules of its own (object-meta.ts).
+    if ((root || embedded) && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) continue;
+    if (props[k]) walk(props[k], v, here, out);
+    else if (typeof additional === 'object') walk(additional as JSONSchema, v, here, out);
+    else if (!preserve && additional !== true) out.push(here);
+  }
+}
+
+const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
+
+/** Metadata is validated by the generic ObjectMeta rules, never by a kind's schema. */
+function withoutMetadata(schema: JSONSchema): JSONSchema {
+  const props = schema.properties as Record<string, JSONSchema> | undefined;
+  if (!props?.metadata) return schema;
+  const { metadata: _ignored, ...rest } = props;
+  return { ...schema, properties: rest };
+}
+
+function toCause(e: ErrorObject): StatusCause {
+  const base = e.instancePath.slice(1).split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const dotted = (parts: string[]) => parts.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '');
+  switch (e.keyword) {
+    case 'required': {
+      const field = dotted([...base, String((e.params as { missingProperty: string }).missingProperty)]);
+      return { reason: 'FieldValueRequired', field, message: 'Required value' };
+    }
+    case 'additionalProperties': {
+      const field = dotted([...base, String((e.params as { additionalProperty: string }).additionalProperty)]);
+      return { reason: 'FieldValueInvalid', field, message: 'field not declared in schema' };
+    }
+    case 'enum': {
+      const allowed = ((e.params as { allowedValues: unknown[] }).allowedValues ?? []).map((v) => JSON.stringify(v)).join(', ');
+      return { reason: 'FieldValueNotSupported', field: dotted(base), message: `Unsupported value: supported values: ${allowed}` };
+    }
+    default:
+      return { reason: 'FieldValueInvalid', field: dotted(base) || '<root>', message: `Invalid value: ${e.message ?? e.keyword}` };
+  }
+}

@@ -1,0 +1,195 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Logger } from 'pino';
+import { apiGroupDocument, apiGroupList, apiVersions, resourceList } from './api/discovery.js';
+import { ResourceHandler } from './api/resource-handler.js';
+import { notFound } from './api/status.js';
+import { WatchHub } from './api/watch-hub.js';
+import { Authenticator } from './auth/authenticator.js';
+import { AdminOnlyAuthorizer, type Authorizer } from './auth/authorizer.js';
+import { bootstrapAdmin } from './auth/bootstrap-admin.js';
+import { oauthRouter } from './auth/oauth-routes.js';
+import { SigningKeys } from './auth/signing-keys.js';
+import { TokenService } from './auth/token-service.js';
+import { UserDirectory } from './auth/user-directory.js';
+import { userStrategy } from './auth/user-strategy.js';
+import type { CoreConfig } from './config.js';
+import type { Controller } from './controller/controller.js';
+import { CrdController } from './controller/crd-controller.js';
+import { GarbageCollector } from './controller/garbage-collector.js';
+import { NamespaceController } from './controller/namespace-controller.js';
+import type { AppState } from './http/app-state.js';
+import { DualProtocolServer } from './http/dual-protocol-server.js';
+import { loadOrCreateServingCerts, type ServingCerts } from './http/serving-certs.js';
+import { accessLog, authentication, authorization, errors, requestInfo } from './http/middleware.js';
+import { healthRouter } from './ops/health.js';
+import { createLogger } from './ops/logger.js';
+import { CoreMetrics } from './ops/metrics.js';
+import { crdCleanupFinalizer, validateCrd } from './registry/crd.js';
+import { KindRegistry } from './registry/kind-registry.js';
+import { ResourceService } from './registry/resource-service.js';
+import { SchemaValidator } from './registry/schema-validator.js';
+import { crdKind, namespaceKind } from './schemas/builtin.js';
+import { coreKinds } from './schemas/index.js';
+import type { ResourceStore } from './store/resource-store.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import { coreVersion } from './version.js';
+
+export interface CoreOptions extends Partial<CoreConfig> {
+  logger?: Logger;
+  /** Swap the store (the kubernetes mode brings its own). */
+  store?: ResourceStore;
+  /** Swap the authorizer (RBAC replaces the admin-only first cut). */
+  authorizer?: Authorizer;
+}
+
+export interface Core {
+  readonly app: Koa<AppState>;
+  readonly store: ResourceStore;
+  readonly kinds: KindRegistry;
+  readonly service: ResourceService;
+  readonly tokens: TokenService;
+  readonly logger: Logger;
+  readonly metrics: CoreMetrics;
+  readonly watches: WatchHub;
+  readonly router: Router<AppState>;
+  /** The admin password when this start generated it (printed once). */
+  readonly generatedAdminPassword?: string;
+  /** The serving certificates (the CA goes in a kubeconfig's certificate-authority-data). */
+  readonly certs: ServingCerts;
+  url: string;
+  /** The same port over TLS (what kubectl needs to send credentials). */
+  readonly httpsUrl: string;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const consoleClientId = 'mortise-console';
+export const knownClients = [consoleClientId, 'mortise-cli', 'kubectl'];
+
+/** The composition root: every part of the core is built and wired here, in view. */
+export async function createCore(opts: CoreOptions = {}): Promise<Core> {
+  const logger = opts.logger ?? createLogger({ level: opts.logLevel });
+  const metrics = new CoreMetrics();
+  let store = opts.store;
+  if (!store) {
+    if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+    store = new SqliteStore({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', eventRetention: opts.eventRetention });
+  }
+  const validator = new SchemaValidator();
+  const kinds = new KindRegistry();
+  const service = new ResourceService(store, kinds, validator);
+
+  kinds.register(namespaceKind());
+  for (const def of coreKinds({ user: userStrategy })) kinds.register(def);
+  const crdDef = crdKind({
+    prepareForCreate(o) {
+      o.metadata.finalizers = [...new Set([...(o.metadata.finalizers ?? []), crdCleanupFinalizer])];
+    },
+    validate: (o) => validateCrd(o, validator, (group, plural) => kinds.byGroupResource(group, plural)?.source === 'builtin'),
+  });
+  kinds.register(crdDef);
+
+  let url = '';
+  const issuer = () => opts.issuer ?? url;
+  const keys = new SigningKeys(store);
+  await keys.load();
+  const tokens = new TokenService(keys, store, {
+    issuer, clients: knownClients, accessTokenTtlSeconds: opts.accessTokenTtlSeconds, refreshTokenTtlSeconds: opts.refreshTokenTtlSeconds,
+  });
+  const users = new UserDirectory(store);
+  const authenticator = new Authenticator(tokens, users);
+  const authorizer = opts.authorizer ?? new AdminOnlyAuthorizer();
+
+  const watches = new WatchHub(service, { bookmarkIntervalMs: opts.bookmarkIntervalMs });
+  const resources = new ResourceHandler(kinds, service, watches);
+
+  const crdController = new CrdController(service, kinds, crdDef, logger);
+  await crdController.loadAll();
+  const controllers: Controller[] = [crdController, new GarbageCollector(service, kinds, logger), new NamespaceController(service, kinds, logger)];
+  let ready = false;
+
+  const generatedAdminPassword = await bootstrapAdmin(service, kinds, opts.adminPassword, logger);
+
+  // Routes.
+  const router = new Router<AppState>();
+  router.use(healthRouter({ store, isReady: () => ready }).routes());
+  router.use(oauthRouter({ tokens, keys, users, service, kinds, issuer, defaultClientId: consoleClientId, logger }).routes());
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    metrics.watches.set(watches.size);
+    ctx.body = await metrics.registry.metrics();
+  });
+  router.get('/version', (ctx) => {
+    ctx.body = coreVersion();
+  });
+  router.get('/api', (ctx) => {
+    ctx.body = apiVersions(`${ctx.hostname}:${ctx.URL.port || 80}`);
+  });
+  router.get('/apis', (ctx) => {
+    ctx.body = apiGroupList(kinds);
+  });
+  router.get('/api/v1', (ctx) => {
+    ctx.body = resourceList(kinds, '', 'v1');
+  });
+  router.get('/apis/:group', (ctx) => {
+    ctx.body = apiGroupDocument(kinds, ctx.params.group!) ?? (() => { throw notFound(ctx.params.group!, ''); })();
+  });
+  router.get('/apis/:group/:version', (ctx) => {
+    ctx.body = resourceList(kinds, ctx.params.group!, ctx.params.version!) ?? (() => { throw notFound(ctx.params.group!, ''); })();
+  });
+  router.all('/api/v1/{*rest}', resources.handle);
+  router.all('/apis/:group/:version/{*rest}', resources.handle);
+
+  const app = new Koa<AppState>();
+  app.proxy = false;
+  app.silent = true;
+  // The pipeline, in order: nothing reaches a handler unauthenticated or unauthorized.
+  app.use(errors(logger));
+  app.use(accessLog(logger, metrics));
+  app.use(requestInfo());
+  app.use(authentication(authenticator));
+  app.use(authorization(authorizer));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+
+  const certs = loadOrCreateServingCerts(opts.dataDir, opts.host && opts.host !== '0.0.0.0' ? [opts.host] : []);
+  let server: DualProtocolServer | undefined;
+  let httpsUrl = '';
+
+  const core: Core = {
+    app, store, kinds, service, tokens, logger, metrics, watches, router, generatedAdminPassword, certs,
+    get httpsUrl() {
+      return httpsUrl;
+    },
+    get url() {
+      return url;
+    },
+    set url(v: string) {
+      url = v;
+    },
+    async listen() {
+      server = new DualProtocolServer(app.callback(), certs);
+      const addr = await server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1');
+      const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+      url = `http://${host}:${addr.port}`;
+      httpsUrl = `https://${host}:${addr.port}`;
+      for (const c of controllers) await c.start();
+      ready = true;
+      logger.info({ event: 'core.listening', url, dataDir: opts.dataDir ?? ':memory:', version: coreVersion().gitVersion }, `Mortise core listening on ${url}`);
+      return url;
+    },
+    async close() {
+      ready = false;
+      // Stop taking new connections, end watches cleanly, let in-flight requests finish.
+      watches.closeAll();
+      await server?.close(opts.shutdownTimeoutMs ?? 10_000);
+      for (const c of controllers) await c.stop();
+      await store.close();
+      logger.info({ event: 'core.stopped' }, 'Mortise core stopped');
+    },
+  };
+  return core;
+}

@@ -1,0 +1,120 @@
+// The storage boundary. Everything above this interface is identical in embedded
+// (SQLite) and kubernetes (kube-apiserver) modes, so it speaks in plain objects,
+// opaque resourceVersions and typed errors rather than SQL or HTTP.
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  [key: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  deletionGracePeriodSeconds?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+  [key: string]: unknown;
+}
+
+/** Identifies a stored collection: the API group and the plural resource name. */
+export interface ResourceRef {
+  group: string;
+  resource: string;
+}
+
+export interface ObjectKey extends ResourceRef {
+  namespace: string; // '' for cluster-scoped objects
+  name: string;
+}
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface StoreEvent {
+  type: WatchEventType;
+  ref: ResourceRef;
+  namespace: string;
+  name: string;
+  resourceVersion: number;
+  object: KubeObject;
+  /** The object before this event (MODIFIED/DELETED) when the store still knows it. */
+  previous?: KubeObject;
+}
+
+export interface ListOptions {
+  namespace?: string; // undefined = all namespaces
+  /** Return only keys after this (namespace/name) — the continue position. */
+  after?: { namespace: string; name: string };
+  /** Upper bound on rows read from storage; the caller filters and pages. */
+  limit?: number;
+}
+
+export interface ListResult {
+  items: KubeObject[];
+  /** The store's resourceVersion when the list was read. */
+  resourceVersion: number;
+  /** Present when `limit` cut the result: the last key returned. */
+  last?: { namespace: string; name: string };
+}
+
+export interface WatchOptions {
+  namespace?: string;
+  /** Deliver events strictly after this resourceVersion (replaying history). */
+  sinceResourceVersion?: number;
+}
+
+export interface Watcher {
+  stop(): void;
+}
+
+export class StoreError extends Error {
+  constructor(
+    readonly reason: 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired',
+    message: string,
+    /** For Expired: the oldest resourceVersion still replayable. */
+    readonly oldestResourceVersion?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface ResourceStore {
+  get(key: ObjectKey): Promise<KubeObject | undefined>;
+  list(ref: ResourceRef, opts?: ListOptions): Promise<ListResult>;
+  /** Every object (any resource) whose ownerReferences name this uid. */
+  listDependents(ownerUid: string): Promise<Array<{ ref: ResourceRef; object: KubeObject }>>;
+  /** Owner uids that dependents still name but no stored object has (missed cascades). */
+  danglingOwnerUids(): Promise<string[]>;
+  /** Inserts; fails with AlreadyExists. Sets metadata.resourceVersion. */
+  create(ref: ResourceRef, obj: KubeObject): Promise<KubeObject>;
+  /**
+   * Replaces; when `expectedResourceVersion` is given and differs from the stored one the
+   * write fails with Conflict. Sets metadata.resourceVersion.
+   */
+  update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string): Promise<KubeObject>;
+  /** Removes; Conflict when `expectedResourceVersion` is stale. Returns the removed object. */
+  delete(key: ObjectKey, expectedResourceVersion?: string): Promise<KubeObject>;
+  /** Calls `onEvent` for every change after `sinceResourceVersion` (replay), then live ones. */
+  watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void): Watcher;
+  /** The newest resourceVersion written. */
+  currentResourceVersion(): Promise<number>;
+  close(): Promise<void>;
+}

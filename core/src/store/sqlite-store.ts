@@ -1,0 +1,251 @@
+import Database from 'better-sqlite3';
+import type {
+  KubeObject, ListOptions, ListResult, ObjectKey, ResourceRef, ResourceStore, StoreEvent,
+  WatchOptions, Watcher,
+} from './resource-store.js';
+import { StoreError } from './resource-store.js';
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:' for tests. */
+  path: string;
+  /** How many watch events are kept for replay; older resourceVersions answer 410 Gone. */
+  eventRetention?: number;
+}
+
+type Listener = { namespace?: string; onEvent: (e: StoreEvent) => void };
+
+const refKey = (ref: ResourceRef) => `${ref.group}/${ref.resource}`;
+
+/**
+ * The embedded store: one SQLite file in WAL mode. Every write is one transaction that bumps
+ * a global counter (the resourceVersion), writes the object and appends a watch event, so a
+ * crash never leaves half an object and resourceVersions stay monotonic across restarts.
+ */
+export class SqliteStore implements ResourceStore {
+  private readonly db: Database.Database;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly retention: number;
+  private writesSincePrune = 0;
+  private readonly stmts;
+
+  constructor(opts: SqliteStoreOptions) {
+    this.retention = opts.eventRetention ?? 100_000;
+    this.db = new Database(opts.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      INSERT OR IGNORE INTO meta (key, value) VALUES ('resourceVersion', 0);
+      CREATE TABLE IF NOT EXISTS objects (
+        resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+        uid TEXT NOT NULL, rv INTEGER NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (resource, namespace, name)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS events (
+        rv INTEGER PRIMARY KEY, resource TEXT NOT NULL, namespace TEXT NOT NULL,
+        name TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS events_by_resource ON events (resource, rv);
+      CREATE TABLE IF NOT EXISTS owner_refs (
+        owner_uid TEXT NOT NULL, resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+        PRIMARY KEY (owner_uid, resource, namespace, name)
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS owner_refs_by_object ON owner_refs (resource, namespace, name);
+      CREATE INDEX IF NOT EXISTS objects_by_uid ON objects (uid);
+    `);
+    const db = this.db;
+    this.stmts = {
+      nextRv: db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'resourceVersion' RETURNING value`),
+      currentRv: db.prepare(`SELECT value FROM meta WHERE key = 'resourceVersion'`),
+      get: db.prepare(`SELECT rv, data FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
+      insert: db.prepare(`INSERT INTO objects (resource, namespace, name, uid, rv, data) VALUES (?, ?, ?, ?, ?, ?)`),
+      update: db.prepare(`UPDATE objects SET uid = ?, rv = ?, data = ? WHERE resource = ? AND namespace = ? AND name = ?`),
+      remove: db.prepare(`DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
+      listAll: db.prepare(`SELECT namespace, name, data FROM objects WHERE resource = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name LIMIT ?`),
+      listNs: db.prepare(`SELECT namespace, name, data FROM objects WHERE resource = ? AND namespace = ? AND name > ? ORDER BY name LIMIT ?`),
+      event: db.prepare(`INSERT INTO events (rv, resource, namespace, name, type, data) VALUES (?, ?, ?, ?, ?, ?)`),
+      replay: db.prepare(`SELECT rv, namespace, name, type, data FROM events WHERE resource = ? AND rv > ? ORDER BY rv`),
+      oldestEvent: db.prepare(`SELECT MIN(rv) AS rv FROM events`),
+      prune: db.prepare(`DELETE FROM events WHERE rv <= ?`),
+      ownersOf: db.prepare(`DELETE FROM owner_refs WHERE resource = ? AND namespace = ? AND name = ?`),
+      addOwner: db.prepare(`INSERT OR IGNORE INTO owner_refs (owner_uid, resource, namespace, name) VALUES (?, ?, ?, ?)`),
+      dangling: db.prepare(`SELECT DISTINCT owner_uid FROM owner_refs WHERE owner_uid NOT IN (SELECT uid FROM objects)`),
+      dependents: db.prepare(`SELECT o.resource, o.data FROM owner_refs r JOIN objects o
+        ON o.resource = r.resource AND o.namespace = r.namespace AND o.name = r.name WHERE r.owner_uid = ?`),
+    };
+  }
+
+  async get(key: ObjectKey): Promise<KubeObject | undefined> {
+    const row = this.stmts.get.get(refKey(key), key.namespace, key.name) as { data: string } | undefined;
+    return row ? (JSON.parse(row.data) as KubeObject) : undefined;
+  }
+
+  /** Raw JSON rows, for list responses that need no transformation. */
+  listRaw(ref: ResourceRef, opts: ListOptions = {}): { rows: string[]; resourceVersion: number; last?: { namespace: string; name: string } } {
+    const limit = opts.limit ?? -1;
+    const read = this.db.transaction(() => {
+      const rv = (this.stmts.currentRv.get() as { value: number }).value;
+      const rows = (opts.namespace !== undefined
+        ? this.stmts.listNs.all(refKey(ref), opts.namespace, opts.after && opts.after.namespace === opts.namespace ? opts.after.name : '', limit)
+        : this.stmts.listAll.all(refKey(ref), opts.after?.namespace ?? '', opts.after?.name ?? '', limit)) as Array<{ namespace: string; name: string; data: string }>;
+      return { rv, rows };
+    });
+    const { rv, rows } = read();
+    const lastRow = rows[rows.length - 1];
+    return {
+      rows: rows.map((r) => r.data),
+      resourceVersion: rv,
+      last: limit > 0 && rows.length === limit && lastRow ? { namespace: lastRow.namespace, name: lastRow.name } : undefined,
+    };
+  }
+
+  async list(ref: ResourceRef, opts: ListOptions = {}): Promise<ListResult> {
+    const raw = this.listRaw(ref, opts);
+    return { items: raw.rows.map((d) => JSON.parse(d) as KubeObject), resourceVersion: raw.resourceVersion, last: raw.last };
+  }
+
+  async listDependents(ownerUid: string): Promise<Array<{ ref: ResourceRef; object: KubeObject }>> {
+    const rows = this.stmts.dependents.all(ownerUid) as Array<{ resource: string; data: string }>;
+    return rows.map((r) => {
+      const slash = r.resource.indexOf('/');
+      return { ref: { group: r.resource.slice(0, slash), resource: r.resource.slice(slash + 1) }, object: JSON.parse(r.data) as KubeObject };
+    });
+  }
+
+  async danglingOwnerUids(): Promise<string[]> {
+    return (this.stmts.dangling.all() as Array<{ owner_uid: string }>).map((r) => r.owner_uid);
+  }
+
+  async create(ref: ResourceRef, obj: KubeObject): Promise<KubeObject> {
+    const key = refKey(ref);
+    const ns = obj.metadata.namespace ?? '';
+    const name = obj.metadata.name!;
+    const event = this.db.transaction(() => {
+      if (this.stmts.get.get(key, ns, name)) throw new StoreError('AlreadyExists', `${name} already exists`);
+      const rv = this.bump();
+      const stored = withRv(obj, rv);
+      const data = JSON.stringify(stored);
+      this.stmts.insert.run(key, ns, name, obj.metadata.uid ?? '', rv, data);
+      this.indexOwners(key, ns, name, stored);
+      this.stmts.event.run(rv, key, ns, name, 'ADDED', data);
+      return { type: 'ADDED', ref, namespace: ns, name, resourceVersion: rv, object: stored } satisfies StoreEvent;
+    })();
+    this.afterWrite(event);
+    return structuredClone(event.object);
+  }
+
+  async update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string): Promise<KubeObject> {
+    const key = refKey(ref);
+    const ns = obj.metadata.namespace ?? '';
+    const name = obj.metadata.name!;
+    const event = this.db.transaction(() => {
+      const row = this.stmts.get.get(key, ns, name) as { rv: number; data: string } | undefined;
+      if (!row) throw new StoreError('NotFound', `${name} not found`);
+      if (expectedResourceVersion !== undefined && String(row.rv) !== expectedResourceVersion) {
+        throw new StoreError('Conflict', `the object has been modified; please apply your changes to the latest version and try again`);
+      }
+      const rv = this.bump();
+      const stored = withRv(obj, rv);
+      const data = JSON.stringify(stored);
+      this.stmts.update.run(obj.metadata.uid ?? '', rv, data, key, ns, name);
+      this.indexOwners(key, ns, name, stored);
+      this.stmts.event.run(rv, key, ns, name, 'MODIFIED', data);
+      return { type: 'MODIFIED', ref, namespace: ns, name, resourceVersion: rv, object: stored, previous: JSON.parse(row.data) } satisfies StoreEvent;
+    })();
+    this.afterWrite(event);
+    return structuredClone(event.object);
+  }
+
+  async delete(k: ObjectKey, expectedResourceVersion?: string): Promise<KubeObject> {
+    const key = refKey(k);
+    const event = this.db.transaction(() => {
+      const row = this.stmts.get.get(key, k.namespace, k.name) as { rv: number; data: string } | undefined;
+      if (!row) throw new StoreError('NotFound', `${k.name} not found`);
+      if (expectedResourceVersion !== undefined && String(row.rv) !== expectedResourceVersion) {
+        throw new StoreError('Conflict', `the object has been modified; please apply your changes to the latest version and try again`);
+      }
+      const rv = this.bump();
+      const previous = JSON.parse(row.data) as KubeObject;
+      const stored = withRv(previous, rv);
+      this.stmts.remove.run(key, k.namespace, k.name);
+      this.stmts.ownersOf.run(key, k.namespace, k.name);
+      this.stmts.event.run(rv, key, k.namespace, k.name, 'DELETED', JSON.stringify(stored));
+      return { type: 'DELETED', ref: { group: k.group, resource: k.resource }, namespace: k.namespace, name: k.name, resourceVersion: rv, object: stored, previous } satisfies StoreEvent;
+    })();
+    this.afterWrite(event);
+    return structuredClone(event.object);
+  }
+
+  watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void): Watcher {
+    const key = refKey(ref);
+    if (opts.sinceResourceVersion !== undefined) {
+      const oldest = (this.stmts.oldestEvent.get() as { rv: number | null }).rv;
+      const current = (this.stmts.currentRv.get() as { value: number }).value;
+      // Replayable when every event after `since` is still kept.
+      if (opts.sinceResourceVersion < current && (oldest === null || opts.sinceResourceVersion < oldest - 1)) {
+        throw new StoreError('Expired', `too old resource version: ${opts.sinceResourceVersion} (${oldest ?? current})`, oldest ?? current);
+      }
+      const rows = this.stmts.replay.all(key, opts.sinceResourceVersion) as Array<{ rv: number; namespace: string; name: string; type: StoreEvent['type']; data: string }>;
+      for (const r of rows) {
+        if (opts.namespace !== undefined && r.namespace !== opts.namespace) continue;
+        onEvent({ type: r.type, ref, namespace: r.namespace, name: r.name, resourceVersion: r.rv, object: JSON.parse(r.data) });
+      }
+    }
+    // Subscribing in the same tick as the replay (the store is synchronous) leaves no gap.
+    const listener: Listener = { namespace: opts.namespace, onEvent };
+    let set = this.listeners.get(key);
+    if (!set) this.listeners.set(key, (set = new Set()));
+    set.add(listener);
+    return {
+      stop: () => {
+        set!.delete(listener);
+        if (set!.size === 0 && this.listeners.get(key) === set) this.listeners.delete(key);
+      },
+    };
+  }
+
+  async currentResourceVersion(): Promise<number> {
+    return (this.stmts.currentRv.get() as { value: number }).value;
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    if (this.db.open) this.db.close();
+  }
+
+  private bump(): number {
+    return (this.stmts.nextRv.get() as { value: number }).value;
+  }
+
+  private indexOwners(key: string, ns: string, name: string, obj: KubeObject) {
+    this.stmts.ownersOf.run(key, ns, name);
+    for (const o of obj.metadata.ownerReferences ?? []) this.stmts.addOwner.run(o.uid, key, ns, name);
+  }
+
+  private afterWrite(event: StoreEvent) {
+    if (++this.writesSincePrune >= 1000) {
+      this.writesSincePrune = 0;
+      this.stmts.prune.run(event.resourceVersion - this.retention);
+    }
+    const set = this.listeners.get(refKey(event.ref));
+    if (!set) return;
+    for (const l of [...set]) {
+      if (l.namespace !== undefined && l.namespace !== event.namespace) continue;
+      try {
+        l.onEvent(event);
+      } catch {
+        // A failing watcher must not break the writer or the other watchers.
+      }
+    }
+  }
+
+  /** Drops watch history up to and including `rv` (tests and compaction). */
+  compact(rv: number) {
+    this.stmts.prune.run(rv);
+  }
+}
+
+function withRv(obj: KubeObject, rv: number): KubeObject {
+  return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(rv) } };
+}

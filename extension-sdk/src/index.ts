@@ -1,0 +1,11 @@
+export * from './manifest/types.js';
+export { extensionManifestSchema } from './manifest/schema.js';
+export { validateManifest } from './manifest/validate.js';
+export { parseManifestYaml, parseYamlDocument, type YamlParseResult } from './manifest/parse-yaml.js';
+export { loadManifestFromDir } from './manifest/load-from-dir.js';
+export { checkReferencedFiles } from './manifest/referenced-files.js';
+export { directoryFileSource, mapFileSource, type ManifestFileSource } from './manifest/file-source.js';
+export { withManifestDefaults } from './manifest/defaults.js';
+export { versionProblem } from './manifest/checks/versions.js';
+export { RESERVED_API_GROUPS } from './manifest/checks/api-services.js';
+export { RESERVED_PATH_SEGMENTS } from './manifest/checks/reverse-proxies.js';

@@ -1,0 +1,25 @@
+import type { ManifestProblem } from '../types.js';
+import { checkApiServices } from './api-services.js';
+import { checkBackend } from './backend.js';
+import { checkConfigSchema } from './config-schema.js';
+import { checkFileReferences } from './file-references.js';
+import { checkPermissions } from './permissions.js';
+import { checkReverseProxies } from './reverse-proxies.js';
+import { checkVersions } from './versions.js';
+
+type ManifestCheck = (manifest: Record<string, unknown>) => ManifestProblem[];
+
+/** Rules JSON Schema cannot express. Each check tolerates values of the wrong shape. */
+const checks: ManifestCheck[] = [
+  checkVersions,
+  checkFileReferences,
+  checkBackend,
+  checkPermissions,
+  checkApiServices,
+  checkReverseProxies,
+  checkConfigSchema,
+];
+
+export function runSemanticChecks(manifest: Record<string, unknown>): ManifestProblem[] {
+  return checks.flatMap((check) => check(manifest));
+}

@@ -1,0 +1,44 @@
+import type { ManifestProblem } from '../types.js';
+import { describeValue } from '../../util/describe-value.js';
+import { arrayItems, isRecord } from '../../util/guards.js';
+import { jsonPointer } from '../../util/json-pointer.js';
+
+/** First path segments the core answers itself. */
+export const RESERVED_PATH_SEGMENTS = [
+  'api', 'apis', 'kapis', 'oauth', '.well-known', 'healthz', 'readyz', 'livez', 'metrics', 'console', 'static', 'login',
+];
+
+/**
+ * A prefix is a clean absolute path ending in "/" (so it matches whole segments). Under
+ * /proxy/ only the extension's own name may follow, so extensions cannot shadow each other.
+ */
+export function checkReverseProxies(manifest: Record<string, unknown>): ManifestProblem[] {
+  const problems: ManifestProblem[] = [];
+  const name = typeof manifest.name === 'string' ? manifest.name : undefined;
+  const seen = new Map<string, number>();
+  arrayItems(manifest.reverseProxies).forEach((proxy, i) => {
+    if (!isRecord(proxy) || typeof proxy.prefix !== 'string' || !proxy.prefix.startsWith('/')) return;
+    const prefix = proxy.prefix;
+    const path = jsonPointer('reverseProxies', i, 'prefix');
+    const message = prefixProblem(prefix, name);
+    if (message) problems.push({ path, message });
+    const first = seen.get(prefix);
+    if (first !== undefined) problems.push({ path, message: `duplicates the prefix of /reverseProxies/${first}` });
+    else seen.set(prefix, i);
+  });
+  return problems;
+}
+
+function prefixProblem(prefix: string, name: string | undefined): string | undefined {
+  const got = `, got ${describeValue(prefix)}`;
+  if (/[\s?#%\\]/.test(prefix)) return `must be a plain path without spaces, "?", "#", "%" or "\\"${got}`;
+  if (!prefix.endsWith('/')) return `must end with "/" so that it matches whole path segments${got}`;
+  const segments = prefix.slice(1, -1).split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) return `must not contain empty, "." or ".." segments${got}`;
+  const first = segments[0] ?? '';
+  if (RESERVED_PATH_SEGMENTS.includes(first)) return `must not be under "/${first}/", which the core serves${got}`;
+  if (first === 'proxy' && name !== undefined && segments[1] !== name) {
+    return `must start with "/proxy/${name}/" (an extension may only use its own name under /proxy/)${got}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,125 @@
+/**
+ * `extension.yaml`, hand-written to match `extensionManifestSchema` (schema.ts).
+ * A test checks that the schema's property names and these types agree.
+ */
+
+export const MANIFEST_API_VERSION = 'mortise.io/v1alpha1';
+export const MANIFEST_KIND = 'Extension';
+export const MANIFEST_FILE_NAME = 'extension.yaml';
+export const DEFAULT_README = 'README.md';
+export const DEFAULT_HEALTH_PATH = '/healthz';
+
+/** A plain string, or a map language tag → text in which `en` is required. */
+export type LocalizedText = string | LocalizedTextMap;
+export interface LocalizedTextMap {
+  en: string;
+  [languageTag: string]: string;
+}
+
+export interface Provider {
+  name: string;
+  email?: string;
+  url?: string;
+}
+
+export interface Engines {
+  /** Semver range of Mortise cores this extension runs on, e.g. ">=0.1.0 <1.0.0". */
+  mortise: string;
+}
+
+/**
+ * A Kubernetes RBAC PolicyRule: either a resource rule (apiGroups + resources) or a
+ * non-resource rule (nonResourceURLs), never both.
+ */
+export interface PolicyRule {
+  verbs: string[];
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+}
+
+/** Exactly one of `entry` (a Node process) or `image` (a container) is set. */
+export interface BackendSpec {
+  /** Relative path of the process entry in the package, e.g. "dist/server.js". */
+  entry?: string;
+  /** Container image, e.g. "registry.example.com/devops:1.2.0". */
+  image?: string;
+  port?: number;
+  /** Defaults to "/healthz". */
+  healthPath?: string;
+  env?: Record<string, string>;
+}
+
+export interface FrontendSpec {
+  /** Relative path of the module-federation remote entry, e.g. "dist/remoteEntry.js". */
+  remoteEntry: string;
+  /** The exposed module the console loads, e.g. "./index". */
+  exposedModule: string;
+  /** Federation container name; defaults to a name derived from the extension name. */
+  remoteName?: string;
+}
+
+export interface APIServiceSpec {
+  /** A DNS-1123 subdomain with at least one dot, e.g. "devops.mortise.io". */
+  group: string;
+  /** A Kubernetes API version, e.g. "v1alpha1". */
+  version: string;
+}
+
+export interface ReverseProxyHeaders {
+  set?: Record<string, string>;
+  remove?: string[];
+}
+
+export interface ReverseProxySpec {
+  /** Path prefix, e.g. "/proxy/devops/". Under /proxy/ only the extension's own name may follow. */
+  prefix: string;
+  stripPrefix?: boolean;
+  headers?: ReverseProxyHeaders;
+}
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface ExtensionManifest {
+  apiVersion: typeof MANIFEST_API_VERSION;
+  kind: typeof MANIFEST_KIND;
+  name: string;
+  version: string;
+  displayName: LocalizedText;
+  description: LocalizedText;
+  category: string;
+  keywords?: string[];
+  provider: Provider;
+  /** A relative path in the package or an https URL. */
+  icon?: string;
+  screenshots?: string[];
+  license: string;
+  homepage?: string;
+  /** Relative path; defaults to "README.md". */
+  readme?: string;
+  engines: Engines;
+  dependencies?: Record<string, string>;
+  permissions?: PolicyRule[];
+  /** Relative paths of CustomResourceDefinition YAML files in the package. */
+  resources?: string[];
+  backend?: BackendSpec;
+  frontend?: FrontendSpec;
+  apiServices?: APIServiceSpec[];
+  reverseProxies?: ReverseProxySpec[];
+  /** A JSON Schema (draft-07) for the extension's configuration. */
+  configSchema?: JsonObject;
+  /** Default configuration; must validate against configSchema. */
+  config?: JsonObject;
+}
+
+/** One thing wrong with a manifest: a JSON pointer ("/" for the whole document) and a sentence. */
+export interface ManifestProblem {
+  path: string;
+  message: string;
+}
+
+export type ManifestValidationResult =
+  | { valid: true; errors: ManifestProblem[]; manifest: ExtensionManifest }
+  | { valid: false; errors: ManifestProblem[]; manifest?: undefined };

@@ -1,0 +1,73 @@
+import { formatBytes } from '../package/limits.js';
+import { RepositoryError } from './errors.js';
+
+export interface BoundedFetchOptions {
+  headers?: Record<string, string>;
+  timeoutMs: number;
+  maxBytes: number;
+  /** "index", "package x-1.0.0.tgz": used in messages. */
+  what: string;
+}
+
+/**
+ * GETs a URL into memory, refusing bodies larger than `maxBytes` (by Content-Length and
+ * while streaming, for servers that lie or omit it) and giving up after `timeoutMs`.
+ */
+export async function fetchBounded(url: URL, options: BoundedFetchOptions): Promise<Buffer> {
+  const controller = new AbortController();
+  const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(options.timeoutMs)]);
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: options.headers, signal, redirect: 'follow' });
+  } catch (error) {
+    throw networkError(error, url, options);
+  }
+  if (!response.ok) {
+    await response.body?.cancel().catch(() => undefined);
+    const code = response.status === 404 ? 'NOT_FOUND' : 'HTTP_ERROR';
+    throw new RepositoryError(code, `GET ${redact(url)} for the ${options.what} answered ${response.status} ${response.statusText}`.trim(), { status: response.status });
+  }
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > options.maxBytes) {
+    controller.abort();
+    throw tooLarge(options);
+  }
+  const chunks: Buffer[] = [];
+  let received = 0;
+  try {
+    for await (const chunk of response.body ?? []) {
+      received += chunk.byteLength;
+      if (received > options.maxBytes) {
+        controller.abort();
+        throw tooLarge(options);
+      }
+      chunks.push(Buffer.from(chunk));
+    }
+  } catch (error) {
+    if (error instanceof RepositoryError) throw error;
+    throw networkError(error, url, options);
+  }
+  return Buffer.concat(chunks);
+}
+
+function tooLarge(options: BoundedFetchOptions): RepositoryError {
+  return new RepositoryError('TOO_LARGE', `the ${options.what} is larger than the ${formatBytes(options.maxBytes)} allowed`);
+}
+
+function networkError(error: unknown, url: URL, options: BoundedFetchOptions): RepositoryError {
+  const name = (error as Error).name;
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return new RepositoryError('TIMEOUT', `GET ${redact(url)} for the ${options.what} did not complete within ${options.timeoutMs} ms`);
+  }
+  const cause = (error as { cause?: { message?: string } }).cause?.message;
+  return new RepositoryError('NETWORK_ERROR', `GET ${redact(url)} for the ${options.what} failed: ${cause ?? (error as Error).message}`);
+}
+
+/** A URL for messages, without any user:password it may carry. */
+export function redact(url: URL): string {
+  if (!url.username && !url.password) return url.href;
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  return copy.href;
+}
