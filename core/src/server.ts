@@ -4,8 +4,9 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
 import { apiGroupDocument, apiGroupList, apiVersions, resourceList } from './api/discovery.js';
+import { openApiV2, openApiV3GroupVersion, openApiV3Root } from './api/openapi.js';
 import { ResourceHandler } from './api/resource-handler.js';
-import { notFound } from './api/status.js';
+import { ApiError, notFound } from './api/status.js';
 import { WatchHub } from './api/watch-hub.js';
 import { Authenticator } from './auth/authenticator.js';
 import { AdminOnlyAuthorizer, type Authorizer } from './auth/authorizer.js';
@@ -139,6 +140,19 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   });
   router.get('/apis/:group/:version', (ctx) => {
     ctx.body = resourceList(kinds, ctx.params.group!, ctx.params.version!) ?? (() => { throw notFound(ctx.params.group!, ''); })();
+  });
+  router.get('/openapi/v2', (ctx) => {
+    if (/protobuf/.test(ctx.get('accept')) && !/json/.test(ctx.get('accept'))) throw new ApiError(406, 'NotAcceptable', 'only application/json is served for /openapi/v2');
+    ctx.body = openApiV2(kinds);
+  });
+  router.get('/openapi/v3', (ctx) => {
+    ctx.body = openApiV3Root(kinds);
+  });
+  router.get('/openapi/v3/api/:version', (ctx) => {
+    ctx.body = openApiV3GroupVersion(kinds, '', ctx.params.version!) ?? (() => { throw notFound('', ''); })();
+  });
+  router.get('/openapi/v3/apis/:group/:version', (ctx) => {
+    ctx.body = openApiV3GroupVersion(kinds, ctx.params.group!, ctx.params.version!) ?? (() => { throw notFound(ctx.params.group!, ''); })();
   });
   router.all('/api/v1/{*rest}', resources.handle);
   router.all('/apis/:group/:version/{*rest}', resources.handle);

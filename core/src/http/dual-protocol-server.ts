@@ -33,7 +33,13 @@ export class DualProtocolServer {
   listen(port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.net.once('error', reject);
-      this.net.listen(port, host, () => resolve(this.net.address() as AddressInfo));
+      this.net.listen(port, host, () => {
+        // The inner servers never listen themselves; 'listening' is what starts their
+        // connection tracking (closeIdleConnections, request timeouts).
+        this.http.emit('listening');
+        this.https.emit('listening');
+        resolve(this.net.address() as AddressInfo);
+      });
     });
   }
 
