@@ -1,1 +1,157 @@
-export {};
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { load, percentile, type LoadResult } from './load.js';
+import { rssMiB, spawnServer } from './processes.js';
+import { watchFanout } from './watch-fanout.js';
+
+// `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
+// the same run on the same machine, so the ratio means something on any machine.
+
+const here = dirname(fileURLToPath(import.meta.url));
+const coreMain = join(here, '..', '..', 'core', 'dist', 'main.js');
+const bareKoa = join(here, 'bare-koa-server.js');
+const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+const password = 'bench-admin-password';
+
+async function token(url: string): Promise<string> {
+  const res = await fetch(`${url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+async function post(url: string, tok: string, path: string, body: object): Promise<void> {
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 201 && res.status !== 409) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+}
+
+async function parallel(n: number, concurrency: number, fn: (i: number) => Promise<void>) {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) await fn(next++);
+  }));
+}
+
+const ws = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'tenant.mortise.io/v1alpha1', kind: 'Workspace', metadata: { name, labels }, spec: { manager: 'admin', description: 'a workspace for the benchmark' } });
+const role = (name: string) => ({ apiVersion: 'iam.mortise.io/v1alpha1', kind: 'Role', metadata: { name }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] });
+
+function row(name: string, r: LoadResult, base?: LoadResult): string {
+  const ratio = base ? `${((r.rps / base.rps) * 100).toFixed(0)}%` : '';
+  const errs = r.errors + r.non2xx;
+  return `| ${name} | ${r.rps} | ${r.p50} | ${r.p90} | ${r.p99} | ${base ? base.rps : ''} | ${ratio} | ${errs ? `${errs} errors` : ''} |`;
+}
+
+async function main() {
+  const lines: string[] = [];
+  const out = (s = '') => {
+    lines.push(s);
+    process.stdout.write(`${s}\n`);
+  };
+  const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-'));
+  out(`# Mortise benchmark — ${new Date().toISOString()} — node ${process.version}, ${seconds}s per measurement`);
+  out();
+
+  // Cold start (fresh data dir: keys, certificates, admin hash), then a warm start.
+  let core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
+  const coldStartMs = core.startMs;
+  await core.stop();
+  core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
+  const warmStartMs = core.startMs;
+  await new Promise((r) => setTimeout(r, 1500));
+  const idleRss = rssMiB(core.child.pid!);
+  const bare = await spawnServer(bareKoa, {}, '/readyz');
+
+  const tok = await token(core.url);
+  const auth = { authorization: `Bearer ${tok}`, 'content-type': 'application/json' };
+  await post(core.url, tok, '/apis/tenant.mortise.io/v1alpha1/workspaces', ws('bench-fixed'));
+  for (let i = 0; i < 64; i++) await post(core.url, tok, '/apis/tenant.mortise.io/v1alpha1/workspaces', ws(`bench-p-${i}`));
+  await post(core.url, tok, '/api/v1/namespaces', { metadata: { name: 'bench-small' } });
+  for (let i = 0; i < 100; i++) await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', role(`r-${i}`));
+
+  out('## Throughput and latency over HTTP (core vs. bare koa handler, same run)');
+  out();
+  out('| operation | req/s | p50 ms | p90 ms | p99 ms | bare koa req/s | core / bare | |');
+  out('|---|---|---|---|---|---|---|---|');
+  let run = 0;
+  for (const c of [1, 64]) {
+    const bareGet = await load({ url: bare.url, path: '/x', connections: c, durationSec: seconds });
+    const barePost = await load({ url: bare.url, method: 'POST', path: '/x', headers: { 'content-type': 'application/json' }, body: () => '{"metadata":{"name":"x"}}', connections: c, durationSec: seconds });
+    const barePatch = await load({ url: bare.url, method: 'PATCH', path: '/x', headers: { 'content-type': 'application/json' }, body: () => '{"metadata":{"labels":{"a":"b"}}}', connections: c, durationSec: seconds });
+    const r = run++;
+    const create = await load({ url: core.url, method: 'POST', path: '/apis/tenant.mortise.io/v1alpha1/workspaces', headers: auth, body: (i) => JSON.stringify(ws(`bench-c${c}-${r}-${i}`)), connections: c, durationSec: seconds });
+    const get = await load({ url: core.url, path: '/apis/tenant.mortise.io/v1alpha1/workspaces/bench-fixed', headers: auth, connections: c, durationSec: seconds });
+    const list = await load({ url: core.url, path: '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', headers: auth, connections: c, durationSec: seconds });
+    const patch = await load({ url: core.url, method: 'PATCH', path: '/apis/tenant.mortise.io/v1alpha1/workspaces/bench-fixed', headers: { ...auth, 'content-type': 'application/merge-patch+json' }, body: (i) => JSON.stringify({ metadata: { labels: { n: String(i % 1000) } } }), connections: c, durationSec: seconds });
+    out(row(`create (c=${c})`, create, barePost));
+    out(row(`get (c=${c})`, get, bareGet));
+    out(row(`list 100 (c=${c})`, list, bareGet));
+    out(row(`merge-patch (c=${c})`, patch, barePatch));
+  }
+  out();
+
+  // A list of 10,000 objects.
+  await post(core.url, tok, '/api/v1/namespaces', { metadata: { name: 'bench-10k' } });
+  const fillStart = performance.now();
+  await parallel(10_000, 32, (i) => post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/namespaces/bench-10k/roles', role(`r-${i}`)));
+  const fillSec = (performance.now() - fillStart) / 1000;
+  const listTimes: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < 10; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${core.url}/apis/iam.mortise.io/v1alpha1/namespaces/bench-10k/roles`, { headers: auth });
+    const body = await res.arrayBuffer();
+    listTimes.push(performance.now() - t0);
+    bytes = body.byteLength;
+    const parsed = JSON.parse(Buffer.from(body).toString('utf8')) as { items: unknown[] };
+    if (parsed.items.length !== 10_000) throw new Error(`list returned ${parsed.items.length} items`);
+  }
+  listTimes.sort((a, b) => a - b);
+  const pageStart = performance.now();
+  let cont = '';
+  let pages = 0;
+  do {
+    const res = await fetch(`${core.url}/apis/iam.mortise.io/v1alpha1/namespaces/bench-10k/roles?limit=500${cont ? `&continue=${cont}` : ''}`, { headers: auth });
+    const body = (await res.json()) as { metadata: { continue?: string } };
+    cont = body.metadata.continue ?? '';
+    pages++;
+  } while (cont);
+  const pagedMs = performance.now() - pageStart;
+  out('## Large list');
+  out();
+  out('| measurement | value |');
+  out('|---|---|');
+  out(`| 10,000 creates at concurrency 32 | ${(10_000 / fillSec).toFixed(0)} creates/s |`);
+  out(`| list 10,000 objects (${(bytes / 1024 / 1024).toFixed(1)} MiB), p50 / p99 of 10 | ${percentile(listTimes, 50).toFixed(0)} ms / ${percentile(listTimes, 99).toFixed(0)} ms |`);
+  out(`| same list in ${pages} pages of 500 (limit/continue) | ${pagedMs.toFixed(0)} ms |`);
+  out();
+
+  const watchers = Number(process.env.BENCH_WATCHERS ?? 1000);
+  const fan = await watchFanout(core.url, tok, watchers, 30);
+  out(`## Watch fan-out (${fan.watchers} watchers, ${fan.writes} writes; the load client shares the machine)`);
+  out();
+  out('| measurement | p50 ms | p99 ms |');
+  out('|---|---|---|');
+  out(`| write → last watcher has the event | ${fan.lastDeliveryP50.toFixed(1)} | ${fan.lastDeliveryP99.toFixed(1)} |`);
+  out(`| write → a watcher has the event (all deliveries) | ${fan.deliveryP50.toFixed(1)} | ${fan.deliveryP99.toFixed(1)} |`);
+  out();
+
+  const loadedRss = rssMiB(core.child.pid!);
+  out('## Process');
+  out();
+  out('| measurement | value |');
+  out('|---|---|');
+  out(`| cold start (fresh data dir → /readyz) | ${coldStartMs.toFixed(0)} ms |`);
+  out(`| warm start (existing data dir → /readyz) | ${warmStartMs.toFixed(0)} ms |`);
+  out(`| idle RSS after start | ${idleRss} MiB |`);
+  out(`| RSS after the runs above | ${loadedRss} MiB |`);
+  out(`| bare koa RSS | ${rssMiB(bare.child.pid!)} MiB |`);
+
+  await core.stop();
+  await bare.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`bench failed: ${e.stack ?? e.message}\n`);
+  process.exit(1);
+});

@@ -4,7 +4,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
 import { apiGroupDocument, apiGroupList, apiVersions, resourceList } from './api/discovery.js';
-import { openApiV2, openApiV3GroupVersion, openApiV3Root } from './api/openapi.js';
+import { openApiV2, openApiV2Protobuf, openApiV2ProtobufType, openApiV3GroupVersion, openApiV3Root } from './api/openapi.js';
 import { ResourceHandler } from './api/resource-handler.js';
 import { ApiError, notFound } from './api/status.js';
 import { WatchHub } from './api/watch-hub.js';
@@ -113,6 +113,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   let ready = false;
 
   const generatedAdminPassword = await bootstrapAdmin(service, kinds, opts.adminPassword, logger);
+  // Kubernetes clients default to the "default" namespace.
+  const nsDef = kinds.byGroupResource('', 'namespaces')!;
+  if (!(await service.getStored(nsDef, '', 'default'))) await service.create(nsDef, '', { metadata: { name: 'default' } }, {});
 
   // Routes.
   const router = new Router<AppState>();
@@ -142,7 +145,11 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     ctx.body = resourceList(kinds, ctx.params.group!, ctx.params.version!) ?? (() => { throw notFound(ctx.params.group!, ''); })();
   });
   router.get('/openapi/v2', (ctx) => {
-    if (/protobuf/.test(ctx.get('accept')) && !/json/.test(ctx.get('accept'))) throw new ApiError(406, 'NotAcceptable', 'only application/json is served for /openapi/v2');
+    if (/protobuf/.test(ctx.get('accept')) && !/json/.test(ctx.get('accept'))) {
+      ctx.type = openApiV2ProtobufType;
+      ctx.body = openApiV2Protobuf();
+      return;
+    }
     ctx.body = openApiV2(kinds);
   });
   router.get('/openapi/v3', (ctx) => {

@@ -120,3 +120,30 @@ export function openApiV2(registry: KindRegistry) {
   }
   return { swagger: '2.0', info: { title: 'Mortise', version: 'v1.30.0+mortise' }, paths, definitions };
 }
+
+/**
+ * `/openapi/v2` as kubectl asks for it (gnostic protobuf, `openapi.v2.Document`). It carries no
+ * definitions on purpose: kubectl then finds no client-side schema for any kind and leaves
+ * validation to the server (`fieldValidation`), so users see the server's messages. Answering
+ * 406 instead makes `kubectl apply` fail ("failed to download openapi") for any kind its
+ * OpenAPI v3 check does not cover, e.g. an object of a CRD created in the same file.
+ */
+export const openApiV2ProtobufType = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+
+export function openApiV2Protobuf(): Buffer {
+  const field = (no: number, payload: Buffer) => Buffer.concat([Buffer.from([(no << 3) | 2]), varint(payload.length), payload]);
+  const str = (no: number, s: string) => field(no, Buffer.from(s, 'utf8'));
+  const info = Buffer.concat([str(1, 'Mortise'), str(2, 'v1.30.0+mortise')]);
+  // Document: swagger = 1, info = 2, paths = 8, definitions = 9.
+  return Buffer.concat([str(1, '2.0'), field(2, info), field(8, Buffer.alloc(0)), field(9, Buffer.alloc(0))]);
+}
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
+}

@@ -5,6 +5,7 @@ import type { KubeObject, Watcher } from '../store/resource-store.js';
 import type { AppContext } from '../http/app-state.js';
 import { asVersion } from './resource-handler.js';
 import { ApiError, badRequest } from './status.js';
+import { toTable, wantsTable } from './table.js';
 
 export interface WatchHubOptions {
   /** How often a bookmark is sent to watchers that asked for them. */
@@ -67,7 +68,18 @@ export class WatchHub {
       res.write(line);
       if (res.writableLength > this.maxBufferedBytes) entry.close();
     };
+    const asTable = wantsTable(ctx.get('accept'));
+    const includeObject = q.get('includeObject');
+    let sentColumns = false;
     const send = (type: string, obj: KubeObject) => {
+      if (asTable && type !== 'BOOKMARK') {
+        // kubectl get -w asks for rows; column definitions go with the first one only.
+        const table = toTable(def, [asVersion(obj, def, version)], { resourceVersion: obj.metadata.resourceVersion }, includeObject);
+        if (sentColumns) table.columnDefinitions = [];
+        sentColumns = true;
+        writeLine(`${JSON.stringify({ type, object: table })}\n`);
+        return;
+      }
       const versioned = asVersion(obj, def, version);
       if (versioned !== this.lastObject || type !== this.lastType) {
         this.lastObject = versioned;

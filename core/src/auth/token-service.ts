@@ -85,8 +85,28 @@ export class TokenService {
   }
 
   async verifyAccessToken(token: string): Promise<AccessClaims> {
+    // Verifying an RS256 signature costs more than serving a small GET: remember good tokens
+    // until they expire (bounded; signature checks still happen for every new token).
+    const cached = this.verified.get(token);
+    if (cached && (cached.exp ?? 0) * 1000 > Date.now()) return cached;
+    const claims = await this.verifyUncached(token);
+    if (this.verified.size >= 10_000) this.verified.delete(this.verified.keys().next().value!);
+    this.verified.set(token, claims);
+    return claims;
+  }
+
+  private readonly verified = new Map<string, AccessClaims>();
+  private jwksFor?: { keys: object[]; set: ReturnType<typeof createLocalJWKSet> };
+
+  private jwks() {
+    const current = this.keys.jwks();
+    if (!this.jwksFor || this.jwksFor.keys.length !== current.keys.length) this.jwksFor = { keys: current.keys, set: createLocalJWKSet(current) };
+    return this.jwksFor.set;
+  }
+
+  private async verifyUncached(token: string): Promise<AccessClaims> {
     try {
-      const { payload } = await jwtVerify(token, createLocalJWKSet(this.keys.jwks()), {
+      const { payload } = await jwtVerify(token, this.jwks(), {
         issuer: this.opts.issuer(),
         audience: this.opts.clients,
         algorithms: [signingAlgorithm],
