@@ -8,8 +8,12 @@ import { openApiV2, openApiV2Protobuf, openApiV2ProtobufType, openApiV3GroupVers
 import { ResourceHandler } from './api/resource-handler.js';
 import { ApiError, notFound } from './api/status.js';
 import { WatchHub } from './api/watch-hub.js';
+import type { AuditLog } from './audit/audit-log.js';
+import { auditRequests } from './audit/audit-middleware.js';
+import { auditRouter } from './audit/audit-routes.js';
+import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
 import { Authenticator } from './auth/authenticator.js';
-import { AdminOnlyAuthorizer, type Authorizer } from './auth/authorizer.js';
+import type { Authorizer } from './auth/authorizer.js';
 import { bootstrapAdmin } from './auth/bootstrap-admin.js';
 import { oauthRouter } from './auth/oauth-routes.js';
 import { SigningKeys } from './auth/signing-keys.js';
@@ -34,6 +38,16 @@ import { ResourceService } from './registry/resource-service.js';
 import { SchemaValidator } from './registry/schema-validator.js';
 import { crdKind, namespaceKind } from './schemas/builtin.js';
 import { coreKinds } from './schemas/index.js';
+import { accessReviewKinds, accessReviewRouter } from './iam/access-review-routes.js';
+import { escalationAdmission } from './iam/escalation-admission.js';
+import { RbacAuthorizer } from './iam/rbac-authorizer.js';
+import { RbacIndex } from './iam/rbac-index.js';
+import { seedBuiltinRoles } from './iam/seed-builtin-roles.js';
+import { NamespaceRolesController } from './tenant/namespace-roles-controller.js';
+import { tenancyAdmission } from './tenant/tenancy-admission.js';
+import { tenantRouter } from './tenant/tenant-routes.js';
+import { WorkspaceController } from './tenant/workspace-controller.js';
+import { workspaceStrategy } from './tenant/workspace-strategy.js';
 import type { ResourceStore } from './store/resource-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { coreVersion } from './version.js';
@@ -42,7 +56,7 @@ export interface CoreOptions extends Partial<CoreConfig> {
   logger?: Logger;
   /** Swap the store (the kubernetes mode brings its own). */
   store?: ResourceStore;
-  /** Swap the authorizer (RBAC replaces the admin-only first cut). */
+  /** Swap the authorizer (default: RBAC over the store's roles and bindings). */
   authorizer?: Authorizer;
 }
 
@@ -56,6 +70,8 @@ export interface Core {
   readonly metrics: CoreMetrics;
   readonly watches: WatchHub;
   readonly router: Router<AppState>;
+  /** Every mutating request and every denial (GET /kapis/audit.mortise.io/v1alpha1/events). */
+  readonly audit: AuditLog;
   /** The admin password when this start generated it (printed once). */
   readonly generatedAdminPassword?: string;
   /** The serving certificates (the CA goes in a kubeconfig's certificate-authority-data). */
@@ -79,12 +95,14 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
     store = new SqliteStore({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', eventRetention: opts.eventRetention });
   }
+  const audit = new SqliteAuditLog({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', retention: opts.auditRetention, logger });
   const validator = new SchemaValidator();
   const kinds = new KindRegistry();
   const service = new ResourceService(store, kinds, validator);
 
   kinds.register(namespaceKind());
-  for (const def of coreKinds({ user: userStrategy })) kinds.register(def);
+  for (const def of coreKinds({ user: userStrategy, workspace: workspaceStrategy })) kinds.register(def);
+  for (const def of accessReviewKinds()) kinds.register(def);
   const crdDef = crdKind({
     prepareForCreate(o) {
       o.metadata.finalizers = [...new Set([...(o.metadata.finalizers ?? []), crdCleanupFinalizer])];
@@ -102,17 +120,26 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   });
   const users = new UserDirectory(store);
   const authenticator = new Authenticator(tokens, users);
-  const authorizer = opts.authorizer ?? new AdminOnlyAuthorizer();
+  const rbacIndex = new RbacIndex(store);
+  await rbacIndex.start();
+  const rbac = new RbacAuthorizer(rbacIndex);
+  const authorizer = opts.authorizer ?? rbac;
+  service.addAdmission(tenancyAdmission(store));
+  service.addAdmission(escalationAdmission(rbac, rbacIndex));
 
   const watches = new WatchHub(service, { bookmarkIntervalMs: opts.bookmarkIntervalMs });
   const resources = new ResourceHandler(kinds, service, watches);
 
   const crdController = new CrdController(service, kinds, crdDef, logger);
   await crdController.loadAll();
-  const controllers: Controller[] = [crdController, new GarbageCollector(service, kinds, logger), new NamespaceController(service, kinds, logger)];
+  const controllers: Controller[] = [
+    crdController, new GarbageCollector(service, kinds, logger), new NamespaceController(service, kinds, logger),
+    new WorkspaceController(service, kinds, logger), new NamespaceRolesController(service, kinds, logger),
+  ];
   let ready = false;
 
   const generatedAdminPassword = await bootstrapAdmin(service, kinds, opts.adminPassword, logger);
+  await seedBuiltinRoles(service, kinds);
   // Kubernetes clients default to the "default" namespace.
   const nsDef = kinds.byGroupResource('', 'namespaces')!;
   if (!(await service.getStored(nsDef, '', 'default'))) await service.create(nsDef, '', { metadata: { name: 'default' } }, {});
@@ -120,6 +147,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // Routes.
   const router = new Router<AppState>();
   router.use(healthRouter({ store, isReady: () => ready }).routes());
+  router.use(accessReviewRouter(rbac).routes());
+  router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
+  router.use(auditRouter(audit).routes());
   router.use(oauthRouter({ tokens, keys, users, service, kinds, issuer, defaultClientId: consoleClientId, logger }).routes());
   router.get('/metrics', async (ctx) => {
     ctx.type = metrics.registry.contentType;
@@ -168,6 +198,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   app.proxy = false;
   app.silent = true;
   // The pipeline, in order: nothing reaches a handler unauthenticated or unauthorized.
+  // Audit first, around `errors`: it must see the code the client gets (a denial is an exception until `errors`).
+  app.use(auditRequests(audit, logger));
   app.use(errors(logger));
   app.use(accessLog(logger, metrics));
   app.use(requestInfo());
@@ -181,7 +213,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   let httpsUrl = '';
 
   const core: Core = {
-    app, store, kinds, service, tokens, logger, metrics, watches, router, generatedAdminPassword, certs,
+    app, store, kinds, service, tokens, logger, metrics, watches, router, generatedAdminPassword, certs, audit,
     get httpsUrl() {
       return httpsUrl;
     },
@@ -208,6 +240,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       watches.closeAll();
       await server?.close(opts.shutdownTimeoutMs ?? 10_000);
       for (const c of controllers) await c.stop();
+      rbacIndex.stop();
+      await audit.close();
       await store.close();
       logger.info({ event: 'core.stopped' }, 'Mortise core stopped');
     },

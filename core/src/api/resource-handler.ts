@@ -31,6 +31,7 @@ export class ResourceHandler {
     if (sub && !(sub === 'status' && def.subresources.status) && !(sub === 'finalize' && def.plural === 'namespaces' && def.group === '')) {
       throw notFound(def.group, `${def.plural}/${sub}`);
     }
+    if (def.verbs && !def.verbs.includes(info.verb)) throw methodNotAllowed(`${info.verb} is not supported on ${def.plural}`);
     if (sub && !['get', 'update', 'patch'].includes(info.verb)) throw methodNotAllowed(`${info.verb} is not supported on ${def.plural}/${sub}`);
     const ctxUser = { user: ctx.state.user };
     const dryRun = dryRunOf(q);
@@ -62,6 +63,7 @@ export class ResourceHandler {
         return this.watches.serve(ctx, def, ns, version);
       case 'create': {
         if (info.name) throw methodNotAllowed(`POST to a named ${def.kind} is not supported: POST to the collection`);
+        if (def.terminating) throw methodNotAllowed(`create not allowed while custom resource definition ${def.plural}.${def.group} is terminating`);
         const r = await this.service.create(def, ns, await readObjectBody(ctx.req), ctxUser, { dryRun, fieldValidation });
         warn(ctx, r.warnings);
         ctx.status = 201;
@@ -84,7 +86,8 @@ export class ResourceHandler {
       case 'delete': {
         const opts = await deleteOptionsOf(ctx);
         const r = await this.service.delete(def, ns, info.name, { ...opts, dryRun });
-        return this.send(ctx, def, version, r.object, r.pending ? 202 : 200);
+        // As kube-apiserver: 200 also when finalizers keep the object for now (it shows deletionTimestamp).
+        return this.send(ctx, def, version, r.object, 200);
       }
       case 'deletecollection': {
         const opts = await deleteOptionsOf(ctx);

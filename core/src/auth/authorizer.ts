@@ -11,17 +11,6 @@ export interface Authorizer {
   authorize(user: UserInfo, request: RequestInfo): Promise<Decision>;
 }
 
-/**
- * The first cut, until RBAC: the bootstrap admin (or a member of platform-admin) may do
- * everything, nobody else anything.
- */
-export class AdminOnlyAuthorizer implements Authorizer {
-  async authorize(user: UserInfo): Promise<Decision> {
-    if (user.username === 'admin' || user.groups.includes('platform-admin')) return { allowed: true, reason: 'platform administrator' };
-    return { allowed: false, reason: 'only the platform administrator may use the API until roles are granted' };
-  }
-}
-
 /** The request as a person reads it, for denial messages: `list namespaces in namespace "x"`. */
 export function describeRequest(r: RequestInfo): string {
   if (!r.isResourceRequest) return `${r.verb} path "${r.path}"`;

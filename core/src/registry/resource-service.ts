@@ -55,6 +55,18 @@ export interface WatchQuery {
   sendInitialEvents?: boolean;
 }
 
+export interface AdmissionRequest {
+  operation: 'CREATE' | 'UPDATE';
+  def: KindDefinition;
+  object: KubeObject;
+  old?: KubeObject;
+  /** Who asks; no user means the core itself (controllers), which admission plugins trust. */
+  ctx: RequestContext;
+}
+
+/** Throws an ApiError to refuse the write. */
+export type AdmissionPlugin = (request: AdmissionRequest) => Promise<void>;
+
 export type WatchSink = (type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK', object: KubeObject) => void;
 
 export const namespaceFinalizer = 'kubernetes';
@@ -67,7 +79,11 @@ export const foregroundFinalizer = 'foregroundDeletion';
  * Kinds differ only by their KindDefinition and strategy. HTTP handlers and in-process
  * controllers both write through here, so the rules hold whoever writes.
  */
-export class ResourceService extends EventEmitter<{ deleting: [KindDefinition, KubeObject]; deleted: [KindDefinition, KubeObject] }> {
+export class ResourceService extends EventEmitter<{
+  deleting: [KindDefinition, KubeObject]; deleted: [KindDefinition, KubeObject];
+  /** An object with ownerReferences was created or updated (the collector checks its owners exist). */
+  owned: [KindDefinition, KubeObject];
+}> {
   constructor(
     readonly store: ResourceStore,
     readonly kinds: KindRegistry,
@@ -75,6 +91,17 @@ export class ResourceService extends EventEmitter<{ deleting: [KindDefinition, K
   ) {
     super();
     this.setMaxListeners(50);
+  }
+
+  private readonly admission: AdmissionPlugin[] = [];
+
+  /** Checks that run on every create and update after validation, before anything is written. */
+  addAdmission(plugin: AdmissionPlugin): void {
+    this.admission.push(plugin);
+  }
+
+  private async admit(request: AdmissionRequest): Promise<void> {
+    for (const plugin of this.admission) await plugin(request);
   }
 
   async get(def: KindDefinition, namespace: string, name: string): Promise<KubeObject> {
@@ -140,15 +167,19 @@ export class ResourceService extends EventEmitter<{ deleting: [KindDefinition, K
     if (def.subresources.status) delete obj.status;
     await def.strategy?.prepareForCreate?.(obj, ctx);
     this.validate(def, obj, def.strategy?.validate?.(obj) ?? []);
+    await this.admit({ operation: 'CREATE', def, object: obj, ctx });
     if (opts.dryRun) {
       if (await this.store.get(this.key(def, namespace, m.name!))) throw alreadyExists(def.group, def.plural, m.name!);
       return { object: this.external(def, obj), warnings };
     }
+    let created: KubeObject;
     try {
-      return { object: this.external(def, await this.store.create(this.ref(def), obj)), warnings };
+      created = await this.store.create(this.ref(def), obj);
     } catch (e) {
       throw this.storeError(e, def, m.name!);
     }
+    if (created.metadata.ownerReferences?.length) this.emit('owned', def, created);
+    return { object: this.external(def, created), warnings };
   }
 
   async update(def: KindDefinition, namespace: string, name: string, body: unknown, ctx: RequestContext, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -218,6 +249,7 @@ export class ResourceService extends EventEmitter<{ deleting: [KindDefinition, K
       if (specChanged(def, next, old)) next.metadata.generation = (old.metadata.generation ?? 1) + 1;
     }
     this.validate(def, next, [...(def.strategy?.validate?.(next) ?? []), ...(def.strategy?.validateUpdate?.(next, old) ?? [])]);
+    await this.admit({ operation: 'UPDATE', def, object: next, old, ctx });
     if (opts.dryRun) return { object: this.external(def, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }), warnings };
     let stored: KubeObject;
     try {
@@ -230,6 +262,7 @@ export class ResourceService extends EventEmitter<{ deleting: [KindDefinition, K
       const removed = await this.finishDelete(def, stored);
       return { object: this.external(def, removed), warnings };
     }
+    if (stored.metadata.ownerReferences?.length) this.emit('owned', def, stored);
     return { object: this.external(def, stored), warnings };
   }
 

@@ -1,4 +1,5 @@
 import type { KindDefinition } from '../registry/kind.js';
+import { validateCrdUpdate } from '../registry/crd.js';
 import { defineKind } from './define-kind.js';
 import { bool, conditions, freeform, list, obj, objectSchema, str, strings } from './fragments.js';
 
@@ -35,7 +36,7 @@ const printerColumnSchema = obj({
 /** apiextensions.k8s.io/v1 CustomResourceDefinition: kinds added at runtime. */
 export const crdKind = (strategy?: KindDefinition['strategy']): KindDefinition => defineKind({
   group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition', status: true,
-  shortNames: ['crd', 'crds'], categories: ['api-extensions'], strategy,
+  shortNames: ['crd', 'crds'], categories: ['api-extensions'], strategy: { validateUpdate: validateCrdUpdate, ...strategy },
   schema: objectSchema({
     spec: obj({
       group: str(),

@@ -5,9 +5,9 @@ import { conditions, int, localized, obj, objectSchema, str, stringMap } from '.
 export const tenantGroup = 'tenant.mortise.io';
 export const workspaceLabel = 'tenant.mortise.io/workspace';
 
-export const tenantKinds = (): KindDefinition[] => [
+export const tenantKinds = (workspaceStrategy?: KindDefinition['strategy']): KindDefinition[] => [
   defineKind({
-    group: tenantGroup, version: 'v1alpha1', kind: 'Workspace', status: true, shortNames: ['ws'],
+    group: tenantGroup, version: 'v1alpha1', kind: 'Workspace', status: true, shortNames: ['ws'], strategy: workspaceStrategy,
     schema: objectSchema({
       spec: obj({
         manager: str('The user who manages the workspace'),

@@ -1,0 +1,63 @@
+import Router from '@koa/router';
+import type { RequestInfo } from '../api/request-info.js';
+import { readObjectBody } from '../api/body.js';
+import { badRequest } from '../api/status.js';
+import type { AppContext, AppState } from '../http/app-state.js';
+import { defineKind } from '../schemas/define-kind.js';
+import { bool, freeform, obj, objectSchema, str } from '../schemas/fragments.js';
+import type { KindDefinition } from '../registry/kind.js';
+import type { RbacAuthorizer } from './rbac-authorizer.js';
+
+export const authorizationGroup = 'authorization.k8s.io';
+
+/** The review kinds, for discovery and OpenAPI (so `kubectl auth can-i` finds them); create-only, never stored. */
+export const accessReviewKinds = (): KindDefinition[] => [
+  { ...defineKind({ group: authorizationGroup, version: 'v1', kind: 'SelfSubjectAccessReview', categories: [], schema: objectSchema({ spec: freeform(), status: obj({ allowed: bool(), denied: bool(), reason: str() }) }) }), verbs: ['create'] },
+  { ...defineKind({ group: authorizationGroup, version: 'v1', kind: 'SelfSubjectRulesReview', categories: [], schema: objectSchema({ spec: freeform(), status: freeform() }) }), verbs: ['create'] },
+];
+
+interface ResourceAttributes { namespace?: string; verb?: string; group?: string; version?: string; resource?: string; subresource?: string; name?: string }
+
+/** "May I?": SelfSubjectAccessReview and SelfSubjectRulesReview, answered by the RBAC authorizer. */
+export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState> {
+  const router = new Router<AppState>();
+  const prefix = `/apis/${authorizationGroup}/v1`;
+
+  router.post(`${prefix}/selfsubjectaccessreviews`, async (ctx: AppContext) => {
+    const body = (await readObjectBody(ctx.req)) as { spec?: { resourceAttributes?: ResourceAttributes; nonResourceAttributes?: { path?: string; verb?: string } } };
+    const spec = body?.spec;
+    const ra = spec?.resourceAttributes;
+    const nra = spec?.nonResourceAttributes;
+    if (!ra === !nra) throw badRequest('spec must have exactly one of resourceAttributes or nonResourceAttributes');
+    const r: RequestInfo = ra
+      ? { isResourceRequest: true, path: '', verb: ra.verb ?? '', apiGroup: ra.group ?? '', apiVersion: ra.version ?? '', namespace: ra.namespace ?? '', resource: ra.resource ?? '', subresource: ra.subresource ?? '', name: ra.name ?? '', parts: [] }
+      : { isResourceRequest: false, path: nra!.path ?? '', verb: nra!.verb ?? '', apiGroup: '', apiVersion: '', namespace: '', resource: '', subresource: '', name: '', parts: [] };
+    if (!r.verb) throw badRequest('the verb of the attributes is required');
+    // The workspace a namespace belongs to counts, as it does for real requests.
+    const workspace = (ra as { workspace?: string } | undefined)?.workspace;
+    if (workspace) r.workspace = workspace;
+    const decision = authorizer.decide(ctx.state.user!, r);
+    ctx.status = 201;
+    ctx.body = {
+      apiVersion: `${authorizationGroup}/v1`, kind: 'SelfSubjectAccessReview', metadata: { creationTimestamp: null },
+      spec, status: { allowed: decision.allowed, ...(decision.allowed ? {} : { denied: false }), reason: decision.reason },
+    };
+  });
+
+  router.post(`${prefix}/selfsubjectrulesreviews`, async (ctx: AppContext) => {
+    const body = (await readObjectBody(ctx.req)) as { spec?: { namespace?: string; workspace?: string } };
+    const namespace = body?.spec?.namespace || undefined;
+    const workspace = body?.spec?.workspace || undefined;
+    const rules = authorizer.rulesFor(ctx.state.user!, { namespace, workspace });
+    ctx.status = 201;
+    ctx.body = {
+      apiVersion: `${authorizationGroup}/v1`, kind: 'SelfSubjectRulesReview', metadata: { creationTimestamp: null }, spec: body?.spec ?? {},
+      status: {
+        resourceRules: rules.filter((x) => x.resources?.length).map((x) => ({ verbs: x.verbs, apiGroups: x.apiGroups ?? [], resources: x.resources ?? [], ...(x.resourceNames?.length ? { resourceNames: x.resourceNames } : {}) })),
+        nonResourceRules: rules.filter((x) => x.nonResourceURLs?.length).map((x) => ({ verbs: x.verbs, nonResourceURLs: x.nonResourceURLs })),
+        incomplete: false,
+      },
+    };
+  });
+  return router;
+}

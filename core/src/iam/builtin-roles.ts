@@ -1,0 +1,58 @@
+import type { PolicyRule } from './policy-rule.js';
+
+// The roles every Mortise has. Seeded at first start (and re-created if deleted); admins can
+// bind them, and extensions add to them through RoleTemplates.
+
+export const aggregateLabel = 'iam.mortise.io/aggregate-to';
+export const scopeLabel = 'iam.mortise.io/scope';
+
+const read = ['get', 'list', 'watch'];
+const discovery: PolicyRule = { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/version', '/openapi/*', '/healthz', '/readyz', '/livez'] };
+const reviews: PolicyRule = { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] };
+const consoleComposition: PolicyRule = { apiGroups: ['extensions.mortise.io'], resources: ['jsbundles', 'extensionentries'], verbs: read };
+
+export interface BuiltinRole {
+  name: string;
+  displayName: string;
+  rules: PolicyRule[];
+}
+
+export const globalRoles: BuiltinRole[] = [
+  { name: 'platform-admin', displayName: 'Platform administrator: everything', rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }, { nonResourceURLs: ['*'], verbs: ['*'] }] },
+  {
+    name: 'platform-regular', displayName: 'Platform regular user: browse extensions, work in assigned workspaces',
+    rules: [discovery, reviews, consoleComposition, { apiGroups: ['extensions.mortise.io'], resources: ['extensions', 'extensionversions', 'categories'], verbs: read }],
+  },
+  {
+    name: 'platform-self-provisioner', displayName: 'Platform self-provisioner: may also create workspaces (and manages those it creates)',
+    rules: [discovery, reviews, consoleComposition, { apiGroups: ['extensions.mortise.io'], resources: ['extensions', 'extensionversions', 'categories'], verbs: read }, { apiGroups: ['tenant.mortise.io'], resources: ['workspaces'], verbs: ['create'] }],
+  },
+  { name: 'authenticated', displayName: 'Every logged-in user: discovery, "may I?" reviews, the console\'s extension list', rules: [discovery, reviews, consoleComposition] },
+];
+
+/** Global bindings seeded at first start. */
+export const globalBindings = [
+  { name: 'admin-platform-admin', role: 'platform-admin', subject: { kind: 'User', name: 'admin' } },
+  { name: 'group-platform-admin', role: 'platform-admin', subject: { kind: 'Group', name: 'platform-admin' } },
+  { name: 'system-authenticated', role: 'authenticated', subject: { kind: 'Group', name: 'system:authenticated' } },
+];
+
+/** Per workspace: `<ws>-admin`, `<ws>-regular`, `<ws>-viewer`. */
+export const workspaceRoleTemplates: Array<{ suffix: string; displayName: string; rules: PolicyRule[] }> = [
+  { suffix: 'admin', displayName: 'Workspace administrator', rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] },
+  {
+    suffix: 'regular', displayName: 'Workspace regular member: sees the workspace, creates namespaces',
+    rules: [{ apiGroups: ['*'], resources: ['*'], verbs: read }, { apiGroups: ['', 'tenant.mortise.io'], resources: ['namespaces'], verbs: ['create'] }],
+  },
+  { suffix: 'viewer', displayName: 'Workspace viewer: read only', rules: [{ apiGroups: ['*'], resources: ['*'], verbs: read }] },
+];
+
+/** Per namespace: Roles `admin`, `operator`, `viewer`. */
+export const namespaceRoleTemplates: Array<{ name: string; displayName: string; rules: PolicyRule[] }> = [
+  { name: 'admin', displayName: 'Namespace administrator', rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }] },
+  {
+    name: 'operator', displayName: 'Namespace operator: reads and writes resources, cannot grant roles beyond its own',
+    rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] }],
+  },
+  { name: 'viewer', displayName: 'Namespace viewer: read only', rules: [{ apiGroups: ['*'], resources: ['*'], verbs: read }] },
+];

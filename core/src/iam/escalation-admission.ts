@@ -1,0 +1,66 @@
+import type { RequestInfo } from '../api/request-info.js';
+import { forbidden, invalid } from '../api/status.js';
+import type { AdmissionPlugin } from '../registry/resource-service.js';
+import { iamGroup } from '../schemas/iam.js';
+import { workspaceLabel } from '../schemas/tenant.js';
+import { covers, type PolicyRule } from './policy-rule.js';
+import type { RbacAuthorizer, Scope } from './rbac-authorizer.js';
+import type { RbacIndex } from './rbac-index.js';
+
+const roleKinds: Record<string, 'GlobalRole' | 'WorkspaceRole' | 'Role'> = {
+  GlobalRoleBinding: 'GlobalRole', WorkspaceRoleBinding: 'WorkspaceRole', RoleBinding: 'Role',
+};
+const rolePlural = { GlobalRole: 'globalroles', WorkspaceRole: 'workspaceroles', Role: 'roles' } as const;
+
+/**
+ * The Kubernetes escalation rule: nobody creates or updates a role, template or binding that
+ * grants more than they hold in that scope, unless they hold `escalate` (roles) or `bind`
+ * (bindings) on it.
+ */
+export function escalationAdmission(authorizer: RbacAuthorizer, index: RbacIndex): AdmissionPlugin {
+  const holds = (user: NonNullable<Parameters<AdmissionPlugin>[0]['ctx']['user']>, verb: string, resource: string, name: string, scope: Scope) => {
+    const r: RequestInfo = {
+      isResourceRequest: true, path: '', verb, apiGroup: iamGroup, apiVersion: 'v1alpha1', namespace: scope.namespace ?? '',
+      resource, subresource: '', name, workspace: scope.workspace, parts: [],
+    };
+    return authorizer.decide({ ...user, via: 'token' }, r).allowed;
+  };
+
+  return async ({ def, object, ctx }) => {
+    const user = ctx.user;
+    if (!user || def.group !== iamGroup) return;
+    const name = object.metadata.name!;
+    const deny = (what: string, missing: PolicyRule[]) => forbidden(
+      `user "${user.username}" is attempting to grant permissions not currently held (${what}): ${missing.slice(0, 5).map(describe).join('; ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+      { name, group: def.group, kind: def.plural },
+    );
+
+    if (def.kind === 'GlobalRole' || def.kind === 'WorkspaceRole' || def.kind === 'Role' || def.kind === 'RoleTemplate') {
+      const scope: Scope = def.kind === 'WorkspaceRole' ? { workspace: object.metadata.labels?.[workspaceLabel] } : def.kind === 'Role' ? { namespace: object.metadata.namespace } : {};
+      if (holds(user, 'escalate', def.plural, name, scope)) return;
+      const rules = def.kind === 'RoleTemplate' ? ((object.spec as { rules?: PolicyRule[] })?.rules ?? []) : index.effectiveRules(object);
+      const result = covers(authorizer.rulesFor({ ...user, via: 'token' }, scope), rules);
+      if (!result.ok) throw deny(`${def.kind} "${name}"`, result.missing);
+      return;
+    }
+
+    const roleKind = roleKinds[def.kind];
+    if (!roleKind) return;
+    const roleRef = (object as { roleRef?: { kind?: string; name?: string } }).roleRef;
+    if (roleRef?.kind && roleRef.kind !== roleKind) {
+      throw invalid(def.group, def.kind, name, [{ field: 'roleRef.kind', message: `Unsupported value: "${roleRef.kind}": a ${def.kind} refers to a ${roleKind}` }]);
+    }
+    const roleName = roleRef?.name ?? '';
+    const scope: Scope = def.kind === 'WorkspaceRoleBinding' ? { workspace: object.metadata.labels?.[workspaceLabel] } : def.kind === 'RoleBinding' ? { namespace: object.metadata.namespace } : {};
+    const rules = index.roleRules(roleKind, roleName, scope.namespace);
+    if (!rules) throw invalid(def.group, def.kind, name, [{ field: 'roleRef.name', message: `Not found: ${roleKind} "${roleName}" does not exist${scope.namespace ? ` in namespace "${scope.namespace}"` : ''}` }]);
+    if (holds(user, 'bind', rolePlural[roleKind], roleName, scope)) return;
+    const result = covers(authorizer.rulesFor({ ...user, via: 'token' }, scope), rules);
+    if (!result.ok) throw deny(`binding ${roleKind} "${roleName}"`, result.missing);
+  };
+}
+
+function describe(r: PolicyRule): string {
+  if (r.nonResourceURLs?.length) return `${r.verbs.join(',')} ${r.nonResourceURLs.join(',')}`;
+  return `${r.verbs.join(',')} ${r.resources?.join(',')}${r.apiGroups?.[0] ? `.${r.apiGroups[0]}` : ''}${r.resourceNames?.length ? ` named ${r.resourceNames.join(',')}` : ''}`;
+}

@@ -1,0 +1,43 @@
+import { forbidden, invalid } from '../api/status.js';
+import type { AdmissionPlugin } from '../registry/resource-service.js';
+import type { ResourceStore } from '../store/resource-store.js';
+import { iamGroup } from '../schemas/iam.js';
+import { tenantGroup, workspaceLabel } from '../schemas/tenant.js';
+
+/**
+ * Workspace membership rules: a workspace-scoped role or binding names an existing workspace,
+ * a binding's role is of the same workspace, a namespace joins only an existing workspace, and
+ * a workspace's quota bounds how many namespaces it has.
+ */
+export function tenancyAdmission(store: ResourceStore): AdmissionPlugin {
+  const workspace = (name: string) => store.get({ group: tenantGroup, resource: 'workspaces', namespace: '', name });
+  return async ({ def, object, old }) => {
+    const name = object.metadata.name!;
+    const ws = object.metadata.labels?.[workspaceLabel];
+    if (def.group === iamGroup && (def.kind === 'WorkspaceRole' || def.kind === 'WorkspaceRoleBinding')) {
+      if (!ws) throw invalid(def.group, def.kind, name, [{ field: 'metadata.labels', message: `Required value: label "${workspaceLabel}" naming the workspace` }]);
+      if (!(await workspace(ws))) throw invalid(def.group, def.kind, name, [{ field: `metadata.labels.${workspaceLabel}`, message: `Not found: workspace "${ws}" does not exist` }]);
+      if (def.kind === 'WorkspaceRoleBinding') {
+        const roleName = (object as { roleRef?: { name?: string } }).roleRef?.name ?? '';
+        const role = await store.get({ group: iamGroup, resource: 'workspaceroles', namespace: '', name: roleName });
+        if (role && role.metadata.labels?.[workspaceLabel] !== ws) {
+          throw invalid(def.group, def.kind, name, [{ field: 'roleRef.name', message: `Invalid value: "${roleName}": the WorkspaceRole belongs to workspace "${role.metadata.labels?.[workspaceLabel]}", not "${ws}"` }]);
+        }
+      }
+      return;
+    }
+    if (def.group === '' && def.plural === 'namespaces' && ws && ws !== old?.metadata.labels?.[workspaceLabel]) {
+      const w = await workspace(ws);
+      if (!w) throw invalid('', 'Namespace', name, [{ field: `metadata.labels.${workspaceLabel}`, message: `Not found: workspace "${ws}" does not exist` }]);
+      if (w.metadata.deletionTimestamp) throw forbidden(`unable to add namespace "${name}" to workspace "${ws}" because it is being deleted`);
+      const hard = (w.spec as { quota?: { hard?: Record<string, string> } } | undefined)?.quota?.hard?.namespaces;
+      if (hard !== undefined) {
+        const { items } = await store.list({ group: '', resource: 'namespaces' });
+        const used = items.filter((n) => n.metadata.labels?.[workspaceLabel] === ws && n.metadata.name !== name).length;
+        if (used >= Number(hard)) {
+          throw forbidden(`namespaces "${name}" is forbidden: exceeded quota of workspace "${ws}": requested namespaces=1, used namespaces=${used}, limited namespaces=${hard}`);
+        }
+      }
+    }
+  };
+}
