@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { load, percentile, type LoadResult } from './load.js';
 import { rssMiB, spawnServer } from './processes.js';
 import { watchFanout } from './watch-fanout.js';
+import { authzDecisions } from './authz-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
 // the same run on the same machine, so the ratio means something on any machine.
@@ -12,6 +13,7 @@ import { watchFanout } from './watch-fanout.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const coreMain = join(here, '..', '..', 'core', 'dist', 'main.js');
 const bareKoa = join(here, 'bare-koa-server.js');
+const coreWithoutAuthz = join(here, 'core-without-authz.js');
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const password = 'bench-admin-password';
 
@@ -134,6 +136,49 @@ async function main() {
   out(`| write → last watcher has the event | ${fan.lastDeliveryP50.toFixed(1)} | ${fan.lastDeliveryP99.toFixed(1)} |`);
   out(`| write → a watcher has the event (all deliveries) | ${fan.deliveryP50.toFixed(1)} | ${fan.deliveryP99.toFixed(1)} |`);
   out();
+
+  // Authorization: raw decision rate, then its share of a real GET (RBAC vs. allow-all core).
+  const authz = await authzDecisions(1000, 10_000);
+  const member = 'bench-member';
+  await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/users', { metadata: { name: member }, spec: { password: `${password}-m` } });
+  await post(core.url, tok, '/apis/tenant.mortise.io/v1alpha1/workspaces', { metadata: { name: 'bench-ws' } });
+  await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/workspacerolebindings', { metadata: { name: 'bench-member-viewer', labels: { 'tenant.mortise.io/workspace': 'bench-ws' } }, roleRef: { kind: 'WorkspaceRole', name: 'bench-ws-viewer' }, subjects: [{ kind: 'User', name: member }] });
+  await post(core.url, tok, '/api/v1/namespaces', { metadata: { name: 'bench-authz', labels: { 'tenant.mortise.io/workspace': 'bench-ws' } } });
+  await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/namespaces/bench-authz/roles', role('r-1'));
+  const memberTok = await (async () => {
+    for (;;) {
+      const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: member, password: `${password}-m` }) });
+      if (res.ok) return ((await res.json()) as { access_token: string }).access_token;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  const rolePath = '/apis/iam.mortise.io/v1alpha1/namespaces/bench-authz/roles/r-1';
+  for (;;) {
+    if ((await fetch(`${core.url}${rolePath}`, { headers: { authorization: `Bearer ${memberTok}` } })).ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const openDir = mkdtempSync(join(tmpdir(), 'mortise-bench-open-'));
+  const open = await spawnServer(coreWithoutAuthz, { MORTISE_DATA_DIR: openDir, MORTISE_ADMIN_PASSWORD: password });
+  const openTok = await token(open.url);
+  await post(open.url, openTok, '/api/v1/namespaces', { metadata: { name: 'bench-authz' } });
+  await post(open.url, openTok, '/apis/iam.mortise.io/v1alpha1/namespaces/bench-authz/roles', role('r-1'));
+  out('## Authorization');
+  out();
+  out('| measurement | value |');
+  out('|---|---|');
+  out(`| decisions/s, ${authz.roles} roles and ${authz.bindings} bindings, decision cache bypassed | ${authz.uncachedPerSec.toLocaleString('en')} |`);
+  out(`| decisions/s, same, decision cache on | ${authz.cachedPerSec.toLocaleString('en')} |`);
+  out();
+  out('| GET a namespaced object | req/s | p50 ms | p99 ms | allow-all req/s | RBAC / allow-all |');
+  out('|---|---|---|---|---|---|');
+  for (const c of [1, 64]) {
+    const withRbac = await load({ url: core.url, path: rolePath, headers: { authorization: `Bearer ${memberTok}` }, connections: c, durationSec: seconds });
+    const without = await load({ url: open.url, path: rolePath, headers: { authorization: `Bearer ${openTok}` }, connections: c, durationSec: seconds });
+    out(`| workspace member through RBAC (c=${c}) | ${withRbac.rps} | ${withRbac.p50} | ${withRbac.p99} | ${without.rps} | ${((withRbac.rps / without.rps) * 100).toFixed(0)}% |`);
+  }
+  out();
+  await open.stop();
+  rmSync(openDir, { recursive: true, force: true });
 
   const loadedRss = rssMiB(core.child.pid!);
   out('## Process');

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseIdentityProviders, type IdentityProviderConfig } from './auth/identity-providers.js';
 
 export interface CoreConfig {
   /** Where the SQLite file lives; undefined keeps everything in memory (tests). */
@@ -17,6 +18,10 @@ export interface CoreConfig {
   bookmarkIntervalMs?: number;
   /** How long shutdown waits for in-flight requests. */
   shutdownTimeoutMs?: number;
+  /** External OpenID Connect providers users may log in through (`MORTISE_IDENTITY_PROVIDERS`, JSON). */
+  identityProviders?: IdentityProviderConfig[];
+  /** Audit log bounds: the newest `maxEvents` (default 100,000) no older than `maxAgeDays` (default 30). */
+  auditRetention?: { maxEvents?: number; maxAgeDays?: number };
 }
 
 /** The configuration `npm start` uses, from the environment (DESIGN: quick-start contract). */
@@ -28,5 +33,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     issuer: env.MORTISE_ISSUER,
     adminPassword: env.MORTISE_ADMIN_PASSWORD,
     logLevel: env.MORTISE_LOG_LEVEL,
+    identityProviders: env.MORTISE_IDENTITY_PROVIDERS ? parseIdentityProviders(env.MORTISE_IDENTITY_PROVIDERS) : undefined,
+    auditRetention: { maxEvents: numberOrUndefined(env.MORTISE_AUDIT_MAX_EVENTS), maxAgeDays: numberOrUndefined(env.MORTISE_AUDIT_MAX_AGE_DAYS) },
   };
 }
+
+const numberOrUndefined = (v: string | undefined) => (v && Number.isFinite(Number(v)) ? Number(v) : undefined);

@@ -16,6 +16,13 @@ import { Authenticator } from './auth/authenticator.js';
 import type { Authorizer } from './auth/authorizer.js';
 import { bootstrapAdmin } from './auth/bootstrap-admin.js';
 import { oauthRouter } from './auth/oauth-routes.js';
+import { AuthorizationCodes, ExternalLoginStates } from './auth/authorization-codes.js';
+import { externalLoginRouter } from './auth/external-login-routes.js';
+import { IdentityProvider, validateIdentityProviders } from './auth/identity-providers.js';
+import { LoginRecords } from './auth/login-records.js';
+import { LoginThrottle, type LoginThrottleOptions } from './auth/login-throttle.js';
+import { userAccountRouter } from './auth/user-account-routes.js';
+import { UserTokenRevoker } from './auth/user-token-revoker.js';
 import { SigningKeys } from './auth/signing-keys.js';
 import { TokenService } from './auth/token-service.js';
 import { UserDirectory } from './auth/user-directory.js';
@@ -38,6 +45,7 @@ import { ResourceService } from './registry/resource-service.js';
 import { SchemaValidator } from './registry/schema-validator.js';
 import { crdKind, namespaceKind } from './schemas/builtin.js';
 import { coreKinds } from './schemas/index.js';
+import { iamGroup } from './schemas/iam.js';
 import { accessReviewKinds, accessReviewRouter } from './iam/access-review-routes.js';
 import { escalationAdmission } from './iam/escalation-admission.js';
 import { RbacAuthorizer } from './iam/rbac-authorizer.js';
@@ -58,6 +66,8 @@ export interface CoreOptions extends Partial<CoreConfig> {
   store?: ResourceStore;
   /** Swap the authorizer (default: RBAC over the store's roles and bindings). */
   authorizer?: Authorizer;
+  /** Tune the throttling of failed logins (in memory, per process). */
+  loginThrottle?: LoginThrottleOptions;
 }
 
 export interface Core {
@@ -126,6 +136,11 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const authorizer = opts.authorizer ?? rbac;
   service.addAdmission(tenancyAdmission(store));
   service.addAdmission(escalationAdmission(rbac, rbacIndex));
+  // Logins: failed-login throttling (in memory), per-user login records, external identity providers.
+  const loginThrottle = new LoginThrottle(opts.loginThrottle);
+  const loginRecords = new LoginRecords(store, logger);
+  const identityProviders = validateIdentityProviders(opts.identityProviders ?? []).map((p) => new IdentityProvider(p));
+  const codes = new AuthorizationCodes(store, tokens, users, logger);
 
   const watches = new WatchHub(service, { bookmarkIntervalMs: opts.bookmarkIntervalMs });
   const resources = new ResourceHandler(kinds, service, watches);
@@ -136,6 +151,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     crdController, new GarbageCollector(service, kinds, logger), new NamespaceController(service, kinds, logger),
     new WorkspaceController(service, kinds, logger), new NamespaceRolesController(service, kinds, logger),
   ];
+  controllers.push(new UserTokenRevoker(service, kinds.byGroupResource(iamGroup, 'users')!, tokens, logger, loginRecords));
   let ready = false;
 
   const generatedAdminPassword = await bootstrapAdmin(service, kinds, opts.adminPassword, logger);
@@ -150,7 +166,15 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(accessReviewRouter(rbac).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
-  router.use(oauthRouter({ tokens, keys, users, service, kinds, issuer, defaultClientId: consoleClientId, logger }).routes());
+  router.use(oauthRouter({
+    tokens, keys, users, service, kinds, issuer, defaultClientId: consoleClientId, logger,
+    loginGuard: loginThrottle, loginRecords, codeGrant: identityProviders.length ? codes : undefined,
+  }).routes());
+  router.use(externalLoginRouter({
+    providers: identityProviders, service, kinds, users, codes, states: new ExternalLoginStates(store), loginRecords,
+    clients: knownClients, defaultClientId: consoleClientId, issuer, logger,
+  }).routes());
+  router.use(userAccountRouter({ service, kinds, tokens, authorizer, loginRecords, loginGuard: loginThrottle, defaultClientId: consoleClientId, logger }).routes());
   router.get('/metrics', async (ctx) => {
     ctx.type = metrics.registry.contentType;
     metrics.watches.set(watches.size);
@@ -200,8 +224,12 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // The pipeline, in order: nothing reaches a handler unauthenticated or unauthorized.
   // Audit first, around `errors`: it must see the code the client gets (a denial is an exception until `errors`).
   app.use(auditRequests(audit, logger));
+  // The access log wraps `errors` too, so metrics count the code the client got.
+  app.use(accessLog(logger, metrics, (info) => {
+    const def = kinds.lookup(info.apiGroup, info.apiVersion, info.resource);
+    return def ? `${info.prefix}/${def.group || 'core'}/${def.plural}` : undefined;
+  }));
   app.use(errors(logger));
-  app.use(accessLog(logger, metrics));
   app.use(requestInfo());
   app.use(authentication(authenticator));
   app.use(authorization(authorizer));

@@ -10,6 +10,9 @@ export async function readBody(req: IncomingMessage, limit = defaultBodyLimit): 
   try {
     return await getRawBody(req, { limit });
   } catch (e) {
+    // raw-body leaves the request paused: discard the rest, or the connection (and a graceful
+    // shutdown waiting for it) hangs until the client gives up.
+    req.resume();
     const err = e as { type?: string; limit?: number };
     if (err.type === 'entity.too.large') throw tooLarge(`the request body is larger than the ${Math.round(limit / 1024)} KiB limit`);
     throw badRequest(`could not read the request body: ${(e as Error).message}`);

@@ -128,7 +128,7 @@ export function openApiV2(registry: KindRegistry) {
  * 406 instead makes `kubectl apply` fail ("failed to download openapi") for any kind its
  * OpenAPI v3 check does not cover, e.g. an object of a CRD created in the same file.
  */
-export const openApiV2ProtobufType = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+export const openApiV2ProtobufType = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
 
 export function openApiV2Protobuf(): Buffer {
   const field = (no: number, payload: Buffer) => Buffer.concat([Buffer.from([(no << 3) | 2]), varint(payload.length), payload]);

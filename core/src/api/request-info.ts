@@ -19,6 +19,7 @@ export interface RequestInfo {
 }
 
 const namespaceSubresources = new Set(['status', 'finalize']);
+const listSubresources = new Set(['loginrecords']);
 
 const httpVerb: Record<string, string> = {
   POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete', GET: 'get', HEAD: 'get',
@@ -75,6 +76,8 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
   if (info.verb === 'get' || info.verb === 'delete') {
     if (info.name === '') info.verb = info.verb === 'get' ? 'list' : 'deletecollection';
   }
+  // A subresource that is itself a collection (a user's login records) is listed, not got.
+  if (info.verb === 'get' && info.prefix === 'kapis' && listSubresources.has(info.subresource)) info.verb = 'list';
   if (info.verb === 'list' || info.verb === 'get') {
     const watch = query.get('watch');
     if (watch === '1' || watch === 'true') info.verb = 'watch';

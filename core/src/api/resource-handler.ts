@@ -1,6 +1,6 @@
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { KindDefinition } from '../registry/kind.js';
-import type { DeleteOptions, FieldValidation, ResourceService } from '../registry/resource-service.js';
+import { parseResourceVersion, type DeleteOptions, type FieldValidation, type ResourceService } from '../registry/resource-service.js';
 import type { KubeObject } from '../store/resource-store.js';
 import type { AppContext } from '../http/app-state.js';
 import { readObjectBody } from './body.js';
@@ -21,7 +21,7 @@ export class ResourceHandler {
     const info = ctx.state.requestInfo;
     const def = this.kinds.lookup(info.apiGroup, info.apiVersion, info.resource);
     if (!def) throw notFound(info.apiGroup, info.resource);
-    ctx.state.routeLabel = `${info.prefix}/${def.group || 'core'}/${def.plural}${info.subresource ? `/${info.subresource}` : ''}`;
+    ctx.state.routeLabel = `${info.prefix}/${def.group || 'core'}/${def.plural}`;
     const ns = def.namespaced ? info.namespace : '';
     if (!def.namespaced && info.namespace && !(def.group === '' && def.plural === 'namespaces')) {
       throw notFound(info.apiGroup, info.resource);
@@ -31,6 +31,8 @@ export class ResourceHandler {
     if (sub && !(sub === 'status' && def.subresources.status) && !(sub === 'finalize' && def.plural === 'namespaces' && def.group === '')) {
       throw notFound(def.group, `${def.plural}/${sub}`);
     }
+    // Only a subresource the kind has names a label (the path is the client's: bounded cardinality).
+    if (sub) ctx.state.routeLabel += `/${sub}`;
     if (def.verbs && !def.verbs.includes(info.verb)) throw methodNotAllowed(`${info.verb} is not supported on ${def.plural}`);
     if (sub && !['get', 'update', 'patch'].includes(info.verb)) throw methodNotAllowed(`${info.verb} is not supported on ${def.plural}/${sub}`);
     const ctxUser = { user: ctx.state.user };
@@ -42,6 +44,8 @@ export class ResourceHandler {
       case 'get':
         return this.send(ctx, def, version, await this.service.get(def, ns, info.name));
       case 'list': {
+        const rv = q.get('resourceVersion');
+        if (rv) parseResourceVersion(rv);
         const page = await this.service.list(def, ns, {
           labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'),
           limit: intParam(q, 'limit'), continue: q.get('continue'),

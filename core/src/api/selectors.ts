@@ -1,4 +1,5 @@
 import type { KubeObject } from '../store/resource-store.js';
+import { validateLabelValue, validateQualifiedName } from '../registry/names.js';
 import { badRequest } from './status.js';
 
 // Label selectors as kubectl and client-go write them:
@@ -26,6 +27,17 @@ export function parseLabelSelector(text: string | null | undefined): LabelSelect
       reqs.push({ key: m[1]!, op: 'exists' });
     } else {
       throw badRequest(`unable to parse requirement: "${t}": expected key, !key, key=value, key!=value, key in (v1,v2) or key notin (v1,v2)`);
+    }
+    // As apimachinery's parser: keys and values must be ones a label could have.
+    const r = reqs[reqs.length - 1]!;
+    const keyErrs = validateQualifiedName(r.key);
+    if (keyErrs.length) throw badRequest(`unable to parse requirement: "${t}": invalid label key "${r.key}": ${keyErrs.join('; ')}`);
+    if ('values' in r) {
+      if (r.values.length === 0) throw badRequest(`unable to parse requirement: "${t}": for 'in', 'notin' operators, values set can't be empty`);
+      for (const v of r.values) {
+        const errs = validateLabelValue(v);
+        if (errs.length) throw badRequest(`unable to parse requirement: "${t}": invalid label value "${v}": ${errs.join('; ')}`);
+      }
     }
   }
   return reqs;

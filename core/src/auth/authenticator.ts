@@ -33,7 +33,7 @@ export class Authenticator {
     if (!user) throw unauthorized(`the user "${claims.sub}" no longer exists`);
     if (user.state === 'Disabled') throw unauthorized(`the user "${claims.sub}" is disabled`);
     if (user.tokensValidAfter && typeof claims.iat === 'number' && claims.iat * 1000 < user.tokensValidAfter) {
-      throw unauthorized('the token was revoked (the password changed): log in again');
+      throw unauthorized('the token was revoked (the password changed, or the user was disabled or re-created): log in again');
     }
     return { username: user.username, uid: user.uid, groups: ['system:authenticated', ...user.groups], via: 'token' };
   }

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Logger } from 'pino';
 import { readBody } from '../api/body.js';
+import { ApiError } from '../api/status.js';
 import type { AppContext, AppState } from '../http/app-state.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
@@ -9,6 +10,9 @@ import { verifyPassword } from './passwords.js';
 import type { SigningKeys } from './signing-keys.js';
 import { TokenError, type TokenService } from './token-service.js';
 import type { UserDirectory } from './user-directory.js';
+import type { CodeGrant } from './authorization-codes.js';
+import { sourceAddress, type LoginRecorder } from './login-records.js';
+import { waitUntil } from './user-token-revoker.js';
 
 export interface OAuthDeps {
   tokens: TokenService;
@@ -21,6 +25,10 @@ export interface OAuthDeps {
   logger: Logger;
   /** Hooks for login throttling (the IAM layer). */
   loginGuard?: LoginGuard;
+  /** Keeps every login attempt per user (the IAM layer). */
+  loginRecords?: LoginRecorder;
+  /** The authorization_code grant (external identity providers). */
+  codeGrant?: CodeGrant;
 }
 
 export interface LoginGuard {
@@ -59,19 +67,35 @@ export function oauthRouter(deps: OAuthDeps): Router<AppState> {
     if (!deps.tokens.clients.includes(clientId)) return oauthError(ctx, 401, 'invalid_client', `unknown client_id "${clientId}"`);
     if (grant === 'password') {
       const username = form.get('username') ?? '';
+      ctx.state.auditUser = username;
       const password = form.get('password') ?? '';
       if (!username || !password) return oauthError(ctx, 400, 'invalid_request', 'username and password are required');
       const remote = ctx.ip;
-      await deps.loginGuard?.before(username, remote);
+      try {
+        await deps.loginGuard?.before(username, remote);
+      } catch (e) {
+        if (!(e instanceof ApiError && e.code === 429)) throw e;
+        ctx.set('Retry-After', String(e.details?.retryAfterSeconds ?? 1));
+        deps.logger.info({ event: 'login.throttled', username, remote }, 'login throttled');
+        return oauthError(ctx, 429, 'slow_down', e.message);
+      }
       const user = await deps.users.lookup(username);
       const ok = !!user?.passwordHash && (await verifyPassword(password, user.passwordHash));
       await deps.loginGuard?.after(username, remote, ok);
+      const attempt = { type: 'Token' as const, sourceIP: sourceAddress(remote), userAgent: ctx.get('user-agent') || undefined, clientId };
       if (!ok || !user) {
         deps.logger.info({ event: 'login.failed', username, remote }, 'login failed');
+        await deps.loginRecords?.record(username, { ...attempt, success: false, reason: 'incorrect password' });
         return oauthError(ctx, 400, 'invalid_grant', 'incorrect username or password');
       }
-      if (user.state === 'Disabled') return oauthError(ctx, 400, 'invalid_grant', `the user "${username}" is disabled`);
+      if (user.state === 'Disabled') {
+        await deps.loginRecords?.record(username, { ...attempt, success: false, reason: 'the user is disabled' });
+        return oauthError(ctx, 400, 'invalid_grant', `the user "${username}" is disabled`);
+      }
+      // Just after a password change the cut-off may lie up to a second ahead: issue past it.
+      if (user.tokensValidAfter) await waitUntil(Math.min(user.tokensValidAfter, Date.now() + 2000));
       const issued = await deps.tokens.issue(username, clientId);
+      await deps.loginRecords?.record(username, { ...attempt, success: true });
       await recordLogin(deps, username);
       deps.logger.info({ event: 'login.succeeded', username, remote, clientId }, 'login');
       ctx.set('Cache-Control', 'no-store');
@@ -93,7 +117,14 @@ export function oauthRouter(deps: OAuthDeps): Router<AppState> {
       }
       return;
     }
-    return oauthError(ctx, 400, 'unsupported_grant_type', `grant_type must be "password" or "refresh_token", got "${grant ?? ''}"`);
+    if (grant === 'authorization_code' && deps.codeGrant) {
+      const result = await deps.codeGrant.exchange(form, clientId);
+      if ('error' in result) return oauthError(ctx, 400, result.error, result.error_description);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = result;
+      return;
+    }
+    return oauthError(ctx, 400, 'unsupported_grant_type', `grant_type must be "password", "refresh_token"${deps.codeGrant ? ' or "authorization_code"' : ''}, got "${grant ?? ''}"`);
   });
 
   router.post('/oauth/revoke', async (ctx) => {
@@ -120,7 +151,8 @@ export function oauthRouter(deps: OAuthDeps): Router<AppState> {
       jwks_uri: `${issuer}/oauth/keys`,
       authorization_endpoint: `${issuer}/oauth/authorize`,
       response_types_supported: ['code'],
-      grant_types_supported: ['password', 'refresh_token'],
+      grant_types_supported: ['password', 'refresh_token', ...(deps.codeGrant ? ['authorization_code'] : [])],
+      code_challenge_methods_supported: ['S256'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['RS256'],
       token_endpoint_auth_methods_supported: ['none'],

@@ -169,7 +169,8 @@ export class TokenService {
     return n;
   }
 
-  private async revokeFamily(family: string): Promise<void> {
+  /** Revokes one session: every refresh token rotated from the same login. */
+  async revokeFamily(family: string): Promise<void> {
     const { items } = await this.store.list(refreshTokensRef);
     for (const item of items) {
       const r = item.data as RefreshRecord;

@@ -24,13 +24,15 @@ export class UserDirectory {
     const spec = (obj.spec ?? {}) as { groups?: string[]; password?: string };
     const status = (obj.status ?? {}) as { state?: string };
     const after = obj.metadata.annotations?.[tokensValidAfterAnnotation];
+    // Tokens from before the user existed belong to a deleted namesake: never to this user.
+    const cutoffs = [after, obj.metadata.creationTimestamp].map((t) => (t ? Date.parse(t) : NaN)).filter((t) => Number.isFinite(t));
     return {
       username: obj.metadata.name!,
       uid: obj.metadata.uid,
       groups: spec.groups ?? [],
       state: status.state ?? 'Active',
       passwordHash: spec.password,
-      tokensValidAfter: after ? Date.parse(after) : undefined,
+      tokensValidAfter: cutoffs.length ? Math.max(...cutoffs) : undefined,
     };
   }
 }

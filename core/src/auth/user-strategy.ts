@@ -1,7 +1,7 @@
 import type { ResourceStrategy } from '../registry/kind.js';
 import type { KubeObject } from '../store/resource-store.js';
 import { invalid } from '../api/status.js';
-import { hashPassword, isPasswordHash } from './passwords.js';
+import { hashPassword, isPasswordHash, verifyPassword } from './passwords.js';
 import { iamGroup } from '../schemas/iam.js';
 
 type UserSpec = { password?: string; [k: string]: unknown };
@@ -16,22 +16,49 @@ async function hashIfPlain(obj: KubeObject): Promise<void> {
   spec.password = await hashPassword(spec.password);
 }
 
+const lastApplied = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * `kubectl apply` copies the whole manifest, plaintext password included, into an annotation
+ * that every read returns: the password is taken out of it. (kubectl then sends the password
+ * on every apply; an unchanged one keeps its hash, see prepareForUpdate.)
+ */
+function withoutPasswordInLastApplied<T extends KubeObject>(obj: T): T {
+  const text = obj.metadata.annotations?.[lastApplied];
+  if (!text || !text.includes('password')) return obj;
+  let applied: { spec?: UserSpec } | undefined;
+  try {
+    applied = JSON.parse(text) as { spec?: UserSpec };
+  } catch {
+    applied = undefined;
+  }
+  const scrubbed = applied?.spec && typeof applied.spec === 'object' && 'password' in applied.spec
+    ? JSON.stringify({ ...applied, spec: Object.fromEntries(Object.entries(applied.spec).filter(([k]) => k !== 'password')) })
+    : applied ? undefined : '{}';
+  if (scrubbed === undefined) return obj;
+  return { ...obj, metadata: { ...obj.metadata, annotations: { ...obj.metadata.annotations, [lastApplied]: scrubbed } } };
+}
+
 /** Passwords are write-only: hashed on the way in, never shown on the way out. */
 export const userStrategy: ResourceStrategy = {
   async prepareForCreate(obj) {
     await hashIfPlain(obj);
+    obj.metadata = withoutPasswordInLastApplied(obj).metadata;
     obj.status = { state: 'Active', lastTransitionTime: new Date().toISOString() };
   },
   async prepareForUpdate(obj, old) {
     const spec = (obj.spec ??= {}) as UserSpec;
     const oldPassword = (old.spec as UserSpec | undefined)?.password;
+    obj.metadata = withoutPasswordInLastApplied(obj).metadata;
     if (spec.password === undefined && oldPassword !== undefined) spec.password = oldPassword;
+    else if (typeof spec.password === 'string' && oldPassword && !isPasswordHash(spec.password) && (await verifyPassword(spec.password, oldPassword))) spec.password = oldPassword;
     else if (spec.password !== oldPassword) await hashIfPlain(obj);
   },
   toExternal(obj) {
     const spec = obj.spec as UserSpec | undefined;
-    if (spec?.password === undefined) return obj;
+    const out = withoutPasswordInLastApplied(obj);
+    if (spec?.password === undefined) return out;
     const { password: _secret, ...rest } = spec;
-    return { ...obj, spec: rest };
+    return { ...out, spec: rest };
   },
 };

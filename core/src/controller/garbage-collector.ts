@@ -22,11 +22,15 @@ export class GarbageCollector extends Controller {
       const f = obj.metadata.finalizers ?? [];
       if (f.includes(orphanFinalizer) || f.includes(foregroundFinalizer)) enqueue(objectKey(def, obj));
     };
+    // A dependent may name an owner that is already gone (created or re-pointed after the owner's deletion).
+    const onOwned = () => enqueue(danglingKey);
     this.service.on('deleted', onDeleted);
     this.service.on('deleting', onDeleting);
+    this.service.on('owned', onOwned);
     return () => {
       this.service.off('deleted', onDeleted);
       this.service.off('deleting', onDeleting);
+      this.service.off('owned', onOwned);
     };
   }
 
@@ -43,6 +47,10 @@ export class GarbageCollector extends Controller {
   }
 
   protected async reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> {
+    if (key === danglingKey) {
+      for (const uid of await this.service.store.danglingOwnerUids()) await this.collectDependents(uid);
+      return;
+    }
     if (key.startsWith('gone/')) return this.collectDependents(key.slice(5));
     return this.finalizeOwner(key);
   }
@@ -99,6 +107,7 @@ export class GarbageCollector extends Controller {
   }
 }
 
+const danglingKey = 'dangling';
 const objectKey = (def: KindDefinition, o: KubeObject) => `${def.group}/${def.plural}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 export function ignoreNotFound(e: unknown): void {

@@ -14,6 +14,8 @@ export interface AppState {
   user?: UserInfo;
   /** A label for metrics: the route pattern, never the raw path (bounded cardinality). */
   routeLabel?: string;
+  /** The username a login attempt named (set by POST /oauth/token), for the audit log. */
+  auditUser?: string;
 }
 
 export type AppContext = ParameterizedContext<AppState>;

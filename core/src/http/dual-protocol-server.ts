@@ -13,15 +13,30 @@ export class DualProtocolServer {
   readonly http: HttpServer;
   readonly https: HttpsServer;
   private readonly sockets = new Set<Socket>();
+  /** Connections that have not sent a byte yet: no request in flight, not known to http/https. */
+  private readonly unclaimed = new Set<Socket>();
 
-  constructor(handler: RequestListener, certs: ServingCerts) {
+  constructor(handler: RequestListener, certs: ServingCerts, opts: { firstByteTimeoutMs?: number } = {}) {
     this.http = createHttpServer(handler);
     this.https = createHttpsServer({ cert: certs.certPem, key: certs.keyPem }, handler);
     for (const s of [this.http, this.https]) s.keepAliveTimeout = 65_000;
     this.net = createNetServer((socket) => {
       this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+      this.unclaimed.add(socket);
+      socket.on('close', () => {
+        this.sockets.delete(socket);
+        this.unclaimed.delete(socket);
+      });
+      // A reset before the first byte (nobody else listens yet) must not crash the process; the
+      // socket closes itself. Later, http/https add their own handlers next to this one.
+      socket.on('error', () => undefined);
+      // A connection that never says anything is not kept forever (http's timeouts start later).
+      socket.setTimeout(opts.firstByteTimeoutMs ?? 60_000, () => {
+        if (this.unclaimed.has(socket)) socket.destroy();
+      });
       socket.once('data', (first: Buffer) => {
+        this.unclaimed.delete(socket);
+        socket.setTimeout(0);
         socket.pause();
         socket.unshift(first);
         (first[0] === 0x16 ? this.https : this.http).emit('connection', socket);
@@ -46,6 +61,7 @@ export class DualProtocolServer {
   /** Stops accepting; idle keep-alive connections close now, busy ones when done or at the deadline. */
   async close(deadlineMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.net.close(() => resolve()));
+    for (const s of this.unclaimed) s.destroy();
     this.http.closeIdleConnections();
     this.https.closeIdleConnections();
     const t = setTimeout(() => this.destroyAll(), deadlineMs);

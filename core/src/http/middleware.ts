@@ -1,6 +1,6 @@
 import type { Next } from 'koa';
 import type { Logger } from 'pino';
-import { parseRequestInfo } from '../api/request-info.js';
+import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
 import { ApiError, forbidden, internalError, unauthorized } from '../api/status.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { stripIdentityHeaders } from '../auth/authenticator.js';
@@ -43,14 +43,14 @@ function httpErrorToApi(e: unknown): ApiError | undefined {
 }
 
 /** One log line and one metrics sample per request. */
-export function accessLog(logger: Logger, metrics: CoreMetrics) {
+export function accessLog(logger: Logger, metrics: CoreMetrics, labelOf?: (info: RequestInfo) => string | undefined) {
   return async (ctx: AppContext, next: Next) => {
     const start = process.hrtime.bigint();
     try {
       await next();
     } finally {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const route = ctx.state.routeLabel ?? routeOf(ctx);
+      const route = ctx.state.routeLabel ?? routeOf(ctx, labelOf);
       metrics.requests.inc({ route, method: ctx.method, code: String(ctx.status) });
       metrics.latency.observe({ route, method: ctx.method }, seconds);
       const fields = { event: 'request', method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, user: ctx.state.user?.username };
@@ -60,11 +60,17 @@ export function accessLog(logger: Logger, metrics: CoreMetrics) {
   };
 }
 
-function routeOf(ctx: AppContext): string {
+/**
+ * A bounded label for a request no handler labelled (denied, unknown, not found). The group and
+ * resource in a path are whatever the client sent, so they only name a label when `labelOf`
+ * knows them (a kind the core serves); otherwise the router's pattern, else a fixed word.
+ */
+function routeOf(ctx: AppContext, labelOf?: (info: RequestInfo) => string | undefined): string {
   const info = ctx.state.requestInfo;
-  if (info?.isResourceRequest) return `${info.prefix}/${info.apiGroup || 'core'}/${info.resource}`;
+  const matched = (ctx as unknown as { _matchedRoute?: string })._matchedRoute;
+  if (info?.isResourceRequest) return labelOf?.(info) ?? matched ?? `${info.prefix}/unmatched`;
   if (info?.prefix) return `${info.prefix}/discovery`;
-  return (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'other';
+  return matched ?? 'other';
 }
 
 /** Parses the request's attributes once and removes client-claimed identity headers. */

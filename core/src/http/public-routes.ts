@@ -8,6 +8,9 @@ export const publicRoutes: ReadonlyArray<{ method: string; path: string | RegExp
   { method: 'POST', path: '/oauth/revoke' },
   { method: 'GET', path: '/oauth/keys' },
   { method: 'GET', path: '/.well-known/openid-configuration' },
+  // Logging in through an external identity provider (the browser is not logged in yet).
+  { method: 'GET', path: '/oauth/authorize' },
+  { method: 'GET', path: /^\/oauth\/callback\/[^/]+$/ },
   { method: 'GET', path: '/healthz' },
   { method: 'GET', path: '/livez' },
   { method: 'GET', path: '/readyz' },

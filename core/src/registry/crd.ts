@@ -43,6 +43,7 @@ export function kindFromCrd(crd: KubeObject): KindDefinition {
     subresources: { status: storage.subresources?.status !== undefined },
     printerColumns: storage.additionalPrinterColumns,
     source: 'crd',
+    ...(crd.metadata.deletionTimestamp ? { terminating: true } : {}),
   };
 }
 
@@ -68,6 +69,14 @@ export function crdFromKind(def: KindDefinition): KubeObject {
       }],
     },
   };
+}
+
+/** What may not change once a CRD exists (stored objects depend on it). */
+export function validateCrdUpdate(next: KubeObject, old: KubeObject): StatusCause[] {
+  const scope = (next.spec as CrdSpec | undefined)?.scope;
+  const oldScope = (old.spec as CrdSpec | undefined)?.scope;
+  if (scope === oldScope) return [];
+  return [{ reason: 'FieldValueInvalid', field: 'spec.scope', message: `Invalid value: "${scope}": field is immutable` }];
 }
 
 /** The rules Kubernetes applies to a CRD that a JSON Schema cannot express. */

@@ -57,6 +57,8 @@ export interface KindDefinition {
   source: 'builtin' | 'crd';
   /** Verbs served; default all. */
   verbs?: string[];
+  /** The defining CRD is being deleted: existing objects are served, new ones refused. */
+  terminating?: boolean;
 }
 
 export const apiVersionOf = (def: { group: string; version: string }) => (def.group ? `${def.group}/${def.version}` : def.version);

@@ -189,6 +189,7 @@ export class ResourceService extends EventEmitter<{
     }
     obj.metadata.name = name;
     const warnings = this.checkUnknownFields(def, obj, opts.fieldValidation);
+    checkResourceVersion(obj.metadata.resourceVersion);
     const old = await this.store.get(this.key(def, namespace, name));
     if (!old) throw notFound(def.group, def.plural, name);
     return this.replace(def, old, obj, ctx, opts, obj.metadata.resourceVersion || undefined, warnings);
@@ -203,6 +204,7 @@ export class ResourceService extends EventEmitter<{
       const obj = this.decode(def, patched, namespace);
       if (obj.metadata.name !== name) throw badRequest(`a patch may not change metadata.name (from ${name} to ${String(obj.metadata.name)})`);
       const pinned = hasPinnedVersion(patch, type);
+      if (pinned) checkResourceVersion(obj.metadata.resourceVersion);
       const warnings = this.checkUnknownFields(def, obj, opts.fieldValidation);
       try {
         return await this.replace(def, old, obj, ctx, opts, pinned ? obj.metadata.resourceVersion : old.metadata.resourceVersion, warnings);
@@ -468,6 +470,13 @@ function hasPinnedVersion(patch: unknown, type: PatchType): boolean {
   if (type === 'json') return Array.isArray(patch) && patch.some((op) => typeof op?.path === 'string' && op.path === '/metadata/resourceVersion');
   const rv = (patch as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
   return typeof rv === 'string' && rv !== '';
+}
+
+/** A resourceVersion in a body must be one the server handed out (a string of digits) or empty. */
+function checkResourceVersion(rv: unknown): void {
+  if (rv === undefined || rv === null || rv === '') return;
+  if (typeof rv !== 'string') throw badRequest(`metadata.resourceVersion must be a string, got ${JSON.stringify(rv)}`);
+  parseResourceVersion(rv);
 }
 
 export function parseResourceVersion(text: string): number {

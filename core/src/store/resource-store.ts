@@ -55,7 +55,10 @@ export interface StoreEvent {
   name: string;
   resourceVersion: number;
   object: KubeObject;
-  /** The object before this event (MODIFIED/DELETED) when the store still knows it. */
+  /**
+   * The object before this event (MODIFIED/DELETED) when the store still knows it. Replayed
+   * MODIFIED events carry it only when the labels changed, and then only the labels are the old ones.
+   */
   previous?: KubeObject;
 }
 

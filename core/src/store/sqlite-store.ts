@@ -54,6 +54,11 @@ export class SqliteStore implements ResourceStore {
       CREATE INDEX IF NOT EXISTS owner_refs_by_object ON owner_refs (resource, namespace, name);
       CREATE INDEX IF NOT EXISTS objects_by_uid ON objects (uid);
     `);
+    // The labels an object had before a MODIFIED event (when they changed), so a replayed watch
+    // with a label selector still sees objects enter and leave it. Added to older files here.
+    if (!(this.db.pragma('table_info(events)') as Array<{ name: string }>).some((c) => c.name === 'prev_labels')) {
+      this.db.exec('ALTER TABLE events ADD COLUMN prev_labels TEXT');
+    }
     const db = this.db;
     this.stmts = {
       nextRv: db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'resourceVersion' RETURNING value`),
@@ -64,8 +69,8 @@ export class SqliteStore implements ResourceStore {
       remove: db.prepare(`DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
       listAll: db.prepare(`SELECT namespace, name, data FROM objects WHERE resource = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name LIMIT ?`),
       listNs: db.prepare(`SELECT namespace, name, data FROM objects WHERE resource = ? AND namespace = ? AND name > ? ORDER BY name LIMIT ?`),
-      event: db.prepare(`INSERT INTO events (rv, resource, namespace, name, type, data) VALUES (?, ?, ?, ?, ?, ?)`),
-      replay: db.prepare(`SELECT rv, namespace, name, type, data FROM events WHERE resource = ? AND rv > ? ORDER BY rv`),
+      event: db.prepare(`INSERT INTO events (rv, resource, namespace, name, type, data, prev_labels) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      replay: db.prepare(`SELECT rv, namespace, name, type, data, prev_labels FROM events WHERE resource = ? AND rv > ? ORDER BY rv`),
       oldestEvent: db.prepare(`SELECT MIN(rv) AS rv FROM events`),
       prune: db.prepare(`DELETE FROM events WHERE rv <= ?`),
       ownersOf: db.prepare(`DELETE FROM owner_refs WHERE resource = ? AND namespace = ? AND name = ?`),
@@ -128,7 +133,7 @@ export class SqliteStore implements ResourceStore {
       const data = JSON.stringify(stored);
       this.stmts.insert.run(key, ns, name, obj.metadata.uid ?? '', rv, data);
       this.indexOwners(key, ns, name, stored);
-      this.stmts.event.run(rv, key, ns, name, 'ADDED', data);
+      this.stmts.event.run(rv, key, ns, name, 'ADDED', data, null);
       return { type: 'ADDED', ref, namespace: ns, name, resourceVersion: rv, object: stored } satisfies StoreEvent;
     })();
     this.afterWrite(event);
@@ -150,8 +155,10 @@ export class SqliteStore implements ResourceStore {
       const data = JSON.stringify(stored);
       this.stmts.update.run(obj.metadata.uid ?? '', rv, data, key, ns, name);
       this.indexOwners(key, ns, name, stored);
-      this.stmts.event.run(rv, key, ns, name, 'MODIFIED', data);
-      return { type: 'MODIFIED', ref, namespace: ns, name, resourceVersion: rv, object: stored, previous: JSON.parse(row.data) } satisfies StoreEvent;
+      const previous = JSON.parse(row.data) as KubeObject;
+      const prevLabels = JSON.stringify(previous.metadata.labels ?? {});
+      this.stmts.event.run(rv, key, ns, name, 'MODIFIED', data, prevLabels === JSON.stringify(stored.metadata.labels ?? {}) ? null : prevLabels);
+      return { type: 'MODIFIED', ref, namespace: ns, name, resourceVersion: rv, object: stored, previous } satisfies StoreEvent;
     })();
     this.afterWrite(event);
     return structuredClone(event.object);
@@ -170,7 +177,7 @@ export class SqliteStore implements ResourceStore {
       const stored = withRv(previous, rv);
       this.stmts.remove.run(key, k.namespace, k.name);
       this.stmts.ownersOf.run(key, k.namespace, k.name);
-      this.stmts.event.run(rv, key, k.namespace, k.name, 'DELETED', JSON.stringify(stored));
+      this.stmts.event.run(rv, key, k.namespace, k.name, 'DELETED', JSON.stringify(stored), null);
       return { type: 'DELETED', ref: { group: k.group, resource: k.resource }, namespace: k.namespace, name: k.name, resourceVersion: rv, object: stored, previous } satisfies StoreEvent;
     })();
     this.afterWrite(event);
@@ -186,10 +193,13 @@ export class SqliteStore implements ResourceStore {
       if (opts.sinceResourceVersion < current && (oldest === null || opts.sinceResourceVersion < oldest - 1)) {
         throw new StoreError('Expired', `too old resource version: ${opts.sinceResourceVersion} (${oldest ?? current})`, oldest ?? current);
       }
-      const rows = this.stmts.replay.all(key, opts.sinceResourceVersion) as Array<{ rv: number; namespace: string; name: string; type: StoreEvent['type']; data: string }>;
+      const rows = this.stmts.replay.all(key, opts.sinceResourceVersion) as Array<{ rv: number; namespace: string; name: string; type: StoreEvent['type']; data: string; prev_labels: string | null }>;
       for (const r of rows) {
         if (opts.namespace !== undefined && r.namespace !== opts.namespace) continue;
-        onEvent({ type: r.type, ref, namespace: r.namespace, name: r.name, resourceVersion: r.rv, object: JSON.parse(r.data) });
+        const object = JSON.parse(r.data) as KubeObject;
+        // Replayed MODIFIED events know the previous labels only (what selectors read).
+        const previous = r.type === 'MODIFIED' && r.prev_labels !== null ? { ...object, metadata: { ...object.metadata, labels: JSON.parse(r.prev_labels) } } : undefined;
+        onEvent({ type: r.type, ref, namespace: r.namespace, name: r.name, resourceVersion: r.rv, object, ...(previous ? { previous } : {}) });
       }
     }
     // Subscribing in the same tick as the replay (the store is synchronous) leaves no gap.

@@ -111,9 +111,10 @@ async function scanTar(reader: BlockReader, limits: PackageLimits, handlers: Sca
       if (typeKey === 'L') pending = { ...pending, path: body.toString('utf8').replace(/\0.*$/s, '') };
       continue;
     }
+    // A pax or GNU path replaces the header's path outright (Header would prepend the ustar prefix).
+    const rawPath = pending?.path ?? header.path ?? '';
     pending = undefined;
 
-    const rawPath = header.path ?? '';
     const refused = REFUSED_TYPES[typeKey];
     if (refused) {
       throw new PackageError('UNSUPPORTED_ENTRY', `package entry ${quote(rawPath)} is ${refused}; packages may hold only regular files and directories`);

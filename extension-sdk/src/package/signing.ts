@@ -60,6 +60,11 @@ export function toPublicKey(key: string | KeyObject): KeyObject {
   return parsed;
 }
 
+/** True when `signature` is base64 of the 64 bytes of an ed25519 signature (not that it verifies). */
+export function isWellFormedSignature(signature: string): boolean {
+  return decodeSignature(signature) !== undefined;
+}
+
 function signedMessage(sha256: string): Buffer {
   return Buffer.from(SIGNED_MESSAGE_PREFIX + sha256, 'utf8');
 }

@@ -1,3 +1,4 @@
+import { isDns1123Label } from '../patterns.js';
 import type { ManifestProblem } from '../types.js';
 import { describeValue } from '../../util/describe-value.js';
 import { arrayItems, isRecord } from '../../util/guards.js';
@@ -14,7 +15,8 @@ export const RESERVED_PATH_SEGMENTS = [
  */
 export function checkReverseProxies(manifest: Record<string, unknown>): ManifestProblem[] {
   const problems: ManifestProblem[] = [];
-  const name = typeof manifest.name === 'string' ? manifest.name : undefined;
+  // An invalid name is reported on its own; comparing prefixes with it would only add noise.
+  const name = typeof manifest.name === 'string' && isDns1123Label(manifest.name) ? manifest.name : undefined;
   const seen = new Map<string, number>();
   arrayItems(manifest.reverseProxies).forEach((proxy, i) => {
     if (!isRecord(proxy) || typeof proxy.prefix !== 'string' || !proxy.prefix.startsWith('/')) return;

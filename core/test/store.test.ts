@@ -1,0 +1,317 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError, type KubeObject, type StoreEvent } from '../src/store/resource-store.js';
+import { SqliteStore } from '../src/store/sqlite-store.js';
+
+// The embedded store on its own: a real SQLite file in a temp dir, no server.
+
+const widgets = { group: 'test.mortise.io', resource: 'widgets' };
+const gadgets = { group: 'test.mortise.io', resource: 'gadgets' };
+
+let uidCounter = 0;
+const obj = (name: string, namespace = '', extra: Partial<KubeObject['metadata']> = {}, spec: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'test.mortise.io/v1', kind: 'Widget',
+  metadata: { name, ...(namespace ? { namespace } : {}), uid: `uid-${++uidCounter}`, ...extra },
+  spec,
+});
+
+async function storeError(p: Promise<unknown> | (() => unknown)): Promise<StoreError> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    expect(e).toBeInstanceOf(StoreError);
+    return e as StoreError;
+  }
+  throw new Error('expected a StoreError, the call succeeded');
+}
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDbPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mortise-store-'));
+  dirs.push(dir);
+  return join(dir, 'store.db');
+}
+
+describe('SqliteStore', () => {
+  let path: string;
+  let store: SqliteStore;
+  beforeEach(() => {
+    path = tempDbPath();
+    store = new SqliteStore({ path });
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it('creates, gets, updates and deletes an object', async () => {
+    const created = await store.create(widgets, obj('a', '', {}, { size: 1 }));
+    expect(created.metadata.name).toBe('a');
+    expect(created.metadata.resourceVersion).toMatch(/^\d+$/);
+
+    const got = await store.get({ ...widgets, namespace: '', name: 'a' });
+    expect(got).toEqual(created);
+    // get gives a copy: changing it does not change the store.
+    got!.spec = { size: 99 };
+    expect((await store.get({ ...widgets, namespace: '', name: 'a' }))!.spec).toEqual({ size: 1 });
+
+    const updated = await store.update(widgets, { ...created, spec: { size: 2 } }, created.metadata.resourceVersion);
+    expect(Number(updated.metadata.resourceVersion)).toBeGreaterThan(Number(created.metadata.resourceVersion));
+    expect((await store.get({ ...widgets, namespace: '', name: 'a' }))!.spec).toEqual({ size: 2 });
+
+    const removed = await store.delete({ ...widgets, namespace: '', name: 'a' }, updated.metadata.resourceVersion);
+    expect(removed.spec).toEqual({ size: 2 });
+    expect(Number(removed.metadata.resourceVersion)).toBeGreaterThan(Number(updated.metadata.resourceVersion));
+    expect(await store.get({ ...widgets, namespace: '', name: 'a' })).toBeUndefined();
+  });
+
+  it('keeps resources and namespaces apart', async () => {
+    await store.create(widgets, obj('same', 'ns1', {}, { where: 'w/ns1' }));
+    await store.create(widgets, obj('same', 'ns2', {}, { where: 'w/ns2' }));
+    await store.create(gadgets, obj('same', 'ns1', {}, { where: 'g/ns1' }));
+    expect((await store.get({ ...widgets, namespace: 'ns1', name: 'same' }))!.spec).toEqual({ where: 'w/ns1' });
+    expect((await store.get({ ...widgets, namespace: 'ns2', name: 'same' }))!.spec).toEqual({ where: 'w/ns2' });
+    expect((await store.get({ ...gadgets, namespace: 'ns1', name: 'same' }))!.spec).toEqual({ where: 'g/ns1' });
+    expect(await store.get({ ...gadgets, namespace: 'ns2', name: 'same' })).toBeUndefined();
+    expect((await store.list(widgets)).items).toHaveLength(2);
+    expect((await store.list(widgets, { namespace: 'ns2' })).items.map((o) => o.spec)).toEqual([{ where: 'w/ns2' }]);
+    expect((await store.list(gadgets)).items).toHaveLength(1);
+  });
+
+  it('answers AlreadyExists, NotFound and Conflict with typed errors and writes nothing', async () => {
+    const a = await store.create(widgets, obj('a'));
+    const rv = await store.currentResourceVersion();
+
+    expect((await storeError(store.create(widgets, obj('a')))).reason).toBe('AlreadyExists');
+    expect((await storeError(store.update(widgets, obj('missing')))).reason).toBe('NotFound');
+    expect((await storeError(store.delete({ ...widgets, namespace: '', name: 'missing' }))).reason).toBe('NotFound');
+    expect((await storeError(store.update(widgets, { ...a, spec: { x: 1 } }, String(Number(a.metadata.resourceVersion) - 1)))).reason).toBe('Conflict');
+    expect((await storeError(store.update(widgets, { ...a, spec: { x: 1 } }, 'not-a-version'))).reason).toBe('Conflict');
+    expect((await storeError(store.delete({ ...widgets, namespace: '', name: 'a' }, '999999'))).reason).toBe('Conflict');
+
+    // None of the failures bumped the resourceVersion or changed the object.
+    expect(await store.currentResourceVersion()).toBe(rv);
+    expect(await store.get({ ...widgets, namespace: '', name: 'a' })).toEqual(a);
+    // Without an expected version the write is unconditional.
+    const b = await store.update(widgets, { ...a, spec: { x: 2 } });
+    expect(b.spec).toEqual({ x: 2 });
+  });
+
+  it('gives strictly increasing resourceVersions, also after the file is closed and reopened', async () => {
+    const seen: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const o = await store.create(widgets, obj(`o${i}`));
+      seen.push(Number(o.metadata.resourceVersion));
+      const u = await store.update(widgets, { ...o, spec: { i } }, o.metadata.resourceVersion);
+      seen.push(Number(u.metadata.resourceVersion));
+    }
+    const d = await store.delete({ ...widgets, namespace: '', name: 'o0' });
+    seen.push(Number(d.metadata.resourceVersion));
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
+    expect(await store.currentResourceVersion()).toBe(seen[seen.length - 1]);
+    const before = await store.currentResourceVersion();
+
+    await store.close();
+    store = new SqliteStore({ path });
+    expect(await store.currentResourceVersion()).toBe(before);
+    expect((await store.list(widgets)).items).toHaveLength(19);
+    expect((await store.get({ ...widgets, namespace: '', name: 'o5' }))!.spec).toEqual({ i: 5 });
+    const after = await store.create(widgets, obj('after-reopen'));
+    expect(Number(after.metadata.resourceVersion)).toBeGreaterThan(before);
+    // Even deleting the newest object and reopening never reuses a version.
+    await store.delete({ ...widgets, namespace: '', name: 'after-reopen' });
+    const top = await store.currentResourceVersion();
+    await store.close();
+    store = new SqliteStore({ path });
+    expect(Number((await store.create(widgets, obj('again'))).metadata.resourceVersion)).toBe(top + 1);
+  });
+
+  it('lists with the resourceVersion the list was read at', async () => {
+    await store.create(widgets, obj('a'));
+    await store.create(gadgets, obj('g'));
+    const list = await store.list(widgets);
+    expect(list.resourceVersion).toBe(await store.currentResourceVersion());
+  });
+
+  it('replays watch history after a resourceVersion, then streams live events, in order', async () => {
+    const a = await store.create(widgets, obj('a', 'ns1'));
+    const from = Number(a.metadata.resourceVersion);
+    const b = await store.create(widgets, obj('b', 'ns2'));
+    await store.create(gadgets, obj('other-resource', 'ns1'));
+    const a2 = await store.update(widgets, { ...a, spec: { v: 2 } });
+    await store.delete({ ...widgets, namespace: 'ns2', name: 'b' });
+
+    const events: StoreEvent[] = [];
+    const w = store.watch(widgets, { sinceResourceVersion: from }, (e) => events.push(e));
+    // Replay is synchronous: everything after `from`, nothing at or before it, only this resource.
+    expect(events.map((e) => [e.type, e.name])).toEqual([['ADDED', 'b'], ['MODIFIED', 'a'], ['DELETED', 'b']]);
+    expect(events[0]!.resourceVersion).toBe(Number(b.metadata.resourceVersion));
+    expect(events[1]!.object.spec).toEqual({ v: 2 });
+    expect(events[1]!.object.metadata.resourceVersion).toBe(a2.metadata.resourceVersion);
+    // DELETED carries the last state, at the deletion's version.
+    expect(events[2]!.object.metadata.resourceVersion).toBe(String(events[2]!.resourceVersion));
+
+    await store.create(widgets, obj('c', 'ns1'));
+    await store.create(gadgets, obj('not-mine', 'ns1'));
+    expect(events.map((e) => [e.type, e.name])).toEqual([['ADDED', 'b'], ['MODIFIED', 'a'], ['DELETED', 'b'], ['ADDED', 'c']]);
+    for (let i = 1; i < events.length; i++) expect(events[i]!.resourceVersion).toBeGreaterThan(events[i - 1]!.resourceVersion);
+
+    w.stop();
+    await store.create(widgets, obj('d', 'ns1'));
+    expect(events).toHaveLength(4);
+
+    // A namespaced watch replays and streams only its namespace.
+    const ns1: string[] = [];
+    const w2 = store.watch(widgets, { namespace: 'ns1', sinceResourceVersion: 0 }, (e) => ns1.push(`${e.type} ${e.name}`));
+    await store.create(widgets, obj('e', 'ns2'));
+    await store.create(widgets, obj('f', 'ns1'));
+    w2.stop();
+    expect(ns1).toEqual(['ADDED a', 'MODIFIED a', 'ADDED c', 'ADDED d', 'ADDED f']);
+  });
+
+  it('replayed MODIFIED events carry the previous labels when they changed (for label-selector watches)', async () => {
+    const a = await store.create(widgets, obj('a', '', { labels: { sel: 'no' } }));
+    const since = Number(a.metadata.resourceVersion);
+    const a2 = await store.update(widgets, { ...a, metadata: { ...a.metadata, labels: { sel: 'yes' } } });
+    const a3 = await store.update(widgets, { ...a2, spec: { changed: true } });
+    await store.update(widgets, { ...a3, metadata: { ...a3.metadata, labels: undefined } });
+    const live: StoreEvent[] = [];
+    store.watch(widgets, { sinceResourceVersion: since }, (e) => live.push(e)).stop();
+    expect(live.map((e) => [e.type, e.object.metadata.labels, e.previous?.metadata.labels])).toEqual([
+      ['MODIFIED', { sel: 'yes' }, { sel: 'no' }],
+      ['MODIFIED', { sel: 'yes' }, undefined],
+      ['MODIFIED', undefined, { sel: 'yes' }],
+    ]);
+  });
+
+  it('opens a file written before prev_labels existed', async () => {
+    await store.close();
+    const Database = (await import('better-sqlite3')).default;
+    const old = new Database(path);
+    old.exec('DROP TABLE events; CREATE TABLE events (rv INTEGER PRIMARY KEY, resource TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL)');
+    old.exec(`INSERT INTO events VALUES (1, 'test.mortise.io/widgets', '', 'legacy', 'ADDED', '{"metadata":{"name":"legacy"}}')`);
+    old.exec(`UPDATE meta SET value = 1 WHERE key = 'resourceVersion'`);
+    old.close();
+    store = new SqliteStore({ path });
+    await store.create(widgets, obj('new', '', { labels: { a: 'b' } }));
+    const names: string[] = [];
+    store.watch(widgets, { sinceResourceVersion: 0 }, (e) => names.push(e.name)).stop();
+    expect(names).toEqual(['legacy', 'new']);
+  });
+
+  it('watching from the current version replays nothing; a failing watcher does not break writers or other watchers', async () => {
+    await store.create(widgets, obj('a'));
+    const now = await store.currentResourceVersion();
+    const got: string[] = [];
+    const bad = store.watch(widgets, { sinceResourceVersion: now }, () => {
+      throw new Error('boom');
+    });
+    const good = store.watch(widgets, { sinceResourceVersion: now }, (e) => got.push(e.name));
+    expect(got).toEqual([]);
+    await store.create(widgets, obj('b'));
+    expect(got).toEqual(['b']);
+    bad.stop();
+    good.stop();
+  });
+
+  it('answers Expired for a resourceVersion whose history was compacted away', async () => {
+    const first = await store.create(widgets, obj('a'));
+    for (let i = 0; i < 5; i++) await store.create(widgets, obj(`x${i}`));
+    const mid = await store.currentResourceVersion();
+    for (let i = 0; i < 5; i++) await store.create(widgets, obj(`y${i}`));
+    store.compact(mid);
+
+    const err = await storeError(() => store.watch(widgets, { sinceResourceVersion: Number(first.metadata.resourceVersion) }, () => {}));
+    expect(err.reason).toBe('Expired');
+    expect(err.oldestResourceVersion).toBe(mid + 1);
+    // One before the first kept event is still fine: nothing in between was lost.
+    expect((await storeError(() => store.watch(widgets, { sinceResourceVersion: mid - 1 }, () => {}))).reason).toBe('Expired');
+    const names: string[] = [];
+    const w = store.watch(widgets, { sinceResourceVersion: mid }, (e) => names.push(e.name));
+    w.stop();
+    expect(names).toEqual(['y0', 'y1', 'y2', 'y3', 'y4']);
+
+    // Everything compacted: only the current version itself is still a valid start.
+    const top = await store.currentResourceVersion();
+    store.compact(top);
+    expect((await storeError(() => store.watch(widgets, { sinceResourceVersion: top - 1 }, () => {}))).reason).toBe('Expired');
+    const none: string[] = [];
+    store.watch(widgets, { sinceResourceVersion: top }, (e) => none.push(e.name)).stop();
+    expect(none).toEqual([]);
+  });
+
+  it('prunes history beyond eventRetention as it writes', async () => {
+    await store.close();
+    store = new SqliteStore({ path, eventRetention: 50 });
+    const first = await store.create(widgets, obj('w0'));
+    let last = first;
+    for (let i = 1; i < 1100; i++) last = await store.update(widgets, { ...last, spec: { i } });
+    const top = await store.currentResourceVersion();
+    expect((await storeError(() => store.watch(widgets, { sinceResourceVersion: Number(first.metadata.resourceVersion) }, () => {}))).reason).toBe('Expired');
+    // The last `eventRetention` events are still there to replay.
+    const seen: number[] = [];
+    store.watch(widgets, { sinceResourceVersion: top - 40 }, (e) => seen.push(e.resourceVersion)).stop();
+    expect(seen).toHaveLength(40);
+    expect(seen[seen.length - 1]).toBe(top);
+  });
+
+  it('finds dependents by owner uid and owner uids that no longer exist', async () => {
+    const owner = await store.create(widgets, obj('owner', 'ns1'));
+    const ownerUid = owner.metadata.uid!;
+    const ref = (uid: string) => ({ apiVersion: 'test.mortise.io/v1', kind: 'Widget', name: 'owner', uid });
+    await store.create(gadgets, obj('dep1', 'ns1', { ownerReferences: [ref(ownerUid)] }));
+    const dep2 = await store.create(widgets, obj('dep2', 'ns1', { ownerReferences: [ref(ownerUid), ref('ghost-uid')] }));
+    await store.create(widgets, obj('unrelated', 'ns1'));
+
+    const deps = await store.listDependents(ownerUid);
+    expect(deps.map((d) => `${d.ref.group}/${d.ref.resource}/${d.object.metadata.name}`).sort()).toEqual([
+      'test.mortise.io/gadgets/dep1', 'test.mortise.io/widgets/dep2',
+    ]);
+    expect(await store.danglingOwnerUids()).toEqual(['ghost-uid']);
+
+    // Dropping the reference drops the index entry.
+    await store.update(widgets, { ...dep2, metadata: { ...dep2.metadata, ownerReferences: [ref('ghost-uid')] } });
+    expect((await store.listDependents(ownerUid)).map((d) => d.object.metadata.name)).toEqual(['dep1']);
+
+    // The owner goes: its uid is now dangling too.
+    await store.delete({ ...widgets, namespace: 'ns1', name: 'owner' });
+    expect((await store.danglingOwnerUids()).sort()).toEqual([ownerUid, 'ghost-uid'].sort());
+    // Deleting the dependents clears the index.
+    await store.delete({ ...gadgets, namespace: 'ns1', name: 'dep1' });
+    await store.delete({ ...widgets, namespace: 'ns1', name: 'dep2' });
+    expect(await store.danglingOwnerUids()).toEqual([]);
+    expect(await store.listDependents(ownerUid)).toEqual([]);
+  });
+
+  it('pages with limit/after through every object exactly once, across namespaces and within one', async () => {
+    const expected: string[] = [];
+    for (const ns of ['a', 'b', 'c']) {
+      for (let i = 0; i < 7; i++) {
+        await store.create(widgets, obj(`w${String(i).padStart(2, '0')}`, ns));
+        expected.push(`${ns}/w${String(i).padStart(2, '0')}`);
+      }
+    }
+    const pageAll = async (namespace?: string) => {
+      const seen: string[] = [];
+      let after: { namespace: string; name: string } | undefined;
+      for (let pages = 0; pages < 50; pages++) {
+        const res = await store.list(widgets, { namespace, limit: 4, after });
+        expect(res.items.length).toBeLessThanOrEqual(4);
+        seen.push(...res.items.map((o) => `${o.metadata.namespace}/${o.metadata.name}`));
+        if (!res.last) return seen;
+        expect(res.last).toEqual({ namespace: res.items[3]!.metadata.namespace, name: res.items[3]!.metadata.name });
+        after = res.last;
+      }
+      throw new Error('paging did not end');
+    };
+    expect(await pageAll()).toEqual(expected);
+    expect(await pageAll('b')).toEqual(expected.filter((k) => k.startsWith('b/')));
+    // Without a limit: everything, ordered by namespace then name.
+    expect((await store.list(widgets)).items.map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(expected);
+  });
+});

@@ -1,0 +1,65 @@
+import { Command, CommanderError } from 'commander';
+import { keygenCommand } from './commands/keygen.js';
+import { packCommand } from './commands/pack.js';
+import { publishCommand } from './commands/publish.js';
+import { validateCommand } from './commands/validate.js';
+import { processIO, type CliIO } from './io.js';
+
+/** Runs `mortise-ext` with `argv` (as process.argv: node, script, ...args) and returns the exit code. */
+export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('mortise-ext')
+    .description('Build, check, package, sign and publish Mortise extensions')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  program
+    .command('validate')
+    .description('check DIR/extension.yaml and the files it names')
+    .argument('<dir>', 'extension directory')
+    .action(async (dir: string) => {
+      exitCode = await validateCommand(dir, io);
+    });
+
+  program
+    .command('pack')
+    .description('pack DIR into <name>-<version>.tgz with its .sha256 (and .sig when signing)')
+    .argument('<dir>', 'extension directory')
+    .option('--out <dir>', 'output directory (default: the current directory)')
+    .option('--sign <keyfile>', 'ed25519 private key (PEM) to sign the package with')
+    .action(async (dir: string, options: { out?: string; sign?: string }) => {
+      exitCode = await packCommand(dir, options, io);
+    });
+
+  program
+    .command('keygen')
+    .description('create an ed25519 signing key pair: PREFIX.key (mode 0600) and PREFIX.pub')
+    .option('--out <prefix>', 'path prefix of the key files', 'mortise-signing')
+    .option('--force', 'replace existing key files')
+    .action(async (options: { out?: string; force?: boolean }) => {
+      exitCode = await keygenCommand(options, io);
+    });
+
+  program
+    .command('publish')
+    .description('upload a package to a marketplace')
+    .argument('<package>', 'the .tgz to publish')
+    .requiredOption('--to <url>', 'marketplace URL')
+    .option('--token <token>', 'publish token (default: $MORTISE_PUBLISH_TOKEN)')
+    .option('--repository <name>', 'repository on the marketplace', 'main')
+    .option('--signature <base64>', 'signature (default: the .sig file beside the package)')
+    .action(async (pkg: string, options: { to: string; token?: string; repository?: string; signature?: string }) => {
+      exitCode = await publishCommand(pkg, options, io);
+    });
+
+  try {
+    await program.parseAsync([...argv]);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return error.exitCode;
+    }
+    throw error;
+  }
+  return exitCode;
+}
