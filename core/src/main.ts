@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { configFromEnv } from './config.js';
 import { createCore } from './server.js';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildBundledRepository, registerBundledRepository } from './extensions/bundled-repository.js';
 
 // `npm start`: the core in embedded mode, configured from the environment; never asks for input.
 const config = configFromEnv();
@@ -20,6 +23,12 @@ if (core.generatedAdminPassword) {
   announce('bootstrap.password', { username: 'admin', password: core.generatedAdminPassword },
     'generated the password of "admin"; it is shown once: set MORTISE_ADMIN_PASSWORD to choose your own',
     `\n  Mortise admin password (shown once): ${core.generatedAdminPassword}\n  Set MORTISE_ADMIN_PASSWORD to choose your own.\n\n`);
+}
+// The extensions shipped in this checkout become the `bundled` repository.
+if (process.env.MORTISE_BUNDLED_REPOSITORY !== 'off' && config.dataDir) {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const bundled = await buildBundledRepository([join(root, 'examples'), join(root, 'extensions')], join(config.dataDir, 'bundled-repository'), core.logger);
+  await registerBundledRepository(core.service, core.kinds, bundled.url);
 }
 await core.listen();
 announce('core.ready', { url: core.url, httpsUrl: core.httpsUrl }, `Mortise is running at ${core.url} (log in as "admin")`,

@@ -55,6 +55,7 @@ import { NamespaceRolesController } from './tenant/namespace-roles-controller.js
 import { tenancyAdmission } from './tenant/tenancy-admission.js';
 import { tenantRouter } from './tenant/tenant-routes.js';
 import { WorkspaceController } from './tenant/workspace-controller.js';
+import { RepositoryController } from './extensions/repository-controller.js';
 import { workspaceStrategy } from './tenant/workspace-strategy.js';
 import type { ResourceStore } from './store/resource-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -150,6 +151,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const controllers: Controller[] = [
     crdController, new GarbageCollector(service, kinds, logger), new NamespaceController(service, kinds, logger),
     new WorkspaceController(service, kinds, logger), new NamespaceRolesController(service, kinds, logger),
+    new RepositoryController(service, kinds, coreVersion().mortiseVersion, logger),
   ];
   controllers.push(new UserTokenRevoker(service, kinds.byGroupResource(iamGroup, 'users')!, tokens, logger, loginRecords));
   let ready = false;

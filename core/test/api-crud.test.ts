@@ -36,7 +36,7 @@ describe('resource API (client-node)', () => {
     return (await objects.getClusterCustomObject({ ...workspaces, name: created.metadata.name })) as Obj;
   };
   const getWs = async (name: string) => (await objects.getClusterCustomObject({ ...workspaces, name })) as Obj;
-  const wsGone = (name: string) => eventually(async () => (await apiFailure(getWs(name))).code === 404, 5000, `workspace ${name} to be gone`);
+  const wsGone = (name: string) => eventually(async () => (await apiFailure(getWs(name))).code === 404, 15_000, `workspace ${name} to be gone`);
   const createNs = (name: string) => core.createNamespace({ body: { metadata: { name } } });
   const createRole = async (ns: string, name: string, labels: Record<string, string> = {}, meta: Partial<k8s.V1ObjectMeta> = {}) =>
     (await objects.createNamespacedCustomObject({ ...roles, namespace: ns, body: role(ns, name, labels, meta) })) as Obj;
@@ -513,11 +513,11 @@ describe('resource API (client-node)', () => {
       await apiFailure(getWs('gc-bg-owner'), 404);
       await wsGone('gc-bg-dep1');
       await wsGone('gc-bg-dep2');
-      await eventually(async () => (await apiFailure(getRole('gc-bg-ns', 'dep-role'))).code === 404, 5000, 'dependent role gone');
+      await eventually(async () => (await apiFailure(getRole('gc-bg-ns', 'dep-role'))).code === 404, 15_000, 'dependent role gone');
       const shared = await eventually(async () => {
         const s = await getWs('gc-bg-shared');
         return s.metadata.ownerReferences?.length === 1 ? s : undefined;
-      }, 5000, 'shared dependent to lose the gone owner');
+      }, 15_000, 'shared dependent to lose the gone owner');
       expect(shared.metadata.ownerReferences!.map((r) => r.name)).toEqual(['gc-bg-other']);
       expect(shared.metadata.deletionTimestamp).toBeUndefined();
     });
@@ -562,7 +562,7 @@ describe('resource API (client-node)', () => {
       const dep = await eventually(async () => {
         const d = await getWs('gc-fg-dep');
         return d.metadata.deletionTimestamp ? d : undefined;
-      }, 5000, 'dependent to be deleting');
+      }, 15_000, 'dependent to be deleting');
       expect(dep.metadata.finalizers).toContain('example.com/hold');
       await new Promise((r) => setTimeout(r, 400));
       expect((await getWs('gc-fg-owner')).metadata.deletionTimestamp).toBeTruthy();
@@ -610,7 +610,7 @@ describe('resource API (client-node)', () => {
         } catch (e) {
           return (e as k8s.ApiException<unknown>).code === 404;
         }
-      }, 5000, 'namespace gone');
+      }, 15_000, 'namespace gone');
       const left = (await objects.listNamespacedCustomObject({ ...roles, namespace: 'nsdel-a' })) as { items: Obj[] };
       expect(left.items).toEqual([]);
       expect((await t.core.store.list({ group: 'iam.mortise.io', resource: 'roles' }, { namespace: 'nsdel-a' })).items).toEqual([]);
@@ -631,7 +631,7 @@ describe('resource API (client-node)', () => {
       const held = await eventually(async () => {
         const r = await getRole('nsdel-hold', 'held');
         return r.metadata.deletionTimestamp ? r : undefined;
-      }, 5000, 'held role to be deleting');
+      }, 15_000, 'held role to be deleting');
       expect(held.metadata.finalizers).toEqual(['example.com/hold']);
       // Still there while its finalizer is pending.
       await new Promise((r) => setTimeout(r, 300));
@@ -645,7 +645,7 @@ describe('resource API (client-node)', () => {
         } catch (e) {
           return (e as k8s.ApiException<unknown>).code === 404;
         }
-      }, 5000, 'namespace gone after the finalizer');
+      }, 15_000, 'namespace gone after the finalizer');
 
       const missing = await apiFailure(createRole('nsdel-never', 'x'), 404);
       expect(missing.message).toContain('nsdel-never');

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isPublic as isPublicRoute, publicRoutes } from '../src/http/public-routes.js';
+import { isPublic, publicRoutes } from '../src/http/public-routes.js';
 import { call, startTestCore, type TestCore } from './support/test-core.js';
 
 // The core as an OAuth2/OIDC issuer, and the pipeline that authenticates every request.
@@ -86,6 +86,25 @@ describe('authentication and authorization', () => {
         expect(body.error_description).toBe('incorrect username or password');
         expect(body).not.toHaveProperty('access_token');
       }
+    });
+
+    it('an unknown user takes as long to refuse as a wrong password (no username oracle)', async () => {
+      for (const n of [1, 2, 3, 4, 5]) await createUser(`timing${n}`, `timing-password-${n}`);
+      const time = async (username: string) => {
+        const started = performance.now();
+        const res = await token({ grant_type: 'password', username, password: 'not-the-password' });
+        expect(res.status).toBe(400);
+        return performance.now() - started;
+      };
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const known: number[] = [];
+      const unknown: number[] = [];
+      // Interleaved, one failure per name (the login throttle counts failures per name).
+      for (const n of [1, 2, 3, 4, 5]) {
+        known.push(await time(`timing${n}`));
+        unknown.push(await time(`nobody-${n}-${Date.now()}`));
+      }
+      expect(median(unknown), `unknown ${unknown.map(Math.round)} ms vs known ${known.map(Math.round)} ms`).toBeGreaterThan(median(known) * 0.3);
     });
 
     it('missing fields and unknown grant types are OAuth errors', async () => {
@@ -389,24 +408,23 @@ describe('authentication and authorization', () => {
       for (const [name, values] of Object.entries(samples)) {
         out = out.flatMap((p) => (p.includes(`:${name}`) ? values.map((v) => p.replaceAll(`:${name}`, v)) : [p]));
       }
-      return out.flatMap((p) => (p.includes('{*rest}') ? restSamples(p).map((r) => p.replace('{*rest}', r)) : [p]));
+      out = out.flatMap((p) => (p.includes('{*rest}') ? restSamples(p).map((r) => p.replace('{*rest}', r)) : [p]));
+      // Any other parameter (`:ws`, `:name`, `{*path}`): an ordinary sample value.
+      return out.map((p) => p.replace(/:(\w+)/g, 'sample-$1').replace(/\{\*(\w+)\}/g, 'sample/$1'));
     };
 
     it('get 401 on every route that is not allowlisted, and reach the allowlisted ones', async () => {
       const stack = (t.core.router as unknown as { stack: Array<{ methods: string[]; path: string }> }).stack;
       expect(stack.length).toBeGreaterThan(10);
-      const publicKeys = new Set(publicRoutes.map((r) => `${r.method} ${String(r.path)}`));
-      const seenPublic = new Set<string>();
+      const reached: Array<{ method: string; path: string }> = [];
       let checked = 0;
       for (const layer of stack) {
         for (const method of new Set(layer.methods)) {
           for (const path of concretePaths(layer.path)) {
-            // Exact allowlist entries, and the patterned ones (e.g. /oauth/callback/<idp>).
-            const isPublic = publicKeys.has(`${method === 'HEAD' ? 'GET' : method} ${path}`) || isPublicRoute(method, path);
             const res = await raw(method, path);
             checked++;
-            if (isPublic) {
-              seenPublic.add(`${method === 'HEAD' ? 'GET' : method} ${path}`);
+            if (isPublic(method, path.split('?')[0]!)) {
+              reached.push({ method: method === 'HEAD' ? 'GET' : method, path });
               expect(res, `${method} ${path}`).toBeDefined();
               expect(res!.status, `${method} ${path} is public`).not.toBe(401);
               expect(res!.status, `${method} ${path} is public`).not.toBe(403);
@@ -425,7 +443,10 @@ describe('authentication and authorization', () => {
       }
       expect(checked).toBeGreaterThan(200);
       // Every allowlisted route exists in the router and was reached.
-      for (const r of publicRoutes) if (typeof r.path === 'string') expect(seenPublic, `${r.method} ${r.path}`).toContain(`${r.method} ${r.path}`);
+      for (const r of publicRoutes) {
+        const hit = reached.some((x) => x.method === r.method && (typeof r.path === 'string' ? x.path === r.path : r.path.test(x.path)));
+        expect(hit, `${r.method} ${String(r.path)} is allowlisted but no route serves it`).toBe(true);
+      }
     });
 
     it('get 401 on paths no route knows, and on case or slash variants of public ones', async () => {
@@ -467,6 +488,16 @@ describe('authentication and authorization', () => {
         const res = await as(bob.access_token, workspaces, { headers });
         expect(res.status, JSON.stringify(headers)).toBe(403);
         expect(((await res.json()) as Status).message).toContain('bob');
+      }
+    });
+
+    it('impersonation (kubectl --as) is refused, never silently answered as the caller', async () => {
+      for (const headers of [{ 'impersonate-user': 'bob' }, { 'Impersonate-Group': 'system:masters' }, { 'impersonate-uid': 'x' }]) {
+        const res = await t.api(workspaces, { headers });
+        expect(res.status, JSON.stringify(headers)).toBe(403);
+        const body = (await res.json()) as Status;
+        expect(body.reason).toBe('Forbidden');
+        expect(body.message).toMatch(/admin cannot impersonate.*not supported/);
       }
     });
   });

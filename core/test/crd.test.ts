@@ -48,7 +48,7 @@ describe('CustomResourceDefinitions', () => {
     const res = await t.api(path);
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
-  const crdGone = (name: string) => eventually(async () => (await apiFailure(ext.readCustomResourceDefinition({ name }))).code === 404, 10_000, `CRD ${name} gone`);
+  const crdGone = (name: string) => eventually(async () => (await apiFailure(ext.readCustomResourceDefinition({ name }))).code === 404, 20_000, `CRD ${name} gone`);
 
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
@@ -83,7 +83,7 @@ describe('CustomResourceDefinitions', () => {
     const established = await eventually(async () => {
       const c = await ext.readCustomResourceDefinition({ name: 'widgets.widgets.example.com' });
       return c.status?.conditions?.find((x) => x.type === 'Established' && x.status === 'True') ? c : undefined;
-    }, 5000, 'Established condition');
+    }, 15_000, 'Established condition');
     expect(established.status?.conditions?.find((x) => x.type === 'NamesAccepted')?.status).toBe('True');
     expect(established.status?.acceptedNames?.kind).toBe('Widget');
     expect(established.status?.storedVersions).toEqual(['v1']);
@@ -203,7 +203,7 @@ describe('CustomResourceDefinitions', () => {
     const h1 = await eventually(async () => {
       const o = (await objects.getClusterCustomObject({ ...base, name: 'h1' })) as Obj;
       return o.metadata.deletionTimestamp ? o : undefined;
-    }, 5000, 'object to be deleting');
+    }, 15_000, 'object to be deleting');
     expect(h1.metadata.finalizers).toEqual(['example.com/keep']);
     const terminating = await ext.readCustomResourceDefinition({ name: 'holds.held.example.com' });
     expect(terminating.metadata?.deletionTimestamp).toBeTruthy();

@@ -291,5 +291,10 @@ spec:
     expect(u.code).not.toBe(0);
     expect(u.stderr).toContain('unknown field "spec.bogus"');
     expect((await kubectl(['get', 'ws', 'odd'])).code).not.toBe(0);
+    // kubectl --as is refused, not silently answered as the admin.
+    const as = await kubectl(['get', 'ws', '--as', 'bob']);
+    expect(as.code).not.toBe(0);
+    expect(as.stderr).toContain('Error from server (Forbidden)');
+    expect(as.stderr).toContain('impersonat');
   });
 });

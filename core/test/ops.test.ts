@@ -84,6 +84,11 @@ describe('operations', () => {
         return m.route === 'apis/tenant.mortise.io/workspaces' && m.method === 'GET' && m.code === '200';
       });
       expect(wsGets).toHaveLength(1);
+      // Refusals and misses are counted with their real codes.
+      const codes = new Set(samples.map((l) => labelsOf(l).code));
+      expect(codes).toContain('401');
+      expect(codes).toContain('404');
+      expect(codes).toContain('201');
       expect(text).not.toContain(secretName);
       expect(text).not.toContain('zz-');
       for (const l of samples) {

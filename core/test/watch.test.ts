@@ -88,7 +88,7 @@ describe('watch (client-node)', () => {
     await objects.patchClusterCustomObjectStatus({ ...gadgets, name: 'order-a', body: { status: { ready: true } } }, mergePatch);
     await createG('order-b');
     await deleteG('order-a');
-    await eventually(() => w.seen('order-').length >= 5, 5000, 'five events');
+    await eventually(() => w.seen('order-').length >= 5, 15_000, 'five events');
     await sleep(100);
     expect(w.seen('order-')).toEqual(['ADDED order-a', 'MODIFIED order-a', 'MODIFIED order-a', 'ADDED order-b', 'DELETED order-a']);
     const mine = w.events.filter((e) => e.object.metadata.name.startsWith('order-'));
@@ -109,7 +109,7 @@ describe('watch (client-node)', () => {
     await createWs('worder-a');
     await patchWs('worder-a', { spec: { manager: 'm' } });
     await deleteWs('worder-a');
-    await eventually(() => w.seen('worder-').includes('DELETED worder-a'), 5000, 'workspace events');
+    await eventually(() => w.seen('worder-').includes('DELETED worder-a'), 15_000, 'workspace events');
     const seen = w.seen('worder-');
     expect(seen[0]).toBe('ADDED worder-a');
     expect(seen[seen.length - 1]).toBe('DELETED worder-a');
@@ -125,10 +125,10 @@ describe('watch (client-node)', () => {
     await createG('init-a');
     await createG('init-b');
     const w = await watch(gPath);
-    await eventually(() => w.seen('init-').length >= 2, 5000, 'initial events');
+    await eventually(() => w.seen('init-').length >= 2, 15_000, 'initial events');
     expect(w.seen('init-').sort()).toEqual(['ADDED init-a', 'ADDED init-b']);
     await createG('init-c');
-    await eventually(() => w.seen('init-').length >= 3, 5000, 'live event');
+    await eventually(() => w.seen('init-').length >= 3, 15_000, 'live event');
     expect(w.seen('init-')[2]).toBe('ADDED init-c');
     w.abort();
   });
@@ -143,7 +143,7 @@ describe('watch (client-node)', () => {
     await deleteG('rv-old2');
     const w = await watch(gPath, { resourceVersion: rv });
     await createG('rv-new2');
-    await eventually(() => w.seen('rv-').length >= 4, 5000, 'events after the list');
+    await eventually(() => w.seen('rv-').length >= 4, 15_000, 'events after the list');
     await sleep(100);
     expect(w.seen('rv-')).toEqual(['MODIFIED rv-old1', 'ADDED rv-new1', 'DELETED rv-old2', 'ADDED rv-new2']);
     expect(w.events.every((e) => Number(e.object.metadata.resourceVersion) > Number(rv))).toBe(true);
@@ -165,7 +165,7 @@ describe('watch (client-node)', () => {
     await createG('fs-target');
     await patchG('fs-other', { spec: { a: 1 } });
     await patchG('fs-target', { spec: { a: 1 } });
-    await eventually(() => inNs1.seen('r-').length >= 1 && byName.events.length >= 2, 5000, 'events');
+    await eventually(() => inNs1.seen('r-').length >= 1 && byName.events.length >= 2, 15_000, 'events');
     await sleep(150);
     // The core adds built-in roles to new namespaces: every event is from watch-ns1, ours is there once.
     expect(inNs1.events.every((e) => e.object.metadata.namespace === 'watch-ns1')).toBe(true);
@@ -185,7 +185,7 @@ describe('watch (client-node)', () => {
     await patchG('lbl-b', { spec: { manager: 'y' } }); // outside: nothing
     await deleteG('lbl-b'); // outside: nothing
     await deleteG('lbl-a'); // inside: DELETED
-    await eventually(() => w.seen('lbl-').length >= 5, 5000, 'label events');
+    await eventually(() => w.seen('lbl-').length >= 5, 15_000, 'label events');
     await sleep(150);
     expect(w.seen('lbl-')).toEqual(['ADDED lbl-b', 'ADDED lbl-a', 'MODIFIED lbl-a', 'DELETED lbl-b', 'DELETED lbl-a']);
     // The DELETED for leaving carries the new state (without the label), as Kubernetes sends it.
@@ -202,7 +202,7 @@ describe('watch (client-node)', () => {
     await patchG('rlbl-a', { metadata: { labels: { watched: 'no' } } }); // leaves
     await patchG('rlbl-a', { spec: { x: 2 } }); // outside
     const w = await watch(gPath, { resourceVersion: rv, labelSelector: 'watched=yes' });
-    await eventually(() => w.seen('rlbl-').length >= 3, 5000, 'replayed label events');
+    await eventually(() => w.seen('rlbl-').length >= 3, 15_000, 'replayed label events');
     await sleep(150);
     expect(w.seen('rlbl-')).toEqual(['ADDED rlbl-a', 'MODIFIED rlbl-a', 'DELETED rlbl-a']);
     w.abort();
@@ -228,7 +228,7 @@ describe('watch (client-node)', () => {
     // The resourceVersion of a fresh list still works.
     const w2 = await watch(gPath, { resourceVersion: await listRv() });
     await createG('gone-d');
-    await eventually(() => w2.seen('gone-').length >= 1, 5000, 'event after relist');
+    await eventually(() => w2.seen('gone-').length >= 1, 15_000, 'event after relist');
     expect(w2.seen('gone-')).toEqual(['ADDED gone-d']);
     w2.abort();
   });
@@ -253,7 +253,7 @@ describe('watch (client-node)', () => {
       // A recent version is still within the kept history.
       const recent = String((await small.core.store.currentResourceVersion()) - 5);
       const ok = await openWatch(small.kubeConfig, groupsPath, { resourceVersion: recent });
-      await eventually(() => ok.events.length >= 5, 5000, 'replay of the kept history');
+      await eventually(() => ok.events.length >= 5, 15_000, 'replay of the kept history');
       expect(ok.events.every((e) => e.type === 'MODIFIED')).toBe(true);
       ok.abort();
     } finally {
@@ -267,7 +267,7 @@ describe('watch (client-node)', () => {
     const withBm = await watch(gPath, { resourceVersion: rv, allowWatchBookmarks: true });
     const without = await watch(gPath, { resourceVersion: rv });
     await createG('bm-b');
-    await eventually(() => withBm.events.filter((e) => e.type === 'BOOKMARK').length >= 2, 5000, 'bookmarks');
+    await eventually(() => withBm.events.filter((e) => e.type === 'BOOKMARK').length >= 2, 15_000, 'bookmarks');
     const bookmarks = withBm.events.filter((e) => e.type === 'BOOKMARK');
     for (const b of bookmarks) {
       expect(b.object.kind).toBe('Gadget');
@@ -320,7 +320,7 @@ describe('watch (client-node)', () => {
       const server = snapshot(await serverItems());
       const cache = snapshot(informer.list());
       return JSON.stringify(server) === JSON.stringify(cache) ? server : undefined;
-    }, 5000, 'informer cache to match the server');
+    }, 15_000, 'informer cache to match the server');
 
     try {
       await inSync();
@@ -359,7 +359,7 @@ describe('watch (client-node)', () => {
     const w2 = await openWatch(other.kubeConfig, wsPath, { allowWatchBookmarks: true });
     const otherObjects = other.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
     await otherObjects.createClusterCustomObject({ ...workspaces, body: workspace('closing-a') });
-    await eventually(() => w.seen('closing-').length >= 1, 5000, 'event before close');
+    await eventually(() => w.seen('closing-').length >= 1, 15_000, 'event before close');
     expect(other.core.watches.size).toBe(2);
     const started = Date.now();
     await other.close();

@@ -6,7 +6,7 @@ import type { AppContext, AppState } from '../http/app-state.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import { iamGroup } from '../schemas/iam.js';
-import { verifyPassword } from './passwords.js';
+import { hashPassword, verifyPassword } from './passwords.js';
 import type { SigningKeys } from './signing-keys.js';
 import { TokenError, type TokenService } from './token-service.js';
 import type { UserDirectory } from './user-directory.js';
@@ -56,6 +56,10 @@ async function formOf(ctx: AppContext): Promise<URLSearchParams> {
   return new URLSearchParams(raw);
 }
 
+let decoy: Promise<string> | undefined;
+/** A hash nobody's password matches, with the same cost as real ones. */
+const decoyHash = () => (decoy ??= hashPassword(`decoy-${Math.random()}-${Date.now()}`));
+
 /** The core as an OAuth2 / OIDC issuer: token, revocation, discovery, JWKS. */
 export function oauthRouter(deps: OAuthDeps): Router<AppState> {
   const router = new Router<AppState>();
@@ -80,7 +84,9 @@ export function oauthRouter(deps: OAuthDeps): Router<AppState> {
         return oauthError(ctx, 429, 'slow_down', e.message);
       }
       const user = await deps.users.lookup(username);
-      const ok = !!user?.passwordHash && (await verifyPassword(password, user.passwordHash));
+      // An unknown user (or one without a password) costs the same slow hash as a wrong
+      // password, so the answer's timing does not tell which usernames exist.
+      const ok = user?.passwordHash ? await verifyPassword(password, user.passwordHash) : await verifyPassword(password, await decoyHash()).then(() => false);
       await deps.loginGuard?.after(username, remote, ok);
       const attempt = { type: 'Token' as const, sourceIP: sourceAddress(remote), userAgent: ctx.get('user-agent') || undefined, clientId };
       if (!ok || !user) {

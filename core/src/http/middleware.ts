@@ -95,6 +95,11 @@ export function authentication(authenticator: Authenticator) {
     if (!ctx.state.user && !publicRoute) {
       throw unauthorized('authentication required: send "Authorization: Bearer <token>" (get one from POST /oauth/token)');
     }
+    // `kubectl --as`: refused rather than silently answered as the caller, which would mislead.
+    const impersonate = Object.keys(ctx.req.headers).find((h) => h.toLowerCase().startsWith('impersonate-'));
+    if (impersonate && ctx.state.user && !publicRoute) {
+      throw forbidden(`${ctx.state.user.username} cannot impersonate: impersonation (the ${impersonate} header, kubectl --as) is not supported by this server`);
+    }
     await next();
   };
 }

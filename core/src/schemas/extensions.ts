@@ -26,6 +26,7 @@ export const extensionKinds = (): KindDefinition[] => [
       status: obj({
         lastSyncTime: dateTime(),
         lastSuccessfulSyncTime: dateTime(),
+        observedGeneration: int(),
         extensions: int(),
         conditions,
       }),

@@ -86,7 +86,10 @@ async function scanTar(reader: BlockReader, limits: PackageLimits, handlers: Sca
       throw new PackageError('TOO_MANY_FILES', `package has more than ${limits.maxFiles} entries`);
     }
     if (isZeroBlock(block)) {
-      if (previousWasZero) return; // end-of-archive marker; anything after it is padding
+      if (previousWasZero) {
+        if (pending) throw new PackageError('CORRUPT_ARCHIVE', 'package is truncated: a path record has no entry after it');
+        return; // end-of-archive marker; anything after it is padding
+      }
       previousWasZero = true;
       continue;
     }

@@ -1,5 +1,12 @@
 import type Router from '@koa/router';
-import { findEntry, latestEntry, type IndexEntry, type LocalizedText } from '@mortise/extension-sdk';
+import {
+  findEntry,
+  latestEntry,
+  normalizePackagePath,
+  unsafePackagePathReason,
+  type IndexEntry,
+  type LocalizedText,
+} from '@mortise/extension-sdk';
 import type { Context } from 'koa';
 import { badRequest, notFound } from '../http/api-error.js';
 import { contentTypeFor } from '../http/content-type.js';
@@ -41,7 +48,7 @@ export function registerExtensionRoutes(router: Router, services: Services): voi
 
     const pkg = await services.packages.get(repository.store, latest);
     const manifest = pkg.manifest;
-    const readme = pkg.files.get(manifest.readme ?? 'README.md')?.data.toString('utf8') ?? null;
+    const readme = pkg.files.get(normalizePackagePath(manifest.readme ?? 'README.md'))?.data.toString('utf8') ?? null;
     const files = (path: string) => services.publicUrl(ctx, `${apiBase(repository)}/extensions/${name}/files/${path.split('/').map(encodeURIComponent).join('/')}`);
     ctx.body = {
       ...summary(ctx, services, repository, latest),
@@ -108,7 +115,7 @@ function resolveEntry(ctx: Context & { params: Record<string, string | undefined
  */
 async function servePackageFile(ctx: Context, services: Services, repository: Repository, entry: IndexEntry, path: string): Promise<void> {
   const pkg = await services.packages.get(repository.store, entry);
-  const file = pkg.files.get(path.replace(/^\.\//, ''));
+  const file = unsafePackagePathReason(path) ? undefined : pkg.files.get(normalizePackagePath(path));
   if (!file) throw notFound(`${entry.name} ${entry.version} has no file "${path}"`);
   ctx.type = contentTypeFor(file.path);
   ctx.set('X-Content-Type-Options', 'nosniff');
