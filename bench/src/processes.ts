@@ -21,6 +21,12 @@ export interface Spawned {
   stop(): Promise<void>;
 }
 
+const children = new Set<ChildProcess>();
+// A failed run must not leave servers behind.
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
 /** Starts a Node server as a child process (so load and server do not share a thread). */
 export async function spawnServer(script: string, env: Record<string, string>, readyPath = '/readyz'): Promise<Spawned> {
   const port = await freePort();
@@ -29,6 +35,8 @@ export async function spawnServer(script: string, env: Record<string, string>, r
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', MORTISE_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`);

@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCore, workspace, type TestCore } from './support/test-core.js';
-import { apiFailure, mergePatch, statusOf, type StatusBody } from './support/k8s-helpers.js';
+import { apiFailure, mergePatch, settle, statusOf, type StatusBody } from './support/k8s-helpers.js';
 
 // Bad input of every kind: each answer is a metav1.Status with the right code and a message
 // that says what is wrong, and nothing is written. Raw fetch where a client cannot send it.
@@ -16,7 +16,8 @@ describe('bad input', () => {
 
   /** Runs `fn`, which must fail, and checks that the store did not move and the workspaces are unchanged. */
   const nothingWritten = async (fn: () => Promise<StatusBody>): Promise<StatusBody> => {
-    const rv = await t.core.store.currentResourceVersion();
+    // The core's controllers may still be reacting to the setup; start once they are done.
+    const rv = await settle(t.core.store);
     const before = await (await t.api(wsUrl)).json() as { items: unknown[] };
     const status = await fn();
     expect(await t.core.store.currentResourceVersion()).toBe(rv);
@@ -33,7 +34,9 @@ describe('bad input', () => {
     t = await startTestCore({ inMemory: true });
     objects = t.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
     await t.kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: 'bad-ns' } } });
-    existing = (await objects.createClusterCustomObject({ group: 'tenant.mortise.io', version: 'v1alpha1', plural: 'workspaces', body: workspace('existing', { a: 'b' }, { manager: 'm' }) })) as typeof existing;
+    await objects.createClusterCustomObject({ group: 'tenant.mortise.io', version: 'v1alpha1', plural: 'workspaces', body: workspace('existing', { a: 'b' }, { manager: 'm' }) });
+    await settle(t.core.store);
+    existing = (await objects.getClusterCustomObject({ group: 'tenant.mortise.io', version: 'v1alpha1', plural: 'workspaces', name: 'existing' })) as typeof existing;
   });
   afterAll(async () => t?.close());
 

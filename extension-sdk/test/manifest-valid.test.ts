@@ -32,6 +32,14 @@ describe('validateManifest on valid manifests', () => {
     expect(input).toEqual(before);
   });
 
+  it('keeps config schemas that share an $id apart', () => {
+    const withSchema = (type: string, value: unknown) =>
+      validateManifest(minimalManifest({ configSchema: { $id: 'https://example.com/config', type: 'object', properties: { a: { type } } }, config: { a: value } }));
+    expect(withSchema('integer', 1).valid).toBe(true);
+    expect(withSchema('string', 'x').valid).toBe(true);
+    expect(withSchema('string', 1).errors).toEqual([{ path: '/config/a', message: 'does not match configSchema: must be a string, got 1' }]);
+  });
+
   it('accepts prerelease versions and complex ranges', () => {
     const result = validateManifest(minimalManifest({ version: '2.0.0-rc.1', engines: { mortise: '>=0.1.0 <0.3.0 || ^1.0.0' } }));
     expect(result.errors).toEqual([]);

@@ -14,6 +14,8 @@ export const publicRoutes: ReadonlyArray<{ method: string; path: string | RegExp
   { method: 'GET', path: '/healthz' },
   { method: 'GET', path: '/livez' },
   { method: 'GET', path: '/readyz' },
+  // Installed extensions' UI modules and images, loaded by <script>/<img> tags without a token.
+  { method: 'GET', path: /^\/extensions\/[a-z0-9-]+\/assets\/.+$/ },
 ];
 
 export function isPublic(method: string, path: string): boolean {

@@ -86,6 +86,7 @@ export const extensionKinds = (): KindDefinition[] => [
         progress: obj({ step: str(), completed: int(), total: int() }),
         conditions,
         history: list(obj({ time: dateTime(), state: str(), version: str(), message: str() })),
+        retriedAt: str('The retry annotation value last acted on'),
       }),
     }, ['spec'], 'A request to install an extension at a version, enabled or not'),
     printerColumns: [

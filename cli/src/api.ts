@@ -1,0 +1,100 @@
+import type { Localized } from './output.js';
+
+// The API contract of `extensions.mortise.io/v1alpha1` as the CLI uses it (the core's
+// `core/src/schemas/extensions.ts` defines it; DESIGN.md "Resource shapes").
+
+export const extensionsApi = '/apis/extensions.mortise.io/v1alpha1';
+export const extensionLabel = 'extensions.mortise.io/extension';
+export const repositoryLabel = 'extensions.mortise.io/repository';
+/** Set to an RFC 3339 time to ask the repository controller for a sync now. */
+export const syncRequestedAnnotation = 'extensions.mortise.io/sync-requested-at';
+
+export const repositoriesPath = (name?: string) => `${extensionsApi}/repositories${name ? `/${encodeURIComponent(name)}` : ''}`;
+export const extensionsPath = (name?: string) => `${extensionsApi}/extensions${name ? `/${encodeURIComponent(name)}` : ''}`;
+export const extensionVersionsPath = () => `${extensionsApi}/extensionversions`;
+export const installPlansPath = (name?: string) => `${extensionsApi}/installplans${name ? `/${encodeURIComponent(name)}` : ''}`;
+export const categoriesPath = () => `${extensionsApi}/categories`;
+
+export interface ObjectMeta {
+  name: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+export interface List<T> {
+  items: T[];
+  metadata?: { continue?: string; resourceVersion?: string };
+}
+
+export interface Repository {
+  apiVersion: string;
+  kind: 'Repository';
+  metadata: ObjectMeta;
+  spec: { url: string; description?: string; interval?: string; trustedKeys?: string[] };
+  status?: { lastSyncTime?: string; lastSuccessfulSyncTime?: string; extensions?: number; conditions?: Condition[] };
+}
+
+export interface Provider {
+  name: string;
+  email?: string;
+  url?: string;
+}
+
+export interface Extension {
+  metadata: ObjectMeta;
+  spec?: {
+    displayName?: Localized; description?: Localized; provider?: Provider; icon?: string; category?: string;
+    keywords?: string[]; repository?: string; homepage?: string;
+  };
+  status?: {
+    versions?: Array<{ version: string; yanked?: boolean; compatible?: boolean }>;
+    latestVersion?: string | null;
+    recommendedVersion?: string | null;
+  };
+}
+
+export interface ExtensionVersion {
+  metadata: ObjectMeta;
+  spec: {
+    extension: string; version: string; license?: string; engines?: Record<string, string>; dependencies?: Record<string, string>;
+    digest?: string; url?: string; created?: string; yanked?: boolean; yankedReason?: string; signature?: string;
+  };
+  status?: { compatible?: boolean };
+}
+
+export interface InstallPlan {
+  metadata: ObjectMeta;
+  spec: { extension: { name: string; version: string }; enabled?: boolean };
+  status?: { state?: string; installedVersion?: string; targetVersion?: string; message?: string };
+}
+
+export interface Category {
+  metadata: ObjectMeta;
+}
+
+export const condition = (conditions: Condition[] | undefined, type: string) => conditions?.find((c) => c.type === type);
+
+/** Lists every page (`limit`/`continue`), so large marketplaces come back whole. */
+export async function listAll<T>(get: (query: Record<string, string | undefined>) => Promise<List<T>>, query: Record<string, string | undefined> = {}): Promise<T[]> {
+  const items: T[] = [];
+  let cont: string | undefined;
+  do {
+    const page = await get({ ...query, limit: '500', continue: cont });
+    items.push(...(page.items ?? []));
+    cont = page.metadata?.continue || undefined;
+  } while (cont);
+  return items;
+}

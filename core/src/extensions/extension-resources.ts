@@ -1,0 +1,113 @@
+import type { ExtensionManifest } from '@mortise/extension-sdk';
+import type { KubeObject, OwnerReference } from '../store/resource-store.js';
+import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
+import { iamGroup } from '../schemas/iam.js';
+
+// What an installed extension is made of in the API, derived from its manifest. Every object
+// is labelled with the extension and owned by its InstallPlan, so uninstalling (or the garbage
+// collector) removes all of it.
+
+export const proxyAccessLabel = 'iam.mortise.io/aggregate-to-authenticated';
+export const serviceAccountPrefix = 'extension-';
+
+export interface DesiredObject {
+  group: string;
+  plural: string;
+  namespace?: string;
+  object: KubeObject;
+}
+
+export interface ResourceContext {
+  manifest: ExtensionManifest;
+  owner: OwnerReference;
+  enabled: boolean;
+  /** The running backend's base URL, when it has one. */
+  backendUrl?: string;
+}
+
+const meta = (name: string, ctx: ResourceContext, extra: Record<string, unknown> = {}) => ({
+  name, labels: { [extensionLabel]: ctx.manifest.name }, ownerReferences: [ctx.owner], ...extra,
+});
+
+/** The routes and UI registrations: these flip with enable/disable and move with upgrades. */
+export function routeObjects(ctx: ResourceContext): DesiredObject[] {
+  const m = ctx.manifest;
+  const out: DesiredObject[] = [];
+  if (ctx.backendUrl) {
+    for (const api of m.apiServices ?? []) {
+      out.push({
+        group: extensionsGroup, plural: 'apiservices',
+        object: { apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'APIService', metadata: meta(`${api.version}.${api.group}`, ctx), spec: { group: api.group, version: api.version, url: ctx.backendUrl, enabled: ctx.enabled } },
+      });
+    }
+    (m.reverseProxies ?? []).forEach((p, i) => {
+      const directives: Record<string, unknown> = {};
+      if (p.stripPrefix) directives.stripPathPrefix = p.prefix.replace(/\/+$/, '');
+      if (p.headers?.set) directives.headerUp = p.headers.set;
+      if (p.headers?.remove) directives.removeHeaders = p.headers.remove;
+      out.push({
+        group: extensionsGroup, plural: 'reverseproxies',
+        object: {
+          apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'ReverseProxy', metadata: meta(i === 0 ? m.name : `${m.name}-${i}`, ctx),
+          spec: { matcher: { path: p.prefix }, upstream: { url: ctx.backendUrl }, directives, enabled: ctx.enabled },
+        },
+      });
+    });
+  }
+  if (m.frontend) {
+    out.push({
+      group: extensionsGroup, plural: 'jsbundles',
+      object: {
+        apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'JSBundle', metadata: meta(m.name, ctx),
+        spec: {
+          remoteName: m.frontend.remoteName ?? m.name.replace(/-/g, '_'),
+          remoteEntry: `/extensions/${m.name}/assets/${m.frontend.remoteEntry.replace(/^\.?\//, '')}`,
+          exposedModule: m.frontend.exposedModule, enabled: ctx.enabled,
+        },
+      },
+    });
+    out.push({
+      group: extensionsGroup, plural: 'extensionentries',
+      object: {
+        apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'ExtensionEntry', metadata: meta(m.name, ctx),
+        spec: { entries: [{ name: m.name, title: typeof m.displayName === 'string' ? m.displayName : m.displayName.en, enabled: ctx.enabled }] },
+      },
+    });
+  }
+  return out;
+}
+
+/** The extension's identity: a service account with exactly the permissions it declared. */
+export function accessObjects(ctx: ResourceContext): DesiredObject[] {
+  const m = ctx.manifest;
+  const sa = `${serviceAccountPrefix}${m.name}`;
+  const out: DesiredObject[] = [
+    {
+      group: iamGroup, plural: 'users',
+      object: { apiVersion: `${iamGroup}/v1alpha1`, kind: 'User', metadata: meta(sa, ctx, { annotations: { 'iam.mortise.io/service-account': 'true' } }), spec: { displayName: `Service account of extension ${m.name}`, groups: ['system:extensions'] } },
+    },
+    {
+      group: iamGroup, plural: 'globalroles',
+      object: { apiVersion: `${iamGroup}/v1alpha1`, kind: 'GlobalRole', metadata: meta(sa, ctx), rules: m.permissions ?? [] },
+    },
+    {
+      group: iamGroup, plural: 'globalrolebindings',
+      object: {
+        apiVersion: `${iamGroup}/v1alpha1`, kind: 'GlobalRoleBinding', metadata: meta(sa, ctx),
+        roleRef: { apiGroup: iamGroup, kind: 'GlobalRole', name: sa }, subjects: [{ kind: 'User', apiGroup: iamGroup, name: sa }],
+      },
+    },
+  ];
+  const prefixes = (m.reverseProxies ?? []).map((p) => `${p.prefix.replace(/\/+$/, '')}/*`);
+  if (prefixes.length) {
+    // Logged-in users may reach the extension's proxy paths; the backend decides further.
+    out.push({
+      group: iamGroup, plural: 'roletemplates',
+      object: {
+        apiVersion: `${iamGroup}/v1alpha1`, kind: 'RoleTemplate', metadata: { ...meta(`${m.name}-proxy-access`, ctx), labels: { [extensionLabel]: m.name, [proxyAccessLabel]: 'true' } },
+        spec: { displayName: `Reach ${m.name}`, rules: [{ nonResourceURLs: prefixes, verbs: ['get', 'head', 'options', 'post', 'put', 'patch', 'delete'] }] },
+      },
+    });
+  }
+  return out;
+}

@@ -1,0 +1,388 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Ajv } from 'ajv';
+import semver from 'semver';
+import { parseAllDocuments } from 'yaml';
+import type { ExtensionManifest, IndexEntry } from '@mortise/extension-sdk';
+import { ApiError } from '../api/status.js';
+import { Controller } from '../controller/controller.js';
+import { ignoreNotFound } from '../controller/garbage-collector.js';
+import type { KindRegistry } from '../registry/kind-registry.js';
+import type { KindDefinition } from '../registry/kind.js';
+import type { ResourceService } from '../registry/resource-service.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { KubeObject, OwnerReference } from '../store/resource-store.js';
+import type { TokenService } from '../auth/token-service.js';
+import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
+import { iamGroup } from '../schemas/iam.js';
+import { accessObjects, routeObjects, serviceAccountPrefix, type DesiredObject, type ResourceContext } from './extension-resources.js';
+import { versionObjectName } from './extension-versions.js';
+import type { PackageStore } from './package-store.js';
+
+export const uninstallFinalizer = 'extensions.mortise.io/uninstall';
+/** Set to a timestamp to retry a failed install or upgrade. */
+export const retryAnnotation = 'extensions.mortise.io/retry-at';
+/** Set to "true" to let an uninstall finish even if its steps fail. */
+export const forceUninstallAnnotation = 'extensions.mortise.io/force-uninstall';
+
+type State = 'Pending' | 'Downloading' | 'Installing' | 'Installed' | 'InstallFailed' | 'Upgrading' | 'UpgradeFailed' | 'Disabled' | 'Uninstalling' | 'UninstallFailed';
+
+interface PlanSpec { extension: { name: string; version: string }; enabled?: boolean; config?: Record<string, unknown>; purgeOnUninstall?: boolean }
+interface PlanStatus {
+  state?: State; installedVersion?: string; targetVersion?: string; message?: string; observedGeneration?: number;
+  progress?: { step: string; completed: number; total: number };
+  conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }>;
+  history?: Array<{ time: string; state: string; version?: string; message?: string }>;
+  retriedAt?: string;
+}
+
+class InstallError extends Error {}
+
+export interface InstallerDeps {
+  service: ResourceService;
+  kinds: KindRegistry;
+  runtime: Runtime;
+  packages: PackageStore;
+  tokens: TokenService;
+  coreVersion: string;
+  coreUrl: () => string;
+  issuer: () => string;
+  sdkDir: string;
+  logger: Logger;
+  /** How long a backend may take to become ready. */
+  readyTimeoutMs?: number;
+}
+
+const backendId = (name: string, version: string) => `${name}@${version}`;
+const installSteps = ['resolve', 'download', 'unpack', 'check', 'resources', 'backend', 'routes'];
+
+/**
+ * The InstallPlan state machine: Pending → Downloading → Installing → Installed (or
+ * InstallFailed); Upgrading → Installed (or UpgradeFailed, the old version still serving);
+ * Disabled; Uninstalling. Every step is idempotent, so a core killed at any point converges
+ * when it reconciles the plan again; failed states wait for a spec change or a retry
+ * annotation; deletion always ends (force-uninstall skips failing steps).
+ */
+export class InstallPlanController extends Controller {
+  private readonly planDef: KindDefinition;
+  private readonly ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+
+  constructor(private readonly d: InstallerDeps) {
+    super({ name: 'installplan', logger: d.logger, resyncMs: 30_000, baseDelayMs: 1000, maxDelayMs: 60_000 });
+    this.planDef = d.kinds.byGroupResource(extensionsGroup, 'installplans')!;
+  }
+
+  protected watch(enqueue: (key: string) => void): () => void {
+    const w = this.d.service.store.watch(this.d.service.ref(this.planDef), {}, (e) => {
+      const before = e.previous;
+      // Our own status writes leave generation and annotations alone: no loop.
+      if (e.type === 'MODIFIED' && before && before.metadata.generation === e.object.metadata.generation
+        && JSON.stringify(before.metadata.annotations ?? {}) === JSON.stringify(e.object.metadata.annotations ?? {})
+        && before.metadata.deletionTimestamp === e.object.metadata.deletionTimestamp) return;
+      enqueue(e.name);
+    });
+    // A backend that changes health changes what the plan reports.
+    const onStatus = (s: { id: string }) => enqueue(s.id.split('@')[0]!);
+    this.d.runtime.on('status', onStatus);
+    return () => {
+      w.stop();
+      this.d.runtime.off('status', onStatus);
+    };
+  }
+
+  protected async listKeys(): Promise<string[]> {
+    return (await this.d.service.store.list(this.d.service.ref(this.planDef))).items.map((p) => p.metadata.name!);
+  }
+
+  protected async reconcile(name: string): Promise<{ requeueAfterMs?: number } | void> {
+    const plan = await this.d.service.getStored(this.planDef, '', name);
+    if (!plan) {
+      // The plan is gone (deleted without us): nothing of it may keep running.
+      for (const s of this.d.runtime.list()) if (s.id.startsWith(`${name}@`)) await this.d.runtime.stop(s.id);
+      return;
+    }
+    if (plan.metadata.deletionTimestamp) return this.uninstall(plan);
+    if (!(plan.metadata.finalizers ?? []).includes(uninstallFinalizer)) {
+      await this.d.service.patch(this.planDef, '', name, 'merge', { metadata: { finalizers: [...(plan.metadata.finalizers ?? []), uninstallFinalizer] } }, {});
+      return;
+    }
+    const spec = plan.spec as PlanSpec;
+    const status = (plan.status ?? {}) as PlanStatus;
+    const target = spec.extension.version;
+    const failed = status.state === 'InstallFailed' || status.state === 'UpgradeFailed';
+    const retry = plan.metadata.annotations?.[retryAnnotation];
+    if (failed && status.targetVersion === target && status.observedGeneration === plan.metadata.generation && (!retry || retry === status.retriedAt)) {
+      return; // waiting for a change, a retry, or an uninstall
+    }
+    if (status.installedVersion !== target) return this.install(plan, spec, status, retry);
+    return this.steady(plan, spec, status);
+  }
+
+  /** Installs or upgrades to spec.extension.version. */
+  private async install(plan: KubeObject, spec: PlanSpec, status: PlanStatus, retry: string | undefined): Promise<void> {
+    const name = plan.metadata.name!;
+    const version = spec.extension.version;
+    const upgrading = !!status.installedVersion;
+    const inProgress: State = upgrading ? 'Upgrading' : 'Downloading';
+    await this.setStatus(plan, { state: inProgress, targetVersion: version, message: `${upgrading ? 'upgrading to' : 'installing'} ${name} ${version}`, retriedAt: retry });
+    const newId = backendId(name, version);
+    try {
+      await this.progress(plan, 'resolve');
+      const { entry, repositoryUrl, trustedKeys } = await this.resolve(name, version);
+      await this.progress(plan, 'download');
+      await this.d.packages.download({ repositoryUrl, trustedKeys, entry });
+      if (!upgrading) await this.setStatus(plan, { state: 'Installing', message: `unpacking ${name} ${version}` });
+      await this.progress(plan, 'unpack');
+      const { dir, manifest } = await this.d.packages.unpack(name, version, entry.digest, this.d.sdkDir);
+      await this.progress(plan, 'check');
+      const config = await this.check(manifest, spec, name, version);
+      await this.progress(plan, 'resources');
+      const owner = this.owner(plan);
+      await this.applyCrds(manifest, dir, owner);
+      await this.apply(accessObjects({ manifest, owner, enabled: spec.enabled !== false }));
+      await this.progress(plan, 'backend');
+      let backendUrl: string | undefined;
+      if (manifest.backend?.entry && spec.enabled !== false) {
+        backendUrl = await this.startBackend(manifest, dir, config);
+      }
+      await this.progress(plan, 'routes');
+      await this.switchRoutes({ manifest, owner, enabled: spec.enabled !== false, backendUrl });
+      // Only now the old version stops: it served until the new one was ready.
+      if (upgrading && status.installedVersion) await this.d.runtime.stop(backendId(name, status.installedVersion));
+      const state: State = spec.enabled === false ? 'Disabled' : 'Installed';
+      await this.setStatus(plan, {
+        state, installedVersion: version, targetVersion: version, message: `${name} ${version} ${upgrading ? 'upgraded' : 'installed'}${state === 'Disabled' ? ' (disabled)' : ''}`,
+        observedGeneration: plan.metadata.generation, progress: { step: 'done', completed: installSteps.length, total: installSteps.length },
+      }, [{ type: 'Installed', status: 'True', reason: upgrading ? 'Upgraded' : 'Installed' }, { type: 'Enabled', status: spec.enabled === false ? 'False' : 'True', reason: spec.enabled === false ? 'Disabled' : 'Enabled' }]);
+      this.logger.info({ event: upgrading ? 'extension.upgraded' : 'extension.installed', extension: name, version }, `${name} ${version} ready`);
+    } catch (e) {
+      const message = e instanceof InstallError || e instanceof ApiError ? e.message : `${(e as Error).message}`;
+      // Roll back what the new version started; the old one (if any) keeps serving.
+      if (!upgrading || status.installedVersion !== version) await this.d.runtime.stop(newId).catch(() => undefined);
+      if (!upgrading) await this.removeRoutes(name);
+      await this.setStatus(plan, {
+        state: upgrading ? 'UpgradeFailed' : 'InstallFailed', targetVersion: version, observedGeneration: plan.metadata.generation,
+        message: `${upgrading ? `upgrade to ${version} failed, ${status.installedVersion} still serving` : `installing ${version} failed`}: ${message}`,
+      }, [{ type: 'Installed', status: upgrading ? 'True' : 'False', reason: upgrading ? 'UpgradeFailed' : 'InstallFailed', message }]);
+      this.logger.warn({ event: 'extension.install-failed', extension: name, version, err: message }, 'install failed');
+    }
+  }
+
+  /** Installed: keep the backend running (or stopped when disabled) and routes matching `enabled`. */
+  private async steady(plan: KubeObject, spec: PlanSpec, status: PlanStatus): Promise<{ requeueAfterMs?: number } | void> {
+    const name = plan.metadata.name!;
+    const version = status.installedVersion!;
+    const enabled = spec.enabled !== false;
+    const { manifest, dir } = await this.d.packages.unpack(name, version, (await this.resolve(name, version).catch(() => undefined))?.entry.digest ?? this.currentDigest(name, version), this.d.sdkDir);
+    const owner = this.owner(plan);
+    let backendUrl: string | undefined;
+    const id = backendId(name, version);
+    if (enabled) {
+      // Routes go live only when the backend is ready (enable), or at once (config-only change).
+      const config = await this.check(manifest, spec, name, version);
+      const running = this.d.runtime.status(id);
+      if (manifest.backend?.entry) {
+        // A running (or restarting) backend is the runtime's to heal; the gateway answers 503 meanwhile.
+        backendUrl = running && running.state !== 'Stopped' && running.url ? running.url : await this.startBackend(manifest, dir, config);
+      }
+      await this.switchRoutes({ manifest, owner, enabled: true, backendUrl });
+    } else {
+      // Disable: routes and UI off at once, then the backend stops.
+      backendUrl = this.d.runtime.status(id)?.url;
+      await this.switchRoutes({ manifest, owner, enabled: false, backendUrl: backendUrl ?? 'http://127.0.0.1:9' });
+      await this.d.runtime.stop(id);
+    }
+    const backend = this.d.runtime.status(id);
+    const healthy = !manifest.backend?.entry || !enabled || backend?.state === 'Ready';
+    const state: State = enabled ? 'Installed' : 'Disabled';
+    const message = !healthy ? `the backend is ${backend?.state ?? 'not running'}${backend?.message ? `: ${backend.message}` : ''}` : enabled ? `${name} ${version} is serving` : `${name} ${version} is disabled`;
+    if (status.state !== state || status.message !== message || status.observedGeneration !== plan.metadata.generation) {
+      await this.setStatus(plan, { state, message, observedGeneration: plan.metadata.generation }, [
+        { type: 'Enabled', status: enabled ? 'True' : 'False', reason: enabled ? 'Enabled' : 'Disabled' },
+        { type: 'BackendReady', status: healthy ? 'True' : 'False', reason: healthy ? 'Ready' : backend?.state ?? 'NotRunning', message: backend?.message ?? '' },
+      ]);
+    }
+    return healthy ? undefined : { requeueAfterMs: 2000 };
+  }
+
+  private async uninstall(plan: KubeObject): Promise<void> {
+    const name = plan.metadata.name!;
+    const spec = plan.spec as PlanSpec;
+    const force = plan.metadata.annotations?.[forceUninstallAnnotation] === 'true';
+    const status = (plan.status ?? {}) as PlanStatus;
+    if (status.state !== 'Uninstalling') await this.setStatus(plan, { state: 'Uninstalling', message: `uninstalling ${name}` }).catch(() => undefined);
+    try {
+      for (const s of this.d.runtime.list()) if (s.id.startsWith(`${name}@`)) await this.d.runtime.stop(s.id);
+      await this.removeRoutes(name);
+      for (const [group, plural] of [[iamGroup, 'roletemplates'], [iamGroup, 'globalrolebindings'], [iamGroup, 'globalroles'], [iamGroup, 'users'], ['apiextensions.k8s.io', 'customresourcedefinitions']] as const) {
+        await this.deleteLabelled(group, plural, name);
+      }
+      this.d.packages.removeAll(name, spec.purgeOnUninstall === true);
+    } catch (e) {
+      if (!force) {
+        await this.setStatus(plan, { state: 'UninstallFailed', message: `uninstall failed: ${(e as Error).message} (set the annotation ${forceUninstallAnnotation}=true to finish anyway)` }).catch(() => undefined);
+        throw e;
+      }
+    }
+    const rest = (plan.metadata.finalizers ?? []).filter((f) => f !== uninstallFinalizer);
+    await this.d.service.patch(this.planDef, '', name, 'merge', { metadata: { finalizers: rest.length ? rest : null } }, {}).catch(ignoreNotFound);
+    this.logger.info({ event: 'extension.uninstalled', extension: name }, `${name} uninstalled`);
+  }
+
+  /** The ExtensionVersion to install and where its repository is. */
+  private async resolve(name: string, version: string): Promise<{ entry: IndexEntry; repositoryUrl: string; trustedKeys?: string[] }> {
+    const vdef = this.d.kinds.byGroupResource(extensionsGroup, 'extensionversions')!;
+    const ev = await this.d.service.getStored(vdef, '', versionObjectName(name, version));
+    if (!ev) throw new InstallError(`version ${version} of ${name} is not offered by any repository (is the repository synced?)`);
+    const s = ev.spec as { repository: string; digest: string; url: string; signature?: string; engines?: Record<string, string>; dependencies?: Record<string, string> } & Record<string, unknown>;
+    const rdef = this.d.kinds.byGroupResource(extensionsGroup, 'repositories')!;
+    const repo = await this.d.service.getStored(rdef, '', s.repository);
+    if (!repo) throw new InstallError(`the repository "${s.repository}" that offered ${name} ${version} no longer exists`);
+    const rs = repo.spec as { url: string; trustedKeys?: string[] };
+    return {
+      repositoryUrl: rs.url, trustedKeys: rs.trustedKeys,
+      entry: { ...(s as unknown as IndexEntry), name, version, digest: s.digest, urls: [s.url], ...(s.signature ? { signature: s.signature } : {}) },
+    };
+  }
+
+  private currentDigest(name: string, version: string): string {
+    try {
+      return readFileSync(join(this.d.packages.unpackedDir(name, version), '.mortise-unpacked'), 'utf8').trim();
+    } catch {
+      throw new InstallError(`the package of ${name} ${version} is gone and its version is no longer offered`);
+    }
+  }
+
+  /** Manifest identity, core compatibility, dependencies and config. Returns the config with defaults. */
+  private async check(manifest: ExtensionManifest, spec: PlanSpec, name: string, version: string): Promise<Record<string, unknown>> {
+    if (manifest.name !== name || manifest.version !== version) {
+      throw new InstallError(`the package says it is ${manifest.name} ${manifest.version}, not ${name} ${version}`);
+    }
+    if (!semver.satisfies(this.d.coreVersion, manifest.engines.mortise, { includePrerelease: true })) {
+      throw new InstallError(`${name} ${version} needs a Mortise core ${manifest.engines.mortise}; this core is ${this.d.coreVersion}`);
+    }
+    for (const [dep, range] of Object.entries(manifest.dependencies ?? {})) {
+      const p = await this.d.service.getStored(this.planDef, '', dep);
+      const installed = (p?.status as PlanStatus | undefined)?.installedVersion;
+      if (!installed) throw new InstallError(`${name} depends on ${dep} ${range}, which is not installed`);
+      if (!semver.satisfies(installed, range, { includePrerelease: true })) throw new InstallError(`${name} depends on ${dep} ${range}, but ${dep} ${installed} is installed`);
+    }
+    const config = structuredClone({ ...(manifest.config ?? {}), ...(spec.config ?? {}) }) as Record<string, unknown>;
+    if (manifest.configSchema) {
+      const validate = this.ajv.compile(manifest.configSchema);
+      if (!validate(config)) {
+        throw new InstallError(`spec.config is invalid: ${(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ')}`);
+      }
+    }
+    return config;
+  }
+
+  private async startBackend(manifest: ExtensionManifest, dir: string, config: Record<string, unknown>): Promise<string> {
+    const id = backendId(manifest.name, manifest.version);
+    const sa = `${serviceAccountPrefix}${manifest.name}`;
+    const token = await this.d.tokens.sign({ sub: sa, token_use: 'access' }, 'mortise-extension', 30 * 24 * 3600);
+    await this.d.runtime.start({
+      id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir,
+      dataDir: this.d.packages.dataDir(manifest.name), healthPath: manifest.backend!.healthPath ?? '/healthz',
+      env: {
+        ...(manifest.backend!.env ?? {}), MORTISE_EXTENSION: manifest.name, MORTISE_EXTENSION_VERSION: manifest.version,
+        MORTISE_CORE_URL: this.d.coreUrl(), MORTISE_ISSUER: this.d.issuer(), MORTISE_TOKEN: token, MORTISE_CONFIG: JSON.stringify(config),
+      },
+    });
+    try {
+      const s = await this.d.runtime.waitReady(id, this.d.readyTimeoutMs ?? 60_000);
+      return s.url!;
+    } catch (e) {
+      const logs = this.d.runtime.logs(id, 5).map((l) => l.line).join(' | ');
+      throw new InstallError(`the backend did not become ready: ${(e as Error).message}${logs ? ` (last output: ${logs})` : ''}`);
+    }
+  }
+
+  private async applyCrds(manifest: ExtensionManifest, dir: string, owner: OwnerReference) {
+    const objects: DesiredObject[] = [];
+    for (const file of manifest.resources ?? []) {
+      for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
+        const crd = doc.toJS() as KubeObject | null;
+        if (!crd) continue;
+        if (crd.kind !== 'CustomResourceDefinition') throw new InstallError(`${file} holds a ${String(crd.kind)}; only CustomResourceDefinitions may be brought by an extension`);
+        crd.metadata = { ...crd.metadata, labels: { ...(crd.metadata?.labels ?? {}), [extensionLabel]: manifest.name }, ownerReferences: [owner] };
+        objects.push({ group: 'apiextensions.k8s.io', plural: 'customresourcedefinitions', object: crd });
+      }
+    }
+    await this.apply(objects);
+  }
+
+  private async switchRoutes(ctx: ResourceContext) {
+    const desired = routeObjects(ctx);
+    await this.apply(desired);
+    // Routes the manifest no longer declares (after an upgrade) go away.
+    const keep = new Set(desired.map((o) => `${o.plural}/${o.object.metadata.name}`));
+    for (const plural of ['apiservices', 'reverseproxies', 'jsbundles', 'extensionentries']) {
+      const def = this.d.kinds.byGroupResource(extensionsGroup, plural)!;
+      const { items } = await this.d.service.list(def, '', { labelSelector: `${extensionLabel}=${ctx.manifest.name}` });
+      for (const o of items) if (!keep.has(`${plural}/${o.metadata.name}`)) await this.d.service.delete(def, '', o.metadata.name!).catch(ignoreNotFound);
+    }
+  }
+
+  private async removeRoutes(name: string) {
+    for (const plural of ['apiservices', 'reverseproxies', 'jsbundles', 'extensionentries']) await this.deleteLabelled(extensionsGroup, plural, name);
+  }
+
+  private async deleteLabelled(group: string, plural: string, extension: string) {
+    const def = this.d.kinds.byGroupResource(group, plural);
+    if (!def) return;
+    const { items } = await this.d.service.list(def, '', { labelSelector: `${extensionLabel}=${extension}` });
+    for (const o of items) await this.d.service.delete(def, o.metadata.namespace ?? '', o.metadata.name!).catch(ignoreNotFound);
+  }
+
+  /** Creates or updates each object (as the core itself: no escalation checks). */
+  private async apply(objects: DesiredObject[]) {
+    for (const { group, plural, object } of objects) {
+      const def = this.d.kinds.byGroupResource(group, plural);
+      if (!def) throw new InstallError(`the core does not serve ${plural}.${group}`);
+      const ns = object.metadata.namespace ?? '';
+      const existing = await this.d.service.getStored(def, ns, object.metadata.name!);
+      if (!existing) {
+        await this.d.service.create(def, ns, object, {});
+        continue;
+      }
+      const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...wanted } = object;
+      const { metadata: _m2, status: _s2, apiVersion: _a2, kind: _k2, ...have } = this.d.service.external(def, existing);
+      const labelsSame = JSON.stringify(existing.metadata.labels ?? {}) === JSON.stringify({ ...(existing.metadata.labels ?? {}), ...(object.metadata.labels ?? {}) });
+      if (JSON.stringify(wanted) === JSON.stringify(have) && labelsSame) continue;
+      await this.d.service.update(def, ns, object.metadata.name!, {
+        ...existing, ...wanted, metadata: { ...existing.metadata, labels: { ...(existing.metadata.labels ?? {}), ...(object.metadata.labels ?? {}) }, ownerReferences: object.metadata.ownerReferences },
+      }, {});
+    }
+  }
+
+  private owner(plan: KubeObject): OwnerReference {
+    return { apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'InstallPlan', name: plan.metadata.name!, uid: plan.metadata.uid!, controller: true, blockOwnerDeletion: true };
+  }
+
+  private async progress(plan: KubeObject, step: string) {
+    const i = installSteps.indexOf(step);
+    await this.d.service.patch(this.planDef, '', plan.metadata.name!, 'merge', { status: { progress: { step, completed: i, total: installSteps.length } } }, {}, { subresource: 'status' }).catch(ignoreNotFound);
+  }
+
+  private async setStatus(plan: KubeObject, fields: PlanStatus, conditions: Array<{ type: string; status: string; reason: string; message?: string }> = []) {
+    const current = await this.d.service.getStored(this.planDef, '', plan.metadata.name!);
+    if (!current) return;
+    const status = (current.status ?? {}) as PlanStatus;
+    const now = new Date().toISOString();
+    const merged = [...(status.conditions ?? [])];
+    for (const c of conditions) {
+      const i = merged.findIndex((x) => x.type === c.type);
+      const old = i >= 0 ? merged[i] : undefined;
+      const next = { ...c, message: c.message ?? '', lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now };
+      if (i >= 0) merged[i] = next;
+      else merged.push(next);
+    }
+    const history = [...(status.history ?? [])];
+    if (fields.state && fields.state !== status.state) history.push({ time: now, state: fields.state, version: fields.targetVersion ?? status.targetVersion, message: fields.message ?? '' });
+    await this.d.service.patch(this.planDef, '', plan.metadata.name!, 'merge', {
+      status: { ...fields, conditions: merged, history: history.slice(-20) },
+    }, {}, { subresource: 'status' }).catch(ignoreNotFound);
+  }
+}

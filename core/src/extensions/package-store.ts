@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { RepositoryClient, extractPackage, writeFileAtomic, type IndexEntry, type ExtensionManifest, type RepositoryCredentials } from '@mortise/extension-sdk';
+
+export interface PackageSource {
+  repositoryUrl: string;
+  credentials?: RepositoryCredentials;
+  trustedKeys?: string[];
+  entry: IndexEntry;
+}
+
+const completeMarker = '.mortise-unpacked';
+
+/**
+ * Where packages live on disk under the data dir: downloaded archives (kept, so a restart does
+ * not download again) and unpacked versions (the backend's working dir). Every step checks the
+ * digest again; an unpack that did not finish is redone.
+ */
+export class PackageStore {
+  constructor(private readonly root: string) {}
+
+  archivePath(name: string, version: string): string {
+    return join(this.root, 'packages', `${name}-${version}.tgz`);
+  }
+
+  unpackedDir(name: string, version: string): string {
+    return join(this.root, 'unpacked', name, version);
+  }
+
+  dataDir(name: string): string {
+    return join(this.root, 'data', name);
+  }
+
+  /** Downloads (unless already here with the right digest) and returns the archive path. */
+  async download(src: PackageSource): Promise<string> {
+    const path = this.archivePath(src.entry.name, src.entry.version);
+    if (existsSync(path) && sha256(readFileSync(path)) === src.entry.digest) return path;
+    const client = new RepositoryClient({ url: src.repositoryUrl, credentials: src.credentials, trustedKeys: src.trustedKeys });
+    const bytes = await client.fetchPackage(src.entry);
+    mkdirSync(dirname(path), { recursive: true });
+    await writeFileAtomic(path, bytes);
+    return path;
+  }
+
+  /** Unpacks the archive (digest checked again first) unless a complete unpack is already there. */
+  async unpack(name: string, version: string, digest: string, sdkDir: string): Promise<{ dir: string; manifest: ExtensionManifest }> {
+    const dir = this.unpackedDir(name, version);
+    const marker = join(dir, completeMarker);
+    if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === digest) {
+      return { dir, manifest: JSON.parse(readFileSync(join(dir, '.mortise-manifest.json'), 'utf8')) as ExtensionManifest };
+    }
+    rmSync(dir, { recursive: true, force: true });
+    const archive = readFileSync(this.archivePath(name, version));
+    const extracted = await extractPackage(archive, dir, { expectedSha256: digest });
+    // The platform provides the SDK to backends (packages never bundle node_modules).
+    const link = join(dir, 'node_modules', '@mortise', 'extension-sdk');
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(sdkDir, link, 'dir');
+    writeFileSync(join(dir, '.mortise-manifest.json'), JSON.stringify(extracted.manifest));
+    writeFileSync(marker, digest);
+    return { dir, manifest: extracted.manifest };
+  }
+
+  removeVersion(name: string, version: string): void {
+    rmSync(this.unpackedDir(name, version), { recursive: true, force: true });
+    rmSync(this.archivePath(name, version), { force: true });
+  }
+
+  removeAll(name: string, purgeData: boolean): void {
+    rmSync(join(this.root, 'unpacked', name), { recursive: true, force: true });
+    if (purgeData) rmSync(this.dataDir(name), { recursive: true, force: true });
+  }
+}
+
+export function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The directory of the SDK package the core itself uses. */
+export function sdkPackageDir(): string {
+  const require = createRequire(import.meta.url);
+  return resolve(dirname(require.resolve('@mortise/extension-sdk/package.json')));
+}

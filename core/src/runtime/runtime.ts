@@ -1,0 +1,57 @@
+import type { EventEmitter } from 'node:events';
+
+// The boundary between the installer and where extension backends run: child processes in the
+// embedded mode (ProcessRuntime), Deployments + Services in the kubernetes mode.
+
+export interface BackendSpec {
+  /** Unique per running instance, e.g. `hello-world@0.1.0` (an upgrade runs two side by side). */
+  id: string;
+  extension: string;
+  version: string;
+  /** Absolute path of the backend's entry file (inside the unpacked package). */
+  entry: string;
+  /** The unpacked package: the process's working directory. */
+  packageDir: string;
+  /** Writable directory kept across versions (the extension's data). */
+  dataDir: string;
+  /** Health path answered 2xx when ready, e.g. `/healthz`. */
+  healthPath: string;
+  /** Extra environment (config, core URL, service-account token); PORT is set by the runtime. */
+  env: Record<string, string>;
+}
+
+export type BackendState = 'Starting' | 'Ready' | 'Unhealthy' | 'Restarting' | 'Failed' | 'Stopped';
+
+export interface BackendStatus {
+  id: string;
+  state: BackendState;
+  /** Where the backend listens (http://127.0.0.1:<port>) once started. */
+  url?: string;
+  restarts: number;
+  /** Why it is not Ready (last exit code/signal, health check error). */
+  message?: string;
+  pid?: number;
+  /** When the next restart is due (Restarting). */
+  nextRestartAt?: string;
+}
+
+export interface BackendLogLine {
+  time: string;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface Runtime extends EventEmitter<{ status: [BackendStatus] }> {
+  /** Starts (or keeps running) a backend; resolves once the process is spawned. Idempotent per id. */
+  start(spec: BackendSpec): Promise<BackendStatus>;
+  /** Resolves when the backend is Ready; rejects with the reason after `timeoutMs` or if it fails. */
+  waitReady(id: string, timeoutMs: number): Promise<BackendStatus>;
+  /** Graceful stop (SIGTERM, then SIGKILL after a grace period); no restart afterwards. */
+  stop(id: string): Promise<void>;
+  status(id: string): BackendStatus | undefined;
+  list(): BackendStatus[];
+  /** The most recent log lines of a backend (bounded ring buffer). */
+  logs(id: string, tail?: number): BackendLogLine[];
+  /** Stops every backend (core shutdown). */
+  stopAll(): Promise<void>;
+}
