@@ -30,7 +30,8 @@ export function isStatus(value: unknown): value is KubeStatus {
 /** The server refused a request and said why in a Status. */
 export class ApiStatusError extends CliError {
   constructor(readonly httpStatus: number, readonly status: KubeStatus) {
-    super(status.message || `the server answered ${httpStatus}${status.reason ? ` (${status.reason})` : ''}`, causeLines(status));
+    const { message, details } = describeStatus(httpStatus, status);
+    super(message, details);
     this.name = 'ApiStatusError';
   }
 
@@ -39,11 +40,23 @@ export class ApiStatusError extends CliError {
   }
 }
 
-function causeLines(status: KubeStatus): string[] {
-  return (status.details?.causes ?? []).map((c) => {
+/**
+ * The Status's message, and one `field: message` line per cause. The core (like Kubernetes)
+ * folds the causes into the message: a single one stays there, several are listed one a line
+ * under the message's head ("X is invalid:") so that they can be read.
+ */
+export function describeStatus(httpStatus: number, status: KubeStatus): { message: string; details: string[] } {
+  const message = status.message || `the server answered ${httpStatus}${status.reason ? ` (${status.reason})` : ''}`;
+  const causes = (status.details?.causes ?? []).map((c) => {
     const text = c.message ?? c.reason ?? '';
     return c.field ? `${c.field}: ${text}` : text;
   }).filter((line) => line !== '');
+  const folded = causes.filter((line) => message.includes(line));
+  if (causes.length >= 2 && folded.length === causes.length) {
+    const head = message.slice(0, Math.min(...causes.map((line) => message.indexOf(line)))).replace(/[\s:,]+$/, '');
+    if (head) return { message: `${head}:`, details: causes };
+  }
+  return { message, details: causes.filter((line) => !message.includes(line)) };
 }
 
 /** Nothing answered at the server's address (refused, unknown host, TLS failure, timeout). */

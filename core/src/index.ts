@@ -7,3 +7,5 @@ export type { KindDefinition, ResourceStrategy } from './registry/kind.js';
 export { ApiError } from './api/status.js';
 export { Controller } from './controller/controller.js';
 export { WorkQueue } from './controller/work-queue.js';
+export { Gateway, gatewayMiddleware, type GatewayOptions, type HealthSource } from './gateway/gateway.js';
+export { proxyAccessTemplate } from './gateway/proxy-access.js';

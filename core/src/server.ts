@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -39,6 +40,7 @@ import { accessLog, authentication, authorization, errors, requestInfo } from '.
 import { healthRouter } from './ops/health.js';
 import { createLogger } from './ops/logger.js';
 import { CoreMetrics } from './ops/metrics.js';
+import { Gateway, gatewayMiddleware, type GatewayOptions } from './gateway/gateway.js';
 import { crdCleanupFinalizer, validateCrd } from './registry/crd.js';
 import { KindRegistry } from './registry/kind-registry.js';
 import { ResourceService } from './registry/resource-service.js';
@@ -56,6 +58,13 @@ import { tenancyAdmission } from './tenant/tenancy-admission.js';
 import { tenantRouter } from './tenant/tenant-routes.js';
 import { WorkspaceController } from './tenant/workspace-controller.js';
 import { RepositoryController } from './extensions/repository-controller.js';
+import { extensionAssetRouter } from './extensions/asset-routes.js';
+import { InstallPlanController } from './extensions/installplan-controller.js';
+import { installPlanStrategy } from './extensions/installplan-strategy.js';
+import { PackageStore, sdkPackageDir } from './extensions/package-store.js';
+import { ProcessRuntime } from './runtime/process-runtime.js';
+import type { Runtime } from './runtime/runtime.js';
+import { extensionsGroup } from './schemas/extensions.js';
 import { workspaceStrategy } from './tenant/workspace-strategy.js';
 import type { ResourceStore } from './store/resource-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -69,6 +78,12 @@ export interface CoreOptions extends Partial<CoreConfig> {
   authorizer?: Authorizer;
   /** Tune the throttling of failed logins (in memory, per process). */
   loginThrottle?: LoginThrottleOptions;
+  /** Where extension backends run (default: child processes). */
+  runtime?: Runtime;
+  /** How long an extension backend may take to become ready (default 60 s). */
+  backendReadyTimeoutMs?: number;
+  /** Timeouts and connection pools of the gateway to extension backends. */
+  gateway?: GatewayOptions;
 }
 
 export interface Core {
@@ -83,6 +98,10 @@ export interface Core {
   readonly router: Router<AppState>;
   /** Every mutating request and every denial (GET /kapis/audit.mortise.io/v1alpha1/events). */
   readonly audit: AuditLog;
+  /** Proxies APIService and ReverseProxy routes to extension backends (`setHealthSource` takes the runtime's view). */
+  readonly gateway: Gateway;
+  /** Where extension backends run. */
+  readonly runtime: Runtime;
   /** The admin password when this start generated it (printed once). */
   readonly generatedAdminPassword?: string;
   /** The serving certificates (the CA goes in a kubeconfig's certificate-authority-data). */
@@ -95,7 +114,7 @@ export interface Core {
 }
 
 export const consoleClientId = 'mortise-console';
-export const knownClients = [consoleClientId, 'mortise-cli', 'kubectl'];
+export const knownClients = [consoleClientId, 'mortise-cli', 'kubectl', 'mortise-extension'];
 
 /** The composition root: every part of the core is built and wired here, in view. */
 export async function createCore(opts: CoreOptions = {}): Promise<Core> {
@@ -135,6 +154,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   await rbacIndex.start();
   const rbac = new RbacAuthorizer(rbacIndex);
   const authorizer = opts.authorizer ?? rbac;
+  const gateway = new Gateway({ store, tokens, authenticator, authorizer, audit, registry: metrics.registry, logger, groupsOf: (u) => rbacIndex.groupsOf(u.username, u.groups) }, opts.gateway);
+  await gateway.start();
   service.addAdmission(tenancyAdmission(store));
   service.addAdmission(escalationAdmission(rbac, rbacIndex));
   // Logins: failed-login throttling (in memory), per-user login records, external identity providers.
@@ -153,6 +174,21 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     new WorkspaceController(service, kinds, logger), new NamespaceRolesController(service, kinds, logger),
     new RepositoryController(service, kinds, coreVersion().mortiseVersion, logger),
   ];
+  // Extensions: packages on disk, backends in the runtime, the InstallPlan state machine.
+  kinds.byGroupResource(extensionsGroup, 'installplans')!.strategy = installPlanStrategy;
+  const extensionsRoot = opts.dataDir ? join(opts.dataDir, 'extensions') : mkdtempSync(join(tmpdir(), 'mortise-extensions-'));
+  const packages = new PackageStore(extensionsRoot);
+  const runtime: Runtime = opts.runtime ?? new ProcessRuntime({ logger: logger.child({ component: 'runtime' }), stateDir: extensionsRoot });
+  gateway.setHealthSource((extension) => {
+    const backends = runtime.list().filter((b) => b.id.startsWith(`${extension}@`) && b.state !== 'Stopped');
+    if (backends.length === 0 || backends.some((b) => b.state === 'Ready')) return { healthy: true };
+    const b = backends[backends.length - 1]!;
+    return { healthy: false, message: `${b.state}${b.message ? `: ${b.message}` : ''}` };
+  });
+  controllers.push(new InstallPlanController({
+    service, kinds, runtime, packages, tokens, coreVersion: coreVersion().mortiseVersion, coreUrl: () => url, issuer, sdkDir: sdkPackageDir(), logger,
+    readyTimeoutMs: opts.backendReadyTimeoutMs,
+  }));
   controllers.push(new UserTokenRevoker(service, kinds.byGroupResource(iamGroup, 'users')!, tokens, logger, loginRecords));
   let ready = false;
 
@@ -166,6 +202,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const router = new Router<AppState>();
   router.use(healthRouter({ store, isReady: () => ready }).routes());
   router.use(accessReviewRouter(rbac).routes());
+  router.use(extensionAssetRouter({ service, kinds, packages }).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
   router.use(oauthRouter({
@@ -235,6 +272,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   app.use(requestInfo());
   app.use(authentication(authenticator));
   app.use(authorization(authorizer));
+  app.use(gatewayMiddleware(gateway));
   app.use(router.routes());
   app.use(router.allowedMethods());
 
@@ -243,7 +281,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   let httpsUrl = '';
 
   const core: Core = {
-    app, store, kinds, service, tokens, logger, metrics, watches, router, generatedAdminPassword, certs, audit,
+    app, store, kinds, service, tokens, logger, metrics, watches, router, generatedAdminPassword, certs, audit, gateway, runtime,
     get httpsUrl() {
       return httpsUrl;
     },
@@ -255,6 +293,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     },
     async listen() {
       server = new DualProtocolServer(app.callback(), certs);
+      server.onUpgrade(gateway.upgradeHandler(app.callback()));
       const addr = await server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1');
       const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
       url = `http://${host}:${addr.port}`;
@@ -268,8 +307,11 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       ready = false;
       // Stop taking new connections, end watches cleanly, let in-flight requests finish.
       watches.closeAll();
+      gateway.closeUpgraded();
       await server?.close(opts.shutdownTimeoutMs ?? 10_000);
+      gateway.stop();
       for (const c of controllers) await c.stop();
+      await runtime.stopAll();
       rbacIndex.stop();
       await audit.close();
       await store.close();

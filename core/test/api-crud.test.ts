@@ -449,12 +449,16 @@ describe('resource API (client-node)', () => {
       await objects.deleteClusterCustomObject({ ...workspaces, name: 'fin-a' });
       const deleting = await getWs('fin-a');
       expect(deleting.metadata.deletionTimestamp).toBeTruthy();
+      expect(deleting.metadata.deletionGracePeriodSeconds).toBe(0);
       expect(deleting.metadata.finalizers).toEqual(['example.com/hold']);
+      // As kube-apiserver does, marking an object as deleting bumps its generation (once).
+      expect(deleting.metadata.generation).toBe(2);
 
       // Deleting again changes nothing.
       await objects.deleteClusterCustomObject({ ...workspaces, name: 'fin-a' });
       const still = await getWs('fin-a');
       expect(still.metadata.deletionTimestamp).toBe(deleting.metadata.deletionTimestamp);
+      expect(still.metadata.generation).toBe(2);
 
       // Adding a finalizer to a deleting object is refused.
       const s = await apiFailure(objects.patchClusterCustomObject({ ...workspaces, name: 'fin-a', body: { metadata: { finalizers: ['example.com/hold', 'example.com/more'] } } }, mergePatch), 422);
@@ -495,6 +499,28 @@ describe('resource API (client-node)', () => {
       expect(next.metadata.finalizers).toEqual(['example.com/two']);
       await objects.replaceClusterCustomObject({ ...workspaces, name: 'fin-b', body: { ...next, metadata: { ...next.metadata, finalizers: [] } } });
       await apiFailure(getWs('fin-b'), 404);
+    });
+  });
+
+  describe('deletecollection', () => {
+    it('deletes exactly the objects the selectors match', async () => {
+      await createNs('dc-ns');
+      for (const [name, labels] of [['dc-a', { del: 'yes' }], ['dc-b', { del: 'yes' }], ['dc-c', { del: 'no' }], ['dc-d', {}]] as const) {
+        await createRole('dc-ns', name, labels);
+      }
+      await createNs('dc-other');
+      await createRole('dc-other', 'dc-a', { del: 'yes' });
+      await objects.deleteCollectionNamespacedCustomObject({ ...roles, namespace: 'dc-ns', labelSelector: 'del=yes' });
+      const left = (await objects.listNamespacedCustomObject({ ...roles, namespace: 'dc-ns' })) as { items: Obj[] };
+      expect(mine(left, 'dc-').map((i) => i.metadata.name)).toEqual(['dc-c', 'dc-d']);
+      // Other namespaces are untouched.
+      await getRole('dc-other', 'dc-a');
+      await objects.deleteCollectionNamespacedCustomObject({ ...roles, namespace: 'dc-ns', fieldSelector: 'metadata.name=dc-d' });
+      const left2 = (await objects.listNamespacedCustomObject({ ...roles, namespace: 'dc-ns' })) as { items: Obj[] };
+      expect(mine(left2, 'dc-').map((i) => i.metadata.name)).toEqual(['dc-c']);
+      const before = await rv();
+      await objects.deleteCollectionNamespacedCustomObject({ ...roles, namespace: 'dc-ns', dryRun: 'All' });
+      expect(await rv()).toBe(before);
     });
   });
 

@@ -468,7 +468,7 @@ describe('authentication and authorization', () => {
   });
 
   describe('forged identity headers change nothing', () => {
-    const forged = [
+    const forged: Array<Record<string, string>> = [
       { 'x-remote-user': 'admin', 'x-remote-group': 'platform-admin' },
       { 'X-Remote-User': 'admin', 'X-Remote-Extra-Scopes': 'all' },
       { 'impersonate-user': 'admin', 'impersonate-group': 'platform-admin' },
@@ -492,7 +492,7 @@ describe('authentication and authorization', () => {
     });
 
     it('impersonation (kubectl --as) is refused, never silently answered as the caller', async () => {
-      for (const headers of [{ 'impersonate-user': 'bob' }, { 'Impersonate-Group': 'system:masters' }, { 'impersonate-uid': 'x' }]) {
+      for (const headers of [{ 'impersonate-user': 'bob' }, { 'Impersonate-Group': 'system:masters' }, { 'impersonate-uid': 'x' }] as Array<Record<string, string>>) {
         const res = await t.api(workspaces, { headers });
         expect(res.status, JSON.stringify(headers)).toBe(403);
         const body = (await res.json()) as Status;

@@ -292,7 +292,7 @@ describe('watch (client-node)', () => {
     expect(await w.done).toBeNull();
     const took = Date.now() - started;
     expect(took).toBeGreaterThanOrEqual(900);
-    expect(took).toBeLessThan(4000);
+    expect(took).toBeLessThan(6000);
   });
 
   it('refuses a bad watch before streaming: invalid selector or resourceVersion (400)', async () => {
@@ -363,8 +363,8 @@ describe('watch (client-node)', () => {
     expect(other.core.watches.size).toBe(2);
     const started = Date.now();
     await other.close();
-    // Open watches neither hold the shutdown until its deadline nor end with an error.
-    expect(Date.now() - started).toBeLessThan(3000);
+    // Open watches neither hold the shutdown until its 10 s deadline nor end with an error.
+    expect(Date.now() - started).toBeLessThan(5000);
     expect(await w.done).toBeNull();
     expect(await w2.done).toBeNull();
     expect(w.ended() && w2.ended()).toBe(true);

@@ -56,3 +56,4 @@ export { publishCommand, type PublishCommandOptions } from './cli/commands/publi
 
 export { writeFileAtomic } from './util/atomic-write.js';
 export { unsafePackagePathReason, normalizePackagePath } from './util/package-path.js';
+export * from './backend/index.js';

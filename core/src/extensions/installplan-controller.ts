@@ -104,8 +104,9 @@ export class InstallPlanController extends Controller {
     }
     if (plan.metadata.deletionTimestamp) return this.uninstall(plan);
     if (!(plan.metadata.finalizers ?? []).includes(uninstallFinalizer)) {
-      await this.d.service.patch(this.planDef, '', name, 'merge', { metadata: { finalizers: [...(plan.metadata.finalizers ?? []), uninstallFinalizer] } }, {});
-      return;
+      // Uninstall must run before the plan can go: hold it with a finalizer, then carry on.
+      const held = await this.d.service.patch(this.planDef, '', name, 'merge', { metadata: { finalizers: [...(plan.metadata.finalizers ?? []), uninstallFinalizer] } }, {});
+      plan.metadata = held.object.metadata;
     }
     const spec = plan.spec as PlanSpec;
     const status = (plan.status ?? {}) as PlanStatus;

@@ -1,6 +1,7 @@
-import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ServingCerts } from './serving-certs.js';
 
 /**
@@ -43,6 +44,14 @@ export class DualProtocolServer {
         process.nextTick(() => socket.resume());
       });
     });
+  }
+
+  /**
+   * Upgrade requests (websockets) on either protocol go to `handler`, which owns the socket from
+   * then on. Without a handler Node answers them as the plain requests they also are.
+   */
+  onUpgrade(handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): void {
+    for (const s of [this.http, this.https]) s.on('upgrade', handler);
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {

@@ -5,6 +5,8 @@ import type { PolicyRule } from './policy-rule.js';
 
 export const aggregateLabel = 'iam.mortise.io/aggregate-to';
 export const scopeLabel = 'iam.mortise.io/scope';
+/** RoleTemplates with this label set to "true" add to what every logged-in user may do (extensions' proxy paths). */
+export const aggregateToAuthenticatedLabel = 'iam.mortise.io/aggregate-to-authenticated';
 
 const read = ['get', 'list', 'watch'];
 const discovery: PolicyRule = { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/version', '/openapi/*', '/healthz', '/readyz', '/livez'] };
@@ -15,6 +17,8 @@ export interface BuiltinRole {
   name: string;
   displayName: string;
   rules: PolicyRule[];
+  /** RoleTemplates whose rules the role adds to its own (as `RbacIndex` evaluates them). */
+  aggregationRoleTemplates?: { roleSelector: { matchLabels: Record<string, string> } };
 }
 
 export const globalRoles: BuiltinRole[] = [
@@ -27,7 +31,8 @@ export const globalRoles: BuiltinRole[] = [
     name: 'platform-self-provisioner', displayName: 'Platform self-provisioner: may also create workspaces (and manages those it creates)',
     rules: [discovery, reviews, consoleComposition, { apiGroups: ['extensions.mortise.io'], resources: ['extensions', 'extensionversions', 'categories'], verbs: read }, { apiGroups: ['tenant.mortise.io'], resources: ['workspaces'], verbs: ['create'] }],
   },
-  { name: 'authenticated', displayName: 'Every logged-in user: discovery, "may I?" reviews, the console\'s extension list', rules: [discovery, reviews, consoleComposition] },
+  { name: 'authenticated', displayName: 'Every logged-in user: discovery, "may I?" reviews, the console\'s extension list', rules: [discovery, reviews, consoleComposition],
+    aggregationRoleTemplates: { roleSelector: { matchLabels: { [aggregateToAuthenticatedLabel]: 'true' } } } },
 ];
 
 /** Global bindings seeded at first start. */

@@ -15,10 +15,13 @@ export async function seedBuiltinRoles(service: ResourceService, kinds: KindRegi
       apiVersion: `${iamGroup}/v1alpha1`, kind: 'GlobalRole',
       metadata: { name: role.name, annotations: { [builtinAnnotation]: 'true', 'iam.mortise.io/display-name': role.displayName } },
       rules: role.rules,
+      ...(role.aggregationRoleTemplates ? { aggregationRoleTemplates: role.aggregationRoleTemplates } : {}),
     };
+    const aggregationChanged = JSON.stringify(existing?.aggregationRoleTemplates) !== JSON.stringify(role.aggregationRoleTemplates);
     if (!existing) await service.create(roleDef, '', body, {});
-    else if (existing.metadata.annotations?.[builtinAnnotation] === 'true' && JSON.stringify(existing.rules) !== JSON.stringify(role.rules)) {
-      await service.update(roleDef, '', role.name, { ...existing, rules: role.rules }, {});
+    else if (existing.metadata.annotations?.[builtinAnnotation] === 'true' && (JSON.stringify(existing.rules) !== JSON.stringify(role.rules) || aggregationChanged)) {
+      const { aggregationRoleTemplates: _previous, ...rest } = existing;
+      await service.update(roleDef, '', role.name, { ...rest, rules: role.rules, ...(role.aggregationRoleTemplates ? { aggregationRoleTemplates: role.aggregationRoleTemplates } : {}) }, {});
     }
   }
   for (const b of globalBindings) {

@@ -289,6 +289,8 @@ export class ResourceService extends EventEmitter<{
         if (pendingFinalizers.length === 0) return { object: this.external(def, await this.finishDelete(def, obj, pre?.resourceVersion ?? obj.metadata.resourceVersion)), warnings: [] };
         if (obj.metadata.deletionTimestamp) return { object: this.external(def, obj), warnings: [], pending: true };
         const marked: KubeObject = { ...obj, metadata: { ...obj.metadata, deletionTimestamp: now(), deletionGracePeriodSeconds: 0, finalizers } };
+        // As kube-apiserver's markAsDeleting: a controller watching generation sees the deletion.
+        if ((obj.metadata.generation ?? 0) > 0) marked.metadata.generation = obj.metadata.generation! + 1;
         if (marked.metadata.finalizers!.length === 0) delete marked.metadata.finalizers;
         if (def.plural === 'namespaces' && def.group === '') marked.status = { ...(obj.status as object), phase: 'Terminating' };
         const stored = await this.store.update(this.ref(def), marked, obj.metadata.resourceVersion);

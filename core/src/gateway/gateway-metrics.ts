@@ -1,0 +1,30 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+export type UpstreamErrorReason =
+  | 'connect_error' | 'connect_timeout' | 'response_timeout' | 'reset' | 'response_aborted' | 'misconfigured' | 'unhealthy' | 'upgrade_failed';
+
+/**
+ * Per-route traffic of the gateway, on the core's registry (what the service-mesh extension
+ * draws its traffic picture from). Labels are bounded: extensions and route kinds, never paths.
+ */
+export class GatewayMetrics {
+  readonly requests: Counter<'extension' | 'route' | 'method' | 'code'>;
+  readonly duration: Histogram<'extension' | 'route' | 'method'>;
+  readonly upstreamErrors: Counter<'extension' | 'route' | 'reason'>;
+
+  constructor(registry: Registry) {
+    this.requests = new Counter({
+      name: 'mortise_gateway_requests_total', help: 'Requests the gateway answered, by extension, route kind, method and status code',
+      labelNames: ['extension', 'route', 'method', 'code'], registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: 'mortise_gateway_request_duration_seconds', help: 'Time from a proxied request arriving to its response ending, by extension and route kind',
+      labelNames: ['extension', 'route', 'method'], registers: [registry],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    });
+    this.upstreamErrors = new Counter({
+      name: 'mortise_gateway_upstream_errors_total', help: 'Failures reaching or reading an extension backend, by extension, route kind and reason',
+      labelNames: ['extension', 'route', 'reason'], registers: [registry],
+    });
+  }
+}

@@ -1,0 +1,122 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { identityHeaders } from '../auth/authenticator.js';
+
+// What crosses the gateway in headers: hop-by-hop headers never do (RFC 9110 §7.6.1), client
+// claims of identity never do, the caller's core credentials never do.
+
+/** Headers that describe one connection, not the message. */
+const hopByHop = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  // The core already answered `Expect: 100-continue` to the client; the backend gets the body as it comes.
+  'expect',
+  'http2-settings',
+]);
+
+/** The header that carries the identity the core forwards (a JWT signed by the core). */
+export const identityHeader = 'x-mortise-identity';
+
+/** The Kubernetes way for browsers to send a bearer token on a websocket: a subprotocol. */
+export const bearerProtocolPrefix = 'base64url.bearer.authorization.k8s.io.';
+
+/**
+ * Whether a client header could claim an identity, carry the caller's credentials, or pose as
+ * what the gateway itself sets. All of these are removed before a request is forwarded.
+ */
+export function isIdentityHeader(name: string): boolean {
+  const n = name.toLowerCase();
+  return n === 'authorization' || identityHeaders.includes(n)
+    || n.startsWith('x-remote-') || n.startsWith('impersonate-') || n.startsWith('x-mortise-')
+    || n.startsWith('x-forwarded-') || n === 'forwarded' || n === 'x-real-ip'
+    || n.startsWith('x-auth-request-') || n === 'remote-user' || n === 'x-user' || n === 'x-email' || n === 'x-groups';
+}
+
+/** Names listed in `Connection` are hop-by-hop for this message too. */
+function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
+  const raw = headers.connection;
+  const out = new Set<string>();
+  for (const t of (Array.isArray(raw) ? raw.join(',') : raw ?? '').split(',')) {
+    const name = t.trim().toLowerCase();
+    if (name) out.add(name);
+  }
+  return out;
+}
+
+export interface UpstreamHeaderOptions {
+  /** Signed identity to forward. */
+  identity: string;
+  clientIp: string;
+  proto: 'http' | 'https';
+  host: string | undefined;
+  strippedPrefix?: string;
+  headerUp: Record<string, string>;
+  removeHeaders: string[];
+  /** Keep `Connection: Upgrade`/`Upgrade` (websocket handshakes). */
+  upgrade?: string;
+}
+
+/** The headers of the request to a backend. */
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeaderOptions): OutgoingHttpHeaders {
+  const listed = connectionTokens(incoming);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    const n = name.toLowerCase();
+    if (hopByHop.has(n) || listed.has(n) || n === 'host' || isIdentityHeader(n)) continue;
+    out[n] = value;
+  }
+  // A chunked body stays chunked (without it Node would send a DELETE's body unframed).
+  if (incoming['transfer-encoding'] && incoming['content-length'] === undefined) out['transfer-encoding'] = 'chunked';
+  for (const name of o.removeHeaders) delete out[name.toLowerCase()];
+  for (const [name, value] of Object.entries(o.headerUp)) out[name.toLowerCase()] = value;
+  if (o.upgrade) {
+    out.connection = 'Upgrade';
+    out.upgrade = o.upgrade;
+  }
+  // Set last: neither the client nor a directive can pose as the gateway.
+  out[identityHeader] = o.identity;
+  out['x-forwarded-for'] = o.clientIp;
+  out['x-forwarded-proto'] = o.proto;
+  if (o.host) out['x-forwarded-host'] = o.host;
+  if (o.strippedPrefix) out['x-forwarded-prefix'] = o.strippedPrefix;
+  return out;
+}
+
+/** The headers of a backend's response, as the client gets them. */
+export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, headerDown: Record<string, string>, opts: { upgrade?: boolean } = {}): Record<string, string | string[]> {
+  const listed = connectionTokens(incoming);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    const n = name.toLowerCase();
+    if (opts.upgrade && (n === 'connection' || n === 'upgrade')) {
+      out[n] = value;
+      continue;
+    }
+    if (hopByHop.has(n) || listed.has(n)) continue;
+    out[n] = value;
+  }
+  for (const [name, value] of Object.entries(headerDown)) out[name.toLowerCase()] = value;
+  return out;
+}
+
+/**
+ * The bearer token a browser put in `Sec-WebSocket-Protocol`, and the protocols left once it is
+ * taken out (what the backend may choose from).
+ */
+export function takeBearerProtocol(value: string | undefined): { token?: string; rest?: string } {
+  if (!value) return {};
+  let token: string | undefined;
+  const rest: string[] = [];
+  for (const p of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (p.startsWith(bearerProtocolPrefix)) {
+      try {
+        token = Buffer.from(p.slice(bearerProtocolPrefix.length), 'base64url').toString('utf8');
+      } catch {
+        token = undefined;
+      }
+    } else {
+      rest.push(p);
+    }
+  }
+  return { ...(token ? { token } : {}), ...(rest.length ? { rest: rest.join(', ') } : {}) };
+}

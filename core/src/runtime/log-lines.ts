@@ -1,0 +1,104 @@
+import { StringDecoder } from 'node:string_decoder';
+
+/** Longest line kept as one; a longer run without a newline is cut into pieces of this size. */
+export const MAX_LINE_CHARS = 16 * 1024;
+
+/** Splits a byte stream into lines (UTF-8 safe across chunk borders; `\r\n` and `\n`). */
+export class LineSplitter {
+  private readonly decoder = new StringDecoder('utf8');
+  private partial = '';
+
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly maxChars = MAX_LINE_CHARS,
+  ) {}
+
+  push(chunk: Buffer | string): void {
+    this.consume(this.partial + (typeof chunk === 'string' ? chunk : this.decoder.write(chunk)));
+  }
+
+  /** The stream ended: a last line without a newline still counts. */
+  end(): void {
+    const rest = this.partial + this.decoder.end();
+    this.partial = '';
+    if (rest.length > 0) this.emit(rest);
+  }
+
+  private consume(text: string): void {
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      if (nl < 0) break;
+      this.emit(text.slice(start, nl));
+      start = nl + 1;
+    }
+    while (text.length - start > this.maxChars) {
+      this.emit(text.slice(start, start + this.maxChars));
+      start += this.maxChars;
+    }
+    this.partial = text.slice(start);
+  }
+
+  private emit(line: string): void {
+    this.onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+  }
+}
+
+/** A fixed-capacity buffer keeping the most recent items. */
+export class RingBuffer<T> {
+  private readonly items: T[] = [];
+  private next = 0;
+
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`ring buffer capacity must be a positive integer, got ${capacity}`);
+  }
+
+  push(item: T): void {
+    if (this.items.length < this.capacity) {
+      this.items.push(item);
+    } else {
+      this.items[this.next] = item;
+      this.next = (this.next + 1) % this.capacity;
+    }
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** Oldest first; with `tail`, only the last `tail` items. */
+  toArray(tail?: number): T[] {
+    const all = this.items.length < this.capacity ? this.items.slice() : [...this.items.slice(this.next), ...this.items.slice(0, this.next)];
+    if (tail === undefined) return all;
+    const n = Math.max(0, Math.floor(tail));
+    return n === 0 ? [] : all.slice(-n);
+  }
+}
+
+const NODE_TRAILER = /^Node\.js v\d+\.\d+\.\d+$/;
+const STACK_FRAME = /^\s+at\s/;
+/** `Error: ...`, `TypeError: ...`, `Error [ERR_X]: ...`, `SomeException: ...`. */
+const ERROR_HEADLINE = /^[\w$]*(Error|Exception)( \[[^\]]+\])?: /;
+
+/**
+ * The stderr line that best says why a process died: the last non-empty line, skipping Node's
+ * `Node.js vX.Y.Z` trailer; when the tail is an uncaught error's dump (stack frames, the
+ * error's own properties `{ code: ... }`, "Emitted 'error' event ... at:"), the error's
+ * headline (`Error: listen EADDRINUSE ...`) instead.
+ */
+export function lastMeaningfulLine(lines: readonly string[]): string | undefined {
+  let i = lines.length - 1;
+  while (i >= 0 && (lines[i]!.trim() === '' || NODE_TRAILER.test(lines[i]!.trim()))) i--;
+  if (i < 0) return undefined;
+  const last = lines[i]!;
+  if (last.trim() === '}' || STACK_FRAME.test(last)) {
+    // Inside a crash dump: the nearest error headline above, within the dump.
+    for (let j = i; j >= 0 && j > i - 80; j--) {
+      if (ERROR_HEADLINE.test(lines[j]!.trim())) return lines[j]!.trim();
+    }
+    let j = i;
+    while (j >= 0 && (lines[j]!.trim() === '}' || /^\s/.test(lines[j]!) || lines[j]!.trim() === '')) j--;
+    if (j >= 0) return lines[j]!.trim();
+  }
+  return last.trim();
+}

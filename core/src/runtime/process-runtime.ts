@@ -1,0 +1,764 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdirSync, statSync } from 'node:fs';
+import { request, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:net';
+import { isAbsolute, join } from 'node:path';
+import type { Logger } from '../ops/logger.js';
+import { LineSplitter, RingBuffer, lastMeaningfulLine } from './log-lines.js';
+import { fsAllowList, isPathInside, probeNodeFlags, type FsAllowList, type NodeFlagSupport } from './permissions.js';
+import { PidFile, processStartTime } from './pid-file.js';
+import type { BackendLogLine, BackendSpec, BackendState, BackendStatus, Runtime } from './runtime.js';
+
+// The embedded mode's Runtime: every enabled extension backend is a child process of the core,
+// with its own port on 127.0.0.1, a minimal environment, its package as working directory,
+// confined by Node's permission model (see permissions.ts for what that can and cannot do),
+// readiness from its health path, restarts with exponential backoff, its stdout/stderr kept as
+// structured log lines, and a graceful stop.
+
+export interface ProcessRuntimeOptions {
+  logger: Logger;
+  /** The node binary backends run on (default: the core's own). */
+  nodePath?: string;
+  /** How often the health path is polled once Ready (default 1000 ms; while Starting at most every 200 ms). */
+  healthIntervalMs?: number;
+  /** Deadline of one health request (default 2000 ms). */
+  healthTimeoutMs?: number;
+  /** A backend not Ready this long after its start is killed and restarted (default 60 s). */
+  startupTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL (default 5000 ms). */
+  stopGraceMs?: number;
+  /**
+   * Restart delay `baseMs · 2^n` capped at `maxMs` (n: restarts since the backend last stayed
+   * Ready for `resetAfterMs`). Defaults 500 ms, 60 s, 60 s.
+   */
+  backoff?: { baseMs?: number; maxMs?: number; resetAfterMs?: number };
+  /** Log lines kept per backend (default 500). */
+  logLines?: number;
+  /** Confine backends with Node's permission model where the node binary has it (default true). */
+  permissionModel?: boolean;
+  /**
+   * Where the runtime keeps `runtime.pids`, the backends it has running: a new runtime kills the
+   * ones a killed core left behind. Without it nothing is recorded.
+   */
+  stateDir?: string;
+  /**
+   * Each backend watches its stdin (a pipe only the core holds) through a small module loaded
+   * with `--import` and terminates itself when the core's end closes, i.e. when the core dies
+   * however it dies (default true). `runtime.pids` covers the backends that do not exit then.
+   */
+  exitWithCore?: boolean;
+}
+
+/** Why `waitReady` gave up, with the backend's status at that moment. */
+export class BackendNotReadyError extends Error {
+  constructor(message: string, readonly status?: BackendStatus) {
+    super(message);
+    this.name = 'BackendNotReadyError';
+  }
+}
+
+/** Consecutive failed health checks that turn a Ready backend Unhealthy. */
+const UNHEALTHY_AFTER = 3;
+/** Immediate restarts on a new port when a backend's port was taken before it got Ready. */
+const MAX_PORT_RETRIES = 5;
+const STDERR_TAIL = 40;
+const STARTING_POLL_MAX_MS = 200;
+const HEALTH_BODY_CHARS = 200;
+
+interface Instance {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  url: string;
+  stderrTail: string[];
+  healthFailures: number;
+  lastHealthError?: string;
+  /** Has been Ready at least once. */
+  ready: boolean;
+  healthTimer?: NodeJS.Timeout;
+  startupTimer?: NodeJS.Timeout;
+  killReason?: 'stop' | 'startup-timeout';
+  exitInfo?: { code: number | null; signal: NodeJS.Signals | null };
+  exited: Promise<void>;
+  streamsClosed: Promise<void>;
+}
+
+interface Backend {
+  spec: BackendSpec;
+  fingerprint: string;
+  log: Logger;
+  streamLog: Record<BackendLogLine['stream'], Logger>;
+  logs: RingBuffer<BackendLogLine>;
+  state: BackendState;
+  message?: string;
+  /** Why the last process ended, kept for `waitReady`'s reason while the next one starts. */
+  lastExit?: string;
+  restarts: number;
+  /** The backoff exponent. */
+  failures: number;
+  portRetries: number;
+  nextRestartAt?: string;
+  /** False once stopped (or failed for good): no restart. */
+  wanted: boolean;
+  proc?: Instance;
+  restartTimer?: NodeJS.Timeout;
+  resetTimer?: NodeJS.Timeout;
+  allow?: FsAllowList;
+}
+
+/** A port on 127.0.0.1 that was free a moment ago. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const delay = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+/** Resolves true when `p` settles within `ms`, false otherwise (the timer never keeps the loop alive). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One GET of the health path: undefined on 2xx, else why not. */
+function probeHealth(url: string, path: string, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let res: IncomingMessage | undefined;
+    const finish = (why: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(why);
+      req.destroy();
+    };
+    const req = request(`${url}${path}`, { method: 'GET', agent: false, headers: { 'user-agent': 'mortise-runtime' } }, (r) => {
+      res = r;
+      const code = r.statusCode ?? 0;
+      if (code >= 200 && code < 300) {
+        r.resume();
+        r.once('end', () => finish(undefined));
+        r.once('error', () => finish(undefined));
+        return;
+      }
+      let body = '';
+      r.setEncoding('utf8');
+      const answered = () => finish(`GET ${path} answered ${code}${body.trim() ? `: ${body.trim().slice(0, HEALTH_BODY_CHARS)}` : ''}`);
+      r.on('data', (d: string) => {
+        body += d;
+        if (body.length >= HEALTH_BODY_CHARS) answered();
+      });
+      r.once('end', answered);
+      r.once('error', answered);
+    });
+    const timer = setTimeout(() => {
+      // Headers with a 2xx status and a body that never ends still count as an answer.
+      if (res && (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) finish(undefined);
+      else finish(`GET ${path} timed out after ${timeoutMs} ms`);
+    }, timeoutMs);
+    timer.unref();
+    req.once('error', (e: NodeJS.ErrnoException) => finish(`GET ${path} failed: ${e.code ?? e.message}`));
+    req.end();
+  });
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null, stderrLine: string | undefined): string {
+  const how = signal ? `killed by ${signal}` : `exited with code ${code ?? 'unknown'}`;
+  return stderrLine ? `${how}: ${stderrLine}` : how;
+}
+
+const fingerprintOf = (spec: BackendSpec): string =>
+  JSON.stringify([
+    spec.id, spec.extension, spec.version, spec.entry, spec.packageDir, spec.dataDir, spec.healthPath,
+    Object.entries(spec.env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  ]);
+
+function specProblem(spec: BackendSpec): string | undefined {
+  if (!spec.id) return 'id is empty';
+  for (const key of ['entry', 'packageDir', 'dataDir'] as const) {
+    if (typeof spec[key] !== 'string' || !isAbsolute(spec[key])) return `${key} must be an absolute path, got ${JSON.stringify(spec[key])}`;
+  }
+  if (!isPathInside(spec.entry, spec.packageDir)) return `entry ${spec.entry} is outside the package directory ${spec.packageDir}`;
+  try {
+    if (!statSync(spec.packageDir).isDirectory()) return `package directory ${spec.packageDir} is not a directory`;
+  } catch {
+    return `package directory ${spec.packageDir} does not exist`;
+  }
+  try {
+    if (!statSync(spec.entry).isFile()) return `entry ${spec.entry} is not a file`;
+  } catch {
+    return `entry ${spec.entry} does not exist`;
+  }
+  if (typeof spec.healthPath !== 'string' || !spec.healthPath.startsWith('/')) return `healthPath must start with "/", got ${JSON.stringify(spec.healthPath)}`;
+  return undefined;
+}
+
+/**
+ * Environment variables of Node itself that a confined backend must not get from its spec:
+ * `NODE_OPTIONS` can add `--allow-fs-read=/`, others make Node write files outside the data
+ * dir behind the permission model's back (coverage, REPL history, compile cache).
+ */
+const NODE_VARS_KEPT = new Set(['NODE_ENV', 'NODE_DEBUG', 'NODE_NO_WARNINGS', 'NODE_PENDING_DEPRECATION', 'NODE_EXTRA_CA_CERTS']);
+const unsafeForConfined = (name: string) => name.toUpperCase().startsWith('NODE_') && !NODE_VARS_KEPT.has(name.toUpperCase());
+
+const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
+  10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal',
+};
+type LevelName = (typeof PINO_LEVELS)[number];
+const LEVEL_NAMES = new Set<string>(Object.values(PINO_LEVELS));
+
+function levelOf(v: unknown): LevelName | undefined {
+  if (typeof v === 'number') return PINO_LEVELS[v];
+  if (typeof v === 'string') {
+    const l = v.toLowerCase();
+    if (LEVEL_NAMES.has(l)) return l as LevelName;
+    if (l === 'warning') return 'warn';
+  }
+  return undefined;
+}
+
+/** A JSON object line (what pino and most structured loggers write), else undefined. */
+function jsonObjectLine(line: string): Record<string, unknown> | undefined {
+  const t = line.trim();
+  if (!t.startsWith('{') || !t.endsWith('}')) return undefined;
+  try {
+    const v = JSON.parse(t) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Loaded into each backend with `--import` (a data: URL, so it needs no file and no read
+ * permission): when the core's end of stdin closes the core is gone, so the backend terminates
+ * itself (SIGTERM, so its own handlers run; exit after the grace if it ignores it).
+ */
+function exitWithCoreModule(graceMs: number): string {
+  const src = [
+    'const stdin = process.stdin;',
+    "stdin.on('error', () => {});",
+    "stdin.once('end', () => {",
+    "  process.kill(process.pid, 'SIGTERM');",
+    `  setTimeout(() => process.exit(1), ${Math.max(0, Math.floor(graceMs))}).unref();`,
+    '});',
+    'stdin.resume();',
+    "if (typeof stdin.unref === 'function') stdin.unref();",
+  ].join('\n');
+  return `data:text/javascript,${encodeURIComponent(src)}`;
+}
+
+export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> implements Runtime {
+  private readonly logger: Logger;
+  private readonly nodePath: string;
+  private readonly healthIntervalMs: number;
+  private readonly healthTimeoutMs: number;
+  private readonly startupTimeoutMs: number;
+  private readonly stopGraceMs: number;
+  private readonly baseMs: number;
+  private readonly maxMs: number;
+  private readonly resetAfterMs: number;
+  private readonly logLines: number;
+  private readonly permissionModel: boolean;
+  private readonly exitWithCore: boolean;
+  private readonly pidFile?: PidFile;
+  private readonly backends = new Map<string, Backend>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private flagsPromise?: Promise<NodeFlagSupport>;
+  private warnedUnconfined = false;
+
+  constructor(opts: ProcessRuntimeOptions) {
+    super();
+    this.logger = opts.logger;
+    this.nodePath = opts.nodePath ?? process.execPath;
+    this.healthIntervalMs = opts.healthIntervalMs ?? 1000;
+    this.healthTimeoutMs = opts.healthTimeoutMs ?? 2000;
+    this.startupTimeoutMs = opts.startupTimeoutMs ?? 60_000;
+    this.stopGraceMs = opts.stopGraceMs ?? 5000;
+    this.baseMs = opts.backoff?.baseMs ?? 500;
+    this.maxMs = opts.backoff?.maxMs ?? 60_000;
+    this.resetAfterMs = opts.backoff?.resetAfterMs ?? 60_000;
+    this.logLines = opts.logLines ?? 500;
+    this.permissionModel = opts.permissionModel ?? true;
+    this.exitWithCore = opts.exitWithCore ?? true;
+    if (opts.stateDir) {
+      mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+      this.pidFile = new PidFile(join(opts.stateDir, 'runtime.pids'));
+      for (const rec of this.pidFile.killStale()) {
+        this.logger.warn({ backend: rec.id, pid: rec.pid, entry: rec.entry }, 'killed a backend process left running by a previous core');
+      }
+    }
+  }
+
+  // ---- Runtime ------------------------------------------------------------------------------
+
+  start(spec: BackendSpec): Promise<BackendStatus> {
+    return this.serialize(spec.id, async () => {
+      const fingerprint = fingerprintOf(spec);
+      const current = this.backends.get(spec.id);
+      const problem = specProblem(spec);
+      if (problem && current?.wanted && (current.proc || current.restartTimer)) {
+        // A spec that cannot start does not take down the one that runs.
+        throw new Error(`backend ${spec.id} cannot start: ${problem}`);
+      }
+      if (current) {
+        if (current.wanted && current.fingerprint === fingerprint && current.state !== 'Stopped' && current.state !== 'Failed') {
+          return this.snapshot(current);
+        }
+        if (current.proc || current.restartTimer) {
+          current.log.info('backend spec changed: stopping the running process first');
+        }
+        await this.stopBackend(current, false);
+      }
+      const b = this.newBackend(spec, fingerprint, current?.logs);
+      this.backends.set(spec.id, b);
+      this.emitStatus(b);
+      if (problem) {
+        b.wanted = false;
+        this.setState(b, 'Failed', problem);
+        throw new Error(`backend ${spec.id} cannot start: ${problem}`);
+      }
+      mkdirSync(spec.dataDir, { recursive: true, mode: 0o700 });
+      await this.spawnInstance(b);
+      return this.snapshot(b);
+    });
+  }
+
+  waitReady(id: string, timeoutMs: number): Promise<BackendStatus> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        this.off('status', onStatus);
+      };
+      const check = (): void => {
+        const b = this.backends.get(id);
+        if (!b) {
+          done();
+          reject(new BackendNotReadyError(`backend ${id} is not known to the runtime`));
+          return;
+        }
+        if (b.state === 'Ready') {
+          done();
+          resolve(this.snapshot(b));
+        } else if (b.state === 'Failed' || b.state === 'Stopped') {
+          done();
+          reject(new BackendNotReadyError(`backend ${id} is ${b.state}${b.message ? `: ${b.message}` : ''}`, this.snapshot(b)));
+        }
+      };
+      const onStatus = (s: BackendStatus) => {
+        if (s.id === id) check();
+      };
+      this.on('status', onStatus);
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => {
+        done();
+        const b = this.backends.get(id);
+        const s = b ? this.snapshot(b) : undefined;
+        const parts = [b ? `state ${b.state}` : 'unknown'];
+        if (b?.message) parts.push(b.message);
+        if (b?.lastExit && b.lastExit !== b.message) parts.push(`last exit: ${b.lastExit}`);
+        if (b && b.restarts > 0) parts.push(`${b.restarts} restart${b.restarts === 1 ? '' : 's'}`);
+        reject(new BackendNotReadyError(`backend ${id} not ready within ${timeoutMs} ms (${parts.join('; ')})`, s));
+      }, timeoutMs);
+      check();
+    });
+  }
+
+  stop(id: string): Promise<void> {
+    // Marked at once, so a restart timer or a health check racing with the queued stop cannot
+    // bring the backend back.
+    const b = this.backends.get(id);
+    if (b) {
+      b.wanted = false;
+      clearTimeout(b.restartTimer);
+      b.restartTimer = undefined;
+    }
+    return this.serialize(id, async () => {
+      const current = this.backends.get(id);
+      if (current) await this.stopBackend(current, true);
+    });
+  }
+
+  status(id: string): BackendStatus | undefined {
+    const b = this.backends.get(id);
+    return b ? this.snapshot(b) : undefined;
+  }
+
+  list(): BackendStatus[] {
+    return [...this.backends.values()].map((b) => this.snapshot(b));
+  }
+
+  logs(id: string, tail?: number): BackendLogLine[] {
+    return this.backends.get(id)?.logs.toArray(tail) ?? [];
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.backends.keys()].map((id) => this.stop(id)));
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /** Start/stop/restart of one id never run interleaved. */
+  private serialize<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return next;
+  }
+
+  private newBackend(spec: BackendSpec, fingerprint: string, logs?: RingBuffer<BackendLogLine>): Backend {
+    const log = this.logger.child({ extension: spec.extension, version: spec.version, backend: spec.id });
+    return {
+      spec,
+      fingerprint,
+      log,
+      streamLog: { stdout: log.child({ stream: 'stdout' }), stderr: log.child({ stream: 'stderr' }) },
+      logs: logs && logs.capacity === this.logLines ? logs : new RingBuffer<BackendLogLine>(this.logLines),
+      state: 'Starting',
+      restarts: 0,
+      failures: 0,
+      portRetries: 0,
+      wanted: true,
+    };
+  }
+
+  private flags(): Promise<NodeFlagSupport> {
+    this.flagsPromise ??= probeNodeFlags(this.nodePath);
+    return this.flagsPromise;
+  }
+
+  /** Spawns the next process of `b`; anything that keeps it from running leaves `b` Failed. */
+  private async spawnInstance(b: Backend): Promise<void> {
+    try {
+      await this.spawnProcess(b);
+    } catch (err) {
+      if (b.state !== 'Failed') {
+        b.wanted = false;
+        this.setState(b, 'Failed', `could not start: ${(err as Error).message}`);
+        b.log.error({ err }, 'backend process could not be started');
+      }
+      throw err;
+    }
+  }
+
+  private async spawnProcess(b: Backend): Promise<void> {
+    const { spec } = b;
+    const flags = await this.flags();
+    const confined = this.permissionModel && flags.permission !== undefined;
+    if (this.permissionModel && !confined && !this.warnedUnconfined) {
+      this.warnedUnconfined = true;
+      this.logger.warn({ nodePath: this.nodePath }, 'this node has no permission model: extension backends run unconfined');
+    }
+    const args: string[] = [];
+    if (confined) {
+      if (!b.allow) {
+        b.allow = fsAllowList(spec);
+        if (b.allow.symlinkHazards.length > 0) {
+          b.log.warn(
+            { symlinks: b.allow.symlinkHazards },
+            "directory symlinks inside the backend's readable paths: Node's permission model checks paths as written, " +
+              "so '<link>/../..' reads outside them; copy dependencies into the package instead of linking them",
+          );
+        }
+      }
+      args.push(flags.permission!);
+      if (flags.disableWarning) args.push('--disable-warning=ExperimentalWarning');
+      if (flags.allowNet) args.push('--allow-net');
+      for (const p of b.allow.read) args.push(`--allow-fs-read=${p}`);
+      for (const p of b.allow.write) args.push(`--allow-fs-write=${p}`);
+    }
+    if (this.exitWithCore && flags.import) args.push('--import', exitWithCoreModule(this.stopGraceMs));
+    args.push(spec.entry);
+
+    const port = await freePort();
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      HOME: spec.dataDir,
+      NODE_ENV: 'production',
+    };
+    if (process.env.TZ) env.TZ = process.env.TZ;
+    const dropped: string[] = [];
+    for (const [k, v] of Object.entries(spec.env ?? {})) {
+      if (confined && unsafeForConfined(k)) dropped.push(k);
+      else env[k] = String(v);
+    }
+    if (dropped.length > 0) b.log.warn({ dropped }, 'environment variables that would widen or bypass the permission model were not passed');
+    env.PORT = String(port);
+    env.HOST = '127.0.0.1';
+    env.MORTISE_DATA_DIR = spec.dataDir;
+
+    const child = spawn(this.nodePath, args, {
+      cwd: spec.packageDir,
+      env,
+      stdio: [this.exitWithCore ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      detached: false,
+      windowsHide: true,
+    });
+    if (child.pid === undefined) {
+      const err = await new Promise<Error>((resolve) => child.once('error', resolve));
+      b.wanted = false;
+      this.setState(b, 'Failed', `could not start ${this.nodePath}: ${err.message}`);
+      b.log.error({ err }, 'backend process could not be spawned');
+      throw new Error(`backend ${spec.id} could not be spawned: ${err.message}`);
+    }
+
+    const pid = child.pid;
+    let markExited!: () => void;
+    const inst: Instance = {
+      child,
+      pid,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      stderrTail: [],
+      healthFailures: 0,
+      ready: false,
+      exited: new Promise<void>((resolve) => (markExited = resolve)),
+      streamsClosed: Promise.all([
+        new Promise<void>((resolve) => child.stdout!.once('close', resolve)),
+        new Promise<void>((resolve) => child.stderr!.once('close', resolve)),
+      ]).then(() => undefined),
+    };
+    b.proc = inst;
+    this.recordPid(b, () => this.pidFile?.add({ pid, id: spec.id, entry: spec.entry, startTime: processStartTime(pid) }));
+
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const splitter = new LineSplitter((line) => this.onLine(b, inst, stream, line));
+      child[stream]!.on('data', (chunk: Buffer) => splitter.push(chunk));
+      child[stream]!.once('end', () => splitter.end());
+    }
+    child.stdin?.on('error', () => {});
+    child.on('error', (err) => b.log.warn({ err, pid }, 'backend process error'));
+    child.once('exit', (code, signal) => {
+      inst.exitInfo = { code, signal };
+      clearTimeout(inst.healthTimer);
+      clearTimeout(inst.startupTimer);
+      child.stdin?.destroy();
+      this.recordPid(b, () => this.pidFile?.remove(pid));
+      markExited();
+      this.afterExit(b, inst).catch((err: unknown) => b.log.error({ err }, 'handling the exit of a backend failed'));
+    });
+
+    await new Promise<void>((resolve) => {
+      child.once('spawn', resolve);
+      child.once('error', () => resolve());
+    });
+
+    b.log.info({ pid, port, confined, restarts: b.restarts }, 'backend process started');
+    this.setState(b, 'Starting', b.state === 'Restarting' ? b.message : undefined);
+    inst.startupTimer = setTimeout(() => {
+      if (inst.ready || inst.exitInfo || b.proc !== inst) return;
+      inst.killReason = 'startup-timeout';
+      b.log.warn({ pid, lastHealthError: inst.lastHealthError }, `backend not ready within ${this.startupTimeoutMs} ms: killing it`);
+      void this.terminate(inst);
+    }, this.startupTimeoutMs);
+    inst.startupTimer.unref();
+    this.scheduleHealth(b, inst, Math.min(this.healthIntervalMs, STARTING_POLL_MAX_MS));
+  }
+
+  /** The pid file is a safety net: failing to write it is logged, never fatal. */
+  private recordPid(b: Backend, write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      b.log.warn({ err, path: this.pidFile?.path }, 'could not update the pid file');
+    }
+  }
+
+  private async afterExit(b: Backend, inst: Instance): Promise<void> {
+    // Let the pipes drain so the last stderr lines (the reason) are in.
+    await within(inst.streamsClosed, 250);
+    const { code, signal } = inst.exitInfo!;
+    const reason =
+      inst.killReason === 'startup-timeout'
+        ? `not ready within ${this.startupTimeoutMs} ms${inst.lastHealthError ? ` (${inst.lastHealthError})` : ''}`
+        : describeExit(code, signal, lastMeaningfulLine(inst.stderrTail));
+    if (inst.killReason === 'stop' || !b.wanted || b.proc !== inst) {
+      b.log.info({ pid: inst.pid, code, signal }, 'backend process ended');
+      return; // stop() owns the state from here
+    }
+    b.proc = undefined;
+    clearTimeout(b.resetTimer);
+    b.resetTimer = undefined;
+    b.lastExit = reason;
+    if (!inst.ready && !inst.killReason && b.portRetries < MAX_PORT_RETRIES && inst.stderrTail.some((l) => l.includes('EADDRINUSE'))) {
+      b.portRetries++;
+      this.scheduleRestart(b, 0, `${reason} (port ${inst.port} was taken: retrying on another port)`);
+      return;
+    }
+    const wait = Math.min(this.baseMs * 2 ** b.failures, this.maxMs);
+    b.failures++;
+    this.scheduleRestart(b, wait, reason);
+  }
+
+  private scheduleRestart(b: Backend, wait: number, reason: string): void {
+    b.nextRestartAt = new Date(Date.now() + wait).toISOString();
+    b.log.warn({ restarts: b.restarts, delayMs: wait }, `backend ${reason}; restarting in ${wait} ms`);
+    this.setState(b, 'Restarting', reason);
+    b.restartTimer = setTimeout(() => {
+      b.restartTimer = undefined;
+      this.serialize(b.spec.id, () => this.respawn(b)).catch((err: unknown) => b.log.error({ err }, 'backend restart failed'));
+    }, wait);
+  }
+
+  private async respawn(b: Backend): Promise<void> {
+    if (!b.wanted || this.backends.get(b.spec.id) !== b || b.proc) return;
+    b.restarts++;
+    await this.spawnInstance(b);
+  }
+
+  private async stopBackend(b: Backend, explicit: boolean): Promise<void> {
+    b.wanted = false;
+    clearTimeout(b.restartTimer);
+    clearTimeout(b.resetTimer);
+    b.restartTimer = b.resetTimer = undefined;
+    const inst = b.proc;
+    if (inst) {
+      inst.killReason = 'stop';
+      clearTimeout(inst.healthTimer);
+      clearTimeout(inst.startupTimer);
+      await this.terminate(inst);
+      if (b.proc === inst) b.proc = undefined;
+    }
+    if (b.state !== 'Stopped' && (explicit || b.state !== 'Failed')) {
+      b.log.info(explicit ? 'backend stopped' : 'backend replaced');
+      this.setState(b, 'Stopped', undefined);
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after the grace; resolves once the process has exited. */
+  private async terminate(inst: Instance): Promise<void> {
+    if (inst.exitInfo) return;
+    inst.child.kill('SIGTERM');
+    if (await within(inst.exited, this.stopGraceMs)) return;
+    inst.child.kill('SIGKILL');
+    await inst.exited;
+  }
+
+  // ---- health -------------------------------------------------------------------------------
+
+  private scheduleHealth(b: Backend, inst: Instance, wait: number): void {
+    inst.healthTimer = setTimeout(() => void this.checkHealth(b, inst), wait);
+    inst.healthTimer.unref();
+  }
+
+  private async checkHealth(b: Backend, inst: Instance): Promise<void> {
+    inst.healthTimer = undefined;
+    const current = () => !inst.exitInfo && !inst.killReason && b.proc === inst;
+    if (!current()) return;
+    const failure = await probeHealth(inst.url, b.spec.healthPath, this.healthTimeoutMs);
+    if (!current()) return;
+    if (failure === undefined) {
+      inst.healthFailures = 0;
+      if (b.state !== 'Ready') {
+        const first = !inst.ready;
+        inst.ready = true;
+        clearTimeout(inst.startupTimer);
+        b.portRetries = 0;
+        b.log.info({ url: inst.url }, first ? 'backend ready' : 'backend healthy again');
+        this.setState(b, 'Ready', undefined);
+        this.armBackoffReset(b);
+      }
+    } else {
+      inst.lastHealthError = failure;
+      if (b.state === 'Starting') {
+        b.message = `not ready yet: ${failure}`;
+      } else {
+        inst.healthFailures++;
+        const message = `health check failed ${inst.healthFailures} time${inst.healthFailures === 1 ? '' : 's'} in a row: ${failure}`;
+        if (b.state === 'Ready' && inst.healthFailures >= UNHEALTHY_AFTER) {
+          clearTimeout(b.resetTimer);
+          b.resetTimer = undefined;
+          b.log.warn({ failure }, 'backend unhealthy');
+          this.setState(b, 'Unhealthy', message);
+        } else if (b.state === 'Unhealthy') {
+          b.message = message;
+        }
+      }
+    }
+    this.scheduleHealth(b, inst, b.state === 'Starting' ? Math.min(this.healthIntervalMs, STARTING_POLL_MAX_MS) : this.healthIntervalMs);
+  }
+
+  /** The backoff exponent goes back to 0 once the backend has stayed Ready for `resetAfterMs`. */
+  private armBackoffReset(b: Backend): void {
+    clearTimeout(b.resetTimer);
+    b.resetTimer = undefined;
+    if (b.failures === 0) return;
+    b.resetTimer = setTimeout(() => {
+      b.resetTimer = undefined;
+      if (b.state === 'Ready') b.failures = 0;
+    }, this.resetAfterMs);
+    b.resetTimer.unref();
+  }
+
+  // ---- logs and status ----------------------------------------------------------------------
+
+  private onLine(b: Backend, inst: Instance, stream: BackendLogLine['stream'], line: string): void {
+    b.logs.push({ time: new Date().toISOString(), stream, line });
+    if (stream === 'stderr') {
+      inst.stderrTail.push(line);
+      if (inst.stderrTail.length > STDERR_TAIL) inst.stderrTail.shift();
+    }
+    const log = b.streamLog[stream];
+    const fallback: LevelName = stream === 'stderr' ? 'warn' : 'info';
+    const fields = jsonObjectLine(line);
+    if (fields) {
+      const msg = typeof fields.msg === 'string' ? fields.msg : typeof fields.message === 'string' ? fields.message : '';
+      log[levelOf(fields.level) ?? fallback]({ fields }, '%s', msg);
+    } else {
+      log[fallback]('%s', line);
+    }
+  }
+
+  private snapshot(b: Backend): BackendStatus {
+    const s: BackendStatus = { id: b.spec.id, state: b.state, restarts: b.restarts };
+    if (b.proc && !b.proc.exitInfo) {
+      s.url = b.proc.url;
+      s.pid = b.proc.pid;
+    }
+    if (b.message) s.message = b.message;
+    if (b.state === 'Restarting' && b.nextRestartAt) s.nextRestartAt = b.nextRestartAt;
+    return s;
+  }
+
+  private setState(b: Backend, state: BackendState, message: string | undefined): void {
+    const changed = b.state !== state;
+    b.state = state;
+    b.message = message;
+    if (state !== 'Restarting') b.nextRestartAt = undefined;
+    if (changed) this.emitStatus(b);
+  }
+
+  private emitStatus(b: Backend): void {
+    try {
+      this.emit('status', this.snapshot(b));
+    } catch (err) {
+      b.log.error({ err }, 'a status listener threw');
+    }
+  }
+}

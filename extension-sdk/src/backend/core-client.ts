@@ -1,0 +1,117 @@
+/** A Kubernetes `metav1.Status`, as the core answers every error. */
+export interface CoreStatus {
+  kind: 'Status';
+  apiVersion: string;
+  status?: 'Success' | 'Failure';
+  message?: string;
+  reason?: string;
+  details?: { name?: string; group?: string; kind?: string; causes?: Array<{ reason?: string; message: string; field?: string }>; retryAfterSeconds?: number };
+  code: number;
+}
+
+/** A call to the core that did not succeed; `status` is the core's Status when it sent one. */
+export class CoreApiError extends Error {
+  override readonly name = 'CoreApiError';
+  constructor(
+    message: string,
+    /** The HTTP code (0 when the core could not be reached). */
+    readonly code: number,
+    readonly status?: CoreStatus,
+    readonly method?: string,
+    readonly path?: string,
+  ) {
+    super(message);
+  }
+
+  /** The Status `reason` (`NotFound`, `Forbidden`, `Conflict`, ...). */
+  get reason(): string | undefined {
+    return this.status?.reason;
+  }
+}
+
+export interface CoreClientOptions {
+  /** The core's base URL (`MORTISE_CORE_URL`). */
+  url: string;
+  /** The extension's service-account token (`MORTISE_TOKEN`); calls are anonymous without one. */
+  token?: string;
+  /** Per call; default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface CoreRequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/**
+ * Calls the core's API as the extension's service account, JSON in and out. Failures throw a
+ * `CoreApiError` carrying the core's Status, so `e.reason === 'NotFound'` reads as in Kubernetes.
+ */
+export class CoreClient {
+  readonly baseUrl: URL;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly opts: CoreClientOptions) {
+    this.baseUrl = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`);
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  get<T = unknown>(path: string, opts?: CoreRequestOptions): Promise<T> {
+    return this.request<T>('GET', path, undefined, opts);
+  }
+
+  post<T = unknown>(path: string, body: unknown, opts?: CoreRequestOptions): Promise<T> {
+    return this.request<T>('POST', path, body, opts);
+  }
+
+  put<T = unknown>(path: string, body: unknown, opts?: CoreRequestOptions): Promise<T> {
+    return this.request<T>('PUT', path, body, opts);
+  }
+
+  /** A merge patch (RFC 7386) for an object body, a JSON patch (RFC 6902) for an array of operations. */
+  patch<T = unknown>(path: string, body: unknown, opts?: CoreRequestOptions): Promise<T> {
+    const type = Array.isArray(body) ? 'application/json-patch+json' : 'application/merge-patch+json';
+    return this.request<T>('PATCH', path, body, { ...opts, headers: { 'content-type': type, ...opts?.headers } });
+  }
+
+  delete<T = unknown>(path: string, opts?: CoreRequestOptions): Promise<T> {
+    return this.request<T>('DELETE', path, undefined, opts);
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, opts: CoreRequestOptions = {}): Promise<T> {
+    const url = new URL(path.replace(/^\/+/, ''), this.baseUrl);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    Object.assign(headers, opts.headers);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs);
+    let res: Response;
+    try {
+      res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+    } catch (e) {
+      throw new CoreApiError(`${method} ${url.pathname}: the core could not be reached at ${this.baseUrl.origin}: ${(e as Error).message}`, 0, undefined, method, url.pathname);
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (!res.ok) {
+      const status = isStatus(parsed) ? parsed : undefined;
+      const message = status?.message ?? (text.slice(0, 200) || res.statusText);
+      throw new CoreApiError(`${method} ${url.pathname}: ${res.status} ${message}`, res.status, status, method, url.pathname);
+    }
+    if (text && parsed === undefined) throw new CoreApiError(`${method} ${url.pathname}: the core answered ${res.status} with a body that is not JSON`, res.status, undefined, method, url.pathname);
+    return parsed as T;
+  }
+}
+
+function isStatus(v: unknown): v is CoreStatus {
+  return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'Status' && typeof (v as { code?: unknown }).code === 'number';
+}

@@ -1,0 +1,199 @@
+import { generateKeyPair, SignJWT, decodeProtectedHeader } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreApiError, createExtensionBackend, type ExtensionBackend, type RunningBackend } from '../src/index.js';
+import { startTestCore, type TestCore } from '../../core/test/support/test-core.js';
+
+// The backend helper against a real core: the identities it accepts are the ones the core signs
+// for this extension, and the client calls the core's real API.
+
+const ext = '/apis/extensions.mortise.io/v1alpha1';
+
+describe('createExtensionBackend', () => {
+  let t: TestCore;
+  let backend: ExtensionBackend;
+  let running: RunningBackend;
+
+  const get = (path: string, headers: Record<string, string> = {}) => fetch(`${running.url}${path}`, { headers });
+  const forwarded = (claims: Record<string, unknown> = {}, audience = 'sdk-demo', ttl = 60) =>
+    t.core.tokens.sign({ sub: 'alice', groups: ['system:authenticated', 'devs'], token_use: 'forwarded', ...claims }, audience, ttl);
+
+  beforeAll(async () => {
+    t = await startTestCore({ inMemory: true });
+    backend = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, token: t.token, publicPaths: ['/public/*', '/robots.txt'], handleSignals: false });
+    backend.router.get('/me', (ctx) => {
+      ctx.body = ctx.state.identity;
+    });
+    backend.router.get('/public/info', (ctx) => {
+      ctx.body = { public: true, identity: ctx.state.identity ?? null };
+    });
+    backend.router.get('/boom', () => {
+      throw new Error('secret internal detail');
+    });
+    backend.app.silent = true;
+    running = await backend.listen(0, '127.0.0.1');
+  });
+
+  afterAll(async () => {
+    await running?.close();
+    await t?.close();
+  });
+
+  it('serves the health path without an identity', async () => {
+    const res = await get('/healthz');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('serves public paths without an identity, and nothing else', async () => {
+    expect(await (await get('/public/info')).json()).toEqual({ public: true, identity: null });
+    const res = await get('/me');
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toContain('Bearer');
+    expect(await res.json()).toMatchObject({ kind: 'Status', code: 401, reason: 'Unauthorized', message: expect.stringContaining('X-Mortise-Identity') });
+  });
+
+  it('accepts an identity the core signed for this extension and puts it in ctx.state.identity', async () => {
+    const res = await get('/me', { 'X-Mortise-Identity': await forwarded() });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ username: 'alice', groups: ['system:authenticated', 'devs'] });
+  });
+
+  it('refuses an identity for another extension (audience)', async () => {
+    const res = await get('/me', { 'X-Mortise-Identity': await forwarded({}, 'other-extension') });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { message: string }).message).toMatch(/not for this extension.*aud/);
+  });
+
+  it('refuses a token signed with another key, even one claiming the core\'s key id', async () => {
+    const real = await forwarded();
+    const { kid } = decodeProtectedHeader(real);
+    const { privateKey } = await generateKeyPair('RS256');
+    const forged = await new SignJWT({ sub: 'admin', groups: ['system:authenticated'], token_use: 'forwarded' })
+      .setProtectedHeader({ alg: 'RS256', kid: kid! }).setIssuer(t.url).setAudience('sdk-demo').setIssuedAt().setExpirationTime('60s').sign(privateKey);
+    const res = await get('/me', { 'X-Mortise-Identity': forged });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { message: string }).message).toBe('the identity token has an invalid signature');
+    const unknownKey = await new SignJWT({ sub: 'admin', token_use: 'forwarded' })
+      .setProtectedHeader({ alg: 'RS256', kid: 'not-a-core-key' }).setIssuer(t.url).setAudience('sdk-demo').setIssuedAt().setExpirationTime('60s').sign(privateKey);
+    expect((await get('/me', { 'X-Mortise-Identity': unknownKey })).status).toBe(401);
+  });
+
+  it('refuses the core\'s access tokens, tokens not meant to be forwarded, and garbage', async () => {
+    expect((await get('/me', { 'X-Mortise-Identity': t.token })).status).toBe(401);
+    const access = await forwarded({ token_use: 'access' });
+    const res = await get('/me', { 'X-Mortise-Identity': access });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { message: string }).message).toContain('token_use');
+    expect((await get('/me', { 'X-Mortise-Identity': 'a.b.c' })).status).toBe(401);
+    expect((await get('/me', { authorization: `Bearer ${t.token}` })).status).toBe(401);
+  });
+
+  it('refuses expired identities and identities from another issuer', async () => {
+    const strict = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, clockToleranceSeconds: 0, handleSignals: false });
+    strict.router.get('/me', (ctx) => {
+      ctx.body = ctx.state.identity;
+    });
+    const s = await strict.listen(0, '127.0.0.1');
+    const elsewhere = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, issuer: 'https://another-core.example', handleSignals: false });
+    const e = await elsewhere.listen(0, '127.0.0.1');
+    try {
+      const shortLived = await forwarded({}, 'sdk-demo', 1);
+      expect((await fetch(`${s.url}/me`, { headers: { 'X-Mortise-Identity': shortLived } })).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 2100));
+      const expired = await fetch(`${s.url}/me`, { headers: { 'X-Mortise-Identity': shortLived } });
+      expect(expired.status).toBe(401);
+      expect(((await expired.json()) as { message: string }).message).toBe('the identity token has expired');
+      const other = await fetch(`${e.url}/me`, { headers: { 'X-Mortise-Identity': await forwarded() } });
+      expect(other.status).toBe(401);
+      expect(((await other.json()) as { message: string }).message).toMatch(/iss/);
+    } finally {
+      await s.close();
+      await e.close();
+    }
+  });
+
+  it('sees the caller the core forwards when reached through the gateway', async () => {
+    expect((await t.api(`${ext}/reverseproxies`, {
+      method: 'POST',
+      json: {
+        metadata: { name: 'sdk-demo', labels: { 'extensions.mortise.io/extension': 'sdk-demo' } },
+        spec: { matcher: { path: '/proxy/sdk-demo/' }, upstream: { url: running.url }, directives: { stripPathPrefix: '/proxy/sdk-demo' } },
+      },
+    })).status).toBe(201);
+    const res = await t.api('/proxy/sdk-demo/me', { headers: { 'X-Mortise-Identity': await forwarded() } });
+    expect(res.status).toBe(200);
+    const identity = (await res.json()) as { username: string; groups: string[] };
+    expect(identity.username).toBe('admin');
+    expect(identity.groups).toContain('system:authenticated');
+  });
+
+  it('answers unknown paths and failing handlers with a Status, without leaking details', async () => {
+    const identity = { 'X-Mortise-Identity': await forwarded() };
+    const missing = await get('/nope', identity);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ kind: 'Status', reason: 'NotFound' });
+    const boom = await get('/boom', identity);
+    expect(boom.status).toBe(500);
+    const text = await boom.text();
+    expect(text).not.toContain('secret internal detail');
+    expect(JSON.parse(text)).toMatchObject({ kind: 'Status', code: 500 });
+  });
+
+  it('calls the core as its service account, with the core\'s Status on failure', async () => {
+    const user = await backend.core.get<{ kind: string; metadata: { name: string } }>('/apis/iam.mortise.io/v1alpha1/users/admin');
+    expect(user).toMatchObject({ kind: 'User', metadata: { name: 'admin' } });
+    const created = await backend.core.post<{ metadata: { name: string; resourceVersion: string } }>('/api/v1/namespaces', { metadata: { name: 'sdk-ns' } });
+    expect(created.metadata.name).toBe('sdk-ns');
+    const patched = await backend.core.patch<{ metadata: { labels: Record<string, string> } }>('/api/v1/namespaces/sdk-ns', { metadata: { labels: { team: 'a' } } });
+    expect(patched.metadata.labels.team).toBe('a');
+    await backend.core.delete('/api/v1/namespaces/sdk-ns');
+    const err = await backend.core.get('/apis/iam.mortise.io/v1alpha1/users/nobody').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CoreApiError);
+    expect(err).toMatchObject({ code: 404, reason: 'NotFound', status: { kind: 'Status', code: 404 } });
+    const anonymous = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, token: '', handleSignals: false });
+    await expect(anonymous.core.get('/api/v1/namespaces')).rejects.toMatchObject({ code: 401, reason: 'Unauthorized' });
+  });
+
+  it('shuts down gracefully: requests in flight finish, new connections are refused', async () => {
+    const b = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, handleSignals: false });
+    let releaseHeld!: () => void;
+    const held = new Promise<void>((r) => (releaseHeld = r));
+    let arrived!: () => void;
+    const arrivedP = new Promise<void>((r) => (arrived = r));
+    b.router.get('/hold', async (ctx) => {
+      arrived();
+      await held;
+      ctx.body = { done: true };
+    });
+    const s = await b.listen(0, '127.0.0.1');
+    const inFlight = fetch(`${s.url}/hold`, { headers: { 'X-Mortise-Identity': await forwarded() } });
+    await arrivedP;
+    const closed = s.close();
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+    releaseHeld();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ done: true });
+    await closed;
+  });
+
+  it('takes its settings from the environment the runtime sets', async () => {
+    const names = ['MORTISE_EXTENSION', 'MORTISE_CORE_URL', 'MORTISE_TOKEN', 'MORTISE_CONFIG'];
+    const saved = names.map((n) => process.env[n]);
+    try {
+      Object.assign(process.env, { MORTISE_EXTENSION: 'from-env', MORTISE_CORE_URL: t.url, MORTISE_TOKEN: t.token, MORTISE_CONFIG: '{"greeting":"Hi"}' });
+      const b = createExtensionBackend({ handleSignals: false });
+      expect(b.name).toBe('from-env');
+      expect(b.config).toEqual({ greeting: 'Hi' });
+      expect(((await b.core.get('/apis/iam.mortise.io/v1alpha1/users/admin')) as { metadata: { name: string } }).metadata.name).toBe('admin');
+      delete process.env.MORTISE_EXTENSION;
+      expect(() => createExtensionBackend()).toThrow(/MORTISE_EXTENSION/);
+    } finally {
+      names.forEach((n, i) => {
+        if (saved[i] === undefined) delete process.env[n];
+        else process.env[n] = saved[i];
+      });
+    }
+  });
+});
