@@ -51,6 +51,11 @@ class BarProgress implements Progress {
   private readonly bar: cliProgress.SingleBar;
   private running = false;
   private label = '';
+  /** Ctrl-C while the bar runs: give the terminal its cursor back, then end as Node would. */
+  private readonly onInterrupt = () => {
+    this.stop();
+    process.exit(130);
+  };
 
   constructor(private readonly options: ProgressOptions) {
     this.bar = new cliProgress.SingleBar({
@@ -70,6 +75,7 @@ class BarProgress implements Progress {
     if (!this.running) {
       this.bar.start(this.options.total, n - 1, { label });
       this.running = true;
+      process.once('SIGINT', this.onInterrupt);
     } else {
       this.bar.update(n - 1, { label });
     }
@@ -82,6 +88,7 @@ class BarProgress implements Progress {
   stop(): void {
     if (!this.running) return;
     this.running = false;
+    process.off('SIGINT', this.onInterrupt);
     this.bar.stop();
   }
 }

@@ -317,5 +317,15 @@ describe('mortise repo and mortise extension against a real core', () => {
     const missing = await mortise('repo', 'remove', 'flaky');
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/error: .*"flaky" not found/);
+
+    // An installed extension whose repository is gone is still listed as installed.
+    ok(await mortise('repo', 'remove', 'local'));
+    const deadline2 = Date.now() + 10_000;
+    while ((await core.api(`${api}/extensions/hello`)).status !== 404) {
+      if (Date.now() > deadline2) throw new Error('hello was not deleted with its repository');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const rows = tableRows(ok(await mortise('extension', 'list')).stdout);
+    expect(rows.slice(1).map((r) => [r[0], r[4]])).toEqual([['hello', '1.0.0']]);
   });
 });

@@ -218,22 +218,26 @@ export class CoreClient {
   private async refresh(staleAccessToken: string): Promise<void> {
     await this.store.withLock(async () => {
       const onDisk = this.store.read();
-      if (onDisk && normalizeServer(onDisk.server) === this.credentials.server && onDisk.username === this.credentials.username
-        && onDisk.accessToken !== staleAccessToken && Date.parse(onDisk.expiresAt) - expirySkewMs > Date.now()) {
-        this.credentials = { ...onDisk, server: this.credentials.server };
+      const { server, username } = this.credentials;
+      // Never bring back credentials a `logout` deleted, nor overwrite another login.
+      if (!onDisk) throw new CliError('logged out while this command ran: run `mortise login` again');
+      if (normalizeServer(onDisk.server) !== server || onDisk.username !== username) {
+        throw new CliError(`the stored login changed while this command ran (now ${onDisk.username || 'someone'} at ${onDisk.server}): run the command again`);
+      }
+      if (onDisk.accessToken !== staleAccessToken && Date.parse(onDisk.expiresAt) - expirySkewMs > Date.now()) {
+        this.credentials = { ...onDisk, server };
         return;
       }
-      const refreshToken = onDisk && onDisk.server === this.credentials.server ? onDisk.refreshToken : this.credentials.refreshToken;
       let tokens: TokenResponse;
       try {
-        tokens = await requestToken(this.credentials.server, { grant_type: 'refresh_token', refresh_token: refreshToken }, this.timeoutMs);
+        tokens = await requestToken(server, { grant_type: 'refresh_token', refresh_token: onDisk.refreshToken }, this.timeoutMs);
       } catch (e) {
         if (e instanceof OAuthError && (e.error === 'invalid_grant' || e.error === 'invalid_client')) {
-          throw new CliError(`your session at ${this.credentials.server} has ended (${e.message}): run \`mortise login\` again`);
+          throw new CliError(`your session at ${server} has ended (${e.message}): run \`mortise login\` again`);
         }
         throw e;
       }
-      this.credentials = credentialsFrom(this.credentials.server, this.credentials.username, tokens);
+      this.credentials = credentialsFrom(server, username, tokens);
       this.store.write(this.credentials);
     });
   }

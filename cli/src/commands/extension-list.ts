@@ -14,6 +14,12 @@ export function extensionListCommand(): Command {
       const client = loggedInClient();
       const [extensions, plans] = await Promise.all([listExtensions(client), installPlansByExtension(client)]);
       let views = extensions.map((e) => extensionView(e, plans.get(e.metadata.name)));
+      // Installed from a repository that has since gone: still installed, so still listed.
+      const offered = new Set(extensions.map((e) => e.metadata.name));
+      for (const [name, plan] of plans) {
+        if (!offered.has(name)) views.push(extensionView({ metadata: { name } }, plan));
+      }
+      views.sort((a, b) => a.name.localeCompare(b.name));
       if (opts.installed) views = views.filter((v) => v.installed);
       if (opts.output !== 'table') return printData(opts.output, views);
       if (views.length === 0) {

@@ -27,7 +27,7 @@ export class TestRepository {
 
   /** Packs an extension with this manifest (merged over a small valid one) and lists it in the index. */
   async publish(manifest: Record<string, unknown>): Promise<void> {
-    const full = {
+    const full: Record<string, unknown> = {
       apiVersion: 'mortise.io/v1alpha1', kind: 'Extension', version: '1.0.0', displayName: 'An extension',
       description: 'Does things', category: 'demo', provider: { name: 'Acme' }, license: 'MIT',
       engines: { mortise: '>=0.1.0' }, ...manifest,

@@ -180,14 +180,22 @@ export class InstallPlanController extends Controller {
     let backendUrl: string | undefined;
     const id = backendId(name, version);
     if (enabled) {
-      // Routes go live only when the backend is ready (enable), or at once (config-only change).
-      const config = await this.check(manifest, spec, name, version);
-      const running = this.d.runtime.status(id);
-      if (manifest.backend?.entry) {
-        // A running (or restarting) backend is the runtime's to heal; the gateway answers 503 meanwhile.
-        backendUrl = running && running.state !== 'Stopped' && running.url ? running.url : await this.startBackend(manifest, dir, config);
+      let config: Record<string, unknown>;
+      try {
+        config = await this.check(manifest, spec, name, version);
+      } catch (e) {
+        // A bad change of config leaves the running backend as it was.
+        const message = `${(e as Error).message}; ${name} keeps running with its previous configuration`;
+        if (status.message !== message) await this.setStatus(plan, { message, observedGeneration: plan.metadata.generation }, [{ type: 'ConfigValid', status: 'False', reason: 'Invalid', message: (e as Error).message }]);
+        return;
       }
-      await this.switchRoutes({ manifest, owner, enabled: true, backendUrl });
+      if (manifest.backend?.entry) {
+        // Idempotent: a running (or restarting) backend with the same spec is left to the runtime
+        // (the gateway answers 503 meanwhile); a changed config restarts it.
+        backendUrl = await this.ensureBackend(manifest, dir, config);
+      }
+      // While a backend restarts it has no address yet: the routes keep the last one.
+      if (backendUrl || !manifest.backend?.entry) await this.switchRoutes({ manifest, owner, enabled: true, backendUrl });
     } else {
       // Disable: routes and UI off at once, then the backend stops.
       backendUrl = this.d.runtime.status(id)?.url;
@@ -279,18 +287,39 @@ export class InstallPlanController extends Controller {
     return config;
   }
 
-  private async startBackend(manifest: ExtensionManifest, dir: string, config: Record<string, unknown>): Promise<string> {
+  private readonly serviceTokens = new Map<string, { token: string; expiresAt: number }>();
+
+  /** The service account's token, reused while valid so the backend's spec stays the same. */
+  private async serviceToken(extension: string): Promise<string> {
+    const cached = this.serviceTokens.get(extension);
+    if (cached && cached.expiresAt - Date.now() > 24 * 3600_000) return cached.token;
+    const ttl = 30 * 24 * 3600;
+    const token = await this.d.tokens.sign({ sub: `${serviceAccountPrefix}${extension}`, token_use: 'access' }, 'mortise-extension', ttl);
+    this.serviceTokens.set(extension, { token, expiresAt: Date.now() + ttl * 1000 });
+    return token;
+  }
+
+  /** Starts the backend if it is not running with this spec; waits only for a fresh start. */
+  private async ensureBackend(manifest: ExtensionManifest, dir: string, config: Record<string, unknown>): Promise<string | undefined> {
     const id = backendId(manifest.name, manifest.version);
-    const sa = `${serviceAccountPrefix}${manifest.name}`;
-    const token = await this.d.tokens.sign({ sub: sa, token_use: 'access' }, 'mortise-extension', 30 * 24 * 3600);
-    await this.d.runtime.start({
+    const status = await this.d.runtime.start({
       id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir,
       dataDir: this.d.packages.dataDir(manifest.name), healthPath: manifest.backend!.healthPath ?? '/healthz',
       env: {
         ...(manifest.backend!.env ?? {}), MORTISE_EXTENSION: manifest.name, MORTISE_EXTENSION_VERSION: manifest.version,
-        MORTISE_CORE_URL: this.d.coreUrl(), MORTISE_ISSUER: this.d.issuer(), MORTISE_TOKEN: token, MORTISE_CONFIG: JSON.stringify(config),
+        MORTISE_CORE_URL: this.d.coreUrl(), MORTISE_ISSUER: this.d.issuer(), MORTISE_TOKEN: await this.serviceToken(manifest.name), MORTISE_CONFIG: JSON.stringify(config),
       },
     });
+    if (status.state !== 'Starting') return status.url;
+    return this.waitBackend(id);
+  }
+
+  private async startBackend(manifest: ExtensionManifest, dir: string, config: Record<string, unknown>): Promise<string> {
+    await this.ensureBackend(manifest, dir, config);
+    return this.waitBackend(backendId(manifest.name, manifest.version));
+  }
+
+  private async waitBackend(id: string): Promise<string> {
     try {
       const s = await this.d.runtime.waitReady(id, this.d.readyTimeoutMs ?? 60_000);
       return s.url!;

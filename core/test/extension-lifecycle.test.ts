@@ -1,0 +1,181 @@
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addToIndex, parseRepositoryIndex, serializeRepositoryIndex, sha256Hex, type ExtensionManifest } from '@mortise/extension-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tgzOf } from '../../extension-sdk/test/helpers/tar-builder.js';
+import { buildBundledRepository } from '../src/extensions/bundled-repository.js';
+import { createLogger } from '../src/ops/logger.js';
+import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+
+const helloWorld = join(import.meta.dirname, '..', '..', 'examples', 'hello-world');
+const ext = '/apis/extensions.mortise.io/v1alpha1';
+type Plan = { metadata: { finalizers?: string[] }; status?: { state?: string; message?: string; installedVersion?: string; history?: Array<{ state: string }> } };
+
+/** A copy of examples/hello-world at another version, optionally with another greeting or a broken backend. */
+function variant(root: string, version: string, opts: { greeting?: string; broken?: boolean; engines?: string; dependencies?: Record<string, string> } = {}): void {
+  const dir = join(root, `hello-world-${version}`);
+  cpSync(helloWorld, dir, { recursive: true, filter: (src) => !src.includes('node_modules') });
+  let manifest = readFileSync(join(dir, 'extension.yaml'), 'utf8').replace(/^version: .*$/m, `version: ${version}`);
+  if (opts.greeting) manifest = manifest.replace(/greeting: Hello$/m, `greeting: ${opts.greeting}`).replace(/default: Hello$/m, `default: ${opts.greeting}`);
+  if (opts.engines) manifest = manifest.replace(/mortise: ".*"$/m, `mortise: "${opts.engines}"`);
+  if (opts.dependencies) manifest += `dependencies:\n${Object.entries(opts.dependencies).map(([k, v]) => `  ${k}: "${v}"`).join('\n')}\n`;
+  writeFileSync(join(dir, 'extension.yaml'), manifest);
+  if (opts.broken) writeFileSync(join(dir, 'dist', 'server.js'), 'console.error("cannot start: no database"); process.exit(3);\n');
+}
+
+describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', () => {
+  let t: TestCore;
+  let bob = '';
+  const work = mkdtempSync(join(tmpdir(), 'mortise-lifecycle-'));
+  const repoDir = join(work, 'repo');
+  const plan = async (name = 'hello-world') => (await (await t.api(`${ext}/installplans/${name}`)).json()) as Plan;
+  const waitState = (state: string, name = 'hello-world', timeoutMs = 30_000) =>
+    eventually(async () => {
+      const p = await plan(name);
+      return p.status?.state === state ? p : undefined;
+    }, timeoutMs, `${name} ${state}`);
+  const hello = (token = t.token) => call(t.url, token, '/proxy/hello-world/hello');
+  const setSpec = (spec: object, name = 'hello-world') => t.api(`${ext}/installplans/${name}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec } });
+
+  beforeAll(async () => {
+    if (!existsSync(join(helloWorld, 'dist', 'server.js'))) throw new Error('examples/hello-world is not built: run `npm run build` (npm test does)');
+    const src = join(work, 'src');
+    variant(src, '0.1.0');
+    variant(src, '0.2.0', { greeting: 'Hi' });
+    variant(src, '0.3.0', { broken: true });
+    variant(src, '0.4.0', { engines: '>=9.0.0' });
+    variant(src, '0.5.0', { dependencies: { 'not-installed': '^1.0.0' } });
+    await buildBundledRepository([src], repoDir, createLogger({ level: 'silent' }));
+    // A hostile package: correct digest, but an entry that climbs out of the package root.
+    const manifest = {
+      apiVersion: 'mortise.io/v1alpha1', kind: 'Extension', name: 'climber', version: '1.0.0', displayName: 'Climber', description: 'escapes',
+      category: 'examples', provider: { name: 'Evil' }, license: 'MIT', engines: { mortise: '>=0.1.0' },
+    } as ExtensionManifest;
+    const hostile = tgzOf([{ path: 'extension.yaml', data: JSON.stringify(manifest) }, { path: '../../escaped.txt', data: 'gotcha' }]);
+    writeFileSync(join(repoDir, 'packages', 'climber-1.0.0.tgz'), hostile);
+    // And a package whose bytes changed after the index was written.
+    const tampered = { ...manifest, name: 'tampered', description: 'changed after publishing' } as ExtensionManifest;
+    const good = tgzOf([{ path: 'extension.yaml', data: JSON.stringify(tampered) }]);
+    writeFileSync(join(repoDir, 'packages', 'tampered-1.0.0.tgz'), Buffer.concat([good, Buffer.from('extra bytes')]));
+    let index = parseRepositoryIndex(readFileSync(join(repoDir, 'index.yaml'), 'utf8'));
+    index = addToIndex(index, manifest, { digest: sha256Hex(hostile), url: 'packages/climber-1.0.0.tgz' });
+    index = addToIndex(index, tampered, { digest: sha256Hex(good), url: 'packages/tampered-1.0.0.tgz' });
+    writeFileSync(join(repoDir, 'index.yaml'), serializeRepositoryIndex(index));
+
+    t = await startTestCore({ backendReadyTimeoutMs: 8000 });
+    await t.api('/apis/iam.mortise.io/v1alpha1/users', { method: 'POST', json: { metadata: { name: 'bob' }, spec: { password: 'bob-password-1' } } });
+    bob = await login(t.url, 'bob', 'bob-password-1');
+    expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: `file://${repoDir}` } } })).status).toBe(201);
+    await eventually(async () => (await t.api(`${ext}/extensionversions/hello-world-0.5.0`)).status === 200, 10_000, 'repository synced');
+  });
+  afterAll(async () => t?.close());
+
+  it('installs hello-world and serves it through the gateway with the caller\'s identity', async () => {
+    const res = await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'hello-world' }, spec: { extension: { name: 'hello-world', version: '0.1.0' }, enabled: true } } });
+    expect(res.status).toBe(201);
+    const p = await waitState('Installed');
+    expect(p.status!.installedVersion).toBe('0.1.0');
+    expect(p.metadata.finalizers).toContain('extensions.mortise.io/uninstall');
+    expect(p.status!.history!.map((h) => h.state)).toEqual(expect.arrayContaining(['Downloading', 'Installing', 'Installed']));
+    expect(await (await hello()).json()).toEqual({ message: 'Hello, admin!', user: 'admin' });
+    await eventually(async () => (await hello(bob)).status === 200, 2000, 'bob reaches the proxy');
+    expect(await (await hello(bob)).json()).toEqual({ message: 'Hello, bob!', user: 'bob' });
+    // Everything it brought is labelled and owned by the plan.
+    const proxies = (await (await t.api(`${ext}/reverseproxies?labelSelector=extensions.mortise.io/extension%3Dhello-world`)).json()) as { items: Array<{ metadata: { ownerReferences: Array<{ kind: string }> } }> };
+    expect(proxies.items).toHaveLength(1);
+    expect(proxies.items[0]!.metadata.ownerReferences[0]!.kind).toBe('InstallPlan');
+    expect((await t.api('/apis/iam.mortise.io/v1alpha1/users/extension-hello-world')).status).toBe(200);
+  });
+
+  it('refuses anonymous callers before the backend sees them', async () => {
+    expect((await call(t.url, undefined, '/proxy/hello-world/hello')).status).toBe(401);
+  });
+
+  it('disables at once (503 that says so) and enables again', async () => {
+    const started = Date.now();
+    await setSpec({ enabled: false });
+    const off = await hello();
+    expect(off.status).toBe(503);
+    expect(((await off.json()) as { message: string }).message).toContain('disabled');
+    expect(Date.now() - started).toBeLessThan(1000);
+    await waitState('Disabled');
+    await eventually(async () => t.core.runtime.list().every((b) => b.state === 'Stopped' || !b.id.startsWith('hello-world@')), 10_000, 'backend stopped');
+    await setSpec({ enabled: true });
+    await eventually(async () => (await hello()).status === 200, 20_000, 'enabled again');
+    await waitState('Installed');
+  });
+
+  it('answers 503 while a crashed backend restarts, and the core is unaffected', async () => {
+    const backend = t.core.runtime.status('hello-world@0.1.0')!;
+    expect(backend.state).toBe('Ready');
+    process.kill(backend.pid!, 'SIGKILL');
+    const during = await eventually(async () => {
+      const r = await hello();
+      return r.status === 503 ? r : undefined;
+    }, 5000, '503 while down');
+    expect(((await during.json()) as { message: string }).message).toContain('not ready');
+    expect((await t.api('/readyz')).status).toBe(200);
+    await eventually(async () => (await hello()).status === 200, 20_000, 'restarted');
+    expect(t.core.runtime.status('hello-world@0.1.0')!.restarts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('upgrades: the new version serves once healthy and the old one stops', async () => {
+    await setSpec({ extension: { name: 'hello-world', version: '0.2.0' } });
+    await eventually(async () => (await plan()).status?.installedVersion === '0.2.0', 30_000, 'upgraded');
+    expect(await (await hello()).json()).toEqual({ message: 'Hi, admin!', user: 'admin' });
+    await eventually(async () => t.core.runtime.status('hello-world@0.1.0')?.state === 'Stopped' || !t.core.runtime.status('hello-world@0.1.0'), 10_000, 'old backend stopped');
+  });
+
+  it('rolls back a failed upgrade: the old version keeps serving', async () => {
+    await setSpec({ extension: { name: 'hello-world', version: '0.3.0' } });
+    const p = await waitState('UpgradeFailed', 'hello-world', 40_000);
+    expect(p.status!.installedVersion).toBe('0.2.0');
+    expect(p.status!.message).toContain('0.2.0 still serving');
+    expect(p.status!.message).toContain('cannot start: no database');
+    expect(await (await hello()).json()).toEqual({ message: 'Hi, admin!', user: 'admin' });
+    expect(t.core.runtime.status('hello-world@0.3.0')?.state ?? 'Stopped').toBe('Stopped');
+    // Back to a good version: the failed state has a way out.
+    await setSpec({ extension: { name: 'hello-world', version: '0.2.0' } });
+    await waitState('Installed');
+  });
+
+  it('refuses an engine or dependency it cannot satisfy, and invalid config', async () => {
+    await setSpec({ extension: { name: 'hello-world', version: '0.4.0' } });
+    expect((await waitState('UpgradeFailed')).status!.message).toContain('needs a Mortise core >=9.0.0');
+    await setSpec({ extension: { name: 'hello-world', version: '0.5.0' } });
+    await eventually(async () => (await plan()).status?.message?.includes('depends on not-installed') ? true : undefined, 20_000, 'dependency refusal');
+    await setSpec({ extension: { name: 'hello-world', version: '0.2.0' }, config: { greeting: 42 } });
+    await eventually(async () => (await plan()).status?.message?.includes('spec.config is invalid') ? true : undefined, 20_000, 'config refusal');
+    await setSpec({ config: { greeting: 'Hey' } });
+    await waitState('Installed');
+  });
+
+  it('rejects hostile packages with a clear status and leaves nothing behind', async () => {
+    for (const [name, why] of [['climber', 'escapes'], ['tampered', 'sha256']] as const) {
+      await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name }, spec: { extension: { name, version: '1.0.0' }, enabled: true } } });
+      const p = await waitState('InstallFailed', name);
+      expect(p.status!.message!.toLowerCase()).toContain(why);
+      expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', name, '1.0.0'))).toBe(false);
+      expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', 'escaped.txt'))).toBe(false);
+      expect(existsSync(join(t.dataDir!, 'extensions', 'escaped.txt'))).toBe(false);
+      // A failed plan can always be removed.
+      await t.api(`${ext}/installplans/${name}`, { method: 'DELETE' });
+      await eventually(async () => (await t.api(`${ext}/installplans/${name}`)).status === 404, 10_000, `${name} removed`);
+    }
+  });
+
+  it('uninstalls cleanly: routes, identity, backend and files gone', async () => {
+    expect((await t.api(`${ext}/installplans/hello-world`, { method: 'DELETE' })).status).toBeLessThan(300);
+    await eventually(async () => (await t.api(`${ext}/installplans/hello-world`)).status === 404, 20_000, 'plan gone');
+    expect((await hello()).status).toBe(404);
+    for (const path of [`${ext}/reverseproxies`, `${ext}/apiservices`, '/apis/iam.mortise.io/v1alpha1/roletemplates', '/apis/iam.mortise.io/v1alpha1/globalrolebindings']) {
+      const list = (await (await t.api(`${path}?labelSelector=extensions.mortise.io/extension%3Dhello-world`)).json()) as { items: unknown[] };
+      expect(list.items, path).toEqual([]);
+    }
+    expect((await t.api('/apis/iam.mortise.io/v1alpha1/users/extension-hello-world')).status).toBe(404);
+    expect(t.core.runtime.list().filter((b) => b.id.startsWith('hello-world@') && b.state !== 'Stopped')).toEqual([]);
+    expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', 'hello-world'))).toBe(false);
+    mkdirSync(join(work, 'done'), { recursive: true });
+  });
+});
