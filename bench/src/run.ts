@@ -6,6 +6,7 @@ import { load, percentile, type LoadResult } from './load.js';
 import { rssMiB, spawnServer } from './processes.js';
 import { watchFanout } from './watch-fanout.js';
 import { authzDecisions } from './authz-bench.js';
+import { gatewayBench } from './gateway-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
 // the same run on the same machine, so the ratio means something on any machine.
@@ -179,6 +180,23 @@ async function main() {
   out();
   await open.stop();
   rmSync(openDir, { recursive: true, force: true });
+
+  const gw = await gatewayBench(core.url, tok, seconds);
+  out('## Extensions and the gateway (hello-world from the bundled repository)');
+  out();
+  out('| measurement | value |');
+  out('|---|---|');
+  out(`| install → serving (create InstallPlan → first 200 through the gateway) | ${gw.installToServingMs.toFixed(0)} ms |`);
+  out(`| disable → 503 | ${gw.disableMs.toFixed(0)} ms |`);
+  out(`| enable → serving again (backend restart included) | ${gw.enableMs.toFixed(0)} ms |`);
+  out();
+  out('| request | gateway req/s | p50 ms | p99 ms | direct req/s | p50 ms | p99 ms | gateway / direct |');
+  out('|---|---|---|---|---|---|---|---|');
+  for (const r of gw.rows) {
+    out(`| ${r.name} | ${r.gateway.rps} | ${r.gateway.p50} | ${r.gateway.p99} | ${r.direct.rps} | ${r.direct.p50} | ${r.direct.p99} | ${((r.gateway.rps / r.direct.rps) * 100).toFixed(0)}% |`);
+  }
+  gw.hello.forEach((h, i) => out(`| GET /hello with verified identity (c=${i === 0 ? 1 : 64}) | ${h.rps} | ${h.p50} | ${h.p99} | | | | |`));
+  out();
 
   const loadedRss = rssMiB(core.child.pid!);
   out('## Process');
