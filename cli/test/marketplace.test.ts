@@ -235,26 +235,43 @@ describe('mortise repo and mortise extension against a real core', () => {
     expect(plain.slice(1).map((r) => r[0])).toEqual(['flaky-ext', 'hello', 'log-viewer']);
     expect(plain.find((r) => r[0] === 'hello')![4]).toBe('-');
 
-    // What the installer (issue 5) will write; here the admin writes it through the API.
+    // An admin asks for an install through the API (`mortise extension install` is issue 5);
+    // the core's installer does it.
     const created = await core.api(`${api}/installplans`, {
       method: 'POST',
       json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'InstallPlan', metadata: { name: 'hello' }, spec: { extension: { name: 'hello', version: '1.0.0' }, enabled: true } },
     });
     expect(created.status).toBe(201);
-    const patched = await core.api(`${api}/installplans/hello/status`, {
-      method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' },
-      json: { status: { state: 'Installed', installedVersion: '1.0.0', message: 'running' } },
-    });
-    expect(patched.status).toBe(200);
+    const installed = await planState('hello', 'Installed');
 
     const rows = tableRows(ok(await mortise('extension', 'list')).stdout);
     expect(rows.find((r) => r[0] === 'hello')![4]).toBe('1.0.0');
     expect(rows.find((r) => r[0] === 'log-viewer')![4]).toBe('-');
-    const installed = JSON.parse(ok(await mortise('extension', 'list', '--installed', '-o', 'json')).stdout) as Array<{ name: string; installed: unknown }>;
-    expect(installed).toEqual([expect.objectContaining({
-      name: 'hello', installed: { state: 'Installed', version: '1.0.0', targetVersion: '1.0.0', enabled: true, message: 'running' },
+    const json = JSON.parse(ok(await mortise('extension', 'list', '--installed', '-o', 'json')).stdout) as Array<{ name: string; installed: unknown }>;
+    expect(json).toEqual([expect.objectContaining({
+      name: 'hello', installed: { state: 'Installed', version: '1.0.0', targetVersion: '1.0.0', enabled: true, message: installed.message ?? null },
     })]);
+
+    // Disabled, the state shows next to the version.
+    const disabled = await core.api(`${api}/installplans/hello`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { enabled: false } } });
+    expect(disabled.status).toBe(200);
+    await planState('hello', 'Disabled');
+    expect(tableRows(ok(await mortise('extension', 'list')).stdout).find((r) => r[0] === 'hello')![4]).toBe('1.0.0 (Disabled)');
+    const enabled = await core.api(`${api}/installplans/hello`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { enabled: true } } });
+    expect(enabled.status).toBe(200);
+    await planState('hello', 'Installed');
   });
+
+  /** Waits for the installer to bring the InstallPlan to `state`. */
+  async function planState(name: string, state: string): Promise<{ state: string; installedVersion?: string; message?: string }> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const plan = (await (await core.api(`${api}/installplans/${name}`)).json()) as { status?: { state: string; installedVersion?: string; message?: string } };
+      if (plan.status?.state === state) return plan.status;
+      if (Date.now() > deadline) throw new Error(`InstallPlan ${name} did not reach ${state}: ${JSON.stringify(plan.status)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 
   it('extension info shows details, versions with yanked and compatible marks, and the install state', async () => {
     await repo.publish({

@@ -62,6 +62,7 @@ import { extensionAssetRouter } from './extensions/asset-routes.js';
 import { InstallPlanController } from './extensions/installplan-controller.js';
 import { installPlanStrategy } from './extensions/installplan-strategy.js';
 import { PackageStore, sdkPackageDir } from './extensions/package-store.js';
+import { preparePlatformModules } from './extensions/platform-modules.js';
 import { ProcessRuntime } from './runtime/process-runtime.js';
 import type { Runtime } from './runtime/runtime.js';
 import { extensionsGroup } from './schemas/extensions.js';
@@ -186,7 +187,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     return { healthy: false, message: `${b.state}${b.message ? `: ${b.message}` : ''}` };
   });
   controllers.push(new InstallPlanController({
-    service, kinds, runtime, packages, tokens, coreVersion: coreVersion().mortiseVersion, coreUrl: () => url, issuer, sdkDir: sdkPackageDir(), logger,
+    service, kinds, runtime, packages, tokens, coreVersion: coreVersion().mortiseVersion, coreUrl: () => url, issuer, platformModules: preparePlatformModules(sdkPackageDir(), packages.unpackedRoot), logger,
     readyTimeoutMs: opts.backendReadyTimeoutMs,
   }));
   controllers.push(new UserTokenRevoker(service, kinds.byGroupResource(iamGroup, 'users')!, tokens, logger, loginRecords));

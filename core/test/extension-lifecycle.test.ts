@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tgzOf } from '../../extension-sdk/test/helpers/tar-builder.js';
 import { buildBundledRepository } from '../src/extensions/bundled-repository.js';
 import { createLogger } from '../src/ops/logger.js';
+import { directorySymlinks } from '../src/runtime/permissions.js';
 import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
 
 const helloWorld = join(import.meta.dirname, '..', '..', 'examples', 'hello-world');
@@ -86,6 +87,8 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
     expect(proxies.items).toHaveLength(1);
     expect(proxies.items[0]!.metadata.ownerReferences[0]!.kind).toBe('InstallPlan');
     expect((await t.api('/apis/iam.mortise.io/v1alpha1/users/extension-hello-world')).status).toBe(200);
+    // The SDK reaches the backend as copied files: no directory link lets `..` out of the sandbox.
+    expect(directorySymlinks(join(t.dataDir!, 'extensions', 'unpacked'))).toEqual([]);
   });
 
   it('refuses anonymous callers before the backend sees them', async () => {

@@ -233,14 +233,14 @@ describe('gateway: APIService and ReverseProxy routes to extension backends', ()
   });
 
   it('answers 503 with Retry-After while the health source says the backend is not ready', async () => {
-    t.core.gateway.setHealthSource((extension) => (extension === 'demo' ? { healthy: false, message: 'the backend is Restarting: exit code 1' } : { healthy: true }));
+    const runtimeView = t.core.gateway.setHealthSource((extension) => (extension === 'demo' ? { healthy: false, message: 'the backend is Restarting: exit code 1' } : { healthy: true }));
     try {
       const res = await t.api('/proxy/demo/whoami');
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('5');
       expect(((await res.json()) as { message: string }).message).toBe('the backend of extension "demo" is not ready: the backend is Restarting: exit code 1');
     } finally {
-      t.core.gateway.setHealthSource(undefined);
+      t.core.gateway.setHealthSource(runtimeView);
     }
     expect((await t.api('/proxy/demo/whoami')).status).toBe(200);
   });

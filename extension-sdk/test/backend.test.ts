@@ -97,9 +97,10 @@ describe('createExtensionBackend', () => {
     const elsewhere = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, issuer: 'https://another-core.example', handleSignals: false });
     const e = await elsewhere.listen(0, '127.0.0.1');
     try {
-      const shortLived = await forwarded({}, 'sdk-demo', 1);
+      // exp is in whole seconds: two of them leave at least one for the first request.
+      const shortLived = await forwarded({}, 'sdk-demo', 2);
       expect((await fetch(`${s.url}/me`, { headers: { 'X-Mortise-Identity': shortLived } })).status).toBe(200);
-      await new Promise((r) => setTimeout(r, 2100));
+      await new Promise((r) => setTimeout(r, 3100));
       const expired = await fetch(`${s.url}/me`, { headers: { 'X-Mortise-Identity': shortLived } });
       expect(expired.status).toBe(401);
       expect(((await expired.json()) as { message: string }).message).toBe('the identity token has expired');

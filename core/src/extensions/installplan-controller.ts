@@ -48,7 +48,8 @@ export interface InstallerDeps {
   coreVersion: string;
   coreUrl: () => string;
   issuer: () => string;
-  sdkDir: string;
+  /** The platform modules directory backends may read (the SDK and its dependencies). */
+  platformModules: string;
   logger: Logger;
   /** How long a backend may take to become ready. */
   readyTimeoutMs?: number;
@@ -135,7 +136,7 @@ export class InstallPlanController extends Controller {
       await this.d.packages.download({ repositoryUrl, trustedKeys, entry });
       if (!upgrading) await this.setStatus(plan, { state: 'Installing', message: `unpacking ${name} ${version}` });
       await this.progress(plan, 'unpack');
-      const { dir, manifest } = await this.d.packages.unpack(name, version, entry.digest, this.d.sdkDir);
+      const { dir, manifest } = await this.d.packages.unpack(name, version, entry.digest);
       await this.progress(plan, 'check');
       const config = await this.check(manifest, spec, name, version);
       await this.progress(plan, 'resources');
@@ -175,7 +176,7 @@ export class InstallPlanController extends Controller {
     const name = plan.metadata.name!;
     const version = status.installedVersion!;
     const enabled = spec.enabled !== false;
-    const { manifest, dir } = await this.d.packages.unpack(name, version, (await this.resolve(name, version).catch(() => undefined))?.entry.digest ?? this.currentDigest(name, version), this.d.sdkDir);
+    const { manifest, dir } = await this.d.packages.unpack(name, version, (await this.resolve(name, version).catch(() => undefined))?.entry.digest ?? this.currentDigest(name, version));
     const owner = this.owner(plan);
     let backendUrl: string | undefined;
     const id = backendId(name, version);
@@ -303,7 +304,7 @@ export class InstallPlanController extends Controller {
   private async ensureBackend(manifest: ExtensionManifest, dir: string, config: Record<string, unknown>): Promise<string | undefined> {
     const id = backendId(manifest.name, manifest.version);
     const status = await this.d.runtime.start({
-      id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir,
+      id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir, readOnlyPaths: [this.d.platformModules],
       dataDir: this.d.packages.dataDir(manifest.name), healthPath: manifest.backend!.healthPath ?? '/healthz',
       env: {
         ...(manifest.backend!.env ?? {}), MORTISE_EXTENSION: manifest.name, MORTISE_EXTENSION_VERSION: manifest.version,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { RepositoryClient, extractPackage, writeFileAtomic, type IndexEntry, type ExtensionManifest, type RepositoryCredentials } from '@mortise/extension-sdk';
@@ -25,6 +25,11 @@ export class PackageStore {
     return join(this.root, 'packages', `${name}-${version}.tgz`);
   }
 
+  /** Where the platform's modules (the SDK and its dependencies) are visible to every package. */
+  get unpackedRoot(): string {
+    return join(this.root, 'unpacked');
+  }
+
   unpackedDir(name: string, version: string): string {
     return join(this.root, 'unpacked', name, version);
   }
@@ -45,7 +50,7 @@ export class PackageStore {
   }
 
   /** Unpacks the archive (digest checked again first) unless a complete unpack is already there. */
-  async unpack(name: string, version: string, digest: string, sdkDir: string): Promise<{ dir: string; manifest: ExtensionManifest }> {
+  async unpack(name: string, version: string, digest: string): Promise<{ dir: string; manifest: ExtensionManifest }> {
     const dir = this.unpackedDir(name, version);
     const marker = join(dir, completeMarker);
     if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === digest) {
@@ -54,10 +59,6 @@ export class PackageStore {
     rmSync(dir, { recursive: true, force: true });
     const archive = readFileSync(this.archivePath(name, version));
     const extracted = await extractPackage(archive, dir, { expectedSha256: digest });
-    // The platform provides the SDK to backends (packages never bundle node_modules).
-    const link = join(dir, 'node_modules', '@mortise', 'extension-sdk');
-    mkdirSync(dirname(link), { recursive: true });
-    symlinkSync(sdkDir, link, 'dir');
     writeFileSync(join(dir, '.mortise-manifest.json'), JSON.stringify(extracted.manifest));
     writeFileSync(marker, digest);
     return { dir, manifest: extracted.manifest };

@@ -100,9 +100,11 @@ export class Gateway {
     await this.routes.start();
   }
 
-  /** Where the gateway learns whether a backend is ready (the installer passes the runtime's view). */
-  setHealthSource(health: HealthSource | undefined): void {
+  /** Where the gateway learns whether a backend is ready (the runtime's view); returns the one it replaces. */
+  setHealthSource(health: HealthSource | undefined): HealthSource | undefined {
+    const previous = this.health;
     this.health = health;
+    return previous;
   }
 
   /** Ends the websocket tunnels (at shutdown, before waiting for requests in flight). */

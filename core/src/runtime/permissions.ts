@@ -173,9 +173,10 @@ function minimise(paths: Iterable<string>): string[] {
  * dir, and the real directories of the dependencies its `node_modules` links to, with their
  * declared dependencies; writes only to the data dir.
  */
-export function fsAllowList(spec: { packageDir: string; dataDir: string }): FsAllowList {
+export function fsAllowList(spec: { packageDir: string; dataDir: string; readOnlyPaths?: string[] }): FsAllowList {
   const read = new Set<string>();
   const write = new Set<string>();
+  for (const p of spec.readOnlyPaths ?? []) for (const q of [p, realOrSelf(p)]) read.add(q);
   for (const p of [spec.packageDir, realOrSelf(spec.packageDir)]) read.add(p);
   for (const p of [spec.dataDir, realOrSelf(spec.dataDir)]) {
     read.add(p);
@@ -196,7 +197,7 @@ export function fsAllowList(spec: { packageDir: string; dataDir: string }): FsAl
     dependencyClosure(real, closure);
   }
   for (const p of closure) read.add(p);
-  const symlinkHazards = [...new Set([spec.packageDir, spec.dataDir].flatMap((root) => directorySymlinks(root)))];
+  const symlinkHazards = [...new Set([spec.packageDir, spec.dataDir, ...(spec.readOnlyPaths ?? [])].flatMap((root) => directorySymlinks(root)))];
   return { read: minimise(read), write: minimise(write), symlinkHazards };
 }
 

@@ -369,16 +369,16 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
         if (s.id === id) check();
       };
       this.on('status', onStatus);
-      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => {
+      const giveUp = () => {
         done();
         const b = this.backends.get(id);
-        const s = b ? this.snapshot(b) : undefined;
         const parts = [b ? `state ${b.state}` : 'unknown'];
         if (b?.message) parts.push(b.message);
         if (b?.lastExit && b.lastExit !== b.message) parts.push(`last exit: ${b.lastExit}`);
         if (b && b.restarts > 0) parts.push(`${b.restarts} restart${b.restarts === 1 ? '' : 's'}`);
-        reject(new BackendNotReadyError(`backend ${id} not ready within ${timeoutMs} ms (${parts.join('; ')})`, s));
-      }, timeoutMs);
+        reject(new BackendNotReadyError(`backend ${id} not ready within ${timeoutMs} ms (${parts.join('; ')})`, b && this.snapshot(b)));
+      };
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(giveUp, Math.max(0, timeoutMs));
       check();
     });
   }
@@ -571,6 +571,7 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
 
     b.log.info({ pid, port, confined, restarts: b.restarts }, 'backend process started');
     this.setState(b, 'Starting', b.state === 'Restarting' ? b.message : undefined);
+    if (inst.exitInfo) return; // died at once: afterExit takes it from here
     inst.startupTimer = setTimeout(() => {
       if (inst.ready || inst.exitInfo || b.proc !== inst) return;
       inst.killReason = 'startup-timeout';

@@ -14,6 +14,8 @@ export interface BackendSpec {
   packageDir: string;
   /** Writable directory kept across versions (the extension's data). */
   dataDir: string;
+  /** Directories the backend may also read (the platform's modules). */
+  readOnlyPaths?: string[];
   /** Health path answered 2xx when ready, e.g. `/healthz`. */
   healthPath: string;
   /** Extra environment (config, core URL, service-account token); PORT is set by the runtime. */
