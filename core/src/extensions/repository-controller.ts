@@ -86,7 +86,8 @@ export class RepositoryController extends Controller {
       const client = new RepositoryClient({ url: spec.url, credentials: credentialsOf(spec), trustedKeys: spec.trustedKeys, timeoutMs: 30_000 });
       index = await client.fetchIndex();
     } catch (e) {
-      const message = `fetching ${spec.url}/index.yaml failed: ${(e as Error).message}; keeping the data of the last successful sync${status.lastSuccessfulSyncTime ? ` (${status.lastSuccessfulSyncTime})` : ''}`;
+      const kept = status.lastSuccessfulSyncTime ? `; keeping the data of the last successful sync (${status.lastSuccessfulSyncTime})` : '; it has never synced successfully';
+      const message = `fetching ${spec.url}/index.yaml failed: ${(e as Error).message}${kept}`;
       this.logger.warn({ event: 'repository.sync-failed', repository: name, err: (e as Error).message }, 'repository sync failed');
       await this.setStatus(repo, { lastSyncTime: started, observedGeneration: repo.metadata.generation }, { type: 'Synced', status: 'False', reason: 'FetchFailed', message });
       return { requeueAfterMs: Math.min(interval, 30_000) };
