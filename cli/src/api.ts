@@ -8,6 +8,10 @@ export const extensionLabel = 'extensions.mortise.io/extension';
 export const repositoryLabel = 'extensions.mortise.io/repository';
 /** Set to an RFC 3339 time to ask the repository controller for a sync now. */
 export const syncRequestedAnnotation = 'extensions.mortise.io/sync-requested-at';
+/** Set to a time to make the installer try a failed install, upgrade or uninstall again. */
+export const retryAnnotation = 'extensions.mortise.io/retry-at';
+/** "true" lets an uninstall whose steps fail finish anyway. */
+export const forceUninstallAnnotation = 'extensions.mortise.io/force-uninstall';
 
 export const repositoriesPath = (name?: string) => `${extensionsApi}/repositories${name ? `/${encodeURIComponent(name)}` : ''}`;
 export const extensionsPath = (name?: string) => `${extensionsApi}/extensions${name ? `/${encodeURIComponent(name)}` : ''}`;
@@ -75,10 +79,37 @@ export interface ExtensionVersion {
   status?: { compatible?: boolean };
 }
 
+/** Where the installer is: one of its numbered steps (resolve ... routes, then done). */
+export interface PlanProgress {
+  step: string;
+  completed: number;
+  total: number;
+}
+
+export interface PlanHistoryEntry {
+  time: string;
+  state: string;
+  version?: string;
+  message?: string;
+}
+
 export interface InstallPlan {
-  metadata: ObjectMeta;
-  spec: { extension: { name: string; version: string }; enabled?: boolean };
-  status?: { state?: string; installedVersion?: string; targetVersion?: string; message?: string };
+  apiVersion?: string;
+  kind?: 'InstallPlan';
+  metadata: ObjectMeta & { finalizers?: string[] };
+  spec: { extension: { name: string; version: string }; enabled?: boolean; config?: Record<string, unknown>; purgeOnUninstall?: boolean };
+  status?: {
+    state?: string; installedVersion?: string; targetVersion?: string; message?: string; observedGeneration?: number;
+    progress?: PlanProgress; conditions?: Condition[]; history?: PlanHistoryEntry[];
+    /** The retry annotation's value the installer last acted on. */
+    retriedAt?: string;
+  };
+}
+
+/** A watch event, as the core streams them (newline-delimited JSON). */
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
 }
 
 export interface Category {

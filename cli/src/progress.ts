@@ -20,9 +20,13 @@ export interface ProgressOptions {
   stream: NodeJS.WriteStream;
 }
 
+/** Whether to draw bars on this stream: a terminal, outside CI, that can move the cursor. */
+export function isInteractive(stream: NodeJS.WriteStream): boolean {
+  return !!stream.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
+}
+
 export function createProgress(options: ProgressOptions): Progress {
-  const interactive = !!options.stream.isTTY && !process.env.CI && process.env.TERM !== 'dumb';
-  return interactive ? new BarProgress(options) : new LineProgress(options);
+  return isInteractive(options.stream) ? new BarProgress(options) : new LineProgress(options);
 }
 
 class LineProgress implements Progress {

@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addToIndex, parseRepositoryIndex, serializeRepositoryIndex, sha256Hex, type ExtensionManifest } from '@mortise/extension-sdk';
+import { addToIndex, generateSigningKeyPair, packExtension, parseRepositoryIndex, serializeRepositoryIndex, sha256Hex, signDigest, type ExtensionManifest } from '@mortise/extension-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tgzOf } from '../../extension-sdk/test/helpers/tar-builder.js';
 import { buildBundledRepository } from '../src/extensions/bundled-repository.js';
@@ -30,6 +30,8 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
   let bob = '';
   const work = mkdtempSync(join(tmpdir(), 'mortise-lifecycle-'));
   const repoDir = join(work, 'repo');
+  let trustedKeyPem = '';
+  let signedRepoDir = '';
   const plan = async (name = 'hello-world') => (await (await t.api(`${ext}/installplans/${name}`)).json()) as Plan;
   const waitState = (state: string, name = 'hello-world', timeoutMs = 30_000) =>
     eventually(async () => {
@@ -62,7 +64,26 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
     let index = parseRepositoryIndex(readFileSync(join(repoDir, 'index.yaml'), 'utf8'));
     index = addToIndex(index, manifest, { digest: sha256Hex(hostile), url: 'packages/climber-1.0.0.tgz' });
     index = addToIndex(index, tampered, { digest: sha256Hex(good), url: 'packages/tampered-1.0.0.tgz' });
+    // A package whose manifest is invalid (no provider, bad version) behind a plausible index entry.
+    const invalid = tgzOf([{ path: 'extension.yaml', data: 'apiVersion: mortise.io/v1alpha1\nkind: Extension\nname: broken\nversion: one\n' }]);
+    writeFileSync(join(repoDir, 'packages', 'broken-1.0.0.tgz'), invalid);
+    index = addToIndex(index, { ...manifest, name: 'broken' } as ExtensionManifest, { digest: sha256Hex(invalid), url: 'packages/broken-1.0.0.tgz' });
     writeFileSync(join(repoDir, 'index.yaml'), serializeRepositoryIndex(index));
+
+    // A repository that trusts one key, offering a package signed by another.
+    const trusted = generateSigningKeyPair();
+    const other = generateSigningKeyPair();
+    const signedSrc = join(work, 'signed-src', 'signed-ext');
+    mkdirSync(signedSrc, { recursive: true });
+    writeFileSync(join(signedSrc, 'extension.yaml'), 'apiVersion: mortise.io/v1alpha1\nkind: Extension\nname: signed-ext\nversion: 1.0.0\ndisplayName: Signed\ndescription: signed by the wrong key\ncategory: examples\nprovider: {name: Tester}\nlicense: MIT\nengines: {mortise: ">=0.1.0"}\n');
+    const signedDir = join(work, 'signed-repo');
+    const packed = await packExtension(signedSrc, { outDir: join(signedDir, 'packages') });
+    const signedIndex = addToIndex(parseRepositoryIndex(serializeRepositoryIndex({ apiVersion: 'v1', generated: new Date().toISOString(), entries: {}, categories: [] })), packed.manifest, {
+      digest: packed.sha256, url: 'packages/signed-ext-1.0.0.tgz', signature: signDigest(packed.sha256, other.privateKeyPem),
+    });
+    writeFileSync(join(signedDir, 'index.yaml'), serializeRepositoryIndex(signedIndex));
+    trustedKeyPem = trusted.publicKeyPem;
+    signedRepoDir = signedDir;
 
     t = await startTestCore({ backendReadyTimeoutMs: 8000 });
     await t.api('/apis/iam.mortise.io/v1alpha1/users', { method: 'POST', json: { metadata: { name: 'bob' }, spec: { password: 'bob-password-1' } } });
@@ -166,6 +187,20 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
       await t.api(`${ext}/installplans/${name}`, { method: 'DELETE' });
       await eventually(async () => (await t.api(`${ext}/installplans/${name}`)).status === 404, 10_000, `${name} removed`);
     }
+  });
+
+  it('refuses an invalid manifest and a signature by an untrusted key', async () => {
+    await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'broken' }, spec: { extension: { name: 'broken', version: '1.0.0' }, enabled: true } } });
+    const broken = await waitState('InstallFailed', 'broken');
+    expect(broken.status!.message).toMatch(/manifest|extension\.yaml/i);
+    expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', 'broken', '1.0.0'))).toBe(false);
+
+    await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'signed' }, spec: { url: `file://${signedRepoDir}`, trustedKeys: [trustedKeyPem] } } });
+    await eventually(async () => (await t.api(`${ext}/extensionversions/signed-ext-1.0.0`)).status === 200, 10_000, 'signed repository synced');
+    await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'signed-ext' }, spec: { extension: { name: 'signed-ext', version: '1.0.0' }, enabled: true } } });
+    const signed = await waitState('InstallFailed', 'signed-ext');
+    expect(signed.status!.message!.toLowerCase()).toMatch(/sign/);
+    expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', 'signed-ext'))).toBe(false);
   });
 
   it('uninstalls cleanly: routes, identity, backend and files gone', async () => {

@@ -431,6 +431,50 @@ describe('gateway: APIService and ReverseProxy routes to extension backends', ()
     }
   });
 
+  it('lets requests in flight finish when a route switches to another backend (an upgrade)', async () => {
+    const release = signal();
+    const make = async (version: string) => {
+      const b = createExtensionBackend({ name: 'switch', coreUrl: t.url, handleSignals: false });
+      b.router.get('/version', (ctx) => {
+        ctx.body = { version };
+      });
+      b.router.get('/stream', async (ctx) => {
+        ctx.respond = false;
+        ctx.res.writeHead(200, { 'content-type': 'text/plain' });
+        ctx.res.write(`${version} started\n`);
+        await release.promise;
+        ctx.res.end(`${version} finished\n`);
+      });
+      return b.listen(0, '127.0.0.1');
+    };
+    const [v1, v2] = [await make('v1'), await make('v2')];
+    try {
+      await t.api(`${ext}/reverseproxies`, { method: 'POST', json: reverseProxy('switch', 'switch', { matcher: { path: '/proxy/switch/' }, upstream: { url: v1.url }, directives: { stripPathPrefix: '/proxy/switch' } }) });
+      await eventually(async () => (await t.api('/proxy/switch/version')).ok, 2000, 'v1 route');
+      const head = await t.api('/proxy/switch/version', { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe(String(JSON.stringify({ version: 'v1' }).length));
+      const stream = await t.api('/proxy/switch/stream');
+      const reader = stream.body!.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe('v1 started\n');
+      await t.api(`${ext}/reverseproxies/switch`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { upstream: { url: v2.url } } } });
+      await eventually(async () => ((await (await t.api('/proxy/switch/version')).json()) as { version: string }).version === 'v2', 2000, 'v2 route');
+      release.resolve();
+      let rest = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        rest += new TextDecoder().decode(value);
+      }
+      expect(rest).toBe('v1 finished\n');
+    } finally {
+      release.resolve();
+      await t.api(`${ext}/reverseproxies/switch`, { method: 'DELETE' });
+      await v1.close();
+      await v2.close();
+    }
+  });
+
   it('answers a non-websocket upgrade request (h2c) as the plain request it is', async () => {
     const raw = await new Promise<string>((resolve, reject) => {
       const port = Number(new URL(t.url).port);

@@ -1,4 +1,5 @@
 import { CredentialStore, type StoredCredentials } from '../config.js';
+import type { WatchEvent } from '../api.js';
 import { ApiStatusError, CliError, isStatus, networkReason, UnreachableError } from '../errors.js';
 
 export const cliClientId = 'mortise-cli';
@@ -35,12 +36,28 @@ export function normalizeServer(server: string): string {
   return url.toString().replace(/\/+$/, '');
 }
 
-/** fetch that turns "nothing answered" into an error naming the URL. */
-async function send(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+/**
+ * fetch that turns "nothing answered" into an error naming the URL. `timeoutMs` bounds the
+ * whole exchange; with a `signal` (a stream read for as long as the caller wants) it bounds
+ * only the wait for the answer's headers, and an abort by the caller is thrown as it is.
+ */
+async function send(url: string, init: RequestInit, timeoutMs: number, signal?: AbortSignal): Promise<Response> {
+  if (!signal) {
+    try {
+      return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+    } catch (e) {
+      throw new UnreachableError(url, networkReason(e, timeoutMs));
+    }
+  }
+  const headers = new AbortController();
+  const timer = setTimeout(() => headers.abort(new DOMException('no answer', 'TimeoutError')), timeoutMs);
   try {
-    return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+    return await fetch(url, { ...init, signal: AbortSignal.any([signal, headers.signal]), redirect: 'manual' });
   } catch (e) {
-    throw new UnreachableError(url, networkReason(e, timeoutMs));
+    if (signal.aborted) throw e;
+    throw new UnreachableError(url, networkReason(headers.signal.aborted ? headers.signal.reason : e, timeoutMs));
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -141,6 +158,44 @@ export class CoreClient {
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const res = await this.authorized(method, path, options);
+    const { json } = await readBody(res);
+    return { body: json as T, headers: res.headers };
+  }
+
+  /**
+   * `GET path?watch=1`: the watch events the core streams (newline-delimited JSON), until the
+   * server ends the stream or `signal` aborts (then the abort is thrown). A `410 Gone` comes as
+   * an `ERROR` event carrying the Status, as from kube-apiserver.
+   */
+  async *watch<T>(path: string, query: Record<string, string | undefined>, signal: AbortSignal): AsyncGenerator<WatchEvent<T>> {
+    const res = await this.authorized('GET', path, { query: { ...query, watch: '1' } }, signal);
+    if (!res.body) return;
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let newline: number;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline).trim();
+          buffer = buffer.slice(newline + 1);
+          if (line) yield JSON.parse(line) as WatchEvent<T>;
+        }
+      }
+    } finally {
+      // Ending early (the caller has what it waited for) closes the connection.
+      await reader.cancel().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Sends the request with the access token, refreshing it first when it has run out and once
+   * more when the core answers 401; answers that are not 2xx become errors.
+   */
+  private async authorized(method: string, path: string, options: RequestOptions, signal?: AbortSignal): Promise<Response> {
     let refreshed = false;
     if (Date.parse(this.credentials.expiresAt) - expirySkewMs <= Date.now()) {
       await this.refresh(this.credentials.accessToken);
@@ -148,16 +203,16 @@ export class CoreClient {
     }
     for (;;) {
       const token = this.credentials.accessToken;
-      const res = await this.send(method, path, options, token);
+      const res = await this.send(method, path, options, token, signal);
       if (res.status === 401 && !refreshed) {
         await res.body?.cancel();
         await this.refresh(token);
         refreshed = true;
         continue;
       }
+      if (res.ok) return res;
       const url = this.url(path, options.query);
       const { text, json } = await readBody(res);
-      if (res.ok) return { body: json as T, headers: res.headers };
       if (isStatus(json)) {
         const error = new ApiStatusError(res.status, json);
         if (res.status === 401) error.details.push('run `mortise login` to sign in again');
@@ -200,14 +255,14 @@ export class CoreClient {
     return `${this.credentials.server}${path}${qs ? `?${qs}` : ''}`;
   }
 
-  private send(method: string, path: string, options: RequestOptions, token: string): Promise<Response> {
+  private send(method: string, path: string, options: RequestOptions, token: string, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token}` };
     let body: string | undefined;
     if (options.body !== undefined) {
       headers['content-type'] = options.contentType ?? 'application/json';
       body = JSON.stringify(options.body);
     }
-    return send(this.url(path, options.query), { method, headers, body }, this.timeoutMs);
+    return send(this.url(path, options.query), { method, headers, body }, this.timeoutMs, signal);
   }
 
   /**

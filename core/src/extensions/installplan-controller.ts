@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Ajv } from 'ajv';
 import semver from 'semver';
 import { parseAllDocuments } from 'yaml';
-import type { ExtensionManifest, IndexEntry } from '@mortise/extension-sdk';
+import { verifyDigestSignature, type ExtensionManifest, type IndexEntry } from '@mortise/extension-sdk';
 import { ApiError } from '../api/status.js';
 import { Controller } from '../controller/controller.js';
 import { ignoreNotFound } from '../controller/garbage-collector.js';
@@ -18,7 +18,7 @@ import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { iamGroup } from '../schemas/iam.js';
 import { accessObjects, routeObjects, serviceAccountPrefix, type DesiredObject, type ResourceContext } from './extension-resources.js';
 import { versionObjectName } from './extension-versions.js';
-import type { PackageStore } from './package-store.js';
+import { sha256, type PackageStore } from './package-store.js';
 
 export const uninstallFinalizer = 'extensions.mortise.io/uninstall';
 /** Set to a timestamp to retry a failed install or upgrade. */
@@ -133,7 +133,14 @@ export class InstallPlanController extends Controller {
       await this.progress(plan, 'resolve');
       const { entry, repositoryUrl, trustedKeys } = await this.resolve(name, version);
       await this.progress(plan, 'download');
-      await this.d.packages.download({ repositoryUrl, trustedKeys, entry });
+      const archive = await this.d.packages.download({ repositoryUrl, trustedKeys, entry });
+      // Checked again right before unpacking: the archive on disk may not be what was fetched.
+      if (trustedKeys?.length) {
+        const digest = sha256(readFileSync(archive));
+        if (!entry.signature || !verifyDigestSignature(digest, entry.signature, trustedKeys)) {
+          throw new InstallError(`the package of ${name} ${version} is not signed by a key the repository trusts`);
+        }
+      }
       if (!upgrading) await this.setStatus(plan, { state: 'Installing', message: `unpacking ${name} ${version}` });
       await this.progress(plan, 'unpack');
       const { dir, manifest } = await this.d.packages.unpack(name, version, entry.digest);

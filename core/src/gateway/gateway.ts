@@ -161,6 +161,8 @@ export class Gateway {
     });
     // koa streams it (Stream.pipeline): chunks go out as they come, a failure on either side ends both.
     ctx.body = upstream;
+    // No body will be read for these: let the response complete so its connection goes back to the pool.
+    if (ctx.method === 'HEAD' || ctx.status === 204 || ctx.status === 304) upstream.resume();
     // koa labels a stream application/octet-stream; a backend that named no type gets none.
     if (upstream.headers['content-type'] === undefined) ctx.remove('Content-Type');
   }
@@ -310,7 +312,10 @@ export class Gateway {
     const used = new Set(this.routes.routes().flatMap((r) => (r.upstream ? [r.upstream.origin] : [])));
     for (const [origin, agent] of this.agents) {
       if (used.has(origin)) continue;
-      agent.destroy();
+      // Requests in flight to the old backend (an upgrade switching routes) finish; idle and
+      // released connections close.
+      agent.maxFreeSockets = 0;
+      for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
       this.agents.delete(origin);
     }
   }
