@@ -7,6 +7,7 @@ import { rssMiB, spawnServer } from './processes.js';
 import { watchFanout } from './watch-fanout.js';
 import { authzDecisions } from './authz-bench.js';
 import { gatewayBench } from './gateway-bench.js';
+import { repositoryBench } from './repository-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
 // the same run on the same machine, so the ratio means something on any machine.
@@ -180,6 +181,19 @@ async function main() {
   out();
   await open.stop();
   rmSync(openDir, { recursive: true, force: true });
+
+  const repo = await repositoryBench(core.url, tok, seconds);
+  out(`## Repository sync and marketplace search (${repo.extensions} extensions × ${repo.versions} versions)`);
+  out();
+  out('| measurement | value |');
+  out('|---|---|');
+  out(`| first sync (Repository created → ${repo.extensions} Extensions, ${repo.extensions * repo.versions} ExtensionVersions written) | ${repo.firstSyncMs.toFixed(0)} ms |`);
+  out(`| re-sync, nothing changed | ${repo.resyncMs.toFixed(0)} ms |`);
+  out();
+  out('| marketplace search (8 connections) | req/s | p50 ms | p90 ms | p99 ms |');
+  out('|---|---|---|---|---|');
+  for (const s of repo.search) out(`| \`${s.query}\` | ${s.result.rps} | ${s.result.p50} | ${s.result.p90} | ${s.result.p99} |`);
+  out();
 
   const gw = await gatewayBench(core.url, tok, seconds);
   out('## Extensions and the gateway (hello-world from the bundled repository)');
