@@ -36,7 +36,8 @@ async function parallel(n: number, concurrency: number, fn: (i: number) => Promi
   }));
 }
 
-const ws = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'tenant.mortise.io/v1alpha1', kind: 'Workspace', metadata: { name, labels }, spec: { manager: 'admin', description: 'a workspace for the benchmark' } });
+// Categories: a plain kind no controller reacts to, so the figures are the API's own.
+const cat = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'Category', metadata: { name, labels }, spec: { displayName: 'a category for the benchmark', description: 'created by npm run bench' } });
 const role = (name: string) => ({ apiVersion: 'iam.mortise.io/v1alpha1', kind: 'Role', metadata: { name }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] });
 
 function row(name: string, r: LoadResult, base?: LoadResult): string {
@@ -67,8 +68,8 @@ async function main() {
 
   const tok = await token(core.url);
   const auth = { authorization: `Bearer ${tok}`, 'content-type': 'application/json' };
-  await post(core.url, tok, '/apis/tenant.mortise.io/v1alpha1/workspaces', ws('bench-fixed'));
-  for (let i = 0; i < 64; i++) await post(core.url, tok, '/apis/tenant.mortise.io/v1alpha1/workspaces', ws(`bench-p-${i}`));
+  await post(core.url, tok, '/apis/extensions.mortise.io/v1alpha1/categories', cat('bench-fixed'));
+  
   await post(core.url, tok, '/api/v1/namespaces', { metadata: { name: 'bench-small' } });
   for (let i = 0; i < 100; i++) await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', role(`r-${i}`));
 
@@ -82,10 +83,10 @@ async function main() {
     const barePost = await load({ url: bare.url, method: 'POST', path: '/x', headers: { 'content-type': 'application/json' }, body: () => '{"metadata":{"name":"x"}}', connections: c, durationSec: seconds });
     const barePatch = await load({ url: bare.url, method: 'PATCH', path: '/x', headers: { 'content-type': 'application/json' }, body: () => '{"metadata":{"labels":{"a":"b"}}}', connections: c, durationSec: seconds });
     const r = run++;
-    const create = await load({ url: core.url, method: 'POST', path: '/apis/tenant.mortise.io/v1alpha1/workspaces', headers: auth, body: (i) => JSON.stringify(ws(`bench-c${c}-${r}-${i}`)), connections: c, durationSec: seconds });
-    const get = await load({ url: core.url, path: '/apis/tenant.mortise.io/v1alpha1/workspaces/bench-fixed', headers: auth, connections: c, durationSec: seconds });
+    const create = await load({ url: core.url, method: 'POST', path: '/apis/extensions.mortise.io/v1alpha1/categories', headers: auth, body: (i) => JSON.stringify(cat(`bench-c${c}-${r}-${i}`)), connections: c, durationSec: seconds });
+    const get = await load({ url: core.url, path: '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed', headers: auth, connections: c, durationSec: seconds });
     const list = await load({ url: core.url, path: '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', headers: auth, connections: c, durationSec: seconds });
-    const patch = await load({ url: core.url, method: 'PATCH', path: '/apis/tenant.mortise.io/v1alpha1/workspaces/bench-fixed', headers: { ...auth, 'content-type': 'application/merge-patch+json' }, body: (i) => JSON.stringify({ metadata: { labels: { n: String(i % 1000) } } }), connections: c, durationSec: seconds });
+    const patch = await load({ url: core.url, method: 'PATCH', path: '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed', headers: { ...auth, 'content-type': 'application/merge-patch+json' }, body: (i) => JSON.stringify({ metadata: { labels: { n: String(i % 1000) } } }), connections: c, durationSec: seconds });
     out(row(`create (c=${c})`, create, barePost));
     out(row(`get (c=${c})`, get, bareGet));
     out(row(`list 100 (c=${c})`, list, bareGet));
@@ -107,7 +108,8 @@ async function main() {
     listTimes.push(performance.now() - t0);
     bytes = body.byteLength;
     const parsed = JSON.parse(Buffer.from(body).toString('utf8')) as { items: unknown[] };
-    if (parsed.items.length !== 10_000) throw new Error(`list returned ${parsed.items.length} items`);
+    // The namespace also holds its three built-in Roles.
+    if (parsed.items.length < 10_000) throw new Error(`list returned ${parsed.items.length} items`);
   }
   listTimes.sort((a, b) => a - b);
   const pageStart = performance.now();
@@ -125,7 +127,7 @@ async function main() {
   out('| measurement | value |');
   out('|---|---|');
   out(`| 10,000 creates at concurrency 32 | ${(10_000 / fillSec).toFixed(0)} creates/s |`);
-  out(`| list 10,000 objects (${(bytes / 1024 / 1024).toFixed(1)} MiB), p50 / p99 of 10 | ${percentile(listTimes, 50).toFixed(0)} ms / ${percentile(listTimes, 99).toFixed(0)} ms |`);
+  out(`| list 10,003 objects (${(bytes / 1024 / 1024).toFixed(1)} MiB), p50 / p99 of 10 | ${percentile(listTimes, 50).toFixed(0)} ms / ${percentile(listTimes, 99).toFixed(0)} ms |`);
   out(`| same list in ${pages} pages of 500 (limit/continue) | ${pagedMs.toFixed(0)} ms |`);
   out();
 

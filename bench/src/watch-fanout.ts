@@ -14,7 +14,7 @@ export interface FanoutResult {
 
 /** Opens `watchers` watch streams, writes `writes` objects, times each event's arrival everywhere. */
 export async function watchFanout(url: string, token: string, watchers: number, writes: number): Promise<FanoutResult> {
-  const base = '/apis/tenant.mortise.io/v1alpha1/workspaces';
+  const base = '/apis/extensions.mortise.io/v1alpha1/categories';
   const rv = ((await (await fetch(`${url}${base}?limit=1`, { headers: { authorization: `Bearer ${token}` } })).json()) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
   const arrivals = new Map<string, number[]>();
   const sockets: Array<() => void> = [];
@@ -54,7 +54,7 @@ export async function watchFanout(url: string, token: string, watchers: number, 
     const sent = performance.now();
     const res = await fetch(`${url}${base}`, {
       method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ apiVersion: 'tenant.mortise.io/v1alpha1', kind: 'Workspace', metadata: { name, labels: { fanout: 'true' } } }),
+      body: JSON.stringify({ apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'Category', metadata: { name, labels: { fanout: 'true' } } }),
     });
     if (res.status !== 201) throw new Error(`create answered ${res.status}`);
     const deadline = Date.now() + 10_000;

@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { extensionConfigCommand } from './commands/extension-config.js';
+import { extensionDisableCommand } from './commands/extension-disable.js';
+import { extensionEnableCommand } from './commands/extension-enable.js';
 import { extensionInfoCommand } from './commands/extension-info.js';
+import { extensionInstallCommand } from './commands/extension-install.js';
 import { extensionListCommand } from './commands/extension-list.js';
+import { extensionRetryCommand } from './commands/extension-retry.js';
 import { extensionSearchCommand } from './commands/extension-search.js';
+import { extensionStatusCommand } from './commands/extension-status.js';
+import { extensionUninstallCommand } from './commands/extension-uninstall.js';
+import { extensionUpgradeCommand } from './commands/extension-upgrade.js';
 import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
 import { repoAddCommand } from './commands/repo-add.js';
@@ -28,8 +36,11 @@ function add(parent: Command, child: Command): Command {
 /** The whole command tree. One file per command under commands/. */
 export function buildProgram(): Command {
   const program = new Command('mortise')
-    .description('Administer a Mortise core: log in, manage marketplace repositories, browse extensions.')
+    .description('Administer a Mortise core: log in, manage marketplace repositories, browse, install and manage extensions.')
     .version(version())
+    // `mortise --version` is the CLI's; after a subcommand, --version is that command's
+    // (`extension install NAME --version 1.2.0`).
+    .enablePositionalOptions()
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', [
       '',
@@ -44,9 +55,13 @@ export function buildProgram(): Command {
   add(program, repo);
   for (const c of [repoAddCommand(), repoListCommand(), repoSyncCommand(), repoRemoveCommand()]) add(repo, c);
 
-  const extension = new Command('extension').alias('ext').description('browse the extensions the repositories offer');
+  const extension = new Command('extension').alias('ext').description('browse the extensions the repositories offer; install, enable, disable, configure, upgrade and uninstall them');
   add(program, extension);
-  for (const c of [extensionSearchCommand(), extensionListCommand(), extensionInfoCommand()]) add(extension, c);
+  for (const c of [
+    extensionSearchCommand(), extensionListCommand(), extensionInfoCommand(),
+    extensionInstallCommand(), extensionStatusCommand(), extensionEnableCommand(), extensionDisableCommand(),
+    extensionConfigCommand(), extensionUpgradeCommand(), extensionRetryCommand(), extensionUninstallCommand(),
+  ]) add(extension, c);
 
   return program;
 }

@@ -20,27 +20,23 @@ const watched = {
 } satisfies Record<string, ResourceRef>;
 type WatchedKind = keyof typeof watched;
 
-interface Derived {
-  globalBySubject: Map<string, Set<string>>;
-  workspaceBySubject: Map<string, Map<string, Set<string>>>; // ws → subject → role names
-  namespaceBySubject: Map<string, Map<string, Set<string>>>; // ns → subject → role names
-  groupsOfUser: Map<string, string[]>;
-  namespaceWorkspace: Map<string, string>;
-  rules: Map<string, PolicyRule[]>; // role key → effective rules
-}
-
 const subjectKey = (kind: string, name: string) => `${kind}:${name}`;
 
 /**
  * Everything authorization reads — roles, bindings, templates, group memberships, which
- * workspace a namespace belongs to — kept in memory and current by watching the store.
- * Derived indexes are rebuilt lazily after a change, so a revoked permission stops working
- * with the next request.
+ * workspace a namespace belongs to — kept in memory and current by watching the store. Each
+ * change updates the indexes incrementally (a binding's old subjects out, its new ones in), so a
+ * revoked permission stops working with the next request and a write costs O(1), not a rebuild.
  */
 export class RbacIndex {
   private readonly objects = new Map<WatchedKind, Map<string, KubeObject>>();
   private readonly watchers: Watcher[] = [];
-  private derived?: Derived;
+  /** scope key ('' global, 'w/<ws>', 'n/<ns>') → subject → binding key → role name. */
+  private readonly bySubject = new Map<string, Map<string, Map<string, string>>>();
+  private readonly groupsOfUser = new Map<string, Map<string, string>>(); // user → groupbinding → group
+  private readonly namespaceWorkspace = new Map<string, string>();
+  /** Effective rules per role key, computed on first use. */
+  private readonly rulesCache = new Map<string, PolicyRule[]>();
   /** Bumped on every change; caches key on it. */
   generation = 0;
 
@@ -51,33 +47,106 @@ export class RbacIndex {
   async start(): Promise<void> {
     for (const [kind, ref] of Object.entries(watched) as Array<[WatchedKind, ResourceRef]>) {
       const page = await this.store.list(ref);
-      const map = this.objects.get(kind)!;
-      for (const o of page.items) map.set(keyOf(o), o);
-      this.watchers.push(this.store.watch(ref, { sinceResourceVersion: page.resourceVersion }, (e) => {
-        if (e.type === 'DELETED') map.delete(keyOf(e.object));
-        else map.set(keyOf(e.object), e.object);
-        this.changed();
-      }));
+      for (const o of page.items) this.apply(kind, o, false);
+      this.watchers.push(this.store.watch(ref, { sinceResourceVersion: page.resourceVersion }, (e) => this.apply(kind, e.object, e.type === 'DELETED')));
     }
-    this.changed();
+    this.generation++;
   }
 
   stop(): void {
     for (const w of this.watchers.splice(0)) w.stop();
   }
 
-  private changed() {
+  /** One object changed: take its old contribution out, put its new one in. */
+  private apply(kind: WatchedKind, obj: KubeObject, deleted: boolean) {
+    const key = keyOf(obj);
+    const map = this.objects.get(kind)!;
+    const old = map.get(key);
+    if (old) this.unindex(kind, key, old);
+    if (deleted) map.delete(key);
+    else {
+      map.set(key, obj);
+      this.index(kind, key, obj);
+    }
     this.generation++;
-    this.derived = undefined;
+  }
+
+  private index(kind: WatchedKind, key: string, o: KubeObject) {
+    switch (kind) {
+      case 'globalrolebindings': return this.addBinding('', key, o as unknown as Binding, 'GlobalRole');
+      case 'workspacerolebindings': {
+        const ws = o.metadata.labels?.[workspaceLabel];
+        return ws ? this.addBinding(`w/${ws}`, key, o as unknown as Binding, 'WorkspaceRole') : undefined;
+      }
+      case 'rolebindings': return this.addBinding(`n/${o.metadata.namespace}`, key, o as unknown as Binding, 'Role');
+      case 'groupbindings': {
+        const group = (o as { groupRef?: { name?: string } }).groupRef?.name;
+        if (!group) return;
+        for (const u of (o as { users?: string[] }).users ?? []) {
+          if (!this.groupsOfUser.has(u)) this.groupsOfUser.set(u, new Map());
+          this.groupsOfUser.get(u)!.set(key, group);
+        }
+        return;
+      }
+      case 'namespaces': {
+        const ws = o.metadata.labels?.[workspaceLabel];
+        if (ws) this.namespaceWorkspace.set(o.metadata.name!, ws);
+        return;
+      }
+      case 'roletemplates': return this.rulesCache.clear();
+      default: return this.rulesCache.delete(roleKey(kind, o));
+    }
+  }
+
+  private unindex(kind: WatchedKind, key: string, o: KubeObject) {
+    switch (kind) {
+      case 'globalrolebindings': return this.removeBinding('', key, o as unknown as Binding);
+      case 'workspacerolebindings': {
+        const ws = o.metadata.labels?.[workspaceLabel];
+        return ws ? this.removeBinding(`w/${ws}`, key, o as unknown as Binding) : undefined;
+      }
+      case 'rolebindings': return this.removeBinding(`n/${o.metadata.namespace}`, key, o as unknown as Binding);
+      case 'groupbindings':
+        for (const u of (o as { users?: string[] }).users ?? []) this.groupsOfUser.get(u)?.delete(key);
+        return;
+      case 'namespaces':
+        this.namespaceWorkspace.delete(o.metadata.name!);
+        return;
+      case 'roletemplates': return this.rulesCache.clear();
+      default: return this.rulesCache.delete(roleKey(kind, o));
+    }
+  }
+
+  private addBinding(scope: string, key: string, b: Binding, roleKind: string) {
+    if (!b.roleRef?.name || (b.roleRef.kind && b.roleRef.kind !== roleKind)) return;
+    if (!this.bySubject.has(scope)) this.bySubject.set(scope, new Map());
+    const byS = this.bySubject.get(scope)!;
+    for (const s of b.subjects ?? []) {
+      const sk = subjectKey(s.kind, s.name);
+      if (!byS.has(sk)) byS.set(sk, new Map());
+      byS.get(sk)!.set(key, b.roleRef.name);
+    }
+  }
+
+  private removeBinding(scope: string, key: string, b: Binding) {
+    const byS = this.bySubject.get(scope);
+    if (!byS) return;
+    for (const s of b.subjects ?? []) {
+      const sk = subjectKey(s.kind, s.name);
+      byS.get(sk)?.delete(key);
+      if (byS.get(sk)?.size === 0) byS.delete(sk);
+    }
+    if (byS.size === 0) this.bySubject.delete(scope);
   }
 
   /** The user's groups: those on the token/User plus GroupBindings. */
   groupsOf(username: string, tokenGroups: string[]): string[] {
-    return [...new Set([...tokenGroups, ...(this.view().groupsOfUser.get(username) ?? [])])];
+    const bound = this.groupsOfUser.get(username);
+    return bound?.size ? [...new Set([...tokenGroups, ...bound.values()])] : tokenGroups;
   }
 
   workspaceOfNamespace(ns: string): string | undefined {
-    return this.view().namespaceWorkspace.get(ns);
+    return this.namespaceWorkspace.get(ns);
   }
 
   /** Workspace label of an existing object of a workspace-scoped kind. */
@@ -86,42 +155,35 @@ export class RbacIndex {
   }
 
   globalRules(username: string, groups: string[]): Array<{ role: string; rules: PolicyRule[] }> {
-    const v = this.view();
-    return this.collect(subjects(username, groups).flatMap((s) => [...(v.globalBySubject.get(s) ?? [])]), (r) => `g/${r}`);
+    return this.rolesIn('', username, groups).map((role) => ({ role, rules: this.rules('globalroles', role) }));
   }
 
   workspaceRules(ws: string, username: string, groups: string[]): Array<{ role: string; rules: PolicyRule[] }> {
-    const byS = this.view().workspaceBySubject.get(ws);
-    if (!byS) return [];
-    return this.collect(subjects(username, groups).flatMap((s) => [...(byS.get(s) ?? [])]), (r) => `w/${r}`);
+    // A binding only counts when its role belongs to the same workspace.
+    return this.rolesIn(`w/${ws}`, username, groups)
+      .filter((role) => this.objects.get('workspaceroles')!.get(role)?.metadata.labels?.[workspaceLabel] === ws)
+      .map((role) => ({ role, rules: this.rules('workspaceroles', role) }));
   }
 
   namespaceRules(ns: string, username: string, groups: string[]): Array<{ role: string; rules: PolicyRule[] }> {
-    const byS = this.view().namespaceBySubject.get(ns);
-    if (!byS) return [];
-    return this.collect(subjects(username, groups).flatMap((s) => [...(byS.get(s) ?? [])]), (r) => `n/${ns}/${r}`);
+    return this.rolesIn(`n/${ns}`, username, groups).map((role) => ({ role, rules: this.rules('roles', `${ns}/${role}`) }));
   }
 
   /** Workspaces in which the user (or one of its groups) holds any role. */
   workspacesOf(username: string, groups: string[]): Set<string> {
-    const out = new Set<string>();
-    const subs = subjects(username, groups);
-    for (const [ws, byS] of this.view().workspaceBySubject) if (subs.some((s) => byS.has(s))) out.add(ws);
-    return out;
+    return this.scopesOf('w/', username, groups);
   }
 
   /** Namespaces in which the user (or one of its groups) holds any role. */
   namespacesOf(username: string, groups: string[]): Set<string> {
-    const out = new Set<string>();
-    const subs = subjects(username, groups);
-    for (const [ns, byS] of this.view().namespaceBySubject) if (subs.some((s) => byS.has(s))) out.add(ns);
-    return out;
+    return this.scopesOf('n/', username, groups);
   }
 
-  /** Effective rules of a role (its own plus aggregated RoleTemplates). */
+  /** Effective rules of a role (its own plus aggregated RoleTemplates); undefined if there is no such role. */
   roleRules(kind: 'GlobalRole' | 'WorkspaceRole' | 'Role', name: string, namespace = ''): PolicyRule[] | undefined {
-    const key = kind === 'GlobalRole' ? `g/${name}` : kind === 'WorkspaceRole' ? `w/${name}` : `n/${namespace}/${name}`;
-    return this.view().rules.get(key);
+    const plural = kind === 'GlobalRole' ? 'globalroles' : kind === 'WorkspaceRole' ? 'workspaceroles' : 'roles';
+    const key = kind === 'Role' ? `${namespace}/${name}` : name;
+    return this.objects.get(plural)!.has(key) ? this.rules(plural, key) : undefined;
   }
 
   /** Rules a role object would have (for the escalation check of a role not yet stored). */
@@ -129,69 +191,41 @@ export class RbacIndex {
     return effective(role as unknown as Role, [...this.objects.get('roletemplates')!.values()]);
   }
 
-  private collect(roleKeys: string[], toKey: (r: string) => string) {
-    const rules = this.view().rules;
-    return [...new Set(roleKeys)].map((r) => ({ role: r, rules: rules.get(toKey(r)) ?? [] }));
+  private rolesIn(scope: string, username: string, groups: string[]): string[] {
+    const byS = this.bySubject.get(scope);
+    if (!byS) return [];
+    const out = new Set<string>();
+    for (const s of subjects(username, groups)) for (const role of byS.get(s)?.values() ?? []) out.add(role);
+    return [...out];
   }
 
-  private view(): Derived {
-    if (this.derived) return this.derived;
-    const templates = [...this.objects.get('roletemplates')!.values()];
-    const rules = new Map<string, PolicyRule[]>();
-    for (const r of this.objects.get('globalroles')!.values()) rules.set(`g/${r.metadata.name}`, effective(r as unknown as Role, templates));
-    for (const r of this.objects.get('workspaceroles')!.values()) rules.set(`w/${r.metadata.name}`, effective(r as unknown as Role, templates));
-    for (const r of this.objects.get('roles')!.values()) rules.set(`n/${r.metadata.namespace}/${r.metadata.name}`, effective(r as unknown as Role, templates));
-
-    const globalBySubject = new Map<string, Set<string>>();
-    for (const b of this.objects.get('globalrolebindings')!.values()) addBinding(globalBySubject, b as unknown as Binding, 'GlobalRole');
-
-    const workspaceBySubject = new Map<string, Map<string, Set<string>>>();
-    for (const b of this.objects.get('workspacerolebindings')!.values()) {
-      const ws = b.metadata.labels?.[workspaceLabel];
-      if (!ws) continue;
-      const role = (b as unknown as Binding).roleRef?.name;
-      // A binding only counts when its role belongs to the same workspace.
-      if (!role || this.objects.get('workspaceroles')!.get(role)?.metadata.labels?.[workspaceLabel] !== ws) continue;
-      if (!workspaceBySubject.has(ws)) workspaceBySubject.set(ws, new Map());
-      addBinding(workspaceBySubject.get(ws)!, b as unknown as Binding, 'WorkspaceRole');
+  private scopesOf(prefix: string, username: string, groups: string[]): Set<string> {
+    const out = new Set<string>();
+    const subs = subjects(username, groups);
+    for (const [scope, byS] of this.bySubject) {
+      if (scope.startsWith(prefix) && subs.some((s) => byS.has(s))) out.add(scope.slice(prefix.length));
     }
+    return out;
+  }
 
-    const namespaceBySubject = new Map<string, Map<string, Set<string>>>();
-    for (const b of this.objects.get('rolebindings')!.values()) {
-      const ns = b.metadata.namespace!;
-      if (!namespaceBySubject.has(ns)) namespaceBySubject.set(ns, new Map());
-      addBinding(namespaceBySubject.get(ns)!, b as unknown as Binding, 'Role');
+  private rules(plural: 'globalroles' | 'workspaceroles' | 'roles', key: string): PolicyRule[] {
+    const cacheKey = `${plural}/${key}`;
+    let rules = this.rulesCache.get(cacheKey);
+    if (!rules) {
+      const role = this.objects.get(plural)!.get(key);
+      rules = role ? effective(role as unknown as Role, [...this.objects.get('roletemplates')!.values()]) : [];
+      this.rulesCache.set(cacheKey, rules);
     }
-
-    const groupsOfUser = new Map<string, string[]>();
-    for (const gb of this.objects.get('groupbindings')!.values()) {
-      const group = (gb as { groupRef?: { name?: string } }).groupRef?.name;
-      if (!group) continue;
-      for (const u of (gb as { users?: string[] }).users ?? []) groupsOfUser.set(u, [...(groupsOfUser.get(u) ?? []), group]);
-    }
-
-    const namespaceWorkspace = new Map<string, string>();
-    for (const ns of this.objects.get('namespaces')!.values()) {
-      const ws = ns.metadata.labels?.[workspaceLabel];
-      if (ws) namespaceWorkspace.set(ns.metadata.name!, ws);
-    }
-    this.derived = { globalBySubject, workspaceBySubject, namespaceBySubject, groupsOfUser, namespaceWorkspace, rules };
-    return this.derived;
+    return rules;
   }
 }
+
+const roleKey = (kind: WatchedKind, o: KubeObject) => `${kind}/${keyOf(o)}`;
 
 function subjects(username: string, groups: string[]): string[] {
   return [subjectKey('User', username), ...groups.map((g) => subjectKey('Group', g))];
 }
 
-function addBinding(index: Map<string, Set<string>>, b: Binding, roleKind: string) {
-  if (!b.roleRef?.name || (b.roleRef.kind && b.roleRef.kind !== roleKind)) return;
-  for (const s of b.subjects ?? []) {
-    const key = subjectKey(s.kind, s.name);
-    if (!index.has(key)) index.set(key, new Set());
-    index.get(key)!.add(b.roleRef.name);
-  }
-}
 
 function effective(role: Role, templates: KubeObject[]): PolicyRule[] {
   const out = [...(role.rules ?? [])];
