@@ -221,10 +221,10 @@ const pollMs = 300;
 
 /**
  * Waits until `judge` decides, showing the plan's progress. Watches the plan (`?watch=1` with
- * a field selector, from the resourceVersion of a fresh read, so no change is missed), reading
- * it afresh whenever a watch ends; polls every 300 ms where watching is refused, or with
- * MORTISE_NO_WATCH=1 (for proxies that hold streamed answers back). The timeout ends only the
- * wait: the operation goes on in the core.
+ * a field selector) from the resourceVersion of the change, so no state is missed; whenever a
+ * watch ends (every 30 s, or a 410 Gone) it reads the plan afresh and watches from there.
+ * Polls every 300 ms where watching is refused, or with MORTISE_NO_WATCH=1 (for proxies that
+ * hold streamed answers back). The timeout ends only the wait: the operation goes on in the core.
  */
 export async function waitForPlan(client: CoreClient, options: PlanWaitOptions): Promise<PlanOutcome> {
   const { name, display } = options;
@@ -335,15 +335,4 @@ export function planView(plan: InstallPlan): PlanView {
     conditions: s.conditions ?? [],
     history: s.history ?? [],
   };
-}
-
-/** A failed operation: the plan's message, and what the admin can do next. */
-export function failure(name: string, message: string, next: string[]): CliError {
-  return new CliError(`${name}: ${message}`, next);
-}
-
-/** The commands' --no-wait / --timeout / -o options, as parsed. */
-export interface WaitFlags {
-  wait: boolean;
-  timeout: number;
 }

@@ -235,7 +235,7 @@ describe('mortise repo and mortise extension against a real core', () => {
     expect(plain.slice(1).map((r) => r[0])).toEqual(['flaky-ext', 'hello', 'log-viewer']);
     expect(plain.find((r) => r[0] === 'hello')![4]).toBe('-');
 
-    // An admin asks for an install through the API (`mortise extension install` is issue 5);
+    // An install asked for through the API (lifecycle.test.ts covers `mortise extension install`);
     // the core's installer does it.
     const created = await core.api(`${api}/installplans`, {
       method: 'POST',
