@@ -190,16 +190,16 @@ describe('mortise extension install/enable/disable/config/upgrade/retry/uninstal
     expect(text).toMatch(/^\s+Installed\s+True\s+Installed\s+\d+s ago$/m);
     expect(text).toMatch(/^\s+Enabled\s+True\s+Enabled\s+\d+s ago$/m);
     const history = text.slice(text.indexOf('History'));
-    // Downloading, Installing, Installed (Pending is where a plan starts, not a change).
-    expect(history).toMatch(/^History \(3\):$/m);
+    // Pending (where a plan starts), Downloading, Installing, Installed.
+    expect(history).toMatch(/^History \(4\):$/m);
     expect(history).toMatch(/^\s+WHEN\s+STATE\s+VERSION\s+MESSAGE$/m);
     expect(history).toMatch(/^\s+\d+s ago\s+Installed\s+0\.1\.0\s+hello-world 0\.1\.0 installed$/m);
     expect(history).toMatch(/^\s+\d+s ago\s+Downloading\s+0\.1\.0\s+installing hello-world 0\.1\.0$/m);
-    expect(tableRows(history.split('\n').slice(1).join('\n')).map((row) => row[1])).toEqual(['STATE', 'Downloading', 'Installing', 'Installed']);
+    expect(tableRows(history.split('\n').slice(1).join('\n')).map((row) => row[1])).toEqual(['STATE', 'Pending', 'Downloading', 'Installing', 'Installed']);
 
     const short = ok(await ext('status', 'hello-world', '--history', '1')).stdout;
     const last = short.slice(short.indexOf('History'));
-    expect(last).toMatch(/^History \(last 1 of 3\):$/m);
+    expect(last).toMatch(/^History \(last 1 of 4\):$/m);
     expect(tableRows(last.split('\n').slice(1).join('\n')).map((row) => row[1])).toEqual(['STATE', 'Installed']);
 
     const json = JSON.parse(ok(await ext('status', 'hello-world', '-o', 'json')).stdout) as {

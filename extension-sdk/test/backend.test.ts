@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { generateKeyPair, SignJWT, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreApiError, createExtensionBackend, type ExtensionBackend, type RunningBackend } from '../src/index.js';
@@ -177,6 +178,49 @@ describe('createExtensionBackend', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ done: true });
     await closed;
+  });
+
+  it('on SIGTERM finishes the request in flight, runs onShutdown and exits 0', async () => {
+    const script = `
+      import { createExtensionBackend } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      const b = createExtensionBackend({ onShutdown: () => console.log('shutdown hook') });
+      b.router.get('/hold', async (ctx) => {
+        console.log('holding');
+        await new Promise((r) => setTimeout(r, 300));
+        ctx.body = { user: ctx.state.identity.username };
+      });
+      const s = await b.listen();
+      console.log(s.url);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, MORTISE_EXTENSION: 'sdk-demo', MORTISE_CORE_URL: t.url, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines: string[] = [];
+    const waitFor = (line: (l: string) => boolean) => new Promise<string>((resolve) => {
+      const check = () => {
+        const hit = lines.find(line);
+        if (hit) resolve(hit);
+        else child.stdout.once('data', check);
+      };
+      check();
+    });
+    let buffered = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      const parts = buffered.split('\n');
+      buffered = parts.pop()!;
+      lines.push(...parts);
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const url = await waitFor((l) => l.startsWith('http://'));
+    const inFlight = fetch(`${url}/hold`, { headers: { 'X-Mortise-Identity': await forwarded() } });
+    await waitFor((l) => l === 'holding');
+    child.kill('SIGTERM');
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ user: 'alice' });
+    expect(await exited).toBe(0);
+    expect(lines).toContain('shutdown hook');
   });
 
   it('takes its settings from the environment the runtime sets', async () => {

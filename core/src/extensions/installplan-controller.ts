@@ -218,6 +218,7 @@ export class InstallPlanController extends Controller {
       await this.setStatus(plan, { state, message, observedGeneration: plan.metadata.generation }, [
         { type: 'Enabled', status: enabled ? 'True' : 'False', reason: enabled ? 'Enabled' : 'Disabled' },
         { type: 'BackendReady', status: healthy ? 'True' : 'False', reason: healthy ? 'Ready' : backend?.state ?? 'NotRunning', message: backend?.message ?? '' },
+        ...(enabled ? [{ type: 'ConfigValid', status: 'True', reason: 'Valid' }] : []),
       ]);
     }
     return healthy ? undefined : { requeueAfterMs: 2000 };

@@ -4,7 +4,7 @@ import type { StatusCause } from '../api/status.js';
 /** An InstallPlan is named after its extension (one plan per extension) and starts Pending. */
 export const installPlanStrategy: ResourceStrategy = {
   prepareForCreate(obj) {
-    obj.status = { state: 'Pending', message: 'waiting for the installer' };
+    obj.status = { state: 'Pending', message: 'waiting for the installer', history: [{ time: new Date().toISOString(), state: 'Pending', message: 'waiting for the installer' }] };
   },
   validate(obj): StatusCause[] {
     const ext = (obj.spec as { extension?: { name?: string; version?: string } } | undefined)?.extension;

@@ -153,19 +153,18 @@ export class Gateway {
       }
       throw this.upstreamFailure(route, e);
     }
-    const status = upstream.statusCode ?? 502;
-    ctx.respond = false;
-    const res = ctx.res;
-    res.writeHead(status, downstreamResponseHeaders(upstream.headers, route.headerDown));
-    ctx.body = '';
-    if (ctx.method === 'HEAD' || status === 204 || status === 304) {
-      upstream.resume();
-      res.end();
-      return;
-    }
-    upstream.on('error', () => { this.countError(route, 'response_aborted'); res.destroy(); });
-    res.on('close', () => { if (!upstream.complete) upstream.destroy(); });
-    upstream.pipe(res);
+    ctx.status = upstream.statusCode ?? 502;
+    for (const [name, value] of Object.entries(downstreamResponseHeaders(upstream.headers, route.headerDown))) ctx.set(name, value);
+    upstream.on('error', (e: NodeJS.ErrnoException) => {
+      // A client that leaves mid-stream is not the backend's failure.
+      if (e.code !== 'ERR_STREAM_PREMATURE_CLOSE') this.countError(route, 'response_aborted');
+    });
+    // koa streams it (Stream.pipeline): chunks go out as they come, a failure on either side ends both.
+    ctx.body = upstream;
+    // No body will be read for these: let the response complete so its connection goes back to the pool.
+    if (ctx.method === 'HEAD' || ctx.status === 204 || ctx.status === 304) upstream.resume();
+    // koa labels a stream application/octet-stream; a backend that named no type gets none.
+    if (upstream.headers['content-type'] === undefined) ctx.remove('Content-Type');
   }
 
   /** Refusals that need no backend: odd paths, disabled extensions, broken routes, unready backends. */
