@@ -301,7 +301,9 @@ describe('mortise extension install/enable/disable/config/upgrade/retry/uninstal
     expect(r.stderr).toContain('add --force to use it anyway');
   });
 
-  it.skipIf(!hasScript())('shows a progress bar on a terminal', async () => {
+  it('shows a progress bar on a terminal', async () => {
+    // util-linux `script` gives the CLI a real terminal; Debian always has it (bsdutils).
+    if (!hasScript()) throw new Error('this test needs util-linux `script`: apt-get install -y bsdutils');
     const r = await runCliInTerminal(['extension', 'upgrade', 'hello-world', '--version', '0.1.0', '--force'], { config, timeoutMs: 90_000 });
     expect(r.code, r.stdout).toBe(0);
     // cli-progress draws with block characters and cursor control, then clears the bar.
