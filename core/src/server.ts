@@ -59,6 +59,7 @@ import { tenantRouter } from './tenant/tenant-routes.js';
 import { WorkspaceController } from './tenant/workspace-controller.js';
 import { RepositoryController } from './extensions/repository-controller.js';
 import { extensionAssetRouter } from './extensions/asset-routes.js';
+import { extensionSearchRouter } from './extensions/extension-search-routes.js';
 import { InstallPlanController } from './extensions/installplan-controller.js';
 import { installPlanStrategy } from './extensions/installplan-strategy.js';
 import { PackageStore, sdkPackageDir } from './extensions/package-store.js';
@@ -204,6 +205,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(healthRouter({ store, isReady: () => ready }).routes());
   router.use(accessReviewRouter(rbac).routes());
   router.use(extensionAssetRouter({ service, kinds, packages }).routes());
+  router.use(extensionSearchRouter({ service, kinds }).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
   router.use(oauthRouter({

@@ -65,6 +65,19 @@ describe('repository sync', () => {
     expect((await t.api(`${ext}/categories/tools`)).status).toBe(200);
   });
 
+  it('searches the synced extensions under /kapis with ranking, filters and install state', async () => {
+    const search = async (query: string) => ((await (await t.api(`/kapis/extensions.mortise.io/v1alpha1/extensions?${query}`)).json()) as { items: Array<{ metadata: { name: string }; search: { score: number }; installation: unknown }> }).items;
+    expect((await search('q=metrics')).map((e) => e.metadata.name)).toEqual(['metrics']);
+    expect((await search('q=met'))[0]!.search.score).toBe(50);
+    expect((await search('q=sync'))[0]!.metadata.name).toBe('metrics'); // a keyword
+    expect(await search('q=nothing-like-this')).toEqual([]);
+    expect((await search('category=tools')).map((e) => e.metadata.name)).toEqual(['metrics']);
+    expect(await search('category=other')).toEqual([]);
+    expect((await search('installed=false')).map((e) => e.metadata.name)).toEqual(['metrics']);
+    expect((await search('q=metrics'))[0]!.installation).toBeNull();
+    expect((await t.api('/kapis/extensions.mortise.io/v1alpha1/extensions?installed=maybe')).status).toBe(400);
+  });
+
   it('a yanked version leaves the recommendations after a requested sync', async () => {
     const yank = await fetch(`${marketUrl}/api/v1/repositories/main/extensions/metrics/versions/1.1.0/yank`, {
       method: 'POST', headers: { authorization: 'Bearer publish-token', 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'broken' }),
