@@ -2,12 +2,12 @@ import type { ExtensionManifest } from '@mortise/extension-sdk';
 import type { KubeObject, OwnerReference } from '../store/resource-store.js';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { iamGroup } from '../schemas/iam.js';
+import { proxyAccessTemplate } from '../gateway/proxy-access.js';
 
 // What an installed extension is made of in the API, derived from its manifest. Every object
 // is labelled with the extension and owned by its InstallPlan, so uninstalling (or the garbage
 // collector) removes all of it.
 
-export const proxyAccessLabel = 'iam.mortise.io/aggregate-to-authenticated';
 export const serviceAccountPrefix = 'extension-';
 
 export interface DesiredObject {
@@ -98,16 +98,12 @@ export function accessObjects(ctx: ResourceContext): DesiredObject[] {
       },
     },
   ];
-  const prefixes = (m.reverseProxies ?? []).map((p) => `${p.prefix.replace(/\/+$/, '')}/*`);
+  const prefixes = (m.reverseProxies ?? []).map((p) => p.prefix);
   if (prefixes.length) {
     // Logged-in users may reach the extension's proxy paths; the backend decides further.
-    out.push({
-      group: iamGroup, plural: 'roletemplates',
-      object: {
-        apiVersion: `${iamGroup}/v1alpha1`, kind: 'RoleTemplate', metadata: { ...meta(`${m.name}-proxy-access`, ctx), labels: { [extensionLabel]: m.name, [proxyAccessLabel]: 'true' } },
-        spec: { displayName: `Reach ${m.name}`, rules: [{ nonResourceURLs: prefixes, verbs: ['get', 'head', 'options', 'post', 'put', 'patch', 'delete'] }] },
-      },
-    });
+    const template = proxyAccessTemplate(m.name, prefixes);
+    template.metadata = { ...template.metadata, ownerReferences: [ctx.owner] };
+    out.push({ group: iamGroup, plural: 'roletemplates', object: template });
   }
   return out;
 }
