@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { InstallPlan, PlanProgress as StepProgress } from './api.js';
 import { formatDuration } from './output.js';
-import { isInteractive } from './progress.js';
+import { isInteractive, terminalBar } from './progress.js';
 
 /** What the installer's steps (`status.progress.step`) do, as the CLI shows them. */
 const stepLabels: Record<string, string> = {
@@ -137,15 +137,7 @@ class BarPlanProgress extends PlanDisplay {
     super(options);
     // Without steps (enable, disable, uninstall) there is no count to show, only the state.
     this.total = options.steps ? 7 : 1;
-    this.bar = new cliProgress.SingleBar({
-      stream: options.stream,
-      format: options.steps ? '{bar} {value}/{total} {state}{label} {duration_formatted}' : '{bar} {state}{label} {duration_formatted}',
-      barsize: 20,
-      hideCursor: true,
-      clearOnComplete: true,
-      linewrap: false,
-      fps: 8,
-    }, cliProgress.Presets.shades_classic);
+    this.bar = terminalBar(options.stream, options.steps ? '{bar} {value}/{total} {state}{label} {duration_formatted}' : '{bar} {state}{label} {duration_formatted}');
   }
 
   note(text: string): void {

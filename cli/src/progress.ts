@@ -62,15 +62,7 @@ class BarProgress implements Progress {
   };
 
   constructor(private readonly options: ProgressOptions) {
-    this.bar = new cliProgress.SingleBar({
-      stream: options.stream,
-      format: '{bar} {value}/{total} {label} {duration_formatted}',
-      barsize: 20,
-      hideCursor: true,
-      clearOnComplete: true,
-      linewrap: false,
-      fps: 8,
-    }, cliProgress.Presets.shades_classic);
+    this.bar = terminalBar(options.stream, '{bar} {value}/{total} {label} {duration_formatted}');
   }
 
   step(n: number, label: string): void {
@@ -95,4 +87,11 @@ class BarProgress implements Progress {
     process.off('SIGINT', this.onInterrupt);
     this.bar.stop();
   }
+}
+
+/** The one look of every progress bar the CLI draws on a terminal. */
+export function terminalBar(stream: NodeJS.WriteStream, format: string): cliProgress.SingleBar {
+  return new cliProgress.SingleBar({
+    stream, format, barsize: 20, hideCursor: true, clearOnComplete: true, linewrap: false, fps: 8,
+  }, cliProgress.Presets.shades_classic);
 }
