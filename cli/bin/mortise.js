@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+// Committed (not built) so npm links the command at install time, before `npm run build`
+// has written cli/dist/mortise.js.
+import '../dist/mortise.js';
