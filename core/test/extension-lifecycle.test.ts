@@ -2,6 +2,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addToIndex, generateSigningKeyPair, packExtension, parseRepositoryIndex, serializeRepositoryIndex, sha256Hex, signDigest, type ExtensionManifest } from '@mortise/extension-sdk';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createMarketplaceServer, type MarketplaceServer } from '@mortise/marketplace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tgzOf } from '../../extension-sdk/test/helpers/tar-builder.js';
 import { buildBundledRepository } from '../src/extensions/bundled-repository.js';
@@ -31,6 +34,7 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
   const work = mkdtempSync(join(tmpdir(), 'mortise-lifecycle-'));
   const repoDir = join(work, 'repo');
   let trustedKeyPem = '';
+  let market: MarketplaceServer | undefined;
   let signedRepoDir = '';
   const plan = async (name = 'hello-world') => (await (await t.api(`${ext}/installplans/${name}`)).json()) as Plan;
   const waitState = (state: string, name = 'hello-world', timeoutMs = 30_000) =>
@@ -57,12 +61,19 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
     } as ExtensionManifest;
     const hostile = tgzOf([{ path: 'extension.yaml', data: JSON.stringify(manifest) }, { path: '../../escaped.txt', data: 'gotcha' }]);
     writeFileSync(join(repoDir, 'packages', 'climber-1.0.0.tgz'), hostile);
+    // Absolute paths and links out of the package, behind correct digests too.
+    const absolute = tgzOf([{ path: 'extension.yaml', data: JSON.stringify({ ...manifest, name: 'rooted' }) }, { path: '/tmp/mortise-rooted.txt', data: 'gotcha' }]);
+    const linked = tgzOf([{ path: 'extension.yaml', data: JSON.stringify({ ...manifest, name: 'linker' }) }, { path: 'etc', type: 'SymbolicLink', linkpath: '/etc' }]);
+    writeFileSync(join(repoDir, 'packages', 'rooted-1.0.0.tgz'), absolute);
+    writeFileSync(join(repoDir, 'packages', 'linker-1.0.0.tgz'), linked);
     // And a package whose bytes changed after the index was written.
     const tampered = { ...manifest, name: 'tampered', description: 'changed after publishing' } as ExtensionManifest;
     const good = tgzOf([{ path: 'extension.yaml', data: JSON.stringify(tampered) }]);
     writeFileSync(join(repoDir, 'packages', 'tampered-1.0.0.tgz'), Buffer.concat([good, Buffer.from('extra bytes')]));
     let index = parseRepositoryIndex(readFileSync(join(repoDir, 'index.yaml'), 'utf8'));
     index = addToIndex(index, manifest, { digest: sha256Hex(hostile), url: 'packages/climber-1.0.0.tgz' });
+    index = addToIndex(index, { ...manifest, name: 'rooted' } as ExtensionManifest, { digest: sha256Hex(absolute), url: 'packages/rooted-1.0.0.tgz' });
+    index = addToIndex(index, { ...manifest, name: 'linker' } as ExtensionManifest, { digest: sha256Hex(linked), url: 'packages/linker-1.0.0.tgz' });
     index = addToIndex(index, tampered, { digest: sha256Hex(good), url: 'packages/tampered-1.0.0.tgz' });
     // A package whose manifest is invalid (no provider, bad version) behind a plausible index entry.
     const invalid = tgzOf([{ path: 'extension.yaml', data: 'apiVersion: mortise.io/v1alpha1\nkind: Extension\nname: broken\nversion: one\n' }]);
@@ -91,7 +102,10 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
     expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: `file://${repoDir}` } } })).status).toBe(201);
     await eventually(async () => (await t.api(`${ext}/extensionversions/hello-world-0.5.0`)).status === 200, 10_000, 'repository synced');
   });
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    await market?.close();
+  });
 
   it('installs hello-world and serves it through the gateway with the caller\'s identity', async () => {
     const res = await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'hello-world' }, spec: { extension: { name: 'hello-world', version: '0.1.0' }, enabled: true } } });
@@ -176,13 +190,14 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
   });
 
   it('rejects hostile packages with a clear status and leaves nothing behind', async () => {
-    for (const [name, why] of [['climber', 'escapes'], ['tampered', 'sha256']] as const) {
+    for (const [name, why] of [['climber', 'escapes'], ['rooted', 'absolute'], ['linker', 'link'], ['tampered', 'sha256']] as const) {
       await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name }, spec: { extension: { name, version: '1.0.0' }, enabled: true } } });
       const p = await waitState('InstallFailed', name);
       expect(p.status!.message!.toLowerCase()).toContain(why);
       expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', name, '1.0.0'))).toBe(false);
       expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', 'escaped.txt'))).toBe(false);
       expect(existsSync(join(t.dataDir!, 'extensions', 'escaped.txt'))).toBe(false);
+      expect(existsSync('/tmp/mortise-rooted.txt')).toBe(false);
       // A failed plan can always be removed.
       await t.api(`${ext}/installplans/${name}`, { method: 'DELETE' });
       await eventually(async () => (await t.api(`${ext}/installplans/${name}`)).status === 404, 10_000, `${name} removed`);
@@ -201,6 +216,33 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
     const signed = await waitState('InstallFailed', 'signed-ext');
     expect(signed.status!.message!.toLowerCase()).toMatch(/sign/);
     expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', 'signed-ext'))).toBe(false);
+  });
+
+  it('installs from a real marketplace: pack and publish with mortise-ext, sync, install, serve', async () => {
+    // The same backend under another name: identities are minted for whatever the runtime names it.
+    const src = join(work, 'greeter-src', 'greeter');
+    cpSync(helloWorld, src, { recursive: true, filter: (p) => !p.includes('node_modules') });
+    writeFileSync(join(src, 'extension.yaml'), readFileSync(join(src, 'extension.yaml'), 'utf8')
+      .replace(/^name: hello-world$/m, 'name: greeter').replace('/proxy/hello-world/', '/proxy/greeter/').replace(/greeting: Hello$/m, 'greeting: Greetings'));
+    market = await createMarketplaceServer({ dataDir: join(work, 'market'), tokens: [{ token: 'publish-token' }], logLevel: 'silent' });
+    const { port } = await market.listen(0, '127.0.0.1');
+    const cli = join(import.meta.dirname, '..', '..', 'extension-sdk', 'bin', 'mortise-ext.js');
+    const run = promisify(execFile);
+    const packed = await run(process.execPath, [cli, 'pack', src, '--out', join(work, 'greeter-out')]);
+    const tgz = /(\S+greeter-0\.1\.0\.tgz)/.exec(packed.stdout)?.[1];
+    expect(tgz, packed.stdout).toBeTruthy();
+    await run(process.execPath, [cli, 'publish', tgz!, '--to', `http://127.0.0.1:${port}`, '--token', 'publish-token']);
+    await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'market' }, spec: { url: `http://127.0.0.1:${port}/main` } } });
+    await eventually(async () => (await t.api(`${ext}/extensionversions/greeter-0.1.0`)).status === 200, 10_000, 'marketplace synced');
+    await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'greeter' }, spec: { extension: { name: 'greeter', version: '0.1.0' }, enabled: true } } });
+    await waitState('Installed', 'greeter');
+    const r = await eventually(async () => {
+      const res = await call(t.url, t.token, '/proxy/greeter/hello');
+      return res.ok ? ((await res.json()) as { message: string }) : undefined;
+    }, 10_000, 'greeter serving');
+    expect(r.message).toBe('Greetings, admin!');
+    await t.api(`${ext}/installplans/greeter`, { method: 'DELETE' });
+    await eventually(async () => (await t.api(`${ext}/installplans/greeter`)).status === 404, 20_000, 'greeter uninstalled');
   });
 
   it('uninstalls cleanly: routes, identity, backend and files gone', async () => {

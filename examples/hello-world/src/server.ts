@@ -4,7 +4,8 @@ import { createExtensionBackend } from '@mortise/extension-sdk';
 // only reads it. The core proxies /proxy/hello-world/* here with the prefix stripped, and hands
 // over the configuration it validated against extension.yaml's configSchema.
 
-const backend = createExtensionBackend({ name: 'hello-world' });
+// The name (the audience of forwarded identities) comes from the runtime's MORTISE_EXTENSION.
+const backend = createExtensionBackend();
 const greeting = typeof backend.config.greeting === 'string' ? backend.config.greeting : 'Hello';
 
 backend.router.get('/hello', (ctx) => {
