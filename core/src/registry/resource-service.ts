@@ -150,6 +150,16 @@ export class ResourceService extends EventEmitter<{
     return { items, resourceVersion: String(resourceVersion), ...(more && after ? { continue: encodeContinue(after) } : {}) };
   }
 
+  /**
+   * A whole, unfiltered list as JSON text straight from the store, when nothing needs to be
+   * parsed (no selectors, no paging, no write-only fields to hide); undefined otherwise.
+   */
+  listJson(def: KindDefinition, namespace: string, q: ListQuery): { items: string; resourceVersion: string } | undefined {
+    if (!this.store.listRaw || def.strategy?.toExternal || q.labelSelector || q.fieldSelector || q.limit || q.continue) return undefined;
+    const raw = this.store.listRaw(this.ref(def), { namespace: def.namespaced && namespace ? namespace : undefined });
+    return { items: `[${raw.rows.join(',')}]`, resourceVersion: String(raw.resourceVersion) };
+  }
+
   async create(def: KindDefinition, namespace: string, body: unknown, ctx: RequestContext, opts: WriteOptions = {}): Promise<WriteResult> {
     const obj = this.decode(def, body, namespace);
     const warnings = this.checkUnknownFields(def, obj, opts.fieldValidation);

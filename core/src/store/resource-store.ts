@@ -115,6 +115,11 @@ export interface ResourceStore {
   update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string): Promise<KubeObject>;
   /** Removes; Conflict when `expectedResourceVersion` is stale. Returns the removed object. */
   delete(key: ObjectKey, expectedResourceVersion?: string): Promise<KubeObject>;
+  /**
+   * Optional fast path: the stored JSON of every object, unparsed, for lists that need no
+   * filtering or transformation (the handler splices them into the response).
+   */
+  listRaw?(ref: ResourceRef, opts?: ListOptions): { rows: string[]; resourceVersion: number };
   /** Calls `onEvent` for every change after `sinceResourceVersion` (replay), then live ones. */
   watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void): Watcher;
   /** The newest resourceVersion written. */
