@@ -180,8 +180,17 @@ describe('CustomResourceDefinitions', () => {
         await objects.createNamespacedCustomObject({ ...base, namespace: ns, body: { apiVersion: 'temp.example.com/v1', kind: 'Thing', metadata: { name: n }, spec: { size: 1 } } });
       }
     }
+    // A watch open on the kind ends when the kind stops being served.
+    const watch = await t.api('/apis/temp.example.com/v1/things?watch=1');
+    expect(watch.status).toBe(200);
+    const ended = (async () => {
+      const reader = watch.body!.getReader();
+      while (!(await reader.read()).done) { /* initial ADDED events, then the end */ }
+      return true;
+    })();
     await ext.deleteCustomResourceDefinition({ name: 'things.temp.example.com' });
     await crdGone('things.temp.example.com');
+    expect(await Promise.race([ended, new Promise((r) => setTimeout(() => r(false), 5000))])).toBe(true);
 
     expect((await json('/apis/temp.example.com/v1')).status).toBe(404);
     expect((await json('/apis/temp.example.com')).status).toBe(404);

@@ -18,6 +18,7 @@ export interface WatchHubOptions {
 
 interface OpenWatch {
   res: ServerResponse;
+  def: KindDefinition;
   close(): void;
 }
 
@@ -39,6 +40,7 @@ export class WatchHub {
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 30_000;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 16 * 1024 * 1024;
     this.defaultTimeoutSeconds = opts.defaultTimeoutSeconds ?? 1800;
+    service.kinds.on('changed', this.closeUnserved);
   }
 
   get size(): number {
@@ -90,6 +92,7 @@ export class WatchHub {
     };
     const entry: OpenWatch = {
       res,
+      def,
       close: () => {
         if (ended) return;
         ended = true;
@@ -147,4 +150,11 @@ export class WatchHub {
   closeAll(): void {
     for (const w of [...this.open]) w.close();
   }
+
+  /** Ends the watches of kinds no longer served (a deleted CRD), as kube-apiserver does. */
+  private closeUnserved = (): void => {
+    for (const w of [...this.open]) {
+      if (!this.service.kinds.byGroupResource(w.def.group, w.def.plural)) w.close();
+    }
+  };
 }
