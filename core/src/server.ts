@@ -62,6 +62,7 @@ import { extensionAssetRouter } from './extensions/asset-routes.js';
 import { extensionSearchRouter } from './extensions/extension-search-routes.js';
 import { InstallPlanController } from './extensions/installplan-controller.js';
 import { installPlanStrategy } from './extensions/installplan-strategy.js';
+import { repositoryStrategy } from './extensions/repository-strategy.js';
 import { PackageStore, sdkPackageDir } from './extensions/package-store.js';
 import { preparePlatformModules } from './extensions/platform-modules.js';
 import { ProcessRuntime } from './runtime/process-runtime.js';
@@ -178,6 +179,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   ];
   // Extensions: packages on disk, backends in the runtime, the InstallPlan state machine.
   kinds.byGroupResource(extensionsGroup, 'installplans')!.strategy = installPlanStrategy;
+  kinds.byGroupResource(extensionsGroup, 'repositories')!.strategy = repositoryStrategy;
   const extensionsRoot = opts.dataDir ? join(opts.dataDir, 'extensions') : mkdtempSync(join(tmpdir(), 'mortise-extensions-'));
   const packages = new PackageStore(extensionsRoot);
   const runtime: Runtime = opts.runtime ?? new ProcessRuntime({ logger: logger.child({ component: 'runtime' }), stateDir: extensionsRoot });

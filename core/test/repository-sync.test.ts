@@ -78,6 +78,21 @@ describe('repository sync', () => {
     expect((await t.api('/kapis/extensions.mortise.io/v1alpha1/extensions?installed=maybe')).status).toBe(400);
   });
 
+  it('keeps repository credentials write-only', async () => {
+    const created = await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'private' }, spec: { url: `${marketUrl}/main`, interval: '1h', credentials: { username: 'reader', password: 'hunter22-secret' } } } });
+    expect(created.status).toBe(201);
+    for (const body of [await created.text(), await (await t.api(`${ext}/repositories/private`)).text(), await (await t.api(`${ext}/repositories`)).text()]) {
+      expect(body).not.toContain('hunter22-secret');
+    }
+    expect(((await (await t.api(`${ext}/repositories/private`)).json()) as { spec: { credentials: object } }).spec.credentials).toEqual({ username: 'reader' });
+    // An update that leaves the password out keeps it (the controller still has it).
+    const got = (await (await t.api(`${ext}/repositories/private`)).json()) as { spec: Record<string, unknown> };
+    await t.api(`${ext}/repositories/private`, { method: 'PUT', json: { ...got, spec: { ...got.spec, interval: '2h' } } });
+    const stored = await t.core.store.get({ group: 'extensions.mortise.io', resource: 'repositories', namespace: '', name: 'private' });
+    expect((stored!.spec as { credentials: { password: string } }).credentials.password).toBe('hunter22-secret');
+    await t.api(`${ext}/repositories/private`, { method: 'DELETE' });
+  });
+
   it('a yanked version leaves the recommendations after a requested sync', async () => {
     const yank = await fetch(`${marketUrl}/api/v1/repositories/main/extensions/metrics/versions/1.1.0/yank`, {
       method: 'POST', headers: { authorization: 'Bearer publish-token', 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'broken' }),
