@@ -11,3 +11,13 @@ export function durationOption(flags: string, description: string, defaultValue:
     })
     .default(parseDuration(defaultValue), defaultValue);
 }
+
+/** `--no-wait` of every command that waits for the installer. */
+export function noWaitOption(returnsWhen: string): Option {
+  return new Option('--no-wait', `return ${returnsWhen}, without waiting for the installer`);
+}
+
+/** `--timeout` of every command that waits for the installer. */
+export function installerTimeoutOption(): Option {
+  return durationOption('--timeout <duration>', 'how long to wait for the installer (it goes on after)', '5m');
+}

@@ -3,7 +3,7 @@ import { installPlansPath, type InstallPlan } from '../api.js';
 import { action, loggedInClient } from '../command-kit.js';
 import { ApiStatusError, CliError } from '../errors.js';
 import { assertNotUninstalling, mergePatchBetween, readConfigFile, refusedConfig, requirePlan, settled } from '../installplans.js';
-import { durationOption } from '../options.js';
+import { installerTimeoutOption, noWaitOption } from '../options.js';
 import { outputOption, printData, type OutputFormat } from '../output.js';
 import { nextSteps, runPlanOperation } from '../plan-operation.js';
 
@@ -19,8 +19,8 @@ export function extensionConfigCommand(): Command {
     .description('set an installed extension\'s configuration from a file (the backend restarts with it), or print it')
     .argument('<name>', 'the extension')
     .option('--config <file>', 'the whole new configuration: a JSON or YAML file holding an object (keys it lacks are removed)')
-    .option('--no-wait', 'return once the InstallPlan is changed, without waiting for the installer')
-    .addOption(durationOption('--timeout <duration>', 'how long to wait for the installer (it goes on after)', '5m'))
+    .addOption(noWaitOption('once the InstallPlan is changed'))
+    .addOption(installerTimeoutOption())
     .addOption(outputOption())
     .addHelpText('after', [
       '',

@@ -3,7 +3,7 @@ import { installPlansPath, type InstallPlan } from '../api.js';
 import { action, loggedInClient } from '../command-kit.js';
 import { ApiStatusError, CliError } from '../errors.js';
 import { chooseVersion, readConfigFile, requireExtension, settled } from '../installplans.js';
-import { durationOption } from '../options.js';
+import { installerTimeoutOption, noWaitOption } from '../options.js';
 import { outputOption, type OutputFormat } from '../output.js';
 import { nextSteps, runPlanOperation } from '../plan-operation.js';
 
@@ -25,8 +25,8 @@ export function extensionInstallCommand(): Command {
     .option('--config <file>', 'its configuration: a JSON or YAML file holding an object')
     .option('--disabled', 'install it disabled: no backend, routes or UI until `mortise extension enable`')
     .option('--force', 'install a yanked version, or one made for another Mortise core')
-    .option('--no-wait', 'return once the InstallPlan is created, without waiting for the installer')
-    .addOption(durationOption('--timeout <duration>', 'how long to wait for the installer (it goes on after)', '5m'))
+    .addOption(noWaitOption('once the InstallPlan is created'))
+    .addOption(installerTimeoutOption())
     .addOption(outputOption())
     .addHelpText('after', [
       '',

@@ -3,7 +3,7 @@ import { installPlansPath, retryAnnotation, type InstallPlan } from '../api.js';
 import { action, loggedInClient } from '../command-kit.js';
 import { CliError } from '../errors.js';
 import { failedStates, gone, requirePlan, retried, type Judge } from '../installplans.js';
-import { durationOption } from '../options.js';
+import { installerTimeoutOption, noWaitOption } from '../options.js';
 import { outputOption, type OutputFormat } from '../output.js';
 import { nextSteps, runPlanOperation } from '../plan-operation.js';
 
@@ -11,8 +11,8 @@ export function extensionRetryCommand(): Command {
   return new Command('retry')
     .description('try a failed install, upgrade or uninstall again, and follow it')
     .argument('<name>', 'the extension')
-    .option('--no-wait', 'return once the retry is asked for, without waiting for the installer')
-    .addOption(durationOption('--timeout <duration>', 'how long to wait for the installer (it goes on after)', '5m'))
+    .addOption(noWaitOption('once the retry is asked for'))
+    .addOption(installerTimeoutOption())
     .addOption(outputOption())
     .addHelpText('after', '\nExample:\n  mortise extension retry hello-world')
     .action(action(async (name: string, opts: { wait: boolean; timeout: number; output: OutputFormat }) => {

@@ -3,7 +3,7 @@ import { forceUninstallAnnotation, installPlansPath, retryAnnotation, type Insta
 import { action, loggedInClient } from '../command-kit.js';
 import { CliError } from '../errors.js';
 import { gone, requirePlan } from '../installplans.js';
-import { durationOption } from '../options.js';
+import { installerTimeoutOption, noWaitOption } from '../options.js';
 import { runPlanOperation } from '../plan-operation.js';
 
 interface UninstallOptions {
@@ -20,8 +20,8 @@ export function extensionUninstallCommand(): Command {
     .argument('<name>', 'the extension')
     .option('--purge', 'delete its data directory too (kept by default, for a later install)')
     .option('--force', `finish even if uninstall steps fail (sets the ${forceUninstallAnnotation} annotation)`)
-    .option('--no-wait', 'return once the deletion is asked for, without waiting for the installer')
-    .addOption(durationOption('--timeout <duration>', 'how long to wait for the installer (it goes on after)', '5m'))
+    .addOption(noWaitOption('once the deletion is asked for'))
+    .addOption(installerTimeoutOption())
     .addHelpText('after', '\nExamples:\n  mortise extension uninstall hello-world\n  mortise extension uninstall hello-world --purge --force')
     .action(action(async (name: string, opts: UninstallOptions) => {
       const client = loggedInClient();

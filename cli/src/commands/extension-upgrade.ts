@@ -3,7 +3,7 @@ import { extensionsPath, installPlansPath, type Extension, type InstallPlan } fr
 import { action, loggedInClient } from '../command-kit.js';
 import { CliError } from '../errors.js';
 import { assertNotUninstalling, chooseVersion, failedStates, planView, requirePlan, restingStates, settled } from '../installplans.js';
-import { durationOption } from '../options.js';
+import { installerTimeoutOption, noWaitOption } from '../options.js';
 import { isMachine, out, outputOption, printData, type OutputFormat } from '../output.js';
 import { nextSteps, runPlanOperation } from '../plan-operation.js';
 
@@ -21,8 +21,8 @@ export function extensionUpgradeCommand(): Command {
     .argument('<name>', 'the extension')
     .option('--version <version>', 'the version to move to (default: the extension\'s recommended version)')
     .option('--force', 'accept a yanked version, or one made for another Mortise core')
-    .option('--no-wait', 'return once the InstallPlan is changed, without waiting for the installer')
-    .addOption(durationOption('--timeout <duration>', 'how long to wait for the installer (it goes on after)', '5m'))
+    .addOption(noWaitOption('once the InstallPlan is changed'))
+    .addOption(installerTimeoutOption())
     .addOption(outputOption())
     .addHelpText('after', '\nExamples:\n  mortise extension upgrade hello-world\n  mortise extension upgrade hello-world --version 0.2.0')
     .action(action(async (name: string, opts: UpgradeOptions) => {
