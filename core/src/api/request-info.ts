@@ -1,6 +1,8 @@
 // Parses a request into the attributes that routing, authorization and audit all use, the
 // way the Kubernetes apiserver's RequestInfoFactory does: one parser, one truth.
 
+import { parseFieldSelector, type FieldSelector } from './selectors.js';
+
 export interface RequestInfo {
   isResourceRequest: boolean;
   /** 'api' (core v1), 'apis' (named groups) or 'kapis' (non-CRUD and extension APIs). */
@@ -15,6 +17,12 @@ export interface RequestInfo {
   name: string;
   /** Set for workspace-scoped paths (`/kapis/tenant.mortise.io/v1alpha1/workspaces/{ws}/...`). */
   workspace?: string;
+  /**
+   * Where `name` came from: the path, or (a list or watch) a `fieldSelector` that requires
+   * `metadata.name=<name>`, as Kubernetes' RequestInfoFactory reads it. Either way a handler
+   * serves that one object only: what was authorized is what is served.
+   */
+  nameFrom?: 'path' | 'fieldSelector';
   parts: string[];
 }
 
@@ -48,6 +56,12 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
     rest = rest.slice(2);
   }
   if (rest.length === 0) return { ...nonResource, prefix, apiGroup, apiVersion };
+  // The deprecated `/watch/` prefix (`/apis/g/v/watch/namespaces/x/things/name`) is a watch.
+  const watchPath = rest[0] === 'watch' && prefix !== 'kapis';
+  if (watchPath) {
+    rest = rest.slice(1);
+    if (rest.length === 0) return { ...nonResource, prefix, apiGroup, apiVersion };
+  }
 
   const info: RequestInfo = {
     isResourceRequest: true, prefix, path, verb: httpVerb[method] ?? lowerVerb, apiGroup, apiVersion,
@@ -60,10 +74,14 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
     rest = rest.slice(2);
   }
 
+  let scoped = false;
   if (rest[0] === 'namespaces') {
     if (rest.length > 1) {
       info.namespace = rest[1]!;
-      if (rest.length > 2 && !namespaceSubresources.has(rest[2]!)) rest = rest.slice(2);
+      if (rest.length > 2 && !namespaceSubresources.has(rest[2]!)) {
+        rest = rest.slice(2);
+        scoped = true;
+      }
     }
   } else {
     info.namespace = '';
@@ -72,19 +90,51 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
   if (rest.length >= 3) info.subresource = rest[2]!;
   if (rest.length >= 2) info.name = rest[1]!;
   info.resource = rest[0]!;
+  if (info.name) info.nameFrom = 'path';
 
   if (info.verb === 'get' || info.verb === 'delete') {
     if (info.name === '') info.verb = info.verb === 'get' ? 'list' : 'deletecollection';
   }
   // A subresource that is itself a collection (a user's login records) is listed, not got.
   if (info.verb === 'get' && info.prefix === 'kapis' && listSubresources.has(info.subresource)) info.verb = 'list';
-  if (info.verb === 'list' || info.verb === 'get') {
-    const watch = query.get('watch');
-    if (watch === '1' || watch === 'true') info.verb = 'watch';
+  if (watchPath) info.verb = 'watch';
+  else if ((info.verb === 'list' || info.verb === 'get') && isWatchParam(query.get('watch'))) info.verb = 'watch';
+  // A list or watch selecting one name is a request for that object (Kubernetes authorizes it
+  // against resourceNames). Only the generic resource API reads field selectors; the kapis
+  // routes do not, so there a selector names nothing.
+  if ((info.verb === 'list' || info.verb === 'watch') && !info.name && prefix !== 'kapis' && !info.subresource) {
+    const selected = exactNameOf(query.get('fieldSelector'));
+    if (selected) {
+      info.name = selected;
+      info.nameFrom = 'fieldSelector';
+    }
   }
   // A namespace named by its own resource path is the object itself, not a scope.
-  if (info.resource === 'namespaces' && info.name) info.namespace = info.name;
+  if (info.resource === 'namespaces' && info.name && !scoped) info.namespace = info.name;
   return info;
+}
+
+/** `watch=1` and `watch=true` ask for a watch (what client-go and kubectl send). */
+export function isWatchParam(value: string | null): boolean {
+  return value === '1' || value === 'true';
+}
+
+/**
+ * The name a field selector requires exactly (`metadata.name=x` or `==`, among other terms), as
+ * apimachinery's RequiresExactMatch; undefined when it requires none, or is malformed (then the
+ * handler refuses it) or the name could not be a path segment.
+ */
+export function exactNameOf(fieldSelector: string | null | undefined): string | undefined {
+  if (!fieldSelector) return undefined;
+  let selector: FieldSelector;
+  try {
+    selector = parseFieldSelector(fieldSelector);
+  } catch {
+    return undefined;
+  }
+  const term = selector.find((r) => r.field === 'metadata.name' && r.equal);
+  if (!term || term.value === '' || term.value === '.' || term.value === '..' || /[/%]/.test(term.value)) return undefined;
+  return term.value;
 }
 
 function safeDecode(s: string): string {

@@ -4,6 +4,7 @@ import { parseResourceVersion, type DeleteOptions, type FieldValidation, type Re
 import type { KubeObject } from '../store/resource-store.js';
 import type { AppContext } from '../http/app-state.js';
 import { readObjectBody } from './body.js';
+import { exactNameOf } from './request-info.js';
 import { patchTypeOf } from './patch.js';
 import { badRequest, methodNotAllowed, notFound } from './status.js';
 import { toTable, wantsTable } from './table.js';
@@ -23,9 +24,9 @@ export class ResourceHandler {
     if (!def) throw notFound(info.apiGroup, info.resource);
     ctx.state.routeLabel = `${info.prefix}/${def.group || 'core'}/${def.plural}`;
     const ns = def.namespaced ? info.namespace : '';
-    if (!def.namespaced && info.namespace && !(def.group === '' && def.plural === 'namespaces')) {
-      throw notFound(info.apiGroup, info.resource);
-    }
+    // A cluster-scoped kind has no namespaced paths; a Namespace is its own scope (and only its own).
+    const ownScope = def.group === '' && def.plural === 'namespaces' ? info.name : '';
+    if (!def.namespaced && info.namespace !== ownScope) throw notFound(info.apiGroup, info.resource);
     const q = ctx.URL.searchParams;
     const sub = info.subresource;
     if (sub && !(sub === 'status' && def.subresources.status) && !(sub === 'finalize' && def.plural === 'namespaces' && def.group === '')) {
@@ -39,6 +40,8 @@ export class ResourceHandler {
     const dryRun = dryRunOf(q);
     const fieldValidation = fieldValidationOf(q);
     const version = info.apiVersion;
+    // What was authorized is what is served: a list or watch that named one object serves it alone.
+    const only = info.verb === 'list' || info.verb === 'watch' ? nameScopeOf(info.name, q.get('fieldSelector')) : undefined;
 
     switch (info.verb) {
       case 'get':
@@ -46,7 +49,7 @@ export class ResourceHandler {
       case 'list': {
         const rv = q.get('resourceVersion');
         if (rv) parseResourceVersion(rv);
-        const query = { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'), limit: intParam(q, 'limit'), continue: q.get('continue') };
+        const query = { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'), limit: intParam(q, 'limit'), continue: q.get('continue'), name: only };
         // Most lists are whole collections at the storage version: splice the stored JSON.
         const fast = version === def.version && !wantsTable(ctx.get('accept')) ? this.service.listJson(def, ns, query) : undefined;
         if (fast) {
@@ -54,10 +57,7 @@ export class ResourceHandler {
           ctx.body = `{"apiVersion":${JSON.stringify(def.group ? `${def.group}/${version}` : version)},"kind":${JSON.stringify(def.listKind)},"metadata":{"resourceVersion":${JSON.stringify(fast.resourceVersion)}},"items":${fast.items}}`;
           return;
         }
-        const page = await this.service.list(def, ns, {
-          labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'),
-          limit: intParam(q, 'limit'), continue: q.get('continue'),
-        });
+        const page = await this.service.list(def, ns, query);
         const items = page.items.map((o) => asVersion(o, def, version));
         if (wantsTable(ctx.get('accept'))) {
           ctx.body = toTable(def, items, page, q.get('includeObject'));
@@ -72,7 +72,8 @@ export class ResourceHandler {
         return;
       }
       case 'watch':
-        return this.watches.serve(ctx, def, ns, version);
+        if (ctx.method !== 'GET') throw methodNotAllowed(`a watch is a GET, not a ${ctx.method}`);
+        return this.watches.serve(ctx, def, ns, version, only);
       case 'create': {
         if (info.name) throw methodNotAllowed(`POST to a named ${def.kind} is not supported: POST to the collection`);
         if (def.terminating) throw methodNotAllowed(`create not allowed while custom resource definition ${def.plural}.${def.group} is terminating`);
@@ -128,6 +129,18 @@ export class ResourceHandler {
     const out = asVersion(obj, def, version);
     ctx.body = wantsTable(ctx.get('accept')) ? toTable(def, [out], {}, ctx.URL.searchParams.get('includeObject')) : out;
   }
+}
+
+/**
+ * The one name a list or watch may serve (undefined: the whole collection). A name on the path
+ * with a field selector that selects another (or none) is refused, as kube-apiserver does.
+ */
+function nameScopeOf(name: string, fieldSelector: string | null): string | undefined {
+  if (!name) return undefined;
+  if (fieldSelector && fieldSelector.trim() && exactNameOf(fieldSelector) !== name) {
+    throw badRequest(`fieldSelector metadata.name doesn't match requested name "${name}"`);
+  }
+  return name;
 }
 
 /** Conversion strategy "None": the same object at whichever served version was asked. */

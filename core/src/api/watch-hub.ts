@@ -47,11 +47,10 @@ export class WatchHub {
     return this.open.size;
   }
 
-  async serve(ctx: AppContext, def: KindDefinition, namespace: string, version: string): Promise<void> {
+  /** Streams one kind's changes in a namespace (all when empty), of the object `name` only when given. */
+  async serve(ctx: AppContext, def: KindDefinition, namespace: string, version: string, name?: string): Promise<void> {
     const q = ctx.URL.searchParams;
-    const timeoutParam = q.get('timeoutSeconds');
-    if (timeoutParam !== null && !/^\d+$/.test(timeoutParam)) throw badRequest(`timeoutSeconds must be a non-negative integer, got "${timeoutParam}"`);
-    const timeoutSeconds = timeoutParam ? Number(timeoutParam) : this.defaultTimeoutSeconds;
+    const timeoutSeconds = watchTimeoutOf(q.get('timeoutSeconds'), this.defaultTimeoutSeconds);
     const bookmarks = q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1';
     const res = ctx.res;
     let watcher: Watcher | undefined;
@@ -110,6 +109,7 @@ export class WatchHub {
         resourceVersion: q.get('resourceVersion'),
         labelSelector: q.get('labelSelector'),
         fieldSelector: q.get('fieldSelector'),
+        name,
         sendInitialEvents: q.get('sendInitialEvents') === 'true',
       }, (type, obj) => {
         if (type === 'BOOKMARK' && !bookmarks && !obj.metadata.annotations?.['k8s.io/initial-events-end']) return;
@@ -157,4 +157,18 @@ export class WatchHub {
       if (!this.service.kinds.byGroupResource(w.def.group, w.def.plural)) w.close();
     }
   };
+}
+
+/** Node's timers hold at most 2^31-1 ms (~24.8 days); a longer one fires at once. */
+export const maxWatchTimeoutSeconds = Math.floor(0x7fffffff / 1000);
+
+/**
+ * A watch's `timeoutSeconds`: a non-negative integer, clamped to what a timer can hold; absent
+ * or 0 means the server's default (as kube-apiserver treats 0).
+ */
+export function watchTimeoutOf(param: string | null, defaultSeconds: number): number {
+  if (param === null || param === '') return Math.min(defaultSeconds, maxWatchTimeoutSeconds);
+  if (!/^\d+$/.test(param)) throw badRequest(`timeoutSeconds must be a non-negative integer, got "${param}"`);
+  const seconds = Number(param);
+  return Math.min(seconds === 0 ? defaultSeconds : seconds, maxWatchTimeoutSeconds);
 }

@@ -17,10 +17,13 @@ export function isSelfFilteredList(r: RequestInfo): boolean {
   return (r.resource === 'workspaces' && !r.workspace) || (r.resource === 'namespaces' && !!r.workspace && !r.namespace);
 }
 
-/** What every user may do to their own User: read it, change its password, see its logins. */
+/**
+ * What every user may do to their own User: read it (a get, or a list or watch naming it, which
+ * serves it alone), change its password, see its logins.
+ */
 function isSelfAccess(user: UserInfo, r: RequestInfo): boolean {
   if (!r.isResourceRequest || r.apiGroup !== iamGroup || r.resource !== 'users' || r.name !== user.username || r.namespace) return false;
-  if (r.subresource === '') return r.verb === 'get' || r.verb === 'watch';
+  if (r.subresource === '') return r.verb === 'get' || r.verb === 'list' || r.verb === 'watch';
   if (r.subresource === 'password') return r.verb === 'create' || r.verb === 'update';
   if (r.subresource === 'loginrecords') return r.verb === 'list' || r.verb === 'get';
   return false;

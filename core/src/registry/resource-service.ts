@@ -32,6 +32,8 @@ export interface WriteResult {
 export interface ListQuery {
   labelSelector?: string | null;
   fieldSelector?: string | null;
+  /** Only the object of this name: the request named it, and was authorized for it alone. */
+  name?: string;
   limit?: number;
   continue?: string | null;
 }
@@ -52,6 +54,8 @@ export interface WatchQuery {
   resourceVersion?: string | null;
   labelSelector?: string | null;
   fieldSelector?: string | null;
+  /** Only the object of this name: the request named it, and was authorized for it alone. */
+  name?: string;
   sendInitialEvents?: boolean;
 }
 
@@ -131,7 +135,7 @@ export class ResourceService extends EventEmitter<{
       let i = 0;
       for (; i < res.items.length; i++) {
         const o = res.items[i]!;
-        if (!matchesLabels(labels, o.metadata.labels) || !matchesFields(fields, o)) continue;
+        if ((q.name !== undefined && o.metadata.name !== q.name) || !matchesLabels(labels, o.metadata.labels) || !matchesFields(fields, o)) continue;
         if (limit && items.length === limit) {
           more = true;
           break;
@@ -155,7 +159,7 @@ export class ResourceService extends EventEmitter<{
    * parsed (no selectors, no paging, no write-only fields to hide); undefined otherwise.
    */
   listJson(def: KindDefinition, namespace: string, q: ListQuery): { items: string; resourceVersion: string } | undefined {
-    if (!this.store.listRaw || def.strategy?.toExternal || q.labelSelector || q.fieldSelector || q.limit || q.continue) return undefined;
+    if (!this.store.listRaw || def.strategy?.toExternal || q.labelSelector || q.fieldSelector || q.name !== undefined || q.limit || q.continue) return undefined;
     const raw = this.store.listRaw(this.ref(def), { namespace: def.namespaced && namespace ? namespace : undefined });
     return { items: `[${raw.rows.join(',')}]`, resourceVersion: String(raw.resourceVersion) };
   }
@@ -334,7 +338,8 @@ export class ResourceService extends EventEmitter<{
   async watch(def: KindDefinition, namespace: string, q: WatchQuery, sink: WatchSink): Promise<Watcher> {
     const labels: LabelSelector = parseLabelSelector(q.labelSelector);
     const fields: FieldSelector = parseFieldSelector(q.fieldSelector);
-    const matches = (o: KubeObject | undefined) => o !== undefined && matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o);
+    const matches = (o: KubeObject | undefined) => o !== undefined && (q.name === undefined || o.metadata.name === q.name)
+      && matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o);
     const ns = def.namespaced && namespace ? namespace : undefined;
     const rvText = q.resourceVersion ?? '';
     let since: number;
