@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { eventually, kubeConfigFor, login, startTestCore, type TestCore } from './support/test-core.js';
 
 // The real kubectl binary against a real core, over HTTPS with the core's CA: what a user types.
 
@@ -30,9 +30,9 @@ describe('kubectl against the core', () => {
   let common: string[];
   const children: ChildProcess[] = [];
 
-  const kubectl = (args: string[], input?: string): Promise<Result> =>
+  const kubectl = (args: string[], input?: string, base = common): Promise<Result> =>
     new Promise((resolve, reject) => {
-      const child = execFile('kubectl', [...common, ...args], { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const child = execFile('kubectl', [...base, ...args], { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new Error(missingKubectl));
         if (err && err.killed) return reject(new Error(`kubectl ${args.join(' ')} timed out\n${stderr}`));
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
@@ -241,6 +241,37 @@ spec:
       expect(await ok(['delete', 'ws', 'watched'])).toContain('workspace.tenant.mortise.io "watched" deleted');
       // A deletion shows the row once more.
       await eventually(() => rows().filter((r) => r === 'watched').length >= 2, 15_000, `the deletion in the watch (got: ${out} ${err})`);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(err).toBe('');
+  });
+
+  it('kubectl get users <me> -w as a user with no roles: their own User, and no one else', async () => {
+    const created = await t.api('/apis/iam.mortise.io/v1alpha1/users', { method: 'POST', json: { metadata: { name: 'gina' }, spec: { email: 'gina@example.com', password: 'gina-password-1' } } });
+    expect(created.status).toBe(201);
+    const kubeconfig = write('gina.kubeconfig', kubeConfigFor(t.core, await login(t.url, 'gina', 'gina-password-1')).exportConfig());
+    const asGina = ['--kubeconfig', kubeconfig, ...common.slice(2)];
+    // Her User by path and by watch; anyone else's is refused.
+    const others = await kubectl(['get', 'users', 'admin'], undefined, asGina);
+    expect(others.stderr).toContain('Error from server (Forbidden)');
+    expect((await kubectl(['get', 'users', 'gina', '-o', 'name'], undefined, asGina)).stdout.trim()).toBe('user.iam.mortise.io/gina');
+    const child = spawn('kubectl', [...asGina, 'get', 'users', 'gina', '-w', '-o', 'name'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const rows = () => out.split('\n').filter((l) => l.trim());
+    try {
+      await eventually(() => rows().includes('user.iam.mortise.io/gina'), 15_000, `her row (got: ${out} ${err})`);
+      // Another user changes, then she does: only her change reaches her watch.
+      const label = (name: string) => t.api(`/apis/iam.mortise.io/v1alpha1/users/${name}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { metadata: { labels: { watched: 'yes' } } } });
+      expect((await label('admin')).status).toBe(200);
+      expect((await label('gina')).status).toBe(200);
+      await eventually(() => rows().length >= 2, 15_000, `her change in the watch (got: ${out} ${err})`);
+      expect(rows().every((r) => r === 'user.iam.mortise.io/gina'), out).toBe(true);
       expect(child.exitCode).toBeNull();
     } finally {
       child.kill('SIGTERM');

@@ -175,6 +175,41 @@ describe('watch (client-node)', () => {
     byName.abort();
   });
 
+  it('watches one object by its path (watch=true, the /watch/ prefix): another object\'s events never arrive', async () => {
+    const rv = await listRv();
+    const byPath = await watch(`${gPath}/path-target`, { resourceVersion: rv });
+    const byPrefix = await watch('/apis/watch.example.com/v1/watch/gadgets/path-target', { resourceVersion: rv });
+    // No resourceVersion: the initial events too are of that object only.
+    await createG('path-other');
+    await createG('path-target');
+    const initial = await watch(`${gPath}/path-target`);
+    await patchG('path-other', { spec: { a: 1 } });
+    await patchG('path-target', { spec: { a: 1 } });
+    // Events arrive in order: once the target's change is in, any other's would be too.
+    await eventually(() => [byPath, byPrefix].every((w) => w.events.length >= 2) && initial.events.length >= 2, 15_000, 'events');
+    for (const w of [byPath, byPrefix]) expect(w.events.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED path-target', 'MODIFIED path-target']);
+    expect(initial.events.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED path-target', 'MODIFIED path-target']);
+    // A selector naming another object than the path is refused, never widened.
+    const clash = await t.api(`${gPath}/path-target?watch=1&fieldSelector=metadata.name%3Dpath-other`);
+    expect(clash.status).toBe(400);
+    expect(await clash.json()).toMatchObject({ kind: 'Status', code: 400, message: expect.stringContaining("doesn't match requested name") });
+    // A watch is a GET: the /watch/ prefix on a write is refused.
+    expect((await t.api('/apis/watch.example.com/v1/watch/gadgets', { method: 'POST', json: {} })).status).toBe(405);
+    for (const w of [byPath, byPrefix, initial]) w.abort();
+  });
+
+  it('keeps a watch open whose timeoutSeconds exceeds what a timer holds (clamped), or is 0 (the default)', async () => {
+    // setTimeout overflows past 2^31-1 ms and fires at once: the stream would end before any event.
+    const rv = await listRv();
+    const long = await Promise.all(['2147484', '99999999999999999999', '0'].map((s) => watch(gPath, { resourceVersion: rv, timeoutSeconds: s })));
+    await createG('long-lived');
+    await eventually(() => long.every((w) => w.seen('long-').length === 1), 15_000, 'the event on every watch');
+    for (const w of long) {
+      expect(w.ended()).toBe(false);
+      w.abort();
+    }
+  });
+
   it('turns a label change that leaves a label-selector watch into DELETED and one that enters into ADDED', async () => {
     const w = await watch(gPath, { resourceVersion: await listRv(), labelSelector: 'watched=yes' });
     await createG('lbl-a', { watched: 'no' });
@@ -306,6 +341,9 @@ describe('watch (client-node)', () => {
     expect(await bad('labelSelector=a%20in%20(b')).toMatch(/unable to parse/);
     expect(await bad('resourceVersion=abc')).toMatch(/resource version/);
     expect(await bad('timeoutSeconds=soon')).toMatch(/timeoutSeconds/);
+    expect(await bad('timeoutSeconds=-1')).toMatch(/timeoutSeconds must be a non-negative integer/);
+    expect(await bad('timeoutSeconds=1.5')).toMatch(/timeoutSeconds/);
+    expect(await bad('timeoutSeconds=1e3')).toMatch(/timeoutSeconds/);
   });
 
   it('keeps a makeInformer cache equal to the server list through creates, updates, deletes and a 410', async () => {
