@@ -100,8 +100,9 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
   if (watchPath) info.verb = 'watch';
   else if ((info.verb === 'list' || info.verb === 'get') && isWatchParam(query.get('watch'))) info.verb = 'watch';
   // A list or watch selecting one name is a request for that object (Kubernetes authorizes it
-  // against resourceNames). Only the generic resource API reads field selectors; the kapis
-  // routes do not, so there a selector names nothing.
+  // against resourceNames), and the resource handler serves that object alone. Only the core's
+  // resource API (/api, /apis) is held to that; /kapis routes and extension backends (proxied
+  // only under /kapis and their own prefixes) need not read selectors, so there one names nothing.
   if ((info.verb === 'list' || info.verb === 'watch') && !info.name && prefix !== 'kapis' && !info.subresource) {
     const selected = exactNameOf(query.get('fieldSelector'));
     if (selected) {

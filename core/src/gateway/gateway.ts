@@ -137,8 +137,6 @@ export class Gateway {
     this.admit(route, ctx.path);
     const user = ctx.state.user;
     if (!user) throw unauthorized('authentication required: send "Authorization: Bearer <token>" (get one from POST /oauth/token)');
-    const scoped = await this.selectorScopeRefusal(user, ctx.state.requestInfo);
-    if (scoped) throw scoped;
     const identity = await this.identities.token(this.forwardedUser(user), route.extension);
     const headers = upstreamRequestHeaders(ctx.req.headers, {
       identity, clientIp: ctx.request.ip, proto: ctx.protocol === 'https' ? 'https' : 'http', host: ctx.get('host') || undefined,
@@ -167,19 +165,6 @@ export class Gateway {
     if (ctx.method === 'HEAD' || ctx.status === 204 || ctx.status === 304) upstream.resume();
     // koa labels a stream application/octet-stream; a backend that named no type gets none.
     if (upstream.headers['content-type'] === undefined) ctx.remove('Content-Type');
-  }
-
-  /**
-   * A list or watch whose field selector names one object was authorized for that object alone
-   * (resourceNames). The core holds its own kinds to that; a backend may ignore selectors, so such
-   * a request is proxied only when the whole collection is allowed too.
-   */
-  private async selectorScopeRefusal(user: UserInfo, info: RequestInfo | undefined): Promise<ApiError | undefined> {
-    if (info?.nameFrom !== 'fieldSelector') return undefined;
-    const collection: RequestInfo = { ...info, name: '', nameFrom: undefined };
-    const decision = await this.deps.authorizer.authorize(user, collection);
-    if (decision.allowed) return undefined;
-    return forbidden(`${user.username} cannot ${describeRequest(collection)}: ${decision.reason} (a grant for the one name "${info.name}" does not reach an extension's backend, which may not honour field selectors)`);
   }
 
   /** Refusals that need no backend: odd paths, disabled extensions, broken routes, unready backends. */
@@ -389,8 +374,6 @@ export class Gateway {
     const info = parseRequestInfo('GET', url.pathname, url.searchParams);
     const decision = await this.deps.authorizer.authorize(user, info);
     if (!decision.allowed) return fail(forbidden(`${user.username} cannot ${describeRequest(info)}: ${decision.reason}`), user, info);
-    const scoped = await this.selectorScopeRefusal(user, info);
-    if (scoped) return fail(scoped, user, info);
     try {
       this.admit(route, url.pathname);
     } catch (e) {
