@@ -3,6 +3,7 @@ import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jw
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPublic, publicRoutes } from '../src/http/public-routes.js';
 import { call, startTestCore, type TestCore } from './support/test-core.js';
+import { concretePaths, routerLayers } from './support/route-inventory.js';
 
 // The core as an OAuth2/OIDC issuer, and the pipeline that authenticates every request.
 
@@ -402,25 +403,14 @@ describe('authentication and authorization', () => {
       ? ['namespaces', 'namespaces/default', 'namespaces/default/status', 'namespaces?watch=1']
       : ['workspaces', 'workspaces/w1', 'users/admin', 'users/admin/status', 'workspaces?watch=1'];
 
-    /** Every concrete path a router layer answers, with sample values for its parameters. */
-    const concretePaths = (path: string): string[] => {
-      let out = [path];
-      for (const [name, values] of Object.entries(samples)) {
-        out = out.flatMap((p) => (p.includes(`:${name}`) ? values.map((v) => p.replaceAll(`:${name}`, v)) : [p]));
-      }
-      out = out.flatMap((p) => (p.includes('{*rest}') ? restSamples(p).map((r) => p.replace('{*rest}', r)) : [p]));
-      // Any other parameter (`:ws`, `:name`, `{*path}`): an ordinary sample value.
-      return out.map((p) => p.replace(/:(\w+)/g, 'sample-$1').replace(/\{\*(\w+)\}/g, 'sample/$1'));
-    };
-
     it('get 401 on every route that is not allowlisted, and reach the allowlisted ones', async () => {
-      const stack = (t.core.router as unknown as { stack: Array<{ methods: string[]; path: string }> }).stack;
+      const stack = routerLayers(t.core);
       expect(stack.length).toBeGreaterThan(10);
       const reached: Array<{ method: string; path: string }> = [];
       let checked = 0;
       for (const layer of stack) {
         for (const method of new Set(layer.methods)) {
-          for (const path of concretePaths(layer.path)) {
+          for (const path of concretePaths(layer.path, samples, restSamples)) {
             const res = await raw(method, path);
             checked++;
             if (isPublic(method, path.split('?')[0]!)) {

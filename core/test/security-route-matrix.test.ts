@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { concretePaths, routerLayers } from './support/route-inventory.js';
 import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
 
 // What is authorized is exactly what is served. Every kind in discovery (core kinds, and
@@ -91,7 +92,7 @@ describe('security: every route serves exactly what was authorized', () => {
   const tokens = {} as Record<Principal, string>;
   let kinds: Kind[] = [];
   let tick = 0;
-  const counts = { requests: 0, watches: 0, denied: 0 };
+  const counts = { requests: 0, watches: 0, denied: 0, carried: 0 };
 
   const post = async (path: string, json: unknown) => {
     const res = await t.api(path, { method: 'POST', json });
@@ -382,10 +383,42 @@ describe('security: every route serves exactly what was authorized', () => {
     }, 600_000);
   }
 
+  // The rest of the route inventory (the router's own routes: /kapis workspace views, user
+  // accounts, audit, discovery, ...), walked as the anonymous-access test in auth.test.ts walks it:
+  // every GET, plain, watched and name-selected, with the fixtures' names for its parameters.
+  // Only reads: a write here could remove the fixtures the kind walk needs.
+  for (const who of Object.keys(users) as Principal[]) {
+    it(`as a user granted one object (${who}): no other route carries an object beyond the grant`, async () => {
+      const samples = { group: ['tenant.mortise.io', 'iam.mortise.io', 'extensions.mortise.io', 'audit.mortise.io'], version: ['v1alpha1'], ws: namespaces, name: [...namespaces, users.self] };
+      let walked = 0;
+      for (const layer of routerLayers(t.core)) {
+        // The resource API is the kind walk above.
+        if (!layer.methods.includes('GET') || layer.path.includes('{*rest}')) continue;
+        for (const path of concretePaths(layer.path, samples, () => [])) {
+          for (const query of ['', '?watch=1', `?fieldSelector=metadata.name%3D${MINE}`, `?watch=true&fieldSelector=metadata.name%3D${OTHER}`]) {
+            const res = await call(t.url, tokens[who], `${path}${query}`, { signal: AbortSignal.timeout(20_000) });
+            const text = await res.text();
+            walked++;
+            expect(res.status, `${who}: GET ${path}${query} -> ${res.status} ${text.slice(0, 300)}`).toBeLessThan(500);
+            for (const id of fixtureIds(text)) {
+              const [plural, ns, name] = id.split('/') as [string, string, string];
+              expect(readable(who, plural, ns, name), `${who}: GET ${path}${query} carries the fixture ${id}`).toBe(true);
+              counts.carried++;
+            }
+          }
+        }
+      }
+      counts.requests += walked;
+      expect(walked).toBeGreaterThan(100);
+    }, 300_000);
+  }
+
   it('counted what it walked', () => {
     // Reported so a shrinking inventory shows; the three principals each walked every route.
     expect(counts.requests).toBeGreaterThan(3000);
     expect(counts.watches).toBeGreaterThan(100);
     expect(counts.denied).toBeGreaterThan(1000);
+    // The router's routes served some fixture to whom it was granted (the walk reached them).
+    expect(counts.carried).toBeGreaterThan(0);
   });
 });
