@@ -1,6 +1,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { ApiError, unsupportedMediaType } from './status.js';
+import { isPlainObject, setOwn, withoutPrototypes } from './own-properties.js';
 
 export type PatchType = 'merge' | 'json' | 'strategic';
 
@@ -17,13 +18,17 @@ export function patchTypeOf(contentType: string | undefined): PatchType {
   }
 }
 
-/** RFC 7386 JSON merge patch. */
+/**
+ * RFC 7386 JSON merge patch. Keys are the client's: only own properties are read, and every
+ * key (`__proto__` too) is written as an own property, never through a setter.
+ */
 export function mergePatch(target: unknown, patch: unknown): unknown {
-  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return structuredClone(patch);
-  const base = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
-  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+  if (!isPlainObject(patch)) return structuredClone(patch);
+  const base: Record<string, unknown> = {};
+  if (isPlainObject(target)) for (const [k, v] of Object.entries(target)) setOwn(base, k, v);
+  for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete base[k];
-    else base[k] = mergePatch(base[k], v);
+    else setOwn(base, k, mergePatch(Object.hasOwn(base, k) ? base[k] : undefined, v));
   }
   return base;
 }
@@ -34,27 +39,44 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
  */
 function stripDirectives(patch: unknown): unknown {
   if (Array.isArray(patch)) return patch.map(stripDirectives);
-  if (patch === null || typeof patch !== 'object') return patch;
+  if (!isPlainObject(patch)) return patch;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+  for (const [k, v] of Object.entries(patch)) {
     if (k.startsWith('$')) continue;
-    out[k] = stripDirectives(v);
+    setOwn(out, k, stripDirectives(v));
   }
   return out;
 }
 
+const jsonPatchOps = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
+
 export function applyPatch(type: PatchType, target: unknown, patch: unknown): unknown {
   if (type === 'json') {
     if (!Array.isArray(patch)) throw new ApiError(400, 'BadRequest', 'a JSON patch must be an array of operations');
-    const error = fastJsonPatch.validate(patch as Operation[], target);
-    if (error) throw new ApiError(422, 'Invalid', `the JSON patch is invalid: ${error.message.split('\n')[0]} (operation ${error.index})`);
+    patch.forEach((op: unknown, i) => {
+      const name = isPlainObject(op) && Object.hasOwn(op, 'op') ? op.op : undefined;
+      if (typeof name !== 'string' || !jsonPatchOps.has(name)) {
+        throw new ApiError(422, 'Invalid', `the JSON patch is invalid: operation ${i} must have an "op" of ${[...jsonPatchOps].join(', ')}`);
+      }
+    });
+    const error = (() => {
+      try {
+        return fastJsonPatch.validate(patch as Operation[], target);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    if (error) throw new ApiError(422, 'Invalid', `the JSON patch is invalid: ${error.message.split('\n')[0]}${'index' in error ? ` (operation ${String(error.index)})` : ''}`);
     try {
-      return fastJsonPatch.applyPatch(structuredClone(target), patch as Operation[], false, true).newDocument;
+      // Pointers resolve through own properties only: the target has no prototypes to find
+      // `constructor` or `toString` in. The JSON round trip gives the result ordinary objects.
+      const doc = fastJsonPatch.applyPatch(withoutPrototypes(target), patch as Operation[], false, true).newDocument;
+      return JSON.parse(JSON.stringify(doc)) as unknown;
     } catch (e) {
       throw new ApiError(422, 'Invalid', `the JSON patch could not be applied: ${(e as Error).message.split('\n')[0]}`);
     }
   }
-  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+  if (!isPlainObject(patch)) {
     throw new ApiError(400, 'BadRequest', 'a merge patch must be a JSON object');
   }
   return mergePatch(target, type === 'strategic' ? stripDirectives(patch) : patch);

@@ -1,5 +1,6 @@
 import type { KubeObject } from '../store/resource-store.js';
 import { validateLabelValue, validateQualifiedName } from '../registry/names.js';
+import { ownValue } from './own-properties.js';
 import { badRequest } from './status.js';
 
 // Label selectors as kubectl and client-go write them:
@@ -62,7 +63,7 @@ function splitTerms(text: string): string[] {
 
 export function matchesLabels(selector: LabelSelector, labels: Record<string, string> | undefined): boolean {
   for (const r of selector) {
-    const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, r.key);
+    const has = labels !== undefined && Object.hasOwn(labels, r.key);
     const v = has ? labels![r.key] : undefined;
     switch (r.op) {
       case 'exists': if (!has) return false; break;
@@ -77,10 +78,11 @@ export function matchesLabels(selector: LabelSelector, labels: Record<string, st
 type FieldRequirement = { field: string; value: string; equal: boolean };
 export type FieldSelector = FieldRequirement[];
 
-const fieldGetters: Record<string, (o: KubeObject) => string> = {
-  'metadata.name': (o) => o.metadata.name ?? '',
-  'metadata.namespace': (o) => o.metadata.namespace ?? '',
-};
+// A Map: the field name is the client's, and must not find `constructor` on an object.
+const fieldGetters = new Map<string, (o: KubeObject) => string>([
+  ['metadata.name', (o) => o.metadata.name ?? ''],
+  ['metadata.namespace', (o) => o.metadata.namespace ?? ''],
+]);
 
 export function parseFieldSelector(text: string | null | undefined, extraFields: string[] = []): FieldSelector {
   if (!text || !text.trim()) return [];
@@ -91,8 +93,8 @@ export function parseFieldSelector(text: string | null | undefined, extraFields:
     const m = /^([^\s!=]+)\s*(==|=|!=)\s*(.*)$/.exec(t);
     if (!m) throw badRequest(`invalid field selector "${t}": expected field=value or field!=value`);
     const field = m[1]!;
-    if (!fieldGetters[field] && !extraFields.includes(field)) {
-      throw badRequest(`field label not supported: ${field} (supported: ${[...Object.keys(fieldGetters), ...extraFields].join(', ')})`);
+    if (!fieldGetters.has(field) && !extraFields.includes(field)) {
+      throw badRequest(`field label not supported: ${field} (supported: ${[...fieldGetters.keys(), ...extraFields].join(', ')})`);
     }
     reqs.push({ field, value: m[3]!.trim(), equal: m[2] !== '!=' });
   }
@@ -101,7 +103,7 @@ export function parseFieldSelector(text: string | null | undefined, extraFields:
 
 export function matchesFields(selector: FieldSelector, obj: KubeObject): boolean {
   for (const r of selector) {
-    const getter = fieldGetters[r.field];
+    const getter = fieldGetters.get(r.field);
     const actual = getter ? getter(obj) : String(getPath(obj, r.field) ?? '');
     if ((actual === r.value) !== r.equal) return false;
   }
@@ -111,8 +113,7 @@ export function matchesFields(selector: FieldSelector, obj: KubeObject): boolean
 function getPath(obj: unknown, path: string): unknown {
   let cur = obj;
   for (const p of path.split('.')) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[p];
+    cur = ownValue(cur, p);
   }
   return cur;
 }

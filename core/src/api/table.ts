@@ -1,5 +1,6 @@
 import type { KindDefinition, PrinterColumn } from '../registry/kind.js';
 import type { KubeObject } from '../store/resource-store.js';
+import { ownValue } from './own-properties.js';
 
 // Server-side printing: kubectl asks for `as=Table` and prints what it gets.
 
@@ -46,9 +47,8 @@ export function jsonPath(obj: unknown, path: string): unknown {
   const tokens = path.replace(/^\{?\.?/, '').replace(/\}$/, '').match(/[^.[\]'"]+|\[\d+\]|\['[^']*'\]|\["[^"]*"\]/g) ?? [];
   let cur: unknown = obj;
   for (const raw of tokens) {
-    if (cur === null || cur === undefined) return undefined;
     const t = raw.startsWith('[') ? raw.slice(1, -1).replace(/^['"]|['"]$/g, '') : raw;
-    cur = (cur as Record<string, unknown>)[t];
+    cur = ownValue(cur, t);
   }
   return cur;
 }

@@ -14,6 +14,7 @@ import { verifyPassword } from './passwords.js';
 import type { IssuedTokens, TokenService } from './token-service.js';
 import { tokensValidAfterAnnotation } from './user-directory.js';
 import { nextWholeSecond, waitUntil } from './user-token-revoker.js';
+import { singleQueryParam } from '../api/query-params.js';
 
 export interface UserAccountDeps {
   service: ResourceService;
@@ -114,7 +115,7 @@ export function userAccountRouter(deps: UserAccountDeps): Router<AppState> {
     const user = await deps.service.getStored(userDef(), '', name);
     if (!user) throw notFound(iamGroup, 'users', name);
     let records = await deps.loginRecords.list(name, user.metadata.uid);
-    const limit = Number(ctx.query.limit ?? '');
+    const limit = Number(singleQueryParam(ctx.URL.searchParams, 'limit') ?? '');
     if (Number.isInteger(limit) && limit > 0) records = records.slice(0, limit);
     ctx.body = {
       apiVersion: `${iamGroup}/v1alpha1`,

@@ -1,13 +1,14 @@
 import type { ResourceStrategy } from '../registry/kind.js';
 import type { KubeObject } from '../store/resource-store.js';
 import { invalid } from '../api/status.js';
+import { isPlainObject } from '../api/own-properties.js';
 import { hashPassword, isPasswordHash, verifyPassword } from './passwords.js';
 import { iamGroup } from '../schemas/iam.js';
 
 type UserSpec = { password?: string; [k: string]: unknown };
 
 async function hashIfPlain(obj: KubeObject): Promise<void> {
-  const spec = obj.spec as UserSpec | undefined;
+  const spec = isPlainObject(obj.spec) ? obj.spec as UserSpec : undefined;
   if (typeof spec?.password !== 'string') return;
   if (isPasswordHash(spec.password)) return;
   if (spec.password.length < 8) {
@@ -47,7 +48,10 @@ export const userStrategy: ResourceStrategy = {
     obj.status = { state: 'Active', lastTransitionTime: new Date().toISOString() };
   },
   async prepareForUpdate(obj, old) {
-    const spec = (obj.spec ??= {}) as UserSpec;
+    if (obj.spec === undefined || obj.spec === null) obj.spec = {};
+    // A spec of the wrong type is reported by validation, not written into here.
+    if (!isPlainObject(obj.spec)) return;
+    const spec = obj.spec as UserSpec;
     const oldPassword = (old.spec as UserSpec | undefined)?.password;
     obj.metadata = withoutPasswordInLastApplied(obj).metadata;
     if (spec.password === undefined && oldPassword !== undefined) spec.password = oldPassword;

@@ -5,6 +5,7 @@ import type { KindRegistry } from '../registry/kind-registry.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import type { KubeObject } from '../store/resource-store.js';
 import { extensionsGroup } from '../schemas/extensions.js';
+import { singleQueryParam } from '../api/query-params.js';
 
 const text = (v: unknown): string => (typeof v === 'string' ? v : v && typeof v === 'object' ? Object.values(v as Record<string, unknown>).filter((x) => typeof x === 'string').join(' ') : '');
 
@@ -29,9 +30,10 @@ function score(e: KubeObject, q: string): number {
 export function extensionSearchRouter(deps: { service: ResourceService; kinds: KindRegistry }): Router<AppState> {
   const router = new Router<AppState>();
   router.get(`/kapis/${extensionsGroup}/v1alpha1/extensions`, async (ctx: AppContext) => {
-    const q = String(ctx.query.q ?? '').trim().toLowerCase();
-    const category = ctx.query.category ? String(ctx.query.category) : undefined;
-    const installed = ctx.query.installed;
+    const params = ctx.URL.searchParams;
+    const q = (singleQueryParam(params, 'q') ?? '').trim().toLowerCase();
+    const category = singleQueryParam(params, 'category') || undefined;
+    const installed = singleQueryParam(params, 'installed');
     if (installed !== undefined && installed !== 'true' && installed !== 'false') throw badRequest('installed must be true or false');
     if (q.length > 200) throw badRequest('q must be at most 200 characters');
     const exts = (await deps.service.list(deps.kinds.byGroupResource(extensionsGroup, 'extensions')!, '')).items;

@@ -6,6 +6,8 @@ import {
   ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, qualified, type StatusCause,
 } from '../api/status.js';
 import { applyPatch, type PatchType } from '../api/patch.js';
+import { findDataProblem } from '../api/plain-data.js';
+import { isPlainObject, ownValue } from '../api/own-properties.js';
 import {
   matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector,
 } from '../api/selectors.js';
@@ -397,6 +399,9 @@ export class ResourceService extends EventEmitter<{
 
   private decode(def: KindDefinition, body: unknown, namespace: string): KubeObject {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest(`the body must be a JSON object describing a ${def.kind}`);
+    // Before anything clones, compares or stores it (a patch can deepen what the body held).
+    const problem = findDataProblem(body);
+    if (problem) throw invalid(def.group, def.kind, String(ownValue(ownValue(body, 'metadata'), 'name') ?? ''), [{ reason: 'FieldValueInvalid', field: problem.field || '<root>', message: `Invalid value: ${problem.message}` }]);
     const obj = structuredClone(body) as KubeObject;
     const expectedApiVersion = apiVersionOf(def);
     if (obj.kind !== undefined && obj.kind !== def.kind) {
@@ -411,6 +416,10 @@ export class ResourceService extends EventEmitter<{
     if (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) {
       throw invalid(def.group, def.kind, '', [{ reason: 'FieldValueInvalid', field: 'metadata', message: 'Invalid value: metadata must be an object' }]);
     }
+    // Strategies run before schema validation and reach into spec and status: those must
+    // already be what the schema says they are.
+    const misshapen = topLevelShapeErrors(def, obj);
+    if (misshapen.length) throw invalid(def.group, def.kind, typeof obj.metadata.name === 'string' ? obj.metadata.name : '', misshapen);
     if (def.namespaced) {
       if (!namespace) throw badRequest(`${qualified(def.group, def.plural)} is namespaced: use a path with /namespaces/{namespace}/`);
       if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== '' && obj.metadata.namespace !== namespace) {
@@ -473,6 +482,18 @@ export function finalizersOf(def: KindDefinition, obj: KubeObject): string[] {
   const meta = obj.metadata.finalizers ?? [];
   if (def.group === '' && def.plural === 'namespaces') return [...meta, ...((obj.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [])];
   return meta;
+}
+
+/** Top-level fields the schema declares as objects (spec, status, …) that hold something else. */
+function topLevelShapeErrors(def: KindDefinition, obj: KubeObject): StatusCause[] {
+  const props = (def.schema.properties ?? {}) as Record<string, { type?: unknown }>;
+  const causes: StatusCause[] = [];
+  for (const [field, schema] of Object.entries(props)) {
+    if (field === 'metadata' || schema?.type !== 'object' || !Object.hasOwn(obj, field)) continue;
+    const v = (obj as Record<string, unknown>)[field];
+    if (v !== undefined && v !== null && !isPlainObject(v)) causes.push({ reason: 'FieldValueTypeInvalid', field, message: `Invalid value: ${field} must be an object, not ${Array.isArray(v) ? 'a list' : `a ${typeof v}`}` });
+  }
+  return causes;
 }
 
 function specChanged(def: KindDefinition, next: KubeObject, old: KubeObject): boolean {

@@ -42,28 +42,35 @@ export class SchemaValidator {
   }
 }
 
+/** A field the schema does not declare: where it is, and the object holding it. */
+interface UnknownField {
+  path: string;
+  parent: Record<string, unknown>;
+  key: string;
+}
+
 /** Paths of fields the schema does not declare (structural-schema pruning, reported instead). */
 export function findUnknownFields(schema: JSONSchema, value: unknown, path = ''): string[] {
-  const out: string[] = [];
-  walk(schema, value, path, out, true);
-  return out;
+  return collectUnknownFields(schema, value, path).map((f) => f.path);
 }
 
 /** Removes fields the schema does not declare (what `fieldValidation=Ignore` does). */
 export function pruneUnknownFields(schema: JSONSchema, value: unknown): void {
-  for (const p of findUnknownFields(schema, value)) {
-    const parts = p.split('.');
-    let cur: unknown = value;
-    for (const part of parts.slice(0, -1)) {
-      const m = /^(.*)\[(\d+)\]$/.exec(part);
-      cur = m ? (cur as Record<string, unknown[]>)[m[1]!]?.[Number(m[2])] : (cur as Record<string, unknown>)?.[part];
-      if (cur === undefined) break;
-    }
-    if (cur && typeof cur === 'object') delete (cur as Record<string, unknown>)[parts[parts.length - 1]!];
-  }
+  for (const f of collectUnknownFields(schema, value, '')) delete f.parent[f.key];
 }
 
-function walk(schema: JSONSchema | undefined, value: unknown, path: string, out: string[], root = false) {
+function collectUnknownFields(schema: JSONSchema, value: unknown, path: string): UnknownField[] {
+  const out: UnknownField[] = [];
+  walk(schema, value, path, out, true);
+  return out;
+}
+
+// Keys come from the client: a declared property is an own property of `properties`, never
+// something every object inherits (`constructor`, `toString`, `__proto__`).
+const declared = (props: Record<string, JSONSchema>, key: string): JSONSchema | undefined =>
+  Object.hasOwn(props, key) ? props[key] : undefined;
+
+function walk(schema: JSONSchema | undefined, value: unknown, path: string, out: UnknownField[], root = false) {
   if (!schema || value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
     const items = schema.items as JSONSchema | undefined;
@@ -82,9 +89,10 @@ function walk(schema: JSONSchema | undefined, value: unknown, path: string, out:
     const here = join(path, k);
     // ObjectMeta has rules of its own (object-meta.ts).
     if ((root || embedded) && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) continue;
-    if (props[k]) walk(props[k], v, here, out);
+    const prop = declared(props, k);
+    if (prop) walk(prop, v, here, out);
     else if (typeof additional === 'object') walk(additional as JSONSchema, v, here, out);
-    else if (!preserve && additional !== true) out.push(here);
+    else if (!preserve && additional !== true) out.push({ path: here, parent: value as Record<string, unknown>, key: k });
   }
 }
 

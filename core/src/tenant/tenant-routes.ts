@@ -12,6 +12,7 @@ import type { RbacIndex } from '../iam/rbac-index.js';
 import { iamGroup } from '../schemas/iam.js';
 import { tenantGroup, workspaceLabel } from '../schemas/tenant.js';
 import { creatorAnnotation } from './namespace-roles-controller.js';
+import { singleQueryParam } from '../api/query-params.js';
 
 const base = `/kapis/${tenantGroup}/v1alpha1`;
 
@@ -42,7 +43,7 @@ export function tenantRouter(deps: { service: ResourceService; kinds: KindRegist
 
   router.get(`${base}/workspaces`, async (ctx: AppContext) => {
     const user = ctx.state.user!;
-    const page = await service.list(wsDef(), '', { labelSelector: ctx.query.labelSelector as string | undefined });
+    const page = await service.list(wsDef(), '', { labelSelector: singleQueryParam(ctx.URL.searchParams, 'labelSelector') });
     let items = page.items;
     if (!may(user, 'list', tenantGroup, 'workspaces')) {
       const groups = index.groupsOf(user.username, user.groups);

@@ -10,6 +10,7 @@ import { workspaceRoleTemplates } from '../iam/builtin-roles.js';
 import { builtinAnnotation } from '../iam/seed-builtin-roles.js';
 import { iamGroup } from '../schemas/iam.js';
 import { tenantGroup, workspaceLabel } from '../schemas/tenant.js';
+import { managerBindingName } from './workspace-strategy.js';
 
 /**
  * Keeps each workspace whole: its built-in roles (`<ws>-admin/-regular/-viewer`), its manager's
@@ -73,7 +74,7 @@ export class WorkspaceController extends Controller {
     }
     const manager = (ws.spec as { manager?: string } | undefined)?.manager;
     if (manager) {
-      const bindingName = `${name}-${manager}-admin`.slice(0, 253);
+      const bindingName = managerBindingName(name, manager);
       await this.ensure(this.bindingDef, bindingName, {
         apiVersion: `${iamGroup}/v1alpha1`, kind: 'WorkspaceRoleBinding',
         metadata: { name: bindingName, labels: { [workspaceLabel]: name }, ownerReferences: [owner] },
