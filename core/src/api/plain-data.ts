@@ -43,3 +43,12 @@ export function findDataProblem(value: unknown, maxDepth = maxNestingDepth): Dat
 
 /** A message for a Status: the problem and where it is. */
 export const describeDataProblem = (p: DataProblem) => (p.field ? `${p.field}: ${p.message}` : p.message);
+
+/**
+ * A client's value as it goes into a message. Never `String(v)` or a template literal on a
+ * value that may be an object: `{"toString": 1}` makes those throw.
+ */
+export function showValue(v: unknown, max = 100): string {
+  const text = typeof v === 'string' ? v : (JSON.stringify(v) ?? typeof v);
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { RequestInfo } from '../api/request-info.js';
 import { readObjectBody } from '../api/body.js';
 import { badRequest } from '../api/status.js';
+import { isPlainObject, ownValue } from '../api/own-properties.js';
 import type { AppContext, AppState } from '../http/app-state.js';
 import { defineKind } from '../schemas/define-kind.js';
 import { bool, freeform, obj, objectSchema, str } from '../schemas/fragments.js';
@@ -24,10 +25,9 @@ export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState>
   const prefix = `/apis/${authorizationGroup}/v1`;
 
   router.post(`${prefix}/selfsubjectaccessreviews`, async (ctx: AppContext) => {
-    const body = (await readObjectBody(ctx.req)) as { spec?: { resourceAttributes?: ResourceAttributes; nonResourceAttributes?: { path?: string; verb?: string } } };
-    const spec = body?.spec;
-    const ra = spec?.resourceAttributes;
-    const nra = spec?.nonResourceAttributes;
+    const spec = specOf(await readObjectBody(ctx.req));
+    const ra = attributes(spec, 'resourceAttributes', ['namespace', 'verb', 'group', 'version', 'resource', 'subresource', 'name', 'workspace']) as ResourceAttributes | undefined;
+    const nra = attributes(spec, 'nonResourceAttributes', ['path', 'verb']) as { path?: string; verb?: string } | undefined;
     if (!ra === !nra) throw badRequest('spec must have exactly one of resourceAttributes or nonResourceAttributes');
     const r: RequestInfo = ra
       ? { isResourceRequest: true, path: '', verb: ra.verb ?? '', apiGroup: ra.group ?? '', apiVersion: ra.version ?? '', namespace: ra.namespace ?? '', resource: ra.resource ?? '', subresource: ra.subresource ?? '', name: ra.name ?? '', parts: [] }
@@ -45,13 +45,12 @@ export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState>
   });
 
   router.post(`${prefix}/selfsubjectrulesreviews`, async (ctx: AppContext) => {
-    const body = (await readObjectBody(ctx.req)) as { spec?: { namespace?: string; workspace?: string } };
-    const namespace = body?.spec?.namespace || undefined;
-    const workspace = body?.spec?.workspace || undefined;
-    const rules = authorizer.rulesFor(ctx.state.user!, { namespace, workspace });
+    const spec = specOf(await readObjectBody(ctx.req));
+    const { namespace, workspace } = (attributes({ spec }, 'spec', ['namespace', 'workspace']) ?? {}) as { namespace?: string; workspace?: string };
+    const rules = authorizer.rulesFor(ctx.state.user!, { namespace: namespace || undefined, workspace: workspace || undefined });
     ctx.status = 201;
     ctx.body = {
-      apiVersion: `${authorizationGroup}/v1`, kind: 'SelfSubjectRulesReview', metadata: { creationTimestamp: null }, spec: body?.spec ?? {},
+      apiVersion: `${authorizationGroup}/v1`, kind: 'SelfSubjectRulesReview', metadata: { creationTimestamp: null }, spec,
       status: {
         resourceRules: rules.filter((x) => x.resources?.length).map((x) => ({ verbs: x.verbs, apiGroups: x.apiGroups ?? [], resources: x.resources ?? [], ...(x.resourceNames?.length ? { resourceNames: x.resourceNames } : {}) })),
         nonResourceRules: rules.filter((x) => x.nonResourceURLs?.length).map((x) => ({ verbs: x.verbs, nonResourceURLs: x.nonResourceURLs })),
@@ -60,4 +59,26 @@ export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState>
     };
   });
   return router;
+}
+
+/** The review's spec: an object (absent is empty). */
+function specOf(body: unknown): Record<string, unknown> {
+  const spec = ownValue(body, 'spec') ?? {};
+  if (!isPlainObject(spec)) throw badRequest('spec must be an object');
+  return spec;
+}
+
+/** `holder[field]`, an object of optional strings; anything else is a 400 naming the field. */
+function attributes(holder: Record<string, unknown>, field: string, names: string[]): Record<string, string> | undefined {
+  const v = ownValue(holder, field);
+  if (v === undefined || v === null) return undefined;
+  if (!isPlainObject(v)) throw badRequest(`spec.${field} must be an object`);
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const a = ownValue(v, n);
+    if (a === undefined || a === null) continue;
+    if (typeof a !== 'string') throw badRequest(`${field === 'spec' ? 'spec' : `spec.${field}`}.${n} must be a string`);
+    out[n] = a;
+  }
+  return out;
 }

@@ -6,7 +6,7 @@ import {
   ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, qualified, type StatusCause,
 } from '../api/status.js';
 import { applyPatch, type PatchType } from '../api/patch.js';
-import { findDataProblem } from '../api/plain-data.js';
+import { findDataProblem, showValue } from '../api/plain-data.js';
 import { isPlainObject, ownValue } from '../api/own-properties.js';
 import {
   matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector,
@@ -170,7 +170,8 @@ export class ResourceService extends EventEmitter<{
     const obj = this.decode(def, body, namespace);
     const warnings = this.checkUnknownFields(def, obj, opts.fieldValidation);
     const m = obj.metadata;
-    if (!m.name && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
+    if (!m.name && typeof m.generateName === 'string' && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
+    this.checkShape(def, obj);
     if (def.namespaced) await this.requireLiveNamespace(namespace);
     m.uid = randomUUID();
     m.creationTimestamp = now();
@@ -182,7 +183,7 @@ export class ResourceService extends EventEmitter<{
     delete m.selfLink;
     if (def.subresources.status) delete obj.status;
     await def.strategy?.prepareForCreate?.(obj, ctx);
-    this.validate(def, obj, def.strategy?.validate?.(obj) ?? []);
+    this.validate(def, obj, () => def.strategy?.validate?.(obj) ?? []);
     await this.admit({ operation: 'CREATE', def, object: obj, ctx });
     if (opts.dryRun) {
       if (await this.store.get(this.key(def, namespace, m.name!))) throw alreadyExists(def.group, def.plural, m.name!);
@@ -201,7 +202,7 @@ export class ResourceService extends EventEmitter<{
   async update(def: KindDefinition, namespace: string, name: string, body: unknown, ctx: RequestContext, opts: WriteOptions = {}): Promise<WriteResult> {
     const obj = this.decode(def, body, namespace);
     if (obj.metadata.name !== undefined && obj.metadata.name !== name) {
-      throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+      throw badRequest(`the name of the object (${showValue(obj.metadata.name)}) does not match the name on the URL (${name})`);
     }
     obj.metadata.name = name;
     const warnings = this.checkUnknownFields(def, obj, opts.fieldValidation);
@@ -218,7 +219,7 @@ export class ResourceService extends EventEmitter<{
       if (!old) throw notFound(def.group, def.plural, name);
       const patched = applyPatch(type, this.external(def, old), patch);
       const obj = this.decode(def, patched, namespace);
-      if (obj.metadata.name !== name) throw badRequest(`a patch may not change metadata.name (from ${name} to ${String(obj.metadata.name)})`);
+      if (obj.metadata.name !== name) throw badRequest(`a patch may not change metadata.name (from ${name} to ${showValue(obj.metadata.name)})`);
       const pinned = hasPinnedVersion(patch, type);
       if (pinned) checkResourceVersion(obj.metadata.resourceVersion);
       const warnings = this.checkUnknownFields(def, obj, opts.fieldValidation);
@@ -234,9 +235,10 @@ export class ResourceService extends EventEmitter<{
   /** The common tail of update and patch: merge with the stored object by the kind's rules. */
   private async replace(def: KindDefinition, old: KubeObject, obj: KubeObject, ctx: RequestContext, opts: WriteOptions, expectedRv: string | undefined, warnings: string[]): Promise<WriteResult> {
     const name = old.metadata.name!;
+    this.checkShape(def, obj);
     const m = obj.metadata;
     if (m.uid && m.uid !== old.metadata.uid) {
-      throw conflict(def.group, def.plural, name, `Precondition failed: UID in precondition: ${m.uid}, UID in object meta: ${old.metadata.uid}`);
+      throw conflict(def.group, def.plural, name, `Precondition failed: UID in precondition: ${showValue(m.uid)}, UID in object meta: ${old.metadata.uid}`);
     }
     let next: KubeObject;
     if (opts.subresource === 'status') {
@@ -266,7 +268,7 @@ export class ResourceService extends EventEmitter<{
       await def.strategy?.prepareForUpdate?.(next, old, ctx);
       if (specChanged(def, next, old)) next.metadata.generation = (old.metadata.generation ?? 1) + 1;
     }
-    this.validate(def, next, [...(def.strategy?.validate?.(next) ?? []), ...(def.strategy?.validateUpdate?.(next, old) ?? [])]);
+    this.validate(def, next, () => [...(def.strategy?.validate?.(next) ?? []), ...(def.strategy?.validateUpdate?.(next, old) ?? [])]);
     await this.admit({ operation: 'UPDATE', def, object: next, old, ctx });
     if (opts.dryRun) return { object: this.external(def, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }), warnings };
     let stored: KubeObject;
@@ -291,10 +293,10 @@ export class ResourceService extends EventEmitter<{
       if (!obj) throw notFound(def.group, def.plural, name);
       const pre = opts.preconditions;
       if (pre?.uid && pre.uid !== obj.metadata.uid) {
-        throw conflict(def.group, def.plural, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${obj.metadata.uid}`);
+        throw conflict(def.group, def.plural, name, `Precondition failed: UID in precondition: ${showValue(pre.uid)}, UID in object meta: ${obj.metadata.uid}`);
       }
       if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) {
-        throw conflict(def.group, def.plural, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`);
+        throw conflict(def.group, def.plural, name, `Precondition failed: ResourceVersion in precondition: ${showValue(pre.resourceVersion)}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`);
       }
       const extra = opts.propagationPolicy === 'Orphan' ? orphanFinalizer : opts.propagationPolicy === 'Foreground' ? foregroundFinalizer : undefined;
       const finalizers = [...(obj.metadata.finalizers ?? [])];
@@ -401,14 +403,14 @@ export class ResourceService extends EventEmitter<{
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest(`the body must be a JSON object describing a ${def.kind}`);
     // Before anything clones, compares or stores it (a patch can deepen what the body held).
     const problem = findDataProblem(body);
-    if (problem) throw invalid(def.group, def.kind, String(ownValue(ownValue(body, 'metadata'), 'name') ?? ''), [{ reason: 'FieldValueInvalid', field: problem.field || '<root>', message: `Invalid value: ${problem.message}` }]);
+    if (problem) throw invalid(def.group, def.kind, showValue(ownValue(ownValue(body, 'metadata'), 'name') ?? ''), [{ reason: 'FieldValueInvalid', field: problem.field || '<root>', message: `Invalid value: ${problem.message}` }]);
     const obj = structuredClone(body) as KubeObject;
     const expectedApiVersion = apiVersionOf(def);
     if (obj.kind !== undefined && obj.kind !== def.kind) {
-      throw badRequest(`the kind of the object (${String(obj.kind)}) does not match the kind served at this path (${def.kind})`);
+      throw badRequest(`the kind of the object (${showValue(obj.kind)}) does not match the kind served at this path (${def.kind})`);
     }
-    if (obj.apiVersion !== undefined && !(def.servedVersions ?? [def.version]).map((v) => apiVersionOf({ group: def.group, version: v })).includes(String(obj.apiVersion))) {
-      throw badRequest(`the apiVersion of the object (${String(obj.apiVersion)}) does not match the API at this path (${expectedApiVersion})`);
+    if (obj.apiVersion !== undefined && !(def.servedVersions ?? [def.version]).map((v) => apiVersionOf({ group: def.group, version: v })).includes(obj.apiVersion as string)) {
+      throw badRequest(`the apiVersion of the object (${showValue(obj.apiVersion)}) does not match the API at this path (${expectedApiVersion})`);
     }
     obj.apiVersion = expectedApiVersion;
     obj.kind = def.kind;
@@ -416,14 +418,10 @@ export class ResourceService extends EventEmitter<{
     if (obj.metadata === null || typeof obj.metadata !== 'object' || Array.isArray(obj.metadata)) {
       throw invalid(def.group, def.kind, '', [{ reason: 'FieldValueInvalid', field: 'metadata', message: 'Invalid value: metadata must be an object' }]);
     }
-    // Strategies run before schema validation and reach into spec and status: those must
-    // already be what the schema says they are.
-    const misshapen = topLevelShapeErrors(def, obj);
-    if (misshapen.length) throw invalid(def.group, def.kind, typeof obj.metadata.name === 'string' ? obj.metadata.name : '', misshapen);
     if (def.namespaced) {
       if (!namespace) throw badRequest(`${qualified(def.group, def.plural)} is namespaced: use a path with /namespaces/{namespace}/`);
       if (obj.metadata.namespace !== undefined && obj.metadata.namespace !== '' && obj.metadata.namespace !== namespace) {
-        throw badRequest(`the namespace of the provided object (${obj.metadata.namespace}) does not match the namespace sent on the request (${namespace})`);
+        throw badRequest(`the namespace of the provided object (${showValue(obj.metadata.namespace)}) does not match the namespace sent on the request (${namespace})`);
       }
       obj.metadata.namespace = namespace;
     } else {
@@ -442,8 +440,19 @@ export class ResourceService extends EventEmitter<{
     return mode === 'Warn' ? unknown.map((f) => `unknown field "${f}"`) : [];
   }
 
-  private validate(def: KindDefinition, obj: KubeObject, extra: StatusCause[]): void {
-    const causes = [...validateObjectMeta(obj, def), ...this.validator.validate(def.schema, obj), ...extra];
+  /**
+   * Before a strategy prepares the object: ObjectMeta and the top-level fields (spec, status)
+   * must already have the types strategies reach into.
+   */
+  private checkShape(def: KindDefinition, obj: KubeObject): void {
+    const causes = [...validateObjectMeta(obj, def), ...topLevelShapeErrors(def, obj)];
+    if (causes.length) throw invalid(def.group, def.kind, typeof obj.metadata.name === 'string' ? obj.metadata.name : '', causes);
+  }
+
+  /** The schema first; a kind's own checks (`strategy`) run on what the schema let through. */
+  private validate(def: KindDefinition, obj: KubeObject, strategy: () => StatusCause[]): void {
+    const causes = [...validateObjectMeta(obj, def), ...this.validator.validate(def.schema, obj)];
+    if (!causes.length) causes.push(...strategy());
     if (causes.length) throw invalid(def.group, def.kind, obj.metadata.name ?? '', causes);
   }
 
