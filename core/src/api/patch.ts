@@ -1,6 +1,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { ApiError, unsupportedMediaType } from './status.js';
+import { showValue } from './plain-data.js';
 import { isPlainObject, setOwn, withoutPrototypes } from './own-properties.js';
 
 export type PatchType = 'merge' | 'json' | 'strategic';
@@ -59,25 +60,44 @@ export function applyPatch(type: PatchType, target: unknown, patch: unknown): un
         throw new ApiError(422, 'Invalid', `the JSON patch is invalid: operation ${i} must have an "op" of ${[...jsonPatchOps].join(', ')}`);
       }
     });
-    const error = (() => {
-      try {
-        return fastJsonPatch.validate(patch as Operation[], target);
-      } catch (e) {
-        return e as Error;
+    // Pointers resolve through own properties only: the document has no prototypes in which
+    // to find `constructor` or `toString`, and `from` is checked the same way. Anything the
+    // library throws (a path through `__proto__`, a move into its own child) is the patch's fault.
+    let doc = withoutPrototypes(target);
+    patch.forEach((op: Operation & { from?: unknown }, i) => {
+      if ((op.op === 'move' || op.op === 'copy') && (typeof op.from !== 'string' || !hasPointer(doc, op.from))) {
+        throw new ApiError(422, 'Invalid', `the JSON patch could not be applied: operation ${i}: "from" ${showValue(op.from)} does not exist`);
       }
-    })();
-    if (error) throw new ApiError(422, 'Invalid', `the JSON patch is invalid: ${error.message.split('\n')[0]}${'index' in error ? ` (operation ${String(error.index)})` : ''}`);
-    try {
-      // Pointers resolve through own properties only: the target has no prototypes to find
-      // `constructor` or `toString` in. The JSON round trip gives the result ordinary objects.
-      const doc = fastJsonPatch.applyPatch(withoutPrototypes(target), patch as Operation[], false, true).newDocument;
-      return JSON.parse(JSON.stringify(doc)) as unknown;
-    } catch (e) {
-      throw new ApiError(422, 'Invalid', `the JSON patch could not be applied: ${(e as Error).message.split('\n')[0]}`);
-    }
+      try {
+        doc = fastJsonPatch.applyOperation(doc, op, true, true, true, i).newDocument;
+      } catch (e) {
+        throw new ApiError(422, 'Invalid', `the JSON patch could not be applied: operation ${i}: ${(e as Error).message.split('\n')[0]}`);
+      }
+    });
+    // The JSON round trip gives the result ordinary objects again.
+    return JSON.parse(JSON.stringify(doc) ?? 'null') as unknown;
   }
   if (!isPlainObject(patch)) {
     throw new ApiError(400, 'BadRequest', 'a merge patch must be a JSON object');
   }
   return mergePatch(target, type === 'strategic' ? stripDirectives(patch) : patch);
+}
+
+/** Whether a JSON pointer names something in `doc` (own properties and array indexes only). */
+function hasPointer(doc: unknown, pointer: string): boolean {
+  if (pointer === '') return true;
+  if (!pointer.startsWith('/')) return false;
+  let cur = doc;
+  for (const raw of pointer.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(cur)) {
+      if (!/^(0|[1-9]\d*)$/.test(key) || Number(key) >= cur.length) return false;
+      cur = cur[Number(key)];
+    } else if (isPlainObject(cur) && Object.hasOwn(cur, key)) {
+      cur = cur[key];
+    } else {
+      return false;
+    }
+  }
+  return true;
 }
