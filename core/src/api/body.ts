@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import getRawBody from 'raw-body';
-import { isCollection, isPair, isScalar, parseDocument, visit, type Document } from 'yaml';
+import { isCollection, isPair, isScalar, parseAllDocuments, visit, type Document } from 'yaml';
 import { describeDataProblem, findDataProblem } from './plain-data.js';
 import { badRequest, tooLarge, unsupportedMediaType } from './status.js';
 
@@ -52,13 +52,15 @@ const coreTags = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].m
 
 /** YAML restricted to the JSON-compatible core schema; anything else is a 400 naming it. */
 function parseYamlData(text: string): unknown {
-  let doc: Document;
+  let docs: Document[];
   try {
     // logLevel silent: problems are answered to the client, never printed on the core's stderr.
-    doc = parseDocument(text, { schema: 'core', merge: false, uniqueKeys: true, logLevel: 'silent' });
+    docs = parseAllDocuments(text, { schema: 'core', merge: false, uniqueKeys: true, logLevel: 'silent' }) as Document[];
   } catch (e) {
     throw badRequest(`the request body is not valid YAML: ${(e as Error).message}`);
   }
+  if (docs.length !== 1) throw badRequest(`the request body must hold exactly one YAML document, not ${docs.length}`);
+  const doc = docs[0]!;
   const problems = [...doc.errors, ...doc.warnings];
   if (problems.length) throw badRequest(`the request body is not valid YAML: ${problems[0]!.message.split('\n')[0]}`);
   let why: string | undefined;

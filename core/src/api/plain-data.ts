@@ -42,7 +42,10 @@ export function findDataProblem(value: unknown, maxDepth = maxNestingDepth): Dat
 }
 
 /** A message for a Status: the problem and where it is. */
-export const describeDataProblem = (p: DataProblem) => (p.field ? `${p.field}: ${p.message}` : p.message);
+export const describeDataProblem = (p: DataProblem) => (p.field ? `${shortField(p.field)}: ${p.message}` : p.message);
+
+/** A field path fit for a message: a path 100 levels deep is mostly repetition. */
+export const shortField = (field: string) => (field.length > 120 ? `${field.slice(0, 120)}…` : field);
 
 /**
  * A client's value as it goes into a message. Never `String(v)` or a template literal on a

@@ -6,7 +6,7 @@ import {
   ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, qualified, type StatusCause,
 } from '../api/status.js';
 import { applyPatch, type PatchType } from '../api/patch.js';
-import { findDataProblem, showValue } from '../api/plain-data.js';
+import { findDataProblem, shortField, showValue } from '../api/plain-data.js';
 import { isPlainObject, ownValue } from '../api/own-properties.js';
 import {
   matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector,
@@ -403,7 +403,7 @@ export class ResourceService extends EventEmitter<{
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest(`the body must be a JSON object describing a ${def.kind}`);
     // Before anything clones, compares or stores it (a patch can deepen what the body held).
     const problem = findDataProblem(body);
-    if (problem) throw invalid(def.group, def.kind, showValue(ownValue(ownValue(body, 'metadata'), 'name') ?? ''), [{ reason: 'FieldValueInvalid', field: problem.field || '<root>', message: `Invalid value: ${problem.message}` }]);
+    if (problem) throw invalid(def.group, def.kind, showValue(ownValue(ownValue(body, 'metadata'), 'name') ?? ''), [{ reason: 'FieldValueInvalid', field: shortField(problem.field) || '<root>', message: `Invalid value: ${problem.message}` }]);
     const obj = structuredClone(body) as KubeObject;
     const expectedApiVersion = apiVersionOf(def);
     if (obj.kind !== undefined && obj.kind !== def.kind) {
