@@ -55,6 +55,7 @@ import { RbacIndex } from './iam/rbac-index.js';
 import { seedBuiltinRoles } from './iam/seed-builtin-roles.js';
 import { NamespaceRolesController } from './tenant/namespace-roles-controller.js';
 import { tenancyAdmission } from './tenant/tenancy-admission.js';
+import { tenantMoveAdmission } from './tenant/tenant-move-admission.js';
 import { tenantRouter } from './tenant/tenant-routes.js';
 import { WorkspaceController } from './tenant/workspace-controller.js';
 import { RepositoryController } from './extensions/repository-controller.js';
@@ -159,6 +160,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const authorizer = opts.authorizer ?? rbac;
   const gateway = new Gateway({ store, tokens, authenticator, authorizer, audit, registry: metrics.registry, logger, groupsOf: (u) => rbacIndex.groupsOf(u.username, u.groups) }, opts.gateway);
   await gateway.start();
+  // Who may move an object between tenants is decided before anything reveals the destination.
+  service.addAdmission(tenantMoveAdmission(authorizer, store, kinds));
   service.addAdmission(tenancyAdmission(store));
   service.addAdmission(escalationAdmission(rbac, rbacIndex));
   // Logins: failed-login throttling (in memory), per-user login records, external identity providers.

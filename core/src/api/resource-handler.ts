@@ -1,8 +1,8 @@
 import type { KindRegistry } from '../registry/kind-registry.js';
-import type { KindDefinition } from '../registry/kind.js';
+import type { KindDefinition, RequestContext } from '../registry/kind.js';
 import { parseResourceVersion, type DeleteOptions, type FieldValidation, type ResourceService } from '../registry/resource-service.js';
 import type { KubeObject } from '../store/resource-store.js';
-import type { AppContext } from '../http/app-state.js';
+import { requestContextOf, type AppContext } from '../http/app-state.js';
 import { readObjectBody } from './body.js';
 import { exactNameOf } from './request-info.js';
 import { patchTypeOf } from './patch.js';
@@ -36,7 +36,7 @@ export class ResourceHandler {
     if (sub) ctx.state.routeLabel += `/${sub}`;
     if (def.verbs && !def.verbs.includes(info.verb)) throw methodNotAllowed(`${info.verb} is not supported on ${def.plural}`);
     if (sub && !['get', 'update', 'patch'].includes(info.verb)) throw methodNotAllowed(`${info.verb} is not supported on ${def.plural}/${sub}`);
-    const ctxUser = { user: ctx.state.user };
+    const ctxUser = requestContextOf(ctx);
     const dryRun = dryRunOf(q);
     const fieldValidation = fieldValidationOf(q);
     const version = info.apiVersion;
@@ -114,7 +114,7 @@ export class ResourceHandler {
   };
 
   /** PUT /api/v1/namespaces/{name}/finalize: the only way spec.finalizers changes. */
-  private async finalizeNamespace(def: KindDefinition, name: string, body: unknown, ctx: { user?: AppContext['state']['user'] }) {
+  private async finalizeNamespace(def: KindDefinition, name: string, body: unknown, ctx: RequestContext) {
     const finalizers = (body as { spec?: { finalizers?: unknown } })?.spec?.finalizers;
     if (finalizers !== undefined && (!Array.isArray(finalizers) || finalizers.some((f) => typeof f !== 'string'))) {
       throw badRequest('spec.finalizers must be a list of strings');

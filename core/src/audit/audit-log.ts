@@ -30,7 +30,8 @@ export interface AuditEvent {
   userAgent?: string;
   objectRef?: AuditObjectRef;
   responseStatus: { code: number; reason?: string; message?: string };
-  annotations?: { decision?: 'allow' | 'forbid'; reason?: string };
+  /** `decision` and `reason` of authorization, and whatever admission added (a tenant move's workspaces). */
+  annotations?: { decision?: 'allow' | 'forbid'; reason?: string; [key: string]: string | undefined };
 }
 
 export interface AuditFilter {

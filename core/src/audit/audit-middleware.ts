@@ -6,6 +6,7 @@ import { ApiError } from '../api/status.js';
 import type { AppContext } from '../http/app-state.js';
 import { isPublic } from '../http/public-routes.js';
 import type { AuditEvent, AuditLog, AuditObjectRef } from './audit-log.js';
+import { moveToAnnotation as movedToAnnotation } from '../tenant/tenant-move-admission.js';
 
 const mutating = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const workspaceLabel = 'tenant.mortise.io/workspace';
@@ -56,7 +57,7 @@ function codeOf(e: unknown): number {
 function eventOf(ctx: AppContext, received: Date, code: number, thrown: unknown): AuditEvent {
   const info = ctx.state.requestInfo ?? parseRequestInfo(ctx.method, ctx.path, ctx.URL.searchParams);
   const body = (thrown instanceof ApiError ? thrown.toStatus() : ctx.body) as Body | undefined;
-  const objectRef = info.isResourceRequest ? objectRefOf(info, body) : undefined;
+  const objectRef = info.isResourceRequest ? objectRefOf(info, body, ctx.state.auditAnnotations?.[movedToAnnotation]) : undefined;
   const responseStatus: AuditEvent['responseStatus'] = { code };
   if (code >= 400 && body && typeof body === 'object' && !Buffer.isBuffer(body)) {
     // A metav1.Status, or an OAuth error ({error, error_description}): never the request body.
@@ -85,6 +86,7 @@ function eventOf(ctx: AppContext, received: Date, code: number, thrown: unknown)
   // Authorization ran (and allowed) for every authenticated, non-public request that was not denied.
   if (code === 403) event.annotations = { decision: 'forbid', ...(responseStatus.message ? { reason: responseStatus.message } : {}) };
   else if (code !== 401 && ctx.state.user && !isPublic(ctx.method, ctx.path)) event.annotations = { decision: 'allow' };
+  if (ctx.state.auditAnnotations) event.annotations = { ...ctx.state.auditAnnotations, ...event.annotations };
   return event;
 }
 
@@ -94,7 +96,7 @@ type Body = {
   metadata?: { name?: string; labels?: Record<string, string> };
 };
 
-function objectRefOf(info: AppContext['state']['requestInfo'], body: Body | undefined): AuditObjectRef {
+function objectRefOf(info: AppContext['state']['requestInfo'], body: Body | undefined, movedTo: string | undefined): AuditObjectRef {
   const ref: AuditObjectRef = { apiGroup: info.apiGroup, apiVersion: info.apiVersion, resource: info.resource };
   if (info.subresource) ref.subresource = info.subresource;
   if (info.namespace) ref.namespace = info.namespace;
@@ -104,7 +106,9 @@ function objectRefOf(info: AppContext['state']['requestInfo'], body: Body | unde
   if (name) ref.name = name;
   const workspace = info.workspace
     || (info.apiGroup === 'tenant.mortise.io' && info.resource === 'workspaces' ? name : undefined)
-    || (obj?.kind !== 'Status' ? obj?.metadata?.labels?.[workspaceLabel] : undefined);
+    || (obj?.kind !== 'Status' ? obj?.metadata?.labels?.[workspaceLabel] : undefined)
+    // A refused move into a workspace is that workspace's business too.
+    || movedTo;
   if (workspace) ref.workspace = workspace;
   return ref;
 }

@@ -1,5 +1,6 @@
 import type { ParameterizedContext } from 'koa';
 import type { RequestInfo } from '../api/request-info.js';
+import type { RequestContext } from '../registry/kind.js';
 
 export interface UserInfo {
   username: string;
@@ -16,6 +17,18 @@ export interface AppState {
   routeLabel?: string;
   /** The username a login attempt named (set by POST /oauth/token), for the audit log. */
   auditUser?: string;
+  /** Annotations admission adds to the request's audit event. */
+  auditAnnotations?: Record<string, string>;
 }
 
 export type AppContext = ParameterizedContext<AppState>;
+
+/** What the registry knows of a request: who asks, and where admission notes go for the audit log. */
+export function requestContextOf(ctx: AppContext): RequestContext {
+  return {
+    user: ctx.state.user,
+    annotate: (key, value) => {
+      ctx.state.auditAnnotations = { ...ctx.state.auditAnnotations, [key]: value };
+    },
+  };
+}

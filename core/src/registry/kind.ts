@@ -15,6 +15,8 @@ export interface PrinterColumn {
 /** Who is asking, for strategies that need it (e.g. recording the creator). */
 export interface RequestContext {
   user?: { username: string; uid?: string; groups: string[] };
+  /** Adds an annotation to the request's audit event (as Kubernetes admission plugins do). */
+  annotate?(key: string, value: string): void;
 }
 
 /**

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { RequestInfo } from '../api/request-info.js';
 import { readObjectBody } from '../api/body.js';
 import { badRequest, notFound } from '../api/status.js';
-import type { AppContext, AppState, UserInfo } from '../http/app-state.js';
+import { requestContextOf, type AppContext, type AppState, type UserInfo } from '../http/app-state.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { KindDefinition } from '../registry/kind.js';
 import type { ResourceService } from '../registry/resource-service.js';
@@ -80,7 +80,7 @@ export function tenantRouter(deps: { service: ResourceService; kinds: KindRegist
     const body = objectBody(await readObjectBody(ctx.req));
     const labels = { ...(body.metadata?.labels ?? {}), [workspaceLabel]: wsName };
     const annotations = { ...(body.metadata?.annotations ?? {}), [creatorAnnotation]: ctx.state.user!.username };
-    const r = await service.create(nsDef(), '', { ...body, metadata: { ...body.metadata, labels, annotations } }, { user: ctx.state.user });
+    const r = await service.create(nsDef(), '', { ...body, metadata: { ...body.metadata, labels, annotations } }, requestContextOf(ctx));
     ctx.status = 201;
     ctx.body = r.object;
   });
@@ -106,7 +106,7 @@ export function tenantRouter(deps: { service: ResourceService; kinds: KindRegist
     await requireWorkspace(wsName);
     const body = objectBody(await readObjectBody(ctx.req));
     const labels = { ...(body.metadata?.labels ?? {}), [workspaceLabel]: wsName };
-    const r = await service.create(def(iamGroup, 'workspacerolebindings'), '', { ...body, metadata: { ...body.metadata, labels } }, { user: ctx.state.user });
+    const r = await service.create(def(iamGroup, 'workspacerolebindings'), '', { ...body, metadata: { ...body.metadata, labels } }, requestContextOf(ctx));
     ctx.status = 201;
     ctx.body = r.object;
   });
