@@ -214,4 +214,25 @@ describe('RBAC, workspaces and reviews', () => {
     await eventually(async () => (await t.api('/api/v1/namespaces/doomed-a')).status === 404, 10_000, 'namespace deleted');
     await eventually(async () => (await t.api(`${iam}/workspaceroles/doomed-admin`)).status === 404, 10_000, 'workspace roles deleted');
   });
+  it('refuses nonResourceURLs outside global roles (422), as Kubernetes does outside ClusterRoles', async () => {
+    const rule = { nonResourceURLs: ['/metrics', '/healthz/*'], verbs: ['get'] };
+    const scoped = [
+      { path: `${iam}/namespaces/ws1-dev/roles`, body: { metadata: { name: 'urls' }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }, rule] } },
+      { path: `${iam}/workspaceroles`, body: { metadata: { name: 'ws1-urls', labels: { 'tenant.mortise.io/workspace': 'ws1' } }, rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }, rule] } },
+    ];
+    for (const { path, body } of scoped) {
+      const res = await t.api(path, { method: 'POST', json: body });
+      const status = (await res.json()) as { reason: string; message: string; details: { causes: Array<{ field: string }> } };
+      expect(res.status, path).toBe(422);
+      expect(status.details.causes.map((c) => c.field)).toEqual(['rules[1].nonResourceURLs']);
+      expect(status.message).toContain('cannot apply to non-resource URLs');
+      // Without them the same role is fine, and adding them later is refused the same way.
+      expect((await t.api(path, { method: 'POST', json: { ...body, rules: [body.rules[0]] } })).status).toBe(201);
+      const named = `${path}/${body.metadata.name}`;
+      const patched = await t.api(named, { method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' }, body: JSON.stringify([{ op: 'add', path: '/rules/-', value: rule }]) });
+      expect(patched.status).toBe(422);
+      expect(((await (await t.api(named)).json()) as { rules: unknown[] }).rules).toHaveLength(1);
+    }
+    expect((await t.api(`${iam}/globalroles`, { method: 'POST', json: { metadata: { name: 'metrics-reader' }, rules: [rule] } })).status).toBe(201);
+  });
 });

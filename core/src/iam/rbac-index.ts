@@ -188,7 +188,8 @@ export class RbacIndex {
 
   /** Rules a role object would have (for the escalation check of a role not yet stored). */
   effectiveRules(role: KubeObject): PolicyRule[] {
-    return effective(role as unknown as Role, [...this.objects.get('roletemplates')!.values()]);
+    const rules = effective(role as unknown as Role, [...this.objects.get('roletemplates')!.values()]);
+    return role.kind === 'GlobalRole' ? rules : rules.filter((r) => !r.nonResourceURLs?.length);
   }
 
   private rolesIn(scope: string, username: string, groups: string[]): string[] {
@@ -214,6 +215,9 @@ export class RbacIndex {
     if (!rules) {
       const role = this.objects.get(plural)!.get(key);
       rules = role ? effective(role as unknown as Role, [...this.objects.get('roletemplates')!.values()]) : [];
+      // Non-resource URLs are granted at the global scope only; a scoped role aggregating a
+      // template that has some takes its resource rules (as a RoleBinding to a ClusterRole does).
+      if (plural !== 'globalroles') rules = rules.filter((r) => !r.nonResourceURLs?.length);
       this.rulesCache.set(cacheKey, rules);
     }
     return rules;

@@ -1,4 +1,5 @@
 import type { KindDefinition } from '../registry/kind.js';
+import { scopedRoleStrategy } from '../iam/scoped-role-strategy.js';
 import { defineKind } from './define-kind.js';
 import {
   aggregationRoleTemplates, dateTime, list, localized, obj, objectSchema, policyRule, roleRef, str, strings, subject,
@@ -53,9 +54,9 @@ export const iamKinds = (userStrategy?: KindDefinition['strategy']): KindDefinit
   }),
   defineKind({ group: iamGroup, version: v, kind: 'GlobalRole', schema: roleSchema('platform-wide role') }),
   defineKind({ group: iamGroup, version: v, kind: 'GlobalRoleBinding', schema: bindingSchema('GlobalRole'), printerColumns: [{ name: 'Role', type: 'string', jsonPath: '.roleRef.name' }, age] }),
-  defineKind({ group: iamGroup, version: v, kind: 'WorkspaceRole', schema: roleSchema('workspace role') }),
+  defineKind({ group: iamGroup, version: v, kind: 'WorkspaceRole', schema: roleSchema('workspace role'), strategy: scopedRoleStrategy('workspace') }),
   defineKind({ group: iamGroup, version: v, kind: 'WorkspaceRoleBinding', schema: bindingSchema('WorkspaceRole'), printerColumns: [{ name: 'Role', type: 'string', jsonPath: '.roleRef.name' }, age] }),
-  defineKind({ group: iamGroup, version: v, kind: 'Role', namespaced: true, schema: roleSchema('namespace role') }),
+  defineKind({ group: iamGroup, version: v, kind: 'Role', namespaced: true, schema: roleSchema('namespace role'), strategy: scopedRoleStrategy('namespaced') }),
   defineKind({ group: iamGroup, version: v, kind: 'RoleBinding', namespaced: true, schema: bindingSchema('Role'), printerColumns: [{ name: 'Role', type: 'string', jsonPath: '.roleRef.name' }, age] }),
   defineKind({
     group: iamGroup, version: v, kind: 'RoleTemplate',
