@@ -142,6 +142,48 @@ describe('repository sync', () => {
     await eventually(async () => (await t.api(`${ext}/extensions/offline`)).status === 404, 10_000, 'cascade');
   });
 
+  it('says so when a second repository offers an extension another provides, and the first keeps it', async () => {
+    type Repo = { status: { extensions: number; conflicts?: Array<{ extension: string; repository: string }>; conditions: Array<{ type: string; status: string; reason: string; message: string }> } };
+    const build = async (name: string) => {
+      extensionDir(join(work, `${name}-src`), 'shared-tool', '1.0.0');
+      extensionDir(join(work, `${name}-src`), `${name}-only`, '1.0.0');
+      await buildBundledRepository([join(work, `${name}-src`)], join(work, name), createLogger({ level: 'silent' }));
+      expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name }, spec: { url: `file://${join(work, name)}`, interval: '1h' } } })).status).toBe(201);
+    };
+    await build('first-repo');
+    await eventually(async () => (await t.api(`${ext}/extensions/shared-tool`)).status === 200, 10_000, 'first repository synced');
+    await build('second-repo');
+    const second = await eventually(async () => {
+      const r = await get<Repo>(`${ext}/repositories/second-repo`);
+      return r.status?.conditions?.some((c) => c.type === 'Synced') ? r : undefined;
+    }, 10_000, 'second repository synced');
+    expect(second.status.extensions).toBe(1);
+    expect(second.status.conflicts).toEqual([{ extension: 'shared-tool', repository: 'first-repo' }]);
+    const synced = second.status.conditions.find((c) => c.type === 'Synced')!;
+    expect(synced).toMatchObject({ status: 'True', reason: 'SyncedWithConflicts' });
+    expect(synced.message).toContain('"shared-tool" (provided by repository "first-repo")');
+    const conflicting = second.status.conditions.find((c) => c.type === 'Conflicting')!;
+    expect(conflicting).toMatchObject({ status: 'True', reason: 'OfferedByAnotherRepository' });
+    expect(conflicting.message).toContain('the first repository to offer an extension keeps it');
+    expect((await get<{ spec: { repository: string } }>(`${ext}/extensions/shared-tool`)).spec.repository).toBe('first-repo');
+    expect((await get<{ spec: { repository: string } }>(`${ext}/extensions/second-repo-only`)).spec.repository).toBe('second-repo');
+    const first = await get<Repo>(`${ext}/repositories/first-repo`);
+    expect(first.status.conflicts).toEqual([]);
+    expect(first.status.conditions.find((c) => c.type === 'Conflicting')).toMatchObject({ status: 'False' });
+
+    // When the first goes, the second takes the extension on its next sync and the conflict clears.
+    await t.api(`${ext}/repositories/first-repo`, { method: 'DELETE' });
+    await eventually(async () => (await t.api(`${ext}/extensions/shared-tool`)).status === 404, 10_000, 'first repository\'s extension gone');
+    await t.api(`${ext}/repositories/second-repo`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { metadata: { annotations: { 'extensions.mortise.io/sync-requested-at': new Date().toISOString() } } } });
+    const after = await eventually(async () => {
+      const r = await get<Repo>(`${ext}/repositories/second-repo`);
+      return r.status.conflicts?.length === 0 ? r : undefined;
+    }, 10_000, 'conflict cleared');
+    expect(after.status.conditions.find((c) => c.type === 'Conflicting')).toMatchObject({ status: 'False' });
+    expect((await get<{ spec: { repository: string } }>(`${ext}/extensions/shared-tool`)).spec.repository).toBe('second-repo');
+    await t.api(`${ext}/repositories/second-repo`, { method: 'DELETE' });
+  });
+
   it('bundles the examples shipped in this repository', async () => {
     const dir = join(work, 'bundled');
     const built = await buildBundledRepository([join(import.meta.dirname, '..', '..', 'examples')], dir, createLogger({ level: 'silent' }));

@@ -7,6 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { verifyDigestSignature, type ExtensionManifest, type IndexEntry } from '@mortise/extension-sdk';
 import { ApiError } from '../api/status.js';
 import { Controller } from '../controller/controller.js';
+import { mergeConditions, type Condition } from '../controller/conditions.js';
 import { ignoreNotFound } from '../controller/garbage-collector.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { KindDefinition } from '../registry/kind.js';
@@ -32,7 +33,7 @@ interface PlanSpec { extension: { name: string; version: string }; enabled?: boo
 interface PlanStatus {
   state?: State; installedVersion?: string; targetVersion?: string; message?: string; observedGeneration?: number;
   progress?: { step: string; completed: number; total: number };
-  conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }>;
+  conditions?: Condition[];
   history?: Array<{ time: string; state: string; version?: string; message?: string }>;
   retriedAt?: string;
 }
@@ -410,14 +411,7 @@ export class InstallPlanController extends Controller {
     if (!current) return;
     const status = (current.status ?? {}) as PlanStatus;
     const now = new Date().toISOString();
-    const merged = [...(status.conditions ?? [])];
-    for (const c of conditions) {
-      const i = merged.findIndex((x) => x.type === c.type);
-      const old = i >= 0 ? merged[i] : undefined;
-      const next = { ...c, message: c.message ?? '', lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now };
-      if (i >= 0) merged[i] = next;
-      else merged.push(next);
-    }
+    const merged = mergeConditions(status.conditions, conditions, now);
     const history = [...(status.history ?? [])];
     if (fields.state && fields.state !== status.state) history.push({ time: now, state: fields.state, version: fields.targetVersion ?? status.targetVersion, message: fields.message ?? '' });
     await this.d.service.patch(this.planDef, '', plan.metadata.name!, 'merge', {

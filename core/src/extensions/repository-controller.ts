@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { RepositoryClient, latestEntry, type IndexEntry, type RepositoryCredentials, type RepositoryIndex } from '@mortise/extension-sdk';
 import { ApiError } from '../api/status.js';
+import { mergeConditions, type Condition } from '../controller/conditions.js';
 import { Controller } from '../controller/controller.js';
 import { ignoreNotFound } from '../controller/garbage-collector.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
@@ -9,6 +10,7 @@ import type { ResourceService } from '../registry/resource-service.js';
 import type { KubeObject, OwnerReference } from '../store/resource-store.js';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { summarize, versionObjectName } from './extension-versions.js';
+import { describeSyncFailure } from './repository-failure.js';
 
 export const repositoryLabel = 'extensions.mortise.io/repository';
 /** Set (to a timestamp) to ask for a sync now; `mortise repo sync` does. */
@@ -26,7 +28,15 @@ interface RepositoryStatus {
   lastSuccessfulSyncTime?: string;
   observedGeneration?: number;
   extensions?: number;
-  conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string }>;
+  /** Extensions this repository offers that another repository already provides (and keeps). */
+  conflicts?: Conflict[];
+  conditions?: Condition[];
+}
+
+/** An extension offered here that `repository` already provides. */
+export interface Conflict {
+  extension: string;
+  repository: string;
 }
 
 export function parseInterval(text: string | undefined, fallbackMs = 10 * 60_000): number {
@@ -87,24 +97,33 @@ export class RepositoryController extends Controller {
       index = await client.fetchIndex();
     } catch (e) {
       const kept = status.lastSuccessfulSyncTime ? `; keeping the data of the last successful sync (${status.lastSuccessfulSyncTime})` : '; it has never synced successfully';
-      const message = `fetching ${spec.url}/index.yaml failed: ${(e as Error).message}${kept}`;
-      this.logger.warn({ event: 'repository.sync-failed', repository: name, err: (e as Error).message }, 'repository sync failed');
-      await this.setStatus(repo, { lastSyncTime: started, observedGeneration: repo.metadata.generation }, { type: 'Synced', status: 'False', reason: 'FetchFailed', message });
+      const message = `${describeSyncFailure(e, spec.url)}${kept}`;
+      this.logger.warn({ event: 'repository.sync-failed', repository: name, err: (e as Error).message, problems: (e as { details?: { problems?: unknown[] } }).details?.problems?.slice(0, 10) }, 'repository sync failed');
+      await this.setStatus(repo, { lastSyncTime: started, observedGeneration: repo.metadata.generation }, [{ type: 'Synced', status: 'False', reason: 'FetchFailed', message }]);
       return { requeueAfterMs: Math.min(interval, 30_000) };
     }
     const owner: OwnerReference = { apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'Repository', name, uid: repo.metadata.uid! };
-    const count = await this.apply(name, owner, index);
-    await this.setStatus(repo, { lastSyncTime: started, lastSuccessfulSyncTime: started, observedGeneration: repo.metadata.generation, extensions: count }, {
-      type: 'Synced', status: 'True', reason: 'Synced', message: `${count} extensions, ${Object.values(index.entries).reduce((n, e) => n + e.length, 0)} versions`,
-    });
+    const { count, conflicts } = await this.apply(name, owner, index);
+    const versions = Object.values(index.entries).reduce((n, e) => n + e.length, 0);
+    const conflictText = conflicts.map((c) => `"${c.extension}" (provided by repository "${c.repository}")`).join(', ');
+    await this.setStatus(repo, { lastSyncTime: started, lastSuccessfulSyncTime: started, observedGeneration: repo.metadata.generation, extensions: count, conflicts }, [
+      {
+        type: 'Synced', status: 'True', reason: conflicts.length ? 'SyncedWithConflicts' : 'Synced',
+        message: `${count} extensions, ${versions} versions${conflicts.length ? `; not taken, as another repository provides them: ${conflictText}` : ''}`,
+      },
+      conflicts.length
+        ? { type: 'Conflicting', status: 'True', reason: 'OfferedByAnotherRepository', message: `${conflicts.length} extension${conflicts.length === 1 ? ' is' : 's are'} provided by another repository, which keeps ${conflicts.length === 1 ? 'it' : 'them'} (the first repository to offer an extension keeps it): ${conflictText}` }
+        : { type: 'Conflicting', status: 'False', reason: 'NoConflicts', message: '' },
+    ]);
     this.logger.info({ event: 'repository.synced', repository: name, extensions: count }, 'repository synced');
     return { requeueAfterMs: interval };
   }
 
   /** Makes the cluster's Extensions, ExtensionVersions and Categories match the index. */
-  private async apply(repo: string, owner: OwnerReference, index: RepositoryIndex): Promise<number> {
+  private async apply(repo: string, owner: OwnerReference, index: RepositoryIndex): Promise<{ count: number; conflicts: Conflict[] }> {
     const labels = (ext: string) => ({ [extensionLabel]: ext, [repositoryLabel]: repo });
     const keepVersions = new Set<string>();
+    const conflicts: Conflict[] = [];
     let count = 0;
     for (const [extName, entries] of Object.entries(index.entries)) {
       if (entries.length === 0) continue;
@@ -112,6 +131,7 @@ export class RepositoryController extends Controller {
       const otherRepo = existing?.metadata.labels?.[repositoryLabel];
       if (existing && otherRepo && otherRepo !== repo) {
         this.logger.warn({ event: 'repository.conflict', repository: repo, extension: extName, owner: otherRepo }, 'extension offered by two repositories; keeping the first');
+        conflicts.push({ extension: extName, repository: otherRepo });
         continue;
       }
       count++;
@@ -147,7 +167,7 @@ export class RepositoryController extends Controller {
     for (const v of versions) if (!keepVersions.has(v.metadata.name!)) await this.service.delete(this.versionDef, '', v.metadata.name!).catch(ignoreNotFound);
     const { items: exts } = await this.service.list(this.extDef, '', { labelSelector: `${repositoryLabel}=${repo}` });
     for (const x of exts) if (!index.entries[x.metadata.name!]?.length) await this.service.delete(this.extDef, '', x.metadata.name!).catch(ignoreNotFound);
-    return count;
+    return { count, conflicts };
   }
 
   /** Creates, or updates when the spec or labels differ. */
@@ -170,10 +190,9 @@ export class RepositoryController extends Controller {
     }, {});
   }
 
-  private async setStatus(repo: KubeObject, fields: RepositoryStatus, condition: { type: string; status: string; reason: string; message: string }) {
-    const old = ((repo.status ?? {}) as RepositoryStatus).conditions?.find((c) => c.type === condition.type);
-    const lastTransitionTime = old && old.status === condition.status ? old.lastTransitionTime : new Date().toISOString();
-    await this.service.patch(this.repoDef, '', repo.metadata.name!, 'merge', { status: { ...fields, conditions: [{ ...condition, lastTransitionTime }] } }, {}, { subresource: 'status' }).catch(ignoreNotFound);
+  private async setStatus(repo: KubeObject, fields: RepositoryStatus, conditions: Condition[]) {
+    const merged = mergeConditions(((repo.status ?? {}) as RepositoryStatus).conditions, conditions);
+    await this.service.patch(this.repoDef, '', repo.metadata.name!, 'merge', { status: { ...fields, conditions: merged } }, {}, { subresource: 'status' }).catch(ignoreNotFound);
   }
 }
 

@@ -28,6 +28,7 @@ export const extensionKinds = (): KindDefinition[] => [
         lastSuccessfulSyncTime: dateTime(),
         observedGeneration: int(),
         extensions: int(),
+        conflicts: list(obj({ extension: str(), repository: str() }, ['extension', 'repository']), 'Extensions offered here that another repository provides (the first to offer one keeps it)'),
         conditions,
       }),
     }, ['spec'], 'A marketplace repository synced into Extensions and ExtensionVersions'),

@@ -59,8 +59,8 @@ function networkError(error: unknown, url: URL, options: BoundedFetchOptions): R
   if (name === 'TimeoutError' || name === 'AbortError') {
     return new RepositoryError('TIMEOUT', `GET ${redact(url)} for the ${options.what} did not complete within ${options.timeoutMs} ms`);
   }
-  const cause = (error as { cause?: { message?: string } }).cause?.message;
-  return new RepositoryError('NETWORK_ERROR', `GET ${redact(url)} for the ${options.what} failed: ${cause ?? (error as Error).message}`);
+  const cause = (error as { cause?: { message?: string; code?: unknown } }).cause;
+  return new RepositoryError('NETWORK_ERROR', `GET ${redact(url)} for the ${options.what} failed: ${cause?.message ?? (error as Error).message}`, typeof cause?.code === 'string' ? { cause: cause.code } : {});
 }
 
 /** A URL for messages, without any user:password it may carry. */

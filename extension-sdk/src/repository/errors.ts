@@ -19,7 +19,8 @@ export class RepositoryError extends Error {
   constructor(
     readonly code: RepositoryErrorCode,
     message: string,
-    readonly details: { status?: number; problems?: ManifestProblem[] } = {},
+    /** `status`: the HTTP status answered; `cause`: the system error code of a failed connection (ECONNREFUSED, CERT_HAS_EXPIRED…). */
+    readonly details: { status?: number; problems?: ManifestProblem[]; cause?: string } = {},
   ) {
     super(message);
   }

@@ -1,12 +1,17 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { serializeRepositoryIndex } from '@mortise/extension-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestCore, type TestCore } from './support/test-core.js';
 
-// Security: a credential belongs to the origin it was given for. Two real repository servers
-// record the Authorization header of every request they get; the stored secret must never reach
-// the second one, whichever way the URL is changed.
+// Security of Repositories: a credential belongs to the origin it was given for (two real
+// repository servers record the Authorization header of every request they get; the stored
+// secret must never reach the second one, whichever way the URL is changed), and a failing
+// repository's status tells its admin what failed without echoing what the URL answered or
+// whether a local path exists.
 
 const ext = '/apis/extensions.mortise.io/v1alpha1';
 const index = serializeRepositoryIndex({ apiVersion: 'v1', generated: new Date(0).toISOString(), entries: {}, categories: [] });
@@ -16,6 +21,8 @@ interface RecordingServer {
   seen: Array<{ path: string; authorization?: string }>;
   /** Answer every request with a redirect to this base instead. */
   redirectTo?: string;
+  /** Answer every request with this instead of the index. */
+  answer?: { status: number; body: string };
   close(): Promise<void>;
 }
 
@@ -24,6 +31,7 @@ async function recordingServer(): Promise<RecordingServer> {
   const server: Server = createServer((req, res) => {
     const headers: IncomingHttpHeaders = req.headers;
     rec.seen.push({ path: req.url ?? '', ...(headers.authorization ? { authorization: headers.authorization } : {}) });
+    if (rec.answer) return void res.writeHead(rec.answer.status, { 'content-type': 'text/html' }).end(rec.answer.body);
     if (rec.redirectTo) {
       res.writeHead(302, { location: `${rec.redirectTo}${req.url}` }).end();
       return;
@@ -120,6 +128,60 @@ describe('repository credentials stay with their origin', () => {
       await sawOn(b, '/redirected/index.yaml', undefined);
     } finally {
       await c.close();
+    }
+  });
+
+  const failure = async (name: string) => {
+    const r = await eventually(async () => {
+      const o = (await (await t.api(repo(name))).json()) as { status?: { conditions?: Array<{ type: string; status: string; message: string }> } };
+      return o.status?.conditions?.find((c) => c.type === 'Synced' && c.status === 'False');
+    }, 10_000, `${name} failed`);
+    return r.message;
+  };
+  const secretBody = 'internal-secret-7f3a: <html>admin console of an internal host</html>';
+
+  it('says what failed without echoing what the URL answered', async () => {
+    const c = await recordingServer();
+    try {
+      const cases: Array<{ name: string; answer: { status: number; body: string }; says: string }> = [
+        { name: 'echo-html', answer: { status: 200, body: secretBody }, says: 'is not a valid repository index' },
+        { name: 'echo-yaml', answer: { status: 200, body: `apiVersion: v1\nentries:\n  internal-secret-7f3a: [{name: internal-secret-7f3a}]\n` }, says: 'is not a valid repository index' },
+        { name: 'echo-500', answer: { status: 500, body: secretBody }, says: 'answered HTTP 500' },
+        { name: 'echo-401', answer: { status: 401, body: secretBody }, says: 'answered HTTP 401 (check spec.credentials)' },
+      ];
+      for (const { name, answer, says } of cases) {
+        c.answer = answer;
+        await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name }, spec: { url: `${c.url}/${name}`, interval: '1h' } } });
+        const message = await failure(name);
+        expect(message, name).toContain(says);
+        expect(message, name).not.toContain('internal-secret');
+        expect(message, name).not.toContain('<html>');
+      }
+    } finally {
+      await c.close();
+    }
+    const closed = await recordingServer();
+    await closed.close();
+    await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'unreachable' }, spec: { url: `${closed.url}/x`, interval: '1h' } } });
+    expect(await failure('unreachable')).toContain('could not connect or the connection broke (ECONNREFUSED)');
+  });
+
+  it('says the same for a file:// path that is missing and one that cannot be read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mortise-repo-probe-'));
+    try {
+      mkdirSync(join(dir, 'dir-index', 'index.yaml'), { recursive: true }); // index.yaml is a directory: EISDIR
+      writeFileSync(join(dir, 'a-file'), 'x'); // a path through a file: ENOTDIR
+      const paths = { missing: join(dir, 'nothing-here'), directory: join(dir, 'dir-index'), 'through-a-file': join(dir, 'a-file', 'sub') };
+      const messages: string[] = [];
+      for (const [name, path] of Object.entries(paths)) {
+        await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: `probe-${name}` }, spec: { url: `file://${path}`, interval: '1h' } } });
+        messages.push((await failure(`probe-${name}`)).replace(path, '<path>'));
+      }
+      expect(new Set(messages).size).toBe(1);
+      expect(messages[0]).toContain('missing or unreadable');
+      expect(messages[0]).not.toMatch(/ENOENT|EISDIR|ENOTDIR|no such file|directory/i);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
