@@ -462,9 +462,10 @@ describe('ProcessRuntime', () => {
       await runtime.start(s);
       const ready = await runtime.waitReady(s.id, 10_000);
       // `<repo>/node_modules/@mortise/core` links to `../../core`: for this path the check sees
-      // `<repo>/node_modules/<repo name>/package.json`, the kernel `<repo>/package.json`
-      // (built by hand: path.join would normalise the `..` away).
-      const viaWorkspaceLink = `${join(REPO, 'node_modules', '@mortise', 'core')}/../../${basename(REPO)}/package.json`;
+      // `<repo>/node_modules/@mortise/package.json` (never an allowed directory, whatever the
+      // clone is called), the kernel `<repo>/package.json` (built by hand: path.join would
+      // normalise the `..` away).
+      const viaWorkspaceLink = `${join(REPO, 'node_modules', '@mortise', 'core')}/../package.json`;
       expect(readFileSync(viaWorkspaceLink, 'utf8')).toContain('"workspaces"'); // unconfined, it is the repo's
       const q = new URLSearchParams({ sdk: '1', writeOutside: join(SDK, 'pwned'), readOutside: join(REPO, 'package.json'), readViaLink: viaWorkspaceLink });
       const r = (await (await fetch(`${ready.url}/probe?${q}`)).json()) as Record<string, { ok: boolean; code?: string; value?: unknown }>;

@@ -30,11 +30,26 @@ import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 //       packages the linked dependencies declare (dependencies, optionalDependencies,
 //       peerDependencies, transitively), found the way Node's resolver finds them. For the SDK
 //       that is ajv, ajv-formats, commander, semver, tar, yaml and their dependencies.
-//     * a directory symlink inside the package or data dir (the SDK link itself) still lets
-//       reads escape; `directorySymlinks` finds them so the runtime can say so in its log. Reads
-//       are only truly confined when the installer copies the SDK into the package instead of
-//       linking it. Writes are unaffected: the data dir holds no links the backend could not
-//       create itself, and it cannot create any.
+//     * a directory symlink inside the package or data dir (an SDK link) still lets reads
+//       escape; `directorySymlinks` finds them so the runtime can say so in its log. The
+//       installer therefore never links: it copies the SDK and its dependencies into
+//       `<unpacked>/node_modules` (extensions/platform-modules.ts), and packages cannot hold
+//       links (the unpacker refuses them), so an installed backend has no such link. Writes are
+//       unaffected: the data dir holds no links the backend could not create itself, and it
+//       cannot create any.
+//     * the same mismatch works through a directory symlink *outside* the allowed directories
+//       when its lexical ancestors hold one: `<L>/../../<rest>` is `dirname²(L)/<rest>` to the
+//       check and `dirname²(target of L)/<rest>` to the kernel. It needs a "parallel tree": a
+//       directory below the link's target side with the same names as an allowed one. Linked
+//       dependencies make one: with `<repo>/node_modules/koa` allowed (linked SDK closure) and
+//       the repository itself in a directory named `koa`, the workspace link
+//       `<repo>/node_modules/@mortise/core -> ../../core` turns
+//       `<repo>/node_modules/@mortise/core/../../koa/x` into `<repo>/x` (found by
+//       core/test/runtime.test.ts when cloned into `.../koa`). Installed backends read only
+//       their package, their data dir and the copied platform modules, all under the data root,
+//       which holds no links, so no parallel tree leads into them short of another install
+//       with the same layout two levels up; linked dependencies stay a development setup that
+//       the runtime warns about.
 // - Child processes, worker threads, WASI and inspector are denied unless allowed by a flag; we
 //   never pass those flags. Network access is not covered by Node 20's model (a backend must
 //   reach the core), only Node 25's `--allow-net`, which we pass when the binary knows it.
