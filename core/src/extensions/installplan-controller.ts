@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Ajv } from 'ajv';
 import semver from 'semver';
 import { parseAllDocuments } from 'yaml';
-import { verifyDigestSignature, type ExtensionManifest, type IndexEntry } from '@mortise/extension-sdk';
+import { verifyDigestSignature, type ExtensionManifest } from '@mortise/extension-sdk';
 import { ApiError } from '../api/status.js';
 import { Controller } from '../controller/controller.js';
 import { mergeConditions, type Condition } from '../controller/conditions.js';
@@ -18,8 +18,9 @@ import type { TokenService } from '../auth/token-service.js';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { iamGroup } from '../schemas/iam.js';
 import { accessObjects, routeObjects, serviceAccountPrefix, type DesiredObject, type ResourceContext } from './extension-resources.js';
-import { versionObjectName } from './extension-versions.js';
+import { InstallError } from './install-error.js';
 import { sha256, type PackageStore } from './package-store.js';
+import { resolveVersionSource, type VersionSource } from './version-source.js';
 
 export const uninstallFinalizer = 'extensions.mortise.io/uninstall';
 /** Set to a timestamp to retry a failed install or upgrade. */
@@ -37,8 +38,6 @@ interface PlanStatus {
   history?: Array<{ time: string; state: string; version?: string; message?: string }>;
   retriedAt?: string;
 }
-
-class InstallError extends Error {}
 
 export interface InstallerDeps {
   service: ResourceService;
@@ -250,19 +249,8 @@ export class InstallPlanController extends Controller {
   }
 
   /** The ExtensionVersion to install and where its repository is. */
-  private async resolve(name: string, version: string): Promise<{ entry: IndexEntry; repositoryUrl: string; trustedKeys?: string[] }> {
-    const vdef = this.d.kinds.byGroupResource(extensionsGroup, 'extensionversions')!;
-    const ev = await this.d.service.getStored(vdef, '', versionObjectName(name, version));
-    if (!ev) throw new InstallError(`version ${version} of ${name} is not offered by any repository (is the repository synced?)`);
-    const s = ev.spec as { repository: string; digest: string; url: string; signature?: string; engines?: Record<string, string>; dependencies?: Record<string, string> } & Record<string, unknown>;
-    const rdef = this.d.kinds.byGroupResource(extensionsGroup, 'repositories')!;
-    const repo = await this.d.service.getStored(rdef, '', s.repository);
-    if (!repo) throw new InstallError(`the repository "${s.repository}" that offered ${name} ${version} no longer exists`);
-    const rs = repo.spec as { url: string; trustedKeys?: string[] };
-    return {
-      repositoryUrl: rs.url, trustedKeys: rs.trustedKeys,
-      entry: { ...(s as unknown as IndexEntry), name, version, digest: s.digest, urls: [s.url], ...(s.signature ? { signature: s.signature } : {}) },
-    };
+  private resolve(name: string, version: string): Promise<VersionSource> {
+    return resolveVersionSource(this.d.service, this.d.kinds, name, version);
   }
 
   private currentDigest(name: string, version: string): string {
