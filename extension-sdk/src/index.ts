@@ -6,6 +6,7 @@ export { loadManifestFromDir } from './manifest/load-from-dir.js';
 export { checkReferencedFiles } from './manifest/referenced-files.js';
 export { directoryFileSource, mapFileSource, type ManifestFileSource } from './manifest/file-source.js';
 export { withManifestDefaults } from './manifest/defaults.js';
+export { frontendDirectory, frontendExposureWarnings, isPublicAsset, publicAssets, type PublicAssets } from './manifest/public-assets.js';
 export { versionProblem } from './manifest/checks/versions.js';
 export { RESERVED_API_GROUPS } from './manifest/checks/api-services.js';
 export { RESERVED_PATH_SEGMENTS } from './manifest/checks/reverse-proxies.js';

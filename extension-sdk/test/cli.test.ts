@@ -47,6 +47,23 @@ describe('mortise-ext validate', () => {
     expect(io.stderr).toEqual([`3 problems in ${ext}`]);
   });
 
+  it('warns (on stderr, exit 0) when the frontend directory would publish the backend or the whole package', async () => {
+    const inside = await writeExtensionDir(join(dir, 'inside'));
+    const io = collector();
+    expect(await validateCommand(inside, io)).toBe(0);
+    expect(io.stderr).toEqual([expect.stringMatching(/^warning: \/backend\/entry: the backend entry "dist\/server.js" lies inside the frontend directory "dist"/)]);
+
+    const root = await writeExtensionDir(join(dir, 'root'), fullManifest({ frontend: { remoteEntry: 'remoteEntry.js', exposedModule: './index' } }), { 'remoteEntry.js': '// remote' });
+    const atRoot = collector();
+    expect(await validateCommand(root, atRoot)).toBe(0);
+    expect(atRoot.stderr).toEqual([expect.stringMatching(/^warning: \/frontend\/remoteEntry: the frontend directory is the package root/)]);
+
+    const own = await writeExtensionDir(join(dir, 'own'), fullManifest({ frontend: { remoteEntry: 'dist/ui/remoteEntry.js', exposedModule: './index', assets: 'dist/ui' } }), { 'dist/ui/remoteEntry.js': '// remote' });
+    const clean = collector();
+    expect(await validateCommand(own, clean)).toBe(0);
+    expect(clean.stderr).toEqual([]);
+  });
+
   it('works as a real process', async () => {
     const ext = await writeExtensionDir(join(dir, 'ext'), fullManifest({ version: '1.0' }));
     const bad = await runCliProcess(['validate', ext]);

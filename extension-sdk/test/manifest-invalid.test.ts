@@ -55,6 +55,8 @@ const cases: Case[] = [
   ['rule without verbs', m({ permissions: [{ apiGroups: [''], resources: ['pods'] }] }), '/permissions/0/verbs', /^is required$/],
   ['frontend without exposedModule', m({ frontend: { remoteEntry: 'dist/remoteEntry.js' } }), '/frontend/exposedModule', /^is required$/],
   ['exposedModule without "./"', m({ frontend: { remoteEntry: 'dist/remoteEntry.js', exposedModule: 'index' } }), '/frontend/exposedModule', /starting with "\.\/"/],
+  ['frontend assets escaping the package', m({ frontend: { remoteEntry: 'dist/remoteEntry.js', exposedModule: './index', assets: '../dist' } }), '/frontend/assets', /escapes the package root/],
+  ['remote entry outside frontend assets', m({ frontend: { remoteEntry: 'dist/remoteEntry.js', exposedModule: './index', assets: 'dist/ui' } }), '/frontend/remoteEntry', /must lie inside frontend.assets \("dist\/ui"\)/],
   ['config schema that does not compile', m({ configSchema: { type: 'objekt' }, config: undefined }), '/configSchema', /must be a valid JSON Schema/],
   ['default config not matching the config schema', m({ config: { replicas: 0, mode: 'safe' } }), '/config/replicas', /does not match configSchema: must be >= 1/],
   ['unknown top-level field', m({ displayname: 'typo' }), '/displayname', /unknown field "displayname"/],

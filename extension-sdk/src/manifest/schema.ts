@@ -84,6 +84,7 @@ const frontend = {
     remoteEntry: relativePath,
     exposedModule: { type: 'string', pattern: EXPOSED_MODULE },
     remoteName: { type: 'string', pattern: JS_IDENTIFIER },
+    assets: { ...relativePath, description: 'The directory browsers may load files from; defaults to the directory of remoteEntry.' },
   },
 } as const;
 

@@ -58,6 +58,12 @@ export interface FrontendSpec {
   exposedModule: string;
   /** Federation container name; defaults to a name derived from the extension name. */
   remoteName?: string;
+  /**
+   * The directory served to browsers (the frontend's build output), e.g. "dist/ui". Defaults to
+   * the directory of `remoteEntry`, which must lie inside it. Nothing else of the package is public
+   * but the icon and the screenshots.
+   */
+  assets?: string;
 }
 
 export interface APIServiceSpec {

@@ -2,7 +2,7 @@ import type { ManifestProblem } from '../types.js';
 import { describeValue } from '../../util/describe-value.js';
 import { arrayItems, isRecord } from '../../util/guards.js';
 import { jsonPointer } from '../../util/json-pointer.js';
-import { unsafePackagePathReason } from '../../util/package-path.js';
+import { normalizePackagePath, unsafePackagePathReason } from '../../util/package-path.js';
 
 /** Paths that point into the package stay inside it; icons and screenshots may be https URLs. */
 export function checkFileReferences(manifest: Record<string, unknown>): ManifestProblem[] {
@@ -36,8 +36,22 @@ export function checkFileReferences(manifest: Record<string, unknown>): Manifest
   });
 
   if (isRecord(manifest.backend)) relative(manifest.backend.entry, '/backend/entry');
-  if (isRecord(manifest.frontend)) relative(manifest.frontend.remoteEntry, '/frontend/remoteEntry');
+  if (isRecord(manifest.frontend)) {
+    relative(manifest.frontend.remoteEntry, '/frontend/remoteEntry');
+    relative(manifest.frontend.assets, '/frontend/assets');
+    problems.push(...remoteEntryInsideAssets(manifest.frontend));
+  }
   return problems;
+}
+
+/** The console loads the remote entry from the public directory, so it must lie inside it. */
+function remoteEntryInsideAssets(frontend: Record<string, unknown>): ManifestProblem[] {
+  const { remoteEntry, assets } = frontend;
+  if (typeof remoteEntry !== 'string' || typeof assets !== 'string') return [];
+  if (unsafePackagePathReason(remoteEntry) || unsafePackagePathReason(assets)) return [];
+  const directory = normalizePackagePath(assets);
+  if (normalizePackagePath(remoteEntry).startsWith(`${directory}/`)) return [];
+  return [{ path: '/frontend/remoteEntry', message: `must lie inside frontend.assets (${describeValue(assets)}), got ${describeValue(remoteEntry)}` }];
 }
 
 function isHttpsUrl(value: string): boolean {
