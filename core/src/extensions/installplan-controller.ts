@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Ajv } from 'ajv';
 import semver from 'semver';
 import { parseAllDocuments } from 'yaml';
-import { verifyDigestSignature, type ExtensionManifest } from '@mortise/extension-sdk';
+import { sha256File, verifyDigestSignature, type ExtensionManifest } from '@mortise/extension-sdk';
 import { ApiError } from '../api/status.js';
 import { Controller } from '../controller/controller.js';
 import { mergeConditions, type Condition } from '../controller/conditions.js';
@@ -19,7 +19,7 @@ import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { iamGroup } from '../schemas/iam.js';
 import { accessObjects, routeObjects, serviceAccountPrefix, type DesiredObject, type ResourceContext } from './extension-resources.js';
 import { InstallError } from './install-error.js';
-import { sha256, type PackageStore } from './package-store.js';
+import type { PackageStore } from './package-store.js';
 import { resolveVersionSource, type VersionSource } from './version-source.js';
 
 export const uninstallFinalizer = 'extensions.mortise.io/uninstall';
@@ -136,7 +136,7 @@ export class InstallPlanController extends Controller {
       const archive = await this.d.packages.download({ repositoryUrl, trustedKeys, entry });
       // Checked again right before unpacking: the archive on disk may not be what was fetched.
       if (trustedKeys?.length) {
-        const digest = sha256(readFileSync(archive));
+        const digest = await sha256File(archive);
         if (!entry.signature || !verifyDigestSignature(digest, entry.signature, trustedKeys)) {
           throw new InstallError(`the package of ${name} ${version} is not signed by a key the repository trusts`);
         }

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { RepositoryClient, extractPackage, writeFileAtomic, type IndexEntry, type ExtensionManifest, type RepositoryCredentials } from '@mortise/extension-sdk';
+import { RepositoryClient, extractPackage, sha256File, writeFileAtomic, type IndexEntry, type ExtensionManifest, type RepositoryCredentials } from '@mortise/extension-sdk';
 
 export interface PackageSource {
   repositoryUrl: string;
@@ -12,6 +11,7 @@ export interface PackageSource {
 }
 
 const completeMarker = '.mortise-unpacked';
+const manifestFile = '.mortise-manifest.json';
 
 /**
  * Where packages live on disk under the data dir: downloaded archives (kept, so a restart does
@@ -41,7 +41,7 @@ export class PackageStore {
   /** Downloads (unless already here with the right digest) and returns the archive path. */
   async download(src: PackageSource): Promise<string> {
     const path = this.archivePath(src.entry.name, src.entry.version);
-    if (existsSync(path) && sha256(readFileSync(path)) === src.entry.digest) return path;
+    if (existsSync(path) && (await sha256File(path)) === src.entry.digest) return path;
     const client = new RepositoryClient({ url: src.repositoryUrl, credentials: src.credentials, trustedKeys: src.trustedKeys });
     const bytes = await client.fetchPackage(src.entry);
     mkdirSync(dirname(path), { recursive: true });
@@ -54,14 +54,24 @@ export class PackageStore {
     const dir = this.unpackedDir(name, version);
     const marker = join(dir, completeMarker);
     if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === digest) {
-      return { dir, manifest: JSON.parse(readFileSync(join(dir, '.mortise-manifest.json'), 'utf8')) as ExtensionManifest };
+      return { dir, manifest: JSON.parse(readFileSync(join(dir, manifestFile), 'utf8')) as ExtensionManifest };
     }
     rmSync(dir, { recursive: true, force: true });
-    const archive = readFileSync(this.archivePath(name, version));
-    const extracted = await extractPackage(archive, dir, { expectedSha256: digest });
-    writeFileSync(join(dir, '.mortise-manifest.json'), JSON.stringify(extracted.manifest));
+    // Given as a path: the archive is streamed, never held in memory.
+    const extracted = await extractPackage(this.archivePath(name, version), dir, { expectedSha256: digest });
+    writeFileSync(join(dir, manifestFile), JSON.stringify(extracted.manifest));
     writeFileSync(marker, digest);
     return { dir, manifest: extracted.manifest };
+  }
+
+  /** The manifest and digest of a completely unpacked version directory, or undefined. */
+  installedManifest(dir: string): { manifest: ExtensionManifest; digest: string } | undefined {
+    try {
+      const digest = readFileSync(join(dir, completeMarker), 'utf8').trim();
+      return { digest, manifest: JSON.parse(readFileSync(join(dir, manifestFile), 'utf8')) as ExtensionManifest };
+    } catch {
+      return undefined;
+    }
   }
 
   removeVersion(name: string, version: string): void {
@@ -73,10 +83,6 @@ export class PackageStore {
     rmSync(join(this.root, 'unpacked', name), { recursive: true, force: true });
     if (purgeData) rmSync(this.dataDir(name), { recursive: true, force: true });
   }
-}
-
-export function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** The directory of the SDK package the core itself uses. */

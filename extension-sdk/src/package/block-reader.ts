@@ -30,6 +30,42 @@ export class BlockReader {
     return out;
   }
 
+  /**
+   * The next `n` bytes as the chunks they arrive in (never more than one source chunk held at
+   * a time), so a large entry passes through without being gathered. Iterating it again after
+   * a `break` resumes where it stopped; `skipRest()` discards what is left. Read it (or skip
+   * it) fully before reading on.
+   */
+  body(n: number): EntryBody {
+    let left = n;
+    const next = async (): Promise<IteratorResult<Buffer, undefined>> => {
+      if (left === 0) return { done: true, value: undefined };
+      while (this.buffered === 0) {
+        if (this.done) throw new TruncatedError();
+        const chunk = await this.iterator.next();
+        if (chunk.done) {
+          this.done = true;
+          throw new TruncatedError();
+        }
+        this.chunks = [chunk.value];
+        this.buffered = chunk.value.length;
+      }
+      const head = this.chunks[0]!;
+      const take = Math.min(left, head.length);
+      if (take === head.length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(take);
+      this.buffered -= take;
+      left -= take;
+      return { done: false, value: head.subarray(0, take) };
+    };
+    return {
+      [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: undefined }) }),
+      async skipRest() {
+        while (!(await next()).done) { /* discarded */ }
+      },
+    };
+  }
+
   /** Stops the underlying stream (e.g. after the end-of-archive marker). */
   async close(): Promise<void> {
     if (!this.done) {
@@ -43,4 +79,8 @@ export class TruncatedError extends Error {
   constructor() {
     super('unexpected end of data');
   }
+}
+
+export interface EntryBody extends AsyncIterable<Buffer> {
+  skipRest(): Promise<void>;
 }

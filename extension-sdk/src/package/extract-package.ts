@@ -1,11 +1,11 @@
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { directoryFileSource } from '../manifest/file-source.js';
 import type { ExtensionManifest } from '../manifest/types.js';
 import { MANIFEST_FILE_NAME } from '../manifest/types.js';
 import { PackageError } from './errors.js';
 import { resolveLimits } from './limits.js';
-import { loadPackageBytes } from './package-source.js';
+import { openPackageInput } from './package-source.js';
 import { validatePackagedManifest, type ReadPackageOptions } from './read-package.js';
 import { scanPackageEntries } from './scan-entries.js';
 
@@ -28,7 +28,7 @@ export async function extractPackage(source: Buffer | string, destDir: string, o
   if (await exists(destination)) {
     throw new PackageError('DESTINATION_EXISTS', `cannot extract into ${destination}: it already exists`);
   }
-  const { bytes, sha256 } = await loadPackageBytes(source, limits, options.expectedSha256);
+  const input = await openPackageInput(source, limits, options.expectedSha256);
 
   await mkdir(dirname(destination), { recursive: true });
   const staging = await mkdtemp(join(dirname(destination), `.${basename(destination)}.partial-`));
@@ -40,20 +40,26 @@ export async function extractPackage(source: Buffer | string, destDir: string, o
       if (!target.startsWith(staging + sep)) throw new PackageError('UNSAFE_PATH', `package entry "${path}" escapes the destination`);
       return target;
     };
-    await scanPackageEntries(bytes, limits, {
+    await scanPackageEntries(input.chunks(), limits, {
       onDirectory: async (path) => void (await mkdir(inside(path), { recursive: true, mode: 0o755 })),
       onFile: async (file) => {
         const target = inside(file.path);
         await mkdir(dirname(target), { recursive: true, mode: 0o755 });
-        // 'wx': never write through something that already exists at that path.
-        await writeFile(target, file.data, { flag: 'wx', mode: file.mode });
+        // 'wx': never write through something that already exists at that path. Streamed: a
+        // large entry is never held in memory.
+        const handle = await open(target, 'wx', file.mode);
+        try {
+          for await (const chunk of file.content) await handle.write(chunk);
+        } finally {
+          await handle.close();
+        }
         written.push(file.path);
       },
     });
     const manifestBytes = written.includes(MANIFEST_FILE_NAME) ? await readFile(join(staging, MANIFEST_FILE_NAME)) : undefined;
     const manifest = await validatePackagedManifest(manifestBytes, directoryFileSource(staging, 'the package'));
     await moveIntoPlace(staging, destination);
-    return { dir: destination, manifest, sha256, files: written };
+    return { dir: destination, manifest, sha256: input.sha256, files: written };
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     throw error;

@@ -5,8 +5,8 @@ import { MANIFEST_FILE_NAME, type ExtensionManifest, type ManifestProblem } from
 import { validateManifest } from '../manifest/validate.js';
 import { invalidManifestError, PackageError } from './errors.js';
 import { resolveLimits, type PackageLimits } from './limits.js';
-import { loadPackageBytes } from './package-source.js';
-import { scanPackageEntries, type ScannedFile } from './scan-entries.js';
+import { openPackageInput } from './package-source.js';
+import { entryBytes, scanPackageEntries, type ScannedFile } from './scan-entries.js';
 
 export type PackageFile = ScannedFile;
 
@@ -25,14 +25,16 @@ export interface ExtensionPackage {
   files: ReadonlyMap<string, PackageFile>;
 }
 
-/** Reads an untrusted package into memory, checking everything `extractPackage` checks. */
+/** Reads an untrusted package into memory (up to its limits), checking everything `extractPackage` checks. */
 export async function readPackage(source: Buffer | string, options: ReadPackageOptions = {}): Promise<ExtensionPackage> {
   const limits = resolveLimits(options);
-  const { bytes, sha256 } = await loadPackageBytes(source, limits, options.expectedSha256);
+  const input = await openPackageInput(source, limits, options.expectedSha256);
   const files = new Map<string, PackageFile>();
-  await scanPackageEntries(bytes, limits, { onFile: (file) => void files.set(file.path, file) });
+  await scanPackageEntries(input.chunks(), limits, {
+    onFile: async (entry) => void files.set(entry.path, { path: entry.path, mode: entry.mode, data: await entryBytes(entry) }),
+  });
   const manifest = await validatePackagedManifest(files.get(MANIFEST_FILE_NAME)?.data, mapFileSource(files));
-  return { manifest, sha256, size: bytes.length, files };
+  return { manifest, sha256: input.sha256, size: input.size, files };
 }
 
 /** The manifest of a package: present at the root, valid, and naming only files the package has. */

@@ -1,4 +1,4 @@
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type Gunzip } from 'node:zlib';
 import { Header, Pax, type HeaderData } from 'tar';
 import { normalizePackagePath, unsafePackagePathReason } from '../util/package-path.js';
 import { BlockReader, TruncatedError } from './block-reader.js';
@@ -10,6 +10,8 @@ const BLOCK = 512;
 /** A pax or GNU long-name record only ever needs to carry a path. */
 const MAX_META_ENTRY_SIZE = 64 * 1024;
 const MAX_SEGMENT_LENGTH = 255;
+/** Compressed bytes handed to zlib at a time: at most ~4 MiB once inflated. */
+const INFLATE_SLICE = 4 * 1024;
 
 export interface ScannedFile {
   /** Normalized relative path ("dist/server.js"). */
@@ -19,9 +21,25 @@ export interface ScannedFile {
   data: Buffer;
 }
 
+/** A regular file as the archive streams it: its bytes arrive in bounded chunks. */
+export interface ScannedEntry {
+  path: string;
+  mode: number;
+  size: number;
+  /** The file's bytes; what the handler leaves unread is skipped. Valid only during the handler. */
+  content: AsyncIterable<Buffer>;
+}
+
 export interface ScanHandlers {
-  onFile(file: ScannedFile): Promise<void> | void;
+  onFile(file: ScannedEntry): Promise<void> | void;
   onDirectory?(path: string): Promise<void> | void;
+}
+
+/** Gathers a streamed entry (for callers that keep files in memory; entries are size-checked first). */
+export async function entryBytes(entry: ScannedEntry): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry.content) chunks.push(chunk);
+  return Buffer.concat(chunks, entry.size);
 }
 
 const REFUSED_TYPES: Record<string, string> = {
@@ -41,14 +59,14 @@ const REFUSED_TYPES: Record<string, string> = {
  * Reads a gzip-compressed tar of untrusted origin, calling the handlers for each regular
  * file and directory. Accepts only regular files, directories and pax/GNU path records;
  * refuses links, devices, unsafe or duplicate paths, and anything beyond `limits` before
- * reading it. Every refusal is a PackageError naming the entry.
+ * reading it. Every refusal is a PackageError naming the entry. The archive (a Buffer or a
+ * stream of compressed chunks) is decompressed as it is read: memory stays bounded by the
+ * chunk size whatever the entries' sizes.
  */
-export async function scanPackageEntries(compressed: Buffer, limits: PackageLimits, handlers: ScanHandlers): Promise<void> {
-  if (compressed.length < 2 || compressed[0] !== 0x1f || compressed[1] !== 0x8b) {
-    throw new PackageError('CORRUPT_ARCHIVE', 'package is not a gzip-compressed tar archive');
-  }
+export async function scanPackageEntries(compressed: Buffer | AsyncIterable<Buffer>, limits: PackageLimits, handlers: ScanHandlers): Promise<void> {
   const gunzip = createGunzip();
-  gunzip.end(compressed);
+  const source = Buffer.isBuffer(compressed) ? (async function* () { yield compressed; })() : compressed;
+  const feeding = feedGunzip(source, gunzip);
   const reader = new BlockReader(gunzip);
   try {
     await scanTar(reader, limits, handlers);
@@ -63,7 +81,48 @@ export async function scanPackageEntries(compressed: Buffer, limits: PackageLimi
   } finally {
     await reader.close();
     gunzip.destroy();
+    await feeding;
   }
+}
+
+/**
+ * Writes the compressed chunks into gunzip as it asks for them (its backpressure bounds what is
+ * buffered), checking the gzip magic first. Never rejects: errors reach the reader through the
+ * gunzip stream; once the reader is done (gunzip destroyed) the rest is not read.
+ */
+async function feedGunzip(source: AsyncIterable<Buffer>, gunzip: Gunzip): Promise<void> {
+  let first = true;
+  try {
+    for await (const chunk of source) {
+      if (gunzip.destroyed) return;
+      if (first && chunk.length > 0) {
+        if (chunk.length < 2 || chunk[0] !== 0x1f || chunk[1] !== 0x8b) throw new PackageError('CORRUPT_ARCHIVE', 'package is not a gzip-compressed tar archive');
+        first = false;
+      }
+      // Small slices: zlib inflates a whole written chunk before it looks at backpressure, and
+      // deflate's 1032:1 ratio would turn one 64 KiB chunk into 64 MiB held at once.
+      for (let at = 0; at < chunk.length && !gunzip.destroyed; at += INFLATE_SLICE) {
+        if (!gunzip.write(chunk.subarray(at, at + INFLATE_SLICE))) await drainedOrClosed(gunzip);
+      }
+    }
+    if (first) throw new PackageError('CORRUPT_ARCHIVE', 'package is not a gzip-compressed tar archive');
+    if (!gunzip.destroyed) gunzip.end();
+  } catch (error) {
+    gunzip.destroy(error as Error);
+  }
+}
+
+function drainedOrClosed(gunzip: Gunzip): Promise<void> {
+  if (gunzip.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      gunzip.off('drain', done);
+      gunzip.off('close', done);
+      resolve();
+    };
+    gunzip.on('drain', done);
+    gunzip.on('close', done);
+  });
 }
 
 async function scanTar(reader: BlockReader, limits: PackageLimits, handlers: ScanHandlers): Promise<void> {
@@ -148,9 +207,12 @@ async function scanTar(reader: BlockReader, limits: PackageLimits, handlers: Sca
       throw new PackageError('TOO_LARGE', `package unpacks to more than the ${formatBytes(limits.maxTotalSize)} allowed`);
     }
     seen.addFile(path, rawPath);
-    const data = await readBody(reader, size);
     const mode = ((header.mode ?? 0) & 0o111) !== 0 ? 0o755 : 0o644;
-    await handlers.onFile({ path, mode, data });
+    const content = reader.body(size);
+    await handlers.onFile({ path, mode, size, content });
+    // Whatever the handler left unread, and the padding to the next block.
+    await content.skipRest();
+    if (padding(size) > 0 && (await reader.read(padding(size))) === undefined) throw new TruncatedError();
   }
 }
 
