@@ -61,6 +61,7 @@ import { WorkspaceController } from './tenant/workspace-controller.js';
 import { RepositoryController } from './extensions/repository-controller.js';
 import { extensionAssetRouter } from './extensions/asset-routes.js';
 import { extensionSearchRouter } from './extensions/extension-search-routes.js';
+import { extensionReadmeRouter } from './extensions/readme-routes.js';
 import { InstallPlanController } from './extensions/installplan-controller.js';
 import { installPlanStrategy } from './extensions/installplan-strategy.js';
 import { repositoryStrategy } from './extensions/repository-strategy.js';
@@ -211,6 +212,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(accessReviewRouter(rbac).routes());
   router.use(extensionAssetRouter({ service, kinds, packages }).routes());
   router.use(extensionSearchRouter({ service, kinds }).routes());
+  router.use(extensionReadmeRouter({ service, kinds, packages, logger }).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
   router.use(oauthRouter({

@@ -24,7 +24,7 @@ export {
   type SigningKeyPair,
 } from './package/signing.js';
 export { packExtension, type PackOptions, type PackResult } from './package/pack.js';
-export { readPackage, type ReadPackageOptions, type ExtensionPackage, type PackageFile } from './package/read-package.js';
+export { readPackage, readPackageFiles, type ReadPackageOptions, type ExtensionPackage, type PackageFile } from './package/read-package.js';
 export { extractPackage, type ExtractedPackage } from './package/extract-package.js';
 export { parseIgnoreRules, IGNORE_FILE_NAME, type IgnoreMatcher } from './package/ignore-rules.js';
 export { PACKAGE_ENTRY_MTIME } from './package/tar-writer.js';

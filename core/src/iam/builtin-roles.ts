@@ -12,6 +12,8 @@ const read = ['get', 'list', 'watch'];
 const discovery: PolicyRule = { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/version', '/openapi/*', '/healthz', '/readyz', '/livez'] };
 const reviews: PolicyRule = { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] };
 const consoleComposition: PolicyRule = { apiGroups: ['extensions.mortise.io'], resources: ['jsbundles', 'extensionentries'], verbs: read };
+/** The Extension Center: what repositories offer, with each version's README. */
+const extensionCenter: PolicyRule = { apiGroups: ['extensions.mortise.io'], resources: ['extensions', 'extensionversions', 'categories', 'extensions/readme', 'extensionversions/readme'], verbs: read };
 
 export interface BuiltinRole {
   name: string;
@@ -25,11 +27,11 @@ export const globalRoles: BuiltinRole[] = [
   { name: 'platform-admin', displayName: 'Platform administrator: everything', rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }, { nonResourceURLs: ['*'], verbs: ['*'] }] },
   {
     name: 'platform-regular', displayName: 'Platform regular user: browse extensions, work in assigned workspaces',
-    rules: [discovery, reviews, consoleComposition, { apiGroups: ['extensions.mortise.io'], resources: ['extensions', 'extensionversions', 'categories'], verbs: read }],
+    rules: [discovery, reviews, consoleComposition, extensionCenter],
   },
   {
     name: 'platform-self-provisioner', displayName: 'Platform self-provisioner: may also create workspaces (and manages those it creates)',
-    rules: [discovery, reviews, consoleComposition, { apiGroups: ['extensions.mortise.io'], resources: ['extensions', 'extensionversions', 'categories'], verbs: read }, { apiGroups: ['tenant.mortise.io'], resources: ['workspaces'], verbs: ['create'] }],
+    rules: [discovery, reviews, consoleComposition, extensionCenter, { apiGroups: ['tenant.mortise.io'], resources: ['workspaces'], verbs: ['create'] }],
   },
   { name: 'authenticated', displayName: 'Every logged-in user: discovery, "may I?" reviews, the console\'s extension list', rules: [discovery, reviews, consoleComposition],
     aggregationRoleTemplates: { roleSelector: { matchLabels: { [aggregateToAuthenticatedLabel]: 'true' } } } },

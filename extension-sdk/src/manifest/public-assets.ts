@@ -12,6 +12,8 @@ export interface PublicAssets {
   directory?: string;
   /** Single files that are public wherever they are (remote entry, icon, screenshots). */
   files: ReadonlySet<string>;
+  /** The remote entry (loaded by name on every visit, so never cached as immutable). */
+  remoteEntry?: string;
   /** Never public even inside the directory: the backend entry and its source map. */
   hidden: ReadonlySet<string>;
 }
@@ -50,7 +52,8 @@ export function publicAssets(manifest: ExtensionManifest): PublicAssets {
     files.delete(path);
   }
   const directory = frontendDirectory(manifest);
-  return { directory: directory ? directory : undefined, files, hidden };
+  const remoteEntry = packagePath(manifest.frontend?.remoteEntry);
+  return { directory: directory ? directory : undefined, files, hidden, ...(remoteEntry && files.has(remoteEntry) ? { remoteEntry } : {}) };
 }
 
 /**

@@ -52,3 +52,19 @@ export async function validatePackagedManifest(
   if (!result.valid || problems.length > 0) throw invalidManifestError('the package', problems);
   return result.manifest;
 }
+
+/**
+ * Some files of an untrusted package (every entry is still checked against the limits), read
+ * as a stream: only the selected files are kept in memory.
+ */
+export async function readPackageFiles(source: Buffer | string, select: (path: string, size: number) => boolean, options: ReadPackageOptions = {}): Promise<Map<string, Buffer>> {
+  const limits = resolveLimits(options);
+  const input = await openPackageInput(source, limits, options.expectedSha256);
+  const files = new Map<string, Buffer>();
+  await scanPackageEntries(input.chunks(), limits, {
+    onFile: async (entry) => {
+      if (select(entry.path, entry.size)) files.set(entry.path, await entryBytes(entry));
+    },
+  });
+  return files;
+}

@@ -1,0 +1,123 @@
+import { lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Router from '@koa/router';
+import type { Logger } from 'pino';
+import { DEFAULT_README, normalizePackagePath, readPackageFiles, unsafePackagePathReason, type ExtensionManifest } from '@mortise/extension-sdk';
+import { parse } from 'yaml';
+import { notFound, serviceUnavailable, tooLarge } from '../api/status.js';
+import type { AppContext, AppState } from '../http/app-state.js';
+import type { KindRegistry } from '../registry/kind-registry.js';
+import type { ResourceService } from '../registry/resource-service.js';
+import { extensionsGroup } from '../schemas/extensions.js';
+import { versionObjectName } from './extension-versions.js';
+import type { PackageStore } from './package-store.js';
+import { resolveVersionSource } from './version-source.js';
+
+/** The Extension Center shows a README, not a book. */
+export const MAX_README_BYTES = 1024 * 1024;
+const base = `/kapis/${extensionsGroup}/v1alpha1`;
+
+function readmePath(manifest: Partial<Pick<ExtensionManifest, 'readme'>> | undefined): string | undefined {
+  const path = typeof manifest?.readme === 'string' ? manifest.readme : DEFAULT_README;
+  return unsafePackagePathReason(path) ? undefined : normalizePackagePath(path);
+}
+
+/**
+ * The README of an extension, for the Extension Center — authenticated and authorized like any
+ * API (`get` on `extensions/readme` or `extensionversions/readme`), never through the anonymous
+ * asset path:
+ * - `GET /kapis/extensions.mortise.io/v1alpha1/extensions/{name}/readme`: the installed version's;
+ * - `GET /kapis/extensions.mortise.io/v1alpha1/extensionversions/{name}-{version}/readme`: that
+ *   version's, from the installed package when it is the installed version, else from its
+ *   archive (downloaded into the package cache, digest and signature checked, never unpacked).
+ * Answered as `text/markdown`; 404 with a Status when there is none.
+ */
+export function extensionReadmeRouter(deps: { service: ResourceService; kinds: KindRegistry; packages: PackageStore; logger: Logger }): Router<AppState> {
+  const router = new Router<AppState>();
+  const plans = () => deps.kinds.byGroupResource(extensionsGroup, 'installplans')!;
+  const noReadme = (what: string) => notFound(extensionsGroup, 'readmes', what);
+
+  const send = (ctx: AppContext, text: Buffer, what: string) => {
+    if (text.length > MAX_README_BYTES) throw tooLarge(`the README of ${what} is larger than ${MAX_README_BYTES} bytes`);
+    ctx.type = 'text/markdown; charset=utf-8';
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'private, no-cache');
+    ctx.body = text;
+  };
+
+  /** The README of an unpacked version, or undefined when it has none. */
+  const fromInstalled = async (name: string, version: string): Promise<Buffer | undefined> => {
+    const installed = deps.packages.installedManifest(deps.packages.unpackedDir(name, version));
+    const path = readmePath(installed?.manifest);
+    if (!installed || !path) return undefined;
+    const file = join(deps.packages.unpackedDir(name, version), path);
+    try {
+      const stats = await lstat(file);
+      if (!stats.isFile()) return undefined;
+      if (stats.size > MAX_README_BYTES) return Buffer.alloc(MAX_README_BYTES + 1);
+      return await readFile(file);
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** Selected files of a cached archive; a package that cannot be read has no README to show. */
+  const readArchive = async (archive: string, what: string, select: (path: string, size: number) => boolean) => {
+    try {
+      return await readPackageFiles(archive, select);
+    } catch (e) {
+      deps.logger.warn({ event: 'extension.readme-read-failed', package: what, err: (e as Error).message }, 'reading a package for its README failed');
+      throw noReadme(what);
+    }
+  };
+
+  const installedVersion = async (name: string) =>
+    ((await deps.service.getStored(plans(), '', name))?.status as { installedVersion?: string } | undefined)?.installedVersion;
+
+  router.get(`${base}/extensions/:name/readme`, async (ctx: AppContext) => {
+    const name = (ctx as unknown as { params: { name: string } }).params.name;
+    ctx.state.routeLabel = `kapis/${extensionsGroup}/extensions/readme`;
+    const version = await installedVersion(name);
+    if (!version) throw notFound(extensionsGroup, 'installplans', name);
+    const text = await fromInstalled(name, version);
+    if (!text) throw noReadme(`${name} ${version}`);
+    send(ctx, text, `${name} ${version}`);
+  });
+
+  router.get(`${base}/extensionversions/:name/readme`, async (ctx: AppContext) => {
+    const objectName = (ctx as unknown as { params: { name: string } }).params.name;
+    ctx.state.routeLabel = `kapis/${extensionsGroup}/extensionversions/readme`;
+    const ev = await deps.service.getStored(deps.kinds.byGroupResource(extensionsGroup, 'extensionversions')!, '', objectName);
+    const spec = ev?.spec as { extension?: string; version?: string } | undefined;
+    if (!spec?.extension || !spec.version || versionObjectName(spec.extension, spec.version) !== objectName) throw notFound(extensionsGroup, 'extensionversions', objectName);
+    const { extension: name, version } = spec;
+    const what = `${name} ${version}`;
+    if ((await installedVersion(name)) === version) {
+      const text = await fromInstalled(name, version);
+      if (!text) throw noReadme(what);
+      return send(ctx, text, what);
+    }
+    let archive: string;
+    try {
+      archive = await deps.packages.download(await resolveVersionSource(deps.service, deps.kinds, name, version));
+    } catch (e) {
+      deps.logger.warn({ event: 'extension.readme-fetch-failed', extension: name, version, err: (e as Error).message }, 'fetching a package for its README failed');
+      throw serviceUnavailable(`the package of ${what} could not be fetched from its repository`);
+    }
+    const manifestText = (await readArchive(archive, what, (p) => p === 'extension.yaml')).get('extension.yaml')?.toString('utf8');
+    let manifest: Partial<ExtensionManifest> | undefined;
+    try {
+      manifest = manifestText ? (parse(manifestText) as Partial<ExtensionManifest>) : undefined;
+    } catch {
+      manifest = undefined;
+    }
+    const path = readmePath(manifest && typeof manifest === 'object' ? manifest : undefined);
+    if (!path) throw noReadme(what);
+    let oversized = false;
+    const text = (await readArchive(archive, what, (p, size) => p === path && !(oversized = size > MAX_README_BYTES))).get(path);
+    if (oversized) throw tooLarge(`the README of ${what} is larger than ${MAX_README_BYTES} bytes`);
+    if (!text) throw noReadme(what);
+    send(ctx, text, what);
+  });
+  return router;
+}
