@@ -7,5 +7,6 @@ export type { KindDefinition, ResourceStrategy } from './registry/kind.js';
 export { ApiError } from './api/status.js';
 export { Controller } from './controller/controller.js';
 export { WorkQueue } from './controller/work-queue.js';
-export { Gateway, gatewayMiddleware, type GatewayOptions, type HealthSource } from './gateway/gateway.js';
+export { Gateway, type GatewayOptions, type HealthSource } from './gateway/gateway.js';
+export { gatewayListener } from './gateway/gateway-listener.js';
 export { proxyAccessTemplate } from './gateway/proxy-access.js';

@@ -40,7 +40,9 @@ import { accessLog, authentication, authorization, errors, requestInfo } from '.
 import { healthRouter } from './ops/health.js';
 import { createLogger } from './ops/logger.js';
 import { CoreMetrics } from './ops/metrics.js';
-import { Gateway, gatewayMiddleware, type GatewayOptions } from './gateway/gateway.js';
+import { Gateway, type GatewayOptions } from './gateway/gateway.js';
+import { gatewayListener } from './gateway/gateway-listener.js';
+import { RequestGuard } from './http/request-guard.js';
 import { crdCleanupFinalizer, validateCrd } from './registry/crd.js';
 import { KindRegistry } from './registry/kind-registry.js';
 import { ResourceService } from './registry/resource-service.js';
@@ -159,6 +161,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   await rbacIndex.start();
   const rbac = new RbacAuthorizer(rbacIndex);
   const authorizer = opts.authorizer ?? rbac;
+  const guard = new RequestGuard(authenticator, authorizer);
   const gateway = new Gateway({ store, tokens, authenticator, authorizer, audit, registry: metrics.registry, logger, groupsOf: (u) => rbacIndex.groupsOf(u.username, u.groups) }, opts.gateway);
   await gateway.start();
   // Who may move an object between tenants is decided before anything reveals the destination.
@@ -271,6 +274,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   app.proxy = false;
   app.silent = true;
   // The pipeline, in order: nothing reaches a handler unauthenticated or unauthorized.
+  // (Requests to extension backends take the gateway's own listener, in front of koa: same checks.)
   // Audit first, around `errors`: it must see the code the client gets (a denial is an exception until `errors`).
   app.use(auditRequests(audit, logger));
   // The access log wraps `errors` too, so metrics count the code the client got.
@@ -280,9 +284,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   }));
   app.use(errors(logger));
   app.use(requestInfo());
-  app.use(authentication(authenticator));
-  app.use(authorization(authorizer));
-  app.use(gatewayMiddleware(gateway));
+  app.use(authentication(guard));
+  app.use(authorization(guard));
   app.use(router.routes());
   app.use(router.allowedMethods());
 
@@ -302,7 +305,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       url = v;
     },
     async listen() {
-      server = new DualProtocolServer(app.callback(), certs);
+      server = new DualProtocolServer(gatewayListener({ gateway, guard, audit, metrics, logger }, app.callback()), certs);
       server.onUpgrade(gateway.upgradeHandler(app.callback()));
       const addr = await server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1');
       const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;

@@ -502,6 +502,37 @@ describe('gateway: APIService and ReverseProxy routes to extension backends', ()
     expect(res).toBe(400);
   });
 
+  it('audits proxied writes and denials like any request, with the Audit-ID the client got', async () => {
+    const upload = await t.api('/proxy/demo/upload', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'x' });
+    expect(upload.status).toBe(200);
+    const auditID = upload.headers.get('audit-id');
+    expect(auditID).toMatch(/^[0-9a-f-]{36}$/);
+    const denied = await call(t.url, 'not-a-token', '/proxy/demo/whoami');
+    expect(denied.status).toBe(401);
+    const deniedID = denied.headers.get('audit-id');
+    expect(deniedID).toMatch(/^[0-9a-f-]{36}$/);
+    // A read that succeeds is not recorded, and says so by carrying no ID.
+    expect((await t.api('/proxy/demo/whoami')).headers.get('audit-id')).toBeNull();
+    const write = await eventually(async () => {
+      const r = await t.api(`/kapis/audit.mortise.io/v1alpha1/events/${auditID}`);
+      return r.ok ? ((await r.json()) as { user: { username: string }; verb: string; requestURI: string; responseStatus: { code: number }; annotations?: Record<string, string> }) : undefined;
+    }, 3000, 'the proxied write in the audit log');
+    expect(write).toMatchObject({ user: { username: 'admin' }, verb: 'post', requestURI: '/proxy/demo/upload', responseStatus: { code: 200 }, annotations: { decision: 'allow' } });
+    const denial = await eventually(async () => {
+      const r = await t.api(`/kapis/audit.mortise.io/v1alpha1/events/${deniedID}`);
+      return r.ok ? ((await r.json()) as { user: { username: string }; responseStatus: { code: number } }) : undefined;
+    }, 3000, 'the denial in the audit log');
+    expect(denial).toMatchObject({ user: { username: 'system:anonymous' }, responseStatus: { code: 401 } });
+  });
+
+  it('counts proxied requests in the core\'s request metrics, labelled by route, never by path', async () => {
+    await t.api('/proxy/demo/whoami?x=1');
+    const text = await (await t.api('/metrics')).text();
+    expect(text).toMatch(/mortise_http_requests_total\{route="gateway\/reverseproxy\/demo",method="GET",code="200"\} \d+/);
+    expect(text).toMatch(/mortise_http_requests_total\{route="gateway\/apiservice\/demo",method="GET",code="200"\} \d+/);
+    expect(text).not.toMatch(/route="[^"]*whoami/);
+  });
+
   it('keeps per-route metrics on the core\'s registry', async () => {
     await t.api('/proxy/demo/whoami');
     const text = await (await t.api('/metrics')).text();

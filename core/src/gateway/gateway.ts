@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import {
-  Agent as HttpAgent, ServerResponse, STATUS_CODES, request as httpRequest,
-  type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestListener,
+  ServerResponse, STATUS_CODES, request as httpRequest,
+  type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type RequestListener,
 } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Next } from 'koa';
@@ -22,6 +22,13 @@ import { ForwardedIdentities, type ForwardedIdentityOptions, type ForwardedUser 
 import { GatewayMetrics, type UpstreamErrorReason } from './gateway-metrics.js';
 import { downstreamResponseHeaders, takeBearerProtocol, upstreamRequestHeaders } from './headers.js';
 import { RouteTable, type Route, type RouteMatch } from './route-table.js';
+import { ClientClosed, ResponseAborted, UpstreamPools, UpstreamTimeout } from './upstream-pools.js';
+
+/** Where a proxied request came from, as the backend is told (X-Forwarded-For, -Proto). */
+export interface ClientOrigin {
+  ip: string;
+  proto: 'http' | 'https';
+}
 
 /** What the runtime knows about an extension's backend; the installer wires it in. */
 export type HealthSource = (extension: string) => { healthy: boolean; message?: string };
@@ -33,8 +40,6 @@ export interface GatewayOptions {
   responseTimeoutMs?: number;
   /** Bound on concurrent connections to one backend (more requests queue). Default 256. */
   maxSocketsPerUpstream?: number;
-  /** Idle keep-alive connections kept per backend. Default 64. */
-  maxFreeSocketsPerUpstream?: number;
   /** The forwarded identity tokens (lifetime, reuse, cache bound). */
   identity?: ForwardedIdentityOptions;
   health?: HealthSource;
@@ -53,16 +58,6 @@ export interface GatewayDeps {
   groupsOf?: (user: UserInfo) => string[];
 }
 
-/** Raised by a timer to end a request to a backend. */
-class UpstreamTimeout extends Error {
-  constructor(readonly phase: 'connect' | 'response', readonly ms: number) {
-    super(`${phase} timeout after ${ms} ms`);
-  }
-}
-
-/** The client went away before the backend answered: nobody to answer. */
-class ClientClosed extends Error {}
-
 const retryAfterSeconds = 5;
 
 /**
@@ -77,12 +72,10 @@ export class Gateway {
   readonly metrics: GatewayMetrics;
   readonly identities: ForwardedIdentities;
   private health?: HealthSource;
-  private readonly agents = new Map<string, HttpAgent>();
+  private readonly upstream: UpstreamPools;
   private readonly tunnels = new Set<Duplex>();
   private readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
-  private readonly maxSockets: number;
-  private readonly maxFreeSockets: number;
 
   constructor(private readonly deps: GatewayDeps, opts: GatewayOptions = {}) {
     this.routes = new RouteTable(deps.store, deps.logger);
@@ -91,9 +84,8 @@ export class Gateway {
     this.health = opts.health;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     this.responseTimeoutMs = opts.responseTimeoutMs ?? 60_000;
-    this.maxSockets = opts.maxSocketsPerUpstream ?? 256;
-    this.maxFreeSockets = opts.maxFreeSocketsPerUpstream ?? 64;
-    this.routes.onChange(() => this.pruneAgents());
+    this.upstream = new UpstreamPools({ connectTimeoutMs: this.connectTimeoutMs, responseTimeoutMs: this.responseTimeoutMs, maxConnections: opts.maxSocketsPerUpstream ?? 256 });
+    this.routes.onChange(() => this.pruneUpstreams());
   }
 
   async start(): Promise<void> {
@@ -116,55 +108,43 @@ export class Gateway {
   stop(): void {
     this.routes.stop();
     this.closeUpgraded();
-    for (const a of this.agents.values()) a.destroy();
-    this.agents.clear();
+    this.upstream.destroy();
   }
 
-  /** The koa middleware; it goes after authentication and authorization. */
-  middleware() {
-    return async (ctx: AppContext, next: Next): Promise<void> => {
-      const match = this.routes.match(ctx.method, ctx.path, ctx.search);
-      if (!match) return next();
-      await this.proxy(ctx, match);
-    };
-  }
-
-  private async proxy(ctx: AppContext, match: RouteMatch): Promise<void> {
+  /**
+   * Answers a request to a gateway route, already authenticated and authorized: refusals that
+   * need no backend, then the backend's answer streamed to the client with the caller's identity
+   * forwarded. Throws an ApiError while nothing has been sent; once the answer has started, a
+   * failure cuts the response.
+   */
+  async serve(req: IncomingMessage, res: ServerResponse, path: string, match: RouteMatch, user: UserInfo, client: ClientOrigin, extraHeaders?: Record<string, string>): Promise<void> {
     const { route } = match;
+    const method = req.method ?? 'GET';
     const started = process.hrtime.bigint();
-    ctx.state.routeLabel = `gateway/${route.kind}/${route.extension}`;
-    ctx.res.once('close', () => this.observe(route, ctx.method, ctx.res.headersSent ? ctx.res.statusCode : 499, started));
-    this.admit(route, ctx.path);
-    const user = ctx.state.user;
-    if (!user) throw unauthorized('authentication required: send "Authorization: Bearer <token>" (get one from POST /oauth/token)');
+    res.once('close', () => this.observe(route, method, res.headersSent ? res.statusCode : 499, started));
+    this.admit(route, path);
     const identity = await this.identities.token(this.forwardedUser(user), route.extension);
-    const headers = upstreamRequestHeaders(ctx.req.headers, {
-      identity, clientIp: ctx.request.ip, proto: ctx.protocol === 'https' ? 'https' : 'http', host: ctx.get('host') || undefined,
+    const headers = upstreamRequestHeaders(req.headers, {
+      identity, clientIp: client.ip, proto: client.proto, host: headerValue(req.headers.host),
       strippedPrefix: match.strippedPrefix, headerUp: route.headerUp, removeHeaders: route.removeHeaders,
     });
-    let upstream: IncomingMessage;
+    // undici frames the body itself (chunked when its length is unknown).
+    delete headers['transfer-encoding'];
+    const hasBody = !!req.headers['transfer-encoding'] || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     try {
-      upstream = await this.forward(route, ctx.method, match.upstreamPath, headers, ctx.req, ctx.res);
+      await this.upstream.forward(route.upstream!, {
+        method, path: match.upstreamPath, headers, body: hasBody ? req : null, res,
+        responseHeaders: (h) => ({ ...downstreamResponseHeaders(h as IncomingHttpHeaders, route.headerDown), ...extraHeaders }),
+      });
     } catch (e) {
-      if (e instanceof ClientClosed) {
-        ctx.status = 499;
-        ctx.body = '';
+      if (e instanceof ClientClosed) return;
+      if (e instanceof ResponseAborted) {
+        this.countError(route, 'response_aborted');
+        res.destroy();
         return;
       }
       throw this.upstreamFailure(route, e);
     }
-    ctx.status = upstream.statusCode ?? 502;
-    for (const [name, value] of Object.entries(downstreamResponseHeaders(upstream.headers, route.headerDown))) ctx.set(name, value);
-    upstream.on('error', (e: NodeJS.ErrnoException) => {
-      // A client that leaves mid-stream is not the backend's failure.
-      if (e.code !== 'ERR_STREAM_PREMATURE_CLOSE') this.countError(route, 'response_aborted');
-    });
-    // koa streams it (Stream.pipeline): chunks go out as they come, a failure on either side ends both.
-    ctx.body = upstream;
-    // No body will be read for these: let the response complete so its connection goes back to the pool.
-    if (ctx.method === 'HEAD' || ctx.status === 204 || ctx.status === 304) upstream.resume();
-    // koa labels a stream application/octet-stream; a backend that named no type gets none.
-    if (upstream.headers['content-type'] === undefined) ctx.remove('Content-Type');
   }
 
   /** Refusals that need no backend: odd paths, disabled extensions, broken routes, unready backends. */
@@ -191,53 +171,7 @@ export class Gateway {
     return { username: user.username, groups: this.deps.groupsOf?.(user) ?? user.groups };
   }
 
-  /**
-   * Sends one request to the backend and resolves with its response (headers received). The
-   * body streams from `body` as it arrives; a reused keep-alive connection that the backend had
-   * just closed is retried once when there is no body to replay.
-   */
-  private forward(route: Route, method: string, path: string, headers: OutgoingHttpHeaders, body: IncomingMessage, client: ServerResponse, retry = true): Promise<IncomingMessage> {
-    const hasBody = !!body.headers['transfer-encoding'] || (body.headers['content-length'] !== undefined && body.headers['content-length'] !== '0');
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      let settled = false;
-      const req = this.request(route, method, path, headers, this.agentFor(route.upstream!));
-      const timers = this.watchTimeouts(req, () => settled);
-      const onClientClose = () => {
-        if (settled) return;
-        settled = true;
-        timers.clear();
-        req.destroy();
-        reject(new ClientClosed());
-      };
-      client.once('close', onClientClose);
-      req.once('response', (res) => {
-        settled = true;
-        timers.clear();
-        client.off('close', onClientClose);
-        resolve(res);
-      });
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        timers.clear();
-        client.off('close', onClientClose);
-        if (settled) return;
-        settled = true;
-        if (hasBody) {
-          // Let the rest of the client's body drain so the error can still be answered.
-          body.unpipe(req);
-          body.resume();
-        }
-        if (retry && !hasBody && req.reusedSocket && err.code === 'ECONNRESET') {
-          resolve(this.forward(route, method, path, headers, body, client, false));
-          return;
-        }
-        reject(err);
-      });
-      if (hasBody) body.pipe(req);
-      else req.end();
-    });
-  }
-
-  private request(route: Route, method: string, path: string, headers: OutgoingHttpHeaders, agent: HttpAgent | false): ClientRequest {
+  private request(route: Route, method: string, path: string, headers: OutgoingHttpHeaders, agent: false): ClientRequest {
     const url = route.upstream!;
     const https = url.protocol === 'https:';
     return (https ? httpsRequest : httpRequest)({
@@ -297,27 +231,9 @@ export class Gateway {
     this.metrics.duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
   }
 
-  /** One keep-alive pool per backend origin, bounded. */
-  private agentFor(url: URL): HttpAgent {
-    let agent = this.agents.get(url.origin);
-    if (!agent) {
-      const opts = { keepAlive: true, maxSockets: this.maxSockets, maxFreeSockets: this.maxFreeSockets, scheduling: 'lifo' as const };
-      agent = url.protocol === 'https:' ? new HttpsAgent(opts) : new HttpAgent(opts);
-      this.agents.set(url.origin, agent);
-    }
-    return agent;
-  }
-
-  private pruneAgents(): void {
-    const used = new Set(this.routes.routes().flatMap((r) => (r.upstream ? [r.upstream.origin] : [])));
-    for (const [origin, agent] of this.agents) {
-      if (used.has(origin)) continue;
-      // Requests in flight to the old backend (an upgrade switching routes) finish; idle and
-      // released connections close.
-      agent.maxFreeSockets = 0;
-      for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
-      this.agents.delete(origin);
-    }
+  private pruneUpstreams(): void {
+    // Requests in flight to an old backend (an upgrade switching routes) finish; idle connections close.
+    this.upstream.retain(new Set(this.routes.routes().flatMap((r) => (r.upstream ? [r.upstream.origin] : []))));
   }
 
   // --- websockets -------------------------------------------------------------------------
@@ -476,11 +392,6 @@ export class Gateway {
       this.deps.logger.error({ event: 'audit.record-failed', err: (err as Error).message }, 'could not record a denied websocket handshake');
     }
   }
-}
-
-/** The koa middleware of a gateway (after authentication and authorization, before the router). */
-export function gatewayMiddleware(gateway: Gateway) {
-  return gateway.middleware();
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {

@@ -21,7 +21,9 @@ export class DualProtocolServer {
     this.http = createHttpServer(handler);
     this.https = createHttpsServer({ cert: certs.certPem, key: certs.keyPem }, handler);
     for (const s of [this.http, this.https]) s.keepAliveTimeout = 65_000;
-    this.net = createNetServer((socket) => {
+    // Nagle off (http.createServer's own default): a response written as headers then body
+    // must not wait for the client's delayed ACK.
+    this.net = createNetServer({ noDelay: true, keepAlive: true }, (socket) => {
       this.sockets.add(socket);
       this.unclaimed.add(socket);
       socket.on('close', () => {

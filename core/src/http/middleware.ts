@@ -1,13 +1,12 @@
 import type { Next } from 'koa';
 import type { Logger } from 'pino';
 import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
-import { ApiError, forbidden, internalError, unauthorized } from '../api/status.js';
-import type { Authenticator } from '../auth/authenticator.js';
+import { ApiError, internalError } from '../api/status.js';
 import { stripIdentityHeaders } from '../auth/authenticator.js';
-import { describeRequest, type Authorizer } from '../auth/authorizer.js';
 import type { CoreMetrics } from '../ops/metrics.js';
 import type { AppContext } from './app-state.js';
 import { isPublic } from './public-routes.js';
+import type { RequestGuard } from './request-guard.js';
 
 // The request pipeline, one concern a function; server.ts puts them in order.
 
@@ -83,37 +82,18 @@ export function requestInfo() {
 }
 
 /** Bearer token → user. No token is anonymous, which only public routes accept. */
-export function authentication(authenticator: Authenticator) {
+export function authentication(guard: RequestGuard) {
   return async (ctx: AppContext, next: Next) => {
-    const publicRoute = isPublic(ctx.method, ctx.path);
-    try {
-      ctx.state.user = await authenticator.authenticate(ctx.get('authorization') || undefined);
-    } catch (e) {
-      // A bad token on a public route (e.g. logging in again) is not an error.
-      if (!publicRoute) throw e;
-    }
-    if (!ctx.state.user && !publicRoute) {
-      throw unauthorized('authentication required: send "Authorization: Bearer <token>" (get one from POST /oauth/token)');
-    }
-    // `kubectl --as`: refused rather than silently answered as the caller, which would mislead.
-    const impersonate = Object.keys(ctx.req.headers).find((h) => h.toLowerCase().startsWith('impersonate-'));
-    if (impersonate && ctx.state.user && !publicRoute) {
-      throw forbidden(`${ctx.state.user.username} cannot impersonate: impersonation (the ${impersonate} header, kubectl --as) is not supported by this server`);
-    }
+    ctx.state.user = await guard.authenticate(ctx.req.headers, isPublic(ctx.method, ctx.path));
     await next();
   };
 }
 
 /** Nothing reaches a handler or a proxied backend unless the authorizer allows it. */
-export function authorization(authorizer: Authorizer) {
+export function authorization(guard: RequestGuard) {
   return async (ctx: AppContext, next: Next) => {
     if (isPublic(ctx.method, ctx.path)) return next();
-    const user = ctx.state.user!;
-    const decision = await authorizer.authorize(user, ctx.state.requestInfo);
-    if (!decision.allowed) {
-      const r = ctx.state.requestInfo;
-      throw forbidden(`${user.username} cannot ${describeRequest(r)}: ${decision.reason}`, r.isResourceRequest ? { name: r.name || undefined, group: r.apiGroup, kind: r.resource } : undefined);
-    }
+    await guard.authorize(ctx.state.user!, ctx.state.requestInfo);
     await next();
   };
 }

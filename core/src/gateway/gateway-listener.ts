@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
+import { ApiError, internalError } from '../api/status.js';
+import { auditEventOf, isAudited } from '../audit/audit-event.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { stripIdentityHeaders } from '../auth/authenticator.js';
+import type { UserInfo } from '../http/app-state.js';
+import { isPublic } from '../http/public-routes.js';
+import type { RequestGuard } from '../http/request-guard.js';
+import type { CoreMetrics } from '../ops/metrics.js';
+import type { Gateway } from './gateway.js';
+import type { RouteMatch } from './route-table.js';
+
+export interface GatewayListenerDeps {
+  gateway: Gateway;
+  guard: RequestGuard;
+  audit: AuditLog;
+  metrics: CoreMetrics;
+  logger: Logger;
+}
+
+/**
+ * The front of the core's HTTP server. A request to a gateway route is answered here, without
+ * koa: the same steps as the koa pipeline (identity headers stripped, authentication,
+ * authorization, audit, metrics, Status errors), none of what only the API needs (routing, body
+ * parsing, content negotiation). Every other request goes to `fallback`, the koa app.
+ */
+export function gatewayListener(deps: GatewayListenerDeps, fallback: RequestListener): RequestListener {
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const search = q < 0 ? '' : url.slice(q);
+    const method = req.method ?? 'GET';
+    const match = path.startsWith('/') && !isPublic(method, path) ? deps.gateway.routes.match(method, path, search) : undefined;
+    if (!match) {
+      fallback(req, res);
+      return;
+    }
+    void proxied(deps, req, res, method, path, search, match);
+  };
+}
+
+async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: ServerResponse, method: string, path: string, search: string, match: RouteMatch): Promise<void> {
+  const received = new Date();
+  const started = process.hrtime.bigint();
+  const socket = req.socket as Partial<TLSSocket>;
+  let info: RequestInfo | undefined;
+  let user: UserInfo | undefined;
+  let failure: ApiError | undefined;
+  // Audited requests carry their audit ID in the response, whoever answers.
+  let auditID = isAudited(method, 0) ? randomUUID() : undefined;
+  res.once('close', () => {
+    const code = res.headersSent ? res.statusCode : 499;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const route = `gateway/${match.route.kind}/${match.route.extension}`;
+    deps.metrics.requests.inc({ route, method, code: String(code) });
+    deps.metrics.latency.observe({ route, method }, seconds);
+    const fields = { event: 'request', method, path, status: code, ms: Math.round(seconds * 1e4) / 10, user: user?.username };
+    if (code >= 500) deps.logger.warn(fields, 'request');
+    else deps.logger.debug(fields, 'request');
+    if (!isAudited(method, code)) return;
+    try {
+      deps.audit.record({
+        ...auditEventOf({
+          method, path, querystring: search.slice(1), sourceIp: socket.remoteAddress ?? '', userAgent: req.headers['user-agent'],
+          info, user, code, body: failure?.toStatus(),
+        }, received),
+        ...(auditID ? { auditID } : {}),
+      });
+    } catch (e) {
+      deps.logger.error({ event: 'audit.record-failed', err: (e as Error).message }, 'could not build an audit event');
+    }
+  });
+  try {
+    stripIdentityHeaders(req.headers);
+    info = parseRequestInfo(method, path, new URLSearchParams(search));
+    user = await deps.guard.authenticate(req.headers, false);
+    await deps.guard.authorize(user!, info);
+    const client = { ip: socket.remoteAddress ?? '', proto: socket.encrypted ? 'https' as const : 'http' as const };
+    await deps.gateway.serve(req, res, path, match, user!, client, auditID ? { 'audit-id': auditID } : undefined);
+  } catch (e) {
+    if (!(e instanceof ApiError)) deps.logger.error({ event: 'request.error', method, path, err: (e as Error).stack ?? String(e) }, 'unhandled error');
+    failure = e instanceof ApiError ? e : internalError('an internal error occurred; see the server log');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (!auditID && isAudited(method, failure.code)) auditID = randomUUID();
+    writeStatus(res, failure, auditID);
+  }
+}
+
+function writeStatus(res: ServerResponse, e: ApiError, auditID?: string): void {
+  const body = JSON.stringify(e.toStatus());
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  if (e.code === 401) headers['www-authenticate'] = 'Bearer realm="mortise"';
+  if (e.details?.retryAfterSeconds) headers['retry-after'] = String(e.details.retryAfterSeconds);
+  if (auditID) headers['audit-id'] = auditID;
+  res.writeHead(e.code, headers);
+  res.end(body);
+}
