@@ -1,14 +1,39 @@
-import { load, type LoadResult } from './load.js';
+import { readFileSync } from 'node:fs';
+import type { LoadResult } from './load.js';
+import { startNginx } from './nginx.js';
+import { wrk } from './wrk.js';
 
 export interface GatewayFigures {
   installToServingMs: number;
   disableMs: number;
   enableMs: number;
-  rows: Array<{ name: string; gateway: LoadResult; direct: LoadResult }>;
-  hello: LoadResult[];
+  rows: Array<{ connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured }>;
 }
 
 const ext = '/apis/extensions.mortise.io/v1alpha1';
+
+/** A load result and the CPU the measured server spent per request (µs), when its pid is known. */
+export interface Measured extends LoadResult {
+  cpuUsPerRequest?: number;
+}
+
+/** utime + stime of a process, in clock ticks (100 a second on Linux). */
+function cpuTicks(pid: number | undefined): number | undefined {
+  if (!pid) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+async function measure(pid: number | undefined, run: () => Promise<LoadResult>): Promise<Measured> {
+  const before = cpuTicks(pid);
+  const r = await run();
+  const after = cpuTicks(pid);
+  return before === undefined || after === undefined || !r.requests ? r : { ...r, cpuUsPerRequest: Math.round(((after - before) * 10_000) / r.requests) };
+}
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -19,7 +44,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 /** hello-world from the bundled repository: install-to-serving, toggle, proxied vs. direct. */
-export async function gatewayBench(url: string, token: string, seconds: number): Promise<GatewayFigures> {
+export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number): Promise<GatewayFigures> {
   const auth = { authorization: `Bearer ${token}` };
   const json = { ...auth, 'content-type': 'application/json' };
   await until(async () => (await fetch(`${url}${ext}/extensionversions/hello-world-0.1.0`, { headers: auth })).ok, 30_000, 'bundled repository');
@@ -41,13 +66,20 @@ export async function gatewayBench(url: string, token: string, seconds: number):
 
   const proxies = (await (await fetch(`${url}${ext}/reverseproxies/hello-world`, { headers: auth })).json()) as { spec: { upstream: { url: string } } };
   const backend = proxies.spec.upstream.url;
+  // The same backend behind nginx: what a production reverse proxy costs on this machine, this run.
+  const nginx = await startNginx(backend, '/proxy/hello-world');
   const rows: GatewayFigures['rows'] = [];
-  const hello: LoadResult[] = [];
-  for (const c of [1, 64]) {
-    const direct = await load({ url: backend, path: '/healthz', connections: c, durationSec: seconds });
-    const gateway = await load({ url, path: '/proxy/hello-world/healthz', headers: auth, connections: c, durationSec: seconds });
-    rows.push({ name: `GET /healthz (c=${c})`, gateway, direct });
-    hello.push(await load({ url, path: '/proxy/hello-world/hello', headers: auth, connections: c, durationSec: seconds }));
+  try {
+    for (const c of [1, 64]) {
+      const run = (target: string, headers?: Record<string, string>) => () => wrk({ url: target, headers, connections: c, durationSec: seconds });
+      const direct = await measure(undefined, run(`${backend}/healthz`));
+      const viaNginx = await measure(nginx.workerPid(), run(`${nginx.url}/proxy/hello-world/healthz`));
+      const gateway = await measure(corePid, run(`${url}/proxy/hello-world/healthz`, auth));
+      const hello = await measure(corePid, run(`${url}/proxy/hello-world/hello`, auth));
+      rows.push({ connections: c, direct, nginx: viaNginx, gateway, hello });
+    }
+  } finally {
+    await nginx.stop();
   }
-  return { installToServingMs, disableMs, enableMs, rows, hello };
+  return { installToServingMs, disableMs, enableMs, rows };
 }

@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './processes.js';
+
+export interface RunningNginx {
+  url: string;
+  /** The worker's pid (whose CPU the benchmark reads). */
+  workerPid(): number | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * Debian's nginx as a reverse proxy in front of `upstream`, the way one is run in production:
+ * one worker, HTTP/1.1 keep-alive connections to the upstream, no access log. Everything it
+ * writes stays in a temporary directory.
+ */
+export async function startNginx(upstream: string, prefix: string): Promise<RunningNginx> {
+  const dir = mkdtempSync(join(tmpdir(), 'mortise-bench-nginx-'));
+  const port = await freePort();
+  const up = new URL(upstream);
+  const conf = `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream backend { server ${up.hostname}:${up.port}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port};
+    location ${prefix}/ {
+      proxy_pass http://backend/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const child: ChildProcess = spawn('nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  process.on('exit', () => child.kill('SIGKILL'));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${safeRead(join(dir, 'error.log'))}`);
+    try {
+      await fetch(`${url}/`);
+      break;
+    } catch {
+      if (i > 200) throw new Error(`nginx did not start: ${safeRead(join(dir, 'error.log'))}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+  return {
+    url,
+    workerPid: () => {
+      const children = safeRead(`/proc/${child.pid}/task/${child.pid}/children`).trim().split(/\s+/).filter(Boolean);
+      return children.length ? Number(children[0]) : undefined;
+    },
+    stop: () => new Promise<void>((resolve) => {
+      const done = () => {
+        rmSync(dir, { recursive: true, force: true });
+        resolve();
+      };
+      if (child.exitCode !== null) return done();
+      child.once('exit', done);
+      child.kill('SIGQUIT');
+    }),
+  };
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}

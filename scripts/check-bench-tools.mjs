@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// Runs before `npm run bench`: the gateway is measured with wrk against nginx as a same-run baseline.
+import { ensureDebianTools } from './debian-tools.mjs';
+
+ensureDebianTools([
+  { cmd: 'wrk', debian: 'wrk', why: 'the benchmark\'s load generator for the gateway' },
+  { cmd: 'nginx', debian: 'nginx-light', why: 'the gateway\'s same-run baseline: a reverse proxy in front of the same backend' },
+]);
