@@ -39,6 +39,7 @@ export {
   yankInIndex,
   latestEntry,
   findEntry,
+  versionsOf,
   emptyRepositoryIndex,
   entryFromManifest,
   sortNewestFirst,

@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
   addToIndex,
   emptyRepositoryIndex,
+  findEntry,
   latestEntry,
   parseRepositoryIndex,
   RepositoryError,
   serializeRepositoryIndex,
   sha256Hex,
   validateManifest,
+  versionsOf,
   yankInIndex,
   type ExtensionManifest,
 } from '../src/index.js';
@@ -113,5 +115,24 @@ describe('repository index', () => {
     const parsed = parseRepositoryIndex(text);
     expect((parsed.entries.hello![0] as unknown as Record<string, unknown>).deprecated).toBe(true);
     expect(serializeRepositoryIndex(parsed)).toContain('deprecated: true');
+  });
+
+  it('finds only the extensions it lists, whatever they are called (constructor, toString, __proto__)', () => {
+    let index = add(emptyRepositoryIndex(), manifest({}));
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__', 'valueOf']) {
+      expect(versionsOf(index, name)).toBeUndefined();
+      expect(latestEntry(index, name)).toBeUndefined();
+      expect(findEntry(index, name, '1.0.0')).toBeUndefined();
+      expect(() => yankInIndex(index, name, '1.0.0', undefined)).toThrow(/not in the repository/);
+    }
+    // `constructor` is a valid extension name: it is added, found, yanked and kept by its own key.
+    index = add(index, manifest({ name: 'constructor' }));
+    index = yankInIndex(index, 'constructor', '1.0.0', 'test', now);
+    expect(findEntry(index, 'constructor', '1.0.0')?.yanked).toBe(true);
+    const parsed = parseRepositoryIndex(serializeRepositoryIndex(index));
+    expect(Object.keys(parsed.entries).sort()).toEqual(['constructor', 'hello']);
+    // An index file listing `__proto__` is refused by name, never taken for the prototype.
+    const text = serializeRepositoryIndex(index).replace(/\bconstructor\b/g, '__proto__');
+    expect(() => parseRepositoryIndex(text)).toThrow(/key "__proto__" is invalid/);
   });
 });

@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import {
   addToIndex, emptyRepositoryIndex, packExtension, parseRepositoryIndex, serializeRepositoryIndex, writeFileAtomic,
   type RepositoryIndex,
+  versionsOf,
 } from '@mortise/extension-sdk';
 import type { Logger } from 'pino';
 import type { KindRegistry } from '../registry/kind-registry.js';
@@ -40,7 +41,7 @@ export async function buildBundledRepository(sourceRoots: string[], outDir: stri
       if (!entry.isDirectory() || !existsSync(join(dir, 'extension.yaml'))) continue;
       try {
         const packed = await packExtension(dir, { outDir: packagesDir });
-        const before = previous?.entries[packed.manifest.name]?.find((e) => e.version === packed.manifest.version && e.digest === packed.sha256);
+        const before = (previous && versionsOf(previous, packed.manifest.name))?.find((e) => e.version === packed.manifest.version && e.digest === packed.sha256);
         index = addToIndex(index, packed.manifest, { digest: packed.sha256, url: `packages/${basename(packed.file)}`, created: before?.created ?? new Date().toISOString() });
         names.push(packed.manifest.name);
       } catch (e) {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { RepositoryClient, latestEntry, type IndexEntry, type RepositoryCredentials, type RepositoryIndex } from '@mortise/extension-sdk';
+import { RepositoryClient, latestEntry, versionsOf, type IndexEntry, type RepositoryCredentials, type RepositoryIndex } from '@mortise/extension-sdk';
 import { ApiError } from '../api/status.js';
 import { mergeConditions, type Condition } from '../controller/conditions.js';
 import { Controller } from '../controller/controller.js';
@@ -166,7 +166,7 @@ export class RepositoryController extends Controller {
     const { items: versions } = await this.service.list(this.versionDef, '', { labelSelector: `${repositoryLabel}=${repo}` });
     for (const v of versions) if (!keepVersions.has(v.metadata.name!)) await this.service.delete(this.versionDef, '', v.metadata.name!).catch(ignoreNotFound);
     const { items: exts } = await this.service.list(this.extDef, '', { labelSelector: `${repositoryLabel}=${repo}` });
-    for (const x of exts) if (!index.entries[x.metadata.name!]?.length) await this.service.delete(this.extDef, '', x.metadata.name!).catch(ignoreNotFound);
+    for (const x of exts) if (!versionsOf(index, x.metadata.name!)?.length) await this.service.delete(this.extDef, '', x.metadata.name!).catch(ignoreNotFound);
     return { count, conflicts };
   }
 

@@ -2,6 +2,12 @@ import semver from 'semver';
 import type { ExtensionManifest } from '../manifest/types.js';
 import { RepositoryError } from './errors.js';
 import type { IndexEntry, RepositoryIndex } from './types.js';
+import { ownValue } from '../util/guards.js';
+
+/** The versions of `name` in the index, newest first (own entries only: `constructor` finds nothing). */
+export function versionsOf(index: RepositoryIndex, name: string): IndexEntry[] | undefined {
+  return ownValue(index.entries, name);
+}
 
 export function emptyRepositoryIndex(now: Date = new Date()): RepositoryIndex {
   return { apiVersion: 'v1', generated: now.toISOString(), entries: {}, categories: [] };
@@ -41,7 +47,7 @@ export function entryFromManifest(manifest: ExtensionManifest, options: AddToInd
 
 /** A new index with the manifest's version added. Publishing a version twice is refused. */
 export function addToIndex(index: RepositoryIndex, manifest: ExtensionManifest, options: AddToIndexOptions): RepositoryIndex {
-  const existing = index.entries[manifest.name] ?? [];
+  const existing = versionsOf(index, manifest.name) ?? [];
   if (existing.some((e) => semver.eq(e.version, manifest.version))) {
     throw new RepositoryError('VERSION_EXISTS', `${manifest.name} ${manifest.version} is already published; publish a new version instead`);
   }
@@ -51,7 +57,7 @@ export function addToIndex(index: RepositoryIndex, manifest: ExtensionManifest, 
 
 /** A new index in which `name@version` is marked yanked (it stays downloadable). */
 export function yankInIndex(index: RepositoryIndex, name: string, version: string, reason: string | undefined, now?: Date): RepositoryIndex {
-  const versions = index.entries[name];
+  const versions = versionsOf(index, name);
   const target = versions?.find((e) => e.version === version);
   if (!versions || !target) throw new RepositoryError('NOT_FOUND', `${name} ${version} is not in the repository`);
   const yanked: IndexEntry = { ...target, yanked: true };
@@ -62,12 +68,12 @@ export function yankInIndex(index: RepositoryIndex, name: string, version: strin
 
 /** The newest version that is not yanked (or, with includeYanked, the newest at all). */
 export function latestEntry(index: RepositoryIndex, name: string, options: { includeYanked?: boolean } = {}): IndexEntry | undefined {
-  const versions = index.entries[name] ?? [];
+  const versions = versionsOf(index, name) ?? [];
   return versions.find((e) => !e.yanked) ?? (options.includeYanked ? versions[0] : undefined);
 }
 
 export function findEntry(index: RepositoryIndex, name: string, version: string): IndexEntry | undefined {
-  return index.entries[name]?.find((e) => e.version === version);
+  return versionsOf(index, name)?.find((e) => e.version === version);
 }
 
 export function sortNewestFirst(entries: IndexEntry[]): IndexEntry[] {

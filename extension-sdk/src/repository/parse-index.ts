@@ -10,6 +10,7 @@ import { RepositoryError } from './errors.js';
 import { indexCategories, sortNewestFirst } from './index-operations.js';
 import { repositoryIndexSchema } from './schema.js';
 import type { IndexEntry, RepositoryIndex } from './types.js';
+import { setOwn } from '../util/guards.js';
 
 let compiled: ValidateFunction | undefined;
 
@@ -41,11 +42,11 @@ export function parseRepositoryIndex(text: string): RepositoryIndex {
       if (duplicate) problems.push({ path: `${path}/version`, message: `duplicates version ${entry.version} of ${jsonPointer('entries', name, duplicate[1])}` });
       seen.set(entry.version, i);
     });
-    entries[name] = versions.map((entry) => ({ ...entry, dependencies: entry.dependencies ?? {}, keywords: entry.keywords ?? [] }));
+    setOwn(entries, name, versions.map((entry) => ({ ...entry, dependencies: entry.dependencies ?? {}, keywords: entry.keywords ?? [] })));
   }
   if (problems.length > 0) throw invalid(problems);
 
-  for (const name of Object.keys(entries)) entries[name] = sortNewestFirst(entries[name]!);
+  for (const name of Object.keys(entries)) setOwn(entries, name, sortNewestFirst(entries[name]!));
   return {
     apiVersion: 'v1',
     generated: raw.generated ?? new Date(0).toISOString(),

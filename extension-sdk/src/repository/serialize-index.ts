@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import type { IndexEntry, RepositoryIndex } from './types.js';
+import { setOwn } from '../util/guards.js';
 
 const ENTRY_FIELD_ORDER: Array<keyof IndexEntry> = [
   'name', 'version', 'digest', 'urls', 'created', 'engines', 'dependencies', 'category', 'displayName',
@@ -13,7 +14,7 @@ const ENTRY_FIELD_ORDER: Array<keyof IndexEntry> = [
 export function serializeRepositoryIndex(index: RepositoryIndex): string {
   const entries: Record<string, unknown[]> = {};
   for (const name of Object.keys(index.entries).sort()) {
-    entries[name] = index.entries[name]!.map(orderedEntry);
+    setOwn(entries, name, index.entries[name]!.map(orderedEntry));
   }
   return stringify(
     { apiVersion: index.apiVersion, generated: index.generated, entries, categories: index.categories },
@@ -23,8 +24,8 @@ export function serializeRepositoryIndex(index: RepositoryIndex): string {
 
 function orderedEntry(entry: IndexEntry): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const field of ENTRY_FIELD_ORDER) if (entry[field] !== undefined) out[field] = entry[field];
+  for (const field of ENTRY_FIELD_ORDER) if (entry[field] !== undefined) setOwn(out, field, entry[field]);
   // Fields this version does not know are kept, after the known ones.
-  for (const [field, value] of Object.entries(entry)) if (!(field in out) && value !== undefined) out[field] = value;
+  for (const [field, value] of Object.entries(entry)) if (!Object.hasOwn(out, field) && value !== undefined) setOwn(out, field, value);
   return out;
 }

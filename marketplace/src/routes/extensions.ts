@@ -6,6 +6,7 @@ import {
   unsafePackagePathReason,
   type IndexEntry,
   type LocalizedText,
+  versionsOf,
 } from '@mortise/extension-sdk';
 import type { Context } from 'koa';
 import { badRequest, notFound } from '../http/api-error.js';
@@ -42,7 +43,7 @@ export function registerExtensionRoutes(router: Router, services: Services): voi
   router.get(`${API}/extensions/:name`, async (ctx) => {
     const repository = services.repositories.get(ctx.params.repo!);
     const name = ctx.params.name!;
-    const versions = repository.store.index.entries[name];
+    const versions = versionsOf(repository.store.index, name);
     const latest = latestEntry(repository.store.index, name, { includeYanked: true });
     if (!versions || !latest) throw notFound(`extension "${name}" is not in repository "${repository.store.name}"`);
 

@@ -13,6 +13,7 @@ import {
   writeFileAtomic,
   type ExtensionPackage,
   type IndexEntry,
+  versionsOf,
 } from '@mortise/extension-sdk';
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
@@ -47,7 +48,7 @@ export function registerPublishRoute(router: Router, services: Services): void {
 
     const entry = await repository.store.update(async (index) => {
       // Under the lock: who owns the name is decided by the versions already published.
-      assertMayActOn(principal, (index.entries[manifest.name] ?? []).map((e) => e.provider.name), manifest.name);
+      assertMayActOn(principal, (versionsOf(index, manifest.name) ?? []).map((e) => e.provider.name), manifest.name);
       let next;
       try {
         next = addToIndex(index, manifest, { digest: sha256, url: `${PACKAGES_DIR}/${file}`, signature });
@@ -57,7 +58,7 @@ export function registerPublishRoute(router: Router, services: Services): void {
       }
       const path = repository.store.packagePath(file);
       await writeFileAtomic(path, body);
-      const added = next.entries[manifest.name]!.find((e) => e.version === manifest.version) as IndexEntry;
+      const added = versionsOf(next, manifest.name)!.find((e) => e.version === manifest.version) as IndexEntry;
       return { index: next, result: added, undo: () => rm(path, { force: true }) };
     });
 

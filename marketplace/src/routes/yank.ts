@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { RepositoryError, yankInIndex, type IndexEntry } from '@mortise/extension-sdk';
+import { RepositoryError, versionsOf, yankInIndex, type IndexEntry } from '@mortise/extension-sdk';
 import getRawBody from 'raw-body';
 import { ApiError, badRequest, notFound } from '../http/api-error.js';
 import { assertMayActOn } from '../http/auth.js';
@@ -20,12 +20,12 @@ export function registerYankRoute(router: Router, services: Services): void {
     const reason = await readReason(ctx.req, ctx.request.length);
 
     const entry = await repository.store.update(async (index) => {
-      const versions = index.entries[name] ?? [];
+      const versions = versionsOf(index, name) ?? [];
       if (!versions.some((v) => v.version === version)) throw notFound(`${name} ${version} is not in repository "${repository.store.name}"`);
       assertMayActOn(principal, versions.map((v) => v.provider.name), name);
       try {
         const next = yankInIndex(index, name, version, reason);
-        return { index: next, result: next.entries[name]!.find((v) => v.version === version) as IndexEntry };
+        return { index: next, result: versionsOf(next, name)!.find((v) => v.version === version) as IndexEntry };
       } catch (error) {
         if (error instanceof RepositoryError && error.code === 'NOT_FOUND') throw notFound(error.message);
         throw error;
