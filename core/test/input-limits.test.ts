@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestCore, workspace, type TestCore } from './support/test-core.js';
-import { settle, statusOf, type StatusBody } from './support/k8s-helpers.js';
+import { causeFields, rawWrites, statusOf } from './support/k8s-helpers.js';
 
 // The limits on what a write may carry (docs/api.md, "Input limits"): nesting depth, numbers
 // JSON can hold, YAML restricted to the JSON-compatible core schema, spec and status of the
@@ -19,15 +19,8 @@ const widget = (name: string, inner: string, extra = '') => `{"apiVersion":"limi
 
 describe('input limits', () => {
   let t: TestCore;
-  const send = (path: string, method: string, body: string, contentType = 'application/json') =>
-    t.api(path, { method, body, headers: { 'content-type': contentType } });
-  const refused = async (path: string, method: string, body: string, code: number, contentType?: string): Promise<StatusBody> => {
-    const rv = await settle(t.core.store, 60);
-    const s = await statusOf(await send(path, method, body, contentType), code);
-    expect(await t.core.store.currentResourceVersion()).toBe(rv);
-    return s;
-  };
-  const causes = (s: StatusBody) => (s.details?.causes ?? []).map((c) => c.field);
+  const { send, refused } = rawWrites(() => t);
+  const causes = causeFields;
 
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });

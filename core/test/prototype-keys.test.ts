@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { eventually, startTestCore, workspace, type TestCore } from './support/test-core.js';
-import { settle, statusOf, type StatusBody } from './support/k8s-helpers.js';
+import { causeFields, rawWrites, statusOf } from './support/k8s-helpers.js';
 
 // Keys a client chooses are looked up as own properties only: a field called `constructor`,
 // `toString`, `hasOwnProperty` or `__proto__` is an unknown field like any other (refused,
@@ -24,16 +24,8 @@ const withKey = (obj: Record<string, unknown>, path: string[], key: string, valu
 
 describe('prototype names as keys', () => {
   let t: TestCore;
-  const send = (path: string, method: string, body: string, contentType = 'application/json') =>
-    t.api(path, { method, body, headers: { 'content-type': contentType } });
-  /** A refused write (with this code) after which the store has not moved. */
-  const refused = async (path: string, method: string, body: string, code: number, contentType?: string): Promise<StatusBody> => {
-    const rv = await settle(t.core.store, 60);
-    const s = await statusOf(await send(path, method, body, contentType), code);
-    expect(await t.core.store.currentResourceVersion()).toBe(rv);
-    return s;
-  };
-  const fields = (s: StatusBody) => (s.details?.causes ?? []).map((c) => c.field);
+  const { send, refused } = rawWrites(() => t);
+  const fields = causeFields;
 
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });

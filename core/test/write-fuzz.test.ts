@@ -205,8 +205,9 @@ describe('write fuzz: every kind, every write, every content type', () => {
             ? { ...structuredClone(seedBody), metadata: { ...(seedBody.metadata as object), name: `${name}-new-${++created}` } }
             : structuredClone(current);
           for (const e of w.edits) obj = edit(obj, e.path, e.value, e.remove);
-          body = encode(obj, w.yaml);
-          contentType = w.yaml ? 'application/yaml' : 'application/json';
+          const yaml = 'yaml' in w && w.yaml;
+          body = encode(obj, yaml);
+          contentType = yaml ? 'application/yaml' : 'application/json';
           if (w.op === 'create') {
             url = collection;
             method = 'POST';

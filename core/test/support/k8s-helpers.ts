@@ -73,3 +73,28 @@ export async function settle(store: { currentResourceVersion(): Promise<number> 
     if (Date.now() > deadline) throw new Error(`the store kept changing for ${timeoutMs} ms`);
   }
 }
+
+/** The fields a 422 names, in order. */
+export const causeFields = (s: StatusBody) => (s.details?.causes ?? []).map((c) => c.field);
+
+interface RawTarget {
+  api(path: string, init?: RequestInit): Promise<Response>;
+  core: { store: { currentResourceVersion(): Promise<number> } };
+}
+
+/**
+ * Writes of raw text (what no client library would send), and refusals checked to be a
+ * Status with the code and to have written nothing (the store's version did not move).
+ */
+export function rawWrites(target: () => RawTarget) {
+  const send = (path: string, method: string, body: string, contentType = 'application/json') =>
+    target().api(path, { method, body, headers: { 'content-type': contentType } });
+  const refused = async (path: string, method: string, body: string, code: number, contentType?: string): Promise<StatusBody> => {
+    const store = target().core.store;
+    const rv = await settle(store, 60);
+    const s = await statusOf(await send(path, method, body, contentType), code);
+    expect(await store.currentResourceVersion()).toBe(rv);
+    return s;
+  };
+  return { send, refused };
+}
