@@ -2,6 +2,7 @@ import type { KubeObject, ResourceRef, ResourceStore, Watcher } from '../store/r
 import { iamGroup } from '../schemas/iam.js';
 import { workspaceLabel } from '../schemas/tenant.js';
 import type { PolicyRule } from './policy-rule.js';
+import { ownValue } from '../api/own-properties.js';
 
 type Subject = { kind: string; name: string };
 type Binding = { roleRef?: { kind?: string; name?: string }; subjects?: Subject[] };
@@ -238,7 +239,7 @@ function effective(role: Role, templates: KubeObject[]): PolicyRule[] {
   for (const t of templates) {
     const byName = agg.templateNames?.includes(t.metadata.name!);
     const sel = agg.roleSelector?.matchLabels;
-    const bySelector = sel && Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => t.metadata.labels?.[k] === v);
+    const bySelector = sel && Object.keys(sel).length > 0 && Object.entries(sel).every(([k, v]) => ownValue(t.metadata.labels, k) === v);
     if (byName || bySelector) out.push(...(((t.spec as { rules?: PolicyRule[] } | undefined)?.rules) ?? []));
   }
   return out;
