@@ -111,6 +111,23 @@ describe('parseManifestYaml', () => {
     expect(result.errors[0]?.message).toMatch(/alias/i);
   });
 
+  it('reports an unresolved tag as a problem, and prints nothing (a package is untrusted input)', () => {
+    const written: string[] = [];
+    const emit = process.emitWarning.bind(process);
+    const write = process.stderr.write.bind(process.stderr);
+    process.emitWarning = ((w: string | Error) => void written.push(String(w))) as typeof process.emitWarning;
+    process.stderr.write = ((chunk: string | Uint8Array) => written.push(String(chunk)) > 0) as typeof process.stderr.write;
+    try {
+      const result = parseManifestYaml(`${stringify(minimalManifest())}x-tagged: !shout hello\n`);
+      expect(result.valid).toBe(false);
+      expect(result.errors[0]?.message).toMatch(/Unresolved tag: !shout/);
+    } finally {
+      process.emitWarning = emit;
+      process.stderr.write = write;
+    }
+    expect(written).toEqual([]);
+  });
+
   it('reports several documents as an error', () => {
     const result = parseManifestYaml(`${stringify(minimalManifest())}---\n${stringify(minimalManifest())}`);
     expect(result.valid).toBe(false);

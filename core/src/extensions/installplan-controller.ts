@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Ajv } from 'ajv';
 import semver from 'semver';
-import { parseAllDocuments } from 'yaml';
 import { sha256File, verifyDigestSignature, type ExtensionManifest } from '@mortise/extension-sdk';
 import { ApiError } from '../api/status.js';
+import { isPlainObject } from '../api/own-properties.js';
+import { showValue } from '../api/plain-data.js';
+import { parseYamlData } from '../api/yaml-data.js';
 import { Controller } from '../controller/controller.js';
 import { mergeConditions, type Condition } from '../controller/conditions.js';
 import { ignoreNotFound } from '../controller/garbage-collector.js';
@@ -330,10 +332,17 @@ export class InstallPlanController extends Controller {
   private async applyCrds(manifest: ExtensionManifest, dir: string, owner: OwnerReference) {
     const objects: DesiredObject[] = [];
     for (const file of manifest.resources ?? []) {
-      for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
-        const crd = doc.toJS() as KubeObject | null;
-        if (!crd) continue;
-        if (crd.kind !== 'CustomResourceDefinition') throw new InstallError(`${file} holds a ${String(crd.kind)}; only CustomResourceDefinitions may be brought by an extension`);
+      let docs: unknown[];
+      try {
+        // The package is untrusted input: plain JSON-compatible YAML only, nothing printed.
+        docs = parseYamlData(readFileSync(join(dir, file), 'utf8'));
+      } catch (e) {
+        throw new InstallError(`${file}: ${(e as Error).message}`);
+      }
+      for (const doc of docs) {
+        if (doc === null) continue;
+        if (!isPlainObject(doc) || doc.kind !== 'CustomResourceDefinition') throw new InstallError(`${file} holds a ${showValue(isPlainObject(doc) ? doc.kind : doc)}; only CustomResourceDefinitions may be brought by an extension`);
+        const crd = doc as unknown as KubeObject;
         crd.metadata = { ...crd.metadata, labels: { ...(crd.metadata?.labels ?? {}), [extensionLabel]: manifest.name }, ownerReferences: [owner] };
         objects.push({ group: 'apiextensions.k8s.io', plural: 'customresourcedefinitions', object: crd });
       }

@@ -9,11 +9,14 @@ export type YamlParseResult = { ok: true; value: unknown } | { ok: false; proble
 
 /** Parses one YAML document; syntax errors become problems that carry line and column. */
 export function parseYamlDocument(text: string): YamlParseResult {
-  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  if (document.errors.length > 0) {
+  // logLevel error: a package's YAML is untrusted input, and yaml's warnings (an unresolved tag) would
+  // otherwise go to the stderr of whoever reads it (the core). They are problems here instead.
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true, logLevel: 'error' });
+  const errors = [...document.errors, ...document.warnings];
+  if (errors.length > 0) {
     return {
       ok: false,
-      problems: document.errors.map((error) => {
+      problems: errors.map((error) => {
         const position = error.linePos?.[0];
         const where = position ? ` at line ${position.line}, column ${position.col}` : '';
         const firstLine = (error.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');

@@ -41,11 +41,11 @@ export async function checkReferencedFiles(document: unknown, source: ManifestFi
 
 function crdFileProblems(file: string, text: string, path: string): ManifestProblem[] {
   const problems: ManifestProblem[] = [];
-  const documents = parseAllDocuments(text, { uniqueKeys: true });
+  const documents = parseAllDocuments(text, { uniqueKeys: true, logLevel: 'silent' });
   if (!Array.isArray(documents)) return [{ path, message: `file ${describeValue(file)} is empty` }];
   documents.forEach((document, index) => {
     const where = `document ${index + 1} of ${describeValue(file)}`;
-    const error = document.errors[0];
+    const error = document.errors[0] ?? document.warnings[0];
     if (error) {
       const line = error.linePos?.[0]?.line;
       problems.push({ path, message: `${where} is not valid YAML${line ? ` (line ${line})` : ''}: ${error.message.split('\n')[0]}` });
