@@ -14,14 +14,15 @@ export interface DataProblem {
 /**
  * The first way `value` is not plain, bounded JSON data: nested deeper than `maxDepth`
  * (which also catches a cycle), a number that is not finite (`1e400`, YAML `.inf`/`.nan`),
- * or anything JSON cannot say (binary, dates, sets, undefined). Iterative, so no input can
+ * or anything JSON cannot say (binary, dates, sets, functions). Iterative, so no input can
  * exhaust the stack here.
  */
 export function findDataProblem(value: unknown, maxDepth = maxNestingDepth): DataProblem | undefined {
   const stack: Array<{ v: unknown; depth: number; field: string }> = [{ v: value, depth: 0, field: '' }];
   while (stack.length) {
     const { v, depth, field } = stack.pop()!;
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') continue;
+    // undefined is what in-process writers leave for "absent" (JSON.stringify drops it).
+    if (v === null || v === undefined || typeof v === 'string' || typeof v === 'boolean') continue;
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) return { field, message: `${v} is not a number JSON can hold: numbers must be finite` };
       continue;
