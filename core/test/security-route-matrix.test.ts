@@ -35,8 +35,11 @@ interface Kind {
   subresources: string[];
 }
 
-type Principal = 'global' | 'namespace' | 'self';
-const users: Record<Principal, string> = { global: 'mx-global-user', namespace: 'mx-namespace-user', self: 'mx-self' };
+type Principal = 'global' | 'namespace' | 'workspace' | 'self';
+const users: Record<Principal, string> = { global: 'mx-global-user', namespace: 'mx-namespace-user', workspace: 'mx-workspace-viewer', self: 'mx-self' };
+const readVerbs = ['get', 'list', 'watch'];
+/** Kinds whose objects belong to a workspace by their label (the fixtures named mx-mine, and the roles its controller makes). */
+const workspaceLabelled = new Set(['workspaceroles', 'workspacerolebindings']);
 /** What every logged-in user may read whole (the `authenticated` role: the console's composition). */
 const publicRead = new Set(['jsbundles', 'extensionentries']);
 const reviewKinds = new Set(['selfsubjectaccessreviews', 'selfsubjectrulesreviews']);
@@ -54,10 +57,21 @@ function granted(who: Principal, plural: string, verb: string, ns: string, name:
     // A Role in namespace mx-mine: every verb on objects named mx-mine there (the Namespace
     // mx-mine is its own scope).
     case 'namespace': return mineNames.includes(name) && (ns === MINE || (plural === 'namespaces' && name === MINE && (ns === '' || ns === MINE)));
+    // The built-in viewer of workspace mx-mine (which namespace mx-mine is in): reads the
+    // workspace, its namespace and everything in it, and the roles and bindings labelled with it.
+    case 'workspace':
+      if (!readVerbs.includes(verb)) return false;
+      if (ns === MINE) return true;
+      if (ns !== '') return false;
+      if (plural === 'namespaces' || plural === 'workspaces') return name === MINE;
+      return workspaceLabelled.has(plural) && (name === MINE || name.startsWith(`${MINE}-`));
     // Any user: get, list and watch their own User.
     case 'self': return plural === 'users' && !sub && name === users.self && ns === '' && ['get', 'list', 'watch'].includes(verb);
   }
 }
+
+/** The tenant list of one's workspaces shows the workspace of a namespace one has a role in. */
+const memberOf = (who: Principal, plural: string, name: string) => who === 'namespace' && plural === 'workspaces' && name === MINE;
 
 /** Whether `who` may read the object: what any response may carry. */
 const readable = (who: Principal, plural: string, ns: string, name: string) => granted(who, plural, 'get', plural === 'namespaces' ? name : ns, name);
@@ -109,7 +123,8 @@ describe('security: every route serves exactly what was authorized', () => {
     const roleRef = (kind: string) => ({ apiGroup: 'iam.mortise.io', kind, name });
     const local = 'http://127.0.0.1:9';
     const bodies: Record<string, () => Record<string, unknown>> = {
-      namespaces: () => ({ metadata }),
+      // Namespace mx-mine is in workspace mx-mine.
+      namespaces: () => ({ metadata: name === MINE ? ws(MINE) : metadata }),
       customresourcedefinitions: () => {
         const [plural, scope] = name === crdMine ? ['mxmines', 'Namespaced'] : ['mxothers', 'Cluster'];
         const kind = plural === 'mxmines' ? 'MxMine' : 'MxOther';
@@ -179,10 +194,10 @@ describe('security: every route serves exactly what was authorized', () => {
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
     kinds = await discover();
-    const nsKind = kinds.find((k) => k.plural === 'namespaces')!;
-    for (const name of namespaces) await post('/api/v1/namespaces', fixtureBody(nsKind, '', name));
     // Workspaces before what is labelled with them; CRDs before their kinds are discovered.
     await createFixtures((k) => k.plural === 'workspaces' || k.plural === 'customresourcedefinitions');
+    const nsKind = kinds.find((k) => k.plural === 'namespaces')!;
+    for (const name of namespaces) await post('/api/v1/namespaces', fixtureBody(nsKind, '', name));
     await eventually(async () => (await t.api(`/apis/${mx}/v1/mxothers`)).status === 200 && (await t.api(`/apis/${mx}/v1/namespaces/${MINE}/mxmines`)).status === 200, 10_000, 'the CRD kinds served');
     kinds = await discover();
     await createFixtures((k) => !['namespaces', 'workspaces', 'customresourcedefinitions'].includes(k.plural));
@@ -197,10 +212,13 @@ describe('security: every route serves exactly what was authorized', () => {
     await post(`${iam}/globalrolebindings`, { metadata: { name: 'mx-grant' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'GlobalRole', name: 'mx-grant' }, subjects: subject('global') });
     await post(`${iam}/namespaces/${MINE}/roles`, { metadata: { name: 'mx-grant' }, rules: oneName });
     await post(`${iam}/namespaces/${MINE}/rolebindings`, { metadata: { name: 'mx-grant' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'Role', name: 'mx-grant' }, subjects: subject('namespace') });
+    await eventually(async () => (await t.api(`${iam}/workspaceroles/${MINE}-viewer`)).status === 200, 10_000, 'the workspace viewer role');
+    await post(`${iam}/workspacerolebindings`, { metadata: { name: `${MINE}-ws-viewer`, labels: { 'tenant.mortise.io/workspace': MINE } }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'WorkspaceRole', name: `${MINE}-viewer` }, subjects: subject('workspace') });
     for (const who of Object.keys(users) as Principal[]) tokens[who] = await login(t.url, users[who], 'matrix-password-1');
     // The grants are live (the authorizer's index follows the store).
     await eventually(async () => (await call(t.url, tokens.namespace, `/api/v1/namespaces/${MINE}`)).status === 200, 5000, 'namespace grant');
     await eventually(async () => (await call(t.url, tokens.global, `${iam}/users/${MINE}`)).status === 200, 5000, 'global grant');
+    await eventually(async () => (await call(t.url, tokens.workspace, `/api/v1/namespaces/${MINE}`)).status === 200, 5000, 'workspace grant');
   }, 120_000);
   afterAll(async () => t?.close());
 
@@ -212,6 +230,8 @@ describe('security: every route serves exactly what was authorized', () => {
     ns: string;
     name: string;
     sub?: string;
+    /** Selects nothing (another namespace's objects): read to the end of the initial events. */
+    empty?: boolean;
     body?: unknown;
     accept?: string;
     contentType?: string;
@@ -238,7 +258,7 @@ describe('security: every route serves exactly what was authorized', () => {
       if (k.namespaced && ns) {
         const elsewhere = namespaces.find((n) => n !== ns)!;
         add({ method: 'GET', path: `${base}?fieldSelector=metadata.namespace%3D${elsewhere}`, verb: 'list', name: '' });
-        add({ method: 'GET', path: `${base}?watch=1&fieldSelector=metadata.namespace%3D${elsewhere}`, verb: 'watch', name: '' });
+        add({ method: 'GET', path: `${base}?watch=1&sendInitialEvents=true&fieldSelector=metadata.namespace%3D${elsewhere}`, verb: 'watch', name: '', empty: true });
       }
       add({ method: 'POST', path: `${base}?${dry}`, verb: 'create', name: '', body: reviewKinds.has(k.plural) ? reviewBody(k.plural) : fixtureBody(k, ns, 'mx-new') ?? {} });
       add({ method: 'DELETE', path: `${base}?${dry}`, verb: 'deletecollection', name: '' });
@@ -307,24 +327,33 @@ describe('security: every route serves exactly what was authorized', () => {
     const res = await call(t.url, tokens[who], path, { method: r.method, headers, signal: abort.signal, ...(r.body !== undefined ? { json: r.body } : {}) });
     if (!isWatch || res.status !== 200) return { status: res.status, text: await res.text() };
     counts.watches++;
+    if (r.empty) return { status: res.status, text: await readUntil(res, abort, (e) => e.type === 'BOOKMARK' && e.object?.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') };
     const s = sentinel(k, who, r);
     const value = `t${++tick}`;
     if (s.decoy) await touch(k, s.decoy.ns, s.decoy.name, value);
     await touch(k, s.ns, s.name, value);
+    let sawSentinel = false;
+    const text = await readUntil(res, abort, (e) => (sawSentinel = servedObjects(e).some((o) => o.name === s.name && o.ns === s.ns && o.annotations[tickAnnotation] === value)));
+    return { status: res.status, text, sawSentinel };
+  }
+
+  type WatchEvent = { type: string; object?: { metadata?: { annotations?: Record<string, string> } } };
+  /** Reads a watch stream until an event satisfies `last` (or the stream ends); all of it. */
+  async function readUntil(res: Response, abort: AbortController, last: (e: WatchEvent) => boolean): Promise<string> {
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let text = '';
-    let sawSentinel = false;
-    while (!sawSentinel) {
+    let checked = 0;
+    for (;;) {
       const { value: chunk, done } = await reader.read();
       if (done) break;
       text += decoder.decode(chunk, { stream: true });
-      for (const line of text.split('\n').slice(0, -1)) {
-        if (servedObjects(JSON.parse(line)).some((o) => o.name === s.name && o.ns === s.ns && o.annotations[tickAnnotation] === value)) sawSentinel = true;
-      }
+      const lines = text.split('\n').slice(0, -1);
+      if (lines.slice(checked).some((l) => last(JSON.parse(l) as WatchEvent))) break;
+      checked = lines.length;
     }
     abort.abort();
-    return { status: res.status, text, sawSentinel };
+    return text;
   }
 
   /** The checks of one response: denial where no grant holds, and nothing served beyond the grant. */
@@ -355,7 +384,7 @@ describe('security: every route serves exactly what was authorized', () => {
         expect(readable(who, plural, ns, name), `${what}\n  carries the fixture ${id}`).toBe(true);
       }
     }
-    if (r.verb === 'watch' && res.status === 200) expect(res.sawSentinel, `${what}\n  the watch never delivered its own object`).toBe(true);
+    if (r.verb === 'watch' && res.status === 200 && !r.empty) expect(res.sawSentinel, `${what}\n  the watch never delivered its own object`).toBe(true);
   }
 
   it('walks every kind in discovery, core and CRD-defined, namespaced and cluster-scoped', () => {
@@ -402,7 +431,7 @@ describe('security: every route serves exactly what was authorized', () => {
             expect(res.status, `${who}: GET ${path}${query} -> ${res.status} ${text.slice(0, 300)}`).toBeLessThan(500);
             for (const id of fixtureIds(text)) {
               const [plural, ns, name] = id.split('/') as [string, string, string];
-              expect(readable(who, plural, ns, name), `${who}: GET ${path}${query} carries the fixture ${id}`).toBe(true);
+              expect(readable(who, plural, ns, name) || memberOf(who, plural, name), `${who}: GET ${path}${query} carries the fixture ${id}`).toBe(true);
               counts.carried++;
             }
           }
