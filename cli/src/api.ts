@@ -18,6 +18,16 @@ export const extensionsPath = (name?: string) => `${extensionsApi}/extensions${n
 export const extensionVersionsPath = () => `${extensionsApi}/extensionversions`;
 export const installPlansPath = (name?: string) => `${extensionsApi}/installplans${name ? `/${encodeURIComponent(name)}` : ''}`;
 export const categoriesPath = () => `${extensionsApi}/categories`;
+export const packageCachePath = '/kapis/extensions.mortise.io/v1alpha1/packagecache';
+
+/** What the core's extensions directory holds (`GET /kapis/extensions.mortise.io/v1alpha1/packagecache`). */
+export interface PackageCache {
+  limitBytes: number;
+  archiveBytes: number;
+  archives: Array<{ file: string; size: number; lastUsed: string; neededBy?: string }>;
+  unpacked: Array<{ name: string; version: string; size: number; complete: boolean; kept: 'running' | 'previous' | 'installing' | null }>;
+  leftovers: Array<{ path: string; size: number }>;
+}
 
 export interface ObjectMeta {
   name: string;

@@ -9,6 +9,7 @@ import { extensionListCommand } from './commands/extension-list.js';
 import { extensionRetryCommand } from './commands/extension-retry.js';
 import { extensionSearchCommand } from './commands/extension-search.js';
 import { extensionStatusCommand } from './commands/extension-status.js';
+import { extensionCacheCommand } from './commands/extension-cache.js';
 import { extensionUninstallCommand } from './commands/extension-uninstall.js';
 import { extensionUpgradeCommand } from './commands/extension-upgrade.js';
 import { loginCommand } from './commands/login.js';
@@ -60,7 +61,7 @@ export function buildProgram(): Command {
   for (const c of [
     extensionSearchCommand(), extensionListCommand(), extensionInfoCommand(),
     extensionInstallCommand(), extensionStatusCommand(), extensionEnableCommand(), extensionDisableCommand(),
-    extensionConfigCommand(), extensionUpgradeCommand(), extensionRetryCommand(), extensionUninstallCommand(),
+    extensionConfigCommand(), extensionUpgradeCommand(), extensionRetryCommand(), extensionUninstallCommand(), extensionCacheCommand(),
   ]) add(extension, c);
 
   return program;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundledRepository } from '../../core/src/extensions/bundled-repository.js';
 import { createLogger } from '../../core/src/ops/logger.js';
 import { adminPassword, startTestCore, type TestCore } from '../../core/test/support/test-core.js';
+import type { PackageCache } from '../src/api.js';
 import { assertCliBuilt, hasScript, runCli, runCliInTerminal, tableRows, type CliResult } from './support/cli.js';
 
 const api = '/apis/extensions.mortise.io/v1alpha1';
@@ -288,6 +289,20 @@ describe('mortise extension install/enable/disable/config/upgrade/retry/uninstal
     expect(back.stderr).toMatch(/^Installed: hello-world 0\.2\.0 is serving \(\d+s\)$/m);
     expect(JSON.parse(back.stdout)).toMatchObject({ name: 'hello-world', state: 'Installed', version: '0.2.0', targetVersion: '0.2.0', enabled: true });
     expect((await plan())!.status!.state).toBe('Installed');
+  });
+
+  it('cache shows the archives and unpacked versions the core keeps, and why', async () => {
+    // Running 0.2.0, upgraded from 0.1.0; the failed 0.9.0 was unpacked, then removed with its failure.
+    const cache = JSON.parse(ok(await ext('cache', '-o', 'json')).stdout) as PackageCache;
+    expect(cache.unpacked.map((u) => [u.name, u.version, u.kept])).toEqual([['hello-world', '0.1.0', 'previous'], ['hello-world', '0.2.0', 'running']]);
+    expect(cache.archives.find((a) => a.file === 'hello-world-0.2.0.tgz')).toMatchObject({ neededBy: 'hello-world' });
+    expect(cache.archives.find((a) => a.file === 'hello-world-0.1.0.tgz')).toMatchObject({ neededBy: 'hello-world' });
+    expect(cache.leftovers).toEqual([]);
+    expect(cache.limitBytes).toBe(1024 * 1024 * 1024);
+    const table = ok(await ext('cache')).stdout;
+    expect(table).toMatch(/^Archives: [\d.]+ KiB of 1\.0 GiB/m);
+    expect(table).toMatch(/^ {2}hello-world +0\.2\.0 +[\d.]+ [KM]iB +running$/m);
+    expect(table).toMatch(/^ {2}hello-world +0\.1\.0 +[\d.]+ [KM]iB +previous$/m);
   });
 
   it('upgrade refuses a yanked version unless --force', async () => {

@@ -22,6 +22,8 @@ export interface CoreConfig {
   identityProviders?: IdentityProviderConfig[];
   /** Audit log bounds: the newest `maxEvents` (default 100,000) no older than `maxAgeDays` (default 30). */
   auditRetention?: { maxEvents?: number; maxAgeDays?: number };
+  /** Cached extension archives are evicted (least recently used, never what a plan needs) beyond this many bytes; default 1 GiB. */
+  packageCacheMaxBytes?: number;
 }
 
 /** The configuration `npm start` uses, from the environment (DESIGN: quick-start contract). */
@@ -34,6 +36,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     adminPassword: env.MORTISE_ADMIN_PASSWORD,
     logLevel: env.MORTISE_LOG_LEVEL,
     identityProviders: env.MORTISE_IDENTITY_PROVIDERS ? parseIdentityProviders(env.MORTISE_IDENTITY_PROVIDERS) : undefined,
+    packageCacheMaxBytes: numberOrUndefined(env.MORTISE_PACKAGE_CACHE_MAX_BYTES),
     auditRetention: { maxEvents: numberOrUndefined(env.MORTISE_AUDIT_MAX_EVENTS), maxAgeDays: numberOrUndefined(env.MORTISE_AUDIT_MAX_AGE_DAYS) },
   };
 }

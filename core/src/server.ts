@@ -64,6 +64,7 @@ import { RepositoryController } from './extensions/repository-controller.js';
 import { extensionAssetRouter } from './extensions/asset-routes.js';
 import { extensionSearchRouter } from './extensions/extension-search-routes.js';
 import { extensionReadmeRouter } from './extensions/readme-routes.js';
+import { packageCacheRouter } from './extensions/package-cache-routes.js';
 import { InstallPlanController } from './extensions/installplan-controller.js';
 import { installPlanStrategy } from './extensions/installplan-strategy.js';
 import { repositoryStrategy } from './extensions/repository-strategy.js';
@@ -198,7 +199,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   });
   controllers.push(new InstallPlanController({
     service, kinds, runtime, packages, tokens, coreVersion: coreVersion().mortiseVersion, coreUrl: () => url, issuer, platformModules: preparePlatformModules(sdkPackageDir(), packages.unpackedRoot), logger,
-    readyTimeoutMs: opts.backendReadyTimeoutMs,
+    readyTimeoutMs: opts.backendReadyTimeoutMs, packageCacheMaxBytes: opts.packageCacheMaxBytes,
   }));
   controllers.push(new UserTokenRevoker(service, kinds.byGroupResource(iamGroup, 'users')!, tokens, logger, loginRecords));
   let ready = false;
@@ -216,6 +217,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(extensionAssetRouter({ service, kinds, packages }).routes());
   router.use(extensionSearchRouter({ service, kinds }).routes());
   router.use(extensionReadmeRouter({ service, kinds, packages, logger }).routes());
+  router.use(packageCacheRouter({ service, kinds, packages, maxBytes: opts.packageCacheMaxBytes }).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
   router.use(oauthRouter({

@@ -21,7 +21,8 @@ import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { iamGroup } from '../schemas/iam.js';
 import { accessObjects, routeObjects, serviceAccountPrefix, type DesiredObject, type ResourceContext } from './extension-resources.js';
 import { InstallError } from './install-error.js';
-import type { PackageStore } from './package-store.js';
+import { archiveFile, type PackageStore } from './package-store.js';
+import { DEFAULT_PACKAGE_CACHE_MAX_BYTES, keptVersions, neededArchives, planPackages } from './package-retention.js';
 import { resolveVersionSource, type VersionSource } from './version-source.js';
 
 export const uninstallFinalizer = 'extensions.mortise.io/uninstall';
@@ -34,7 +35,7 @@ type State = 'Pending' | 'Downloading' | 'Installing' | 'Installed' | 'InstallFa
 
 interface PlanSpec { extension: { name: string; version: string }; enabled?: boolean; config?: Record<string, unknown>; purgeOnUninstall?: boolean }
 interface PlanStatus {
-  state?: State; installedVersion?: string; targetVersion?: string; message?: string; observedGeneration?: number;
+  state?: State; installedVersion?: string; targetVersion?: string; previousVersion?: string; message?: string; observedGeneration?: number;
   progress?: { step: string; completed: number; total: number };
   conditions?: Condition[];
   history?: Array<{ time: string; state: string; version?: string; message?: string }>;
@@ -55,6 +56,8 @@ export interface InstallerDeps {
   logger: Logger;
   /** How long a backend may take to become ready. */
   readyTimeoutMs?: number;
+  /** The cap on cached archives (package-retention.ts); default 1 GiB. */
+  packageCacheMaxBytes?: number;
 }
 
 const backendId = (name: string, version: string) => `${name}@${version}`;
@@ -74,6 +77,12 @@ export class InstallPlanController extends Controller {
   constructor(private readonly d: InstallerDeps) {
     super({ name: 'installplan', logger: d.logger, resyncMs: 30_000, baseDelayMs: 1000, maxDelayMs: 60_000 });
     this.planDef = d.kinds.byGroupResource(extensionsGroup, 'installplans')!;
+  }
+
+  /** At start, before any plan is reconciled: what a killed core left on disk goes. */
+  override async start(): Promise<void> {
+    await this.tidyPackages();
+    return super.start();
   }
 
   protected watch(enqueue: (key: string) => void): () => void {
@@ -162,8 +171,9 @@ export class InstallPlanController extends Controller {
       // Only now the old version stops: it served until the new one was ready.
       if (upgrading && status.installedVersion) await this.d.runtime.stop(backendId(name, status.installedVersion));
       const state: State = spec.enabled === false ? 'Disabled' : 'Installed';
+      const previousVersion = upgrading && status.installedVersion !== version ? status.installedVersion : status.previousVersion;
       await this.setStatus(plan, {
-        state, installedVersion: version, targetVersion: version, message: `${name} ${version} ${upgrading ? 'upgraded' : 'installed'}${state === 'Disabled' ? ' (disabled)' : ''}`,
+        state, installedVersion: version, targetVersion: version, ...(previousVersion ? { previousVersion } : {}), message: `${name} ${version} ${upgrading ? 'upgraded' : 'installed'}${state === 'Disabled' ? ' (disabled)' : ''}`,
         observedGeneration: plan.metadata.generation, progress: { step: 'done', completed: installSteps.length, total: installSteps.length },
       }, [{ type: 'Installed', status: 'True', reason: upgrading ? 'Upgraded' : 'Installed' }, { type: 'Enabled', status: spec.enabled === false ? 'False' : 'True', reason: spec.enabled === false ? 'Disabled' : 'Enabled' }]);
       this.logger.info({ event: upgrading ? 'extension.upgraded' : 'extension.installed', extension: name, version }, `${name} ${version} ready`);
@@ -177,6 +187,33 @@ export class InstallPlanController extends Controller {
         message: `${upgrading ? `upgrade to ${version} failed, ${status.installedVersion} still serving` : `installing ${version} failed`}: ${message}`,
       }, [{ type: 'Installed', status: upgrading ? 'True' : 'False', reason: upgrading ? 'UpgradeFailed' : 'InstallFailed', message }]);
       this.logger.warn({ event: 'extension.install-failed', extension: name, version, err: message }, 'install failed');
+    }
+    // Succeeded or failed: versions no longer kept, and whatever a failed step left, go.
+    await this.tidyPackages();
+  }
+
+  /**
+   * Applies the retention rule (package-retention.ts): reclaims temporary archives and staging
+   * directories no step in progress owns, prunes unpacked versions no plan keeps, and caps the
+   * archive cache. Never fails a reconcile: what it cannot remove now it removes next time.
+   */
+  private async tidyPackages(): Promise<void> {
+    try {
+      const plans = (await this.d.service.store.list(this.d.service.ref(this.planDef))).items.map(planPackages);
+      const reclaimed = this.d.packages.reclaimLeftovers();
+      const pruned: string[] = [];
+      const byName = new Map(plans.map((p) => [p.name, p]));
+      for (const name of this.d.packages.unpackedNames()) {
+        const plan = byName.get(name);
+        const keep = new Set(plan ? keptVersions(plan).keys() : []);
+        pruned.push(...this.d.packages.pruneUnpacked(name, keep).map((v) => `${name}@${v}`));
+      }
+      const evicted = this.d.packages.limitArchives(this.d.packageCacheMaxBytes ?? DEFAULT_PACKAGE_CACHE_MAX_BYTES, new Set(neededArchives(plans, archiveFile).keys()));
+      if (reclaimed.length || pruned.length || evicted.length) {
+        this.logger.info({ event: 'extension.packages-tidied', reclaimed, pruned, evicted }, 'removed package files no plan needs');
+      }
+    } catch (e) {
+      this.logger.warn({ event: 'extension.packages-tidy-failed', err: (e as Error).message }, 'tidying package files failed');
     }
   }
 
@@ -239,6 +276,7 @@ export class InstallPlanController extends Controller {
         await this.deleteLabelled(group, plural, name);
       }
       this.d.packages.removeAll(name, spec.purgeOnUninstall === true);
+      await this.tidyPackages();
     } catch (e) {
       if (!force) {
         await this.setStatus(plan, { state: 'UninstallFailed', message: `uninstall failed: ${(e as Error).message} (set the annotation ${forceUninstallAnnotation}=true to finish anyway)` }).catch(() => undefined);

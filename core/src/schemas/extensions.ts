@@ -82,6 +82,7 @@ export const extensionKinds = (): KindDefinition[] => [
         state: { type: 'string', enum: installStates },
         installedVersion: str(),
         targetVersion: str(),
+        previousVersion: str('The version that ran before the last upgrade; its unpacked package is kept for rollback'),
         message: str(),
         observedGeneration: int(),
         progress: obj({ step: str(), completed: int(), total: int() }),
