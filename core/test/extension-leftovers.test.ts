@@ -109,10 +109,10 @@ describe('a core killed during download or unpack leaves nothing the retention r
     await call(core!.url, token, `${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'bulky' }, spec: { extension: { name: 'bulky', version: '0.1.0' }, enabled: true } } });
     await eventually(() => repo.state.stalled, 15_000, 'the download under way');
     await kill();
-    // What crashes at other moments leave: a torn temporary archive, a staging directory, staged platform modules.
-    mkdirSync(packages, { recursive: true });
-    writeFileSync(join(packages, 'bulky-0.1.0.tgz.a1b2c3d4e5f6.tmp'), Buffer.alloc(1903));
-    writeFileSync(join(packages, 'bulky-0.3.0.tgz.0a0b0c0d0e0f.tmp'), '');
+    // The download streams to a temporary file: the kill left it, torn.
+    expect(list(packages)).toEqual([expect.stringMatching(/^bulky-0\.1\.0\.tgz\.[0-9a-f]{12}\.tmp$/)]);
+    // What crashes at other moments leave: another torn archive, a staging directory, staged platform modules.
+    writeFileSync(join(packages, 'bulky-0.3.0.tgz.0a0b0c0d0e0f.tmp'), Buffer.alloc(1903));
     mkdirSync(join(unpacked, '.0.1.0.partial-Xy12Ab', 'dist'), { recursive: true });
     mkdirSync(join(dataDir, 'extensions', 'unpacked', 'node_modules.staging-99999999'), { recursive: true });
 

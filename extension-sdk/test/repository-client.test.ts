@@ -1,4 +1,4 @@
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -151,6 +151,36 @@ describe('RepositoryClient over HTTP', () => {
     await expect(stranger.fetchPackage(entry)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID' });
     const { signature: _dropped, ...unsigned } = entry;
     await expect(trusting.fetchPackage(unsigned)).rejects.toMatchObject({ code: 'SIGNATURE_MISSING' });
+  });
+
+  it('downloads a package straight to disk: verified, renamed into place, nothing left when refused', async () => {
+    await writeRepository();
+    for (const chunked of [false, true]) {
+      const server = await serve({ chunked });
+      const out = join(dir, `download-${chunked}`);
+      await mkdir(out);
+      const trusting = new RepositoryClient({ url: server.url, trustedKeys: [keys.publicKeyPem] });
+      const entry = await onlyEntry(trusting);
+      const target = join(out, 'devops-1.2.0.tgz');
+      expect(await trusting.downloadPackage(entry, target)).toBe(target);
+      expect(sha256Hex(await readFile(target))).toBe(packed.sha256);
+      expect(await readdir(out)).toEqual(['devops-1.2.0.tgz']);
+
+      const refusals: Array<[RepositoryClient, IndexEntry, string]> = [
+        [new RepositoryClient({ url: server.url, trustedKeys: [generateSigningKeyPair().publicKeyPem] }), entry, 'SIGNATURE_INVALID'],
+        [new RepositoryClient({ url: server.url }), { ...entry, digest: sha256Hex('other') }, 'DIGEST_MISMATCH'],
+        [new RepositoryClient({ url: server.url, maxPackageSize: 100 }), entry, 'TOO_LARGE'],
+      ];
+      for (const [client, e, code] of refusals) {
+        await expect(client.downloadPackage(e, join(out, 'refused.tgz'))).rejects.toMatchObject({ code });
+        expect(await readdir(out), code).toEqual(['devops-1.2.0.tgz']);
+      }
+    }
+    // And from a directory.
+    const local = new RepositoryClient({ url: pathToFileURL(repo).href });
+    const target = join(dir, 'local.tgz');
+    await local.downloadPackage(await onlyEntry(local), target);
+    expect(sha256Hex(await readFile(target))).toBe(packed.sha256);
   });
 
   it('refuses repository URLs it cannot use', () => {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, type Dirent } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { RepositoryClient, extractPackage, sha256File, writeFileAtomic, type IndexEntry, type ExtensionManifest, type RepositoryCredentials } from '@mortise/extension-sdk';
+import { RepositoryClient, extractPackage, sha256File, type IndexEntry, type ExtensionManifest, type RepositoryCredentials } from '@mortise/extension-sdk';
 
 export interface PackageSource {
   repositoryUrl: string;
@@ -70,10 +70,9 @@ export class PackageStore {
     return this.owning(path, async () => {
       if (existsSync(path) && (await sha256File(path)) === src.entry.digest) return touched(path);
       const client = new RepositoryClient({ url: src.repositoryUrl, credentials: src.credentials, trustedKeys: src.trustedKeys });
-      const bytes = await client.fetchPackage(src.entry);
       mkdirSync(dirname(path), { recursive: true });
-      await writeFileAtomic(path, bytes);
-      return path;
+      // Streamed to `<archive>.<hex>.tmp`, verified, renamed: never held in memory.
+      return client.downloadPackage(src.entry, path);
     });
   }
 

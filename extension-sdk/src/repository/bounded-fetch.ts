@@ -14,6 +14,13 @@ export interface BoundedFetchOptions {
  * while streaming, for servers that lie or omit it) and giving up after `timeoutMs`.
  */
 export async function fetchBounded(url: URL, options: BoundedFetchOptions): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of streamBounded(url, options)) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** The same GET as a stream of chunks, for bodies that go to disk rather than memory. */
+export async function* streamBounded(url: URL, options: BoundedFetchOptions): AsyncGenerator<Buffer> {
   const controller = new AbortController();
   const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(options.timeoutMs)]);
   let response: Response;
@@ -32,22 +39,25 @@ export async function fetchBounded(url: URL, options: BoundedFetchOptions): Prom
     controller.abort();
     throw tooLarge(options);
   }
-  const chunks: Buffer[] = [];
   let received = 0;
+  const reader = (response.body ?? new ReadableStream<Uint8Array>())[Symbol.asyncIterator]();
   try {
-    for await (const chunk of response.body ?? []) {
-      received += chunk.byteLength;
-      if (received > options.maxBytes) {
-        controller.abort();
-        throw tooLarge(options);
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await reader.next();
+      } catch (error) {
+        throw networkError(error, url, options);
       }
-      chunks.push(Buffer.from(chunk));
+      if (next.done) return;
+      received += next.value.byteLength;
+      if (received > options.maxBytes) throw tooLarge(options);
+      yield Buffer.from(next.value);
     }
-  } catch (error) {
-    if (error instanceof RepositoryError) throw error;
-    throw networkError(error, url, options);
+  } finally {
+    // Done, refused or abandoned by the consumer: the connection is not left open.
+    controller.abort();
   }
-  return Buffer.concat(chunks);
 }
 
 function tooLarge(options: BoundedFetchOptions): RepositoryError {

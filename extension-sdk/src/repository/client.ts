@@ -1,11 +1,12 @@
 import type { KeyObject } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256Hex } from '../package/digest.js';
 import { DEFAULT_PACKAGE_LIMITS, formatBytes } from '../package/limits.js';
 import { toPublicKey, verifyDigestSignature } from '../package/signing.js';
-import { fetchBounded, redact } from './bounded-fetch.js';
+import { fetchBounded, redact, streamBounded } from './bounded-fetch.js';
 import { RepositoryError } from './errors.js';
 import { parseRepositoryIndex } from './parse-index.js';
 import { REPOSITORY_INDEX_FILE, type IndexEntry, type RepositoryIndex } from './types.js';
@@ -68,6 +69,39 @@ export class RepositoryClient {
     throw firstError ?? new RepositoryError('NOT_FOUND', `${entry.name} ${entry.version} lists no download URL`);
   }
 
+  /**
+   * Downloads a package straight to `destination` (never held in memory), trying each of the
+   * entry's URLs in turn: written to a temporary file beside it (`<destination>.<hex>.tmp`),
+   * flushed, verified like `fetchPackage`, then renamed into place. Returns the path.
+   */
+  async downloadPackage(entry: IndexEntry, destination: string): Promise<string> {
+    let firstError: unknown;
+    for (const location of entry.urls) {
+      const temp = `${destination}.${randomBytes(6).toString('hex')}.tmp`;
+      try {
+        const hash = createHash('sha256');
+        const handle = await open(temp, 'wx', 0o644);
+        try {
+          for await (const chunk of this.stream(this.packageUrl(location), this.maxPackageSize, `package ${entry.name} ${entry.version}`)) {
+            hash.update(chunk);
+            await handle.write(chunk);
+          }
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        this.verifyDigest(entry, hash.digest('hex'));
+        await rename(temp, destination);
+        return destination;
+      } catch (error) {
+        await rm(temp, { force: true });
+        if (error instanceof RepositoryError && error.code.startsWith('SIGNATURE')) throw error;
+        firstError ??= error;
+      }
+    }
+    throw firstError ?? new RepositoryError('NOT_FOUND', `${entry.name} ${entry.version} lists no download URL`);
+  }
+
   /** Where a package location from the index points, resolved against the repository URL. */
   packageUrl(location: string): URL {
     let url: URL;
@@ -86,7 +120,10 @@ export class RepositoryClient {
   }
 
   private verify(entry: IndexEntry, bytes: Buffer): void {
-    const digest = sha256Hex(bytes);
+    this.verifyDigest(entry, sha256Hex(bytes));
+  }
+
+  private verifyDigest(entry: IndexEntry, digest: string): void {
     if (digest !== entry.digest) {
       throw new RepositoryError('DIGEST_MISMATCH', `package ${entry.name} ${entry.version} has sha256 ${digest}, but the index says ${entry.digest}`);
     }
@@ -101,6 +138,15 @@ export class RepositoryClient {
 
   private async get(url: URL, maxBytes: number, what: string): Promise<Buffer> {
     if (url.protocol === 'file:') return readLocal(fileURLToPath(url), maxBytes, what);
+    return fetchBounded(url, { headers: this.headersFor(url), timeoutMs: this.timeoutMs, maxBytes, what });
+  }
+
+  private stream(url: URL, maxBytes: number, what: string): AsyncIterable<Buffer> {
+    if (url.protocol === 'file:') return streamLocal(fileURLToPath(url), maxBytes, what);
+    return streamBounded(url, { headers: this.headersFor(url), timeoutMs: this.timeoutMs, maxBytes, what });
+  }
+
+  private headersFor(url: URL): Record<string, string> {
     const headers: Record<string, string> = {};
     const credentials = this.options.credentials;
     if (credentials && url.origin === this.baseUrl.origin) {
@@ -109,7 +155,7 @@ export class RepositoryClient {
           ? `Bearer ${credentials.token}`
           : `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     }
-    return fetchBounded(url, { headers, timeoutMs: this.timeoutMs, maxBytes, what });
+    return headers;
   }
 }
 
@@ -133,7 +179,7 @@ function normalizeBaseUrl(raw: string): URL {
   return url;
 }
 
-async function readLocal(path: string, maxBytes: number, what: string): Promise<Buffer> {
+async function openLocal(path: string, maxBytes: number, what: string): Promise<FileHandle> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -141,12 +187,31 @@ async function readLocal(path: string, maxBytes: number, what: string): Promise<
     const code = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'NOT_FOUND' : 'NETWORK_ERROR';
     throw new RepositoryError(code, `cannot read the ${what} at ${path}: ${(error as Error).message}`);
   }
+  const stats = await handle.stat();
+  if (stats.size > maxBytes) {
+    await handle.close();
+    throw new RepositoryError('TOO_LARGE', `the ${what} is larger than the ${formatBytes(maxBytes)} allowed`);
+  }
+  return handle;
+}
+
+async function readLocal(path: string, maxBytes: number, what: string): Promise<Buffer> {
+  const handle = await openLocal(path, maxBytes, what);
   try {
-    const stats = await handle.stat();
-    if (stats.size > maxBytes) throw new RepositoryError('TOO_LARGE', `the ${what} is larger than the ${formatBytes(maxBytes)} allowed`);
     return await handle.readFile();
   } finally {
     await handle.close();
+  }
+}
+
+async function* streamLocal(path: string, maxBytes: number, what: string): AsyncGenerator<Buffer> {
+  const handle = await openLocal(path, maxBytes, what);
+  let read = 0;
+  // The handle's stream closes it when done or abandoned.
+  for await (const chunk of handle.createReadStream({ highWaterMark: 64 * 1024 }) as AsyncIterable<Buffer>) {
+    read += chunk.length;
+    if (read > maxBytes) throw new RepositoryError('TOO_LARGE', `the ${what} is larger than the ${formatBytes(maxBytes)} allowed`);
+    yield chunk;
   }
 }
 
