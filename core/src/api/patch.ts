@@ -21,13 +21,16 @@ export function patchTypeOf(contentType: string | undefined): PatchType {
 
 /**
  * RFC 7386 JSON merge patch. Keys are the client's: only own properties are read, and every
- * key (`__proto__` too) is written as an own property, never through a setter.
+ * key (`__proto__` too) is written as an own property, never through a setter. An undefined
+ * value (possible only from in-process callers) leaves the key as it is.
  */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isPlainObject(patch)) return structuredClone(patch);
   const base: Record<string, unknown> = {};
   if (isPlainObject(target)) for (const [k, v] of Object.entries(target)) setOwn(base, k, v);
   for (const [k, v] of Object.entries(patch)) {
+    // JSON cannot say undefined: a key the core's own controllers leave undefined is not in the patch.
+    if (v === undefined) continue;
     if (v === null) delete base[k];
     else setOwn(base, k, mergePatch(Object.hasOwn(base, k) ? base[k] : undefined, v));
   }
