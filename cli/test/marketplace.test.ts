@@ -131,15 +131,15 @@ describe('mortise repo and mortise extension against a real core', () => {
     try {
       const r = await mortise('repo', 'sync', 'flaky');
       expect(r.code).not.toBe(0);
-      expect(r.stderr).toContain('error: sync of repository "flaky" failed: fetching');
-      expect(r.stderr).toContain('index.yaml failed');
+      expect(r.stderr).toContain('error: sync of repository "flaky" failed: cannot read file:');
+      expect(r.stderr).toContain('index.yaml: it is missing or unreadable');
       expect(r.stderr).toContain('keeping the data of the last successful sync');
       // The last good data stays.
       expect((await core.api(`${api}/extensions/flaky-ext`)).status).toBe(200);
       const list = await mortise('repo', 'list');
       expect(list.code).toBe(0);
       expect(tableRows(list.stdout).find((row) => row[0] === 'flaky')?.[3]).toBe('False');
-      expect(list.stderr).toContain('warning: repository "flaky": fetching');
+      expect(list.stderr).toContain('warning: repository "flaky": cannot read file:');
     } finally {
       renameSync(`${src.dir}-gone`, src.dir);
     }
@@ -149,7 +149,7 @@ describe('mortise repo and mortise extension against a real core', () => {
     const missing = pathToFileURL(join(dir, 'nothing-here')).href;
     const r = await mortise('repo', 'add', 'broken', missing);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('error: repository "broken" was created, but its first sync failed: fetching');
+    expect(r.stderr).toContain('error: repository "broken" was created, but its first sync failed: cannot read file:');
     expect(r.stderr).toContain('mortise repo remove broken');
     ok(await mortise('repo', 'remove', 'broken'));
   });
