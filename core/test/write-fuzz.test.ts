@@ -14,7 +14,7 @@ import type { KindDefinition } from '../src/registry/kind.js';
 
 // MORTISE_FUZZ_SEED / MORTISE_FUZZ_RUNS explore further by hand; `npm test` uses these.
 const seed = Number(process.env.MORTISE_FUZZ_SEED ?? 20_261_201);
-const runsPerKind = Number(process.env.MORTISE_FUZZ_RUNS ?? 30);
+const runsPerKind = Number(process.env.MORTISE_FUZZ_RUNS ?? 24);
 
 const ns = 'fuzz-ns';
 const crdGroup = 'fuzz.example.com';
