@@ -173,6 +173,16 @@ describe('input limits', () => {
     });
   });
 
+  describe('delete options', () => {
+    it('of the wrong type are 400, and nothing is deleted', async () => {
+      for (const body of ['{"propagationPolicy":{"toString":1}}', '{"propagationPolicy":5}', '{"preconditions":"x"}', '{"preconditions":{"uid":{"toString":1}}}', '{"preconditions":{"resourceVersion":7}}']) {
+        const s = await refused(`${widgetsUrl}/w`, 'DELETE', body, 400);
+        expect(s.message).toMatch(/propagationPolicy|preconditions/);
+      }
+      expect((await t.api(`${widgetsUrl}/w`)).status).toBe(200);
+    });
+  });
+
   describe('query parameters that mean one value', () => {
     it('are 400 when repeated, on every route that reads them by name', async () => {
       for (const url of [

@@ -4,6 +4,8 @@ import { parseResourceVersion, type DeleteOptions, type FieldValidation, type Re
 import type { KubeObject } from '../store/resource-store.js';
 import { requestContextOf, type AppContext } from '../http/app-state.js';
 import { readObjectBody } from './body.js';
+import { isPlainObject, ownValue } from './own-properties.js';
+import { showValue } from './plain-data.js';
 import { exactNameOf } from './request-info.js';
 import { patchTypeOf } from './patch.js';
 import { badRequest, methodNotAllowed, notFound } from './status.js';
@@ -184,10 +186,14 @@ async function deleteOptionsOf(ctx: AppContext): Promise<DeleteOptions> {
     });
     if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
   }
-  let policy = (q.get('propagationPolicy') ?? body.propagationPolicy) as string | undefined;
-  if (policy === undefined && (q.get('orphanDependents') === 'true' || body.orphanDependents === true)) policy = 'Orphan';
-  if (policy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
-    throw badRequest(`propagationPolicy must be Orphan, Background or Foreground, got "${policy}"`);
+  let policy: unknown = q.get('propagationPolicy') ?? ownValue(body, 'propagationPolicy') ?? undefined;
+  if (policy === undefined && (q.get('orphanDependents') === 'true' || ownValue(body, 'orphanDependents') === true)) policy = 'Orphan';
+  if (policy !== undefined && !(typeof policy === 'string' && ['Orphan', 'Background', 'Foreground'].includes(policy))) {
+    throw badRequest(`propagationPolicy must be Orphan, Background or Foreground, got "${showValue(policy)}"`);
   }
-  return { propagationPolicy: policy as DeleteOptions['propagationPolicy'], preconditions: body.preconditions as DeleteOptions['preconditions'] };
+  const preconditions = ownValue(body, 'preconditions') ?? undefined;
+  if (preconditions !== undefined && !(isPlainObject(preconditions) && ['uid', 'resourceVersion'].every((k) => ['string', 'undefined'].includes(typeof ownValue(preconditions, k))))) {
+    throw badRequest('preconditions must be an object with string uid and resourceVersion');
+  }
+  return { propagationPolicy: policy as DeleteOptions['propagationPolicy'], preconditions: preconditions as DeleteOptions['preconditions'] };
 }
