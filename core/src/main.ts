@@ -24,15 +24,19 @@ if (core.generatedAdminPassword) {
     'generated the password of "admin"; it is shown once: set MORTISE_ADMIN_PASSWORD to choose your own',
     `\n  Mortise admin password (shown once): ${core.generatedAdminPassword}\n  Set MORTISE_ADMIN_PASSWORD to choose your own.\n\n`);
 }
-// The extensions shipped in this checkout become the `bundled` repository.
-if (process.env.MORTISE_BUNDLED_REPOSITORY !== 'off' && config.dataDir) {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const bundled = await buildBundledRepository([join(root, 'examples'), join(root, 'extensions')], join(config.dataDir, 'bundled-repository'), core.logger);
-  await registerBundledRepository(core.service, core.kinds, bundled.url);
-}
 await core.listen();
 announce('core.ready', { url: core.url, httpsUrl: core.httpsUrl }, `Mortise is running at ${core.url} (log in as "admin")`,
   `  Mortise is running at ${core.url}  (log in as "admin")\n`);
+// The extensions shipped in this checkout become the `bundled` repository: packed once the core
+// serves (packing and validating them is most of a warm start), then synced like any repository.
+if (process.env.MORTISE_BUNDLED_REPOSITORY !== 'off' && config.dataDir) {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const dataDir = config.dataDir;
+  void (async () => {
+    const bundled = await buildBundledRepository([join(root, 'examples'), join(root, 'extensions')], join(dataDir, 'bundled-repository'), core.logger);
+    await registerBundledRepository(core.service, core.kinds, bundled.url);
+  })().catch((e: Error) => core.logger.error({ event: 'bundled-repository.failed', err: e.message }, 'could not build the bundled repository'));
+}
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

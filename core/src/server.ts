@@ -127,6 +127,9 @@ export const knownClients = [consoleClientId, 'mortise-cli', 'kubectl', 'mortise
 /** The composition root: every part of the core is built and wired here, in view. */
 export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const logger = opts.logger ?? createLogger({ level: opts.logLevel });
+  // Made in the thread pool on a first start while the rest of the core is built.
+  const servingCerts = loadOrCreateServingCerts(opts.dataDir, opts.host && opts.host !== '0.0.0.0' ? [opts.host] : []);
+  servingCerts.catch(() => undefined);
   const metrics = new CoreMetrics();
   let store = opts.store;
   if (!store) {
@@ -197,8 +200,14 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     const b = backends[backends.length - 1]!;
     return { healthy: false, message: `${b.state}${b.message ? `: ${b.message}` : ''}` };
   });
+  // Staged in the background once the core listens (copying takes a while on a first start).
+  let staged: Promise<string> | undefined;
+  const platformModules = () => (staged ??= preparePlatformModules(sdkPackageDir(), packages.unpackedRoot).catch((e: unknown) => {
+    staged = undefined;
+    throw e;
+  }));
   controllers.push(new InstallPlanController({
-    service, kinds, runtime, packages, tokens, coreVersion: coreVersion().mortiseVersion, coreUrl: () => url, issuer, platformModules: preparePlatformModules(sdkPackageDir(), packages.unpackedRoot), logger,
+    service, kinds, runtime, packages, tokens, coreVersion: coreVersion().mortiseVersion, coreUrl: () => url, issuer, platformModules, logger,
     readyTimeoutMs: opts.backendReadyTimeoutMs, packageCacheMaxBytes: opts.packageCacheMaxBytes,
   }));
   controllers.push(new UserTokenRevoker(service, kinds.byGroupResource(iamGroup, 'users')!, tokens, logger, loginRecords));
@@ -291,7 +300,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   app.use(router.routes());
   app.use(router.allowedMethods());
 
-  const certs = loadOrCreateServingCerts(opts.dataDir, opts.host && opts.host !== '0.0.0.0' ? [opts.host] : []);
+  const certs = await servingCerts;
   let server: DualProtocolServer | undefined;
   let httpsUrl = '';
 
@@ -315,6 +324,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       httpsUrl = `https://${host}:${addr.port}`;
       for (const c of controllers) await c.start();
       ready = true;
+      platformModules().catch((e: Error) => logger.error({ event: 'platform-modules.failed', err: e.message }, 'could not stage the platform modules'));
       logger.info({ event: 'core.listening', url, dataDir: opts.dataDir ?? ':memory:', version: coreVersion().gitVersion }, `Mortise core listening on ${url}`);
       return url;
     },

@@ -52,7 +52,8 @@ export interface InstallerDeps {
   coreUrl: () => string;
   issuer: () => string;
   /** The platform modules directory backends may read (the SDK and its dependencies). */
-  platformModules: string;
+  /** Where the platform modules are, once staged (the first install may wait for them). */
+  platformModules: () => Promise<string>;
   logger: Logger;
   /** How long a backend may take to become ready. */
   readyTimeoutMs?: number;
@@ -341,7 +342,7 @@ export class InstallPlanController extends Controller {
   private async ensureBackend(manifest: ExtensionManifest, dir: string, config: Record<string, unknown>): Promise<string | undefined> {
     const id = backendId(manifest.name, manifest.version);
     const status = await this.d.runtime.start({
-      id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir, readOnlyPaths: [this.d.platformModules],
+      id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir, readOnlyPaths: [await this.d.platformModules()],
       dataDir: this.d.packages.dataDir(manifest.name), healthPath: manifest.backend!.healthPath ?? '/healthz',
       env: {
         ...(manifest.backend!.env ?? {}), MORTISE_EXTENSION: manifest.name, MORTISE_EXTENSION_VERSION: manifest.version,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { cp } from 'node:fs/promises';
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { dependencyClosure } from '../runtime/permissions.js';
@@ -9,7 +10,7 @@ import { dependencyClosure } from '../runtime/permissions.js';
  * finds them from every unpacked package below. Copies rather than symlinks because a directory
  * symlink inside a readable directory lets `..` escape Node's permission model.
  */
-export function preparePlatformModules(sdkDir: string, unpackedRoot: string): string {
+export async function preparePlatformModules(sdkDir: string, unpackedRoot: string): Promise<string> {
   const target = join(unpackedRoot, 'node_modules');
   const closure = [...dependencyClosure(sdkDir)].filter((d) => d !== sdkDir);
   const fingerprint = createHash('sha256').update(JSON.stringify({
@@ -25,7 +26,7 @@ export function preparePlatformModules(sdkDir: string, unpackedRoot: string): st
   const sdkTarget = join(staging, '@mortise', 'extension-sdk');
   mkdirSync(sdkTarget, { recursive: true });
   cpSync(join(sdkDir, 'package.json'), join(sdkTarget, 'package.json'));
-  cpSync(join(sdkDir, 'dist'), join(sdkTarget, 'dist'), { recursive: true, dereference: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
+  await cp(join(sdkDir, 'dist'), join(sdkTarget, 'dist'), { recursive: true, dereference: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
   const rootModules = join(dirname(sdkDir), 'node_modules');
   for (const dir of closure) {
     // Keep the layout Node resolved them in: `node_modules/a/node_modules/b` stays nested.
@@ -37,7 +38,7 @@ export function preparePlatformModules(sdkDir: string, unpackedRoot: string): st
     }
     const dest = join(staging, rel);
     mkdirSync(dirname(dest), { recursive: true });
-    cpSync(dir, dest, { recursive: true, dereference: true, filter: (src) => src === dir || !relative(dir, src).split(sep).includes('node_modules') });
+    await cp(dir, dest, { recursive: true, dereference: true, filter: (src) => src === dir || !relative(dir, src).split(sep).includes('node_modules') });
   }
   writeFileSync(join(staging, '.mortise-platform-modules'), fingerprint);
   rmSync(target, { recursive: true, force: true });

@@ -1,5 +1,8 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
+
+// Loaded with the first proxied request: a core that proxies nothing does not pay for it at start.
+let undici: Promise<typeof import('undici')> | undefined;
 
 export interface UpstreamPoolOptions {
   /** Time to open a connection to a backend. */
@@ -48,7 +51,7 @@ export class UpstreamPools {
 
   /** Streams `r` to the backend at `origin` and its answer to the client; resolves when the answer ended. */
   async forward(origin: URL, r: UpstreamRequest, retry = true): Promise<void> {
-    const pool = this.pool(origin);
+    const pool = this.pools.get(origin.origin) ?? await this.createPool(origin);
     const abort = new AbortController();
     const onClientClose = () => {
       if (!r.res.writableFinished) abort.abort(new ClientClosed());
@@ -97,7 +100,8 @@ export class UpstreamPools {
     this.pools.clear();
   }
 
-  private pool(origin: URL): Pool {
+  private async createPool(origin: URL): Promise<Pool> {
+    const { Pool } = await (undici ??= import('undici'));
     let pool = this.pools.get(origin.origin);
     if (!pool) {
       pool = new Pool(origin.origin, {

@@ -1,7 +1,8 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { constants, generateKeyPair, privateEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import forge from 'node-forge';
 
 export interface ServingCerts {
@@ -11,13 +12,32 @@ export interface ServingCerts {
 }
 
 // kubectl only sends credentials over TLS, so the core serves HTTPS too, with a CA of its own
-// made at first start (node-forge builds the certificates; node:crypto makes the keys fast).
+// made at first start. node-forge lays out the certificates; node:crypto makes the keys (in the
+// thread pool, while the core starts) and signs (natively: forge's JavaScript RSA is slow).
 
-function rsaKeyPair() {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/** DER prefix of a PKCS#1 v1.5 DigestInfo for SHA-256 (RFC 8017 §9.2, note 1). */
+const sha256DigestInfo = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
+interface KeyPair {
+  privateKey: KeyObject;
+  publicKey: forge.pki.PublicKey;
+  /** What forge's `cert.sign` calls: an RSASSA-PKCS1-v1_5 signature of the digest it hands over. */
+  signer: { sign(md: forge.md.MessageDigest): string };
+}
+
+async function rsaKeyPair(): Promise<KeyPair> {
+  const { privateKey, publicKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
   return {
-    privateKey: forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }).toString()),
+    privateKey,
     publicKey: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+    signer: {
+      sign(md) {
+        const digest = Buffer.from(md.digest().getBytes(), 'binary');
+        return privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([sha256DigestInfo, digest])).toString('binary');
+      },
+    },
   };
 }
 
@@ -31,8 +51,8 @@ function certificate(subjectCn: string, publicKey: forge.pki.PublicKey, years: n
   return cert;
 }
 
-export function generateServingCerts(hosts: string[]): ServingCerts {
-  const ca = rsaKeyPair();
+export async function generateServingCerts(hosts: string[]): Promise<ServingCerts> {
+  const [ca, leaf] = await Promise.all([rsaKeyPair(), rsaKeyPair()]);
   const caCert = certificate('mortise-ca', ca.publicKey, 10);
   caCert.setIssuer(caCert.subject.attributes);
   caCert.setExtensions([
@@ -40,9 +60,8 @@ export function generateServingCerts(hosts: string[]): ServingCerts {
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  caCert.sign(ca.privateKey, forge.md.sha256.create());
+  caCert.sign(ca.signer as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
 
-  const leaf = rsaKeyPair();
   const cert = certificate('mortise-core', leaf.publicKey, 2);
   cert.setIssuer(caCert.subject.attributes);
   const altNames = [...new Set(hosts)].map((h) => (/^[\d.]+$/.test(h) || h.includes(':') ? { type: 7, ip: h } : { type: 2, value: h }));
@@ -52,16 +71,16 @@ export function generateServingCerts(hosts: string[]): ServingCerts {
     { name: 'extKeyUsage', serverAuth: true },
     { name: 'subjectAltName', altNames },
   ]);
-  cert.sign(ca.privateKey, forge.md.sha256.create());
+  cert.sign(ca.signer as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
   return {
     caCertPem: forge.pki.certificateToPem(caCert),
     certPem: forge.pki.certificateToPem(cert),
-    keyPem: forge.pki.privateKeyToPem(leaf.privateKey),
+    keyPem: leaf.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
   };
 }
 
 /** Loads the serving certificates from `<dataDir>/pki`, making them on first start. */
-export function loadOrCreateServingCerts(dataDir: string | undefined, extraHosts: string[] = []): ServingCerts {
+export async function loadOrCreateServingCerts(dataDir: string | undefined, extraHosts: string[] = []): Promise<ServingCerts> {
   const hosts = ['127.0.0.1', 'localhost', '::1', hostname(), ...extraHosts];
   if (!dataDir) return generateServingCerts(hosts);
   const dir = join(dataDir, 'pki');
@@ -69,7 +88,7 @@ export function loadOrCreateServingCerts(dataDir: string | undefined, extraHosts
   if (Object.values(files).every((f) => existsSync(f))) {
     return { caCertPem: readFileSync(files.caCertPem, 'utf8'), certPem: readFileSync(files.certPem, 'utf8'), keyPem: readFileSync(files.keyPem, 'utf8') };
   }
-  const certs = generateServingCerts(hosts);
+  const certs = await generateServingCerts(hosts);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(files.caCertPem, certs.caCertPem);
   writeFileSync(files.certPem, certs.certPem);
