@@ -160,6 +160,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     issuer, clients: knownClients, accessTokenTtlSeconds: opts.accessTokenTtlSeconds, refreshTokenTtlSeconds: opts.refreshTokenTtlSeconds,
   });
   const users = new UserDirectory(store);
+  await users.start();
   const authenticator = new Authenticator(tokens, users);
   const rbacIndex = new RbacIndex(store);
   await rbacIndex.start();
@@ -338,6 +339,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       for (const c of controllers) await c.stop();
       await runtime.stopAll();
       rbacIndex.stop();
+      users.stop();
       await audit.close();
       await store.close();
       logger.info({ event: 'core.stopped' }, 'Mortise core stopped');
