@@ -46,8 +46,16 @@ export class ResourceHandler {
     const only = info.verb === 'list' || info.verb === 'watch' ? nameScopeOf(info.name, q.get('fieldSelector')) : undefined;
 
     switch (info.verb) {
-      case 'get':
+      case 'get': {
+        // An object at its storage version, as JSON: the stored row is the answer.
+        const raw = version === def.version && !wantsTable(ctx.get('accept')) ? this.service.getJson(def, ns, info.name) : undefined;
+        if (raw !== undefined) {
+          ctx.type = 'application/json';
+          ctx.body = raw;
+          return;
+        }
         return this.send(ctx, def, version, await this.service.get(def, ns, info.name));
+      }
       case 'list': {
         const rv = q.get('resourceVersion');
         if (rv) parseResourceVersion(rv);

@@ -116,6 +116,18 @@ export class ResourceService extends EventEmitter<{
     return this.external(def, obj);
   }
 
+  /**
+   * One object as stored JSON text when the kind shows it as stored (no write-only fields to
+   * hide): the response is the row itself, never parsed and serialised again. Undefined when the
+   * store cannot, or the kind transforms what it shows.
+   */
+  getJson(def: KindDefinition, namespace: string, name: string): string | undefined {
+    if (!this.store.getRaw || def.strategy?.toExternal) return undefined;
+    const raw = this.store.getRaw(this.key(def, namespace, name));
+    if (raw === undefined) throw notFound(def.group, def.plural, name);
+    return raw;
+  }
+
   /** The stored form, with write-only fields (for strategies and controllers of the core). */
   async getStored(def: KindDefinition, namespace: string, name: string): Promise<KubeObject | undefined> {
     return this.store.get(this.key(def, namespace, name));

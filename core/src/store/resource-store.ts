@@ -120,6 +120,8 @@ export interface ResourceStore {
    * filtering or transformation (the handler splices them into the response).
    */
   listRaw?(ref: ResourceRef, opts?: ListOptions): { rows: string[]; resourceVersion: number };
+  /** Optional: one object's stored JSON text, for reads that need no transformation. */
+  getRaw?(key: ObjectKey): string | undefined;
   /** Calls `onEvent` for every change after `sinceResourceVersion` (replay), then live ones. */
   watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void): Watcher;
   /** The newest resourceVersion written. */

@@ -82,8 +82,13 @@ export class SqliteStore implements ResourceStore {
   }
 
   async get(key: ObjectKey): Promise<KubeObject | undefined> {
-    const row = this.stmts.get.get(refKey(key), key.namespace, key.name) as { data: string } | undefined;
-    return row ? (JSON.parse(row.data) as KubeObject) : undefined;
+    const data = this.getRaw(key);
+    return data === undefined ? undefined : (JSON.parse(data) as KubeObject);
+  }
+
+  /** One object's stored JSON, for responses that need no transformation. */
+  getRaw(key: ObjectKey): string | undefined {
+    return (this.stmts.get.get(refKey(key), key.namespace, key.name) as { data: string } | undefined)?.data;
   }
 
   /** Raw JSON rows, for list responses that need no transformation. */
