@@ -37,6 +37,8 @@ import type { AppState } from './http/app-state.js';
 import { DualProtocolServer } from './http/dual-protocol-server.js';
 import { loadOrCreateServingCerts, type ServingCerts } from './http/serving-certs.js';
 import { accessLog, authentication, authorization, errors, requestInfo } from './http/middleware.js';
+import { ConsoleFiles, consoleFallback, consoleRouter } from './http/console-routes.js';
+import { sessionRouter } from './auth/session-routes.js';
 import { healthRouter } from './ops/health.js';
 import { createLogger } from './ops/logger.js';
 import { CoreMetrics } from './ops/metrics.js';
@@ -92,6 +94,8 @@ export interface CoreOptions extends Partial<CoreConfig> {
   backendReadyTimeoutMs?: number;
   /** Timeouts and connection pools of the gateway to extension backends. */
   gateway?: GatewayOptions;
+  /** The built console (default: core/console/dist). */
+  consoleDir?: string;
 }
 
 export interface Core {
@@ -230,10 +234,14 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(packageCacheRouter({ service, kinds, packages, maxBytes: opts.packageCacheMaxBytes }).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
-  router.use(oauthRouter({
+  const oauthDeps = {
     tokens, keys, users, service, kinds, issuer, defaultClientId: consoleClientId, logger,
     loginGuard: loginThrottle, loginRecords, codeGrant: identityProviders.length ? codes : undefined,
-  }).routes());
+  };
+  router.use(oauthRouter(oauthDeps).routes());
+  router.use(sessionRouter({ ...oauthDeps, store, providers: identityProviders }).routes());
+  const consoleFiles = new ConsoleFiles(opts.consoleDir);
+  router.use(consoleRouter(consoleFiles).routes());
   router.use(externalLoginRouter({
     providers: identityProviders, service, kinds, users, codes, states: new ExternalLoginStates(store), loginRecords,
     clients: knownClients, defaultClientId: consoleClientId, issuer, logger,
@@ -295,6 +303,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     return def ? `${info.prefix}/${def.group || 'core'}/${def.plural}` : undefined;
   }));
   app.use(errors(logger));
+  app.use(consoleFallback(consoleFiles));
   app.use(requestInfo());
   app.use(authentication(guard));
   app.use(authorization(guard));

@@ -8,7 +8,7 @@ import type { KindRegistry } from '../registry/kind-registry.js';
 import { iamGroup } from '../schemas/iam.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { SigningKeys } from './signing-keys.js';
-import { TokenError, type TokenService } from './token-service.js';
+import { TokenError, type IssuedTokens, type TokenService } from './token-service.js';
 import type { UserDirectory } from './user-directory.js';
 import type { CodeGrant } from './authorization-codes.js';
 import { sourceAddress, type LoginRecorder } from './login-records.js';
@@ -43,7 +43,7 @@ function oauthError(ctx: AppContext, status: number, error: string, description:
   ctx.body = { error, error_description: description };
 }
 
-async function formOf(ctx: AppContext): Promise<URLSearchParams> {
+export async function formOf(ctx: AppContext): Promise<URLSearchParams> {
   const raw = (await readBody(ctx.req, 64 * 1024)).toString('utf8');
   if ((ctx.get('content-type') || '').includes('json')) {
     try {
@@ -60,6 +60,67 @@ let decoy: Promise<string> | undefined;
 /** A hash nobody's password matches, with the same cost as real ones. */
 const decoyHash = () => (decoy ??= hashPassword(`decoy-${Math.random()}-${Date.now()}`));
 
+/** What a grant gives: tokens, or an OAuth error to answer with. */
+export type GrantResult = { tokens: IssuedTokens } | { status: number; error: string; description: string; retryAfterSeconds?: number };
+
+function sendGrant(ctx: AppContext, result: GrantResult): void {
+  if ('error' in result) {
+    if (result.retryAfterSeconds !== undefined) ctx.set('Retry-After', String(result.retryAfterSeconds));
+    return oauthError(ctx, result.status, result.error, result.description);
+  }
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = result.tokens;
+}
+
+/** The password grant: throttled, recorded, as slow for unknown users as for wrong passwords. */
+export async function passwordGrant(deps: OAuthDeps, ctx: AppContext, username: string, password: string, clientId: string): Promise<GrantResult> {
+  if (!username || !password) return { status: 400, error: 'invalid_request', description: 'username and password are required' };
+  const remote = ctx.ip;
+  try {
+    await deps.loginGuard?.before(username, remote);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === 429)) throw e;
+    deps.logger.info({ event: 'login.throttled', username, remote }, 'login throttled');
+    return { status: 429, error: 'slow_down', description: e.message, retryAfterSeconds: e.details?.retryAfterSeconds ?? 1 };
+  }
+  const user = await deps.users.lookup(username);
+  // An unknown user (or one without a password) costs the same slow hash as a wrong
+  // password, so the answer's timing does not tell which usernames exist.
+  const ok = user?.passwordHash ? await verifyPassword(password, user.passwordHash) : await verifyPassword(password, await decoyHash()).then(() => false);
+  await deps.loginGuard?.after(username, remote, ok);
+  const attempt = { type: 'Token' as const, sourceIP: sourceAddress(remote), userAgent: ctx.get('user-agent') || undefined, clientId };
+  if (!ok || !user) {
+    deps.logger.info({ event: 'login.failed', username, remote }, 'login failed');
+    await deps.loginRecords?.record(username, { ...attempt, success: false, reason: 'incorrect password' });
+    return { status: 400, error: 'invalid_grant', description: 'incorrect username or password' };
+  }
+  if (user.state === 'Disabled') {
+    await deps.loginRecords?.record(username, { ...attempt, success: false, reason: 'the user is disabled' });
+    return { status: 400, error: 'invalid_grant', description: `the user "${username}" is disabled` };
+  }
+  // Just after a password change the cut-off may lie up to a second ahead: issue past it.
+  if (user.tokensValidAfter) await waitUntil(Math.min(user.tokensValidAfter, Date.now() + 2000));
+  const issued = await deps.tokens.issue(username, clientId);
+  await deps.loginRecords?.record(username, { ...attempt, success: true });
+  await recordLogin(deps, username);
+  deps.logger.info({ event: 'login.succeeded', username, remote, clientId }, 'login');
+  return { tokens: issued };
+}
+
+/** The refresh_token grant: rotates the refresh token (reuse revokes its family). */
+export async function refreshGrant(deps: Pick<OAuthDeps, 'tokens' | 'users'>, token: string, clientId: string): Promise<GrantResult> {
+  if (!token) return { status: 400, error: 'invalid_request', description: 'refresh_token is required' };
+  try {
+    const owner = await deps.tokens.refreshTokenOwner(token);
+    const user = owner ? await deps.users.lookup(owner) : undefined;
+    if (owner && (!user || user.state === 'Disabled')) return { status: 400, error: 'invalid_grant', description: `the user "${owner}" is disabled or gone` };
+    return { tokens: await deps.tokens.refresh(token, clientId) };
+  } catch (e) {
+    if (e instanceof TokenError) return { status: 400, error: e.oauthError, description: e.message };
+    throw e;
+  }
+}
+
 /** The core as an OAuth2 / OIDC issuer: token, revocation, discovery, JWKS. */
 export function oauthRouter(deps: OAuthDeps): Router<AppState> {
   const router = new Router<AppState>();
@@ -70,59 +131,10 @@ export function oauthRouter(deps: OAuthDeps): Router<AppState> {
     const clientId = form.get('client_id') || deps.defaultClientId;
     if (!deps.tokens.clients.includes(clientId)) return oauthError(ctx, 401, 'invalid_client', `unknown client_id "${clientId}"`);
     if (grant === 'password') {
-      const username = form.get('username') ?? '';
-      ctx.state.auditUser = username;
-      const password = form.get('password') ?? '';
-      if (!username || !password) return oauthError(ctx, 400, 'invalid_request', 'username and password are required');
-      const remote = ctx.ip;
-      try {
-        await deps.loginGuard?.before(username, remote);
-      } catch (e) {
-        if (!(e instanceof ApiError && e.code === 429)) throw e;
-        ctx.set('Retry-After', String(e.details?.retryAfterSeconds ?? 1));
-        deps.logger.info({ event: 'login.throttled', username, remote }, 'login throttled');
-        return oauthError(ctx, 429, 'slow_down', e.message);
-      }
-      const user = await deps.users.lookup(username);
-      // An unknown user (or one without a password) costs the same slow hash as a wrong
-      // password, so the answer's timing does not tell which usernames exist.
-      const ok = user?.passwordHash ? await verifyPassword(password, user.passwordHash) : await verifyPassword(password, await decoyHash()).then(() => false);
-      await deps.loginGuard?.after(username, remote, ok);
-      const attempt = { type: 'Token' as const, sourceIP: sourceAddress(remote), userAgent: ctx.get('user-agent') || undefined, clientId };
-      if (!ok || !user) {
-        deps.logger.info({ event: 'login.failed', username, remote }, 'login failed');
-        await deps.loginRecords?.record(username, { ...attempt, success: false, reason: 'incorrect password' });
-        return oauthError(ctx, 400, 'invalid_grant', 'incorrect username or password');
-      }
-      if (user.state === 'Disabled') {
-        await deps.loginRecords?.record(username, { ...attempt, success: false, reason: 'the user is disabled' });
-        return oauthError(ctx, 400, 'invalid_grant', `the user "${username}" is disabled`);
-      }
-      // Just after a password change the cut-off may lie up to a second ahead: issue past it.
-      if (user.tokensValidAfter) await waitUntil(Math.min(user.tokensValidAfter, Date.now() + 2000));
-      const issued = await deps.tokens.issue(username, clientId);
-      await deps.loginRecords?.record(username, { ...attempt, success: true });
-      await recordLogin(deps, username);
-      deps.logger.info({ event: 'login.succeeded', username, remote, clientId }, 'login');
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = issued;
-      return;
+      ctx.state.auditUser = form.get('username') ?? '';
+      return sendGrant(ctx, await passwordGrant(deps, ctx, form.get('username') ?? '', form.get('password') ?? '', clientId));
     }
-    if (grant === 'refresh_token') {
-      const token = form.get('refresh_token') ?? '';
-      if (!token) return oauthError(ctx, 400, 'invalid_request', 'refresh_token is required');
-      try {
-        const owner = await deps.tokens.refreshTokenOwner(token);
-        const user = owner ? await deps.users.lookup(owner) : undefined;
-        if (owner && (!user || user.state === 'Disabled')) return oauthError(ctx, 400, 'invalid_grant', `the user "${owner}" is disabled or gone`);
-        ctx.set('Cache-Control', 'no-store');
-        ctx.body = await deps.tokens.refresh(token, clientId);
-      } catch (e) {
-        if (e instanceof TokenError) return oauthError(ctx, 400, e.oauthError, e.message);
-        throw e;
-      }
-      return;
-    }
+    if (grant === 'refresh_token') return sendGrant(ctx, await refreshGrant(deps, form.get('refresh_token') ?? '', clientId));
     if (grant === 'authorization_code' && deps.codeGrant) {
       const result = await deps.codeGrant.exchange(form, clientId);
       if ('error' in result) return oauthError(ctx, 400, result.error, result.error_description);

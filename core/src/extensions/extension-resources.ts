@@ -61,7 +61,8 @@ export function routeObjects(ctx: ResourceContext): DesiredObject[] {
         apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'JSBundle', metadata: meta(m.name, ctx),
         spec: {
           remoteName: m.frontend.remoteName ?? m.name.replace(/-/g, '_'),
-          remoteEntry: `/extensions/${m.name}/assets/${m.frontend.remoteEntry.replace(/^\.?\//, '')}`,
+          // The version in the URL: an upgraded remote is fetched anew, never taken from a cache.
+          remoteEntry: `/extensions/${m.name}/assets/${m.frontend.remoteEntry.replace(/^\.?\//, '')}?v=${encodeURIComponent(m.version)}`,
           exposedModule: m.frontend.exposedModule, enabled: ctx.enabled,
         },
       },

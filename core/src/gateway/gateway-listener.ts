@@ -78,7 +78,7 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
   try {
     stripIdentityHeaders(req.headers);
     info = parseRequestInfo(method, path, new URLSearchParams(search));
-    user = await deps.guard.authenticate(req.headers, false);
+    user = await deps.guard.authenticate(req.headers, false, method);
     await deps.guard.authorize(user!, info);
     const client = { ip: socket.remoteAddress ?? '', proto: socket.encrypted ? 'https' as const : 'http' as const };
     await deps.gateway.serve(req, res, path, match, user!, client, auditID ? { 'audit-id': auditID } : undefined);

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { identityHeaders } from '../auth/authenticator.js';
+import { isCoreCookie, withoutCoreCookies } from '../auth/session-cookies.js';
 
 // What crosses the gateway in headers: hop-by-hop headers never do (RFC 9110 §7.6.1), client
 // claims of identity never do, the caller's core credentials never do.
@@ -64,6 +65,12 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, o: Upstrea
     if (hopByHop.has(n) || listed.has(n) || n === 'host' || isIdentityHeader(n)) continue;
     out[n] = value;
   }
+  // The console's session cookies are the caller's core credentials: they stay with the core.
+  if (typeof out.cookie === 'string') {
+    const kept = withoutCoreCookies(out.cookie);
+    if (kept) out.cookie = kept;
+    else delete out.cookie;
+  }
   // A chunked body stays chunked (without it Node would send a DELETE's body unframed).
   if (incoming['transfer-encoding'] && incoming['content-length'] === undefined) out['transfer-encoding'] = 'chunked';
   for (const name of o.removeHeaders) delete out[name.toLowerCase()];
@@ -93,6 +100,12 @@ export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, headerD
       continue;
     }
     if (hopByHop.has(n) || listed.has(n)) continue;
+    if (n === 'set-cookie') {
+      // A backend must not set (or fix) the console's session.
+      const kept = (Array.isArray(value) ? value : [value]).filter((c) => !isCoreCookie(c.split('=')[0]!));
+      if (kept.length) out[n] = kept;
+      continue;
+    }
     out[n] = value;
   }
   for (const [name, value] of Object.entries(headerDown)) out[name.toLowerCase()] = value;

@@ -7,7 +7,7 @@ export interface UserInfo {
   uid?: string;
   groups: string[];
   /** How the caller proved who they are. */
-  via: 'token' | 'anonymous' | 'service';
+  via: 'token' | 'cookie' | 'anonymous' | 'service';
 }
 
 export interface AppState {

@@ -81,10 +81,13 @@ export function requestInfo() {
   };
 }
 
-/** Bearer token → user. No token is anonymous, which only public routes accept. */
+/**
+ * Bearer token (or the console's session cookie) → user. No credentials is anonymous, which only
+ * public routes accept. Cookie-authenticated writes need the CSRF header (see RequestGuard).
+ */
 export function authentication(guard: RequestGuard) {
   return async (ctx: AppContext, next: Next) => {
-    ctx.state.user = await guard.authenticate(ctx.req.headers, isPublic(ctx.method, ctx.path));
+    ctx.state.user = await guard.authenticate(ctx.req.headers, isPublic(ctx.method, ctx.path), ctx.method);
     await next();
   };
 }

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestInfo } from '../api/request-info.js';
 import { forbidden, unauthorized } from '../api/status.js';
 import type { Authenticator } from '../auth/authenticator.js';
+import { cookieValue, csrfCookie, csrfHeader, csrfMatches, safeMethods, sessionCookie } from '../auth/session-cookies.js';
 import { describeRequest, type Authorizer } from '../auth/authorizer.js';
 import type { UserInfo } from './app-state.js';
 
@@ -18,15 +19,28 @@ export class RequestGuard {
    * The caller, or undefined when anonymous. A bad credential is a 401, except on a public route
    * (logging in again with a stale token is not an error). A non-public route needs a caller.
    */
-  async authenticate(headers: IncomingHttpHeaders, publicRoute: boolean): Promise<UserInfo | undefined> {
+  async authenticate(headers: IncomingHttpHeaders, publicRoute: boolean, method = 'GET'): Promise<UserInfo | undefined> {
     let user: UserInfo | undefined;
     try {
-      user = await this.authenticator.authenticate(headerValue(headers.authorization) || undefined);
+      // Without an Authorization header, the console's session cookie: the same access token, kept httpOnly.
+      const authorization = headerValue(headers.authorization);
+      const session = authorization ? undefined : cookieValue(headers.cookie, sessionCookie);
+      if (session) {
+        const fromCookie = await this.authenticator.authenticate(`Bearer ${session}`);
+        user = fromCookie && { ...fromCookie, via: 'cookie' };
+      } else {
+        user = await this.authenticator.authenticate(authorization || undefined);
+      }
     } catch (e) {
       if (!publicRoute) throw e;
     }
     if (publicRoute) return user;
     if (!user) throw unauthorized(authenticationRequired);
+    // Writes made with the cookie must repeat the CSRF cookie in a header, which only pages of the
+    // core's own origin can read (double submit); bearer-token clients need nothing.
+    if (user.via === 'cookie' && !safeMethods.has(method.toUpperCase()) && !csrfMatches(headers)) {
+      throw forbidden(`a write made with the console's session cookie needs the ${csrfHeader} header repeating the ${csrfCookie} cookie (cross-site request refused)`);
+    }
     // `kubectl --as`: refused rather than silently answered as the caller, which would mislead.
     const impersonate = Object.keys(headers).find((h) => h.toLowerCase().startsWith('impersonate-'));
     if (impersonate) {

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { buildCommand } from './commands/build.js';
 import { keygenCommand } from './commands/keygen.js';
 import { packCommand } from './commands/pack.js';
 import { publishCommand } from './commands/publish.js';
@@ -19,6 +20,15 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .argument('<dir>', 'extension directory')
     .action(async (dir: string) => {
       exitCode = await validateCommand(dir, io);
+    });
+
+  program
+    .command('build')
+    .description("build DIR's console module (frontend/index.tsx) into the directory of frontend.remoteEntry")
+    .argument('<dir>', 'extension directory')
+    .option('--mode <mode>', 'production or development', 'production')
+    .action(async (dir: string, options: { mode?: string }) => {
+      exitCode = await buildCommand(dir, options, io);
     });
 
   program

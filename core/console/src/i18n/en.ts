@@ -1,0 +1,26 @@
+export const en = {
+  appName: 'Mortise',
+  login: {
+    title: 'Sign in to Mortise', username: 'Username', password: 'Password', submit: 'Sign in', or: 'or', with: 'Sign in with {{name}}',
+    failed: 'Sign-in failed',
+  },
+  nav: {
+    home: 'Overview', extensionCenter: 'Extension Center', users: 'Users', roles: 'Platform roles', workspaces: 'Workspaces', namespaces: 'Namespaces',
+    audit: 'Audit log', resources: 'Resources', account: 'My account', extensions: 'Extensions', platform: 'Platform', workspace: 'Workspace',
+  },
+  header: { logout: 'Log out', language: 'Language', workspace: 'Workspace', namespace: 'Namespace', allWorkspaces: 'No workspace' },
+  home: { welcome: 'Welcome, {{name}}', intro: 'Everything here is composed of the extensions your administrator installed.', installed: 'Extensions in this console', none: 'No extension is enabled yet.' },
+  extension: {
+    failed: 'The extension "{{name}}" failed', retry: 'Retry', retrying: 'Retrying in {{seconds}} s', loading: 'Loading {{name}}…',
+    notFound: 'No page here', notFoundText: 'No enabled extension provides this page.',
+  },
+  center: {
+    title: 'Extension Center', search: 'Search extensions', category: 'Category', all: 'All', install: 'Install', installed: 'Installed',
+    enable: 'Enable', disable: 'Disable', uninstall: 'Uninstall', upgrade: 'Upgrade to {{version}}', details: 'Details', version: 'Version',
+    state: 'State', provider: 'Provider', noResults: 'No extension matches.', config: 'Configuration', repositories: 'Repositories', back: 'Back',
+    readme: 'Read me', screenshots: 'Screenshots', save: 'Save', progress: 'Progress',
+  },
+  common: { name: 'Name', created: 'Created', actions: 'Actions', cancel: 'Cancel', save: 'Save', delete: 'Delete', create: 'Create', loading: 'Loading…', error: 'Error', refresh: 'Refresh' },
+  account: { title: 'My account', changePassword: 'Change password', current: 'Current password', new: 'New password', changed: 'Password changed' },
+};
+export type Messages = typeof en;

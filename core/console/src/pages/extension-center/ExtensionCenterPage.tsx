@@ -1,0 +1,101 @@
+import { Alert, Badge, Button, Card, Group, Loader, Progress, Select, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
+import { ApiRequestError, localize, useApi, type KubeObject } from '@mortise/extension-sdk/console';
+import { useCallback, useEffect, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { useWatchedList } from '../../app/use-watched-list.js';
+
+const group = 'extensions.mortise.io';
+const version = 'v1alpha1';
+
+interface SearchItem extends KubeObject {
+  spec: { displayName?: string | Record<string, string>; description?: string | Record<string, string>; category?: string; provider?: { name?: string }; keywords?: string[] };
+  status?: { latestVersion?: string; recommendedVersion?: string };
+}
+
+interface InstallPlan extends KubeObject {
+  spec: { extension: { name: string; version: string }; enabled?: boolean; config?: Record<string, unknown> };
+  status?: { state?: string; message?: string; installedVersion?: string };
+}
+
+const busyStates = new Set(['Pending', 'Downloading', 'Installing', 'Upgrading', 'Uninstalling']);
+const stateProgress: Record<string, number> = { Pending: 10, Downloading: 35, Installing: 70, Upgrading: 70, Uninstalling: 50 };
+
+/** Browse and search the marketplace; install, enable/disable, upgrade and uninstall, with live state. */
+export default function ExtensionCenterPage() {
+  const { t, i18n } = useTranslation();
+  const api = useApi();
+  const [q, setQ] = useState('');
+  const [category, setCategory] = useState<string | null>(null);
+  const [items, setItems] = useState<SearchItem[] | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const plans = useWatchedList<InstallPlan>({ group, version, resource: 'installplans' });
+
+  const search = useCallback(() => {
+    const query = new URLSearchParams({ ...(q ? { q } : {}), ...(category ? { category } : {}) });
+    api.request<{ items: SearchItem[] }>(`/kapis/${group}/${version}/extensions${query.size ? `?${query}` : ''}`).then((r) => setItems(r.items), (e: Error) => setError(e.message));
+  }, [api, q, category]);
+  useEffect(search, [search]);
+
+  const [allCategories, setAllCategories] = useState<string[]>([]);
+  useEffect(() => {
+    if (!category && !q && items) setAllCategories([...new Set(items.map((i) => i.spec.category).filter((c): c is string => !!c))].sort());
+  }, [items, category, q]);
+
+  const act = async (fn: () => Promise<unknown>) => {
+    setError(undefined);
+    try {
+      await fn();
+    } catch (e) {
+      setError(e instanceof ApiRequestError ? e.message : String(e));
+    }
+  };
+  const planRef = (name: string) => ({ group, version, resource: 'installplans', name });
+
+  return (
+    <Stack>
+      <Title order={2}>{t('center.title')}</Title>
+      <Group>
+        <TextInput placeholder={t('center.search')} value={q} onChange={(e) => setQ(e.currentTarget.value)} w={280} aria-label={t('center.search')} />
+        <Select placeholder={t('center.category')} data={allCategories} value={category} onChange={setCategory} clearable w={200} aria-label={t('center.category')} />
+      </Group>
+      {error && <Alert color="red" title={t('common.error')} withCloseButton onClose={() => setError(undefined)}>{error}</Alert>}
+      {!items ? <Loader size="sm" /> : items.length === 0 ? <Text c="dimmed">{t('center.noResults')}</Text> : (
+        <SimpleGrid cols={{ base: 1, md: 2, xl: 3 }}>
+          {items.map((ext) => {
+            const name = ext.metadata.name!;
+            const plan = plans.items?.find((p) => p.metadata.name === name);
+            const state = plan?.status?.state ?? (plan ? 'Pending' : undefined);
+            const latest = ext.status?.recommendedVersion ?? ext.status?.latestVersion;
+            const installed = plan?.status?.installedVersion;
+            const busy = state ? busyStates.has(state) : false;
+            return (
+              <Card key={name} withBorder data-testid={`extension-card-${name}`}>
+                <Group justify="space-between" mb="xs">
+                  <Text fw={600}>{localize(ext.spec.displayName ?? name, i18n.language)}</Text>
+                  {state && <Badge color={state === 'Installed' ? 'green' : /Failed/.test(state) ? 'red' : 'gray'} data-testid={`extension-state-${name}`}>{state}</Badge>}
+                </Group>
+                <Text size="sm" c="dimmed" mb="xs">{localize(ext.spec.description ?? '', i18n.language)}</Text>
+                <Text size="xs" c="dimmed">{t('center.version')}: {installed ?? latest ?? '—'} · {ext.spec.category ?? ''} · {ext.spec.provider?.name ?? ''}</Text>
+                {busy && <Progress value={stateProgress[state!] ?? 50} animated mt="sm" aria-label={t('center.progress')} />}
+                {plan?.status?.message && /Failed/.test(state ?? '') && <Text size="xs" c="red" mt="xs">{plan.status.message}</Text>}
+                <Group mt="md" gap="xs">
+                  {!plan && latest && (
+                    <Button size="xs" onClick={() => act(() => api.create(planRef(''), { apiVersion: `${group}/${version}`, kind: 'InstallPlan', metadata: { name }, spec: { extension: { name, version: latest }, enabled: true } }))}>
+                      {t('center.install')}
+                    </Button>
+                  )}
+                  {plan && plan.spec.enabled !== false && <Button size="xs" variant="default" disabled={busy} onClick={() => act(() => api.patch(planRef(name), { spec: { enabled: false } }))}>{t('center.disable')}</Button>}
+                  {plan && plan.spec.enabled === false && <Button size="xs" variant="default" disabled={busy} onClick={() => act(() => api.patch(planRef(name), { spec: { enabled: true } }))}>{t('center.enable')}</Button>}
+                  {plan && installed && latest && latest !== installed && (
+                    <Button size="xs" variant="light" disabled={busy} onClick={() => act(() => api.patch(planRef(name), { spec: { extension: { name, version: latest } } }))}>{t('center.upgrade', { version: latest })}</Button>
+                  )}
+                  {plan && <Button size="xs" color="red" variant="subtle" onClick={() => act(() => api.delete(planRef(name)))}>{t('center.uninstall')}</Button>}
+                </Group>
+              </Card>
+            );
+          })}
+        </SimpleGrid>
+      )}
+    </Stack>
+  );
+}
