@@ -50,7 +50,8 @@ export function sessionRouter(deps: SessionDeps): Router<AppState> {
     ctx.state.routeLabel = 'oauth/session';
     // A page of another site must not sign the browser in (login CSRF).
     const origin = ctx.get('origin');
-    if (origin && origin !== ctx.origin) return refuse(ctx, 403, 'invalid_request', `sign-in from the origin ${origin} refused: only pages of ${ctx.origin} may sign in here`);
+    const own = `${ctx.protocol}://${ctx.host}`;
+    if (origin && origin !== own) return refuse(ctx, 403, 'invalid_request', `sign-in from the origin ${origin} refused: only pages of ${own} may sign in here`);
     const form = await formOf(ctx);
     const username = form.get('username') ?? '';
     ctx.state.auditUser = username;
