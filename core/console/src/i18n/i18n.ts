@@ -28,6 +28,7 @@ void i18next.use(initReactI18next).init({
   lng: initialLanguage(),
   fallbackLng: 'en',
   interpolation: { escapeValue: false },
+  showSupportNotice: false,
 });
 document.documentElement.lang = i18next.language;
 

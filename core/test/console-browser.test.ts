@@ -1,0 +1,165 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildFrontend } from '@mortise/extension-sdk/federation';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBundledRepository, registerBundledRepository } from '../src/extensions/bundled-repository.js';
+import { adminPassword, startTestCore, type TestCore } from './support/test-core.js';
+import { artifact, launchChromium } from './support/browser.js';
+
+// The console in a real browser against a real core: sign-in, the Extension Center installing
+// hello-world from the bundled repository, live enable/disable, broken extensions, permissions, Chinese.
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const fixtures = join(root, 'core', 'test', 'fixtures', 'console-extensions');
+const ext = '/apis/extensions.mortise.io/v1alpha1';
+const iam = '/apis/iam.mortise.io/v1alpha1';
+
+describe('console in a browser', () => {
+  let t: TestCore;
+  let browser: Browser;
+  let admin: BrowserContext;
+  let page: Page;
+
+  const signIn = async (p: Page, username: string, password: string) => {
+    await p.goto(t.url);
+    await p.getByLabel('Username').fill(username);
+    await p.getByLabel('Password').fill(password);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByTestId('user-menu').waitFor();
+  };
+  const nav = (p: Page) => p.getByTestId('navigation');
+
+  beforeAll(async () => {
+    // The extension whose page throws is built by the SDK's federation preset, like any other.
+    await buildFrontend(join(fixtures, 'throws-page'));
+    t = await startTestCore();
+    const repo = await buildBundledRepository([join(root, 'examples'), fixtures], mkdtempSync(join(tmpdir(), 'mortise-console-repo-')), t.core.logger);
+    expect(repo.extensions).toEqual(expect.arrayContaining(['hello-world', 'throws-page']));
+    await registerBundledRepository(t.core.service, t.core.kinds, repo.url);
+    browser = await launchChromium();
+    admin = await browser.newContext({ locale: 'en-US' });
+    page = await admin.newPage();
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('signs in through the login page, holding no token where scripts can read it', async () => {
+    await page.goto(t.url);
+    await page.getByLabel('Password').waitFor();
+    await page.screenshot({ path: artifact('login.png') });
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill('wrong-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByTestId('login-error').textContent()).resolves.toMatch(/incorrect username or password/);
+    await page.getByLabel('Password').fill(adminPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Welcome, ').waitFor();
+    const readable = await page.evaluate(() => `${document.cookie} ${JSON.stringify({ ...localStorage })} ${JSON.stringify({ ...sessionStorage })}`);
+    expect(readable).not.toMatch(/eyJ|mrt_|mortise_session|mortise_refresh/);
+    const cookies = await admin.cookies();
+    expect(cookies.find((c) => c.name === 'mortise_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
+  });
+
+  it('installs hello-world from the Extension Center; its page shows the backend\'s message through the gateway', async () => {
+    await nav(page).getByRole('link', { name: 'Extension Center' }).click();
+    const card = page.getByTestId('extension-card-hello-world');
+    await card.getByRole('button', { name: 'Install' }).click();
+    await nav(page).getByRole('link', { name: 'Hello World' }).waitFor({ timeout: 90_000 });
+    await expect(page.getByTestId('extension-state-hello-world').textContent()).resolves.toBe('Installed');
+    await page.screenshot({ path: artifact('extension-center.png') });
+    await nav(page).getByRole('link', { name: 'Hello World' }).click();
+    await expect(page.getByTestId('hello-message').textContent()).resolves.toBe('Hello, admin!');
+    await page.screenshot({ path: artifact('hello-world.png') });
+  });
+
+  it('removes a disabled extension from another open console without a reload', async () => {
+    const other = await admin.newPage();
+    await other.goto(`${t.url}/x/hello-world`);
+    await expect(other.getByTestId('hello-message').textContent()).resolves.toBe('Hello, admin!');
+    await other.evaluate(() => ((window as unknown as { stillHere: boolean }).stillHere = true));
+    await nav(page).getByRole('link', { name: 'Extension Center' }).click();
+    await page.getByTestId('extension-card-hello-world').getByRole('button', { name: 'Disable' }).click();
+    await nav(other).getByRole('link', { name: 'Hello World' }).waitFor({ state: 'detached', timeout: 30_000 });
+    await other.getByText('No enabled extension provides this page.').waitFor();
+    expect(await other.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere)).toBe(true);
+    await other.screenshot({ path: artifact('disabled-in-other-tab.png') });
+    // Enabled again, it comes back the same way.
+    await page.getByTestId('extension-card-hello-world').getByRole('button', { name: 'Enable' }).click();
+    await nav(other).getByRole('link', { name: 'Hello World' }).waitFor({ timeout: 60_000 });
+    await expect(other.getByTestId('hello-message').textContent()).resolves.toBe('Hello, admin!');
+    expect(await other.evaluate(() => (window as unknown as { stillHere?: boolean }).stillHere)).toBe(true);
+    await other.close();
+  });
+
+  it('shows an error card naming a broken extension while another one works', async () => {
+    // One whose remote entry is not there (404), one whose page throws.
+    expect((await t.api(`${ext}/jsbundles`, {
+      method: 'POST',
+      json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'JSBundle', metadata: { name: 'unreachable' }, spec: { remoteName: 'unreachable', remoteEntry: '/extensions/unreachable/assets/dist/frontend/remoteEntry.js', exposedModule: './extension', enabled: true } },
+    })).status).toBe(201);
+    expect((await t.api(`${ext}/installplans`, {
+      method: 'POST',
+      json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'InstallPlan', metadata: { name: 'throws-page' }, spec: { extension: { name: 'throws-page', version: '0.1.0' }, enabled: true } },
+    })).status).toBe(201);
+    await nav(page).getByRole('link', { name: 'Overview' }).click();
+    const unreachable = page.getByTestId('extension-error-unreachable');
+    await unreachable.waitFor({ timeout: 30_000 });
+    expect(await unreachable.textContent()).toMatch(/unreachable.*remote entry .* could not be loaded/s);
+    await nav(page).getByRole('link', { name: 'Broken Page' }).click({ timeout: 60_000 });
+    const thrown = page.getByTestId('extension-error-throws-page');
+    await thrown.waitFor();
+    expect(await thrown.textContent()).toMatch(/throws-page.*broken on purpose/s);
+    await expect(thrown.getByRole('button', { name: 'Retry' }).isVisible()).resolves.toBe(true);
+    await page.screenshot({ path: artifact('broken-extension.png') });
+    // The rest of the console goes on: hello-world still answers.
+    await nav(page).getByRole('link', { name: 'Hello World' }).click();
+    await expect(page.getByTestId('hello-message').textContent()).resolves.toBe('Hello, admin!');
+    // The unreachable one is retried, not given up on: once its JSBundle is gone, so is the card.
+    expect((await t.api(`${ext}/jsbundles/unreachable`, { method: 'DELETE' })).status).toBe(200);
+    await nav(page).getByRole('link', { name: 'Overview' }).click();
+    await unreachable.waitFor({ state: 'detached' });
+  });
+
+  it('shows a workspace viewer neither the admin pages nor their actions', async () => {
+    expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: 'viewer1' }, spec: { email: 'viewer1@example.com', password: 'viewer1-password-1' } } })).status).toBe(201);
+    expect((await t.api('/apis/tenant.mortise.io/v1alpha1/workspaces', { method: 'POST', json: { metadata: { name: 'ws1' }, spec: { manager: 'admin' } } })).status).toBe(201);
+    await expect.poll(async () => (await t.api(`${iam}/workspaceroles/ws1-viewer`)).status, { timeout: 10_000 }).toBe(200);
+    expect((await t.api(`${iam}/workspacerolebindings`, {
+      method: 'POST',
+      json: { metadata: { name: 'ws1-viewer1-viewer', labels: { 'tenant.mortise.io/workspace': 'ws1' } }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'WorkspaceRole', name: 'ws1-viewer' }, subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'viewer1' }] },
+    })).status).toBe(201);
+    const context = await browser.newContext({ locale: 'en-US' });
+    const viewer = await context.newPage();
+    await signIn(viewer, 'viewer1', 'viewer1-password-1');
+    await nav(viewer).getByRole('link', { name: 'Overview' }).waitFor();
+    // Extensions every user may use are there; the admin pages are not.
+    await nav(viewer).getByRole('link', { name: 'Hello World' }).waitFor({ timeout: 30_000 });
+    expect(await nav(viewer).getByRole('link', { name: 'Extension Center' }).count()).toBe(0);
+    await viewer.goto(`${t.url}/extension-center`);
+    await nav(viewer).getByRole('link', { name: 'Overview' }).waitFor();
+    await viewer.waitForTimeout(500);
+    expect(await viewer.getByRole('button', { name: 'Install' }).count()).toBe(0);
+    expect(await viewer.getByRole('button', { name: 'Disable' }).count()).toBe(0);
+    // Their workspace is in the switcher.
+    await viewer.getByTestId('workspace-switcher').click();
+    await viewer.getByRole('option', { name: 'ws1' }).waitFor();
+    await viewer.screenshot({ path: artifact('workspace-viewer.png') });
+    await context.close();
+  });
+
+  it('renders in Chinese', async () => {
+    await nav(page).getByRole('link', { name: 'Overview' }).click();
+    await page.getByText('中文').click();
+    await nav(page).getByRole('link', { name: '扩展中心' }).waitFor();
+    await nav(page).getByRole('link', { name: '你好，世界' }).click();
+    await page.getByText('后端说：').waitFor();
+    await page.screenshot({ path: artifact('chinese.png') });
+    await page.getByText('English').click();
+  });
+});
