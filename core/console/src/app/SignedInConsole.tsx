@@ -4,15 +4,10 @@ import { useTranslation } from 'react-i18next';
 import { useLocation } from 'react-router-dom';
 import { ExtensionRegistryContext } from '../extensions/ExtensionsContext.js';
 import { ExtensionRegistry } from '../extensions/registry.js';
+import { scopeOf } from '../extensions/paths.js';
 import { i18next } from '../i18n/i18n.js';
 import { createConsoleRuntime, RulesCache } from './console-runtime.js';
 import { Shell } from './Shell.js';
-
-/** The scope in the URL: /workspaces/<ws>[/namespaces/<ns>]/… */
-export function scopeOf(pathname: string): { workspace?: string; namespace?: string } {
-  const m = /^\/workspaces\/([^/]+)(?:\/namespaces\/([^/]+))?/.exec(pathname);
-  return m ? { workspace: decodeURIComponent(m[1]!), namespace: m[2] ? decodeURIComponent(m[2]) : undefined } : {};
-}
 
 /** Everything a signed-in user has: the API client, the extension registry, the runtime. */
 export function SignedInConsole({ user, onSignedOut }: { user: CurrentUser; onSignedOut: () => void }) {

@@ -18,3 +18,9 @@ export function matchRoute(pattern: string, rest: string): boolean {
   if (a[a.length - 1] === '*') return b.length >= a.length - 1 && a.slice(0, -1).every((s, i) => s.startsWith(':') || s === b[i]);
   return a.length === b.length && a.every((s, i) => s.startsWith(':') || s === b[i]);
 }
+
+/** The scope in the URL: /workspaces/<ws>[/namespaces/<ns>]/… */
+export function scopeOf(pathname: string): { workspace?: string; namespace?: string } {
+  const m = /^\/workspaces\/([^/]+)(?:\/namespaces\/([^/]+))?/.exec(pathname);
+  return m ? { workspace: decodeURIComponent(m[1]!), namespace: m[2] ? decodeURIComponent(m[2]) : undefined } : {};
+}
