@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConsoleDir } from '../src/http/console-routes.js';
@@ -36,6 +36,10 @@ describe('console serving', () => {
     expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(res.headers.get('content-type')).toMatch(/javascript/);
     expect((await fetch(`${t.url}/static/js/main.js`)).headers.get('cache-control')).toBe('no-cache');
+    // Compressed for browsers that say they accept it (fetch decodes it again).
+    const zipped = await fetch(`${t.url}/static/js/${hashed}`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(zipped.headers.get('content-encoding')).toBe('gzip');
+    expect(await zipped.text()).toBe(readFileSync(join(defaultConsoleDir, 'static', 'js', hashed), 'utf8'));
     expect((await fetch(`${t.url}/static/../index.html`)).status).not.toBe(200);
     expect((await fetch(`${t.url}/static/js/nope.js`)).status).toBe(404);
   });

@@ -1,4 +1,5 @@
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Next } from 'koa';
@@ -30,8 +31,12 @@ const hashedName = /\.[0-9a-f]{12}\.[a-z0-9]+$/;
 const apiPrefixes = ['/api', '/apis', '/kapis', '/oauth', '/.well-known', '/extensions', '/static', '/healthz', '/livez', '/readyz', '/metrics', '/version', '/openapi'];
 const isApiPath = (path: string) => apiPrefixes.some((p) => path === p || path.startsWith(`${p}/`));
 
+const compressible = new Set(['.js', '.css', '.json', '.map', '.svg', '.txt']);
+
 export class ConsoleFiles {
   private index?: Buffer;
+  /** Files read (and gzipped) once: a build never changes under a running core's hashed names. */
+  private cache = new Map<string, { mtimeMs: number; raw: Buffer; gzip?: Buffer }>();
 
   constructor(readonly dir: string = defaultConsoleDir) {}
 
@@ -55,20 +60,31 @@ export class ConsoleFiles {
     const root = resolve(this.dir, 'static');
     const file = resolve(root, path);
     if (!file.startsWith(root + sep) || path.split('/').some((p) => p.startsWith('.'))) throw notFound('', 'files', path);
-    let size: number;
+    let mtimeMs: number;
     try {
       const st = statSync(file);
       if (!st.isFile()) throw new Error('not a file');
-      size = st.size;
+      mtimeMs = st.mtimeMs;
     } catch {
       throw notFound('', 'files', path);
     }
+    let entry = this.cache.get(file);
+    if (!entry || entry.mtimeMs !== mtimeMs) {
+      const raw = readFileSync(file);
+      entry = { mtimeMs, raw, gzip: compressible.has(extname(file).toLowerCase()) ? gzipSync(raw, { level: 9 }) : undefined };
+      this.cache.set(file, entry);
+    }
     ctx.type = types[extname(file).toLowerCase()] ?? 'application/octet-stream';
-    ctx.length = size;
     // A name with a content hash never changes content; the entry (linked with ?<build hash>) is revalidated.
     ctx.set('Cache-Control', hashedName.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache');
     ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.body = createReadStream(file);
+    ctx.vary('Accept-Encoding');
+    if (entry.gzip && ctx.acceptsEncodings('gzip', 'identity') === 'gzip') {
+      ctx.set('Content-Encoding', 'gzip');
+      ctx.body = entry.gzip;
+    } else {
+      ctx.body = entry.raw;
+    }
   }
 }
 
