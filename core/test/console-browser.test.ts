@@ -140,7 +140,9 @@ describe('console in a browser', () => {
     await nav(viewer).getByRole('link', { name: 'Overview' }).waitFor();
     // Extensions every user may use are there; the admin pages are not.
     await nav(viewer).getByRole('link', { name: 'Hello World' }).waitFor({ timeout: 30_000 });
-    expect(await nav(viewer).getByRole('link', { name: 'Extension Center' }).count()).toBe(0);
+    for (const adminPage of ['Extension Center', 'Users', 'Resources', 'Audit log']) {
+      expect(await nav(viewer).getByRole('link', { name: adminPage }).count(), adminPage).toBe(0);
+    }
     await viewer.goto(`${t.url}/extension-center`);
     await nav(viewer).getByRole('link', { name: 'Overview' }).waitFor();
     await viewer.waitForTimeout(500);
@@ -151,6 +153,24 @@ describe('console in a browser', () => {
     await viewer.getByRole('option', { name: 'ws1' }).waitFor();
     await viewer.screenshot({ path: artifact('workspace-viewer.png') });
     await context.close();
+  });
+
+  it('edits objects of any kind as YAML, showing the server\'s validation errors in place', async () => {
+    await nav(page).getByRole('link', { name: 'Resources' }).click();
+    await page.getByLabel('Filter kinds').fill('Workspace');
+    await page.getByRole('link', { name: 'Workspace', exact: true }).click();
+    await page.getByRole('link', { name: 'Create' }).click();
+    const editor = page.getByLabel('YAML');
+    await editor.fill('apiVersion: tenant.mortise.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: Bad_Name\nspec:\n  manager: 5\n');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const problem = page.getByTestId('resource-error');
+    await problem.waitFor();
+    expect(await problem.textContent()).toMatch(/spec\.manager: Invalid value: must be string/);
+    await page.screenshot({ path: artifact('yaml-validation.png') });
+    await editor.fill('apiVersion: tenant.mortise.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: from-yaml\nspec:\n  manager: admin\n');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('resource-saved').waitFor();
+    expect((await t.api('/apis/tenant.mortise.io/v1alpha1/workspaces/from-yaml')).status).toBe(200);
   });
 
   it('renders in Chinese', async () => {

@@ -15,6 +15,12 @@ import { PageLoader } from './PageLoader.js';
 const HomePage = lazy(() => import('../pages/HomePage.js'));
 const ExtensionCenterPage = lazy(() => import('../pages/extension-center/ExtensionCenterPage.js'));
 const NotFoundPage = lazy(() => import('../pages/NotFoundPage.js'));
+const ResourcesPage = lazy(() => import('../pages/resources/ResourcesPage.js'));
+const UsersPage = lazy(() => import('../pages/admin/UsersPage.js'));
+const WorkspacesPage = lazy(() => import('../pages/admin/WorkspacesPage.js'));
+const WorkspaceMembersPage = lazy(() => import('../pages/admin/WorkspacesPage.js').then((m) => ({ default: m.WorkspaceMembersPage })));
+const AuditPage = lazy(() => import('../pages/admin/AuditPage.js'));
+const AccountPage = lazy(() => import('../pages/AccountPage.js'));
 
 interface HostNavItem {
   to: string;
@@ -26,6 +32,7 @@ export const adminChecks = {
   extensionCenter: [{ verb: 'create', group: 'extensions.mortise.io', resource: 'installplans' }],
   users: [{ verb: 'list', group: 'iam.mortise.io', resource: 'users' }],
   audit: [{ verb: 'list', group: 'audit.mortise.io', resource: 'events' }],
+  resources: [{ verb: 'list', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' }],
 } satisfies Record<string, AccessCheck[]>;
 
 /** The frame: header (switcher, language, user), navigation (the host's and the extensions'), pages. */
@@ -39,7 +46,11 @@ export function Shell({ onSignedOut }: { onSignedOut: () => void }) {
 
   const hostItems: HostNavItem[] = [
     { to: '/', label: t('nav.home') },
+    { to: '/workspaces', label: t('nav.workspaces') },
     { to: '/extension-center', label: t('nav.extensionCenter'), requires: adminChecks.extensionCenter },
+    { to: '/users', label: t('nav.users'), requires: adminChecks.users },
+    { to: '/resources', label: t('nav.resources'), requires: adminChecks.resources },
+    { to: '/audit', label: t('nav.audit'), requires: adminChecks.audit },
   ];
   const extensionItems = extensions.flatMap((e) =>
     (e.module?.navItems ?? []).flatMap((item) => {
@@ -77,7 +88,7 @@ export function Shell({ onSignedOut }: { onSignedOut: () => void }) {
         <ScrollArea>
           {hostItems.map((item) => (
             <AccessGate key={item.to} checks={item.requires}>
-              <NavLink component={Link} to={item.to} label={item.label} active={location.pathname === item.to} />
+              <NavLink component={Link} to={item.to} label={item.label} active={item.to === '/' ? location.pathname === '/' : location.pathname.startsWith(item.to)} />
             </AccessGate>
           ))}
           {(extensionItems.length > 0 || failed.length > 0) && <Text size="xs" c="dimmed" mt="md" mb={4} px="sm">{t('nav.extensions')}</Text>}
@@ -96,6 +107,12 @@ export function Shell({ onSignedOut }: { onSignedOut: () => void }) {
           <Routes>
             <Route path="/" element={<HomePage />} />
             <Route path="/extension-center/*" element={<AccessGate checks={adminChecks.extensionCenter}><ExtensionCenterPage /></AccessGate>} />
+            <Route path="/users" element={<AccessGate checks={adminChecks.users}><UsersPage /></AccessGate>} />
+            <Route path="/resources/*" element={<AccessGate checks={adminChecks.resources}><ResourcesPage /></AccessGate>} />
+            <Route path="/audit" element={<AccessGate checks={adminChecks.audit}><AuditPage /></AccessGate>} />
+            <Route path="/account" element={<AccountPage />} />
+            <Route path="/workspaces" element={<WorkspacesPage />} />
+            <Route path="/workspaces/:workspace/members" element={<WorkspaceMembersPage />} />
             <Route path="/x/:ext/*" element={<ExtensionPage level="platform" />} />
             <Route path="/workspaces/:workspace" element={<HomePage />} />
             <Route path="/workspaces/:workspace/x/:ext/*" element={<ExtensionPage level="workspace" />} />

@@ -20,6 +20,10 @@ export const en = {
     state: 'State', provider: 'Provider', noResults: 'No extension matches.', config: 'Configuration', repositories: 'Repositories', back: 'Back',
     readme: 'Read me', screenshots: 'Screenshots', save: 'Save', progress: 'Progress',
   },
+  resources: { filter: 'Filter kinds', kind: 'Kind', group: 'Group', scope: 'Scope', namespaced: 'Namespaced', cluster: 'Cluster', saved: 'Saved' },
+  users: { email: 'Email', lastLogin: 'Last login' },
+  workspaces: { members: 'Members', roles: 'Roles' },
+  audit: { user: 'User', time: 'Time', verb: 'Verb', outcome: 'Outcome' },
   common: { name: 'Name', created: 'Created', actions: 'Actions', cancel: 'Cancel', save: 'Save', delete: 'Delete', create: 'Create', loading: 'Loading…', error: 'Error', refresh: 'Refresh' },
   account: { title: 'My account', changePassword: 'Change password', current: 'Current password', new: 'New password', changed: 'Password changed' },
 };

@@ -19,6 +19,10 @@ export const zh: Messages = {
     state: '状态', provider: '提供者', noResults: '没有匹配的扩展。', config: '配置', repositories: '仓库', back: '返回',
     readme: '说明', screenshots: '截图', save: '保存', progress: '进度',
   },
+  resources: { filter: '筛选类型', kind: '类型', group: '组', scope: '范围', namespaced: '项目级', cluster: '集群级', saved: '已保存' },
+  users: { email: '邮箱', lastLogin: '最近登录' },
+  workspaces: { members: '成员', roles: '角色' },
+  audit: { user: '用户', time: '时间', verb: '操作', outcome: '结果' },
   common: { name: '名称', created: '创建时间', actions: '操作', cancel: '取消', save: '保存', delete: '删除', create: '创建', loading: '加载中…', error: '错误', refresh: '刷新' },
   account: { title: '我的账户', changePassword: '修改密码', current: '当前密码', new: '新密码', changed: '密码已修改' },
 };
