@@ -68,6 +68,10 @@ describe('console in a browser', () => {
 
   it('installs hello-world from the Extension Center; its page shows the backend\'s message through the gateway', async () => {
     await nav(page).getByRole('link', { name: 'Extension Center' }).click();
+    // The repositories the marketplace comes from, with their sync state.
+    await page.getByRole('tab', { name: 'Repositories' }).click();
+    await page.getByRole('row', { name: /bundled.*Synced/ }).waitFor();
+    await page.getByRole('tab', { name: 'Extensions' }).click();
     const card = page.getByTestId('extension-card-hello-world');
     await card.getByRole('button', { name: 'Install' }).click();
     await nav(page).getByRole('link', { name: 'Hello World' }).waitFor({ timeout: 90_000 });

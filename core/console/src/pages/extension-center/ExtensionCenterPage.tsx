@@ -1,8 +1,9 @@
-import { Alert, Badge, Button, Card, Group, Loader, Progress, Select, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Badge, Button, Card, Group, Loader, Progress, Select, SimpleGrid, Stack, Tabs, Text, TextInput, Title } from '@mantine/core';
 import { ApiRequestError, localize, useApi, type KubeObject } from '@mortise/extension-sdk/console';
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useWatchedList } from '../../app/use-watched-list.js';
+import { RepositoriesPanel } from './RepositoriesPanel.js';
 
 const group = 'extensions.mortise.io';
 const version = 'v1alpha1';
@@ -20,8 +21,26 @@ interface InstallPlan extends KubeObject {
 const busyStates = new Set(['Pending', 'Downloading', 'Installing', 'Upgrading', 'Uninstalling']);
 const stateProgress: Record<string, number> = { Pending: 10, Downloading: 35, Installing: 70, Upgrading: 70, Uninstalling: 50 };
 
-/** Browse and search the marketplace; install, enable/disable, upgrade and uninstall, with live state. */
+/** The Extension Center: the marketplace and the repositories it comes from. */
 export default function ExtensionCenterPage() {
+  const { t } = useTranslation();
+  return (
+    <Stack>
+      <Title order={2}>{t('center.title')}</Title>
+      <Tabs defaultValue="extensions" keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="extensions">{t('nav.extensions')}</Tabs.Tab>
+          <Tabs.Tab value="repositories">{t('center.repositories')}</Tabs.Tab>
+        </Tabs.List>
+        <Tabs.Panel value="extensions" pt="md"><Marketplace /></Tabs.Panel>
+        <Tabs.Panel value="repositories" pt="md"><RepositoriesPanel /></Tabs.Panel>
+      </Tabs>
+    </Stack>
+  );
+}
+
+/** Browse and search the marketplace; install, enable/disable, upgrade and uninstall, with live state. */
+function Marketplace() {
   const { t, i18n } = useTranslation();
   const api = useApi();
   const [q, setQ] = useState('');
@@ -53,7 +72,6 @@ export default function ExtensionCenterPage() {
 
   return (
     <Stack>
-      <Title order={2}>{t('center.title')}</Title>
       <Group>
         <TextInput placeholder={t('center.search')} value={q} onChange={(e) => setQ(e.currentTarget.value)} w={280} aria-label={t('center.search')} />
         <Select placeholder={t('center.category')} data={allCategories} value={category} onChange={setCategory} clearable w={200} aria-label={t('center.category')} />
