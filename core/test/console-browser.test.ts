@@ -165,7 +165,7 @@ describe('console in a browser', () => {
     await page.getByRole('link', { name: 'Workspace', exact: true }).click();
     await page.getByRole('link', { name: 'Create' }).click();
     const editor = page.getByLabel('YAML');
-    await editor.fill('apiVersion: tenant.mortise.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: Bad_Name\nspec:\n  manager: 5\n');
+    await editor.fill('apiVersion: tenant.mortise.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: from-yaml\nspec:\n  manager: 5\n');
     await page.getByRole('button', { name: 'Save' }).click();
     const problem = page.getByTestId('resource-error');
     await problem.waitFor();
