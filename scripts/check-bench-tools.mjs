@@ -4,5 +4,6 @@ import { ensureDebianTools } from './debian-tools.mjs';
 
 ensureDebianTools([
   { cmd: 'wrk', debian: 'wrk', why: 'the benchmark\'s load generator for the gateway' },
+  { cmd: 'chromium', debian: 'chromium', why: 'the console is measured in headless Chromium' },
   { cmd: 'nginx', debian: 'nginx-light', why: 'the gateway\'s same-run baseline: a reverse proxy in front of the same backend' },
 ]);

@@ -8,6 +8,7 @@ import { watchFanout } from './watch-fanout.js';
 import { authzDecisions } from './authz-bench.js';
 import { gatewayBench } from './gateway-bench.js';
 import { repositoryBench } from './repository-bench.js';
+import { launchBrowser, loginFirstPaint, signedInPaint, toggleVisible } from './console-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
 // the same run on the same machine, so the ratio means something on any machine.
@@ -197,6 +198,11 @@ async function main() {
   for (const s of repo.search) out(`| \`${s.query}\` | ${s.result.rps} | ${s.result.p50} | ${s.result.p90} | ${s.result.p99} |`);
   out();
 
+  // The console with no extension yet.
+  const browser = await launchBrowser();
+  const login = await loginFirstPaint(browser, core.url);
+  const bare0 = await signedInPaint(browser, core.url, password, (p) => p.getByTestId('navigation').getByRole('link', { name: 'Overview' }).waitFor());
+
   const gw = await gatewayBench(core.url, tok, seconds, core.child.pid);
   out('## Extensions and the gateway (hello-world from the bundled repository)');
   out();
@@ -218,6 +224,25 @@ async function main() {
   out('| GET /hello (the backend verifies the forwarded identity) | req/s | p50 ms | p99 ms | core CPU µs/req |');
   out('|---|---|---|---|---|');
   for (const r of gw.rows) out(`| c=${r.connections} | ${r.hello.rps} | ${r.hello.p50} | ${r.hello.p99} | ${r.hello.cpuUsPerRequest ?? ''} |`);
+  out();
+
+  // The console again, hello-world installed (by the gateway benchmark above).
+  const with1 = await signedInPaint(browser, core.url, password, (p) => p.getByTestId('navigation').getByRole('link', { name: 'Hello World' }).waitFor({ timeout: 60_000 }));
+  const toggles = await toggleVisible(browser, core.url, password, async (enabled) => {
+    await fetch(`${core.url}/apis/extensions.mortise.io/v1alpha1/installplans/hello-world`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { enabled } }) });
+  });
+  await browser.close();
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  out('## Console (headless Chromium on the same machine)');
+  out();
+  out('| measurement | value |');
+  out('|---|---|');
+  out(`| host JS before the first paint (login page, gzip on the wire) | ${(login.jsBytes / 1024).toFixed(0)} KiB (+ ${(login.cssBytes / 1024).toFixed(0)} KiB CSS) |`);
+  out(`| first contentful paint, login page, cold cache | ${login.fcpMs.toFixed(0)} ms |`);
+  out(`| signed in, 0 extensions: first contentful paint / navigation ready (median of 5 reloads) | ${bare0.fcpMs.toFixed(0)} ms / ${bare0.interactiveMs.toFixed(0)} ms |`);
+  out(`| signed in, 1 extension (hello-world): first contentful paint / its nav item ready | ${with1.fcpMs.toFixed(0)} ms / ${with1.interactiveMs.toFixed(0)} ms |`);
+  out(`| disable via the API → gone from another open console, p50 / max of 5 | ${percentile(sorted(toggles.disableMs), 50).toFixed(0)} ms / ${Math.max(...toggles.disableMs).toFixed(0)} ms |`);
+  out(`| enable via the API → back in another open console (backend restart included), p50 / max of 5 | ${percentile(sorted(toggles.enableMs), 50).toFixed(0)} ms / ${Math.max(...toggles.enableMs).toFixed(0)} ms |`);
   out();
 
   const loadedRss = rssMiB(core.child.pid!);
