@@ -121,6 +121,13 @@ describe('console in a browser', () => {
     expect(await thrown.textContent()).toMatch(/throws-page.*broken on purpose/s);
     await expect(thrown.getByRole('button', { name: 'Retry' }).isVisible()).resolves.toBe(true);
     await page.screenshot({ path: artifact('broken-extension.png') });
+    // Its tab and action on namespaces' pages work (the page of the extension is broken, not the rest).
+    await page.goto(`${t.url}/resources/core/v1/namespaces/default`);
+    await page.getByRole('tab', { name: 'About this namespace' }).click();
+    await expect(page.getByTestId('namespace-tab').textContent()).resolves.toBe('Namespace default seen by an extension');
+    await page.getByRole('button', { name: 'Wave' }).click();
+    await page.getByRole('dialog').getByTestId('namespace-tab').waitFor();
+    await page.keyboard.press('Escape');
     // The rest of the console goes on: hello-world still answers.
     await nav(page).getByRole('link', { name: 'Hello World' }).click();
     await expect(page.getByTestId('hello-message').textContent()).resolves.toBe('Hello, admin!');
@@ -152,6 +159,14 @@ describe('console in a browser', () => {
     await viewer.waitForTimeout(500);
     expect(await viewer.getByRole('button', { name: 'Install' }).count()).toBe(0);
     expect(await viewer.getByRole('button', { name: 'Disable' }).count()).toBe(0);
+    // An action they may not use (it needs delete on namespaces) is not offered on a page they may read.
+    expect((await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: 'ws1-dev', labels: { 'tenant.mortise.io/workspace': 'ws1' } } } })).status).toBe(201);
+    await viewer.goto(`${t.url}/resources/core/v1/namespaces/ws1-dev`);
+    // They may read it (the object is shown), so the page is complete when the action is absent.
+    await expect.poll(() => viewer.getByLabel('YAML editor').inputValue().catch(() => ''), { timeout: 30_000 }).toMatch(/name: ws1-dev/);
+    await viewer.getByRole('tab', { name: 'About this namespace' }).waitFor();
+    await viewer.waitForTimeout(500);
+    expect(await viewer.getByRole('button', { name: 'Wave' }).count()).toBe(0);
     // Their workspace is in the switcher.
     await viewer.getByTestId('workspace-switcher').click();
     await viewer.getByRole('option', { name: 'ws1' }).waitFor();
@@ -164,7 +179,7 @@ describe('console in a browser', () => {
     await page.getByLabel('Filter kinds').fill('Workspace');
     await page.getByRole('link', { name: 'Workspace', exact: true }).click();
     await page.getByRole('link', { name: 'Create' }).click();
-    const editor = page.getByLabel('YAML');
+    const editor = page.getByLabel('YAML editor');
     await editor.fill('apiVersion: tenant.mortise.io/v1alpha1\nkind: Workspace\nmetadata:\n  name: from-yaml\nspec:\n  manager: 5\n');
     await page.getByRole('button', { name: 'Save' }).click();
     const problem = page.getByTestId('resource-error');

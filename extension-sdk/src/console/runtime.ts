@@ -1,6 +1,6 @@
-import { createContext, useContext, useEffect, useState } from 'react';
+import { createContext, createElement, Fragment, useContext, useEffect, useState, type ReactNode } from 'react';
 import type { ApiClient } from './api-client.js';
-import type { AccessCheck, Contribution } from './extension-points.js';
+import type { AccessCheck, Contribution, LazyComponent } from './extension-points.js';
 
 // The console runtime the host hands to every extension through React context. This module is
 // a shared singleton, so the host and every remote see the same context object.
@@ -30,6 +30,8 @@ export interface ConsoleRuntime {
   can(checks: AccessCheck[], scope?: Scope): Promise<boolean>;
   /** What other extensions put into the point `id` (see ExtensionPointDeclaration). */
   contributions(point: string): Array<Contribution & { extension: string }>;
+  /** An extension's component, loaded on first render, inside the console's error boundary for that extension. */
+  render(extension: string, component: LazyComponent<Record<string, unknown>>, props: Record<string, unknown>): ReactNode;
 }
 
 export const ConsoleRuntimeContext = createContext<ConsoleRuntime | undefined>(undefined);
@@ -58,4 +60,15 @@ export function useAccess(checks: AccessCheck[], scope?: Scope): boolean | undef
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [runtime, key]);
   return allowed;
+}
+
+/**
+ * Renders what other extensions put into one of this extension's points (see
+ * ExtensionPointDeclaration): each contribution's component inside the console's error
+ * boundary, loaded when first shown. `props` goes to every component.
+ */
+export function ExtensionSlot(props: { point: string; props?: Record<string, unknown> }) {
+  const runtime = useConsole();
+  const items = runtime.contributions(props.point).filter((c) => c.component);
+  return createElement(Fragment, null, ...items.map((c) => createElement(Fragment, { key: `${c.extension}/${c.id}` }, runtime.render(c.extension, c.component!, props.props ?? {}))));
 }

@@ -108,7 +108,8 @@ export function Shell({ onSignedOut }: { onSignedOut: () => void }) {
             <Route path="/" element={<HomePage />} />
             <Route path="/extension-center/*" element={<AccessGate checks={adminChecks.extensionCenter}><ExtensionCenterPage /></AccessGate>} />
             <Route path="/users" element={<AccessGate checks={adminChecks.users}><UsersPage /></AccessGate>} />
-            <Route path="/resources/*" element={<AccessGate checks={adminChecks.resources}><ResourcesPage /></AccessGate>} />
+            {/* Open to anyone: the API shows each user only what they may read (the nav item is for admins). */}
+            <Route path="/resources/*" element={<ResourcesPage />} />
             <Route path="/audit" element={<AccessGate checks={adminChecks.audit}><AuditPage /></AccessGate>} />
             <Route path="/account" element={<AccountPage />} />
             <Route path="/workspaces" element={<WorkspacesPage />} />

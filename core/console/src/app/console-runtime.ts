@@ -1,4 +1,6 @@
 import { allowsAll, type AccessCheck, type ApiClient, type ConsoleRuntime, type Contribution, type CurrentUser, type Scope, type SubjectRules } from '@mortise/extension-sdk/console';
+import { createElement } from 'react';
+import { ExtensionComponent } from '../extensions/ExtensionComponent.js';
 import type { ExtensionRegistry } from '../extensions/registry.js';
 
 /**
@@ -14,6 +16,9 @@ export function createConsoleRuntime(o: { user: CurrentUser; api: ApiClient; lan
     async can(checks: AccessCheck[], scope?: Scope) {
       if (!checks.length) return true;
       return allowsAll(await o.rules.get(scope ?? o.scope), checks);
+    },
+    render(extension, component, props) {
+      return createElement(ExtensionComponent<Record<string, unknown>>, { extension, load: component, props });
     },
     contributions(point: string) {
       return o.registry.getSnapshot().flatMap((e) => (e.module?.contributions ?? []).filter((c): c is Contribution => c.point === point).map((c) => ({ ...c, extension: e.name })));

@@ -1,14 +1,17 @@
-import { Alert, Button, Group, List, Loader, Stack, Textarea, Title } from '@mantine/core';
-import { ApiRequestError, useApi, type KubeObject, type KubeStatus } from '@mortise/extension-sdk/console';
+import { Alert, Button, Group, List, Loader, Modal, Stack, Tabs, Textarea, Title } from '@mantine/core';
+import { ApiRequestError, localize, useApi, type KubeObject, type KubeStatus, type ResourceActionExtension } from '@mortise/extension-sdk/console';
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate, useParams, useSearchParams } from 'react-router-dom';
 import { parse, stringify } from 'yaml';
 import { groupOf } from './discovery.js';
+import { AccessGate } from '../../app/AccessGate.js';
+import { ExtensionComponent } from '../../extensions/ExtensionComponent.js';
+import { useExtensions } from '../../extensions/ExtensionsContext.js';
 
 /** One object as YAML: edit and save (PUT), the core's validation errors shown in place; create with `~new`. */
 export function ResourceDetail() {
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
   const api = useApi();
   const navigate = useNavigate();
   const params = useParams();
@@ -19,9 +22,20 @@ export function ResourceDetail() {
   const [text, setText] = useState<string | undefined>(creating ? stringify({ apiVersion: ref.group ? `${ref.group}/${ref.version}` : ref.version, kind: '', metadata: { name: '', ...(namespace ? { namespace } : {}) } }) : undefined);
   const [problem, setProblem] = useState<{ message: string; causes: NonNullable<KubeStatus['details']>['causes'] }>();
   const [saved, setSaved] = useState(false);
+  const [object, setObject] = useState<KubeObject>();
+  const [action, setAction] = useState<ResourceActionExtension & { extension: string }>();
+  // What enabled extensions add to this kind's page: tabs (e.g. "Logs" on namespaces) and actions.
+  const extensions = useExtensions();
+  const forThis = <T extends { resource: { group: string; resource: string } }>(list: (e: (typeof extensions)[number]) => T[] | undefined) =>
+    extensions.flatMap((e) => (list(e) ?? []).filter((x) => x.resource.group === ref.group && x.resource.resource === ref.resource).map((x) => ({ ...x, extension: e.name })));
+  const tabs = creating ? [] : forThis((e) => e.module?.resourceTabs);
+  const actions = creating ? [] : forThis((e) => e.module?.resourceActions);
   useEffect(() => {
     if (creating) return;
-    api.get({ ...ref, name: params.name! }).then((o) => setText(stringify(o)), (e: Error) => setProblem({ message: e.message, causes: [] }));
+    api.get({ ...ref, name: params.name! }).then((o) => {
+      setObject(o);
+      setText(stringify(o));
+    }, (e: Error) => setProblem({ message: e.message, causes: [] }));
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [api, params.name]);
 
@@ -63,14 +77,47 @@ export function ResourceDetail() {
         </Alert>
       )}
       {saved && <Alert color="green" data-testid="resource-saved" withCloseButton onClose={() => setSaved(false)}>{t('resources.saved')}</Alert>}
-      {text === undefined ? <Loader size="sm" /> : (
-        <Textarea value={text} onChange={(e) => setText(e.currentTarget.value)} autosize minRows={16} maxRows={40} spellCheck={false}
-          styles={{ input: { fontFamily: 'var(--mantine-font-family-monospace)', fontSize: 13 } }} aria-label="YAML" />
+      {actions.length > 0 && object && (
+        <Group gap="xs">
+          {actions.map((a) => (
+            <AccessGate key={`${a.extension}/${a.id}`} checks={a.requires}>
+              <Button size="xs" variant="light" onClick={() => setAction(a)}>{localize(a.title, i18n.language)}</Button>
+            </AccessGate>
+          ))}
+        </Group>
       )}
-      <Group>
-        <Button onClick={save}>{t('common.save')}</Button>
-        {!creating && <Button color="red" variant="light" onClick={remove}>{t('common.delete')}</Button>}
-      </Group>
+      {action && object && (
+        <Modal opened onClose={() => setAction(undefined)} title={localize(action.title, i18n.language)} size="lg">
+          <ExtensionComponent extension={action.extension} load={action.component} props={{ resource: action.resource, object: object as never, onClose: () => setAction(undefined) }} />
+        </Modal>
+      )}
+      <Tabs defaultValue="yaml" keepMounted={false}>
+        <Tabs.List>
+          <Tabs.Tab value="yaml">YAML</Tabs.Tab>
+          {tabs.map((tab) => (
+            <AccessGate key={`${tab.extension}/${tab.id}`} checks={tab.requires}>
+              <Tabs.Tab value={`${tab.extension}/${tab.id}`}>{localize(tab.title, i18n.language)}</Tabs.Tab>
+            </AccessGate>
+          ))}
+        </Tabs.List>
+        <Tabs.Panel value="yaml" pt="md">
+          <Stack>
+            {text === undefined ? <Loader size="sm" /> : (
+              <Textarea value={text} onChange={(e) => setText(e.currentTarget.value)} autosize minRows={16} maxRows={40} spellCheck={false}
+                styles={{ input: { fontFamily: 'var(--mantine-font-family-monospace)', fontSize: 13 } }} aria-label="YAML editor" />
+            )}
+            <Group>
+              <Button onClick={save}>{t('common.save')}</Button>
+              {!creating && <Button color="red" variant="light" onClick={remove}>{t('common.delete')}</Button>}
+            </Group>
+          </Stack>
+        </Tabs.Panel>
+        {object && tabs.map((tab) => (
+          <Tabs.Panel key={`${tab.extension}/${tab.id}`} value={`${tab.extension}/${tab.id}`} pt="md">
+            <ExtensionComponent extension={tab.extension} load={tab.component} props={{ resource: tab.resource, object: object as never }} />
+          </Tabs.Panel>
+        ))}
+      </Tabs>
     </Stack>
   );
 }
