@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { decodeAssetPath, hasContentHash } from '../src/extensions/asset-routes.js';
 import { buildBundledRepository } from '../src/extensions/bundled-repository.js';
 import { createLogger } from '../src/ops/logger.js';
@@ -21,10 +22,13 @@ function extensionSource(root: string, name: string, version: string, frontend: 
   const dir = join(root, `${name}-${version}`);
   cpSync(helloWorld, dir, { recursive: true, filter: (src) => !src.includes('node_modules') });
   const remoteEntry = frontend === 'own-directory' ? 'dist/ui/remoteEntry.js' : 'dist/remoteEntry.js';
-  const manifest = readFileSync(join(dir, 'extension.yaml'), 'utf8')
-    .replace(/^name: hello-world$/m, `name: ${name}`).replace(/^version: .*$/m, `version: ${version}`).replace('/proxy/hello-world/', `/proxy/${name}/`)
-    + `screenshots: [screenshots/overview.png]\nfrontend:\n  remoteEntry: ${remoteEntry}\n  exposedModule: ./index\n`;
-  writeFileSync(join(dir, 'extension.yaml'), manifest);
+  // hello-world's manifest as data: its own frontend and screenshots give way to the fixture's.
+  const manifest = parse(readFileSync(join(dir, 'extension.yaml'), 'utf8')) as Record<string, unknown>;
+  Object.assign(manifest, {
+    name, version, screenshots: ['screenshots/overview.png'], frontend: { remoteEntry, exposedModule: './index' },
+    reverseProxies: [{ prefix: `/proxy/${name}/`, stripPrefix: true }],
+  });
+  writeFileSync(join(dir, 'extension.yaml'), stringify(manifest));
   const files: Record<string, string | Buffer> = {
     [remoteEntry]: 'var shop; /* federation container */\n',
     'dist/ui/assets/index-4f3a9b2c.js': 'export const page = 1;\n',
