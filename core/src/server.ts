@@ -14,6 +14,7 @@ import { auditRequests } from './audit/audit-middleware.js';
 import { auditRouter } from './audit/audit-routes.js';
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
 import { Authenticator } from './auth/authenticator.js';
+import { ServiceAccountTokens, serviceAccountTokenRouter } from './auth/service-account-tokens.js';
 import type { Authorizer } from './auth/authorizer.js';
 import { bootstrapAdmin } from './auth/bootstrap-admin.js';
 import { oauthRouter } from './auth/oauth-routes.js';
@@ -165,7 +166,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   });
   const users = new UserDirectory(store);
   await users.start();
-  const authenticator = new Authenticator(tokens, users);
+  const serviceAccountTokens = new ServiceAccountTokens(store);
+  const authenticator = new Authenticator(tokens, users, serviceAccountTokens);
   const rbacIndex = new RbacIndex(store);
   await rbacIndex.start();
   const rbac = new RbacAuthorizer(rbacIndex);
@@ -228,6 +230,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const router = new Router<AppState>();
   router.use(healthRouter({ store, isReady: () => ready }).routes());
   router.use(accessReviewRouter(rbac).routes());
+  router.use(serviceAccountTokenRouter(serviceAccountTokens).routes());
   router.use(extensionAssetRouter({ service, kinds, packages }).routes());
   router.use(extensionSearchRouter({ service, kinds }).routes());
   router.use(extensionReadmeRouter({ service, kinds, packages, logger }).routes());

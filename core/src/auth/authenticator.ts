@@ -3,6 +3,7 @@ import { unauthorized } from '../api/status.js';
 import type { UserInfo } from '../http/app-state.js';
 import type { UserDirectory } from './user-directory.js';
 import { TokenError, type TokenService } from './token-service.js';
+import type { ServiceAccountTokens } from './service-account-tokens.js';
 
 /** Headers a client could use to claim an identity: removed before anything reads them. */
 export const identityHeaders = ['x-remote-user', 'x-remote-group', 'x-remote-extra', 'x-forwarded-user', 'x-mortise-user', 'x-mortise-identity', 'x-auth-request-user', 'remote-user'];
@@ -16,12 +17,17 @@ export function stripIdentityHeaders(headers: IncomingHttpHeaders): void {
 
 /** Bearer tokens → a user, or undefined for an anonymous request. Bad tokens are a 401. */
 export class Authenticator {
-  constructor(private readonly tokens: TokenService, private readonly users: UserDirectory) {}
+  constructor(private readonly tokens: TokenService, private readonly users: UserDirectory, private readonly serviceAccounts?: ServiceAccountTokens) {}
 
   async authenticate(authorization: string | undefined): Promise<UserInfo | undefined> {
     if (!authorization) return undefined;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!m) throw unauthorized('the Authorization header must be "Bearer <access token>"');
+    if (this.serviceAccounts?.isServiceAccountToken(m[1]!)) {
+      const result = await this.serviceAccounts.authenticate(m[1]!);
+      if ('refused' in result) throw unauthorized(result.refused);
+      return result;
+    }
     let claims;
     try {
       claims = await this.tokens.verifyAccessToken(m[1]!);

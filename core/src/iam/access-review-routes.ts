@@ -3,7 +3,7 @@ import type { RequestInfo } from '../api/request-info.js';
 import { readObjectBody } from '../api/body.js';
 import { badRequest } from '../api/status.js';
 import { isPlainObject, ownValue } from '../api/own-properties.js';
-import type { AppContext, AppState } from '../http/app-state.js';
+import type { AppContext, AppState, UserInfo } from '../http/app-state.js';
 import { defineKind } from '../schemas/define-kind.js';
 import { bool, freeform, obj, objectSchema, str } from '../schemas/fragments.js';
 import type { KindDefinition } from '../registry/kind.js';
@@ -14,6 +14,7 @@ export const authorizationGroup = 'authorization.k8s.io';
 /** The review kinds, for discovery and OpenAPI (so `kubectl auth can-i` finds them); create-only, never stored. */
 export const accessReviewKinds = (): KindDefinition[] => [
   { ...defineKind({ group: authorizationGroup, version: 'v1', kind: 'SelfSubjectAccessReview', categories: [], schema: objectSchema({ spec: freeform(), status: obj({ allowed: bool(), denied: bool(), reason: str() }) }) }), verbs: ['create'] },
+  { ...defineKind({ group: authorizationGroup, version: 'v1', kind: 'SubjectAccessReview', categories: [], schema: objectSchema({ spec: freeform(), status: obj({ allowed: bool(), denied: bool(), reason: str() }) }) }), verbs: ['create'] },
   { ...defineKind({ group: authorizationGroup, version: 'v1', kind: 'SelfSubjectRulesReview', categories: [], schema: objectSchema({ spec: freeform(), status: freeform() }) }), verbs: ['create'] },
 ];
 
@@ -24,8 +25,8 @@ export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState>
   const router = new Router<AppState>();
   const prefix = `/apis/${authorizationGroup}/v1`;
 
-  router.post(`${prefix}/selfsubjectaccessreviews`, async (ctx: AppContext) => {
-    const spec = specOf(await readObjectBody(ctx.req));
+  /** The decision for `user` on the review's attributes, answered as `kind`. */
+  const review = (ctx: AppContext, kind: string, spec: Record<string, unknown>, user: UserInfo) => {
     const ra = attributes(spec, 'resourceAttributes', ['namespace', 'verb', 'group', 'version', 'resource', 'subresource', 'name', 'workspace']) as ResourceAttributes | undefined;
     const nra = attributes(spec, 'nonResourceAttributes', ['path', 'verb']) as { path?: string; verb?: string } | undefined;
     if (!ra === !nra) throw badRequest('spec must have exactly one of resourceAttributes or nonResourceAttributes');
@@ -36,12 +37,27 @@ export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState>
     // The workspace a namespace belongs to counts, as it does for real requests.
     const workspace = (ra as { workspace?: string } | undefined)?.workspace;
     if (workspace) r.workspace = workspace;
-    const decision = authorizer.decide(ctx.state.user!, r);
+    const decision = authorizer.decide(user, r);
     ctx.status = 201;
     ctx.body = {
-      apiVersion: `${authorizationGroup}/v1`, kind: 'SelfSubjectAccessReview', metadata: { creationTimestamp: null },
+      apiVersion: `${authorizationGroup}/v1`, kind, metadata: { creationTimestamp: null },
       spec, status: { allowed: decision.allowed, ...(decision.allowed ? {} : { denied: false }), reason: decision.reason },
     };
+  };
+
+  router.post(`${prefix}/selfsubjectaccessreviews`, async (ctx: AppContext) => {
+    review(ctx, 'SelfSubjectAccessReview', specOf(await readObjectBody(ctx.req)), ctx.state.user!);
+  });
+
+  // "May this subject?" — for backends deciding on behalf of a caller the gateway forwarded
+  // (Kubernetes' SubjectAccessReview: spec.user and spec.groups as given, not looked up).
+  router.post(`${prefix}/subjectaccessreviews`, async (ctx: AppContext) => {
+    const spec = specOf(await readObjectBody(ctx.req));
+    const user = ownValue(spec, 'user');
+    const groups = ownValue(spec, 'groups') ?? [];
+    if (typeof user !== 'string' || !user) throw badRequest('spec.user is required (a username)');
+    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string')) throw badRequest('spec.groups must be a list of strings');
+    review(ctx, 'SubjectAccessReview', spec, { username: user, groups: groups as string[], via: 'service' });
   });
 
   router.post(`${prefix}/selfsubjectrulesreviews`, async (ctx: AppContext) => {

@@ -59,6 +59,12 @@ export const iamKinds = (userStrategy?: KindDefinition['strategy']): KindDefinit
   defineKind({ group: iamGroup, version: v, kind: 'Role', namespaced: true, schema: roleSchema('namespace role'), strategy: scopedRoleStrategy('namespaced') }),
   defineKind({ group: iamGroup, version: v, kind: 'RoleBinding', namespaced: true, schema: bindingSchema('Role'), printerColumns: [{ name: 'Role', type: 'string', jsonPath: '.roleRef.name' }, age] }),
   defineKind({
+    group: iamGroup, version: v, kind: 'ServiceAccount', namespaced: true,
+    schema: objectSchema({ spec: obj({ displayName: str(), description: str() }) }, [],
+      'A non-human subject of a namespace (system:serviceaccount:<namespace>:<name>); tokens for it are issued through its tokens subresource'),
+    printerColumns: [age],
+  }),
+  defineKind({
     group: iamGroup, version: v, kind: 'RoleTemplate',
     schema: objectSchema({
       spec: obj({ displayName: localized(), description: localized(), rules: list(policyRule) }, ['rules']),
