@@ -66,7 +66,7 @@ describe('the schema and the TypeScript types', () => {
 
   it('have the same nested fields', () => {
     expect(schemaKeys(p.provider)).toEqual(keysOf<Provider>({ name: true, email: true, url: true }));
-    expect(schemaKeys(p.backend)).toEqual(keysOf<BackendSpec>({ entry: true, image: true, port: true, healthPath: true, env: true }));
+    expect(schemaKeys(p.backend)).toEqual(keysOf<BackendSpec>({ entry: true, image: true, port: true, healthPath: true, env: true, nativeAddons: true }));
     expect(schemaKeys(p.frontend)).toEqual(keysOf<FrontendSpec>({ remoteEntry: true, exposedModule: true, remoteName: true, assets: true }));
     expect(schemaKeys(p.permissions.items)).toEqual(
       keysOf<PolicyRule>({ verbs: true, apiGroups: true, resources: true, resourceNames: true, nonResourceURLs: true }),

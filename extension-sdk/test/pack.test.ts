@@ -154,3 +154,38 @@ describe('packExtension', () => {
     expect(verifyDigestSignature(result.sha256, signature, generateSigningKeyPair().publicKeyPem)).toBe(false);
   });
 });
+
+describe('packExtension with bundleDependencies', () => {
+  /** A fake installed package under `root/node_modules/<name>`. */
+  async function installed(root: string, name: string, deps: Record<string, string> = {}, files: Record<string, string> = {}) {
+    const d = join(root, 'node_modules', name);
+    await mkdir(d, { recursive: true });
+    await writeFile(join(d, 'package.json'), JSON.stringify({ name, version: '1.0.0', dependencies: deps }));
+    for (const [f, text] of Object.entries(files)) {
+      await mkdir(join(d, f, '..'), { recursive: true });
+      await writeFile(join(d, f), text);
+    }
+  }
+
+  it('packs the named packages and their dependencies under node_modules/, minus what .mortiseignore leaves out', async () => {
+    await writeFile(join(ext, 'package.json'), JSON.stringify({ name: 'devops', dependencies: { store: '1' }, bundleDependencies: ['store'] }));
+    // Resolved as Node would: the dependency of `store` sits in a node_modules above the extension.
+    await installed(ext, 'store', { helper: '1', 'install-tool': '1' }, { 'index.js': 'export {}', 'deps/huge.c': 'int x;' });
+    await installed(dir, 'helper', {}, { 'index.js': 'module.exports = 1' });
+    await installed(dir, 'install-tool', { 'never-needed': '1' });
+    await writeFile(join(ext, '.mortiseignore'), 'node_modules/store/deps/\nnode_modules/install-tool/\n');
+    const result = await packExtension(ext, { outDir: join(dir, 'out') });
+    const bundled = result.entries.filter((e) => e.startsWith('node_modules/'));
+    expect(bundled).toEqual(['node_modules/helper/index.js', 'node_modules/helper/package.json', 'node_modules/store/index.js', 'node_modules/store/package.json']);
+    // What the extension itself has in node_modules but did not bundle stays out.
+    await installed(ext, 'unlisted');
+    expect((await packExtension(ext, { outDir: join(dir, 'out2') })).entries.filter((e) => e.startsWith('node_modules/unlisted'))).toEqual([]);
+  });
+
+  it('refuses to pack when a bundled dependency is not installed', async () => {
+    await writeFile(join(ext, 'package.json'), JSON.stringify({ name: 'devops', bundleDependencies: ['missing-package'] }));
+    const err = await packExtension(ext, { outDir: join(dir, 'out') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PackageError);
+    expect((err as PackageError).code).toBe('MISSING_DEPENDENCY');
+  });
+});

@@ -344,6 +344,7 @@ export class InstallPlanController extends Controller {
     const status = await this.d.runtime.start({
       id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir, readOnlyPaths: [await this.d.platformModules()],
       dataDir: this.d.packages.dataDir(manifest.name), healthPath: manifest.backend!.healthPath ?? '/healthz',
+      nativeAddons: manifest.backend!.nativeAddons === true,
       env: {
         ...(manifest.backend!.env ?? {}), MORTISE_EXTENSION: manifest.name, MORTISE_EXTENSION_VERSION: manifest.version,
         MORTISE_CORE_URL: this.d.coreUrl(), MORTISE_ISSUER: this.d.issuer(), MORTISE_TOKEN: await this.serviceToken(manifest.name), MORTISE_CONFIG: JSON.stringify(config),

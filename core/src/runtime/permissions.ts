@@ -220,6 +220,8 @@ export interface NodeFlagSupport {
   /** `--permission` or `--experimental-permission`, or undefined when the binary has neither. */
   permission?: string;
   disableWarning: boolean;
+  /** `--allow-addons` (Node ≥ 20.19 / 21.6): native addons under the permission model. */
+  allowAddons?: boolean;
   allowNet: boolean;
   import: boolean;
 }
@@ -228,10 +230,11 @@ const flagSupport = (has: (flag: string) => boolean): NodeFlagSupport => ({
   permission: has('--permission') ? '--permission' : has('--experimental-permission') ? '--experimental-permission' : undefined,
   disableWarning: has('--disable-warning'),
   allowNet: has('--allow-net'),
+  allowAddons: has('--allow-addons'),
   import: has('--import'),
 });
 
-const PROBED = ['--permission', '--experimental-permission', '--disable-warning', '--allow-net', '--import'];
+const PROBED = ['--permission', '--experimental-permission', '--disable-warning', '--allow-net', '--allow-addons', '--import'];
 
 /** Which of the flags we use the node binary at `nodePath` knows (asked once per binary). */
 export function probeNodeFlags(nodePath: string): Promise<NodeFlagSupport> {

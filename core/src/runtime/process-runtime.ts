@@ -490,6 +490,8 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
       args.push(flags.permission!);
       if (flags.disableWarning) args.push('--disable-warning=ExperimentalWarning');
       if (flags.allowNet) args.push('--allow-net');
+      // Refused by default under the permission model; only a manifest that declares it gets it.
+      if (spec.nativeAddons && flags.allowAddons) args.push('--allow-addons');
       for (const p of b.allow.read) args.push(`--allow-fs-read=${p}`);
       for (const p of b.allow.write) args.push(`--allow-fs-write=${p}`);
     }

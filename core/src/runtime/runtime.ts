@@ -18,6 +18,8 @@ export interface BackendSpec {
   readOnlyPaths?: string[];
   /** Health path answered 2xx when ready, e.g. `/healthz`. */
   healthPath: string;
+  /** Let the backend load native addons (the manifest's `backend.nativeAddons`). */
+  nativeAddons?: boolean;
   /** Extra environment (config, core URL, service-account token); PORT is set by the runtime. */
   env: Record<string, string>;
 }

@@ -73,6 +73,7 @@ const backend = {
     port: { type: 'integer', minimum: 1, maximum: 65535 },
     healthPath: { type: 'string', minLength: 1, pattern: '^/', default: DEFAULT_HEALTH_PATH },
     env: stringMap(ENV_NAME),
+    nativeAddons: { type: 'boolean', default: false, description: 'The backend loads native addons, which run outside the permission model (a trust decision the admin sees).' },
   },
 } as const;
 

@@ -49,6 +49,11 @@ export interface BackendSpec {
   /** Defaults to "/healthz". */
   healthPath?: string;
   env?: Record<string, string>;
+  /**
+   * The backend loads native addons (e.g. better-sqlite3). Native code runs outside Node's
+   * permission model, so installing such an extension trusts it with the core's OS user.
+   */
+  nativeAddons?: boolean;
 }
 
 export interface FrontendSpec {

@@ -1,5 +1,6 @@
-import { lstat, readdir, readFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { existsSync } from 'node:fs';
+import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { MANIFEST_FILE_NAME } from '../manifest/types.js';
 import { PackageError } from './errors.js';
 import { ALWAYS_EXCLUDED_NAMES, IGNORE_FILE_NAME, parseIgnoreRules, type IgnoreMatcher } from './ignore-rules.js';
@@ -28,15 +29,16 @@ export async function collectPackageFiles(
   const files: SourceFile[] = [];
   let totalSize = 0;
 
-  const walk = async (absoluteDir: string): Promise<void> => {
+  // `root` is where the files are read, `prefix` where they land in the package.
+  const walk = async (absoluteDir: string, root = dir, prefix = ''): Promise<void> => {
     const entries = await readdir(absoluteDir, { withFileTypes: true });
     for (const entry of entries) {
       const absolutePath = join(absoluteDir, entry.name);
-      const path = relative(dir, absolutePath).split(sep).join('/');
+      const path = prefix + relative(root, absolutePath).split(sep).join('/');
       if (ALWAYS_EXCLUDED_NAMES.has(entry.name)) continue;
       if (entry.isDirectory()) {
         if (excludeDirs.includes(absolutePath) || ignored(path, true)) continue;
-        await walk(absolutePath);
+        await walk(absolutePath, root, prefix);
       } else if (entry.isFile()) {
         if (ignored(path, false)) continue;
         const stats = await lstat(absolutePath);
@@ -58,7 +60,56 @@ export async function collectPackageFiles(
     }
   };
   await walk(dir);
+  // npm's `bundleDependencies`: those packages and what they depend on, flattened under node_modules/.
+  for (const dep of await bundledDependencies(dir, ignored)) await walk(dep.dir, dep.dir, `node_modules/${dep.name}/`);
   return files.sort(comparePackagePaths);
+}
+
+/**
+ * The packages named in package.json's `bundleDependencies` (or `bundledDependencies`) and their
+ * production dependencies (optional ones when installed), as Node would resolve them from the
+ * extension's directory — one copy per name, flattened. Workspace links are followed to the real
+ * directory. A bundled package that is not installed is an error: the backend would not start.
+ * A package whose `node_modules/<name>/` directory `.mortiseignore` leaves out is skipped with
+ * its dependencies (e.g. an install-time helper).
+ */
+export async function bundledDependencies(dir: string, ignored: IgnoreMatcher = () => false): Promise<Array<{ name: string; dir: string }>> {
+  const pkg = await readJson(join(dir, 'package.json'));
+  const named = pkg?.bundleDependencies ?? pkg?.bundledDependencies;
+  if (!Array.isArray(named)) return [];
+  const out = new Map<string, string>();
+  const visit = async (name: string, from: string, optional: boolean): Promise<void> => {
+    if (out.has(name) || ignored(`node_modules/${name}`, true)) return;
+    const found = resolvePackageDir(name, from);
+    if (!found) {
+      if (optional) return;
+      throw new PackageError('MISSING_DEPENDENCY', `the bundled dependency "${name}" is not installed (run npm install in ${dir})`);
+    }
+    const real = await realpath(found);
+    out.set(name, real);
+    const meta = await readJson(join(real, 'package.json'));
+    for (const d of Object.keys(meta?.dependencies ?? {})) await visit(d, found, false);
+    for (const d of Object.keys(meta?.optionalDependencies ?? {})) await visit(d, found, true);
+  };
+  for (const name of named) if (typeof name === 'string') await visit(name, dir, false);
+  return [...out].map(([name, d]) => ({ name, dir: d }));
+}
+
+/** Node's lookup: `<dir>/node_modules/<name>` from `from` up to the root. */
+function resolvePackageDir(name: string, from: string): string | undefined {
+  for (let d = from; ; d = dirname(d)) {
+    const candidate = join(d, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+async function readJson(file: string): Promise<Record<string, any> | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Record<string, any>;
+  } catch {
+    return undefined;
+  }
 }
 
 /** extension.yaml first, then byte order of UTF-8 paths (locale-independent, so reproducible). */

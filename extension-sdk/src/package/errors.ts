@@ -7,6 +7,7 @@ export type PackageErrorCode =
   | 'UNSUPPORTED_ENTRY'
   | 'DUPLICATE_ENTRY'
   | 'TOO_MANY_FILES'
+  | 'MISSING_DEPENDENCY'
   | 'TOO_LARGE'
   | 'CORRUPT_ARCHIVE'
   | 'DIGEST_MISMATCH'
