@@ -1,0 +1,29 @@
+// Per-token ingest limits: a token bucket of bytes per second for each pushing subject.
+
+export interface IngestLimits {
+  /** Largest body accepted (compressed as sent, and again once decompressed). */
+  maxBodyBytes: number;
+  bytesPerSecond: number;
+  burstBytes: number;
+}
+
+export const defaultIngestLimits: IngestLimits = { maxBodyBytes: 8 * 1024 * 1024, bytesPerSecond: 16 * 1024 * 1024, burstBytes: 32 * 1024 * 1024 };
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  constructor(private readonly limits: IngestLimits) {}
+
+  /** Takes `bytes` from the subject's bucket: 0 when allowed, else the seconds to wait before retrying. */
+  take(subject: string, bytes: number, now = Date.now()): number {
+    const b = this.buckets.get(subject) ?? { tokens: this.limits.burstBytes, at: now };
+    b.tokens = Math.min(this.limits.burstBytes, b.tokens + ((now - b.at) / 1000) * this.limits.bytesPerSecond);
+    b.at = now;
+    if (this.buckets.size > 100_000) this.buckets.clear();
+    this.buckets.set(subject, b);
+    if (b.tokens >= bytes) {
+      b.tokens -= bytes;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((bytes - b.tokens) / this.limits.bytesPerSecond));
+  }
+}

@@ -1,0 +1,55 @@
+// What the query side needs from a store of log lines, so another store can sit beside SQLite.
+
+export type Labels = Record<string, string>;
+
+/** One stream's lines in a push: its labels (tenancy labels already set by the caller) and entries. */
+export interface StreamBatch {
+  labels: Labels;
+  /** Where the stream belongs: the namespace ('' for the platform's own logs) and its workspace. */
+  namespace: string;
+  workspace: string;
+  entries: Array<{ tsNs: bigint; line: string }>;
+}
+
+export interface StoredStream {
+  id: number;
+  labels: Labels;
+  namespace: string;
+  workspace: string;
+}
+
+export interface Entry {
+  tsNs: bigint;
+  streamId: number;
+  line: string;
+}
+
+export interface EntryQuery {
+  streamIds: number[];
+  /** Inclusive start, exclusive end, in nanoseconds since the epoch. */
+  startNs: bigint;
+  endNs: bigint;
+  direction: 'forward' | 'backward';
+  /** Substrings every line holds (case-sensitive); the store may use an index to find candidates. */
+  contains?: string[];
+}
+
+export interface RetentionPolicy {
+  /** Lines older than this are deleted. */
+  maxAgeMs?: number;
+  /** The store's files are kept under this many bytes, oldest lines first. */
+  maxBytes?: number;
+}
+
+export interface LogStore {
+  /** Writes the batch atomically; resolves once it is durable (acknowledge only then). */
+  append(batch: StreamBatch[]): Promise<number>;
+  /** Streams whose namespace is in `namespaces` (platform streams when it holds ''), optionally active in a time range. */
+  streams(namespaces: ReadonlySet<string> | 'all', range?: { startNs: bigint; endNs: bigint }): StoredStream[];
+  /** Entries of the given streams in time order (`direction`); iterate lazily, stop when done. */
+  entries(q: EntryQuery): Iterable<Entry>;
+  /** Applies the policy; returns how many lines were deleted. */
+  enforceRetention(policy: RetentionPolicy, nowMs?: number): number;
+  sizeBytes(): number;
+  close(): void;
+}

@@ -1,0 +1,112 @@
+import type { Labels } from './log-store.js';
+import type { Stage } from './logql.js';
+
+// The log pipeline of a LogQL query, applied to one line at a time.
+
+export interface Processed { line: string; labels: Labels }
+
+const sanitize = (key: string) => key.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(\d)/, '_$1');
+
+/** Extracted fields become labels; as Loki does, one never replaces a stream label (it gets `_extracted`). */
+function addExtracted(labels: Labels, streamLabels: Labels, fields: Array<[string, string]>): void {
+  for (const [key, value] of fields) {
+    const name = sanitize(key);
+    if (name) labels[name in streamLabels ? `${name}_extracted` : name] = value;
+  }
+}
+
+function flattenJson(value: unknown, prefix: string, out: Array<[string, string]>): void {
+  if (value === null || value === undefined || Array.isArray(value)) return;
+  if (typeof value === 'object') {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) flattenJson(v, prefix ? `${prefix}_${k}` : k, out);
+    return;
+  }
+  out.push([prefix, String(value)]);
+}
+
+const LOGFMT = /([^\s=]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g;
+
+function parseLogfmt(line: string): Array<[string, string]> {
+  return [...line.matchAll(LOGFMT)].map((m) => [m[1]!, m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3] ?? '']);
+}
+
+function lineFormat(template: string, line: string, labels: Labels): string {
+  return template.replace(/\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_, name: string) => (name === '__line__' ? line : labels[name] ?? ''));
+}
+
+function labelFilter(s: Extract<Stage, { kind: 'label' }>, labels: Labels): boolean {
+  const v = labels[s.name];
+  if (typeof s.value === 'number') {
+    const n = Number(v);
+    if (v === undefined || v === '' || Number.isNaN(n)) return false;
+    switch (s.op) {
+      case '==': return n === s.value;
+      case '!=': return n !== s.value;
+      case '>': return n > s.value;
+      case '>=': return n >= s.value;
+      case '<': return n < s.value;
+      case '<=': return n <= s.value;
+      default: return false;
+    }
+  }
+  const str = v ?? '';
+  switch (s.op) {
+    case '=': case '==': return str === s.value;
+    case '!=': return str !== s.value;
+    case '=~': return s.regex!.test(str);
+    case '!~': return !s.regex!.test(str);
+    default: return false;
+  }
+}
+
+/** Runs the stages over a line; undefined when a filter drops it. */
+export function runPipeline(stages: Stage[], line: string, streamLabels: Labels): Processed | undefined {
+  let labels: Labels | undefined;
+  const own = () => (labels ??= { ...streamLabels });
+  for (const s of stages) {
+    switch (s.kind) {
+      case 'line': {
+        const hit = s.regex ? s.regex.test(line) : line.includes(s.value);
+        if (hit !== (s.op === '|=' || s.op === '|~')) return undefined;
+        break;
+      }
+      case 'json': {
+        const l = own();
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          parsed = undefined;
+        }
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+          const fields: Array<[string, string]> = [];
+          flattenJson(parsed, '', fields);
+          addExtracted(l, streamLabels, fields);
+        } else {
+          l.__error__ = 'JSONParserErr';
+        }
+        break;
+      }
+      case 'logfmt':
+        addExtracted(own(), streamLabels, parseLogfmt(line));
+        break;
+      case 'line_format':
+        line = lineFormat(s.template, line, labels ?? streamLabels);
+        break;
+      case 'label':
+        if (!labelFilter(s, labels ?? streamLabels)) return undefined;
+        break;
+    }
+  }
+  return { line, labels: labels ?? streamLabels };
+}
+
+/** Substrings a line must contain, usable by a store's index: `|=` filters before any rewrite of the line. */
+export function requiredSubstrings(stages: Stage[]): string[] {
+  const out: string[] = [];
+  for (const s of stages) {
+    if (s.kind === 'line_format') break;
+    if (s.kind === 'line' && s.op === '|=' && s.value) out.push(s.value);
+  }
+  return out;
+}

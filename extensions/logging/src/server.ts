@@ -1,0 +1,55 @@
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import { createExtensionBackend } from '@mortise/extension-sdk';
+import { Access } from './access.js';
+import { AuditSource } from './audit-source.js';
+import { ingestRoutes, type AppendedEvents } from './ingest.js';
+import { defaultIngestLimits, type IngestLimits } from './ingest-limits.js';
+import { queryRoutes } from './query-routes.js';
+import { SqliteLogStore } from './sqlite-log-store.js';
+import { attachTail } from './tail.js';
+
+// The logging extension's backend: Loki's push and query API and OTLP/HTTP logs, under
+// /proxy/logging/ (the gateway strips the prefix), over a SQLite store in the data directory.
+
+interface Config {
+  ingest?: Partial<IngestLimits>;
+  retention?: { maxAgeHours?: number; maxBytes?: number; intervalSeconds?: number };
+  audit?: { enabled?: boolean; intervalSeconds?: number };
+}
+
+const backend = createExtensionBackend({ onShutdown: () => shutdown() });
+const config = backend.config as Config;
+const dataDir = process.env.MORTISE_DATA_DIR ?? '.';
+const store = new SqliteLogStore(join(dataDir, 'store'));
+const access = new Access(backend.core);
+const events: AppendedEvents = new EventEmitter();
+events.setMaxListeners(0);
+const limits: IngestLimits = { ...defaultIngestLimits, ...config.ingest };
+
+ingestRoutes(backend.router, { store, access, limits, events });
+queryRoutes(backend.router, { store, access });
+
+const retention = config.retention ?? {};
+const retentionTimer = setInterval(() => {
+  store.enforceRetention({
+    maxAgeMs: retention.maxAgeHours !== undefined ? retention.maxAgeHours * 3_600_000 : undefined,
+    maxBytes: retention.maxBytes,
+  });
+}, (retention.intervalSeconds ?? 60) * 1000);
+retentionTimer.unref();
+
+const audit = config.audit?.enabled === false ? undefined : new AuditSource({
+  core: backend.core, store, events, dataDir, intervalMs: (config.audit?.intervalSeconds ?? 5) * 1000,
+  log: (msg) => process.stderr.write(`${msg}\n`),
+});
+
+function shutdown(): void {
+  clearInterval(retentionTimer);
+  audit?.stop();
+  store.close();
+}
+
+const running = await backend.listen();
+attachTail(running.server, { backend, store, access, events });
+audit?.start();

@@ -1,0 +1,82 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { createRequire } from 'node:module';
+import type { ExtensionBackend } from '@mortise/extension-sdk';
+import type { WebSocketServer as WsServer } from 'ws';
+import type { Access } from './access.js';
+import type { AppendedEvents } from './ingest.js';
+import type { LogStore, StreamBatch } from './log-store.js';
+import { LogQLError, matches, parseLogQL } from './logql.js';
+import { ParamError, parseLimit, parseTimeNs } from './loki-params.js';
+import { runPipeline } from './pipeline.js';
+import { logQuery, type StreamResult } from './query-engine.js';
+
+const { WebSocketServer } = createRequire(import.meta.url)('ws') as { WebSocketServer: typeof WsServer };
+
+// GET /loki/api/v1/tail as a websocket: first the recent lines (`start`, `limit`), then every
+// line appended that the query and the caller's scope admit, as Loki's
+// {"streams": [...], "dropped_entries": null} frames.
+
+const TAIL_PATH = '/loki/api/v1/tail';
+
+export function attachTail(server: Server, deps: { backend: ExtensionBackend; store: LogStore; access: Access; events: AppendedEvents }): void {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://backend');
+    const refuse = (code: number, message: string) => {
+      socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : code === 403 ? 'Forbidden' : 'Bad Request'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
+    };
+    if (url.pathname !== TAIL_PATH) return refuse(404, 'not found');
+    void (async () => {
+      let identity;
+      try {
+        identity = await deps.backend.verifyIdentity(req.headers['x-mortise-identity'] as string | undefined);
+      } catch {
+        return refuse(401, 'no valid identity');
+      }
+      let query;
+      let startNs: bigint;
+      let limit: number;
+      try {
+        query = parseLogQL(url.searchParams.get('query') ?? '');
+        if (query.type !== 'log') throw new ParamError('tail takes a log query, not a metric query');
+        const now = BigInt(Date.now()) * 1_000_000n;
+        startNs = parseTimeNs(url.searchParams.get('start'), now - 3_600_000_000_000n, 'start');
+        limit = parseLimit(url.searchParams.get('limit'), 100, 5000);
+      } catch (e) {
+        if (e instanceof LogQLError || e instanceof ParamError) return refuse(400, e.message);
+        throw e;
+      }
+      const expr = query;
+      const scope = await deps.access.scopeFor(identity);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const send = (streams: StreamResult[]) => {
+          if (streams.length && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ streams, dropped_entries: null }));
+        };
+        const recent = logQuery(deps.store, scope, expr, { startNs, endNs: BigInt(Date.now()) * 1_000_000n + 1n, limit, direction: 'backward' });
+        for (const s of recent) s.values.reverse();
+        send(recent);
+        const onAppend = (batch: StreamBatch[]) => {
+          const out = new Map<string, StreamResult>();
+          for (const s of batch) {
+            if (scope !== 'all' && !scope.has(s.namespace)) continue;
+            if (!expr.matchers.every((m) => matches(m, s.labels[m.name]))) continue;
+            for (const e of s.entries) {
+              const r = runPipeline(expr.stages, e.line, s.labels);
+              if (!r) continue;
+              const k = JSON.stringify(r.labels);
+              let g = out.get(k);
+              if (!g) out.set(k, (g = { stream: r.labels, values: [] }));
+              g.values.push([e.tsNs.toString(), r.line]);
+            }
+          }
+          send([...out.values()]);
+        };
+        deps.events.on('appended', onAppend);
+        ws.on('close', () => deps.events.off('appended', onAppend));
+        ws.on('error', () => ws.terminate());
+      });
+    })().catch(() => refuse(400, 'the tail could not start'));
+  });
+}
