@@ -156,6 +156,9 @@ describe('security: every route serves exactly what was authorized', () => {
       roles: () => ({ metadata, rules: [] }),
       rolebindings: () => ({ metadata, roleRef: roleRef('Role'), subjects: [] }),
       roletemplates: () => ({ metadata, spec: { rules: [] } }),
+      serviceaccounts: () => ({ metadata, spec: {} }),
+      // Asking about another subject is not a self-review: only those granted `create` may.
+      subjectaccessreviews: () => ({ spec: { user: name, groups: [], resourceAttributes: { verb: 'get', resource: 'users', group: 'iam.mortise.io', name: OTHER } } }),
       workspaces: () => ({ metadata, spec: {} }),
     };
     return Object.hasOwn(bodies, k.plural) ? bodies[k.plural]!() : undefined;

@@ -93,13 +93,16 @@ function checkLabels(labels: unknown): Record<string, string> {
 const NS = /^\d{1,19}$/;
 
 /** `{"streams":[{"stream":{...},"values":[["<ns>","line"(, {structured metadata})]]}]}` */
-export function decodeLokiJson(body: Buffer): PushedStream[] {
-  let parsed: unknown;
+function parseJson(body: Buffer): unknown {
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    return JSON.parse(body.toString('utf8'));
   } catch (e) {
     throw new PushFormatError(`the body is not JSON: ${(e as Error).message}`);
   }
+}
+
+export function decodeLokiJson(body: Buffer): PushedStream[] {
+  const parsed = parseJson(body);
   const streams = (parsed as { streams?: unknown })?.streams;
   if (!Array.isArray(streams)) throw new PushFormatError('the body must be {"streams": [...]}');
   return streams.map((s: { stream?: unknown; values?: unknown }, i) => {
@@ -190,12 +193,7 @@ function fromOtlp(msg: { resourceLogs?: Array<{ resource?: { attributes?: KeyVal
 }
 
 export function decodeOtlpJson(body: Buffer): PushedStream[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch (e) {
-    throw new PushFormatError(`the body is not JSON: ${(e as Error).message}`);
-  }
+  const parsed = parseJson(body);
   if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as { resourceLogs?: unknown }).resourceLogs)) throw new PushFormatError('the body must be an ExportLogsServiceRequest {"resourceLogs": [...]}');
   try {
     // The JSON mapping is the protobuf one: verify and normalise through the same message type.
