@@ -8,6 +8,7 @@ import { watchFanout } from './watch-fanout.js';
 import { authzDecisions } from './authz-bench.js';
 import { gatewayBench } from './gateway-bench.js';
 import { repositoryBench } from './repository-bench.js';
+import { logStoreBench } from './log-store-bench.js';
 import { launchBrowser, loginFirstPaint, signedInPaint, toggleVisible } from './console-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
@@ -196,6 +197,18 @@ async function main() {
   out('| marketplace search (8 connections) | req/s | p50 ms | p90 ms | p99 ms |');
   out('|---|---|---|---|---|');
   for (const s of repo.search) out(`| \`${s.query}\` | ${s.result.rps} | ${s.result.p50} | ${s.result.p90} | ${s.result.p99} |`);
+  out();
+
+  const logs = await logStoreBench(Number(process.env.MORTISE_BENCH_LOG_LINES ?? 1_000_000));
+  out(`## Logging extension store (${logs.lines} lines of ~200 bytes, batches of 1,000, in process)`);
+  out();
+  out('| measurement | value |');
+  out('|---|---|');
+  out(`| ingest (SqliteLogStore.append: streams, day partition, FTS5 trigram index) | ${logs.ingestLinesPerSec} lines/s, ${logs.ingestMBPerSec} MB/s |`);
+  out(`| raw SQLite insert of the same rows (one plain table, same batches and pragmas) | ${logs.rawLinesPerSec} lines/s |`);
+  out(`| keyword query \`{namespace="bench"} |= "id=req-N "\` (limit 100), p50 / p99 of 100 | ${logs.keywordP50Ms} ms / ${logs.keywordP99Ms} ms |`);
+  out(`| label query \`{app="web"}\` (limit 100), p50 / p99 of 100 | ${logs.labelP50Ms} ms / ${logs.labelP99Ms} ms |`);
+  out(`| disk per stored line (database + WAL) | ${logs.bytesPerLine} bytes |`);
   out();
 
   // The console with no extension yet.

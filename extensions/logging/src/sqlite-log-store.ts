@@ -68,7 +68,7 @@ export class SqliteLogStore implements LogStore {
       CREATE TABLE e_${name} (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, stream_id INTEGER NOT NULL, line TEXT NOT NULL);
       CREATE INDEX e_${name}_stream ON e_${name} (stream_id, ts);
       CREATE INDEX e_${name}_ts ON e_${name} (ts);
-      CREATE VIRTUAL TABLE f_${name} USING fts5 (line, content='e_${name}', content_rowid='id', tokenize='trigram');
+      CREATE VIRTUAL TABLE f_${name} USING fts5 (line, content='e_${name}', content_rowid='id', tokenize='trigram', detail='none');
     `);
     this.db.prepare('INSERT INTO partitions (start_ns, end_ns, name) VALUES (?, ?, ?)').run(start, start + this.partitionNs, name);
     const p = this.preparePartition(start, start + this.partitionNs, name);
@@ -148,9 +148,7 @@ export class SqliteLogStore implements LogStore {
     const parts = [...this.partitions.values()]
       .filter((p) => p.endNs > q.startNs && p.startNs < q.endNs)
       .sort((a, b) => (a.startNs < b.startNs ? -1 : 1) * (backward ? -1 : 1));
-    // FTS5 trigrams need three characters; shorter needles are checked on the lines only.
-    const needles = (q.contains ?? []).filter((c) => [...c].length >= 3);
-    const match = needles.map((c) => `"${c.replace(/"/g, '""')}"`).join(' AND ');
+    const match = trigramQuery(q.contains ?? []);
     const ids = JSON.stringify(q.streamIds);
     const order = backward ? 'DESC' : 'ASC';
     for (const p of parts) {
@@ -234,6 +232,23 @@ export class SqliteLogStore implements LogStore {
   close(): void {
     this.db.close();
   }
+}
+
+/**
+ * The index holds trigrams without positions (detail=none: a third of the size and work), so a
+ * substring becomes "all of its trigrams" — candidates that every line is then checked against.
+ * Needles under three characters are checked on the lines only.
+ */
+function trigramQuery(needles: string[]): string {
+  const grams = new Set<string>();
+  for (const n of needles) {
+    const chars = [...n.toLowerCase()];
+    for (let i = 0; i + 3 <= chars.length; i++) grams.add(chars.slice(i, i + 3).join(''));
+  }
+  // The rarest trigrams are unknown here; a bounded spread of them keeps the query cheap.
+  const list = [...grams];
+  const step = Math.max(1, Math.ceil(list.length / 12));
+  return list.filter((_, i) => i % step === 0).map((g) => `"${g.replace(/"/g, '""')}"`).join(' AND ');
 }
 
 export function sortedLabels(labels: Labels): Labels {
