@@ -8,6 +8,26 @@ import type { Entry, EntryQuery, Labels, LogStore, RetentionPolicy, StoredStream
 const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
 
 const DAY_NS = 86_400_000_000_000n;
+/** Up to this many streams, a query reads each stream's index in order and merges them. */
+const MERGE_STREAMS = 64;
+
+/** Merges iterators each ordered by (ts, id) into one, ascending or descending. */
+function* mergeOrdered<T extends { ts: bigint; id: bigint }>(sources: Array<Iterator<T>>, descending: boolean): Generator<T> {
+  const heads = sources.map((it) => ({ it, row: it.next() }));
+  const before = (a: T, b: T) => (descending ? a.ts > b.ts || (a.ts === b.ts && a.id > b.id) : a.ts < b.ts || (a.ts === b.ts && a.id < b.id));
+  try {
+    for (;;) {
+      let best: (typeof heads)[number] | undefined;
+      for (const h of heads) if (!h.row.done && (!best || before(h.row.value, best.row.value as T))) best = h;
+      if (!best) return;
+      yield best.row.value as T;
+      best.row = best.it.next();
+    }
+  } finally {
+    // A consumer that stops early (a limit) must release the statements still open.
+    for (const h of heads) if (!h.row.done) h.it.return?.();
+  }
+}
 
 interface Partition {
   startNs: bigint;
@@ -152,13 +172,20 @@ export class SqliteLogStore implements LogStore {
     const ids = JSON.stringify(q.streamIds);
     const order = backward ? 'DESC' : 'ASC';
     for (const p of parts) {
-      const sql = `SELECT id, ts, stream_id, line FROM e_${p.name} WHERE ts >= ? AND ts < ? AND stream_id IN (SELECT value FROM json_each(?))`
-        + (match ? ` AND id IN (SELECT rowid FROM f_${p.name} WHERE f_${p.name} MATCH ?)` : '')
-        + ` ORDER BY ts ${order}, id ${order}`;
-      const stmt = this.db.prepare(sql).safeIntegers(true);
-      const args: unknown[] = [q.startNs, q.endNs, ids];
-      if (match) args.push(match);
-      for (const row of stmt.iterate(...args) as Iterable<{ ts: bigint; stream_id: bigint; line: string }>) {
+      const fts = match ? ` AND id IN (SELECT rowid FROM f_${p.name} WHERE f_${p.name} MATCH ?)` : '';
+      type Row = { id: bigint; ts: bigint; stream_id: bigint; line: string };
+      let rows: Iterable<Row>;
+      if (!match && q.streamIds.length <= MERGE_STREAMS) {
+        // Few streams and no text to look up: each read in order from its (stream_id, ts) index, merged — the first
+        // `limit` lines come without sorting every line of the range.
+        // A statement runs one query at a time: one per stream.
+        const sql = `SELECT id, ts, stream_id, line FROM e_${p.name} WHERE stream_id = ? AND ts >= ? AND ts < ?${fts} ORDER BY ts ${order}, id ${order}`;
+        rows = mergeOrdered(q.streamIds.map((id) => this.db.prepare(sql).safeIntegers(true).iterate(...[id, q.startNs, q.endNs, ...(match ? [match] : [])]) as Iterator<Row>), backward);
+      } else {
+        const stmt = this.db.prepare(`SELECT id, ts, stream_id, line FROM e_${p.name} WHERE ts >= ? AND ts < ? AND stream_id IN (SELECT value FROM json_each(?))${fts} ORDER BY ts ${order}, id ${order}`).safeIntegers(true);
+        rows = stmt.iterate(...[q.startNs, q.endNs, ids, ...(match ? [match] : [])]) as Iterable<Row>;
+      }
+      for (const row of rows) {
         if (q.contains && !q.contains.every((c) => row.line.includes(c))) continue;
         yield { tsNs: row.ts, streamId: Number(row.stream_id), line: row.line };
       }
