@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { LineSplitter, RingBuffer, lastMeaningfulLine } from '../src/runtime/log-lines.js';
+import { LineSplitter, RingBuffer, lastMeaningfulLine, shorten } from '../src/runtime/log-lines.js';
 import { processArgs } from '../src/runtime/pid-file.js';
 import { ProcessRuntime, type ProcessRuntimeOptions } from '../src/runtime/process-runtime.js';
 import type { BackendSpec, BackendStatus } from '../src/runtime/runtime.js';
@@ -233,10 +233,13 @@ describe('ProcessRuntime', () => {
       const mine = events.filter((e) => e.id === s.id);
       const restarting = mine.filter((e) => e.state === 'Restarting');
       expect(restarting.length).toBeGreaterThanOrEqual(4);
-      for (const r of restarting) {
-        expect(r.message).toBe('exited with code 3: fatal: the widget store is empty');
+      // From the third start that ends the same way, the status says it is crash-looping.
+      restarting.forEach((r, n) => {
+        expect(r.message).toBe(n < 2 ? 'exited with code 3: fatal: the widget store is empty'
+          : `crash-looping: ${n + 1} starts ended the same way before it was ready: exited with code 3: fatal: the widget store is empty`);
+        expect(r.crashLooping ?? false).toBe(n >= 2);
         expect(r.pid).toBeUndefined();
-      }
+      });
       // nextRestartAt is baseMs·2^n after the crash: 100, 200, 400, 800 ms.
       const delays = restarting.slice(0, 4).map((r) => Date.parse(r.nextRestartAt!) - r.at);
       delays.forEach((d, n) => {
@@ -254,6 +257,15 @@ describe('ProcessRuntime', () => {
       expect(runtime.status(s.id)?.state).toBe('Stopped');
       // The crash output is in its logs.
       expect(runtime.logs(s.id).filter((l) => l.line === 'fatal: the widget store is empty').length).toBe(runs.length);
+    });
+
+    it('waitReady gives up as soon as a backend crashes the same way on every start, saying so', async () => {
+      const { runtime } = harness({ backoff: { baseMs: 50, maxMs: 1000 } });
+      const s = spec('crash.mjs');
+      await runtime.start(s);
+      const err = await runtime.waitReady(s.id, 60_000).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toBe(`backend ${s.id} is crash-looping: 3 starts ended the same way before it was ready: exited with code 3: fatal: the widget store is empty`);
+      expect(runtime.status(s.id)).toMatchObject({ state: 'Restarting', crashLooping: true, restarts: 2 });
     });
 
     it('caps the backoff at maxMs', async () => {
@@ -604,6 +616,16 @@ describe('log line helpers', () => {
     expect(r.toArray(2)).toEqual([5, 6]);
     expect(r.toArray(10)).toEqual([4, 5, 6]);
     expect(() => new RingBuffer(0)).toThrow(RangeError);
+  });
+
+  it('shorten long messages at a word boundary, never mid-word', () => {
+    expect(shorten('short enough', 20)).toBe('short enough');
+    const long = 'the request carries no X-Mortise-Identity header: extension APIs are reached through the Mortise core';
+    const cut = shorten(long, 60);
+    expect([...cut].length).toBeLessThanOrEqual(60);
+    expect(cut.endsWith('…')).toBe(true);
+    expect(long.startsWith(cut.slice(0, -1))).toBe(true);
+    expect(long[cut.length - 1]).toMatch(/\W/);
   });
 
   it('find the line that says why a process died', () => {

@@ -13,6 +13,7 @@ describe('createExtensionBackend', () => {
   let t: TestCore;
   let backend: ExtensionBackend;
   let running: RunningBackend;
+  const logged: Array<Record<string, unknown>> = [];
 
   const get = (path: string, headers: Record<string, string> = {}) => fetch(`${running.url}${path}`, { headers });
   const forwarded = (claims: Record<string, unknown> = {}, audience = 'sdk-demo', ttl = 60) =>
@@ -20,7 +21,13 @@ describe('createExtensionBackend', () => {
 
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
-    backend = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, token: t.token, publicPaths: ['/public/*', '/robots.txt'], handleSignals: false });
+    backend = createExtensionBackend({
+      name: 'sdk-demo', coreUrl: t.url, token: t.token, publicPaths: ['/public/*', '/robots.txt'], handleSignals: false, maxBodyBytes: 1000,
+      log: (level, msg, fields) => logged.push({ level, msg, ...fields }),
+    });
+    backend.router.post('/echo', (ctx) => {
+      ctx.body = { received: ctx.request.body ?? null, user: ctx.state.identity.username };
+    });
     backend.router.get('/me', (ctx) => {
       ctx.body = ctx.state.identity;
     });
@@ -139,6 +146,64 @@ describe('createExtensionBackend', () => {
     const text = await boom.text();
     expect(text).not.toContain('secret internal detail');
     expect(JSON.parse(text)).toMatchObject({ kind: 'Status', code: 500 });
+    // ... which stay in the extension's log.
+    expect(logged).toContainEqual(expect.objectContaining({ level: 'error', event: 'request-failed', msg: 'GET /boom failed: secret internal detail' }));
+  });
+
+  it('parses JSON bodies, bounded, with a 400 or 413 Status for bad ones', async () => {
+    const identity = { 'X-Mortise-Identity': await forwarded() };
+    const post = (body: string, type = 'application/json') => fetch(`${running.url}/echo`, { method: 'POST', headers: { ...identity, 'content-type': type }, body });
+    const ok = await post(JSON.stringify({ title: 'note', n: 1 }));
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ received: { title: 'note', n: 1 }, user: 'alice' });
+    expect(await (await post('{"a":1}', 'application/merge-patch+json')).json()).toMatchObject({ received: { a: 1 } });
+    // Other content types are left to the handler.
+    expect(await (await post('plain words', 'text/plain')).json()).toMatchObject({ received: null });
+    const bad = await post('{"title": ');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ kind: 'Status', code: 400, reason: 'BadRequest', message: expect.stringMatching(/^the request body is not valid JSON: /) });
+    const big = await post(JSON.stringify({ text: 'x'.repeat(2000) }));
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ kind: 'Status', code: 413, reason: 'RequestEntityTooLarge', message: 'the request body is larger than 1000 bytes' });
+  });
+
+  it('reports a call the core refused for want of a permission as a 403 naming it, to the caller and the log', async () => {
+    await t.api('/apis/iam.mortise.io/v1alpha1/users', { method: 'POST', json: { metadata: { name: 'no-perms' }, spec: { email: 'np@example.com', password: 'no-perms-password-1' } } });
+    const { login } = await import('../../core/test/support/test-core.js');
+    const weak = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, token: await login(t.url, 'no-perms', 'no-perms-password-1'), handleSignals: false, log: (level, msg, fields) => logged.push({ level, msg, ...fields }) });
+    weak.router.get('/namespaces', async (ctx) => {
+      ctx.body = await weak.core.get('/api/v1/namespaces');
+    });
+    const s = await weak.listen(0, '127.0.0.1');
+    try {
+      const res = await fetch(`${s.url}/namespaces`, { headers: { 'X-Mortise-Identity': await forwarded() } });
+      expect(res.status).toBe(403);
+      const body = (await res.json()) as { message: string; reason: string };
+      expect(body.reason).toBe('Forbidden');
+      expect(body.message).toMatch(/^the extension sdk-demo may not GET \/api\/v1\/namespaces: .*cannot list resource "namespaces".*\(its service account holds only the permissions its extension.yaml declares\)$/);
+      expect(logged).toContainEqual(expect.objectContaining({ level: 'warn', event: 'permission-denied', msg: body.message, request: { method: 'GET', path: '/namespaces' } }));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('serves the health path it is given (the manifest\'s backend.healthPath, via MORTISE_HEALTH_PATH) and no other without an identity', async () => {
+    const saved = process.env.MORTISE_HEALTH_PATH;
+    process.env.MORTISE_HEALTH_PATH = '/ready';
+    try {
+      const b = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, handleSignals: false, log: () => undefined });
+      expect(b.healthPath).toBe('/ready');
+      const s = await b.listen(0, '127.0.0.1');
+      try {
+        expect((await fetch(`${s.url}/ready`)).status).toBe(200);
+        expect((await fetch(`${s.url}/healthz`)).status).toBe(401);
+      } finally {
+        await s.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.MORTISE_HEALTH_PATH;
+      else process.env.MORTISE_HEALTH_PATH = saved;
+    }
   });
 
   it('calls the core as its service account, with the core\'s Status on failure', async () => {

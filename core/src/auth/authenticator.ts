@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { IDENTITY_HEADER } from '@mortise/extension-sdk';
 import { unauthorized } from '../api/status.js';
 import type { UserInfo } from '../http/app-state.js';
 import type { UserDirectory } from './user-directory.js';
@@ -6,7 +7,7 @@ import { TokenError, type TokenService } from './token-service.js';
 import type { ServiceAccountTokens } from './service-account-tokens.js';
 
 /** Headers a client could use to claim an identity: removed before anything reads them. */
-export const identityHeaders = ['x-remote-user', 'x-remote-group', 'x-remote-extra', 'x-forwarded-user', 'x-mortise-user', 'x-mortise-identity', 'x-auth-request-user', 'remote-user'];
+export const identityHeaders = ['x-remote-user', 'x-remote-group', 'x-remote-extra', 'x-forwarded-user', 'x-mortise-user', IDENTITY_HEADER, 'x-auth-request-user', 'remote-user'];
 
 export function stripIdentityHeaders(headers: IncomingHttpHeaders): void {
   for (const name of Object.keys(headers)) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Ajv } from 'ajv';
 import semver from 'semver';
-import { sha256File, verifyDigestSignature, type ExtensionManifest } from '@mortise/extension-sdk';
+import { DEFAULT_HEALTH_PATH, runtimeEnvironment, sha256File, verifyDigestSignature, type ExtensionManifest } from '@mortise/extension-sdk';
 import { ApiError } from '../api/status.js';
 import { isPlainObject } from '../api/own-properties.js';
 import { showValue } from '../api/plain-data.js';
@@ -341,13 +341,17 @@ export class InstallPlanController extends Controller {
   /** Starts the backend if it is not running with this spec; waits only for a fresh start. */
   private async ensureBackend(manifest: ExtensionManifest, dir: string, config: Record<string, unknown>): Promise<string | undefined> {
     const id = backendId(manifest.name, manifest.version);
+    const healthPath = manifest.backend!.healthPath ?? DEFAULT_HEALTH_PATH;
     const status = await this.d.runtime.start({
       id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir, readOnlyPaths: [await this.d.platformModules()],
-      dataDir: this.d.packages.dataDir(manifest.name), healthPath: manifest.backend!.healthPath ?? '/healthz',
+      dataDir: this.d.packages.dataDir(manifest.name), healthPath,
       nativeAddons: manifest.backend!.nativeAddons === true,
       env: {
-        ...(manifest.backend!.env ?? {}), MORTISE_EXTENSION: manifest.name, MORTISE_EXTENSION_VERSION: manifest.version,
-        MORTISE_CORE_URL: this.d.coreUrl(), MORTISE_ISSUER: this.d.issuer(), MORTISE_TOKEN: await this.serviceToken(manifest.name), MORTISE_CONFIG: JSON.stringify(config),
+        ...(manifest.backend!.env ?? {}),
+        ...runtimeEnvironment({
+          extension: manifest.name, version: manifest.version, coreUrl: this.d.coreUrl(), issuer: this.d.issuer(),
+          token: await this.serviceToken(manifest.name), config: JSON.stringify(config), healthPath,
+        }),
       },
     });
     if (status.state !== 'Starting') return status.url;

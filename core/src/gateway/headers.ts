@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { IDENTITY_HEADER } from '@mortise/extension-sdk';
 import { identityHeaders } from '../auth/authenticator.js';
 import { isCoreCookie, withoutCoreCookies } from '../auth/session-cookies.js';
 
@@ -13,8 +14,8 @@ const hopByHop = new Set([
   'http2-settings',
 ]);
 
-/** The header that carries the identity the core forwards (a JWT signed by the core). */
-export const identityHeader = 'x-mortise-identity';
+/** The header that carries the identity the core forwards (a JWT signed by the core); defined by the SDK. */
+export const identityHeader = IDENTITY_HEADER;
 
 /** The Kubernetes way for browsers to send a bearer token on a websocket: a subprotocol. */
 export const bearerProtocolPrefix = 'base64url.bearer.authorization.k8s.io.';

@@ -102,3 +102,12 @@ export function lastMeaningfulLine(lines: readonly string[]): string | undefined
   }
   return last.trim();
 }
+
+/** `text` cut to at most `max` characters at a word boundary, with an ellipsis when cut. */
+export function shorten(text: string, max: number): string {
+  const chars = [...text];
+  if (chars.length <= max) return text;
+  const head = chars.slice(0, max - 1).join('');
+  const space = head.search(/\s\S*$/);
+  return `${(space > max / 2 ? head.slice(0, space) : head).replace(/[\s,;:]+$/, '')}…`;
+}

@@ -4,8 +4,9 @@ import { mkdirSync, statSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import { isAbsolute, join } from 'node:path';
+import { runtimeEnvironment } from '@mortise/extension-sdk';
 import type { Logger } from '../ops/logger.js';
-import { LineSplitter, RingBuffer, lastMeaningfulLine } from './log-lines.js';
+import { LineSplitter, RingBuffer, lastMeaningfulLine, shorten } from './log-lines.js';
 import { fsAllowList, isPathInside, probeNodeFlags, type FsAllowList, type NodeFlagSupport } from './permissions.js';
 import { PidFile, processStartTime } from './pid-file.js';
 import type { BackendLogLine, BackendSpec, BackendState, BackendStatus, Runtime } from './runtime.js';
@@ -58,6 +59,8 @@ export class BackendNotReadyError extends Error {
   }
 }
 
+/** Starts that end the same way before the backend is ever Ready, after which it is crash-looping. */
+const CRASH_LOOP_AFTER = 3;
 /** Consecutive failed health checks that turn a Ready backend Unhealthy. */
 const UNHEALTHY_AFTER = 3;
 /** Immediate restarts on a new port when a backend's port was taken before it got Ready. */
@@ -94,11 +97,15 @@ interface Backend {
   message?: string;
   /** Why the last process ended, kept for `waitReady`'s reason while the next one starts. */
   lastExit?: string;
+  /** Consecutive starts that ended with `lastExit` before becoming Ready. */
+  sameFailures: number;
   restarts: number;
   /** The backoff exponent. */
   failures: number;
   portRetries: number;
   nextRestartAt?: string;
+  /** The last starts all failed the same way (see CRASH_LOOP_AFTER); cleared once Ready. */
+  crashLooping?: boolean;
   /** False once stopped (or failed for good): no restart. */
   wanted: boolean;
   proc?: Instance;
@@ -162,10 +169,12 @@ function probeHealth(url: string, path: string, timeoutMs: number): Promise<stri
       }
       let body = '';
       r.setEncoding('utf8');
-      const answered = () => finish(`GET ${path} answered ${code}${body.trim() ? `: ${body.trim().slice(0, HEALTH_BODY_CHARS)}` : ''}`);
+      // A 401 means the path is behind the identity check: the backend serves another health path.
+      const hint = code === 401 ? ' (the health path must answer without an identity: the SDK serves the one in MORTISE_HEALTH_PATH, set from backend.healthPath)' : '';
+      const answered = () => finish(`GET ${path} answered ${code}${body.trim() ? `: ${shorten(body.trim().replace(/\s+/g, ' '), HEALTH_BODY_CHARS)}` : ''}${hint}`);
       r.on('data', (d: string) => {
         body += d;
-        if (body.length >= HEALTH_BODY_CHARS) answered();
+        if (body.length >= 4 * HEALTH_BODY_CHARS) answered();
       });
       r.once('end', answered);
       r.once('error', answered);
@@ -363,6 +372,9 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
         } else if (b.state === 'Failed' || b.state === 'Stopped') {
           done();
           reject(new BackendNotReadyError(`backend ${id} is ${b.state}${b.message ? `: ${b.message}` : ''}`, this.snapshot(b)));
+        } else if (b.crashLooping) {
+          done();
+          reject(new BackendNotReadyError(`backend ${id} is ${b.message ?? 'crash-looping'}`, this.snapshot(b)));
         }
       };
       const onStatus = (s: BackendStatus) => {
@@ -443,6 +455,7 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
       state: 'Starting',
       restarts: 0,
       failures: 0,
+      sameFailures: 0,
       portRetries: 0,
       wanted: true,
     };
@@ -511,9 +524,7 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
       else env[k] = String(v);
     }
     if (dropped.length > 0) b.log.warn({ dropped }, 'environment variables that would widen or bypass the permission model were not passed');
-    env.PORT = String(port);
-    env.HOST = '127.0.0.1';
-    env.MORTISE_DATA_DIR = spec.dataDir;
+    Object.assign(env, runtimeEnvironment({ port: String(port), host: '127.0.0.1', dataDir: spec.dataDir }));
 
     const child = spawn(this.nodePath, args, {
       cwd: spec.packageDir,
@@ -608,6 +619,7 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
     b.proc = undefined;
     clearTimeout(b.resetTimer);
     b.resetTimer = undefined;
+    b.sameFailures = !inst.ready && reason === b.lastExit ? b.sameFailures + 1 : inst.ready ? 0 : 1;
     b.lastExit = reason;
     if (!inst.ready && !inst.killReason && b.portRetries < MAX_PORT_RETRIES && inst.stderrTail.some((l) => l.includes('EADDRINUSE'))) {
       b.portRetries++;
@@ -616,12 +628,15 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
     }
     const wait = Math.min(this.baseMs * 2 ** b.failures, this.maxMs);
     b.failures++;
-    this.scheduleRestart(b, wait, reason);
+    // The same failure on every start: say so at once instead of retrying silently until a timeout.
+    const looping = b.sameFailures >= CRASH_LOOP_AFTER;
+    this.scheduleRestart(b, wait, looping ? `crash-looping: ${b.sameFailures} starts ended the same way before it was ready: ${reason}` : reason, looping);
   }
 
-  private scheduleRestart(b: Backend, wait: number, reason: string): void {
+  private scheduleRestart(b: Backend, wait: number, reason: string, crashLooping = false): void {
     b.nextRestartAt = new Date(Date.now() + wait).toISOString();
-    b.log.warn({ restarts: b.restarts, delayMs: wait }, `backend ${reason}; restarting in ${wait} ms`);
+    b.log.warn({ restarts: b.restarts, delayMs: wait, crashLooping }, `backend ${reason}; restarting in ${wait} ms`);
+    b.crashLooping = crashLooping;
     this.setState(b, 'Restarting', reason);
     b.restartTimer = setTimeout(() => {
       b.restartTimer = undefined;
@@ -681,6 +696,8 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
       if (b.state !== 'Ready') {
         const first = !inst.ready;
         inst.ready = true;
+        b.crashLooping = false;
+        b.sameFailures = 0;
         clearTimeout(inst.startupTimer);
         b.portRetries = 0;
         b.log.info({ url: inst.url }, first ? 'backend ready' : 'backend healthy again');
@@ -745,6 +762,7 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
       s.pid = b.proc.pid;
     }
     if (b.message) s.message = b.message;
+    if (b.crashLooping) s.crashLooping = true;
     if (b.state === 'Restarting' && b.nextRestartAt) s.nextRestartAt = b.nextRestartAt;
     return s;
   }

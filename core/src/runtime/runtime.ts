@@ -35,6 +35,8 @@ export interface BackendStatus {
   /** Why it is not Ready (last exit code/signal, health check error). */
   message?: string;
   pid?: number;
+  /** Its last starts all ended the same way before it was ready (it is still restarted, with backoff). */
+  crashLooping?: boolean;
   /** When the next restart is due (Restarting). */
   nextRestartAt?: string;
 }

@@ -9,7 +9,7 @@ const backend = createExtensionBackend();
 const greeting = typeof backend.config.greeting === 'string' ? backend.config.greeting : 'Hello';
 
 backend.router.get('/hello', (ctx) => {
-  const user = (ctx.state as { identity: { username: string } }).identity.username;
+  const user = ctx.state.identity.username;
   ctx.body = { message: `${greeting}, ${user}!`, user };
 });
 

@@ -1,9 +1,17 @@
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Router from '@koa/router';
-import Koa, { type Context, type Next } from 'koa';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Router, { type RouterContext } from '@koa/router';
+import Koa from 'koa';
 import { CoreClient } from './core-client.js';
-import { createIdentityVerifier, IDENTITY_HEADER, IdentityError, type Identity, type IdentityVerifier } from './identity.js';
+import { errorResponder, type BackendLog, jsonLog } from './errors.js';
+import { createIdentityVerifier, IdentityError, type Identity, type IdentityVerifier } from './identity.js';
+import { jsonBodies, DEFAULT_MAX_BODY_BYTES } from './json-body.js';
+import { DEFAULT_HEALTH_PATH } from '../manifest/types.js';
+import { IDENTITY_HEADER, readRuntimeEnvironment, RUNTIME_ENV } from './runtime-env.js';
+import { backendStatus } from './status.js';
 
 export interface ExtensionBackendOptions {
   /** The extension's name: the audience of the identities the core forwards. Default `MORTISE_EXTENSION`. */
@@ -14,8 +22,17 @@ export interface ExtensionBackendOptions {
   jwksUrl?: string;
   /** The `iss` of the core's tokens. Default `MORTISE_ISSUER`, else `coreUrl`. */
   issuer?: string;
-  /** Answered 200 without an identity (the runtime's health checks). Default `/healthz`. */
+  /**
+   * Answered 200 without an identity (the runtime's readiness checks). Default `MORTISE_HEALTH_PATH`,
+   * which the core sets from the manifest's `backend.healthPath`, else `/healthz`.
+   */
   healthPath?: string;
+  /** The one directory the backend may write. Default `MORTISE_DATA_DIR` (set by the core and `mortise-ext dev`), else a directory under the OS temp dir. */
+  dataDir?: string;
+  /** Largest JSON request body accepted (413 beyond). Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Where the helper logs (one JSON line per event, which the core keeps as the extension's log). Default stderr. */
+  log?: BackendLog;
   /** Paths served without an identity: exact, or a prefix ending in `*` (`/public/*`). */
   publicPaths?: string[];
   /** The service-account token for calls to the core. Default `MORTISE_TOKEN`. */
@@ -32,8 +49,21 @@ export interface ExtensionBackendOptions {
 
 /** What every handler finds in `ctx.state`. */
 export interface BackendState {
-  /** The verified caller (absent only on the health and public paths). */
+  /**
+   * The verified caller, as the core vouches for it: `{username, groups, name?}` (see `Identity`).
+   * Set on every route but the health path and `publicPaths` (there it is undefined).
+   */
   identity: Identity;
+}
+
+/** The context of a backend's route handlers: `ctx.state.identity`, and `ctx.request.body` (parsed JSON). */
+export type BackendContext = RouterContext<BackendState>;
+
+declare module 'koa' {
+  interface Request {
+    /** The parsed JSON body of a request sent with a JSON content type (undefined otherwise). */
+    body?: unknown;
+  }
 }
 
 export interface RunningBackend {
@@ -52,6 +82,10 @@ export interface ExtensionBackend {
   readonly core: CoreClient;
   /** The extension's configuration (`MORTISE_CONFIG`, JSON), `{}` when unset. */
   readonly config: Record<string, unknown>;
+  /** The one directory the backend may write (`MORTISE_DATA_DIR`), kept across versions; created if missing. */
+  readonly dataDir: string;
+  /** The path the runtime checks readiness on (the manifest's `backend.healthPath`). */
+  readonly healthPath: string;
   /** Verifies an `X-Mortise-Identity` value (for websocket handshakes, which do not go through koa). */
   verifyIdentity(token: string | undefined): Promise<Identity>;
   listen(port?: number, host?: string): Promise<RunningBackend>;
@@ -63,23 +97,31 @@ export interface ExtensionBackend {
  * a health path for the runtime, a client for the core's API, and a graceful shutdown.
  */
 export function createExtensionBackend(opts: ExtensionBackendOptions = {}): ExtensionBackend {
-  const name = opts.name ?? process.env.MORTISE_EXTENSION;
-  if (!name) throw new Error('createExtensionBackend: the extension name is unknown: pass `name` or set MORTISE_EXTENSION');
-  const coreUrl = (opts.coreUrl ?? process.env.MORTISE_CORE_URL)?.replace(/\/+$/, '');
-  if (!coreUrl && !opts.jwksUrl) throw new Error('createExtensionBackend: the core URL is unknown: pass `coreUrl` or set MORTISE_CORE_URL');
-  const issuer = opts.issuer ?? process.env.MORTISE_ISSUER ?? coreUrl;
-  if (!issuer) throw new Error('createExtensionBackend: the core\'s issuer is unknown: pass `issuer` or set MORTISE_ISSUER');
+  const env = readRuntimeEnvironment();
+  const missing = (what: string, option: string, key: keyof typeof RUNTIME_ENV) =>
+    new Error(`createExtensionBackend: ${what} is unknown: pass \`${option}\` or set ${RUNTIME_ENV[key].name} (the core sets it; \`mortise-ext dev\` sets it when run locally)`);
+  const name = opts.name ?? env.extension;
+  if (!name) throw missing('the extension name', 'name', 'extension');
+  const coreUrl = (opts.coreUrl ?? env.coreUrl)?.replace(/\/+$/, '');
+  if (!coreUrl && !opts.jwksUrl) throw missing('the core URL', 'coreUrl', 'coreUrl');
+  const issuer = opts.issuer ?? env.issuer ?? coreUrl;
+  if (!issuer) throw missing("the core's issuer", 'issuer', 'issuer');
   const jwksUrl = opts.jwksUrl ?? `${coreUrl}/oauth/keys`;
-  const healthPath = opts.healthPath ?? '/healthz';
+  const healthPath = opts.healthPath ?? env.healthPath ?? DEFAULT_HEALTH_PATH;
+  const dataDir = resolve(opts.dataDir ?? env.dataDir ?? join(tmpdir(), `mortise-${name}-data`));
+  mkdirSync(dataDir, { recursive: true });
   const publicPaths = opts.publicPaths ?? [];
+  const log = opts.log ?? jsonLog(name);
   const verifyIdentity: IdentityVerifier = createIdentityVerifier({ audience: name, issuer, jwksUrl, clockToleranceSeconds: opts.clockToleranceSeconds });
-  const core = new CoreClient({ url: coreUrl ?? new URL(jwksUrl).origin, token: opts.token ?? process.env.MORTISE_TOKEN });
+  const core = new CoreClient({ url: coreUrl ?? new URL(jwksUrl).origin, token: opts.token ?? env.token });
 
   const app = new Koa<BackendState>();
   // Requests come through the core's gateway, which sets X-Forwarded-For/Proto/Host.
   app.proxy = true;
+  // Errors are answered and logged by errorResponder; koa's own stderr dump would repeat them.
+  app.silent = true;
   const router = new Router<BackendState>();
-  app.use(errors(app));
+  app.use(errorResponder({ name, dataDir, log }));
   app.use(async (ctx, next) => {
     if (ctx.path === healthPath && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
       ctx.body = { status: 'ok' };
@@ -92,17 +134,18 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
       if (!(e instanceof IdentityError)) throw e;
       ctx.status = e.status;
       if (e.status === 401) ctx.set('WWW-Authenticate', 'Bearer realm="mortise"');
-      ctx.body = status(e.status, e.status === 401 ? 'Unauthorized' : 'ServiceUnavailable', e.message);
+      ctx.body = backendStatus(e.status, e.message);
       return;
     }
     await next();
   });
+  app.use(jsonBodies(opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES));
   app.use(router.routes());
   app.use(router.allowedMethods());
 
   return {
-    name, app, router, core, config: parseConfig(process.env.MORTISE_CONFIG), verifyIdentity,
-    async listen(port = Number(process.env.PORT ?? 0), host = process.env.HOST ?? '127.0.0.1') {
+    name, app, router, core, config: parseConfig(env.config), dataDir, healthPath, verifyIdentity,
+    async listen(port = Number(env.port ?? 0), host = env.host ?? '127.0.0.1') {
       const server = createServer(app.callback());
       // Longer than the gateway keeps idle connections, so it never reuses one being closed here.
       server.keepAliveTimeout = 65_000;
@@ -137,7 +180,7 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
         void close()
           .then(() => opts.onShutdown?.())
           .then(() => process.exit(0), (e: unknown) => {
-            console.error(`${name}: shutdown failed: ${(e as Error).message}`);
+            log('error', `shutdown failed: ${(e as Error).message}`);
             process.exit(1);
           });
       };
@@ -152,35 +195,6 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
 
 function isPublicPath(path: string, publicPaths: string[]): boolean {
   return publicPaths.some((p) => (p.endsWith('*') ? path.startsWith(p.slice(0, -1)) : path === p));
-}
-
-function status(code: number, reason: string, message: string) {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
-}
-
-const reasons: Record<number, string> = {
-  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 409: 'Conflict',
-  410: 'Gone', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests', 503: 'ServiceUnavailable',
-};
-
-/** Errors and unmatched routes leave as JSON Status objects; unexpected errors are logged, not leaked. */
-function errors(app: Koa<BackendState>) {
-  return async (ctx: Context, next: Next) => {
-    try {
-      await next();
-      if (ctx.status === 404 && ctx.body == null) {
-        ctx.status = 404;
-        ctx.body = status(404, 'NotFound', `${ctx.method} ${ctx.path} is not served by this extension`);
-      }
-    } catch (e) {
-      const err = e as { status?: number; expose?: boolean; message?: string };
-      const code = typeof err.status === 'number' && err.status >= 400 && err.status < 600 ? err.status : 500;
-      if (code >= 500) app.emit('error', e, ctx);
-      const message = err.expose || code < 500 ? (err.message ?? 'request failed') : 'an internal error occurred; see the extension\'s log';
-      ctx.status = code;
-      ctx.body = status(code, reasons[code] ?? (code >= 500 ? 'InternalError' : 'BadRequest'), message);
-    }
-  };
 }
 
 function parseConfig(raw: string | undefined): Record<string, unknown> {

@@ -1,7 +1,11 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 
-/** Who is calling, as the core vouches for it. */
+/**
+ * Who is calling, as the core vouches for it: `ctx.state.identity` in a backend's handlers. It
+ * comes from the signed token the core forwards, never from a header a client could set.
+ */
 export interface Identity {
+  /** The caller's user name (`admin`, `alice`; `system:serviceaccount...` style names for services). */
   username: string;
   /** Groups, `system:authenticated` included. */
   groups: string[];
@@ -9,8 +13,7 @@ export interface Identity {
   name?: string;
 }
 
-/** The header in which the core's gateway forwards the caller's identity. */
-export const IDENTITY_HEADER = 'x-mortise-identity';
+export { IDENTITY_HEADER } from './runtime-env.js';
 
 /** Algorithms the core signs with (asymmetric only: a shared secret could be forged by anyone holding it). */
 const algorithms = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
