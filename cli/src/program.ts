@@ -6,6 +6,7 @@ import { extensionEnableCommand } from './commands/extension-enable.js';
 import { extensionInfoCommand } from './commands/extension-info.js';
 import { extensionInstallCommand } from './commands/extension-install.js';
 import { extensionListCommand } from './commands/extension-list.js';
+import { extensionLogsCommand } from './commands/extension-logs.js';
 import { extensionRetryCommand } from './commands/extension-retry.js';
 import { extensionSearchCommand } from './commands/extension-search.js';
 import { extensionStatusCommand } from './commands/extension-status.js';
@@ -61,7 +62,7 @@ export function buildProgram(): Command {
   for (const c of [
     extensionSearchCommand(), extensionListCommand(), extensionInfoCommand(),
     extensionInstallCommand(), extensionStatusCommand(), extensionEnableCommand(), extensionDisableCommand(),
-    extensionConfigCommand(), extensionUpgradeCommand(), extensionRetryCommand(), extensionUninstallCommand(), extensionCacheCommand(),
+    extensionConfigCommand(), extensionLogsCommand(), extensionUpgradeCommand(), extensionRetryCommand(), extensionUninstallCommand(), extensionCacheCommand(),
   ]) add(extension, c);
 
   return program;

@@ -215,6 +215,39 @@ describe('mortise extension install/enable/disable/config/upgrade/retry/uninstal
     expect(nothing.stderr).toContain('nothing to retry');
   });
 
+  it('logs prints the backend\'s log; -f follows it until interrupted; a user without the permission is refused', async () => {
+    const r = ok(await ext('logs', 'hello-world'));
+    expect(r.stdout).toMatch(/"event":"listening"/);
+    const stamped = ok(await ext('logs', 'hello-world', '--tail', '1', '--timestamps'));
+    expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z \{.*\}\n$/);
+    expect(failed(await ext('logs', 'nothing-here')).stderr).toContain('not found');
+    expect(failed(await ext('logs', 'hello-world', '--tail', 'x')).stderr).toContain('expected a whole number');
+    // Like the other extension-management APIs: not for any logged-in user.
+    await core.api('/apis/iam.mortise.io/v1alpha1/users', { method: 'POST', json: { metadata: { name: 'log-reader' }, spec: { email: 'lr@example.com', password: 'log-reader-password-1' } } });
+    const { login, call } = await import('../../core/test/support/test-core.js');
+    const denied = await call(core.url, await login(core.url, 'log-reader', 'log-reader-password-1'), `/kapis/extensions.mortise.io/v1alpha1/extensions/hello-world/logs`);
+    expect(denied.status).toBe(403);
+    expect(await denied.json()).toMatchObject({ kind: 'Status', reason: 'Forbidden', message: expect.stringContaining('extensions/logs') });
+
+    // Follow from now on; a config change restarts the backend, whose new lines arrive.
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('MORTISE_')) env[k] = v;
+    env.MORTISE_CONFIG = config;
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../dist/mortise.js', import.meta.url)), 'extension', 'logs', 'hello-world', '-f', '--tail', '0'], { env });
+    let followed = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { followed += d; });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(followed).toBe('');
+    await core.api(`${api}/installplans/hello-world`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { config: { greeting: 'Hey' } } } });
+    await until('the restarted backend\'s line', async () => (followed.includes('"event":"listening"') ? true : undefined));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    await core.api(`${api}/installplans/hello-world`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { config: null } } });
+    await until('serving again', async () => ((await hello()).status === 200 ? true : undefined));
+  });
+
   it('disable switches the gateway to 503 (here followed by polling); enable brings it back (followed by a watch)', async () => {
     const off = ok(await mortise(['extension', 'disable', 'hello-world'], { MORTISE_NO_WATCH: '1' }));
     expect(off.stdout).toMatch(/^Disabling hello-world 0\.1\.0$/m);

@@ -68,6 +68,7 @@ import { extensionAssetRouter } from './extensions/asset-routes.js';
 import { extensionSearchRouter } from './extensions/extension-search-routes.js';
 import { extensionReadmeRouter } from './extensions/readme-routes.js';
 import { packageCacheRouter } from './extensions/package-cache-routes.js';
+import { extensionLogRouter } from './extensions/log-routes.js';
 import { InstallPlanController } from './extensions/installplan-controller.js';
 import { installPlanStrategy } from './extensions/installplan-strategy.js';
 import { repositoryStrategy } from './extensions/repository-strategy.js';
@@ -235,6 +236,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(extensionSearchRouter({ service, kinds }).routes());
   router.use(extensionReadmeRouter({ service, kinds, packages, logger }).routes());
   router.use(packageCacheRouter({ service, kinds, packages, maxBytes: opts.packageCacheMaxBytes }).routes());
+  router.use(extensionLogRouter({ service, kinds, runtime }).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
   const oauthDeps = {

@@ -191,6 +191,22 @@ export class CoreClient {
     }
   }
 
+  /** `GET path` as text, chunk by chunk as the core sends it (a followed log), until it ends or `signal` aborts. */
+  async *textStream(path: string, query: Record<string, string | undefined>, signal: AbortSignal): AsyncGenerator<string> {
+    const res = await this.authorized('GET', path, { query }, signal);
+    if (!res.body) return;
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        yield value;
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+  }
+
   /**
    * Sends the request with the access token, refreshing it first when it has run out and once
    * more when the core answers 401; answers that are not 2xx become errors.

@@ -455,8 +455,10 @@ export class InstallPlanController extends Controller {
     const merged = mergeConditions(status.conditions, conditions, now);
     const history = [...(status.history ?? [])];
     if (fields.state && fields.state !== status.state) history.push({ time: now, state: fields.state, version: fields.targetVersion ?? status.targetVersion, message: fields.message ?? '' });
+    // Unset fields are left out: a patch is JSON data, where undefined has no place.
+    const set = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
     await this.d.service.patch(this.planDef, '', plan.metadata.name!, 'merge', {
-      status: { ...fields, conditions: merged, history: history.slice(-20) },
+      status: { ...set, conditions: merged, history: history.slice(-20) },
     }, {}, { subresource: 'status' }).catch(ignoreNotFound);
   }
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../ops/logger.js';
 import { LineSplitter, RingBuffer, lastMeaningfulLine, shorten } from './log-lines.js';
 import { fsAllowList, isPathInside, probeNodeFlags, type FsAllowList, type NodeFlagSupport } from './permissions.js';
 import { PidFile, processStartTime } from './pid-file.js';
-import type { BackendLogLine, BackendSpec, BackendState, BackendStatus, Runtime } from './runtime.js';
+import type { BackendLogLine, BackendSpec, BackendState, BackendStatus, Runtime, RuntimeEvents } from './runtime.js';
 
 // The embedded mode's Runtime: every enabled extension backend is a child process of the core,
 // with its own port on 127.0.0.1, a minimal environment, its package as working directory,
@@ -276,7 +276,7 @@ function exitWithCoreModule(graceMs: number): string {
   return `data:text/javascript,${encodeURIComponent(src)}`;
 }
 
-export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> implements Runtime {
+export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runtime {
   private readonly logger: Logger;
   private readonly nodePath: string;
   private readonly healthIntervalMs: number;
@@ -739,7 +739,9 @@ export class ProcessRuntime extends EventEmitter<{ status: [BackendStatus] }> im
   // ---- logs and status ----------------------------------------------------------------------
 
   private onLine(b: Backend, inst: Instance, stream: BackendLogLine['stream'], line: string): void {
-    b.logs.push({ time: new Date().toISOString(), stream, line });
+    const entry: BackendLogLine = { time: new Date().toISOString(), stream, line };
+    b.logs.push(entry);
+    if (this.listenerCount('log') > 0) this.emit('log', b.spec.id, entry);
     if (stream === 'stderr') {
       inst.stderrTail.push(line);
       if (inst.stderrTail.length > STDERR_TAIL) inst.stderrTail.shift();

@@ -47,7 +47,13 @@ export interface BackendLogLine {
   line: string;
 }
 
-export interface Runtime extends EventEmitter<{ status: [BackendStatus] }> {
+/** `status` on every state change; `log` for every line a backend writes (for followers of its log). */
+export interface RuntimeEvents {
+  status: [BackendStatus];
+  log: [id: string, line: BackendLogLine];
+}
+
+export interface Runtime extends EventEmitter<RuntimeEvents> {
   /** Starts (or keeps running) a backend; resolves once the process is spawned. Idempotent per id. */
   start(spec: BackendSpec): Promise<BackendStatus>;
   /** Resolves when the backend is Ready; rejects with the reason after `timeoutMs` or if it fails. */
