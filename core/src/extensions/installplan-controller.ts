@@ -14,6 +14,7 @@ import { ignoreNotFound } from '../controller/garbage-collector.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { KindDefinition } from '../registry/kind.js';
 import type { ResourceService } from '../registry/resource-service.js';
+import { meaningfulTail } from '../runtime/log-lines.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { KubeObject, OwnerReference } from '../store/resource-store.js';
 import type { TokenService } from '../auth/token-service.js';
@@ -368,7 +369,7 @@ export class InstallPlanController extends Controller {
       const s = await this.d.runtime.waitReady(id, this.d.readyTimeoutMs ?? 60_000);
       return s.url!;
     } catch (e) {
-      const logs = this.d.runtime.logs(id, 5).map((l) => l.line).join(' | ');
+      const logs = meaningfulTail(this.d.runtime.logs(id, 60).map((l) => l.line), 5).join(' | ');
       throw new InstallError(`the backend did not become ready: ${(e as Error).message}${logs ? ` (last output: ${logs})` : ''}`);
     }
   }

@@ -103,6 +103,11 @@ export function lastMeaningfulLine(lines: readonly string[]): string | undefined
   return last.trim();
 }
 
+/** The last `n` lines worth showing a person: stack frames, blank lines and Node's version trailer left out. */
+export function meaningfulTail(lines: readonly string[], n: number): string[] {
+  return lines.filter((l) => l.trim() !== '' && !STACK_FRAME.test(l) && !NODE_TRAILER.test(l.trim()) && l.trim() !== '^').slice(-n).map((l) => l.trim());
+}
+
 /** `text` cut to at most `max` characters at a word boundary, with an ellipsis when cut. */
 export function shorten(text: string, max: number): string {
   const chars = [...text];

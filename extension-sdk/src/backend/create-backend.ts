@@ -188,6 +188,7 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
       }
+      log('info', `${name} listening on ${url}`, { event: 'listening', url, healthPath });
       return { url, server, close };
     },
   };

@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** Where the core's `main.js` is: given, `MORTISE_CORE_ENTRY`, else the `@mortise/core` package next to the SDK. */
+export function findCoreEntry(given?: string): string {
+  const explicit = given ?? process.env.MORTISE_CORE_ENTRY;
+  if (explicit) {
+    if (!existsSync(explicit)) throw new Error(`the Mortise core's entry ${explicit} does not exist (coreEntry / MORTISE_CORE_ENTRY: the core's dist/main.js)`);
+    return explicit;
+  }
+  try {
+    return fileURLToPath(import.meta.resolve('@mortise/core/main'));
+  } catch {
+    throw new Error(
+      'no Mortise core to test against: set MORTISE_CORE_ENTRY to a core\'s dist/main.js (e.g. <mortise checkout>/core/dist/main.js), '
+      + 'pass `coreEntry`, or install @mortise/core beside the SDK',
+    );
+  }
+}
+
+/** A port on 127.0.0.1 that was free a moment ago (the core is told to use it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface CoreProcess {
+  url: string;
+  child: ChildProcess;
+  /** What the core wrote (its JSON log lines), for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts `node <entry>` with `env` on a free port and waits until `/readyz` answers 200. */
+export async function startCoreProcess(entry: string, env: Record<string, string>, timeoutMs: number): Promise<CoreProcess> {
+  const port = await freePort();
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('MORTISE_')) childEnv[k] = v;
+  Object.assign(childEnv, { HOST: '127.0.0.1', PORT: String(port), ...env });
+  const child = spawn(process.execPath, [entry], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-64 * 1024);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (gone) throw new Error(`the Mortise core (${entry}) exited before it was ready:\n${output}`);
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the Mortise core (${entry}) was not ready within ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url, child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
