@@ -163,3 +163,40 @@ describe('mortise-ext command line', () => {
     expect(io.stdout.join('\n')).toMatch(/validate.*\n.*pack/s);
   });
 });
+
+describe('mortise-ext create', () => {
+  it('writes a project that stands alone: its own tsconfig, the SDK as a file: dependency, tests, .mortiseignore, README', async () => {
+    const tarball = join(dir, 'mortise-extension-sdk-0.1.0.tgz');
+    await writeFile(tarball, 'a packed SDK');
+    const io = collector();
+    expect(await runCli(['node', 'mortise-ext', 'create', 'acme-notes', '--dir', join(dir, 'acme'), '--sdk', tarball], io)).toBe(0);
+    expect(io.stdout[0]).toBe(`created acme-notes in ${join(dir, 'acme')}`);
+    const pkg = JSON.parse(await readFile(join(dir, 'acme', 'package.json'), 'utf8')) as { name: string; dependencies: Record<string, string>; scripts: Record<string, string> };
+    expect(pkg.name).toBe('acme-notes');
+    expect(pkg.dependencies['@mortise/extension-sdk']).toBe(`file:${tarball}`);
+    expect(Object.keys(pkg.scripts)).toEqual(expect.arrayContaining(['build', 'test', 'pack', 'dev']));
+    const tsconfig = JSON.parse(await readFile(join(dir, 'acme', 'tsconfig.json'), 'utf8')) as Record<string, unknown>;
+    expect(tsconfig.extends).toBeUndefined();
+    const manifest = await readFile(join(dir, 'acme', 'extension.yaml'), 'utf8');
+    expect(manifest).toMatch(/^name: acme-notes$/m);
+    expect(manifest).toContain('prefix: /proxy/acme-notes/');
+    expect(await readFile(join(dir, 'acme', 'test', 'server.test.ts'), 'utf8')).toContain("from '@mortise/extension-sdk/testing'");
+    expect(await readFile(join(dir, 'acme', '.mortiseignore'), 'utf8')).toMatch(/^\/src\/$/m);
+    expect(await readFile(join(dir, 'acme', 'README.md'), 'utf8')).toMatch(/^# Acme Notes$/m);
+  });
+
+  it('refuses a bad name, a non-empty directory and a missing SDK tarball, writing nothing', async () => {
+    const bad = collector();
+    expect(await runCli(['node', 'mortise-ext', 'create', 'Acme_Notes', '--dir', join(dir, 'x')], bad)).toBe(1);
+    expect(bad.stderr[0]).toMatch(/^error: "Acme_Notes" is not a valid extension name/);
+    await writeFile(join(dir, 'occupied'), '');
+    const busy = collector();
+    expect(await runCli(['node', 'mortise-ext', 'create', 'acme', '--dir', dir], busy)).toBe(1);
+    expect(busy.stderr[0]).toBe(`error: ${dir} exists and is not empty: choose another name or --dir`);
+    const missing = collector();
+    expect(await runCli(['node', 'mortise-ext', 'create', 'acme', '--dir', join(dir, 'y'), '--sdk', join(dir, 'nope.tgz')], missing)).toBe(1);
+    expect(missing.stderr[0]).toContain('does not exist');
+    await expect(stat(join(dir, 'x'))).rejects.toThrow();
+    await expect(stat(join(dir, 'y'))).rejects.toThrow();
+  });
+});

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { buildCommand } from './commands/build.js';
+import { createCommand } from './commands/create.js';
 import { keygenCommand } from './commands/keygen.js';
 import { packCommand } from './commands/pack.js';
 import { publishCommand } from './commands/publish.js';
@@ -13,6 +14,16 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .description('Build, check, package, sign and publish Mortise extensions')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  program
+    .command('create')
+    .description('create a new extension project NAME (backend, tests, tsconfig, .mortiseignore, README) that builds, tests and packs on its own')
+    .argument('<name>', 'the extension name (e.g. acme-notes)')
+    .option('--dir <dir>', 'where to create it (default: ./NAME)')
+    .option('--sdk <spec>', 'the SDK to depend on: the packed SDK .tgz (npm pack in extension-sdk/), a directory, or a version range (default: this SDK\'s directory)')
+    .action(async (name: string, options: { dir?: string; sdk?: string }) => {
+      exitCode = await createCommand(name, options, io);
+    });
 
   program
     .command('validate')
