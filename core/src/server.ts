@@ -69,6 +69,8 @@ import { extensionSearchRouter } from './extensions/extension-search-routes.js';
 import { extensionReadmeRouter } from './extensions/readme-routes.js';
 import { packageCacheRouter } from './extensions/package-cache-routes.js';
 import { extensionLogRouter } from './extensions/log-routes.js';
+import { devRouteRouter } from './extensions/dev-route-routes.js';
+import { DevRoutes } from './gateway/dev-routes.js';
 import { InstallPlanController } from './extensions/installplan-controller.js';
 import { installPlanStrategy } from './extensions/installplan-strategy.js';
 import { repositoryStrategy } from './extensions/repository-strategy.js';
@@ -237,6 +239,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(extensionReadmeRouter({ service, kinds, packages, logger }).routes());
   router.use(packageCacheRouter({ service, kinds, packages, maxBytes: opts.packageCacheMaxBytes }).routes());
   router.use(extensionLogRouter({ service, kinds, runtime }).routes());
+  const devRoutes = new DevRoutes();
+  router.use(devRouteRouter(devRoutes).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
   const oauthDeps = {
@@ -331,7 +335,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       url = v;
     },
     async listen() {
-      server = new DualProtocolServer(gatewayListener({ gateway, guard, audit, metrics, logger }, app.callback()), certs);
+      server = new DualProtocolServer(gatewayListener({ gateway, guard, audit, metrics, logger, devRoutes }, app.callback()), certs);
       server.onUpgrade(gateway.upgradeHandler(app.callback()));
       const addr = await server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1');
       const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;

@@ -11,6 +11,7 @@ import type { UserInfo } from '../http/app-state.js';
 import { isPublic } from '../http/public-routes.js';
 import type { RequestGuard } from '../http/request-guard.js';
 import type { CoreMetrics } from '../ops/metrics.js';
+import type { DevRoutes } from './dev-routes.js';
 import type { Gateway } from './gateway.js';
 import type { RouteMatch } from './route-table.js';
 
@@ -20,6 +21,8 @@ export interface GatewayListenerDeps {
   audit: AuditLog;
   metrics: CoreMetrics;
   logger: Logger;
+  /** Developers' own routes (`mortise-ext dev`), matched after authentication, for them alone. */
+  devRoutes?: DevRoutes;
 }
 
 /**
@@ -35,8 +38,10 @@ export function gatewayListener(deps: GatewayListenerDeps, fallback: RequestList
     const path = q < 0 ? url : url.slice(0, q);
     const search = q < 0 ? '' : url.slice(q);
     const method = req.method ?? 'GET';
-    const match = path.startsWith('/') && !isPublic(method, path) ? deps.gateway.routes.match(method, path, search) : undefined;
-    if (!match) {
+    const routable = path.startsWith('/') && !isPublic(method, path);
+    const match = routable ? deps.gateway.routes.match(method, path, search) : undefined;
+    // A path only a developer's route covers is looked at too: who asks decides after authentication.
+    if (!match && !(routable && deps.devRoutes?.claims(path))) {
       fallback(req, res);
       return;
     }
@@ -44,7 +49,8 @@ export function gatewayListener(deps: GatewayListenerDeps, fallback: RequestList
   };
 }
 
-async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: ServerResponse, method: string, path: string, search: string, match: RouteMatch): Promise<void> {
+async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: ServerResponse, method: string, path: string, search: string, installed: RouteMatch | undefined): Promise<void> {
+  let match = installed;
   const received = new Date();
   const started = process.hrtime.bigint();
   const socket = req.socket as Partial<TLSSocket>;
@@ -56,7 +62,7 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
   res.once('close', () => {
     const code = res.headersSent ? res.statusCode : 499;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const route = `gateway/${match.route.kind}/${match.route.extension}`;
+    const route = match ? `gateway/${match.route.dev ? 'dev' : match.route.kind}/${match.route.extension}` : 'gateway/dev';
     deps.metrics.requests.inc({ route, method, code: String(code) });
     deps.metrics.latency.observe({ route, method }, seconds);
     const fields = { event: 'request', method, path, status: code, ms: Math.round(seconds * 1e4) / 10, user: user?.username };
@@ -80,6 +86,8 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
     info = parseRequestInfo(method, path, new URLSearchParams(search));
     user = await deps.guard.authenticate(req.headers, false, method);
     await deps.guard.authorize(user!, info);
+    match = deps.devRoutes?.match(user!.username, path, search) ?? installed;
+    if (!match) throw new ApiError(404, 'NotFound', `${path} is not served: no extension route matches it`);
     const client = { ip: socket.remoteAddress ?? '', proto: socket.encrypted ? 'https' as const : 'http' as const };
     await deps.gateway.serve(req, res, path, match, user!, client, auditID ? { 'audit-id': auditID } : undefined);
   } catch (e) {

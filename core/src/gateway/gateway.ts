@@ -160,7 +160,7 @@ export class Gateway {
       this.countError(route, 'misconfigured');
       throw new ApiError(502, 'ServiceUnavailable', `the ${route.kind === 'apiservice' ? 'APIService' : 'ReverseProxy'} "${route.name}" of extension "${route.extension}" cannot be used: ${route.problem}`, details);
     }
-    const health = this.health?.(route.extension);
+    const health = route.dev ? undefined : this.health?.(route.extension);
     if (health && !health.healthy) {
       this.countError(route, 'unhealthy');
       throw new ApiError(503, 'ServiceUnavailable', `the backend of extension "${route.extension}" is not ready: ${health.message ?? 'it is not running'}`, { ...details, retryAfterSeconds });

@@ -32,6 +32,8 @@ export interface Route {
   removeHeaders: string[];
   /** For choosing between routes that claim the same prefix: the oldest enabled one wins. */
   created: string;
+  /** A developer's own route (`mortise-ext dev`): no runtime health of its own. */
+  dev?: boolean;
 }
 
 export interface RouteMatch {

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { buildCommand } from './commands/build.js';
 import { createCommand } from './commands/create.js';
+import { devCommand } from './commands/dev.js';
 import { keygenCommand } from './commands/keygen.js';
 import { packCommand } from './commands/pack.js';
 import { publishCommand } from './commands/publish.js';
@@ -23,6 +24,17 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
     .option('--sdk <spec>', 'the SDK to depend on: the packed SDK .tgz (npm pack in extension-sdk/), a directory, or a version range (default: this SDK\'s directory)')
     .action(async (name: string, options: { dir?: string; sdk?: string }) => {
       exitCode = await createCommand(name, options, io);
+    });
+
+  program
+    .command('dev')
+    .description("run the extension's backend here against a running core, for your requests only; rebuild and restart on change")
+    .argument('[dir]', 'extension directory', '.')
+    .requiredOption('--core <url>', 'the running core (e.g. http://127.0.0.1:8080)')
+    .option('--token <token>', 'your bearer token (default: $MORTISE_DEV_TOKEN)')
+    .option('--username <name>', 'log in as this user, the password in $MORTISE_DEV_PASSWORD')
+    .action(async (dir: string, options: { core: string; token?: string; username?: string }) => {
+      exitCode = await devCommand(dir, options, io);
     });
 
   program
