@@ -303,7 +303,9 @@ describe('mortise extension install/enable/disable/config/upgrade/retry/uninstal
     expect(r.stdout).toMatch(/^\[6\/7\] Starting the backend$/m);
     expect(r.stdout).toContain('hello-world upgraded from 0.1.0 to 0.2.0.');
     expect(await hello()).toEqual({ status: 200, body: { message: 'Hi, admin!', user: 'admin' } });
-    expect(ok(await ext('upgrade', 'hello-world')).stdout).toContain('hello-world is already at 0.2.0, the recommended version.');
+    const already = ok(await ext('upgrade', 'hello-world')).stdout;
+    expect(already).toContain('hello-world is already at 0.2.0, the recommended version.');
+    expect(already).toContain('Just published a newer version? Sync its repository first: mortise repo sync local');
   });
 
   it('a failed upgrade exits non-zero with the plan\'s message while the old version keeps serving', async () => {

@@ -200,3 +200,40 @@ describe('mortise-ext create', () => {
     await expect(stat(join(dir, 'y'))).rejects.toThrow();
   });
 });
+
+describe('mortise-ext index and yank for a static repository', () => {
+  it('index lists every package of DIR/packages with its digest and signature, keeps yanked marks, and refuses a renamed file', async () => {
+    const { mkdir, rename } = await import('node:fs/promises');
+    const { parseRepositoryIndex, sha256File } = await import('../src/index.js');
+    const repo = join(dir, 'repo');
+    await mkdir(join(repo, 'packages'), { recursive: true });
+    const ext = await writeExtensionDir(join(dir, 'ext'));
+    expect(await packCommand(ext, { out: join(repo, 'packages') }, collector())).toBe(0);
+    const io = collector();
+    expect(await runCli(['node', 'mortise-ext', 'index', repo], io)).toBe(0);
+    expect(io.stdout[0]).toBe(`wrote ${join(repo, 'index.yaml')}: 1 extension(s), 1 version(s)`);
+    const index = parseRepositoryIndex(await readFile(join(repo, 'index.yaml'), 'utf8'));
+    expect(index.entries.devops![0]).toMatchObject({ version: '1.2.0', digest: await sha256File(join(repo, 'packages', 'devops-1.2.0.tgz')), urls: ['packages/devops-1.2.0.tgz'] });
+
+    const yank = collector();
+    expect(await runCli(['node', 'mortise-ext', 'yank', 'devops', '1.2.0', '--from', `file://${repo}`, '--reason', 'bad'], yank)).toBe(0);
+    expect(await runCli(['node', 'mortise-ext', 'index', repo], collector())).toBe(0);
+    expect(parseRepositoryIndex(await readFile(join(repo, 'index.yaml'), 'utf8')).entries.devops![0]).toMatchObject({ yanked: true, yankedReason: 'bad' });
+
+    await rename(join(repo, 'packages', 'devops-1.2.0.tgz'), join(repo, 'packages', 'devops-2.0.0.tgz'));
+    const bad = collector();
+    expect(await runCli(['node', 'mortise-ext', 'index', repo], bad)).toBe(1);
+    expect(bad.stderr[0]).toMatch(/^error: devops-2.0.0.tgz holds devops 1.2.0/);
+  });
+
+  it('publish and yank take the repository URL users see, or the root and --repository', async () => {
+    const { marketplaceTarget } = await import('../src/repository/repository-url.js');
+    expect(marketplaceTarget('http://127.0.0.1:8090/main')).toEqual({ marketplaceUrl: 'http://127.0.0.1:8090/', repository: 'main' });
+    expect(marketplaceTarget('http://127.0.0.1:8090/main/index.yaml')).toEqual({ marketplaceUrl: 'http://127.0.0.1:8090/', repository: 'main' });
+    expect(marketplaceTarget('https://m.example/mp/community/')).toEqual({ marketplaceUrl: 'https://m.example/mp/', repository: 'community' });
+    expect(marketplaceTarget('http://127.0.0.1:8090')).toEqual({ marketplaceUrl: 'http://127.0.0.1:8090/', repository: 'main' });
+    expect(marketplaceTarget('http://127.0.0.1:8090', 'beta')).toEqual({ marketplaceUrl: 'http://127.0.0.1:8090/', repository: 'beta' });
+    expect(() => marketplaceTarget('http://127.0.0.1:8090/main', 'beta')).toThrow(/is the repository "main", but --repository says "beta"/);
+    expect(() => marketplaceTarget('file:///srv/repo')).toThrow(/mortise-ext index/);
+  });
+});

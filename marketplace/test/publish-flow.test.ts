@@ -35,7 +35,7 @@ describe('publishing', () => {
     const cli = await runCliProcess(['publish', packed.file, '--to', market.url, '--token', ADMIN_TOKEN]);
     expect(cli.stderr).toBe('');
     expect(cli.code).toBe(0);
-    expect(cli.stdout).toContain(`published devops 1.2.0 to ${market.url} (repository main)`);
+    expect(cli.stdout).toContain(`published devops 1.2.0 to ${market.url}/main`);
     expect(cli.stdout).toContain(`sha256: ${packed.sha256}`);
     expect(cli.stdout).toContain('signed: yes');
 
@@ -60,9 +60,24 @@ describe('publishing', () => {
     expect(error).toBeInstanceOf(PublishError);
     expect(error).toMatchObject({ status: 409, code: 'VersionExists', message: 'publish refused (409): devops 1.2.0 is already published; publish a new version instead' });
 
-    const cli = await runCliProcess(['publish', changed.file, '--to', market.url, '--token', ADMIN_TOKEN]);
+    // The CLI takes the repository's URL, as users add it, and says what to do.
+    const cli = await runCliProcess(['publish', changed.file, '--to', `${market.url}/main`, '--token', ADMIN_TOKEN]);
     expect(cli.code).toBe(1);
-    expect(cli.stderr).toMatch(/^error: publish refused \(409\): devops 1.2.0 is already published/);
+    expect(cli.stderr).toBe(`error: devops 1.2.0 is already published in ${market.url}/main, and a published version never changes: change \`version\` in extension.yaml, pack again and publish that\n`);
+
+    // A renamed file is not mistaken for a new version.
+    const { copyFile } = await import('node:fs/promises');
+    const renamed = join(work, 'devops-1.3.0.tgz');
+    await copyFile(changed.file, renamed);
+    const misnamed = await runCliProcess(['publish', renamed, '--to', `${market.url}/main`, '--token', ADMIN_TOKEN]);
+    expect(misnamed.code).toBe(1);
+    expect(misnamed.stderr).toBe('error: devops-1.3.0.tgz holds devops 1.2.0 (its extension.yaml says so), so it would be devops-1.2.0.tgz: to publish another version, change `version` in extension.yaml and pack again (renaming the file does not change the version)\n');
+
+    // Yank with the CLI, through the marketplace's API.
+    const yank = await runCliProcess(['yank', 'devops', '1.2.0', '--from', `${market.url}/main`, '--reason', 'broken config', '--token', ADMIN_TOKEN]);
+    expect(yank.stderr).toBe('');
+    expect(yank.stdout).toContain(`yanked devops 1.2.0 in ${market.url}/main (broken config)`);
+    expect(parseRepositoryIndex(await (await fetch(`${market.url}/main/index.yaml`)).text()).entries.devops![0]).toMatchObject({ yanked: true, yankedReason: 'broken config' });
 
     expect(sha256Hex(await readFile(join(work, 'data', 'main', 'packages', 'devops-1.2.0.tgz')))).toBe(packed.sha256);
   });

@@ -43,7 +43,10 @@ export function extensionUpgradeCommand(): Command {
       if (before.spec.extension.version === version) {
         if (from === version && s.state && restingStates.includes(s.state)) {
           if (isMachine(opts.output)) return printData(opts.output as 'json' | 'yaml', planView(before));
-          return out(`${name} is already at ${version}${opts.version ? '' : ', the recommended version'}.`);
+          out(`${name} is already at ${version}${opts.version ? '' : ', the recommended version'}.`);
+          // Repositories sync on their interval: a version published a moment ago is not offered yet.
+          if (!opts.version) out(`Just published a newer version? Sync its repository first: mortise repo sync ${ext.spec?.repository ?? 'REPOSITORY'}`);
+          return;
         }
         if (s.state && failedStates.includes(s.state)) {
           throw new CliError(`${name}: ${s.message ?? s.state}`, [`this version was already tried: once the cause is fixed, \`mortise extension retry ${name}\``, ...nextSteps(name).slice(2)]);

@@ -4,7 +4,9 @@ import { createCommand } from './commands/create.js';
 import { devCommand } from './commands/dev.js';
 import { keygenCommand } from './commands/keygen.js';
 import { packCommand } from './commands/pack.js';
+import { indexCommand } from './commands/index-repository.js';
 import { publishCommand } from './commands/publish.js';
+import { yankCommand } from './commands/yank.js';
 import { validateCommand } from './commands/validate.js';
 import { processIO, type CliIO } from './io.js';
 
@@ -75,14 +77,34 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
 
   program
     .command('publish')
-    .description('upload a package to a marketplace')
+    .description('upload a package to a marketplace repository')
     .argument('<package>', 'the .tgz to publish')
-    .requiredOption('--to <url>', 'marketplace URL')
+    .requiredOption('--to <url>', 'the repository\'s URL, as `mortise repo add` takes it (http://host:8090/main)')
     .option('--token <token>', 'publish token (default: $MORTISE_PUBLISH_TOKEN)')
-    .option('--repository <name>', 'repository on the marketplace', 'main')
+    .option('--repository <name>', 'the repository, when --to is the server\'s root (default: main)')
     .option('--signature <base64>', 'signature (default: the .sig file beside the package)')
     .action(async (pkg: string, options: { to: string; token?: string; repository?: string; signature?: string }) => {
       exitCode = await publishCommand(pkg, options, io);
+    });
+
+  program
+    .command('yank')
+    .description('mark a published version yanked: cores stop offering it (pinned installs keep working)')
+    .argument('<name>', 'the extension')
+    .argument('<version>', 'the version')
+    .requiredOption('--from <repository>', 'a marketplace repository URL (http://host:8090/main), or a static repository directory / file:// URL')
+    .option('--reason <text>', 'why (shown to admins)')
+    .option('--token <token>', 'publish token for a marketplace (default: $MORTISE_PUBLISH_TOKEN)')
+    .action(async (name: string, version: string, options: { from: string; reason?: string; token?: string }) => {
+      exitCode = await yankCommand(name, version, options, io);
+    });
+
+  program
+    .command('index')
+    .description('write DIR/index.yaml for the packages in DIR/packages/: a static repository (any file server, or file://DIR)')
+    .argument('<dir>', 'the repository directory')
+    .action(async (dir: string) => {
+      exitCode = await indexCommand(dir, io);
     });
 
   try {
