@@ -57,5 +57,6 @@ export { keygenCommand, type KeygenCommandOptions } from './cli/commands/keygen.
 export { publishCommand, type PublishCommandOptions } from './cli/commands/publish.js';
 
 export { writeFileAtomic } from './util/atomic-write.js';
+export { freePort } from './util/free-port.js';
 export { unsafePackagePathReason, normalizePackagePath } from './util/package-path.js';
 export * from './backend/index.js';

@@ -2,9 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, statSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
-import { createServer } from 'node:net';
 import { isAbsolute, join } from 'node:path';
-import { runtimeEnvironment } from '@mortise/extension-sdk';
+import { freePort, runtimeEnvironment } from '@mortise/extension-sdk';
 import type { Logger } from '../ops/logger.js';
 import { LineSplitter, RingBuffer, lastMeaningfulLine, shorten } from './log-lines.js';
 import { fsAllowList, isPathInside, probeNodeFlags, type FsAllowList, type NodeFlagSupport } from './permissions.js';
@@ -112,19 +111,6 @@ interface Backend {
   restartTimer?: NodeJS.Timeout;
   resetTimer?: NodeJS.Timeout;
   allow?: FsAllowList;
-}
-
-/** A port on 127.0.0.1 that was free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const delay = (ms: number) =>

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../util/free-port.js';
 
 /** Where the core's `main.js` is: given, `MORTISE_CORE_ENTRY`, else the `@mortise/core` package next to the SDK. */
 export function findCoreEntry(given?: string): string {
@@ -18,19 +18,6 @@ export function findCoreEntry(given?: string): string {
       + 'pass `coreEntry`, or install @mortise/core beside the SDK',
     );
   }
-}
-
-/** A port on 127.0.0.1 that was free a moment ago (the core is told to use it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export interface CoreProcess {

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, readdirSync, readFileSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { runtimeEnvironment } from '../../backend/runtime-env.js';
 import { DEFAULT_HEALTH_PATH, type ExtensionManifest } from '../../manifest/types.js';
 import { parseManifestYaml } from '../../manifest/parse-yaml.js';
+import { freePort } from '../../util/free-port.js';
 import { reportFailure, type CliIO } from '../io.js';
 
 export interface DevCommandOptions {
@@ -20,17 +20,6 @@ export interface DevCommandOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
-    });
-  });
-}
 
 async function developerToken(core: string, o: DevCommandOptions): Promise<string> {
   const token = o.token ?? process.env.MORTISE_DEV_TOKEN;
@@ -68,7 +57,7 @@ export async function devCommand(dirArg: string | undefined, o: DevCommandOption
   const dir = resolve(dirArg ?? '.');
   const core = o.core.replace(/\/+$/, '');
   let backend: ChildProcess | undefined;
-  let watcher: FSWatcher | undefined;
+  let watchers: FSWatcher[] = [];
   let renew: NodeJS.Timeout | undefined;
   let registered = false;
   let token = '';
@@ -161,10 +150,13 @@ export async function devCommand(dirArg: string | undefined, o: DevCommandOption
     let timer: NodeJS.Timeout | undefined;
     let restarting = Promise.resolve();
     const changed = new Set<string>();
-    watcher = watch(dir, { recursive: true }, (_event, file) => {
-      if (!file || /(^|\/)(node_modules|\.mortise-dev|\.git|packages)(\/|$)/.test(String(file))) return;
-      const path = join(dir, String(file));
-      if (transpiler && (path.startsWith(transpiler.outDir + sep) || !path.endsWith('.ts'))) return;
+    // One inotify watch per source directory (node_modules, the build output and dotted
+    // directories left out): Node 20's recursive watch on Linux polls every file below.
+    const skip = new Set(['node_modules', 'packages', ...(transpiler ? [relative(dir, transpiler.outDir).split(sep)[0]!] : [])]);
+    const onChange = (base: string) => (_event: string, file: string | Buffer | null) => {
+      if (!file) return;
+      const path = join(base, String(file));
+      if (transpiler && !path.endsWith('.ts')) return;
       changed.add(path);
       clearTimeout(timer);
       timer = setTimeout(() => {
@@ -181,7 +173,8 @@ export async function devCommand(dirArg: string | undefined, o: DevCommandOption
           }
         });
       }, 30);
-    });
+    };
+    watchers = sourceDirectories(dir, skip).map((d) => watch(d, onChange(d)));
 
     await stopped;
     clearTimeout(timer);
@@ -192,7 +185,7 @@ export async function devCommand(dirArg: string | undefined, o: DevCommandOption
     return reportFailure(io, error);
   } finally {
     clearInterval(renew);
-    watcher?.close();
+    for (const w of watchers) w.close();
     if (backend && backend.exitCode === null) backend.kill('SIGTERM');
     if (registered) {
       await fetch(`${core}/kapis/extensions.mortise.io/v1alpha1/devroutes/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
@@ -236,4 +229,18 @@ async function projectTranspiler(dir: string): Promise<Transpiler | undefined> {
       writeFileSync(out, outputText);
     },
   };
+}
+
+/** `dir` and the directories below it, but not those named in `skip` at the top nor any starting with a dot. */
+function sourceDirectories(dir: string, skip: Set<string>): string[] {
+  const found = [dir];
+  const walk = (d: string, top: boolean) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (!e.isDirectory() || e.name.startsWith('.') || e.name === 'node_modules' || (top && skip.has(e.name))) continue;
+      found.push(join(d, e.name));
+      walk(join(d, e.name), false);
+    }
+  };
+  walk(dir, true);
+  return found;
 }
