@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
 import { generateKeyPair, SignJWT, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreApiError, createExtensionBackend, type ExtensionBackend, type RunningBackend } from '../src/index.js';
@@ -22,12 +23,20 @@ describe('createExtensionBackend', () => {
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
     backend = createExtensionBackend({
-      name: 'sdk-demo', coreUrl: t.url, token: t.token, publicPaths: ['/public/*', '/robots.txt'], handleSignals: false, maxBodyBytes: 1000,
+      name: 'sdk-demo', coreUrl: t.url, token: t.token, publicPaths: ['/public/*', '/robots.txt'], rawBodyPaths: ['/raw/*'], handleSignals: false, maxBodyBytes: 1000,
       log: (level, msg, fields) => logged.push({ level, msg, ...fields }),
     });
     backend.router.post('/echo', (ctx) => {
       ctx.body = { received: ctx.request.body ?? null, user: ctx.state.identity.username };
     });
+    // Reads its body itself: what the JSON parser left unread.
+    const rawEcho = async (ctx: { req: AsyncIterable<Buffer>; request: { body?: unknown }; body: unknown }) => {
+      const chunks: Buffer[] = [];
+      for await (const c of ctx.req) chunks.push(c);
+      ctx.body = { bytes: Buffer.concat(chunks).length, parsed: ctx.request.body ?? null };
+    };
+    backend.router.post('/raw/push', rawEcho);
+    backend.router.post('/gz', rawEcho);
     backend.router.get('/me', (ctx) => {
       ctx.body = ctx.state.identity;
     });
@@ -165,6 +174,16 @@ describe('createExtensionBackend', () => {
     const big = await post(JSON.stringify({ text: 'x'.repeat(2000) }));
     expect(big.status).toBe(413);
     expect(await big.json()).toMatchObject({ kind: 'Status', code: 413, reason: 'RequestEntityTooLarge', message: 'the request body is larger than 1000 bytes' });
+  });
+
+  it('leaves the body of rawBodyPaths and of compressed requests to the handler, whatever its size', async () => {
+    const headers = { 'X-Mortise-Identity': await forwarded(), 'content-type': 'application/json' };
+    const big = JSON.stringify({ text: 'x'.repeat(5000) });
+    const raw = await fetch(`${running.url}/raw/push`, { method: 'POST', headers, body: big });
+    expect(await raw.json()).toEqual({ bytes: big.length, parsed: null });
+    const gz = await fetch(`${running.url}/gz`, { method: 'POST', headers: { ...headers, 'content-encoding': 'gzip' }, body: gzipSync(big) });
+    expect(gz.status).toBe(200);
+    expect(await gz.json()).toEqual({ bytes: gzipSync(big).length, parsed: null });
   });
 
   it('reports a call the core refused for want of a permission as a 403 naming it, to the caller and the log', async () => {

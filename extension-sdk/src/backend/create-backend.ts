@@ -8,7 +8,7 @@ import Koa from 'koa';
 import { CoreClient } from './core-client.js';
 import { errorResponder, type BackendLog, jsonLog } from './errors.js';
 import { createIdentityVerifier, IdentityError, type Identity, type IdentityVerifier } from './identity.js';
-import { jsonBodies, DEFAULT_MAX_BODY_BYTES } from './json-body.js';
+import { jsonBodies, matchesPath, DEFAULT_MAX_BODY_BYTES } from './json-body.js';
 import { DEFAULT_HEALTH_PATH } from '../manifest/types.js';
 import { IDENTITY_HEADER, readRuntimeEnvironment, RUNTIME_ENV } from './runtime-env.js';
 import { backendStatus } from './status.js';
@@ -31,6 +31,11 @@ export interface ExtensionBackendOptions {
   dataDir?: string;
   /** Largest JSON request body accepted (413 beyond). Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Paths whose request bodies the handler reads itself from `ctx.req` (streams, binary or
+   * compressed pushes, bodies larger than `maxBodyBytes`): exact, or a prefix ending in `*`.
+   */
+  rawBodyPaths?: string[];
   /** Where the helper logs (one JSON line per event, which the core keeps as the extension's log). Default stderr. */
   log?: BackendLog;
   /** Paths served without an identity: exact, or a prefix ending in `*` (`/public/*`). */
@@ -127,7 +132,7 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
       ctx.body = { status: 'ok' };
       return;
     }
-    if (isPublicPath(ctx.path, publicPaths)) return next();
+    if (matchesPath(publicPaths, ctx.path)) return next();
     try {
       ctx.state.identity = await verifyIdentity(ctx.get(IDENTITY_HEADER) || undefined);
     } catch (e) {
@@ -139,7 +144,7 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
     }
     await next();
   });
-  app.use(jsonBodies(opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES));
+  app.use(jsonBodies(opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, opts.rawBodyPaths ?? []));
   app.use(router.routes());
   app.use(router.allowedMethods());
 
@@ -192,10 +197,6 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
       return { url, server, close };
     },
   };
-}
-
-function isPublicPath(path: string, publicPaths: string[]): boolean {
-  return publicPaths.some((p) => (p.endsWith('*') ? path.startsWith(p.slice(0, -1)) : path === p));
 }
 
 function parseConfig(raw: string | undefined): Record<string, unknown> {

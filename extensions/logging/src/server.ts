@@ -18,7 +18,8 @@ interface Config {
   audit?: { enabled?: boolean; intervalSeconds?: number };
 }
 
-const backend = createExtensionBackend({ onShutdown: () => shutdown() });
+// Pushes are read raw: compressed, binary (protobuf) or larger than the helper's JSON bound.
+const backend = createExtensionBackend({ onShutdown: () => shutdown(), rawBodyPaths: ['/loki/api/v1/push', '/otlp/v1/logs', '/v1/logs'] });
 const config = backend.config as Config;
 const dataDir = process.env.MORTISE_DATA_DIR ?? '.';
 const store = new SqliteLogStore(join(dataDir, 'store'));
