@@ -32,6 +32,7 @@ const seeds: Record<string, Record<string, unknown>> = {
   'iam.mortise.io/workspacerolebindings': { metadata: { name: 'fuzz-wrb', labels: { 'tenant.mortise.io/workspace': 'fuzz-ws' } }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'WorkspaceRole', name: 'fuzz-wr' }, subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'fuzz-user' }] },
   'iam.mortise.io/roles': { metadata: { name: 'fuzz-role' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] },
   'iam.mortise.io/rolebindings': { metadata: { name: 'fuzz-rb' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'Role', name: 'fuzz-role' }, subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'fuzz-user' }] },
+  'iam.mortise.io/serviceaccounts': { metadata: { name: 'fuzz-sa', namespace: ns } },
   'iam.mortise.io/roletemplates': { metadata: { name: 'fuzz-rt' }, spec: { rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }] } },
   'extensions.mortise.io/repositories': { metadata: { name: 'fuzz-repo' }, spec: { url: 'file:///nonexistent/fuzz-repository', interval: '1000h' } },
   'extensions.mortise.io/categories': { metadata: { name: 'fuzz-cat' }, spec: { displayName: { en: 'Fuzz' } } },
@@ -56,6 +57,7 @@ const seeds: Record<string, Record<string, unknown>> = {
   // Create-only kinds: asked, answered, never stored.
   'authorization.k8s.io/selfsubjectaccessreviews': { metadata: { name: 'fuzz-review' }, spec: { resourceAttributes: { verb: 'get', group: '', resource: 'namespaces', namespace: ns } } },
   'authorization.k8s.io/selfsubjectrulesreviews': { metadata: { name: 'fuzz-review' }, spec: { namespace: ns } },
+  'authorization.k8s.io/subjectaccessreviews': { metadata: { name: 'fuzz-review' }, spec: { user: 'fuzz-user', groups: ['system:authenticated'], resourceAttributes: { verb: 'get', group: '', resource: 'namespaces', namespace: ns } } },
 };
 const createOnly = (d: KindDefinition) => d.verbs !== undefined && !d.verbs.includes('update');
 
