@@ -51,6 +51,8 @@ import { KindRegistry } from './registry/kind-registry.js';
 import { ResourceService } from './registry/resource-service.js';
 import { SchemaValidator } from './registry/schema-validator.js';
 import { crdKind, namespaceKind } from './schemas/builtin.js';
+import { configMapKind, secretKind } from './schemas/config-data.js';
+import { EncryptionKeys } from './store/encryption-keys.js';
 import { coreKinds } from './schemas/index.js';
 import { iamGroup } from './schemas/iam.js';
 import { accessReviewKinds, accessReviewRouter } from './iam/access-review-routes.js';
@@ -142,7 +144,12 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   let store = opts.store;
   if (!store) {
     if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-    store = new SqliteStore({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', eventRetention: opts.eventRetention });
+    // Secrets are sealed with AES-256-GCM; the key file lives beside the database (docs/security.md).
+    const codec = opts.dataDir ? EncryptionKeys.loadOrCreate(join(opts.dataDir, 'encryption-keys')) : EncryptionKeys.ephemeral();
+    store = new SqliteStore({
+      path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', eventRetention: opts.eventRetention,
+      encrypted: { resources: ['/secrets'], codec },
+    });
   }
   const audit = new SqliteAuditLog({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', retention: opts.auditRetention, logger });
   const validator = new SchemaValidator();
@@ -150,6 +157,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const service = new ResourceService(store, kinds, validator);
 
   kinds.register(namespaceKind());
+  kinds.register(secretKind());
+  kinds.register(configMapKind());
   for (const def of coreKinds({ user: userStrategy, workspace: workspaceStrategy })) kinds.register(def);
   for (const def of accessReviewKinds()) kinds.register(def);
   const crdDef = crdKind({

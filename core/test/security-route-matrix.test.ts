@@ -160,6 +160,8 @@ describe('security: every route serves exactly what was authorized', () => {
       // Asking about another subject is not a self-review: only those granted `create` may.
       subjectaccessreviews: () => ({ spec: { user: name, groups: [], resourceAttributes: { verb: 'get', resource: 'users', group: 'iam.mortise.io', name: OTHER } } }),
       workspaces: () => ({ metadata, spec: {} }),
+      secrets: () => ({ metadata, stringData: { token: `${name}-token` } }),
+      configmaps: () => ({ metadata, data: { setting: name } }),
     };
     return Object.hasOwn(bodies, k.plural) ? bodies[k.plural]!() : undefined;
   };

@@ -22,6 +22,8 @@ const crdGroup = 'fuzz.example.com';
 /** A valid object of every kind the core serves (a new kind must add one here). */
 const seeds: Record<string, Record<string, unknown>> = {
   'core/namespaces': { metadata: { name: ns } },
+  'core/secrets': { metadata: { name: 'fuzz-secret' }, data: { token: 'dG9rZW4=' } },
+  'core/configmaps': { metadata: { name: 'fuzz-cm' }, data: { setting: 'on' } },
   'iam.mortise.io/users': { metadata: { name: 'fuzz-user' }, spec: { email: 'fuzz@example.com' } },
   'iam.mortise.io/groups': { metadata: { name: 'fuzz-group' } },
   'iam.mortise.io/groupbindings': { metadata: { name: 'fuzz-gb' }, groupRef: { name: 'fuzz-group' }, users: ['fuzz-user'] },

@@ -4,12 +4,15 @@ import type {
   WatchOptions, Watcher,
 } from './resource-store.js';
 import { StoreError } from './resource-store.js';
+import type { ValueCodec } from './encryption-keys.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' for tests. */
   path: string;
   /** How many watch events are kept for replay; older resourceVersions answer 410 Gone. */
   eventRetention?: number;
+  /** Resources (`group/resource`, e.g. `/secrets`) whose objects are stored sealed by `codec`. */
+  encrypted?: { resources: string[]; codec: ValueCodec };
 }
 
 type Listener = { namespace?: string; onEvent: (e: StoreEvent) => void };
@@ -27,9 +30,13 @@ export class SqliteStore implements ResourceStore {
   private readonly retention: number;
   private writesSincePrune = 0;
   private readonly stmts;
+  private readonly sealed: Set<string>;
+  private readonly codec?: ValueCodec;
 
   constructor(opts: SqliteStoreOptions) {
     this.retention = opts.eventRetention ?? 100_000;
+    this.sealed = new Set(opts.encrypted?.resources ?? []);
+    this.codec = opts.encrypted?.codec;
     this.db = new Database(opts.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -79,6 +86,43 @@ export class SqliteStore implements ResourceStore {
       dependents: db.prepare(`SELECT o.resource, o.data FROM owner_refs r JOIN objects o
         ON o.resource = r.resource AND o.namespace = r.namespace AND o.name = r.name WHERE r.owner_uid = ?`),
     };
+    this.resealStale();
+  }
+
+  /** The text stored for an object of `key` (sealed for encrypted resources). */
+  private encode(key: string, json: string): string {
+    return this.codec && this.sealed.has(key) ? this.codec.seal(json) : json;
+  }
+
+  private decode(key: string, stored: string): string {
+    return this.codec && this.sealed.has(key) ? this.codec.open(stored) : stored;
+  }
+
+  /**
+   * Re-encrypts rows of encrypted resources that are plaintext (written before encryption) or
+   * sealed with an older key: what makes a key rotation complete at the next start.
+   */
+  private resealStale() {
+    if (!this.codec || this.sealed.size === 0) return;
+    const codec = this.codec;
+    const reseal = this.db.transaction(() => {
+      for (const key of this.sealed) {
+        for (const table of ['objects', 'events'] as const) {
+          const cols = table === 'objects' ? 'namespace, name' : 'rv';
+          const rows = this.db.prepare(`SELECT ${cols}, data FROM ${table} WHERE resource = ?`).all(key) as Array<{ namespace?: string; name?: string; rv?: number; data: string }>;
+          const write = this.db.prepare(table === 'objects'
+            ? `UPDATE objects SET data = ? WHERE resource = ? AND namespace = ? AND name = ?`
+            : `UPDATE events SET data = ? WHERE resource = ? AND rv = ?`);
+          for (const r of rows) {
+            if (!codec.isStale(r.data)) continue;
+            const sealedData = codec.seal(codec.open(r.data));
+            if (table === 'objects') write.run(sealedData, key, r.namespace, r.name);
+            else write.run(sealedData, key, r.rv);
+          }
+        }
+      }
+    });
+    reseal();
   }
 
   async get(key: ObjectKey): Promise<KubeObject | undefined> {
@@ -86,9 +130,11 @@ export class SqliteStore implements ResourceStore {
     return data === undefined ? undefined : (JSON.parse(data) as KubeObject);
   }
 
-  /** One object's stored JSON, for responses that need no transformation. */
+  /** One object's stored JSON (decrypted), for responses that need no transformation. */
   getRaw(key: ObjectKey): string | undefined {
-    return (this.stmts.get.get(refKey(key), key.namespace, key.name) as { data: string } | undefined)?.data;
+    const rk = refKey(key);
+    const row = this.stmts.get.get(rk, key.namespace, key.name) as { data: string } | undefined;
+    return row ? this.decode(rk, row.data) : undefined;
   }
 
   /** Raw JSON rows, for list responses that need no transformation. */
@@ -104,7 +150,7 @@ export class SqliteStore implements ResourceStore {
     const { rv, rows } = read();
     const lastRow = rows[rows.length - 1];
     return {
-      rows: rows.map((r) => r.data),
+      rows: rows.map((r) => this.decode(refKey(ref), r.data)),
       resourceVersion: rv,
       last: limit > 0 && rows.length === limit && lastRow ? { namespace: lastRow.namespace, name: lastRow.name } : undefined,
     };
@@ -119,7 +165,7 @@ export class SqliteStore implements ResourceStore {
     const rows = this.stmts.dependents.all(ownerUid) as Array<{ resource: string; data: string }>;
     return rows.map((r) => {
       const slash = r.resource.indexOf('/');
-      return { ref: { group: r.resource.slice(0, slash), resource: r.resource.slice(slash + 1) }, object: JSON.parse(r.data) as KubeObject };
+      return { ref: { group: r.resource.slice(0, slash), resource: r.resource.slice(slash + 1) }, object: JSON.parse(this.decode(r.resource, r.data)) as KubeObject };
     });
   }
 
@@ -135,7 +181,7 @@ export class SqliteStore implements ResourceStore {
       if (this.stmts.get.get(key, ns, name)) throw new StoreError('AlreadyExists', `${name} already exists`);
       const rv = this.bump();
       const stored = withRv(obj, rv);
-      const data = JSON.stringify(stored);
+      const data = this.encode(key, JSON.stringify(stored));
       this.stmts.insert.run(key, ns, name, obj.metadata.uid ?? '', rv, data);
       this.indexOwners(key, ns, name, stored);
       this.stmts.event.run(rv, key, ns, name, 'ADDED', data, null);
@@ -157,10 +203,10 @@ export class SqliteStore implements ResourceStore {
       }
       const rv = this.bump();
       const stored = withRv(obj, rv);
-      const data = JSON.stringify(stored);
+      const data = this.encode(key, JSON.stringify(stored));
       this.stmts.update.run(obj.metadata.uid ?? '', rv, data, key, ns, name);
       this.indexOwners(key, ns, name, stored);
-      const previous = JSON.parse(row.data) as KubeObject;
+      const previous = JSON.parse(this.decode(key, row.data)) as KubeObject;
       const prevLabels = JSON.stringify(previous.metadata.labels ?? {});
       this.stmts.event.run(rv, key, ns, name, 'MODIFIED', data, prevLabels === JSON.stringify(stored.metadata.labels ?? {}) ? null : prevLabels);
       return { type: 'MODIFIED', ref, namespace: ns, name, resourceVersion: rv, object: stored, previous } satisfies StoreEvent;
@@ -178,11 +224,11 @@ export class SqliteStore implements ResourceStore {
         throw new StoreError('Conflict', `the object has been modified; please apply your changes to the latest version and try again`);
       }
       const rv = this.bump();
-      const previous = JSON.parse(row.data) as KubeObject;
+      const previous = JSON.parse(this.decode(key, row.data)) as KubeObject;
       const stored = withRv(previous, rv);
       this.stmts.remove.run(key, k.namespace, k.name);
       this.stmts.ownersOf.run(key, k.namespace, k.name);
-      this.stmts.event.run(rv, key, k.namespace, k.name, 'DELETED', JSON.stringify(stored), null);
+      this.stmts.event.run(rv, key, k.namespace, k.name, 'DELETED', this.encode(key, JSON.stringify(stored)), null);
       return { type: 'DELETED', ref: { group: k.group, resource: k.resource }, namespace: k.namespace, name: k.name, resourceVersion: rv, object: stored, previous } satisfies StoreEvent;
     })();
     this.afterWrite(event);
@@ -201,7 +247,7 @@ export class SqliteStore implements ResourceStore {
       const rows = this.stmts.replay.all(key, opts.sinceResourceVersion) as Array<{ rv: number; namespace: string; name: string; type: StoreEvent['type']; data: string; prev_labels: string | null }>;
       for (const r of rows) {
         if (opts.namespace !== undefined && r.namespace !== opts.namespace) continue;
-        const object = JSON.parse(r.data) as KubeObject;
+        const object = JSON.parse(this.decode(key, r.data)) as KubeObject;
         // Replayed MODIFIED events know the previous labels only (what selectors read).
         const previous = r.type === 'MODIFIED' && r.prev_labels !== null ? { ...object, metadata: { ...object.metadata, labels: JSON.parse(r.prev_labels) } } : undefined;
         onEvent({ type: r.type, ref, namespace: r.namespace, name: r.name, resourceVersion: r.rv, object, ...(previous ? { previous } : {}) });
