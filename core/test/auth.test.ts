@@ -440,7 +440,7 @@ describe('authentication and authorization', () => {
     });
 
     it('get 401 on paths no route knows, and on case or slash variants of public ones', async () => {
-      for (const [method, path] of [['GET', '/nope'], ['GET', '/kapis/tenant.mortise.io/v1alpha1/workspaces'], ['POST', '/healthz'], ['GET', '/HEALTHZ/../metrics'], ['GET', '/Metrics'], ['GET', '/metrics/'], ['GET', '//metrics'], ['GET', '/oauth/keys/../../metrics']]) {
+      for (const [method, path] of [['GET', '/nope'], ['GET', '/kapis/tenant.mortise.io/v1alpha1/workspaces'], ['POST', '/healthz'], ['GET', '/HEALTHZ/../metrics'], ['GET', '/Metrics'], ['GET', '/metrics/'], ['GET', '//metrics'], ['GET', '/oauth/keys/../../metrics'], ['POST', '/hooks/devops/push']]) {
         const res = await raw(method!, path!);
         expect(res?.status, `${method} ${path}`).toBe(401);
       }

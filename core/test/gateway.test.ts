@@ -53,6 +53,9 @@ describe('gateway: APIService and ReverseProxy routes to extension backends', ()
     backend.router.get('/whoami', (ctx) => {
       ctx.body = seen(ctx);
     });
+    backend.router.post('/hooks/demo/push', (ctx) => {
+      ctx.body = seen(ctx);
+    });
     backend.router.get('/kapis/demo.example.io/v1/things', (ctx) => {
       ctx.body = { kind: 'ThingList', items: [], ...seen(ctx) };
     });
@@ -185,6 +188,41 @@ describe('gateway: APIService and ReverseProxy routes to extension backends', ()
     const bad = await call(t.url, 'not-a-token', '/proxy/demo/whoami');
     expect(bad.status).toBe(401);
     expect(backendHits).toBe(before);
+  });
+
+  it('serves a webhook route (anonymous, under /hooks/<extension>/) without a login, and nothing else of the extension', async () => {
+    const create = (name: string, extension: string, path: string) => t.api(`${ext}/reverseproxies`, { method: 'POST', json: reverseProxy(name, extension, { matcher: { path }, anonymous: true, upstream: { url: running.url } }) });
+    expect((await create('demo-webhook-0', 'demo', '/hooks/demo/')).status).toBe(201);
+    // Ignored: anonymous outside /hooks/, and another extension's /hooks/ segment.
+    expect((await create('demo-open', 'demo', '/proxy/demo-open/')).status).toBe(201);
+    expect((await create('thief-webhook-0', 'thief', '/hooks/demo/push/')).status).toBe(201);
+    const hook = await eventually(async () => {
+      const r = await call(t.url, undefined, '/hooks/demo/push', { method: 'POST', body: '{"ref":"main"}', headers: { 'content-type': 'application/json', 'X-Mortise-Identity': 'forged', 'X-Remote-User': 'admin' } });
+      return r.status === 200 ? r : undefined;
+    }, 2000, 'the webhook route');
+    const seenBy = (await hook.json()) as Seen;
+    expect(seenBy.user).toBe('system:anonymous');
+    expect(seenBy.groups).toEqual(['system:unauthenticated']);
+    expect(seenBy.headers['x-remote-user']).toBeUndefined();
+    const before = backendHits;
+    expect((await call(t.url, undefined, '/proxy/demo/whoami')).status).toBe(401);
+    expect((await call(t.url, undefined, '/proxy/demo-open/whoami')).status).toBe(401);
+    expect((await call(t.url, undefined, '/hooks/demox/push', { method: 'POST' })).status).toBe(401);
+    // Bodies are bounded before the backend sees anything, and must say their length.
+    const big = await call(t.url, undefined, '/hooks/demo/push', { method: 'POST', headers: { 'content-length': String(4 * 1024 * 1024) }, body: Buffer.alloc(4 * 1024 * 1024) });
+    expect(big.status).toBe(413);
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${t.url}/hooks/demo/push`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(chunked).toBe(411);
+    expect(backendHits).toBe(before);
+    for (const n of ['demo-webhook-0', 'demo-open', 'thief-webhook-0']) await t.api(`${ext}/reverseproxies/${n}`, { method: 'DELETE' });
+    await eventually(async () => (await call(t.url, undefined, '/hooks/demo/push', { method: 'POST' })).status === 401, 2000, 'the webhook route to go');
   });
 
   it('proxies APIService paths as resource requests: normal RBAC grants apply', async () => {

@@ -464,6 +464,21 @@ describe('ProcessRuntime', () => {
       expect(core.writeOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
     });
 
+    it('lets a backend declared with childProcesses start child processes, and nothing more', async () => {
+      const { runtime } = harness();
+      const s = spec('sandbox.mjs', { allowChildProcesses: true });
+      const outsideDir = freshDir('outside');
+      const secret = join(outsideDir, 'secret.txt');
+      writeFileSync(secret, 'top secret');
+      const ready = (await runtime.start(s), await runtime.waitReady(s.id, 10_000));
+      const q = new URLSearchParams({ writeOutside: join(outsideDir, 'pwned.txt'), readOutside: secret });
+      const r = (await (await fetch(`${ready.url}/probe?${q}`)).json()) as Record<string, { ok: boolean; code?: string }>;
+      expect(r.spawn?.ok).toBe(true);
+      expect(r.readOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
+      expect(r.writeOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
+      expect(r.worker).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
+    });
+
     it('loads the SDK the installer links into the package, without opening the repository through workspace links', async () => {
       const { runtime, logLines } = harness();
       const pkg = freshDir('pkg');

@@ -12,6 +12,7 @@ import {
   type PolicyRule,
   type Provider,
   type ReverseProxySpec,
+  type WebhookSpec,
 } from '../src/index.js';
 import { fullManifest, minimalManifest, tempDir, writeExtensionDir } from './helpers/fixtures.js';
 
@@ -59,20 +60,21 @@ describe('the schema and the TypeScript types', () => {
         apiVersion: true, kind: true, name: true, version: true, displayName: true, description: true, category: true,
         keywords: true, provider: true, icon: true, screenshots: true, license: true, homepage: true, readme: true,
         engines: true, dependencies: true, permissions: true, resources: true, backend: true, frontend: true,
-        apiServices: true, reverseProxies: true, configSchema: true, config: true,
+        apiServices: true, reverseProxies: true, webhooks: true, configSchema: true, config: true,
       }),
     );
   });
 
   it('have the same nested fields', () => {
     expect(schemaKeys(p.provider)).toEqual(keysOf<Provider>({ name: true, email: true, url: true }));
-    expect(schemaKeys(p.backend)).toEqual(keysOf<BackendSpec>({ entry: true, image: true, port: true, healthPath: true, env: true, nativeAddons: true }));
+    expect(schemaKeys(p.backend)).toEqual(keysOf<BackendSpec>({ entry: true, image: true, port: true, healthPath: true, env: true, nativeAddons: true, childProcesses: true }));
     expect(schemaKeys(p.frontend)).toEqual(keysOf<FrontendSpec>({ remoteEntry: true, exposedModule: true, remoteName: true, assets: true }));
     expect(schemaKeys(p.permissions.items)).toEqual(
       keysOf<PolicyRule>({ verbs: true, apiGroups: true, resources: true, resourceNames: true, nonResourceURLs: true }),
     );
     expect(schemaKeys(p.apiServices.items)).toEqual(keysOf<APIServiceSpec>({ group: true, version: true }));
     expect(schemaKeys(p.reverseProxies.items)).toEqual(keysOf<ReverseProxySpec>({ prefix: true, stripPrefix: true, headers: true }));
+    expect(schemaKeys(p.webhooks.items)).toEqual(keysOf<WebhookSpec>({ path: true, description: true }));
   });
 
   it('marks exactly the non-optional fields as required', () => {

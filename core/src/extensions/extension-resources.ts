@@ -53,6 +53,16 @@ export function routeObjects(ctx: ResourceContext): DesiredObject[] {
         },
       });
     });
+    // Webhooks: anonymous routes, each exactly the declared prefix (the gateway checks it is under /hooks/<name>/).
+    (m.webhooks ?? []).forEach((hook, i) => {
+      out.push({
+        group: extensionsGroup, plural: 'reverseproxies',
+        object: {
+          apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'ReverseProxy', metadata: meta(`${m.name}-webhook-${i}`, ctx),
+          spec: { matcher: { path: hook.path }, anonymous: true, upstream: { url: ctx.backendUrl }, enabled: ctx.enabled },
+        },
+      });
+    });
   }
   if (m.frontend) {
     out.push({

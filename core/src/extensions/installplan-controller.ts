@@ -41,6 +41,9 @@ interface PlanStatus {
   conditions?: Condition[];
   history?: Array<{ time: string; state: string; version?: string; message?: string }>;
   retriedAt?: string;
+  /** What the installed version serves without a login. */
+  webhooks?: Array<{ path: string; description: string }>;
+  childProcesses?: boolean;
 }
 
 export interface InstallerDeps {
@@ -177,6 +180,8 @@ export class InstallPlanController extends Controller {
       await this.setStatus(plan, {
         state, installedVersion: version, targetVersion: version, ...(previousVersion ? { previousVersion } : {}), message: `${name} ${version} ${upgrading ? 'upgraded' : 'installed'}${state === 'Disabled' ? ' (disabled)' : ''}`,
         observedGeneration: plan.metadata.generation, progress: { step: 'done', completed: installSteps.length, total: installSteps.length },
+        webhooks: (manifest.webhooks ?? []).map((h) => ({ path: h.path, description: h.description })),
+        childProcesses: manifest.backend?.childProcesses === true,
       }, [{ type: 'Installed', status: 'True', reason: upgrading ? 'Upgraded' : 'Installed' }, { type: 'Enabled', status: spec.enabled === false ? 'False' : 'True', reason: spec.enabled === false ? 'Disabled' : 'Enabled' }]);
       this.logger.info({ event: upgrading ? 'extension.upgraded' : 'extension.installed', extension: name, version }, `${name} ${version} ready`);
     } catch (e) {
@@ -347,6 +352,7 @@ export class InstallPlanController extends Controller {
       id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir, readOnlyPaths: [await this.d.platformModules()],
       dataDir: this.d.packages.dataDir(manifest.name), healthPath,
       nativeAddons: manifest.backend!.nativeAddons === true,
+      allowChildProcesses: manifest.backend!.childProcesses === true,
       env: {
         ...(manifest.backend!.env ?? {}),
         ...runtimeEnvironment({

@@ -3,7 +3,8 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
-import { ApiError, internalError } from '../api/status.js';
+import { defaultBodyLimit } from '../api/body.js';
+import { ApiError, internalError, tooLarge } from '../api/status.js';
 import { auditEventOf, isAudited } from '../audit/audit-event.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { stripIdentityHeaders } from '../auth/authenticator.js';
@@ -84,9 +85,16 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
   try {
     stripIdentityHeaders(req.headers);
     info = parseRequestInfo(method, path, new URLSearchParams(search));
-    user = await deps.guard.authenticate(req.headers, false, method);
-    await deps.guard.authorize(user!, info);
-    match = deps.devRoutes?.match(user!.username, path, search) ?? installed;
+    if (installed?.route.anonymous) {
+      // A manifest webhook: nobody is logged in, the backend checks the sender (e.g. an HMAC).
+      // Its body is bounded up front, since anyone on the network may send one.
+      checkAnonymousBody(req.headers['content-length'], req.headers['transfer-encoding']);
+      user = anonymousCaller;
+    } else {
+      user = await deps.guard.authenticate(req.headers, false, method);
+      await deps.guard.authorize(user!, info);
+      match = deps.devRoutes?.match(user!.username, path, search) ?? installed;
+    }
     if (!match) throw new ApiError(404, 'NotFound', `${path} is not served: no extension route matches it`);
     const client = { ip: socket.remoteAddress ?? '', proto: socket.encrypted ? 'https' as const : 'http' as const };
     await deps.gateway.serve(req, res, path, match, user!, client, auditID ? { 'audit-id': auditID } : undefined);
@@ -100,6 +108,13 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
     if (!auditID && isAudited(method, failure.code)) auditID = randomUUID();
     writeStatus(res, failure, auditID);
   }
+}
+
+const anonymousCaller: UserInfo = { username: 'system:anonymous', groups: ['system:unauthenticated'], via: 'anonymous' };
+
+function checkAnonymousBody(contentLength: string | undefined, transferEncoding: string | undefined): void {
+  if (transferEncoding !== undefined) throw new ApiError(411, 'BadRequest', 'a webhook request must give its Content-Length (no chunked bodies)');
+  if (contentLength !== undefined && Number(contentLength) > defaultBodyLimit) throw tooLarge(`a webhook body is limited to ${defaultBodyLimit} bytes`);
 }
 
 function writeStatus(res: ServerResponse, e: ApiError, auditID?: string): void {

@@ -25,6 +25,8 @@ export interface Route {
   prefix: string;
   /** Upper-cased methods the route is limited to (ReverseProxy `matcher.method`); undefined for all. */
   methods?: string[];
+  /** Reached without a login (a manifest webhook under /hooks/<extension>/): the backend authenticates the caller. */
+  anonymous?: boolean;
   /** Removed from the path (whole segments) before forwarding. */
   stripPathPrefix?: string;
   headerUp: Record<string, string>;
@@ -174,12 +176,17 @@ export class RouteTable {
     const first = prefix.split('/')[1] ?? '';
     if (!prefix.startsWith('/') || prefix === '') return this.ignore(`ReverseProxy "${name}"`, 'spec.matcher.path must be an absolute path below "/"');
     if (corePathSegments.has(first)) return this.ignore(`ReverseProxy "${name}"`, `the path "/${first}/" is served by the core`);
+    const extension = extensionOf(o);
+    // /hooks/<x>/ belongs to extension x, so one extension's webhooks never shadow another's.
+    if (first === 'hooks' && prefix.split('/')[2] !== extension) return this.ignore(`ReverseProxy "${name}"`, `only the extension "${prefix.split('/')[2] ?? ''}" may route under /hooks/${prefix.split('/')[2] ?? ''}/`);
+    const anonymous = (o.spec as { anonymous?: unknown } | undefined)?.anonymous === true;
+    if (anonymous && (first !== 'hooks' || prefix.split('/').length < 3)) return this.ignore(`ReverseProxy "${name}"`, 'an anonymous route must be under /hooks/<extension>/');
     const methods = spec.matcher?.method?.split(/[\s,]+/).filter(Boolean).map((m) => m.toUpperCase());
     const d = spec.directives ?? {};
     const strip = d.stripPathPrefix ? normalizePrefix(d.stripPathPrefix) : undefined;
     return {
-      kind: 'reverseproxy', name, extension: extensionOf(o), enabled: spec.enabled !== false, ...upstreamOf(spec.upstream?.url),
-      prefix, ...(methods?.length ? { methods } : {}), ...(strip ? { stripPathPrefix: strip } : {}),
+      kind: 'reverseproxy', name, extension, enabled: spec.enabled !== false, ...upstreamOf(spec.upstream?.url),
+      prefix, ...(anonymous ? { anonymous } : {}), ...(methods?.length ? { methods } : {}), ...(strip ? { stripPathPrefix: strip } : {}),
       headerUp: { ...(d.headerUp ?? {}) }, headerDown: { ...(d.headerDown ?? {}) }, removeHeaders: [...(d.removeHeaders ?? [])],
       created: o.metadata.creationTimestamp ?? '',
     };

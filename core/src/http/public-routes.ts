@@ -1,7 +1,9 @@
 /**
  * The only routes an anonymous caller may reach: logging in, the issuer's discovery, health,
  * and the console's static files. Everything else is authenticated and authorized; the
- * route-inventory test proves it for every route the router knows.
+ * route-inventory test proves it for every route the router knows. The one other anonymous path is
+ * an installed extension's declared webhooks (ReverseProxy `anonymous`, only under
+ * /hooks/<extension>/, proxied to that backend alone: route-table.ts, gateway.test.ts).
  */
 export const publicRoutes: ReadonlyArray<{ method: string; path: string | RegExp }> = [
   { method: 'POST', path: '/oauth/token' },

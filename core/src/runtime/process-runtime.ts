@@ -493,6 +493,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
       if (spec.nativeAddons && flags.allowAddons) args.push('--allow-addons');
       for (const p of b.allow.read) args.push(`--allow-fs-read=${p}`);
       for (const p of b.allow.write) args.push(`--allow-fs-write=${p}`);
+      if (spec.allowChildProcesses) args.push('--allow-child-process');
     }
     if (this.exitWithCore && flags.import) args.push('--import', exitWithCoreModule(this.stopGraceMs));
     args.push(spec.entry);

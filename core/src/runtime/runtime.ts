@@ -20,6 +20,8 @@ export interface BackendSpec {
   healthPath: string;
   /** Let the backend load native addons (the manifest's `backend.nativeAddons`). */
   nativeAddons?: boolean;
+  /** May start child processes (the manifest's `backend.childProcesses`); they run outside the permission model. */
+  allowChildProcesses?: boolean;
   /** Extra environment (config, core URL, service-account token); PORT is set by the runtime. */
   env: Record<string, string>;
 }

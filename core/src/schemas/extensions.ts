@@ -89,6 +89,8 @@ export const extensionKinds = (): KindDefinition[] => [
         conditions,
         history: list(obj({ time: dateTime(), state: str(), version: str(), message: str() })),
         retriedAt: str('The retry annotation value last acted on'),
+        childProcesses: bool('The installed backend may start child processes, which the runtime does not confine (the extension confines them itself)'),
+        webhooks: list(obj({ path: str(), description: str() }), 'Paths of the installed version served WITHOUT a login (its backend authenticates the callers)'),
       }),
     }, ['spec'], 'A request to install an extension at a version, enabled or not'),
     printerColumns: [
@@ -127,6 +129,7 @@ export const extensionKinds = (): KindDefinition[] => [
     schema: objectSchema({
       spec: obj({
         matcher: obj({ path: str('Path prefix, e.g. /proxy/devops/'), method: str() }, ['path']),
+        anonymous: bool('Served without a Mortise login (a manifest webhook: the backend authenticates the caller). Only honoured under /hooks/<extension>/'),
         upstream: obj({ url: str() }, ['url']),
         directives: obj({
           stripPathPrefix: str(),

@@ -74,6 +74,7 @@ const backend = {
     healthPath: { type: 'string', minLength: 1, pattern: '^/', default: DEFAULT_HEALTH_PATH },
     env: stringMap(ENV_NAME),
     nativeAddons: { type: 'boolean', default: false, description: 'The backend loads native addons, which run outside the permission model (a trust decision the admin sees).' },
+    childProcesses: { type: 'boolean', description: 'The backend starts child processes, which the runtime does not confine: the backend must confine them itself' },
   },
 } as const;
 
@@ -96,6 +97,16 @@ const apiService = {
   properties: {
     group: { type: 'string', maxLength: 253, pattern: DNS1123_SUBDOMAIN_WITH_DOT },
     version: { type: 'string', pattern: API_VERSION_NAME },
+  },
+} as const;
+
+const webhook = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path', 'description'],
+  properties: {
+    path: { type: 'string', minLength: 2, maxLength: 512, pattern: '^/' },
+    description: { type: 'string', minLength: 1, maxLength: 500 },
   },
 } as const;
 
@@ -181,6 +192,7 @@ export const extensionManifestSchema = {
     frontend,
     apiServices: { type: 'array', items: apiService },
     reverseProxies: { type: 'array', items: reverseProxy },
+    webhooks: { type: 'array', items: webhook, maxItems: 4 },
     configSchema: { type: 'object' },
     config: { type: 'object' },
   },

@@ -54,6 +54,12 @@ export interface BackendSpec {
    * permission model, so installing such an extension trusts it with the core's OS user.
    */
   nativeAddons?: boolean;
+  /**
+   * The backend may start child processes (Node's `--allow-child-process`). Its children are not
+   * under the runtime's permission model: the backend must confine them itself (the DevOps
+   * extension runs steps in bubblewrap). Shown to the administrator in the InstallPlan's status.
+   */
+  childProcesses?: boolean;
 }
 
 export interface FrontendSpec {
@@ -90,6 +96,17 @@ export interface ReverseProxySpec {
   headers?: ReverseProxyHeaders;
 }
 
+/**
+ * A path prefix reached WITHOUT a Mortise login, proxied to the backend, which must authenticate
+ * the caller itself (a git host's HMAC signature, a shared token). Only "/hooks/<name>/...".
+ */
+export interface WebhookSpec {
+  /** e.g. "/hooks/devops/"; ends with "/" and matches whole segments. */
+  path: string;
+  /** Who calls it and how the backend checks them: shown to the administrator at install. */
+  description: string;
+}
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
@@ -119,6 +136,8 @@ export interface ExtensionManifest {
   frontend?: FrontendSpec;
   apiServices?: APIServiceSpec[];
   reverseProxies?: ReverseProxySpec[];
+  /** Unauthenticated paths the backend authenticates itself (at most 4). */
+  webhooks?: WebhookSpec[];
   /** A JSON Schema (draft-07) for the extension's configuration. */
   configSchema?: JsonObject;
   /** Default configuration; must validate against configSchema. */

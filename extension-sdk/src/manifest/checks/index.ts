@@ -4,7 +4,7 @@ import { checkBackend } from './backend.js';
 import { checkConfigSchema } from './config-schema.js';
 import { checkFileReferences } from './file-references.js';
 import { checkPermissions } from './permissions.js';
-import { checkReverseProxies } from './reverse-proxies.js';
+import { checkReverseProxies, checkWebhooks } from './reverse-proxies.js';
 import { checkVersions } from './versions.js';
 
 type ManifestCheck = (manifest: Record<string, unknown>) => ManifestProblem[];
@@ -17,6 +17,7 @@ const checks: ManifestCheck[] = [
   checkPermissions,
   checkApiServices,
   checkReverseProxies,
+  checkWebhooks,
   checkConfigSchema,
 ];
 

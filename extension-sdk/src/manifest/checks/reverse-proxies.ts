@@ -22,12 +22,35 @@ export function checkReverseProxies(manifest: Record<string, unknown>): Manifest
     if (!isRecord(proxy) || typeof proxy.prefix !== 'string' || !proxy.prefix.startsWith('/')) return;
     const prefix = proxy.prefix;
     const path = jsonPointer('reverseProxies', i, 'prefix');
-    const message = prefixProblem(prefix, name);
+    const message = prefixProblem(prefix, name) ?? (prefix.startsWith('/hooks/') ? `must not be under "/hooks/", which is for the manifest's webhooks, got ${describeValue(prefix)}` : undefined);
     if (message) problems.push({ path, message });
     const first = seen.get(prefix);
     if (first !== undefined) problems.push({ path, message: `duplicates the prefix of /reverseProxies/${first}` });
     else seen.set(prefix, i);
   });
+  return problems;
+}
+
+/**
+ * Webhook paths are reached without a Mortise login (the backend authenticates the caller
+ * itself, e.g. by a git host's signature), so they live only under "/hooks/<name>/".
+ */
+export function checkWebhooks(manifest: Record<string, unknown>): ManifestProblem[] {
+  const problems: ManifestProblem[] = [];
+  const name = typeof manifest.name === 'string' && isDns1123Label(manifest.name) ? manifest.name : undefined;
+  const seen = new Map<string, number>();
+  arrayItems(manifest.webhooks).forEach((hook, i) => {
+    if (!isRecord(hook) || typeof hook.path !== 'string' || !hook.path.startsWith('/')) return;
+    const path = jsonPointer('webhooks', i, 'path');
+    const got = `, got ${describeValue(hook.path)}`;
+    const message = prefixProblem(hook.path, name)
+      ?? (name !== undefined && !hook.path.startsWith(`/hooks/${name}/`) ? `must start with "/hooks/${name}/" (webhooks live under /hooks/ and the extension's own name)${got}` : undefined);
+    if (message) problems.push({ path, message });
+    const first = seen.get(hook.path);
+    if (first !== undefined) problems.push({ path, message: `duplicates the path of /webhooks/${first}` });
+    else seen.set(hook.path, i);
+  });
+  if (arrayItems(manifest.webhooks).length > 0 && !isRecord(manifest.backend)) problems.push({ path: '/webhooks', message: 'webhooks need a backend to answer them' });
   return problems;
 }
 
