@@ -1,0 +1,252 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createExtensionBackend } from '@mortise/extension-sdk';
+import { pipelinePath, runsPath, RunExecutor } from './run-executor.js';
+import { RunLog, type LogEntry } from './run-log.js';
+import { probeSandbox } from './sandbox.js';
+import type { KubeObject, PipelineSpec, RunSpec, RunStatus } from './pipeline-types.js';
+
+// The DevOps backend: a controller that picks up PipelineRuns through the core's API (as the
+// extension's service account), runs them in sandboxed child processes, and serves their logs
+// (SSE), approvals and artifacts under its APIService, plus the git-host webhook.
+
+const backend = createExtensionBackend();
+const config = backend.config as { maxConcurrentRuns?: number; allowUnconfinedSteps?: boolean; localGitRoots?: string[]; maxLogBytesPerStep?: number };
+const dataDir = process.env.MORTISE_DATA_DIR ?? process.cwd();
+const api = '/kapis/devops.mortise.io/v1alpha1';
+const doneStates = new Set(['Succeeded', 'Failed', 'Aborted']);
+
+// Confinement is checked before anything runs: a canary file of our own data dir must not be
+// visible from inside the sandbox.
+const canary = join(dataDir, 'sandbox-canary');
+writeFileSync(canary, 'the sandbox must hide this file\n');
+mkdirSync(join(dataDir, 'probe'), { recursive: true });
+const sandbox = probeSandbox(join(dataDir, 'probe'), canary);
+const confined = sandbox.ok;
+const mayRun = confined || config.allowUnconfinedSteps === true;
+console.log(JSON.stringify({ msg: 'sandbox', confined, reason: sandbox.reason, allowUnconfinedSteps: config.allowUnconfinedSteps === true }));
+
+const executors = new Map<string, RunExecutor>();
+const queue: Array<KubeObject<RunSpec, RunStatus>> = [];
+const seen = new Set<string>();
+let active = 0;
+const maxActive = config.maxConcurrentRuns ?? 4;
+const key = (ns: string, name: string) => `${ns}/${name}`;
+const runDir = (r: KubeObject) => join(dataDir, 'runs', r.metadata.namespace, `${r.metadata.name}-${r.metadata.uid ?? 'x'}`);
+
+const saveStatus = (r: KubeObject) => (status: RunStatus) =>
+  backend.core.patch(`${runsPath(r.metadata.namespace)}/${r.metadata.name}/status`, { status }).then(() => undefined);
+
+async function startRun(run: KubeObject<RunSpec, RunStatus>): Promise<void> {
+  const k = key(run.metadata.namespace, run.metadata.name);
+  const dir = runDir(run);
+  mkdirSync(dir, { recursive: true });
+  let executor: RunExecutor | undefined;
+  const log = new RunLog(join(dir, 'log.jsonl'), () => executor?.secretValues() ?? []);
+  try {
+    if (!mayRun) throw new Error(`steps are not run: the sandbox does not work (${sandbox.reason}) and the configuration does not allow unconfined steps`);
+    const pipeline = await backend.core.get<KubeObject<PipelineSpec>>(pipelinePath(run.metadata.namespace, run.spec.pipeline));
+    executor = new RunExecutor(run, pipeline.spec, { workspace: join(dir, 'workspace'), artifacts: join(dir, 'artifacts') }, log, {
+      core: backend.core, confined, localGitRoots: config.localGitRoots ?? [], maxLogBytesPerStep: config.maxLogBytesPerStep ?? 10 * 1024 * 1024,
+      saveStatus: saveStatus(run),
+    });
+    executors.set(k, executor);
+    await executor.execute();
+  } catch (e) {
+    log.write('marker', `run failed: ${(e as Error).message}`);
+    log.end();
+    await saveStatus(run)({ phase: 'Failed', message: (e as Error).message, completionTime: new Date().toISOString(), stages: executor?.status.stages ?? [] }).catch(() => undefined);
+  }
+}
+
+function pump(): void {
+  while (active < maxActive && queue.length) {
+    const run = queue.shift()!;
+    active++;
+    void startRun(run).finally(() => {
+      active--;
+      pump();
+    });
+  }
+}
+
+async function listRuns(): Promise<Array<KubeObject<RunSpec, RunStatus>>> {
+  return (await backend.core.get<{ items: Array<KubeObject<RunSpec, RunStatus>> }>('/apis/devops.mortise.io/v1alpha1/pipelineruns')).items;
+}
+
+/** Runs a previous process left in progress cannot be resumed (their processes died with it): they fail with the reason. */
+async function recover(): Promise<void> {
+  for (const r of await listRuns()) {
+    const phase = r.status?.phase;
+    if (phase && !doneStates.has(phase) && phase !== 'Pending') {
+      seen.add(key(r.metadata.namespace, r.metadata.name));
+      await saveStatus(r)({ ...(r.status as RunStatus), phase: 'Failed', message: 'the DevOps backend restarted while the run was in progress', completionTime: new Date().toISOString() }).catch(() => undefined);
+    }
+  }
+}
+
+async function poll(): Promise<void> {
+  for (const r of await listRuns()) {
+    const k = key(r.metadata.namespace, r.metadata.name);
+    if (r.spec.abort) executors.get(k)?.abort();
+    if (seen.has(k) || (r.status?.phase && doneStates.has(r.status.phase))) continue;
+    seen.add(k);
+    queue.push(r);
+  }
+  pump();
+}
+
+async function loop(): Promise<void> {
+  for (;;) {
+    try {
+      await poll();
+    } catch (e) {
+      console.error(JSON.stringify({ msg: 'poll failed', err: (e as Error).message }));
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+// --- HTTP: what the sandbox is, logs (SSE), approvals, artifacts, webhooks -----------------
+
+backend.router.get(`${api}/sandbox`, (ctx) => {
+  ctx.body = { confined, reason: sandbox.reason, allowUnconfinedSteps: config.allowUnconfinedSteps === true, runningSteps: mayRun };
+});
+
+backend.router.get(`${api}/namespaces/:ns/pipelineruns/:name/log`, async (ctx) => {
+  const { ns, name } = ctx.params as { ns: string; name: string };
+  const run = await backend.core.get<KubeObject<RunSpec, RunStatus>>(`${runsPath(ns)}/${name}`);
+  // A run still queued has no log yet: wait for it to start (or to be finished elsewhere).
+  let live = executors.get(key(ns, name));
+  for (let waited = 0; !live && !doneStates.has(run.status?.phase ?? '') && !ctx.req.destroyed && waited < 600; waited++) {
+    await new Promise((r) => setTimeout(r, 100));
+    live = executors.get(key(ns, name));
+    if (!live && waited % 10 === 9) run.status = (await backend.core.get<KubeObject<RunSpec, RunStatus>>(`${runsPath(ns)}/${name}`)).status;
+  }
+  const log = live?.log ?? new RunLog(join(runDir(run), 'log.jsonl'), () => []);
+  const after = Number(ctx.get('last-event-id') || ctx.query.after || 0) || 0;
+  ctx.respond = false;
+  const res = ctx.res;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+  const send = (e: LogEntry) => res.write(`id: ${e.id}\nevent: log\ndata: ${JSON.stringify(e)}\n\n`);
+  let last = after;
+  const onEntry = (e: LogEntry) => {
+    if (e.id <= last) return;
+    last = e.id;
+    send(e);
+  };
+  const finish = () => {
+    res.end('event: end\ndata: {}\n\n');
+  };
+  // Subscribe first, then replay: nothing written in between is lost, and ids filter duplicates.
+  if (live && !log.ended) {
+    log.on('entry', onEntry);
+    log.once('end', finish);
+    ctx.req.once('close', () => {
+      log.off('entry', onEntry);
+      log.off('end', finish);
+    });
+  }
+  for (const e of log.read(after)) onEntry(e);
+  if (!live || log.ended) finish();
+});
+
+/** A manual run: the core authorized `create pipelines/run`; the backend records who asked. */
+backend.router.post(`${api}/namespaces/:ns/pipelines/:name/run`, async (ctx) => {
+  const { ns, name } = ctx.params as { ns: string; name: string };
+  const chunks: Buffer[] = [];
+  for await (const c of ctx.req as AsyncIterable<Buffer>) chunks.push(c);
+  const parameters: Record<string, string> = {};
+  try {
+    const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { parameters?: Record<string, unknown> }) : {};
+    for (const [k, v] of Object.entries(body.parameters ?? {})) if (typeof v === 'string') parameters[k] = v;
+  } catch {
+    ctx.status = 400;
+    ctx.body = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 400, reason: 'BadRequest', message: 'the body must be JSON: {"parameters": {"NAME": "value"}}' };
+    return;
+  }
+  await backend.core.get(pipelinePath(ns, name));
+  const created = await backend.core.post<KubeObject>(runsPath(ns), {
+    apiVersion: 'devops.mortise.io/v1alpha1', kind: 'PipelineRun', metadata: { generateName: `${name}-` },
+    spec: { pipeline: name, parameters, triggeredBy: ctx.state.identity.username },
+  });
+  ctx.status = 201;
+  ctx.body = created;
+});
+
+backend.router.post(`${api}/namespaces/:ns/pipelineruns/:name/approve`, (ctx) => {
+  const { ns, name } = ctx.params as { ns: string; name: string };
+  const user = ctx.state.identity.username;
+  const ex = executors.get(key(ns, name));
+  const result = ex ? ex.approve(user) : 'nothing-waiting';
+  if (result === 'approved') {
+    ctx.body = { kind: 'Status', apiVersion: 'v1', status: 'Success', message: `approved by ${user}` };
+    return;
+  }
+  ctx.status = result === 'forbidden' ? 403 : 409;
+  ctx.body = {
+    kind: 'Status', apiVersion: 'v1', status: 'Failure', code: ctx.status, reason: result === 'forbidden' ? 'Forbidden' : 'Conflict',
+    message: result === 'forbidden' ? `${user} may not approve this step (approvers: ${ex?.waitingApprovers()?.join(', ')})` : `the run ${name} is not waiting for an approval`,
+  };
+});
+
+backend.router.get(`${api}/namespaces/:ns/pipelineruns/:name/artifacts/:file`, async (ctx) => {
+  const { ns, name, file } = ctx.params as { ns: string; name: string; file: string };
+  const run = await backend.core.get<KubeObject<RunSpec, RunStatus>>(`${runsPath(ns)}/${name}`);
+  const path = join(runDir(run), 'artifacts', file);
+  if (!/^[^/\\]+$/.test(file) || file.startsWith('.') || !existsSync(path)) {
+    ctx.status = 404;
+    ctx.body = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound', message: `the run ${name} has no artifact ${file}` };
+    return;
+  }
+  ctx.set('content-disposition', `attachment; filename="${file}"`);
+  ctx.type = 'application/octet-stream';
+  ctx.body = createReadStream(path);
+});
+
+/** POST /hooks/devops/<namespace>/<pipeline>: a GitHub/Gitea push, proved by X-Hub-Signature-256. */
+backend.router.post('/hooks/devops/:ns/:pipeline', async (ctx) => {
+  const { ns, pipeline } = ctx.params as { ns: string; pipeline: string };
+  const chunks: Buffer[] = [];
+  for await (const c of ctx.req as AsyncIterable<Buffer>) chunks.push(c);
+  const body = Buffer.concat(chunks);
+  const refuse = (code: number, message: string) => {
+    ctx.status = code;
+    ctx.body = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason: code === 401 ? 'Unauthorized' : 'NotFound', message };
+  };
+  let spec: PipelineSpec;
+  try {
+    spec = (await backend.core.get<KubeObject<PipelineSpec>>(pipelinePath(ns, pipeline))).spec;
+  } catch {
+    return refuse(401, 'the signature does not match'); // never tells an anonymous caller which pipelines exist
+  }
+  const ref = spec.triggers?.webhook?.secretRef;
+  if (!ref) return refuse(401, 'the signature does not match');
+  const secret = await backend.core.get<{ data?: Record<string, string> }>(`/api/v1/namespaces/${ns}/secrets/${ref.name}`).catch(() => undefined);
+  const keyBytes = Buffer.from(secret?.data?.[ref.key] ?? '', 'base64');
+  const given = ctx.get('x-hub-signature-256');
+  const expected = `sha256=${createHmac('sha256', keyBytes).update(body).digest('hex')}`;
+  if (keyBytes.length === 0 || given.length !== expected.length || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
+    return refuse(401, 'the signature does not match');
+  }
+  let payload: { ref?: string; after?: string } = {};
+  try {
+    payload = JSON.parse(body.toString('utf8')) as typeof payload;
+  } catch {
+    // A signed body that is not JSON still triggers; it just carries no ref.
+  }
+  const parameters: Record<string, string> = {};
+  if (typeof payload.ref === 'string') parameters.GIT_REF = payload.ref.replace(/^refs\/heads\//, '');
+  if (typeof payload.after === 'string') parameters.GIT_COMMIT = payload.after;
+  const created = await backend.core.post<KubeObject>(runsPath(ns), {
+    apiVersion: 'devops.mortise.io/v1alpha1', kind: 'PipelineRun', metadata: { generateName: `${pipeline}-` },
+    spec: { pipeline, parameters, triggeredBy: `webhook (${ctx.get('x-github-event') || ctx.get('x-gitea-event') || 'push'})` },
+  });
+  ctx.status = 201;
+  ctx.body = { run: created.metadata.name };
+});
+
+await recover().catch((e) => console.error(JSON.stringify({ msg: 'recovery failed', err: (e as Error).message })));
+void loop();
+await backend.listen();

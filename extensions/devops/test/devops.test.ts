@@ -1,0 +1,219 @@
+import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
+import { createLogger } from '../../../core/src/ops/logger.js';
+import { call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
+
+// The DevOps extension end to end through a real core: installed from its package like any
+// extension, pipelines run in bubblewrap, a local bare git repository, an approval by a second
+// user, artifacts, live logs over SSE through the gateway, the signed webhook.
+
+const extensionsDir = join(import.meta.dirname, '..', '..');
+const ext = '/apis/extensions.mortise.io/v1alpha1';
+const iam = '/apis/iam.mortise.io/v1alpha1';
+const devops = '/apis/devops.mortise.io/v1alpha1/namespaces/ci';
+const kapi = '/kapis/devops.mortise.io/v1alpha1';
+const secretValue = 'tok-8c1f-very-secret';
+
+interface LogEvent { id: number; stage?: string; step?: string; kind: string; text: string }
+interface Run { metadata: { name: string }; status?: { phase?: string; message?: string; triggeredBy?: string; artifacts?: Array<{ name: string }>; stages?: Array<{ name: string; phase: string; branches: Array<{ steps: Array<{ name: string; phase: string; approvedBy?: string }> }> }> } }
+
+/** Reads an SSE stream until `end` (or `stop` says so); returns the log events in order. */
+async function follow(url: string, token: string, lastEventId?: number, stop?: (events: LogEvent[]) => boolean): Promise<LogEvent[]> {
+  const ac = new AbortController();
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, ...(lastEventId ? { 'last-event-id': String(lastEventId) } : {}) }, signal: ac.signal });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toContain('text/event-stream');
+  const events: LogEvent[] = [];
+  let buffer = '';
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let at: number;
+      while ((at = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, at);
+        buffer = buffer.slice(at + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1] ?? '{}';
+        if (event === 'end') return events;
+        if (event === 'log') events.push(JSON.parse(data) as LogEvent);
+      }
+      if (stop?.(events)) {
+        ac.abort();
+        return events;
+      }
+    }
+  } catch (e) {
+    if ((e as Error).name !== 'AbortError') throw e;
+  }
+  return events;
+}
+
+describe('DevOps extension', () => {
+  let t: TestCore;
+  let work: string;
+  let bob: string;
+  let vic: string;
+  const run = (name: string) => t.api(`${devops}/pipelineruns/${name}`).then((r) => r.json() as Promise<Run>);
+  const waitRun = (name: string, phases: string[], timeoutMs = 30_000) =>
+    eventually(async () => {
+      const r = await run(name);
+      return phases.includes(r.status?.phase ?? '') ? r : undefined;
+    }, timeoutMs, `run ${name} to be ${phases.join('/')}`);
+  const startRun = async (pipeline: string, token = t.token, parameters: Record<string, string> = {}) => {
+    const res = await call(t.url, token, `${kapi}/namespaces/ci/pipelines/${pipeline}/run`, { method: 'POST', json: { parameters } });
+    return { status: res.status, body: (await res.json()) as Run };
+  };
+  const pipeline = async (name: string, spec: Record<string, unknown>) => {
+    const res = await t.api(`${devops}/pipelines`, { method: 'POST', json: { apiVersion: 'devops.mortise.io/v1alpha1', kind: 'Pipeline', metadata: { name }, spec } });
+    expect(res.status, await res.clone().text()).toBe(201);
+    return res;
+  };
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'mortise-devops-'));
+    // A local bare repository, as a git host would serve it.
+    const src = join(work, 'git', 'src');
+    execFileSync('git', ['init', '-q', '-b', 'main', src]);
+    writeFileSync(join(src, 'hello.txt'), 'hello from git\n');
+    execFileSync('git', ['-C', src, 'add', '.']);
+    execFileSync('git', ['-C', src, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'first']);
+    execFileSync('git', ['clone', '-q', '--bare', src, join(work, 'git', 'app.git')]);
+
+    const repoDir = join(work, 'repository');
+    const bundled = await buildBundledRepository([extensionsDir], repoDir, createLogger({ level: 'silent' }));
+    expect(bundled.extensions).toContain('devops');
+    t = await startTestCore({ backendReadyTimeoutMs: 15_000 });
+    expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: `file://${repoDir}` } } })).status).toBe(201);
+    await eventually(async () => (await t.api(`${ext}/extensionversions/devops-0.1.0`)).status === 200, 15_000, 'repository synced');
+    expect((await t.api(`${ext}/installplans`, {
+      method: 'POST', json: { metadata: { name: 'devops' }, spec: { extension: { name: 'devops', version: '0.1.0' }, enabled: true, config: { localGitRoots: [join(work, 'git')], maxConcurrentRuns: 2 } } },
+    })).status).toBe(201);
+    await eventually(async () => ((await (await t.api(`${ext}/installplans/devops`)).json()) as { status?: { state?: string } }).status?.state === 'Installed', 45_000, 'devops installed');
+
+    expect((await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: 'ci' } } })).status).toBe(201);
+    expect((await t.api('/api/v1/namespaces/ci/secrets', { method: 'POST', json: { metadata: { name: 'creds' }, stringData: { token: secretValue, hmac: 'hook-key' } } })).status).toBe(201);
+    for (const [user, rules] of [
+      ['bob', [{ apiGroups: ['devops.mortise.io'], resources: ['pipelines', 'pipelineruns', 'pipelineruns/log'], verbs: ['get', 'list'] }, { apiGroups: ['devops.mortise.io'], resources: ['pipelines/run', 'pipelineruns/approve'], verbs: ['create'] }]],
+      ['vic', [{ apiGroups: ['devops.mortise.io'], resources: ['pipelines', 'pipelineruns', 'pipelineruns/log'], verbs: ['get', 'list'] }]],
+    ] as const) {
+      expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: user }, spec: { email: `${user}@example.com`, password: `${user}-password-1` } } })).status).toBe(201);
+      expect((await t.api(`${iam}/namespaces/ci/roles`, { method: 'POST', json: { metadata: { name: `${user}-role` }, rules } })).status).toBe(201);
+      expect((await t.api(`${iam}/namespaces/ci/rolebindings`, { method: 'POST', json: { metadata: { name: `${user}-binding` }, roleRef: { kind: 'Role', name: `${user}-role` }, subjects: [{ kind: 'User', name: user }] } })).status).toBe(201);
+    }
+    bob = await login(t.url, 'bob', 'bob-password-1');
+    vic = await login(t.url, 'vic', 'vic-password-1');
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('installs from its package: CRDs, a confined sandbox, the webhook listed for the admin', async () => {
+    const plan = (await (await t.api(`${ext}/installplans/devops`)).json()) as { status: { webhooks: Array<{ path: string }>; childProcesses: boolean } };
+    expect(plan.status.webhooks.map((w) => w.path)).toEqual(['/hooks/devops/']);
+    expect(plan.status.childProcesses).toBe(true);
+    expect((await t.api('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pipelineruns.devops.mortise.io')).status).toBe(200);
+    const sandbox = (await (await t.api(`${kapi}/sandbox`)).json()) as { confined: boolean; reason?: string };
+    expect(sandbox, sandbox.reason).toMatchObject({ confined: true });
+  });
+
+  it('runs a pipeline: git checkout, parallel steps, an approval by a second user, an artifact, live logs with secrets masked', async () => {
+    expect((await pipeline('app', {
+      parameters: [{ name: 'TARGET', default: 'staging' }],
+      stages: [
+        { name: 'checkout', steps: [{ checkout: { url: `file://${join(work, 'git', 'app.git')}`, dir: 'src' } }] },
+        {
+          name: 'build', parallel: [
+            { name: 'a', steps: [{ sh: 'echo branch-a; cat src/hello.txt' }] },
+            { name: 'b', steps: [{ sh: 'echo branch-b > b.txt; echo "token=$TOKEN"', secretEnv: [{ name: 'TOKEN', secretRef: { name: 'creds', key: 'token' } }] }] },
+          ],
+        },
+        { name: 'skipped', when: { parameter: 'TARGET', equals: 'production' }, steps: [{ sh: 'echo never' }] },
+        { name: 'gate', steps: [{ approval: { approvers: ['bob'], message: 'ship it?' } }] },
+        { name: 'package', steps: [{ sh: 'echo "built for $PARAM_TARGET" > out.txt' }, { archive: 'out.txt' }] },
+      ],
+      post: { always: [{ sh: 'echo post-always' }], success: [{ sh: 'echo post-success' }], failure: [{ sh: 'echo post-failure' }] },
+    })).status).toBe(201);
+    const started = await startRun('app', t.token, { TARGET: 'qa' });
+    expect(started.status).toBe(201);
+    const name = started.body.metadata.name;
+    const logUrl = `${t.url}${kapi}/namespaces/ci/pipelineruns/${name}/log`;
+    // Follow live until the approval is awaited.
+    const early = await follow(logUrl, t.token, undefined, (ev) => ev.some((e) => /waits for approval/.test(e.text)));
+    expect(early.some((e) => e.text === 'branch-a'), early.map((e) => e.text).join('\n')).toBe(true);
+    const waiting = await waitRun(name, ['WaitingForApproval']);
+    expect(waiting.status?.triggeredBy).toBe('admin');
+    // The admin is not among the approvers; bob is.
+    expect((await t.api(`${kapi}/namespaces/ci/pipelineruns/${name}/approve`, { method: 'POST' })).status).toBe(403);
+    expect((await call(t.url, vic, `${kapi}/namespaces/ci/pipelineruns/${name}/approve`, { method: 'POST' })).status).toBe(403);
+    expect((await call(t.url, bob, `${kapi}/namespaces/ci/pipelineruns/${name}/approve`, { method: 'POST' })).status).toBe(200);
+    const done = await waitRun(name, ['Succeeded', 'Failed']);
+    expect(done.status?.phase, done.status?.message).toBe('Succeeded');
+    const stages = Object.fromEntries(done.status!.stages!.map((s) => [s.name, s.phase]));
+    expect(stages).toMatchObject({ checkout: 'Succeeded', build: 'Succeeded', skipped: 'Skipped', gate: 'Succeeded', package: 'Succeeded', post: 'Succeeded' });
+    expect(done.status!.stages!.find((s) => s.name === 'gate')!.branches[0]!.steps[0]!.approvedBy).toBe('bob');
+    // The whole log, then a reconnect from the middle: exactly the rest, no duplicates.
+    const all = await follow(logUrl, vic);
+    const texts = all.map((e) => e.text);
+    expect(texts).toEqual(expect.arrayContaining(['hello from git', 'branch-a', 'token=****', 'post-always', 'post-success', 'stage build started', 'step a/sh-0 started']));
+    expect(texts.join('\n')).not.toContain(secretValue);
+    expect(texts).not.toContain('post-failure');
+    expect(all.map((e) => e.id)).toEqual(all.map((_, i) => i + 1));
+    const rest = await follow(logUrl, t.token, 5);
+    expect(rest.map((e) => e.id)).toEqual(all.slice(5).map((e) => e.id));
+    // The artifact.
+    const artifact = await t.api(`${kapi}/namespaces/ci/pipelineruns/${name}/artifacts/out.txt`);
+    expect(artifact.status).toBe(200);
+    expect(await artifact.text()).toBe('built for qa\n');
+  });
+
+  it('a step cannot read the core\'s database or keys, nor write outside its workspace', async () => {
+    expect((await pipeline('snoop', {
+      stages: [{ name: 'snoop', steps: [{ sh: `cat '${join(t.dataDir!, 'mortise.db')}' | head -c 100; ls '${t.dataDir}'` }, { sh: 'echo never' }] }],
+      post: { always: [{ sh: `touch '${join(work, 'escaped')}' 2>&1 || echo "no write"` }] },
+    })).status).toBe(201);
+    const { body } = await startRun('snoop');
+    const done = await waitRun(body.metadata.name, ['Succeeded', 'Failed']);
+    expect(done.status?.phase).toBe('Failed');
+    const log = (await follow(`${t.url}${kapi}/namespaces/ci/pipelineruns/${body.metadata.name}/log`, t.token)).map((e) => e.text).join('\n');
+    expect(log).toContain('No such file or directory');
+    expect(log).not.toContain('SQLite format');
+    expect(log).not.toContain('never');
+    expect(existsSync(join(work, 'escaped'))).toBe(false);
+  });
+
+  it('a webhook with a bad signature is refused; a good one starts a run', async () => {
+    expect((await pipeline('hooked', { triggers: { webhook: { secretRef: { name: 'creds', key: 'hmac' } } }, stages: [{ name: 'one', steps: [{ sh: 'echo "ref=$PARAM_GIT_REF"' }] }] })).status).toBe(201);
+    const body = JSON.stringify({ ref: 'refs/heads/main', after: 'abc123' });
+    const sign = (key: string) => `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
+    const send = (signature: string | undefined) => call(t.url, undefined, '/hooks/devops/ci/hooked', {
+      method: 'POST', body, headers: { 'content-type': 'application/json', 'x-github-event': 'push', ...(signature ? { 'x-hub-signature-256': signature } : {}) },
+    });
+    expect((await send(sign('wrong-key'))).status).toBe(401);
+    expect((await send(undefined)).status).toBe(401);
+    expect((await call(t.url, undefined, '/hooks/devops/ci/nonexistent', { method: 'POST', body, headers: { 'x-hub-signature-256': sign('hook-key') } })).status).toBe(401);
+    const good = await send(sign('hook-key'));
+    expect(good.status).toBe(201);
+    const { run: name } = (await good.json()) as { run: string };
+    const done = await waitRun(name, ['Succeeded', 'Failed']);
+    expect(done.status?.phase).toBe('Succeeded');
+    expect(done.status?.triggeredBy).toBe('webhook (push)');
+    const log = (await follow(`${t.url}${kapi}/namespaces/ci/pipelineruns/${name}/log`, t.token)).map((e) => e.text);
+    expect(log).toContain('ref=main');
+    // Nothing else of the extension is open to anonymous callers.
+    expect((await call(t.url, undefined, `${kapi}/namespaces/ci/pipelineruns/${name}/log`)).status).toBe(401);
+  });
+
+  it('a viewer cannot run a pipeline (neither through the extension nor by creating a PipelineRun)', async () => {
+    expect((await startRun('app', vic)).status).toBe(403);
+    expect((await call(t.url, vic, `${devops}/pipelineruns`, { method: 'POST', json: { metadata: { name: 'sneaky' }, spec: { pipeline: 'app' } } })).status).toBe(403);
+    expect((await startRun('app', bob)).status).toBe(201);
+  });
+});
