@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,19 @@ async function follow(url: string, token: string, lastEventId?: number, stop?: (
     if ((e as Error).name !== 'AbortError') throw e;
   }
   return events;
+}
+
+/** Pids of processes whose command line is exactly `cmd` (steps of this test). */
+function stepProcesses(cmd: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') === cmd) out.push(pid);
+    } catch {
+      // gone already
+    }
+  }
+  return out;
 }
 
 describe('DevOps extension', () => {
@@ -211,9 +224,45 @@ describe('DevOps extension', () => {
     expect((await call(t.url, undefined, `${kapi}/namespaces/ci/pipelineruns/${name}/log`)).status).toBe(401);
   });
 
+  it('times a step out, retries a failing one, and aborts a run on request', async () => {
+    await pipeline('flaky', {
+      stages: [
+        { name: 'retry', steps: [{ sh: 'n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; test $n -ge 2', retries: 2 }] },
+        { name: 'slow', steps: [{ sh: 'sleep 20', timeoutSeconds: 1 }] },
+      ],
+      post: { failure: [{ sh: 'echo post-failure' }] },
+    });
+    const { body } = await startRun('flaky');
+    const done = await waitRun(body.metadata.name, ['Succeeded', 'Failed']);
+    expect(done.status?.phase).toBe('Failed');
+    const steps = done.status!.stages!.flatMap((s) => s.branches.flatMap((b) => b.steps.map((st) => ({ stage: s.name, ...st }))));
+    expect(steps.find((s) => s.stage === 'retry')).toMatchObject({ phase: 'Succeeded', attempts: 3 });
+    expect(steps.find((s) => s.stage === 'slow')).toMatchObject({ phase: 'Failed', message: 'timed out after 1s' });
+    expect((await follow(`${t.url}${kapi}/namespaces/ci/pipelineruns/${body.metadata.name}/log`, t.token)).map((e) => e.text)).toContain('post-failure');
+
+    await pipeline('long', { stages: [{ name: 'wait', steps: [{ sh: 'sleep 30' }] }] });
+    const long = (await startRun('long')).body.metadata.name;
+    await waitRun(long, ['Running']);
+    await t.api(`${devops}/pipelineruns/${long}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { abort: true } }) });
+    expect((await waitRun(long, ['Aborted', 'Failed', 'Succeeded'])).status?.phase).toBe('Aborted');
+  });
+
+  it('a run in progress when the backend is killed is marked failed with the reason, and leaves no step process behind', async () => {
+    await pipeline('doomed', { stages: [{ name: 'wait', steps: [{ sh: 'sleep 47.25' }] }] });
+    const name = (await startRun('doomed')).body.metadata.name;
+    await waitRun(name, ['Running']);
+    await eventually(() => stepProcesses('sleep 47.25').length > 0, 5000, 'the step process');
+    const backend = t.core.runtime.list().find((b) => b.id.startsWith('devops@') && b.pid);
+    process.kill(backend!.pid!, 'SIGKILL');
+    const failed = await waitRun(name, ['Failed'], 45_000);
+    expect(failed.status?.message).toMatch(/restarted while the run was in progress/);
+    await eventually(() => stepProcesses('sleep 47.25').length === 0, 5000, 'no orphan step process');
+  });
+
   it('a viewer cannot run a pipeline (neither through the extension nor by creating a PipelineRun)', async () => {
     expect((await startRun('app', vic)).status).toBe(403);
     expect((await call(t.url, vic, `${devops}/pipelineruns`, { method: 'POST', json: { metadata: { name: 'sneaky' }, spec: { pipeline: 'app' } } })).status).toBe(403);
-    expect((await startRun('app', bob)).status).toBe(201);
+    // (The backend may still be restarting after the previous test: 503 until it is ready.)
+    await eventually(async () => (await startRun('app', bob)).status === 201, 20_000, 'bob starts a run');
   });
 });
