@@ -108,6 +108,12 @@ async function loop(): Promise<void> {
   }
 }
 
+async function rawBody(req: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
 // --- HTTP: what the sandbox is, logs (SSE), approvals, artifacts, webhooks -----------------
 
 backend.router.get(`${api}/sandbox`, (ctx) => {
@@ -155,11 +161,10 @@ backend.router.get(`${api}/namespaces/:ns/pipelineruns/:name/log`, async (ctx) =
 /** A manual run: the core authorized `create pipelines/run`; the backend records who asked. */
 backend.router.post(`${api}/namespaces/:ns/pipelines/:name/run`, async (ctx) => {
   const { ns, name } = ctx.params as { ns: string; name: string };
-  const chunks: Buffer[] = [];
-  for await (const c of ctx.req as AsyncIterable<Buffer>) chunks.push(c);
   const parameters: Record<string, string> = {};
   try {
-    const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { parameters?: Record<string, unknown> }) : {};
+    // The SDK parsed a JSON body; anything else is read and parsed here.
+    const body = (ctx.request.body ?? JSON.parse((await rawBody(ctx.req)).toString('utf8') || '{}')) as { parameters?: Record<string, unknown> };
     for (const [k, v] of Object.entries(body.parameters ?? {})) if (typeof v === 'string') parameters[k] = v;
   } catch {
     ctx.status = 400;
@@ -208,9 +213,8 @@ backend.router.get(`${api}/namespaces/:ns/pipelineruns/:name/artifacts/:file`, a
 /** POST /hooks/devops/<namespace>/<pipeline>: a GitHub/Gitea push, proved by X-Hub-Signature-256. */
 backend.router.post('/hooks/devops/:ns/:pipeline', async (ctx) => {
   const { ns, pipeline } = ctx.params as { ns: string; pipeline: string };
-  const chunks: Buffer[] = [];
-  for await (const c of ctx.req as AsyncIterable<Buffer>) chunks.push(c);
-  const body = Buffer.concat(chunks);
+  // The signature is over the exact bytes sent: the SDK keeps a JSON body's text for this.
+  const body = ctx.request.rawBody !== undefined ? Buffer.from(ctx.request.rawBody, 'utf8') : await rawBody(ctx.req);
   const refuse = (code: number, message: string) => {
     ctx.status = code;
     ctx.body = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason: code === 401 ? 'Unauthorized' : 'NotFound', message };
