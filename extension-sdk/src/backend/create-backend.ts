@@ -68,8 +68,6 @@ declare module 'koa' {
   interface Request {
     /** The parsed JSON body of a request sent with a JSON content type (undefined otherwise). */
     body?: unknown;
-    /** The exact text of that JSON body (what a webhook's HMAC signature is computed over). */
-    rawBody?: string;
   }
 }
 

@@ -30,7 +30,6 @@ export function jsonBodies(maxBytes: number, rawPaths: readonly string[] = []): 
       ctx.throw(400, `the request body could not be read: ${err.message}`);
     }
     if (text.trim() === '') ctx.throw(400, 'the request body is empty but its content type says JSON');
-    ctx.request.rawBody = text;
     try {
       ctx.request.body = JSON.parse(text) as unknown;
     } catch (e) {

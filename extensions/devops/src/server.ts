@@ -11,7 +11,8 @@ import type { KubeObject, PipelineSpec, RunSpec, RunStatus } from './pipeline-ty
 // extension's service account), runs them in sandboxed child processes, and serves their logs
 // (SSE), approvals and artifacts under its APIService, plus the git-host webhook.
 
-const backend = createExtensionBackend();
+// Webhook bodies stay unparsed: their signature is over the exact bytes sent.
+const backend = createExtensionBackend({ rawBodyPaths: ['/hooks/devops/*'] });
 const config = backend.config as { maxConcurrentRuns?: number; allowUnconfinedSteps?: boolean; localGitRoots?: string[]; maxLogBytesPerStep?: number };
 const dataDir = process.env.MORTISE_DATA_DIR ?? process.cwd();
 const api = '/kapis/devops.mortise.io/v1alpha1';
@@ -213,8 +214,7 @@ backend.router.get(`${api}/namespaces/:ns/pipelineruns/:name/artifacts/:file`, a
 /** POST /hooks/devops/<namespace>/<pipeline>: a GitHub/Gitea push, proved by X-Hub-Signature-256. */
 backend.router.post('/hooks/devops/:ns/:pipeline', async (ctx) => {
   const { ns, pipeline } = ctx.params as { ns: string; pipeline: string };
-  // The signature is over the exact bytes sent: the SDK keeps a JSON body's text for this.
-  const body = ctx.request.rawBody !== undefined ? Buffer.from(ctx.request.rawBody, 'utf8') : await rawBody(ctx.req);
+  const body = await rawBody(ctx.req);
   const refuse = (code: number, message: string) => {
     ctx.status = code;
     ctx.body = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason: code === 401 ? 'Unauthorized' : 'NotFound', message };
