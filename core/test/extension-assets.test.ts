@@ -175,6 +175,20 @@ describe('extension assets: anonymous callers get the browser files the manifest
     await eventually(async () => (await call(t.url, reader, `${kapis}/extensionversions/shop-0.2.0/readme`)).status === 200, 5000, 'reader reads the README');
     expect((await call(t.url, reader, `${kapis}/extensions/shop/readme`)).status).toBe(200);
     expect((await call(t.url, nobody, `${kapis}/extensions/shop/readme`)).status).toBe(403);
+    expect((await call(t.url, reader, `${kapis}/extensionversions/shop-0.2.0/details`)).status).toBe(200);
+    expect((await call(t.url, nobody, `${kapis}/extensionversions/shop-0.2.0/details`)).status).toBe(403);
+  });
+
+  it('serves a version\'s details (configuration schema, default config, icon, screenshots), installed or only offered', async () => {
+    const expected = { configSchema: { type: 'object', properties: { greeting: { type: 'string', default: 'Hello' } }, additionalProperties: false }, config: { greeting: 'Hello' }, icon: 'icon.svg', screenshots: ['screenshots/overview.png'] };
+    expect((await call(t.url, undefined, `${kapis}/extensionversions/shop-0.1.0/details`)).status).toBe(401);
+    const installed = await t.api(`${kapis}/extensionversions/shop-0.1.0/details`);
+    expect(installed.status).toBe(200);
+    expect(await installed.json()).toMatchObject(expected);
+    // Not installed: from the manifest in its archive, which is not unpacked for it.
+    expect(await (await t.api(`${kapis}/extensionversions/shop-0.2.0/details`)).json()).toMatchObject(expected);
+    expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', 'shop', '0.2.0'))).toBe(false);
+    expect(await (await t.api(`${kapis}/extensionversions/shop-9.9.9/details`)).json()).toMatchObject({ kind: 'Status', code: 404 });
   });
 
   it('a disabled extension serves no assets', async () => {

@@ -23,6 +23,7 @@ function readmePath(manifest: Partial<Pick<ExtensionManifest, 'readme'>> | undef
 }
 
 /**
+ * The details of an extension the Extension Center shows beside what the repository index says.
  * The README of an extension, for the Extension Center — authenticated and authorized like any
  * API (`get` on `extensions/readme` or `extensionversions/readme`), never through the anonymous
  * asset path:
@@ -74,6 +75,35 @@ export function extensionReadmeRouter(deps: { service: ResourceService; kinds: K
   const installedVersion = async (name: string) =>
     ((await deps.service.getStored(plans(), '', name))?.status as { installedVersion?: string } | undefined)?.installedVersion;
 
+  /** The extension and version an ExtensionVersion object names, or 404. */
+  const versionNamed = async (objectName: string): Promise<{ name: string; version: string }> => {
+    const ev = await deps.service.getStored(deps.kinds.byGroupResource(extensionsGroup, 'extensionversions')!, '', objectName);
+    const spec = ev?.spec as { extension?: string; version?: string } | undefined;
+    if (!spec?.extension || !spec.version || versionObjectName(spec.extension, spec.version) !== objectName) throw notFound(extensionsGroup, 'extensionversions', objectName);
+    return { name: spec.extension, version: spec.version };
+  };
+
+  /** The archive of a version that is not installed, downloaded into the package cache (digest and signature checked, never unpacked). */
+  const archiveOf = async (name: string, version: string): Promise<string> => {
+    try {
+      return await deps.packages.download(await resolveVersionSource(deps.service, deps.kinds, name, version));
+    } catch (e) {
+      deps.logger.warn({ event: 'extension.package-fetch-failed', extension: name, version, err: (e as Error).message }, 'fetching a package for its details failed');
+      throw serviceUnavailable(`the package of ${name} ${version} could not be fetched from its repository`);
+    }
+  };
+
+  /** The manifest inside an archive; undefined when it cannot be read. */
+  const archivedManifest = async (archive: string, what: string): Promise<Partial<ExtensionManifest> | undefined> => {
+    const text = (await readArchive(archive, what, (p) => p === 'extension.yaml')).get('extension.yaml')?.toString('utf8');
+    try {
+      const manifest = text ? (parse(text) as unknown) : undefined;
+      return manifest && typeof manifest === 'object' ? (manifest as Partial<ExtensionManifest>) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
   router.get(`${base}/extensions/:name/readme`, async (ctx: AppContext) => {
     const name = (ctx as unknown as { params: { name: string } }).params.name;
     ctx.state.routeLabel = `kapis/${extensionsGroup}/extensions/readme`;
@@ -85,39 +115,46 @@ export function extensionReadmeRouter(deps: { service: ResourceService; kinds: K
   });
 
   router.get(`${base}/extensionversions/:name/readme`, async (ctx: AppContext) => {
-    const objectName = (ctx as unknown as { params: { name: string } }).params.name;
     ctx.state.routeLabel = `kapis/${extensionsGroup}/extensionversions/readme`;
-    const ev = await deps.service.getStored(deps.kinds.byGroupResource(extensionsGroup, 'extensionversions')!, '', objectName);
-    const spec = ev?.spec as { extension?: string; version?: string } | undefined;
-    if (!spec?.extension || !spec.version || versionObjectName(spec.extension, spec.version) !== objectName) throw notFound(extensionsGroup, 'extensionversions', objectName);
-    const { extension: name, version } = spec;
+    const { name, version } = await versionNamed((ctx as unknown as { params: { name: string } }).params.name);
     const what = `${name} ${version}`;
     if ((await installedVersion(name)) === version) {
       const text = await fromInstalled(name, version);
       if (!text) throw noReadme(what);
       return send(ctx, text, what);
     }
-    let archive: string;
-    try {
-      archive = await deps.packages.download(await resolveVersionSource(deps.service, deps.kinds, name, version));
-    } catch (e) {
-      deps.logger.warn({ event: 'extension.readme-fetch-failed', extension: name, version, err: (e as Error).message }, 'fetching a package for its README failed');
-      throw serviceUnavailable(`the package of ${what} could not be fetched from its repository`);
-    }
-    const manifestText = (await readArchive(archive, what, (p) => p === 'extension.yaml')).get('extension.yaml')?.toString('utf8');
-    let manifest: Partial<ExtensionManifest> | undefined;
-    try {
-      manifest = manifestText ? (parse(manifestText) as Partial<ExtensionManifest>) : undefined;
-    } catch {
-      manifest = undefined;
-    }
-    const path = readmePath(manifest && typeof manifest === 'object' ? manifest : undefined);
+    const archive = await archiveOf(name, version);
+    const path = readmePath(await archivedManifest(archive, what));
     if (!path) throw noReadme(what);
     let oversized = false;
     const text = (await readArchive(archive, what, (p, size) => p === path && !(oversized = size > MAX_README_BYTES))).get(path);
     if (oversized) throw tooLarge(`the README of ${what} is larger than ${MAX_README_BYTES} bytes`);
     if (!text) throw noReadme(what);
     send(ctx, text, what);
+  });
+
+  /**
+   * `GET .../extensionversions/{name}-{version}/details`: what the console shows of a version
+   * beyond the repository index, from its manifest — `configSchema` (the JSON Schema of the
+   * InstallPlan's `spec.config`, null when it takes none; the console generates its form from
+   * it), the default `config`, and the package paths of the `icon` and `screenshots` (served
+   * under `/extensions/{name}/assets/` once installed).
+   */
+  router.get(`${base}/extensionversions/:name/details`, async (ctx: AppContext) => {
+    ctx.state.routeLabel = `kapis/${extensionsGroup}/extensionversions/details`;
+    const { name, version } = await versionNamed((ctx as unknown as { params: { name: string } }).params.name);
+    const manifest = (await installedVersion(name)) === version
+      ? deps.packages.installedManifest(deps.packages.unpackedDir(name, version))?.manifest
+      : await archivedManifest(await archiveOf(name, version), `${name} ${version}`);
+    if (!manifest) throw notFound(extensionsGroup, 'extensionversions', versionObjectName(name, version));
+    const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+    ctx.set('Cache-Control', 'private, no-cache');
+    ctx.body = {
+      configSchema: isObject(manifest.configSchema) ? manifest.configSchema : null,
+      config: isObject(manifest.config) ? manifest.config : {},
+      icon: typeof manifest.icon === 'string' ? manifest.icon : null,
+      screenshots: Array.isArray(manifest.screenshots) ? manifest.screenshots.filter((s): s is string => typeof s === 'string') : [],
+    };
   });
   return router;
 }
