@@ -32,10 +32,15 @@ export default (_env, argv) => {
     resolve: {
       extensions: ['.tsx', '.ts', '.js', '.mjs'],
       extensionAlias: { '.js': ['.ts', '.tsx', '.js'] },
+      // @rjsf/core's index re-exports a test helper that imports the Ajv validator; the console
+      // validates with @cfworker/json-schema (Ajv compiles with `new Function`, which the CSP forbids).
+      alias: { '@rjsf/validator-ajv8': false },
     },
     module: {
       rules: [
         { test: /\.tsx?$/, exclude: /node_modules/, loader: require.resolve('esbuild-loader'), options: { target: 'es2020', jsx: 'automatic' } },
+        // @rjsf/mantine imports dayjs plugins without their extension.
+        { test: /\.js$/, include: /node_modules[\\/]@rjsf[\\/]/, resolve: { fullySpecified: false } },
         { test: /\.css$/, use: [MiniCssExtractPlugin.loader, require.resolve('css-loader')] },
       ],
     },

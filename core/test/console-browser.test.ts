@@ -192,6 +192,55 @@ describe('console in a browser', () => {
     expect((await t.api('/apis/tenant.mortise.io/v1alpha1/workspaces/from-yaml')).status).toBe(200);
   });
 
+  it('shows an extension\'s details: its README rendered as Markdown, raw HTML and script links never executed', async () => {
+    await nav(page).getByRole('link', { name: 'Extension Center' }).click();
+    await page.getByTestId('extension-card-throws-page').getByRole('link', { name: 'Details' }).click();
+    const readme = page.getByTestId('extension-readme');
+    await readme.getByRole('heading', { name: 'Throws Page' }).waitFor();
+    await expect(readme.locator('strong').textContent()).resolves.toBe('throws');
+    await expect(readme.getByRole('listitem').textContent()).resolves.toBe('it is only a test');
+    expect(await readme.locator('script, img[onerror], [href^="javascript:"]').count()).toBe(0);
+    const ran = await page.evaluate(() => {
+      const w = window as unknown as Record<string, unknown>;
+      return [w.readmeScriptRan, w.readmeImageRan, w.readmeLinkRan];
+    });
+    expect(ran).toEqual([undefined, undefined, undefined]);
+    await expect(page.getByTestId('extension-state-throws-page').textContent()).resolves.toBe('Installed');
+    await page.screenshot({ path: artifact('extension-details.png') });
+  });
+
+  it('installs with a configuration entered in the form generated from the extension\'s JSON Schema, and changes it', async () => {
+    const message = async () => {
+      await page.goto(`${t.url}/x/hello-world`);
+      return (await page.getByTestId('hello-message').textContent({ timeout: 30_000 }).catch(() => '')) ?? '';
+    };
+    await page.goto(`${t.url}/extension-center`);
+    await page.getByTestId('extension-card-hello-world').getByRole('button', { name: 'Uninstall' }).click();
+    await nav(page).getByRole('link', { name: 'Hello World' }).waitFor({ state: 'detached', timeout: 60_000 });
+    await page.getByTestId('extension-card-hello-world').getByRole('button', { name: 'Install' }).waitFor({ timeout: 60_000 });
+    await page.getByTestId('extension-card-hello-world').getByRole('link', { name: 'Details' }).click();
+    await page.getByRole('tab', { name: 'Configuration' }).click();
+    const form = page.getByTestId('config-form');
+    const greeting = form.getByLabel('greeting');
+    await expect(greeting.inputValue()).resolves.toBe('Hello'); // the manifest's default
+    await greeting.fill('Howdy');
+    await page.screenshot({ path: artifact('config-form.png') });
+    await form.getByRole('button', { name: 'Install' }).click();
+    await expect(page.getByTestId('extension-state-hello-world').textContent({ timeout: 90_000 })).resolves.toMatch(/Pending|Downloading|Installing|Installed/);
+    await nav(page).getByRole('link', { name: 'Hello World' }).waitFor({ timeout: 90_000 });
+    const plan = await (await t.api(`${ext}/installplans/hello-world`)).json() as { spec: { config?: Record<string, unknown> } };
+    expect(plan.spec.config).toEqual({ greeting: 'Howdy' });
+    await expect.poll(message, { timeout: 60_000 }).toBe('Howdy, admin!');
+    // Changed on the installed extension: the backend restarts with it.
+    await page.goto(`${t.url}/extension-center/extensions/hello-world`);
+    await page.getByRole('tab', { name: 'Configuration' }).click();
+    await expect(form.getByLabel('greeting').inputValue()).resolves.toBe('Howdy');
+    await form.getByLabel('greeting').fill('Bonjour');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Configuration saved').waitFor();
+    await expect.poll(message, { timeout: 60_000 }).toBe('Bonjour, admin!');
+  });
+
   it('renders in Chinese', async () => {
     await nav(page).getByRole('link', { name: 'Overview' }).click();
     await page.getByText('中文').click();

@@ -1,28 +1,29 @@
 import { Alert, Badge, Button, Card, Group, Loader, Progress, Select, SimpleGrid, Stack, Tabs, Text, TextInput, Title } from '@mantine/core';
-import { ApiRequestError, localize, useApi, type KubeObject } from '@mortise/extension-sdk/console';
-import { useCallback, useEffect, useState } from 'react';
+import { ApiRequestError, localize, useApi } from '@mortise/extension-sdk/console';
+import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
+import { Link, Route, Routes } from 'react-router-dom';
+import { PageLoader } from '../../app/PageLoader.js';
 import { useWatchedList } from '../../app/use-watched-list.js';
+import { busyStates, group, stateColor, stateProgress, version, type ExtensionObject as SearchItem, type InstallPlan } from './extension-center-api.js';
 import { RepositoriesPanel } from './RepositoriesPanel.js';
 
-const group = 'extensions.mortise.io';
-const version = 'v1alpha1';
+// The details view carries the Markdown renderer and the form library: loaded when first opened.
+const ExtensionDetails = lazy(() => import('./ExtensionDetails.js'));
 
-interface SearchItem extends KubeObject {
-  spec: { displayName?: string | Record<string, string>; description?: string | Record<string, string>; category?: string; provider?: { name?: string }; keywords?: string[] };
-  status?: { latestVersion?: string; recommendedVersion?: string };
-}
-
-interface InstallPlan extends KubeObject {
-  spec: { extension: { name: string; version: string }; enabled?: boolean; config?: Record<string, unknown> };
-  status?: { state?: string; message?: string; installedVersion?: string };
-}
-
-const busyStates = new Set(['Pending', 'Downloading', 'Installing', 'Upgrading', 'Uninstalling']);
-const stateProgress: Record<string, number> = { Pending: 10, Downloading: 35, Installing: 70, Upgrading: 70, Uninstalling: 50 };
-
-/** The Extension Center: the marketplace and the repositories it comes from. */
+/** The Extension Center: the marketplace, one extension's details, and the repositories it all comes from. */
 export default function ExtensionCenterPage() {
+  return (
+    <Suspense fallback={<PageLoader />}>
+      <Routes>
+        <Route path="extensions/:name" element={<ExtensionDetails />} />
+        <Route path="*" element={<CenterTabs />} />
+      </Routes>
+    </Suspense>
+  );
+}
+
+function CenterTabs() {
   const { t } = useTranslation();
   return (
     <Stack>
@@ -90,13 +91,14 @@ function Marketplace() {
               <Card key={name} withBorder data-testid={`extension-card-${name}`}>
                 <Group justify="space-between" mb="xs">
                   <Text fw={600}>{localize(ext.spec.displayName ?? name, i18n.language)}</Text>
-                  {state && <Badge color={state === 'Installed' ? 'green' : /Failed/.test(state) ? 'red' : 'gray'} data-testid={`extension-state-${name}`}>{state}</Badge>}
+                  {state && <Badge color={stateColor(state)} data-testid={`extension-state-${name}`}>{state}</Badge>}
                 </Group>
                 <Text size="sm" c="dimmed" mb="xs">{localize(ext.spec.description ?? '', i18n.language)}</Text>
                 <Text size="xs" c="dimmed">{t('center.version')}: {installed ?? latest ?? '—'} · {ext.spec.category ?? ''} · {ext.spec.provider?.name ?? ''}</Text>
                 {busy && <Progress value={stateProgress[state!] ?? 50} animated mt="sm" aria-label={t('center.progress')} />}
                 {plan?.status?.message && /Failed/.test(state ?? '') && <Text size="xs" c="red" mt="xs">{plan.status.message}</Text>}
                 <Group mt="md" gap="xs">
+                  <Button size="xs" variant="light" component={Link} to={`/extension-center/extensions/${name}`}>{t('center.details')}</Button>
                   {!plan && latest && (
                     <Button size="xs" onClick={() => act(() => api.create(planRef(''), { apiVersion: `${group}/${version}`, kind: 'InstallPlan', metadata: { name }, spec: { extension: { name, version: latest }, enabled: true } }))}>
                       {t('center.install')}

@@ -1,0 +1,34 @@
+import type { KubeObject } from '@mortise/extension-sdk/console';
+
+// What the Extension Center's pages share: the API group, the objects they read, and install states.
+
+export const group = 'extensions.mortise.io';
+export const version = 'v1alpha1';
+
+type Localized = string | Record<string, string>;
+
+export interface ExtensionObject extends KubeObject {
+  spec: { displayName?: Localized; description?: Localized; category?: string; provider?: { name?: string }; keywords?: string[]; license?: string; icon?: string };
+  status?: { latestVersion?: string; recommendedVersion?: string; versions?: Array<{ version: string; yanked: boolean; compatible: boolean }> };
+}
+
+export interface InstallPlan extends KubeObject {
+  spec: { extension: { name: string; version: string }; enabled?: boolean; config?: Record<string, unknown> };
+  status?: { state?: string; message?: string; installedVersion?: string };
+}
+
+export const busyStates = new Set(['Pending', 'Downloading', 'Installing', 'Upgrading', 'Uninstalling']);
+export const stateProgress: Record<string, number> = { Pending: 10, Downloading: 35, Installing: 70, Upgrading: 70, Uninstalling: 50 };
+export const stateColor = (state: string) => (state === 'Installed' ? 'green' : /Failed/.test(state) ? 'red' : 'gray');
+
+/** An ExtensionVersion's object name, as the core makes it: `<extension>-<version>`, DNS-1123 safe. */
+export function versionObjectName(extension: string, v: string): string {
+  return `${extension}-${v}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-').replace(/[-.]+$/, '');
+}
+
+/** A merge patch turning config `from` into `to`: keys the form dropped are set to null (removed). */
+export function configPatch(from: Record<string, unknown>, to: Record<string, unknown>): Record<string, unknown> {
+  const patch: Record<string, unknown> = { ...to };
+  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
+  return patch;
+}
