@@ -41,7 +41,8 @@ export default (_env, argv) => {
         { test: /\.tsx?$/, exclude: /node_modules/, loader: require.resolve('esbuild-loader'), options: { target: 'es2020', jsx: 'automatic' } },
         // @rjsf/mantine imports dayjs plugins without their extension.
         { test: /\.js$/, include: /node_modules[\\/]@rjsf[\\/]/, resolve: { fullySpecified: false } },
-        { test: /\.css$/, use: [MiniCssExtractPlugin.loader, require.resolve('css-loader')] },
+        // `*.module.css` are CSS modules (the login page's, painted before the component library loads).
+        { test: /\.css$/, use: [MiniCssExtractPlugin.loader, { loader: require.resolve('css-loader'), options: { modules: { auto: true, namedExport: false } } }] },
       ],
     },
     plugins: [
