@@ -199,6 +199,7 @@ describe('console in a browser', () => {
     await readme.getByRole('heading', { name: 'Throws Page' }).waitFor();
     await expect(readme.locator('strong').textContent()).resolves.toBe('throws');
     await expect(readme.getByRole('listitem').textContent()).resolves.toBe('it is only a test');
+    await expect(readme.getByRole('cell', { name: 'tables' }).count()).resolves.toBe(1); // GitHub-flavoured
     expect(await readme.locator('script, img[onerror], [href^="javascript:"]').count()).toBe(0);
     const ran = await page.evaluate(() => {
       const w = window as unknown as Record<string, unknown>;
@@ -239,7 +240,17 @@ describe('console in a browser', () => {
     await form.getByRole('button', { name: 'Save' }).click();
     await page.getByText('Configuration saved').waitFor();
     await expect.poll(message, { timeout: 60_000 }).toBe('Bonjour, admin!');
-  });
+    // A configuration the core refuses (written past the form, through the API): its reason is shown above the form, and the form fixes it.
+    expect((await t.api(`${ext}/installplans/hello-world`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { config: { greeting: 5 } } } })).status).toBe(200);
+    await page.goto(`${t.url}/extension-center/extensions/hello-world`);
+    await expect(page.getByTestId('install-failure').textContent({ timeout: 60_000 })).resolves.toMatch(/spec\.config is invalid: \/greeting must be string/);
+    await page.screenshot({ path: artifact('config-refused.png') });
+    await page.getByRole('tab', { name: 'Configuration' }).click();
+    await form.getByLabel('greeting').fill('Salut');
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('install-failure').waitFor({ state: 'detached', timeout: 60_000 });
+    await expect.poll(message, { timeout: 60_000 }).toBe('Salut, admin!');
+  }, 240_000);
 
   it('renders in Chinese', async () => {
     await nav(page).getByRole('link', { name: 'Overview' }).click();

@@ -6,7 +6,7 @@ import { useTranslation } from 'react-i18next';
 import { Link, useParams } from 'react-router-dom';
 import { useWatchedList } from '../../app/use-watched-list.js';
 import { ConfigForm } from './ConfigForm.js';
-import { busyStates, configPatch, group, stateColor, stateProgress, version as apiVersion, versionObjectName, type ExtensionObject, type InstallPlan } from './extension-center-api.js';
+import { busyStates, configPatch, planProblem, group, stateColor, stateProgress, version as apiVersion, versionObjectName, type ExtensionObject, type InstallPlan } from './extension-center-api.js';
 import { Readme } from './Readme.js';
 
 interface VersionDetails {
@@ -72,6 +72,7 @@ export default function ExtensionDetails() {
   if (!ext) return error ? <Alert color="red" title={t('common.error')}>{error}</Alert> : <Loader size="sm" />;
   const state = plan?.status?.state ?? (plan ? 'Pending' : undefined);
   const busy = state ? busyStates.has(state) : false;
+  const problem = planProblem(plan);
   // Icons and screenshots are public assets of the installed version only.
   const assets = installed && plan?.spec.enabled !== false ? `/extensions/${name}/assets/` : undefined;
   const value = { ...(details?.config ?? {}), ...(plan?.spec.config ?? {}) };
@@ -91,7 +92,7 @@ export default function ExtensionDetails() {
         </Stack>
       </Group>
       {busy && <Progress value={stateProgress[state!] ?? 50} animated aria-label={t('center.progress')} />}
-      {plan?.status?.message && /Failed/.test(state ?? '') && <Alert color="red" title={state} data-testid="install-failure">{plan.status.message}</Alert>}
+      {problem && <Alert color="red" title={/Failed/.test(state ?? '') ? state : t('center.configRefused')} data-testid="install-failure">{problem}</Alert>}
       {error && <Alert color="red" title={t('common.error')} withCloseButton onClose={() => setError(undefined)} data-testid="details-error">{error}</Alert>}
       <Group>
         <Select

@@ -14,7 +14,15 @@ export interface ExtensionObject extends KubeObject {
 
 export interface InstallPlan extends KubeObject {
   spec: { extension: { name: string; version: string }; enabled?: boolean; config?: Record<string, unknown> };
-  status?: { state?: string; message?: string; installedVersion?: string };
+  status?: { state?: string; message?: string; installedVersion?: string; conditions?: Array<{ type: string; status: string; message?: string }> };
+}
+
+/** Why the plan is not what its spec asks: a failed install/upgrade, or a configuration the installer refused (the old one stays in use). */
+export function planProblem(plan: InstallPlan | undefined): string | undefined {
+  if (!plan?.status) return undefined;
+  if (/Failed/.test(plan.status.state ?? '')) return plan.status.message;
+  const config = plan.status.conditions?.find((c) => c.type === 'ConfigValid');
+  return config?.status === 'False' ? plan.status.message ?? config.message : undefined;
 }
 
 export const busyStates = new Set(['Pending', 'Downloading', 'Installing', 'Upgrading', 'Uninstalling']);

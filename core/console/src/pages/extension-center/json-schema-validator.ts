@@ -8,8 +8,11 @@ import {
 // into functions with `new Function`, which the console's Content-Security-Policy forbids
 // (script-src 'self', no 'unsafe-eval'); @cfworker/json-schema interprets the schema instead.
 
-/** Keywords that only say "something below failed": their children carry the real message. */
-const wrappers = new Set(['properties', 'items', 'prefixItems', 'allOf', '$ref', 'dependentSchemas', 'dependencies', 'then', 'else', 'if', 'contains', 'unevaluatedItems']);
+/**
+ * Keywords that only say "something below failed" (their children carry the real message), and
+ * `false` ("False boolean schema"), whose parent (`additionalProperties: false`) says it better.
+ */
+const wrappers = new Set(['false', 'properties', 'items', 'prefixItems', 'allOf', '$ref', 'dependentSchemas', 'dependencies', 'then', 'else', 'if', 'contains', 'unevaluatedItems']);
 
 /** `#/a/0/b` → ['a', '0', 'b'] (JSON Pointer, unescaped). */
 function pointerPath(location: string): string[] {
