@@ -26,6 +26,7 @@ import { LoginThrottle, type LoginThrottleOptions } from './auth/login-throttle.
 import { userAccountRouter } from './auth/user-account-routes.js';
 import { UserTokenRevoker } from './auth/user-token-revoker.js';
 import { SigningKeys } from './auth/signing-keys.js';
+import { RevokedSessions } from './auth/revoked-sessions.js';
 import { TokenService } from './auth/token-service.js';
 import { UserDirectory } from './auth/user-directory.js';
 import { userStrategy } from './auth/user-strategy.js';
@@ -173,8 +174,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const issuer = () => opts.issuer ?? url;
   const keys = new SigningKeys(store);
   await keys.load();
+  const revokedSessions = new RevokedSessions(store);
+  await revokedSessions.start();
   const tokens = new TokenService(keys, store, {
-    issuer, clients: knownClients, accessTokenTtlSeconds: opts.accessTokenTtlSeconds, refreshTokenTtlSeconds: opts.refreshTokenTtlSeconds,
+    issuer, clients: knownClients, accessTokenTtlSeconds: opts.accessTokenTtlSeconds, refreshTokenTtlSeconds: opts.refreshTokenTtlSeconds, revokedSessions,
   });
   const users = new UserDirectory(store);
   await users.start();
@@ -367,6 +370,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       await runtime.stopAll();
       rbacIndex.stop();
       users.stop();
+      revokedSessions.stop();
       await audit.close();
       await store.close();
       logger.info({ event: 'core.stopped' }, 'Mortise core stopped');

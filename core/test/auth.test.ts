@@ -2,7 +2,10 @@ import { request as httpRequest } from 'node:http';
 import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPublic, publicRoutes } from '../src/http/public-routes.js';
-import { call, startTestCore, type TestCore } from './support/test-core.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { adminPassword, call, startTestCore, type TestCore } from './support/test-core.js';
 import { concretePaths, routerLayers } from './support/route-inventory.js';
 
 // The core as an OAuth2/OIDC issuer, and the pipeline that authenticates every request.
@@ -173,6 +176,9 @@ describe('authentication and authorization', () => {
       const after = await token({ grant_type: 'refresh_token', refresh_token: s.refresh_token });
       expect(after.status).toBe(400);
       expect(((await after.json()) as OAuthError).error_description).toMatch(/revoked/);
+      // The access token issued with it ends too, not an hour later.
+      const api = await fetch(`${t.url}/api/v1/namespaces`, { headers: { authorization: `Bearer ${s.access_token}` } });
+      expect(api.status).toBe(401);
       // Unknown tokens are 200 too, so revocation reveals nothing.
       const unknown = await fetch(`${t.url}/oauth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=nope' });
       expect(unknown.status).toBe(200);
@@ -516,5 +522,33 @@ describe('authentication and authorization', () => {
       await t.api(`${users}/erin/status`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { status: { state: 'Active' } } });
       await passwordGrant('erin', 'erin-password-1');
     });
+  });
+});
+
+describe('ended sessions across a restart', () => {
+  it('an access token whose session was revoked stays refused after the core restarts', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mortise-revoked-'));
+    try {
+      // A fixed issuer: tokens name it, and a restarted core listens on another port.
+      const issuer = 'https://mortise.test';
+      let t = await startTestCore({ dataDir, issuer });
+      const login = async () => (await (await fetch(`${t.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password: adminPassword }) })).json()) as { access_token: string; refresh_token: string };
+      const ended = await login();
+      const kept = await login();
+      expect((await fetch(`${t.url}/oauth/revoke`, { method: 'POST', body: new URLSearchParams({ token: ended.refresh_token }) })).status).toBe(200);
+      await t.close();
+      t = await startTestCore({ dataDir, issuer });
+      try {
+        const get = (tok: string) => fetch(`${t.url}/api/v1/namespaces`, { headers: { authorization: `Bearer ${tok}` } });
+        const refused = await get(ended.access_token);
+        expect(refused.status).toBe(401);
+        expect(((await refused.json()) as { message: string }).message).toMatch(/session .* has ended/);
+        expect((await get(kept.access_token)).status).toBe(200);
+      } finally {
+        await t.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

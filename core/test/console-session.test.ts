@@ -137,6 +137,26 @@ describe('console session cookies', () => {
     expect(reuse.status).toBe(400);
   });
 
+  it('logout ends the access token in the cookie at once, on the API and the gateway, and no other session', async () => {
+    const j = jar();
+    await signIn(j);
+    const other = jar();
+    await signIn(other);
+    const stolen = jar();
+    for (const [k, v] of j.cookies) stolen.cookies.set(k, v);
+    expect((await call(stolen, '/api/v1/namespaces')).status).toBe(200);
+    expect((await call(stolen, '/proxy/echo/x')).status).toBe(200);
+    const out = await call(j, '/oauth/session/logout', { method: 'POST', headers: { 'x-csrf-token': j.cookies.get('mortise_csrf')! } });
+    expect(out.status).toBe(200);
+    // A copy of the cookies taken before logout (another tab, a stolen cookie) no longer works.
+    const api = await call(stolen, '/api/v1/namespaces');
+    expect(api.status).toBe(401);
+    expect(((await api.json()) as { message: string }).message).toMatch(/session .* has ended/);
+    expect((await call(stolen, '/proxy/echo/x')).status).toBe(401);
+    // The same user's other session is untouched.
+    expect((await call(other, '/api/v1/namespaces')).status).toBe(200);
+  });
+
   it('never forwards the session cookies to an extension backend, nor lets one set them', async () => {
     const j = jar();
     await signIn(j);

@@ -42,6 +42,7 @@ export class Authenticator {
     if (user.tokensValidAfter && typeof claims.iat === 'number' && claims.iat * 1000 < user.tokensValidAfter) {
       throw unauthorized('the token was revoked (the password changed, or the user was disabled or re-created): log in again');
     }
+    if (this.tokens.sessionEnded(claims)) throw unauthorized('the session this token belongs to has ended (logged out or revoked): log in again');
     return { username: user.username, uid: user.uid, groups: ['system:authenticated', ...user.groups], via: 'token' };
   }
 }

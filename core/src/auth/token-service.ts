@@ -3,6 +3,7 @@ import { SignJWT, createLocalJWKSet, jwtVerify, errors as joseErrors, type JWTPa
 import type { ResourceStore } from '../store/resource-store.js';
 import { StoreError } from '../store/resource-store.js';
 import { refreshTokensRef } from './internal-kinds.js';
+import type { RevokedSessions } from './revoked-sessions.js';
 import { signingAlgorithm, type SigningKeys } from './signing-keys.js';
 
 export interface TokenServiceOptions {
@@ -11,12 +12,16 @@ export interface TokenServiceOptions {
   clients: string[];
   accessTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
+  /** Sessions ended by logout or revocation: their access tokens are refused before they expire. */
+  revokedSessions?: RevokedSessions;
 }
 
 export interface AccessClaims extends JWTPayload {
   sub: string;
   /** Set on tokens the gateway forwards to an extension. */
   token_use?: 'access' | 'forwarded';
+  /** The session (refresh-token family) an access token was issued with: ended by logout. */
+  sid?: string;
 }
 
 interface RefreshRecord {
@@ -64,7 +69,7 @@ export class TokenService {
   }
 
   async issue(username: string, clientId: string, family: string = randomUUID()): Promise<IssuedTokens> {
-    const access = await this.sign({ sub: username, token_use: 'access' }, clientId, this.accessTtl);
+    const access = await this.sign({ sub: username, token_use: 'access', sid: family }, clientId, this.accessTtl);
     const refresh = `mrt_${randomBytes(32).toString('base64url')}`;
     const record: RefreshRecord = { username, clientId, family, expiresAt: Date.now() + this.refreshTtl * 1000, used: false, revoked: false };
     await this.store.create(refreshTokensRef, { metadata: { name: digest(refresh), labels: { family } }, data: record });
@@ -87,12 +92,18 @@ export class TokenService {
   async verifyAccessToken(token: string): Promise<AccessClaims> {
     // Verifying an RS256 signature costs more than serving a small GET: remember good tokens
     // until they expire (bounded; signature checks still happen for every new token).
-    const cached = this.verified.get(token);
-    if (cached && (cached.exp ?? 0) * 1000 > Date.now()) return cached;
-    const claims = await this.verifyUncached(token);
-    if (this.verified.size >= 10_000) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(token, claims);
+    let claims = this.verified.get(token);
+    if (!claims || (claims.exp ?? 0) * 1000 <= Date.now()) {
+      claims = await this.verifyUncached(token);
+      if (this.verified.size >= 10_000) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, claims);
+    }
     return claims;
+  }
+
+  /** Whether the access token's session was ended by logout or revocation (checked per request). */
+  sessionEnded(claims: AccessClaims): boolean {
+    return !!claims.sid && !!this.opts.revokedSessions?.has(claims.sid);
   }
 
   private readonly verified = new Map<string, AccessClaims>();
@@ -171,6 +182,7 @@ export class TokenService {
 
   /** Revokes one session: every refresh token rotated from the same login. */
   async revokeFamily(family: string): Promise<void> {
+    this.opts.revokedSessions?.add(family);
     const { items } = await this.store.list(refreshTokensRef);
     for (const item of items) {
       const r = item.data as RefreshRecord;
