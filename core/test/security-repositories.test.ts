@@ -3,7 +3,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { serializeRepositoryIndex } from '@mortise/extension-sdk';
+import { addToIndex, packExtension, serializeRepositoryIndex } from '@mortise/extension-sdk';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestCore, type TestCore } from './support/test-core.js';
 
@@ -182,6 +183,44 @@ describe('repository credentials stay with their origin', () => {
       expect(messages[0]).not.toMatch(/ENOENT|EISDIR|ENOTDIR|no such file|directory/i);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('downloads a private repository\'s packages with its credentials, as it reads its index', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'mortise-private-repo-'));
+    try {
+      const src = join(work, 'private-ext');
+      mkdirSync(src, { recursive: true });
+      writeFileSync(join(src, 'extension.yaml'), 'apiVersion: mortise.io/v1alpha1\nkind: Extension\nname: private-ext\nversion: 1.0.0\ndisplayName: Private\ndescription: offered by a repository that needs a token\ncategory: examples\nprovider: {name: Tester}\nlicense: MIT\nengines: {mortise: ">=0.1.0"}\n');
+      const packed = await packExtension(src, { outDir: join(work, 'packages') });
+      const privateIndex = serializeRepositoryIndex(addToIndex({ apiVersion: 'v1', generated: new Date().toISOString(), entries: {}, categories: [] }, packed.manifest, { digest: packed.sha256, url: 'packages/private-ext-1.0.0.tgz' }));
+      const seen: Array<{ path: string; authorized: boolean }> = [];
+      const server = createServer((req, res) => {
+        const authorized = req.headers.authorization === 'Bearer private-token-5b1c';
+        seen.push({ path: req.url ?? '', authorized });
+        if (!authorized) return void res.writeHead(401).end();
+        if (req.url === '/repo/index.yaml') return void res.writeHead(200, { 'content-type': 'application/yaml' }).end(privateIndex);
+        if (req.url === '/repo/packages/private-ext-1.0.0.tgz') return void res.writeHead(200, { 'content-type': 'application/gzip' }).end(readFileSync(packed.file));
+        res.writeHead(404).end();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/repo`;
+        expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'private' }, spec: { url, interval: '1h', credentials: { bearerToken: 'private-token-5b1c' } } } })).status).toBe(201);
+        await eventually(async () => (await t.api(`${ext}/extensionversions/private-ext-1.0.0`)).status === 200, 10_000, 'private repository synced');
+        expect((await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'private-ext' }, spec: { extension: { name: 'private-ext', version: '1.0.0' }, enabled: true } } })).status).toBe(201);
+        const state = await eventually(async () => {
+          const plan = (await (await t.api(`${ext}/installplans/private-ext`)).json()) as { status?: { state?: string; message?: string } };
+          return plan.status?.state === 'Installed' || plan.status?.state === 'InstallFailed' ? plan.status : undefined;
+        }, 20_000, 'private-ext installed or failed');
+        expect(state.state, state.message).toBe('Installed');
+        expect(seen.filter((s) => s.path.endsWith('.tgz'))).toContainEqual({ path: '/repo/packages/private-ext-1.0.0.tgz', authorized: true });
+        expect(seen.filter((s) => !s.authorized)).toEqual([]);
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
     }
   });
 

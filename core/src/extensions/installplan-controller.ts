@@ -147,9 +147,10 @@ export class InstallPlanController extends Controller {
     const newId = backendId(name, version);
     try {
       await this.progress(plan, 'resolve');
-      const { entry, repositoryUrl, trustedKeys } = await this.resolve(name, version);
+      const source = await this.resolve(name, version);
+      const { entry, trustedKeys } = source;
       await this.progress(plan, 'download');
-      const archive = await this.d.packages.download({ repositoryUrl, trustedKeys, entry });
+      const archive = await this.d.packages.download(source);
       // Checked again right before unpacking: the archive on disk may not be what was fetched.
       if (trustedKeys?.length) {
         const digest = await sha256File(archive);

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { RepositoryClient, latestEntry, versionsOf, type IndexEntry, type RepositoryCredentials, type RepositoryIndex } from '@mortise/extension-sdk';
+import { RepositoryClient, latestEntry, versionsOf, type IndexEntry, type RepositoryIndex } from '@mortise/extension-sdk';
 import { ApiError } from '../api/status.js';
 import { mergeConditions, type Condition } from '../controller/conditions.js';
 import { Controller } from '../controller/controller.js';
@@ -11,6 +11,7 @@ import type { KubeObject, OwnerReference } from '../store/resource-store.js';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { summarize, versionObjectName } from './extension-versions.js';
 import { describeSyncFailure } from './repository-failure.js';
+import { repositoryCredentials, type RepositoryCredentialsSpec } from './repository-credentials.js';
 
 export const repositoryLabel = 'extensions.mortise.io/repository';
 /** Set (to a timestamp) to ask for a sync now; `mortise repo sync` does. */
@@ -20,7 +21,7 @@ interface RepositorySpec {
   url: string;
   interval?: string;
   trustedKeys?: string[];
-  credentials?: { username?: string; password?: string; bearerToken?: string };
+  credentials?: RepositoryCredentialsSpec;
 }
 
 interface RepositoryStatus {
@@ -93,7 +94,7 @@ export class RepositoryController extends Controller {
     const started = new Date().toISOString();
     let index: RepositoryIndex;
     try {
-      const client = new RepositoryClient({ url: spec.url, credentials: credentialsOf(spec), trustedKeys: spec.trustedKeys, timeoutMs: 30_000 });
+      const client = new RepositoryClient({ url: spec.url, credentials: repositoryCredentials(spec), trustedKeys: spec.trustedKeys, timeoutMs: 30_000 });
       index = await client.fetchIndex();
     } catch (e) {
       const kept = status.lastSuccessfulSyncTime ? `; keeping the data of the last successful sync (${status.lastSuccessfulSyncTime})` : '; it has never synced successfully';
@@ -194,14 +195,6 @@ export class RepositoryController extends Controller {
     const merged = mergeConditions(((repo.status ?? {}) as RepositoryStatus).conditions, conditions);
     await this.service.patch(this.repoDef, '', repo.metadata.name!, 'merge', { status: { ...fields, conditions: merged } }, {}, { subresource: 'status' }).catch(ignoreNotFound);
   }
-}
-
-function credentialsOf(spec: RepositorySpec): RepositoryCredentials | undefined {
-  const c = spec.credentials;
-  if (!c) return undefined;
-  if (c.bearerToken) return { token: c.bearerToken };
-  if (c.username) return { username: c.username, password: c.password ?? '' };
-  return undefined;
 }
 
 function versionSpec(repo: string, e: IndexEntry) {

@@ -1,13 +1,16 @@
-import type { IndexEntry } from '@mortise/extension-sdk';
+import type { IndexEntry, RepositoryCredentials } from '@mortise/extension-sdk';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import { extensionsGroup } from '../schemas/extensions.js';
 import { versionObjectName } from './extension-versions.js';
 import { InstallError } from './install-error.js';
+import { repositoryCredentials, type RepositoryCredentialsSpec } from './repository-credentials.js';
 
 export interface VersionSource {
   entry: IndexEntry;
   repositoryUrl: string;
+  /** The repository's own credentials: a private repository's packages need them as its index does. */
+  credentials?: RepositoryCredentials;
   trustedKeys?: string[];
 }
 
@@ -20,9 +23,10 @@ export async function resolveVersionSource(service: ResourceService, kinds: Kind
   const rdef = kinds.byGroupResource(extensionsGroup, 'repositories')!;
   const repo = await service.getStored(rdef, '', s.repository);
   if (!repo) throw new InstallError(`the repository "${s.repository}" that offered ${name} ${version} no longer exists`);
-  const rs = repo.spec as { url: string; trustedKeys?: string[] };
+  const rs = repo.spec as { url: string; trustedKeys?: string[]; credentials?: RepositoryCredentialsSpec };
+  const credentials = repositoryCredentials(rs);
   return {
-    repositoryUrl: rs.url, trustedKeys: rs.trustedKeys,
+    repositoryUrl: rs.url, trustedKeys: rs.trustedKeys, ...(credentials ? { credentials } : {}),
     entry: { ...(s as unknown as IndexEntry), name, version, digest: s.digest, urls: [s.url], ...(s.signature ? { signature: s.signature } : {}) },
   };
 }
