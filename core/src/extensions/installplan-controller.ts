@@ -21,6 +21,7 @@ import type { TokenService } from '../auth/token-service.js';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { iamGroup } from '../schemas/iam.js';
 import { accessObjects, routeObjects, serviceAccountPrefix, type DesiredObject, type ResourceContext } from './extension-resources.js';
+import { ownedApi, roleTemplateObjects } from './extension-role-templates.js';
 import { InstallError } from './install-error.js';
 import { archiveFile, type PackageStore } from './package-store.js';
 import { DEFAULT_PACKAGE_CACHE_MAX_BYTES, keptVersions, neededArchives, planPackages } from './package-retention.js';
@@ -165,8 +166,13 @@ export class InstallPlanController extends Controller {
       const config = await this.check(manifest, spec, name, version);
       await this.progress(plan, 'resources');
       const owner = this.owner(plan);
-      await this.applyCrds(manifest, dir, owner);
-      await this.apply(accessObjects({ manifest, owner, enabled: spec.enabled !== false }));
+      const crds = this.readCrds(manifest, dir, owner);
+      // Checked before anything is applied: a template granting what is not the extension's refuses the install.
+      const templates = roleTemplateObjects(manifest, owner, ownedApi(manifest, crds.map((c) => c.object)));
+      await this.apply(crds);
+      const access = [...accessObjects({ manifest, owner, enabled: spec.enabled !== false }), ...templates];
+      await this.apply(access);
+      await this.pruneRoleTemplates(name, access);
       await this.progress(plan, 'backend');
       let backendUrl: string | undefined;
       if (manifest.backend?.entry && spec.enabled !== false) {
@@ -381,7 +387,7 @@ export class InstallPlanController extends Controller {
     }
   }
 
-  private async applyCrds(manifest: ExtensionManifest, dir: string, owner: OwnerReference) {
+  private readCrds(manifest: ExtensionManifest, dir: string, owner: OwnerReference): DesiredObject[] {
     const objects: DesiredObject[] = [];
     for (const file of manifest.resources ?? []) {
       let docs: unknown[];
@@ -399,7 +405,15 @@ export class InstallPlanController extends Controller {
         objects.push({ group: 'apiextensions.k8s.io', plural: 'customresourcedefinitions', object: crd });
       }
     }
-    await this.apply(objects);
+    return objects;
+  }
+
+  /** RoleTemplates of the extension that the installed version no longer brings (after an upgrade) go away. */
+  private async pruneRoleTemplates(name: string, desired: DesiredObject[]) {
+    const keep = new Set(desired.filter((o) => o.plural === 'roletemplates').map((o) => o.object.metadata.name));
+    const def = this.d.kinds.byGroupResource(iamGroup, 'roletemplates')!;
+    const { items } = await this.d.service.list(def, '', { labelSelector: `${extensionLabel}=${name}` });
+    for (const o of items) if (!keep.has(o.metadata.name)) await this.d.service.delete(def, '', o.metadata.name!).catch(ignoreNotFound);
   }
 
   private async switchRoutes(ctx: ResourceContext) {

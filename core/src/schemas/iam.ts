@@ -69,5 +69,12 @@ export const iamKinds = (userStrategy?: KindDefinition['strategy']): KindDefinit
     schema: objectSchema({
       spec: obj({ displayName: localized(), description: localized(), rules: list(policyRule) }, ['rules']),
     }, ['spec'], 'A named set of rules that roles aggregate (extensions contribute these)'),
+    // The role editor's view: which extension brought it, for which roles, what it is.
+    printerColumns: [
+      { name: 'Extension', type: 'string', jsonPath: ".metadata.labels['extensions.mortise.io/extension']" },
+      { name: 'Scope', type: 'string', jsonPath: ".metadata.labels['iam.mortise.io/scope']" },
+      { name: 'Display Name', type: 'string', jsonPath: '.spec.displayName' },
+      age,
+    ],
   }),
 ];

@@ -110,6 +110,19 @@ const webhook = {
   },
 } as const;
 
+const roleTemplate = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'displayName', 'rules'],
+  properties: {
+    name: { ...dnsLabel, maxLength: 40, description: 'The RoleTemplate is named "<extension>-<name>".' },
+    scope: { enum: ['namespace', 'workspace', 'global'], default: 'namespace', description: 'Which roles it is meant for (labelled iam.mortise.io/scope).' },
+    displayName: localizedText,
+    description: localizedText,
+    rules: { type: 'array', minItems: 1, maxItems: 32, items: policyRule },
+  },
+} as const;
+
 const reverseProxy = {
   type: 'object',
   additionalProperties: false,
@@ -193,6 +206,7 @@ export const extensionManifestSchema = {
     apiServices: { type: 'array', items: apiService },
     reverseProxies: { type: 'array', items: reverseProxy },
     webhooks: { type: 'array', items: webhook, maxItems: 4 },
+    roleTemplates: { type: 'array', items: roleTemplate, maxItems: 32 },
     configSchema: { type: 'object' },
     config: { type: 'object' },
   },

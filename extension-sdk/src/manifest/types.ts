@@ -107,6 +107,22 @@ export interface WebhookSpec {
   description: string;
 }
 
+/**
+ * A RoleTemplate the installer creates ("<extension>-<name>", labelled with the extension and
+ * the scope) for admins to aggregate into roles. Its rules may only name the extension's own
+ * API groups (its CRDs' and APIServices') or what `permissions` already declares.
+ */
+export interface RoleTemplateSpec {
+  /** A DNS label; the RoleTemplate is named "<extension>-<name>". */
+  name: string;
+  /** The roles it is meant for; defaults to "namespace". */
+  scope?: 'namespace' | 'workspace' | 'global';
+  displayName: LocalizedText;
+  description?: LocalizedText;
+  /** Resource rules only. */
+  rules: PolicyRule[];
+}
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
@@ -138,6 +154,8 @@ export interface ExtensionManifest {
   reverseProxies?: ReverseProxySpec[];
   /** Unauthenticated paths the backend authenticates itself (at most 4). */
   webhooks?: WebhookSpec[];
+  /** Named rule sets for the role editor (at most 32). */
+  roleTemplates?: RoleTemplateSpec[];
   /** A JSON Schema (draft-07) for the extension's configuration. */
   configSchema?: JsonObject;
   /** Default configuration; must validate against configSchema. */

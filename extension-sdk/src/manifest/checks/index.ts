@@ -5,6 +5,7 @@ import { checkConfigSchema } from './config-schema.js';
 import { checkFileReferences } from './file-references.js';
 import { checkPermissions } from './permissions.js';
 import { checkReverseProxies, checkWebhooks } from './reverse-proxies.js';
+import { checkRoleTemplates } from './role-templates.js';
 import { checkVersions } from './versions.js';
 
 type ManifestCheck = (manifest: Record<string, unknown>) => ManifestProblem[];
@@ -18,6 +19,7 @@ const checks: ManifestCheck[] = [
   checkApiServices,
   checkReverseProxies,
   checkWebhooks,
+  checkRoleTemplates,
   checkConfigSchema,
 ];
 
