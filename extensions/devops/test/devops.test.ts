@@ -111,12 +111,10 @@ describe('DevOps extension', () => {
 
     expect((await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: 'ci' } } })).status).toBe(201);
     expect((await t.api('/api/v1/namespaces/ci/secrets', { method: 'POST', json: { metadata: { name: 'creds' }, stringData: { token: secretValue, hmac: 'hook-key' } } })).status).toBe(201);
-    for (const [user, rules] of [
-      ['bob', [{ apiGroups: ['devops.mortise.io'], resources: ['pipelines', 'pipelineruns', 'pipelineruns/log'], verbs: ['get', 'list'] }, { apiGroups: ['devops.mortise.io'], resources: ['pipelines/run', 'pipelineruns/approve'], verbs: ['create'] }]],
-      ['vic', [{ apiGroups: ['devops.mortise.io'], resources: ['pipelines', 'pipelineruns', 'pipelineruns/log'], verbs: ['get', 'list'] }]],
-    ] as const) {
+    // Roles built from the templates the extension brings: bob views, runs and approves; vic views.
+    for (const [user, templateNames] of [['bob', ['devops-pipelines-view', 'devops-pipelines-run', 'devops-pipelines-approve']], ['vic', ['devops-pipelines-view']]] as const) {
       expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: user }, spec: { email: `${user}@example.com`, password: `${user}-password-1` } } })).status).toBe(201);
-      expect((await t.api(`${iam}/namespaces/ci/roles`, { method: 'POST', json: { metadata: { name: `${user}-role` }, rules } })).status).toBe(201);
+      expect((await t.api(`${iam}/namespaces/ci/roles`, { method: 'POST', json: { metadata: { name: `${user}-role` }, rules: [], aggregationRoleTemplates: { templateNames } } })).status).toBe(201);
       expect((await t.api(`${iam}/namespaces/ci/rolebindings`, { method: 'POST', json: { metadata: { name: `${user}-binding` }, roleRef: { kind: 'Role', name: `${user}-role` }, subjects: [{ kind: 'User', name: user }] } })).status).toBe(201);
     }
     bob = await login(t.url, 'bob', 'bob-password-1');
@@ -133,6 +131,8 @@ describe('DevOps extension', () => {
     expect(plan.status.webhooks.map((w) => w.path)).toEqual(['/hooks/devops/']);
     expect(plan.status.childProcesses).toBe(true);
     expect((await t.api('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pipelineruns.devops.mortise.io')).status).toBe(200);
+    const templates = (await (await t.api(`${iam}/roletemplates?labelSelector=extensions.mortise.io/extension=devops`)).json()) as { items: Array<{ metadata: { name: string } }> };
+    expect(templates.items.map((i) => i.metadata.name).sort()).toEqual(['devops-pipelines-approve', 'devops-pipelines-edit', 'devops-pipelines-run', 'devops-pipelines-view']);
     const sandbox = (await (await t.api(`${kapi}/sandbox`)).json()) as { confined: boolean; reason?: string };
     expect(sandbox, sandbox.reason).toMatchObject({ confined: true });
   });
