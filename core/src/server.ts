@@ -75,6 +75,7 @@ import { extensionLogRouter } from './extensions/log-routes.js';
 import { devRouteRouter } from './extensions/dev-route-routes.js';
 import { DevRoutes } from './gateway/dev-routes.js';
 import { InstallPlanController } from './extensions/installplan-controller.js';
+import { ExtensionAdmission } from './extensions/extension-admission.js';
 import { installPlanStrategy } from './extensions/installplan-strategy.js';
 import { repositoryStrategy } from './extensions/repository-strategy.js';
 import { PackageStore, sdkPackageDir } from './extensions/package-store.js';
@@ -194,6 +195,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   service.addAdmission(tenantMoveAdmission(authorizer, store, kinds));
   service.addAdmission(tenancyAdmission(store));
   service.addAdmission(escalationAdmission(rbac, rbacIndex));
+  // Last: an extension's backend sees only writes the core's own checks let through.
+  const extensionAdmission = new ExtensionAdmission(store, gateway.identities, logger.child({ component: 'admission' }));
+  await extensionAdmission.start();
+  service.addAdmission(extensionAdmission.plugin());
   // Logins: failed-login throttling (in memory), per-user login records, external identity providers.
   const loginThrottle = new LoginThrottle(opts.loginThrottle);
   const loginRecords = new LoginRecords(store, logger);
@@ -366,6 +371,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       gateway.closeUpgraded();
       await server?.close(opts.shutdownTimeoutMs ?? 10_000);
       gateway.stop();
+      extensionAdmission.stop();
       for (const c of controllers) await c.stop();
       await runtime.stopAll();
       rbacIndex.stop();

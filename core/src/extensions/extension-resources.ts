@@ -29,6 +29,9 @@ const meta = (name: string, ctx: ResourceContext, extra: Record<string, unknown>
   name, labels: { [extensionLabel]: ctx.manifest.name }, ownerReferences: [ctx.owner], ...extra,
 });
 
+/** Every plural routeObjects() makes: what switching routes replaces and uninstalling removes. */
+export const routePlurals = ['apiservices', 'reverseproxies', 'admissionwebhooks', 'jsbundles', 'extensionentries'] as const;
+
 /** The routes and UI registrations: these flip with enable/disable and move with upgrades. */
 export function routeObjects(ctx: ResourceContext): DesiredObject[] {
   const m = ctx.manifest;
@@ -63,6 +66,16 @@ export function routeObjects(ctx: ResourceContext): DesiredObject[] {
         },
       });
     });
+    // The backend validates writes of the extension's own kinds (extension-admission.ts).
+    if (m.admission) {
+      out.push({
+        group: extensionsGroup, plural: 'admissionwebhooks',
+        object: {
+          apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'AdmissionWebhook', metadata: meta(m.name, ctx),
+          spec: { extension: m.name, url: ctx.backendUrl, path: m.admission.validatePath, timeoutSeconds: m.admission.timeoutSeconds ?? 10, enabled: ctx.enabled },
+        },
+      });
+    }
   }
   if (m.frontend) {
     out.push({

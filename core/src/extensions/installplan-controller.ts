@@ -20,7 +20,7 @@ import type { KubeObject, OwnerReference } from '../store/resource-store.js';
 import type { TokenService } from '../auth/token-service.js';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { iamGroup } from '../schemas/iam.js';
-import { accessObjects, routeObjects, serviceAccountPrefix, type DesiredObject, type ResourceContext } from './extension-resources.js';
+import { accessObjects, routeObjects, routePlurals, serviceAccountPrefix, type DesiredObject, type ResourceContext } from './extension-resources.js';
 import { ownedApi, roleTemplateObjects } from './extension-role-templates.js';
 import { InstallError } from './install-error.js';
 import { archiveFile, type PackageStore } from './package-store.js';
@@ -45,6 +45,8 @@ interface PlanStatus {
   /** What the installed version serves without a login. */
   webhooks?: Array<{ path: string; description: string }>;
   childProcesses?: boolean;
+  /** The ports the backend listens on besides its own (the manifest's `backend.listeners`). */
+  listeners?: Array<{ name: string; description: string; port?: number }>;
 }
 
 export interface InstallerDeps {
@@ -189,6 +191,7 @@ export class InstallPlanController extends Controller {
         observedGeneration: plan.metadata.generation, progress: { step: 'done', completed: installSteps.length, total: installSteps.length },
         webhooks: (manifest.webhooks ?? []).map((h) => ({ path: h.path, description: h.description })),
         childProcesses: manifest.backend?.childProcesses === true,
+        listeners: this.listenersOf(manifest),
       }, [{ type: 'Installed', status: 'True', reason: upgrading ? 'Upgraded' : 'Installed' }, { type: 'Enabled', status: spec.enabled === false ? 'False' : 'True', reason: spec.enabled === false ? 'Disabled' : 'Enabled' }]);
       this.logger.info({ event: upgrading ? 'extension.upgraded' : 'extension.installed', extension: name, version }, `${name} ${version} ready`);
     } catch (e) {
@@ -266,15 +269,23 @@ export class InstallPlanController extends Controller {
     const backend = this.d.runtime.status(id);
     const healthy = !manifest.backend?.entry || !enabled || backend?.state === 'Ready';
     const state: State = enabled ? 'Installed' : 'Disabled';
+    const listeners = this.listenersOf(manifest);
+    const listenersChanged = JSON.stringify(listeners) !== JSON.stringify(status.listeners ?? []);
     const message = !healthy ? `the backend is ${backend?.state ?? 'not running'}${backend?.message ? `: ${backend.message}` : ''}` : enabled ? `${name} ${version} is serving` : `${name} ${version} is disabled`;
-    if (status.state !== state || status.message !== message || status.observedGeneration !== plan.metadata.generation) {
-      await this.setStatus(plan, { state, message, observedGeneration: plan.metadata.generation }, [
+    if (status.state !== state || status.message !== message || status.observedGeneration !== plan.metadata.generation || listenersChanged) {
+      await this.setStatus(plan, { state, message, observedGeneration: plan.metadata.generation, listeners }, [
         { type: 'Enabled', status: enabled ? 'True' : 'False', reason: enabled ? 'Enabled' : 'Disabled' },
         { type: 'BackendReady', status: healthy ? 'True' : 'False', reason: healthy ? 'Ready' : backend?.state ?? 'NotRunning', message: backend?.message ?? '' },
         ...(enabled ? [{ type: 'ConfigValid', status: 'True', reason: 'Valid' }] : []),
       ]);
     }
     return healthy ? undefined : { requeueAfterMs: 2000 };
+  }
+
+  /** The declared listeners with the ports the running backend got. */
+  private listenersOf(manifest: ExtensionManifest): NonNullable<PlanStatus['listeners']> {
+    const ports = this.d.runtime.status(backendId(manifest.name, manifest.version))?.listeners ?? {};
+    return (manifest.backend?.listeners ?? []).map((l) => ({ name: l.name, description: l.description, ...(ports[l.name] ? { port: ports[l.name] } : {}) }));
   }
 
   private async uninstall(plan: KubeObject): Promise<void> {
@@ -360,6 +371,7 @@ export class InstallPlanController extends Controller {
       dataDir: this.d.packages.dataDir(manifest.name), healthPath,
       nativeAddons: manifest.backend!.nativeAddons === true,
       allowChildProcesses: manifest.backend!.childProcesses === true,
+      ...(manifest.backend!.listeners?.length ? { listeners: manifest.backend!.listeners.map((l) => l.name) } : {}),
       env: {
         ...(manifest.backend!.env ?? {}),
         ...runtimeEnvironment({
@@ -421,7 +433,7 @@ export class InstallPlanController extends Controller {
     await this.apply(desired);
     // Routes the manifest no longer declares (after an upgrade) go away.
     const keep = new Set(desired.map((o) => `${o.plural}/${o.object.metadata.name}`));
-    for (const plural of ['apiservices', 'reverseproxies', 'jsbundles', 'extensionentries']) {
+    for (const plural of routePlurals) {
       const def = this.d.kinds.byGroupResource(extensionsGroup, plural)!;
       const { items } = await this.d.service.list(def, '', { labelSelector: `${extensionLabel}=${ctx.manifest.name}` });
       for (const o of items) if (!keep.has(`${plural}/${o.metadata.name}`)) await this.d.service.delete(def, '', o.metadata.name!).catch(ignoreNotFound);
@@ -429,7 +441,7 @@ export class InstallPlanController extends Controller {
   }
 
   private async removeRoutes(name: string) {
-    for (const plural of ['apiservices', 'reverseproxies', 'jsbundles', 'extensionentries']) await this.deleteLabelled(extensionsGroup, plural, name);
+    for (const plural of routePlurals) await this.deleteLabelled(extensionsGroup, plural, name);
   }
 
   private async deleteLabelled(group: string, plural: string, extension: string) {

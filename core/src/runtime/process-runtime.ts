@@ -111,6 +111,8 @@ interface Backend {
   restartTimer?: NodeJS.Timeout;
   resetTimer?: NodeJS.Timeout;
   allow?: FsAllowList;
+  /** The ports of the spec's listeners: picked at the first start and kept across restarts (a data plane's address stays). */
+  listenerPorts?: Record<string, number>;
 }
 
 const delay = (ms: number) =>
@@ -183,7 +185,7 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null, stderr
 
 const fingerprintOf = (spec: BackendSpec): string =>
   JSON.stringify([
-    spec.id, spec.extension, spec.version, spec.entry, spec.packageDir, spec.dataDir, spec.healthPath,
+    spec.id, spec.extension, spec.version, spec.entry, spec.packageDir, spec.dataDir, spec.healthPath, spec.listeners ?? [],
     Object.entries(spec.env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   ]);
 
@@ -511,7 +513,14 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
       else env[k] = String(v);
     }
     if (dropped.length > 0) b.log.warn({ dropped }, 'environment variables that would widen or bypass the permission model were not passed');
-    Object.assign(env, runtimeEnvironment({ port: String(port), host: '127.0.0.1', dataDir: spec.dataDir }));
+    if (spec.listeners?.length && !b.listenerPorts) {
+      b.listenerPorts = {};
+      for (const name of spec.listeners) b.listenerPorts[name] = await freePort();
+    }
+    Object.assign(env, runtimeEnvironment({
+      port: String(port), host: '127.0.0.1', dataDir: spec.dataDir,
+      ...(b.listenerPorts ? { listeners: JSON.stringify(b.listenerPorts) } : {}),
+    }));
 
     const child = spawn(this.nodePath, args, {
       cwd: spec.packageDir,
@@ -610,6 +619,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
     b.lastExit = reason;
     if (!inst.ready && !inst.killReason && b.portRetries < MAX_PORT_RETRIES && inst.stderrTail.some((l) => l.includes('EADDRINUSE'))) {
       b.portRetries++;
+      b.listenerPorts = undefined; // a listener's port may be the one taken
       this.scheduleRestart(b, 0, `${reason} (port ${inst.port} was taken: retrying on another port)`);
       return;
     }
@@ -750,6 +760,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
       s.url = b.proc.url;
       s.pid = b.proc.pid;
     }
+    if (b.listenerPorts) s.listeners = { ...b.listenerPorts };
     if (b.message) s.message = b.message;
     if (b.crashLooping) s.crashLooping = true;
     if (b.state === 'Restarting' && b.nextRestartAt) s.nextRestartAt = b.nextRestartAt;

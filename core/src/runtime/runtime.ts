@@ -22,6 +22,8 @@ export interface BackendSpec {
   nativeAddons?: boolean;
   /** May start child processes (the manifest's `backend.childProcesses`); they run outside the permission model. */
   allowChildProcesses?: boolean;
+  /** Names of extra ports the backend listens on (the manifest's `backend.listeners`), passed as MORTISE_LISTENERS. */
+  listeners?: string[];
   /** Extra environment (config, core URL, service-account token); PORT is set by the runtime. */
   env: Record<string, string>;
 }
@@ -34,6 +36,8 @@ export interface BackendStatus {
   /** Where the backend listens (http://127.0.0.1:<port>) once started. */
   url?: string;
   restarts: number;
+  /** The ports of the spec's listeners, by name (on 127.0.0.1). */
+  listeners?: Record<string, number>;
   /** Why it is not Ready (last exit code/signal, health check error). */
   message?: string;
   pid?: number;

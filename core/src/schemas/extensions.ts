@@ -91,6 +91,7 @@ export const extensionKinds = (): KindDefinition[] => [
         retriedAt: str('The retry annotation value last acted on'),
         childProcesses: bool('The installed backend may start child processes, which the runtime does not confine (the extension confines them itself)'),
         webhooks: list(obj({ path: str(), description: str() }), 'Paths of the installed version served WITHOUT a login (its backend authenticates the callers)'),
+        listeners: list(obj({ name: str(), description: str(), port: int() }), "Ports the backend listens on besides its own (the manifest's backend.listeners), e.g. a data plane"),
       }),
     }, ['spec'], 'A request to install an extension at a version, enabled or not'),
     printerColumns: [
@@ -122,6 +123,19 @@ export const extensionKinds = (): KindDefinition[] => [
       }, ['group', 'version']),
       status: obj({ state: str(), conditions }),
     }, ['spec'], 'Routes /kapis/{group}/{version}/... to an extension backend'),
+  }),
+  defineKind({
+    group: extensionsGroup, version: v, kind: 'AdmissionWebhook',
+    schema: objectSchema({
+      spec: obj({
+        extension: str("The extension whose CRDs' objects this validates (its CRDs carry the extensions.mortise.io/extension label)"),
+        url: str('The backend base URL'),
+        path: str('The backend path answering AdmissionReview POSTs'),
+        timeoutSeconds: int(),
+        enabled: bool(),
+      }, ['extension', 'url', 'path']),
+    }, ['spec'], "Asks an extension's backend to validate writes of its own kinds (a validating admission webhook)"),
+    printerColumns: [{ name: 'Extension', type: 'string', jsonPath: '.spec.extension' }, { name: 'Path', type: 'string', jsonPath: '.spec.path' }, age],
   }),
   defineKind({
     group: extensionsGroup, version: v, kind: 'ReverseProxy',

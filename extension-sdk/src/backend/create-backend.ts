@@ -91,6 +91,8 @@ export interface ExtensionBackend {
   readonly dataDir: string;
   /** The path the runtime checks readiness on (the manifest's `backend.healthPath`). */
   readonly healthPath: string;
+  /** The ports of the manifest's `backend.listeners` by name (`MORTISE_LISTENERS`), `{}` when none. */
+  readonly listeners: Record<string, number>;
   /** Verifies an `X-Mortise-Identity` value (for websocket handshakes, which do not go through koa). */
   verifyIdentity(token: string | undefined): Promise<Identity>;
   listen(port?: number, host?: string): Promise<RunningBackend>;
@@ -149,7 +151,7 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
   app.use(router.allowedMethods());
 
   return {
-    name, app, router, core, config: parseConfig(env.config), dataDir, healthPath, verifyIdentity,
+    name, app, router, core, config: parseConfig(env.config), dataDir, healthPath, verifyIdentity, listeners: parseListeners(env.listeners),
     async listen(port = Number(env.port ?? 0), host = env.host ?? '127.0.0.1') {
       const server = createServer(app.callback());
       // Longer than the gateway keeps idle connections, so it never reuses one being closed here.
@@ -207,4 +209,17 @@ function parseConfig(raw: string | undefined): Record<string, unknown> {
   } catch {
     throw new Error('MORTISE_CONFIG is not valid JSON');
   }
+}
+
+function parseListeners(raw: string | undefined): Record<string, number> {
+  if (!raw) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw new Error('MORTISE_LISTENERS is not valid JSON');
+  }
+  const out: Record<string, number> = {};
+  if (typeof v === 'object' && v !== null) for (const [k, p] of Object.entries(v)) if (Number.isInteger(p)) out[k] = p as number;
+  return out;
 }

@@ -16,6 +16,7 @@ export const RUNTIME_ENV = {
   dataDir: { name: 'MORTISE_DATA_DIR', description: 'the only directory the backend may write; kept across versions' },
   healthPath: { name: 'MORTISE_HEALTH_PATH', description: "the manifest's `backend.healthPath`: the path the runtime polls for readiness" },
   port: { name: 'PORT', description: 'the port to listen on' },
+  listeners: { name: 'MORTISE_LISTENERS', description: "the ports of the manifest's `backend.listeners` as JSON, `{\"<name>\": <port>}` (on HOST)" },
   host: { name: 'HOST', description: 'the address to listen on (127.0.0.1)' },
 } as const;
 

@@ -75,6 +75,31 @@ const backend = {
     env: stringMap(ENV_NAME),
     nativeAddons: { type: 'boolean', default: false, description: 'The backend loads native addons, which run outside the permission model (a trust decision the admin sees).' },
     childProcesses: { type: 'boolean', description: 'The backend starts child processes, which the runtime does not confine: the backend must confine them itself' },
+    listeners: {
+      type: 'array',
+      maxItems: 4,
+      description: 'Extra ports the backend listens on (e.g. a data plane), each given by the runtime and shown to the administrator.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'description'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 32, pattern: '^[a-z]([a-z0-9-]*[a-z0-9])?$' },
+          description: { type: 'string', minLength: 1, maxLength: 500 },
+        },
+      },
+    },
+  },
+} as const;
+
+const admission = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['validatePath'],
+  description: "The backend's path the core asks before writing objects of the extension's own CRDs.",
+  properties: {
+    validatePath: { type: 'string', minLength: 2, maxLength: 512, pattern: '^/' },
+    timeoutSeconds: { type: 'integer', minimum: 1, maximum: 30, default: 10 },
   },
 } as const;
 
@@ -207,6 +232,7 @@ export const extensionManifestSchema = {
     reverseProxies: { type: 'array', items: reverseProxy },
     webhooks: { type: 'array', items: webhook, maxItems: 4 },
     roleTemplates: { type: 'array', items: roleTemplate, maxItems: 32 },
+    admission,
     configSchema: { type: 'object' },
     config: { type: 'object' },
   },

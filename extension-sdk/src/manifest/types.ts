@@ -60,6 +60,27 @@ export interface BackendSpec {
    * extension runs steps in bubblewrap). Shown to the administrator in the InstallPlan's status.
    */
   childProcesses?: boolean;
+  /**
+   * Extra ports the backend listens on besides PORT (e.g. a service mesh's data plane). The
+   * runtime picks each port and passes them as MORTISE_LISTENERS; the InstallPlan's status lists
+   * them for the administrator.
+   */
+  listeners?: ListenerSpec[];
+}
+
+export interface ListenerSpec {
+  /** A DNS label, the key in MORTISE_LISTENERS. */
+  name: string;
+  /** What is served there: shown to the administrator. */
+  description: string;
+}
+
+/** Validation of the extension's own kinds by its backend (a validating admission webhook). */
+export interface AdmissionSpec {
+  /** The backend path answering AdmissionReview POSTs, e.g. "/admission/validate". */
+  validatePath: string;
+  /** How long the core waits for an answer; default 10. */
+  timeoutSeconds?: number;
 }
 
 export interface FrontendSpec {
@@ -156,6 +177,8 @@ export interface ExtensionManifest {
   webhooks?: WebhookSpec[];
   /** Named rule sets for the role editor (at most 32). */
   roleTemplates?: RoleTemplateSpec[];
+  /** The backend validates writes of the objects of the CRDs in `resources`. */
+  admission?: AdmissionSpec;
   /** A JSON Schema (draft-07) for the extension's configuration. */
   configSchema?: JsonObject;
   /** Default configuration; must validate against configSchema. */

@@ -20,5 +20,22 @@ export function checkBackend(manifest: Record<string, unknown>): ManifestProblem
   if (typeof backend.healthPath === 'string' && /[\s?#]/.test(backend.healthPath)) {
     problems.push({ path: '/backend/healthPath', message: `must be a plain path without spaces, query or fragment, got ${describeValue(backend.healthPath)}` });
   }
+  if (Array.isArray(backend.listeners)) {
+    const seen = new Set<unknown>();
+    backend.listeners.forEach((l, i) => {
+      if (!isRecord(l)) return;
+      if (seen.has(l.name)) problems.push({ path: `/backend/listeners/${i}/name`, message: `duplicates the name ${describeValue(l.name)}` });
+      seen.add(l.name);
+    });
+  }
+  return problems;
+}
+
+/** Admission validates the extension's own kinds: it needs a process backend and CRDs to apply to. */
+export function checkAdmission(manifest: Record<string, unknown>): ManifestProblem[] {
+  if (manifest.admission === undefined) return [];
+  const problems: ManifestProblem[] = [];
+  if (!isRecord(manifest.backend)) problems.push({ path: '/admission', message: 'admission needs a backend to answer it' });
+  if (!Array.isArray(manifest.resources) || manifest.resources.length === 0) problems.push({ path: '/admission', message: 'admission applies to the CRDs in "resources", and there are none' });
   return problems;
 }

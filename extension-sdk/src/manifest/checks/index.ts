@@ -1,6 +1,6 @@
 import type { ManifestProblem } from '../types.js';
 import { checkApiServices } from './api-services.js';
-import { checkBackend } from './backend.js';
+import { checkAdmission, checkBackend } from './backend.js';
 import { checkConfigSchema } from './config-schema.js';
 import { checkFileReferences } from './file-references.js';
 import { checkPermissions } from './permissions.js';
@@ -15,6 +15,7 @@ const checks: ManifestCheck[] = [
   checkVersions,
   checkFileReferences,
   checkBackend,
+  checkAdmission,
   checkPermissions,
   checkApiServices,
   checkReverseProxies,
