@@ -1,0 +1,108 @@
+import type { BackendContext, ExtensionBackend, Identity } from '@mortise/extension-sdk';
+import type { Access } from './access.js';
+import type { DataPlane } from './dataplane.js';
+import type { MeshState } from './mesh-state.js';
+import type { Telemetry } from './telemetry.js';
+import { topology } from './topology.js';
+import type { SpanStore } from './tracing.js';
+import { meshGroup, meshVersion } from './types.js';
+
+// The extension's read API (under /proxy/servicemesh/ through the gateway): topology, a
+// service's detail, traces, metrics; and promote/rollback of a GrayRelease. Every namespace
+// view asks the core whether the caller may `get meshservices` there.
+
+export interface ApiDeps { backend: ExtensionBackend; access: Access; state: MeshState; telemetry: Telemetry; spans: SpanStore; dataplane: DataPlane; dataplaneUrl: () => string }
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function int(v: unknown, dflt: number | undefined, min: number, max: number, name: string, ctx: BackendContext): number | undefined {
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) return ctx.throw(400, `${name} must be a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function registerApiRoutes(d: ApiDeps): void {
+  const { router } = d.backend;
+  const namespaceOf = async (ctx: BackendContext, verb = 'get', resource = 'meshservices', name?: string): Promise<string> => {
+    const ns = ctx.params.ns!;
+    if (!DNS_LABEL.test(ns)) return ctx.throw(400, `"${ns}" is not a namespace name`);
+    const who = ctx.state.identity as Identity;
+    if (!(await d.access.may(who, verb, resource, ns, name))) {
+      ctx.throw(403, `User "${who.username}" cannot ${verb} ${resource}.${meshGroup} in the namespace "${ns}"`);
+    }
+    return ns;
+  };
+
+  router.get('/api/dataplane', (ctx) => {
+    ctx.body = { url: d.dataplaneUrl(), hostFormat: '<service>.<namespace>' };
+  });
+
+  router.get('/api/namespaces/:ns/topology', async (ctx) => {
+    const ns = await namespaceOf(ctx);
+    const window = int(ctx.query.window, 60, 1, 600, 'window', ctx)!;
+    ctx.body = topology(ns, d.state, d.telemetry, d.dataplane.endpoints, window);
+  });
+
+  router.get('/api/namespaces/:ns/services/:service', async (ctx) => {
+    const ns = await namespaceOf(ctx);
+    const service = ctx.params.service!;
+    const routing = d.state.lookup(service, ns);
+    if (!routing) return ctx.throw(404, `no MeshService "${service}" in namespace "${ns}" (or its rules never compiled)`);
+    const window = int(ctx.query.window, 60, 1, 600, 'window', ctx)!;
+    const of = (o: { metadata: { namespace: string }; spec: unknown }) => o.metadata.namespace === ns && (o.spec as { service?: string }).service === service;
+    ctx.body = {
+      namespace: ns, service, generation: routing.generation, problem: d.state.problems.get(`${ns}/${service}`) ?? null,
+      defaultVersion: routing.defaultVersion,
+      versions: [...routing.versions].map(([name, urls]) => ({
+        name, endpoints: urls.map((u) => d.dataplane.endpoints.state(u)),
+        stats: d.telemetry.window((e) => e.namespace === ns && e.service === service && e.version === name, window),
+      })),
+      stats: d.telemetry.window((e) => e.namespace === ns && e.service === service, window),
+      trafficRules: [...d.state.rules.values()].filter(of),
+      circuitBreakers: [...d.state.breakers.values()].filter(of),
+      grayReleases: [...d.state.releases.values()].filter(of),
+    };
+  });
+
+  router.get('/api/namespaces/:ns/traces', async (ctx) => {
+    const ns = await namespaceOf(ctx);
+    const q = ctx.query;
+    const candidates = d.spans.list({
+      namespace: ns, service: typeof q.service === 'string' && q.service ? q.service : undefined,
+      since: int(q.since, undefined, 0, Number.MAX_SAFE_INTEGER, 'since', ctx), until: int(q.until, undefined, 0, Number.MAX_SAFE_INTEGER, 'until', ctx),
+      minDurationMs: int(q.minDurationMs, undefined, 0, 3_600_000, 'minDurationMs', ctx),
+      error: q.error === 'true' ? true : q.error === 'false' ? false : undefined,
+      limit: int(q.limit, 100, 1, 1000, 'limit', ctx),
+    });
+    // A trace crossing into a namespace the caller may not read is not shown.
+    const others = new Set(candidates.flatMap((t) => t.namespaces).filter((n) => n !== ns));
+    const denied = new Set<string>();
+    for (const n of others) if (!(await d.access.may(ctx.state.identity, 'get', 'meshservices', n))) denied.add(n);
+    ctx.body = { items: candidates.filter((t) => !t.namespaces.some((n) => denied.has(n))) };
+  });
+
+  router.get('/api/namespaces/:ns/traces/:traceId', async (ctx) => {
+    const ns = await namespaceOf(ctx);
+    const t = d.spans.tree(ctx.params.traceId!.toLowerCase());
+    if (!t || !t.summary.namespaces.includes(ns)) return ctx.throw(404, `no trace "${ctx.params.traceId}" in namespace "${ns}"`);
+    for (const n of t.summary.namespaces) {
+      if (n !== ns && !(await d.access.may(ctx.state.identity, 'get', 'meshservices', n))) return ctx.throw(403, `the trace crosses the namespace "${n}", which you may not read`);
+    }
+    ctx.body = t;
+  });
+
+  router.post('/api/namespaces/:ns/grayreleases/:name/:action', async (ctx) => {
+    const action = ctx.params.action!;
+    if (action !== 'promote' && action !== 'rollback') return ctx.throw(404, `no action "${action}" (promote or rollback)`);
+    const ns = await namespaceOf(ctx, 'update', 'grayreleases', ctx.params.name);
+    ctx.body = await d.backend.core.patch(`/apis/${meshGroup}/${meshVersion}/namespaces/${ns}/grayreleases/${ctx.params.name}`, { spec: { action } });
+  });
+
+  router.get('/metrics', async (ctx) => {
+    const who = ctx.state.identity;
+    if (!(await d.access.may(who, 'get', 'meshservices', ''))) return ctx.throw(403, `User "${who.username}" cannot get meshservices.${meshGroup} at the cluster scope (the metrics cover every namespace)`);
+    ctx.type = d.telemetry.registry.contentType;
+    ctx.body = await d.telemetry.metrics();
+  });
+}

@@ -1,0 +1,52 @@
+import { createExtensionBackend, readRuntimeEnvironment } from '@mortise/extension-sdk';
+import { Access } from './access.js';
+import { registerAdmissionRoute } from './admission-route.js';
+import { registerApiRoutes } from './api-routes.js';
+import { DataPlane } from './dataplane.js';
+import { GrayReleaseController } from './gray-release.js';
+import { MeshState } from './mesh-state.js';
+import { Telemetry } from './telemetry.js';
+import { SpanStore } from './tracing.js';
+import { meshGroup, meshVersion, plurals, type MeshKind } from './types.js';
+import { ResourceWatcher } from './watcher.js';
+
+// The service mesh backend: watches the mesh's kinds in the core, runs the data plane on the
+// `dataplane` listener the runtime gave it, records telemetry and spans, drives GrayReleases, and
+// answers the API, the metrics and the core's admission requests.
+
+const backend = createExtensionBackend();
+const log = (msg: string) => process.stderr.write(`${JSON.stringify({ level: 'info', extension: backend.name, msg })}\n`);
+const config = backend.config as { traceCapacity?: number; analysisIntervalSeconds?: number };
+
+const state = new MeshState(log);
+const telemetry = new Telemetry();
+const spans = new SpanStore(config.traceCapacity ?? 20_000);
+const dataplane = new DataPlane({ state, telemetry, spans, log });
+const access = new Access(backend.core);
+let dataplaneUrl = '';
+
+registerAdmissionRoute(backend, state, '/admission/validate');
+registerApiRoutes({ backend, access, state, telemetry, spans, dataplane, dataplaneUrl: () => dataplaneUrl });
+
+const token = readRuntimeEnvironment().token;
+const watchers = (Object.keys(plurals) as MeshKind[]).map((kind) => new ResourceWatcher(
+  backend.core, token, `/apis/${meshGroup}/${meshVersion}/${plurals[kind]}`,
+  (type, o) => state.apply(kind, type, o as never),
+  (items) => state.reset(kind, items as never),
+  log,
+));
+for (const w of watchers) w.start();
+const releases = new GrayReleaseController(backend.core, state, telemetry, (config.analysisIntervalSeconds ?? 1) * 1000, log);
+
+// Rules first, so the first proxied request already has them; then the listeners.
+await Promise.all(watchers.map((w) => w.ready));
+const port = backend.listeners.dataplane;
+if (port === undefined) throw new Error('no "dataplane" listener: the manifest declares backend.listeners[dataplane] and the runtime sets MORTISE_LISTENERS');
+dataplaneUrl = await dataplane.listen(port);
+log(`data plane listening on ${dataplaneUrl}`);
+releases.start();
+await backend.listen();
+process.once('exit', () => {
+  for (const w of watchers) w.stop();
+  releases.stop();
+});

@@ -1,0 +1,342 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addToIndex, emptyRepositoryIndex, packExtension, serializeRepositoryIndex } from '@mortise/extension-sdk';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
+import { startShopService, type ShopProcess } from './support/mesh-shop.js';
+
+// The service mesh end to end: installed from its package into a real core, the sample shop's
+// services as real processes calling each other through the extension's data plane, rules
+// written through the core's API (and refused there by the extension's admission), telemetry,
+// traces and releases read through the gateway.
+
+const ext = '/apis/extensions.mortise.io/v1alpha1';
+const iam = '/apis/iam.mortise.io/v1alpha1';
+const mesh = (ns: string) => `/apis/servicemesh.mortise.io/v1alpha1/namespaces/${ns}`;
+const api = (ns: string) => `/proxy/servicemesh/api/namespaces/${ns}`;
+const extensionDir = join(import.meta.dirname, '..');
+
+interface Plan { status?: { state?: string; message?: string; listeners?: Array<{ name: string; port?: number }> } }
+interface SpanNode { service: string; version: string; source: string; children: SpanNode[] }
+interface Topology { nodes: Array<{ id: string; kind: string; versions: Array<{ name: string; endpoints: Array<{ url: string; ejected: boolean }> }> }>; edges: Array<{ source: string; target: string; version: string; stats: { requests: number } }> }
+
+describe('service mesh extension', () => {
+  let t: TestCore;
+  let work: string;
+  let dataplane = '';
+  let vic = '';
+  const procs: ShopProcess[] = [];
+  let catalogV2: ShopProcess;
+
+  const create = async (ns: string, plural: string, kind: string, name: string, spec: unknown) => {
+    const res = await t.api(`${mesh(ns)}/${plural}`, { method: 'POST', json: { apiVersion: 'servicemesh.mortise.io/v1alpha1', kind, metadata: { name }, spec } });
+    return res;
+  };
+  const put = async (ns: string, plural: string, kind: string, name: string, spec: unknown) => {
+    const current = await t.api(`${mesh(ns)}/${plural}/${name}`);
+    if (current.status === 404) return create(ns, plural, kind, name, spec);
+    const { metadata } = (await current.json()) as { metadata: { resourceVersion: string } };
+    return t.api(`${mesh(ns)}/${plural}/${name}`, { method: 'PUT', json: { apiVersion: 'servicemesh.mortise.io/v1alpha1', kind, metadata: { name, resourceVersion: metadata.resourceVersion }, spec } });
+  };
+  const remove = (ns: string, plural: string, name: string) => t.api(`${mesh(ns)}/${plural}/${name}`, { method: 'DELETE' });
+  /** One request through the data plane. */
+  // undici's request, not fetch: fetch does not let a caller set Host, which is how the mesh routes.
+  const send = async (host: string, headers: Record<string, string> = {}, path = '/') => {
+    const res = await request(`${dataplane}${path}`, { headers: { host, ...headers } });
+    const body = await res.body.text();
+    const h = (n: string) => (res.headers[n] as string | undefined) ?? null;
+    return { status: res.statusCode, version: h('x-mesh-version'), fault: h('x-mesh-fault'), body };
+  };
+  /** `n` requests, `concurrency` at a time. */
+  const many = async (n: number, host: string, headers: Record<string, string> = {}, concurrency = 16) => {
+    const out: Array<Awaited<ReturnType<typeof send>>> = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        out.push(await send(host, headers));
+      }
+    }));
+    return out;
+  };
+  /** Until the service's detail shows `check` true (the rules reached the data plane). */
+  const inForce = (ns: string, service: string, check: (d: Record<string, unknown>) => boolean, what: string) =>
+    eventually(async () => {
+      const res = await t.api(`${api(ns)}/services/${service}`);
+      return res.status === 200 && check((await res.json()) as Record<string, unknown>);
+    }, 10_000, what);
+  const ruleCount = (n: number) => (d: Record<string, unknown>) => (d.trafficRules as unknown[]).length === n;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'mortise-mesh-'));
+    const repo = join(work, 'repo');
+    mkdirSync(join(repo, 'packages'), { recursive: true });
+    const packed = await packExtension(extensionDir, { outDir: join(repo, 'packages') });
+    writeFileSync(join(repo, 'index.yaml'), serializeRepositoryIndex(addToIndex(emptyRepositoryIndex(), packed.manifest, { digest: packed.sha256, url: `packages/${packed.file.split('/').pop()}` })));
+    t = await startTestCore({ backendReadyTimeoutMs: 20_000 });
+    expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: `file://${repo}` } } })).status).toBe(201);
+    await eventually(async () => (await t.api(`${ext}/extensionversions/servicemesh-0.1.0`)).status === 200, 15_000, 'repository synced');
+    expect((await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'servicemesh' }, spec: { extension: { name: 'servicemesh', version: '0.1.0' }, enabled: true } } })).status).toBe(201);
+    const plan = await eventually(async () => {
+      const p = (await (await t.api(`${ext}/installplans/servicemesh`)).json()) as Plan;
+      if (p.status?.state === 'InstallFailed') throw new Error(p.status.message);
+      return p.status?.state === 'Installed' && p.status.listeners?.[0]?.port ? p : undefined;
+    }, 45_000, 'servicemesh installed');
+    dataplane = `http://127.0.0.1:${plan.status!.listeners!.find((l) => l.name === 'dataplane')!.port}`;
+
+    for (const ns of ['shop', 'other']) expect((await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: ns } } })).status).toBe(201);
+    // The shop: frontend → catalog (v1, v2) → inventory, every call through the data plane.
+    const common = { MESH_URL: dataplane, NAMESPACE: 'shop' };
+    const inventory = await startShopService({ ...common, NAME: 'inventory' });
+    const catalogV1 = await startShopService({ ...common, NAME: 'catalog', VERSION: 'v1', CALLS: 'inventory/stock' });
+    catalogV2 = await startShopService({ ...common, NAME: 'catalog', VERSION: 'v2', CALLS: 'inventory/stock' });
+    const frontend = await startShopService({ ...common, NAME: 'frontend', CALLS: 'catalog/items' });
+    const flaky = await startShopService({ ...common, NAME: 'flaky', FAIL_EVERY: '2' });
+    const other = await startShopService({ NAME: 'secret-service', NAMESPACE: 'other' });
+    procs.push(inventory, catalogV1, catalogV2, frontend, flaky, other);
+    const svc = (name: string, versions: Array<[string, string[]]>) => ({ versions: versions.map(([v, endpoints]) => ({ name: v, endpoints })) });
+    expect((await create('shop', 'meshservices', 'MeshService', 'inventory', svc('inventory', [['v1', [inventory.url]]]))).status).toBe(201);
+    expect((await create('shop', 'meshservices', 'MeshService', 'catalog', svc('catalog', [['v1', [catalogV1.url]], ['v2', [catalogV2.url]]]))).status).toBe(201);
+    expect((await create('shop', 'meshservices', 'MeshService', 'frontend', svc('frontend', [['v1', [frontend.url]]]))).status).toBe(201);
+    expect((await create('shop', 'meshservices', 'MeshService', 'flaky', svc('flaky', [['v1', [flaky.url]]]))).status).toBe(201);
+    expect((await create('other', 'meshservices', 'MeshService', 'secret-service', svc('secret-service', [['v1', [other.url]]]))).status).toBe(201);
+
+    // vic views the shop namespace only.
+    expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: 'vic' }, spec: { email: 'vic@example.com', password: 'vic-password-1' } } })).status).toBe(201);
+    expect((await t.api(`${iam}/namespaces/shop/roles`, { method: 'POST', json: { metadata: { name: 'mesh-viewer' }, rules: [{ apiGroups: ['servicemesh.mortise.io'], resources: ['meshservices', 'trafficrules', 'grayreleases'], verbs: ['get', 'list'] }] } })).status).toBe(201);
+    expect((await t.api(`${iam}/namespaces/shop/rolebindings`, { method: 'POST', json: { metadata: { name: 'vic-views' }, roleRef: { kind: 'Role', name: 'mesh-viewer' }, subjects: [{ kind: 'User', name: 'vic' }] } })).status).toBe(201);
+    vic = await login(t.url, 'vic', 'vic-password-1');
+    await eventually(async () => (await send('inventory.shop')).status === 200, 10_000, 'the data plane knows the shop');
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await t?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('lands a 90/10 canary within ±3 % over 2,000 requests', async () => {
+    expect((await put('shop', 'trafficrules', 'TrafficRule', 'catalog', { service: 'catalog', routes: [{ destinations: [{ version: 'v1', weight: 90 }, { version: 'v2', weight: 10 }] }] })).status).toBe(201);
+    await inForce('shop', 'catalog', ruleCount(1), 'the canary rule in force');
+    const results = await many(2000, 'catalog.shop');
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const v2 = results.filter((r) => r.version === 'v2').length / results.length;
+    expect(v2).toBeGreaterThanOrEqual(0.07);
+    expect(v2).toBeLessThanOrEqual(0.13);
+    // The version header is the truth: the body says which process answered.
+    expect(results.every((r) => (JSON.parse(r.body) as { version: string }).version === r.version)).toBe(true);
+  });
+
+  it('routes only requests whose header or cookie matches', async () => {
+    expect((await put('shop', 'trafficrules', 'TrafficRule', 'catalog', {
+      service: 'catalog',
+      routes: [
+        { name: 'testers', match: [{ headers: { 'x-user': { exact: 'tester' } } }, { cookies: { group: { regex: 'beta-[0-9]+' } } }], destinations: [{ version: 'v2' }] },
+        { destinations: [{ version: 'v1' }] },
+      ],
+    })).status).toBe(200);
+    await inForce('shop', 'catalog', (d) => ((d.trafficRules as Array<{ spec: { routes: unknown[] } }>)[0]?.spec.routes.length ?? 0) === 2, 'the header rule in force');
+    const [tester, cookie, others, wrongCookie] = await Promise.all([
+      many(100, 'catalog.shop', { 'x-user': 'tester' }),
+      many(100, 'catalog.shop', { cookie: 'a=1; group=beta-7' }),
+      many(200, 'catalog.shop', { 'x-user': 'someone' }),
+      many(100, 'catalog.shop', { cookie: 'group=beta-x' }),
+    ]);
+    expect(new Set(tester.map((r) => r.version))).toEqual(new Set(['v2']));
+    expect(new Set(cookie.map((r) => r.version))).toEqual(new Set(['v2']));
+    expect(new Set(others.map((r) => r.version))).toEqual(new Set(['v1']));
+    expect(new Set(wrongCookie.map((r) => r.version))).toEqual(new Set(['v1']));
+  });
+
+  it('refuses bad rules with 422 naming the field, and traffic keeps flowing under the last good rules', async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ service: 'catalog', routes: [{ destinations: [{ version: 'v1', weight: 60 }, { version: 'v2', weight: 30 }] }] }, 'spec.routes[0].destinations'],
+      [{ service: 'catalog', routes: [{ destinations: [{ version: 'v9' }] }] }, 'spec.routes[0].destinations[0].version'],
+      [{ service: 'catalog', routes: [{ match: [{ headers: { 'x-user': { regex: '([a-z' } } }], destinations: [{ version: 'v2' }] }] }, 'spec.routes[0].match[0].headers.x-user.regex'],
+      [{ service: 'nothing-here', routes: [{ destinations: [{ version: 'v1' }] }] }, 'spec.service'],
+    ];
+    const load = many(300, 'catalog.shop', { 'x-user': 'tester' }, 4);
+    for (const [spec, field] of cases) {
+      const res = await put('shop', 'trafficrules', 'TrafficRule', 'catalog', spec);
+      expect(res.status, field).toBe(422);
+      const status = (await res.json()) as { reason: string; details: { causes: Array<{ field: string }> } };
+      expect(status.reason).toBe('Invalid');
+      expect(status.details.causes.map((c) => c.field)).toContain(field);
+    }
+    const res = await create('shop', 'trafficrules', 'TrafficRule', 'catalog-bad', cases[0]![0]);
+    expect(res.status).toBe(422);
+    expect((await t.api(`${mesh('shop')}/trafficrules/catalog-bad`)).status).toBe(404);
+    const during = await load;
+    expect(during.every((r) => r.status === 200 && r.version === 'v2')).toBe(true);
+    // A GrayRelease with a version the service lacks, too.
+    const gr = await create('shop', 'grayreleases', 'GrayRelease', 'bad', { service: 'catalog', stable: 'v1', canary: 'v3', strategy: 'canary', steps: [10] });
+    expect(gr.status).toBe(422);
+    expect(((await gr.json()) as { details: { causes: Array<{ field: string }> } }).details.causes.map((c) => c.field)).toContain('spec.canary');
+  });
+
+  it("retries turn a flaky endpoint's 503s into successes within the retry budget", async () => {
+    const without = await many(40, 'flaky.shop', {}, 1);
+    expect(without.filter((r) => r.status === 503).length).toBe(20);
+    expect((await put('shop', 'trafficrules', 'TrafficRule', 'flaky', { service: 'flaky', routes: [{ destinations: [{ version: 'v1' }], retries: { attempts: 2, perTryTimeoutMs: 2000, retryOn: ['5xx'] } }] })).status).toBe(201);
+    await inForce('shop', 'flaky', ruleCount(1), 'the retry rule in force');
+    const withRetries = await many(40, 'flaky.shop', {}, 1);
+    expect(withRetries.filter((r) => r.status !== 200)).toEqual([]);
+    // Every other request needed its one retry; the budget (2) was never exceeded.
+    await procs[4]!.behave({ failEvery: 1 });
+    const hopeless = await send('flaky.shop');
+    expect(hopeless.status).toBe(503);
+    await procs[4]!.behave({ failEvery: 2 });
+  });
+
+  it('injects delays and aborts into the right share of requests', async () => {
+    expect((await put('shop', 'trafficrules', 'TrafficRule', 'inventory', {
+      service: 'inventory', routes: [{ destinations: [{ version: 'v1' }], fault: { abort: { percent: 30, httpStatus: 503 }, delay: { percent: 20, fixedDelayMs: 5 } } }],
+    })).status).toBe(201);
+    await inForce('shop', 'inventory', ruleCount(1), 'the fault rule in force');
+    const results = await many(1000, 'inventory.shop', {}, 16);
+    const aborted = results.filter((r) => r.fault === 'abort');
+    expect(aborted.every((r) => r.status === 503)).toBe(true);
+    expect(aborted.length / 1000).toBeGreaterThan(0.25);
+    expect(aborted.length / 1000).toBeLessThan(0.35);
+    // Delays apply first, to 20 % of all requests; of those not aborted, 20 % show it.
+    const delayed = results.filter((r) => r.fault === 'delay').length / results.filter((r) => r.fault !== 'abort').length;
+    expect(delayed).toBeGreaterThan(0.15);
+    expect(delayed).toBeLessThan(0.25);
+    expect((await remove('shop', 'trafficrules', 'inventory')).status).toBe(200);
+    await inForce('shop', 'inventory', ruleCount(0), 'the fault rule gone');
+  });
+
+  it('joins the calls across three services into one trace, and draws their edges', async () => {
+    const res = await send('frontend.shop', {}, '/');
+    expect(res.status).toBe(200);
+    const body = JSON.parse(res.body) as { headers: { traceparent: string } };
+    const traceId = body.headers.traceparent.split('-')[1]!;
+    const trace = await eventually(async () => {
+      const r = await t.api(`${api('shop')}/traces/${traceId}`);
+      if (r.status !== 200) return undefined;
+      const tree = (await r.json()) as { summary: { spans: number }; roots: SpanNode[] };
+      return tree.summary.spans === 3 ? tree : undefined;
+    }, 5000, 'the trace recorded');
+    expect(trace.roots).toHaveLength(1);
+    const root = trace.roots[0]!;
+    expect([root.service, root.source]).toEqual(['frontend', 'ingress']);
+    expect([root.children[0]!.service, root.children[0]!.source]).toEqual(['catalog', 'frontend']);
+    expect([root.children[0]!.children[0]!.service, root.children[0]!.children[0]!.source]).toEqual(['inventory', 'catalog']);
+    // An incoming traceparent is continued, not replaced.
+    const given = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const continued = JSON.parse((await send('inventory.shop', { traceparent: given })).body) as { headers: { traceparent: string } };
+    expect(continued.headers.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+    expect(continued.headers.traceparent).not.toBe(given);
+    // Listing by service and by error.
+    const list = (await (await t.api(`${api('shop')}/traces?service=frontend`)).json()) as { items: Array<{ traceId: string }> };
+    expect(list.items.map((i) => i.traceId)).toContain(traceId);
+    const topo = (await (await t.api(`${api('shop')}/topology`)).json()) as Topology;
+    const edges = topo.edges.map((e) => `${e.source}->${e.target}`);
+    expect(edges).toEqual(expect.arrayContaining(['ingress->frontend', 'frontend->catalog', 'catalog->inventory']));
+  });
+
+  it('exposes per-edge metrics a Prometheus parser reads', async () => {
+    const res = await t.api('/proxy/servicemesh/metrics');
+    expect(res.status).toBe(200);
+    const families = parsePrometheusTextFormat(await res.text()) as Array<{ name: string; type: string; metrics: Array<{ labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string }> }>;
+    const total = families.find((f) => f.name === 'mesh_requests_total')!;
+    expect(total.type).toBe('COUNTER');
+    const canary = total.metrics.filter((m) => m.labels?.destination_service === 'catalog' && m.labels.destination_version === 'v2' && m.labels.source === 'ingress');
+    expect(canary.reduce((n, m) => n + Number(m.value), 0)).toBeGreaterThan(100);
+    const hist = families.find((f) => f.name === 'mesh_request_duration_seconds')!;
+    expect(hist.type).toBe('HISTOGRAM');
+    // This parser folds a labelled histogram's series into one bucket map (its flattening is meant
+    // for unlabelled ones): the family and its buckets are checked here, the per-edge counts above.
+    expect(Object.keys(hist.metrics[0]!.buckets!)).toEqual(expect.arrayContaining(['0.001', '0.1', '+Inf']));
+    expect(total.metrics.some((m) => m.labels?.source === 'frontend' && m.labels.destination_service === 'catalog')).toBe(true);
+    // Errors per edge: the injected aborts are there with their code.
+    expect(total.metrics.some((m) => m.labels?.destination_service === 'inventory' && m.labels.response_code === '503')).toBe(true);
+  });
+
+  it("a namespace viewer sees their namespace's topology and traces only", async () => {
+    expect((await send('secret-service.other')).status).toBe(200);
+    const mine = await call(t.url, vic, `${api('shop')}/topology`);
+    expect(mine.status).toBe(200);
+    const topo = (await mine.json()) as Topology;
+    expect(topo.nodes.map((n) => n.id)).toEqual(expect.arrayContaining(['frontend', 'catalog', 'inventory']));
+    expect(topo.nodes.map((n) => n.id)).not.toContain('secret-service');
+    for (const path of [`${api('other')}/topology`, `${api('other')}/traces`, `${api('other')}/services/secret-service`, '/proxy/servicemesh/metrics']) {
+      expect((await call(t.url, vic, path)).status, path).toBe(403);
+    }
+    expect((await call(t.url, vic, `${api('shop')}/traces`)).status).toBe(200);
+    // The admin sees the other namespace.
+    const theirs = (await (await t.api(`${api('other')}/topology`)).json()) as Topology;
+    expect(theirs.nodes.map((n) => n.id)).toContain('secret-service');
+    // A viewer may not promote or roll back.
+    expect((await call(t.url, vic, `${api('shop')}/grayreleases/any/promote`, { method: 'POST' })).status).toBe(403);
+  });
+
+  it('ejects an endpoint that dies and shifts its traffic to the others', async () => {
+    const spare = await startShopService({ NAME: 'pool', MESH_URL: dataplane, NAMESPACE: 'shop' });
+    const doomed = await startShopService({ NAME: 'pool', MESH_URL: dataplane, NAMESPACE: 'shop' });
+    procs.push(spare, doomed);
+    expect((await create('shop', 'meshservices', 'MeshService', 'pool', { versions: [{ name: 'v1', endpoints: [spare.url, doomed.url] }] })).status).toBe(201);
+    expect((await create('shop', 'circuitbreakers', 'CircuitBreaker', 'pool', { service: 'pool', outlierDetection: { consecutive5xxErrors: 3, baseEjectionTimeMs: 60_000 } })).status).toBe(201);
+    await inForce('shop', 'pool', (d) => (d.circuitBreakers as unknown[]).length === 1, 'the breaker in force');
+    expect((await many(20, 'pool.shop', {}, 1)).every((r) => r.status === 200)).toBe(true);
+    await doomed.stop();
+    const during = await many(20, 'pool.shop', {}, 1);
+    // At most the 3 consecutive failures that eject it.
+    expect(during.filter((r) => r.status !== 200).length).toBeLessThanOrEqual(3);
+    const after = await many(50, 'pool.shop', {}, 4);
+    expect(after.every((r) => r.status === 200)).toBe(true);
+    const topo = (await (await t.api(`${api('shop')}/topology`)).json()) as Topology;
+    const endpoints = topo.nodes.find((n) => n.id === 'pool')!.versions[0]!.endpoints;
+    expect(endpoints.find((e) => e.url === doomed.url)!.ejected).toBe(true);
+    expect(endpoints.find((e) => e.url === spare.url)!.ejected).toBe(false);
+  });
+
+  it('rolls an unhealthy canary back automatically, and promotes or rolls back by hand', async () => {
+    expect((await remove('shop', 'trafficrules', 'catalog')).status).toBe(200);
+    await catalogV2.behave({ failRate: 1 });
+    expect((await create('shop', 'grayreleases', 'GrayRelease', 'catalog-v2', {
+      service: 'catalog', stable: 'v1', canary: 'v2', strategy: 'canary', steps: [50, 100], step: 0,
+      analysis: { maxErrorRate: 0.2, windowSeconds: 5, minRequests: 10 },
+    })).status).toBe(201);
+    const status = async () => ((await (await t.api(`${mesh('shop')}/grayreleases/catalog-v2`)).json()) as { status?: { phase?: string; canaryWeight?: number; message?: string; reason?: string } }).status;
+    await eventually(async () => (await status())?.phase === 'Progressing', 5000, 'release progressing');
+    // Traffic until the controller sees the canary failing and rolls it back.
+    const rolledBack = await eventually(async () => {
+      await many(40, 'catalog.shop');
+      const s = await status();
+      return s?.phase === 'RolledBack' ? s : undefined;
+    }, 20_000, 'automatic rollback');
+    expect(rolledBack.canaryWeight).toBe(0);
+    expect(rolledBack.reason).toMatch(/error rate/);
+    expect((await many(100, 'catalog.shop')).every((r) => r.version === 'v1' && r.status === 200)).toBe(true);
+
+    // Healthy again: a blue-green release switched at once, then rolled back through the API.
+    await catalogV2.behave({ failRate: 0 });
+    expect((await remove('shop', 'grayreleases', 'catalog-v2')).status).toBe(200);
+    expect((await create('shop', 'grayreleases', 'GrayRelease', 'catalog-bg', { service: 'catalog', stable: 'v1', canary: 'v2', strategy: 'blueGreen', step: 1 })).status).toBe(201);
+    await eventually(async () => (await send('catalog.shop')).version === 'v2', 5000, 'switched to v2');
+    expect((await many(50, 'catalog.shop')).every((r) => r.version === 'v2')).toBe(true);
+    expect((await t.api(`${api('shop')}/grayreleases/catalog-bg/rollback`, { method: 'POST' })).status).toBe(200);
+    await eventually(async () => (await status2())?.phase === 'RolledBack', 5000, 'rolled back by hand');
+    expect((await many(50, 'catalog.shop')).every((r) => r.version === 'v1')).toBe(true);
+    async function status2() {
+      return ((await (await t.api(`${mesh('shop')}/grayreleases/catalog-bg`)).json()) as { status?: { phase?: string } }).status;
+    }
+  });
+
+  it('keeps its rules across a restart of its backend: they are objects in the core', async () => {
+    const backend = t.core.runtime.list().find((b) => b.id.startsWith('servicemesh@'))!;
+    process.kill(backend.pid!, 'SIGKILL');
+    await eventually(async () => {
+      const s = t.core.runtime.status(backend.id);
+      return s?.state === 'Ready' && s.pid !== backend.pid;
+    }, 20_000, 'backend restarted');
+    // The same port (the listener is kept), the same rules: the rolled-back release still holds.
+    await eventually(async () => (await send('catalog.shop').catch(() => ({ status: 0 }))).status === 200, 10_000, 'data plane back');
+    expect((await many(50, 'catalog.shop')).every((r) => r.version === 'v1')).toBe(true);
+    expect((await many(20, 'flaky.shop', {}, 1)).every((r) => r.status === 200)).toBe(true);
+  });
+});
