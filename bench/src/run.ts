@@ -9,6 +9,7 @@ import { authzDecisions } from './authz-bench.js';
 import { gatewayBench } from './gateway-bench.js';
 import { repositoryBench } from './repository-bench.js';
 import { logStoreBench } from './log-store-bench.js';
+import { meshBench } from './mesh-bench.js';
 import { launchBrowser, loginFirstPaint, signedInPaint, toggleVisible } from './console-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
@@ -237,6 +238,19 @@ async function main() {
   out('| GET /hello (the backend verifies the forwarded identity) | req/s | p50 ms | p99 ms | core CPU µs/req |');
   out('|---|---|---|---|---|');
   for (const r of gw.rows) out(`| c=${r.connections} | ${r.hello.rps} | ${r.hello.p50} | ${r.hello.p99} | ${r.hello.cpuUsPerRequest ?? ''} |`);
+  out();
+
+  const meshFigures = await meshBench(seconds);
+  out('## Service mesh data plane (the servicemesh extension\'s proxy, a retry policy and a timeout in force, traces and telemetry on)');
+  out();
+  out('GET of a small JSON answer from a Node upstream: direct, behind nginx (1 worker, keep-alive upstream), and through the mesh data plane');
+  out('(Host: bench.bench). Load: wrk, one thread.');
+  out();
+  out('| c | direct req/s | p50 ms | p99 ms | nginx req/s | p50 ms | p99 ms | mesh req/s | p50 ms | p99 ms | mesh / nginx | mesh added p50 | mesh added p99 |');
+  out('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of meshFigures.rows) {
+    out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.direct.p99} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.p99} | ${r.mesh.rps} | ${r.mesh.p50} | ${r.mesh.p99} | ${(r.mesh.rps / r.nginx.rps).toFixed(2)}× | ${(r.mesh.p50 - r.direct.p50).toFixed(3)} ms | ${(r.mesh.p99 - r.direct.p99).toFixed(3)} ms |`);
+  }
   out();
 
   // The console again, hello-world installed (by the gateway benchmark above).

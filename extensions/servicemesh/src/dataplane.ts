@@ -90,6 +90,10 @@ export class DataPlane {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const start = Date.now();
     const hostname = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+    if (/^(\d+\.){3}\d+$|^localhost$|^\[/.test(hostname)) {
+      // Addressed as itself, not as a service: its own health, or how to use it.
+      return req.url === '/healthz' ? this.reply(res, 200, 'ok') : this.reply(res, 400, 'the mesh routes by Host: <service>.<namespace>');
+    }
     const [service, namespace] = hostname.split('.');
     if (!service || !namespace) return this.reply(res, 400, 'the mesh routes by Host: <service>.<namespace>');
     const routing = this.d.state.lookup(service, namespace);

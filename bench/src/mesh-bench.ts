@@ -1,0 +1,49 @@
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult } from './load.js';
+import { startNginx } from './nginx.js';
+import { spawnServer } from './processes.js';
+import { wrk } from './wrk.js';
+
+// The mesh's data plane vs. direct vs. nginx as a plain reverse proxy, same upstream, same run.
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface MeshFigures { rows: Array<{ connections: number; direct: LoadResult; nginx: LoadResult; mesh: LoadResult }> }
+
+/** A small upstream in its own process: 200 with a short JSON body. */
+async function startUpstream(): Promise<{ url: string; stop(): void }> {
+  const code = `require('node:http').createServer((q, s) => { s.writeHead(200, {'content-type': 'application/json'}); s.end('{"ok":true}'); }).listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  process.on('exit', () => child.kill('SIGKILL'));
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+}
+
+export async function meshBench(seconds: number): Promise<MeshFigures> {
+  const upstream = await startUpstream();
+  const mesh = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url }, '/healthz');
+  const nginx = await startNginx(upstream.url, '/up');
+  const rows: MeshFigures['rows'] = [];
+  try {
+    for (const c of [1, 64]) {
+      const direct = await wrk({ url: `${upstream.url}/healthz`, connections: c, durationSec: seconds });
+      const viaNginx = await wrk({ url: `${nginx.url}/up/healthz`, connections: c, durationSec: seconds });
+      const viaMesh = await wrk({ url: `${mesh.url}/healthz`, headers: { host: 'bench.bench' }, connections: c, durationSec: seconds });
+      rows.push({ connections: c, direct, nginx: viaNginx, mesh: viaMesh });
+    }
+  } finally {
+    await nginx.stop();
+    await mesh.stop();
+    upstream.stop();
+  }
+  return { rows };
+}
+
+// `node bench/dist/mesh-bench.js` runs it alone.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+  const r = await meshBench(seconds);
+  for (const row of r.rows) console.log(JSON.stringify(row));
+}
