@@ -3,6 +3,7 @@ import type { Access } from './access.js';
 import type { DataPlane } from './dataplane.js';
 import type { MeshState } from './mesh-state.js';
 import type { Telemetry } from './telemetry.js';
+import { toIstio } from './istio.js';
 import { topology } from './topology.js';
 import type { SpanStore } from './tracing.js';
 import { meshGroup, meshVersion } from './types.js';
@@ -97,6 +98,13 @@ export function registerApiRoutes(d: ApiDeps): void {
     if (action !== 'promote' && action !== 'rollback') return ctx.throw(404, `no action "${action}" (promote or rollback)`);
     const ns = await namespaceOf(ctx, 'update', 'grayreleases', ctx.params.name);
     ctx.body = await d.backend.core.patch(`/apis/${meshGroup}/${meshVersion}/namespaces/${ns}/grayreleases/${ctx.params.name}`, { spec: { action } });
+  });
+
+  // The namespace's mesh objects as Istio's, for `kubectl apply -f` on a cluster.
+  router.get('/api/namespaces/:ns/istio', async (ctx) => {
+    const ns = await namespaceOf(ctx);
+    const inNs = <T extends { metadata: { namespace: string } }>(m: Map<string, T>) => [...m.values()].filter((o) => o.metadata.namespace === ns);
+    ctx.body = { apiVersion: 'v1', kind: 'List', items: toIstio({ services: inNs(d.state.services), rules: inNs(d.state.rules), breakers: inNs(d.state.breakers), releases: inNs(d.state.releases) }) };
   });
 
   router.get('/metrics', async (ctx) => {
