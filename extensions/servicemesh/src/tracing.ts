@@ -84,7 +84,8 @@ export class SpanStore {
     const end = Math.max(...spans.map((s) => s.startTime + s.durationMs));
     return {
       traceId, rootService: (roots[0] ?? spans[0]!).service,
-      namespaces: [...new Set(spans.map((s) => s.namespace))], services: [...new Set(spans.map((s) => s.service))],
+      // In the order they were called.
+      namespaces: [...new Set(spans.map((s) => s.namespace))], services: [...new Set([...spans].sort((a, b) => a.startTime - b.startTime).map((s) => s.service))],
       startTime: start, durationMs: end - start, spans: spans.length, error: spans.some((s) => s.error),
     };
   }

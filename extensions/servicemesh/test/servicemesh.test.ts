@@ -2,10 +2,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addToIndex, emptyRepositoryIndex, packExtension, serializeRepositoryIndex } from '@mortise/extension-sdk';
+import { buildFrontend } from '@mortise/extension-sdk/federation';
+import type { Browser } from 'playwright-core';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
+import { adminPassword, call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
+import { launchChromium } from '../../../core/test/support/browser.js';
 import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 
 // The service mesh end to end: installed from its package into a real core, the sample shop's
@@ -30,6 +33,7 @@ describe('service mesh extension', () => {
   let vic = '';
   const procs: ShopProcess[] = [];
   let catalogV2: ShopProcess;
+  let browser: Browser | undefined;
 
   const create = async (ns: string, plural: string, kind: string, name: string, spec: unknown) => {
     const res = await t.api(`${mesh(ns)}/${plural}`, { method: 'POST', json: { apiVersion: 'servicemesh.mortise.io/v1alpha1', kind, metadata: { name }, spec } });
@@ -74,6 +78,8 @@ describe('service mesh extension', () => {
     work = mkdtempSync(join(tmpdir(), 'mortise-mesh-'));
     const repo = join(work, 'repo');
     mkdirSync(join(repo, 'packages'), { recursive: true });
+    // The console pages are part of the package, built by the SDK's federation preset.
+    await buildFrontend(extensionDir);
     const packed = await packExtension(extensionDir, { outDir: join(repo, 'packages') });
     writeFileSync(join(repo, 'index.yaml'), serializeRepositoryIndex(addToIndex(emptyRepositoryIndex(), packed.manifest, { digest: packed.sha256, url: `packages/${packed.file.split('/').pop()}` })));
     t = await startTestCore({ backendReadyTimeoutMs: 20_000 });
@@ -110,9 +116,10 @@ describe('service mesh extension', () => {
     expect((await t.api(`${iam}/namespaces/shop/rolebindings`, { method: 'POST', json: { metadata: { name: 'vic-views' }, roleRef: { kind: 'Role', name: 'mesh-viewer' }, subjects: [{ kind: 'User', name: 'vic' }] } })).status).toBe(201);
     vic = await login(t.url, 'vic', 'vic-password-1');
     await eventually(async () => (await send('inventory.shop')).status === 200, 10_000, 'the data plane knows the shop');
-  }, 120_000);
+  }, 180_000);
 
   afterAll(async () => {
+    await browser?.close();
     await Promise.all(procs.map((p) => p.stop()));
     await t?.close();
     if (work) rmSync(work, { recursive: true, force: true });
@@ -339,4 +346,63 @@ describe('service mesh extension', () => {
     expect((await many(50, 'catalog.shop')).every((r) => r.version === 'v1')).toBe(true);
     expect((await many(20, 'flaky.shop', {}, 1)).every((r) => r.status === 200)).toBe(true);
   });
+
+  it('console: the topology graph, the release wizard with live split and promote/rollback, traces and a waterfall', async () => {
+    // What the release test left (when it ran first).
+    expect([200, 404]).toContain((await remove('shop', 'grayreleases', 'catalog-bg')).status);
+    await inForce('shop', 'catalog', (d) => (d.grayReleases as unknown[]).length === 0, 'no release in force');
+    await many(30, 'frontend.shop');
+    browser = await launchChromium();
+    const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    await page.goto(t.url);
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill(adminPassword);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('user-menu').waitFor();
+    await page.getByTestId('navigation').getByRole('link', { name: 'Service Mesh' }).waitFor({ timeout: 30_000 });
+
+    // Topology: the graph has the shop's services, the table its edges.
+    await page.goto(`${t.url}/x/servicemesh?ns=shop`);
+    await expect.poll(() => page.getByTestId('mesh-topology').getAttribute('data-nodes'), { timeout: 30_000 }).toMatch(/catalog,.*frontend.*inventory/);
+    expect(await page.locator('[data-testid="mesh-topology"] canvas').count()).toBeGreaterThan(0);
+    await page.getByTestId('mesh-edges').getByText('frontend', { exact: true }).first().waitFor();
+    // A service's detail, from its link: versions, endpoints, rates.
+    await page.getByTestId('mesh-edges').getByRole('link', { name: 'catalog' }).first().click();
+    const versions = page.getByTestId('mesh-versions');
+    await versions.waitFor({ timeout: 15_000 });
+    expect(await versions.locator('tbody tr').count()).toBe(2);
+    expect(await versions.textContent()).toContain(catalogV2.url);
+
+    // The wizard: a 10 % canary of catalog v2, traffic, then promote and roll back with the buttons.
+    await page.goto(`${t.url}/x/servicemesh/releases?ns=shop`);
+    const wizard = page.getByTestId('release-wizard');
+    await expect.poll(() => wizard.getByLabel('Service').inputValue(), { timeout: 15_000 }).toBe('catalog');
+    await wizard.getByLabel('New version').selectOption('v2');
+    await wizard.getByRole('button', { name: 'Start release' }).click();
+    const card = page.getByTestId('release-catalog-v2');
+    await expect.poll(() => card.getByTestId('release-phase').textContent(), { timeout: 15_000 }).toBe('Progressing');
+    expect(await card.getByTestId('release-weight').textContent()).toBe('10%');
+    const split = await many(400, 'catalog.shop');
+    const share = split.filter((r) => r.version === 'v2').length / split.length;
+    expect(share).toBeGreaterThan(0.04);
+    expect(share).toBeLessThan(0.18);
+    await expect.poll(async () => /live split \(10 s\): ([\d.]+)%/.exec((await card.textContent()) ?? '')?.[1], { timeout: 10_000 }).not.toBe('0.0');
+    await card.getByRole('button', { name: 'Promote' }).click();
+    await expect.poll(() => card.getByTestId('release-phase').textContent(), { timeout: 15_000 }).toBe('Promoted');
+    expect((await many(50, 'catalog.shop')).every((r) => r.version === 'v2')).toBe(true);
+    await card.getByRole('button', { name: 'Roll back' }).click();
+    await expect.poll(() => card.getByTestId('release-phase').textContent(), { timeout: 15_000 }).toBe('RolledBack');
+    expect((await many(50, 'catalog.shop')).every((r) => r.version === 'v1')).toBe(true);
+
+    // Traces: the list, then one trace's waterfall of three spans.
+    await many(3, 'frontend.shop');
+    await page.goto(`${t.url}/x/servicemesh/traces?ns=shop`);
+    await page.getByLabel('Service').fill('frontend');
+    const first = page.getByTestId('mesh-traces').locator('tbody tr').first();
+    await first.waitFor({ timeout: 15_000 });
+    expect(await first.textContent()).toContain('frontend → catalog → inventory');
+    await first.getByRole('link').click();
+    await page.waitForURL(/\/x\/servicemesh\/traces\/shop\/[0-9a-f]{32}/);
+    await expect.poll(() => page.getByTestId('waterfall-row').count(), { timeout: 15_000, message: await page.locator('main').textContent().catch(() => '') ?? '' }).toBe(3);
+  }, 120_000);
 });
