@@ -10,7 +10,7 @@ import { wrk } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export interface MeshFigures { rows: Array<{ connections: number; direct: LoadResult; nginx: LoadResult; mesh: LoadResult }> }
+export interface MeshFigures { rows: Array<{ connections: number; direct: LoadResult; nginx: LoadResult; node: LoadResult; mesh: LoadResult }> }
 
 /** A small upstream in its own process: 200 with a short JSON body. */
 async function startUpstream(): Promise<{ url: string; stop(): void }> {
@@ -25,16 +25,19 @@ export async function meshBench(seconds: number): Promise<MeshFigures> {
   const upstream = await startUpstream();
   const mesh = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url }, '/healthz');
   const nginx = await startNginx(upstream.url, '/up');
+  const node = await spawnServer(join(here, 'minimal-node-proxy.js'), { UPSTREAM: upstream.url }, '/readyz');
   const rows: MeshFigures['rows'] = [];
   try {
     for (const c of [1, 64]) {
       const direct = await wrk({ url: `${upstream.url}/healthz`, connections: c, durationSec: seconds });
       const viaNginx = await wrk({ url: `${nginx.url}/up/healthz`, connections: c, durationSec: seconds });
+      const viaNode = await wrk({ url: `${node.url}/healthz`, connections: c, durationSec: seconds });
       const viaMesh = await wrk({ url: `${mesh.url}/healthz`, headers: { host: 'bench.bench' }, connections: c, durationSec: seconds });
-      rows.push({ connections: c, direct, nginx: viaNginx, mesh: viaMesh });
+      rows.push({ connections: c, direct, nginx: viaNginx, node: viaNode, mesh: viaMesh });
     }
   } finally {
     await nginx.stop();
+    await node.stop();
     await mesh.stop();
     upstream.stop();
   }
