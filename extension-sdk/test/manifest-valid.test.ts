@@ -13,6 +13,8 @@ import {
   type Provider,
   type ReverseProxySpec,
   type WebhookSpec,
+  type ListenerSpec,
+  type AdmissionSpec,
 } from '../src/index.js';
 import { fullManifest, minimalManifest, tempDir, writeExtensionDir } from './helpers/fixtures.js';
 
@@ -60,14 +62,16 @@ describe('the schema and the TypeScript types', () => {
         apiVersion: true, kind: true, name: true, version: true, displayName: true, description: true, category: true,
         keywords: true, provider: true, icon: true, screenshots: true, license: true, homepage: true, readme: true,
         engines: true, dependencies: true, permissions: true, resources: true, backend: true, frontend: true,
-        apiServices: true, reverseProxies: true, webhooks: true, configSchema: true, config: true,
+        apiServices: true, reverseProxies: true, webhooks: true, admission: true, configSchema: true, config: true,
       }),
     );
   });
 
   it('have the same nested fields', () => {
     expect(schemaKeys(p.provider)).toEqual(keysOf<Provider>({ name: true, email: true, url: true }));
-    expect(schemaKeys(p.backend)).toEqual(keysOf<BackendSpec>({ entry: true, image: true, port: true, healthPath: true, env: true, nativeAddons: true, childProcesses: true }));
+    expect(schemaKeys(p.backend)).toEqual(keysOf<BackendSpec>({ entry: true, image: true, port: true, healthPath: true, env: true, nativeAddons: true, childProcesses: true, listeners: true }));
+    expect(schemaKeys(p.backend.properties.listeners.items)).toEqual(keysOf<ListenerSpec>({ name: true, description: true }));
+    expect(schemaKeys(p.admission)).toEqual(keysOf<AdmissionSpec>({ validatePath: true, timeoutSeconds: true }));
     expect(schemaKeys(p.frontend)).toEqual(keysOf<FrontendSpec>({ remoteEntry: true, exposedModule: true, remoteName: true, assets: true }));
     expect(schemaKeys(p.permissions.items)).toEqual(
       keysOf<PolicyRule>({ verbs: true, apiGroups: true, resources: true, resourceNames: true, nonResourceURLs: true }),

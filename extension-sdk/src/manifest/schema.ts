@@ -63,6 +63,10 @@ const policyRule = {
   },
 } as const;
 
+/** A path the extension serves ("/…"), and what an administrator is told about something it asks for. */
+const servedPath = { type: 'string', minLength: 2, maxLength: 512, pattern: '^/' } as const;
+const adminNote = { type: 'string', minLength: 1, maxLength: 500 } as const;
+
 const backend = {
   type: 'object',
   additionalProperties: false,
@@ -85,7 +89,7 @@ const backend = {
         required: ['name', 'description'],
         properties: {
           name: { type: 'string', minLength: 1, maxLength: 32, pattern: '^[a-z]([a-z0-9-]*[a-z0-9])?$' },
-          description: { type: 'string', minLength: 1, maxLength: 500 },
+          description: adminNote,
         },
       },
     },
@@ -98,7 +102,7 @@ const admission = {
   required: ['validatePath'],
   description: "The backend's path the core asks before writing objects of the extension's own CRDs.",
   properties: {
-    validatePath: { type: 'string', minLength: 2, maxLength: 512, pattern: '^/' },
+    validatePath: servedPath,
     timeoutSeconds: { type: 'integer', minimum: 1, maximum: 30, default: 10 },
   },
 } as const;
@@ -130,8 +134,8 @@ const webhook = {
   additionalProperties: false,
   required: ['path', 'description'],
   properties: {
-    path: { type: 'string', minLength: 2, maxLength: 512, pattern: '^/' },
-    description: { type: 'string', minLength: 1, maxLength: 500 },
+    path: servedPath,
+    description: adminNote,
   },
 } as const;
 
