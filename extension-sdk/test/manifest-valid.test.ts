@@ -62,7 +62,7 @@ describe('the schema and the TypeScript types', () => {
         apiVersion: true, kind: true, name: true, version: true, displayName: true, description: true, category: true,
         keywords: true, provider: true, icon: true, screenshots: true, license: true, homepage: true, readme: true,
         engines: true, dependencies: true, permissions: true, resources: true, backend: true, frontend: true,
-        apiServices: true, reverseProxies: true, webhooks: true, admission: true, configSchema: true, config: true,
+        apiServices: true, reverseProxies: true, webhooks: true, roleTemplates: true, admission: true, configSchema: true, config: true,
       }),
     );
   });
