@@ -145,6 +145,7 @@ describe('security: every route serves exactly what was authorized', () => {
       jsbundles: () => ({ metadata, spec: { remoteEntry: `/proxy/${name}/remoteEntry.js`, enabled: false } }),
       apiservices: () => ({ metadata, spec: { group: `${name}.matrix.invalid`, version: 'v1', url: local, enabled: false } }),
       reverseproxies: () => ({ metadata, spec: { matcher: { path: `/proxy/${name}/` }, upstream: { url: local }, enabled: false } }),
+      admissionwebhooks: () => ({ metadata, spec: { extension: 'mx-absent', url: local, path: '/validate', enabled: false } }),
       extensionentries: () => ({ metadata, spec: { entries: [] } }),
       users: () => ({ metadata, spec: { email: `${name}@example.com`, password: `${name}-password-1` } }),
       groups: () => ({ metadata, spec: {} }),
