@@ -144,7 +144,7 @@ describe('service mesh extension', () => {
         { name: 'testers', match: [{ headers: { 'x-user': { exact: 'tester' } } }, { cookies: { group: { regex: 'beta-[0-9]+' } } }], destinations: [{ version: 'v2' }] },
         { destinations: [{ version: 'v1' }] },
       ],
-    })).status).toBe(200);
+    })).status).toBeOneOf([200, 201]);
     await inForce('shop', 'catalog', (d) => ((d.trafficRules as Array<{ spec: { routes: unknown[] } }>)[0]?.spec.routes.length ?? 0) === 2, 'the header rule in force');
     const [tester, cookie, others, wrongCookie] = await Promise.all([
       many(100, 'catalog.shop', { 'x-user': 'tester' }),
@@ -156,6 +156,21 @@ describe('service mesh extension', () => {
     expect(new Set(cookie.map((r) => r.version))).toEqual(new Set(['v2']));
     expect(new Set(others.map((r) => r.version))).toEqual(new Set(['v1']));
     expect(new Set(wrongCookie.map((r) => r.version))).toEqual(new Set(['v1']));
+  });
+
+  it('applies rule changes under load without dropping a request in flight', async () => {
+    // Named to sort first: its route comes before the header rule's catch-all.
+    const load = many(600, 'catalog.shop', {}, 8);
+    for (const weights of [[50, 50], [0, 100], [100, 0], [70, 30]]) {
+      const res = await put('shop', 'trafficrules', 'TrafficRule', 'a-catalog-load', { service: 'catalog', routes: [{ name: 'split', destinations: [{ version: 'v1', weight: weights[0] }, { version: 'v2', weight: weights[1] }] }] });
+      expect([200, 201]).toContain(res.status);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const results = await load;
+    expect(results.filter((r) => r.status !== 200)).toEqual([]);
+    expect(new Set(results.map((r) => r.version))).toEqual(new Set(['v1', 'v2']));
+    expect((await remove('shop', 'trafficrules', 'a-catalog-load')).status).toBe(200);
+    await inForce('shop', 'catalog', (d) => (d.trafficRules as Array<{ metadata: { name: string } }>).every((r) => r.metadata.name !== 'a-catalog-load'), 'the load rule gone');
   });
 
   it('refuses bad rules with 422 naming the field, and traffic keeps flowing under the last good rules', async () => {
