@@ -13,6 +13,7 @@ import {
   verifyDigestSignature,
   type CliIO,
 } from '../src/index.js';
+import { sharedRangeProblems } from '../src/federation/shared-ranges.js';
 import { fullManifest, tempDir, writeExtensionDir } from './helpers/fixtures.js';
 import { runCliProcess } from './helpers/run-cli-process.js';
 
@@ -165,23 +166,32 @@ describe('mortise-ext command line', () => {
 });
 
 describe('mortise-ext create', () => {
-  it('writes a project that stands alone: its own tsconfig, the SDK as a file: dependency, tests, .mortiseignore, README', async () => {
+  it('writes a project that stands alone: its own tsconfig, the SDK and core as file: dependencies, a frontend, tests, .mortiseignore, README', async () => {
     const tarball = join(dir, 'mortise-extension-sdk-0.1.0.tgz');
+    const coreTarball = join(dir, 'mortise-core-0.1.0.tgz');
     await writeFile(tarball, 'a packed SDK');
+    await writeFile(coreTarball, 'a packed core');
     const io = collector();
-    expect(await runCli(['node', 'mortise-ext', 'create', 'acme-notes', '--dir', join(dir, 'acme'), '--sdk', tarball], io)).toBe(0);
+    expect(await runCli(['node', 'mortise-ext', 'create', 'acme-notes', '--dir', join(dir, 'acme'), '--sdk', tarball, '--core', coreTarball], io)).toBe(0);
     expect(io.stdout[0]).toBe(`created acme-notes in ${join(dir, 'acme')}`);
-    const pkg = JSON.parse(await readFile(join(dir, 'acme', 'package.json'), 'utf8')) as { name: string; dependencies: Record<string, string>; scripts: Record<string, string> };
+    const pkg = JSON.parse(await readFile(join(dir, 'acme', 'package.json'), 'utf8')) as { name: string; dependencies: Record<string, string>; devDependencies: Record<string, string>; scripts: Record<string, string> };
     expect(pkg.name).toBe('acme-notes');
     expect(pkg.dependencies['@mortise/extension-sdk']).toBe(`file:${tarball}`);
+    expect(pkg.devDependencies['@mortise/core']).toBe(`file:${coreTarball}`);
     expect(Object.keys(pkg.scripts)).toEqual(expect.arrayContaining(['build', 'test', 'pack', 'dev']));
+    expect(pkg.scripts.build).toContain('mortise-ext build .');
+    // The frontend asks for the shared modules in ranges the console satisfies (or the build refuses).
+    expect(sharedRangeProblems(pkg.devDependencies)).toEqual([]);
+    expect(await readFile(join(dir, 'acme', 'frontend', 'index.tsx'), 'utf8')).toMatch(/navItems[\s\S]*routes[\s\S]*zh:/);
+    expect(await readFile(join(dir, 'acme', 'frontend', 'NotesPage.tsx'), 'utf8')).toContain("api.request<Greeting>(`${base}/hello`)");
     const tsconfig = JSON.parse(await readFile(join(dir, 'acme', 'tsconfig.json'), 'utf8')) as Record<string, unknown>;
     expect(tsconfig.extends).toBeUndefined();
     const manifest = await readFile(join(dir, 'acme', 'extension.yaml'), 'utf8');
     expect(manifest).toMatch(/^name: acme-notes$/m);
     expect(manifest).toContain('prefix: /proxy/acme-notes/');
+    expect(manifest).toContain('remoteEntry: dist/frontend/remoteEntry.js');
     expect(await readFile(join(dir, 'acme', 'test', 'server.test.ts'), 'utf8')).toContain("from '@mortise/extension-sdk/testing'");
-    expect(await readFile(join(dir, 'acme', '.mortiseignore'), 'utf8')).toMatch(/^\/src\/$/m);
+    expect(await readFile(join(dir, 'acme', '.mortiseignore'), 'utf8')).toMatch(/^\/src\/\n\/frontend\/$/m);
     expect(await readFile(join(dir, 'acme', 'README.md'), 'utf8')).toMatch(/^# Acme Notes$/m);
   });
 

@@ -27,15 +27,14 @@ export async function preparePlatformModules(sdkDir: string, unpackedRoot: strin
   mkdirSync(sdkTarget, { recursive: true });
   cpSync(join(sdkDir, 'package.json'), join(sdkTarget, 'package.json'));
   await cp(join(sdkDir, 'dist'), join(sdkTarget, 'dist'), { recursive: true, dereference: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
-  const rootModules = join(dirname(sdkDir), 'node_modules');
+  const roots = moduleRoots(sdkDir);
   for (const dir of closure) {
-    // Keep the layout Node resolved them in: `node_modules/a/node_modules/b` stays nested.
-    let rel = relative(rootModules, dir);
-    if (rel.startsWith('..')) {
-      const at = dir.lastIndexOf(`${sep}node_modules${sep}`);
-      if (at < 0) continue;
-      rel = dir.slice(at + `${sep}node_modules${sep}`.length);
-    }
+    // Keep the layout Node resolved them in: `node_modules/a/node_modules/b` stays nested,
+    // relative to the nearest node_modules above the SDK that holds it (the monorepo's root, or
+    // the project's when the SDK and the core were installed from packed tarballs).
+    const root = roots.find((r) => dir.startsWith(r + sep));
+    if (!root) continue;
+    const rel = relative(root, dir);
     const dest = join(staging, rel);
     mkdirSync(dirname(dest), { recursive: true });
     await cp(dir, dest, { recursive: true, dereference: true, filter: (src) => src === dir || !relative(dir, src).split(sep).includes('node_modules') });
@@ -44,6 +43,15 @@ export async function preparePlatformModules(sdkDir: string, unpackedRoot: strin
   rmSync(target, { recursive: true, force: true });
   renameSync(staging, target);
   return target;
+}
+
+/** The node_modules directories Node searches from the SDK's directory, nearest first. */
+function moduleRoots(sdkDir: string): string[] {
+  const roots: string[] = [];
+  for (let d = sdkDir; ; d = dirname(d)) {
+    if (!d.endsWith(`${sep}node_modules`)) roots.push(join(d, 'node_modules'));
+    if (dirname(d) === d) return roots;
+  }
 }
 
 function versionOf(dir: string): string {

@@ -20,11 +20,12 @@ export async function runCli(argv: readonly string[], io: CliIO = processIO): Pr
 
   program
     .command('create')
-    .description('create a new extension project NAME (backend, tests, tsconfig, .mortiseignore, README) that builds, tests and packs on its own')
+    .description('create a new extension project NAME (backend, console frontend, tests, tsconfig, .mortiseignore, README) that builds, tests and packs on its own')
     .argument('<name>', 'the extension name (e.g. acme-notes)')
     .option('--dir <dir>', 'where to create it (default: ./NAME)')
     .option('--sdk <spec>', 'the SDK to depend on: the packed SDK .tgz (npm pack in extension-sdk/), a directory, or a version range (default: this SDK\'s directory)')
-    .action(async (name: string, options: { dir?: string; sdk?: string }) => {
+    .option('--core <spec>', 'the core its tests run, as a dev dependency: the packed core .tgz (npm pack -w @mortise/core in a checkout) or a directory (default: none; the tests then need MORTISE_CORE_ENTRY)')
+    .action(async (name: string, options: { dir?: string; sdk?: string; core?: string }) => {
       exitCode = await createCommand(name, options, io);
     });
 

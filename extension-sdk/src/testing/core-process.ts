@@ -14,8 +14,9 @@ export function findCoreEntry(given?: string): string {
     return fileURLToPath(import.meta.resolve('@mortise/core/main'));
   } catch {
     throw new Error(
-      'no Mortise core to test against: set MORTISE_CORE_ENTRY to a core\'s dist/main.js (e.g. <mortise checkout>/core/dist/main.js), '
-      + 'pass `coreEntry`, or install @mortise/core beside the SDK',
+      'no Mortise core to test against: install the packed core beside the SDK (`npm pack -w @mortise/core` in a Mortise checkout, '
+      + 'then `npm install -D ./mortise-core-<version>.tgz`), set MORTISE_CORE_ENTRY to a core\'s dist/main.js '
+      + '(e.g. <mortise checkout>/core/dist/main.js), or pass `coreEntry`',
     );
   }
 }

@@ -46,6 +46,8 @@ export interface InstallOptions {
 export interface InstalledExtension {
   name: string;
   version: string;
+  /** The paths inside the package that was installed (what `mortise-ext pack` would put in it). */
+  files: string[];
   /** The InstallPlan's status once installed. */
   status: { state: string; installedVersion?: string; message?: string };
 }
@@ -188,7 +190,7 @@ export async function startTestPlatform(opts: TestPlatformOptions = {}): Promise
         if (s.state === 'InstallFailed' || s.state === 'UpgradeFailed') throw new InstallFailedError(`installing ${name} ${version} failed: ${s.message ?? s.state}`, s);
         return (s.state === 'Installed' || s.state === 'Disabled') && s.installedVersion === version ? s : undefined;
       });
-      return { name, version, status: status as InstalledExtension['status'] };
+      return { name, version, files: packed.entries, status: status as InstalledExtension['status'] };
     },
 
     async logs(name, tailLines = 500) {

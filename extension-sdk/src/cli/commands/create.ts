@@ -10,6 +10,8 @@ export interface CreateCommandOptions {
   dir?: string;
   /** The SDK dependency: a packed tarball path, a directory, or an npm version range. */
   sdk?: string;
+  /** The core the project's tests run (a dev dependency): a packed core tarball or a directory. */
+  core?: string;
 }
 
 /** The SDK's own package directory (where this code runs from). */
@@ -18,12 +20,11 @@ function sdkPackageDir(): string {
 }
 
 /** A path (tarball or directory) becomes an absolute `file:` spec, so the project works wherever it is; a range stays. */
-function sdkSpec(given: string | undefined): string {
-  if (!given) return `file:${sdkPackageDir()}`;
+function dependencySpec(given: string, what: string): string {
   if (given.startsWith('file:')) given = given.slice(5);
   if (given.endsWith('.tgz') || given.startsWith('.') || isAbsolute(given) || existsSync(given)) {
     const path = resolve(given);
-    if (!existsSync(path)) throw new Error(`the SDK ${path} does not exist (--sdk: the packed SDK .tgz, from \`npm pack\` in extension-sdk/)`);
+    if (!existsSync(path)) throw new Error(`${what} ${path} does not exist`);
     return `file:${path}`;
   }
   return given;
@@ -38,7 +39,9 @@ export async function createCommand(name: string, options: CreateCommandOptions,
     const dir = resolve(options.dir ?? name);
     if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`${dir} exists and is not empty: choose another name or --dir`);
     const sdkVersion = (JSON.parse(readFileSync(join(sdkPackageDir(), 'package.json'), 'utf8')) as { version: string }).version;
-    const files = templateFiles({ name, sdk: sdkSpec(options.sdk), sdkVersion });
+    const sdk = options.sdk ? dependencySpec(options.sdk, 'the SDK (--sdk: the packed SDK .tgz, from `npm pack` in extension-sdk/)') : `file:${sdkPackageDir()}`;
+    const core = options.core ? dependencySpec(options.core, 'the core (--core: the packed core .tgz, from `npm pack -w @mortise/core` in a Mortise checkout)') : undefined;
+    const files = templateFiles({ name, sdk, sdkVersion, ...(core ? { core } : {}) });
     for (const [path, text] of Object.entries(files)) {
       mkdirSync(dirname(join(dir, path)), { recursive: true });
       writeFileSync(join(dir, path), text);
@@ -47,7 +50,7 @@ export async function createCommand(name: string, options: CreateCommandOptions,
     io.out('next:');
     io.out(`  cd ${options.dir ?? name}`);
     io.out('  npm install');
-    io.out('  npm test        # needs MORTISE_CORE_ENTRY (a core\'s dist/main.js)');
+    io.out(core ? '  npm test' : '  npm test        # needs MORTISE_CORE_ENTRY (a core\'s dist/main.js), or create with --core <packed core .tgz>');
     io.out('  npm run pack');
     return 0;
   } catch (error) {

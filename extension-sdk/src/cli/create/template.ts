@@ -1,12 +1,15 @@
 // The files of a new extension, as `mortise-ext create` writes them. The project stands alone:
-// its own tsconfig, the SDK as its only Mortise dependency, tests on Node's own test runner
-// against a real core (the SDK's test harness), so it builds, tests and packs anywhere on disk.
+// its own tsconfig, the SDK (and, for its tests, the packed core) as its only Mortise
+// dependencies, a backend and a console frontend, tests on Node's own test runner against a real
+// core (the SDK's test harness), so it builds, tests and packs anywhere on disk.
 
 export interface TemplateOptions {
   name: string;
   /** The npm dependency spec of the SDK (`file:/path/to/mortise-extension-sdk-0.1.0.tgz`, `^0.1.0`). */
   sdk: string;
   sdkVersion: string;
+  /** The npm dependency spec of the core the tests run (`file:/path/to/mortise-core-0.1.0.tgz`), if any. */
+  core?: string;
 }
 
 const title = (name: string) => name.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(' ');
@@ -19,14 +22,20 @@ export function templateFiles(o: TemplateOptions): Record<string, string> {
       name, version: '0.1.0', private: true, type: 'module',
       description: `${title(name)}: a Mortise extension`,
       scripts: {
-        build: 'tsc -p .',
+        // The backend and tests (tsc), the frontend's types (tsc, no output), then the frontend (webpack).
+        build: 'tsc -p . && tsc -p tsconfig.frontend.json && mortise-ext build .',
         test: 'npm run build && node --test dist/test/',
         validate: 'mortise-ext validate .',
         pack: 'npm run build && mortise-ext validate . && mortise-ext pack . --out packages',
         dev: 'mortise-ext dev .',
       },
       dependencies: { '@mortise/extension-sdk': o.sdk },
-      devDependencies: { '@types/node': '^20.19.0', typescript: '~5.9.3' },
+      // react, react-i18next and i18next are here for their types: the console provides them at
+      // runtime (shared singletons), the build never bundles them.
+      devDependencies: {
+        ...(o.core ? { '@mortise/core': o.core } : {}),
+        '@types/node': '^20.19.0', '@types/react': '^18.3.0', i18next: '^25.0.0', react: '^18.3.1', 'react-i18next': '^15.7.0', typescript: '~5.9.3',
+      },
       engines: { node: '>=20.18' },
     }),
     'tsconfig.json': json({
@@ -35,6 +44,13 @@ export function templateFiles(o: TemplateOptions): Record<string, string> {
         rootDir: '.', outDir: 'dist', declaration: false, sourceMap: false, types: ['node'],
       },
       include: ['src', 'test'],
+    }),
+    'tsconfig.frontend.json': json({
+      compilerOptions: {
+        target: 'ES2020', module: 'ESNext', moduleResolution: 'Bundler', jsx: 'react-jsx', strict: true, skipLibCheck: true,
+        lib: ['ES2022', 'DOM', 'DOM.Iterable'], types: [], noEmit: true,
+      },
+      include: ['frontend'],
     }),
     'extension.yaml': `apiVersion: mortise.io/v1alpha1
 kind: Extension
@@ -53,6 +69,10 @@ engines:
 backend:
   entry: dist/src/server.js    # built by \`npm run build\`
   healthPath: /healthz
+frontend:
+  # Built by \`mortise-ext build\` from frontend/index.tsx; its directory is served to anyone.
+  remoteEntry: dist/frontend/remoteEntry.js
+  exposedModule: ./extension
 reverseProxies:
   - prefix: /proxy/${name}/
     stripPrefix: true
@@ -108,17 +128,19 @@ await backend.listen();
     'test/server.test.ts': `import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { startTestPlatform, type TestPlatform } from '@mortise/extension-sdk/testing';
+import { startTestPlatform, type InstalledExtension, type TestPlatform } from '@mortise/extension-sdk/testing';
 
-// A real Mortise core (MORTISE_CORE_ENTRY: a core's dist/main.js), this extension installed
-// from this directory as a real install would, and made-up users calling it through the gateway.
+// A real Mortise core (the @mortise/core dev dependency, or MORTISE_CORE_ENTRY: a core's
+// dist/main.js), this extension installed from this directory as a real install would, and
+// made-up users calling it through the gateway.
 
 const dir = fileURLToPath(new URL('../..', import.meta.url));
 let platform: TestPlatform;
+let installed: InstalledExtension;
 
 before(async () => {
   platform = await startTestPlatform();
-  await platform.install(dir);
+  installed = await platform.install(dir);
 });
 
 after(async () => {
@@ -138,14 +160,28 @@ test('keeps each user\\'s notes apart', async () => {
   const empty = await bob.fetch('/proxy/${name}/notes', { method: 'POST', json: {} });
   assert.equal(empty.status, 422);
 });
+
+test('the package holds the console module, and the core serves its remote entry', async () => {
+  assert.ok(installed.files.includes('dist/frontend/remoteEntry.js'), installed.files.join(', '));
+  assert.ok(!installed.files.some((f) => f.startsWith('frontend/')), 'the frontend\\'s sources stay out of the package');
+  const entry = await fetch(\`\${platform.url}/extensions/${name}/assets/dist/frontend/remoteEntry.js\`);
+  assert.equal(entry.status, 200);
+  assert.match(entry.headers.get('content-type') ?? '', /javascript/);
+  assert.match(await entry.text(), /${name.replace(/-/g, '_')}/);
+});
 `,
+    'frontend/index.tsx': frontendIndex(name),
+    'frontend/NotesPage.tsx': frontendPage(name),
     '.mortiseignore': `# Left out of the package (gitignore syntax): only what the core runs goes in.
-# A leading / anchors at the project root (dist/src/ is the built backend and stays in).
+# A leading / anchors at the project root (dist/src/ is the built backend, dist/frontend/ the
+# built console module: both stay in).
 /src/
+/frontend/
 /test/
 /dist/test/
 /packages/
 /tsconfig.json
+/tsconfig.frontend.json
 /package-lock.json
 /.mortise-dev/
 *.tgz
@@ -158,14 +194,15 @@ packages/
     'README.md': `# ${title(name)}
 
 A Mortise extension: a backend that greets the caller and keeps notes per user in its data
-directory.
+directory, and a console page (\`frontend/\`: a navigation item "${title(name)}" and a page that
+calls the backend through the core's gateway, in English and Chinese).
 
 | command | what it does |
 |---|---|
-| \`npm install\` | installs the SDK (\`@mortise/extension-sdk\`) and TypeScript |
-| \`npm run build\` | compiles \`src/\` and \`test/\` into \`dist/\` |
-| \`npm test\` | builds, starts a real Mortise core (\`MORTISE_CORE_ENTRY\`: a core's \`dist/main.js\`), installs this extension into it and runs \`test/\` |
-| \`npm run dev -- --core http://127.0.0.1:8080\` | runs the backend here against a running core; your requests through its gateway reach it; rebuilds on change |
+| \`npm install\` | installs the SDK (\`@mortise/extension-sdk\`), the core the tests run (\`@mortise/core\`, when created with \`--core\`), TypeScript and the frontend's types |
+| \`npm run build\` | compiles \`src/\` and \`test/\` into \`dist/\`, type-checks \`frontend/\` and builds it into \`dist/frontend/\` (\`mortise-ext build\`) |
+| \`npm test\` | builds, starts a real Mortise core (\`@mortise/core\`, or \`MORTISE_CORE_ENTRY\`: a core's \`dist/main.js\`), installs this extension into it and runs \`test/\` |
+| \`npm run dev -- --core http://127.0.0.1:8080\` | runs the backend and serves the frontend here against a running core; your requests and your console reach them; rebuilds on change |
 | \`npm run pack\` | validates and packs \`packages/${name}-<version>.tgz\` (+ \`.sha256\`) |
 
 Then publish the package (\`mortise-ext publish\`) or add it to a static repository
@@ -184,4 +221,81 @@ Then publish the package (\`mortise-ext publish\`) or add it to a static reposit
 - \`POST /proxy/${name}/notes\` \`{"text": "..."}\` → \`201\`, your notes
 `,
   };
+}
+
+/** The console module's declaration: a navigation item, the page it opens, the texts in English and Chinese. */
+function frontendIndex(name: string): string {
+  return `import { defineConsoleExtension } from '@mortise/extension-sdk/console';
+
+// What ${name} adds to the console. The page's code is fetched the first time someone opens it.
+export default defineConsoleExtension({
+  navItems: [{ id: 'notes', title: { en: '${title(name)}', zh: '${title(name)}（笔记）' }, path: '', level: 'platform' }],
+  routes: [{ path: '', level: 'platform', component: () => import('./NotesPage.js') }],
+  locales: {
+    en: { heading: '${title(name)}', says: 'The backend says:', notes: 'Your notes', empty: 'No notes yet.', add: 'Add', placeholder: 'A new note' },
+    zh: { heading: '${title(name)}', says: '后端说：', notes: '你的笔记', empty: '还没有笔记。', add: '添加', placeholder: '新笔记' },
+  },
+});
+`;
+}
+
+/** The page: calls the backend through the core's gateway with the SDK's client (the session cookie is the credential). */
+function frontendPage(name: string): string {
+  return `import { useApi } from '@mortise/extension-sdk/console';
+import { useEffect, useState, type FormEvent } from 'react';
+import { useTranslation } from 'react-i18next';
+
+// What the backend answers (src/server.ts).
+interface Greeting {
+  message: string;
+  user: string;
+}
+interface Notes {
+  notes: string[];
+}
+
+const base = '/proxy/${name}';
+
+export default function NotesPage() {
+  const api = useApi();
+  const { t } = useTranslation('ext:${name}');
+  const [greeting, setGreeting] = useState<Greeting | undefined>();
+  const [notes, setNotes] = useState<string[]>([]);
+  const [text, setText] = useState('');
+  const [error, setError] = useState<string | undefined>();
+
+  useEffect(() => {
+    const failed = (e: Error) => setError(e.message);
+    api.request<Greeting>(\`\${base}/hello\`).then(setGreeting, failed);
+    api.request<Notes>(\`\${base}/notes\`).then((r) => setNotes(r.notes), failed);
+  }, [api]);
+
+  const add = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      // The client adds the CSRF header the core wants with the session cookie.
+      setNotes((await api.request<Notes>(\`\${base}/notes\`, { method: 'POST', json: { text } })).notes);
+      setText('');
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  return (
+    <section>
+      <h2>{t('heading')}</h2>
+      {error && <p role="alert">{error}</p>}
+      <p>
+        {t('says')} <strong data-testid="${name}-greeting">{greeting?.message ?? '…'}</strong>
+      </p>
+      <h3>{t('notes')}</h3>
+      {notes.length === 0 ? <p>{t('empty')}</p> : <ul>{notes.map((n, i) => <li key={i}>{n}</li>)}</ul>}
+      <form onSubmit={add}>
+        <input value={text} onChange={(e) => setText(e.target.value)} placeholder={t('placeholder')} aria-label={t('placeholder')} />
+        <button type="submit" disabled={text === ''}>{t('add')}</button>
+      </form>
+    </section>
+  );
+}
+`;
 }
