@@ -74,6 +74,28 @@ describe('development routes', () => {
     expect((await t.api('/proxy/acme-notes/hello')).status).toBe(200);
   });
 
+  it('serves the developer\'s frontend build to their browser (token or session cookie) only; others get the installed assets', async () => {
+    const res = await put(t.token, 'acme-ui', { url: backendUrl, reverseProxies: [{ prefix: '/proxy/acme-ui/' }], frontend: { url: backendUrl, directory: 'dist/frontend' } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ spec: { frontend: { url: `${backendUrl}/`, directory: 'dist/frontend' } } });
+    const asset = '/extensions/acme-ui/assets/dist/frontend/remoteEntry.js?v=0.1.0';
+    expect(await (await t.api(asset)).json()).toEqual({ dev: true, path: '/remoteEntry.js?v=0.1.0' });
+    const byCookie = await fetch(`${t.url}${asset}`, { headers: { cookie: `mortise_session=${t.token}` } });
+    expect(await byCookie.json()).toEqual({ dev: true, path: '/remoteEntry.js?v=0.1.0' });
+    // Anyone else (anonymous, another user, a token that does not verify) gets the installed
+    // version's files: acme-ui is not installed, so 404, and the developer's machine sees nothing.
+    const before = seen.length;
+    for (const headers of [{}, { authorization: `Bearer ${bobToken}` }, { authorization: 'Bearer not-a-token' }]) {
+      expect((await fetch(`${t.url}${asset}`, { headers })).status).toBe(404);
+    }
+    expect(seen.length).toBe(before);
+    const bad = await put(t.token, 'acme-ui', { url: backendUrl, reverseProxies: [{ prefix: '/proxy/acme-ui/' }], frontend: { url: 'ftp://x', directory: '../etc' } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toBe('the development route for acme-ui is invalid: frontend.url: must be an http(s) URL; frontend.directory: must be the relative directory of frontend.remoteEntry (e.g. dist/frontend)');
+    expect((await call(t.url, t.token, `${devroutes}/acme-ui`, { method: 'DELETE' })).status).toBe(200);
+    expect((await t.api(asset)).status).toBe(404);
+  });
+
   it('DELETE removes it at once', async () => {
     expect((await call(t.url, t.token, `${devroutes}/acme-notes`, { method: 'DELETE' })).status).toBe(200);
     expect((await t.api('/proxy/acme-notes/hello')).status).toBe(404);

@@ -12,6 +12,11 @@ export interface DevRouteSpec {
   url: string;
   reverseProxies: Array<{ prefix: string; stripPrefix?: boolean }>;
   apiServices: Array<{ group: string; version: string }>;
+  /**
+   * The developer's frontend build: their browser's requests for the extension's assets under
+   * `/extensions/<extension>/assets/<directory>/` are served from `url` (their machine).
+   */
+  frontend?: { url: string; directory: string };
   ttlSeconds: number;
 }
 
@@ -22,7 +27,7 @@ export interface DevRoute extends DevRouteSpec {
 
 export class DevRoutes {
   /** user → extension → route. */
-  private readonly byUser = new Map<string, Map<string, DevRoute & { routes: Route[] }>>();
+  private readonly byUser = new Map<string, Map<string, DevRoute & { routes: Route[]; assets?: Route }>>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -37,7 +42,11 @@ export class DevRoutes {
         return { ...base, kind: 'reverseproxy', name: `dev:${user}:${prefix}`, prefix, ...(p.stripPrefix ? { stripPathPrefix: prefix } : {}) };
       }),
     ].sort((a, b) => b.prefix.length - a.prefix.length);
-    const route = { ...spec, user, expiresAt, routes };
+    const assetsPrefix = spec.frontend && `/extensions/${spec.extension}/assets/${spec.frontend.directory}`;
+    const assets: Route | undefined = spec.frontend && assetsPrefix
+      ? { ...base, upstream: new URL(spec.frontend.url), kind: 'reverseproxy', name: `dev:${user}:${assetsPrefix}`, prefix: assetsPrefix, stripPathPrefix: assetsPrefix }
+      : undefined;
+    const route = { ...spec, user, expiresAt, routes, ...(assets ? { assets } : {}) };
     let mine = this.byUser.get(user);
     if (!mine) this.byUser.set(user, (mine = new Map()));
     mine.set(spec.extension, route);
@@ -66,6 +75,26 @@ export class DevRoutes {
     return false;
   }
 
+  /** Whether any developer serves their own frontend build under this asset path. */
+  claimsAssets(path: string): boolean {
+    if (this.byUser.size === 0 || !path.startsWith('/extensions/')) return false;
+    for (const user of [...this.byUser.keys()]) {
+      this.expire(user);
+      for (const r of this.byUser.get(user)?.values() ?? []) if (r.assets && underPrefix(path, r.assets.prefix)) return true;
+    }
+    return false;
+  }
+
+  /** The developer's own frontend build for this asset request, if they registered one. */
+  matchAssets(user: string, path: string, search: string): RouteMatch | undefined {
+    if (!this.byUser.has(user)) return undefined;
+    this.expire(user);
+    for (const r of this.byUser.get(user)?.values() ?? []) {
+      if (r.assets && underPrefix(path, r.assets.prefix)) return { route: r.assets, upstreamPath: (path.slice(r.assets.prefix.length) || '/') + search, strippedPrefix: r.assets.prefix };
+    }
+    return undefined;
+  }
+
   /** The developer's own route for this request, if they registered one. */
   match(user: string, path: string, search: string): RouteMatch | undefined {
     if (!this.byUser.has(user)) return undefined;
@@ -91,8 +120,8 @@ export class DevRoutes {
   }
 }
 
-function view(r: DevRoute & { routes?: Route[] }): DevRoute {
-  const { routes: _routes, ...rest } = r;
+function view(r: DevRoute & { routes?: Route[]; assets?: Route }): DevRoute {
+  const { routes: _routes, assets: _assets, ...rest } = r;
   return rest;
 }
 
@@ -105,13 +134,15 @@ export function devRouteProblems(extension: string, body: unknown): { spec?: Dev
   const problems: string[] = [];
   const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) problems.push('body: must be a JSON object');
-  let url: URL | undefined;
-  try {
-    url = new URL(String(b.url));
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push('url: must be an http(s) URL');
-    if (url.username || url.password) problems.push('url: must not carry credentials');
-  } catch {
-    problems.push('url: must be the URL where the development backend listens (http://127.0.0.1:PORT)');
+  const url = httpUrl(b.url, 'url', 'the development backend', problems);
+  let frontend: DevRouteSpec['frontend'];
+  if (b.frontend !== undefined) {
+    const f = (typeof b.frontend === 'object' && b.frontend !== null ? b.frontend : {}) as Record<string, unknown>;
+    const at = httpUrl(f.url, 'frontend.url', 'the development frontend build is served', problems);
+    const directory = f.directory;
+    if (typeof directory !== 'string' || directory.length > 255 || directory.split('/').some((s) => s === '' || s === '.' || s === '..' || !/^[A-Za-z0-9._-]+$/.test(s))) {
+      problems.push('frontend.directory: must be the relative directory of frontend.remoteEntry (e.g. dist/frontend)');
+    } else if (at) frontend = { url: at.href, directory };
   }
   const proxies = Array.isArray(b.reverseProxies) ? b.reverseProxies : b.reverseProxies === undefined ? [] : (problems.push('reverseProxies: must be an array'), []);
   const reverseProxies: DevRouteSpec['reverseProxies'] = [];
@@ -133,5 +164,17 @@ export function devRouteProblems(extension: string, body: unknown): { spec?: Dev
   const ttl = b.ttlSeconds === undefined ? 60 : b.ttlSeconds;
   if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 5 || ttl > 3600) problems.push('ttlSeconds: must be an integer from 5 to 3600');
   if (problems.length > 0 || !url) return { problems };
-  return { spec: { extension, url: url.href, reverseProxies, apiServices, ttlSeconds: ttl as number }, problems };
+  return { spec: { extension, url: url.href, reverseProxies, apiServices, ...(frontend ? { frontend } : {}), ttlSeconds: ttl as number }, problems };
+}
+
+function httpUrl(raw: unknown, field: string, what: string, problems: string[]): URL | undefined {
+  try {
+    const url = new URL(String(raw));
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`${field}: must be an http(s) URL`);
+    else if (url.username || url.password) problems.push(`${field}: must not carry credentials`);
+    else return url;
+  } catch {
+    problems.push(`${field}: must be the URL where ${what} listens (http://127.0.0.1:PORT)`);
+  }
+  return undefined;
 }

@@ -39,6 +39,10 @@ export function gatewayListener(deps: GatewayListenerDeps, fallback: RequestList
     const path = q < 0 ? url : url.slice(0, q);
     const search = q < 0 ? '' : url.slice(q);
     const method = req.method ?? 'GET';
+    if ((method === 'GET' || method === 'HEAD') && deps.devRoutes?.claimsAssets(path)) {
+      void devAssets(deps, req, res, path, search, fallback);
+      return;
+    }
     const routable = path.startsWith('/') && !isPublic(method, path);
     const match = routable ? deps.gateway.routes.match(method, path, search) : undefined;
     // A path only a developer's route covers is looked at too: who asks decides after authentication.
@@ -107,6 +111,29 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
     }
     if (!auditID && isAudited(method, failure.code)) auditID = randomUUID();
     writeStatus(res, failure, auditID);
+  }
+}
+
+/**
+ * An extension's browser files while a developer runs `mortise-ext dev` with its frontend: the
+ * developer's own browser (their session cookie or token) gets their build; everyone else, and
+ * anyone whose credentials do not verify, gets the installed version's files as always.
+ */
+async function devAssets(deps: GatewayListenerDeps, req: IncomingMessage, res: ServerResponse, path: string, search: string, fallback: RequestListener): Promise<void> {
+  try {
+    const user = await deps.guard.authenticate(req.headers, true, req.method);
+    const match = user && deps.devRoutes!.matchAssets(user.username, path, search);
+    if (!match || !user) {
+      fallback(req, res);
+      return;
+    }
+    stripIdentityHeaders(req.headers);
+    const socket = req.socket as Partial<TLSSocket>;
+    await deps.gateway.serve(req, res, path, match, user, { ip: socket.remoteAddress ?? '', proto: socket.encrypted ? 'https' : 'http' });
+  } catch (e) {
+    if (!(e instanceof ApiError)) deps.logger.error({ event: 'request.error', method: req.method, path, err: (e as Error).stack ?? String(e) }, 'unhandled error');
+    if (res.headersSent) res.destroy();
+    else writeStatus(res, e instanceof ApiError ? e : internalError('an internal error occurred; see the server log'));
   }
 }
 

@@ -6,6 +6,7 @@ import { runtimeEnvironment } from '../../backend/runtime-env.js';
 import { DEFAULT_HEALTH_PATH, type ExtensionManifest } from '../../manifest/types.js';
 import { parseManifestYaml } from '../../manifest/parse-yaml.js';
 import { freePort } from '../../util/free-port.js';
+import { hasFrontend, startDevFrontend, type DevFrontend } from '../dev-frontend.js';
 import { reportFailure, type CliIO } from '../io.js';
 
 export interface DevCommandOptions {
@@ -57,6 +58,7 @@ export async function devCommand(dirArg: string | undefined, o: DevCommandOption
   const dir = resolve(dirArg ?? '.');
   const core = o.core.replace(/\/+$/, '');
   let backend: ChildProcess | undefined;
+  let frontend: DevFrontend | undefined;
   let watchers: FSWatcher[] = [];
   let renew: NodeJS.Timeout | undefined;
   let registered = false;
@@ -134,16 +136,27 @@ export async function devCommand(dirArg: string | undefined, o: DevCommandOption
     async function register() {
       const res = await fetch(`${core}/kapis/extensions.mortise.io/v1alpha1/devroutes/${manifest.name}`, {
         method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ url, reverseProxies: manifest.reverseProxies ?? [], apiServices: manifest.apiServices ?? [], ttlSeconds: 60 }),
+        body: JSON.stringify({
+          url, reverseProxies: manifest.reverseProxies ?? [], apiServices: manifest.apiServices ?? [], ttlSeconds: 60,
+          ...(frontend ? { frontend: { url: frontend.url, directory: frontend.directory } } : {}),
+        }),
       });
       if (!res.ok) throw new Error(`the core refused the development route: ${res.status} ${(await res.text()).slice(0, 500)}`);
       registered = true;
+    }
+    if (hasFrontend(dir, manifest)) {
+      io.out('dev: building the frontend (webpack, development mode)');
+      frontend = await startDevFrontend(dir, (ms, errors) => {
+        if (errors.length) io.err(`dev: the frontend did not build:\n${errors.join('\n')}`);
+        else io.out(`dev: rebuilt the frontend in ${ms} ms (reload the console to see it)`);
+      });
     }
     await start();
     await register();
     renew = setInterval(() => void register().catch((e: Error) => io.err(`dev: ${e.message}`)), 20_000);
     const paths = [...(manifest.reverseProxies ?? []).map((p) => p.prefix), ...(manifest.apiServices ?? []).map((a) => `/kapis/${a.group}/${a.version}/`)];
     io.out(`dev: ${manifest.name} ${manifest.version} runs at ${url}; your requests to ${paths.map((p) => `${core}${p}`).join(', ')} reach it (others' do not)`);
+    if (frontend) io.out(`dev: your console loads this frontend (${frontend.directory}, served at ${frontend.url}); others' load the installed one`);
 
     // On every change of a source: TypeScript is transpiled file by file (types are checked by
     // `npm run build`, not here: a full type check takes seconds), then the backend restarts.
@@ -152,7 +165,8 @@ export async function devCommand(dirArg: string | undefined, o: DevCommandOption
     const changed = new Set<string>();
     // One inotify watch per source directory (node_modules, the build output and dotted
     // directories left out): Node 20's recursive watch on Linux polls every file below.
-    const skip = new Set(['node_modules', 'packages', ...(transpiler ? [relative(dir, transpiler.outDir).split(sep)[0]!] : [])]);
+    // The frontend's sources are webpack's to watch.
+    const skip = new Set(['node_modules', 'packages', ...(frontend ? ['frontend'] : []), ...(transpiler ? [relative(dir, transpiler.outDir).split(sep)[0]!] : [])]);
     const onChange = (base: string) => (_event: string, file: string | Buffer | null) => {
       if (!file) return;
       const path = join(base, String(file));
@@ -186,6 +200,7 @@ export async function devCommand(dirArg: string | undefined, o: DevCommandOption
   } finally {
     clearInterval(renew);
     for (const w of watchers) w.close();
+    await frontend?.close();
     if (backend && backend.exitCode === null) backend.kill('SIGTERM');
     if (registered) {
       await fetch(`${core}/kapis/extensions.mortise.io/v1alpha1/devroutes/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
