@@ -6,7 +6,7 @@ import { runtimeEnvironment } from '../../backend/runtime-env.js';
 import { DEFAULT_HEALTH_PATH, type ExtensionManifest } from '../../manifest/types.js';
 import { parseManifestYaml } from '../../manifest/parse-yaml.js';
 import { freePort } from '../../util/free-port.js';
-import { hasFrontend, startDevFrontend, type DevFrontend } from '../dev-frontend.js';
+import type { DevFrontend } from '../dev-frontend.js';
 import { reportFailure, type CliIO } from '../io.js';
 
 export interface DevCommandOptions {
@@ -144,7 +144,9 @@ export async function devCommand(dirArg: string | undefined, o: DevCommandOption
       if (!res.ok) throw new Error(`the core refused the development route: ${res.status} ${(await res.text()).slice(0, 500)}`);
       registered = true;
     }
-    if (hasFrontend(dir, manifest)) {
+    // webpack is loaded only for a frontend: every backend imports the SDK's index, which exports the CLI.
+    const { hasFrontend, startDevFrontend } = manifest.frontend ? await import('../dev-frontend.js') : { hasFrontend: () => false, startDevFrontend: undefined };
+    if (hasFrontend(dir, manifest) && startDevFrontend) {
       io.out('dev: building the frontend (webpack, development mode)');
       frontend = await startDevFrontend(dir, (ms, errors) => {
         if (errors.length) io.err(`dev: the frontend did not build:\n${errors.join('\n')}`);
