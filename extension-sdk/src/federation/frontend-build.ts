@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ModuleFederationPlugin } from '@module-federation/enhanced/webpack';
 import webpack, { type Configuration } from 'webpack';
 import { parseYamlDocument } from '../manifest/parse-yaml.js';
@@ -99,6 +100,15 @@ export async function extensionWebpackConfig(dir: string, opts: FrontendBuildOpt
         manifest: false,
       }),
     ],
+    // Rebuilds (npm test, then npm run pack; dev's first build) reuse what did not change. The
+    // cache is keyed by everything above that does not come from a file webpack watches.
+    cache: {
+      type: 'filesystem',
+      name: `${remoteName}-${production ? 'production' : 'development'}`,
+      cacheDirectory: join(root, 'node_modules', '.cache', 'mortise-ext-build'),
+      version: JSON.stringify({ remoteEntry: manifest.frontend.remoteEntry, exposedModule: manifest.frontend.exposedModule, entry, shared: remoteShared() }),
+      buildDependencies: { sdk: [fileURLToPath(import.meta.url)] },
+    },
     performance: { hints: false },
     stats: 'errors-warnings',
   };
