@@ -80,19 +80,8 @@ export class CoreClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, opts: CoreRequestOptions = {}): Promise<T> {
-    const url = new URL(path.replace(/^\/+/, ''), this.baseUrl);
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    Object.assign(headers, opts.headers);
     const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs);
-    let res: Response;
-    try {
-      res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
-    } catch (e) {
-      throw new CoreApiError(`${method} ${url.pathname}: the core could not be reached at ${this.baseUrl.origin}: ${(e as Error).message}`, 0, undefined, method, url.pathname);
-    }
+    const { res, url } = await this.send(method, path, body, opts, signal);
     const text = await res.text();
     let parsed: unknown;
     if (text) {
@@ -109,6 +98,35 @@ export class CoreClient {
     }
     if (text && parsed === undefined) throw new CoreApiError(`${method} ${url.pathname}: the core answered ${res.status} with a body that is not JSON`, res.status, undefined, method, url.pathname);
     return parsed as T;
+  }
+
+  /** A GET whose body is read as it comes (a watch, a log): no overall timeout, only `signal`. Failures throw as `request` does. */
+  async openStream(path: string, opts: CoreRequestOptions = {}): Promise<Response> {
+    const { res, url } = await this.send('GET', path, undefined, opts, opts.signal);
+    if (res.ok) return res;
+    const text = await res.text();
+    let status: CoreStatus | undefined;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      status = isStatus(parsed) ? parsed : undefined;
+    } catch {
+      status = undefined;
+    }
+    throw new CoreApiError(`GET ${url.pathname}: ${res.status} ${status?.message ?? (text.slice(0, 200) || res.statusText)}`, res.status, status, 'GET', url.pathname);
+  }
+
+  private async send(method: string, path: string, body: unknown, opts: CoreRequestOptions, signal: AbortSignal | undefined): Promise<{ res: Response; url: URL }> {
+    const url = new URL(path.replace(/^\/+/, ''), this.baseUrl);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    Object.assign(headers, opts.headers);
+    try {
+      return { res: await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal }), url };
+    } catch (e) {
+      throw new CoreApiError(`${method} ${url.pathname}: the core could not be reached at ${this.baseUrl.origin}: ${(e as Error).message}`, 0, undefined, method, url.pathname);
+    }
   }
 }
 

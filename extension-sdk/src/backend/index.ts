@@ -6,5 +6,6 @@ export { CoreClient, CoreApiError, type CoreClientOptions, type CoreRequestOptio
 export {
   RUNTIME_ENV, runtimeEnvironment, readRuntimeEnvironment, type RuntimeEnvKey, type RuntimeEnvironment,
 } from './runtime-env.js';
+export { watchCollection, type CollectionWatch, type CollectionWatchHandlers, type CollectionWatchOptions, type WatchEventType, type WatchedObject } from './core-watch.js';
 export { DEFAULT_MAX_BODY_BYTES } from './json-body.js';
 export type { BackendLog } from './errors.js';
