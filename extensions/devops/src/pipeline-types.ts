@@ -31,7 +31,7 @@ export interface PipelineSpec {
   env?: Record<string, string>;
   stages: Stage[];
   post?: { always?: Step[]; success?: Step[]; failure?: Step[] };
-  triggers?: { webhook?: { secretRef: { name: string; key: string } } };
+  triggers?: { webhook?: { secretRef: { name: string; key: string } }; cron?: { schedule: string; timezone?: string; parameters?: Record<string, string> } };
 }
 
 export type Phase = 'Pending' | 'Running' | 'WaitingForApproval' | 'Succeeded' | 'Failed' | 'Skipped' | 'Aborted';

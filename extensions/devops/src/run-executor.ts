@@ -9,6 +9,8 @@ import { stepName, type KubeObject, type Phase, type PipelineSpec, type RunSpec,
 export interface ExecutorOptions {
   core: CoreClient;
   confined: boolean;
+  /** The bubblewrap binary (config `bwrapPath`, default "bwrap" on the PATH). */
+  bwrapPath?: string;
   localGitRoots: string[];
   maxLogBytesPerStep: number;
   /** Writes the status to the PipelineRun (status subresource). */
@@ -198,7 +200,7 @@ export class RunExecutor {
 
   private exec(script: string, o: { env: Record<string, string>; readOnly: string[]; network: boolean }, timeoutSeconds: number | undefined, where: { stage: string; step: string }): Promise<string | undefined> {
     if (this.aborted) return Promise.reject(new Aborted());
-    const child = startProcess(script, { workspace: this.dir.workspace, ...o }, this.o.confined);
+    const child = startProcess(script, { workspace: this.dir.workspace, ...o, bwrapPath: this.o.bwrapPath }, this.o.confined);
     this.children.add(child);
     let bytes = 0;
     let cut: string | undefined;

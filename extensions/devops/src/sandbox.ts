@@ -16,6 +16,8 @@ export interface SandboxOptions {
   readOnly?: string[];
   /** Keep the host network (checkout of a remote repository). */
   network?: boolean;
+  /** The bubblewrap binary; default "bwrap" on the PATH. */
+  bwrapPath?: string;
 }
 
 export function sandboxedCommand(script: string, o: SandboxOptions): { cmd: string; args: string[] } {
@@ -27,7 +29,7 @@ export function sandboxedCommand(script: string, o: SandboxOptions): { cmd: stri
   args.push('--die-with-parent', '--new-session', '--chdir', '/workspace', '--clearenv');
   for (const [k, v] of Object.entries({ PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/workspace', ...o.env })) args.push('--setenv', k, v);
   args.push('/bin/sh', '-c', script);
-  return { cmd: 'bwrap', args };
+  return { cmd: o.bwrapPath ?? 'bwrap', args };
 }
 
 /** The same command without a sandbox (only when an administrator opted in). */
@@ -39,8 +41,8 @@ export function unconfinedCommand(script: string, o: SandboxOptions): { cmd: str
  * Checks at start that the sandbox works and hides what it must: a probe writes in its
  * workspace and must not see `hidden` (a file of the backend's own data directory).
  */
-export function probeSandbox(workspace: string, hidden: string): { ok: boolean; reason?: string } {
-  const { cmd, args } = sandboxedCommand(`echo ok > probe && test ! -e '${hidden.replace(/'/g, "'\\''")}' && id -u`, { workspace, env: {} });
+export function probeSandbox(workspace: string, hidden: string, bwrapPath?: string): { ok: boolean; reason?: string } {
+  const { cmd, args } = sandboxedCommand(`echo ok > probe && test ! -e '${hidden.replace(/'/g, "'\\''")}' && id -u`, { workspace, env: {}, bwrapPath });
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
   if (r.error) return { ok: false, reason: `bubblewrap could not be started: ${r.error.message} (install the Debian package "bubblewrap")` };
   if (r.status !== 0) return { ok: false, reason: `bubblewrap failed (${r.status}): ${(r.stderr || '').trim().slice(0, 300)}` };

@@ -1,7 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createExtensionBackend } from '@mortise/extension-sdk';
+import { createExtensionBackend, watchCollection, type CollectionWatch } from '@mortise/extension-sdk';
+import { CronScheduler } from './cron-trigger.js';
+import { deleteOrphanNamespaces, syncProject, uninstalling, type Project } from './project-controller.js';
 import { pipelinePath, runsPath, RunExecutor } from './run-executor.js';
 import { RunLog, type LogEntry } from './run-log.js';
 import { probeSandbox } from './sandbox.js';
@@ -12,8 +14,10 @@ import type { KubeObject, PipelineSpec, RunSpec, RunStatus } from './pipeline-ty
 // (SSE), approvals and artifacts under its APIService, plus the git-host webhook.
 
 // Webhook bodies stay unparsed: their signature is over the exact bytes sent.
-const backend = createExtensionBackend({ rawBodyPaths: ['/hooks/devops/*'] });
-const config = backend.config as { maxConcurrentRuns?: number; allowUnconfinedSteps?: boolean; localGitRoots?: string[]; maxLogBytesPerStep?: number };
+// Stopping (disable, upgrade, uninstall) must finish inside the runtime's grace: the open log
+// streams are cut after a second, then the runs in progress are stopped with the reason.
+const backend = createExtensionBackend({ rawBodyPaths: ['/hooks/devops/*'], shutdownTimeoutMs: 1000, onShutdown: () => shutdown() });
+const config = backend.config as { maxConcurrentRuns?: number; allowUnconfinedSteps?: boolean; localGitRoots?: string[]; maxLogBytesPerStep?: number; bwrapPath?: string };
 const dataDir = process.env.MORTISE_DATA_DIR ?? process.cwd();
 const api = '/kapis/devops.mortise.io/v1alpha1';
 const doneStates = new Set(['Succeeded', 'Failed', 'Aborted']);
@@ -23,12 +27,13 @@ const doneStates = new Set(['Succeeded', 'Failed', 'Aborted']);
 const canary = join(dataDir, 'sandbox-canary');
 writeFileSync(canary, 'the sandbox must hide this file\n');
 mkdirSync(join(dataDir, 'probe'), { recursive: true });
-const sandbox = probeSandbox(join(dataDir, 'probe'), canary);
+const sandbox = probeSandbox(join(dataDir, 'probe'), canary, config.bwrapPath);
 const confined = sandbox.ok;
 const mayRun = confined || config.allowUnconfinedSteps === true;
 console.log(JSON.stringify({ msg: 'sandbox', confined, reason: sandbox.reason, allowUnconfinedSteps: config.allowUnconfinedSteps === true }));
 
 const executors = new Map<string, RunExecutor>();
+const running = new Set<Promise<void>>();
 const queue: Array<KubeObject<RunSpec, RunStatus>> = [];
 const seen = new Set<string>();
 let active = 0;
@@ -49,7 +54,7 @@ async function startRun(run: KubeObject<RunSpec, RunStatus>): Promise<void> {
     if (!mayRun) throw new Error(`steps are not run: the sandbox does not work (${sandbox.reason}) and the configuration does not allow unconfined steps`);
     const pipeline = await backend.core.get<KubeObject<PipelineSpec>>(pipelinePath(run.metadata.namespace, run.spec.pipeline));
     executor = new RunExecutor(run, pipeline.spec, { workspace: join(dir, 'workspace'), artifacts: join(dir, 'artifacts') }, log, {
-      core: backend.core, confined, localGitRoots: config.localGitRoots ?? [], maxLogBytesPerStep: config.maxLogBytesPerStep ?? 10 * 1024 * 1024,
+      core: backend.core, confined, bwrapPath: config.bwrapPath, localGitRoots: config.localGitRoots ?? [], maxLogBytesPerStep: config.maxLogBytesPerStep ?? 10 * 1024 * 1024,
       saveStatus: saveStatus(run),
     });
     executors.set(k, executor);
@@ -65,10 +70,12 @@ function pump(): void {
   while (active < maxActive && queue.length) {
     const run = queue.shift()!;
     active++;
-    void startRun(run).finally(() => {
+    const p: Promise<void> = startRun(run).finally(() => {
       active--;
+      running.delete(p);
       pump();
     });
+    running.add(p);
   }
 }
 
@@ -87,26 +94,100 @@ async function recover(): Promise<void> {
   }
 }
 
-async function poll(): Promise<void> {
-  for (const r of await listRuns()) {
-    const k = key(r.metadata.namespace, r.metadata.name);
-    if (r.spec.abort) executors.get(k)?.abort();
-    if (seen.has(k) || (r.status?.phase && doneStates.has(r.status.phase))) continue;
-    seen.add(k);
-    queue.push(r);
+/** A run listed or changed: abort it when asked, queue it when new. */
+function handleRun(r: KubeObject<RunSpec, RunStatus>): void {
+  const k = key(r.metadata.namespace, r.metadata.name);
+  if (r.spec.abort) {
+    executors.get(k)?.abort();
+    const queued = queue.findIndex((q) => key(q.metadata.namespace, q.metadata.name) === k);
+    if (queued >= 0) {
+      queue.splice(queued, 1);
+      void saveStatus(r)({ phase: 'Aborted', message: 'aborted before it started', completionTime: new Date().toISOString(), stages: [] }).catch(() => undefined);
+    }
   }
+  if (seen.has(k) || (r.status?.phase && doneStates.has(r.status.phase))) return;
+  seen.add(k);
+  queue.push(r);
   pump();
 }
 
-async function loop(): Promise<void> {
-  for (;;) {
-    try {
-      await poll();
-    } catch (e) {
-      console.error(JSON.stringify({ msg: 'poll failed', err: (e as Error).message }));
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+function forgetRun(r: KubeObject): void {
+  const k = key(r.metadata.namespace, r.metadata.name);
+  executors.get(k)?.abort();
+  const queued = queue.findIndex((q) => key(q.metadata.namespace, q.metadata.name) === k);
+  if (queued >= 0) queue.splice(queued, 1);
+}
+
+const logError = (msg: string) => (e: Error) => console.error(JSON.stringify({ msg, err: e.message }));
+const cron = new CronScheduler(backend.core, (msg, fields) => console.error(JSON.stringify({ msg, ...fields })));
+const watches: CollectionWatch[] = [];
+
+/** Watches (not polling): runs to execute or abort, pipelines' cron triggers, projects' namespaces. */
+function startControllers(): void {
+  const group = '/apis/devops.mortise.io/v1alpha1';
+  watches.push(watchCollection<KubeObject<RunSpec, RunStatus>>(backend.core, `${group}/pipelineruns`, {
+    onList: (items) => items.forEach(handleRun),
+    onEvent: (type, r) => (type === 'DELETED' ? forgetRun(r) : handleRun(r)),
+    onError: logError('watching pipelineruns'),
+  }));
+  let pipelines = new Set<string>();
+  type CronPipeline = Parameters<CronScheduler['sync']>[0];
+  const syncCron = (p: CronPipeline) => cron.sync(p).catch(logError(`cron of ${p.metadata.namespace}/${p.metadata.name}`));
+  watches.push(watchCollection<CronPipeline>(backend.core, `${group}/pipelines`, {
+    onList: async (items) => {
+      const now = new Set(items.map((p) => key(p.metadata.namespace, p.metadata.name)));
+      for (const k of pipelines) if (!now.has(k)) cron.remove(...(k.split('/') as [string, string]));
+      pipelines = now;
+      for (const p of items) await syncCron(p);
+    },
+    onEvent: async (type, p) => {
+      const k = key(p.metadata.namespace, p.metadata.name);
+      if (type === 'DELETED') {
+        pipelines.delete(k);
+        cron.remove(p.metadata.namespace, p.metadata.name);
+        return;
+      }
+      pipelines.add(k);
+      await syncCron(p);
+    },
+    onError: logError('watching pipelines'),
+  }));
+  const sync = (p: Project) => syncProject(backend.core, p).catch(logError(`project ${p.metadata.name}`));
+  const projects = new Set<string>();
+  const tidy = () => deleteOrphanNamespaces(backend.core, projects).catch(logError('deleting the namespaces of deleted projects'));
+  watches.push(watchCollection<Project>(backend.core, `${group}/devopsprojects`, {
+    onList: async (items) => {
+      projects.clear();
+      for (const p of items) projects.add(p.metadata.name);
+      for (const p of items) await sync(p);
+      await tidy();
+    },
+    onEvent: async (type, p) => {
+      if (type === 'DELETED') {
+        projects.delete(p.metadata.name);
+        await tidy();
+        return;
+      }
+      projects.add(p.metadata.name);
+      await sync(p);
+    },
+    onError: logError('watching devopsprojects'),
+  }));
+}
+
+/** Stopping: no new work; runs in progress are stopped and marked failed with the reason (never left Running). */
+async function shutdown(): Promise<void> {
+  for (const w of watches) w.stop();
+  cron.stop();
+  queue.length = 0;
+  const stopping = [...executors.values()];
+  for (const ex of stopping) ex.abort();
+  await Promise.race([Promise.allSettled([...running]), new Promise((r) => setTimeout(r, 2000))]);
+  await Promise.allSettled(stopping.map((ex) => saveStatus(ex.run as KubeObject)({
+    ...ex.status, phase: 'Failed', message: 'the DevOps backend was stopped (the extension was disabled, upgraded or uninstalled) while the run was in progress', completionTime: new Date().toISOString(),
+  })));
+  // Uninstalling: the projects are about to go with the CRD; their namespaces go now.
+  if (await uninstalling(backend.core, 'devops')) await deleteOrphanNamespaces(backend.core, new Set()).catch(logError('deleting the projects\' namespaces'));
 }
 
 async function rawBody(req: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -252,5 +333,5 @@ backend.router.post('/hooks/devops/:ns/:pipeline', async (ctx) => {
 });
 
 await recover().catch((e) => console.error(JSON.stringify({ msg: 'recovery failed', err: (e as Error).message })));
-void loop();
+startControllers();
 await backend.listen();

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
 import { createLogger } from '../../../core/src/ops/logger.js';
-import { call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
+import { call, eventually, login, startTestCore, workspace, type TestCore } from '../../../core/test/support/test-core.js';
 
 // The DevOps extension end to end through a real core: installed from its package like any
 // extension, pipelines run in bubblewrap, a local bare git repository, an approval by a second
@@ -18,6 +18,9 @@ const iam = '/apis/iam.mortise.io/v1alpha1';
 const devops = '/apis/devops.mortise.io/v1alpha1/namespaces/ci';
 const kapi = '/kapis/devops.mortise.io/v1alpha1';
 const secretValue = 'tok-8c1f-very-secret';
+const projects = '/apis/devops.mortise.io/v1alpha1/devopsprojects';
+const mergePatch = { 'content-type': 'application/merge-patch+json' };
+type Pipeline = { status?: { lastScheduleTime?: string; cron?: { valid: boolean; message?: string; nextScheduleTime?: string } } };
 
 interface LogEvent { id: number; stage?: string; step?: string; kind: string; text: string }
 interface Run { metadata: { name: string }; status?: { phase?: string; message?: string; triggeredBy?: string; artifacts?: Array<{ name: string }>; stages?: Array<{ name: string; phase: string; branches: Array<{ steps: Array<{ name: string; phase: string; approvedBy?: string }> }> }> } }
@@ -247,6 +250,66 @@ describe('DevOps extension', () => {
     expect((await waitRun(long, ['Aborted', 'Failed', 'Succeeded'])).status?.phase).toBe('Aborted');
   });
 
+  it('a DevOpsProject owns a namespace in its workspace, which goes with it', async () => {
+    expect((await t.api('/apis/tenant.mortise.io/v1alpha1/workspaces', { method: 'POST', json: workspace('team') })).status).toBe(201);
+    const project = (name: string, labels: Record<string, string>, spec: Record<string, unknown> = {}) =>
+      t.api(projects, { method: 'POST', json: { apiVersion: 'devops.mortise.io/v1alpha1', kind: 'DevOpsProject', metadata: { name, labels }, spec } });
+    expect((await project('shop', { 'tenant.mortise.io/workspace': 'team' }, { namespace: 'shop-ci' })).status).toBe(201);
+    const ready = await eventually(async () => {
+      const p = (await (await t.api(`${projects}/shop`)).json()) as { metadata: { uid: string }; status?: { phase?: string; namespace?: string } };
+      return p.status?.phase === 'Ready' ? p : undefined;
+    }, 10_000, 'project shop ready');
+    expect(ready.status!.namespace).toBe('shop-ci');
+    const ns = (await (await t.api('/api/v1/namespaces/shop-ci')).json()) as { metadata: { labels: Record<string, string>; ownerReferences: Array<{ kind: string; uid: string }> } };
+    expect(ns.metadata.labels['tenant.mortise.io/workspace']).toBe('team');
+    expect(ns.metadata.ownerReferences).toContainEqual(expect.objectContaining({ kind: 'DevOpsProject', uid: ready.metadata.uid }));
+    // Without a workspace, or onto a namespace that is not its own, it says why and creates nothing.
+    expect((await project('loose', {})).status).toBe(201);
+    expect((await project('thief', { 'tenant.mortise.io/workspace': 'team' }, { namespace: 'ci' })).status).toBe(201);
+    const failed = (name: string) => eventually(async () => {
+      const p = (await (await t.api(`${projects}/${name}`)).json()) as { status?: { phase?: string; message?: string } };
+      return p.status?.phase === 'Failed' ? p.status.message : undefined;
+    }, 10_000, `project ${name} failed`);
+    expect(await failed('loose')).toMatch(/label the project with tenant.mortise.io\/workspace/);
+    expect(await failed('thief')).toMatch(/namespace ci already exists and is not this project's/);
+    expect((await t.api('/api/v1/namespaces/loose')).status).toBe(404);
+    // Deleting the project deletes its namespace.
+    expect((await t.api(`${projects}/shop`, { method: 'DELETE' })).status).toBeLessThan(300);
+    await eventually(async () => (await t.api('/api/v1/namespaces/shop-ci')).status === 404, 15_000, 'the namespace of shop deleted');
+    expect((await t.api('/api/v1/namespaces/ci')).status).toBe(200);
+  });
+
+  it('a cron trigger fires once per schedule time: a missed time once, never twice', async () => {
+    await pipeline('bad-cron', { triggers: { cron: { schedule: '61 * * * *' } }, stages: [{ name: 'one', steps: [{ sh: 'true' }] }] });
+    await pipeline('typo-cron', { triggers: { cron: { schedule: '* * * * * *' } }, stages: [{ name: 'one', steps: [{ sh: 'true' }] }] });
+    const cronStatus = (name: string) => t.api(`${devops}/pipelines/${name}`).then(async (r) => ((await r.json()) as Pipeline).status);
+    expect((await eventually(async () => (await cronStatus('bad-cron'))?.cron, 10_000, 'bad-cron status'))).toMatchObject({ valid: false, message: expect.stringMatching(/minute/) });
+    expect((await eventually(async () => (await cronStatus('typo-cron'))?.cron, 10_000, 'typo-cron status')).message).toMatch(/not a 5-field cron expression/);
+
+    await pipeline('nightly', { triggers: { cron: { schedule: '* * * * *', parameters: { MODE: 'cron' } } }, stages: [{ name: 'one', steps: [{ sh: 'echo "mode=$PARAM_MODE"' }] }] });
+    const armed = await eventually(async () => (await cronStatus('nightly'))?.cron?.nextScheduleTime, 10_000, 'nightly armed');
+    expect(new Date(armed).getUTCSeconds()).toBe(0);
+    const cronRuns = async () => ((await (await t.api(`${devops}/pipelineruns`)).json()) as { items: Array<Run & { spec: { pipeline: string; triggeredBy?: string } }> }).items.filter((r) => r.spec.pipeline === 'nightly');
+    // As if the backend had been down for ten minutes: the latest missed time fires, once.
+    const rewind = () => t.api(`${devops}/pipelines/nightly/status`, { method: 'PATCH', headers: mergePatch, json: { status: { lastScheduleTime: new Date(Date.now() - 10 * 60_000).toISOString() } } });
+    const before = Date.now();
+    expect((await rewind()).status).toBe(200);
+    const first = await eventually(async () => (await cronRuns())[0], 10_000, 'the missed firing');
+    const minute = Number(/-cron-(\d+)$/.exec(first.metadata.name)![1]);
+    expect(minute).toBeGreaterThanOrEqual(Math.floor(before / 60_000));
+    expect(first.spec.triggeredBy).toBe('cron (* * * * *)');
+    expect((await waitRun(first.metadata.name, ['Succeeded', 'Failed'])).status?.phase).toBe('Succeeded');
+    expect((await follow(`${t.url}${kapi}/namespaces/ci/pipelineruns/${first.metadata.name}/log`, t.token)).map((e) => e.text)).toContain('mode=cron');
+    await eventually(async () => (await cronStatus('nightly'))?.lastScheduleTime === new Date(minute * 60_000).toISOString(), 5000, 'lastScheduleTime recorded');
+    // Rewound again (a restart that lost nothing but its memory): the same time does not fire twice.
+    expect((await rewind()).status).toBe(200);
+    await eventually(async () => (await cronStatus('nightly'))?.lastScheduleTime !== undefined && new Date((await cronStatus('nightly'))!.lastScheduleTime!).getTime() >= minute * 60_000, 5000, 'settled after the rewind');
+    const runs = await cronRuns();
+    const minutes = runs.map((r) => Number(/-cron-(\d+)$/.exec(r.metadata.name)![1]));
+    expect(new Set(minutes).size).toBe(runs.length);
+    expect(runs.length).toBeLessThanOrEqual(Math.floor(Date.now() / 60_000) - minute + 1);
+  });
+
   it('a run in progress when the backend is killed is marked failed with the reason, and leaves no step process behind', async () => {
     await pipeline('doomed', { stages: [{ name: 'wait', steps: [{ sh: 'sleep 47.25' }] }] });
     const name = (await startRun('doomed')).body.metadata.name;
@@ -264,5 +327,50 @@ describe('DevOps extension', () => {
     expect((await call(t.url, vic, `${devops}/pipelineruns`, { method: 'POST', json: { metadata: { name: 'sneaky' }, spec: { pipeline: 'app' } } })).status).toBe(403);
     // (The backend may still be restarting after the previous test: 503 until it is ready.)
     await eventually(async () => (await startRun('app', bob)).status === 201, 20_000, 'bob starts a run');
+  });
+  it('refuses to run steps when bubblewrap does not work, says so, and runs them only when an admin opts in', async () => {
+    const plan = `${ext}/installplans/devops`;
+    const setConfig = async (extra: Record<string, unknown>) => {
+      const res = await t.api(plan, { method: 'PATCH', headers: mergePatch, json: { spec: { config: { localGitRoots: [join(work, 'git')], maxConcurrentRuns: 2, ...extra } } } });
+      expect(res.status).toBe(200);
+    };
+    const sandboxIs = (want: Record<string, unknown>) => eventually(async () => {
+      const r = await t.api(`${kapi}/sandbox`);
+      if (r.status !== 200) return undefined;
+      const body = (await r.json()) as Record<string, unknown>;
+      return Object.entries(want).every(([k, v]) => body[k] === v) ? body : undefined;
+    }, 30_000, `sandbox ${JSON.stringify(want)}`);
+    // A bubblewrap that cannot work (exits 1 at once).
+    await setConfig({ bwrapPath: '/bin/false' });
+    const broken = await sandboxIs({ confined: false, runningSteps: false });
+    expect(broken.reason).toMatch(/bubblewrap failed/);
+    await pipeline('plain', { stages: [{ name: 'one', steps: [{ sh: 'echo ran-unconfined' }] }] });
+    const refused = await waitRun((await startRun('plain')).body.metadata.name, ['Succeeded', 'Failed']);
+    expect(refused.status?.phase).toBe('Failed');
+    expect(refused.status?.message).toMatch(/sandbox does not work .*does not allow unconfined steps/);
+    // The administrator opts in: steps run as plain processes.
+    await setConfig({ bwrapPath: '/bin/false', allowUnconfinedSteps: true });
+    await sandboxIs({ confined: false, runningSteps: true });
+    const ran = await waitRun((await startRun('plain')).body.metadata.name, ['Succeeded', 'Failed']);
+    expect(ran.status?.phase, ran.status?.message).toBe('Succeeded');
+    expect((await follow(`${t.url}${kapi}/namespaces/ci/pipelineruns/${ran.metadata.name}/log`, t.token)).map((e) => e.text)).toContain('ran-unconfined');
+    await setConfig({ bwrapPath: 'bwrap', allowUnconfinedSteps: false });
+    await sandboxIs({ confined: true, runningSteps: true });
+  });
+
+  it('uninstalling stops its runs and removes what it owns: kinds, objects, project namespaces, role templates', async () => {
+    await pipeline('endless', { stages: [{ name: 'wait', steps: [{ sh: 'sleep 61.75' }] }] });
+    const name = (await startRun('endless')).body.metadata.name;
+    await waitRun(name, ['Running']);
+    await eventually(() => stepProcesses('sleep 61.75').length > 0, 5000, 'the step process');
+    expect((await t.api(projects, { method: 'POST', json: { apiVersion: 'devops.mortise.io/v1alpha1', kind: 'DevOpsProject', metadata: { name: 'doomed-project', labels: { 'tenant.mortise.io/workspace': 'team' } } } })).status).toBe(201);
+    await eventually(async () => (await t.api('/api/v1/namespaces/doomed-project')).status === 200, 10_000, 'the project namespace');
+    expect((await t.api(`${ext}/installplans/devops`, { method: 'DELETE' })).status).toBeLessThan(300);
+    await eventually(async () => (await t.api(`${ext}/installplans/devops`)).status === 404, 60_000, 'devops uninstalled');
+    await eventually(() => stepProcesses('sleep 61.75').length === 0, 5000, 'no step process left');
+    expect((await t.api('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/pipelineruns.devops.mortise.io')).status).toBe(404);
+    expect((await t.api(`${iam}/roletemplates?labelSelector=extensions.mortise.io/extension=devops`).then((r) => r.json()) as { items: unknown[] }).items).toEqual([]);
+    await eventually(async () => (await t.api('/api/v1/namespaces/doomed-project')).status === 404, 20_000, 'the project namespace deleted');
+    expect((await t.api('/api/v1/namespaces/ci')).status).toBe(200);
   });
 });
