@@ -8,7 +8,7 @@ import { CoreApiError, type CoreClient } from './core-client.js';
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface WatchedObject {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; [field: string]: unknown };
 }
 
 export interface CollectionWatchHandlers<T> {
