@@ -11,6 +11,7 @@ import { repositoryBench } from './repository-bench.js';
 import { logStoreBench } from './log-store-bench.js';
 import { meshBench } from './mesh-bench.js';
 import { launchBrowser, loginFirstPaint, signedInPaint, toggleVisible } from './console-bench.js';
+import { devopsBench, devopsRows } from './devops-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
 // the same run on the same machine, so the ratio means something on any machine.
@@ -270,6 +271,12 @@ async function main() {
   out(`| signed in, 1 extension (hello-world): first contentful paint / its nav item ready | ${with1.fcpMs.toFixed(0)} ms / ${with1.interactiveMs.toFixed(0)} ms |`);
   out(`| disable via the API → gone from another open console, p50 / max of 5 | ${percentile(sorted(toggles.disableMs), 50).toFixed(0)} ms / ${Math.max(...toggles.disableMs).toFixed(0)} ms |`);
   out(`| enable via the API → back in another open console (backend restart included), p50 / max of 5 | ${percentile(sorted(toggles.enableMs), 50).toFixed(0)} ms / ${Math.max(...toggles.enableMs).toFixed(0)} ms |`);
+  out();
+
+  const devops = await devopsBench(core.url, tok);
+  out(`## DevOps extension (installed from the bundled repository; steps confined in bubblewrap)`);
+  out();
+  for (const line of devopsRows(devops)) out(line);
   out();
 
   const loadedRss = rssMiB(core.child.pid!);

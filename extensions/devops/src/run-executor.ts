@@ -84,7 +84,7 @@ export class RunExecutor {
     mkdirSync(this.dir.artifacts, { recursive: true });
     this.status.phase = 'Running';
     this.status.startTime = new Date().toISOString();
-    await this.save();
+    void this.save(); // saves are chained in order; the last one is awaited
     let failed: string | undefined;
     for (const [i, stage] of this.pipeline.stages.entries()) {
       const st = this.status.stages[i]!;
@@ -99,14 +99,14 @@ export class RunExecutor {
       }
       st.phase = 'Running';
       this.log.write('marker', `stage ${stage.name} started`, { stage: stage.name });
-      await this.save();
+      void this.save(); // saves are chained in order; the last one is awaited
       const branches = stage.parallel ?? [{ name: stage.name, steps: stage.steps ?? [] }];
       const results = await Promise.all(branches.map((b, bi) => this.runSteps(b.steps, st.branches[bi]!.steps, stage.name, stage.parallel ? b.name : undefined)));
       const bad = results.find((r) => r !== undefined);
       st.phase = this.aborted ? 'Aborted' : bad ? 'Failed' : 'Succeeded';
       this.log.write('marker', `stage ${stage.name} ${st.phase.toLowerCase()}`, { stage: stage.name });
       if (bad) failed = `stage ${stage.name}: ${bad}`;
-      await this.save();
+      void this.save(); // saves are chained in order; the last one is awaited
     }
     const post = this.pipeline.post ?? {};
     const postSteps = [...(post.always ?? []), ...((failed || this.aborted ? post.failure : post.success) ?? [])];
@@ -139,7 +139,7 @@ export class RunExecutor {
       s.phase = 'Running';
       s.startTime = new Date().toISOString();
       this.log.write('marker', `step ${where.step} started`, where);
-      await this.save();
+      void this.save(); // saves are chained in order; the last one is awaited
       const attempts = 1 + Math.max(0, Math.min(step.retries ?? 0, 10));
       let reason: string | undefined;
       for (let a = 1; a <= attempts; a++) {
