@@ -12,6 +12,7 @@ import {
   type PolicyRule,
   type Provider,
   type ReverseProxySpec,
+  type RoleTemplateSpec,
   type WebhookSpec,
   type ListenerSpec,
   type AdmissionSpec,
@@ -19,6 +20,14 @@ import {
 import { fullManifest, minimalManifest, tempDir, writeExtensionDir } from './helpers/fixtures.js';
 
 describe('validateManifest on valid manifests', () => {
+  it('accepts role templates over named groups, with a scope or without', () => {
+    const result = validateManifest(fullManifest({ roleTemplates: [
+      { name: 'pipelines-view', displayName: { en: 'View pipelines', zh: '查看流水线' }, rules: [{ apiGroups: ['devops.mortise.io'], resources: ['pipelines', 'pipelines/log'], verbs: ['get', 'list'] }] },
+      { name: 'pipelines-admin', scope: 'workspace', displayName: 'Pipelines admin', description: 'everything on pipelines', rules: [{ apiGroups: ['devops.mortise.io'], resources: ['pipelines'], verbs: ['*'] }] },
+    ] }));
+    expect(result.errors).toEqual([]);
+  });
+
   it('accepts a manifest using every field', () => {
     const result = validateManifest(fullManifest());
     expect(result.errors).toEqual([]);
@@ -79,6 +88,7 @@ describe('the schema and the TypeScript types', () => {
     expect(schemaKeys(p.apiServices.items)).toEqual(keysOf<APIServiceSpec>({ group: true, version: true }));
     expect(schemaKeys(p.reverseProxies.items)).toEqual(keysOf<ReverseProxySpec>({ prefix: true, stripPrefix: true, headers: true }));
     expect(schemaKeys(p.webhooks.items)).toEqual(keysOf<WebhookSpec>({ path: true, description: true }));
+    expect(schemaKeys(p.roleTemplates.items)).toEqual(keysOf<RoleTemplateSpec>({ name: true, scope: true, displayName: true, description: true, rules: true }));
   });
 
   it('marks exactly the non-optional fields as required', () => {
