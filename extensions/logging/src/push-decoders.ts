@@ -156,6 +156,9 @@ function anyValue(v: AnyValue | undefined): unknown {
   return '';
 }
 
+/** Numbers and booleans bare, anything else as a quoted string (structured values as JSON). */
+const logfmtValue = (v: unknown) => (typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(typeof v === 'string' ? v : JSON.stringify(v)));
+
 const labelName = (key: string) => key.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(\d)/, '_$1');
 
 /**
@@ -180,7 +183,7 @@ function fromOtlp(msg: { resourceLogs?: Array<{ resource?: { attributes?: KeyVal
         const body = anyValue(rec.body);
         const attrs = Object.fromEntries((rec.attributes ?? []).map((kv) => [kv.key ?? '', anyValue(kv.value)]));
         let line = typeof body === 'string' ? body : JSON.stringify(body);
-        if (Object.keys(attrs).length) line = typeof body === 'string' ? `${line} ${Object.entries(attrs).map(([k, v]) => `${labelName(k)}=${JSON.stringify(typeof v === 'string' ? v : JSON.stringify(v))}`).join(' ')}` : line;
+        if (Object.keys(attrs).length) line = typeof body === 'string' ? `${line} ${Object.entries(attrs).map(([k, v]) => `${labelName(k)}=${logfmtValue(v)}`).join(' ')}` : line;
         const severity = (rec.severityText ?? '').toLowerCase();
         let stream = bySeverity.get(severity);
         if (!stream) bySeverity.set(severity, (stream = { labels: { ...labels, ...(severity ? { level: severity } : {}) }, entries: [] }));

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { logs as otelLogs, SeverityNumber } from '@opentelemetry/api-logs';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
+import { OTLPLogExporter as OTLPProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { pino } from 'pino';
@@ -164,6 +165,30 @@ describe('the logging extension', () => {
     expect(await lines(tokens.bob!, '{service_name="billing"} | logfmt | invoice="INV-9"')).toHaveLength(1);
   });
 
+  it('takes OTLP/HTTP protobuf from the OpenTelemetry proto exporter', async () => {
+    const provider = new LoggerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'ledger', 'deployment.environment': 'prod' }),
+      processors: [new SimpleLogRecordProcessor({ exporter: new OTLPProtoLogExporter({ url: `${t.url}/proxy/logging/v1/logs`, headers: { authorization: `Bearer ${shipper.bank}` } }) })],
+    });
+    const logger = provider.getLogger('proto-test');
+    logger.emit({ severityNumber: SeverityNumber.ERROR, severityText: 'ERROR', body: 'ledger out of balance', attributes: { account: 'ACC-7', delta: 12 } });
+    logger.emit({ severityNumber: SeverityNumber.INFO, severityText: 'INFO', body: { event: 'reconciled', accounts: 3 } });
+    await provider.forceFlush();
+    await provider.shutdown();
+    const got = await eventually(async () => {
+      const { body } = await get(tokens.bob!, '/query_range', { query: '{service_name="ledger"}', direction: 'forward' });
+      const r = (body as Streams).data?.result ?? [];
+      return r.flatMap((s) => s.values).length === 2 ? (body as Streams) : undefined;
+    }, 10_000, 'otlp protobuf lines');
+    const byLevel = Object.fromEntries(got.data.result.map((s) => [s.stream.level, s]));
+    expect(byLevel.error!.stream).toMatchObject({ service_name: 'ledger', deployment_environment: 'prod', namespace: 'bank', workspace: 'wsb' });
+    expect(byLevel.error!.values[0]![1]).toBe('ledger out of balance account="ACC-7" delta=12');
+    expect(JSON.parse(byLevel.info!.values[0]![1])).toEqual({ event: 'reconciled', accounts: 3 });
+    expect(await lines(tokens.bob!, '{service_name="ledger"} | logfmt | delta > 10')).toEqual(['ledger out of balance account="ACC-7" delta=12']);
+    // Alice (another workspace) sees none of it.
+    expect(await lines(tokens.alice!, '{service_name="ledger"}')).toEqual([]);
+  });
+
   it('answers metric queries and the label endpoints in Loki\'s shapes, and 400 with the position of a bad query', async () => {
     const start = String(Math.floor(Date.now() / 1000) - 600);
     const end = String(Math.floor(Date.now() / 1000) + 60);
@@ -198,7 +223,7 @@ describe('the logging extension', () => {
       expect(await lines(tokens.bob!, q), q).toEqual([]);
     }
     for (const q of ['{namespace="bank"}', '{workspace="wsb"}', '{service_name=~".+"}']) expect(await lines(tokens.alice!, q), q).toEqual([]);
-    expect(await lines(tokens.bob!, '{namespace=~".+"}')).toEqual(['invoice overdue invoice="INV-9"']);
+    expect((await lines(tokens.bob!, '{namespace=~".+"}')).sort()).toEqual(['invoice overdue invoice="INV-9"', 'ledger out of balance account="ACC-7" delta=12', '{"event":"reconciled","accounts":3}']);
     expect((await get(tokens.bob!, '/label/app/values')).body).toEqual({ status: 'success', data: [] });
     expect((await get(tokens.bob!, '/label/namespace/values')).body).toEqual({ status: 'success', data: ['bank'] });
     expect((await get(tokens.bob!, '/series', { 'match[]': '{namespace="shop"}' })).body).toEqual({ status: 'success', data: [] });
