@@ -206,7 +206,7 @@ async function main() {
   out();
   out('| measurement | value |');
   out('|---|---|');
-  out(`| ingest (SqliteLogStore.append: streams, day partition, FTS5 trigram index) | ${logs.ingestLinesPerSec} lines/s, ${logs.ingestMBPerSec} MB/s |`);
+  out(`| ingest (SqliteLogStore.append: streams, day partition, block summaries with 4-gram filters) | ${logs.ingestLinesPerSec} lines/s, ${logs.ingestMBPerSec} MB/s |`);
   out(`| raw SQLite insert of the same rows (one plain table, same batches and pragmas) | ${logs.rawLinesPerSec} lines/s |`);
   out(`| keyword query \`{namespace="bench"} |= "id=req-N "\` (limit 100), p50 / p99 of 100 | ${logs.keywordP50Ms} ms / ${logs.keywordP99Ms} ms |`);
   out(`| label query \`{app="web"}\` (limit 100), p50 / p99 of 100 | ${logs.labelP50Ms} ms / ${logs.labelP99Ms} ms |`);

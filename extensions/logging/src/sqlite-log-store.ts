@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Entry, EntryQuery, Labels, LogStore, RetentionPolicy, StoredStream, StreamBatch } from './log-store.js';
+import { addLine, BLOOM_BITS, mayContain, needleBits, newBloom } from './ngram-bloom.js';
 
 // better-sqlite3 is CommonJS; createRequire keeps this file an ES module.
 const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
@@ -34,20 +35,47 @@ interface Partition {
   endNs: bigint;
   name: string;
   insertEntry: BetterSqlite3.Statement;
-  insertText: BetterSqlite3.Statement;
+  writeBlock: BetterSqlite3.Statement;
+  /** The block being filled, as in the database after the last append (loaded on first use). */
+  open?: OpenBlock;
 }
+
+/** A block's summary: rows `block << BLOCK_SHIFT` up to the next block, their time span, streams and 4-grams. */
+interface OpenBlock {
+  block: number;
+  minTs: bigint;
+  maxTs: bigint;
+  streams: Set<number>;
+  bloom: Uint8Array;
+}
+
+interface BlockRow { block: bigint; min_ts: bigint; max_ts: bigint; streams: string; bloom?: Buffer }
+type EntryRow = { id: bigint; ts: bigint; stream_id: bigint; line: string };
+
+/** 1,024 consecutive rows of a partition share a block summary. */
+const BLOCK_SHIFT = 10;
+/** Block filters kept in memory for queries (64 MiB: the filters of 8 M lines). */
+const CACHED_BLOOMS = (64 << 20) / (BLOOM_BITS / 8);
 
 /**
  * Log lines in SQLite (WAL): a table of streams (labels indexed by name and value), and the
- * lines in time partitions — one table per `partitionNs` (a day by default) with its own FTS5
- * trigram index for substring search — so that retention drops whole tables. A batch is one
- * transaction: when `append` returns it is committed, and the WAL keeps it through a SIGKILL.
+ * lines in time partitions — one table per `partitionNs` (a day by default), so that retention
+ * drops whole tables. Each partition's rows are summarised by blocks of 1,024 (their time span,
+ * their streams, and a Bloom filter of their 4-grams, see ngram-bloom.ts): a substring query
+ * or one over many streams reads only the blocks that may hold what it asks, newest (or oldest)
+ * first, and stops when it has enough. A line costs one row, one entry in a (stream, time) index
+ * and a few bit operations — no full-text index to maintain at ingest. A batch is one
+ * transaction, block summaries included: when `append` returns it is committed, and the WAL keeps
+ * it through a SIGKILL.
  */
 export class SqliteLogStore implements LogStore {
   private readonly db: BetterSqlite3.Database;
   private readonly partitions = new Map<bigint, Partition>();
   private readonly streamIds = new Map<string, number>();
   private readonly partitionNs: bigint;
+  private lastPartition: Partition | undefined;
+  /** `<partition>/<block>` → its filter, least recently used first. */
+  private readonly blooms = new Map<string, Uint8Array>();
 
   constructor(dir: string, opts: { partitionNs?: bigint } = {}) {
     mkdirSync(dir, { recursive: true });
@@ -65,35 +93,80 @@ export class SqliteLogStore implements LogStore {
       CREATE TABLE IF NOT EXISTS partitions (start_ns INTEGER PRIMARY KEY, end_ns INTEGER NOT NULL, name TEXT NOT NULL);
     `);
     for (const row of this.db.prepare('SELECT start_ns, end_ns, name FROM partitions').safeIntegers(true).all() as Array<{ start_ns: bigint; end_ns: bigint; name: string }>) {
+      this.upgradePartition(row.name);
       this.partitions.set(row.start_ns, this.preparePartition(row.start_ns, row.end_ns, row.name));
     }
     for (const row of this.db.prepare('SELECT id, fingerprint FROM streams').all() as Array<{ id: number; fingerprint: string }>) this.streamIds.set(row.fingerprint, row.id);
+  }
+
+  private exists(table: string): boolean {
+    return this.db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?').get(table) !== undefined;
+  }
+
+  /** A partition written before block summaries (an FTS5 index and a time index) gets its blocks and loses those. */
+  private upgradePartition(name: string): void {
+    if (this.exists(`b_${name}`)) return;
+    this.db.transaction(() => {
+      this.db.exec(`DROP TABLE IF EXISTS f_${name}; DROP INDEX IF EXISTS e_${name}_ts;
+        CREATE TABLE b_${name} (block INTEGER PRIMARY KEY, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL, streams TEXT NOT NULL, bloom BLOB NOT NULL);`);
+      const write = this.db.prepare(`INSERT INTO b_${name} (block, min_ts, max_ts, streams, bloom) VALUES (?, ?, ?, ?, ?)`);
+      // A block's rows at a time: a connection cannot write while it iterates.
+      const read = this.db.prepare(`SELECT ts, stream_id, line FROM e_${name} WHERE id >= ? AND id < ?`).safeIntegers(true);
+      const last = Number((this.db.prepare(`SELECT max(id) AS n FROM e_${name}`).get() as { n: number | null }).n ?? -1);
+      for (let block = 0; block <= last >> BLOCK_SHIFT; block++) {
+        const rows = read.all(block << BLOCK_SHIFT, (block + 1) << BLOCK_SHIFT) as EntryRow[];
+        if (rows.length === 0) continue;
+        const open: OpenBlock = { block, minTs: 0n, maxTs: 0n, streams: new Set(), bloom: newBloom() };
+        for (const row of rows) noteLine(open, row.ts, Number(row.stream_id), row.line);
+        write.run(...blockValues(open));
+      }
+    })();
   }
 
   private preparePartition(startNs: bigint, endNs: bigint, name: string): Partition {
     return {
       startNs, endNs, name,
       insertEntry: this.db.prepare(`INSERT INTO e_${name} (ts, stream_id, line) VALUES (?, ?, ?)`),
-      insertText: this.db.prepare(`INSERT INTO f_${name} (rowid, line) VALUES (?, ?)`),
+      writeBlock: this.db.prepare(`INSERT OR REPLACE INTO b_${name} (block, min_ts, max_ts, streams, bloom) VALUES (?, ?, ?, ?, ?)`),
     };
   }
 
   private partitionFor(tsNs: bigint): Partition {
+    const last = this.lastPartition;
+    if (last && tsNs >= last.startNs && tsNs < last.endNs) return last;
     const start = tsNs - (((tsNs % this.partitionNs) + this.partitionNs) % this.partitionNs);
-    const hit = this.partitions.get(start);
-    if (hit) return hit;
-    // Names are derived from numbers only: no identifier ever comes from input.
-    const name = (start < 0n ? `m${-start}` : `${start}`);
-    this.db.exec(`
-      CREATE TABLE e_${name} (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, stream_id INTEGER NOT NULL, line TEXT NOT NULL);
-      CREATE INDEX e_${name}_stream ON e_${name} (stream_id, ts);
-      CREATE INDEX e_${name}_ts ON e_${name} (ts);
-      CREATE VIRTUAL TABLE f_${name} USING fts5 (line, content='e_${name}', content_rowid='id', tokenize='trigram', detail='none');
-    `);
-    this.db.prepare('INSERT INTO partitions (start_ns, end_ns, name) VALUES (?, ?, ?)').run(start, start + this.partitionNs, name);
-    const p = this.preparePartition(start, start + this.partitionNs, name);
-    this.partitions.set(start, p);
+    let p = this.partitions.get(start);
+    if (!p) {
+      // Names are derived from numbers only: no identifier ever comes from input.
+      const name = (start < 0n ? `m${-start}` : `${start}`);
+      this.db.exec(`
+        CREATE TABLE e_${name} (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, stream_id INTEGER NOT NULL, line TEXT NOT NULL);
+        CREATE INDEX e_${name}_stream ON e_${name} (stream_id, ts);
+        CREATE TABLE b_${name} (block INTEGER PRIMARY KEY, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL, streams TEXT NOT NULL, bloom BLOB NOT NULL);
+      `);
+      this.db.prepare('INSERT INTO partitions (start_ns, end_ns, name) VALUES (?, ?, ?)').run(start, start + this.partitionNs, name);
+      p = this.preparePartition(start, start + this.partitionNs, name);
+      this.partitions.set(start, p);
+    }
+    this.lastPartition = p;
     return p;
+  }
+
+  /** The summary of `block` in `p`, from memory, the database, or new. */
+  private openBlock(p: Partition, block: number): OpenBlock {
+    if (p.open?.block === block) return p.open;
+    if (p.open) this.saveBlock(p, p.open);
+    const row = this.db.prepare(`SELECT block, min_ts, max_ts, streams, bloom FROM b_${p.name} WHERE block = ?`).safeIntegers(true).get(block) as BlockRow | undefined;
+    p.open = row
+      ? { block, minTs: row.min_ts, maxTs: row.max_ts, streams: new Set(JSON.parse(row.streams) as number[]), bloom: new Uint8Array(row.bloom!) }
+      : { block, minTs: 0n, maxTs: 0n, streams: new Set(), bloom: newBloom() };
+    return p.open;
+  }
+
+  private saveBlock(p: Partition, b: OpenBlock): void {
+    p.writeBlock.run(...blockValues(b));
+    // A cached filter of this block lacks the lines just added.
+    this.blooms.delete(`${p.name}/${b.block}`);
   }
 
   private readonly insertStream = () => this.db.prepare('INSERT INTO streams (fingerprint, labels, namespace, workspace, first_ns, last_ns) VALUES (?, ?, ?, ?, ?, ?)');
@@ -118,6 +191,7 @@ export class SqliteLogStore implements LogStore {
   async append(batch: StreamBatch[]): Promise<number> {
     let n = 0;
     const write = this.db.transaction(() => {
+      const touched = new Set<Partition>();
       for (const s of batch) {
         if (s.entries.length === 0) continue;
         let first = s.entries[0]!.tsNs;
@@ -129,13 +203,16 @@ export class SqliteLogStore implements LogStore {
         const id = this.streamId(s, first, last);
         for (const e of s.entries) {
           const p = this.partitionFor(e.tsNs);
-          const rowid = p.insertEntry.run(e.tsNs, id, e.line).lastInsertRowid;
-          p.insertText.run(rowid, e.line);
+          const rowid = p.insertEntry.run(e.tsNs, id, e.line).lastInsertRowid as number;
+          noteLine(this.openBlock(p, rowid >> BLOCK_SHIFT), e.tsNs, id, e.line);
+          touched.add(p);
           n++;
         }
       }
+      // The blocks being filled are written with the rows: a committed line is always summarised.
+      for (const p of touched) this.saveBlock(p, p.open!);
     });
-    // Streams created inside a transaction that fails must not stay cached.
+    // Streams and blocks changed inside a transaction that fails must not stay cached.
     try {
       write();
     } catch (e) {
@@ -147,9 +224,11 @@ export class SqliteLogStore implements LogStore {
 
   private reloadStreamCache(): void {
     this.streamIds.clear();
+    this.lastPartition = undefined;
     for (const row of this.db.prepare('SELECT id, fingerprint FROM streams').all() as Array<{ id: number; fingerprint: string }>) this.streamIds.set(row.fingerprint, row.id);
     for (const [start, p] of this.partitions) {
-      if (!this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = ?").get(`e_${p.name}`)) this.partitions.delete(start);
+      p.open = undefined;
+      if (!this.exists(`e_${p.name}`)) this.partitions.delete(start);
     }
   }
 
@@ -168,27 +247,68 @@ export class SqliteLogStore implements LogStore {
     const parts = [...this.partitions.values()]
       .filter((p) => p.endNs > q.startNs && p.startNs < q.endNs)
       .sort((a, b) => (a.startNs < b.startNs ? -1 : 1) * (backward ? -1 : 1));
-    const match = trigramQuery(q.contains ?? []);
-    const ids = JSON.stringify(q.streamIds);
+    const needles = q.contains ?? [];
     const order = backward ? 'DESC' : 'ASC';
     for (const p of parts) {
-      const fts = match ? ` AND id IN (SELECT rowid FROM f_${p.name} WHERE f_${p.name} MATCH ?)` : '';
-      type Row = { id: bigint; ts: bigint; stream_id: bigint; line: string };
-      let rows: Iterable<Row>;
-      if (!match && q.streamIds.length <= MERGE_STREAMS) {
+      let rows: Iterable<EntryRow>;
+      if (needles.length === 0 && q.streamIds.length <= MERGE_STREAMS) {
         // Few streams and no text to look up: each read in order from its (stream_id, ts) index, merged — the first
         // `limit` lines come without sorting every line of the range.
         // A statement runs one query at a time: one per stream.
-        const sql = `SELECT id, ts, stream_id, line FROM e_${p.name} WHERE stream_id = ? AND ts >= ? AND ts < ?${fts} ORDER BY ts ${order}, id ${order}`;
-        rows = mergeOrdered(q.streamIds.map((id) => this.db.prepare(sql).safeIntegers(true).iterate(...[id, q.startNs, q.endNs, ...(match ? [match] : [])]) as Iterator<Row>), backward);
+        const sql = `SELECT id, ts, stream_id, line FROM e_${p.name} WHERE stream_id = ? AND ts >= ? AND ts < ? ORDER BY ts ${order}, id ${order}`;
+        rows = mergeOrdered(q.streamIds.map((id) => this.db.prepare(sql).safeIntegers(true).iterate(id, q.startNs, q.endNs) as Iterator<EntryRow>), backward);
       } else {
-        const stmt = this.db.prepare(`SELECT id, ts, stream_id, line FROM e_${p.name} WHERE ts >= ? AND ts < ? AND stream_id IN (SELECT value FROM json_each(?))${fts} ORDER BY ts ${order}, id ${order}`).safeIntegers(true);
-        rows = stmt.iterate(...[q.startNs, q.endNs, ids, ...(match ? [match] : [])]) as Iterable<Row>;
+        rows = this.blockScan(p, q, needles);
       }
-      for (const row of rows) {
-        if (q.contains && !q.contains.every((c) => row.line.includes(c))) continue;
-        yield { tsNs: row.ts, streamId: Number(row.stream_id), line: row.line };
-      }
+      for (const row of rows) yield { tsNs: row.ts, streamId: Number(row.stream_id), line: row.line };
+    }
+  }
+
+  /** A block's filter, from the cache or the database. */
+  private bloom(p: Partition, block: number): Uint8Array {
+    const key = `${p.name}/${block}`;
+    let bloom = this.blooms.get(key);
+    if (bloom) {
+      this.blooms.delete(key);
+    } else {
+      bloom = (this.db.prepare(`SELECT bloom FROM b_${p.name} WHERE block = ?`).get(block) as { bloom: Buffer }).bloom;
+      if (this.blooms.size >= CACHED_BLOOMS) this.blooms.delete(this.blooms.keys().next().value!);
+    }
+    this.blooms.set(key, bloom);
+    return bloom;
+  }
+
+  /**
+   * The rows of `p` matching `q`, in order, read block by block: only blocks whose time span,
+   * streams and 4-grams admit the query, in the order of their span's near end. A row is given
+   * out once no block left unread can hold one that comes before it.
+   */
+  private *blockScan(p: Partition, q: EntryQuery, needles: readonly string[]): Generator<EntryRow> {
+    const backward = q.direction === 'backward';
+    const wanted = new Set(q.streamIds);
+    const bits = needleBits(needles);
+    const blocks: Array<{ block: number; minTs: bigint; maxTs: bigint }> = [];
+    const select = this.db.prepare(`SELECT block, min_ts, max_ts, streams FROM b_${p.name} WHERE max_ts >= ? AND min_ts < ?`).safeIntegers(true);
+    for (const b of select.all(q.startNs, q.endNs) as BlockRow[]) {
+      if (!(JSON.parse(b.streams) as number[]).some((id) => wanted.has(id))) continue;
+      if (bits.length && !mayContain(this.bloom(p, Number(b.block)), bits)) continue;
+      blocks.push({ block: Number(b.block), minTs: b.min_ts, maxTs: b.max_ts });
+    }
+    blocks.sort(backward ? (a, b) => (a.maxTs > b.maxTs ? -1 : a.maxTs < b.maxTs ? 1 : 0) : (a, b) => (a.minTs < b.minTs ? -1 : a.minTs > b.minTs ? 1 : 0));
+    const read = this.db.prepare(`SELECT id, ts, stream_id, line FROM e_${p.name} WHERE id >= ? AND id < ? AND ts >= ? AND ts < ?${needles.map(() => ' AND instr(line, ?) > 0').join('')}`).safeIntegers(true);
+    const before = (a: EntryRow, b: EntryRow) => (backward ? a.ts > b.ts || (a.ts === b.ts && a.id > b.id) : a.ts < b.ts || (a.ts === b.ts && a.id < b.id));
+    const cmp = (a: EntryRow, b: EntryRow) => (before(a, b) ? -1 : before(b, a) ? 1 : 0);
+    let pending: EntryRow[] = [];
+    let at = 0;
+    for (let i = 0; ; i++) {
+      const next = blocks[i];
+      // Rows strictly before anything the next block could hold are final.
+      while (at < pending.length && (!next || (backward ? pending[at]!.ts > next.maxTs : pending[at]!.ts < next.minTs))) yield pending[at++]!;
+      if (!next) return;
+      const from = BigInt(next.block) << BigInt(BLOCK_SHIFT);
+      const rows = (read.all(from, from + (1n << BigInt(BLOCK_SHIFT)), q.startNs, q.endNs, ...needles) as EntryRow[]).filter((r) => wanted.has(Number(r.stream_id)));
+      pending = pending.slice(at).concat(rows).sort(cmp);
+      at = 0;
     }
   }
 
@@ -219,28 +339,46 @@ export class SqliteLogStore implements LogStore {
   private dropPartition(p: Partition): number {
     const n = (this.db.prepare(`SELECT count(*) AS n FROM e_${p.name}`).get() as { n: number }).n;
     this.db.transaction(() => {
-      this.db.exec(`DROP TABLE f_${p.name}; DROP TABLE e_${p.name};`);
+      this.db.exec(`DROP TABLE b_${p.name}; DROP TABLE e_${p.name};`);
       this.db.prepare('DELETE FROM partitions WHERE start_ns = ?').run(p.startNs);
     })();
     this.partitions.delete(p.startNs);
+    if (this.lastPartition === p) this.lastPartition = undefined;
+    this.blooms.clear();
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     return n;
   }
 
+  /** Deletes the rows before `cutoff` from the blocks that start before it, and narrows those blocks' summaries. */
   private deleteBefore(p: Partition, cutoff: bigint): number {
+    p.open = undefined;
     return this.db.transaction(() => {
-      // External-content FTS: the index forgets a row when told its old text.
-      this.db.prepare(`INSERT INTO f_${p.name} (f_${p.name}, rowid, line) SELECT 'delete', id, line FROM e_${p.name} WHERE ts < ?`).run(cutoff);
-      return this.db.prepare(`DELETE FROM e_${p.name} WHERE ts < ?`).run(cutoff).changes;
+      let n = 0;
+      const blocks = this.db.prepare(`SELECT block FROM b_${p.name} WHERE min_ts < ?`).safeIntegers(true).all(cutoff) as Array<{ block: bigint }>;
+      for (const { block } of blocks) {
+        const from = block << BigInt(BLOCK_SHIFT);
+        const to = from + (1n << BigInt(BLOCK_SHIFT));
+        n += this.db.prepare(`DELETE FROM e_${p.name} WHERE id >= ? AND id < ? AND ts < ?`).run(from, to, cutoff).changes;
+        const left = this.db.prepare(`SELECT count(*) AS n, min(ts) AS min_ts, max(ts) AS max_ts, json_group_array(DISTINCT stream_id) AS streams FROM e_${p.name} WHERE id >= ? AND id < ?`)
+          .safeIntegers(true).get(from, to) as { n: bigint; min_ts: bigint; max_ts: bigint; streams: string };
+        // The Bloom filter stays: bits of deleted lines only cost a block read.
+        if (left.n === 0n) this.db.prepare(`DELETE FROM b_${p.name} WHERE block = ?`).run(block);
+        else this.db.prepare(`UPDATE b_${p.name} SET min_ts = ?, max_ts = ?, streams = ? WHERE block = ?`).run(left.min_ts, left.max_ts, left.streams, block);
+      }
+      return n;
     })();
   }
 
   /** Streams without a line left in any partition go, so labels and series stop naming them. */
   private dropEmptyStreams(): void {
-    const live = this.sortedPartitions().map((p) => `SELECT stream_id FROM e_${p.name}`).join(' UNION ');
+    const live = new Set<number>();
+    for (const p of this.partitions.values()) {
+      for (const r of this.db.prepare(`SELECT streams FROM b_${p.name}`).all() as Array<{ streams: string }>) for (const id of JSON.parse(r.streams) as number[]) live.add(id);
+    }
     this.db.transaction(() => {
-      const dead = this.db.prepare(`SELECT id FROM streams${live ? ` WHERE id NOT IN (${live})` : ''}`).all() as Array<{ id: number }>;
-      for (const { id } of dead) {
+      const all = this.db.prepare('SELECT id FROM streams').all() as Array<{ id: number }>;
+      for (const { id } of all) {
+        if (live.has(id)) continue;
         this.db.prepare('DELETE FROM streams WHERE id = ?').run(id);
         this.db.prepare('DELETE FROM stream_labels WHERE stream_id = ?').run(id);
       }
@@ -261,21 +399,15 @@ export class SqliteLogStore implements LogStore {
   }
 }
 
-/**
- * The index holds trigrams without positions (detail=none: a third of the size and work), so a
- * substring becomes "all of its trigrams" — candidates that every line is then checked against.
- * Needles under three characters are checked on the lines only.
- */
-function trigramQuery(needles: string[]): string {
-  const grams = new Set<string>();
-  for (const n of needles) {
-    const chars = [...n.toLowerCase()];
-    for (let i = 0; i + 3 <= chars.length; i++) grams.add(chars.slice(i, i + 3).join(''));
-  }
-  // The rarest trigrams are unknown here; a bounded spread of them keeps the query cheap.
-  const list = [...grams];
-  const step = Math.max(1, Math.ceil(list.length / 12));
-  return list.filter((_, i) => i % step === 0).map((g) => `"${g.replace(/"/g, '""')}"`).join(' AND ');
+function noteLine(b: OpenBlock, ts: bigint, streamId: number, line: string): void {
+  if (b.streams.size === 0 || ts < b.minTs) b.minTs = ts;
+  if (b.streams.size === 0 || ts > b.maxTs) b.maxTs = ts;
+  b.streams.add(streamId);
+  addLine(b.bloom, line);
+}
+
+function blockValues(b: OpenBlock): [number, bigint, bigint, string, Uint8Array] {
+  return [b.block, b.minTs, b.maxTs, JSON.stringify([...b.streams]), b.bloom];
 }
 
 export function sortedLabels(labels: Labels): Labels {
