@@ -43,6 +43,8 @@ import { ConsoleFiles, consoleFallback, consoleRouter } from './http/console-rou
 import { sessionRouter } from './auth/session-routes.js';
 import { healthRouter } from './ops/health.js';
 import { createLogger } from './ops/logger.js';
+import { LogBuffer } from './ops/log-buffer.js';
+import { coreLogRouter } from './ops/core-log-routes.js';
 import { CoreMetrics } from './ops/metrics.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
 import { gatewayListener } from './gateway/gateway-listener.js';
@@ -90,6 +92,8 @@ import { coreVersion } from './version.js';
 
 export interface CoreOptions extends Partial<CoreConfig> {
   logger?: Logger;
+  /** The core's recent log lines (GET /kapis/ops.mortise.io/v1alpha1/logs); a given `logger` should write to it. */
+  logBuffer?: LogBuffer;
   /** Swap the store (the kubernetes mode brings its own). */
   store?: ResourceStore;
   /** Swap the authorizer (default: RBAC over the store's roles and bindings). */
@@ -113,6 +117,8 @@ export interface Core {
   readonly service: ResourceService;
   readonly tokens: TokenService;
   readonly logger: Logger;
+  /** The core's recent log lines, served by the core log API. */
+  readonly logBuffer: LogBuffer;
   readonly metrics: CoreMetrics;
   readonly watches: WatchHub;
   readonly router: Router<AppState>;
@@ -138,7 +144,8 @@ export const knownClients = [consoleClientId, 'mortise-cli', 'kubectl', 'mortise
 
 /** The composition root: every part of the core is built and wired here, in view. */
 export async function createCore(opts: CoreOptions = {}): Promise<Core> {
-  const logger = opts.logger ?? createLogger({ level: opts.logLevel });
+  const logBuffer = opts.logBuffer ?? new LogBuffer();
+  const logger = opts.logger ?? createLogger({ level: opts.logLevel, buffer: logBuffer });
   // Made in the thread pool on a first start while the rest of the core is built.
   const servingCerts = loadOrCreateServingCerts(opts.dataDir, opts.host && opts.host !== '0.0.0.0' ? [opts.host] : []);
   servingCerts.catch(() => undefined);
@@ -256,6 +263,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(extensionReadmeRouter({ service, kinds, packages, logger }).routes());
   router.use(packageCacheRouter({ service, kinds, packages, maxBytes: opts.packageCacheMaxBytes }).routes());
   router.use(extensionLogRouter({ service, kinds, runtime }).routes());
+  router.use(coreLogRouter(logBuffer).routes());
   const devRoutes = new DevRoutes();
   router.use(devRouteRouter(devRoutes).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
@@ -341,7 +349,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   let httpsUrl = '';
 
   const core: Core = {
-    app, store, kinds, service, tokens, logger, metrics, watches, router, generatedAdminPassword, certs, audit, gateway, runtime,
+    app, store, kinds, service, tokens, logger, logBuffer, metrics, watches, router, generatedAdminPassword, certs, audit, gateway, runtime,
     get httpsUrl() {
       return httpsUrl;
     },

@@ -240,6 +240,21 @@ describe('createExtensionBackend', () => {
     await expect(anonymous.core.get('/api/v1/namespaces')).rejects.toMatchObject({ code: 401, reason: 'Unauthorized' });
   });
 
+  it('reads a followed text answer line by line, and stops when the loop is left', async () => {
+    t.core.logger.info({ event: 'sdk.lines.first' }, 'first');
+    const seen: string[] = [];
+    for await (const line of backend.core.lines('/kapis/ops.mortise.io/v1alpha1/logs', { query: { tailLines: 1, follow: true } })) {
+      seen.push(line);
+      if (seen.length === 1) t.core.logger.info({ event: 'sdk.lines.second' }, 'second');
+      if (line.includes('sdk.lines.second')) break;
+    }
+    expect(seen[0]).toContain('sdk.lines.first');
+    expect(seen.at(-1)).toContain('sdk.lines.second');
+    await expect((async () => {
+      for await (const line of backend.core.lines('/kapis/ops.mortise.io/v1alpha1/logs', { query: { tailLines: 'x' } })) void line;
+    })()).rejects.toMatchObject({ code: 400, reason: 'BadRequest' });
+  });
+
   it('shuts down gracefully: requests in flight finish, new connections are refused', async () => {
     const b = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, handleSignals: false });
     let releaseHeld!: () => void;

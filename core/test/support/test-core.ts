@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { createCore, type Core, type CoreOptions } from '../../src/server.js';
 import { createLogger } from '../../src/ops/logger.js';
+import { LogBuffer } from '../../src/ops/log-buffer.js';
 
 export const adminPassword = 'admin-password-for-tests';
 
@@ -26,8 +27,10 @@ export interface TestCore {
 /** A real core on 127.0.0.1 with a random port; SQLite in a temp dir unless `inMemory`. */
 export async function startTestCore(opts: CoreOptions & { inMemory?: boolean; keepDataDir?: boolean } = {}): Promise<TestCore> {
   const dataDir = opts.inMemory ? undefined : (opts.dataDir ?? mkdtempSync(join(tmpdir(), 'mortise-test-')));
+  // The core's log goes to its buffer (the core log API) and, only when asked, to standard output.
+  const logBuffer = opts.logBuffer ?? new LogBuffer();
   const core = await createCore({
-    host: '127.0.0.1', port: 0, adminPassword, logger: createLogger({ level: process.env.MORTISE_TEST_LOG_LEVEL ?? 'silent' }),
+    host: '127.0.0.1', port: 0, adminPassword, logBuffer, logger: createLogger({ level: process.env.MORTISE_TEST_LOG_LEVEL ?? 'silent', buffer: logBuffer }),
     ...opts, dataDir,
   });
   const url = await core.listen();

@@ -79,9 +79,67 @@ export class CoreClient {
     return this.request<T>('DELETE', path, undefined, opts);
   }
 
+  private async send(method: string, path: string, body: unknown, opts: CoreRequestOptions, accept: string, signal: AbortSignal | undefined): Promise<{ res: Response; url: URL }> {
+    const url = new URL(path.replace(/^\/+/, ''), this.baseUrl);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    Object.assign(headers, opts.headers);
+    try {
+      return { res: await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal }), url };
+    } catch (e) {
+      throw new CoreApiError(`${method} ${url.pathname}: the core could not be reached at ${this.baseUrl.origin}: ${(e as Error).message}`, 0, undefined, method, url.pathname);
+    }
+  }
+
+  private failure(method: string, url: URL, res: Response, text: string): CoreApiError {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    const status = isStatus(parsed) ? parsed : undefined;
+    const message = status?.message ?? (text.slice(0, 200) || res.statusText);
+    return new CoreApiError(`${method} ${url.pathname}: ${res.status} ${message}`, res.status, status, method, url.pathname);
+  }
+
+  /** A GET whose body is read as it comes (a watch, a log): no overall timeout, only `signal`. Failures throw as `request` does. */
+  async openStream(path: string, opts: CoreRequestOptions = {}): Promise<Response> {
+    const { res, url } = await this.send('GET', path, undefined, opts, 'application/json', opts.signal);
+    if (res.ok) return res;
+    throw this.failure('GET', url, res, await res.text());
+  }
+
+  /**
+   * A GET whose text answer is read line by line as it comes — a followed log
+   * (`/kapis/extensions.mortise.io/v1alpha1/extensions/{name}/logs?follow=true`). No timeout: it
+   * ends when the core ends the answer, on `opts.signal`, or when the caller leaves the loop.
+   */
+  async *lines(path: string, opts: CoreRequestOptions = {}): AsyncGenerator<string> {
+    const own = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, own.signal]) : own.signal;
+    const { res, url } = await this.send('GET', path, undefined, opts, 'text/plain', signal);
+    if (!res.ok) throw this.failure('GET', url, res, await res.text());
+    const decoder = new TextDecoder();
+    let partial = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        const text = partial + decoder.decode(chunk, { stream: true });
+        const parts = text.split('\n');
+        partial = parts.pop()!;
+        for (const line of parts) yield line;
+      }
+      if (partial) yield partial;
+    } finally {
+      own.abort();
+    }
+  }
+
   async request<T>(method: string, path: string, body?: unknown, opts: CoreRequestOptions = {}): Promise<T> {
     const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(this.timeoutMs)]) : AbortSignal.timeout(this.timeoutMs);
-    const { res, url } = await this.send(method, path, body, opts, signal);
+    const { res, url } = await this.send(method, path, body, opts, 'application/json', signal);
     const text = await res.text();
     let parsed: unknown;
     if (text) {
@@ -91,42 +149,9 @@ export class CoreClient {
         parsed = undefined;
       }
     }
-    if (!res.ok) {
-      const status = isStatus(parsed) ? parsed : undefined;
-      const message = status?.message ?? (text.slice(0, 200) || res.statusText);
-      throw new CoreApiError(`${method} ${url.pathname}: ${res.status} ${message}`, res.status, status, method, url.pathname);
-    }
+    if (!res.ok) throw this.failure(method, url, res, text);
     if (text && parsed === undefined) throw new CoreApiError(`${method} ${url.pathname}: the core answered ${res.status} with a body that is not JSON`, res.status, undefined, method, url.pathname);
     return parsed as T;
-  }
-
-  /** A GET whose body is read as it comes (a watch, a log): no overall timeout, only `signal`. Failures throw as `request` does. */
-  async openStream(path: string, opts: CoreRequestOptions = {}): Promise<Response> {
-    const { res, url } = await this.send('GET', path, undefined, opts, opts.signal);
-    if (res.ok) return res;
-    const text = await res.text();
-    let status: CoreStatus | undefined;
-    try {
-      const parsed: unknown = JSON.parse(text);
-      status = isStatus(parsed) ? parsed : undefined;
-    } catch {
-      status = undefined;
-    }
-    throw new CoreApiError(`GET ${url.pathname}: ${res.status} ${status?.message ?? (text.slice(0, 200) || res.statusText)}`, res.status, status, 'GET', url.pathname);
-  }
-
-  private async send(method: string, path: string, body: unknown, opts: CoreRequestOptions, signal: AbortSignal | undefined): Promise<{ res: Response; url: URL }> {
-    const url = new URL(path.replace(/^\/+/, ''), this.baseUrl);
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    Object.assign(headers, opts.headers);
-    try {
-      return { res: await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal }), url };
-    } catch (e) {
-      throw new CoreApiError(`${method} ${url.pathname}: the core could not be reached at ${this.baseUrl.origin}: ${(e as Error).message}`, 0, undefined, method, url.pathname);
-    }
   }
 }
 
