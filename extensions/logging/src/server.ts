@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createExtensionBackend } from '@mortise/extension-sdk';
 import { Access } from './access.js';
 import { AuditSource } from './audit-source.js';
+import { PlatformLogSource } from './platform-log-source.js';
 import { ingestRoutes, type AppendedEvents } from './ingest.js';
 import { defaultIngestLimits, type IngestLimits } from './ingest-limits.js';
 import { queryRoutes } from './query-routes.js';
@@ -16,6 +17,7 @@ interface Config {
   ingest?: Partial<IngestLimits>;
   retention?: { maxAgeHours?: number; maxBytes?: number; intervalSeconds?: number };
   audit?: { enabled?: boolean; intervalSeconds?: number };
+  platformLogs?: { core?: boolean; extensions?: boolean; intervalSeconds?: number };
 }
 
 // Pushes are read raw: compressed, binary (protobuf) or larger than the helper's JSON bound.
@@ -45,12 +47,20 @@ const audit = config.audit?.enabled === false ? undefined : new AuditSource({
   log: (msg) => process.stderr.write(`${msg}\n`),
 });
 
+const platformLogs = new PlatformLogSource({
+  core: backend.core, store, events, dataDir, intervalMs: (config.platformLogs?.intervalSeconds ?? 10) * 1000,
+  coreLog: config.platformLogs?.core !== false, extensionLogs: config.platformLogs?.extensions !== false,
+  log: (msg) => process.stderr.write(`${msg}\n`),
+});
+
 function shutdown(): void {
   clearInterval(retentionTimer);
   audit?.stop();
+  platformLogs.stop();
   store.close();
 }
 
 const running = await backend.listen();
 attachTail(running.server, { backend, store, access, events });
 audit?.start();
+platformLogs.start();

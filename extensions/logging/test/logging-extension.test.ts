@@ -238,6 +238,48 @@ describe('the logging extension', () => {
     expect((await get(tokens.alice!, '/labels')).body).toEqual({ status: 'success', data: ['app', 'hostname', 'level', 'namespace', 'workspace'] });
   });
 
+  it('keeps the core\'s log and each extension backend\'s as platform streams, only for platform admins, resumed after a restart without duplicates', async () => {
+    const stored = async (query: string) => {
+      const { body } = await get(t.token, '/query_range', { query, start: nsAt(Date.now() - 3_600_000), end: nsAt(Date.now() + 60_000), limit: '5000', direction: 'forward' });
+      return (body as Streams).data.result.flatMap((s) => s.values.map(([ts, line]) => ({ ts, line }))).sort((a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : BigInt(a.ts) > BigInt(b.ts) ? 1 : 0));
+    };
+    // What the core holds, as `<time> <line>`: the store must have each line exactly once, at its time.
+    const held = async (path: string) => (await (await t.api(`${path}?tailLines=100000&timestamps=true`)).text()).trimEnd().split('\n').filter(Boolean)
+      .map((l) => ({ ts: String(BigInt(Date.parse(l.slice(0, l.indexOf(' ')))) * 1_000_000n), line: l.slice(l.indexOf(' ') + 1) }));
+    const same = async (query: string, path: string) => eventually(async () => {
+      const [a, b] = [await stored(query), await held(path)];
+      return a.length > 0 && JSON.stringify(a.map((x) => x.line).sort()) === JSON.stringify(b.map((x) => x.line).sort()) && JSON.stringify(a.map((x) => x.ts).sort()) === JSON.stringify(b.map((x) => x.ts).sort()) ? a : undefined;
+    }, 20_000, `${query} equal to ${path}`);
+    const extLog = '/kapis/extensions.mortise.io/v1alpha1/extensions/logging/logs';
+    const coreLog = '/kapis/ops.mortise.io/v1alpha1/logs';
+    await same('{source="extension", extension="logging"}', extLog);
+    const core = await stored('{source="core"}');
+    expect(core.length).toBeGreaterThan(0);
+    expect(JSON.parse(core[0]!.line)).toHaveProperty('level');
+    expect((await get(t.token, '/series', { 'match[]': '{source="extension"}' })).body).toMatchObject({ data: expect.arrayContaining([{ source: 'extension', extension: 'logging', job: 'mortise/extension/logging' }]) });
+    // Members see none of it, whatever they ask.
+    for (const q of ['{source="core"}', '{source=~"core|extension"}', '{job=~"mortise/.+"}', '{extension="logging"}']) expect(await lines(tokens.alice!, q), q).toEqual([]);
+
+    // Restart the backend (a configuration change): the core replays the lines it still holds, the store keeps each once.
+    t.core.logger.info({ event: 'test.before-restart' }, 'a core line before the logging backend restarts');
+    const plan = '/apis/extensions.mortise.io/v1alpha1/installplans/logging';
+    const restarts = async () => ((await (await t.api(plan)).json()) as { status?: { state?: string; observedGeneration?: number } }).status;
+    expect((await t.api(plan, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { config: { platformLogs: { intervalSeconds: 1 } } } } })).status).toBe(200);
+    await eventually(async () => (await restarts())?.state === 'Installed' && (await call(t.url, t.token, `${loki}/status/buildinfo`)).status === 200, 60_000, 'logging back after its restart');
+    t.core.logger.info({ event: 'test.after-restart' }, 'a core line after the logging backend restarted');
+    await same('{source="extension", extension="logging"}', extLog);
+    const coreAfter = await eventually(async () => {
+      const l = await stored('{source="core"}');
+      return l.some((x) => x.line.includes('test.after-restart')) ? l : undefined;
+    }, 20_000, 'the core line after the restart');
+    const keys = coreAfter.map((x) => `${x.ts} ${x.line}`);
+    expect(new Set(keys).size, 'no core line stored twice').toBe(keys.length);
+    expect(coreAfter.filter((x) => x.line.includes('test.before-restart'))).toHaveLength(1);
+    // Every line the core still holds is stored.
+    const storedKeys = new Set(keys);
+    for (const h of await held(coreLog)) if (BigInt(h.ts) <= BigInt(coreAfter.at(-1)!.ts)) expect(storedKeys.has(`${h.ts} ${h.line}`), h.line).toBe(true);
+  });
+
   it('tails over a websocket through the gateway, scoped like queries', async () => {
     const open = (token: string, query: string) => new Promise<{ ws: WebSocket; frames: unknown[] }>((resolve, reject) => {
       const ws = new WebSocket(`${t.url.replace('http', 'ws')}${loki}/tail?query=${encodeURIComponent(query)}&start=${Date.now() * 1e6}`, { headers: { authorization: `Bearer ${token}` } });
