@@ -10,6 +10,7 @@ import { gatewayBench } from './gateway-bench.js';
 import { repositoryBench } from './repository-bench.js';
 import { logStoreBench } from './log-store-bench.js';
 import { meshBench } from './mesh-bench.js';
+import { logTailBench } from './log-tail-bench.js';
 import { launchBrowser, loginFirstPaint, signedInPaint, toggleVisible } from './console-bench.js';
 import { devopsBench, devopsRows } from './devops-bench.js';
 
@@ -277,6 +278,15 @@ async function main() {
   out(`## DevOps extension (installed from the bundled repository; steps confined in bubblewrap)`);
   out();
   for (const line of devopsRows(devops)) out(line);
+  out();
+
+  // The logging extension from the bundled repository: push → live tail, through the gateway.
+  const tail = await logTailBench(core.url, tok, 200);
+  out('## Logging extension live tail (installed from the bundled repository, through the gateway)');
+  out();
+  out('| measurement | value |');
+  out('|---|---|');
+  out(`| push (Loki JSON, one line, service-account token) → the line's websocket tail frame, p50 / p99 / max of ${tail.samples} | ${tail.p50Ms} ms / ${tail.p99Ms} ms / ${tail.maxMs} ms |`);
   out();
 
   const loadedRss = rssMiB(core.child.pid!);
