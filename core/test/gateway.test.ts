@@ -5,7 +5,7 @@ import { createExtensionBackend, type ExtensionBackend, type RunningBackend } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { proxyAccessTemplate } from '../src/gateway/proxy-access.js';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { adminPassword, call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
 
 const iam = '/apis/iam.mortise.io/v1alpha1';
 const ext = '/apis/extensions.mortise.io/v1alpha1';
@@ -388,6 +388,31 @@ describe('gateway: APIService and ReverseProxy routes to extension backends', ()
     });
     expect(JSON.parse(hello)).toMatchObject({ user: 'admin', protocol: 'chat', authorization: null });
     ws.close();
+  });
+
+  it('accepts the console\'s session cookie on a websocket only from the core\'s own origin', async () => {
+    const signIn = await fetch(`${t.url}/oauth/session`, { method: 'POST', body: new URLSearchParams({ username: 'admin', password: adminPassword }), headers: { origin: t.url } });
+    expect(signIn.ok).toBe(true);
+    const cookie = signIn.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    expect(cookie).toContain('mortise_session=');
+    const open = (headers: Record<string, string>) => new Promise<{ status: number; hello?: Record<string, unknown> }>((resolve) => {
+      const ws = new WebSocket(`${t.url.replace('http', 'ws')}/proxy/demo/socket`, { headers: { cookie, ...headers } });
+      ws.once('message', (d) => {
+        resolve({ status: 101, hello: JSON.parse(d.toString()) as Record<string, unknown> });
+        ws.close();
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        resolve({ status: res.statusCode! });
+        res.resume();
+      });
+      ws.once('error', () => undefined);
+    });
+    const ok = await open({ origin: t.url });
+    expect(ok.status).toBe(101);
+    expect(ok.hello).toMatchObject({ user: 'admin' });
+    // Another site's page (cross-site websocket hijacking), or no Origin at all: refused.
+    expect((await open({ origin: 'https://evil.example' })).status).toBe(403);
+    expect((await open({})).status).toBe(403);
   });
 
   it('serves the gateway over TLS on the same port too (HTTPS requests and wss handshakes)', async () => {

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
 import { ApiError, badRequest, forbidden, unauthorized } from '../api/status.js';
+import { cookieValue, sessionCookie } from '../auth/session-cookies.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { describeRequest, type Authorizer } from '../auth/authorizer.js';
@@ -273,9 +274,20 @@ export class Gateway {
       writeStatus(socket, e);
     };
 
-    // Authentication: the header, else the subprotocol (never a query parameter: URLs get logged).
+    // Authentication: the header, else the subprotocol (never a query parameter: URLs get logged),
+    // else the console's session cookie — only from a page of the core's own origin: a websocket
+    // is not held to CORS, so the Origin the browser sets is what stops another site's page
+    // (cross-site websocket hijacking; the cookie is also SameSite=Strict).
     const protocols = takeBearerProtocol(headerValue(req.headers['sec-websocket-protocol']));
-    const authorization = headerValue(req.headers.authorization) ?? (protocols.token ? `Bearer ${protocols.token}` : undefined);
+    let authorization = headerValue(req.headers.authorization) ?? (protocols.token ? `Bearer ${protocols.token}` : undefined);
+    const session = authorization ? undefined : cookieValue(headerValue(req.headers.cookie), sessionCookie);
+    if (session) {
+      const origin = headerValue(req.headers.origin);
+      if (!origin || !sameOrigin(origin, headerValue(req.headers.host))) {
+        return fail(forbidden(`a websocket opened with the console's session cookie must come from the core's own origin, not ${origin ?? 'a page without an Origin'}`));
+      }
+      authorization = `Bearer ${session}`;
+    }
     let user: UserInfo | undefined;
     try {
       user = await this.deps.authenticator.authenticate(authorization);
@@ -448,5 +460,14 @@ function safeDecode(s: string): string {
     return decodeURIComponent(s);
   } catch {
     return s;
+  }
+}
+
+/** Whether a browser's Origin header names the host the request was sent to (scheme aside: one port speaks both). */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
   }
 }

@@ -89,6 +89,21 @@ export interface ResourceActionExtension {
   requires?: AccessCheck[];
 }
 
+export interface ExtensionTabProps {
+  /** The installed extension whose details page shows the tab. */
+  extension: string;
+  /** Its InstallPlan as the console watches it (spec and status: installed version, state, …). */
+  installPlan: { metadata: { name?: string; [k: string]: unknown }; spec?: Record<string, unknown>; status?: Record<string, unknown> };
+}
+
+/** A tab on the Extension Center's details page of every installed extension, e.g. "Logs" of its backend. */
+export interface ExtensionTabExtension {
+  id: string;
+  title: Localized;
+  component: LazyComponent<ExtensionTabProps>;
+  requires?: AccessCheck[];
+}
+
 /** A slot of an extension's own pages that other extensions may fill. */
 export interface ExtensionPointDeclaration {
   /** Globally unique: "<extension>.<slot>", e.g. "devops.run-tabs". */
@@ -113,6 +128,8 @@ export interface ConsoleExtension {
   dashboardCards?: DashboardCardExtension[];
   resourceTabs?: ResourceTabExtension[];
   resourceActions?: ResourceActionExtension[];
+  /** Tabs on the details page of each installed extension. */
+  extensionTabs?: ExtensionTabExtension[];
   /** Translations by language, merged into the console's i18n under the extension's namespace. */
   locales?: Record<string, Record<string, string>>;
   /** Points of its own that other extensions fill (see <ExtensionSlot>). */

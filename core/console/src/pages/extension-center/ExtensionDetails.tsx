@@ -8,6 +8,9 @@ import { useWatchedList } from '../../app/use-watched-list.js';
 import { ConfigForm } from './ConfigForm.js';
 import { busyStates, configPatch, planProblem, group, stateColor, stateProgress, version as apiVersion, versionObjectName, type ExtensionObject, type InstallPlan } from './extension-center-api.js';
 import { Readme } from './Readme.js';
+import { AccessGate } from '../../app/AccessGate.js';
+import { ExtensionComponent } from '../../extensions/ExtensionComponent.js';
+import { useExtensions } from '../../extensions/ExtensionsContext.js';
 
 interface VersionDetails {
   configSchema: RJSFSchema | null;
@@ -35,6 +38,8 @@ export default function ExtensionDetails() {
   const [details, setDetails] = useState<VersionDetails | undefined>();
   const [saving, setSaving] = useState(false);
   const [saved, setSaved] = useState(false);
+  // Tabs enabled extensions add to every installed extension's page (e.g. "Logs" of its backend).
+  const extensionTabs = useExtensions().flatMap((e) => (e.module?.extensionTabs ?? []).map((tab) => ({ ...tab, from: e.name, key: `${e.name}/${tab.id}` })));
 
   useEffect(() => {
     api.get<ExtensionObject>({ group, version: apiVersion, resource: 'extensions', name }).then(setExt, (e: Error) => setError(e.message));
@@ -107,6 +112,11 @@ export default function ExtensionDetails() {
           <Tabs.Tab value="readme">{t('center.readme')}</Tabs.Tab>
           <Tabs.Tab value="config">{t('center.config')}</Tabs.Tab>
           {(details?.screenshots.length ?? 0) > 0 && <Tabs.Tab value="screenshots">{t('center.screenshots')}</Tabs.Tab>}
+          {installed && extensionTabs.map((tab) => (
+            <AccessGate key={tab.key} checks={tab.requires}>
+              <Tabs.Tab value={tab.key}>{localize(tab.title, i18n.language)}</Tabs.Tab>
+            </AccessGate>
+          ))}
         </Tabs.List>
         <Tabs.Panel value="readme" pt="md">
           {readme === undefined ? <Loader size="sm" /> : readme === null ? <Text c="dimmed">{t('center.noReadme')}</Text> : <Readme text={readme} assetsBase={assets} />}
@@ -132,6 +142,11 @@ export default function ExtensionDetails() {
             </SimpleGrid>
           ) : <Text c="dimmed">{t('center.screenshotsAfterInstall')}</Text>}
         </Tabs.Panel>
+        {installed && plan && extensionTabs.map((tab) => (
+          <Tabs.Panel key={tab.key} value={tab.key} pt="md">
+            <ExtensionComponent extension={tab.from} load={tab.component} props={{ extension: name, installPlan: plan as never }} />
+          </Tabs.Panel>
+        ))}
       </Tabs>
     </Stack>
   );
