@@ -1,0 +1,15 @@
+import { LogSearch } from './LogSearch.js';
+
+/**
+ * The "Logs" tab of a pipeline run, in the devops extension's `devops.mortise.io/run-tabs` point,
+ * whose contributions get `{namespace, pipeline, run, startTime, completionTime}`: the lines of
+ * the run's namespace in the run's window (up to now while it runs).
+ */
+export default function RunLogsTab(props: Record<string, unknown>) {
+  const text = (k: string) => (typeof props[k] === 'string' ? (props[k] as string) : undefined);
+  const startTime = text('startTime');
+  const completionTime = text('completionTime');
+  const startMs = startTime ? Date.parse(startTime) : Date.now() - 3_600_000;
+  const endMs = completionTime ? Date.parse(completionTime) + 1000 : Date.now();
+  return <LogSearch fixed={{ namespace: text('namespace') ?? '' }} window={{ startMs, endMs }} />;
+}
