@@ -280,6 +280,19 @@ describe('the logging extension', () => {
     for (const h of await held(coreLog)) if (BigInt(h.ts) <= BigInt(coreAfter.at(-1)!.ts)) expect(storedKeys.has(`${h.ts} ${h.line}`), h.line).toBe(true);
   });
 
+  it('brings RoleTemplates: a global role built from "View platform logs" reads the platform streams', async () => {
+    const templates = (await (await t.api(`${iam}/roletemplates?labelSelector=${encodeURIComponent('extensions.mortise.io/extension=logging')}`)).json()) as { items: Array<{ metadata: { name: string; labels: Record<string, string> } }> };
+    // Those of its manifest (beside the installer's own template for its proxy paths).
+    expect(templates.items.filter((r) => r.metadata.labels['iam.mortise.io/role-template']).map((r) => [r.metadata.name, r.metadata.labels['iam.mortise.io/scope']]).sort()).toEqual([['logging-logs-push', 'namespace'], ['logging-logs-view', 'namespace'], ['logging-platform-logs-view', 'global']]);
+    await created(`${iam}/users`, { metadata: { name: 'carol' }, spec: { password: 'carol-Password-9x' } });
+    const carol = await login(t.url, 'carol', 'carol-Password-9x');
+    expect(await lines(carol, '{source="core"}')).toEqual([]);
+    await created(`${iam}/globalroles`, { metadata: { name: 'log-auditor' }, rules: [], aggregationRoleTemplates: { templateNames: ['logging-platform-logs-view'] } });
+    await created(`${iam}/globalrolebindings`, { metadata: { name: 'carol-log-auditor' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'GlobalRole', name: 'log-auditor' }, subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'carol' }] });
+    // The extension caches decisions for 5 s.
+    await eventually(async () => (await lines(carol, '{source="core"}')).length > 0, 15_000, 'carol reads the core\'s log');
+  });
+
   it('tails over a websocket through the gateway, scoped like queries', async () => {
     const open = (token: string, query: string) => new Promise<{ ws: WebSocket; frames: unknown[] }>((resolve, reject) => {
       const ws = new WebSocket(`${t.url.replace('http', 'ws')}${loki}/tail?query=${encodeURIComponent(query)}&start=${Date.now() * 1e6}`, { headers: { authorization: `Bearer ${token}` } });
