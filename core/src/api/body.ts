@@ -30,7 +30,7 @@ export async function readObjectBody(req: IncomingMessage, opts: { limit?: numbe
   const text = raw.toString('utf8');
   if (text.trim() === '') throw badRequest('the request body is empty: send the object as JSON');
   let value: unknown;
-  if (type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml') {
+  if (type === 'application/yaml' || type === 'application/x-yaml' || type === 'text/yaml' || type === 'application/apply-patch+yaml') {
     let docs: unknown[];
     try {
       docs = parseYamlData(text);

@@ -12,10 +12,8 @@ export function patchTypeOf(contentType: string | undefined): PatchType {
     case 'application/merge-patch+json': return 'merge';
     case 'application/json-patch+json': return 'json';
     case 'application/strategic-merge-patch+json': return 'strategic';
-    case 'application/apply-patch+yaml':
-      throw unsupportedMediaType('server-side apply is not supported; use client-side `kubectl apply` (the default) or a merge patch');
     default:
-      throw unsupportedMediaType(`the body of a PATCH must be application/merge-patch+json, application/json-patch+json or application/strategic-merge-patch+json, not "${ct || 'none'}"`);
+      throw unsupportedMediaType(`the body of a PATCH must be application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json or application/apply-patch+yaml, not "${ct || 'none'}"`);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { KindRegistry } from '../registry/kind-registry.js';
-import type { KindDefinition, RequestContext } from '../registry/kind.js';
+import { apiVersionOf, type KindDefinition, type RequestContext } from '../registry/kind.js';
 import { parseResourceVersion, type DeleteOptions, type FieldValidation, type ResourceService } from '../registry/resource-service.js';
 import type { KubeObject } from '../store/resource-store.js';
 import { requestContextOf, type AppContext } from '../http/app-state.js';
@@ -8,6 +8,7 @@ import { isPlainObject, ownValue } from './own-properties.js';
 import { showValue } from './plain-data.js';
 import { exactNameOf } from './request-info.js';
 import { patchTypeOf } from './patch.js';
+import { fieldManagerOf, forceOf, isApplyPatch } from '../apply/write-options.js';
 import { badRequest, methodNotAllowed, notFound } from './status.js';
 import { toTable, wantsTable } from './table.js';
 import type { WatchHub } from './watch-hub.js';
@@ -42,6 +43,8 @@ export class ResourceHandler {
     const dryRun = dryRunOf(q);
     const fieldValidation = fieldValidationOf(q);
     const version = info.apiVersion;
+    const apiVersion = apiVersionOf({ group: def.group, version });
+    const userAgent = ctx.get('user-agent');
     // What was authorized is what is served: a list or watch that named one object serves it alone.
     const only = info.verb === 'list' || info.verb === 'watch' ? nameScopeOf(info.name, q.get('fieldSelector')) : undefined;
 
@@ -87,22 +90,34 @@ export class ResourceHandler {
       case 'create': {
         if (info.name) throw methodNotAllowed(`POST to a named ${def.kind} is not supported: POST to the collection`);
         if (def.terminating) throw methodNotAllowed(`create not allowed while custom resource definition ${def.plural}.${def.group} is terminating`);
-        const r = await this.service.create(def, ns, await readObjectBody(ctx.req), ctxUser, { dryRun, fieldValidation });
+        const fieldManager = fieldManagerOf(q, userAgent, 'CreateOptions', false);
+        const r = await this.service.create(def, ns, await readObjectBody(ctx.req), ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion });
         warn(ctx, r.warnings);
         ctx.status = 201;
         return this.send(ctx, def, version, r.object, 201);
       }
       case 'update': {
+        const fieldManager = fieldManagerOf(q, userAgent, 'UpdateOptions', false);
         const body = await readObjectBody(ctx.req);
         if (sub === 'finalize') return this.send(ctx, def, version, (await this.finalizeNamespace(def, info.name, body, ctxUser)).object);
-        const r = await this.service.update(def, ns, info.name, body, ctxUser, { dryRun, fieldValidation, subresource: sub === 'status' ? 'status' : '' });
+        const r = await this.service.update(def, ns, info.name, body, ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion, subresource: sub === 'status' ? 'status' : '' });
         warn(ctx, r.warnings);
         return this.send(ctx, def, version, r.object);
       }
       case 'patch': {
+        const subresource = sub === 'status' ? 'status' : '';
+        if (isApplyPatch(ctx.get('content-type'))) {
+          // Server-side apply: a YAML (or JSON) configuration; creates the object if it is missing.
+          const fieldManager = fieldManagerOf(q, userAgent, 'PatchOptions', true);
+          const body = await readObjectBody(ctx.req);
+          const r = await this.service.apply(def, ns, info.name, body, ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion, subresource, force: forceOf(q) });
+          warn(ctx, r.warnings);
+          return this.send(ctx, def, version, r.object, r.created ? 201 : 200);
+        }
         const type = patchTypeOf(ctx.get('content-type'));
+        const fieldManager = fieldManagerOf(q, userAgent, 'PatchOptions', false);
         const body = await readObjectBody(ctx.req, { contentType: 'application/json' });
-        const r = await this.service.patch(def, ns, info.name, type, body, ctxUser, { dryRun, fieldValidation, subresource: sub === 'status' ? 'status' : '' });
+        const r = await this.service.patch(def, ns, info.name, type, body, ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion, subresource });
         warn(ctx, r.warnings);
         return this.send(ctx, def, version, r.object);
       }

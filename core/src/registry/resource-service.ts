@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { EventEmitter } from 'node:events';
 import type { KubeObject, ObjectKey, ResourceStore, StoreEvent, Watcher } from '../store/resource-store.js';
 import { StoreError } from '../store/resource-store.js';
@@ -6,6 +7,7 @@ import {
   ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, qualified, type StatusCause,
 } from '../api/status.js';
 import { applyPatch, type PatchType } from '../api/patch.js';
+import { applyConfig, recordUpdate, type Writer } from '../apply/field-manager.js';
 import { findDataProblem, shortField, showValue } from '../api/plain-data.js';
 import { isPlainObject, ownValue } from '../api/own-properties.js';
 import {
@@ -22,6 +24,16 @@ export interface WriteOptions {
   dryRun?: boolean;
   fieldValidation?: FieldValidation;
   subresource?: '' | 'status';
+  /** Who writes, recorded in metadata.managedFields; the core's own writers are "mortise-core". */
+  fieldManager?: string;
+  /** The apiVersion the client used (managedFields record it); default the storage version. */
+  apiVersion?: string;
+}
+
+export interface ApplyOptions extends WriteOptions {
+  fieldManager: string;
+  /** Take fields other managers own instead of refusing with a conflict. */
+  force?: boolean;
 }
 
 export interface WriteResult {
@@ -188,6 +200,7 @@ export class ResourceService extends EventEmitter<{
     m.uid = randomUUID();
     m.creationTimestamp = now();
     m.generation = 1;
+    const requestedFields = m.managedFields;
     delete m.resourceVersion;
     delete m.deletionTimestamp;
     delete m.deletionGracePeriodSeconds;
@@ -197,6 +210,7 @@ export class ResourceService extends EventEmitter<{
     await def.strategy?.prepareForCreate?.(obj, ctx);
     this.validate(def, obj, () => def.strategy?.validate?.(obj) ?? []);
     await this.admit({ operation: 'CREATE', def, object: obj, ctx });
+    this.trackFields(def, undefined, obj, requestedFields, opts);
     if (opts.dryRun) {
       if (await this.store.get(this.key(def, namespace, m.name!))) throw alreadyExists(def.group, def.plural, m.name!);
       return { object: this.external(def, obj), warnings };
@@ -244,11 +258,68 @@ export class ResourceService extends EventEmitter<{
     }
   }
 
+  /**
+   * Server-side apply (`application/apply-patch+yaml`): merges the configuration into the live
+   * object by the kind's schema, or creates the object. `created` says which.
+   */
+  async apply(def: KindDefinition, namespace: string, name: string, body: unknown, ctx: RequestContext, opts: ApplyOptions): Promise<WriteResult & { created: boolean }> {
+    const config = this.decode(def, body, namespace);
+    if (config.metadata.name !== undefined && config.metadata.name !== name) {
+      throw badRequest(`the name of the object (${showValue(config.metadata.name)}) does not match the name on the URL (${name})`);
+    }
+    if (config.metadata.managedFields !== undefined) throw badRequest('metadata.managedFields must be nil in an apply configuration');
+    const typed = ownValue(body, 'apiVersion') !== undefined && ownValue(body, 'kind') !== undefined;
+    if (!typed) throw badRequest(`an apply configuration must say its apiVersion and kind (${apiVersionOf(def)}, ${def.kind})`);
+    config.metadata.name = name;
+    const pinned = config.metadata.resourceVersion || undefined;
+    checkResourceVersion(pinned);
+    const warnings = this.checkUnknownFields(def, config, opts.fieldValidation);
+    if (opts.subresource === 'status') {
+      for (const k of Object.keys(config)) if (!['apiVersion', 'kind', 'metadata', 'status'].includes(k)) delete config[k];
+      config.metadata = { name, ...(config.metadata.namespace ? { namespace: config.metadata.namespace } : {}) };
+    } else if (def.subresources.status) {
+      delete config.status;
+    }
+    const writer = this.writerOf(def, opts);
+    for (let attempt = 0; ; attempt++) {
+      const old = await this.store.get(this.key(def, namespace, name));
+      if (!old && (pinned || opts.subresource)) throw notFound(def.group, def.plural, name);
+      const live = old && this.external(def, old);
+      const merged = applyConfig(def, live, config, writer, opts.force ?? false);
+      const applied = { ...opts, appliedFields: true };
+      try {
+        if (!old) return { ...(await this.create(def, namespace, merged, ctx, applied)), warnings, created: true };
+        // Nothing to change: no write, as kube-apiserver skips a write that changes nothing.
+        if (isDeepStrictEqual(merged, live)) return { object: live!, warnings, created: false };
+        return { ...(await this.replace(def, old, merged, ctx, applied, pinned ?? old.metadata.resourceVersion, warnings)), created: false };
+      } catch (e) {
+        const race = e instanceof ApiError && (e.reason === 'AlreadyExists' || (e.reason === 'Conflict' && !e.details?.causes));
+        if (race && !pinned && attempt < 10) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** metadata.managedFields after a write: an apply computed them already; anything else is an Update. */
+  private trackFields(def: KindDefinition, old: KubeObject | undefined, next: KubeObject, requested: unknown, opts: WriteOptions & { appliedFields?: boolean }): void {
+    if (opts.appliedFields) {
+      if (requested === undefined) delete next.metadata.managedFields;
+      else next.metadata.managedFields = requested;
+      return;
+    }
+    recordUpdate(def, old, next, requested, this.writerOf(def, opts));
+  }
+
+  private writerOf(def: KindDefinition, opts: WriteOptions): Writer {
+    return { manager: opts.fieldManager ?? 'mortise-core', apiVersion: opts.apiVersion ?? apiVersionOf(def), subresource: opts.subresource ?? '' };
+  }
+
   /** The common tail of update and patch: merge with the stored object by the kind's rules. */
   private async replace(def: KindDefinition, old: KubeObject, obj: KubeObject, ctx: RequestContext, opts: WriteOptions, expectedRv: string | undefined, warnings: string[]): Promise<WriteResult> {
     const name = old.metadata.name!;
     this.checkShape(def, obj);
     const m = obj.metadata;
+    const requestedFields = m.managedFields;
     if (m.uid && m.uid !== old.metadata.uid) {
       throw conflict(def.group, def.plural, name, `Precondition failed: UID in precondition: ${showValue(m.uid)}, UID in object meta: ${old.metadata.uid}`);
     }
@@ -282,6 +353,7 @@ export class ResourceService extends EventEmitter<{
     }
     this.validate(def, next, () => [...(def.strategy?.validate?.(next) ?? []), ...(def.strategy?.validateUpdate?.(next, old) ?? [])]);
     await this.admit({ operation: 'UPDATE', def, object: next, old, ctx });
+    this.trackFields(def, old, next, requestedFields, opts);
     if (opts.dryRun) return { object: this.external(def, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }), warnings };
     let stored: KubeObject;
     try {
