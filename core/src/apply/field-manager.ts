@@ -1,11 +1,12 @@
-import { ApiError } from '../api/status.js';
+import { ApiError, invalid } from '../api/status.js';
 import type { KindDefinition } from '../registry/kind.js';
 import type { KubeObject } from '../store/resource-store.js';
 import { compare, type Comparison } from './compare.js';
 import { FieldSet, pathText, type FieldPath } from './field-set.js';
 import { fieldSetOf } from './field-set-of.js';
 import { decodeManagedFields, encodeManagedFields, identityOf, type Manager, type Managers } from './managed-fields.js';
-import { merge } from './merge.js';
+import { kubectlManager, lastAppliedFields, syncLastApplied } from './last-applied.js';
+import { merge, MergeError } from './merge.js';
 import { pruneFields } from './remove-fields.js';
 import { objectSchemaOf } from './schema-shape.js';
 
@@ -80,7 +81,13 @@ export function recordUpdate(def: KindDefinition, live: KubeObject | undefined, 
 export function applyConfig(def: KindDefinition, live: KubeObject | undefined, config: KubeObject, writer: Writer, force: boolean): KubeObject {
   const schema = objectSchemaOf(def);
   const managers = decodeOr(live?.metadata.managedFields, () => new Map());
-  const merged = merge(live ?? {}, config, schema) as KubeObject;
+  let merged: KubeObject;
+  try {
+    merged = merge(live ?? {}, config, schema) as KubeObject;
+  } catch (e) {
+    if (e instanceof MergeError) throw invalid(def.group, def.kind, config.metadata.name ?? '', [{ reason: 'FieldValueInvalid', field: e.field, message: e.message }]);
+    throw e;
+  }
   const applied = tracked(def, writer.subresource, fieldSetOf(config, schema));
   const id = identityOf({ ...writer, operation: 'Apply' });
   const previous = managers.get(id);
@@ -91,17 +98,21 @@ export function applyConfig(def: KindDefinition, live: KubeObject | undefined, c
   }
   const c = changes(def, writer, live ?? {}, merged);
   const changed = c.modified.union(c.added);
+  // kubectl moving from client-side apply takes what its last-applied annotation names.
+  const allowed = writer.manager === kubectlManager ? lastAppliedFields(def, live) : undefined;
   const conflicts: Array<{ manager: Manager; fields: FieldSet }> = [];
   for (const [other, m] of managers) {
     if (other === id) continue;
     const fields = m.fields.intersection(changed);
-    if (!fields.empty) conflicts.push({ manager: m, fields });
+    const refused = allowed ? fields.difference(allowed) : fields;
+    if (!refused.empty) conflicts.push({ manager: m, fields: refused });
   }
   if (conflicts.length && !force) throw conflictError(conflicts);
   for (const [other, m] of managers) {
     if (other !== id) managers.set(other, { ...m, fields: m.fields.difference(changed).difference(c.removed) });
   }
   setManagedFields(merged, managers);
+  if (writer.manager === kubectlManager) syncLastApplied(live, merged, config);
   return merged;
 }
 
