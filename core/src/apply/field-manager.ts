@@ -26,6 +26,8 @@ export interface Writer {
 /** Fields of ObjectMeta the server sets: nobody owns them. */
 const serverMetadata = ['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
 const untracked: FieldPath[] = [['f:apiVersion'], ['f:kind'], ['f:metadata'], ...serverMetadata.map((k) => ['f:metadata', `f:${k}`])];
+const managedFieldsPath: FieldPath = ['f:metadata', 'f:managedFields'];
+const statusPath: FieldPath = ['f:status'];
 
 /**
  * The part of a field set a writer can own: not the server's metadata, and (as the kinds'
@@ -33,14 +35,15 @@ const untracked: FieldPath[] = [['f:apiVersion'], ['f:kind'], ['f:metadata'], ..
  * status subresource, nothing but status through /status.
  */
 function tracked(def: KindDefinition, subresource: Writer['subresource'], set: FieldSet): FieldSet {
-  let s = set.withoutSubtree(['f:metadata', 'f:managedFields']);
-  for (const p of untracked) s = s.withoutMember(p);
-  if (subresource === 'status') return s.onlySubtree(['f:status']);
-  return def.subresources.status ? s.withoutSubtree(['f:status']) : s;
+  if (subresource === 'status') return set.onlySubtree(statusPath);
+  return set.without(untracked, def.subresources.status ? [managedFieldsPath, statusPath] : [managedFieldsPath]);
 }
 
-function changes(def: KindDefinition, writer: Writer, before: unknown, after: unknown): Comparison {
-  const c = compare(before, after, objectSchemaOf(def));
+/** The object as compared: managedFields are bookkeeping, not content. */
+const content = (o: KubeObject | Record<string, never>): unknown => (o.metadata ? { ...o, metadata: { ...o.metadata, managedFields: undefined } } : o);
+
+function changes(def: KindDefinition, writer: Writer, before: KubeObject | Record<string, never>, after: KubeObject): Comparison {
+  const c = compare(content(before), content(after), objectSchemaOf(def));
   return { added: tracked(def, writer.subresource, c.added), removed: tracked(def, writer.subresource, c.removed), modified: tracked(def, writer.subresource, c.modified) };
 }
 

@@ -1,4 +1,4 @@
-import { isPlainObject, setOwn } from '../api/own-properties.js';
+import { isPlainObject } from '../api/own-properties.js';
 
 // A set of field paths, the way structured-merge-diff keeps ownership: a trie whose edges are
 // path elements in their FieldsV1 spelling. `f:<name>` is a field of a map, `k:<json>` an item
@@ -80,22 +80,15 @@ export class FieldSet {
     return out;
   }
 
-  /** This set without `path` and everything below it. */
-  withoutSubtree(path: FieldPath): FieldSet {
+  /** This set without the members `members` (what is below them stays) and without `subtrees` entirely. */
+  without(members: readonly FieldPath[], subtrees: readonly FieldPath[] = []): FieldSet {
     const out = this.copy();
-    const parent = out.at(path.slice(0, -1));
-    if (parent && path.length) {
+    for (const path of [...members, ...subtrees]) {
+      const parent = out.at(path.slice(0, -1));
+      if (!parent || path.length === 0) continue;
       parent.members.delete(path[path.length - 1]!);
-      parent.children.delete(path[path.length - 1]!);
+      if (subtrees.includes(path)) parent.children.delete(path[path.length - 1]!);
     }
-    return out;
-  }
-
-  /** This set without the member `path` (what is below it stays). */
-  withoutMember(path: FieldPath): FieldSet {
-    if (!this.has(path)) return this;
-    const out = this.copy();
-    out.at(path.slice(0, -1))!.members.delete(path[path.length - 1]!);
     return out;
   }
 
@@ -107,7 +100,12 @@ export class FieldSet {
   }
 
   equals(other: FieldSet): boolean {
-    return JSON.stringify(this.toFieldsV1()) === JSON.stringify(other.toFieldsV1());
+    if (this.empty || other.empty) return this.empty && other.empty;
+    if (this.members.size !== other.members.size) return false;
+    for (const m of this.members) if (!other.members.has(m)) return false;
+    const mine = [...this.children].filter(([, c]) => !c.empty);
+    const theirs = [...other.children].filter(([, c]) => !c.empty);
+    return mine.length === theirs.length && mine.every(([pe, c]) => other.children.get(pe)?.equals(c) === true);
   }
 
   /** Every member path, in FieldsV1 order. */
@@ -124,8 +122,9 @@ export class FieldSet {
     for (const pe of sortedElements(new Set([...this.members, ...this.children.keys()]))) {
       const c = this.children.get(pe);
       const inner = c && !c.empty ? c.toFieldsV1() : {};
-      if (this.members.has(pe) && c && !c.empty) setOwn(out, pe, { '.': {}, ...inner });
-      else if (this.members.has(pe) || (c && !c.empty)) setOwn(out, pe, inner);
+      // Keys are never `__proto__`: every path element starts with its kind ("f:", "k:", ...).
+      if (this.members.has(pe) && c && !c.empty) out[pe] = { '.': {}, ...inner };
+      else if (this.members.has(pe) || (c && !c.empty)) out[pe] = inner;
     }
     return out;
   }
