@@ -66,10 +66,10 @@ describe('resource API (client-node)', () => {
       expect(created).toBeLessThanOrEqual(Date.now());
       expect(ws.spec).toEqual({ manager: 'alice' });
 
-      // Controllers may have added a status since; everything else is as created.
-      const { status: _s, metadata: { resourceVersion: _rv, ...gotMeta }, ...got } = await getWs('crud-a');
+      // Controllers may have added a status since (and own it in managedFields); everything else is as created.
+      const { status: _s, metadata: { resourceVersion: _rv, managedFields: gotFields, ...gotMeta }, ...got } = await getWs('crud-a');
       const { metadata: { resourceVersion: _rv2, ...createdMeta }, ...createdRest } = ws;
-      expect({ ...got, metadata: gotMeta }).toEqual({ ...createdRest, metadata: createdMeta });
+      expect({ ...got, metadata: { ...gotMeta, managedFields: gotFields?.filter((e) => e.subresource !== 'status') } }).toEqual({ ...createdRest, metadata: createdMeta });
 
       const list = (await objects.listClusterCustomObject({ ...workspaces })) as { kind: string; apiVersion: string; metadata: { resourceVersion: string }; items: Obj[] };
       expect(list.kind).toBe('WorkspaceList');
