@@ -42,6 +42,7 @@ function pathsFor(def: KindDefinition, version: string, mode: 'v2' | 'v3') {
     param('fieldValidation', 'query', 'Strict (default here), Warn or Ignore: what to do with unknown fields.'),
     param('fieldManager', 'query', 'A name associated with the actor making the change.'),
   ];
+  const patchParams = [...writeParams, param('force', 'query', 'Server-side apply only: take fields other managers own instead of refusing with a conflict.')];
   const pathParams = [...(def.namespaced ? [param('namespace', 'path', 'object name and auth scope')] : [])];
   const response = (description: string) =>
     mode === 'v3' ? { description, content: { 'application/json': { schema: { $ref: ref } } } } : { description, schema: { $ref: ref } };
@@ -59,7 +60,7 @@ function pathsFor(def: KindDefinition, version: string, mode: 'v2' | 'v3') {
     [item]: {
       get: op('get', `read the specified ${def.kind}`),
       put: op('put', `replace the specified ${def.kind}`, writeParams),
-      patch: op('patch', `partially update the specified ${def.kind}`, writeParams),
+      patch: op('patch', `partially update the specified ${def.kind}`, patchParams),
       delete: op('delete', `delete a ${def.kind}`, [param('dryRun', 'query', 'All')]),
       parameters: [param('name', 'path', `name of the ${def.kind}`), ...pathParams],
     },
@@ -68,7 +69,7 @@ function pathsFor(def: KindDefinition, version: string, mode: 'v2' | 'v3') {
     paths[`${item}/status`] = {
       get: op('get', `read status of the specified ${def.kind}`),
       put: op('put', `replace status of the specified ${def.kind}`, writeParams),
-      patch: op('patch', `partially update status of the specified ${def.kind}`, writeParams),
+      patch: op('patch', `partially update status of the specified ${def.kind}`, patchParams),
       parameters: [param('name', 'path', `name of the ${def.kind}`), ...pathParams],
     };
   }
