@@ -213,7 +213,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const codes = new AuthorizationCodes(store, tokens, users, logger);
 
   const watches = new WatchHub(service, { bookmarkIntervalMs: opts.bookmarkIntervalMs });
-  const resources = new ResourceHandler(kinds, service, watches);
+  const resources = new ResourceHandler(kinds, service, watches, (user, info) => guard.authorize(user, info));
 
   const crdController = new CrdController(service, kinds, crdDef, logger);
   await crdController.loadAll();

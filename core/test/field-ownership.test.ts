@@ -7,6 +7,7 @@ import { decodeManagedFields } from '../src/apply/managed-fields.js';
 import { merge, MergeError } from '../src/apply/merge.js';
 import { objectSchemaOf } from '../src/apply/schema-shape.js';
 import { ApiError } from '../src/api/status.js';
+import { findDataProblem } from '../src/api/plain-data.js';
 import type { JSONSchema, KindDefinition } from '../src/registry/kind.js';
 import type { KubeObject } from '../src/store/resource-store.js';
 
@@ -201,5 +202,18 @@ describe('ownership', () => {
     const reset = structuredClone(next);
     recordUpdate(def, next, reset, [{}], writer('x'));
     expect(reset.metadata.managedFields).toBeUndefined();
+  });
+});
+
+describe('depth', () => {
+  it('paths below 90 elements are owned as one value, so managedFields stay within the nesting limit', () => {
+    let deep: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 95; i++) deep = { d: deep };
+    expect(findDataProblem(deep, 97)).toBeUndefined();
+    const obj = { apiVersion: 'test.mortise.io/v1', kind: 'Widget', metadata: { name: 'w' }, spec: { extra: deep } } as KubeObject;
+    const longest = Math.max(...[...fieldSetOf(obj, root).paths()].map((p) => p.length));
+    expect(longest).toBe(90);
+    recordUpdate(def, undefined, obj, undefined, writer('deep'));
+    expect(findDataProblem(obj)).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
 import { apiFailure, mergePatch, settle, statusOf, type StatusBody } from './support/k8s-helpers.js';
 
 // Server-side apply through a real core: raw HTTP (the exact Status bodies), the real kubectl
@@ -198,6 +198,39 @@ describe('server-side apply', () => {
       await statusOf(await apply(`${gadgets}/one`, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n', 'fieldManager=alice'), 400);
       const unknown = await statusOf(await apply(`${gadgets}/one`, gadgetYaml('one', 'nope: 1'), 'fieldManager=alice'), 422);
       expect(unknown.message).toMatch(/unknown field "spec.nope"/);
+    });
+
+    it('applying a User: the password is hashed, never returned, and only its field name is in managedFields', async () => {
+      const password = 'applied-password-1';
+      const yaml = `apiVersion: iam.mortise.io/v1alpha1\nkind: User\nmetadata:\n  name: ssa-user\nspec:\n  email: ssa@example.com\n  password: ${password}\n`;
+      const res = await apply('/apis/iam.mortise.io/v1alpha1/users/ssa-user', yaml, 'fieldManager=gitops');
+      const text = await res.text();
+      expect(res.status).toBe(201);
+      expect(text).not.toContain(password);
+      expect(text).not.toContain('$scrypt');
+      const u = JSON.parse(text) as Obj;
+      expect(u.spec).toEqual({ email: 'ssa@example.com' });
+      expect(fieldsOf(u, 'gitops')).toEqual({ 'f:spec': { 'f:email': {}, 'f:password': {} } });
+      await login(t.url, 'ssa-user', password);
+      // Applied again (kubectl sends the password every time): still the same password.
+      const again = await apply('/apis/iam.mortise.io/v1alpha1/users/ssa-user', yaml.replace('ssa@example.com', 'ssa2@example.com'), 'fieldManager=gitops');
+      expect(again.status).toBe(200);
+      expect(await again.text()).not.toContain(password);
+      await login(t.url, 'ssa-user', password);
+    });
+
+    it('an apply that would create is authorized as a create too (403 with patch alone), as kube-apiserver', async () => {
+      const iam = '/apis/iam.mortise.io/v1alpha1';
+      const password = 'patcher-password-1';
+      expect((await t.api(`${iam}/users`, { method: 'POST', json: { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'User', metadata: { name: 'patcher' }, spec: { email: 'p@example.com', password } } })).status).toBe(201);
+      expect((await t.api(`${iam}/globalroles`, { method: 'POST', json: { metadata: { name: 'gadget-patcher' }, rules: [{ apiGroups: [group], resources: ['gadgets'], verbs: ['get', 'patch'] }] } })).status).toBe(201);
+      expect((await t.api(`${iam}/globalrolebindings`, { method: 'POST', json: { metadata: { name: 'gadget-patcher' }, roleRef: { kind: 'GlobalRole', name: 'gadget-patcher' }, subjects: [{ kind: 'User', name: 'patcher' }] } })).status).toBe(201);
+      const token = await login(t.url, 'patcher', password);
+      const asPatcher = (name: string, spec: string) => call(t.url, token, `${gadgets}/${name}?fieldManager=patcher`, { method: 'PATCH', body: gadgetYaml(name, spec), headers: { 'content-type': 'application/apply-patch+yaml' } });
+      await eventually(async () => (await asPatcher('one', 'color: violet')).status === 200, 10_000, 'the patch grant');
+      const refused = await statusOf(await asPatcher('patcher-new', 'size: 1'), 403);
+      expect(refused.message).toMatch(/^patcher cannot create/);
+      expect((await t.api(`${gadgets}/patcher-new`)).status).toBe(404);
     });
 
     it('the core\'s own writers (controllers) are the manager mortise-core', async () => {

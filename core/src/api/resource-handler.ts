@@ -2,11 +2,11 @@ import type { KindRegistry } from '../registry/kind-registry.js';
 import { apiVersionOf, type KindDefinition, type RequestContext } from '../registry/kind.js';
 import { parseResourceVersion, type DeleteOptions, type FieldValidation, type ResourceService } from '../registry/resource-service.js';
 import type { KubeObject } from '../store/resource-store.js';
-import { requestContextOf, type AppContext } from '../http/app-state.js';
+import { requestContextOf, type AppContext, type UserInfo } from '../http/app-state.js';
 import { readObjectBody } from './body.js';
 import { isPlainObject, ownValue } from './own-properties.js';
 import { showValue } from './plain-data.js';
-import { exactNameOf } from './request-info.js';
+import { exactNameOf, type RequestInfo } from './request-info.js';
 import { patchTypeOf } from './patch.js';
 import { fieldManagerOf, forceOf, isApplyPatch } from '../apply/write-options.js';
 import { badRequest, methodNotAllowed, notFound } from './status.js';
@@ -19,6 +19,8 @@ export class ResourceHandler {
     private readonly kinds: KindRegistry,
     private readonly service: ResourceService,
     private readonly watches: WatchHub,
+    /** Authorizes a request as another verb (an apply that creates must be allowed to create). */
+    private readonly authorize?: (user: UserInfo, info: RequestInfo) => Promise<void>,
   ) {}
 
   handle = async (ctx: AppContext): Promise<void> => {
@@ -110,7 +112,10 @@ export class ResourceHandler {
           // Server-side apply: a YAML (or JSON) configuration; creates the object if it is missing.
           const fieldManager = fieldManagerOf(q, userAgent, 'PatchOptions', true);
           const body = await readObjectBody(ctx.req);
-          const r = await this.service.apply(def, ns, info.name, body, ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion, subresource, force: forceOf(q) });
+          // As kube-apiserver: an apply that creates the object is authorized as a create too.
+          const user = ctx.state.user;
+          const beforeCreate = user && this.authorize ? () => this.authorize!(user, { ...info, verb: 'create' }) : undefined;
+          const r = await this.service.apply(def, ns, info.name, body, ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion, subresource, force: forceOf(q), beforeCreate });
           warn(ctx, r.warnings);
           return this.send(ctx, def, version, r.object, r.created ? 201 : 200);
         }

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { JSONSchema } from '../registry/kind.js';
 import { FieldSet, fieldElement, type PathElement } from './field-set.js';
-import { entryOf, itemElements, shapeOf, type Shape } from './schema-shape.js';
+import { entryOf, itemElements, maxTrackedDepth, shapeOf, type Shape } from './schema-shape.js';
 
 /** What changed between two versions of an object, field by field (structured-merge-diff's Compare). */
 export interface Comparison {
@@ -21,7 +21,7 @@ function walk(l: unknown, r: unknown, schema: JSONSchema | undefined, path: Path
   const ls = l === undefined ? undefined : shapeOf(schema, l);
   const rs = r === undefined ? undefined : shapeOf(schema, r);
   const shape = (rs ?? ls)!;
-  if ((ls && rs && !sameShape(ls, rs)) || !descend(shape, l, r, schema, path, c)) {
+  if ((ls && rs && !sameShape(ls, rs)) || path.length >= maxTrackedDepth || !descend(shape, l, r, schema, path, c)) {
     // A leaf: a scalar, or an atomic list or map compared as one value.
     if (l === undefined) c.added.insert(path);
     else if (r === undefined) c.removed.insert(path);

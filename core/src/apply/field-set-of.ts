@@ -1,7 +1,7 @@
 import { isPlainObject } from '../api/own-properties.js';
 import type { JSONSchema } from '../registry/kind.js';
 import { FieldSet, fieldElement, type PathElement } from './field-set.js';
-import { entryOf, itemElements, shapeOf } from './schema-shape.js';
+import { entryOf, itemElements, maxTrackedDepth, shapeOf } from './schema-shape.js';
 
 /**
  * The fields a value sets, as structured-merge-diff's ToFieldSet: every scalar and atomic
@@ -16,7 +16,7 @@ export function fieldSetOf(value: unknown, schema: JSONSchema | undefined): Fiel
 
 function walk(value: unknown, schema: JSONSchema | undefined, path: PathElement[], set: FieldSet): void {
   const shape = shapeOf(schema, value);
-  if (shape.type === 'scalar') {
+  if (shape.type === 'scalar' || path.length >= maxTrackedDepth) {
     set.insert(path);
     return;
   }

@@ -16,6 +16,13 @@ export type Shape =
 
 const scalar: Shape = { type: 'scalar' };
 
+/**
+ * Paths deeper than this are owned as one value. managedFields nest a level per path element
+ * inside `metadata.managedFields[i].fieldsV1`, and must stay within the API's nesting limit
+ * (100, plain-data.ts) so that an object read back can be written back.
+ */
+export const maxTrackedDepth = 90;
+
 export function shapeOf(schema: JSONSchema | undefined, value: unknown): Shape {
   if (value === null || value === undefined) return scalar;
   if (!schema || schema['x-kubernetes-int-or-string'] === true) return deduced(value, schema);

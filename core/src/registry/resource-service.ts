@@ -34,6 +34,8 @@ export interface ApplyOptions extends WriteOptions {
   fieldManager: string;
   /** Take fields other managers own instead of refusing with a conflict. */
   force?: boolean;
+  /** Called before an apply creates the object: throws when the caller may not create it. */
+  beforeCreate?: () => Promise<void>;
 }
 
 export interface WriteResult {
@@ -288,7 +290,10 @@ export class ResourceService extends EventEmitter<{
       const merged = applyConfig(def, live, config, writer, opts.force ?? false);
       const applied = { ...opts, appliedFields: true };
       try {
-        if (!old) return { ...(await this.create(def, namespace, merged, ctx, applied)), warnings, created: true };
+        if (!old) {
+          await opts.beforeCreate?.();
+          return { ...(await this.create(def, namespace, merged, ctx, applied)), warnings, created: true };
+        }
         // Nothing to change: no write, as kube-apiserver skips a write that changes nothing.
         if (isDeepStrictEqual(merged, live)) return { object: live!, warnings, created: false };
         return { ...(await this.replace(def, old, merged, ctx, applied, pinned ?? old.metadata.resourceVersion, warnings)), created: false };
