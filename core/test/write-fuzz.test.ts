@@ -44,6 +44,7 @@ const seeds: Record<string, Record<string, unknown>> = {
   'extensions.mortise.io/jsbundles': { metadata: { name: 'fuzz-js' }, spec: { remoteEntry: '/proxy/fuzz/remoteEntry.js' } },
   'extensions.mortise.io/apiservices': { metadata: { name: 'fuzz-api' }, spec: { group: 'fuzz-api.example.com', version: 'v1', url: 'http://127.0.0.1:9' } },
   'extensions.mortise.io/reverseproxies': { metadata: { name: 'fuzz-rp' }, spec: { matcher: { path: '/proxy/fuzz' }, upstream: { url: 'http://127.0.0.1:9' } } },
+  'extensions.mortise.io/admissionwebhooks': { metadata: { name: 'fuzz-admission' }, spec: { extension: 'fuzz-ext', url: 'http://127.0.0.1:9', path: '/admission', enabled: false } },
   'extensions.mortise.io/extensionentries': { metadata: { name: 'fuzz-entries' }, spec: { entries: [] } },
   'apiextensions.k8s.io/customresourcedefinitions': {
     metadata: { name: `widgets.${crdGroup}` },
