@@ -11,7 +11,8 @@ import { repositoryBench } from './repository-bench.js';
 import { logStoreBench } from './log-store-bench.js';
 import { meshBench } from './mesh-bench.js';
 import { logTailBench } from './log-tail-bench.js';
-import { launchBrowser, loginFirstPaint, signedInPaint, toggleVisible } from './console-bench.js';
+import { launchBrowser } from './console-bench.js';
+import { consoleTable, consoleWithExtensions, consoleWithoutExtensions } from './console-figures.js';
 import { devopsBench, devopsRows } from './devops-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
@@ -216,8 +217,7 @@ async function main() {
 
   // The console with no extension yet.
   const browser = await launchBrowser();
-  const login = await loginFirstPaint(browser, core.url);
-  const bare0 = await signedInPaint(browser, core.url, password, (p) => p.getByTestId('navigation').getByRole('link', { name: 'Overview' }).waitFor());
+  const consoleBare = await consoleWithoutExtensions(browser, core.url, password);
 
   const gw = await gatewayBench(core.url, tok, seconds, core.child.pid);
   out('## Extensions and the gateway (hello-world from the bundled repository)');
@@ -255,23 +255,10 @@ async function main() {
   }
   out();
 
-  // The console again, hello-world installed (by the gateway benchmark above).
-  const with1 = await signedInPaint(browser, core.url, password, (p) => p.getByTestId('navigation').getByRole('link', { name: 'Hello World' }).waitFor({ timeout: 60_000 }));
-  const toggles = await toggleVisible(browser, core.url, password, async (enabled) => {
-    await fetch(`${core.url}/apis/extensions.mortise.io/v1alpha1/installplans/hello-world`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { enabled } }) });
-  });
+  // The console again, hello-world installed (by the gateway benchmark above), then 20 extensions.
+  const consoleExt = await consoleWithExtensions(browser, core.url, auth, password);
   await browser.close();
-  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
-  out('## Console (headless Chromium on the same machine)');
-  out();
-  out('| measurement | value |');
-  out('|---|---|');
-  out(`| host JS before the first paint (login page, gzip on the wire) | ${(login.jsBytes / 1024).toFixed(0)} KiB (+ ${(login.cssBytes / 1024).toFixed(0)} KiB CSS) |`);
-  out(`| first contentful paint, login page, cold cache | ${login.fcpMs.toFixed(0)} ms |`);
-  out(`| signed in, 0 extensions: first contentful paint / navigation ready (median of 5 reloads) | ${bare0.fcpMs.toFixed(0)} ms / ${bare0.interactiveMs.toFixed(0)} ms |`);
-  out(`| signed in, 1 extension (hello-world): first contentful paint / its nav item ready | ${with1.fcpMs.toFixed(0)} ms / ${with1.interactiveMs.toFixed(0)} ms |`);
-  out(`| disable via the API → gone from another open console, p50 / max of 5 | ${percentile(sorted(toggles.disableMs), 50).toFixed(0)} ms / ${Math.max(...toggles.disableMs).toFixed(0)} ms |`);
-  out(`| enable via the API → back in another open console (backend restart included), p50 / max of 5 | ${percentile(sorted(toggles.enableMs), 50).toFixed(0)} ms / ${Math.max(...toggles.enableMs).toFixed(0)} ms |`);
+  for (const line of consoleTable(consoleBare, consoleExt)) out(line);
   out();
 
   const devops = await devopsBench(core.url, tok);
