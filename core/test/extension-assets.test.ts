@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { decodeAssetPath, hasContentHash } from '../src/extensions/asset-routes.js';
 import { buildBundledRepository } from '../src/extensions/bundled-repository.js';
+import { MAX_MEDIA_BYTES } from '../src/extensions/readme-routes.js';
 import { createLogger } from '../src/ops/logger.js';
 import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
 
@@ -18,14 +19,14 @@ const iam = '/apis/iam.mortise.io/v1alpha1';
  * hello-world renamed, with a built frontend beside its backend: the shape of a real package,
  * with everything a careless build leaves in it (source, maps, dotfiles).
  */
-function extensionSource(root: string, name: string, version: string, frontend: 'own-directory' | 'beside-backend', readme: string): void {
+function extensionSource(root: string, name: string, version: string, frontend: 'own-directory' | 'beside-backend', readme: string, media: Record<string, string | Buffer> = {}): void {
   const dir = join(root, `${name}-${version}`);
   cpSync(helloWorld, dir, { recursive: true, filter: (src) => !src.includes('node_modules') });
   const remoteEntry = frontend === 'own-directory' ? 'dist/ui/remoteEntry.js' : 'dist/remoteEntry.js';
   // hello-world's manifest as data: its own frontend and screenshots give way to the fixture's.
   const manifest = parse(readFileSync(join(dir, 'extension.yaml'), 'utf8')) as Record<string, unknown>;
   Object.assign(manifest, {
-    name, version, screenshots: ['screenshots/overview.png'], frontend: { remoteEntry, exposedModule: './index' },
+    name, version, screenshots: ['screenshots/overview.png', ...Object.keys(media).filter((p) => p.startsWith('screenshots/'))], frontend: { remoteEntry, exposedModule: './index' },
     reverseProxies: [{ prefix: `/proxy/${name}/`, stripPrefix: true }],
   });
   writeFileSync(join(dir, 'extension.yaml'), stringify(manifest));
@@ -38,8 +39,9 @@ function extensionSource(root: string, name: string, version: string, frontend: 
     'dist/server.js.map': '{"version":3,"sources":["../src/server.ts"]}',
     '.env': 'SECRET=root\n',
     'config/backend.json': '{"password":"hunter2"}',
-    'screenshots/overview.png': Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    'screenshots/overview.png': Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(`overview of ${version}`)]),
     'README.md': readme,
+    ...media,
   };
   for (const [path, data] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
@@ -71,7 +73,12 @@ describe('extension assets: anonymous callers get the browser files the manifest
     if (!existsSync(join(helloWorld, 'dist', 'server.js'))) throw new Error('examples/hello-world is not built: run `npm run build` (npm test does)');
     const src = join(work, 'src');
     extensionSource(src, 'shop', '0.1.0', 'own-directory', '# Shop 0.1.0\n\nSells things.\n');
-    extensionSource(src, 'shop', '0.2.0', 'own-directory', '# Shop 0.2.0\n\nSells more things.\n');
+    extensionSource(src, 'shop', '0.2.0', 'own-directory', '# Shop 0.2.0\n\nSells more things.\n', {
+      // An icon that would run script if it were opened as a document of the core's origin.
+      'icon.svg': '<svg xmlns="http://www.w3.org/2000/svg"><script>parent.iconScriptRan = true</script><rect width="8" height="8"/></svg>',
+      'screenshots/huge.png': Buffer.alloc(MAX_MEDIA_BYTES + 1),
+      'screenshots/notes.txt': 'not an image',
+    });
     extensionSource(src, 'mixed', '0.1.0', 'beside-backend', '# Mixed\n');
     const repoDir = join(work, 'repo');
     await buildBundledRepository([src], repoDir, createLogger({ level: 'silent' }));
@@ -186,9 +193,45 @@ describe('extension assets: anonymous callers get the browser files the manifest
     expect(installed.status).toBe(200);
     expect(await installed.json()).toMatchObject(expected);
     // Not installed: from the manifest in its archive, which is not unpacked for it.
-    expect(await (await t.api(`${kapis}/extensionversions/shop-0.2.0/details`)).json()).toMatchObject(expected);
+    expect(await (await t.api(`${kapis}/extensionversions/shop-0.2.0/details`)).json()).toMatchObject({ ...expected, screenshots: ['screenshots/overview.png', 'screenshots/huge.png', 'screenshots/notes.txt'] });
     expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', 'shop', '0.2.0'))).toBe(false);
     expect(await (await t.api(`${kapis}/extensionversions/shop-9.9.9/details`)).json()).toMatchObject({ kind: 'Status', code: 404 });
+  });
+
+  it('serves the icon and screenshots of any offered version through the authenticated API, only those, bounded and sandboxed', async () => {
+    const media = (object: string, path: string) => `${kapis}/extensionversions/${object}/media/${path}`;
+    expect((await call(t.url, undefined, media('shop-0.2.0', 'screenshots/overview.png'))).status).toBe(401);
+    // The installed version's, from its unpacked package; a version not installed, from its archive (not unpacked).
+    for (const version of ['0.1.0', '0.2.0']) {
+      const res = await t.api(media(`shop-${version}`, 'screenshots/overview.png'));
+      expect(res.status, version).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/png');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('cache-control')).toBe('private, max-age=3600');
+      expect(Buffer.from(await res.arrayBuffer()).subarray(8).toString()).toBe(`overview of ${version}`);
+    }
+    expect(existsSync(join(t.dataDir!, 'extensions', 'unpacked', 'shop', '0.2.0'))).toBe(false);
+    // An SVG is served as a sandboxed document that may load and run nothing.
+    const icon = await t.api(media('shop-0.2.0', 'icon.svg'));
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
+    expect(icon.headers.get('content-security-policy')).toMatch(/^default-src 'none';.*\bsandbox$/);
+    expect(await icon.text()).toContain('<script>');
+    // Only the files the manifest names as its icon and screenshots, however the path is spelt.
+    for (const path of ['README.md', 'extension.yaml', 'dist/server.js', 'dist/ui/remoteEntry.js', '.env', 'screenshots/missing.png', 'screenshots/../icon.svg', 'screenshots/%2e%2e/icon.svg', 'screenshots%2foverview.png', '../../../etc/passwd']) {
+      const res = await rawGet(t.url, media('shop-0.2.0', path), { authorization: `Bearer ${t.token}` });
+      expect(res.status, path).toBe(404);
+      expect(JSON.parse(res.body), path).toMatchObject({ kind: 'Status', code: 404 });
+      expect(res.body, path).not.toContain('SECRET');
+    }
+    expect(await (await t.api(media('shop-0.2.0', 'screenshots/notes.txt'))).json()).toMatchObject({ kind: 'Status', code: 415, message: expect.stringMatching(/notes\.txt of shop 0\.2\.0 is not an image/) });
+    expect(await (await t.api(media('shop-0.2.0', 'screenshots/huge.png'))).json()).toMatchObject({ kind: 'Status', code: 413, message: expect.stringMatching(/larger than 5242880 bytes/) });
+    expect(await (await t.api(media('shop-9.9.9', 'icon.svg'))).json()).toMatchObject({ kind: 'Status', code: 404 });
+    // Anyone who may browse the Extension Center may see them; a user with no role may not.
+    const reader = await login(t.url, 'reader', 'reader-password-1');
+    const nobody = await login(t.url, 'nobody', 'nobody-password-1');
+    expect((await call(t.url, reader, media('shop-0.2.0', 'icon.svg'))).status).toBe(200);
+    expect((await call(t.url, nobody, media('shop-0.2.0', 'icon.svg'))).status).toBe(403);
   });
 
   it('a disabled extension serves no assets', async () => {

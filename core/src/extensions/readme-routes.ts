@@ -1,21 +1,44 @@
-import { lstat, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { extname } from 'node:path';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
 import { DEFAULT_README, normalizePackagePath, readPackageFiles, unsafePackagePathReason, type ExtensionManifest } from '@mortise/extension-sdk';
 import { parse } from 'yaml';
-import { notFound, serviceUnavailable, tooLarge } from '../api/status.js';
+import { notFound, serviceUnavailable, tooLarge, unsupportedMediaType } from '../api/status.js';
 import type { AppContext, AppState } from '../http/app-state.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import { extensionsGroup } from '../schemas/extensions.js';
+import { decodeAssetPath } from './asset-routes.js';
 import { versionObjectName } from './extension-versions.js';
+import { readInstalledFile } from './installed-file.js';
 import type { PackageStore } from './package-store.js';
 import { resolveVersionSource } from './version-source.js';
 
 /** The Extension Center shows a README, not a book. */
 export const MAX_README_BYTES = 1024 * 1024;
+/** An icon or a screenshot: an image for the Extension Center, not a download. */
+export const MAX_MEDIA_BYTES = 5 * 1024 * 1024;
 const base = `/kapis/${extensionsGroup}/v1alpha1`;
+
+/** The images the media route serves, by extension; anything else is refused. */
+const imageTypes: Record<string, string> = {
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp',
+  '.avif': 'image/avif', '.ico': 'image/x-icon', '.svg': 'image/svg+xml',
+};
+/**
+ * An SVG opened on its own (not through <img>) could run script as the core's origin: every
+ * image is served as a sandboxed document that may load nothing and run nothing.
+ */
+const imageCsp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox";
+
+/** The package paths of a manifest's icon and screenshots (URLs are shown from where they are). */
+function mediaPaths(manifest: Partial<ExtensionManifest>): Set<string> {
+  const paths = new Set<string>();
+  for (const value of [manifest.icon, ...(Array.isArray(manifest.screenshots) ? manifest.screenshots : [])]) {
+    if (typeof value === 'string' && !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(value) && !unsafePackagePathReason(value)) paths.add(normalizePackagePath(value));
+  }
+  return paths;
+}
 
 function readmePath(manifest: Partial<Pick<ExtensionManifest, 'readme'>> | undefined): string | undefined {
   const path = typeof manifest?.readme === 'string' ? manifest.readme : DEFAULT_README;
@@ -51,15 +74,8 @@ export function extensionReadmeRouter(deps: { service: ResourceService; kinds: K
     const installed = deps.packages.installedManifest(deps.packages.unpackedDir(name, version));
     const path = readmePath(installed?.manifest);
     if (!installed || !path) return undefined;
-    const file = join(deps.packages.unpackedDir(name, version), path);
-    try {
-      const stats = await lstat(file);
-      if (!stats.isFile()) return undefined;
-      if (stats.size > MAX_README_BYTES) return Buffer.alloc(MAX_README_BYTES + 1);
-      return await readFile(file);
-    } catch {
-      return undefined;
-    }
+    const text = await readInstalledFile(deps.packages.unpackedDir(name, version), path, MAX_README_BYTES);
+    return text === 'too-large' ? Buffer.alloc(MAX_README_BYTES + 1) : text;
   };
 
   /** Selected files of a cached archive; a package that cannot be read has no README to show. */
@@ -155,6 +171,46 @@ export function extensionReadmeRouter(deps: { service: ResourceService; kinds: K
       icon: typeof manifest.icon === 'string' ? manifest.icon : null,
       screenshots: Array.isArray(manifest.screenshots) ? manifest.screenshots.filter((s): s is string => typeof s === 'string') : [],
     };
+  });
+
+  /**
+   * `GET .../extensionversions/{name}-{version}/media/{path}`: the icon or a screenshot of any
+   * offered version — only the files its manifest names as such — from the installed package
+   * when it is the installed version, else from its archive (digest and signature checked,
+   * never unpacked). At most MAX_MEDIA_BYTES, images only, with their content type; served
+   * sandboxed (see imageCsp), so an SVG opened directly runs no script.
+   */
+  router.get(`${base}/extensionversions/:name/media/{*path}`, async (ctx: AppContext) => {
+    ctx.state.routeLabel = `kapis/${extensionsGroup}/extensionversions/media`;
+    const objectName = (ctx as unknown as { params: { name: string } }).params.name;
+    const prefix = `${base}/extensionversions/${objectName}/media/`;
+    const path = ctx.path.startsWith(prefix) ? decodeAssetPath(ctx.path.slice(prefix.length)) : undefined;
+    const { name, version } = await versionNamed(objectName);
+    const what = `${name} ${version}`;
+    const installed = (await installedVersion(name)) === version;
+    const archive = installed ? undefined : await archiveOf(name, version);
+    const manifest = archive ? await archivedManifest(archive, what) : deps.packages.installedManifest(deps.packages.unpackedDir(name, version))?.manifest;
+    if (!manifest) throw notFound(extensionsGroup, 'extensionversions', objectName);
+    const missing = () => notFound(extensionsGroup, 'media', `${what}: ${path ?? ctx.path.slice(prefix.length)}`);
+    if (path === undefined || !mediaPaths(manifest).has(path)) throw missing();
+    const type = imageTypes[extname(path).toLowerCase()];
+    if (!type) throw unsupportedMediaType(`${path} of ${what} is not an image the console shows (${Object.keys(imageTypes).join(', ')})`);
+    let bytes: Buffer | 'too-large' | undefined;
+    if (archive) {
+      let oversized = false;
+      const read = (await readArchive(archive, what, (p, size) => p === path && !(oversized = size > MAX_MEDIA_BYTES))).get(path);
+      bytes = oversized ? 'too-large' : read;
+    } else {
+      bytes = await readInstalledFile(deps.packages.unpackedDir(name, version), path, MAX_MEDIA_BYTES);
+    }
+    if (bytes === 'too-large') throw tooLarge(`${path} of ${what} is larger than ${MAX_MEDIA_BYTES} bytes`);
+    if (!bytes) throw missing();
+    ctx.type = type;
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Content-Security-Policy', imageCsp);
+    // A version's files never change (its digest is in the index); private: it took a token to get.
+    ctx.set('Cache-Control', 'private, max-age=3600');
+    ctx.body = bytes;
   });
   return router;
 }

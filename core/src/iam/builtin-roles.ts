@@ -13,7 +13,7 @@ const discovery: PolicyRule = { verbs: ['get'], nonResourceURLs: ['/api', '/api/
 const reviews: PolicyRule = { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] };
 const consoleComposition: PolicyRule = { apiGroups: ['extensions.mortise.io'], resources: ['jsbundles', 'extensionentries'], verbs: read };
 /** The Extension Center: what repositories offer, with each version's README and details (configuration schema, icon, screenshots). */
-const extensionCenter: PolicyRule = { apiGroups: ['extensions.mortise.io'], resources: ['extensions', 'extensionversions', 'categories', 'extensions/readme', 'extensionversions/readme', 'extensionversions/details'], verbs: read };
+const extensionCenter: PolicyRule = { apiGroups: ['extensions.mortise.io'], resources: ['extensions', 'extensionversions', 'categories', 'extensions/readme', 'extensionversions/readme', 'extensionversions/details', 'extensionversions/media'], verbs: read };
 
 export interface BuiltinRole {
   name: string;
