@@ -37,7 +37,7 @@ describe('console in a browser', () => {
     await buildFrontend(join(fixtures, 'throws-page'));
     t = await startTestCore();
     const repo = await buildBundledRepository([join(root, 'examples'), fixtures], mkdtempSync(join(tmpdir(), 'mortise-console-repo-')), t.core.logger);
-    expect(repo.extensions).toEqual(expect.arrayContaining(['hello-world', 'throws-page']));
+    expect(repo.extensions).toEqual(expect.arrayContaining(['hello-world', 'throws-page', 'gallery']));
     await registerBundledRepository(t.core.service, t.core.kinds, repo.url);
     browser = await launchChromium();
     admin = await browser.newContext({ locale: 'en-US' });
@@ -192,6 +192,30 @@ describe('console in a browser', () => {
     expect((await t.api('/apis/tenant.mortise.io/v1alpha1/workspaces/from-yaml')).status).toBe(200);
   });
 
+  it('shows the Status of a write the API refuses in place, and the object stays as it was', async () => {
+    expect((await t.api('/api/v1/namespaces/default/configmaps', { method: 'POST', json: { metadata: { name: 'shared-settings' }, data: { colour: 'blue' } } })).status).toBe(201);
+    await page.goto(`${t.url}/resources/core/v1/configmaps/shared-settings?namespace=default`);
+    const editor = page.getByLabel('YAML editor');
+    await expect.poll(() => editor.inputValue().catch(() => ''), { timeout: 30_000 }).toMatch(/colour: blue/);
+    // Someone else changes it meanwhile: the page's copy (its resourceVersion) is stale.
+    expect((await t.api('/api/v1/namespaces/default/configmaps/shared-settings', { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { data: { colour: 'green' } } })).status).toBe(200);
+    await editor.fill((await editor.inputValue()).replace('colour: blue', 'colour: red'));
+    const answer = page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().includes('/configmaps/shared-settings'));
+    await page.getByRole('button', { name: 'Save' }).click();
+    const res = await answer;
+    expect(res.status()).toBe(409);
+    const status = (await res.json()) as { kind: string; message: string };
+    expect(status).toMatchObject({ kind: 'Status', message: expect.stringMatching(/Operation cannot be fulfilled on configmaps "shared-settings": the object has been modified/) });
+    // The server's own message, where the user is working; no "saved".
+    const problem = page.getByTestId('resource-error');
+    await expect(problem.textContent()).resolves.toContain(status.message);
+    expect(await page.getByTestId('resource-saved').count()).toBe(0);
+    await page.screenshot({ path: artifact('write-refused.png') });
+    // Nothing changed on the server: the other writer's value stands; the user's edit stays in the editor to redo.
+    expect(((await (await t.api('/api/v1/namespaces/default/configmaps/shared-settings')).json()) as { data: Record<string, string> }).data).toEqual({ colour: 'green' });
+    await expect(editor.inputValue()).resolves.toMatch(/colour: red/);
+  });
+
   it('shows an extension\'s details: its README rendered as Markdown, raw HTML and script links never executed', async () => {
     await nav(page).getByRole('link', { name: 'Extension Center' }).click();
     await page.getByTestId('extension-card-throws-page').getByRole('link', { name: 'Details' }).click();
@@ -208,6 +232,25 @@ describe('console in a browser', () => {
     expect(ran).toEqual([undefined, undefined, undefined]);
     await expect(page.getByTestId('extension-state-throws-page').textContent()).resolves.toBe('Installed');
     await page.screenshot({ path: artifact('extension-details.png') });
+  });
+
+  it('shows the icon and screenshots of a version that is not installed, from its package', async () => {
+    expect((await t.api(`${ext}/installplans/gallery`)).status).toBe(404);
+    await page.goto(`${t.url}/extension-center/extensions/gallery`);
+    const loadedWidth = (img: ReturnType<Page['getByTestId']>) => () => img.evaluate((e) => ((e as HTMLImageElement).complete ? (e as HTMLImageElement).naturalWidth : 0)).catch(() => 0);
+    const icon = page.getByTestId('extension-icon');
+    await expect.poll(loadedWidth(icon), { timeout: 30_000 }).toBe(64);
+    await page.getByRole('tab', { name: 'Screenshots' }).click();
+    await expect.poll(loadedWidth(page.getByRole('img', { name: 'screenshots/board.png' })), { timeout: 30_000 }).toBe(48);
+    await page.screenshot({ path: artifact('extension-details-not-installed.png') });
+    // Opened on its own, the SVG is a sandboxed document: the script in it does not run.
+    const direct = await admin.newPage();
+    const res = await direct.goto(new URL((await icon.getAttribute('src'))!, t.url).href);
+    expect(res?.headers()['content-type']).toBe('image/svg+xml');
+    expect(await direct.evaluate(() => (window as unknown as { galleryIconScriptRan?: boolean }).galleryIconScriptRan)).toBeUndefined();
+    await direct.close();
+    expect(await page.evaluate(() => (window as unknown as { galleryIconScriptRan?: boolean }).galleryIconScriptRan)).toBeUndefined();
+    expect((await t.api(`${ext}/installplans/gallery`)).status).toBe(404);
   });
 
   it('installs with a configuration entered in the form generated from the extension\'s JSON Schema, and changes it', async () => {

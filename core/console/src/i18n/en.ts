@@ -19,7 +19,7 @@ export const en = {
     enable: 'Enable', disable: 'Disable', uninstall: 'Uninstall', upgrade: 'Upgrade to {{version}}', details: 'Details', version: 'Version',
     state: 'State', provider: 'Provider', noResults: 'No extension matches.', config: 'Configuration', repositories: 'Repositories', back: 'Back',
     readme: 'Read me', screenshots: 'Screenshots', save: 'Save', progress: 'Progress',
-    configRefused: 'Configuration refused', noReadme: 'This extension has no README.', configSaved: 'Configuration saved; the extension restarts with it.', screenshotsAfterInstall: 'Screenshots are shown once the extension is installed.',
+    configRefused: 'Configuration refused', noReadme: 'This extension has no README.', configSaved: 'Configuration saved; the extension restarts with it.',
   },
   resources: { filter: 'Filter kinds', kind: 'Kind', group: 'Group', scope: 'Scope', namespaced: 'Namespaced', cluster: 'Cluster', saved: 'Saved' },
   users: { email: 'Email', lastLogin: 'Last login' },

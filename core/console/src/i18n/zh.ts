@@ -18,7 +18,7 @@ export const zh: Messages = {
     enable: '启用', disable: '停用', uninstall: '卸载', upgrade: '升级到 {{version}}', details: '详情', version: '版本',
     state: '状态', provider: '提供者', noResults: '没有匹配的扩展。', config: '配置', repositories: '仓库', back: '返回',
     readme: '说明', screenshots: '截图', save: '保存', progress: '进度',
-    configRefused: '配置被拒绝', noReadme: '此扩展没有说明。', configSaved: '配置已保存，扩展将以新配置重启。', screenshotsAfterInstall: '安装扩展后显示截图。',
+    configRefused: '配置被拒绝', noReadme: '此扩展没有说明。', configSaved: '配置已保存，扩展将以新配置重启。',
   },
   resources: { filter: '筛选类型', kind: '类型', group: '组', scope: '范围', namespaced: '项目级', cluster: '集群级', saved: '已保存' },
   users: { email: '邮箱', lastLogin: '最近登录' },

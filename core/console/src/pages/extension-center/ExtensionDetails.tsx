@@ -6,7 +6,7 @@ import { useTranslation } from 'react-i18next';
 import { Link, useParams } from 'react-router-dom';
 import { useWatchedList } from '../../app/use-watched-list.js';
 import { ConfigForm } from './ConfigForm.js';
-import { busyStates, configPatch, planProblem, group, stateColor, stateProgress, version as apiVersion, versionObjectName, type ExtensionObject, type InstallPlan } from './extension-center-api.js';
+import { busyStates, configPatch, mediaUrl, planProblem, group, stateColor, stateProgress, version as apiVersion, versionObjectName, type ExtensionObject, type InstallPlan } from './extension-center-api.js';
 import { Readme } from './Readme.js';
 import { AccessGate } from '../../app/AccessGate.js';
 import { ExtensionComponent } from '../../extensions/ExtensionComponent.js';
@@ -78,15 +78,17 @@ export default function ExtensionDetails() {
   const state = plan?.status?.state ?? (plan ? 'Pending' : undefined);
   const busy = state ? busyStates.has(state) : false;
   const problem = planProblem(plan);
-  // Icons and screenshots are public assets of the installed version only.
+  // The README's relative links point into the public assets of the installed version.
   const assets = installed && plan?.spec.enabled !== false ? `/extensions/${name}/assets/` : undefined;
+  // The icon and screenshots of whichever version is shown, installed or not (an authenticated API).
+  const media = (path: string) => mediaUrl(name, shown!, path);
   const value = { ...(details?.config ?? {}), ...(plan?.spec.config ?? {}) };
 
   return (
     <Stack data-testid={`extension-details-${name}`}>
       <Anchor component={Link} to="/extension-center" size="sm">← {t('center.back')}</Anchor>
       <Group align="flex-start" wrap="nowrap">
-        {assets && details?.icon && <Image src={`${assets}${details.icon}`} alt="" w={56} h={56} fit="contain" />}
+        {details?.icon && <Image src={media(details.icon)} alt="" w={56} h={56} fit="contain" data-testid="extension-icon" />}
         <Stack gap={4}>
           <Group>
             <Title order={2}>{localize(ext.spec.displayName ?? name, i18n.language)}</Title>
@@ -136,11 +138,9 @@ export default function ExtensionDetails() {
           )}
         </Tabs.Panel>
         <Tabs.Panel value="screenshots" pt="md">
-          {assets ? (
-            <SimpleGrid cols={{ base: 1, md: 2 }}>
-              {details?.screenshots.map((s) => <Image key={s} src={`${assets}${s}`} alt={s} radius="sm" />)}
-            </SimpleGrid>
-          ) : <Text c="dimmed">{t('center.screenshotsAfterInstall')}</Text>}
+          <SimpleGrid cols={{ base: 1, md: 2 }}>
+            {details?.screenshots.map((s) => <Image key={s} src={media(s)} alt={s} radius="sm" />)}
+          </SimpleGrid>
         </Tabs.Panel>
         {installed && plan && extensionTabs.map((tab) => (
           <Tabs.Panel key={tab.key} value={tab.key} pt="md">

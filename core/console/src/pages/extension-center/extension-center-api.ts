@@ -40,3 +40,13 @@ export function configPatch(from: Record<string, unknown>, to: Record<string, un
   for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
   return patch;
 }
+
+/**
+ * Where the console shows a version's icon or screenshot from: an https:// URL as it is, a
+ * package path through the core's authenticated media API (any offered version, installed or not).
+ */
+export function mediaUrl(extension: string, v: string, path: string): string {
+  if (/^https:\/\//i.test(path)) return path;
+  const encoded = path.split('/').filter((s) => s && s !== '.').map(encodeURIComponent).join('/');
+  return `/kapis/${group}/${version}/extensionversions/${versionObjectName(extension, v)}/media/${encoded}`;
+}
