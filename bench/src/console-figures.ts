@@ -44,7 +44,7 @@ async function until(what: string, done: () => Promise<boolean>): Promise<void> 
 }
 
 /** Adds a Repository, installs the named extensions from it and waits until all are Installed. */
-async function installFromRepository(url: string, auth: Record<string, string>, repository: string, repoUrl: string, names: string[]): Promise<void> {
+export async function installFromRepository(url: string, auth: Record<string, string>, repository: string, repoUrl: string, names: string[]): Promise<void> {
   const headers = { ...auth, 'content-type': 'application/json' };
   const created = await fetch(`${url}${ext}/repositories`, { method: 'POST', headers, body: JSON.stringify({ metadata: { name: repository }, spec: { url: repoUrl, interval: '1h' } }) });
   if (created.status !== 201) throw new Error(`repository ${repository}: ${created.status} ${await created.text()}`);

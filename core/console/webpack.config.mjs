@@ -46,7 +46,9 @@ export default (_env, argv) => {
       ],
     },
     plugins: [
-      new ModuleFederationPlugin({ name: 'mortise_console', remotes: {}, shared: hostShared(), dts: false, manifest: false }),
+      // provideExternalRuntime: the host publishes its federation runtime for the remotes, which
+      // are built with `externalRuntime` (the SDK's preset) and so do not bundle one each.
+      new ModuleFederationPlugin({ name: 'mortise_console', remotes: {}, shared: hostShared(), dts: false, manifest: false, experiments: { provideExternalRuntime: true } }),
       new HtmlWebpackPlugin({ template: './src/index.html', scriptLoading: 'defer', hash: true }),
       new MiniCssExtractPlugin({ filename: 'static/css/[name].[contenthash:12].css', chunkFilename: 'static/css/[name].[contenthash:12].css' }),
     ],

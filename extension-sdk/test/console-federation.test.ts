@@ -98,6 +98,10 @@ describe('mortise-ext build (the federation preset)', () => {
     expect(all).toMatch(/greeter__box__/);
     // React is the console's: no copy of it in the extension's files.
     expect(all).not.toMatch(/react\.production\.min\.js|__SECRET_INTERNALS_DO_NOT_USE_OR_YOU_WILL_BE_FIRED/);
+    // Nor of the federation runtime: the remote entry uses the one the console provides (~88 KB when bundled).
+    const remoteEntry = readFileSync(join(out, 'remoteEntry.js'), 'utf8');
+    expect(remoteEntry).toContain('_FEDERATION_RUNTIME_CORE');
+    expect(remoteEntry.length).toBeLessThan(40_000);
     expect(io.stdout.join('\n')).toMatch(/remote entry .*dist\/frontend\/remoteEntry\.js/);
   });
 
