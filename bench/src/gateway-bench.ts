@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import type { LoadResult } from './load.js';
+import { measure, type Measured } from './cpu.js';
 import { startNginx } from './nginx.js';
 import { wrk } from './wrk.js';
 
@@ -11,29 +10,6 @@ export interface GatewayFigures {
 }
 
 const ext = '/apis/extensions.mortise.io/v1alpha1';
-
-/** A load result and the CPU the measured server spent per request (µs), when its pid is known. */
-export interface Measured extends LoadResult {
-  cpuUsPerRequest?: number;
-}
-
-/** utime + stime of a process, in clock ticks (100 a second on Linux). */
-function cpuTicks(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return undefined;
-  }
-}
-
-async function measure(pid: number | undefined, run: () => Promise<LoadResult>): Promise<Measured> {
-  const before = cpuTicks(pid);
-  const r = await run();
-  const after = cpuTicks(pid);
-  return before === undefined || after === undefined || !r.requests ? r : { ...r, cpuUsPerRequest: Math.round(((after - before) * 10_000) / r.requests) };
-}
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

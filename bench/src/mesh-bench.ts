@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LoadResult } from './load.js';
+import { measure, type Measured } from './cpu.js';
 import { startNginx } from './nginx.js';
 import { spawnServer } from './processes.js';
 import { wrk } from './wrk.js';
@@ -10,15 +10,15 @@ import { wrk } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export interface MeshFigures { rows: Array<{ connections: number; direct: LoadResult; nginx: LoadResult; node: LoadResult; mesh: LoadResult }> }
+export interface MeshFigures { rows: Array<{ connections: number; direct: Measured; nginx: Measured; node: Measured; mesh: Measured }> }
 
 /** A small upstream in its own process: 200 with a short JSON body. */
-async function startUpstream(): Promise<{ url: string; stop(): void }> {
+async function startUpstream(): Promise<{ url: string; pid: number | undefined; stop(): void }> {
   const code = `require('node:http').createServer((q, s) => { s.writeHead(200, {'content-type': 'application/json'}); s.end('{"ok":true}'); }).listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
   process.on('exit', () => child.kill('SIGKILL'));
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
 }
 
 export async function meshBench(seconds: number): Promise<MeshFigures> {
@@ -29,10 +29,12 @@ export async function meshBench(seconds: number): Promise<MeshFigures> {
   const rows: MeshFigures['rows'] = [];
   try {
     for (const c of [1, 64]) {
-      const direct = await wrk({ url: `${upstream.url}/healthz`, connections: c, durationSec: seconds });
-      const viaNginx = await wrk({ url: `${nginx.url}/up/healthz`, connections: c, durationSec: seconds });
-      const viaNode = await wrk({ url: `${node.url}/healthz`, connections: c, durationSec: seconds });
-      const viaMesh = await wrk({ url: `${mesh.url}/healthz`, headers: { host: 'bench.bench' }, connections: c, durationSec: seconds });
+      const run = (target: string, headers?: Record<string, string>) => () => wrk({ url: target, headers, connections: c, durationSec: seconds });
+      // CPU µs per request of each proxy process: the figure other load on the machine moves least.
+      const direct = await measure(upstream.pid, run(`${upstream.url}/healthz`));
+      const viaNginx = await measure(nginx.workerPid(), run(`${nginx.url}/up/healthz`));
+      const viaNode = await measure(node.child.pid, run(`${node.url}/healthz`));
+      const viaMesh = await measure(mesh.child.pid, run(`${mesh.url}/healthz`, { host: 'bench.bench' }));
       rows.push({ connections: c, direct, nginx: viaNginx, node: viaNode, mesh: viaMesh });
     }
   } finally {

@@ -14,7 +14,9 @@ export interface WrkSpec {
  */
 export async function wrk(spec: WrkSpec): Promise<LoadResult> {
   const args = ['-t1', `-c${spec.connections}`, `-d${spec.durationSec}s`, '--latency'];
-  for (const [name, value] of Object.entries(spec.headers ?? {})) args.push('-H', `${name}: ${value}`);
+  // wrk replaces its own Host only for a header spelled exactly `Host`; any other spelling sends
+  // two Host headers in an order that changes from run to run (and the server keeps the first).
+  for (const [name, value] of Object.entries(spec.headers ?? {})) args.push('-H', `${name.toLowerCase() === 'host' ? 'Host' : name}: ${value}`);
   args.push(spec.url);
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
