@@ -11,11 +11,25 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$
 /** The incoming context, or a new trace when there is none (or it is malformed, or all zeros). */
 export function parseTraceparent(value: string | undefined): TraceContext {
   const m = value ? TRACEPARENT.exec(value.trim().toLowerCase()) : null;
-  if (!m || m[1] === 'ff' || /^0+$/.test(m[2]!) || /^0+$/.test(m[3]!)) return { traceId: randomBytes(16).toString('hex'), flags: '01' };
+  if (!m || m[1] === 'ff' || /^0+$/.test(m[2]!) || /^0+$/.test(m[3]!)) return { traceId: randomHex(16), flags: '01' };
   return { traceId: m[2]!, parentId: m[3]!, flags: m[4]! };
 }
 
-export const newSpanId = () => randomBytes(8).toString('hex');
+// Ids come from a block of random bytes drawn 4 KiB at a time: one call into the CSPRNG per
+// ~170 requests instead of two per request (it showed in the data plane's profile).
+const BLOCK = 4096;
+let block = Buffer.alloc(0);
+let used = BLOCK;
+function randomHex(bytes: number): string {
+  if (used + bytes > block.length) {
+    block = randomBytes(BLOCK);
+    used = 0;
+  }
+  used += bytes;
+  return block.toString('hex', used - bytes, used);
+}
+
+export const newSpanId = () => randomHex(8);
 export const formatTraceparent = (traceId: string, spanId: string, flags: string) => `00-${traceId}-${spanId}-${flags}`;
 
 export interface Span {
