@@ -10,7 +10,7 @@ export interface Measured extends LoadResult {
 }
 
 /** utime + stime of a process, in clock ticks (100 a second on Linux). */
-function cpuTicks(pid: number | undefined): number | undefined {
+export function cpuTicks(pid: number | undefined): number | undefined {
   if (!pid) return undefined;
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');

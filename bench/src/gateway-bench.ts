@@ -1,4 +1,6 @@
-import { measure, type Measured } from './cpu.js';
+import { loadavg } from 'node:os';
+import { cpuTicks, measure, type Measured } from './cpu.js';
+export type { Measured } from './cpu.js';
 import { startNginx } from './nginx.js';
 import { wrk } from './wrk.js';
 
@@ -7,9 +9,15 @@ export interface GatewayFigures {
   disableMs: number;
   enableMs: number;
   rows: Array<{ connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured }>;
+  /** CPU the idle core spent per second just before the measurements (background work), ms. */
+  coreIdleCpuMsPerSec?: number;
+  /** Load average (1 min) when the measurements started and ended: other work on the machine. */
+  loadAverage: [number, number];
 }
 
 const ext = '/apis/extensions.mortise.io/v1alpha1';
+/** Length of the warm-up run of each target before it is measured. */
+const warmupSeconds = 3;
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -45,7 +53,19 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   // The same backend behind nginx: what a production reverse proxy costs on this machine, this run.
   const nginx = await startNginx(backend, '/proxy/hello-world');
   const rows: GatewayFigures['rows'] = [];
+  const loadStart = loadavg()[0]!;
+  let coreIdleCpuMsPerSec: number | undefined;
   try {
+    // Every target is warmed first: a Node process runs its request path interpreted until V8
+    // has optimised it (about the first 2,000 requests, ~1 ms of CPU each instead of ~0.3), which
+    // would otherwise land in whichever measurement comes first (it did: the gateway at c=1).
+    for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
+    for (const path of ['healthz', 'hello']) await wrk({ url: `${url}/proxy/hello-world/${path}`, headers: auth, connections: 8, durationSec: warmupSeconds });
+    // What the core spends with nothing to serve is in every CPU-per-request figure below; shown so it can be judged.
+    const idleBefore = cpuTicks(corePid);
+    await new Promise((r) => setTimeout(r, 1000));
+    const idleAfter = cpuTicks(corePid);
+    if (idleBefore !== undefined && idleAfter !== undefined) coreIdleCpuMsPerSec = (idleAfter - idleBefore) * 10;
     for (const c of [1, 64]) {
       const run = (target: string, headers?: Record<string, string>) => () => wrk({ url: target, headers, connections: c, durationSec: seconds });
       const direct = await measure(undefined, run(`${backend}/healthz`));
@@ -57,5 +77,5 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   } finally {
     await nginx.stop();
   }
-  return { installToServingMs, disableMs, enableMs, rows };
+  return { installToServingMs, disableMs, enableMs, rows, coreIdleCpuMsPerSec, loadAverage: [loadStart, loadavg()[0]!] };
 }

@@ -229,7 +229,8 @@ async function main() {
   out(`| enable → serving again (backend restart included) | ${gw.enableMs.toFixed(0)} ms |`);
   out();
   out('GET /healthz of the hello-world backend: direct, behind nginx (1 worker, keep-alive upstream), and through the gateway');
-  out('(authenticated, authorized, identity forwarded). Load: wrk, one thread. CPU µs/req: what the proxy process spent per request.');
+  out('(authenticated, authorized, identity forwarded). Load: wrk, one thread, each target warmed up first. CPU µs/req: what the proxy process spent per request.');
+  out(`Load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}; the idle core spent ${gw.coreIdleCpuMsPerSec ?? '?'} ms of CPU a second before the measurements.`);
   out();
   out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | p99 ms | CPU µs/req | gateway req/s | p50 ms | p99 ms | CPU µs/req | gateway / nginx | added p50 vs direct |');
   out('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
