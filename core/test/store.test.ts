@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -187,6 +187,57 @@ describe('SqliteStore', () => {
       ['MODIFIED', { sel: 'yes' }, undefined],
       ['MODIFIED', undefined, { sel: 'yes' }],
     ]);
+  });
+
+  it('commits concurrent creates in one transaction (group commit); a failing create leaves the others, events come in order', async () => {
+    await store.create(widgets, obj('taken'));
+    // Each commit appends every page it changed to the WAL, at least the resourceVersion
+    // counter's: a commit per create would append at least a frame per create.
+    const Database = (await import('better-sqlite3')).default;
+    const observer = new Database(path, { readonly: true });
+    const frameBytes = (observer.pragma('page_size', { simple: true }) as number) + 24;
+    observer.close();
+    const walFrames = () => (statSync(`${path}-wal`).size - 32) / frameBytes;
+    const before = walFrames();
+    const events: StoreEvent[] = [];
+    store.watch(widgets, {}, (e) => events.push(e));
+    const settled = await Promise.allSettled([
+      ...Array.from({ length: 10 }, (_, i) => store.create(widgets, obj(`w-${i}`))),
+      store.create(widgets, obj('taken')),
+      ...Array.from({ length: 10 }, (_, i) => store.create(widgets, obj(`w-${10 + i}`))),
+    ]);
+    expect(walFrames() - before).toBeLessThan(10);
+    expect(settled[10]!.status === 'rejected' && (settled[10].reason as StoreError).reason).toBe('AlreadyExists');
+    const created = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value as KubeObject] : []));
+    expect(created.map((o) => o.metadata.name)).toEqual(Array.from({ length: 20 }, (_, i) => `w-${i}`));
+    // Every create has its own resourceVersion, in the order asked, with no gap left by the failure.
+    const rvs = created.map((o) => Number(o.metadata.resourceVersion));
+    expect(rvs).toEqual(Array.from({ length: 20 }, (_, i) => rvs[0]! + i));
+    expect(events.map((e) => e.resourceVersion)).toEqual(rvs);
+    expect((await store.list(widgets)).items).toHaveLength(21);
+  });
+
+  it('an update or delete asked for while creates wait commits them first: resourceVersions follow the order of the calls', async () => {
+    await store.create(widgets, obj('existing'));
+    const events: string[] = [];
+    store.watch(widgets, {}, (e) => events.push(`${e.type} ${e.name} ${e.resourceVersion}`));
+    const first = store.create(widgets, obj('first'));
+    const updated = store.update(widgets, { ...obj('existing'), spec: { n: 1 } });
+    const second = store.create(widgets, obj('second'));
+    const deleted = store.delete({ ...widgets, namespace: '', name: 'first' });
+    const rv = async (p: Promise<KubeObject>) => Number((await p).metadata.resourceVersion);
+    const [a, b, c, d] = [await rv(first), await rv(updated), await rv(second), await rv(deleted)];
+    expect([b - a, c - b, d - c]).toEqual([1, 1, 1]);
+    expect(events).toEqual([`ADDED first ${a}`, `MODIFIED existing ${b}`, `ADDED second ${c}`, `DELETED first ${d}`]);
+  });
+
+  it('commits the writes asked for before close, and refuses writes after it', async () => {
+    const pending = store.create(widgets, obj('last'));
+    await store.close();
+    expect((await pending).metadata.name).toBe('last');
+    await expect(store.create(widgets, obj('late'))).rejects.toThrow(/closed/);
+    store = new SqliteStore({ path });
+    expect(await store.get({ ...widgets, namespace: '', name: 'last' })).toBeDefined();
   });
 
   it('opens a file written before prev_labels existed', async () => {

@@ -86,6 +86,7 @@ export class SqliteStore implements ResourceStore {
       dependents: db.prepare(`SELECT o.resource, o.data FROM owner_refs r JOIN objects o
         ON o.resource = r.resource AND o.namespace = r.namespace AND o.name = r.name WHERE r.owner_uid = ?`),
     };
+    this.inTransaction = db.transaction((work: () => unknown) => work()) as <T>(work: () => T) => T;
     this.resealStale();
   }
 
@@ -177,7 +178,7 @@ export class SqliteStore implements ResourceStore {
     const key = refKey(ref);
     const ns = obj.metadata.namespace ?? '';
     const name = obj.metadata.name!;
-    const event = this.db.transaction(() => {
+    return this.queueCreate(() => {
       if (this.stmts.get.get(key, ns, name)) throw new StoreError('AlreadyExists', `${name} already exists`);
       const rv = this.bump();
       const stored = withRv(obj, rv);
@@ -186,16 +187,14 @@ export class SqliteStore implements ResourceStore {
       this.indexOwners(key, ns, name, stored);
       this.stmts.event.run(rv, key, ns, name, 'ADDED', data, null);
       return { type: 'ADDED', ref, namespace: ns, name, resourceVersion: rv, object: stored } satisfies StoreEvent;
-    })();
-    this.afterWrite(event);
-    return structuredClone(event.object);
+    });
   }
 
   async update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string): Promise<KubeObject> {
     const key = refKey(ref);
     const ns = obj.metadata.namespace ?? '';
     const name = obj.metadata.name!;
-    const event = this.db.transaction(() => {
+    return this.writeNow(() => {
       const row = this.stmts.get.get(key, ns, name) as { rv: number; data: string } | undefined;
       if (!row) throw new StoreError('NotFound', `${name} not found`);
       if (expectedResourceVersion !== undefined && String(row.rv) !== expectedResourceVersion) {
@@ -210,14 +209,12 @@ export class SqliteStore implements ResourceStore {
       const prevLabels = JSON.stringify(previous.metadata.labels ?? {});
       this.stmts.event.run(rv, key, ns, name, 'MODIFIED', data, prevLabels === JSON.stringify(stored.metadata.labels ?? {}) ? null : prevLabels);
       return { type: 'MODIFIED', ref, namespace: ns, name, resourceVersion: rv, object: stored, previous } satisfies StoreEvent;
-    })();
-    this.afterWrite(event);
-    return structuredClone(event.object);
+    });
   }
 
   async delete(k: ObjectKey, expectedResourceVersion?: string): Promise<KubeObject> {
     const key = refKey(k);
-    const event = this.db.transaction(() => {
+    return this.writeNow(() => {
       const row = this.stmts.get.get(key, k.namespace, k.name) as { rv: number; data: string } | undefined;
       if (!row) throw new StoreError('NotFound', `${k.name} not found`);
       if (expectedResourceVersion !== undefined && String(row.rv) !== expectedResourceVersion) {
@@ -230,9 +227,67 @@ export class SqliteStore implements ResourceStore {
       this.stmts.ownersOf.run(key, k.namespace, k.name);
       this.stmts.event.run(rv, key, k.namespace, k.name, 'DELETED', this.encode(key, JSON.stringify(stored)), null);
       return { type: 'DELETED', ref: { group: k.group, resource: k.resource }, namespace: k.namespace, name: k.name, resourceVersion: rv, object: stored, previous } satisfies StoreEvent;
-    })();
+    });
+  }
+
+  /**
+   * Group commit of creates: those asked for while the event loop handles one round of I/O (say
+   * 64 concurrent POSTs) are committed in one SQLite transaction, each in its own savepoint so
+   * that a failing one (AlreadyExists) leaves the others. One commit writes the shared pages (the
+   * resourceVersion counter, the tails of the objects and events trees) once instead of once per
+   * create. Watchers get the events in resourceVersion order after the commit, then the callers
+   * get their answers: a create is never answered before it is committed. Updates and deletes
+   * are not deferred: they follow a read of the resourceVersion they expect, and the longer that
+   * gap the more concurrent read-modify-writes of one object would conflict.
+   */
+  private queueCreate(change: () => StoreEvent): Promise<KubeObject> {
+    return new Promise((resolve, reject) => {
+      this.queued.push({ change, resolve, reject });
+      if (this.queued.length === 1) setImmediate(() => this.commitQueued());
+    });
+  }
+
+  /** A write committed at once; creates queued before it are committed first (resourceVersions follow the order writes were asked for). */
+  private async writeNow(change: () => StoreEvent): Promise<KubeObject> {
+    if (this.queued.length) this.commitQueued();
+    const event = this.inTransaction(change);
     this.afterWrite(event);
     return structuredClone(event.object);
+  }
+
+  private readonly inTransaction: <T>(work: () => T) => T;
+  private queued: Array<{ change: () => StoreEvent; resolve: (o: KubeObject) => void; reject: (e: unknown) => void }> = [];
+
+  private commitQueued(): void {
+    const batch = this.queued;
+    this.queued = [];
+    if (!this.db.open) {
+      for (const w of batch) w.reject(new Error('the store is closed'));
+      return;
+    }
+    const outcomes: Array<{ event: StoreEvent } | { error: unknown }> = [];
+    try {
+      this.inTransaction(() => {
+        for (const w of batch) {
+          try {
+            // Nested, a better-sqlite3 transaction is a savepoint: a throw undoes this write only.
+            outcomes.push({ event: this.inTransaction(w.change) });
+          } catch (error) {
+            outcomes.push({ error });
+          }
+        }
+      });
+    } catch (error) {
+      // The commit itself failed (disk full, I/O error): nothing of the batch was written.
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    for (const outcome of outcomes) if ('event' in outcome) this.afterWrite(outcome.event);
+    batch.forEach((w, i) => {
+      const outcome = outcomes[i]!;
+      if ('error' in outcome) w.reject(outcome.error);
+      else w.resolve(structuredClone(outcome.event.object));
+    });
   }
 
   watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void): Watcher {
@@ -271,6 +326,8 @@ export class SqliteStore implements ResourceStore {
   }
 
   async close(): Promise<void> {
+    // Writes already asked for are committed (and answered) before the file closes.
+    if (this.queued.length) this.commitQueued();
     this.listeners.clear();
     if (this.db.open) this.db.close();
   }
