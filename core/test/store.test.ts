@@ -231,6 +231,19 @@ describe('SqliteStore', () => {
     expect(events).toEqual([`ADDED first ${a}`, `MODIFIED existing ${b}`, `ADDED second ${c}`, `DELETED first ${d}`]);
   });
 
+  it('a watcher that writes from its callback does not make others see events out of order', async () => {
+    const seen: number[] = [];
+    const writes: Array<Promise<KubeObject>> = [];
+    store.watch(widgets, {}, (e) => {
+      if (e.type === 'ADDED' && e.name === 'w-0') writes.push(store.update(widgets, { ...e.object, spec: { touched: true } }));
+    });
+    store.watch(widgets, {}, (e) => seen.push(e.resourceVersion));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => store.create(widgets, obj(`w-${i}`))));
+    await Promise.all(writes);
+    expect(seen).toHaveLength(6);
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+  });
+
   it('commits the writes asked for before close, and refuses writes after it', async () => {
     const pending = store.create(widgets, obj('last'));
     await store.close();

@@ -261,6 +261,7 @@ export class SqliteStore implements ResourceStore {
   private commitQueued(): void {
     const batch = this.queued;
     this.queued = [];
+    if (!batch.length) return;
     if (!this.db.open) {
       for (const w of batch) w.reject(new Error('the store is closed'));
       return;
@@ -282,7 +283,7 @@ export class SqliteStore implements ResourceStore {
       for (const w of batch) w.reject(error);
       return;
     }
-    for (const outcome of outcomes) if ('event' in outcome) this.afterWrite(outcome.event);
+    this.afterWrite(...outcomes.flatMap((o) => ('event' in o ? [o.event] : [])));
     batch.forEach((w, i) => {
       const outcome = outcomes[i]!;
       if ('error' in outcome) w.reject(outcome.error);
@@ -341,11 +342,30 @@ export class SqliteStore implements ResourceStore {
     for (const o of obj.metadata.ownerReferences ?? []) this.stmts.addOwner.run(o.uid, key, ns, name);
   }
 
-  private afterWrite(event: StoreEvent) {
-    if (++this.writesSincePrune >= 1000) {
+  /** After a commit: history pruning now and then, and the commit's events to the watchers. */
+  private afterWrite(...events: StoreEvent[]) {
+    if (!events.length) return;
+    this.writesSincePrune += events.length;
+    if (this.writesSincePrune >= 1000) {
       this.writesSincePrune = 0;
-      this.stmts.prune.run(event.resourceVersion - this.retention);
+      this.stmts.prune.run(events[events.length - 1]!.resourceVersion - this.retention);
     }
+    // A watcher that writes from its callback gets its event delivered after the ones being
+    // delivered, never before them: every watcher sees resourceVersion order.
+    this.undelivered.push(...events);
+    if (this.delivering) return;
+    this.delivering = true;
+    try {
+      for (let next = this.undelivered.shift(); next; next = this.undelivered.shift()) this.deliver(next);
+    } finally {
+      this.delivering = false;
+    }
+  }
+
+  private undelivered: StoreEvent[] = [];
+  private delivering = false;
+
+  private deliver(event: StoreEvent) {
     const set = this.listeners.get(refKey(event.ref));
     if (!set) return;
     for (const l of [...set]) {
