@@ -27,6 +27,15 @@ async function storeError(p: Promise<unknown> | (() => unknown)): Promise<StoreE
   throw new Error('expected a StoreError, the call succeeded');
 }
 
+/** The error a watch ends with: a cluster's 410 arrives on an open stream, so never thrown by `watch()`. */
+function watchError(store: SqliteStore, since: number | string): Promise<StoreError> {
+  return new Promise((resolve, reject) => {
+    const events: string[] = [];
+    store.watch(widgets, { sinceResourceVersion: String(since) }, (e) => events.push(e.name), (err) => (events.length ? reject(new Error(`events came before the error: ${events}`)) : resolve(err)));
+    setTimeout(() => reject(new Error('the watch did not end with an error')), 2000);
+  });
+}
+
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -113,7 +122,7 @@ describe('SqliteStore', () => {
     const d = await store.delete({ ...widgets, namespace: '', name: 'o0' });
     seen.push(Number(d.metadata.resourceVersion));
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
-    expect(await store.currentResourceVersion()).toBe(seen[seen.length - 1]);
+    expect(Number(await store.currentResourceVersion())).toBe(seen[seen.length - 1]);
     const before = await store.currentResourceVersion();
 
     await store.close();
@@ -122,10 +131,10 @@ describe('SqliteStore', () => {
     expect((await store.list(widgets)).items).toHaveLength(19);
     expect((await store.get({ ...widgets, namespace: '', name: 'o5' }))!.spec).toEqual({ i: 5 });
     const after = await store.create(widgets, obj('after-reopen'));
-    expect(Number(after.metadata.resourceVersion)).toBeGreaterThan(before);
+    expect(Number(after.metadata.resourceVersion)).toBeGreaterThan(Number(before));
     // Even deleting the newest object and reopening never reuses a version.
     await store.delete({ ...widgets, namespace: '', name: 'after-reopen' });
-    const top = await store.currentResourceVersion();
+    const top = Number(await store.currentResourceVersion());
     await store.close();
     store = new SqliteStore({ path });
     expect(Number((await store.create(widgets, obj('again'))).metadata.resourceVersion)).toBe(top + 1);
@@ -140,7 +149,7 @@ describe('SqliteStore', () => {
 
   it('replays watch history after a resourceVersion, then streams live events, in order', async () => {
     const a = await store.create(widgets, obj('a', 'ns1'));
-    const from = Number(a.metadata.resourceVersion);
+    const from = a.metadata.resourceVersion!;
     const b = await store.create(widgets, obj('b', 'ns2'));
     await store.create(gadgets, obj('other-resource', 'ns1'));
     const a2 = await store.update(widgets, { ...a, spec: { v: 2 } });
@@ -150,16 +159,16 @@ describe('SqliteStore', () => {
     const w = store.watch(widgets, { sinceResourceVersion: from }, (e) => events.push(e));
     // Replay is synchronous: everything after `from`, nothing at or before it, only this resource.
     expect(events.map((e) => [e.type, e.name])).toEqual([['ADDED', 'b'], ['MODIFIED', 'a'], ['DELETED', 'b']]);
-    expect(events[0]!.resourceVersion).toBe(Number(b.metadata.resourceVersion));
+    expect(events[0]!.resourceVersion).toBe(b.metadata.resourceVersion);
     expect(events[1]!.object.spec).toEqual({ v: 2 });
     expect(events[1]!.object.metadata.resourceVersion).toBe(a2.metadata.resourceVersion);
     // DELETED carries the last state, at the deletion's version.
-    expect(events[2]!.object.metadata.resourceVersion).toBe(String(events[2]!.resourceVersion));
+    expect(events[2]!.object.metadata.resourceVersion).toBe(events[2]!.resourceVersion);
 
     await store.create(widgets, obj('c', 'ns1'));
     await store.create(gadgets, obj('not-mine', 'ns1'));
     expect(events.map((e) => [e.type, e.name])).toEqual([['ADDED', 'b'], ['MODIFIED', 'a'], ['DELETED', 'b'], ['ADDED', 'c']]);
-    for (let i = 1; i < events.length; i++) expect(events[i]!.resourceVersion).toBeGreaterThan(events[i - 1]!.resourceVersion);
+    for (let i = 1; i < events.length; i++) expect(Number(events[i]!.resourceVersion)).toBeGreaterThan(Number(events[i - 1]!.resourceVersion));
 
     w.stop();
     await store.create(widgets, obj('d', 'ns1'));
@@ -167,7 +176,7 @@ describe('SqliteStore', () => {
 
     // A namespaced watch replays and streams only its namespace.
     const ns1: string[] = [];
-    const w2 = store.watch(widgets, { namespace: 'ns1', sinceResourceVersion: 0 }, (e) => ns1.push(`${e.type} ${e.name}`));
+    const w2 = store.watch(widgets, { namespace: 'ns1', sinceResourceVersion: '0' }, (e) => ns1.push(`${e.type} ${e.name}`));
     await store.create(widgets, obj('e', 'ns2'));
     await store.create(widgets, obj('f', 'ns1'));
     w2.stop();
@@ -176,7 +185,7 @@ describe('SqliteStore', () => {
 
   it('replayed MODIFIED events carry the previous labels when they changed (for label-selector watches)', async () => {
     const a = await store.create(widgets, obj('a', '', { labels: { sel: 'no' } }));
-    const since = Number(a.metadata.resourceVersion);
+    const since = a.metadata.resourceVersion!;
     const a2 = await store.update(widgets, { ...a, metadata: { ...a.metadata, labels: { sel: 'yes' } } });
     const a3 = await store.update(widgets, { ...a2, spec: { changed: true } });
     await store.update(widgets, { ...a3, metadata: { ...a3.metadata, labels: undefined } });
@@ -264,7 +273,7 @@ describe('SqliteStore', () => {
     store = new SqliteStore({ path });
     await store.create(widgets, obj('new', '', { labels: { a: 'b' } }));
     const names: string[] = [];
-    store.watch(widgets, { sinceResourceVersion: 0 }, (e) => names.push(e.name)).stop();
+    store.watch(widgets, { sinceResourceVersion: '0' }, (e) => names.push(e.name)).stop();
     expect(names).toEqual(['legacy', 'new']);
   });
 
@@ -283,29 +292,29 @@ describe('SqliteStore', () => {
     good.stop();
   });
 
-  it('answers Expired for a resourceVersion whose history was compacted away', async () => {
+  it('ends a watch from a resourceVersion whose history was compacted away with Expired, after watch() returned', async () => {
     const first = await store.create(widgets, obj('a'));
     for (let i = 0; i < 5; i++) await store.create(widgets, obj(`x${i}`));
-    const mid = await store.currentResourceVersion();
+    const mid = Number(await store.currentResourceVersion());
     for (let i = 0; i < 5; i++) await store.create(widgets, obj(`y${i}`));
     store.compact(mid);
 
-    const err = await storeError(() => store.watch(widgets, { sinceResourceVersion: Number(first.metadata.resourceVersion) }, () => {}));
+    const err = await watchError(store, first.metadata.resourceVersion!);
     expect(err.reason).toBe('Expired');
-    expect(err.oldestResourceVersion).toBe(mid + 1);
+    expect(err.oldestResourceVersion).toBe(String(mid + 1));
     // One before the first kept event is still fine: nothing in between was lost.
-    expect((await storeError(() => store.watch(widgets, { sinceResourceVersion: mid - 1 }, () => {}))).reason).toBe('Expired');
+    expect((await watchError(store, mid - 1)).reason).toBe('Expired');
     const names: string[] = [];
-    const w = store.watch(widgets, { sinceResourceVersion: mid }, (e) => names.push(e.name));
+    const w = store.watch(widgets, { sinceResourceVersion: String(mid) }, (e) => names.push(e.name), (e) => names.push(`error ${e.reason}`));
     w.stop();
     expect(names).toEqual(['y0', 'y1', 'y2', 'y3', 'y4']);
 
     // Everything compacted: only the current version itself is still a valid start.
-    const top = await store.currentResourceVersion();
+    const top = Number(await store.currentResourceVersion());
     store.compact(top);
-    expect((await storeError(() => store.watch(widgets, { sinceResourceVersion: top - 1 }, () => {}))).reason).toBe('Expired');
+    expect((await watchError(store, top - 1)).reason).toBe('Expired');
     const none: string[] = [];
-    store.watch(widgets, { sinceResourceVersion: top }, (e) => none.push(e.name)).stop();
+    store.watch(widgets, { sinceResourceVersion: String(top) }, (e) => none.push(e.name)).stop();
     expect(none).toEqual([]);
   });
 
@@ -315,11 +324,11 @@ describe('SqliteStore', () => {
     const first = await store.create(widgets, obj('w0'));
     let last = first;
     for (let i = 1; i < 1100; i++) last = await store.update(widgets, { ...last, spec: { i } });
-    const top = await store.currentResourceVersion();
-    expect((await storeError(() => store.watch(widgets, { sinceResourceVersion: Number(first.metadata.resourceVersion) }, () => {}))).reason).toBe('Expired');
+    const top = Number(await store.currentResourceVersion());
+    expect((await watchError(store, first.metadata.resourceVersion!)).reason).toBe('Expired');
     // The last `eventRetention` events are still there to replay.
     const seen: number[] = [];
-    store.watch(widgets, { sinceResourceVersion: top - 40 }, (e) => seen.push(e.resourceVersion)).stop();
+    store.watch(widgets, { sinceResourceVersion: String(top - 40) }, (e) => seen.push(Number(e.resourceVersion))).stop();
     expect(seen).toHaveLength(40);
     expect(seen[seen.length - 1]).toBe(top);
   });

@@ -248,7 +248,7 @@ describe('watch (client-node)', () => {
     await createG('gone-a');
     await createG('gone-b');
     const store = t.core.store as SqliteStore;
-    store.compact(await store.currentResourceVersion());
+    store.compact(Number(await store.currentResourceVersion()));
     await createG('gone-c');
 
     const w = await watch(gPath, { resourceVersion: old });
@@ -286,7 +286,7 @@ describe('watch (client-node)', () => {
       await gone.done;
       expect(gone.events.map((e) => [e.type, e.object.code, e.object.reason])).toEqual([['ERROR', 410, 'Expired']]);
       // A recent version is still within the kept history.
-      const recent = String((await small.core.store.currentResourceVersion()) - 5);
+      const recent = String(Number(await small.core.store.currentResourceVersion()) - 5);
       const ok = await openWatch(small.kubeConfig, groupsPath, { resourceVersion: recent });
       await eventually(() => ok.events.length >= 5, 15_000, 'replay of the kept history');
       expect(ok.events.every((e) => e.type === 'MODIFIED')).toBe(true);
@@ -378,7 +378,7 @@ describe('watch (client-node)', () => {
       await coreApi.createNamespace({ body: { metadata: { name: 'inf-bump' } } });
       await deleteWs('inf-4');
       await createWs('inf-9');
-      store.compact(await store.currentResourceVersion());
+      store.compact(Number(await store.currentResourceVersion()));
       t.core.watches.closeAll();
       await inSync();
       expect(informer.get('inf-4')).toBeUndefined();

@@ -4,7 +4,7 @@ import type { ResourceService } from '../registry/resource-service.js';
 import type { KubeObject, Watcher } from '../store/resource-store.js';
 import type { AppContext } from '../http/app-state.js';
 import { asVersion } from './resource-handler.js';
-import { ApiError, badRequest } from './status.js';
+import { badRequest } from './status.js';
 import { toTable, wantsTable } from './table.js';
 
 export interface WatchHubOptions {
@@ -104,33 +104,34 @@ export class WatchHub {
     };
 
     let lastRv = '';
-    try {
-      watcher = await this.service.watch(def, namespace, {
-        resourceVersion: q.get('resourceVersion'),
-        labelSelector: q.get('labelSelector'),
-        fieldSelector: q.get('fieldSelector'),
-        name,
-        sendInitialEvents: q.get('sendInitialEvents') === 'true',
+    let failed = false;
+    watcher = await this.service.watch(def, namespace, {
+      resourceVersion: q.get('resourceVersion'),
+      labelSelector: q.get('labelSelector'),
+      fieldSelector: q.get('fieldSelector'),
+      name,
+      sendInitialEvents: q.get('sendInitialEvents') === 'true',
       }, (type, obj) => {
-        if (type === 'BOOKMARK' && !bookmarks && !obj.metadata.annotations?.['k8s.io/initial-events-end']) return;
-        lastRv = obj.metadata.resourceVersion ?? lastRv;
-        send(type, obj);
-      });
-    } catch (e) {
-      if (e instanceof ApiError && e.code === 410) {
-        // As the apiserver does: the stream opens, then carries the error as an event.
-        ctx.status = 200;
-        ctx.type = 'application/json';
-        ctx.body = `${JSON.stringify({ type: 'ERROR', object: e.toStatus() })}\n`;
+      if (type === 'ERROR') {
+        // As the apiserver does: the stream carries the error (a 410 for a version too old) and ends.
+        writeLine(`${JSON.stringify({ type, object: obj })}\n`);
+        failed = true;
+        if (started) entry.close();
         return;
       }
-      throw e;
-    }
+      if (type === 'BOOKMARK' && !bookmarks && !obj.metadata.annotations?.['k8s.io/initial-events-end']) return;
+      lastRv = obj.metadata.resourceVersion ?? lastRv;
+      send(type, obj);
+      });
     ctx.respond = false;
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
     started = true;
     for (const line of pending.splice(0)) res.write(line);
+    if (failed) {
+      entry.close();
+      return;
+    }
     this.open.add(entry);
     bookmarkTimer = setInterval(() => {
       if (!bookmarks) return;

@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { EventEmitter } from 'node:events';
 import type { KubeObject, ObjectKey, ResourceStore, StoreEvent, Watcher } from '../store/resource-store.js';
 import { StoreError } from '../store/resource-store.js';
+import { pendingFinalizers, policyFinalizer } from '../store/deletion.js';
 import {
   ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, qualified, type StatusCause,
 } from '../api/status.js';
@@ -87,11 +88,10 @@ export interface AdmissionRequest {
 /** Throws an ApiError to refuse the write. */
 export type AdmissionPlugin = (request: AdmissionRequest) => Promise<void>;
 
-export type WatchSink = (type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK', object: KubeObject) => void;
+/** ERROR carries a Status and ends the watch (a resourceVersion too old: 410 Expired). */
+export type WatchSink = (type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR', object: KubeObject) => void;
 
-export const namespaceFinalizer = 'kubernetes';
-export const orphanFinalizer = 'orphan';
-export const foregroundFinalizer = 'foregroundDeletion';
+export { foregroundFinalizer, namespaceFinalizer, orphanFinalizer } from '../store/deletion.js';
 
 /**
  * The generic REST logic of every kind — create, read, update, patch, delete, watch — with
@@ -153,7 +153,7 @@ export class ResourceService extends EventEmitter<{
     const limit = q.limit && q.limit > 0 ? q.limit : undefined;
     let after = q.continue ? decodeContinue(q.continue) : undefined;
     const items: KubeObject[] = [];
-    let resourceVersion = 0;
+    let resourceVersion = '';
     let more = false;
     // Selectors filter after reading, so read in batches until the page is full.
     for (;;) {
@@ -179,7 +179,7 @@ export class ResourceService extends EventEmitter<{
       }
       after = res.last;
     }
-    return { items, resourceVersion: String(resourceVersion), ...(more && after ? { continue: encodeContinue(after) } : {}) };
+    return { items, resourceVersion, ...(more && after ? { continue: encodeContinue(after) } : {}) };
   }
 
   /**
@@ -189,7 +189,7 @@ export class ResourceService extends EventEmitter<{
   listJson(def: KindDefinition, namespace: string, q: ListQuery): { items: string; resourceVersion: string } | undefined {
     if (!this.store.listRaw || def.strategy?.toExternal || q.labelSelector || q.fieldSelector || q.name !== undefined || q.limit || q.continue) return undefined;
     const raw = this.store.listRaw(this.ref(def), { namespace: def.namespaced && namespace ? namespace : undefined });
-    return { items: `[${raw.rows.join(',')}]`, resourceVersion: String(raw.resourceVersion) };
+    return { items: `[${raw.rows.join(',')}]`, resourceVersion: raw.resourceVersion };
   }
 
   async create(def: KindDefinition, namespace: string, body: unknown, ctx: RequestContext, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -367,9 +367,9 @@ export class ResourceService extends EventEmitter<{
       throw this.storeError(e, def, name);
     }
     if (stored.metadata.deletionTimestamp && finalizersOf(def, stored).length === 0) {
-      // The last finalizer is gone: the deletion completes now.
-      const removed = await this.finishDelete(def, stored);
-      return { object: this.external(def, removed), warnings };
+      // The last finalizer is gone: the store removed the object.
+      this.emit('deleted', def, stored);
+      return { object: this.external(def, stored), warnings };
     }
     if (stored.metadata.ownerReferences?.length) this.emit('owned', def, stored);
     return { object: this.external(def, stored), warnings };
@@ -377,38 +377,23 @@ export class ResourceService extends EventEmitter<{
 
   async delete(def: KindDefinition, namespace: string, name: string, opts: DeleteOptions = {}): Promise<WriteResult> {
     const key = this.key(def, namespace, name);
-    for (let attempt = 0; ; attempt++) {
+    if (opts.dryRun) {
       const obj = await this.store.get(key);
       if (!obj) throw notFound(def.group, def.plural, name);
-      const pre = opts.preconditions;
-      if (pre?.uid && pre.uid !== obj.metadata.uid) {
-        throw conflict(def.group, def.plural, name, `Precondition failed: UID in precondition: ${showValue(pre.uid)}, UID in object meta: ${obj.metadata.uid}`);
-      }
-      if (pre?.resourceVersion && pre.resourceVersion !== obj.metadata.resourceVersion) {
-        throw conflict(def.group, def.plural, name, `Precondition failed: ResourceVersion in precondition: ${showValue(pre.resourceVersion)}, ResourceVersion in object meta: ${obj.metadata.resourceVersion}`);
-      }
-      const extra = opts.propagationPolicy === 'Orphan' ? orphanFinalizer : opts.propagationPolicy === 'Foreground' ? foregroundFinalizer : undefined;
-      const finalizers = [...(obj.metadata.finalizers ?? [])];
-      if (extra && !finalizers.includes(extra) && !obj.metadata.deletionTimestamp) finalizers.push(extra);
-      const pendingFinalizers = [...finalizers, ...(def.group === '' && def.plural === 'namespaces' ? ((obj.spec as { finalizers?: string[] })?.finalizers ?? []) : [])];
-      if (opts.dryRun) return { object: this.external(def, obj), warnings: [], pending: pendingFinalizers.length > 0 };
-      try {
-        if (pendingFinalizers.length === 0) return { object: this.external(def, await this.finishDelete(def, obj, pre?.resourceVersion ?? obj.metadata.resourceVersion)), warnings: [] };
-        if (obj.metadata.deletionTimestamp) return { object: this.external(def, obj), warnings: [], pending: true };
-        const marked: KubeObject = { ...obj, metadata: { ...obj.metadata, deletionTimestamp: now(), deletionGracePeriodSeconds: 0, finalizers } };
-        // As kube-apiserver's markAsDeleting: a controller watching generation sees the deletion.
-        if ((obj.metadata.generation ?? 0) > 0) marked.metadata.generation = obj.metadata.generation! + 1;
-        if (marked.metadata.finalizers!.length === 0) delete marked.metadata.finalizers;
-        if (def.plural === 'namespaces' && def.group === '') marked.status = { ...(obj.status as object), phase: 'Terminating' };
-        const stored = await this.store.update(this.ref(def), marked, obj.metadata.resourceVersion);
-        this.emit('deleting', def, stored);
-        return { object: this.external(def, stored), warnings: [], pending: true };
-      } catch (e) {
-        if (e instanceof StoreError && e.reason === 'Conflict' && !pre?.resourceVersion && attempt < 10) continue;
-        if (e instanceof StoreError && e.reason === 'NotFound') throw notFound(def.group, def.plural, name);
-        throw this.storeError(e, def, name);
-      }
+      const extra = policyFinalizer(opts.propagationPolicy);
+      const pending = pendingFinalizers(this.ref(def), obj).length > 0 || (extra !== undefined && !obj.metadata.deletionTimestamp);
+      return { object: this.external(def, obj), warnings: [], pending };
     }
+    // The deletion itself (preconditions, finalizers, the deletionTimestamp) is the store's, as
+    // it is a cluster's API server's.
+    let result;
+    try {
+      result = await this.store.deleteObject(key, { preconditions: opts.preconditions, propagationPolicy: opts.propagationPolicy });
+    } catch (e) {
+      throw this.storeError(e, def, name);
+    }
+    this.emit(result.pending ? 'deleting' : 'deleted', def, result.object);
+    return { object: this.external(def, result.object), warnings: [], ...(result.pending ? { pending: true } : {}) };
   }
 
   async deleteCollection(def: KindDefinition, namespace: string, q: ListQuery, opts: DeleteOptions = {}): Promise<KubeObject[]> {
@@ -435,16 +420,17 @@ export class ResourceService extends EventEmitter<{
       && matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o);
     const ns = def.namespaced && namespace ? namespace : undefined;
     const rvText = q.resourceVersion ?? '';
-    let since: number;
+    let since: string;
     const initial = rvText === '' || rvText === '0' || q.sendInitialEvents === true;
     if (!initial) {
-      since = parseResourceVersion(rvText);
+      parseResourceVersion(rvText);
+      since = rvText;
     } else {
       const page = await this.store.list(this.ref(def), { namespace: ns });
       for (const o of page.items) if (matches(o)) sink('ADDED', this.external(def, o));
       since = page.resourceVersion;
       if (q.sendInitialEvents) {
-        sink('BOOKMARK', { apiVersion: apiVersionOf(def), kind: def.kind, metadata: { resourceVersion: String(since), annotations: { 'k8s.io/initial-events-end': 'true' } } });
+        sink('BOOKMARK', { apiVersion: apiVersionOf(def), kind: def.kind, metadata: { resourceVersion: since, annotations: { 'k8s.io/initial-events-end': 'true' } } });
       }
     }
     const onEvent = (e: StoreEvent) => {
@@ -457,11 +443,12 @@ export class ResourceService extends EventEmitter<{
         sink(e.type, this.external(def, e.object));
       }
     };
+    // A version too old to replay ends the stream with an ERROR event carrying the 410, after it opened.
+    const onError = (e: StoreError) => sink('ERROR', storeErrorToApi(e, def, '').toStatus() as unknown as KubeObject);
     try {
-      return this.store.watch(this.ref(def), { namespace: ns, sinceResourceVersion: since }, onEvent);
+      return this.store.watch(this.ref(def), { namespace: ns, sinceResourceVersion: since }, onEvent, onError);
     } catch (e) {
-      if (e instanceof StoreError && e.reason === 'Expired') throw new ApiError(410, 'Expired', e.message);
-      throw e;
+      throw this.storeError(e, def, '');
     }
   }
 
@@ -475,17 +462,9 @@ export class ResourceService extends EventEmitter<{
     } catch (e) {
       throw this.storeError(e, def, current.metadata.name!);
     }
-    if (stored.metadata.deletionTimestamp && finalizersOf(def, stored).length === 0) {
-      return { object: this.external(def, await this.finishDelete(def, stored)), warnings: [] };
-    }
+    // The store removed it when that was the last finalizer.
+    if (stored.metadata.deletionTimestamp && finalizersOf(def, stored).length === 0) this.emit('deleted', def, stored);
     return { object: this.external(def, stored), warnings: [] };
-  }
-
-  /** Removes the object for good and tells the garbage collector. */
-  private async finishDelete(def: KindDefinition, obj: KubeObject, expectedRv?: string): Promise<KubeObject> {
-    const removed = await this.store.delete(this.key(def, obj.metadata.namespace ?? '', obj.metadata.name!), expectedRv);
-    this.emit('deleted', def, removed);
-    return removed;
   }
 
   private decode(def: KindDefinition, body: unknown, namespace: string): KubeObject {
@@ -555,12 +534,7 @@ export class ResourceService extends EventEmitter<{
 
   private storeError(e: unknown, def: KindDefinition, name: string): unknown {
     if (!(e instanceof StoreError)) return e;
-    switch (e.reason) {
-      case 'AlreadyExists': return alreadyExists(def.group, def.plural, name);
-      case 'NotFound': return notFound(def.group, def.plural, name);
-      case 'Conflict': return conflict(def.group, def.plural, name, e.message);
-      default: return new ApiError(410, 'Expired', e.message);
-    }
+    return storeErrorToApi(e, def, name);
   }
 
   external(def: KindDefinition, obj: KubeObject): KubeObject {
@@ -576,10 +550,20 @@ export class ResourceService extends EventEmitter<{
   }
 }
 
+/** A store's typed error as the API's Status error. */
+function storeErrorToApi(e: StoreError, def: KindDefinition, name: string): ApiError {
+  switch (e.reason) {
+    case 'AlreadyExists': return alreadyExists(def.group, def.plural, name);
+    case 'NotFound': return notFound(def.group, def.plural, name);
+    case 'Conflict': return conflict(def.group, def.plural, name, e.message);
+    case 'Invalid': return badRequest(e.message);
+    case 'Unavailable': return new ApiError(503, 'ServiceUnavailable', e.message);
+    default: return new ApiError(410, 'Expired', e.message);
+  }
+}
+
 export function finalizersOf(def: KindDefinition, obj: KubeObject): string[] {
-  const meta = obj.metadata.finalizers ?? [];
-  if (def.group === '' && def.plural === 'namespaces') return [...meta, ...((obj.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [])];
-  return meta;
+  return pendingFinalizers({ group: def.group, resource: def.plural }, obj);
 }
 
 /** Top-level fields the schema declares as objects (spec, status, …) that hold something else. */

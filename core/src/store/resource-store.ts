@@ -53,7 +53,8 @@ export interface StoreEvent {
   ref: ResourceRef;
   namespace: string;
   name: string;
-  resourceVersion: number;
+  /** Opaque: compare only for equality, hand back to `watch` (the SQLite store's are digits, a cluster's are etcd's). */
+  resourceVersion: string;
   object: KubeObject;
   /**
    * The object before this event (MODIFIED/DELETED) when the store still knows it. Replayed
@@ -72,31 +73,53 @@ export interface ListOptions {
 
 export interface ListResult {
   items: KubeObject[];
-  /** The store's resourceVersion when the list was read. */
-  resourceVersion: number;
+  /** The store's resourceVersion when the list was read (opaque). */
+  resourceVersion: string;
   /** Present when `limit` cut the result: the last key returned. */
   last?: { namespace: string; name: string };
 }
 
 export interface WatchOptions {
   namespace?: string;
-  /** Deliver events strictly after this resourceVersion (replaying history). */
-  sinceResourceVersion?: number;
+  /** Deliver events strictly after this resourceVersion (replaying history); opaque. */
+  sinceResourceVersion?: string;
 }
 
 export interface Watcher {
   stop(): void;
 }
 
+/**
+ * How a watch ends other than by `stop()`: a resourceVersion too old to replay (Expired, the
+ * 410 of the Kubernetes API) or a store that went away. It arrives after `watch()` returned, as
+ * a cluster's does mid-stream; no event follows it.
+ */
+export type WatchErrorHandler = (error: StoreError) => void;
+
 export class StoreError extends Error {
   constructor(
-    readonly reason: 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired',
+    readonly reason: 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired' | 'Invalid' | 'Unavailable',
     message: string,
-    /** For Expired: the oldest resourceVersion still replayable. */
-    readonly oldestResourceVersion?: number,
+    /** For Expired: the oldest resourceVersion still replayable, when the store knows it. */
+    readonly oldestResourceVersion?: string,
   ) {
     super(message);
   }
+}
+
+/** What a deletion asks of the store, as the DeleteOptions of the Kubernetes API. */
+export interface StoreDeleteOptions {
+  /** Conflict unless the stored object still has this uid / resourceVersion. */
+  preconditions?: { uid?: string; resourceVersion?: string };
+  /** Orphan and Foreground add their finalizer (`orphan`, `foregroundDeletion`). */
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
+}
+
+export interface StoreDeleteResult {
+  /** The removed object, or the marked one while finalizers remain. */
+  object: KubeObject;
+  /** True when the object was only marked (deletionTimestamp set, finalizers pending). */
+  pending: boolean;
 }
 
 export interface ResourceStore {
@@ -110,21 +133,34 @@ export interface ResourceStore {
   create(ref: ResourceRef, obj: KubeObject): Promise<KubeObject>;
   /**
    * Replaces; when `expectedResourceVersion` is given and differs from the stored one the
-   * write fails with Conflict. Sets metadata.resourceVersion.
+   * write fails with Conflict. Sets metadata.resourceVersion. System fields (uid,
+   * creationTimestamp, deletionTimestamp) are the store's: an API server keeps its own. An
+   * update that leaves an object being deleted without finalizers removes it, as an API server
+   * does: the returned object then still has its deletionTimestamp.
    */
   update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string): Promise<KubeObject>;
-  /** Removes; Conflict when `expectedResourceVersion` is stale. Returns the removed object. */
+  /** Removes now, whatever the finalizers; Conflict when `expectedResourceVersion` is stale. Returns the removed object. */
   delete(key: ObjectKey, expectedResourceVersion?: string): Promise<KubeObject>;
+  /**
+   * A deletion as an API server does it (the REST DELETE): with finalizers pending (the
+   * object's, a namespace's spec.finalizers, the propagation policy's) the object is marked
+   * with a deletionTimestamp and stays; otherwise it is removed. Preconditions fail with Conflict.
+   */
+  deleteObject(key: ObjectKey, opts?: StoreDeleteOptions): Promise<StoreDeleteResult>;
   /**
    * Optional fast path: the stored JSON of every object, unparsed, for lists that need no
    * filtering or transformation (the handler splices them into the response).
    */
-  listRaw?(ref: ResourceRef, opts?: ListOptions): { rows: string[]; resourceVersion: number };
+  listRaw?(ref: ResourceRef, opts?: ListOptions): { rows: string[]; resourceVersion: string };
   /** Optional: one object's stored JSON text, for reads that need no transformation. */
   getRaw?(key: ObjectKey): string | undefined;
-  /** Calls `onEvent` for every change after `sinceResourceVersion` (replay), then live ones. */
-  watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void): Watcher;
-  /** The newest resourceVersion written. */
-  currentResourceVersion(): Promise<number>;
+  /**
+   * Calls `onEvent` for every change after `sinceResourceVersion` (replay), then live ones.
+   * A resourceVersion too old to replay ends the watch through `onError` (Expired), never by
+   * throwing: a cluster only says so once the stream is open.
+   */
+  watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void, onError?: WatchErrorHandler): Watcher;
+  /** The newest resourceVersion written (opaque). */
+  currentResourceVersion(): Promise<string>;
   close(): Promise<void>;
 }

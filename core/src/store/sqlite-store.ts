@@ -1,9 +1,10 @@
 import Database from 'better-sqlite3';
 import type {
-  KubeObject, ListOptions, ListResult, ObjectKey, ResourceRef, ResourceStore, StoreEvent,
-  WatchOptions, Watcher,
+  KubeObject, ListOptions, ListResult, ObjectKey, ResourceRef, ResourceStore, StoreDeleteOptions, StoreDeleteResult, StoreEvent,
+  WatchErrorHandler, WatchOptions, Watcher,
 } from './resource-store.js';
 import { StoreError } from './resource-store.js';
+import { deleteWithFinalizers, pendingFinalizers } from './deletion.js';
 import type { ValueCodec } from './encryption-keys.js';
 
 export interface SqliteStoreOptions {
@@ -139,7 +140,7 @@ export class SqliteStore implements ResourceStore {
   }
 
   /** Raw JSON rows, for list responses that need no transformation. */
-  listRaw(ref: ResourceRef, opts: ListOptions = {}): { rows: string[]; resourceVersion: number; last?: { namespace: string; name: string } } {
+  listRaw(ref: ResourceRef, opts: ListOptions = {}): { rows: string[]; resourceVersion: string; last?: { namespace: string; name: string } } {
     const limit = opts.limit ?? -1;
     const read = this.db.transaction(() => {
       const rv = (this.stmts.currentRv.get() as { value: number }).value;
@@ -152,7 +153,7 @@ export class SqliteStore implements ResourceStore {
     const lastRow = rows[rows.length - 1];
     return {
       rows: rows.map((r) => this.decode(refKey(ref), r.data)),
-      resourceVersion: rv,
+      resourceVersion: String(rv),
       last: limit > 0 && rows.length === limit && lastRow ? { namespace: lastRow.namespace, name: lastRow.name } : undefined,
     };
   }
@@ -186,7 +187,7 @@ export class SqliteStore implements ResourceStore {
       this.stmts.insert.run(key, ns, name, obj.metadata.uid ?? '', rv, data);
       this.indexOwners(key, ns, name, stored);
       this.stmts.event.run(rv, key, ns, name, 'ADDED', data, null);
-      return { type: 'ADDED', ref, namespace: ns, name, resourceVersion: rv, object: stored } satisfies StoreEvent;
+      return { type: 'ADDED', ref, namespace: ns, name, resourceVersion: String(rv), object: stored } satisfies StoreEvent;
     });
   }
 
@@ -194,7 +195,7 @@ export class SqliteStore implements ResourceStore {
     const key = refKey(ref);
     const ns = obj.metadata.namespace ?? '';
     const name = obj.metadata.name!;
-    return this.writeNow(() => {
+    const updated = await this.writeNow(() => {
       const row = this.stmts.get.get(key, ns, name) as { rv: number; data: string } | undefined;
       if (!row) throw new StoreError('NotFound', `${name} not found`);
       if (expectedResourceVersion !== undefined && String(row.rv) !== expectedResourceVersion) {
@@ -208,8 +209,15 @@ export class SqliteStore implements ResourceStore {
       const previous = JSON.parse(this.decode(key, row.data)) as KubeObject;
       const prevLabels = JSON.stringify(previous.metadata.labels ?? {});
       this.stmts.event.run(rv, key, ns, name, 'MODIFIED', data, prevLabels === JSON.stringify(stored.metadata.labels ?? {}) ? null : prevLabels);
-      return { type: 'MODIFIED', ref, namespace: ns, name, resourceVersion: rv, object: stored, previous } satisfies StoreEvent;
+      return { type: 'MODIFIED', ref, namespace: ns, name, resourceVersion: String(rv), object: stored, previous } satisfies StoreEvent;
     });
+    if (updated.metadata.deletionTimestamp && pendingFinalizers(ref, updated).length === 0) {
+      // The last finalizer is gone: the deletion completes now, as an API server does.
+      await this.delete({ ...ref, namespace: ns, name }, updated.metadata.resourceVersion).catch((e: unknown) => {
+        if (!(e instanceof StoreError && e.reason === 'NotFound')) throw e;
+      });
+    }
+    return updated;
   }
 
   async delete(k: ObjectKey, expectedResourceVersion?: string): Promise<KubeObject> {
@@ -226,7 +234,7 @@ export class SqliteStore implements ResourceStore {
       this.stmts.remove.run(key, k.namespace, k.name);
       this.stmts.ownersOf.run(key, k.namespace, k.name);
       this.stmts.event.run(rv, key, k.namespace, k.name, 'DELETED', this.encode(key, JSON.stringify(stored)), null);
-      return { type: 'DELETED', ref: { group: k.group, resource: k.resource }, namespace: k.namespace, name: k.name, resourceVersion: rv, object: stored, previous } satisfies StoreEvent;
+      return { type: 'DELETED', ref: { group: k.group, resource: k.resource }, namespace: k.namespace, name: k.name, resourceVersion: String(rv), object: stored, previous } satisfies StoreEvent;
     });
   }
 
@@ -291,22 +299,34 @@ export class SqliteStore implements ResourceStore {
     });
   }
 
-  watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void): Watcher {
+  async deleteObject(key: ObjectKey, opts?: StoreDeleteOptions): Promise<StoreDeleteResult> {
+    return deleteWithFinalizers(this, key, opts);
+  }
+
+  watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void, onError?: WatchErrorHandler): Watcher {
     const key = refKey(ref);
     if (opts.sinceResourceVersion !== undefined) {
+      if (!/^\d+$/.test(opts.sinceResourceVersion)) throw new StoreError('Invalid', `invalid resource version "${opts.sinceResourceVersion}"`);
+      const since = Number(opts.sinceResourceVersion);
       const oldest = (this.stmts.oldestEvent.get() as { rv: number | null }).rv;
       const current = (this.stmts.currentRv.get() as { value: number }).value;
       // Replayable when every event after `since` is still kept.
-      if (opts.sinceResourceVersion < current && (oldest === null || opts.sinceResourceVersion < oldest - 1)) {
-        throw new StoreError('Expired', `too old resource version: ${opts.sinceResourceVersion} (${oldest ?? current})`, oldest ?? current);
+      if (since < current && (oldest === null || since < oldest - 1)) {
+        // Told once the caller holds the watcher, as a cluster's 410 arrives on an open stream.
+        const error = new StoreError('Expired', `too old resource version: ${since} (${oldest ?? current})`, String(oldest ?? current));
+        let stopped = false;
+        queueMicrotask(() => {
+          if (!stopped) onError?.(error);
+        });
+        return { stop: () => { stopped = true; } };
       }
-      const rows = this.stmts.replay.all(key, opts.sinceResourceVersion) as Array<{ rv: number; namespace: string; name: string; type: StoreEvent['type']; data: string; prev_labels: string | null }>;
+      const rows = this.stmts.replay.all(key, since) as Array<{ rv: number; namespace: string; name: string; type: StoreEvent['type']; data: string; prev_labels: string | null }>;
       for (const r of rows) {
         if (opts.namespace !== undefined && r.namespace !== opts.namespace) continue;
         const object = JSON.parse(this.decode(key, r.data)) as KubeObject;
         // Replayed MODIFIED events know the previous labels only (what selectors read).
         const previous = r.type === 'MODIFIED' && r.prev_labels !== null ? { ...object, metadata: { ...object.metadata, labels: JSON.parse(r.prev_labels) } } : undefined;
-        onEvent({ type: r.type, ref, namespace: r.namespace, name: r.name, resourceVersion: r.rv, object, ...(previous ? { previous } : {}) });
+        onEvent({ type: r.type, ref, namespace: r.namespace, name: r.name, resourceVersion: String(r.rv), object, ...(previous ? { previous } : {}) });
       }
     }
     // Subscribing in the same tick as the replay (the store is synchronous) leaves no gap.
@@ -322,8 +342,8 @@ export class SqliteStore implements ResourceStore {
     };
   }
 
-  async currentResourceVersion(): Promise<number> {
-    return (this.stmts.currentRv.get() as { value: number }).value;
+  async currentResourceVersion(): Promise<string> {
+    return String((this.stmts.currentRv.get() as { value: number }).value);
   }
 
   async close(): Promise<void> {
@@ -348,7 +368,7 @@ export class SqliteStore implements ResourceStore {
     this.writesSincePrune += events.length;
     if (this.writesSincePrune >= 1000) {
       this.writesSincePrune = 0;
-      this.stmts.prune.run(events[events.length - 1]!.resourceVersion - this.retention);
+      this.stmts.prune.run(Number(events[events.length - 1]!.resourceVersion) - this.retention);
     }
     // A watcher that writes from its callback gets its event delivered after the ones being
     // delivered, never before them: every watcher sees resourceVersion order.
