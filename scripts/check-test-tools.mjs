@@ -9,3 +9,13 @@ ensureDebianTools([
   { cmd: 'bwrap', debian: 'bubblewrap', why: 'the DevOps extension runs pipeline steps in bubblewrap' },
   { cmd: 'git', debian: 'git', why: 'the DevOps tests check out a local git repository' },
 ]);
+
+// The kubernetes-mode tests run the core against a real kube-apiserver + etcd: built once
+// (≈ 11 min on two cores) into ~/.cache/mortise, instantly found afterwards.
+const { ensureKubeApiserver } = await import('./kube-apiserver.mjs');
+try {
+  ensureKubeApiserver();
+} catch (e) {
+  process.stderr.write(`could not build kube-apiserver for the kubernetes-mode tests: ${e.message}\nRun \`node scripts/kube-apiserver.mjs\` to see why.\n`);
+  process.exit(1);
+}
