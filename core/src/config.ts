@@ -24,6 +24,24 @@ export interface CoreConfig {
   auditRetention?: { maxEvents?: number; maxAgeDays?: number };
   /** Cached extension archives are evicted (least recently used, never what a plan needs) beyond this many bytes; default 1 GiB. */
   packageCacheMaxBytes?: number;
+  /**
+   * `embedded` (default: SQLite, child processes) or `kubernetes` (a cluster's API server is the
+   * store): `MORTISE_MODE`. docs/kubernetes.md.
+   */
+  mode?: 'embedded' | 'kubernetes';
+  /** kubernetes mode: the kubeconfig file (`MORTISE_KUBECONFIG`, else `KUBECONFIG`); in a pod, its service account. */
+  kubeconfig?: string;
+  /** kubernetes mode: the core's own namespace, where internal kinds live as Secrets (`MORTISE_NAMESPACE`, default mortise-system). */
+  namespace?: string;
+  /** kubernetes mode: how long a leader's Lease holds without renewal (`MORTISE_LEASE_DURATION_SECONDS`, default 15). */
+  leaseDurationSeconds?: number;
+  /**
+   * Where extension backends run (`MORTISE_RUNTIME`): `process` (default, child processes) or,
+   * in kubernetes mode, `kubernetes` (a Deployment + Service per backend).
+   */
+  backendRuntime?: 'process' | 'kubernetes';
+  /** kubernetes mode: this replica's name in the Lease (`POD_NAME`; default host, pid and a random suffix). */
+  replicaIdentity?: string;
 }
 
 /** The configuration `npm start` uses, from the environment (DESIGN: quick-start contract). */
@@ -38,7 +56,19 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     identityProviders: env.MORTISE_IDENTITY_PROVIDERS ? parseIdentityProviders(env.MORTISE_IDENTITY_PROVIDERS) : undefined,
     packageCacheMaxBytes: numberOrUndefined(env.MORTISE_PACKAGE_CACHE_MAX_BYTES),
     auditRetention: { maxEvents: numberOrUndefined(env.MORTISE_AUDIT_MAX_EVENTS), maxAgeDays: numberOrUndefined(env.MORTISE_AUDIT_MAX_AGE_DAYS) },
+    mode: modeOf(env.MORTISE_MODE),
+    kubeconfig: env.MORTISE_KUBECONFIG ?? env.KUBECONFIG,
+    namespace: env.MORTISE_NAMESPACE,
+    leaseDurationSeconds: numberOrUndefined(env.MORTISE_LEASE_DURATION_SECONDS),
+    replicaIdentity: env.POD_NAME,
+    backendRuntime: env.MORTISE_RUNTIME === 'kubernetes' ? 'kubernetes' : 'process',
   };
 }
 
 const numberOrUndefined = (v: string | undefined) => (v && Number.isFinite(Number(v)) ? Number(v) : undefined);
+
+function modeOf(v: string | undefined): CoreConfig['mode'] {
+  if (v === undefined || v === '' || v === 'embedded') return 'embedded';
+  if (v === 'kubernetes') return 'kubernetes';
+  throw new Error(`MORTISE_MODE must be "embedded" or "kubernetes", not ${JSON.stringify(v)}`);
+}

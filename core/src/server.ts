@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -7,6 +8,7 @@ import type { Logger } from 'pino';
 import { apiGroupDocument, apiGroupList, apiVersions, resourceList } from './api/discovery.js';
 import { openApiV2, openApiV2Protobuf, openApiV2ProtobufType, openApiV3GroupVersion, openApiV3Root } from './api/openapi.js';
 import { ResourceHandler } from './api/resource-handler.js';
+import { hostClusterRouter } from './api/host-cluster-routes.js';
 import { ApiError, notFound } from './api/status.js';
 import { WatchHub } from './api/watch-hub.js';
 import type { AuditLog } from './audit/audit-log.js';
@@ -34,6 +36,7 @@ import type { CoreConfig } from './config.js';
 import type { Controller } from './controller/controller.js';
 import { CrdController } from './controller/crd-controller.js';
 import { GarbageCollector } from './controller/garbage-collector.js';
+import { LeaderElector } from './controller/leader-election.js';
 import { NamespaceController } from './controller/namespace-controller.js';
 import type { AppState } from './http/app-state.js';
 import { DualProtocolServer } from './http/dual-protocol-server.js';
@@ -83,11 +86,16 @@ import { repositoryStrategy } from './extensions/repository-strategy.js';
 import { PackageStore, sdkPackageDir } from './extensions/package-store.js';
 import { preparePlatformModules } from './extensions/platform-modules.js';
 import { ProcessRuntime } from './runtime/process-runtime.js';
+import { KubernetesRuntime } from './runtime/kubernetes-runtime.js';
 import type { Runtime } from './runtime/runtime.js';
 import { extensionsGroup } from './schemas/extensions.js';
 import { workspaceStrategy } from './tenant/workspace-strategy.js';
 import type { ResourceStore } from './store/resource-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { KubeClient } from './store/kube/kube-client.js';
+import { KubeStore, servedAs } from './store/kube/kube-store.js';
+import { applyCoreCrds, ensureNamespace } from './store/kube/cluster-setup.js';
+import { internalGroup } from './auth/internal-kinds.js';
 import { coreVersion } from './version.js';
 
 export interface CoreOptions extends Partial<CoreConfig> {
@@ -140,6 +148,8 @@ export interface Core {
 }
 
 export const consoleClientId = 'mortise-console';
+/** The core's namespace in a cluster when MORTISE_NAMESPACE does not say. */
+export const defaultCoreNamespace = 'mortise-system';
 export const knownClients = [consoleClientId, 'mortise-cli', 'kubectl', 'mortise-extension'];
 
 /** The composition root: every part of the core is built and wired here, in view. */
@@ -150,7 +160,17 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const servingCerts = loadOrCreateServingCerts(opts.dataDir, opts.host && opts.host !== '0.0.0.0' ? [opts.host] : []);
   servingCerts.catch(() => undefined);
   const metrics = new CoreMetrics();
+  const kubernetes = opts.mode === 'kubernetes';
+  const kinds = new KindRegistry();
   let store = opts.store;
+  let client: KubeClient | undefined;
+  if (!store && kubernetes) {
+    // The cluster's API server is the store: the core's kinds are its CRDs (docs/kubernetes.md).
+    client = await KubeClient.connect({ kubeconfig: opts.kubeconfig });
+    await ensureNamespace(client, opts.namespace ?? defaultCoreNamespace);
+    await applyCoreCrds(client);
+    store = new KubeStore({ client, servedAs: (ref) => servedAs(kinds, ref), internalGroup, namespace: opts.namespace ?? defaultCoreNamespace });
+  }
   if (!store) {
     if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
     // Secrets are sealed with AES-256-GCM; the key file lives beside the database (docs/security.md).
@@ -162,7 +182,6 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   }
   const audit = new SqliteAuditLog({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', retention: opts.auditRetention, logger });
   const validator = new SchemaValidator();
-  const kinds = new KindRegistry();
   const service = new ResourceService(store, kinds, validator);
 
   kinds.register(namespaceKind());
@@ -215,10 +234,11 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const watches = new WatchHub(service, { bookmarkIntervalMs: opts.bookmarkIntervalMs });
   const resources = new ResourceHandler(kinds, service, watches, (user, info) => guard.authorize(user, info));
 
-  const crdController = new CrdController(service, kinds, crdDef, logger);
+  // In a cluster, CRD status and cleanup, garbage collection and namespace deletion are the cluster's own.
+  const crdController = new CrdController(service, kinds, crdDef, logger, { clusterManaged: kubernetes });
   await crdController.loadAll();
   const controllers: Controller[] = [
-    crdController, new GarbageCollector(service, kinds, logger), new NamespaceController(service, kinds, logger),
+    crdController, ...(kubernetes ? [] : [new GarbageCollector(service, kinds, logger), new NamespaceController(service, kinds, logger)]),
     new WorkspaceController(service, kinds, logger), new NamespaceRolesController(service, kinds, logger),
     new RepositoryController(service, kinds, coreVersion().mortiseVersion, logger),
   ];
@@ -227,7 +247,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   kinds.byGroupResource(extensionsGroup, 'repositories')!.strategy = repositoryStrategy;
   const extensionsRoot = opts.dataDir ? join(opts.dataDir, 'extensions') : mkdtempSync(join(tmpdir(), 'mortise-extensions-'));
   const packages = new PackageStore(extensionsRoot);
-  const runtime: Runtime = opts.runtime ?? new ProcessRuntime({ logger: logger.child({ component: 'runtime' }), stateDir: extensionsRoot });
+  const runtime: Runtime = opts.runtime ?? (client && opts.backendRuntime === 'kubernetes'
+    ? new KubernetesRuntime({ client, logger: logger.child({ component: 'runtime' }) })
+    : new ProcessRuntime({ logger: logger.child({ component: 'runtime' }), stateDir: extensionsRoot }));
   gateway.setHealthSource((extension) => {
     const backends = runtime.list().filter((b) => b.id.startsWith(`${extension}@`) && b.state !== 'Stopped');
     if (backends.length === 0 || backends.some((b) => b.state === 'Ready')) return { healthy: true };
@@ -246,6 +268,18 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   }));
   controllers.push(new UserTokenRevoker(service, kinds.byGroupResource(iamGroup, 'users')!, tokens, logger, loginRecords));
   let ready = false;
+  // Several replicas on one cluster: every one serves, the holder of a Lease runs the controllers.
+  const elector = client && new LeaderElector({
+    client, namespace: opts.namespace ?? defaultCoreNamespace, name: 'mortise-controllers',
+    identity: opts.replicaIdentity ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
+    leaseDurationSeconds: opts.leaseDurationSeconds, logger,
+    onStartedLeading: async () => {
+      for (const c of controllers) await c.start();
+    },
+    onStoppedLeading: async () => {
+      for (const c of controllers) await c.stop();
+    },
+  });
 
   const generatedAdminPassword = await bootstrapAdmin(service, kinds, opts.adminPassword, logger);
   await seedBuiltinRoles(service, kinds);
@@ -268,6 +302,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(devRouteRouter(devRoutes).routes());
   router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
+  router.use(hostClusterRouter(client).routes());
   const oauthDeps = {
     tokens, keys, users, service, kinds, issuer, defaultClientId: consoleClientId, logger,
     loginGuard: loginThrottle, loginRecords, codeGrant: identityProviders.length ? codes : undefined,
@@ -366,7 +401,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
       url = `http://${host}:${addr.port}`;
       httpsUrl = `https://${host}:${addr.port}`;
-      for (const c of controllers) await c.start();
+      if (elector) elector.start();
+      else for (const c of controllers) await c.start();
       ready = true;
       platformModules().catch((e: Error) => logger.error({ event: 'platform-modules.failed', err: e.message }, 'could not stage the platform modules'));
       logger.info({ event: 'core.listening', url, dataDir: opts.dataDir ?? ':memory:', version: coreVersion().gitVersion }, `Mortise core listening on ${url}`);
@@ -380,7 +416,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       await server?.close(opts.shutdownTimeoutMs ?? 10_000);
       gateway.stop();
       extensionAdmission.stop();
-      for (const c of controllers) await c.stop();
+      if (elector) await elector.stop();
+      else for (const c of controllers) await c.stop();
       await runtime.stopAll();
       rbacIndex.stop();
       users.stop();

@@ -24,7 +24,14 @@ export interface RequestInfo {
    */
   nameFrom?: 'path' | 'fieldSelector';
   parts: string[];
+  /**
+   * `host` for the cluster's own API behind the core (`/clusters/host/api/...`, kubernetes
+   * mode): the attributes are those of the path after the prefix, authorized by Mortise's RBAC.
+   */
+  cluster?: string;
 }
+
+export const hostClusterPrefix = '/clusters/host';
 
 const namespaceSubresources = new Set(['status', 'finalize']);
 const listSubresources = new Set(['loginrecords']);
@@ -34,6 +41,10 @@ const httpVerb: Record<string, string> = {
 };
 
 export function parseRequestInfo(method: string, path: string, query: URLSearchParams): RequestInfo {
+  if (path.startsWith(`${hostClusterPrefix}/`)) {
+    const inner = parseRequestInfo(method, path.slice(hostClusterPrefix.length), query);
+    return inner.prefix === 'kapis' ? { ...inner, isResourceRequest: false, prefix: undefined, path } : { ...inner, path, cluster: 'host' };
+  }
   const lowerVerb = method.toLowerCase();
   const nonResource: RequestInfo = {
     isResourceRequest: false, path, verb: lowerVerb, apiGroup: '', apiVersion: '', namespace: '',

@@ -19,7 +19,7 @@ export interface ControllerOptions extends WorkQueueOptions {
  * retries with backoff. `listKeys` gives every key for the periodic resync and the start.
  */
 export abstract class Controller {
-  protected readonly queue: WorkQueue;
+  protected queue: WorkQueue;
   protected readonly logger: Logger;
   readonly name: string;
   private running: Promise<void>[] = [];
@@ -40,6 +40,12 @@ export abstract class Controller {
   private unwatch?: () => void;
 
   async start(): Promise<void> {
+    if (this.stopped) {
+      // Started again after a stop (a replica that leads again): a fresh queue.
+      this.stopped = false;
+      this.queue = new WorkQueue(this.opts);
+      this.running = [];
+    }
     this.unwatch = this.watch((k) => this.queue.add(k));
     await this.resync();
     if (this.opts.resyncMs) {

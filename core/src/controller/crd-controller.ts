@@ -13,7 +13,11 @@ import { ignoreNotFound } from './garbage-collector.js';
  * deleted CRD's objects happen in the reconcile loop.
  */
 export class CrdController extends Controller {
-  constructor(private readonly service: ResourceService, private readonly kinds: KindRegistry, private readonly crdDef: KindDefinition, logger: Logger) {
+  constructor(
+    private readonly service: ResourceService, private readonly kinds: KindRegistry, private readonly crdDef: KindDefinition, logger: Logger,
+    /** In a cluster its API server keeps CRD status and removes a deleted CRD's objects: this controller only serves the kinds. */
+    private readonly mode: { clusterManaged?: boolean } = {},
+  ) {
     super({ name: 'customresourcedefinitions', logger, resyncMs: 60_000 });
   }
 
@@ -38,6 +42,7 @@ export class CrdController extends Controller {
   }
 
   protected async reconcile(name: string): Promise<{ requeueAfterMs?: number } | void> {
+    if (this.mode.clusterManaged) return;
     const crd = await this.service.getStored(this.crdDef, '', name);
     if (!crd) return;
     const def = kindFromCrd(crd);

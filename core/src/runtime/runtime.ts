@@ -26,6 +26,8 @@ export interface BackendSpec {
   listeners?: string[];
   /** Extra environment (config, core URL, service-account token); PORT is set by the runtime. */
   env: Record<string, string>;
+  /** The container image (the manifest's `backend.image`), for runtimes that run containers. */
+  image?: string;
 }
 
 export type BackendState = 'Starting' | 'Ready' | 'Unhealthy' | 'Restarting' | 'Failed' | 'Stopped';

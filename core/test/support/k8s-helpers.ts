@@ -57,7 +57,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * controllers (workspace roles and status, namespace roles, garbage collection) react to
  * writes in the background, and a test that compares versions must start after them.
  */
-export async function settle(store: { currentResourceVersion(): Promise<number> }, quietMs = 150, timeoutMs = 20_000): Promise<number> {
+export async function settle(store: { currentResourceVersion(): Promise<string> }, quietMs = 150, timeoutMs = 20_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = await store.currentResourceVersion();
   let since = Date.now();

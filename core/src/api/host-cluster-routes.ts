@@ -1,0 +1,37 @@
+// The cluster's own API behind the core (kubernetes mode): `/clusters/host/<path>` reaches
+// `<path>` on the cluster's API server, so the console and kubectl can show pods and
+// deployments. Who may do what is Mortise's RBAC, checked on the path's attributes by the
+// authorization middleware before this runs (request-info.ts: `cluster: 'host'`); the cluster
+// sees the core's identity. Without a cluster (embedded mode) the prefix answers 404.
+import Router from '@koa/router';
+import type { AppState } from '../http/app-state.js';
+import type { KubeClient } from '../store/kube/kube-client.js';
+import { hostClusterPrefix } from './request-info.js';
+import { notFound } from './status.js';
+
+/** Request headers passed on: what the body and the answer are; never credentials or identity. */
+const passed = ['accept', 'content-type', 'content-encoding'];
+/** Response headers passed back. */
+const returned = ['content-type', 'content-encoding', 'warning', 'audit-id'];
+
+export function hostClusterRouter(client: KubeClient | undefined): Router<AppState> {
+  const router = new Router<AppState>();
+  router.all(`${hostClusterPrefix}/{*rest}`, async (ctx) => {
+    if (!client) throw notFound('', 'clusters', 'host');
+    const headers: Record<string, string> = {};
+    for (const h of passed) {
+      const v = ctx.get(h);
+      if (v) headers[h] = v;
+    }
+    const path = ctx.path.slice(hostClusterPrefix.length) + (ctx.querystring ? `?${ctx.querystring}` : '');
+    const hasBody = !['GET', 'HEAD', 'DELETE'].includes(ctx.method) || Boolean(ctx.get('content-length'));
+    const res = await client.forward(ctx.method, path, headers, hasBody ? ctx.req : undefined);
+    ctx.status = res.statusCode;
+    for (const h of returned) {
+      const v = res.headers[h];
+      if (typeof v === 'string') ctx.set(h, v);
+    }
+    ctx.body = res.body;
+  });
+  return router;
+}

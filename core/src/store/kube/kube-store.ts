@@ -1,0 +1,238 @@
+// The ResourceStore of the kubernetes mode: the cluster's API server (and its etcd) is the
+// store. uids, timestamps, generation, resourceVersions, conflicts, finalizers and deletion are
+// the cluster's; this class only maps the store contract onto REST paths. Internal kinds (signing
+// keys, refresh tokens, ...) have no CRD: they live in Secrets of the core's namespace.
+import type {
+  KubeObject, ListOptions, ListResult, ObjectKey, ResourceRef, ResourceStore, StoreDeleteOptions, StoreDeleteResult,
+  StoreEvent, WatchErrorHandler, WatchOptions, Watcher,
+} from '../resource-store.js';
+import { StoreError } from '../resource-store.js';
+import type { KubeClient } from './kube-client.js';
+import { InternalSecrets } from './internal-secrets.js';
+
+/** How a collection is served by the cluster: its version, whether namespaced, whether /status is a subresource. */
+export interface ServedAs {
+  version: string;
+  namespaced: boolean;
+  status: boolean;
+}
+
+export interface KubeStoreOptions {
+  client: KubeClient;
+  /** Where a group/resource is served (the core's kind registry knows). */
+  servedAs: (ref: ResourceRef) => ServedAs | undefined;
+  /** Internal kinds (this group) become Secrets in `namespace`. */
+  internalGroup: string;
+  /** The core's own namespace. */
+  namespace: string;
+}
+
+/** Where the core's kind registry says a collection is served. */
+export function servedAs(kinds: { byGroupResource(group: string, plural: string): { version: string; namespaced: boolean; subresources: { status?: boolean } } | undefined }, ref: ResourceRef): ServedAs | undefined {
+  const def = kinds.byGroupResource(ref.group, ref.resource);
+  return def && { version: def.version, namespaced: def.namespaced, status: Boolean(def.subresources.status) };
+}
+
+const byKey = (a: KubeObject, b: KubeObject) => {
+  const ka = `${a.metadata.namespace ?? ''}\u0000${a.metadata.name}`;
+  const kb = `${b.metadata.namespace ?? ''}\u0000${b.metadata.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
+
+export class KubeStore implements ResourceStore {
+  private readonly client: KubeClient;
+  private readonly internal: InternalSecrets;
+  private readonly watches = new Set<AbortController>();
+
+  constructor(private readonly opts: KubeStoreOptions) {
+    this.client = opts.client;
+    this.internal = new InternalSecrets(opts.namespace);
+  }
+
+  private served(ref: ResourceRef): ServedAs {
+    const s = this.opts.servedAs(ref);
+    if (!s) throw new StoreError('NotFound', `the cluster serves no ${ref.resource}${ref.group ? `.${ref.group}` : ''} known to the core`);
+    return s;
+  }
+
+  /** The REST path of a collection (namespace '' = all namespaces) or of one object. */
+  path(ref: ResourceRef, namespace: string, name?: string, sub?: string): string {
+    const s = this.served(ref);
+    const base = ref.group === '' ? `/api/${s.version}` : `/apis/${ref.group}/${s.version}`;
+    const ns = s.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+    return `${base}${ns}/${ref.resource}${name !== undefined ? `/${encodeURIComponent(name)}` : ''}${sub ? `/${sub}` : ''}`;
+  }
+
+  private isInternal(ref: ResourceRef) {
+    return ref.group === this.opts.internalGroup;
+  }
+
+  async get(key: ObjectKey): Promise<KubeObject | undefined> {
+    if (this.isInternal(key)) {
+      const secret = await this.client.call('GET', this.internal.path(key), undefined, { missingOk: true });
+      return secret && this.internal.unwrap(secret);
+    }
+    return this.client.call('GET', this.path(key, key.namespace, key.name), undefined, { missingOk: true });
+  }
+
+  /** Every object, read in pages; `after` and `limit` are applied in the cluster's key order. */
+  async list(ref: ResourceRef, opts: ListOptions = {}): Promise<ListResult> {
+    const base = this.isInternal(ref) ? this.internal.listPath(ref) : this.path(ref, opts.namespace ?? '');
+    const sep = base.includes('?') ? '&' : '?';
+    let items: KubeObject[] = [];
+    let resourceVersion = '';
+    let cont = '';
+    do {
+      const page = (await this.client.call<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', `${base}${sep}limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`))!;
+      resourceVersion ||= page.metadata.resourceVersion;
+      items.push(...page.items);
+      cont = page.metadata.continue ?? '';
+    } while (cont);
+    if (this.isInternal(ref)) items = items.map((s) => this.internal.unwrap(s));
+    items.sort(byKey);
+    if (opts.after) {
+      const after = { metadata: { namespace: opts.after.namespace, name: opts.after.name } } as KubeObject;
+      items = items.filter((o) => byKey(o, after) > 0);
+    }
+    let last: ListResult['last'];
+    if (opts.limit && items.length > opts.limit) {
+      items = items.slice(0, opts.limit);
+      const l = items[items.length - 1]!;
+      last = { namespace: l.metadata.namespace ?? '', name: l.metadata.name! };
+    }
+    return { items, resourceVersion, ...(last ? { last } : {}) };
+  }
+
+  async listDependents(): Promise<Array<{ ref: ResourceRef; object: KubeObject }>> {
+    throw new Error("in the kubernetes mode the cluster's garbage collector follows ownerReferences");
+  }
+
+  async danglingOwnerUids(): Promise<string[]> {
+    throw new Error("in the kubernetes mode the cluster's garbage collector follows ownerReferences");
+  }
+
+  async create(ref: ResourceRef, obj: KubeObject): Promise<KubeObject> {
+    if (this.isInternal(ref)) {
+      const key = { ...ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name! };
+      return this.internal.unwrap((await this.client.call('POST', this.internal.collectionPath(), this.internal.wrap(key, obj)))!);
+    }
+    const body = structuredClone(obj);
+    delete body.metadata.resourceVersion;
+    const created = (await this.client.call('POST', this.path(ref, obj.metadata.namespace ?? ''), body))!;
+    // A kind with a status subresource ignores status on create, as on update.
+    if (this.served(ref).status && obj.status !== undefined && JSON.stringify(obj.status) !== JSON.stringify(created.status)) {
+      return (await this.client.call('PUT', this.path(ref, created.metadata.namespace ?? '', created.metadata.name, 'status'), { ...created, status: obj.status }))!;
+    }
+    return created;
+  }
+
+  async update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string): Promise<KubeObject> {
+    const key = { ...ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name! };
+    for (let attempt = 0; ; attempt++) {
+      // The cluster refuses an update without a resourceVersion for most kinds: an unconditional
+      // write takes the current one (and retries if it loses a race).
+      const rv = expectedResourceVersion ?? (await this.get(key))?.metadata.resourceVersion;
+      if (rv === undefined) throw new StoreError('NotFound', `${key.name} not found`);
+      try {
+        return await this.put(ref, key, obj, rv);
+      } catch (e) {
+        if (expectedResourceVersion === undefined && e instanceof StoreError && e.reason === 'Conflict' && attempt < 10) continue;
+        throw e;
+      }
+    }
+  }
+
+  private async put(ref: ResourceRef, key: ObjectKey, obj: KubeObject, rv: string): Promise<KubeObject> {
+    if (this.isInternal(ref)) {
+      const secret = this.internal.wrap(key, obj);
+      secret.metadata.resourceVersion = rv;
+      return this.internal.unwrap((await this.client.call('PUT', this.internal.path(key), secret))!);
+    }
+    const body = { ...obj, metadata: { ...obj.metadata, resourceVersion: rv } };
+    let stored = (await this.client.call('PUT', this.path(ref, key.namespace, key.name), body))!;
+    // What only a subresource writes: a namespace's spec.finalizers (/finalize), a kind's status (/status).
+    if (ref.group === '' && ref.resource === 'namespaces') {
+      const want = (obj.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [];
+      const have = (stored.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [];
+      if (JSON.stringify(want) !== JSON.stringify(have)) {
+        stored = (await this.client.call('PUT', this.path(ref, '', key.name, 'finalize'), { ...stored, spec: { ...(stored.spec as object), finalizers: want } }))!;
+      }
+    } else if (this.served(ref).status && JSON.stringify(obj.status) !== JSON.stringify(stored.status)) {
+      stored = (await this.client.call('PUT', this.path(ref, key.namespace, key.name, 'status'), { ...stored, status: obj.status }))!;
+    }
+    return stored;
+  }
+
+  async delete(key: ObjectKey, expectedResourceVersion?: string): Promise<KubeObject> {
+    const { object } = await this.deleteObject(key, expectedResourceVersion ? { preconditions: { resourceVersion: expectedResourceVersion } } : {});
+    return object;
+  }
+
+  async deleteObject(key: ObjectKey, opts: StoreDeleteOptions = {}): Promise<StoreDeleteResult> {
+    const path = this.isInternal(key) ? this.internal.path(key) : this.path(key, key.namespace, key.name);
+    const before = await this.get(key);
+    if (!before) throw new StoreError('NotFound', `${key.name} not found`);
+    const body = {
+      apiVersion: 'v1', kind: 'DeleteOptions',
+      ...(opts.preconditions ? { preconditions: opts.preconditions } : {}),
+      ...(opts.propagationPolicy ? { propagationPolicy: opts.propagationPolicy } : {}),
+    };
+    const res = await this.client.call<KubeObject & { kind?: string; status?: unknown }>('DELETE', path, body);
+    // Some kinds answer a Status instead of the object: the last state is what we read before.
+    const object = res && res.kind !== 'Status' ? (this.isInternal(key) ? this.internal.unwrap(res) : res) : before;
+    const pending = Boolean(object.metadata?.deletionTimestamp) && (await this.get(key)) !== undefined;
+    return { object, pending };
+  }
+
+  watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void, onError?: WatchErrorHandler): Watcher {
+    const abort = new AbortController();
+    this.watches.add(abort);
+    const internal = this.isInternal(ref);
+    const base = internal ? this.internal.listPath(ref) : this.path(ref, opts.namespace ?? '');
+    const sep = base.includes('?') ? '&' : '?';
+    const fail = (e: unknown) => {
+      if (abort.signal.aborted) return;
+      stop();
+      onError?.(e instanceof StoreError ? e : new StoreError('Unavailable', (e as Error).message));
+    };
+    const stop = () => {
+      abort.abort();
+      this.watches.delete(abort);
+    };
+    void (async () => {
+      // Without a starting version the watch begins now (not with the current objects).
+      let since = opts.sinceResourceVersion ?? (await this.currentResourceVersion());
+      while (!abort.signal.aborted) {
+        let expired: StoreError | undefined;
+        await this.client.stream(`${base}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(since)}`, abort.signal, ({ type, object }) => {
+          if (abort.signal.aborted || expired) return;
+          if (type === 'ERROR') {
+            expired = object.code === 410 ? new StoreError('Expired', object.message ?? 'too old resource version') : new StoreError('Unavailable', object.message ?? 'watch error');
+            return;
+          }
+          since = object.metadata.resourceVersion ?? since;
+          if (type === 'BOOKMARK') return;
+          const obj = internal ? this.internal.unwrap(object) : object;
+          onEvent({
+            type: type as StoreEvent['type'], ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name!,
+            resourceVersion: object.metadata.resourceVersion!, object: obj,
+          });
+        });
+        if (expired) throw expired;
+        // The server ended the stream (its timeout): carry on from the last version seen.
+      }
+    })().catch(fail);
+    return { stop };
+  }
+
+  async currentResourceVersion(): Promise<string> {
+    const page = (await this.client.call<{ metadata: { resourceVersion: string } }>('GET', '/api/v1/namespaces?limit=1'))!;
+    return page.metadata.resourceVersion;
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watches) w.abort();
+    this.watches.clear();
+    await this.client.close();
+  }
+}

@@ -1,0 +1,191 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
+import { eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+
+// One conformance suite, two stores: the same test bodies run against the core in embedded mode
+// (SQLite) and in kubernetes mode (a real kube-apiserver v1.20.2 + etcd + controller manager,
+// built by scripts/kube-apiserver.mjs). Every request goes through the core, as a client would.
+
+interface Obj {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; deletionTimestamp?: string; finalizers?: string[]; labels?: Record<string, string>; continue?: string; generation?: number; creationTimestamp?: string; ownerReferences?: unknown[] };
+  items?: Obj[];
+  data?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+const modes = ['embedded', 'kubernetes'] as const;
+
+describe.each(modes)('conformance of the core in %s mode', (mode) => {
+  let cluster: KubeCluster | undefined;
+  let t: TestCore;
+  let dataDir: string;
+  const ns = `conf-${mode}`;
+  const cms = `/api/v1/namespaces/${ns}/configmaps`;
+  const groups = '/apis/iam.mortise.io/v1alpha1/groups';
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), `mortise-conf-${mode}-`));
+    if (mode === 'kubernetes') cluster = await startKubeCluster();
+    t = await startTestCore({ dataDir, ...(cluster ? { mode: 'kubernetes', kubeconfig: cluster.kubeconfigPath, namespace: 'mortise-system' } : {}) });
+    const res = await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: ns } } });
+    expect(res.status).toBe(201);
+  }, 180_000);
+
+  afterAll(async () => {
+    await t?.close();
+    await cluster?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 60_000);
+
+  const json = async (res: Response, code: number): Promise<Obj> => {
+    const body = (await res.json()) as Obj;
+    expect(res.status, JSON.stringify(body)).toBe(code);
+    return body;
+  };
+
+  it('creates, reads, replaces and deletes, with server-set uid, creationTimestamp and resourceVersion', async () => {
+    const created = await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'crud', uid: 'client-chosen' }, data: { a: '1' } } }), 201);
+    expect(created.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(created.metadata.uid).not.toBe('client-chosen');
+    expect(created.metadata.creationTimestamp).toMatch(/Z$/);
+    const got = await json(await t.api(`${cms}/crud`), 200);
+    expect(got.data).toEqual({ a: '1' });
+    const replaced = await json(await t.api(`${cms}/crud`, { method: 'PUT', json: { ...got, data: { a: '2' } } }), 200);
+    expect(replaced.data).toEqual({ a: '2' });
+    expect(replaced.metadata.uid).toBe(created.metadata.uid);
+    expect(replaced.metadata.resourceVersion).not.toBe(got.metadata.resourceVersion);
+    await json(await t.api(`${cms}/crud`, { method: 'DELETE' }), 200);
+    expect((await t.api(`${cms}/crud`)).status).toBe(404);
+
+    // A core kind (a CRD in the cluster) the same way; generation moves with the spec.
+    const g = await json(await t.api(groups, { method: 'POST', json: { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'Group', metadata: { name: `conf-${mode}-g` }, spec: { description: 'one' } } }), 201);
+    expect(g.metadata.generation).toBe(1);
+    const g2 = await json(await t.api(`${groups}/${g.metadata.name}`, { method: 'PUT', json: { ...g, spec: { description: 'two' } } }), 200);
+    expect(g2.metadata.generation).toBe(2);
+    expect((g2.spec as { description: string }).description).toBe('two');
+    await json(await t.api(`${groups}/${g.metadata.name}`, { method: 'DELETE' }), 200);
+  });
+
+  it('answers 409 to a write with a stale resourceVersion and 409 AlreadyExists to a second create', async () => {
+    const a = await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'stale' }, data: { v: '1' } } }), 201);
+    await json(await t.api(`${cms}/stale`, { method: 'PUT', json: { ...a, data: { v: '2' } } }), 200);
+    const conflict = await json(await t.api(`${cms}/stale`, { method: 'PUT', json: { ...a, data: { v: '3' } } }), 409);
+    expect(conflict).toMatchObject({ kind: 'Status', reason: 'Conflict', code: 409 });
+    const again = await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'stale' } } }), 409);
+    expect(again.reason).toBe('AlreadyExists');
+    expect(((await json(await t.api(`${cms}/stale`), 200)).data as { v: string }).v).toBe('2');
+  });
+
+  it('lists with label and field selectors, and pages with limit and continue', async () => {
+    for (let i = 0; i < 5; i++) {
+      await json(await t.api(cms, { method: 'POST', json: { metadata: { name: `page-${i}`, labels: { tier: i % 2 ? 'odd' : 'even', suite: 'paging' } } } }), 201);
+    }
+    const odd = await json(await t.api(`${cms}?labelSelector=${encodeURIComponent('tier=odd,suite=paging')}`), 200);
+    expect(odd.items!.map((o) => o.metadata.name)).toEqual(['page-1', 'page-3']);
+    const one = await json(await t.api(`${cms}?fieldSelector=${encodeURIComponent('metadata.name=page-2')}`), 200);
+    expect(one.items!.map((o) => o.metadata.name)).toEqual(['page-2']);
+    const seen: string[] = [];
+    let cont = '';
+    let pages = 0;
+    do {
+      const page = await json(await t.api(`${cms}?labelSelector=suite%3Dpaging&limit=2${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`), 200);
+      expect(page.items!.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items!.map((o) => o.metadata.name!));
+      cont = page.metadata.continue ?? '';
+      pages++;
+    } while (cont && pages < 10);
+    expect(seen).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4']);
+    expect(pages).toBe(3);
+  });
+
+  it('watches from a resourceVersion: later changes, in order, nothing before it', async () => {
+    const before = await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'w-before' } } }), 201);
+    const from = before.metadata.resourceVersion!;
+    await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'w-after' } } }), 201);
+    await json(await t.api(`${cms}/w-before`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ data: { changed: 'yes' } }) }), 200);
+    await json(await t.api(`${cms}/w-after`, { method: 'DELETE' }), 200);
+    const abort = new AbortController();
+    const res = await t.api(`${cms}?watch=1&resourceVersion=${from}`, { signal: abort.signal });
+    expect(res.status).toBe(200);
+    const events: string[] = [];
+    const reader = res.body!.getReader();
+    let text = '';
+    while (events.length < 3) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString('utf8');
+      let nl: number;
+      while ((nl = text.indexOf('\n')) >= 0) {
+        const e = JSON.parse(text.slice(0, nl)) as { type: string; object: Obj };
+        text = text.slice(nl + 1);
+        if (e.object.metadata.name?.startsWith('w-')) events.push(`${e.type} ${e.object.metadata.name}`);
+      }
+    }
+    abort.abort();
+    expect(events).toEqual(['ADDED w-after', 'MODIFIED w-before', 'DELETED w-after']);
+  });
+
+  it('keeps a deleted object with finalizers until the last finalizer is removed', async () => {
+    await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'held', finalizers: ['example.com/hold'] } } }), 201);
+    const marked = await json(await t.api(`${cms}/held`, { method: 'DELETE' }), 200);
+    expect(marked.metadata.deletionTimestamp).toBeTruthy();
+    const still = await json(await t.api(`${cms}/held`), 200);
+    expect(still.metadata.deletionTimestamp).toBeTruthy();
+    expect(still.metadata.finalizers).toEqual(['example.com/hold']);
+    await json(await t.api(`${cms}/held`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ metadata: { finalizers: null } }) }), 200);
+    await eventually(async () => (await t.api(`${cms}/held`)).status === 404, 10_000, 'the object gone with its last finalizer');
+  });
+
+  it('deletes the dependents of a deleted owner (ownerReferences, garbage collection)', async () => {
+    const owner = await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'owner' } } }), 201);
+    await json(await t.api(cms, {
+      method: 'POST',
+      json: { metadata: { name: 'dependent', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid }] } },
+    }), 201);
+    await json(await t.api(`${cms}/owner`, { method: 'DELETE', json: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' } }), 200);
+    // In a cluster the controller manager's collector does it once its informers synced.
+    await eventually(async () => (await t.api(`${cms}/dependent`)).status === 404, 90_000, 'the dependent collected');
+  }, 120_000);
+
+  it('serves kubectl and @kubernetes/client-node', async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile('kubectl', ['--kubeconfig', t.kubeconfigPath, '-n', ns, 'create', 'configmap', 'from-kubectl', '--from-literal=k=v', '-o', 'json'], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    expect((JSON.parse(out) as Obj).data).toEqual({ k: 'v' });
+    const listed = await new Promise<string>((resolve, reject) => {
+      execFile('kubectl', ['--kubeconfig', t.kubeconfigPath, 'get', 'groups.iam.mortise.io', '-o', 'name'], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    expect(typeof listed).toBe('string');
+    const core = t.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    const cm = await core.readNamespacedConfigMap({ name: 'from-kubectl', namespace: ns });
+    expect(cm.data).toEqual({ k: 'v' });
+    const custom = t.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    const created = await custom.createClusterCustomObject({ group: 'iam.mortise.io', version: 'v1alpha1', plural: 'groups', body: { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'Group', metadata: { name: `client-node-${mode}` }, spec: {} } }) as Obj;
+    expect(created.metadata.uid).toBeTruthy();
+    const names = ((await custom.listClusterCustomObject({ group: 'iam.mortise.io', version: 'v1alpha1', plural: 'groups' })) as Obj).items!.map((o) => o.metadata.name);
+    expect(names).toContain(`client-node-${mode}`);
+  });
+
+  it("reaches the cluster's own API at /clusters/host as Mortise's RBAC allows (404 without a cluster)", async () => {
+    const res = await t.api('/clusters/host/api/v1/namespaces/kube-system');
+    if (mode === 'embedded') {
+      expect((await json(res, 404)).kind).toBe('Status');
+      return;
+    }
+    expect((await json(res, 200)).metadata.name).toBe('kube-system');
+    const leases = await json(await t.api('/clusters/host/apis/coordination.k8s.io/v1/namespaces/kube-system/leases'), 200);
+    expect(leases.kind).toBe('LeaseList');
+    // A user Mortise's RBAC grants nothing is refused before the cluster is asked.
+    await json(await t.api('/apis/iam.mortise.io/v1alpha1/users', { method: 'POST', json: { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'User', metadata: { name: 'nobody' }, spec: { email: 'nobody@example.com', password: 'nobody-password-1' } } }), 201);
+    const token = await login(t.url, 'nobody', 'nobody-password-1');
+    const denied = await fetch(`${t.url}/clusters/host/api/v1/namespaces/kube-system`, { headers: { authorization: `Bearer ${token}` } });
+    expect(denied.status).toBe(403);
+  });
+});
