@@ -68,9 +68,9 @@ function build() {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   say(`fetching Debian's kubernetes source into ${work}`);
-  sh('apt-get source -qq kubernetes >/dev/null 2>&1 || apt-get source kubernetes', { cwd: work });
+  sh('apt-get source kubernetes', { cwd: work });
   const srcName = readdirSync(work).find((n) => n.startsWith('kubernetes-') && !n.endsWith('.dsc') && !n.includes('.tar'));
-  if (!srcName) throw new Error(`apt-get source left no kubernetes-* directory in ${work}`);
+  if (!srcName || !existsSync(join(work, srcName, 'Makefile'))) throw new Error(`apt-get source left no whole kubernetes-* tree in ${work}`);
   // GOPATH mode: the tree must sit at $GOPATH/src/k8s.io/kubernetes.
   const gopath = join(work, 'gopath');
   const tree = join(gopath, 'src', 'k8s.io', 'kubernetes');

@@ -79,7 +79,7 @@ export const causeFields = (s: StatusBody) => (s.details?.causes ?? []).map((c) 
 
 interface RawTarget {
   api(path: string, init?: RequestInit): Promise<Response>;
-  core: { store: { currentResourceVersion(): Promise<number> } };
+  core: { store: { currentResourceVersion(): Promise<string> } };
 }
 
 /**
