@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { createCore } from '../../core/dist/server.js';
 import { createLogger } from '../../core/dist/ops/logger.js';
-import { generateServingCerts } from '../../core/dist/http/serving-certs.js';
+import { generateServingCerts } from '../../core/dist/http/serving-cert-generation.js';
 import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-control-plane.mjs';
 
 // The kubernetes mode: the same create/get/list through the core (Mortise's authentication,

@@ -222,7 +222,7 @@ describe('SqliteStore', () => {
     // Every create has its own resourceVersion, in the order asked, with no gap left by the failure.
     const rvs = created.map((o) => Number(o.metadata.resourceVersion));
     expect(rvs).toEqual(Array.from({ length: 20 }, (_, i) => rvs[0]! + i));
-    expect(events.map((e) => e.resourceVersion)).toEqual(rvs);
+    expect(events.map((e) => Number(e.resourceVersion))).toEqual(rvs);
     expect((await store.list(widgets)).items).toHaveLength(21);
   });
 

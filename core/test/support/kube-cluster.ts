@@ -4,7 +4,7 @@
 // small client for the tests that talk to it directly.
 import { request } from 'undici';
 import { kubeBinariesPresent, startControlPlane } from '../../../scripts/kube-control-plane.mjs';
-import { generateServingCerts } from '../../src/http/serving-certs.js';
+import { generateServingCerts } from '../../src/http/serving-cert-generation.js';
 
 export { kubeBinariesPresent };
 
