@@ -84,6 +84,9 @@ describe('console in a browser', () => {
 
   it('removes a disabled extension from another open console without a reload', async () => {
     const other = await admin.newPage();
+    // A route with a :param segment: the page gets its decoded value.
+    await other.goto(`${t.url}/x/hello-world/greet/Zo%C3%AB`);
+    await expect(other.getByTestId('greet-message').textContent()).resolves.toBe('Greetings, Zoë!');
     await other.goto(`${t.url}/x/hello-world`);
     await expect(other.getByTestId('hello-message').textContent()).resolves.toBe('Hello, admin!');
     await other.evaluate(() => ((window as unknown as { stillHere: boolean }).stillHere = true));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extensionBase, joinPath, matchRoute, scopeOf } from '../src/extensions/paths.js';
+import { extensionBase, joinPath, matchRoute, routeParams, scopeOf } from '../src/extensions/paths.js';
 
 // Where extension pages live and how the console matches them.
 
@@ -22,6 +22,17 @@ describe('console paths', () => {
     expect(matchRoute('runs/:id', 'runs/42/logs')).toBe(false);
     expect(matchRoute('runs/*', 'runs/42/logs')).toBe(true);
     expect(matchRoute('runs/*', 'pipelines/1')).toBe(false);
+  });
+
+  it('gives the page the values of its route\'s :param segments and the rest under *', () => {
+    expect(routeParams('', '')).toEqual({});
+    expect(routeParams('runs/:run', 'runs/build-7')).toEqual({ run: 'build-7' });
+    expect(routeParams('projects/:project/pipelines/:pipeline', 'projects/web/pipelines/release%20build')).toEqual({ project: 'web', pipeline: 'release build' });
+    expect(routeParams('files/*', 'files/a/b%2Fc')).toEqual({ '*': 'a/b/c' });
+    expect(routeParams('runs/:run/*', 'runs/7')).toEqual({ run: '7', '*': '' });
+    expect(routeParams('runs/:run', 'runs/%E0%A4%A')).toEqual({ run: '%E0%A4%A' });
+    expect(routeParams('runs/:run', 'pipelines/7')).toBeUndefined();
+    expect(routeParams('runs/:run', 'runs/7/logs')).toBeUndefined();
   });
 
   it('reads the workspace and namespace from the URL', () => {

@@ -38,6 +38,8 @@ export interface RouteExtension {
 export interface PageProps {
   workspace?: string;
   namespace?: string;
+  /** The route's `:param` values by name (decoded), and the rest of the path under "*" for a route ending in `*`. */
+  params?: Record<string, string>;
 }
 
 export interface NavItemExtension {

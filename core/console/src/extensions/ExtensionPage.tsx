@@ -5,7 +5,7 @@ import type { ConsoleLevel } from '@mortise/extension-sdk/console';
 import { ExtensionComponent } from './ExtensionComponent.js';
 import { ExtensionErrorCard } from './ExtensionErrorCard.js';
 import { useExtensions, useRegistry } from './ExtensionsContext.js';
-import { matchRoute } from './paths.js';
+import { routeParams } from './paths.js';
 import { AccessGate } from '../app/AccessGate.js';
 
 /** `/…/x/<extension>/<rest>`: the extension's route for `rest`, loaded when first opened. */
@@ -19,11 +19,15 @@ export function ExtensionPage({ level }: { level: ConsoleLevel }) {
   if (!entry) return <NotFound title={t('extension.notFound')} text={t('extension.notFoundText')} />;
   if (entry.state === 'failed') return <ExtensionErrorCard name={name} error={entry.error ?? ''} retryAt={entry.retryAt} onRetry={() => void registry.load(name)} />;
   if (entry.state === 'pending') return <Center p="xl"><Loader size="sm" aria-label={t('extension.loading', { name })} /></Center>;
-  const route = (entry.module?.routes ?? []).find((r) => (r.level ?? 'platform') === level && matchRoute(r.path, rest));
-  if (!route) return <NotFound title={t('extension.notFound')} text={t('extension.notFoundText')} />;
+  const matched = (entry.module?.routes ?? [])
+    .filter((r) => (r.level ?? 'platform') === level)
+    .map((r) => ({ route: r, routeParams: routeParams(r.path, rest) }))
+    .find((m) => m.routeParams !== undefined);
+  if (!matched) return <NotFound title={t('extension.notFound')} text={t('extension.notFoundText')} />;
+  const { route } = matched;
   return (
     <AccessGate checks={route.requires}>
-      <ExtensionComponent extension={name} load={route.component} props={{ workspace: params.workspace, namespace: params.namespace }} />
+      <ExtensionComponent extension={name} load={route.component} props={{ workspace: params.workspace, namespace: params.namespace, params: matched.routeParams! }} />
     </AccessGate>
   );
 }

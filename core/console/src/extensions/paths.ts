@@ -11,12 +11,36 @@ export function extensionBase(level: ConsoleLevel | undefined, extension: string
 
 export const joinPath = (base: string, path: string) => (path ? `${base}/${path.replace(/^\/+/, '')}` : base);
 
-/** Matches a route path ("runs/:id") against the rest of a URL; "" matches only "". */
-export function matchRoute(pattern: string, rest: string): boolean {
+/**
+ * Matches a route path ("runs/:id", "files/*") against the rest of a URL: the values of its
+ * `:param` segments (decoded) and, for a trailing `*`, the rest under "*"; undefined when it does
+ * not match. "" matches only "".
+ */
+export function routeParams(pattern: string, rest: string): Record<string, string> | undefined {
   const a = pattern.split('/').filter(Boolean);
   const b = rest.split('/').filter(Boolean);
-  if (a[a.length - 1] === '*') return b.length >= a.length - 1 && a.slice(0, -1).every((s, i) => s.startsWith(':') || s === b[i]);
-  return a.length === b.length && a.every((s, i) => s.startsWith(':') || s === b[i]);
+  const wildcard = a[a.length - 1] === '*';
+  const fixed = wildcard ? a.slice(0, -1) : a;
+  if (wildcard ? b.length < fixed.length : b.length !== fixed.length) return undefined;
+  const params: Record<string, string> = {};
+  for (const [i, s] of fixed.entries()) {
+    if (s.startsWith(':')) params[s.slice(1)] = safeDecode(b[i]!);
+    else if (s !== b[i]) return undefined;
+  }
+  if (wildcard) params['*'] = b.slice(fixed.length).map(safeDecode).join('/');
+  return params;
+}
+
+export function matchRoute(pattern: string, rest: string): boolean {
+  return routeParams(pattern, rest) !== undefined;
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 /** The scope in the URL: /workspaces/<ws>[/namespaces/<ns>]/… */
