@@ -92,9 +92,7 @@ import { extensionsGroup } from './schemas/extensions.js';
 import { workspaceStrategy } from './tenant/workspace-strategy.js';
 import type { ResourceStore } from './store/resource-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
-import { KubeClient } from './store/kube/kube-client.js';
-import { KubeStore, servedAs } from './store/kube/kube-store.js';
-import { applyCoreCrds, ensureNamespace } from './store/kube/cluster-setup.js';
+import type { KubeClient } from './store/kube/kube-client.js';
 import { internalGroup } from './auth/internal-kinds.js';
 import { coreVersion } from './version.js';
 
@@ -166,6 +164,11 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   let client: KubeClient | undefined;
   if (!store && kubernetes) {
     // The cluster's API server is the store: the core's kinds are its CRDs (docs/kubernetes.md).
+    // Loaded only in this mode: the cluster client brings undici, which replaces the process's
+    // global fetch dispatcher when it loads.
+    const [{ KubeClient }, { KubeStore, servedAs }, { applyCoreCrds, ensureNamespace }] = await Promise.all([
+      import('./store/kube/kube-client.js'), import('./store/kube/kube-store.js'), import('./store/kube/cluster-setup.js'),
+    ]);
     client = await KubeClient.connect({ kubeconfig: opts.kubeconfig });
     await ensureNamespace(client, opts.namespace ?? defaultCoreNamespace);
     await applyCoreCrds(client);

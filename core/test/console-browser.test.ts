@@ -7,7 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundledRepository, registerBundledRepository } from '../src/extensions/bundled-repository.js';
 import { adminPassword, startTestCore, type TestCore } from './support/test-core.js';
-import { artifact, launchChromium } from './support/browser.js';
+import { artifact, launchChromium, signInThroughPage } from './support/browser.js';
 
 // The console in a real browser against a real core: sign-in, the Extension Center installing
 // hello-world from the bundled repository, live enable/disable, broken extensions, permissions, Chinese.
@@ -23,13 +23,7 @@ describe('console in a browser', () => {
   let admin: BrowserContext;
   let page: Page;
 
-  const signIn = async (p: Page, username: string, password: string) => {
-    await p.goto(t.url);
-    await p.getByLabel('Username').fill(username);
-    await p.getByLabel('Password').fill(password);
-    await p.getByRole('button', { name: 'Sign in' }).click();
-    await p.getByTestId('user-menu').waitFor();
-  };
+  const signIn = (p: Page, username: string, password: string) => signInThroughPage(p, t.url, username, password);
   const nav = (p: Page) => p.getByTestId('navigation');
 
   beforeAll(async () => {

@@ -60,9 +60,28 @@ export const userStrategy: ResourceStrategy = {
   },
   toExternal(obj) {
     const spec = obj.spec as UserSpec | undefined;
-    const out = withoutPasswordInLastApplied(obj);
+    const out = withoutPasswordInManagedFields(withoutPasswordInLastApplied(obj));
     if (spec?.password === undefined) return out;
     const { password: _secret, ...rest } = spec;
     return { ...out, spec: rest };
   },
 };
+
+type FieldsV1 = Record<string, unknown>;
+
+/**
+ * managedFields name the password field of whoever set it (`f:spec` → `f:password`): a field no
+ * read shows is left out of them too, as the password itself is.
+ */
+function withoutPasswordInManagedFields(obj: KubeObject): KubeObject {
+  const entries = obj.metadata.managedFields as Array<{ fieldsV1?: FieldsV1 }> | undefined;
+  if (!entries?.some((e) => (e.fieldsV1?.['f:spec'] as FieldsV1 | undefined)?.['f:password'] !== undefined)) return obj;
+  const managedFields = entries.map((e) => {
+    const spec = e.fieldsV1?.['f:spec'] as FieldsV1 | undefined;
+    if (!spec || spec['f:password'] === undefined) return e;
+    const { 'f:password': _owned, ...restOfSpec } = spec;
+    const { 'f:spec': _spec, ...rest } = e.fieldsV1!;
+    return { ...e, fieldsV1: Object.keys(restOfSpec).length ? { ...rest, 'f:spec': restOfSpec } : rest };
+  });
+  return { ...obj, metadata: { ...obj.metadata, managedFields } };
+}

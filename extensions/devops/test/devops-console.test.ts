@@ -6,7 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundledRepository, registerBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
 import { adminPassword, eventually, startTestCore, workspace, type TestCore } from '../../../core/test/support/test-core.js';
-import { artifact, launchChromium } from '../../../core/test/support/browser.js';
+import { artifact, launchChromium, signInThroughPage } from '../../../core/test/support/browser.js';
 
 // The DevOps pages in a real browser against a real core: the run page follows the log live,
 // approves, and shows a tab another extension contributed to devops.mortise.io/run-tabs; the
@@ -46,11 +46,7 @@ describe('DevOps console pages', () => {
     page = await (await browser.newContext({ locale: 'en-US' })).newPage();
     page.on('pageerror', (e) => pageErrors.push(e.stack ?? e.message));
     page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
-    await page.goto(t.url);
-    await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(adminPassword);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('user-menu').waitFor();
+    await signInThroughPage(page, t.url, 'admin', adminPassword);
   }, 240_000);
 
   afterAll(async () => {

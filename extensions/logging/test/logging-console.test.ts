@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
 import { createLogger } from '../../../core/src/ops/logger.js';
-import { artifact, launchChromium } from '../../../core/test/support/browser.js';
+import { artifact, launchChromium, signInThroughPage } from '../../../core/test/support/browser.js';
 import { adminPassword, call, eventually, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
 
 // The logging extension's console module (built by `mortise-ext build`, as `npm run build` does)
@@ -54,11 +54,7 @@ describe('the logging extension in the console', () => {
 
     browser = await launchChromium();
     page = await (await browser.newContext({ locale: 'en-US' })).newPage();
-    await page.goto(t.url);
-    await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(adminPassword);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('user-menu').waitFor();
+    await signInThroughPage(page, t.url, 'admin', adminPassword);
   }, 240_000);
   afterAll(async () => {
     await browser?.close();

@@ -8,7 +8,7 @@ import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminPassword, call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
-import { launchChromium } from '../../../core/test/support/browser.js';
+import { launchChromium, signInThroughPage } from '../../../core/test/support/browser.js';
 import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 
 // The service mesh end to end: installed from its package into a real core, the sample shop's
@@ -369,11 +369,7 @@ describe('service mesh extension', () => {
     await many(30, 'frontend.shop');
     browser = await launchChromium();
     const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
-    await page.goto(t.url);
-    await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(adminPassword);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('user-menu').waitFor();
+    await signInThroughPage(page, t.url, 'admin', adminPassword);
     await page.getByTestId('navigation').getByRole('link', { name: 'Service Mesh' }).waitFor({ timeout: 30_000 });
 
     // Topology: the graph has the shop's services, the table its edges.
