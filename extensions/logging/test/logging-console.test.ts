@@ -99,6 +99,12 @@ describe('the logging extension in the console', () => {
     await page.getByRole('tab', { name: 'Logs' }).click({ timeout: 60_000 });
     await expect.poll(() => page.getByTestId('log-line').allTextContents(), { timeout: 15_000 }).toEqual(expect.arrayContaining([expect.stringContaining('POST /pay payment declined')]));
 
+    // The tab queries once when opened: wait until the backend's own start is stored (it is
+    // ingested from the core's backend log a few seconds after the backend starts).
+    await eventually(async () => {
+      const r = await t.api(`/proxy/logging/loki/api/v1/query_range?query=${encodeURIComponent('{source="extension", extension="logging"} |= "listening on"')}&limit=1`);
+      return r.ok && ((await r.json()) as { data: { result: unknown[] } }).data.result.length > 0;
+    }, 30_000, 'the logging backend\'s own log stored');
     await page.goto(`${t.url}/extension-center/extensions/logging`);
     await page.getByRole('tab', { name: 'Logs' }).click({ timeout: 60_000 });
     await expect.poll(async () => (await page.getByTestId('log-line').allTextContents()).join('\n'), { timeout: 30_000 }).toContain('logging listening on');
