@@ -387,7 +387,7 @@ describe('service mesh extension', () => {
     // The wizard: a 10 % canary of catalog v2, traffic, then promote and roll back with the buttons.
     await page.goto(`${t.url}/x/servicemesh/releases?ns=shop`);
     const wizard = page.getByTestId('release-wizard');
-    await expect.poll(() => wizard.getByLabel('Service').inputValue(), { timeout: 15_000 }).toBe('catalog');
+    await expect.poll(() => wizard.getByLabel('Service', { exact: true }).inputValue(), { timeout: 15_000 }).toBe('catalog');
     await wizard.getByLabel('New version').selectOption('v2');
     await wizard.getByRole('button', { name: 'Start release' }).click();
     const card = page.getByTestId('release-catalog-v2');
@@ -408,7 +408,7 @@ describe('service mesh extension', () => {
     // Traces: the list, then one trace's waterfall of three spans.
     await many(3, 'frontend.shop');
     await page.goto(`${t.url}/x/servicemesh/traces?ns=shop`);
-    await page.getByLabel('Service').fill('frontend');
+    await page.getByLabel('Service', { exact: true }).fill('frontend');
     const first = page.getByTestId('mesh-traces').locator('tbody tr').first();
     await first.waitFor({ timeout: 15_000 });
     expect(await first.textContent()).toContain('frontend → catalog → inventory');
