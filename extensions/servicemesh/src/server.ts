@@ -1,4 +1,4 @@
-import { createExtensionBackend, readRuntimeEnvironment } from '@mortise/extension-sdk';
+import { createExtensionBackend, watchCollection } from '@mortise/extension-sdk';
 import { Access } from './access.js';
 import { registerAdmissionRoute } from './admission-route.js';
 import { registerApiRoutes } from './api-routes.js';
@@ -8,7 +8,6 @@ import { MeshState } from './mesh-state.js';
 import { Telemetry } from './telemetry.js';
 import { SpanStore } from './tracing.js';
 import { meshGroup, meshVersion, plurals, type MeshKind } from './types.js';
-import { ResourceWatcher } from './watcher.js';
 
 // The service mesh backend: watches the mesh's kinds in the core, runs the data plane on the
 // `dataplane` listener the runtime gave it, records telemetry and spans, drives GrayReleases, and
@@ -28,18 +27,17 @@ let dataplaneUrl = '';
 registerAdmissionRoute(backend, state, '/admission/validate');
 registerApiRoutes({ backend, access, state, telemetry, spans, dataplane, dataplaneUrl: () => dataplaneUrl });
 
-const token = readRuntimeEnvironment().token;
-const watchers = (Object.keys(plurals) as MeshKind[]).map((kind) => new ResourceWatcher(
-  backend.core, token, `/apis/${meshGroup}/${meshVersion}/${plurals[kind]}`,
-  (type, o) => state.apply(kind, type, o as never),
-  (items) => state.reset(kind, items as never),
-  log,
-));
-for (const w of watchers) w.start();
+// List-then-watch of each kind across namespaces (the SDK's informer): the cache is the rules'
+// source of truth; nothing is kept on disk, so a restarted backend has every rule after its first list.
+const watchers = (Object.keys(plurals) as MeshKind[]).map((kind) => watchCollection(backend.core, `/apis/${meshGroup}/${meshVersion}/${plurals[kind]}`, {
+  onList: (items) => state.reset(kind, items as never),
+  onEvent: (type, o) => state.apply(kind, type, o as never),
+  onError: (e) => log(`watch of ${plurals[kind]} failed: ${e.message}; retrying`),
+}));
 const releases = new GrayReleaseController(backend.core, state, telemetry, (config.analysisIntervalSeconds ?? 1) * 1000, log);
 
 // Rules first, so the first proxied request already has them; then the listeners.
-await Promise.all(watchers.map((w) => w.ready));
+await Promise.all(watchers.map((w) => w.synced));
 const port = backend.listeners.dataplane;
 if (port === undefined) throw new Error('no "dataplane" listener: the manifest declares backend.listeners[dataplane] and the runtime sets MORTISE_LISTENERS');
 dataplaneUrl = await dataplane.listen(port);
