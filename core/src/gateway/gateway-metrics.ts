@@ -1,4 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Route } from './route-table.js';
 
 export type UpstreamErrorReason =
   | 'connect_error' | 'connect_timeout' | 'response_timeout' | 'reset' | 'response_aborted' | 'misconfigured' | 'unhealthy' | 'upgrade_failed';
@@ -26,5 +27,16 @@ export class GatewayMetrics {
       name: 'mortise_gateway_upstream_errors_total', help: 'Failures reaching or reading an extension backend, by extension, route kind and reason',
       labelNames: ['extension', 'route', 'reason'], registers: [registry],
     });
+  }
+
+  countError(route: Route, reason: UpstreamErrorReason): void {
+    this.upstreamErrors.inc({ extension: route.extension, route: route.kind, reason });
+  }
+
+  /** Counts an answered request and its time from `started` (process.hrtime.bigint()). */
+  observe(route: Route, method: string, code: number, started: bigint): void {
+    const labels = { extension: route.extension, route: route.kind, method };
+    this.requests.inc({ ...labels, code: String(code) });
+    this.duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }

@@ -134,3 +134,8 @@ export function takeBearerProtocol(value: string | undefined): { token?: string;
   }
   return { ...(token ? { token } : {}), ...(rest.length ? { rest: rest.join(', ') } : {}) };
 }
+
+/** A header's value as one string (repeated headers joined as HTTP allows). */
+export function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
