@@ -1,62 +1,30 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, statSync } from 'node:fs';
-import { request, type IncomingMessage } from 'node:http';
-import { isAbsolute, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { freePort, runtimeEnvironment } from '@mortise/extension-sdk';
 import type { Logger } from '../ops/logger.js';
-import { LineSplitter, RingBuffer, lastMeaningfulLine, shorten } from './log-lines.js';
-import { fsAllowList, isPathInside, probeNodeFlags, type FsAllowList, type NodeFlagSupport } from './permissions.js';
+import { BackendNotReadyError } from './backend-not-ready-error.js';
+import { backendEnvironment, exitWithCoreModule, permissionArgs } from './backend-process-flags.js';
+import { fingerprintOf, specProblem } from './backend-spec-check.js';
+import { probeHealth } from './health-probe.js';
+import { LineSplitter, RingBuffer, lastMeaningfulLine } from './log-lines.js';
+import { fsAllowList, probeNodeFlags, type NodeFlagSupport } from './permissions.js';
 import { PidFile, processStartTime } from './pid-file.js';
+import type { Backend, Instance } from './process-backend.js';
+import type { ProcessRuntimeOptions } from './process-runtime-options.js';
 import type { BackendLogLine, BackendSpec, BackendState, BackendStatus, Runtime, RuntimeEvents } from './runtime.js';
+import { within } from './settle-within.js';
+import { jsonObjectLine, levelOf, type LevelName } from './structured-log-line.js';
+
+export { BackendNotReadyError };
+export type { ProcessRuntimeOptions };
 
 // The embedded mode's Runtime: every enabled extension backend is a child process of the core,
 // with its own port on 127.0.0.1, a minimal environment, its package as working directory,
 // confined by Node's permission model (see permissions.ts for what that can and cannot do),
 // readiness from its health path, restarts with exponential backoff, its stdout/stderr kept as
 // structured log lines, and a graceful stop.
-
-export interface ProcessRuntimeOptions {
-  logger: Logger;
-  /** The node binary backends run on (default: the core's own). */
-  nodePath?: string;
-  /** How often the health path is polled once Ready (default 1000 ms; while Starting at most every 200 ms). */
-  healthIntervalMs?: number;
-  /** Deadline of one health request (default 2000 ms). */
-  healthTimeoutMs?: number;
-  /** A backend not Ready this long after its start is killed and restarted (default 60 s). */
-  startupTimeoutMs?: number;
-  /** Between SIGTERM and SIGKILL (default 5000 ms). */
-  stopGraceMs?: number;
-  /**
-   * Restart delay `baseMs · 2^n` capped at `maxMs` (n: restarts since the backend last stayed
-   * Ready for `resetAfterMs`). Defaults 500 ms, 60 s, 60 s.
-   */
-  backoff?: { baseMs?: number; maxMs?: number; resetAfterMs?: number };
-  /** Log lines kept per backend (default 500). */
-  logLines?: number;
-  /** Confine backends with Node's permission model where the node binary has it (default true). */
-  permissionModel?: boolean;
-  /**
-   * Where the runtime keeps `runtime.pids`, the backends it has running: a new runtime kills the
-   * ones a killed core left behind. Without it nothing is recorded.
-   */
-  stateDir?: string;
-  /**
-   * Each backend watches its stdin (a pipe only the core holds) through a small module loaded
-   * with `--import` and terminates itself when the core's end closes, i.e. when the core dies
-   * however it dies (default true). `runtime.pids` covers the backends that do not exit then.
-   */
-  exitWithCore?: boolean;
-}
-
-/** Why `waitReady` gave up, with the backend's status at that moment. */
-export class BackendNotReadyError extends Error {
-  constructor(message: string, readonly status?: BackendStatus) {
-    super(message);
-    this.name = 'BackendNotReadyError';
-  }
-}
 
 /** Starts that end the same way before the backend is ever Ready, after which it is crash-looping. */
 const CRASH_LOOP_AFTER = 3;
@@ -66,202 +34,10 @@ const UNHEALTHY_AFTER = 3;
 const MAX_PORT_RETRIES = 5;
 const STDERR_TAIL = 40;
 const STARTING_POLL_MAX_MS = 200;
-const HEALTH_BODY_CHARS = 200;
-
-interface Instance {
-  child: ChildProcess;
-  pid: number;
-  port: number;
-  url: string;
-  stderrTail: string[];
-  healthFailures: number;
-  lastHealthError?: string;
-  /** Has been Ready at least once. */
-  ready: boolean;
-  healthTimer?: NodeJS.Timeout;
-  startupTimer?: NodeJS.Timeout;
-  killReason?: 'stop' | 'startup-timeout';
-  exitInfo?: { code: number | null; signal: NodeJS.Signals | null };
-  exited: Promise<void>;
-  streamsClosed: Promise<void>;
-}
-
-interface Backend {
-  spec: BackendSpec;
-  fingerprint: string;
-  log: Logger;
-  streamLog: Record<BackendLogLine['stream'], Logger>;
-  logs: RingBuffer<BackendLogLine>;
-  state: BackendState;
-  message?: string;
-  /** Why the last process ended, kept for `waitReady`'s reason while the next one starts. */
-  lastExit?: string;
-  /** Consecutive starts that ended with `lastExit` before becoming Ready. */
-  sameFailures: number;
-  restarts: number;
-  /** The backoff exponent. */
-  failures: number;
-  portRetries: number;
-  nextRestartAt?: string;
-  /** The last starts all failed the same way (see CRASH_LOOP_AFTER); cleared once Ready. */
-  crashLooping?: boolean;
-  /** False once stopped (or failed for good): no restart. */
-  wanted: boolean;
-  proc?: Instance;
-  restartTimer?: NodeJS.Timeout;
-  resetTimer?: NodeJS.Timeout;
-  allow?: FsAllowList;
-  /** The ports of the spec's listeners: picked at the first start and kept across restarts (a data plane's address stays). */
-  listenerPorts?: Record<string, number>;
-}
-
-const delay = (ms: number) =>
-  new Promise<void>((resolve) => {
-    setTimeout(resolve, ms).unref();
-  });
-
-/** Resolves true when `p` settles within `ms`, false otherwise (the timer never keeps the loop alive). */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** One GET of the health path: undefined on 2xx, else why not. */
-function probeHealth(url: string, path: string, timeoutMs: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    let settled = false;
-    let res: IncomingMessage | undefined;
-    const finish = (why: string | undefined) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(why);
-      req.destroy();
-    };
-    const req = request(`${url}${path}`, { method: 'GET', agent: false, headers: { 'user-agent': 'mortise-runtime' } }, (r) => {
-      res = r;
-      const code = r.statusCode ?? 0;
-      if (code >= 200 && code < 300) {
-        r.resume();
-        r.once('end', () => finish(undefined));
-        r.once('error', () => finish(undefined));
-        return;
-      }
-      let body = '';
-      r.setEncoding('utf8');
-      // A 401 means the path is behind the identity check: the backend serves another health path.
-      const hint = code === 401 ? ' (the health path must answer without an identity: the SDK serves the one in MORTISE_HEALTH_PATH, set from backend.healthPath)' : '';
-      const answered = () => finish(`GET ${path} answered ${code}${body.trim() ? `: ${shorten(body.trim().replace(/\s+/g, ' '), HEALTH_BODY_CHARS)}` : ''}${hint}`);
-      r.on('data', (d: string) => {
-        body += d;
-        if (body.length >= 4 * HEALTH_BODY_CHARS) answered();
-      });
-      r.once('end', answered);
-      r.once('error', answered);
-    });
-    const timer = setTimeout(() => {
-      // Headers with a 2xx status and a body that never ends still count as an answer.
-      if (res && (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) finish(undefined);
-      else finish(`GET ${path} timed out after ${timeoutMs} ms`);
-    }, timeoutMs);
-    timer.unref();
-    req.once('error', (e: NodeJS.ErrnoException) => finish(`GET ${path} failed: ${e.code ?? e.message}`));
-    req.end();
-  });
-}
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null, stderrLine: string | undefined): string {
   const how = signal ? `killed by ${signal}` : `exited with code ${code ?? 'unknown'}`;
   return stderrLine ? `${how}: ${stderrLine}` : how;
-}
-
-const fingerprintOf = (spec: BackendSpec): string =>
-  JSON.stringify([
-    spec.id, spec.extension, spec.version, spec.entry, spec.packageDir, spec.dataDir, spec.healthPath, spec.listeners ?? [],
-    Object.entries(spec.env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-  ]);
-
-function specProblem(spec: BackendSpec): string | undefined {
-  if (!spec.id) return 'id is empty';
-  for (const key of ['entry', 'packageDir', 'dataDir'] as const) {
-    if (typeof spec[key] !== 'string' || !isAbsolute(spec[key])) return `${key} must be an absolute path, got ${JSON.stringify(spec[key])}`;
-  }
-  if (!isPathInside(spec.entry, spec.packageDir)) return `entry ${spec.entry} is outside the package directory ${spec.packageDir}`;
-  try {
-    if (!statSync(spec.packageDir).isDirectory()) return `package directory ${spec.packageDir} is not a directory`;
-  } catch {
-    return `package directory ${spec.packageDir} does not exist`;
-  }
-  try {
-    if (!statSync(spec.entry).isFile()) return `entry ${spec.entry} is not a file`;
-  } catch {
-    return `entry ${spec.entry} does not exist`;
-  }
-  if (typeof spec.healthPath !== 'string' || !spec.healthPath.startsWith('/')) return `healthPath must start with "/", got ${JSON.stringify(spec.healthPath)}`;
-  return undefined;
-}
-
-/**
- * Environment variables of Node itself that a confined backend must not get from its spec:
- * `NODE_OPTIONS` can add `--allow-fs-read=/`, others make Node write files outside the data
- * dir behind the permission model's back (coverage, REPL history, compile cache).
- */
-const NODE_VARS_KEPT = new Set(['NODE_ENV', 'NODE_DEBUG', 'NODE_NO_WARNINGS', 'NODE_PENDING_DEPRECATION', 'NODE_EXTRA_CA_CERTS']);
-const unsafeForConfined = (name: string) => name.toUpperCase().startsWith('NODE_') && !NODE_VARS_KEPT.has(name.toUpperCase());
-
-const PINO_LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = {
-  10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal',
-};
-type LevelName = (typeof PINO_LEVELS)[number];
-const LEVEL_NAMES = new Set<string>(Object.values(PINO_LEVELS));
-
-function levelOf(v: unknown): LevelName | undefined {
-  if (typeof v === 'number') return PINO_LEVELS[v];
-  if (typeof v === 'string') {
-    const l = v.toLowerCase();
-    if (LEVEL_NAMES.has(l)) return l as LevelName;
-    if (l === 'warning') return 'warn';
-  }
-  return undefined;
-}
-
-/** A JSON object line (what pino and most structured loggers write), else undefined. */
-function jsonObjectLine(line: string): Record<string, unknown> | undefined {
-  const t = line.trim();
-  if (!t.startsWith('{') || !t.endsWith('}')) return undefined;
-  try {
-    const v = JSON.parse(t) as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Loaded into each backend with `--import` (a data: URL, so it needs no file and no read
- * permission): when the core's end of stdin closes the core is gone, so the backend terminates
- * itself (SIGTERM, so its own handlers run; exit after the grace if it ignores it).
- */
-function exitWithCoreModule(graceMs: number): string {
-  const src = [
-    'const stdin = process.stdin;',
-    "stdin.on('error', () => {});",
-    "stdin.once('end', () => {",
-    "  process.kill(process.pid, 'SIGTERM');",
-    `  setTimeout(() => process.exit(1), ${Math.max(0, Math.floor(graceMs))}).unref();`,
-    '});',
-    'stdin.resume();',
-    "if (typeof stdin.unref === 'function') stdin.unref();",
-  ].join('\n');
-  return `data:text/javascript,${encodeURIComponent(src)}`;
 }
 
 export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runtime {
@@ -488,30 +264,13 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
           );
         }
       }
-      args.push(flags.permission!);
-      if (flags.disableWarning) args.push('--disable-warning=ExperimentalWarning');
-      if (flags.allowNet) args.push('--allow-net');
-      // Refused by default under the permission model; only a manifest that declares it gets it.
-      if (spec.nativeAddons && flags.allowAddons) args.push('--allow-addons');
-      for (const p of b.allow.read) args.push(`--allow-fs-read=${p}`);
-      for (const p of b.allow.write) args.push(`--allow-fs-write=${p}`);
-      if (spec.allowChildProcesses) args.push('--allow-child-process');
+      args.push(...permissionArgs(spec, b.allow, flags));
     }
     if (this.exitWithCore && flags.import) args.push('--import', exitWithCoreModule(this.stopGraceMs));
     args.push(spec.entry);
 
     const port = await freePort();
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-      HOME: spec.dataDir,
-      NODE_ENV: 'production',
-    };
-    if (process.env.TZ) env.TZ = process.env.TZ;
-    const dropped: string[] = [];
-    for (const [k, v] of Object.entries(spec.env ?? {})) {
-      if (confined && unsafeForConfined(k)) dropped.push(k);
-      else env[k] = String(v);
-    }
+    const { env, dropped } = backendEnvironment(spec, confined);
     if (dropped.length > 0) b.log.warn({ dropped }, 'environment variables that would widen or bypass the permission model were not passed');
     if (spec.listeners?.length && !b.listenerPorts) {
       b.listenerPorts = {};

@@ -1,0 +1,35 @@
+import type { Logger } from '../ops/logger.js';
+
+export interface ProcessRuntimeOptions {
+  logger: Logger;
+  /** The node binary backends run on (default: the core's own). */
+  nodePath?: string;
+  /** How often the health path is polled once Ready (default 1000 ms; while Starting at most every 200 ms). */
+  healthIntervalMs?: number;
+  /** Deadline of one health request (default 2000 ms). */
+  healthTimeoutMs?: number;
+  /** A backend not Ready this long after its start is killed and restarted (default 60 s). */
+  startupTimeoutMs?: number;
+  /** Between SIGTERM and SIGKILL (default 5000 ms). */
+  stopGraceMs?: number;
+  /**
+   * Restart delay `baseMs · 2^n` capped at `maxMs` (n: restarts since the backend last stayed
+   * Ready for `resetAfterMs`). Defaults 500 ms, 60 s, 60 s.
+   */
+  backoff?: { baseMs?: number; maxMs?: number; resetAfterMs?: number };
+  /** Log lines kept per backend (default 500). */
+  logLines?: number;
+  /** Confine backends with Node's permission model where the node binary has it (default true). */
+  permissionModel?: boolean;
+  /**
+   * Where the runtime keeps `runtime.pids`, the backends it has running: a new runtime kills the
+   * ones a killed core left behind. Without it nothing is recorded.
+   */
+  stateDir?: string;
+  /**
+   * Each backend watches its stdin (a pipe only the core holds) through a small module loaded
+   * with `--import` and terminates itself when the core's end closes, i.e. when the core dies
+   * however it dies (default true). `runtime.pids` covers the backends that do not exit then.
+   */
+  exitWithCore?: boolean;
+}
