@@ -50,6 +50,31 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
     return body;
   };
 
+  /** A watch through the core; `seen` lists "TYPE name" of the events of objects named with `prefix`. */
+  const openWatch = async (query: string, prefix: string, collection = cms) => {
+    const abort = new AbortController();
+    const res = await t.api(`${collection}?watch=1&${query}`, { signal: abort.signal });
+    expect(res.status).toBe(200);
+    const seen: string[] = [];
+    const reader = res.body!.getReader();
+    void (async () => {
+      let text = '';
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        text += Buffer.from(value!).toString('utf8');
+        let nl: number;
+        while ((nl = text.indexOf('\n')) >= 0) {
+          const e = JSON.parse(text.slice(0, nl)) as { type: string; object: Obj };
+          text = text.slice(nl + 1);
+          if (e.object.metadata.name?.startsWith(prefix)) seen.push(`${e.type} ${e.object.metadata.name}`);
+        }
+      }
+    })();
+    return { seen, stop: () => abort.abort() };
+  };
+  const mergePatch = (path: string, patch: unknown) => t.api(path, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify(patch) });
+
   it('creates, reads, replaces and deletes, with server-set uid, creationTimestamp and resourceVersion', async () => {
     const created = await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'crud', uid: 'client-chosen' }, data: { a: '1' } } }), 201);
     expect(created.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
@@ -103,6 +128,40 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
     } while (cont && pages < 10);
     expect(seen).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4']);
     expect(pages).toBe(3);
+    // A continue token that is nobody's is refused with a Status; the object named on a path
+    // with a field selector naming another is refused too.
+    expect((await json(await t.api(`${cms}?limit=2&continue=not-a-token`), 400)).kind).toBe('Status');
+    const first = await json(await t.api(`${cms}?labelSelector=suite%3Dpaging&limit=2`), 200);
+    if (cluster) {
+      // Paging is the cluster's own: the core hands out the API server's continue token.
+      const direct = await cluster.api('GET', `${cms}?labelSelector=suite%3Dpaging&limit=2&continue=${encodeURIComponent(first.metadata.continue!)}`);
+      expect(direct.status).toBe(200);
+      expect((direct.body as Obj).items!.map((o) => o.metadata.name)).toEqual(['page-2', 'page-3']);
+    }
+    const notName = await json(await t.api(`${cms}?fieldSelector=${encodeURIComponent('metadata.name!=page-0')}&labelSelector=${encodeURIComponent('tier in (even),suite=paging')}`), 200);
+    expect(notName.items!.map((o) => o.metadata.name)).toEqual(['page-2', 'page-4']);
+  });
+
+  it('sends an object that leaves a label-selector watch as DELETED and one that enters as ADDED', async () => {
+    const from = (await json(await t.api(cms), 200)).metadata.resourceVersion!;
+    const w = await openWatch(`labelSelector=${encodeURIComponent('watched=yes')}&resourceVersion=${from}`, 'sel-');
+    const named = await openWatch(`fieldSelector=${encodeURIComponent('metadata.name=sel-b')}&resourceVersion=${from}`, 'sel-');
+    await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'sel-a', labels: { watched: 'no' } } } }), 201);
+    await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'sel-b', labels: { watched: 'yes' } } } }), 201);
+    await json(await mergePatch(`${cms}/sel-a`, { metadata: { labels: { watched: 'yes' } } }), 200); // enters
+    await json(await mergePatch(`${cms}/sel-a`, { data: { k: 'v' } }), 200); // stays in
+    await json(await mergePatch(`${cms}/sel-b`, { metadata: { labels: { watched: null } } }), 200); // leaves
+    await json(await mergePatch(`${cms}/sel-b`, { data: { k: 'v' } }), 200); // outside: nothing
+    await json(await t.api(`${cms}/sel-b`, { method: 'DELETE' }), 200); // outside: nothing
+    await json(await t.api(`${cms}/sel-a`, { method: 'DELETE' }), 200); // inside: DELETED
+    await eventually(() => w.seen.length >= 5 && named.seen.length >= 4, 15_000, 'the selected events');
+    // A last event that both watches select: nothing else came before it.
+    await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'sel-b', labels: { watched: 'yes' } } } }), 201);
+    await eventually(() => w.seen.length >= 6 && named.seen.length >= 5, 15_000, 'the closing event');
+    w.stop();
+    named.stop();
+    expect(w.seen).toEqual(['ADDED sel-b', 'ADDED sel-a', 'MODIFIED sel-a', 'DELETED sel-b', 'DELETED sel-a', 'ADDED sel-b']);
+    expect(named.seen).toEqual(['ADDED sel-b', 'MODIFIED sel-b', 'MODIFIED sel-b', 'DELETED sel-b', 'ADDED sel-b']);
   });
 
   it('watches from a resourceVersion: later changes, in order, nothing before it', async () => {
@@ -130,6 +189,24 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
     }
     abort.abort();
     expect(events).toEqual(['ADDED w-after', 'MODIFIED w-before', 'DELETED w-after']);
+  });
+
+  it('writes status through the status subresource in one write (one watch event), leaving the rest alone', async () => {
+    const bundles = '/apis/extensions.mortise.io/v1alpha1/jsbundles';
+    const name = `st-${mode}`;
+    const created = await json(await t.api(bundles, { method: 'POST', json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'JSBundle', metadata: { name }, spec: { remoteEntry: '/one.js' }, status: { state: 'ignored on create' } } }), 201);
+    expect(created.status).toBeUndefined();
+    const w = await openWatch(`fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}&resourceVersion=${created.metadata.resourceVersion}`, 'st-', bundles);
+    // Spec sent to /status is ignored; status sent to the main resource is ignored.
+    const st = await json(await mergePatch(`${bundles}/${name}/status`, { spec: { remoteEntry: '/changed.js' }, status: { state: 'Ready' } }), 200);
+    expect(st).toMatchObject({ spec: { remoteEntry: '/one.js' }, status: { state: 'Ready' } });
+    const main = await json(await mergePatch(`${bundles}/${name}`, { metadata: { labels: { marker: 'last' } }, status: { state: 'ignored' } }), 200);
+    expect(main.status).toEqual({ state: 'Ready' });
+    await eventually(() => w.seen.length >= 2, 15_000, 'the two writes');
+    await json(await t.api(`${bundles}/${name}`, { method: 'DELETE' }), 200);
+    await eventually(() => w.seen.length >= 3, 15_000, 'the deletion');
+    w.stop();
+    expect(w.seen).toEqual([`MODIFIED ${name}`, `MODIFIED ${name}`, `DELETED ${name}`]);
   });
 
   it('keeps a deleted object with finalizers until the last finalizer is removed', async () => {

@@ -117,3 +117,11 @@ function getPath(obj: unknown, path: string): unknown {
   }
   return cur;
 }
+
+/**
+ * A parsed field selector as the Kubernetes API's text, values escaped as apimachinery's
+ * `fields.EscapeValue` does, so a cluster selects exactly what the core understood.
+ */
+export function formatFieldSelector(selector: FieldSelector): string {
+  return selector.map((r) => `${r.field}${r.equal ? '=' : '!='}${r.value.replace(/[\\,=]/g, (c) => `\\${c}`)}`).join(',');
+}

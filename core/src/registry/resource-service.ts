@@ -262,7 +262,7 @@ export class ResourceService extends EventEmitter<{
     if (opts.dryRun) return { object: this.external(def, { ...next, metadata: { ...next.metadata, resourceVersion: old.metadata.resourceVersion } }), warnings };
     let stored: KubeObject;
     try {
-      stored = await this.store.update(this.ref(def), next, expectedRv);
+      stored = await this.store.update(this.ref(def), next, expectedRv, { subresource: opts.subresource === 'status' && def.subresources.status ? 'status' : '' });
     } catch (e) {
       throw toApiError(e, def, name);
     }
@@ -319,7 +319,7 @@ export class ResourceService extends EventEmitter<{
     next.spec = { ...(next.spec as object), finalizers };
     let stored: KubeObject;
     try {
-      stored = await this.store.update(this.ref(def), next, current.metadata.resourceVersion);
+      stored = await this.store.update(this.ref(def), next, current.metadata.resourceVersion, { subresource: 'finalize' });
     } catch (e) {
       throw toApiError(e, def, current.metadata.name!);
     }

@@ -1,7 +1,10 @@
 import type { KubeObject, StoreError, StoreEvent, Watcher } from '../store/resource-store.js';
-import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector } from '../api/selectors.js';
+import {
+  formatFieldSelector, matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector, type FieldSelector, type LabelSelector,
+} from '../api/selectors.js';
 import { apiVersionOf, type KindDefinition } from './kind.js';
 import type { ResourceService } from './resource-service.js';
+import { listObjects, nameScope } from './resource-list.js';
 import type { WatchQuery, WatchSink } from './resource-types.js';
 import { storeErrorToApi, toApiError } from './store-errors.js';
 import { parseResourceVersion } from './write-checks.js';
@@ -12,9 +15,8 @@ import { parseResourceVersion } from './write-checks.js';
  */
 export async function watchObjects(svc: ResourceService, def: KindDefinition, namespace: string, q: WatchQuery, sink: WatchSink): Promise<Watcher> {
   const labels: LabelSelector = parseLabelSelector(q.labelSelector);
-  const fields: FieldSelector = parseFieldSelector(q.fieldSelector);
-  const matches = (o: KubeObject | undefined) => o !== undefined && (q.name === undefined || o.metadata.name === q.name)
-    && matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o);
+  const fields: FieldSelector = [...parseFieldSelector(q.fieldSelector), ...nameScope(q.name)];
+  const matches = (o: KubeObject | undefined) => o !== undefined && matchesLabels(labels, o.metadata.labels) && matchesFields(fields, o);
   const ns = def.namespaced && namespace ? namespace : undefined;
   const rvText = q.resourceVersion ?? '';
   let since: string;
@@ -23,13 +25,15 @@ export async function watchObjects(svc: ResourceService, def: KindDefinition, na
     parseResourceVersion(rvText);
     since = rvText;
   } else {
-    const page = await svc.store.list(svc.ref(def), { namespace: ns });
-    for (const o of page.items) if (matches(o)) sink('ADDED', svc.external(def, o));
+    const page = await listObjects(svc, def, namespace, { labelSelector: q.labelSelector, fieldSelector: q.fieldSelector, name: q.name });
+    for (const o of page.items) sink('ADDED', o);
     since = page.resourceVersion;
     if (q.sendInitialEvents) {
       sink('BOOKMARK', { apiVersion: apiVersionOf(def), kind: def.kind, metadata: { resourceVersion: since, annotations: { 'k8s.io/initial-events-end': 'true' } } });
     }
   }
+  // A store that selects (a cluster) sends an object leaving the selection as DELETED itself;
+  // the SQLite store's events carry the previous object instead, and are told apart here.
   const onEvent = (e: StoreEvent) => {
     const now = matches(e.object);
     const before = e.type === 'MODIFIED' && e.previous !== undefined ? matches(e.previous) : now;
@@ -43,7 +47,8 @@ export async function watchObjects(svc: ResourceService, def: KindDefinition, na
   // A version too old to replay ends the stream with an ERROR event carrying the 410, after it opened.
   const onError = (e: StoreError) => sink('ERROR', storeErrorToApi(e, def, '').toStatus() as unknown as KubeObject);
   try {
-    return svc.store.watch(svc.ref(def), { namespace: ns, sinceResourceVersion: since }, onEvent, onError);
+    const selectors = { labelSelector: q.labelSelector?.trim() || undefined, fieldSelector: fields.length ? formatFieldSelector(fields) : undefined };
+    return svc.store.watch(svc.ref(def), { namespace: ns, sinceResourceVersion: since, ...selectors }, onEvent, onError);
   } catch (e) {
     throw toApiError(e, def, '');
   }

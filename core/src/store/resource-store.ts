@@ -83,6 +83,31 @@ export interface WatchOptions {
   namespace?: string;
   /** Deliver events strictly after this resourceVersion (replaying history); opaque. */
   sinceResourceVersion?: string;
+  /**
+   * Selectors a store may apply itself (a cluster's API server does, and sends an object that
+   * leaves the selection as DELETED); the caller filters again, so a store may ignore them.
+   */
+  labelSelector?: string;
+  fieldSelector?: string;
+}
+
+/** A page as the Kubernetes API selects it: selectors and limit/continue applied by the store. */
+export interface SelectOptions {
+  namespace?: string;
+  /** Label selector text as the Kubernetes API takes it (the caller checked it). */
+  labelSelector?: string;
+  /** Field selector text on metadata.name and metadata.namespace (escaped as the Kubernetes API escapes values). */
+  fieldSelector?: string;
+  limit?: number;
+  /** The store's own continue token, from the previous page. */
+  continue?: string;
+}
+
+export interface SelectedPage {
+  items: KubeObject[];
+  resourceVersion: string;
+  /** The store's token for the next page, when `limit` cut this one. */
+  continue?: string;
 }
 
 export interface Watcher {
@@ -105,6 +130,16 @@ export class StoreError extends Error {
   ) {
     super(message);
   }
+}
+
+export interface StoreUpdateOptions {
+  /**
+   * The part of the object this write changes, as a cluster's subresources split them: `status`
+   * (only status), `finalize` (only a namespace's spec.finalizers), or the main resource (all but
+   * status, for a kind with a status subresource). A cluster writes that part alone, in one write;
+   * the SQLite store stores the whole object the caller prepared.
+   */
+  subresource?: '' | 'status' | 'finalize';
 }
 
 /** What a deletion asks of the store, as the DeleteOptions of the Kubernetes API. */
@@ -138,7 +173,7 @@ export interface ResourceStore {
    * update that leaves an object being deleted without finalizers removes it, as an API server
    * does: the returned object then still has its deletionTimestamp.
    */
-  update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string): Promise<KubeObject>;
+  update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string, opts?: StoreUpdateOptions): Promise<KubeObject>;
   /** Removes now, whatever the finalizers; Conflict when `expectedResourceVersion` is stale. Returns the removed object. */
   delete(key: ObjectKey, expectedResourceVersion?: string): Promise<KubeObject>;
   /**
@@ -152,6 +187,12 @@ export interface ResourceStore {
    * filtering or transformation (the handler splices them into the response).
    */
   listRaw?(ref: ResourceRef, opts?: ListOptions): { rows: string[]; resourceVersion: string };
+  /**
+   * Optional: the store selects and pages itself, as a cluster's API server does (the selectors
+   * and the paging are pushed down; the continue token is the store's). Undefined for a
+   * collection it cannot select that way: the caller then filters full reads of `list`.
+   */
+  selectPage?(ref: ResourceRef, opts: SelectOptions): Promise<SelectedPage> | undefined;
   /** Optional: one object's stored JSON text, for reads that need no transformation. */
   getRaw?(key: ObjectKey): string | undefined;
   /**

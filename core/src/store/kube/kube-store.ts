@@ -3,8 +3,8 @@
 // the cluster's; this class only maps the store contract onto REST paths. Internal kinds (signing
 // keys, refresh tokens, ...) have no CRD: they live in Secrets of the core's namespace.
 import type {
-  KubeObject, ListOptions, ListResult, ObjectKey, ResourceRef, ResourceStore, StoreDeleteOptions, StoreDeleteResult,
-  StoreEvent, WatchErrorHandler, WatchOptions, Watcher,
+  KubeObject, ListOptions, ListResult, ObjectKey, ResourceRef, ResourceStore, SelectedPage, SelectOptions, StoreDeleteOptions,
+  StoreDeleteResult, StoreEvent, StoreUpdateOptions, WatchErrorHandler, WatchOptions, Watcher,
 } from '../resource-store.js';
 import { StoreError } from '../resource-store.js';
 import type { KubeClient } from './kube-client.js';
@@ -103,6 +103,23 @@ export class KubeStore implements ResourceStore {
     return { items, resourceVersion, ...(last ? { last } : {}) };
   }
 
+  /**
+   * One page selected by the cluster: the selectors, `limit` and `continue` go to the API server
+   * as they are (its continue token is handed out as the core's). Internal kinds are Secrets
+   * whose names and labels are not the objects': they are selected by the caller.
+   */
+  selectPage(ref: ResourceRef, opts: SelectOptions): Promise<SelectedPage> | undefined {
+    if (this.isInternal(ref)) return undefined;
+    const query = new URLSearchParams();
+    if (opts.labelSelector) query.set('labelSelector', opts.labelSelector);
+    if (opts.fieldSelector) query.set('fieldSelector', opts.fieldSelector);
+    if (opts.limit) query.set('limit', String(opts.limit));
+    if (opts.continue) query.set('continue', opts.continue);
+    const qs = query.toString();
+    return this.client.call<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', `${this.path(ref, opts.namespace ?? '')}${qs ? `?${qs}` : ''}`)
+      .then((page) => ({ items: page!.items, resourceVersion: page!.metadata.resourceVersion, ...(page!.metadata.continue ? { continue: page!.metadata.continue } : {}) }));
+  }
+
   async listDependents(): Promise<Array<{ ref: ResourceRef; object: KubeObject }>> {
     throw new Error("in the kubernetes mode the cluster's garbage collector follows ownerReferences");
   }
@@ -116,17 +133,14 @@ export class KubeStore implements ResourceStore {
       const key = { ...ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name! };
       return this.internal.unwrap((await this.client.call('POST', this.internal.collectionPath(), this.internal.wrap(key, obj)))!);
     }
+    // One write: a kind with a status subresource ignores status on create, as the cluster does
+    // (the core's ResourceService drops it before).
     const body = structuredClone(obj);
     delete body.metadata.resourceVersion;
-    const created = (await this.client.call('POST', this.path(ref, obj.metadata.namespace ?? ''), body))!;
-    // A kind with a status subresource ignores status on create, as on update.
-    if (this.served(ref).status && obj.status !== undefined && JSON.stringify(obj.status) !== JSON.stringify(created.status)) {
-      return (await this.client.call('PUT', this.path(ref, created.metadata.namespace ?? '', created.metadata.name, 'status'), { ...created, status: obj.status }))!;
-    }
-    return created;
+    return (await this.client.call('POST', this.path(ref, obj.metadata.namespace ?? ''), body))!;
   }
 
-  async update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string): Promise<KubeObject> {
+  async update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string, opts: StoreUpdateOptions = {}): Promise<KubeObject> {
     const key = { ...ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name! };
     for (let attempt = 0; ; attempt++) {
       // The cluster refuses an update without a resourceVersion for most kinds: an unconditional
@@ -134,7 +148,7 @@ export class KubeStore implements ResourceStore {
       const rv = expectedResourceVersion ?? (await this.get(key))?.metadata.resourceVersion;
       if (rv === undefined) throw new StoreError('NotFound', `${key.name} not found`);
       try {
-        return await this.put(ref, key, obj, rv);
+        return await this.put(ref, key, obj, rv, opts.subresource ?? '');
       } catch (e) {
         if (expectedResourceVersion === undefined && e instanceof StoreError && e.reason === 'Conflict' && attempt < 10) continue;
         throw e;
@@ -142,25 +156,19 @@ export class KubeStore implements ResourceStore {
     }
   }
 
-  private async put(ref: ResourceRef, key: ObjectKey, obj: KubeObject, rv: string): Promise<KubeObject> {
+  /**
+   * One PUT: to the subresource the write is for (`status`, a namespace's `finalize`), else to
+   * the main resource, where a kind with a status subresource keeps its stored status.
+   */
+  private async put(ref: ResourceRef, key: ObjectKey, obj: KubeObject, rv: string, subresource: '' | 'status' | 'finalize'): Promise<KubeObject> {
     if (this.isInternal(ref)) {
       const secret = this.internal.wrap(key, obj);
       secret.metadata.resourceVersion = rv;
       return this.internal.unwrap((await this.client.call('PUT', this.internal.path(key), secret))!);
     }
+    const sub = subresource === 'status' && this.served(ref).status ? 'status' : subresource === 'finalize' && ref.group === '' && ref.resource === 'namespaces' ? 'finalize' : undefined;
     const body = { ...obj, metadata: { ...obj.metadata, resourceVersion: rv } };
-    let stored = (await this.client.call('PUT', this.path(ref, key.namespace, key.name), body))!;
-    // What only a subresource writes: a namespace's spec.finalizers (/finalize), a kind's status (/status).
-    if (ref.group === '' && ref.resource === 'namespaces') {
-      const want = (obj.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [];
-      const have = (stored.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [];
-      if (JSON.stringify(want) !== JSON.stringify(have)) {
-        stored = (await this.client.call('PUT', this.path(ref, '', key.name, 'finalize'), { ...stored, spec: { ...(stored.spec as object), finalizers: want } }))!;
-      }
-    } else if (this.served(ref).status && JSON.stringify(obj.status) !== JSON.stringify(stored.status)) {
-      stored = (await this.client.call('PUT', this.path(ref, key.namespace, key.name, 'status'), { ...stored, status: obj.status }))!;
-    }
-    return stored;
+    return (await this.client.call('PUT', this.path(ref, key.namespace, key.name, sub), body))!;
   }
 
   async delete(key: ObjectKey, expectedResourceVersion?: string): Promise<KubeObject> {
@@ -190,6 +198,12 @@ export class KubeStore implements ResourceStore {
     const internal = this.isInternal(ref);
     const base = internal ? this.internal.listPath(ref) : this.path(ref, opts.namespace ?? '');
     const sep = base.includes('?') ? '&' : '?';
+    // The cluster selects (an object leaving the selection comes as DELETED); not for internal
+    // kinds, whose Secrets carry other names and labels.
+    const selectors = internal ? '' : [
+      opts.labelSelector ? `&labelSelector=${encodeURIComponent(opts.labelSelector)}` : '',
+      opts.fieldSelector ? `&fieldSelector=${encodeURIComponent(opts.fieldSelector)}` : '',
+    ].join('');
     const fail = (e: unknown) => {
       if (abort.signal.aborted) return;
       stop();
@@ -204,7 +218,7 @@ export class KubeStore implements ResourceStore {
       let since = opts.sinceResourceVersion ?? (await this.currentResourceVersion());
       while (!abort.signal.aborted) {
         let expired: StoreError | undefined;
-        await this.client.stream(`${base}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(since)}`, abort.signal, ({ type, object }) => {
+        await this.client.stream(`${base}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(since)}${selectors}`, abort.signal, ({ type, object }) => {
           if (abort.signal.aborted || expired) return;
           if (type === 'ERROR') {
             expired = object.code === 410 ? new StoreError('Expired', object.message ?? 'too old resource version') : new StoreError('Unavailable', object.message ?? 'watch error');
