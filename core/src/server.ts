@@ -102,8 +102,13 @@ export interface CoreOptions extends Partial<CoreConfig> {
   logBuffer?: LogBuffer;
   /** Swap the store (the kubernetes mode brings its own). */
   store?: ResourceStore;
-  /** Swap the authorizer (default: RBAC over the store's roles and bindings). */
+  /**
+   * Swap the authorizer (default: RBAC over the store's roles and bindings). It decides every
+   * request, access review, tenant view and escalation check.
+   */
   authorizer?: Authorizer;
+  /** Swap the audit log (default: SQLite, in the data dir's database). */
+  audit?: AuditLog;
   /** Tune the throttling of failed logins (in memory, per process). */
   loginThrottle?: LoginThrottleOptions;
   /** Where extension backends run (default: child processes). */
@@ -183,7 +188,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       encrypted: { resources: ['/secrets'], codec },
     });
   }
-  const audit = new SqliteAuditLog({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', retention: opts.auditRetention, logger });
+  const audit = opts.audit ?? new SqliteAuditLog({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', retention: opts.auditRetention, logger });
   const validator = new SchemaValidator();
   const service = new ResourceService(store, kinds, validator);
 
@@ -223,7 +228,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // Who may move an object between tenants is decided before anything reveals the destination.
   service.addAdmission(tenantMoveAdmission(authorizer, store, kinds));
   service.addAdmission(tenancyAdmission(store));
-  service.addAdmission(escalationAdmission(rbac, rbacIndex));
+  service.addAdmission(escalationAdmission(authorizer, rbacIndex));
   // Last: an extension's backend sees only writes the core's own checks let through.
   const extensionAdmission = new ExtensionAdmission(store, gateway.identities, logger.child({ component: 'admission' }));
   await extensionAdmission.start();
@@ -293,7 +298,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // Routes.
   const router = new Router<AppState>();
   router.use(healthRouter({ store, isReady: () => ready }).routes());
-  router.use(accessReviewRouter(rbac).routes());
+  router.use(accessReviewRouter(authorizer).routes());
   router.use(serviceAccountTokenRouter(serviceAccountTokens).routes());
   router.use(extensionAssetRouter({ service, kinds, packages }).routes());
   router.use(extensionSearchRouter({ service, kinds }).routes());
@@ -303,7 +308,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(coreLogRouter(logBuffer).routes());
   const devRoutes = new DevRoutes();
   router.use(devRouteRouter(devRoutes).routes());
-  router.use(tenantRouter({ service, kinds, authorizer: rbac, index: rbacIndex }).routes());
+  router.use(tenantRouter({ service, kinds, authorizer, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
   router.use(hostClusterRouter(client).routes());
   const oauthDeps = {

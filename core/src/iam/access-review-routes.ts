@@ -7,7 +7,7 @@ import type { AppContext, AppState, UserInfo } from '../http/app-state.js';
 import { defineKind } from '../schemas/define-kind.js';
 import { bool, freeform, obj, objectSchema, str } from '../schemas/fragments.js';
 import type { KindDefinition } from '../registry/kind.js';
-import type { RbacAuthorizer } from './rbac-authorizer.js';
+import type { Authorizer } from '../auth/authorizer.js';
 
 export const authorizationGroup = 'authorization.k8s.io';
 
@@ -20,13 +20,13 @@ export const accessReviewKinds = (): KindDefinition[] => [
 
 interface ResourceAttributes { namespace?: string; verb?: string; group?: string; version?: string; resource?: string; subresource?: string; name?: string }
 
-/** "May I?": SelfSubjectAccessReview and SelfSubjectRulesReview, answered by the RBAC authorizer. */
-export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState> {
+/** "May I?": SelfSubjectAccessReview and SelfSubjectRulesReview, answered by the core's authorizer (the one every request meets). */
+export function accessReviewRouter(authorizer: Authorizer): Router<AppState> {
   const router = new Router<AppState>();
   const prefix = `/apis/${authorizationGroup}/v1`;
 
   /** The decision for `user` on the review's attributes, answered as `kind`. */
-  const review = (ctx: AppContext, kind: string, spec: Record<string, unknown>, user: UserInfo) => {
+  const review = async (ctx: AppContext, kind: string, spec: Record<string, unknown>, user: UserInfo) => {
     const ra = attributes(spec, 'resourceAttributes', ['namespace', 'verb', 'group', 'version', 'resource', 'subresource', 'name', 'workspace']) as ResourceAttributes | undefined;
     const nra = attributes(spec, 'nonResourceAttributes', ['path', 'verb']) as { path?: string; verb?: string } | undefined;
     if (!ra === !nra) throw badRequest('spec must have exactly one of resourceAttributes or nonResourceAttributes');
@@ -37,7 +37,7 @@ export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState>
     // The workspace a namespace belongs to counts, as it does for real requests.
     const workspace = (ra as { workspace?: string } | undefined)?.workspace;
     if (workspace) r.workspace = workspace;
-    const decision = authorizer.decide(user, r);
+    const decision = await authorizer.authorize(user, r);
     ctx.status = 201;
     ctx.body = {
       apiVersion: `${authorizationGroup}/v1`, kind, metadata: { creationTimestamp: null },
@@ -46,7 +46,7 @@ export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState>
   };
 
   router.post(`${prefix}/selfsubjectaccessreviews`, async (ctx: AppContext) => {
-    review(ctx, 'SelfSubjectAccessReview', specOf(await readObjectBody(ctx.req)), ctx.state.user!);
+    await review(ctx, 'SelfSubjectAccessReview', specOf(await readObjectBody(ctx.req)), ctx.state.user!);
   });
 
   // "May this subject?" — for backends deciding on behalf of a caller the gateway forwarded
@@ -57,20 +57,21 @@ export function accessReviewRouter(authorizer: RbacAuthorizer): Router<AppState>
     const groups = ownValue(spec, 'groups') ?? [];
     if (typeof user !== 'string' || !user) throw badRequest('spec.user is required (a username)');
     if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string')) throw badRequest('spec.groups must be a list of strings');
-    review(ctx, 'SubjectAccessReview', spec, { username: user, groups: groups as string[], via: 'service' });
+    await review(ctx, 'SubjectAccessReview', spec, { username: user, groups: groups as string[], via: 'service' });
   });
 
   router.post(`${prefix}/selfsubjectrulesreviews`, async (ctx: AppContext) => {
     const spec = specOf(await readObjectBody(ctx.req));
     const { namespace, workspace } = (attributes({ spec }, 'spec', ['namespace', 'workspace']) ?? {}) as { namespace?: string; workspace?: string };
-    const rules = authorizer.rulesFor(ctx.state.user!, { namespace: namespace || undefined, workspace: workspace || undefined });
+    // An authorizer that cannot enumerate what it grants answers nothing, marked incomplete (as Kubernetes' webhook authorizers do).
+    const rules = authorizer.rulesFor?.(ctx.state.user!, { namespace: namespace || undefined, workspace: workspace || undefined });
     ctx.status = 201;
     ctx.body = {
       apiVersion: `${authorizationGroup}/v1`, kind: 'SelfSubjectRulesReview', metadata: { creationTimestamp: null }, spec,
       status: {
-        resourceRules: rules.filter((x) => x.resources?.length).map((x) => ({ verbs: x.verbs, apiGroups: x.apiGroups ?? [], resources: x.resources ?? [], ...(x.resourceNames?.length ? { resourceNames: x.resourceNames } : {}) })),
-        nonResourceRules: rules.filter((x) => x.nonResourceURLs?.length).map((x) => ({ verbs: x.verbs, nonResourceURLs: x.nonResourceURLs })),
-        incomplete: false,
+        resourceRules: (rules ?? []).filter((x) => x.resources?.length).map((x) => ({ verbs: x.verbs, apiGroups: x.apiGroups ?? [], resources: x.resources ?? [], ...(x.resourceNames?.length ? { resourceNames: x.resourceNames } : {}) })),
+        nonResourceRules: (rules ?? []).filter((x) => x.nonResourceURLs?.length).map((x) => ({ verbs: x.verbs, nonResourceURLs: x.nonResourceURLs })),
+        incomplete: rules === undefined,
       },
     };
   });

@@ -2,28 +2,36 @@ import type { RequestInfo } from '../api/request-info.js';
 import { forbidden, invalid } from '../api/status.js';
 import type { AdmissionPlugin } from '../registry/resource-service.js';
 import { iamGroup } from '../schemas/iam.js';
+import type { KubeObject } from '../store/resource-store.js';
 import { workspaceLabel } from '../schemas/tenant.js';
 import { covers, type PolicyRule } from './policy-rule.js';
-import type { RbacAuthorizer, Scope } from './rbac-authorizer.js';
-import type { RbacIndex } from './rbac-index.js';
+import type { AuthorizationScope as Scope, Authorizer } from '../auth/authorizer.js';
 
 const roleKinds: Record<string, 'GlobalRole' | 'WorkspaceRole' | 'Role'> = {
   GlobalRoleBinding: 'GlobalRole', WorkspaceRoleBinding: 'WorkspaceRole', RoleBinding: 'Role',
 };
 const rolePlural = { GlobalRole: 'globalroles', WorkspaceRole: 'workspaceroles', Role: 'roles' } as const;
 
+/** The rules a role grants, as stored (RBAC's own kinds: the roles being granted). */
+export interface RoleRules {
+  roleRules(kind: 'GlobalRole' | 'WorkspaceRole' | 'Role', name: string, namespace?: string): PolicyRule[] | undefined;
+  effectiveRules(role: KubeObject): PolicyRule[];
+}
+
 /**
  * The Kubernetes escalation rule: nobody creates or updates a role, template or binding that
  * grants more than they hold in that scope, unless they hold `escalate` (roles) or `bind`
- * (bindings) on it.
+ * (bindings) on it. `escalate` and `bind` are asked of the core's authorizer; what a user holds
+ * comes from its `rulesFor` (without it, only `escalate` / `bind` let a grant through).
  */
-export function escalationAdmission(authorizer: RbacAuthorizer, index: RbacIndex): AdmissionPlugin {
-  const holds = (user: NonNullable<Parameters<AdmissionPlugin>[0]['ctx']['user']>, verb: string, resource: string, name: string, scope: Scope) => {
+export function escalationAdmission(authorizer: Authorizer, index: RoleRules): AdmissionPlugin {
+  const held = (user: NonNullable<Parameters<AdmissionPlugin>[0]['ctx']['user']>, scope: Scope) => authorizer.rulesFor?.({ ...user, via: 'token' }, scope) ?? [];
+  const holds = async (user: NonNullable<Parameters<AdmissionPlugin>[0]['ctx']['user']>, verb: string, resource: string, name: string, scope: Scope) => {
     const r: RequestInfo = {
       isResourceRequest: true, path: '', verb, apiGroup: iamGroup, apiVersion: 'v1alpha1', namespace: scope.namespace ?? '',
       resource, subresource: '', name, workspace: scope.workspace, parts: [],
     };
-    return authorizer.decide({ ...user, via: 'token' }, r).allowed;
+    return (await authorizer.authorize({ ...user, via: 'token' }, r)).allowed;
   };
 
   return async ({ def, object, ctx }) => {
@@ -37,9 +45,9 @@ export function escalationAdmission(authorizer: RbacAuthorizer, index: RbacIndex
 
     if (def.kind === 'GlobalRole' || def.kind === 'WorkspaceRole' || def.kind === 'Role' || def.kind === 'RoleTemplate') {
       const scope: Scope = def.kind === 'WorkspaceRole' ? { workspace: object.metadata.labels?.[workspaceLabel] } : def.kind === 'Role' ? { namespace: object.metadata.namespace } : {};
-      if (holds(user, 'escalate', def.plural, name, scope)) return;
+      if (await holds(user, 'escalate', def.plural, name, scope)) return;
       const rules = def.kind === 'RoleTemplate' ? ((object.spec as { rules?: PolicyRule[] })?.rules ?? []) : index.effectiveRules(object);
-      const result = covers(authorizer.rulesFor({ ...user, via: 'token' }, scope), rules);
+      const result = covers(held(user, scope), rules);
       if (!result.ok) throw deny(`${def.kind} "${name}"`, result.missing);
       return;
     }
@@ -54,8 +62,8 @@ export function escalationAdmission(authorizer: RbacAuthorizer, index: RbacIndex
     const scope: Scope = def.kind === 'WorkspaceRoleBinding' ? { workspace: object.metadata.labels?.[workspaceLabel] } : def.kind === 'RoleBinding' ? { namespace: object.metadata.namespace } : {};
     const rules = index.roleRules(roleKind, roleName, scope.namespace);
     if (!rules) throw invalid(def.group, def.kind, name, [{ field: 'roleRef.name', message: `Not found: ${roleKind} "${roleName}" does not exist${scope.namespace ? ` in namespace "${scope.namespace}"` : ''}` }]);
-    if (holds(user, 'bind', rolePlural[roleKind], roleName, scope)) return;
-    const result = covers(authorizer.rulesFor({ ...user, via: 'token' }, scope), rules);
+    if (await holds(user, 'bind', rolePlural[roleKind], roleName, scope)) return;
+    const result = covers(held(user, scope), rules);
     if (!result.ok) throw deny(`binding ${roleKind} "${roleName}"`, result.missing);
   };
 }

@@ -1,15 +1,12 @@
 import type { RequestInfo } from '../api/request-info.js';
-import type { Authorizer, Decision } from '../auth/authorizer.js';
+import type { AuthorizationScope, Authorizer, Decision } from '../auth/authorizer.js';
 import type { UserInfo } from '../http/app-state.js';
 import { iamGroup } from '../schemas/iam.js';
 import { tenantGroup } from '../schemas/tenant.js';
 import { ruleAllows, type PolicyRule } from './policy-rule.js';
 import type { RbacIndex } from './rbac-index.js';
 
-export interface Scope {
-  workspace?: string;
-  namespace?: string;
-}
+export type Scope = AuthorizationScope;
 
 /** Lists whose handler shows each caller only what it belongs to: any logged-in user may ask. */
 export function isSelfFilteredList(r: RequestInfo): boolean {

@@ -7,8 +7,7 @@ import type { KindRegistry } from '../registry/kind-registry.js';
 import type { KindDefinition } from '../registry/kind.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import type { KubeObject } from '../store/resource-store.js';
-import type { RbacAuthorizer } from '../iam/rbac-authorizer.js';
-import type { RbacIndex } from '../iam/rbac-index.js';
+import type { Authorizer, TenantMembership } from '../auth/authorizer.js';
 import { iamGroup } from '../schemas/iam.js';
 import { tenantGroup, workspaceLabel } from '../schemas/tenant.js';
 import { creatorAnnotation } from './namespace-roles-controller.js';
@@ -21,16 +20,16 @@ const base = `/kapis/${tenantGroup}/v1alpha1`;
  * to, and a workspace's namespaces, roles and members managed under its path — authorized in
  * the workspace's scope by the pipeline before these handlers run.
  */
-export function tenantRouter(deps: { service: ResourceService; kinds: KindRegistry; authorizer: RbacAuthorizer; index: RbacIndex }): Router<AppState> {
+export function tenantRouter(deps: { service: ResourceService; kinds: KindRegistry; authorizer: Authorizer; index: TenantMembership }): Router<AppState> {
   const { service, kinds, authorizer, index } = deps;
   const def = (group: string, plural: string) => kinds.byGroupResource(group, plural)!;
   const wsDef = () => def(tenantGroup, 'workspaces');
   const nsDef = () => def('', 'namespaces');
   const router = new Router<AppState>();
 
-  const may = (user: UserInfo, verb: string, apiGroup: string, resource: string, workspace?: string) => {
+  const may = async (user: UserInfo, verb: string, apiGroup: string, resource: string, workspace?: string) => {
     const r: RequestInfo = { isResourceRequest: true, path: '', verb, apiGroup, apiVersion: '', namespace: '', resource, subresource: '', name: '', workspace, parts: [] };
-    return authorizer.decide(user, r).allowed;
+    return (await authorizer.authorize(user, r)).allowed;
   };
   const requireWorkspace = async (name: string) => {
     const ws = await service.getStored(wsDef(), '', name);
@@ -45,7 +44,7 @@ export function tenantRouter(deps: { service: ResourceService; kinds: KindRegist
     const user = ctx.state.user!;
     const page = await service.list(wsDef(), '', { labelSelector: singleQueryParam(ctx.URL.searchParams, 'labelSelector') });
     let items = page.items;
-    if (!may(user, 'list', tenantGroup, 'workspaces')) {
+    if (!(await may(user, 'list', tenantGroup, 'workspaces'))) {
       const groups = index.groupsOf(user.username, user.groups);
       const mine = index.workspacesOf(user.username, groups);
       for (const ns of index.namespacesOf(user.username, groups)) {
@@ -67,7 +66,7 @@ export function tenantRouter(deps: { service: ResourceService; kinds: KindRegist
     const user = ctx.state.user!;
     const page = await service.list(nsDef(), '', { labelSelector: `${workspaceLabel}=${wsName}` });
     let items = page.items;
-    if (!may(user, 'list', '', 'namespaces', wsName) && !may(user, 'list', tenantGroup, 'namespaces', wsName)) {
+    if (!(await may(user, 'list', '', 'namespaces', wsName)) && !(await may(user, 'list', tenantGroup, 'namespaces', wsName))) {
       const mine = index.namespacesOf(user.username, index.groupsOf(user.username, user.groups));
       items = items.filter((n) => mine.has(n.metadata.name!));
     }
