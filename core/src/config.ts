@@ -42,6 +42,17 @@ export interface CoreConfig {
   backendRuntime?: 'process' | 'kubernetes';
   /** kubernetes mode: this replica's name in the Lease (`POD_NAME`; default host, pid and a random suffix). */
   replicaIdentity?: string;
+  /**
+   * kubernetes mode: who the cluster sees on `/clusters/host` (`MORTISE_HOST_CLUSTER_IDENTITY`):
+   * `impersonate` (default: the Mortise user, through Impersonate-User / Impersonate-Group, so
+   * the cluster's own RBAC applies too) or `core` (the core's own identity).
+   */
+  hostClusterIdentity?: 'impersonate' | 'core';
+  /**
+   * kubernetes mode: put before impersonated user and group names (`MORTISE_HOST_CLUSTER_PREFIX`,
+   * default `mortise:`), so no Mortise name can be a cluster's own (`system:masters`).
+   */
+  hostClusterPrefix?: string;
 }
 
 /** The configuration `npm start` uses, from the environment (DESIGN: quick-start contract). */
@@ -62,6 +73,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     leaseDurationSeconds: numberOrUndefined(env.MORTISE_LEASE_DURATION_SECONDS),
     replicaIdentity: env.POD_NAME,
     backendRuntime: env.MORTISE_RUNTIME === 'kubernetes' ? 'kubernetes' : 'process',
+    hostClusterIdentity: hostClusterIdentityOf(env.MORTISE_HOST_CLUSTER_IDENTITY),
+    hostClusterPrefix: env.MORTISE_HOST_CLUSTER_PREFIX,
   };
 }
 
@@ -71,4 +84,10 @@ function modeOf(v: string | undefined): CoreConfig['mode'] {
   if (v === undefined || v === '' || v === 'embedded') return 'embedded';
   if (v === 'kubernetes') return 'kubernetes';
   throw new Error(`MORTISE_MODE must be "embedded" or "kubernetes", not ${JSON.stringify(v)}`);
+}
+
+function hostClusterIdentityOf(v: string | undefined): CoreConfig['hostClusterIdentity'] {
+  if (v === undefined || v === '' || v === 'impersonate') return 'impersonate';
+  if (v === 'core') return 'core';
+  throw new Error(`MORTISE_HOST_CLUSTER_IDENTITY must be "impersonate" or "core", not ${JSON.stringify(v)}`);
 }

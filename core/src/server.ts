@@ -310,7 +310,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(devRouteRouter(devRoutes).routes());
   router.use(tenantRouter({ service, kinds, authorizer, index: rbacIndex }).routes());
   router.use(auditRouter(audit).routes());
-  router.use(hostClusterRouter(client).routes());
+  router.use(hostClusterRouter(client, { identity: opts.hostClusterIdentity, prefix: opts.hostClusterPrefix }).routes());
   const oauthDeps = {
     tokens, keys, users, service, kinds, issuer, defaultClientId: consoleClientId, logger,
     loginGuard: loginThrottle, loginRecords, codeGrant: identityProviders.length ? codes : undefined,

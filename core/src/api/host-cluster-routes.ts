@@ -1,10 +1,11 @@
 // The cluster's own API behind the core (kubernetes mode): `/clusters/host/<path>` reaches
 // `<path>` on the cluster's API server, so the console and kubectl can show pods and
 // deployments. Who may do what is Mortise's RBAC, checked on the path's attributes by the
-// authorization middleware before this runs (request-info.ts: `cluster: 'host'`); the cluster
-// sees the core's identity. Without a cluster (embedded mode) the prefix answers 404.
+// authorization middleware before this runs (request-info.ts: `cluster: 'host'`). The cluster
+// then sees the Mortise user (impersonation, the default: its own RBAC decides again) or the
+// core's identity. Without a cluster (embedded mode) the prefix answers 404.
 import Router from '@koa/router';
-import type { AppState } from '../http/app-state.js';
+import type { AppState, UserInfo } from '../http/app-state.js';
 import type { KubeClient } from '../store/kube/kube-client.js';
 import { hostClusterPrefix } from './request-info.js';
 import { notFound } from './status.js';
@@ -14,15 +15,37 @@ const passed = ['accept', 'content-type', 'content-encoding'];
 /** Response headers passed back. */
 const returned = ['content-type', 'content-encoding', 'warning', 'audit-id'];
 
-export function hostClusterRouter(client: KubeClient | undefined): Router<AppState> {
+export interface HostClusterOptions {
+  /** `impersonate` (default): the cluster sees the Mortise user; `core`: the core's identity. */
+  identity?: 'impersonate' | 'core';
+  /** Before impersonated user and group names (default `mortise:`). */
+  prefix?: string;
+}
+
+/**
+ * The impersonation headers for a Mortise user: its name and groups, prefixed so none can be one
+ * of the cluster's own (`system:masters`, a node, a service account).
+ */
+export function impersonationHeaders(user: UserInfo, prefix: string): Record<string, string | string[]> {
+  return {
+    'impersonate-user': `${prefix}${user.username}`,
+    ...(user.groups.length ? { 'impersonate-group': user.groups.map((g) => `${prefix}${g}`) } : {}),
+  };
+}
+
+export function hostClusterRouter(client: KubeClient | undefined, opts: HostClusterOptions = {}): Router<AppState> {
   const router = new Router<AppState>();
+  const impersonate = (opts.identity ?? 'impersonate') === 'impersonate';
+  const prefix = opts.prefix ?? 'mortise:';
   router.all(`${hostClusterPrefix}/{*rest}`, async (ctx) => {
     if (!client) throw notFound('', 'clusters', 'host');
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string | string[]> = {};
     for (const h of passed) {
       const v = ctx.get(h);
       if (v) headers[h] = v;
     }
+    // The pipeline authenticated the caller (a request without a user never gets here).
+    if (impersonate) Object.assign(headers, impersonationHeaders(ctx.state.user!, prefix));
     const path = ctx.path.slice(hostClusterPrefix.length) + (ctx.querystring ? `?${ctx.querystring}` : '');
     const hasBody = !['GET', 'HEAD', 'DELETE'].includes(ctx.method) || Boolean(ctx.get('content-length'));
     const res = await client.forward(ctx.method, path, headers, hasBody ? ctx.req : undefined);

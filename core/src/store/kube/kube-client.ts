@@ -113,9 +113,10 @@ export class KubeClient {
 
   /**
    * Passes a request through as it came (the cluster's own API behind the core): the caller
-   * has authorized it; the cluster sees the core's identity. The response streams (watches).
+   * has authorized it; the cluster sees the core's identity, or whom the Impersonate-* headers
+   * name. The response streams (watches).
    */
-  async forward(method: string, pathAndQuery: string, headers: Record<string, string>, body?: NodeJS.ReadableStream): Promise<Dispatcher.ResponseData> {
+  async forward(method: string, pathAndQuery: string, headers: Record<string, string | string[]>, body?: NodeJS.ReadableStream): Promise<Dispatcher.ResponseData> {
     return request(`${this.server}${pathAndQuery}`, {
       method: method as Dispatcher.HttpMethod,
       dispatcher: this.dispatcher,
