@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { createCore } from '../../core/dist/server.js';
 import { createLogger } from '../../core/dist/ops/logger.js';
 import { generateServingCerts } from '../../core/dist/http/serving-cert-generation.js';
 import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-control-plane.mjs';
+import { spawnServer, type Spawned } from './processes.js';
 
 // The kubernetes mode: the same create/get/list through the core (Mortise's authentication,
 // RBAC, validation, admission in front of the cluster) and straight to the kube-apiserver behind
@@ -20,7 +22,14 @@ export interface Measure {
 
 export interface KubeBenchResult {
   rows: Array<{ name: string; core: Measure; direct: Measure }>;
+  /** ms from SIGKILL of the leader to the other replica holding the Lease, one per round. */
+  failoverMs: number[];
+  leaseSeconds: number;
+  /** The 1-minute load average before and after the run (other work on the machine). */
+  loadAverage: [number, number];
 }
+
+const coreMain = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'core', 'dist', 'main.js');
 
 /** A closed loop of `concurrency` workers for `seconds`; latencies in ms. */
 async function closedLoop(concurrency: number, seconds: number, one: (i: number) => Promise<boolean>): Promise<Measure> {
@@ -41,8 +50,9 @@ async function closedLoop(concurrency: number, seconds: number, one: (i: number)
   return { rps: Math.round(latencies.length / seconds), p50: at(50), p99: at(99), errors };
 }
 
-export async function kubeModeBench(seconds: number, concurrency = 16): Promise<KubeBenchResult | undefined> {
+export async function kubeModeBench(seconds: number, concurrency = 16, opts: { failoverRounds?: number; leaseSeconds?: number } = {}): Promise<KubeBenchResult | undefined> {
   if (!kubeBinariesPresent()) return undefined;
+  const loadStart = loadavg()[0]!;
   const certs = await generateServingCerts(['127.0.0.1', 'localhost']);
   const cluster = await startControlPlane(certs);
   const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-kube-'));
@@ -82,10 +92,80 @@ export async function kubeModeBench(seconds: number, concurrency = 16): Promise<
       rows.push({ name, core: coreM, direct });
     }
     await coreAgent.close();
-    return { rows };
-  } finally {
     await core.close();
+    const leaseSeconds = opts.leaseSeconds ?? 4;
+    const failoverMs = await failover(cluster, leaseSeconds, opts.failoverRounds ?? 3);
+    return { rows, failoverMs, leaseSeconds, loadAverage: [loadStart, loadavg()[0]!] };
+  } finally {
+    await core.close().catch(() => undefined);
     await cluster.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Two replicas (`node core/dist/main.js`) on the cluster: SIGKILL the Lease holder and time how
+ * long until the other holds the Lease (it runs the controllers from then on). The follower stops
+ * cleanly after each round, giving the Lease up for the next.
+ */
+async function failover(cluster: { server: string; adminToken: string; dispatcher: Agent; kubeconfigPath: string }, leaseSeconds: number, rounds: number): Promise<number[]> {
+  const namespace = 'mortise-bench-failover';
+  const holder = async () => {
+    const res = await request(`${cluster.server}/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/mortise-controllers`, {
+      dispatcher: cluster.dispatcher, headers: { authorization: `Bearer ${cluster.adminToken}`, accept: 'application/json' },
+    });
+    const body = (await res.body.json()) as { spec?: { holderIdentity?: string } };
+    return res.statusCode === 200 ? body.spec?.holderIdentity : undefined;
+  };
+  const until = async (name: string, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    while ((await holder()) !== name) {
+      if (Date.now() > deadline) throw new Error(`${name} did not take the Lease within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const dirs: string[] = [];
+  const replica = (name: string) => {
+    const dataDir = mkdtempSync(join(tmpdir(), `mortise-bench-${name}-`));
+    dirs.push(dataDir);
+    return spawnServer(coreMain, {
+      MORTISE_MODE: 'kubernetes', MORTISE_KUBECONFIG: cluster.kubeconfigPath, MORTISE_NAMESPACE: namespace,
+      POD_NAME: name, MORTISE_LEASE_DURATION_SECONDS: String(leaseSeconds), MORTISE_DATA_DIR: dataDir,
+      MORTISE_ADMIN_PASSWORD: 'bench-admin-password', MORTISE_BUNDLED_REPOSITORY: 'off',
+    });
+  };
+  const times: number[] = [];
+  const running: Spawned[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const leader = await replica(`leader-${i}`);
+      running.push(leader);
+      await until(`leader-${i}`, 60_000);
+      const follower = await replica(`follower-${i}`);
+      running.push(follower);
+      const killed = performance.now();
+      leader.child.kill('SIGKILL');
+      await until(`follower-${i}`, (leaseSeconds * 3 + 10) * 1000);
+      times.push(Math.round(performance.now() - killed));
+      await follower.stop();
+    }
+  } finally {
+    for (const r of running) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+  return times;
+}
+
+/** The figures as Markdown: the table of calls, then the failover line. */
+export function kubeBenchMarkdown(kube: KubeBenchResult): string[] {
+  const lines = [
+    '| call | core req/s | p50 ms | p99 ms | kube-apiserver req/s | p50 ms | p99 ms | core / direct |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of kube.rows) {
+    const errs = r.core.errors + r.direct.errors;
+    lines.push(`| ${r.name} | ${r.core.rps} | ${r.core.p50} | ${r.core.p99} | ${r.direct.rps} | ${r.direct.p50} | ${r.direct.p99} | ${((r.core.rps / r.direct.rps) * 100).toFixed(0)}%${errs ? ` (${errs} errors)` : ''} |`);
+  }
+  lines.push('', `Failover (two replicas, lease ${kube.leaseSeconds} s, leader SIGKILLed → the other holds the Lease): ${kube.failoverMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}. Load average ${kube.loadAverage[0].toFixed(2)} → ${kube.loadAverage[1].toFixed(2)}.`);
+  return lines;
 }

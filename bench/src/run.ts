@@ -14,7 +14,7 @@ import { logTailBench } from './log-tail-bench.js';
 import { launchBrowser } from './console-bench.js';
 import { consoleTable, consoleWithExtensions, consoleWithoutExtensions } from './console-figures.js';
 import { devopsBench, devopsRows } from './devops-bench.js';
-import { kubeModeBench } from './kube-bench.js';
+import { kubeBenchMarkdown, kubeModeBench } from './kube-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
 // the same run on the same machine, so the ratio means something on any machine.
@@ -302,12 +302,7 @@ async function main() {
     out('kube-apiserver is not built (`node scripts/kube-apiserver.mjs`): not measured.');
     return;
   }
-  out('| call | core req/s | p50 ms | p99 ms | kube-apiserver req/s | p50 ms | p99 ms | core / direct |');
-  out('|---|---|---|---|---|---|---|---|');
-  for (const r of kube.rows) {
-    const errs = r.core.errors + r.direct.errors;
-    out(`| ${r.name} | ${r.core.rps} | ${r.core.p50} | ${r.core.p99} | ${r.direct.rps} | ${r.direct.p50} | ${r.direct.p99} | ${((r.core.rps / r.direct.rps) * 100).toFixed(0)}%${errs ? ` (${errs} errors)` : ''} |`);
-  }
+  for (const line of kubeBenchMarkdown(kube)) out(line);
 }
 
 main().catch((e: Error) => {
