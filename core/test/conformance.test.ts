@@ -56,6 +56,7 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
     const res = await t.api(`${collection}?watch=1&${query}`, { signal: abort.signal });
     expect(res.status).toBe(200);
     const seen: string[] = [];
+    const events: Array<{ type: string; object: Obj }> = [];
     const reader = res.body!.getReader();
     void (async () => {
       let text = '';
@@ -67,11 +68,13 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
         while ((nl = text.indexOf('\n')) >= 0) {
           const e = JSON.parse(text.slice(0, nl)) as { type: string; object: Obj };
           text = text.slice(nl + 1);
-          if (e.object.metadata.name?.startsWith(prefix)) seen.push(`${e.type} ${e.object.metadata.name}`);
+          if (!e.object.metadata.name?.startsWith(prefix)) continue;
+          seen.push(`${e.type} ${e.object.metadata.name}`);
+          events.push(e);
         }
       }
     })();
-    return { seen, stop: () => abort.abort() };
+    return { seen, events, stop: () => abort.abort() };
   };
   const mergePatch = (path: string, patch: unknown) => t.api(path, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify(patch) });
 
@@ -161,6 +164,12 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
     w.stop();
     named.stop();
     expect(w.seen).toEqual(['ADDED sel-b', 'ADDED sel-a', 'MODIFIED sel-a', 'DELETED sel-b', 'DELETED sel-a', 'ADDED sel-b']);
+    // Leaving shows the last state inside the selection (still labelled) at the leaving write's resourceVersion.
+    const left = w.events[3]!.object;
+    const leaving = named.events[1]!.object;
+    expect(left.metadata.labels).toEqual({ watched: 'yes' });
+    expect(leaving.metadata.labels?.watched).toBeUndefined();
+    expect(left.metadata.resourceVersion).toBe(leaving.metadata.resourceVersion);
     expect(named.seen).toEqual(['ADDED sel-b', 'MODIFIED sel-b', 'MODIFIED sel-b', 'DELETED sel-b', 'ADDED sel-b']);
   });
 

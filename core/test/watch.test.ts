@@ -223,9 +223,12 @@ describe('watch (client-node)', () => {
     await eventually(() => w.seen('lbl-').length >= 5, 15_000, 'label events');
     await sleep(150);
     expect(w.seen('lbl-')).toEqual(['ADDED lbl-b', 'ADDED lbl-a', 'MODIFIED lbl-a', 'DELETED lbl-b', 'DELETED lbl-a']);
-    // The DELETED for leaving carries the new state (without the label), as Kubernetes sends it.
+    // The DELETED for leaving carries the last state inside the selection (with the label) at the
+    // leaving write's resourceVersion, as kube-apiserver sends it (conformance.test.ts checks both).
     const left = w.events.find((e) => e.type === 'DELETED' && e.object.metadata.name === 'lbl-b')!;
-    expect(left.object.metadata.labels?.watched).toBeUndefined();
+    expect(left.object.metadata.labels?.watched).toBe('yes');
+    const lastIn = w.events.filter((e) => e.object.metadata.name === 'lbl-b').at(-2)!;
+    expect(Number(left.object.metadata.resourceVersion)).toBeGreaterThan(Number(lastIn.object.metadata.resourceVersion));
     w.abort();
   });
 

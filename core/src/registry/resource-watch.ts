@@ -38,8 +38,11 @@ export async function watchObjects(svc: ResourceService, def: KindDefinition, na
     const now = matches(e.object);
     const before = e.type === 'MODIFIED' && e.previous !== undefined ? matches(e.previous) : now;
     if (e.type === 'MODIFIED' && before !== now) {
-      // An object entering or leaving the selection is added or deleted for this watcher.
-      sink(now ? 'ADDED' : 'DELETED', svc.external(def, e.object));
+      // An object entering or leaving the selection is added or deleted for this watcher; one
+      // leaving shows its last state inside the selection at the event's resourceVersion, as a
+      // cluster sends it (a replayed event knows only the previous labels: the rest is current).
+      const left = e.previous && { ...e.previous, metadata: { ...e.previous.metadata, resourceVersion: e.resourceVersion } };
+      sink(now ? 'ADDED' : 'DELETED', svc.external(def, now ? e.object : left!));
     } else if (now) {
       sink(e.type, svc.external(def, e.object));
     }
