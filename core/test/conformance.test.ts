@@ -200,6 +200,31 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
     expect(events).toEqual(['ADDED w-after', 'MODIFIED w-before', 'DELETED w-after']);
   });
 
+  it('serves a list authorized for one name, and a workspace view, no wider when the store selects', async () => {
+    const iam = '/apis/iam.mortise.io/v1alpha1';
+    const user = `one-${mode}`;
+    await json(await t.api(`${iam}/users`, { method: 'POST', json: { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'User', metadata: { name: user }, spec: { email: `${user}@example.com`, password: `${user}-password-1` } } }), 201);
+    await json(await t.api(`${iam}/namespaces/${ns}/roles`, { method: 'POST', json: { metadata: { name: 'one-cm' }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['scoped-mine'], verbs: ['get', 'list', 'watch'] }] } }), 201);
+    await json(await t.api(`${iam}/namespaces/${ns}/rolebindings`, { method: 'POST', json: { metadata: { name: 'one-cm' }, roleRef: { kind: 'Role', name: 'one-cm' }, subjects: [{ kind: 'User', name: user }] } }), 201);
+    for (const name of ['scoped-mine', 'scoped-other']) await json(await t.api(cms, { method: 'POST', json: { metadata: { name, labels: { scoped: 'yes' } } } }), 201);
+    const token = await login(t.url, user, `${user}-password-1`);
+    const as = (path: string) => fetch(`${t.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    await eventually(async () => (await as(`${cms}/scoped-mine`)).status === 200, 10_000, 'the grant');
+    const mine = await json(await as(`${cms}?fieldSelector=${encodeURIComponent('metadata.name=scoped-mine')}&labelSelector=scoped%3Dyes`), 200);
+    expect(mine.items!.map((o) => o.metadata.name)).toEqual(['scoped-mine']);
+    expect((await as(`${cms}?labelSelector=scoped%3Dyes`)).status).toBe(403);
+    expect((await as(`${cms}?fieldSelector=${encodeURIComponent('metadata.name=scoped-other')}`)).status).toBe(403);
+
+    // A workspace's namespaces: its label selects them, in the cluster too.
+    const tenant = '/kapis/tenant.mortise.io/v1alpha1/workspaces';
+    for (const ws of [`tv-a-${mode}`, `tv-b-${mode}`]) {
+      await json(await t.api('/apis/tenant.mortise.io/v1alpha1/workspaces', { method: 'POST', json: { apiVersion: 'tenant.mortise.io/v1alpha1', kind: 'Workspace', metadata: { name: ws }, spec: {} } }), 201);
+      await json(await t.api(`${tenant}/${ws}/namespaces`, { method: 'POST', json: { metadata: { name: `${ws}-ns` } } }), 201);
+    }
+    const inA = await json(await t.api(`${tenant}/tv-a-${mode}/namespaces`), 200);
+    expect(inA.items!.map((o) => o.metadata.name)).toEqual([`tv-a-${mode}-ns`]);
+  });
+
   it('writes status through the status subresource in one write (one watch event), leaving the rest alone', async () => {
     const bundles = '/apis/extensions.mortise.io/v1alpha1/jsbundles';
     const name = `st-${mode}`;
