@@ -17,6 +17,10 @@ export interface LogSearchProps {
   fixed?: Record<string, string>;
   /** A window of its own (a pipeline run's) instead of a range picker. */
   window?: { startMs: number; endMs: number };
+  /** Oldest first (a run's log reads top to bottom); newest first by default. */
+  direction?: 'forward' | 'backward';
+  /** Labels whose values are shown before each line (a run's step). */
+  lineLabels?: string[];
 }
 
 function selector(matchers: Record<string, string>): string {
@@ -49,7 +53,7 @@ function highlight(line: string, marks: string[]): ReactNode {
 
 const time = (ts: string) => new Date(Number(BigInt(ts) / 1_000_000n)).toISOString().replace('T', ' ').replace('Z', '');
 
-export function LogSearch({ fixed = {}, window }: LogSearchProps) {
+export function LogSearch({ fixed = {}, window, direction = 'backward', lineLabels = [] }: LogSearchProps) {
   const api = useApi();
   const { t } = useTranslation('ext:logging');
   const [matchers, setMatchers] = useState<Record<string, string>>({});
@@ -87,7 +91,7 @@ export function LogSearch({ fixed = {}, window }: LogSearchProps) {
     const endMs = window?.endMs ?? Date.now();
     const startMs = window?.startMs ?? endMs - ranges[range]!;
     try {
-      const [found, hist] = await Promise.all([queryLines(api, q, startMs, endMs), histogram(api, q, startMs, endMs)]);
+      const [found, hist] = await Promise.all([queryLines(api, q, startMs, endMs, 500, direction), histogram(api, q, startMs, endMs)]);
       setLines(found);
       setBars(hist);
     } catch (e) {
@@ -95,7 +99,7 @@ export function LogSearch({ fixed = {}, window }: LogSearchProps) {
     } finally {
       setBusy(false);
     }
-  }, [api, query, range, window]);
+  }, [api, query, range, window, direction]);
 
   useEffect(() => {
     void run(built);
@@ -173,6 +177,7 @@ export function LogSearch({ fixed = {}, window }: LogSearchProps) {
                 <Fragment key={`${l.ts}-${i}`}>
                   <div className={styles.line} data-testid="log-line" onClick={() => void showContext(l)} title={t('context')}>
                     <span className={styles.time}>{time(l.ts)}</span>
+                    {lineLabels.map((k) => l.labels[k] && <span key={k} className={styles.time} data-testid={`log-label-${k}`}>{l.labels[k]}</span>)}
                     <Code className={styles.text}>{highlight(l.line, marks)}</Code>
                   </div>
                   {context?.at === l && (

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoreClient } from '@mortise/extension-sdk';
 import type { AppendedEvents } from './ingest.js';
+import { readJsonFile, writeJsonFile } from './json-file.js';
 import type { LogStore, StreamBatch } from './log-store.js';
 
 // The core's audit events as platform logs ({source="audit"}, readable only with cluster-wide
@@ -31,8 +31,7 @@ export class AuditSource {
   }
 
   private cursor(): Cursor {
-    if (!existsSync(this.cursorFile)) return { since: new Date(Date.now() - 3_600_000).toISOString(), seen: [] };
-    return JSON.parse(readFileSync(this.cursorFile, 'utf8')) as Cursor;
+    return readJsonFile<Cursor>(this.cursorFile, { since: new Date(Date.now() - 3_600_000).toISOString(), seen: [] });
   }
 
   /** Reads the events since the cursor (oldest first), stores them, then moves the cursor. */
@@ -61,8 +60,7 @@ export class AuditSource {
       this.deps.events.emit('appended', batch);
       const last = fresh[fresh.length - 1]!.stageTimestamp;
       const next2: Cursor = { since: last, seen: events.filter((e) => e.stageTimestamp === last).map((e) => e.auditID) };
-      writeFileSync(`${this.cursorFile}.tmp`, JSON.stringify(next2));
-      renameSync(`${this.cursorFile}.tmp`, this.cursorFile);
+      writeJsonFile(this.cursorFile, next2);
       return fresh.length;
     } catch (e) {
       this.deps.log(`audit source: ${(e as Error).message}`);

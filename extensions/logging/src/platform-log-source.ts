@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoreClient } from '@mortise/extension-sdk';
 import type { AppendedEvents } from './ingest.js';
+import { readJsonFile, writeJsonFile } from './json-file.js';
 import type { Labels, LogStore } from './log-store.js';
 
 // The platform's own logs as streams readable only with cluster-wide permission (namespace ''):
@@ -26,7 +26,7 @@ class Cursors {
 
   constructor(dataDir: string) {
     this.file = join(dataDir, 'platform-log-cursors.json');
-    this.all = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, Cursor>) : {};
+    this.all = readJsonFile<Record<string, Cursor>>(this.file, {});
   }
 
   get(key: string): Cursor {
@@ -35,8 +35,7 @@ class Cursors {
 
   set(key: string, c: Cursor): void {
     this.all[key] = { ...c };
-    writeFileSync(`${this.file}.tmp`, JSON.stringify(this.all));
-    renameSync(`${this.file}.tmp`, this.file);
+    writeJsonFile(this.file, this.all);
   }
 }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createExtensionBackend } from '@mortise/extension-sdk';
 import { Access } from './access.js';
 import { AuditSource } from './audit-source.js';
+import { DevopsRunSource } from './devops-run-source.js';
 import { PlatformLogSource } from './platform-log-source.js';
 import { ingestRoutes, type AppendedEvents } from './ingest.js';
 import { defaultIngestLimits, type IngestLimits } from './ingest-limits.js';
@@ -18,6 +19,7 @@ interface Config {
   retention?: { maxAgeHours?: number; maxBytes?: number; intervalSeconds?: number };
   audit?: { enabled?: boolean; intervalSeconds?: number };
   platformLogs?: { core?: boolean; extensions?: boolean; intervalSeconds?: number };
+  devopsRuns?: { enabled?: boolean };
 }
 
 // Pushes are read raw: compressed, binary (protobuf) or larger than the helper's JSON bound.
@@ -53,10 +55,18 @@ const platformLogs = new PlatformLogSource({
   log: (msg) => process.stderr.write(`${msg}\n`),
 });
 
+// Pipeline-run logs of the devops extension whenever it is installed (before, after, or never).
+const devopsRuns = config.devopsRuns?.enabled === false ? undefined : new DevopsRunSource({
+  core: backend.core, store, events, access, dataDir,
+  maxAgeMs: retention.maxAgeHours !== undefined ? retention.maxAgeHours * 3_600_000 : undefined,
+  log: (msg) => process.stderr.write(`${msg}\n`),
+});
+
 function shutdown(): void {
   clearInterval(retentionTimer);
   audit?.stop();
   platformLogs.stop();
+  devopsRuns?.stop();
   store.close();
 }
 
@@ -64,3 +74,4 @@ const running = await backend.listen();
 attachTail(running.server, { backend, store, access, events });
 audit?.start();
 platformLogs.start();
+devopsRuns?.start();
