@@ -22,6 +22,11 @@ export interface CoreConfig {
   identityProviders?: IdentityProviderConfig[];
   /** Audit log bounds: the newest `maxEvents` (default 100,000) no older than `maxAgeDays` (default 30). */
   auditRetention?: { maxEvents?: number; maxAgeDays?: number };
+  /**
+   * Size caps of the log files in `<data dir>/logs/` (`MORTISE_CORE_LOG_MAX_BYTES`, default 16 MiB;
+   * `MORTISE_BACKEND_LOG_MAX_BYTES`, default 4 MiB per backend): the oldest lines rotate away beyond.
+   */
+  logFiles?: { coreMaxBytes?: number; backendMaxBytes?: number };
   /** Cached extension archives are evicted (least recently used, never what a plan needs) beyond this many bytes; default 1 GiB. */
   packageCacheMaxBytes?: number;
   /**
@@ -67,6 +72,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     identityProviders: env.MORTISE_IDENTITY_PROVIDERS ? parseIdentityProviders(env.MORTISE_IDENTITY_PROVIDERS) : undefined,
     packageCacheMaxBytes: numberOrUndefined(env.MORTISE_PACKAGE_CACHE_MAX_BYTES),
     auditRetention: { maxEvents: numberOrUndefined(env.MORTISE_AUDIT_MAX_EVENTS), maxAgeDays: numberOrUndefined(env.MORTISE_AUDIT_MAX_AGE_DAYS) },
+    logFiles: { coreMaxBytes: numberOrUndefined(env.MORTISE_CORE_LOG_MAX_BYTES), backendMaxBytes: numberOrUndefined(env.MORTISE_BACKEND_LOG_MAX_BYTES) },
     mode: modeOf(env.MORTISE_MODE),
     kubeconfig: env.MORTISE_KUBECONFIG ?? env.KUBECONFIG,
     namespace: env.MORTISE_NAMESPACE,

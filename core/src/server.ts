@@ -46,7 +46,7 @@ import { ConsoleFiles, consoleFallback, consoleRouter } from './http/console-rou
 import { sessionRouter } from './auth/session-routes.js';
 import { healthRouter } from './ops/health.js';
 import { createLogger } from './ops/logger.js';
-import { LogBuffer } from './ops/log-buffer.js';
+import { DEFAULT_CORE_LOG_BYTES, LogBuffer } from './ops/log-buffer.js';
 import { coreLogRouter } from './ops/core-log-routes.js';
 import { CoreMetrics } from './ops/metrics.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
@@ -158,6 +158,8 @@ export const knownClients = [consoleClientId, 'mortise-cli', 'kubectl', 'mortise
 /** The composition root: every part of the core is built and wired here, in view. */
 export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const logBuffer = opts.logBuffer ?? new LogBuffer();
+  // The core's log survives restarts in the data dir, within its cap (docs/operations.md).
+  if (opts.dataDir && !logBuffer.directory) logBuffer.persistTo(join(opts.dataDir, 'logs', 'core'), opts.logFiles?.coreMaxBytes ?? DEFAULT_CORE_LOG_BYTES);
   const logger = opts.logger ?? createLogger({ level: opts.logLevel, buffer: logBuffer });
   // Made in the thread pool on a first start while the rest of the core is built.
   const servingCerts = loadOrCreateServingCerts(opts.dataDir, opts.host && opts.host !== '0.0.0.0' ? [opts.host] : []);
@@ -257,7 +259,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const packages = new PackageStore(extensionsRoot);
   const runtime: Runtime = opts.runtime ?? (client && opts.backendRuntime === 'kubernetes'
     ? new KubernetesRuntime({ client, logger: logger.child({ component: 'runtime' }) })
-    : new ProcessRuntime({ logger: logger.child({ component: 'runtime' }), stateDir: extensionsRoot }));
+    : new ProcessRuntime({
+      logger: logger.child({ component: 'runtime' }), stateDir: extensionsRoot,
+      logDir: opts.dataDir ? join(opts.dataDir, 'logs', 'backends') : undefined, logMaxBytes: opts.logFiles?.backendMaxBytes,
+    }));
   gateway.setHealthSource((extension) => {
     const backends = runtime.list().filter((b) => b.id.startsWith(`${extension}@`) && b.state !== 'Stopped');
     if (backends.length === 0 || backends.some((b) => b.state === 'Ready')) return { healthy: true };
@@ -433,6 +438,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       await audit.close();
       await store.close();
       logger.info({ event: 'core.stopped' }, 'Mortise core stopped');
+      logBuffer.close();
     },
   };
   return core;

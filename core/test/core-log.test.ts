@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LogBuffer } from '../src/ops/log-buffer.js';
 import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
 
 // The core's own log through its API: the recent lines, with times, followed live, only for
@@ -11,7 +12,8 @@ describe('the core log API', () => {
   let member: string;
 
   beforeAll(async () => {
-    t = await startTestCore({ inMemory: true });
+    // A small cap, to see lines rotate away.
+    t = await startTestCore({ inMemory: true, logBuffer: new LogBuffer(64 * 1024) });
     const res = await t.api('/apis/iam.mortise.io/v1alpha1/users', { method: 'POST', json: { metadata: { name: 'carol' }, spec: { password: 'carol-Password-9x' } } });
     expect(res.status).toBe(201);
     member = await login(t.url, 'carol', 'carol-Password-9x');
@@ -58,11 +60,39 @@ describe('the core log API', () => {
     await eventually(() => t.core.logBuffer.listenerCount('line') === 0, 5000, 'the follower gone');
   });
 
+  it('numbers its lines: a reader resumes after the last number it has, and is told how many lines rotated away', async () => {
+    const numbered = async (query: string) => {
+      const res = await t.api(`${path}?seq=true&${query}`);
+      expect(res.status).toBe(200);
+      const lines = (await res.text()).trimEnd().split('\n').filter(Boolean).map((l) => {
+        const [, seq, rest] = /^(\d+) (.*)$/.exec(l)!;
+        return { seq: Number(seq), entry: JSON.parse(rest!) as { event?: string; n?: number; dropped?: number } };
+      });
+      return { lines, dropped: res.headers.get('x-mortise-log-dropped') };
+    };
+    const [{ seq: start }] = (await numbered('tailLines=1')).lines as [{ seq: number }];
+    for (let n = 1; n <= 3; n++) t.core.logger.info({ event: 'test.resume', n }, 'after the cursor');
+    const resumed = await numbered(`sinceSeq=${start}`);
+    expect(resumed.dropped).toBeNull();
+    expect(resumed.lines.filter((l) => l.entry.event === 'test.resume').map((l) => l.entry.n)).toEqual([1, 2, 3]);
+    expect(resumed.lines.every((l, i) => l.seq === start + 1 + i)).toBe(true);
+
+    // More than the 64 KiB cap after the cursor: the oldest of them are gone, and said so.
+    for (let n = 1; n <= 1000; n++) t.core.logger.info({ event: 'test.flood', n, pad: 'x'.repeat(60) }, 'flooding the log');
+    const late = await numbered(`sinceSeq=${start}`);
+    const [marker, ...rest] = late.lines;
+    expect(marker!.entry).toMatchObject({ event: 'log.dropped', dropped: Number(late.dropped) });
+    expect(Number(late.dropped)).toBeGreaterThan(0);
+    expect(marker!.seq).toBe(start + Number(late.dropped));
+    expect(rest[0]!.seq).toBe(marker!.seq + 1);
+    expect(rest.at(-1)!.entry).toMatchObject({ event: 'test.flood', n: 1000 });
+  });
+
   it('is for those who may list logs.ops.mortise.io at cluster scope, and validates its parameters', async () => {
     const denied = await call(t.url, member, path);
     expect(denied.status).toBe(403);
     expect(await denied.json()).toMatchObject({ kind: 'Status', reason: 'Forbidden' });
-    for (const q of ['tailLines=-1', 'tailLines=abc', 'follow=maybe', 'timestamps=2']) {
+    for (const q of ['tailLines=-1', 'tailLines=abc', 'follow=maybe', 'timestamps=2', 'sinceSeq=-1', 'sinceSeq=x', 'seq=2']) {
       const res = await t.api(`${path}?${q}`);
       expect(res.status, q).toBe(400);
       expect(await res.json()).toMatchObject({ kind: 'Status', reason: 'BadRequest' });

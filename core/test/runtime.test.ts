@@ -256,7 +256,7 @@ describe('ProcessRuntime', () => {
       expect(runs.length).toBe(runtime.status(s.id)!.restarts + 1);
       expect(runtime.status(s.id)?.state).toBe('Stopped');
       // The crash output is in its logs.
-      expect(runtime.logs(s.id).filter((l) => l.line === 'fatal: the widget store is empty').length).toBe(runs.length);
+      expect((await runtime.logs(s.id)).lines.filter((l) => l.line === 'fatal: the widget store is empty').length).toBe(runs.length);
     });
 
     it('waitReady gives up as soon as a backend crashes the same way on every start, saying so', async () => {
@@ -395,21 +395,25 @@ describe('ProcessRuntime', () => {
   });
 
   describe('logs', () => {
-    it('keeps each backend’s lines in a bounded ring buffer and logs them as structured lines', async () => {
-      const { runtime, logLines } = harness({ logLines: 20 });
-      const a = spec('chatty.mjs', { env: { LINES: '50' } });
+    it('keeps each backend’s lines within its size cap, numbered, and logs them as structured lines', async () => {
+      const { runtime, logLines } = harness({ logMaxBytes: 8192 });
+      const a = spec('chatty.mjs', { env: { LINES: '300' } });
       const b = spec('basic.mjs');
       await runtime.start(a);
       await runtime.start(b);
       await runtime.waitReady(a.id, 10_000);
       await runtime.waitReady(b.id, 10_000);
-      await until('all lines', () => runtime.logs(a.id).some((l) => l.line === 'partial line'));
+      await until('all lines', async () => (await runtime.logs(a.id)).lines.some((l) => l.line === 'partial line'));
 
-      const lines = runtime.logs(a.id);
-      expect(lines).toHaveLength(20);
+      const { lines } = await runtime.logs(a.id);
+      // 304 lines written (300 numbered, 2 JSON, 1 on stderr, 1 partial): the newest kept, within the cap, numbered without gaps.
+      expect(lines.length).toBeGreaterThan(20);
+      expect(lines.length).toBeLessThan(304);
+      expect(lines.reduce((n, l) => n + Buffer.byteLength(JSON.stringify(l)) + 1, 0)).toBeLessThanOrEqual(8192);
+      expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: lines.length }, (_, i) => 304 - lines.length + 1 + i));
       // stdout and stderr are two pipes: order is kept within a stream.
       expect(lines.filter((l) => l.stream === 'stdout').map((l) => l.line).slice(-4)).toEqual([
-        'line 49',
+        'line 299',
         '{"level":50,"msg":"structured failure","order":42,"user":"alice"}',
         '{"level":"debug","message":"structured detail"}',
         'partial line',
@@ -418,15 +422,19 @@ describe('ProcessRuntime', () => {
       const stderr = lines.filter((l) => l.stream === 'stderr');
       expect(stderr.map((l) => l.line)).toEqual(['a warning on stderr']);
       expect(lines.every((l) => !Number.isNaN(Date.parse(l.time)))).toBe(true);
-      expect(runtime.logs(a.id, 2).map((l) => l.line)).toEqual(lines.slice(-2).map((l) => l.line));
-      expect(runtime.logs(a.id, 0)).toEqual([]);
-      expect(runtime.logs('unknown')).toEqual([]);
-      // Separate buffers per backend.
-      expect(runtime.logs(b.id).map((l) => l.line)).toEqual([expect.stringMatching(/^basic backend listening on 127\.0\.0\.1:\d+$/)]);
+      expect((await runtime.logs(a.id, { tail: 2 })).lines.map((l) => l.line)).toEqual(lines.slice(-2).map((l) => l.line));
+      expect((await runtime.logs(a.id, { tail: 0 })).lines).toEqual([]);
+      expect(await runtime.logs('unknown')).toEqual({ lines: [], dropped: 0 });
+      // A reader that stopped at line 10 learns how many lines after it rotated away.
+      const after = await runtime.logs(a.id, { afterSeq: 10 });
+      expect(after.lines).toEqual(lines);
+      expect(after.dropped).toBe(lines[0]!.seq - 11);
+      // Separate logs per backend.
+      expect((await runtime.logs(b.id)).lines.map((l) => l.line)).toEqual([expect.stringMatching(/^basic backend listening on 127\.0\.0\.1:\d+$/)]);
 
       // Through pino: one JSON record per line, with the backend's identity and stream.
       const fromA = logLines.filter((l) => l.backend === a.id && l.stream !== undefined);
-      expect(fromA.length).toBe(50 + 4);
+      expect(fromA.length).toBe(300 + 4);
       expect(fromA.find((l) => l.msg === 'line 7')).toMatchObject({ extension: 'chatty', version: '0.0.1', backend: a.id, stream: 'stdout', level: 30 });
       expect(fromA.find((l) => l.msg === 'a warning on stderr')).toMatchObject({ stream: 'stderr', level: 40 });
       expect(fromA.find((l) => l.msg === 'structured failure')).toMatchObject({

@@ -320,7 +320,7 @@ export class InstallPlanController extends Controller {
       const s = await this.d.runtime.waitReady(id, this.d.readyTimeoutMs ?? 60_000);
       return s.url!;
     } catch (e) {
-      const logs = meaningfulTail(this.d.runtime.logs(id, 60).map((l) => l.line), 5).join(' | ');
+      const logs = meaningfulTail((await this.d.runtime.logs(id, { tail: 60 })).lines.map((l) => l.line), 5).join(' | ');
       throw new InstallError(`the backend did not become ready: ${(e as Error).message}${logs ? ` (last output: ${logs})` : ''}`);
     }
   }

@@ -10,8 +10,9 @@ import { extensionsGroup } from '../schemas/extensions.js';
 const base = `/kapis/${extensionsGroup}/v1alpha1`;
 
 /**
- * An extension backend's log, as the runtime keeps it (stdout and stderr lines, newest last), like
- * `kubectl logs`: `GET /kapis/extensions.mortise.io/v1alpha1/extensions/{name}/logs?tailLines=N&follow=true&timestamps=true&version=V`.
+ * An extension backend's log, as the runtime keeps it (stdout and stderr lines, newest last, in files
+ * within a size cap), like `kubectl logs`:
+ * `GET /kapis/extensions.mortise.io/v1alpha1/extensions/{name}/logs?tailLines=N&follow=true&timestamps=true&version=V&sinceSeq=S&seq=true`.
  * Authorized like the other extension-management APIs (`get` on `extensions/logs`: platform
  * admins, or whoever a role grants it). The backend of the installed version by default.
  */
@@ -29,8 +30,8 @@ export function extensionLogRouter(deps: { service: ResourceService; kinds: Kind
     const version = q.version ?? status.installedVersion ?? status.targetVersion;
     if (!version) throw notFound(extensionsGroup, 'extensions/logs', `${name} (no version installed)`);
     const id = `${name}@${version}`;
-    serveLogLines(ctx, {
-      tail: (n) => deps.runtime.logs(id, n),
+    await serveLogLines(ctx, {
+      read: (q) => deps.runtime.logs(id, q),
       follow: (onLine) => {
         const listener = (lineId: string, l: BackendLogLine) => {
           if (lineId === id) onLine(l);

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { StoreError, type KubeObject } from '../store/resource-store.js';
 import type { KubeClient } from '../store/kube/kube-client.js';
+import type { LogRead } from '../ops/durable-log.js';
 import type { BackendLogLine, BackendSpec, BackendStatus, Runtime, RuntimeEvents } from './runtime.js';
 
 export interface KubernetesRuntimeOptions {
@@ -191,8 +192,8 @@ export class KubernetesRuntime extends EventEmitter<RuntimeEvents> implements Ru
   }
 
   /** The cluster keeps a pod's log (kubectl logs); this runtime keeps none in memory. */
-  logs(): BackendLogLine[] {
-    return [];
+  async logs(): Promise<LogRead<BackendLogLine>> {
+    return { lines: [], dropped: 0 };
   }
 
   /** A core that stops leaves the Deployments running (they outlive it); it only stops watching them. */

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../ops/logger.js';
-import type { RingBuffer } from './log-lines.js';
+import type { DurableLog } from '../ops/durable-log.js';
 import type { FsAllowList } from './permissions.js';
 import type { BackendLogLine, BackendSpec, BackendState } from './runtime.js';
 
@@ -29,7 +29,7 @@ export interface Backend {
   fingerprint: string;
   log: Logger;
   streamLog: Record<BackendLogLine['stream'], Logger>;
-  logs: RingBuffer<BackendLogLine>;
+  logs: DurableLog<BackendLogLine>;
   state: BackendState;
   message?: string;
   /** Why the last process ended, kept for `waitReady`'s reason while the next one starts. */

@@ -17,8 +17,10 @@ export interface ProcessRuntimeOptions {
    * Ready for `resetAfterMs`). Defaults 500 ms, 60 s, 60 s.
    */
   backoff?: { baseMs?: number; maxMs?: number; resetAfterMs?: number };
-  /** Log lines kept per backend (default 500). */
-  logLines?: number;
+  /** Where each backend's stdout/stderr is kept, `<logDir>/<id>/` (in memory without it). */
+  logDir?: string;
+  /** The size cap of each backend's log (default 4 MiB); the oldest lines rotate away beyond it. */
+  logMaxBytes?: number;
   /** Confine backends with Node's permission model where the node binary has it (default true). */
   permissionModel?: boolean;
   /**

@@ -8,11 +8,13 @@ import { BackendNotReadyError } from './backend-not-ready-error.js';
 import { backendEnvironment, exitWithCoreModule, permissionArgs } from './backend-process-flags.js';
 import { fingerprintOf, specProblem } from './backend-spec-check.js';
 import { probeHealth } from './health-probe.js';
-import { LineSplitter, RingBuffer, lastMeaningfulLine } from './log-lines.js';
+import { LineSplitter, lastMeaningfulLine } from './log-lines.js';
+import { BackendLogFiles } from './backend-log-files.js';
 import { fsAllowList, probeNodeFlags, type NodeFlagSupport } from './permissions.js';
 import { PidFile, processStartTime } from './pid-file.js';
 import type { Backend, Instance } from './process-backend.js';
 import type { ProcessRuntimeOptions } from './process-runtime-options.js';
+import type { LogRead, LogReadQuery } from '../ops/durable-log.js';
 import type { BackendLogLine, BackendSpec, BackendState, BackendStatus, Runtime, RuntimeEvents } from './runtime.js';
 import { within } from './settle-within.js';
 import { jsonObjectLine, levelOf, type LevelName } from './structured-log-line.js';
@@ -50,7 +52,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
   private readonly baseMs: number;
   private readonly maxMs: number;
   private readonly resetAfterMs: number;
-  private readonly logLines: number;
+  private readonly logFiles: BackendLogFiles;
   private readonly permissionModel: boolean;
   private readonly exitWithCore: boolean;
   private readonly pidFile?: PidFile;
@@ -70,7 +72,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
     this.baseMs = opts.backoff?.baseMs ?? 500;
     this.maxMs = opts.backoff?.maxMs ?? 60_000;
     this.resetAfterMs = opts.backoff?.resetAfterMs ?? 60_000;
-    this.logLines = opts.logLines ?? 500;
+    this.logFiles = new BackendLogFiles({ dir: opts.logDir, maxBytes: opts.logMaxBytes });
     this.permissionModel = opts.permissionModel ?? true;
     this.exitWithCore = opts.exitWithCore ?? true;
     if (opts.stateDir) {
@@ -102,7 +104,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
         }
         await this.stopBackend(current, false);
       }
-      const b = this.newBackend(spec, fingerprint, current?.logs);
+      const b = this.newBackend(spec, fingerprint);
       this.backends.set(spec.id, b);
       this.emitStatus(b);
       if (problem) {
@@ -183,12 +185,13 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
     return [...this.backends.values()].map((b) => this.snapshot(b));
   }
 
-  logs(id: string, tail?: number): BackendLogLine[] {
-    return this.backends.get(id)?.logs.toArray(tail) ?? [];
+  logs(id: string, q: LogReadQuery = {}): Promise<LogRead<BackendLogLine>> {
+    return this.logFiles.read(id, q);
   }
 
   async stopAll(): Promise<void> {
     await Promise.all([...this.backends.keys()].map((id) => this.stop(id)));
+    this.logFiles.closeAll();
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
@@ -208,14 +211,14 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
     return next;
   }
 
-  private newBackend(spec: BackendSpec, fingerprint: string, logs?: RingBuffer<BackendLogLine>): Backend {
+  private newBackend(spec: BackendSpec, fingerprint: string): Backend {
     const log = this.logger.child({ extension: spec.extension, version: spec.version, backend: spec.id });
     return {
       spec,
       fingerprint,
       log,
       streamLog: { stdout: log.child({ stream: 'stdout' }), stderr: log.child({ stream: 'stderr' }) },
-      logs: logs && logs.capacity === this.logLines ? logs : new RingBuffer<BackendLogLine>(this.logLines),
+      logs: this.logFiles.of(spec.id),
       state: 'Starting',
       restarts: 0,
       failures: 0,
@@ -495,8 +498,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
   // ---- logs and status ----------------------------------------------------------------------
 
   private onLine(b: Backend, inst: Instance, stream: BackendLogLine['stream'], line: string): void {
-    const entry: BackendLogLine = { time: new Date().toISOString(), stream, line };
-    b.logs.push(entry);
+    const entry = b.logs.append({ stream, line });
     if (this.listenerCount('log') > 0) this.emit('log', b.spec.id, entry);
     if (stream === 'stderr') {
       inst.stderrTail.push(line);

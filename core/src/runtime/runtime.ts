@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { LogRead, LogReadQuery } from '../ops/durable-log.js';
 
 // The boundary between the installer and where extension backends run: child processes in the
 // embedded mode (ProcessRuntime), Deployments + Services in the kubernetes mode.
@@ -50,6 +51,8 @@ export interface BackendStatus {
 }
 
 export interface BackendLogLine {
+  /** Its number in the backend's log (1, 2, 3… across restarts), for readers resuming after it. */
+  seq: number;
   time: string;
   stream: 'stdout' | 'stderr';
   line: string;
@@ -70,8 +73,12 @@ export interface Runtime extends EventEmitter<RuntimeEvents> {
   stop(id: string): Promise<void>;
   status(id: string): BackendStatus | undefined;
   list(): BackendStatus[];
-  /** The most recent log lines of a backend (bounded ring buffer). */
-  logs(id: string, tail?: number): BackendLogLine[];
+  /**
+   * A backend's log lines, oldest first: the last `tail`, or those after `afterSeq` (with how many
+   * of those were rotated away). Kept within a size cap, across restarts where the runtime has a
+   * directory for them.
+   */
+  logs(id: string, q?: LogReadQuery): Promise<LogRead<BackendLogLine>>;
   /** Stops every backend (core shutdown). */
   stopAll(): Promise<void>;
 }

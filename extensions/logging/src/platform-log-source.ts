@@ -7,13 +7,20 @@ import type { Labels, LogStore } from './log-store.js';
 // The platform's own logs as streams readable only with cluster-wide permission (namespace ''):
 // the core's log ({source="core"}, GET /kapis/ops.mortise.io/v1alpha1/logs) and every installed
 // extension backend's ({source="extension", extension="<name>"}, GET
-// /kapis/extensions.mortise.io/v1alpha1/extensions/<name>/logs), each followed with timestamps.
-// Where each stopped is kept in the data directory — the time of the last stored line and how
-// many lines of that same time were stored — so a restarted backend takes up after it, neither
-// losing what the core still holds nor storing a line twice.
+// /kapis/extensions.mortise.io/v1alpha1/extensions/<name>/logs), each followed with sequence
+// numbers and timestamps. The core keeps these logs in files within a size cap, numbered across
+// its restarts; the number of the last stored line is kept here (per log, and per backend
+// version), so a restarted or re-enabled extension asks for exactly the lines after it
+// (`sinceSeq`): none lost that the core still holds, none stored twice. Lines that rotated away
+// meanwhile arrive as one marker line of the core's saying how many.
 
-/** The last stored line's time (RFC 3339, as the core writes it) and how many stored lines have exactly that time. */
-interface Cursor { time: string; n: number }
+/** The last stored line's number in the log of `version` (the backend's; '' for the core's). */
+interface Cursor {
+  seq: number;
+  version?: string;
+  /** A cursor written before lines were numbered (no `seq` worth trusting, no version): the last stored line's time. */
+  time?: string;
+}
 
 const FLUSH_LINES = 500;
 const FLUSH_MS = 200;
@@ -29,8 +36,9 @@ class Cursors {
     this.all = readJsonFile<Record<string, Cursor>>(this.file, {});
   }
 
-  get(key: string): Cursor {
-    return { ...(this.all[key] ?? { time: '', n: 0 }) };
+  get(key: string): Cursor | undefined {
+    const c = this.all[key];
+    return c && { ...c };
   }
 
   set(key: string, c: Cursor): void {
@@ -41,18 +49,17 @@ class Cursors {
 
 interface Deps { core: CoreClient; store: LogStore; events: AppendedEvents; log: (msg: string) => void }
 
-/** One followed log: reconnects when the answer ends or fails, skipping what it already stored. */
+/** `<seq> <time> <line>`, as the core answers with `seq=true&timestamps=true`. */
+const NUMBERED = /^(\d+) (\S+) /;
+
+/** One followed log: reconnects when the answer ends or fails, after the last line it stored. */
 class FollowedLog {
   private readonly abort = new AbortController();
-  private pending: Array<{ tsNs: bigint; line: string; time: string }> = [];
+  private pending: Array<{ tsNs: bigint; line: string; seq: number }> = [];
   private timer: NodeJS.Timeout | undefined;
-  /** Where the lines taken so far end (ahead of the stored cursor until they are flushed). */
-  private taken: Cursor;
   private flushing = Promise.resolve();
 
-  constructor(private readonly deps: Deps & { cursors: Cursors }, readonly key: string, private readonly path: string, private readonly labels: Labels) {
-    this.taken = deps.cursors.get(key);
-  }
+  constructor(private readonly deps: Deps & { cursors: Cursors }, readonly key: string, private readonly version: string, private readonly path: string, private readonly labels: Labels) {}
 
   start(): void {
     void this.run();
@@ -65,19 +72,22 @@ class FollowedLog {
 
   private async run(): Promise<void> {
     while (!this.abort.signal.aborted) {
-      // Lines of the cursor's own time met again in this answer: the first `n` are stored already.
-      let sameTime = 0;
+      const stored = this.deps.cursors.get(this.key);
+      // Another version's log (an upgrade) is read from its start.
+      const cursor = stored && (stored.version === undefined || stored.version === this.version) ? stored : undefined;
+      // Numbered lines are taken after the cursor; a cursor of before numbers skips by time.
+      let after = cursor?.time === undefined ? cursor?.seq ?? 0 : 0;
+      const notAfter = cursor?.time;
       try {
-        for await (const text of this.deps.core.lines(this.path, { query: { follow: true, timestamps: true, tailLines: 100_000 }, signal: this.abort.signal })) {
-          const space = text.indexOf(' ');
-          const time = text.slice(0, space);
-          const ms = Date.parse(time);
-          if (space < 0 || Number.isNaN(ms)) continue;
-          if (time < this.taken.time) continue;
-          if (time === this.taken.time && ++sameTime <= this.taken.n) continue;
-          this.taken = time === this.taken.time ? { time, n: this.taken.n + 1 } : { time, n: 1 };
-          sameTime = this.taken.n;
-          this.pending.push({ tsNs: BigInt(ms) * 1_000_000n, line: text.slice(space + 1), time });
+        const query = { follow: true, timestamps: true, seq: true, sinceSeq: after };
+        for await (const text of this.deps.core.lines(this.path, { query, signal: this.abort.signal })) {
+          const m = NUMBERED.exec(text);
+          const ms = m ? Date.parse(m[2]!) : NaN;
+          if (!m || Number.isNaN(ms)) continue;
+          const seq = Number(m[1]);
+          if (seq <= after || (notAfter !== undefined && m[2]! <= notAfter)) continue;
+          after = seq;
+          this.pending.push({ tsNs: BigInt(ms) * 1_000_000n, line: text.slice(m[0].length), seq });
           if (this.pending.length >= FLUSH_LINES) await this.flush();
           else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
         }
@@ -97,16 +107,10 @@ class FollowedLog {
       if (this.pending.length === 0) return;
       const entries = this.pending;
       this.pending = [];
-      const last = entries[entries.length - 1]!;
-      const cursor = this.deps.cursors.get(this.key);
-      // The stored cursor after these lines: counted from the previous one when they end on its time.
-      let n = 0;
-      for (const e of entries) if (e.time === last.time) n++;
-      const next = last.time === cursor.time ? { time: last.time, n: cursor.n + n } : { time: last.time, n };
       const batch = [{ labels: this.labels, namespace: '', workspace: '', entries: entries.map(({ tsNs, line }) => ({ tsNs, line })) }];
       await this.deps.store.append(batch);
       this.deps.events.emit('appended', batch);
-      this.deps.cursors.set(this.key, next);
+      this.deps.cursors.set(this.key, { seq: entries[entries.length - 1]!.seq, version: this.version });
     }).catch((e: Error) => this.deps.log(`platform logs: ${this.key}: ${e.message}`));
     return this.flushing;
   }
@@ -142,7 +146,7 @@ export class PlatformLogSource {
   }
 
   private follow(key: string, version: string, path: string, labels: Labels): void {
-    const log = new FollowedLog({ ...this.deps, cursors: this.cursors }, key, path, labels);
+    const log = new FollowedLog({ ...this.deps, cursors: this.cursors }, key, version, path, labels);
     this.followed.set(key, { log, version });
     log.start();
   }
