@@ -42,6 +42,12 @@ interface Segment {
   records?: LogRecord[];
 }
 
+/** Logs with lines not yet written to their file: written when the process exits normally. */
+const unflushed = new Set<DurableLog<LogRecord>>();
+process.once('exit', () => {
+  for (const log of unflushed) log.flush();
+});
+
 const SEGMENT_NAME = /^(\d{20})\.log$/;
 const MIN_SEGMENT_BYTES = 4096;
 
@@ -51,6 +57,8 @@ export class DurableLog<R extends LogRecord = LogRecord> extends EventEmitter<{ 
   private fd: number | undefined;
   private dir: string | undefined;
   private closed = false;
+  private pendingText = '';
+  private flushScheduled = false;
   private maxBytes = 0;
   private segmentBytes = 0;
 
@@ -110,14 +118,34 @@ export class DurableLog<R extends LogRecord = LogRecord> extends EventEmitter<{ 
     const bytes = Buffer.byteLength(text);
     let seg = this.segments[this.segments.length - 1];
     if (!seg || (seg.bytes > 0 && seg.bytes + bytes > this.segmentBytes)) seg = this.startSegment(record.seq);
-    if (this.dir) writeSync(this.fd!, text);
+    if (this.dir) this.buffer(text);
     else seg.records!.push(record);
     seg.bytes += bytes;
+  }
+
+  /** Lines go to the file once per turn of the event loop (one write for a burst, not one each). */
+  private buffer(text: string): void {
+    this.pendingText += text;
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    unflushed.add(this);
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes the buffered lines to the current segment file. */
+  flush(): void {
+    this.flushScheduled = false;
+    unflushed.delete(this);
+    if (!this.pendingText || this.fd === undefined) return;
+    const text = this.pendingText;
+    this.pendingText = '';
+    writeSync(this.fd, text);
   }
 
   private startSegment(firstSeq: number): Segment {
     const seg: Segment = { firstSeq, bytes: 0, ...(this.dir ? {} : { records: [] }) };
     if (this.dir) {
+      this.flush();
       if (this.fd !== undefined) closeSync(this.fd);
       this.fd = openSync(this.file(firstSeq), 'a');
     }
@@ -163,27 +191,31 @@ export class DurableLog<R extends LogRecord = LogRecord> extends EventEmitter<{ 
 
   /** The lines after `afterSeq` (or the last `tail`), oldest first, and how many asked-for lines were rotated away. */
   async read(q: LogReadQuery = {}): Promise<LogRead<R>> {
+    this.flush();
     const last = this.lastSeq;
     // A cursor beyond the log's end: the log was started afresh (its files removed); all of it is new.
     const after = q.afterSeq !== undefined && q.afterSeq <= last ? q.afterSeq : q.afterSeq !== undefined ? 0 : undefined;
     const tail = q.tail ?? Infinity;
+    if (tail === 0) return { lines: [], dropped: 0 };
     const segments = [...this.segments];
     const lines: R[] = [];
     // Newest segment first, until enough lines (or those after the cursor) are in.
-    for (let i = segments.length - 1; i >= 0; i--) {
+    for (let i = segments.length - 1; i >= 0 && lines.length < tail; i--) {
       const seg = segments[i]!;
-      const records = await this.records(seg);
-      const wanted = records.filter((r) => r.seq <= last && (after === undefined || r.seq > after));
-      lines.unshift(...wanted);
-      if (lines.length >= tail || (after !== undefined && seg.firstSeq <= after + 1)) break;
+      // Within a segment line k is number firstSeq + k: only the lines wanted are parsed.
+      const skip = after === undefined ? 0 : Math.max(0, after + 1 - seg.firstSeq);
+      const records = await this.records(seg, skip, tail - lines.length);
+      lines.unshift(...records.filter((r) => r.seq <= last && (after === undefined || r.seq > after)));
+      if (after !== undefined && seg.firstSeq <= after + 1) break;
     }
-    const out = tail === 0 ? [] : Number.isFinite(tail) ? lines.slice(-tail) : lines;
+    const out = Number.isFinite(tail) ? lines.slice(-tail) : lines;
     const firstKept = lines[0]?.seq ?? last + 1;
     return { lines: out, dropped: after === undefined ? 0 : Math.max(0, firstKept - after - 1) };
   }
 
-  private async records(seg: Segment): Promise<R[]> {
-    if (seg.records) return seg.records as R[];
+  /** A segment's records from index `skip` on, at most the last `max` of them. */
+  private async records(seg: Segment, skip: number, max: number): Promise<R[]> {
+    if (seg.records) return seg.records.slice(skip).slice(-max) as R[];
     let text: string;
     try {
       text = await readFile(this.file(seg.firstSeq), 'utf8');
@@ -191,8 +223,7 @@ export class DurableLog<R extends LogRecord = LogRecord> extends EventEmitter<{ 
       return []; // rotated away while being read: counted as dropped
     }
     const out: R[] = [];
-    for (const l of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
-      if (!l) continue;
+    for (const l of text.slice(0, text.lastIndexOf('\n') + 1).split('\n').slice(skip, -1).slice(-max)) {
       try {
         out.push(JSON.parse(l) as R);
       } catch {
@@ -204,6 +235,7 @@ export class DurableLog<R extends LogRecord = LogRecord> extends EventEmitter<{ 
 
   /** Closes its file; lines appended afterwards are not kept (the core has stopped). */
   close(): void {
+    this.flush();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
     this.closed = true;

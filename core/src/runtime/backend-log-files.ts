@@ -23,7 +23,7 @@ export class BackendLogFiles {
   of(id: string): DurableLog<BackendLogLine> {
     let log = this.logs.get(id);
     if (!log) {
-      if (!SAFE_ID.test(id)) throw new RangeError(`not a backend id: ${JSON.stringify(id)}`);
+      if (this.opts.dir && !SAFE_ID.test(id)) throw new RangeError(`not a backend id: ${JSON.stringify(id)}`);
       log = new DurableLog<BackendLogLine>(this.opts.maxBytes ?? DEFAULT_BACKEND_LOG_BYTES, this.opts.dir ? join(this.opts.dir, id) : undefined);
       this.logs.set(id, log);
     }
