@@ -9,10 +9,11 @@ import { artifact, launchChromium, signInThroughPage } from '../../../core/test/
 import { adminPassword, call, eventually, login, startTestCore, workspace, type TestCore } from '../../../core/test/support/test-core.js';
 
 // The devops extension's run logs stored by the logging extension, both installed from the
-// bundled repository into a real core: devops alone runs; logging installed later stores the
-// earlier run; a run while both run is stored line for line as devops' own log API gives it,
-// in the run's namespace and workspace; logging disabled mid-run and enabled again stores every
-// line once; the run page's Logs tab (in Chromium) shows exactly that run's lines.
+// bundled repository into a real core: logging runs alone, then devops installed later is
+// found and its runs stored line for line as devops' own log API gives them, in the run's
+// namespace and workspace; devops runs while logging is disabled (a run it never saw, one it
+// saw start) and everything arrives once it is enabled again, exactly once; the run page's
+// Logs tab (in Chromium) shows exactly that run's lines.
 
 const extensionsDir = join(import.meta.dirname, '..', '..');
 const ext = '/apis/extensions.mortise.io/v1alpha1';
@@ -81,7 +82,7 @@ describe('devops run logs in the logging extension', () => {
     const want = await devopsLog(run);
     const got = (await stored(run)).lines;
     return want.length > 0 && JSON.stringify(got) === JSON.stringify(want) ? got : undefined;
-  }, 30_000, `the lines of ${run} stored exactly as devops logged them`).catch(async (e: unknown) => {
+  }, 45_000, `the lines of ${run} stored exactly as devops logged them`).catch(async (e: unknown) => {
     throw new Error(`${(e as Error).message}\nwant ${JSON.stringify(await devopsLog(run))}\ngot  ${JSON.stringify((await stored(run)).lines)}`);
   });
 
@@ -91,9 +92,20 @@ describe('devops run logs in the logging extension', () => {
     expect(repo.extensions).toEqual(expect.arrayContaining(['devops', 'logging']));
     expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: repo.url } } })).status).toBe(201);
     for (const name of ['devops', 'logging']) await eventually(async () => (await t.api(`${ext}/extensionversions/${name}-0.1.0`)).status === 200, 20_000, `${name} offered`);
-    await install('devops');
+    await install('logging');
     expect((await t.api('/apis/tenant.mortise.io/v1alpha1/workspaces', { method: 'POST', json: workspace('team') })).status).toBe(201);
     expect((await t.api('/apis/tenant.mortise.io/v1alpha1/workspaces', { method: 'POST', json: workspace('other') })).status).toBe(201);
+  }, 240_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('logging runs alone; devops installed later is found and its runs stored, in the run\'s namespace and workspace', async () => {
+    expect((await call(t.url, t.token, `${loki}/status/buildinfo`)).status).toBe(200);
+    await install('devops');
     expect((await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: 'ci', labels: { 'tenant.mortise.io/workspace': 'team' } } } })).status).toBe(201);
     for (const [name, stages] of [
       ['build', [
@@ -105,20 +117,9 @@ describe('devops run logs in the logging extension', () => {
       const res = await t.api(`${devops}/pipelines`, { method: 'POST', json: { apiVersion: 'devops.mortise.io/v1alpha1', kind: 'Pipeline', metadata: { name }, spec: { stages } } });
       expect(res.status, await res.clone().text()).toBe(201);
     }
-  }, 240_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await t?.close();
-    rmSync(work, { recursive: true, force: true });
-  });
-
-  it('devops runs alone; logging installed later stores the run it missed, in the run\'s namespace and workspace', async () => {
     runs.a = await startRun('build');
     expect(await finished(runs.a)).toBe('Succeeded');
     expect(await devopsLog(runs.a)).toEqual(expect.arrayContaining(['test|unit/sh-0|stdout|unit-2', 'compile|sh-0|stderr|a-warning']));
-
-    await install('logging');
     await storedEqualsDevops(runs.a);
     const { streams } = await stored(runs.a);
     expect(streams).toContainEqual({ source: 'devops', namespace: 'ci', workspace: 'team', pipeline: 'build', run: runs.a, stage: 'test', step: 'unit/sh-0', stream: 'stdout' });
@@ -146,16 +147,17 @@ describe('devops run logs in the logging extension', () => {
     expect((await stored(runs.b, erin)).lines).toEqual([]);
   });
 
-  it('logging disabled in the middle of a run and enabled after it: every line arrives once, earlier runs are not stored twice', async () => {
+  it('devops runs while logging is disabled (from the middle of a run, and a whole run): every line arrives once it is back, earlier runs are not stored twice', async () => {
     runs.c = await startRun('slow');
     await eventually(async () => (await stored(runs.c!)).lines.some((l) => l.endsWith('|line-3')), 20_000, 'the first lines stored while the run goes on');
     await setEnabled('logging', false);
     expect(await finished(runs.c)).toBe('Succeeded');
-    const missed = (await devopsLog(runs.c)).length;
+    runs.d = await startRun('build');
+    expect(await finished(runs.d)).toBe('Succeeded');
     await setEnabled('logging', true);
     const got = await storedEqualsDevops(runs.c);
-    expect(got).toHaveLength(missed);
     expect(got.filter((l) => /\|line-\d+$/.test(l))).toHaveLength(40);
+    await storedEqualsDevops(runs.d);
     for (const run of [runs.a!, runs.b!]) expect((await stored(run)).lines).toEqual(await devopsLog(run));
   });
 
