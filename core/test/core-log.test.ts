@@ -70,7 +70,7 @@ describe('the core log API', () => {
       });
       return { lines, dropped: res.headers.get('x-mortise-log-dropped') };
     };
-    const [{ seq: start }] = (await numbered('tailLines=1')).lines as [{ seq: number }];
+    const start = (await numbered('tailLines=1')).lines[0]!.seq;
     for (let n = 1; n <= 3; n++) t.core.logger.info({ event: 'test.resume', n }, 'after the cursor');
     const resumed = await numbered(`sinceSeq=${start}`);
     expect(resumed.dropped).toBeNull();

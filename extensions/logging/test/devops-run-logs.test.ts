@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
 import { createLogger } from '../../../core/src/ops/logger.js';
 import { artifact, launchChromium, signInThroughPage } from '../../../core/test/support/browser.js';
+import { installPlan, setPlanEnabled } from './install-plans.js';
 import { adminPassword, call, eventually, login, startTestCore, workspace, type TestCore } from '../../../core/test/support/test-core.js';
 
 // The devops extension's run logs stored by the logging extension, both installed from the
@@ -33,22 +34,8 @@ describe('devops run logs in the logging extension', () => {
   const work = mkdtempSync(join(tmpdir(), 'mortise-devops-logs-'));
   const runs: Record<string, string> = {};
 
-  const plan = async (name: string) => ((await (await t.api(`${ext}/installplans/${name}`)).json()) as { status?: { state?: string; message?: string } }).status;
-  const waitState = (name: string, state: string) => eventually(async () => {
-    const s = await plan(name);
-    if (s?.state === 'InstallFailed') throw new Error(s.message);
-    return s?.state === state;
-  }, 90_000, `${name} ${state}`);
-  const install = async (name: string, config: Record<string, unknown> = {}) => {
-    const res = await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name }, spec: { extension: { name, version: '0.1.0' }, enabled: true, config } } });
-    expect(res.status, await res.clone().text()).toBe(201);
-    await waitState(name, 'Installed');
-  };
-  const setEnabled = async (name: string, enabled: boolean) => {
-    const res = await t.api(`${ext}/installplans/${name}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { enabled } }) });
-    expect(res.status, await res.clone().text()).toBe(200);
-    await waitState(name, enabled ? 'Installed' : 'Disabled');
-  };
+  const install = (name: string, config: Record<string, unknown> = {}) => installPlan(t, name, config);
+  const setEnabled = (name: string, enabled: boolean) => setPlanEnabled(t, name, enabled);
   const startRun = async (pipeline: string) => {
     const res = await t.api(`${kapi}/pipelines/${pipeline}/run`, { method: 'POST', json: { parameters: {} } });
     expect(res.status, await res.clone().text()).toBe(201);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
 import { createLogger } from '../../../core/src/ops/logger.js';
+import { installPlan, setPlanEnabled, waitPlanState } from './install-plans.js';
 import { call, eventually, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
 
 // The core keeps its own log and each backend's in files of its data dir, numbered across
@@ -22,17 +23,9 @@ describe('platform logs while the logging extension is down', () => {
   const work = mkdtempSync(join(tmpdir(), 'mortise-durable-logs-'));
   const dataDir = join(work, 'data');
 
-  const state = async (name: string) => ((await (await t.api(`${ext}/installplans/${name}`)).json()) as { status?: { state?: string; message?: string } }).status;
-  const waitState = (name: string, want: string) => eventually(async () => {
-    const s = await state(name);
-    if (s?.state === 'InstallFailed') throw new Error(s.message);
-    return s?.state === want;
-  }, 90_000, `${name} ${want}`);
-  const setEnabled = async (name: string, enabled: boolean) => {
-    const res = await t.api(`${ext}/installplans/${name}`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { enabled } }) });
-    expect(res.status, await res.clone().text()).toBe(200);
-    await waitState(name, enabled ? 'Installed' : 'Disabled');
-  };
+  const install = (name: string, config: Record<string, unknown> = {}) => installPlan(t, name, config);
+  const setEnabled = (name: string, enabled: boolean) => setPlanEnabled(t, name, enabled);
+  const waitState = (name: string, state: string) => waitPlanState(t, name, state);
   /** Lines of the backend and of the core, tagged so they can be counted one by one. */
   const produce = async (tag: string, backendLines: number, coreLines: number) => {
     const res = await t.api(`/proxy/chatter/lines?tag=${tag}&n=${backendLines}`, { method: 'POST' });
@@ -60,11 +53,8 @@ describe('platform logs while the logging extension is down', () => {
     expect(repo.extensions).toEqual(expect.arrayContaining(['logging', 'chatter']));
     expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: repo.url } } })).status).toBe(201);
     for (const name of ['logging', 'chatter']) await eventually(async () => (await t.api(`${ext}/extensionversions/${name}-0.1.0`)).status === 200, 20_000, `${name} offered`);
-    for (const [name, config] of [['logging', { platformLogs: { intervalSeconds: 1 }, audit: { enabled: false } }], ['chatter', {}]] as const) {
-      const res = await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name }, spec: { extension: { name, version: '0.1.0' }, enabled: true, config } } });
-      expect(res.status, await res.clone().text()).toBe(201);
-      await waitState(name, 'Installed');
-    }
+    await install('logging', { platformLogs: { intervalSeconds: 1 }, audit: { enabled: false } });
+    await install('chatter');
   }, 240_000);
 
   afterAll(async () => {
