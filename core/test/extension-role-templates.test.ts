@@ -8,7 +8,7 @@ import { call, eventually, login, startTestCore, type TestCore } from './support
 
 const ext = '/apis/extensions.mortise.io/v1alpha1';
 const iam = '/apis/iam.mortise.io/v1alpha1';
-type Template = { metadata: { name: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> }; spec: { displayName: unknown; rules: unknown[] } };
+type Template = { metadata: { name: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> }; spec: { displayName: unknown; dependsOn?: string[]; rules: unknown[] } };
 type Plan = { status?: { state?: string; message?: string; installedVersion?: string } };
 
 const crd = (plural: string, kind: string) => `apiVersion: apiextensions.k8s.io/v1
@@ -71,7 +71,7 @@ describe('RoleTemplates brought by an extension', () => {
       crd: crd('books', 'Book'),
       permissions: 'permissions: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]',
       roleTemplates: `  - {name: reader, displayName: {en: Read books, zh: 阅读图书}, rules: [{apiGroups: [library.example], resources: [books], verbs: [get, list, watch]}]}
-  - {name: editor, displayName: Edit books, rules: [{apiGroups: [library.example], resources: [books], verbs: [create, update, patch, delete]}]}
+  - {name: editor, displayName: Edit books, dependsOn: [reader], rules: [{apiGroups: [library.example], resources: [books], verbs: [create, update, patch, delete]}]}
   - {name: settings, scope: global, displayName: Read the settings it reads, rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]}
 `,
     });
@@ -114,6 +114,8 @@ describe('RoleTemplates brought by an extension', () => {
     expect(reader.metadata.labels).toMatchObject({ 'extensions.mortise.io/extension': 'books', 'iam.mortise.io/scope': 'namespace', 'iam.mortise.io/role-template': 'reader' });
     expect(reader.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'InstallPlan', name: 'books' })]);
     expect(reader.spec.displayName).toEqual({ en: 'Read books', zh: '阅读图书' });
+    // Dependencies name the full templates, for the role editor to select them too.
+    expect(items.find((i) => i.metadata.name === 'books-editor')!.spec).toMatchObject({ dependsOn: ['books-reader'] });
     expect(items.find((i) => i.metadata.name === 'books-settings')!.metadata.labels!['iam.mortise.io/scope']).toBe('global');
     const table = await (await t.api(`${iam}/roletemplates?labelSelector=extensions.mortise.io/extension=books`, { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } })).json() as { columnDefinitions: Array<{ name: string }>; rows: Array<{ cells: unknown[] }> };
     expect(table.columnDefinitions.map((c) => c.name)).toEqual(['Name', 'Extension', 'Scope', 'Display Name', 'Age']);

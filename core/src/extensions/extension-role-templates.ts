@@ -52,7 +52,11 @@ function templateObject(extension: string, t: RoleTemplateSpec, owner: OwnerRefe
       name: `${extension}-${t.name}`, ownerReferences: [owner],
       labels: { [extensionLabel]: extension, [scopeLabel]: t.scope ?? 'namespace', [roleTemplateLabel]: t.name },
     },
-    spec: { displayName: t.displayName, ...(t.description ? { description: t.description } : {}), rules: t.rules },
+    spec: {
+      displayName: t.displayName, ...(t.description ? { description: t.description } : {}),
+      ...(t.dependsOn?.length ? { dependsOn: t.dependsOn.map((d) => `${extension}-${d}`) } : {}),
+      rules: t.rules,
+    },
   };
 }
 

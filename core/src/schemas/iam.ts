@@ -67,7 +67,11 @@ export const iamKinds = (userStrategy?: KindDefinition['strategy']): KindDefinit
   defineKind({
     group: iamGroup, version: v, kind: 'RoleTemplate',
     schema: objectSchema({
-      spec: obj({ displayName: localized(), description: localized(), rules: list(policyRule) }, ['rules']),
+      spec: obj({
+        displayName: localized(), description: localized(),
+        dependsOn: strings('RoleTemplates this one needs to be useful (e.g. "run" needs "view"): the role editor selects them with it'),
+        rules: list(policyRule),
+      }, ['rules']),
     }, ['spec'], 'A named set of rules that roles aggregate (extensions contribute these)'),
     // The role editor's view: which extension brought it, for which roles, what it is.
     printerColumns: [

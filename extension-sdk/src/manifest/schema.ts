@@ -148,6 +148,7 @@ const roleTemplate = {
     scope: { enum: ['namespace', 'workspace', 'global'], default: 'namespace', description: 'Which roles it is meant for (labelled iam.mortise.io/scope).' },
     displayName: localizedText,
     description: localizedText,
+    dependsOn: { type: 'array', maxItems: 32, uniqueItems: true, items: dnsLabel, description: 'Templates of this manifest that this one needs (the role editor selects them with it).' },
     rules: { type: 'array', minItems: 1, maxItems: 32, items: policyRule },
   },
 } as const;

@@ -140,6 +140,8 @@ export interface RoleTemplateSpec {
   scope?: 'namespace' | 'workspace' | 'global';
   displayName: LocalizedText;
   description?: LocalizedText;
+  /** Names (in this manifest) of templates this one needs to be useful, e.g. "run" needs "view": the role editor checks them too. */
+  dependsOn?: string[];
   /** Resource rules only. */
   rules: PolicyRule[];
 }

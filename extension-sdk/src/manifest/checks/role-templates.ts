@@ -6,7 +6,8 @@ import { jsonPointer } from '../../util/json-pointer.js';
  * RoleTemplates hold resource rules over named API groups: no URLs (which only global roles
  * may hold) and no group wildcard (a template must say what it grants). Whether each group is
  * the extension's own is checked by the installer, which reads the CRDs. Names are unique and
- * "proxy-access" is the core's own template of the extension.
+ * "proxy-access" is the core's own template of the extension; `dependsOn` names templates of the
+ * same manifest.
  */
 export function checkRoleTemplates(manifest: Record<string, unknown>): ManifestProblem[] {
   const problems: ManifestProblem[] = [];
@@ -19,6 +20,11 @@ export function checkRoleTemplates(manifest: Record<string, unknown>): ManifestP
       else if (first !== undefined) problems.push({ path: jsonPointer('roleTemplates', i, 'name'), message: `duplicates the name of /roleTemplates/${first}` });
       else seen.set(template.name, i);
     }
+    arrayItems(template.dependsOn).forEach((dep, j) => {
+      const names = arrayItems(manifest.roleTemplates).map((t) => (isRecord(t) ? t.name : undefined));
+      if (dep === template.name) problems.push({ path: jsonPointer('roleTemplates', i, 'dependsOn', j), message: 'a template cannot depend on itself' });
+      else if (typeof dep === 'string' && !names.includes(dep)) problems.push({ path: jsonPointer('roleTemplates', i, 'dependsOn', j), message: `names no template of this manifest ("${dep}")` });
+    });
     arrayItems(template.rules).forEach((rule, j) => {
       if (!isRecord(rule)) return;
       const path = jsonPointer('roleTemplates', i, 'rules', j);
