@@ -12,6 +12,8 @@ const read = ['get', 'list', 'watch'];
 const discovery: PolicyRule = { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/version', '/openapi/*', '/healthz', '/readyz', '/livez'] };
 const reviews: PolicyRule = { apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], verbs: ['create'] };
 const consoleComposition: PolicyRule = { apiGroups: ['extensions.mortise.io'], resources: ['jsbundles', 'extensionentries'], verbs: read };
+/** The role editor's catalogue: which RoleTemplates exist (a template grants nothing until a role someone may write aggregates it). */
+const roleTemplateCatalogue: PolicyRule = { apiGroups: ['iam.mortise.io'], resources: ['roletemplates'], verbs: read };
 /** The Extension Center: what repositories offer, with each version's README and details (configuration schema, icon, screenshots). */
 const extensionCenter: PolicyRule = { apiGroups: ['extensions.mortise.io'], resources: ['extensions', 'extensionversions', 'categories', 'extensions/readme', 'extensionversions/readme', 'extensionversions/details', 'extensionversions/media'], verbs: read };
 
@@ -33,7 +35,7 @@ export const globalRoles: BuiltinRole[] = [
     name: 'platform-self-provisioner', displayName: 'Platform self-provisioner: may also create workspaces (and manages those it creates)',
     rules: [discovery, reviews, consoleComposition, extensionCenter, { apiGroups: ['tenant.mortise.io'], resources: ['workspaces'], verbs: ['create'] }],
   },
-  { name: 'authenticated', displayName: 'Every logged-in user: discovery, "may I?" reviews, the console\'s extension list', rules: [discovery, reviews, consoleComposition],
+  { name: 'authenticated', displayName: 'Every logged-in user: discovery, "may I?" reviews, the console\'s extension list, the RoleTemplates', rules: [discovery, reviews, consoleComposition, roleTemplateCatalogue],
     aggregationRoleTemplates: { roleSelector: { matchLabels: { [aggregateToAuthenticatedLabel]: 'true' } } } },
 ];
 

@@ -5,7 +5,7 @@ import { buildFrontend } from '@mortise/extension-sdk/federation';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundledRepository, registerBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
-import { adminPassword, eventually, startTestCore, workspace, type TestCore } from '../../../core/test/support/test-core.js';
+import { adminPassword, call, eventually, login, startTestCore, workspace, type TestCore } from '../../../core/test/support/test-core.js';
 import { artifact, launchChromium, signInThroughPage } from '../../../core/test/support/browser.js';
 
 // The DevOps pages in a real browser against a real core: the run page follows the log live,
@@ -17,6 +17,7 @@ const fixtures = join(import.meta.dirname, 'fixtures');
 const ext = '/apis/extensions.mortise.io/v1alpha1';
 const devops = '/apis/devops.mortise.io/v1alpha1/namespaces/ci';
 const kapi = '/kapis/devops.mortise.io/v1alpha1/namespaces/ci';
+const iam = '/apis/iam.mortise.io/v1alpha1';
 
 describe('DevOps console pages', () => {
   let t: TestCore;
@@ -116,5 +117,57 @@ describe('DevOps console pages', () => {
     expect((await t.api(`${devops}/pipelines/fixed`)).status).toBe(404);
     await page.getByTestId('pipeline-save').click();
     await eventually(async () => (await t.api(`${devops}/pipelines/fixed`)).status === 200, 10_000, 'the pipeline saved');
+  });
+  it('the core\'s role editor offers the templates devops brings; a workspace role of "run" (and the "view" it needs) lets a bound user run but not edit', async () => {
+    expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: 'rita' }, spec: { password: 'rita-password-1' } } })).status).toBe(201);
+    expect((await t.api(`${devops}/pipelines`, { method: 'POST', json: { apiVersion: 'devops.mortise.io/v1alpha1', kind: 'Pipeline', metadata: { name: 'quick' }, spec: { stages: [{ name: 'one', steps: [{ sh: 'echo quick' }] }] } } })).status).toBe(201);
+    await page.goto(`${t.url}/workspaces/team/roles`);
+    await page.getByTestId('roles-table').waitFor({ timeout: 30_000 });
+    await page.getByTestId('role-new').click();
+    const group = page.getByTestId('template-group-devops');
+    await group.waitFor({ timeout: 15_000 });
+    // Grouped under the extension's display name, each template with its localized name and description.
+    expect(await group.textContent()).toMatch(/^DevOps.*View pipelines.*See projects, pipelines and runs/s);
+    expect(await group.textContent()).toContain('Requires: View pipelines');
+    // A name the API refuses: its Status is shown in place, nothing is written.
+    await page.getByTestId('role-name').fill('Not A Name');
+    await page.getByTestId('role-save').click();
+    await expect.poll(() => page.getByTestId('role-error').textContent(), { timeout: 10_000 }).toMatch(/metadata\.name/);
+    await page.getByTestId('role-name').fill('pipeline-runner');
+    // Choosing "run" chooses the "view" it depends on, which cannot be unchosen while "run" is.
+    await page.getByTestId('template-devops-pipelines-run').check();
+    expect(await page.getByTestId('template-devops-pipelines-view').isChecked()).toBe(true);
+    expect(await page.getByTestId('template-devops-pipelines-view').isDisabled()).toBe(true);
+    expect(await page.getByTestId('template-devops-pipelines-edit').isChecked()).toBe(false);
+    expect(await page.getByTestId('role-rules').textContent()).toContain('create pipelines/run,pipelineruns (devops.mortise.io)');
+    await page.getByTestId('role-save').click();
+    await page.getByTestId('role-saved').waitFor({ timeout: 10_000 });
+    const role = (await (await t.api(`${iam}/workspaceroles/pipeline-runner`)).json()) as { metadata: { labels: Record<string, string> }; aggregationRoleTemplates: { templateNames: string[] } };
+    expect(role.metadata.labels['tenant.mortise.io/workspace']).toBe('team');
+    expect(role.aggregationRoleTemplates.templateNames).toEqual(['devops-pipelines-run', 'devops-pipelines-view']);
+    await page.getByTestId('role-bind-user').fill('rita');
+    await page.getByTestId('role-bind').click();
+    await expect.poll(() => page.getByTestId('role-members').textContent(), { timeout: 10_000 }).toContain('rita');
+    await page.screenshot({ path: artifact('role-editor.png') });
+    // The core aggregates the templates: rita may run the pipeline and read it, not change it.
+    const rita = await login(t.url, 'rita', 'rita-password-1');
+    const ran = await call(t.url, rita, `${kapi}/pipelines/quick/run`, { method: 'POST', json: { parameters: {} } });
+    expect(ran.status, await ran.clone().text()).toBe(201);
+    expect((await call(t.url, rita, `${devops}/pipelines/quick`)).status).toBe(200);
+    const edit = await call(t.url, rita, `${devops}/pipelines/quick`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { env: { X: '1' } } } });
+    expect(edit.status).toBe(403);
+    expect((await call(t.url, rita, `${devops}/pipelines/quick`, { method: 'DELETE' })).status).toBe(403);
+  });
+  it('the role editor follows installs: uninstalled, devops\' templates leave the open editor; installed again, they come back', async () => {
+    // The editor of the role above is open (the role was saved and stays selected).
+    await page.getByTestId('template-group-devops').waitFor();
+    expect((await t.api(`${ext}/installplans/devops`, { method: 'DELETE' })).status).toBeLessThan(300);
+    await page.getByTestId('template-group-devops').waitFor({ state: 'detached', timeout: 60_000 });
+    // The role still names them; the editor says they grant nothing now.
+    await page.getByText(/no longer installed.*devops-pipelines-run/).waitFor();
+    await eventually(async () => (await t.api(`${ext}/installplans/devops`)).status === 404, 60_000, 'devops uninstalled');
+    expect((await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'devops' }, spec: { extension: { name: 'devops', version: '0.1.0' }, enabled: true } } })).status).toBe(201);
+    await page.getByTestId('template-group-devops').waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId('template-devops-pipelines-run').isChecked()).toBe(true);
   });
 });

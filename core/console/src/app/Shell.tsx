@@ -21,6 +21,7 @@ const WorkspacesPage = lazy(() => import('../pages/admin/WorkspacesPage.js'));
 const WorkspaceMembersPage = lazy(() => import('../pages/admin/WorkspacesPage.js').then((m) => ({ default: m.WorkspaceMembersPage })));
 const AuditPage = lazy(() => import('../pages/admin/AuditPage.js'));
 const AccountPage = lazy(() => import('../pages/AccountPage.js'));
+const RolesPage = lazy(() => import('../pages/roles/RolesPage.js'));
 
 interface HostNavItem {
   to: string;
@@ -51,6 +52,7 @@ export function Shell({ onSignedOut }: { onSignedOut: () => void }) {
     { to: '/users', label: t('nav.users'), requires: adminChecks.users },
     { to: '/resources', label: t('nav.resources'), requires: adminChecks.resources },
     { to: '/audit', label: t('nav.audit'), requires: adminChecks.audit },
+    rolesNavItem(scope, t('nav.roles')),
   ];
   const extensionItems = extensions.flatMap((e) =>
     (e.module?.navItems ?? []).flatMap((item) => {
@@ -115,6 +117,10 @@ export function Shell({ onSignedOut }: { onSignedOut: () => void }) {
             <Route path="/account" element={<AccountPage />} />
             <Route path="/workspaces" element={<WorkspacesPage />} />
             <Route path="/workspaces/:workspace/members" element={<WorkspaceMembersPage />} />
+            {/* The role editor of each scope; the API decides who may read and write its roles. */}
+            <Route path="/roles" element={<RolesPage />} />
+            <Route path="/workspaces/:workspace/roles" element={<RolesPage />} />
+            <Route path="/workspaces/:workspace/namespaces/:namespace/roles" element={<RolesPage />} />
             <Route path="/x/:ext/*" element={<ExtensionPage level="platform" />} />
             <Route path="/workspaces/:workspace" element={<HomePage />} />
             <Route path="/workspaces/:workspace/x/:ext/*" element={<ExtensionPage level="workspace" />} />
@@ -126,6 +132,16 @@ export function Shell({ onSignedOut }: { onSignedOut: () => void }) {
       </AppShell.Main>
     </AppShell>
   );
+}
+
+/** "Roles" of the scope the user is in: the platform's GlobalRoles, the workspace's WorkspaceRoles or the namespace's Roles. */
+function rolesNavItem(scope: { workspace?: string; namespace?: string }, label: string): HostNavItem {
+  const iam = 'iam.mortise.io';
+  if (scope.workspace && scope.namespace) {
+    return { to: `/workspaces/${encodeURIComponent(scope.workspace)}/namespaces/${encodeURIComponent(scope.namespace)}/roles`, label, requires: [{ verb: 'list', group: iam, resource: 'roles' }] };
+  }
+  if (scope.workspace) return { to: `/workspaces/${encodeURIComponent(scope.workspace)}/roles`, label, requires: [{ verb: 'list', group: iam, resource: 'workspaceroles' }] };
+  return { to: '/roles', label, requires: [{ verb: 'list', group: iam, resource: 'globalroles' }] };
 }
 
 interface Named {

@@ -5,7 +5,7 @@ export const en = {
     failed: 'Sign-in failed',
   },
   nav: {
-    home: 'Overview', extensionCenter: 'Extension Center', users: 'Users', roles: 'Platform roles', workspaces: 'Workspaces', namespaces: 'Namespaces',
+    home: 'Overview', extensionCenter: 'Extension Center', users: 'Users', roles: 'Roles', workspaces: 'Workspaces', namespaces: 'Namespaces',
     audit: 'Audit log', resources: 'Resources', account: 'My account', extensions: 'Extensions', platform: 'Platform', workspace: 'Workspace',
   },
   header: { logout: 'Log out', language: 'Language', workspace: 'Workspace', namespace: 'Namespace', allWorkspaces: 'No workspace' },
@@ -24,6 +24,13 @@ export const en = {
   resources: { filter: 'Filter kinds', kind: 'Kind', group: 'Group', scope: 'Scope', namespaced: 'Namespaced', cluster: 'Cluster', saved: 'Saved' },
   users: { email: 'Email', lastLogin: 'Last login' },
   workspaces: { members: 'Members', roles: 'Roles' },
+  roles: {
+    title: 'Roles — {{where}}', platform: 'platform', new: 'New role', edit: 'Edit', editing: 'Role {{name}}', templates: 'Templates',
+    displayName: 'Display name', builtin: 'built-in', builtinNote: 'A built-in role: the core keeps its rules; build a new role instead.',
+    noTemplates: 'No RoleTemplate is offered for roles here.', coreModule: 'Platform', dependsOn: 'Requires: {{names}}', neededBy: 'Needed by: {{names}}',
+    missing: 'Named but no longer installed (grants nothing): {{names}}', resolves: 'Rules this role grants', members: 'Bound to',
+    bindUser: 'Bind to user', bind: 'Bind',
+  },
   audit: { user: 'User', time: 'Time', verb: 'Verb', outcome: 'Outcome' },
   common: { name: 'Name', created: 'Created', actions: 'Actions', cancel: 'Cancel', save: 'Save', delete: 'Delete', create: 'Create', loading: 'Loading…', error: 'Error', refresh: 'Refresh' },
   account: { title: 'My account', changePassword: 'Change password', current: 'Current password', new: 'New password', changed: 'Password changed' },

@@ -4,7 +4,7 @@ export const zh: Messages = {
   appName: 'Mortise',
   login: { title: '登录 Mortise', username: '用户名', password: '密码', submit: '登录', or: '或', with: '使用 {{name}} 登录', failed: '登录失败' },
   nav: {
-    home: '概览', extensionCenter: '扩展中心', users: '用户', roles: '平台角色', workspaces: '企业空间', namespaces: '项目',
+    home: '概览', extensionCenter: '扩展中心', users: '用户', roles: '角色', workspaces: '企业空间', namespaces: '项目',
     audit: '审计日志', resources: '资源', account: '我的账户', extensions: '扩展', platform: '平台', workspace: '企业空间',
   },
   header: { logout: '退出登录', language: '语言', workspace: '企业空间', namespace: '项目', allWorkspaces: '未选择企业空间' },
@@ -23,6 +23,13 @@ export const zh: Messages = {
   resources: { filter: '筛选类型', kind: '类型', group: '组', scope: '范围', namespaced: '项目级', cluster: '集群级', saved: '已保存' },
   users: { email: '邮箱', lastLogin: '最近登录' },
   workspaces: { members: '成员', roles: '角色' },
+  roles: {
+    title: '角色 — {{where}}', platform: '平台', new: '新建角色', edit: '编辑', editing: '角色 {{name}}', templates: '权限模板',
+    displayName: '显示名称', builtin: '内置', builtinNote: '内置角色：其规则由平台维护；请新建角色。',
+    noTemplates: '此处的角色没有可用的权限模板。', coreModule: '平台', dependsOn: '依赖：{{names}}', neededBy: '被依赖：{{names}}',
+    missing: '已命名但不再安装（不授予任何权限）：{{names}}', resolves: '此角色授予的规则', members: '已绑定',
+    bindUser: '绑定到用户', bind: '绑定',
+  },
   audit: { user: '用户', time: '时间', verb: '操作', outcome: '结果' },
   common: { name: '名称', created: '创建时间', actions: '操作', cancel: '取消', save: '保存', delete: '删除', create: '创建', loading: '加载中…', error: '错误', refresh: '刷新' },
   account: { title: '我的账户', changePassword: '修改密码', current: '当前密码', new: '新密码', changed: '密码已修改' },
