@@ -5,6 +5,7 @@ import { createExtensionBackend, watchCollection, type CollectionWatch } from '@
 import { CronScheduler } from './cron-trigger.js';
 import { deleteOrphanNamespaces, syncProject, uninstalling, type Project } from './project-controller.js';
 import { pipelinePath, runsPath, RunExecutor } from './run-executor.js';
+import { claimExpiry, claimLapse, RunClaims, type ClaimableRun, type ClaimedStatus } from './run-claim.js';
 import { RunLog, type LogEntry } from './run-log.js';
 import { probeSandbox } from './sandbox.js';
 import type { KubeObject, PipelineSpec, RunSpec, RunStatus } from './pipeline-types.js';
@@ -17,7 +18,7 @@ import type { KubeObject, PipelineSpec, RunSpec, RunStatus } from './pipeline-ty
 // Stopping (disable, upgrade, uninstall) must finish inside the runtime's grace: the open log
 // streams are cut after a second, then the runs in progress are stopped with the reason.
 const backend = createExtensionBackend({ rawBodyPaths: ['/hooks/devops/*'], shutdownTimeoutMs: 1000, onShutdown: () => shutdown() });
-const config = backend.config as { maxConcurrentRuns?: number; allowUnconfinedSteps?: boolean; localGitRoots?: string[]; maxLogBytesPerStep?: number; bwrapPath?: string };
+const config = backend.config as { maxConcurrentRuns?: number; allowUnconfinedSteps?: boolean; localGitRoots?: string[]; maxLogBytesPerStep?: number; bwrapPath?: string; runClaimSeconds?: number };
 const dataDir = process.env.MORTISE_DATA_DIR ?? process.cwd();
 const api = '/kapis/devops.mortise.io/v1alpha1';
 const doneStates = new Set(['Succeeded', 'Failed', 'Aborted']);
@@ -35,45 +36,85 @@ console.log(JSON.stringify({ msg: 'sandbox', confined, reason: sandbox.reason, a
 const executors = new Map<string, RunExecutor>();
 const pipelineCache = new Map<string, KubeObject<PipelineSpec>>();
 const running = new Set<Promise<void>>();
-const queue: Array<KubeObject<RunSpec, RunStatus>> = [];
-const seen = new Set<string>();
+const queue: Array<KubeObject<RunSpec, ClaimedStatus>> = [];
+/** Runs queued or being executed here (by key). */
+const local = new Set<string>();
+/** Runs another backend holds: looked at again when their claim would expire. */
+const rechecks = new Map<string, NodeJS.Timeout>();
 let active = 0;
+let stopping = false;
 const maxActive = config.maxConcurrentRuns ?? 4;
+const claims = new RunClaims(backend.core, config.runClaimSeconds ?? 15);
 const key = (ns: string, name: string) => `${ns}/${name}`;
 const runDir = (r: KubeObject) => join(dataDir, 'runs', r.metadata.namespace, `${r.metadata.name}-${r.metadata.uid ?? 'x'}`);
 
-const saveStatus = (r: KubeObject) => (status: RunStatus) =>
-  backend.core.patch(`${runsPath(r.metadata.namespace)}/${r.metadata.name}/status`, { status }).then(() => undefined);
+/** Status writes of a run this backend holds (dropped once another backend took it over). */
+const saveStatus = (r: KubeObject) => (status: RunStatus) => claims.writeStatus(r.metadata.namespace, r.metadata.name, status);
 
-async function startRun(run: KubeObject<RunSpec, RunStatus>): Promise<void> {
-  const k = key(run.metadata.namespace, run.metadata.name);
+async function startRun(queued: KubeObject<RunSpec, ClaimedStatus>): Promise<void> {
+  const { namespace: ns, name } = queued.metadata;
+  const k = key(ns, name);
+  const claimed = await claims.claim(ns, name, queued as ClaimableRun).catch((e: Error) => {
+    logError(`claiming run ${k}`)(e);
+    return { kind: 'held', until: Date.now() + 1000 } as const;
+  });
+  if (claimed.kind === 'held') return recheckAt(k, ns, name, claimed.until);
+  if (claimed.kind !== 'claimed') return; // finished, deleted, or claimed by another backend first: its events say what happens next
+  const run = claimed.run;
   const dir = runDir(run);
   mkdirSync(dir, { recursive: true });
   let executor: RunExecutor | undefined;
   const log = new RunLog(join(dir, 'log.jsonl'), () => executor?.secretValues() ?? []);
+  claims.hold(ns, name, () => executor?.abort());
   try {
+    // Another backend held it and is gone: its steps died with it and are not resumed.
+    if (claimed.previous && run.status?.phase !== 'Pending') {
+      const message = claimed.previousGone === 'process-gone'
+        ? `the DevOps backend restarted while the run was in progress (its holder ${claimed.previous.holder} is gone)`
+        : `the DevOps backend holding the run (${claimed.previous.holder}) stopped renewing its claim while the run was in progress`;
+      log.write('marker', `run failed: ${message}`);
+      log.end();
+      await saveStatus(run)({ ...(run.status as RunStatus), phase: 'Failed', message, completionTime: new Date().toISOString() });
+      return;
+    }
     if (!mayRun) throw new Error(`steps are not run: the sandbox does not work (${sandbox.reason}) and the configuration does not allow unconfined steps`);
     // The watched copy saves a round trip to the core on the way to the first step.
-    const pipeline = pipelineCache.get(key(run.metadata.namespace, run.spec.pipeline)) ?? await backend.core.get<KubeObject<PipelineSpec>>(pipelinePath(run.metadata.namespace, run.spec.pipeline));
+    const pipeline = pipelineCache.get(key(ns, run.spec.pipeline)) ?? await backend.core.get<KubeObject<PipelineSpec>>(pipelinePath(ns, run.spec.pipeline));
     executor = new RunExecutor(run, pipeline.spec, { workspace: join(dir, 'workspace'), artifacts: join(dir, 'artifacts') }, log, {
       core: backend.core, confined, bwrapPath: config.bwrapPath, localGitRoots: config.localGitRoots ?? [], maxLogBytesPerStep: config.maxLogBytesPerStep ?? 10 * 1024 * 1024,
       saveStatus: saveStatus(run),
     });
     executors.set(k, executor);
+    if (run.spec.abort) executor.abort();
     await executor.execute();
   } catch (e) {
     log.write('marker', `run failed: ${(e as Error).message}`);
     log.end();
     await saveStatus(run)({ phase: 'Failed', message: (e as Error).message, completionTime: new Date().toISOString(), stages: executor?.status.stages ?? [] }).catch(() => undefined);
+  } finally {
+    // While stopping, the claim stays held until the stopping status is written.
+    if (!stopping) claims.release(ns, name);
+    executors.delete(k);
   }
+}
+
+/** Looks at a run again when the claim another backend holds on it would expire (renewals move the time). */
+function recheckAt(k: string, ns: string, name: string, until: number): void {
+  clearTimeout(rechecks.get(k));
+  rechecks.set(k, setTimeout(() => {
+    rechecks.delete(k);
+    backend.core.get<KubeObject<RunSpec, ClaimedStatus>>(`${runsPath(ns)}/${name}`).then(handleRun, () => undefined);
+  }, Math.max(0, until - Date.now()) + 50 + Math.floor(Math.random() * 200)));
 }
 
 function pump(): void {
   while (active < maxActive && queue.length) {
     const run = queue.shift()!;
+    const k = key(run.metadata.namespace, run.metadata.name);
     active++;
     const p: Promise<void> = startRun(run).finally(() => {
       active--;
+      local.delete(k);
       running.delete(p);
       pump();
     });
@@ -81,34 +122,28 @@ function pump(): void {
   }
 }
 
-async function listRuns(): Promise<Array<KubeObject<RunSpec, RunStatus>>> {
-  return (await backend.core.get<{ items: Array<KubeObject<RunSpec, RunStatus>> }>('/apis/devops.mortise.io/v1alpha1/pipelineruns')).items;
-}
-
-/** Runs a previous process left in progress cannot be resumed (their processes died with it): they fail with the reason. */
-async function recover(): Promise<void> {
-  for (const r of await listRuns()) {
-    const phase = r.status?.phase;
-    if (phase && !doneStates.has(phase) && phase !== 'Pending') {
-      seen.add(key(r.metadata.namespace, r.metadata.name));
-      await saveStatus(r)({ ...(r.status as RunStatus), phase: 'Failed', message: 'the DevOps backend restarted while the run was in progress', completionTime: new Date().toISOString() }).catch(() => undefined);
-    }
-  }
-}
-
-/** A run listed or changed: abort it when asked, queue it when new. */
-function handleRun(r: KubeObject<RunSpec, RunStatus>): void {
+/** A run listed or changed: abort it when asked; queue it when it is not finished and no live backend holds it. */
+function handleRun(r: KubeObject<RunSpec, ClaimedStatus>): void {
   const k = key(r.metadata.namespace, r.metadata.name);
   if (r.spec.abort) {
     executors.get(k)?.abort();
     const queued = queue.findIndex((q) => key(q.metadata.namespace, q.metadata.name) === k);
-    if (queued >= 0) {
+    if (queued >= 0 && !r.status?.claim) {
       queue.splice(queued, 1);
-      void saveStatus(r)({ phase: 'Aborted', message: 'aborted before it started', completionTime: new Date().toISOString(), stages: [] }).catch(() => undefined);
+      local.delete(k);
+      void backend.core.patch(`${runsPath(r.metadata.namespace)}/${r.metadata.name}/status`, { status: { phase: 'Aborted', message: 'aborted before it started', completionTime: new Date().toISOString(), stages: [] } }).catch(() => undefined);
+      return;
     }
   }
-  if (seen.has(k) || (r.status?.phase && doneStates.has(r.status.phase))) return;
-  seen.add(k);
+  if (r.status?.phase && doneStates.has(r.status.phase)) {
+    clearTimeout(rechecks.get(k));
+    rechecks.delete(k);
+    return;
+  }
+  if (local.has(k)) return;
+  const claim = r.status?.claim;
+  if (claim && claim.holder !== claims.holder && !claimLapse(claim)) return recheckAt(k, r.metadata.namespace, r.metadata.name, claimExpiry(claim));
+  local.add(k);
   queue.push(r);
   pump();
 }
@@ -116,8 +151,13 @@ function handleRun(r: KubeObject<RunSpec, RunStatus>): void {
 function forgetRun(r: KubeObject): void {
   const k = key(r.metadata.namespace, r.metadata.name);
   executors.get(k)?.abort();
+  clearTimeout(rechecks.get(k));
+  rechecks.delete(k);
   const queued = queue.findIndex((q) => key(q.metadata.namespace, q.metadata.name) === k);
-  if (queued >= 0) queue.splice(queued, 1);
+  if (queued >= 0) {
+    queue.splice(queued, 1);
+    local.delete(k);
+  }
 }
 
 const logError = (msg: string) => (e: Error) => console.error(JSON.stringify({ msg, err: e.message }));
@@ -179,15 +219,18 @@ function startControllers(): void {
 
 /** Stopping: no new work; runs in progress are stopped and marked failed with the reason (never left Running). */
 async function shutdown(): Promise<void> {
+  stopping = true;
   for (const w of watches) w.stop();
   cron.stop();
+  for (const t of rechecks.values()) clearTimeout(t);
   queue.length = 0;
-  const stopping = [...executors.values()];
-  for (const ex of stopping) ex.abort();
+  const inProgress = [...executors.values()];
+  for (const ex of inProgress) ex.abort();
   await Promise.race([Promise.allSettled([...running]), new Promise((r) => setTimeout(r, 2000))]);
-  await Promise.allSettled(stopping.map((ex) => saveStatus(ex.run as KubeObject)({
+  await Promise.allSettled(inProgress.map((ex) => saveStatus(ex.run as KubeObject)({
     ...ex.status, phase: 'Failed', message: 'the DevOps backend was stopped (the extension was disabled, upgraded or uninstalled) while the run was in progress', completionTime: new Date().toISOString(),
   })));
+  claims.stop();
   // Uninstalling: the projects are about to go with the CRD; their namespaces go now.
   if (await uninstalling(backend.core, 'devops')) await deleteOrphanNamespaces(backend.core, new Set()).catch(logError('deleting the projects\' namespaces'));
 }
@@ -260,7 +303,7 @@ backend.router.post(`${api}/namespaces/:ns/pipelines/:name/run`, async (ctx) => 
     apiVersion: 'devops.mortise.io/v1alpha1', kind: 'PipelineRun', metadata: { generateName: `${name}-` },
     spec: { pipeline: name, parameters, triggeredBy: ctx.state.identity.username },
   });
-  // Queued at once rather than when its watch event arrives (which then finds it seen).
+  // Queued at once rather than when its watch event arrives (which then finds it queued here).
   handleRun(created);
   ctx.status = 201;
   ctx.body = created;
@@ -336,6 +379,5 @@ backend.router.post('/hooks/devops/:ns/:pipeline', async (ctx) => {
   ctx.body = { run: created.metadata.name };
 });
 
-await recover().catch((e) => console.error(JSON.stringify({ msg: 'recovery failed', err: (e as Error).message })));
 startControllers();
 await backend.listen();
