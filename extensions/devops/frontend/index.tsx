@@ -20,7 +20,7 @@ export default defineConsoleExtension({
   ],
   extensionPoints: [{ id: runTabsPoint, description: 'Tabs of the run page; each gets {namespace, pipeline, run, startTime, completionTime}' }],
   locales: {
-    en: { projects: 'DevOps projects', pipelines: 'Pipelines', run: 'Run', runs: 'Recent runs', approve: 'Approve', abort: 'Abort', artifacts: 'Artifacts', logs: 'Log', credentials: 'Credentials', save: 'Save', valid: 'Valid', create: 'Create', allSteps: 'All steps', stages: 'Stages' },
-    zh: { projects: 'DevOps 项目', pipelines: '流水线', run: '运行', runs: '最近的运行', approve: '批准', abort: '中止', artifacts: '制品', logs: '日志', credentials: '凭证', save: '保存', valid: '有效', create: '创建', allSteps: '全部步骤', stages: '阶段' },
+    en: { projects: 'DevOps projects', pipelines: 'Pipelines', run: 'Run', runWith: 'Run {{name}} with', cancel: 'Cancel', runs: 'Recent runs', approve: 'Approve', abort: 'Abort', artifacts: 'Artifacts', logs: 'Log', credentials: 'Credentials', save: 'Save', valid: 'Valid', create: 'Create', allSteps: 'All steps', stages: 'Stages' },
+    zh: { projects: 'DevOps 项目', pipelines: '流水线', run: '运行', runWith: '运行 {{name}}，参数', cancel: '取消', runs: '最近的运行', approve: '批准', abort: '中止', artifacts: '制品', logs: '日志', credentials: '凭证', save: '保存', valid: '有效', create: '创建', allSteps: '全部步骤', stages: '阶段' },
   },
 });

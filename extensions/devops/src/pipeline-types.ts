@@ -1,3 +1,5 @@
+import type { ParameterDefinition } from './run-parameters.js';
+
 // The shapes of the devops.mortise.io/v1alpha1 kinds the backend reads and writes.
 
 export interface SecretEnv { name: string; secretRef: { name: string; key: string } }
@@ -27,7 +29,7 @@ export interface Stage {
 }
 
 export interface PipelineSpec {
-  parameters?: Array<{ name: string; default?: string }>;
+  parameters?: ParameterDefinition[];
   env?: Record<string, string>;
   stages: Stage[];
   post?: { always?: Step[]; success?: Step[]; failure?: Step[] };

@@ -7,6 +7,7 @@ import { deleteOrphanNamespaces, syncProject, uninstalling, type Project } from 
 import { pipelinePath, runsPath, RunExecutor } from './run-executor.js';
 import { claimExpiry, claimLapse, RunClaims, type ClaimableRun, type ClaimedStatus } from './run-claim.js';
 import { RunLog, type LogEntry } from './run-log.js';
+import { resolveParameters } from './run-parameters.js';
 import { probeSandbox } from './sandbox.js';
 import type { KubeObject, PipelineSpec, RunSpec, RunStatus } from './pipeline-types.js';
 
@@ -298,10 +299,21 @@ backend.router.post(`${api}/namespaces/:ns/pipelines/:name/run`, async (ctx) => 
     ctx.body = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 400, reason: 'BadRequest', message: 'the body must be JSON: {"parameters": {"NAME": "value"}}' };
     return;
   }
-  if (!pipelineCache.has(key(ns, name))) await backend.core.get(pipelinePath(ns, name));
+  const pipeline = pipelineCache.get(key(ns, name)) ?? await backend.core.get<KubeObject<PipelineSpec>>(pipelinePath(ns, name));
+  // Values of the wrong kind are refused here, as the Run form refuses them, before a run exists.
+  const { values, problems } = resolveParameters(pipeline.spec.parameters ?? [], parameters);
+  if (problems.length) {
+    ctx.status = 422;
+    ctx.body = {
+      kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 422, reason: 'Invalid',
+      message: `the parameters of pipeline ${name} are invalid: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
+      details: { name, group: 'devops.mortise.io', kind: 'pipelines', causes: problems.map((p) => ({ field: p.field, message: p.message, reason: 'FieldValueInvalid' })) },
+    };
+    return;
+  }
   const created = await backend.core.post<KubeObject<RunSpec, RunStatus>>(runsPath(ns), {
     apiVersion: 'devops.mortise.io/v1alpha1', kind: 'PipelineRun', metadata: { generateName: `${name}-` },
-    spec: { pipeline: name, parameters, triggeredBy: ctx.state.identity.username },
+    spec: { pipeline: name, parameters: values, triggeredBy: ctx.state.identity.username },
   });
   // Queued at once rather than when its watch event arrives (which then finds it queued here).
   handleRun(created);

@@ -118,6 +118,44 @@ describe('DevOps console pages', () => {
     await page.getByTestId('pipeline-save').click();
     await eventually(async () => (await t.api(`${devops}/pipelines/fixed`)).status === 200, 10_000, 'the pipeline saved');
   });
+  it('the Run button asks for the pipeline\'s parameters, typed by their definitions, and the run gets them', async () => {
+    expect((await t.api(`${devops}/pipelines`, {
+      method: 'POST', json: {
+        apiVersion: 'devops.mortise.io/v1alpha1', kind: 'Pipeline', metadata: { name: 'params' },
+        spec: {
+          parameters: [
+            { name: 'TARGET', type: 'choice', choices: ['staging', 'production'], description: 'Where to deploy' },
+            { name: 'DRY', type: 'boolean', default: 'true' },
+            { name: 'NOTE', default: 'none' },
+          ],
+          stages: [{ name: 'say', steps: [{ sh: 'echo "target=$PARAM_TARGET dry=$PARAM_DRY note=$PARAM_NOTE"' }] }],
+        },
+      },
+    })).status).toBe(201);
+    // The API refuses a value of the wrong kind, naming the parameter.
+    const bad = await t.api(`${kapi}/pipelines/params/run`, { method: 'POST', json: { parameters: { TARGET: 'moon', DRY: 'maybe' } } });
+    expect(bad.status).toBe(422);
+    const status = (await bad.json()) as { message: string; details: { causes: Array<{ field: string }> } };
+    expect(status.details.causes.map((c) => c.field)).toEqual(['parameters.TARGET', 'parameters.DRY']);
+    expect(status.message).toMatch(/supported values: "staging", "production"/);
+    await page.goto(base());
+    await page.getByTestId('run-params').click({ timeout: 30_000 });
+    const form = page.getByTestId('run-form');
+    // Each input starts at the definition's default (a choice without one: its first choice).
+    expect(await form.getByTestId('param-TARGET').inputValue()).toBe('staging');
+    expect(await form.getByTestId('param-DRY').isChecked()).toBe(true);
+    expect(await form.getByTestId('param-NOTE').inputValue()).toBe('none');
+    await form.getByTestId('param-TARGET').selectOption('production');
+    await form.getByTestId('param-DRY').uncheck();
+    await form.getByTestId('param-NOTE').fill('from the form');
+    await form.getByTestId('run-start').click();
+    await page.waitForURL(/\/runs\/params-/, { timeout: 15_000 });
+    await page.getByTestId('run-log').getByText('target=production dry=false note=from the form').waitFor({ timeout: 30_000 });
+    const run = decodeURIComponent(page.url().split('/runs/')[1]!);
+    const stored = (await (await t.api(`${devops}/pipelineruns/${run}`)).json()) as { spec: { parameters: Record<string, string>; triggeredBy: string } };
+    expect(stored.spec).toMatchObject({ parameters: { TARGET: 'production', DRY: 'false', NOTE: 'from the form' }, triggeredBy: 'admin' });
+  });
+
   it('the core\'s role editor offers the templates devops brings; a workspace role of "run" (and the "view" it needs) lets a bound user run but not edit', async () => {
     expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: 'rita' }, spec: { password: 'rita-password-1' } } })).status).toBe(201);
     expect((await t.api(`${devops}/pipelines`, { method: 'POST', json: { apiVersion: 'devops.mortise.io/v1alpha1', kind: 'Pipeline', metadata: { name: 'quick' }, spec: { stages: [{ name: 'one', steps: [{ sh: 'echo quick' }] }] } } })).status).toBe(201);
