@@ -1,4 +1,4 @@
-import { Alert, Anchor, Badge, Button, Group, Stack, Text, Title } from '@mantine/core';
+import { Alert, Anchor, Badge, Button, Group, Stack, Tabs, Text, Title } from '@mantine/core';
 import { localize, useApi, useConsole, type PageProps } from '@mortise/extension-sdk/console';
 import { useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -138,32 +138,35 @@ export default function RunPage(props: PageProps) {
       {run?.status?.triggeredBy && <Text size="sm" c="dimmed">{run.status.triggeredBy}</Text>}
       {error && <Alert color="red" data-testid="devops-error">{error}</Alert>}
       <StageGraph stages={stages} status={run?.status} selected={selected} onSelect={setSelected} />
-      <Group gap="xs" data-testid="run-tabs">
-        <Button size="xs" variant={tab === 'log' ? 'filled' : 'subtle'} onClick={() => setTab('log')}>{t('logs')}{selected ? ` — ${selected}` : ` — ${t('allSteps')}`}</Button>
-        <Button size="xs" variant={tab === 'artifacts' ? 'filled' : 'subtle'} onClick={() => setTab('artifacts')} data-testid="run-tab-artifacts">{t('artifacts')}</Button>
-        {contributed.map((c) => {
-          const id = `x:${c.extension}/${c.id}`;
-          return <Button key={id} size="xs" variant={tab === id ? 'filled' : 'subtle'} onClick={() => setTab(id)} data-testid={`run-tab-${c.extension}-${c.id}`}>{localize(c.title ?? c.id, runtime.lang)}</Button>;
-        })}
-      </Group>
-      {tab === 'log' && (
-        <div className={styles.log} data-testid="run-log">
-          {shown.map((e) => (
-            <div key={e.id} className={e.kind === 'marker' ? styles.marker : e.kind === 'err' ? styles.err : undefined}>{e.kind === 'marker' ? `▸ ${e.text}` : e.text}</div>
+      <Tabs value={tab} onChange={(v) => v && setTab(v)} keepMounted={false} data-testid="run-tabs">
+        <Tabs.List>
+          <Tabs.Tab value="log">{t('logs')}{selected ? ` — ${selected}` : ` — ${t('allSteps')}`}</Tabs.Tab>
+          <Tabs.Tab value="artifacts" data-testid="run-tab-artifacts">{t('artifacts')}</Tabs.Tab>
+          {contributed.map((c) => (
+            <Tabs.Tab key={`x:${c.extension}/${c.id}`} value={`x:${c.extension}/${c.id}`} data-testid={`run-tab-${c.extension}-${c.id}`}>{localize(c.title ?? c.id, runtime.lang)}</Tabs.Tab>
           ))}
-          <div ref={logEnd} />
-        </div>
-      )}
-      {tab === 'artifacts' && (
-        <Stack gap={4} data-testid="run-artifacts">
-          {(run?.status?.artifacts ?? []).map((a) => (
-            <Anchor key={a.name} href={`${kapi(ns)}/pipelineruns/${encodeURIComponent(name)}/artifacts/${encodeURIComponent(a.name)}`}>{a.name} ({a.size} bytes)</Anchor>
-          ))}
-        </Stack>
-      )}
-      {contributed.filter((c) => tab === `x:${c.extension}/${c.id}`).map((c) => (
-        <div key={`${c.extension}/${c.id}`}>{runtime.render(c.extension, c.component!, tabProps as unknown as Record<string, unknown>)}</div>
-      ))}
+        </Tabs.List>
+        <Tabs.Panel value="log" pt="xs">
+          <div className={styles.log} data-testid="run-log">
+            {shown.map((e) => (
+              <div key={e.id} className={e.kind === 'marker' ? styles.marker : e.kind === 'err' ? styles.err : undefined}>{e.kind === 'marker' ? `▸ ${e.text}` : e.text}</div>
+            ))}
+            <div ref={logEnd} />
+          </div>
+        </Tabs.Panel>
+        <Tabs.Panel value="artifacts" pt="xs">
+          <Stack gap={4} data-testid="run-artifacts">
+            {(run?.status?.artifacts ?? []).map((a) => (
+              <Anchor key={a.name} href={`${kapi(ns)}/pipelineruns/${encodeURIComponent(name)}/artifacts/${encodeURIComponent(a.name)}`}>{a.name} ({a.size} bytes)</Anchor>
+            ))}
+          </Stack>
+        </Tabs.Panel>
+        {contributed.map((c) => (
+          <Tabs.Panel key={`x:${c.extension}/${c.id}`} value={`x:${c.extension}/${c.id}`} pt="xs">
+            {runtime.render(c.extension, c.component!, tabProps as unknown as Record<string, unknown>)}
+          </Tabs.Panel>
+        ))}
+      </Tabs>
     </Stack>
   );
 }
