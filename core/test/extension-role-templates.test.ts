@@ -134,6 +134,19 @@ describe('RoleTemplates brought by an extension', () => {
     await eventually(async () => (await call(t.url, bob, books, { method: 'POST', json: { apiVersion: 'library.example/v1', kind: 'Book', metadata: { name: 'dune' } } })).status === 201, 3000, 'bob writes books');
   });
 
+  it('the core brings its own templates (no extension label), which grant what they say', async () => {
+    const manage = (await (await t.api(`${iam}/roletemplates/core-configmaps-manage`)).json()) as Template;
+    expect(manage.metadata.labels).toEqual({ 'iam.mortise.io/scope': 'namespace', 'iam.mortise.io/role-template': 'configmaps-manage' });
+    expect(manage.spec).toMatchObject({ displayName: { en: 'Manage ConfigMaps', zh: '管理配置字典' }, dependsOn: ['core-configmaps-view'] });
+    const scopes = ((await (await t.api(`${iam}/roletemplates?labelSelector=iam.mortise.io/scope=global`)).json()) as { items: Template[] }).items.map((i) => i.metadata.name);
+    expect(scopes).toEqual(expect.arrayContaining(['core-users-view', 'core-users-manage', 'core-extensions-manage']));
+    await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: 'settings' } } });
+    expect((await t.api(`${iam}/namespaces/settings/roles`, { method: 'POST', json: { metadata: { name: 'configurer' }, rules: [], aggregationRoleTemplates: { templateNames: ['core-configmaps-view', 'core-configmaps-manage'] } } })).status).toBe(201);
+    expect((await t.api(`${iam}/namespaces/settings/rolebindings`, { method: 'POST', json: { metadata: { name: 'bob-configurer' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'Role', name: 'configurer' }, subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'bob' }] } })).status).toBe(201);
+    await eventually(async () => (await call(t.url, bob, '/api/v1/namespaces/settings/configmaps', { method: 'POST', json: { metadata: { name: 'app' }, data: { a: '1' } } })).status === 201, 3000, 'bob creates a ConfigMap');
+    expect((await call(t.url, bob, '/api/v1/namespaces/settings/secrets')).status).toBe(403);
+  });
+
   it('an upgrade updates the templates it keeps, adds new ones and removes those it no longer brings', async () => {
     await install('books', '2.0.0');
     await settled('books', 'Installed', '2.0.0');

@@ -1,7 +1,7 @@
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import { iamGroup } from '../schemas/iam.js';
-import { globalBindings, globalRoles } from './builtin-roles.js';
+import { builtinRoleTemplates, globalBindings, globalRoles, scopeLabel } from './builtin-roles.js';
 
 export const builtinAnnotation = 'iam.mortise.io/builtin';
 
@@ -24,6 +24,7 @@ export async function seedBuiltinRoles(service: ResourceService, kinds: KindRegi
       await service.update(roleDef, '', role.name, { ...rest, rules: role.rules, ...(role.aggregationRoleTemplates ? { aggregationRoleTemplates: role.aggregationRoleTemplates } : {}) }, {});
     }
   }
+  await seedBuiltinRoleTemplates(service, kinds);
   for (const b of globalBindings) {
     if (await service.getStored(bindingDef, '', b.name)) continue;
     await service.create(bindingDef, '', {
@@ -32,5 +33,20 @@ export async function seedBuiltinRoles(service: ResourceService, kinds: KindRegi
       roleRef: { apiGroup: iamGroup, kind: 'GlobalRole', name: b.role },
       subjects: [{ kind: b.subject.kind, apiGroup: iamGroup, name: b.subject.name }],
     }, {});
+  }
+}
+
+/** The core's RoleTemplates (`core-<name>`, no extension label: the role editor's "Platform" group), kept current like the built-in roles. */
+async function seedBuiltinRoleTemplates(service: ResourceService, kinds: KindRegistry): Promise<void> {
+  const def = kinds.byGroupResource(iamGroup, 'roletemplates')!;
+  for (const t of builtinRoleTemplates) {
+    const name = `core-${t.name}`;
+    const spec = { displayName: t.displayName, description: t.description, ...(t.dependsOn ? { dependsOn: t.dependsOn.map((d) => `core-${d}`) } : {}), rules: t.rules };
+    const existing = await service.getStored(def, '', name);
+    const metadata = { name, labels: { [scopeLabel]: t.scope, 'iam.mortise.io/role-template': t.name }, annotations: { [builtinAnnotation]: 'true' } };
+    if (!existing) await service.create(def, '', { apiVersion: `${iamGroup}/v1alpha1`, kind: 'RoleTemplate', metadata, spec }, {});
+    else if (existing.metadata.annotations?.[builtinAnnotation] === 'true' && JSON.stringify(existing.spec) !== JSON.stringify(spec)) {
+      await service.update(def, '', name, { ...existing, spec }, {});
+    }
   }
 }

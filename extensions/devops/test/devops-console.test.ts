@@ -167,6 +167,10 @@ describe('DevOps console pages', () => {
     // Grouped under the extension's display name, each template with its localized name and description.
     expect(await group.textContent()).toMatch(/^DevOps.*View pipelines.*See projects, pipelines and runs/s);
     expect(await group.textContent()).toContain('Requires: View pipelines');
+    // The core's own templates under "Platform": those for namespaces and workspaces, not the platform-wide ones.
+    const core = await page.getByTestId('template-group-core').textContent();
+    expect(core).toMatch(/^Platform.*Manage ConfigMaps.*Manage namespaces/s);
+    expect(core).not.toContain('Manage users');
     // A name the API refuses: its Status is shown in place, nothing is written.
     await page.getByTestId('role-name').fill('Not A Name');
     await page.getByTestId('role-save').click();
