@@ -40,8 +40,8 @@ const users: Record<Principal, string> = { global: 'mx-global-user', namespace: 
 const readVerbs = ['get', 'list', 'watch'];
 /** Kinds whose objects belong to a workspace by their label (the fixtures named mx-mine, and the roles its controller makes). */
 const workspaceLabelled = new Set(['workspaceroles', 'workspacerolebindings']);
-/** What every logged-in user may read whole (the `authenticated` role: the console's composition). */
-const publicRead = new Set(['jsbundles', 'extensionentries']);
+/** What every logged-in user may read whole (the `authenticated` role: the console's composition and the role editor's RoleTemplates). */
+const publicRead = new Set(['jsbundles', 'extensionentries', 'roletemplates']);
 const reviewKinds = new Set(['selfsubjectaccessreviews', 'selfsubjectrulesreviews']);
 
 /**
