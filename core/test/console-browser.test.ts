@@ -148,7 +148,7 @@ describe('console in a browser', () => {
     await nav(viewer).getByRole('link', { name: 'Overview' }).waitFor();
     // Extensions every user may use are there; the admin pages are not.
     await nav(viewer).getByRole('link', { name: 'Hello World' }).waitFor({ timeout: 30_000 });
-    for (const adminPage of ['Extension Center', 'Users', 'Resources', 'Audit log']) {
+    for (const adminPage of ['Extension Center', 'Users', 'Resources', 'Audit log', 'Roles']) {
       expect(await nav(viewer).getByRole('link', { name: adminPage }).count(), adminPage).toBe(0);
     }
     await viewer.goto(`${t.url}/extension-center`);

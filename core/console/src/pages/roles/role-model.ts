@@ -1,3 +1,4 @@
+import type { PolicyRule } from '@mortise/extension-sdk';
 import type { KubeObject, ResourcePath } from '@mortise/extension-sdk/console';
 
 // What the role editor edits, independent of React: which kind a scope's roles are and where
@@ -6,13 +7,7 @@ import type { KubeObject, ResourcePath } from '@mortise/extension-sdk/console';
 
 export type Localized = string | Record<string, string>;
 
-export interface PolicyRule {
-  apiGroups?: string[];
-  resources?: string[];
-  verbs: string[];
-  resourceNames?: string[];
-  nonResourceURLs?: string[];
-}
+export type { PolicyRule };
 
 export interface RoleTemplate extends KubeObject {
   spec: { displayName?: Localized; description?: Localized; dependsOn?: string[]; rules: PolicyRule[] };
