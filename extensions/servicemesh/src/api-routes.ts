@@ -1,18 +1,17 @@
 import type { BackendContext, ExtensionBackend, Identity } from '@mortise/extension-sdk';
 import type { Access } from './access.js';
-import type { DataPlane } from './dataplane.js';
+import type { DataPlaneView } from './dataplane-view.js';
 import type { MeshState } from './mesh-state.js';
-import type { Telemetry } from './telemetry.js';
+import { Telemetry } from './telemetry.js';
 import { toIstio } from './istio.js';
 import { topology } from './topology.js';
-import type { SpanStore } from './tracing.js';
 import { meshGroup, meshVersion } from './types.js';
 
 // The extension's read API (under /proxy/servicemesh/ through the gateway): topology, a
 // service's detail, traces, metrics; and promote/rollback of a GrayRelease. Every namespace
 // view asks the core whether the caller may `get meshservices` there.
 
-export interface ApiDeps { backend: ExtensionBackend; access: Access; state: MeshState; telemetry: Telemetry; spans: SpanStore; dataplane: DataPlane; dataplaneUrl: () => string }
+export interface ApiDeps { backend: ExtensionBackend; access: Access; state: MeshState; dataplane: DataPlaneView; dataplaneUrl: () => string }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -42,24 +41,28 @@ export function registerApiRoutes(d: ApiDeps): void {
   router.get('/api/namespaces/:ns/topology', async (ctx) => {
     const ns = await namespaceOf(ctx);
     const window = int(ctx.query.window, 60, 1, 600, 'window', ctx)!;
-    ctx.body = topology(ns, d.state, d.telemetry, d.dataplane.endpoints, window);
+    const [telemetry, endpoints] = await Promise.all([d.dataplane.telemetry(window), d.dataplane.endpoints()]);
+    ctx.body = topology(ns, d.state, telemetry, endpoints, window);
   });
 
   router.get('/api/namespaces/:ns/services/:service', async (ctx) => {
     const ns = await namespaceOf(ctx);
     const service = ctx.params.service!;
+    // What it shows is in force wherever requests are served.
+    await d.dataplane.synced();
     const routing = d.state.lookup(service, ns);
     if (!routing) return ctx.throw(404, `no MeshService "${service}" in namespace "${ns}" (or its rules never compiled)`);
     const window = int(ctx.query.window, 60, 1, 600, 'window', ctx)!;
+    const [telemetry, endpoints] = await Promise.all([d.dataplane.telemetry(window), d.dataplane.endpoints()]);
     const of = (o: { metadata: { namespace: string }; spec: unknown }) => o.metadata.namespace === ns && (o.spec as { service?: string }).service === service;
     ctx.body = {
       namespace: ns, service, generation: routing.generation, problem: d.state.problems.get(`${ns}/${service}`) ?? null,
       defaultVersion: routing.defaultVersion,
       versions: [...routing.versions].map(([name, urls]) => ({
-        name, endpoints: urls.map((u) => d.dataplane.endpoints.state(u)),
-        stats: d.telemetry.window((e) => e.namespace === ns && e.service === service && e.version === name, window),
+        name, endpoints: urls.map((u) => endpoints.state(u)),
+        stats: telemetry.window((e) => e.namespace === ns && e.service === service && e.version === name, window),
       })),
-      stats: d.telemetry.window((e) => e.namespace === ns && e.service === service, window),
+      stats: telemetry.window((e) => e.namespace === ns && e.service === service, window),
       trafficRules: [...d.state.rules.values()].filter(of),
       circuitBreakers: [...d.state.breakers.values()].filter(of),
       grayReleases: [...d.state.releases.values()].filter(of),
@@ -69,7 +72,7 @@ export function registerApiRoutes(d: ApiDeps): void {
   router.get('/api/namespaces/:ns/traces', async (ctx) => {
     const ns = await namespaceOf(ctx);
     const q = ctx.query;
-    const candidates = d.spans.list({
+    const candidates = (await d.dataplane.traces({ namespace: ns })).list({
       namespace: ns, service: typeof q.service === 'string' && q.service ? q.service : undefined,
       since: int(q.since, undefined, 0, Number.MAX_SAFE_INTEGER, 'since', ctx), until: int(q.until, undefined, 0, Number.MAX_SAFE_INTEGER, 'until', ctx),
       minDurationMs: int(q.minDurationMs, undefined, 0, 3_600_000, 'minDurationMs', ctx),
@@ -85,7 +88,8 @@ export function registerApiRoutes(d: ApiDeps): void {
 
   router.get('/api/namespaces/:ns/traces/:traceId', async (ctx) => {
     const ns = await namespaceOf(ctx);
-    const t = d.spans.tree(ctx.params.traceId!.toLowerCase());
+    const traceId = ctx.params.traceId!.toLowerCase();
+    const t = (await d.dataplane.traces({ traceIds: [traceId] })).tree(traceId);
     if (!t || !t.summary.namespaces.includes(ns)) return ctx.throw(404, `no trace "${ctx.params.traceId}" in namespace "${ns}"`);
     for (const n of t.summary.namespaces) {
       if (n !== ns && !(await d.access.may(ctx.state.identity, 'get', 'meshservices', n))) return ctx.throw(403, `the trace crosses the namespace "${n}", which you may not read`);
@@ -110,7 +114,7 @@ export function registerApiRoutes(d: ApiDeps): void {
   router.get('/metrics', async (ctx) => {
     const who = ctx.state.identity;
     if (!(await d.access.may(who, 'get', 'meshservices', ''))) return ctx.throw(403, `User "${who.username}" cannot get meshservices.${meshGroup} at the cluster scope (the metrics cover every namespace)`);
-    ctx.type = d.telemetry.registry.contentType;
-    ctx.body = await d.telemetry.metrics();
+    ctx.type = Telemetry.contentType;
+    ctx.body = (await d.dataplane.telemetry(1)).metrics();
   });
 }

@@ -6,16 +6,35 @@ import type { CircuitBreakerSpec } from './types.js';
 // maxEjectionPercent of a version at once), and the connection pools to endpoints (undici, kept
 // alive; maxConnections per endpoint from the CircuitBreaker).
 
-interface Health { consecutive: number; ejectedUntil: number; ejections: number }
+export interface Health { consecutive: number; ejectedUntil: number; ejections: number }
 
 export interface EndpointState { url: string; ejected: boolean; consecutive5xx: number; ejections: number }
+
+/**
+ * Where a data-plane worker sends its endpoints' outcomes, so that outlier detection counts and
+ * ejects across every worker as one process would (the backend keeps the count and tells all).
+ */
+export interface SharedHealth {
+  /** A failure; resolves once every data-plane process has the endpoint's new health. */
+  failed(url: string, siblings: string[], breaker: CircuitBreakerSpec | undefined): Promise<void>;
+  /** An answer after failures: the count restarts everywhere (not waited for). */
+  recovered(url: string): void;
+}
 
 export class Endpoints {
   private readonly health = new Map<string, Health>();
   private readonly cursor = new Map<string, number>();
-  private readonly pools = new Map<string, Pool>();
+  /** url → maxConnections → pool. */
+  private readonly pools = new Map<string, Map<number | undefined, Pool>>();
+  /** Set in a data-plane worker: outcomes are counted by the backend. */
+  shared?: SharedHealth;
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  /** An endpoint's health as the backend counted it. */
+  set(url: string, health: Health): void {
+    Object.assign(this.h(url), health);
+  }
 
   private h(url: string): Health {
     let h = this.health.get(url);
@@ -25,7 +44,7 @@ export class Endpoints {
 
   /** Round robin over the endpoints not ejected; all of them when every one is (panic, as Envoy). */
   pick(key: string, urls: string[]): string | undefined {
-    if (urls.length === 0) return undefined;
+    if (urls.length <= 1) return urls[0];
     const t = this.now();
     const live = urls.filter((u) => (this.health.get(u)?.ejectedUntil ?? 0) <= t);
     const from = live.length > 0 ? live : urls;
@@ -34,23 +53,42 @@ export class Endpoints {
     return from[i];
   }
 
-  /** An answer (or a connection failure, `failed`) from an endpoint of a version with these siblings. */
-  report(url: string, failed: boolean, siblings: string[], breaker: CircuitBreakerSpec | undefined): void {
+  /**
+   * An answer (or a connection failure, `failed`) from an endpoint of a version with these
+   * siblings. In a worker, a failure returns what to wait for before answering the caller.
+   */
+  report(url: string, failed: boolean, siblings: string[], breaker: CircuitBreakerSpec | undefined): Promise<void> | undefined {
+    if (this.shared) {
+      if (failed) return this.shared.failed(url, siblings, breaker);
+      const h = this.health.get(url);
+      if (h && h.consecutive > 0) {
+        h.consecutive = 0;
+        this.shared.recovered(url);
+      }
+      return undefined;
+    }
+    this.count(url, failed, siblings, breaker);
+    return undefined;
+  }
+
+  /** Counts an outcome; ejects after `consecutive5xxErrors` failures in a row. */
+  count(url: string, failed: boolean, siblings: string[], breaker: CircuitBreakerSpec | undefined): Health {
     const h = this.h(url);
     if (!failed) {
       h.consecutive = 0;
-      return;
+      return h;
     }
     h.consecutive++;
     const od = breaker?.outlierDetection;
-    if (!od) return;
+    if (!od) return h;
     const t = this.now();
-    if (h.consecutive < (od.consecutive5xxErrors ?? 5) || h.ejectedUntil > t) return;
+    if (h.consecutive < (od.consecutive5xxErrors ?? 5) || h.ejectedUntil > t) return h;
     const ejected = siblings.filter((u) => u !== url && (this.health.get(u)?.ejectedUntil ?? 0) > t).length;
-    if (((ejected + 1) / siblings.length) * 100 > (od.maxEjectionPercent ?? 100)) return;
+    if (((ejected + 1) / siblings.length) * 100 > (od.maxEjectionPercent ?? 100)) return h;
     h.ejections++;
     h.ejectedUntil = t + (od.baseEjectionTimeMs ?? 30_000) * h.ejections;
     h.consecutive = 0;
+    return h;
   }
 
   state(url: string): EndpointState {
@@ -59,16 +97,17 @@ export class Endpoints {
   }
 
   pool(url: string, maxConnections: number | undefined): Pool {
-    const k = `${url}#${maxConnections ?? ''}`;
-    let p = this.pools.get(k);
+    let byMax = this.pools.get(url);
+    if (!byMax) this.pools.set(url, (byMax = new Map()));
+    let p = byMax.get(maxConnections);
     if (!p) {
       p = new Pool(url, { connections: maxConnections ?? 256, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
-      this.pools.set(k, p);
+      byMax.set(maxConnections, p);
     }
     return p;
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => undefined)));
+    await Promise.all([...this.pools.values()].flatMap((m) => [...m.values()]).map((p) => p.close().catch(() => undefined)));
   }
 }

@@ -49,10 +49,19 @@ export class GrayReleaseController {
   private timer?: NodeJS.Timeout;
   private running = false;
 
-  constructor(private readonly core: CoreClient, private readonly state: MeshState, private readonly telemetry: Telemetry, private readonly intervalMs: number, private readonly log: (msg: string) => void) {}
+  constructor(private readonly d: {
+    core: CoreClient;
+    state: MeshState;
+    /** The data plane's telemetry, with the last `seconds` of per-second figures. */
+    telemetry: (seconds: number) => Promise<Telemetry>;
+    /** Resolves once the state's rules are in force wherever requests are served. */
+    synced: () => Promise<void>;
+    intervalMs: number;
+    log: (msg: string) => void;
+  }) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer = setInterval(() => void this.tick(), this.d.intervalMs);
     this.timer.unref();
   }
 
@@ -64,17 +73,25 @@ export class GrayReleaseController {
     if (this.running) return;
     this.running = true;
     try {
-      for (const gr of [...this.state.releases.values()]) {
+      const { core, state, log } = this.d;
+      const releases = [...state.releases.values()];
+      if (releases.length === 0) return;
+      const telemetry = await this.d.telemetry(Math.max(...releases.map((gr) => gr.spec.analysis?.windowSeconds ?? 30)));
+      for (const gr of releases) {
         const ns = gr.metadata.namespace;
-        const next = desiredStatus(gr, (seconds) => this.telemetry.window((e) => e.namespace === ns && e.service === gr.spec.service && e.version === gr.spec.canary, seconds));
+        const next = desiredStatus(gr, (seconds) => telemetry.window((e) => e.namespace === ns && e.service === gr.spec.service && e.version === gr.spec.canary, seconds));
         if (!next) continue;
+        // In force in the data plane before anyone can read it in the core (a rollback is
+        // routed by as soon as it shows); taken back if the core does not take it.
+        state.apply('GrayRelease', 'MODIFIED', { ...gr, status: next });
+        await this.d.synced();
         try {
-          const updated = await this.core.patch<GrayRelease>(`/apis/${meshGroup}/${meshVersion}/namespaces/${ns}/grayreleases/${gr.metadata.name}/status`, { status: next });
-          // In force at once, not after the watch's echo.
-          this.state.apply('GrayRelease', 'MODIFIED', updated);
-          if (next.phase === 'RolledBack' && next.reason) this.log(`GrayRelease ${ns}/${gr.metadata.name}: ${next.message}`);
+          const updated = await core.patch<GrayRelease>(`/apis/${meshGroup}/${meshVersion}/namespaces/${ns}/grayreleases/${gr.metadata.name}/status`, { status: next });
+          state.apply('GrayRelease', 'MODIFIED', updated);
+          if (next.phase === 'RolledBack' && next.reason) log(`GrayRelease ${ns}/${gr.metadata.name}: ${next.message}`);
         } catch (e) {
-          this.log(`GrayRelease ${ns}/${gr.metadata.name}: status not written: ${(e as Error).message}`);
+          if (state.releases.get(`${ns}/${gr.metadata.name}`)?.status === next) state.apply('GrayRelease', 'MODIFIED', gr);
+          log(`GrayRelease ${ns}/${gr.metadata.name}: status not written: ${(e as Error).message}`);
         }
       }
     } finally {

@@ -1,3 +1,4 @@
+import { serviceTag } from './tracing.js';
 import { compileRegex, effectiveWeights } from './validate.js';
 import type { CircuitBreakerSpec, FaultPolicy, GrayReleaseSpec, GrayReleaseStatus, HttpRoute, MeshServiceSpec, RetryPolicy, RouteMatch, StringMatch, TrafficRuleSpec } from './types.js';
 
@@ -42,6 +43,10 @@ export interface ServiceRouting {
   gray?: CompiledGray;
   /** Bumped on every recompile (shown in the service's detail). */
   generation: number;
+  /** The tag its spans' ids carry (see tracing.ts). */
+  tag: string;
+  /** Whether a route or the release looks at headers, cookies or the path (else no request view is needed). */
+  inspectsRequest: boolean;
 }
 
 export function compileStringMatch(m: StringMatch): Matcher {
@@ -118,13 +123,16 @@ export function compileRouting(inp: RoutingInputs): ServiceRouting {
       }
     });
   }
+  const gray = inp.gray ? compileGray(inp.gray.name, inp.gray.spec, inp.gray.status, versions) : undefined;
   return {
     namespace: inp.namespace, service: inp.service, versions,
     defaultVersion: inp.spec.defaultVersion ?? inp.spec.versions[0]!.name,
     routes,
     ...(inp.breaker ? { breaker: inp.breaker } : {}),
-    ...(inp.gray ? { gray: compileGray(inp.gray.name, inp.gray.spec, inp.gray.status, versions) } : {}),
+    ...(gray ? { gray } : {}),
     generation: inp.generation,
+    tag: serviceTag(inp.service, inp.namespace),
+    inspectsRequest: routes.some((r) => r.match.length > 0) || gray?.header !== undefined,
   };
 }
 

@@ -2,7 +2,10 @@ import { createExtensionBackend, watchCollection } from '@mortise/extension-sdk'
 import { Access } from './access.js';
 import { registerAdmissionRoute } from './admission-route.js';
 import { registerApiRoutes } from './api-routes.js';
+import { availableParallelism } from 'node:os';
 import { DataPlane } from './dataplane.js';
+import { DataPlaneCluster } from './dataplane-cluster.js';
+import { LocalDataPlaneView, type DataPlaneView } from './dataplane-view.js';
 import { GrayReleaseController } from './gray-release.js';
 import { MeshState } from './mesh-state.js';
 import { Telemetry } from './telemetry.js';
@@ -15,17 +18,24 @@ import { meshGroup, meshVersion, plurals, type MeshKind } from './types.js';
 
 const backend = createExtensionBackend();
 const log = (msg: string) => process.stderr.write(`${JSON.stringify({ level: 'info', extension: backend.name, msg })}\n`);
-const config = backend.config as { traceCapacity?: number; analysisIntervalSeconds?: number };
+const config = backend.config as { traceCapacity?: number; analysisIntervalSeconds?: number; dataplaneWorkers?: number };
 
 const state = new MeshState(log);
-const telemetry = new Telemetry();
-const spans = new SpanStore(config.traceCapacity ?? 20_000);
-const dataplane = new DataPlane({ state, telemetry, spans, log });
+const traceCapacity = config.traceCapacity ?? 20_000;
+// 0 (the default): a worker per core the machine offers; 1: the data plane runs in this process.
+const workers = config.dataplaneWorkers || availableParallelism();
+const dataplane: DataPlaneView & { listen(port: number): Promise<string> } = workers > 1
+  ? new DataPlaneCluster({ state, workers, traceCapacity, log })
+  : new LocalDataPlaneView(new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(traceCapacity), log }));
+const port = backend.listeners.dataplane;
+if (port === undefined) throw new Error('no "dataplane" listener: the manifest declares backend.listeners[dataplane] and the runtime sets MORTISE_LISTENERS');
+// Workers load while the rules are listed.
+if (dataplane instanceof DataPlaneCluster) dataplane.start(port);
 const access = new Access(backend.core);
 let dataplaneUrl = '';
 
 registerAdmissionRoute(backend, state, '/admission/validate');
-registerApiRoutes({ backend, access, state, telemetry, spans, dataplane, dataplaneUrl: () => dataplaneUrl });
+registerApiRoutes({ backend, access, state, dataplane, dataplaneUrl: () => dataplaneUrl });
 
 // List-then-watch of each kind across namespaces (the SDK's informer): the cache is the rules'
 // source of truth; nothing is kept on disk, so a restarted backend has every rule after its first list.
@@ -34,14 +44,15 @@ const watchers = (Object.keys(plurals) as MeshKind[]).map((kind) => watchCollect
   onEvent: (type, o) => state.apply(kind, type, o as never),
   onError: (e) => log(`watch of ${plurals[kind]} failed: ${e.message}; retrying`),
 }));
-const releases = new GrayReleaseController(backend.core, state, telemetry, (config.analysisIntervalSeconds ?? 1) * 1000, log);
+const releases = new GrayReleaseController({
+  core: backend.core, state, log, telemetry: (seconds) => dataplane.telemetry(seconds), synced: () => dataplane.synced(),
+  intervalMs: (config.analysisIntervalSeconds ?? 1) * 1000,
+});
 
 // Rules first, so the first proxied request already has them; then the listeners.
 await Promise.all(watchers.map((w) => w.synced));
-const port = backend.listeners.dataplane;
-if (port === undefined) throw new Error('no "dataplane" listener: the manifest declares backend.listeners[dataplane] and the runtime sets MORTISE_LISTENERS');
 dataplaneUrl = await dataplane.listen(port);
-log(`data plane listening on ${dataplaneUrl}`);
+log(`data plane listening on ${dataplaneUrl} (${workers > 1 ? `${workers} worker processes` : 'in the backend process'})`);
 releases.start();
 await backend.listen();
 process.once('exit', () => {

@@ -29,7 +29,26 @@ function randomHex(bytes: number): string {
   return block.toString('hex', used - bytes, used);
 }
 
-export const newSpanId = () => randomHex(8);
+/**
+ * A span id: 4 random bytes, then the 4-byte tag of the service the span is for. The hop it calls
+ * reads its caller's service from the parent-id of the traceparent it is given — in whichever
+ * data-plane worker it lands, with nothing shared between them.
+ */
+export const newSpanId = (serviceTag: string) => randomHex(4) + serviceTag;
+
+/** The 8 hex digits naming a service in its spans' ids (FNV-1a of `service.namespace`). */
+export function serviceTag(service: string, namespace: string): string {
+  const s = `${service}.${namespace}`;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** The tag part of a span id made by `newSpanId`. */
+export const tagOf = (spanId: string) => spanId.slice(8);
 export const formatTraceparent = (traceId: string, spanId: string, flags: string) => `00-${traceId}-${spanId}-${flags}`;
 
 export interface Span {
@@ -58,37 +77,45 @@ export interface SpanNode extends Span { children: SpanNode[] }
 export interface TraceQuery { namespace?: string; service?: string; since?: number; until?: number; minDurationMs?: number; error?: boolean; limit?: number }
 
 export class SpanStore {
+  /** A ring of the last `capacity` spans; grouped by trace only when asked (recording stays O(1)). */
   private readonly ring: Span[] = [];
   private next = 0;
-  private readonly byTrace = new Map<string, Span[]>();
-  /** Spans still open, so a hop's caller is known while it is waiting for its callee. */
-  private readonly open = new Map<string, { service: string; namespace: string }>();
 
   constructor(private readonly capacity: number) {}
 
-  opened(spanId: string, service: string, namespace: string): void {
-    this.open.set(spanId, { service, namespace });
-  }
-
-  /** The service of a span, open or recorded (the source of a hop whose parent it is). */
-  serviceOf(spanId: string | undefined): { service: string; namespace: string } | undefined {
-    if (!spanId) return undefined;
-    return this.open.get(spanId);
+  /** A store holding these spans (the backend merging its workers'), oldest first. */
+  static of(spans: Span[]): SpanStore {
+    const store = new SpanStore(Math.max(1, spans.length));
+    for (const s of [...spans].sort((a, b) => a.startTime - b.startTime)) store.record(s);
+    return store;
   }
 
   record(span: Span): void {
-    this.open.delete(span.spanId);
-    const evicted = this.ring.length < this.capacity ? undefined : this.ring[this.next];
     this.ring[this.next] = span;
     this.next = (this.next + 1) % this.capacity;
-    if (evicted) {
-      const rest = this.byTrace.get(evicted.traceId)?.filter((s) => s !== evicted);
-      if (rest?.length) this.byTrace.set(evicted.traceId, rest);
-      else this.byTrace.delete(evicted.traceId);
+  }
+
+  private byTrace(): Map<string, Span[]> {
+    const out = new Map<string, Span[]>();
+    for (const s of this.ring) {
+      const list = out.get(s.traceId);
+      if (list) list.push(s);
+      else out.set(s.traceId, [s]);
     }
-    const list = this.byTrace.get(span.traceId);
-    if (list) list.push(span);
-    else this.byTrace.set(span.traceId, [span]);
+    return out;
+  }
+
+  /** Ids of traces with a span in the namespace (and of the service), for a query across workers. */
+  traceIdsTouching(namespace: string | undefined, service?: string): string[] {
+    const ids = new Set<string>();
+    for (const s of this.ring) if ((!namespace || s.namespace === namespace) && (!service || s.service === service)) ids.add(s.traceId);
+    return [...ids];
+  }
+
+  /** Every span of these traces. */
+  spansOfTraces(traceIds: Iterable<string>): Span[] {
+    const ids = new Set(traceIds);
+    return this.ring.filter((s) => ids.has(s.traceId));
   }
 
   private summarize(traceId: string, spans: Span[]): TraceSummary {
@@ -107,7 +134,7 @@ export class SpanStore {
   /** Traces touching the query's namespace (every span must be in `allowed` namespaces when given), newest first. */
   list(q: TraceQuery, allowed?: (namespace: string) => boolean): TraceSummary[] {
     const out: TraceSummary[] = [];
-    for (const [traceId, spans] of this.byTrace) {
+    for (const [traceId, spans] of this.byTrace()) {
       if (allowed && !spans.every((s) => allowed(s.namespace))) continue;
       if (q.namespace && !spans.some((s) => s.namespace === q.namespace)) continue;
       if (q.service && !spans.some((s) => s.service === q.service)) continue;
@@ -124,8 +151,8 @@ export class SpanStore {
 
   /** One trace as a tree of spans (roots: spans whose parent is not in the trace). */
   tree(traceId: string): { summary: TraceSummary; roots: SpanNode[] } | undefined {
-    const spans = this.byTrace.get(traceId);
-    if (!spans?.length) return undefined;
+    const spans = this.spansOf(traceId);
+    if (!spans.length) return undefined;
     const nodes = new Map(spans.map((s) => [s.spanId, { ...s, children: [] as SpanNode[] }]));
     const roots: SpanNode[] = [];
     for (const n of nodes.values()) {
@@ -138,6 +165,6 @@ export class SpanStore {
   }
 
   spansOf(traceId: string): Span[] {
-    return this.byTrace.get(traceId) ?? [];
+    return this.ring.filter((s) => s.traceId === traceId);
   }
 }

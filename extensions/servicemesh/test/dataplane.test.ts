@@ -1,0 +1,87 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataPlane } from '../src/dataplane.js';
+import { MeshState } from '../src/mesh-state.js';
+import { Telemetry } from '../src/telemetry.js';
+import { SpanStore } from '../src/tracing.js';
+
+// The data plane in one process, on the paths the sample application does not take: per-try and
+// route timeouts (swept, not timed per request), a slow endpoint retried on another, a body
+// carried through, and a streamed answer larger than one chunk.
+
+describe('the data plane in the backend process', () => {
+  const state = new MeshState();
+  const telemetry = new Telemetry();
+  const spans = new SpanStore(100);
+  const plane = new DataPlane({ state, telemetry, spans, log: () => {} });
+  let url = '';
+  let slow = '';
+  let fast = '';
+  const servers: Server[] = [];
+  const meta = (name: string) => ({ name, namespace: 't' });
+
+  const serve = async (handler: Parameters<typeof createServer>[1]) => {
+    const s = createServer(handler);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+    return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  };
+  const send = async (host: string, opts: { method?: 'GET' | 'POST'; body?: string; path?: string } = {}) => {
+    const res = await request(`${url}${opts.path ?? '/'}`, { method: opts.method ?? 'GET', headers: { host }, body: opts.body });
+    return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+  };
+
+  beforeAll(async () => {
+    // Never answers.
+    slow = await serve(() => {});
+    fast = await serve((req, res) => {
+      if (req.url === '/big') {
+        res.write('a'.repeat(200_000));
+        setTimeout(() => res.end('b'.repeat(200_000)), 20);
+        return;
+      }
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c));
+      req.on('end', () => res.end(`fast ${req.method} ${body}`));
+    });
+    url = await plane.listen(0);
+  });
+
+  afterAll(async () => {
+    await plane.close();
+    for (const s of servers) {
+      s.closeAllConnections();
+      s.close();
+    }
+  });
+
+  it('answers 504 when no try answers within the route timeout, and retries a slow try elsewhere', async () => {
+    state.apply('MeshService', 'ADDED', { metadata: meta('only-slow'), spec: { versions: [{ name: 'v1', endpoints: [slow] }] } });
+    state.apply('TrafficRule', 'ADDED', { metadata: meta('only-slow'), spec: { service: 'only-slow', routes: [{ destinations: [{ version: 'v1' }], timeoutMs: 300 }] } });
+    const timedOut = await send('only-slow.t');
+    expect(timedOut.status).toBe(504);
+    expect(timedOut.text).toContain('300 ms');
+
+    // Two endpoints taken in turn: a try on the silent one gives up after its per-try timeout, the
+    // retry goes to the other. (Generous timeouts: the machine running the tests may be busy.)
+    state.apply('MeshService', 'ADDED', { metadata: meta('mixed'), spec: { versions: [{ name: 'v1', endpoints: [slow, fast] }] } });
+    state.apply('TrafficRule', 'ADDED', { metadata: meta('mixed'), spec: { service: 'mixed', routes: [{ destinations: [{ version: 'v1' }], retries: { attempts: 1, perTryTimeoutMs: 1000, retryOn: ['5xx'] } }] } });
+    const answers = [await send('mixed.t'), await send('mixed.t')];
+    expect(answers.map((a) => [a.status, a.text])).toEqual(Array(2).fill([200, 'fast GET ']));
+    const mixed = spans.spansOfTraces(spans.traceIdsTouching('t', 'mixed'));
+    expect(mixed.map((s) => [s.attempts, s.events])).toEqual(Array(2).fill([2, ['retry after per-try timeout']]));
+  });
+
+  it('carries a request body and streams an answer of several chunks', async () => {
+    state.apply('MeshService', 'ADDED', { metadata: meta('echo'), spec: { versions: [{ name: 'v1', endpoints: [fast] }] } });
+    const posted = await send('echo.t', { method: 'POST', body: 'hello' });
+    expect([posted.status, posted.text, posted.headers['x-mesh-version']]).toEqual([200, 'fast POST hello', 'v1']);
+    const big = await send('echo.t', { path: '/big' });
+    expect(big.text).toBe('a'.repeat(200_000) + 'b'.repeat(200_000));
+    // Telemetry and a span for each.
+    expect(telemetry.window((e) => e.service === 'echo', 60).requests).toBe(2);
+    expect(spans.list({ service: 'echo' })).toHaveLength(2);
+  });
+});
