@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { LoadResult } from './load.js';
 
 // CPU a server process spent per request: utime + stime from /proc/<pid>/stat around a load run.
@@ -20,9 +20,37 @@ export function cpuTicks(pid: number | undefined): number | undefined {
   }
 }
 
-export async function measure(pid: number | undefined, run: () => Promise<LoadResult>): Promise<Measured> {
-  const before = cpuTicks(pid);
+/** A process and its children (a server that forks workers), from /proc. */
+export function withChildren(pid: number | undefined): number[] {
+  if (!pid) return [];
+  const out = [pid];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function ticksOf(pids: number[]): number | undefined {
+  let sum = 0;
+  for (const p of pids) {
+    const t = cpuTicks(p);
+    if (t === undefined) return undefined;
+    sum += t;
+  }
+  return pids.length ? sum : undefined;
+}
+
+/** `pid`: the server's process, or all its processes (a server with workers). */
+export async function measure(pid: number | undefined | number[], run: () => Promise<LoadResult>): Promise<Measured> {
+  const pids = Array.isArray(pid) ? pid : pid ? [pid] : [];
+  const before = ticksOf(pids);
   const r = await run();
-  const after = cpuTicks(pid);
+  const after = ticksOf(pids);
   return before === undefined || after === undefined || !r.requests ? r : { ...r, cpuUsPerRequest: Math.round(((after - before) * 10_000) / r.requests) };
 }

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { measure, type Measured } from './cpu.js';
+import { measure, withChildren, type Measured } from './cpu.js';
 import { startNginx } from './nginx.js';
 import { spawnServer } from './processes.js';
 import { wrk } from './wrk.js';
@@ -10,7 +11,11 @@ import { wrk } from './wrk.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export interface MeshFigures { rows: Array<{ connections: number; direct: Measured; nginx: Measured; node: Measured; mesh: Measured }> }
+export interface MeshFigures {
+  /** Worker processes of the multi-core data plane (`meshN`). */
+  workers: number;
+  rows: Array<{ connections: number; direct: Measured; nginx: Measured; node: Measured; mesh: Measured; meshN: Measured }>;
+}
 
 /** A small upstream in its own process: 200 with a short JSON body. */
 async function startUpstream(): Promise<{ url: string; pid: number | undefined; stop(): void }> {
@@ -21,9 +26,13 @@ async function startUpstream(): Promise<{ url: string; pid: number | undefined; 
   return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
 }
 
-export async function meshBench(seconds: number): Promise<MeshFigures> {
+/** `workers`: of the multi-core data plane (default: one per core, as the extension's default). */
+export async function meshBench(seconds: number, workers = Number(process.env.MESH_BENCH_WORKERS ?? availableParallelism())): Promise<MeshFigures> {
   const upstream = await startUpstream();
   const mesh = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url }, '/healthz');
+  const meshN = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_WORKERS: String(workers) }, '/healthz');
+  // The backend-side process and its workers: their CPU together is what a request costs.
+  const meshNPids = withChildren(meshN.child.pid);
   const nginx = await startNginx(upstream.url, '/up');
   const node = await spawnServer(join(here, 'minimal-node-proxy.js'), { UPSTREAM: upstream.url }, '/readyz');
   const rows: MeshFigures['rows'] = [];
@@ -35,20 +44,35 @@ export async function meshBench(seconds: number): Promise<MeshFigures> {
       const viaNginx = await measure(nginx.workerPid(), run(`${nginx.url}/up/healthz`));
       const viaNode = await measure(node.child.pid, run(`${node.url}/healthz`));
       const viaMesh = await measure(mesh.child.pid, run(`${mesh.url}/healthz`, { host: 'bench.bench' }));
-      rows.push({ connections: c, direct, nginx: viaNginx, node: viaNode, mesh: viaMesh });
+      const viaMeshN = await measure(meshNPids, run(`${meshN.url}/healthz`, { host: 'bench.bench' }));
+      rows.push({ connections: c, direct, nginx: viaNginx, node: viaNode, mesh: viaMesh, meshN: viaMeshN });
     }
   } finally {
     await nginx.stop();
     await node.stop();
     await mesh.stop();
+    await meshN.stop();
     upstream.stop();
   }
-  return { rows };
+  return { workers, rows };
+}
+
+/** The figures as a Markdown table: req/s (CPU µs per request of all the proxy's processes) and ratios within the run. */
+export function meshTable(r: MeshFigures): string[] {
+  const n = r.workers;
+  const cell = (m: Measured) => `${m.rps} (${m.cpuUsPerRequest ?? '?'})`;
+  const x = (a: Measured, b: Measured) => `${(a.rps / b.rps).toFixed(2)}×`;
+  return [
+    `| c | direct req/s (µs/req of the upstream) | nginx, 1 worker (µs/req) | least Node proxy (µs/req) | mesh, 1 process (µs/req) | mesh, ${n} workers (µs/req) | mesh 1 / nginx | mesh ${n} / nginx | mesh 1 / direct | mesh ${n} / direct | mesh 1 / Node proxy | mesh p50 ms, 1 / ${n} | mesh 1 added p50 |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...r.rows.map((w) => `| ${w.connections} | ${cell(w.direct)} | ${cell(w.nginx)} | ${cell(w.node)} | ${cell(w.mesh)} | ${cell(w.meshN)} | ${x(w.mesh, w.nginx)} | ${x(w.meshN, w.nginx)} | ${x(w.mesh, w.direct)} | ${x(w.meshN, w.direct)} | ${x(w.mesh, w.node)} | ${w.mesh.p50} / ${w.meshN.p50} | ${(w.mesh.p50 - w.direct.p50).toFixed(3)} ms |`),
+  ];
 }
 
 // `node bench/dist/mesh-bench.js` runs it alone.
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seconds = Number(process.env.BENCH_SECONDS ?? 3);
   const r = await meshBench(seconds);
-  for (const row of r.rows) console.log(JSON.stringify(row));
+  for (const row of r.rows) console.log(JSON.stringify({ workers: r.workers, ...row }));
+  for (const line of meshTable(r)) console.log(line);
 }

@@ -1,4 +1,5 @@
 import { DataPlane } from '../../extensions/servicemesh/dist/dataplane.js';
+import { DataPlaneCluster } from '../../extensions/servicemesh/dist/dataplane-cluster.js';
 import { MeshState } from '../../extensions/servicemesh/dist/mesh-state.js';
 import { Telemetry } from '../../extensions/servicemesh/dist/telemetry.js';
 import { SpanStore } from '../../extensions/servicemesh/dist/tracing.js';
@@ -7,11 +8,15 @@ import { SpanStore } from '../../extensions/servicemesh/dist/tracing.js';
 // one MeshService `bench.bench` → UPSTREAM and a TrafficRule with a retry policy and a route
 // timeout, so the measured path is the full one: routing, weights, trace context, spans and
 // per-edge telemetry. Ready at /healthz (a request through the proxy to the upstream's).
+// MESH_WORKERS > 1 serves it with that many worker processes, as the backend does.
 
 const state = new MeshState();
 const meta = (name: string) => ({ name, namespace: 'bench' });
 state.apply('MeshService', 'ADDED', { metadata: meta('bench'), spec: { versions: [{ name: 'v1', endpoints: [process.env.UPSTREAM!] }] } });
 state.apply('TrafficRule', 'ADDED', { metadata: meta('bench'), spec: { service: 'bench', routes: [{ destinations: [{ version: 'v1', weight: 100 }], retries: { attempts: 2, perTryTimeoutMs: 5000 }, timeoutMs: 10_000 }] } });
-const dataplane = new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(20_000), log: () => {} });
+const workers = Number(process.env.MESH_WORKERS ?? 1);
+const dataplane = workers > 1
+  ? new DataPlaneCluster({ state, workers, traceCapacity: 20_000, log: (m) => process.stderr.write(`${m}\n`) })
+  : new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(20_000), log: () => {} });
 await dataplane.listen(Number(process.env.PORT), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));

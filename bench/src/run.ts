@@ -9,7 +9,7 @@ import { authzDecisions } from './authz-bench.js';
 import { gatewayBench } from './gateway-bench.js';
 import { repositoryBench } from './repository-bench.js';
 import { logStoreBench } from './log-store-bench.js';
-import { meshBench } from './mesh-bench.js';
+import { meshBench, meshTable } from './mesh-bench.js';
 import { logTailBench } from './log-tail-bench.js';
 import { launchBrowser } from './console-bench.js';
 import { consoleTable, consoleWithExtensions, consoleWithoutExtensions } from './console-figures.js';
@@ -248,13 +248,10 @@ async function main() {
   out('## Service mesh data plane (the servicemesh extension\'s proxy, a retry policy and a timeout in force, traces and telemetry on)');
   out();
   out('GET of a small JSON answer from a Node upstream: direct, behind nginx (1 worker, keep-alive upstream), behind the least Node proxy');
-  out('(node:http + an undici pool, no rules), and through the mesh data plane (Host: bench.bench). Load: wrk, one thread.');
+  out(`(node:http + an undici pool, no rules), and through the mesh data plane (Host: bench.bench) in one process and with ${meshFigures.workers} worker`);
+  out('processes. Load: wrk, one thread. In brackets: CPU µs per request of all the proxy\'s processes.');
   out();
-  out('| c | direct req/s | p50 ms | p99 ms | nginx req/s | p50 ms | p99 ms | Node proxy req/s | p50 ms | mesh req/s | p50 ms | p99 ms | mesh / nginx | mesh / Node proxy | mesh added p50 | mesh added p99 |');
-  out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of meshFigures.rows) {
-    out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.direct.p99} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.p99} | ${r.node.rps} | ${r.node.p50} | ${r.mesh.rps} | ${r.mesh.p50} | ${r.mesh.p99} | ${(r.mesh.rps / r.nginx.rps).toFixed(2)}× | ${(r.mesh.rps / r.node.rps).toFixed(2)}× | ${(r.mesh.p50 - r.direct.p50).toFixed(3)} ms | ${(r.mesh.p99 - r.direct.p99).toFixed(3)} ms |`);
-  }
+  for (const line of meshTable(meshFigures)) out(line);
   out();
 
   // The console again, hello-world installed (by the gateway benchmark above), then 20 extensions.
