@@ -1,4 +1,5 @@
-import cluster, { type Worker } from 'node:cluster';
+import { fork, type ChildProcess } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DataPlaneView, TraceSelection } from './dataplane-view.js';
@@ -8,8 +9,10 @@ import type { MeshChange, MeshState } from './mesh-state.js';
 import { Telemetry, type TelemetrySnapshot } from './telemetry.js';
 import { SpanStore, type Span } from './tracing.js';
 
-// The data plane on several cores: N worker processes (node:cluster) serve the one `dataplane`
-// port, the backend's process handing each accepted connection to the next worker. The backend
+// The data plane on several cores: N worker processes serve the one `dataplane` port. The
+// backend's process accepts each connection (without reading from it) and hands it to the worker
+// with the fewest open connections (node:cluster's round robin gives a burst of connections to
+// whichever worker answers first, one worker often taking them all on a busy machine). The backend
 // keeps the rules (its watches) and sends every change to every worker, so each routes by the
 // same rules; the APIs ask every worker for its telemetry and spans and merge them, so they
 // answer as with one process. Outlier detection is counted here, from every worker's outcomes: a
@@ -35,7 +38,14 @@ export type WorkerMessage =
   /** From a worker: an endpoint answered (after failures) or failed; a failure's `id` wants a reply once all know. */
   | { type: 'outcome'; id?: number; url: string; failed: boolean; siblings?: string[]; breaker?: CircuitBreakerSpec }
   /** A worker's first message: its listener for the backend's messages is in place. */
-  | { type: 'started' };
+  | { type: 'started' }
+  /** From a worker: it has the rules and takes connections. */
+  | { type: 'ready' }
+  /** To a worker, with the socket: serve this connection. From a worker: one of its connections closed. */
+  | { type: 'connection' }
+  | { type: 'closed' };
+
+interface Worker { child: ChildProcess; started: boolean; ready: boolean; connections: number }
 
 export interface DataPlaneClusterOptions {
   state: MeshState;
@@ -52,65 +62,103 @@ export interface DataPlaneClusterOptions {
 const here = dirname(fileURLToPath(import.meta.url));
 
 export class DataPlaneCluster implements DataPlaneView {
-  /** Workers that have said they listen for messages (a message sent earlier would be lost). */
-  private readonly live = new Set<Worker>();
+  private readonly workers = new Set<Worker>();
   /** Every endpoint's health, counted from all workers' outcomes. */
   private readonly health = new Endpoints();
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; timer: NodeJS.Timeout }>();
   private nextId = 0;
   private stopping = false;
   private rulesReady = false;
-  /** Workers not listening yet. */
-  private readonly listening = new Map<Worker, Promise<void>>();
-  private address?: { port: number; host: string };
+  private server?: Server;
+  private turn = 0;
+  private readonly readyWaiters: Array<() => void> = [];
 
   constructor(private readonly o: DataPlaneClusterOptions) {
     o.state.onChange((change) => this.broadcast({ type: 'change', change }));
   }
 
-  /**
-   * Forks the workers at once: they load while the backend lists the rules (a worker takes
-   * seconds to start on a busy machine). They listen when `listen` gives them the rules.
-   */
-  start(port: number, host = '127.0.0.1'): void {
-    this.address = { port, host };
-    cluster.setupPrimary({ exec: this.o.workerEntry ?? join(here, 'dataplane-worker.js'), serialization: 'advanced' });
-    cluster.on('exit', (w, code, signal) => {
-      this.live.delete(w);
-      if (this.stopping) return;
-      this.o.log(`data-plane worker ${w.process.pid} ended (${signal ?? `code ${code}`}); starting another`);
-      this.fork();
-    });
+  /** Workers that take messages (one sent before its 'started' would be lost). */
+  private get live(): Worker[] {
+    return [...this.workers].filter((w) => w.started && w.child.connected);
+  }
+
+  /** Starts the workers at once: they load while the backend lists the rules (seconds, on a busy machine). */
+  start(): void {
+    if (this.workers.size > 0) return;
     for (let i = 0; i < this.o.workers; i++) this.fork();
   }
 
-  /** The rules are complete: resolves with the data plane's URL once every worker listens. */
+  /** The rules are complete: once every worker has them, listens; resolves with the data plane's URL. */
   async listen(port: number, host = '127.0.0.1'): Promise<string> {
-    if (!this.address) this.start(port, host);
+    this.start();
     this.rulesReady = true;
     for (const w of this.live) this.send(w, { type: 'init', changes: this.o.state.dump() });
-    await Promise.all([...this.listening.values()]);
+    await new Promise<void>((resolve) => {
+      if ([...this.workers].every((w) => w.ready)) resolve();
+      else this.readyWaiters.push(resolve);
+    });
+    // Not read here: the worker reads it (pauseOnConnect).
+    this.server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.handOff(socket));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
     return `http://${host}:${port}`;
   }
 
+  /** To the ready worker with the fewest open connections (ties by turns). */
+  private handOff(socket: Socket): void {
+    const all = [...this.workers];
+    let best: Worker | undefined;
+    for (let i = 0; i < all.length; i++) {
+      const w = all[(this.turn + i) % all.length]!;
+      if (w.ready && w.child.connected && (!best || w.connections < best.connections)) best = w;
+    }
+    this.turn++;
+    if (!best) {
+      socket.destroy();
+      return;
+    }
+    best.connections++;
+    try {
+      best.child.send({ type: 'connection' } satisfies WorkerMessage, socket);
+    } catch {
+      best.connections--;
+      socket.destroy();
+    }
+  }
+
   private fork(): void {
-    const { port, host } = this.address!;
-    const w = cluster.fork({ MESH_DATAPLANE_WORKER: JSON.stringify({ port, host, workers: this.o.workers, traceCapacity: Math.max(100, Math.ceil(this.o.traceCapacity / this.o.workers)) }) });
-    w.on('message', (m: WorkerMessage) => this.received(w, m));
-    w.on('error', (e) => this.o.log(`data-plane worker ${w.process.pid}: ${e.message}`));
-    const listening = new Promise<void>((resolve, reject) => {
-      w.once('listening', () => resolve());
-      w.once('exit', (code) => reject(new Error(`data-plane worker exited with code ${code} before listening`)));
+    const child = fork(this.o.workerEntry ?? join(here, 'dataplane-worker.js'), [], {
+      // The backend's own flags (the permission model's among them): the workers are confined as it is.
+      execArgv: process.execArgv,
+      serialization: 'advanced',
+      env: { ...process.env, MESH_DATAPLANE_WORKER: JSON.stringify({ workers: this.o.workers, traceCapacity: Math.max(100, Math.ceil(this.o.traceCapacity / this.o.workers)) }) },
+      // stdin too: the runtime's exit-with-the-core watch, if any, sees the core's end of it.
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     });
-    listening.catch(() => undefined).finally(() => this.listening.delete(w));
-    this.listening.set(w, listening);
+    const w: Worker = { child, started: false, ready: false, connections: 0 };
+    this.workers.add(w);
+    child.on('message', (m: WorkerMessage) => this.received(w, m));
+    child.on('error', (e) => this.o.log(`data-plane worker ${child.pid}: ${e.message}`));
+    child.once('exit', (code, signal) => {
+      this.workers.delete(w);
+      if (this.stopping) return;
+      this.o.log(`data-plane worker ${child.pid} ended (${signal ?? `code ${code}`}); starting another`);
+      this.fork();
+    });
   }
 
   private received(from: Worker, m: WorkerMessage): void {
     if (m.type === 'started') {
-      // Messages arrive in order: the rules come before any change, and before it listens.
-      this.live.add(from);
+      // Messages arrive in order: the rules come before any change.
+      from.started = true;
       if (this.rulesReady) this.send(from, { type: 'init', changes: this.o.state.dump() });
+    } else if (m.type === 'ready') {
+      from.ready = true;
+      if ([...this.workers].every((w) => w.ready)) for (const r of this.readyWaiters.splice(0)) r();
+    } else if (m.type === 'closed') {
+      from.connections--;
     } else if (m.type === 'reply') {
       const w = this.waiting.get(m.id);
       if (!w) return;
@@ -130,9 +178,9 @@ export class DataPlaneCluster implements DataPlaneView {
   }
 
   private send(w: Worker, m: WorkerMessage): void {
-    if (!w.isConnected()) return;
+    if (!w.child.connected) return;
     try {
-      w.send(m);
+      w.child.send(m);
     } catch {
       // It is going away: its exit starts another.
     }
@@ -144,7 +192,7 @@ export class DataPlaneCluster implements DataPlaneView {
 
   /** Every worker's answer (those that did not answer in time are left out). */
   private async ask<T>(query: WorkerQuery): Promise<T[]> {
-    const replies = [...this.live].filter((w) => w.isConnected()).map((w) => new Promise<T | undefined>((resolve) => {
+    const replies = this.live.map((w) => new Promise<T | undefined>((resolve) => {
       const id = ++this.nextId;
       const timer = setTimeout(() => {
         this.waiting.delete(id);
@@ -176,19 +224,19 @@ export class DataPlaneCluster implements DataPlaneView {
     return SpanStore.of((await this.ask<Span[]>({ what: 'spans', traceIds: ids })).flat());
   }
 
-  /** The worker processes' ids (the benchmark sums their CPU). */
+  /** The worker processes' ids. */
   pids(): number[] {
-    return [...this.live].map((w) => w.process.pid!).filter((p) => p !== undefined);
+    return [...this.workers].map((w) => w.child.pid).filter((p): p is number => p !== undefined);
   }
 
   async close(): Promise<void> {
     this.stopping = true;
-    await Promise.all(Object.values(cluster.workers ?? {}).map((w) => new Promise<void>((resolve) => {
-      if (!w) return resolve();
-      if (w.isDead()) return resolve();
-      w.once('exit', () => resolve());
-      w.kill('SIGTERM');
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await Promise.all([...this.workers].map((w) => new Promise<void>((resolve) => {
+      if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+      w.child.once('exit', () => resolve());
+      w.child.kill('SIGTERM');
     })));
-    this.live.clear();
+    this.workers.clear();
   }
 }

@@ -1,18 +1,19 @@
+import type { Socket } from 'node:net';
 import { DataPlane } from './dataplane.js';
 import type { WorkerMessage } from './dataplane-cluster.js';
 import { MeshState } from './mesh-state.js';
 import { Telemetry } from './telemetry.js';
 import { SpanStore } from './tracing.js';
 
-// A data-plane worker process (node:cluster): the backend forks several, all serving the
-// `dataplane` listener. It is given the rules at start and every change after; it answers the
-// backend's queries for its telemetry, endpoints' health and spans, and tells it when it ejects an
-// endpoint (the backend passes that on to the others).
+// A data-plane worker process: the backend forks several and hands each the connections it
+// accepts on the `dataplane` port. It is given the rules at start and every change after; it
+// answers the backend's queries for its telemetry and spans, and sends it its endpoints' outcomes
+// (the backend counts them for outlier detection across workers).
 
-interface WorkerConfig { port: number; host: string; workers: number; traceCapacity: number }
+interface WorkerConfig { workers: number; traceCapacity: number }
 const config = JSON.parse(process.env.MESH_DATAPLANE_WORKER ?? '{}') as WorkerConfig;
 const log = (msg: string) => process.stderr.write(`${JSON.stringify({ level: 'info', component: 'dataplane-worker', pid: process.pid, msg })}\n`);
-/** To the backend; false when it is gone (this worker then ends: node:cluster exits on the disconnect). */
+/** To the backend; false when it is gone (this worker then ends, on the disconnect). */
 function send(m: WorkerMessage): boolean {
   if (!process.connected) return false;
   try {
@@ -42,14 +43,16 @@ dataplane.endpoints.shared = {
   recovered: (url) => void send({ type: 'outcome', url, failed: false }),
 };
 
-process.on('message', (m: WorkerMessage) => {
+process.on('message', (m: WorkerMessage, socket?: Socket) => {
   switch (m.type) {
     case 'init':
       for (const c of m.changes) state.replay(c);
-      dataplane.listen(config.port, config.host).catch((e: unknown) => {
-        log(`cannot listen: ${(e as Error).message}`);
-        process.exit(1);
-      });
+      send({ type: 'ready' });
+      break;
+    case 'connection':
+      if (!socket) break;
+      socket.once('close', () => send({ type: 'closed' }));
+      dataplane.serve(socket);
       break;
     case 'change':
       state.replay(m.change);
@@ -74,3 +77,5 @@ process.on('message', (m: WorkerMessage) => {
 });
 // Messages sent before this listener existed were dropped: the backend sends the rules now.
 send({ type: 'started' });
+// The backend is gone: so is its data plane.
+process.once('disconnect', () => process.exit(0));

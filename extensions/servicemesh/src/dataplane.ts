@@ -1,5 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { Deadlines, type Expiring } from './deadlines.js';
 import { Endpoints } from './endpoints.js';
@@ -95,7 +95,8 @@ export class DataPlane {
     this.workers = Math.max(1, d.workers ?? 1);
   }
 
-  async listen(port: number, host = '127.0.0.1'): Promise<string> {
+  private http(): Server {
+    if (this.server) return this.server;
     this.server = createServer((req, res) => {
       try {
         this.handle(req, res);
@@ -104,16 +105,28 @@ export class DataPlane {
       }
     });
     this.server.keepAliveTimeout = 65_000;
+    return this.server;
+  }
+
+  async listen(port: number, host = '127.0.0.1'): Promise<string> {
+    const server = this.http();
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, host, () => resolve());
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
     });
-    const a = this.server.address() as AddressInfo;
+    const a = server.address() as AddressInfo;
     return `http://${a.address}:${a.port}`;
   }
 
+  /** Serves a connection accepted elsewhere (a data-plane worker is handed them by the backend). */
+  serve(socket: Socket): void {
+    this.http().emit('connection', socket);
+    socket.resume();
+  }
+
   async close(): Promise<void> {
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await new Promise<void>((r) => (this.server?.listening ? this.server.close(() => r()) : r()));
+    this.server?.closeAllConnections();
     await this.endpoints.close();
   }
 

@@ -3,6 +3,8 @@
 // a request pays a set insert and delete instead of a timer and an AbortController per try.
 
 export const TICK_MS = 5;
+/** Idle sweeps before the interval stops (so that sequential requests do not start one each). */
+const IDLE_SWEEPS = 200;
 
 export interface Expiring {
   /** ms since the epoch. */
@@ -13,6 +15,7 @@ export interface Expiring {
 export class Deadlines {
   private readonly pending = new Set<Expiring>();
   private timer?: NodeJS.Timeout;
+  private idle = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -30,10 +33,12 @@ export class Deadlines {
 
   private sweep(): void {
     if (this.pending.size === 0) {
+      if (++this.idle < IDLE_SWEEPS) return;
       clearInterval(this.timer);
       this.timer = undefined;
       return;
     }
+    this.idle = 0;
     const t = this.now();
     for (const item of this.pending) {
       if (item.deadline > t) continue;

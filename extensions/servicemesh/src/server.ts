@@ -30,7 +30,7 @@ const dataplane: DataPlaneView & { listen(port: number): Promise<string> } = wor
 const port = backend.listeners.dataplane;
 if (port === undefined) throw new Error('no "dataplane" listener: the manifest declares backend.listeners[dataplane] and the runtime sets MORTISE_LISTENERS');
 // Workers load while the rules are listed.
-if (dataplane instanceof DataPlaneCluster) dataplane.start(port);
+if (dataplane instanceof DataPlaneCluster) dataplane.start();
 const access = new Access(backend.core);
 let dataplaneUrl = '';
 
