@@ -22,8 +22,10 @@ const config = backend.config as { traceCapacity?: number; analysisIntervalSecon
 
 const state = new MeshState(log);
 const traceCapacity = config.traceCapacity ?? 20_000;
-// 0 (the default): a worker per core the machine offers; 1: the data plane runs in this process.
-const workers = config.dataplaneWorkers || availableParallelism();
+// 0 (the default): a worker per core but one, left to the applications the mesh serves and to
+// this process (on 2 cores, where workers measured slower than one process, that is 1); 1: the
+// data plane runs in this process.
+const workers = config.dataplaneWorkers || Math.max(1, availableParallelism() - 1);
 const dataplane: DataPlaneView & { listen(port: number): Promise<string> } = workers > 1
   ? new DataPlaneCluster({ state, workers, traceCapacity, log })
   : new LocalDataPlaneView(new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(traceCapacity), log }));
