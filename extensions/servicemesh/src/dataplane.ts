@@ -392,6 +392,11 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
       this.held.chunks.push(chunk);
       return;
     }
+    if (this.res.destroyed) {
+      // The caller went away: no reason to keep the upstream's answer coming.
+      controller.abort(new Error('the caller went away'));
+      return;
+    }
     if (!this.res.write(chunk)) {
       controller.pause();
       this.res.once('drain', () => controller.resume());

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataPlane } from '../src/dataplane.js';
@@ -9,7 +9,8 @@ import { SpanStore } from '../src/tracing.js';
 
 // The data plane in one process, on the paths the sample application does not take: per-try and
 // route timeouts (swept, not timed per request), a slow endpoint retried on another, a body
-// carried through, and a streamed answer larger than one chunk.
+// carried through, a streamed answer larger than one chunk, and an answer stopped when its caller
+// goes away.
 
 describe('the data plane in the backend process', () => {
   const state = new MeshState();
@@ -83,5 +84,26 @@ describe('the data plane in the backend process', () => {
     // Telemetry and a span for each.
     expect(telemetry.window((e) => e.service === 'echo', 60).requests).toBe(2);
     expect(spans.list({ service: 'echo' })).toHaveLength(2);
+  });
+
+  it("stops the upstream's answer when the caller goes away", async () => {
+    let closed!: () => void;
+    const upstreamClosed = new Promise<void>((r) => (closed = r));
+    const endless = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const t = setInterval(() => res.write('x'.repeat(1000)), 5);
+      res.on('close', () => {
+        clearInterval(t);
+        closed();
+      });
+    });
+    state.apply('MeshService', 'ADDED', { metadata: meta('endless'), spec: { versions: [{ name: 'v1', endpoints: [endless] }] } });
+    const caller = connect(Number(new URL(url).port), '127.0.0.1');
+    caller.write('GET / HTTP/1.1\r\nHost: endless.t\r\n\r\n');
+    await new Promise<void>((r) => caller.once('data', () => r()));
+    caller.destroy();
+    await upstreamClosed;
+    await expect.poll(() => spans.list({ service: 'endless' }).length).toBe(1);
+    expect(spans.spansOf(spans.list({ service: 'endless' })[0]!.traceId)[0]!.status).toBe(0);
   });
 });
