@@ -154,6 +154,8 @@ export class DataPlaneCluster implements DataPlaneView {
       // Messages arrive in order: the rules come before any change.
       from.started = true;
       if (this.rulesReady) this.send(from, { type: 'init', changes: this.o.state.dump() });
+      // A replacement worker starts with the ejections in force.
+      for (const [url, health] of this.health.entries()) this.send(from, { type: 'query', id: 0, query: { what: 'health', url, health } });
     } else if (m.type === 'ready') {
       from.ready = true;
       if ([...this.workers].every((w) => w.ready)) for (const r of this.readyWaiters.splice(0)) r();
@@ -224,9 +226,9 @@ export class DataPlaneCluster implements DataPlaneView {
     return SpanStore.of((await this.ask<Span[]>({ what: 'spans', traceIds: ids })).flat());
   }
 
-  /** The worker processes' ids. */
+  /** The worker processes' ids, of those taking connections. */
   pids(): number[] {
-    return [...this.workers].map((w) => w.child.pid).filter((p): p is number => p !== undefined);
+    return [...this.workers].filter((w) => w.ready).map((w) => w.child.pid).filter((p): p is number => p !== undefined);
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,11 @@ export class Endpoints {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /** Every endpoint's health seen so far. */
+  entries(): Array<[string, Health]> {
+    return [...this.health].map(([u, h]) => [u, { ...h }]);
+  }
+
   /** An endpoint's health as the backend counted it. */
   set(url: string, health: Health): void {
     Object.assign(this.h(url), health);

@@ -124,6 +124,16 @@ describe('the data plane on several worker processes', () => {
     expect((await cluster.endpoints()).state(v1).ejected).toBe(false);
   });
 
+  it('replaces a worker that dies, with the rules and the ejections in force', async () => {
+    const before = cluster.pids();
+    expect(before).toHaveLength(2);
+    process.kill(before[0]!, 'SIGKILL');
+    await eventually(() => cluster.pids().length === 2 && !cluster.pids().includes(before[0]!), 20_000, 'a new worker');
+    // The rules (v1 by default: the TrafficRule was deleted) and pool's ejected endpoint, in both.
+    expect((await sendMany(10, 'catalog.shop')).map((r) => r.version)).toEqual(Array(10).fill('v1'));
+    expect((await sendMany(10, 'pool.shop')).filter((r) => r.status !== 200)).toEqual([]);
+  }, 30_000);
+
   it('joins hops served by different workers into one trace, the caller named by its span', async () => {
     state.apply('MeshService', 'ADDED', { metadata: meta('front'), spec: { versions: [{ name: 'v1', endpoints: [v1] }] } });
     state.apply('MeshService', 'ADDED', { metadata: meta('back'), spec: { versions: [{ name: 'v1', endpoints: [v2] }] } });
