@@ -88,7 +88,7 @@ describe('the schema and the TypeScript types', () => {
     expect(schemaKeys(p.apiServices.items)).toEqual(keysOf<APIServiceSpec>({ group: true, version: true }));
     expect(schemaKeys(p.reverseProxies.items)).toEqual(keysOf<ReverseProxySpec>({ prefix: true, stripPrefix: true, headers: true }));
     expect(schemaKeys(p.webhooks.items)).toEqual(keysOf<WebhookSpec>({ path: true, description: true }));
-    expect(schemaKeys(p.roleTemplates.items)).toEqual(keysOf<RoleTemplateSpec>({ name: true, scope: true, displayName: true, description: true, rules: true }));
+    expect(schemaKeys(p.roleTemplates.items)).toEqual(keysOf<RoleTemplateSpec>({ name: true, scope: true, displayName: true, description: true, dependsOn: true, rules: true }));
   });
 
   it('marks exactly the non-optional fields as required', () => {
