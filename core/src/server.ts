@@ -49,6 +49,7 @@ import { createLogger } from './ops/logger.js';
 import { DEFAULT_CORE_LOG_BYTES, LogBuffer } from './ops/log-buffer.js';
 import { coreLogRouter } from './ops/core-log-routes.js';
 import { CoreMetrics } from './ops/metrics.js';
+import { StartPhases } from './ops/start-phases.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
 import { gatewayListener } from './gateway/gateway-listener.js';
 import { RequestGuard } from './http/request-guard.js';
@@ -157,6 +158,7 @@ export const knownClients = [consoleClientId, 'mortise-cli', 'kubectl', 'mortise
 
 /** The composition root: every part of the core is built and wired here, in view. */
 export async function createCore(opts: CoreOptions = {}): Promise<Core> {
+  const start = new StartPhases();
   const logBuffer = opts.logBuffer ?? new LogBuffer();
   // The core's log survives restarts in the data dir, within its cap (docs/operations.md).
   if (opts.dataDir && !logBuffer.directory) logBuffer.persistTo(join(opts.dataDir, 'logs', 'core'), opts.logFiles?.coreMaxBytes ?? DEFAULT_CORE_LOG_BYTES);
@@ -190,6 +192,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       encrypted: { resources: ['/secrets'], codec },
     });
   }
+  start.mark('store');
   const audit = opts.audit ?? new SqliteAuditLog({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', retention: opts.auditRetention, logger });
   const validator = new SchemaValidator();
   const service = new ResourceService(store, kinds, validator);
@@ -206,11 +209,15 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     validate: (o) => validateCrd(o, validator, (group, plural) => kinds.byGroupResource(group, plural)?.source === 'builtin'),
   });
   kinds.register(crdDef);
+  start.mark('kinds');
 
   let url = '';
   const issuer = () => opts.issuer ?? url;
   const keys = new SigningKeys(store);
-  await keys.load();
+  // A first start makes an RSA key in the thread pool while the rest is built; nothing signs or
+  // verifies a token before the core listens.
+  const keysLoaded = keys.load();
+  keysLoaded.catch(() => undefined);
   const revokedSessions = new RevokedSessions(store);
   await revokedSessions.start();
   const tokens = new TokenService(keys, store, {
@@ -218,15 +225,18 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   });
   const users = new UserDirectory(store);
   await users.start();
+  start.mark('users');
   const serviceAccountTokens = new ServiceAccountTokens(store);
   const authenticator = new Authenticator(tokens, users, serviceAccountTokens);
   const rbacIndex = new RbacIndex(store);
   await rbacIndex.start();
+  start.mark('rbac-index');
   const rbac = new RbacAuthorizer(rbacIndex);
   const authorizer = opts.authorizer ?? rbac;
   const guard = new RequestGuard(authenticator, authorizer);
   const gateway = new Gateway({ store, tokens, authenticator, authorizer, audit, registry: metrics.registry, logger, groupsOf: (u) => rbacIndex.groupsOf(u.username, u.groups) }, opts.gateway);
   await gateway.start();
+  start.mark('gateway');
   // Who may move an object between tenants is decided before anything reveals the destination.
   service.addAdmission(tenantMoveAdmission(authorizer, store, kinds));
   service.addAdmission(tenancyAdmission(store));
@@ -234,6 +244,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // Last: an extension's backend sees only writes the core's own checks let through.
   const extensionAdmission = new ExtensionAdmission(store, gateway.identities, logger.child({ component: 'admission' }));
   await extensionAdmission.start();
+  start.mark('extension-admission');
   service.addAdmission(extensionAdmission.plugin());
   // Logins: failed-login throttling (in memory), per-user login records, external identity providers.
   const loginThrottle = new LoginThrottle(opts.loginThrottle);
@@ -247,6 +258,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // In a cluster, CRD status and cleanup, garbage collection and namespace deletion are the cluster's own.
   const crdController = new CrdController(service, kinds, crdDef, logger, { clusterManaged: kubernetes });
   await crdController.loadAll();
+  start.mark('crds');
   const controllers: Controller[] = [
     crdController, ...(kubernetes ? [] : [new GarbageCollector(service, kinds, logger), new NamespaceController(service, kinds, logger)]),
     new WorkspaceController(service, kinds, logger), new NamespaceRolesController(service, kinds, logger),
@@ -294,11 +306,18 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     },
   });
 
-  const generatedAdminPassword = await bootstrapAdmin(service, kinds, opts.adminPassword, logger);
-  await seedBuiltinRoles(service, kinds);
-  // Kubernetes clients default to the "default" namespace.
+  // Independent writes, together: the store commits concurrent creates in one transaction, and
+  // the admin's password hash runs in the thread pool meanwhile.
   const nsDef = kinds.byGroupResource('', 'namespaces')!;
-  if (!(await service.getStored(nsDef, '', 'default'))) await service.create(nsDef, '', { metadata: { name: 'default' } }, {});
+  const [generatedAdminPassword] = await Promise.all([
+    bootstrapAdmin(service, kinds, opts.adminPassword, logger),
+    seedBuiltinRoles(service, kinds),
+    // Kubernetes clients default to the "default" namespace.
+    (async () => {
+      if (!(await service.getStored(nsDef, '', 'default'))) await service.create(nsDef, '', { metadata: { name: 'default' } }, {});
+    })(),
+  ]);
+  start.mark('seed');
 
   // Routes.
   const router = new Router<AppState>();
@@ -392,8 +411,11 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   app.use(router.routes());
   app.use(router.allowedMethods());
 
-  const certs = await servingCerts;
+  start.mark('routes');
+  const [certs] = await Promise.all([servingCerts, keysLoaded]);
+  start.mark('keys-and-certs');
   let server: DualProtocolServer | undefined;
+  let stageTimer: NodeJS.Timeout | undefined;
   let httpsUrl = '';
 
   const core: Core = {
@@ -411,18 +433,24 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       server = new DualProtocolServer(gatewayListener({ gateway, guard, audit, metrics, logger, devRoutes }, app.callback()), certs);
       server.onUpgrade(gateway.upgradeHandler(app.callback()));
       const addr = await server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1');
+      start.mark('listen');
       const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
       url = `http://${host}:${addr.port}`;
       httpsUrl = `https://${host}:${addr.port}`;
       if (elector) elector.start();
-      else for (const c of controllers) await c.start();
+      else await Promise.all(controllers.map((c) => c.start()));
+      start.mark('controllers');
       ready = true;
-      platformModules().catch((e: Error) => logger.error({ event: 'platform-modules.failed', err: e.message }, 'could not stage the platform modules'));
+      logger.info({ event: 'core.started', ...start.summary() }, 'ready');
+      // A moment after the first requests (checking the staged copy reads the SDK's whole tree);
+      // an install before then stages them itself.
+      stageTimer = setTimeout(() => platformModules().catch((e: Error) => logger.error({ event: 'platform-modules.failed', err: e.message }, 'could not stage the platform modules')), 500).unref();
       logger.info({ event: 'core.listening', url, dataDir: opts.dataDir ?? ':memory:', version: coreVersion().gitVersion }, `Mortise core listening on ${url}`);
       return url;
     },
     async close() {
       ready = false;
+      clearTimeout(stageTimer);
       // Stop taking new connections, end watches cleanly, let in-flight requests finish.
       watches.closeAll();
       gateway.closeUpgraded();

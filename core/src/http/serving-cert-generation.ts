@@ -1,72 +1,87 @@
-import { constants, generateKeyPair, privateEncrypt, randomBytes, type KeyObject } from 'node:crypto';
-import { promisify } from 'node:util';
-import forge from 'node-forge';
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
+import {
+  bitString, boolean, explicit, implicit, ipAddressBytes, namedBits, objectIdentifier, octetString, pem, sequence, set,
+  smallInteger, time, unsignedInteger, utf8String,
+} from './der.js';
 import type { ServingCerts } from './serving-certs.js';
 
 // kubectl only sends credentials over TLS, so the core serves HTTPS too, with a CA of its own
-// made at first start. node-forge lays out the certificates; node:crypto makes the keys (in the
-// thread pool, while the core starts) and signs (natively: forge's JavaScript RSA is slow).
+// made at first start. ECDSA P-256 keys: node:crypto makes one in well under a millisecond (an
+// RSA-2048 pair took 100 ms to seconds, the longest part of a first start), and every TLS client
+// the core meets (Go's kubectl, Node's client-node, browsers) accepts them. The certificates are
+// laid out in DER here (der.ts) and signed by node:crypto (RFC 5280).
 
-const generateKeyPairAsync = promisify(generateKeyPair);
+const oid = {
+  commonName: '2.5.4.3',
+  organization: '2.5.4.10',
+  ecdsaWithSha256: '1.2.840.10045.4.3.2',
+  subjectKeyIdentifier: '2.5.29.14',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  basicConstraints: '2.5.29.19',
+  authorityKeyIdentifier: '2.5.29.35',
+  extKeyUsage: '2.5.29.37',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+};
 
-/** DER prefix of a PKCS#1 v1.5 DigestInfo for SHA-256 (RFC 8017 §9.2, note 1). */
-const sha256DigestInfo = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+/** RFC 5280 §4.2.1.3 bit positions. */
+const keyUsageBit = { digitalSignature: 0, keyCertSign: 5, cRLSign: 6 };
 
-interface KeyPair {
+interface Party {
+  name: Buffer;
   privateKey: KeyObject;
-  publicKey: forge.pki.PublicKey;
-  /** What forge's `cert.sign` calls: an RSASSA-PKCS1-v1_5 signature of the digest it hands over. */
-  signer: { sign(md: forge.md.MessageDigest): string };
+  spki: Buffer;
+  keyId: Buffer;
 }
 
-async function rsaKeyPair(): Promise<KeyPair> {
-  const { privateKey, publicKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048 });
+function party(commonName: string): Party {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const attribute = (type: string, value: string) => set(sequence(objectIdentifier(type), utf8String(value)));
   return {
-    privateKey,
-    publicKey: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()),
-    signer: {
-      sign(md) {
-        const digest = Buffer.from(md.digest().getBytes(), 'binary');
-        return privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.concat([sha256DigestInfo, digest])).toString('binary');
-      },
-    },
+    name: sequence(attribute(oid.commonName, commonName), attribute(oid.organization, 'Mortise')),
+    privateKey, spki,
+    // RFC 5280 §4.2.1.2 (1) takes the SHA-1 of the key's bits; any stable unique value will do.
+    keyId: createHash('sha1').update(spki).digest(),
   };
 }
 
-function certificate(subjectCn: string, publicKey: forge.pki.PublicKey, years: number) {
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = publicKey;
-  cert.serialNumber = `01${randomBytes(15).toString('hex')}`;
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + years * 365 * 24 * 3600 * 1000);
-  cert.setSubject([{ name: 'commonName', value: subjectCn }, { name: 'organizationName', value: 'Mortise' }]);
-  return cert;
+const extension = (id: string, critical: boolean, value: Buffer) =>
+  sequence(objectIdentifier(id), ...(critical ? [boolean(true)] : []), octetString(value));
+
+function certificate(subject: Party, issuer: Party, years: number, extensions: Buffer[]): string {
+  const algorithm = sequence(objectIdentifier(oid.ecdsaWithSha256));
+  const tbs = sequence(
+    explicit(0, smallInteger(2)), // v3
+    unsignedInteger(Buffer.concat([Buffer.from([1]), randomBytes(15)])),
+    algorithm,
+    issuer.name,
+    sequence(time(new Date(Date.now() - 60_000)), time(new Date(Date.now() + years * 365 * 24 * 3600 * 1000))),
+    subject.name,
+    subject.spki,
+    explicit(3, sequence(...extensions,
+      extension(oid.subjectKeyIdentifier, false, octetString(subject.keyId)),
+      ...(issuer === subject ? [] : [extension(oid.authorityKeyIdentifier, false, sequence(implicit(0, issuer.keyId)))]))),
+  );
+  const signature = sign('sha256', tbs, { key: issuer.privateKey, dsaEncoding: 'der' });
+  return pem('CERTIFICATE', sequence(tbs, algorithm, bitString(signature)));
 }
 
 export async function generateServingCerts(hosts: string[]): Promise<ServingCerts> {
-  const [ca, leaf] = await Promise.all([rsaKeyPair(), rsaKeyPair()]);
-  const caCert = certificate('mortise-ca', ca.publicKey, 10);
-  caCert.setIssuer(caCert.subject.attributes);
-  caCert.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    { name: 'subjectKeyIdentifier' },
+  const ca = party('mortise-ca');
+  const leaf = party('mortise-core');
+  const caCertPem = certificate(ca, ca, 10, [
+    extension(oid.basicConstraints, true, sequence(boolean(true))),
+    extension(oid.keyUsage, true, namedBits([keyUsageBit.digitalSignature, keyUsageBit.keyCertSign, keyUsageBit.cRLSign])),
   ]);
-  caCert.sign(ca.signer as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-
-  const cert = certificate('mortise-core', leaf.publicKey, 2);
-  cert.setIssuer(caCert.subject.attributes);
-  const altNames = [...new Set(hosts)].map((h) => (/^[\d.]+$/.test(h) || h.includes(':') ? { type: 7, ip: h } : { type: 2, value: h }));
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames },
+  // GeneralName: dNSName [2] IA5String, iPAddress [7] OCTET STRING.
+  const altNames = [...new Set(hosts)].map((h) => (isIP(h) ? implicit(7, ipAddressBytes(h)) : implicit(2, Buffer.from(h, 'ascii'))));
+  const certPem = certificate(leaf, ca, 2, [
+    extension(oid.basicConstraints, false, sequence()),
+    extension(oid.keyUsage, true, namedBits([keyUsageBit.digitalSignature])),
+    extension(oid.extKeyUsage, false, sequence(objectIdentifier(oid.serverAuth))),
+    extension(oid.subjectAltName, false, sequence(...altNames)),
   ]);
-  cert.sign(ca.signer as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-  return {
-    caCertPem: forge.pki.certificateToPem(caCert),
-    certPem: forge.pki.certificateToPem(cert),
-    keyPem: leaf.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
-  };
+  return { caCertPem, certPem, keyPem: leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { generateServingCerts } from './serving-cert-generation.js';
 
 export interface ServingCerts {
   caCertPem: string;
@@ -8,9 +9,6 @@ export interface ServingCerts {
   keyPem: string;
 }
 
-// Making certificates needs node-forge (a large library): loaded only on the start that makes
-// them, not on every start that reads them back.
-const generateServingCerts = async (hosts: string[]) => (await import('./serving-cert-generation.js')).generateServingCerts(hosts);
 
 /** Loads the serving certificates from `<dataDir>/pki`, making them on first start. */
 export async function loadOrCreateServingCerts(dataDir: string | undefined, extraHosts: string[] = []): Promise<ServingCerts> {

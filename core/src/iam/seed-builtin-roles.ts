@@ -5,11 +5,15 @@ import { builtinRoleTemplates, globalBindings, globalRoles, scopeLabel } from '.
 
 export const builtinAnnotation = 'iam.mortise.io/builtin';
 
-/** Creates the built-in global roles and bindings that are missing; keeps built-in rules current. */
+/**
+ * Creates the built-in global roles and bindings that are missing; keeps built-in rules current.
+ * The roles together, then the RoleTemplates, then the bindings together (the store commits concurrent writes in one
+ * transaction).
+ */
 export async function seedBuiltinRoles(service: ResourceService, kinds: KindRegistry): Promise<void> {
   const roleDef = kinds.byGroupResource(iamGroup, 'globalroles')!;
   const bindingDef = kinds.byGroupResource(iamGroup, 'globalrolebindings')!;
-  for (const role of globalRoles) {
+  await Promise.all(globalRoles.map(async (role) => {
     const existing = await service.getStored(roleDef, '', role.name);
     const body = {
       apiVersion: `${iamGroup}/v1alpha1`, kind: 'GlobalRole',
@@ -23,17 +27,17 @@ export async function seedBuiltinRoles(service: ResourceService, kinds: KindRegi
       const { aggregationRoleTemplates: _previous, ...rest } = existing;
       await service.update(roleDef, '', role.name, { ...rest, rules: role.rules, ...(role.aggregationRoleTemplates ? { aggregationRoleTemplates: role.aggregationRoleTemplates } : {}) }, {});
     }
-  }
+  }));
   await seedBuiltinRoleTemplates(service, kinds);
-  for (const b of globalBindings) {
-    if (await service.getStored(bindingDef, '', b.name)) continue;
+  await Promise.all(globalBindings.map(async (b) => {
+    if (await service.getStored(bindingDef, '', b.name)) return;
     await service.create(bindingDef, '', {
       apiVersion: `${iamGroup}/v1alpha1`, kind: 'GlobalRoleBinding',
       metadata: { name: b.name, annotations: { [builtinAnnotation]: 'true' } },
       roleRef: { apiGroup: iamGroup, kind: 'GlobalRole', name: b.role },
       subjects: [{ kind: b.subject.kind, apiGroup: iamGroup, name: b.subject.name }],
     }, {});
-  }
+  }));
 }
 
 /** The core's RoleTemplates (`core-<name>`, no extension label: the role editor's "Platform" group), kept current like the built-in roles. */
