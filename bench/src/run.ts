@@ -15,6 +15,7 @@ import { launchBrowser } from './console-bench.js';
 import { consoleTable, consoleWithExtensions, consoleWithoutExtensions } from './console-figures.js';
 import { devopsBench, devopsRows } from './devops-bench.js';
 import { kubeBenchMarkdown, kubeModeBench } from './kube-bench.js';
+import { tlsTable, tlsVersusKubeApiserver } from './tls-bench.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
 // the same run on the same machine, so the ratio means something on any machine.
@@ -290,7 +291,14 @@ async function main() {
   await bare.stop();
   rmSync(dataDir, { recursive: true, force: true });
 
-  // Last: its own control plane, the core above stopped.
+  // Last: control planes of their own, the core above stopped.
+  const tls = await tlsVersusKubeApiserver(seconds);
+  out();
+  out('## Over TLS: the embedded core vs a kube-apiserver 1.20 + etcd (same client, same machine)');
+  out();
+  if (!tls) out('kube-apiserver is not built (`node scripts/kube-apiserver.mjs`): not measured.');
+  else for (const line of tlsTable(tls)) out(line);
+
   const kube = await kubeModeBench(seconds);
   out();
   out('## Kubernetes mode: through the core vs straight to kube-apiserver (same client, TLS, 16 connections)');

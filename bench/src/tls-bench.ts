@@ -1,0 +1,131 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent } from 'undici';
+import { call, closedLoop, type ApiTarget, type Measure } from './closed-loop.js';
+import { spawnServer } from './processes.js';
+import { generateServingCerts } from '../../core/dist/http/serving-cert-generation.js';
+import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-control-plane.mjs';
+
+// The embedded core (its own process, SQLite) against a kube-apiserver 1.20 + etcd on the same
+// machine, both over HTTPS, same client (undici, one keep-alive TLS pool per target) in this
+// process: creates of a CRD object and GETs of one, at c=1 and c=32. Each figure is measured
+// after a warm-up, core then kube-apiserver, with the load average at that moment: on a shared
+// machine, the ratio within one run is the figure to read.
+
+export interface TlsRow {
+  name: string;
+  connections: number;
+  core: Measure;
+  kube: Measure;
+  /** 1-minute load average when the core's figure was taken, and when the kube-apiserver's was. */
+  load: [number, number];
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const coreMain = join(here, '..', '..', 'core', 'dist', 'main.js');
+const password = 'bench-admin-password';
+const group = 'bench.mortise.io';
+const widgets = `/apis/${group}/v1/namespaces/bench/widgets`;
+
+const crd = {
+  apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition',
+  metadata: { name: `widgets.${group}` },
+  spec: {
+    group, scope: 'Namespaced',
+    names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+    versions: [{
+      name: 'v1', served: true, storage: true,
+      schema: {
+        openAPIV3Schema: {
+          type: 'object',
+          properties: {
+            spec: { type: 'object', properties: { size: { type: 'integer', minimum: 0 }, color: { type: 'string', enum: ['red', 'green', 'blue'] }, owner: { type: 'string' } } },
+          },
+        },
+      },
+    }],
+  },
+};
+
+const widget = (name: string) => ({ apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name }, spec: { size: 3, color: 'green', owner: 'the benchmark' } });
+
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Creates the bench namespace, the CRD and a fixed Widget; waits until the kind is served. */
+async function prepare(t: ApiTarget, name: string): Promise<void> {
+  const created = async (path: string, body: unknown) => {
+    if (!(await call(t, 'POST', path, body)) && !(await call(t, 'GET', `${path}/${(body as { metadata: { name: string } }).metadata.name}`))) {
+      throw new Error(`${name}: could not create ${path}`);
+    }
+  };
+  await created('/api/v1/namespaces', { metadata: { name: 'bench' } });
+  await created('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  await until(`${name} to serve widgets`, () => call(t, 'GET', widgets));
+  await until(`${name} to create the fixed widget`, () => call(t, 'POST', widgets, widget('fixed')));
+}
+
+export async function tlsVersusKubeApiserver(seconds: number): Promise<TlsRow[] | undefined> {
+  if (!kubeBinariesPresent()) return undefined;
+  const certs = await generateServingCerts(['127.0.0.1', 'localhost']);
+  const cluster = await startControlPlane(certs);
+  const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-tls-'));
+  const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_BUNDLED_REPOSITORY: 'off' });
+  const agents: Agent[] = [];
+  try {
+    const tokenRes = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
+    const coreToken = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const coreCa = readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8');
+    const target = (name: 'core' | 'kube', connections: number): ApiTarget => {
+      const dispatcher = new Agent({ connect: { ca: name === 'core' ? coreCa : certs.caCertPem }, connections });
+      agents.push(dispatcher);
+      return name === 'core'
+        ? { base: core.url.replace('http:', 'https:'), token: coreToken, dispatcher }
+        : { base: cluster.server, token: cluster.adminToken, dispatcher };
+    };
+    await prepare(target('core', 1), 'the core');
+    await prepare(target('kube', 1), 'kube-apiserver');
+    const rows: TlsRow[] = [];
+    let run = 0;
+    for (const connections of [1, 32]) {
+      const targets = { core: target('core', connections), kube: target('kube', connections) };
+      for (const [name, op] of [
+        ['create a Widget', (t: ApiTarget, r: number) => (i: number) => call(t, 'POST', widgets, widget(`w-${r}-${i}`))],
+        ['get a Widget', (t: ApiTarget) => () => call(t, 'GET', `${widgets}/fixed`)],
+      ] as const) {
+        const measure = async (t: ApiTarget) => {
+          await closedLoop(connections, Math.max(1, seconds / 3), op(t, run++));
+          const load = loadavg()[0]!;
+          return { m: await closedLoop(connections, seconds, op(t, run++)), load };
+        };
+        const c = await measure(targets.core);
+        const k = await measure(targets.kube);
+        rows.push({ name, connections, core: c.m, kube: k.m, load: [c.load, k.load] });
+      }
+    }
+    return rows;
+  } finally {
+    await Promise.all(agents.map((a) => a.close()));
+    await core.stop();
+    await cluster.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export function tlsTable(rows: TlsRow[]): string[] {
+  return [
+    '| call | c | core req/s | p50 ms | p99 ms | kube-apiserver req/s | p50 ms | p99 ms | core / kube-apiserver | load avg (core, kube) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => {
+      const errs = r.core.errors + r.kube.errors;
+      return `| ${r.name} | ${r.connections} | ${r.core.rps} | ${r.core.p50} | ${r.core.p99} | ${r.kube.rps} | ${r.kube.p50} | ${r.kube.p99} | ${(r.core.rps / r.kube.rps).toFixed(2)}×${errs ? ` (${errs} errors)` : ''} | ${r.load[0].toFixed(1)}, ${r.load[1].toFixed(1)} |`;
+    }),
+  ];
+}
