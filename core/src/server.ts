@@ -53,6 +53,7 @@ import { StartPhases } from './ops/start-phases.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
 import { gatewayListener } from './gateway/gateway-listener.js';
 import { RequestGuard } from './http/request-guard.js';
+import { resourceFastPath } from './http/resource-fast-path.js';
 import { crdCleanupFinalizer, validateCrd } from './registry/crd.js';
 import { KindRegistry } from './registry/kind-registry.js';
 import { ResourceService } from './registry/resource-service.js';
@@ -388,8 +389,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.get('/openapi/v3/apis/:group/:version', (ctx) => {
     ctx.body = openApiV3GroupVersion(kinds, ctx.params.group!, ctx.params.version!) ?? (() => { throw notFound(ctx.params.group!, ''); })();
   });
-  router.all('/api/v1/{*rest}', resources.handle);
-  router.all('/apis/:group/:version/{*rest}', resources.handle);
+  const resourcePaths = ['/api/v1/{*rest}', '/apis/:group/:version/{*rest}'];
+  for (const path of resourcePaths) router.all(path, resources.handle);
 
   const app = new Koa<AppState>();
   app.proxy = false;
@@ -408,6 +409,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   app.use(requestInfo());
   app.use(authentication(guard));
   app.use(authorization(guard));
+  app.use(resourceFastPath(router, resourcePaths, resources.handle));
   app.use(router.routes());
   app.use(router.allowedMethods());
 
