@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +90,8 @@ export async function tlsVersusKubeApiserver(seconds: number): Promise<TlsRow[] 
         ? { base: core.url.replace('http:', 'https:'), token: coreToken, dispatcher }
         : { base: cluster.server, token: cluster.adminToken, dispatcher };
     };
+    // A first start stages the platform modules (a copy of the SDK) in the background: not measured.
+    await until('the core to stage the platform modules', async () => existsSync(join(dataDir, 'extensions', 'unpacked', 'node_modules', '.mortise-platform-modules')));
     await prepare(target('core', 1), 'the core');
     await prepare(target('kube', 1), 'kube-apiserver');
     const rows: TlsRow[] = [];
