@@ -57,14 +57,22 @@ describe('a start', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const started = (buffer: LogBuffer) => buffer.tail().map((l) => JSON.parse(l.line) as Record<string, unknown>).filter((l) => l.event === 'core.started');
+  /** The `core.started` lines the core writes to its log buffer from now on. */
+  const startedLines = (buffer: LogBuffer) => {
+    const lines: Array<Record<string, unknown>> = [];
+    buffer.on('line', (l: { line: string }) => {
+      const parsed = JSON.parse(l.line) as Record<string, unknown>;
+      if (parsed.event === 'core.started') lines.push(parsed);
+    });
+    return lines;
+  };
 
   it('logs its phases once, on a fresh data dir and again on the same one', async () => {
     for (const run of ['fresh', 'warm']) {
       const logBuffer = new LogBuffer();
+      const lines = startedLines(logBuffer);
       const t = await startTestCore({ dataDir, logBuffer });
       cores.push(t);
-      const lines = started(logBuffer);
       expect(lines, run).toHaveLength(1);
       const { phases, ms } = lines[0] as { phases: Record<string, number>; ms: number };
       expect(Object.keys(phases), run).toEqual(['store', 'kinds', 'users', 'rbac-index', 'gateway', 'extension-admission', 'crds', 'seed', 'routes', 'keys-and-certs', 'listen', 'controllers']);
