@@ -1,13 +1,18 @@
 #!/usr/bin/env node
 import { configFromEnv } from './config.js';
 import { createCore } from './server.js';
+import { servePrimary } from './cluster/serve-primary.js';
+import { workersFromEnv } from './cluster/worker-count.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildBundledRepository, registerBundledRepository } from './extensions/bundled-repository.js';
 
 // `npm start`: the core in embedded mode, configured from the environment; never asks for input.
 const config = configFromEnv();
-const core = await createCore(config);
+// MORTISE_WORKERS ≥ 2: that many processes serve clients, this one writes the store (core/src/cluster).
+const workers = config.mode === 'kubernetes' && !process.env.MORTISE_WORKERS ? 1 : workersFromEnv(process.env.MORTISE_WORKERS);
+const serving = workers > 1 ? await servePrimary(config, workers) : undefined;
+const core = serving?.core ?? await createCore(config);
 
 /**
  * What the person who started the core must see, whatever the log level: plain lines on a
@@ -24,7 +29,7 @@ if (core.generatedAdminPassword) {
     'generated the password of "admin"; it is shown once: set MORTISE_ADMIN_PASSWORD to choose your own',
     `\n  Mortise admin password (shown once): ${core.generatedAdminPassword}\n  Set MORTISE_ADMIN_PASSWORD to choose your own.\n\n`);
 }
-await core.listen();
+if (!serving) await core.listen();
 announce('core.ready', { url: core.url, httpsUrl: core.httpsUrl }, `Mortise is running at ${core.url} (log in as "admin")`,
   `  Mortise is running at ${core.url}  (log in as "admin")\n`);
 // The extensions shipped in this checkout become the `bundled` repository: packed once the core
@@ -44,7 +49,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (stopping) process.exit(1);
     stopping = true;
     core.logger.info({ event: 'core.stopping', signal }, 'shutting down');
-    core.close().then(() => process.exit(0), (e: Error) => {
+    (serving?.cluster.stop() ?? Promise.resolve()).then(() => core.close()).then(() => process.exit(0), (e: Error) => {
       core.logger.error({ err: e.message }, 'shutdown failed');
       process.exit(1);
     });

@@ -32,6 +32,7 @@ import { RevokedSessions } from './auth/revoked-sessions.js';
 import { TokenService } from './auth/token-service.js';
 import { UserDirectory } from './auth/user-directory.js';
 import { userStrategy } from './auth/user-strategy.js';
+import type { ClusterRole } from './cluster/cluster-role.js';
 import type { CoreConfig } from './config.js';
 import type { Controller } from './controller/controller.js';
 import { CrdController } from './controller/crd-controller.js';
@@ -121,6 +122,8 @@ export interface CoreOptions extends Partial<CoreConfig> {
   gateway?: GatewayOptions;
   /** The built console (default: core/console/dist). */
   consoleDir?: string;
+  /** A process of a multi-process core (MORTISE_WORKERS ≥ 2): the primary or a serving worker (core/src/cluster). */
+  cluster?: ClusterRole;
 }
 
 export interface Core {
@@ -194,7 +197,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     });
   }
   start.mark('store');
-  const audit = opts.audit ?? new SqliteAuditLog({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', retention: opts.auditRetention, logger });
+  // A serving worker writes nothing itself: the primary bootstraps, runs the controllers and writes the audit log.
+  const worker = opts.cluster?.role === 'worker' ? opts.cluster : undefined;
+  const primary = opts.cluster?.role === 'primary' ? opts.cluster : undefined;
+  const audit = worker?.audit ?? opts.audit ?? new SqliteAuditLog({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', retention: opts.auditRetention, logger });
   const validator = new SchemaValidator();
   const service = new ResourceService(store, kinds, validator);
 
@@ -257,7 +263,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const resources = new ResourceHandler(kinds, service, watches, (user, info) => guard.authorize(user, info));
 
   // In a cluster, CRD status and cleanup, garbage collection and namespace deletion are the cluster's own.
-  const crdController = new CrdController(service, kinds, crdDef, logger, { clusterManaged: kubernetes });
+  const crdController = new CrdController(service, kinds, crdDef, logger, { clusterManaged: kubernetes || !!worker });
   await crdController.loadAll();
   start.mark('crds');
   const controllers: Controller[] = [
@@ -308,9 +314,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   });
 
   // Independent writes, together: the store commits concurrent creates in one transaction, and
-  // the admin's password hash runs in the thread pool meanwhile.
+  // the admin's password hash runs in the thread pool meanwhile. A serving worker writes nothing.
   const nsDef = kinds.byGroupResource('', 'namespaces')!;
-  const [generatedAdminPassword] = await Promise.all([
+  const [generatedAdminPassword] = worker ? [undefined] : await Promise.all([
     bootstrapAdmin(service, kinds, opts.adminPassword, logger),
     seedBuiltinRoles(service, kinds),
     // Kubernetes clients default to the "default" namespace.
@@ -352,7 +358,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.get('/metrics', async (ctx) => {
     ctx.type = metrics.registry.contentType;
     metrics.watches.set(watches.size);
-    ctx.body = await metrics.registry.metrics();
+    ctx.body = primary ? await primary.metricsText() : await metrics.registry.metrics();
   });
   router.get('/version', (ctx) => {
     ctx.body = coreVersion();
@@ -432,21 +438,26 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       url = v;
     },
     async listen() {
-      server = new DualProtocolServer(gatewayListener({ gateway, guard, audit, metrics, logger, devRoutes }, app.callback()), certs);
+      const front = gatewayListener({ gateway, guard, audit, metrics, logger, devRoutes }, app.callback());
+      server = new DualProtocolServer(worker ? worker.primaryRoutes(front) : front, certs);
       server.onUpgrade(gateway.upgradeHandler(app.callback()));
       const addr = await server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1');
       start.mark('listen');
       const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
       url = `http://${host}:${addr.port}`;
       httpsUrl = `https://${host}:${addr.port}`;
+      // The primary listens on loopback for its workers only; clients know the workers' port.
+      primary?.listening(url);
+      const advertised = primary?.advertised();
+      if (advertised) ({ url, httpsUrl } = advertised);
       if (elector) elector.start();
-      else await Promise.all(controllers.map((c) => c.start()));
+      else await Promise.all((worker ? [crdController] : controllers).map((c) => c.start()));
       start.mark('controllers');
       ready = true;
       logger.info({ event: 'core.started', ...start.summary() }, 'ready');
       // A moment after the first requests (checking the staged copy reads the SDK's whole tree);
       // an install before then stages them itself.
-      stageTimer = setTimeout(() => platformModules().catch((e: Error) => logger.error({ event: 'platform-modules.failed', err: e.message }, 'could not stage the platform modules')), 500).unref();
+      if (!worker) stageTimer = setTimeout(() => platformModules().catch((e: Error) => logger.error({ event: 'platform-modules.failed', err: e.message }, 'could not stage the platform modules')), 500).unref();
       logger.info({ event: 'core.listening', url, dataDir: opts.dataDir ?? ':memory:', version: coreVersion().gitVersion }, `Mortise core listening on ${url}`);
       return url;
     },
@@ -460,7 +471,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       gateway.stop();
       extensionAdmission.stop();
       if (elector) await elector.stop();
-      else for (const c of controllers) await c.stop();
+      else for (const c of worker ? [crdController] : controllers) await c.stop();
       await runtime.stopAll();
       rbacIndex.stop();
       users.stop();

@@ -14,6 +14,12 @@ export interface SqliteStoreOptions {
   eventRetention?: number;
   /** Resources (`group/resource`, e.g. `/secrets`) whose objects are stored sealed by `codec`. */
   encrypted?: { resources: string[]; codec: ValueCodec };
+  /**
+   * Opens an existing file for reading only (a serving worker's replica, core/src/cluster): no
+   * schema, no migration, no resealing; writes fail. The writer keeps the file in WAL mode, so
+   * reads here see every commit as soon as it is made and never block it.
+   */
+  readOnly?: boolean;
 }
 
 type Listener = { namespace?: string; onEvent: (e: StoreEvent) => void };
@@ -38,10 +44,38 @@ export class SqliteStore implements ResourceStore {
     this.retention = opts.eventRetention ?? 100_000;
     this.sealed = new Set(opts.encrypted?.resources ?? []);
     this.codec = opts.encrypted?.codec;
-    this.db = new Database(opts.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db = new Database(opts.path, { readonly: opts.readOnly === true, fileMustExist: opts.readOnly === true });
+    if (!opts.readOnly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+    }
     this.db.pragma('busy_timeout = 5000');
+    if (!opts.readOnly) this.createSchema();
+    const db = this.db;
+    this.stmts = {
+      nextRv: db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'resourceVersion' RETURNING value`),
+      currentRv: db.prepare(`SELECT value FROM meta WHERE key = 'resourceVersion'`),
+      get: db.prepare(`SELECT rv, data FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
+      insert: db.prepare(`INSERT INTO objects (resource, namespace, name, uid, rv, data) VALUES (?, ?, ?, ?, ?, ?)`),
+      update: db.prepare(`UPDATE objects SET uid = ?, rv = ?, data = ? WHERE resource = ? AND namespace = ? AND name = ?`),
+      remove: db.prepare(`DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
+      listAll: db.prepare(`SELECT namespace, name, data FROM objects WHERE resource = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name LIMIT ?`),
+      listNs: db.prepare(`SELECT namespace, name, data FROM objects WHERE resource = ? AND namespace = ? AND name > ? ORDER BY name LIMIT ?`),
+      event: db.prepare(`INSERT INTO events (rv, resource, namespace, name, type, data, prev_labels) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      replay: db.prepare(`SELECT rv, namespace, name, type, data, prev_labels FROM events WHERE resource = ? AND rv > ? ORDER BY rv`),
+      oldestEvent: db.prepare(`SELECT MIN(rv) AS rv FROM events`),
+      prune: db.prepare(`DELETE FROM events WHERE rv <= ?`),
+      ownersOf: db.prepare(`DELETE FROM owner_refs WHERE resource = ? AND namespace = ? AND name = ?`),
+      addOwner: db.prepare(`INSERT OR IGNORE INTO owner_refs (owner_uid, resource, namespace, name) VALUES (?, ?, ?, ?)`),
+      dangling: db.prepare(`SELECT DISTINCT owner_uid FROM owner_refs WHERE owner_uid NOT IN (SELECT uid FROM objects)`),
+      dependents: db.prepare(`SELECT o.resource, o.data FROM owner_refs r JOIN objects o
+        ON o.resource = r.resource AND o.namespace = r.namespace AND o.name = r.name WHERE r.owner_uid = ?`),
+    };
+    this.inTransaction = db.transaction((work: () => unknown) => work()) as <T>(work: () => T) => T;
+    if (!opts.readOnly) this.resealStale();
+  }
+
+  private createSchema(): void {
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       INSERT OR IGNORE INTO meta (key, value) VALUES ('resourceVersion', 0);
@@ -67,28 +101,6 @@ export class SqliteStore implements ResourceStore {
     if (!(this.db.pragma('table_info(events)') as Array<{ name: string }>).some((c) => c.name === 'prev_labels')) {
       this.db.exec('ALTER TABLE events ADD COLUMN prev_labels TEXT');
     }
-    const db = this.db;
-    this.stmts = {
-      nextRv: db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'resourceVersion' RETURNING value`),
-      currentRv: db.prepare(`SELECT value FROM meta WHERE key = 'resourceVersion'`),
-      get: db.prepare(`SELECT rv, data FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
-      insert: db.prepare(`INSERT INTO objects (resource, namespace, name, uid, rv, data) VALUES (?, ?, ?, ?, ?, ?)`),
-      update: db.prepare(`UPDATE objects SET uid = ?, rv = ?, data = ? WHERE resource = ? AND namespace = ? AND name = ?`),
-      remove: db.prepare(`DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
-      listAll: db.prepare(`SELECT namespace, name, data FROM objects WHERE resource = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name LIMIT ?`),
-      listNs: db.prepare(`SELECT namespace, name, data FROM objects WHERE resource = ? AND namespace = ? AND name > ? ORDER BY name LIMIT ?`),
-      event: db.prepare(`INSERT INTO events (rv, resource, namespace, name, type, data, prev_labels) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-      replay: db.prepare(`SELECT rv, namespace, name, type, data, prev_labels FROM events WHERE resource = ? AND rv > ? ORDER BY rv`),
-      oldestEvent: db.prepare(`SELECT MIN(rv) AS rv FROM events`),
-      prune: db.prepare(`DELETE FROM events WHERE rv <= ?`),
-      ownersOf: db.prepare(`DELETE FROM owner_refs WHERE resource = ? AND namespace = ? AND name = ?`),
-      addOwner: db.prepare(`INSERT OR IGNORE INTO owner_refs (owner_uid, resource, namespace, name) VALUES (?, ?, ?, ?)`),
-      dangling: db.prepare(`SELECT DISTINCT owner_uid FROM owner_refs WHERE owner_uid NOT IN (SELECT uid FROM objects)`),
-      dependents: db.prepare(`SELECT o.resource, o.data FROM owner_refs r JOIN objects o
-        ON o.resource = r.resource AND o.namespace = r.namespace AND o.name = r.name WHERE r.owner_uid = ?`),
-    };
-    this.inTransaction = db.transaction((work: () => unknown) => work()) as <T>(work: () => T) => T;
-    this.resealStale();
   }
 
   /** The text stored for an object of `key` (sealed for encrypted resources). */
@@ -385,7 +397,19 @@ export class SqliteStore implements ResourceStore {
   private undelivered: StoreEvent[] = [];
   private delivering = false;
 
+  private readonly commitListeners = new Set<(event: StoreEvent) => void>();
+
+  /**
+   * Every committed event of every resource, in resourceVersion order (what the primary sends
+   * its serving workers, core/src/cluster). Returns the unsubscribe function.
+   */
+  onCommit(listener: (event: StoreEvent) => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
   private deliver(event: StoreEvent) {
+    for (const l of this.commitListeners) l(event);
     const set = this.listeners.get(refKey(event.ref));
     if (!set) return;
     for (const l of [...set]) {
