@@ -54,3 +54,19 @@ export async function measure(pid: number | undefined | number[], run: () => Pro
   const after = ticksOf(pids);
   return before === undefined || after === undefined || !r.requests ? r : { ...r, cpuUsPerRequest: Math.round(((after - before) * 10_000) / r.requests) };
 }
+
+/** The serving workers a core's primary forked (MORTISE_WORKERS ≥ 2), not the extension backends it also runs. */
+export function workerPids(primaryPid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${primaryPid}/task/${primaryPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return children.filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker-main');
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return [];
+  }
+}

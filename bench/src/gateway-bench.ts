@@ -28,7 +28,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 /** hello-world from the bundled repository: install-to-serving, toggle, proxied vs. direct. */
-export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number): Promise<GatewayFigures> {
+export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[]): Promise<GatewayFigures> {
   const auth = { authorization: `Bearer ${token}` };
   const json = { ...auth, 'content-type': 'application/json' };
   await until(async () => (await fetch(`${url}${ext}/extensionversions/hello-world-0.1.0`, { headers: auth })).ok, 30_000, 'bundled repository');

@@ -2,32 +2,63 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measure, workerPids } from './cpu.js';
 import { gatewayBench, type Measured } from './gateway-bench.js';
 import { spawnServer } from './processes.js';
+import { wrk } from './wrk.js';
 
 // `node bench/dist/gateway-run.js`: the gateway part of `npm run bench` alone (hello-world
-// installed from the bundled repository, then direct vs nginx vs gateway under wrk). Extra
-// environment (MORTISE_WORKERS, ...) is passed to the core.
+// installed from the bundled repository, then direct vs nginx vs gateway under wrk), and a GET of
+// one object, for a one-process core and for a core with BENCH_WORKERS serving workers
+// (MORTISE_WORKERS; default 2), each in the same run. CPU µs/request of a multi-process core is
+// its primary's and its workers' together (not the backend's).
 
 const here = dirname(fileURLToPath(import.meta.url));
 const coreMain = join(here, '..', '..', 'core', 'dist', 'main.js');
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const password = 'bench-admin-password';
+const workerCounts = [1, Number(process.env.BENCH_WORKERS ?? 2)];
 
-const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-gw-'));
-try {
-  const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password }, '/readyz', process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []);
-  const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
-  const tok = ((await res.json()) as { access_token: string }).access_token;
-  const gw = await gatewayBench(core.url, tok, seconds, core.child.pid);
-  const cell = (m: Measured) => `${m.rps} | ${m.p50} | ${m.cpuUsPerRequest ?? ''}`;
-  console.log(`load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}; idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s`);
-  console.log('| c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | gateway req/s | p50 ms | CPU µs/req | /hello req/s | p50 ms | CPU µs/req | gateway / nginx |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of gw.rows) {
-    console.log(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× |`);
+const cell = (m: Measured) => `${m.rps} | ${m.p50} | ${m.cpuUsPerRequest ?? ''}`;
+const gatewayRows: string[] = [];
+const getRows: string[] = [];
+let load = '';
+
+for (const workers of workerCounts) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-gw-'));
+  try {
+    const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: String(workers) }, '/readyz',
+      process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []);
+    const pids = [core.child.pid!, ...workerPids(core.child.pid!)];
+    if (pids.length !== (workers > 1 ? workers + 1 : 1)) throw new Error(`expected ${workers} serving processes, found the pids ${pids.join(', ')}`);
+    const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
+    const tok = ((await res.json()) as { access_token: string }).access_token;
+    const auth = { authorization: `Bearer ${tok}` };
+    const gw = await gatewayBench(core.url, tok, seconds, pids);
+    load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s. `;
+    for (const r of gw.rows) {
+      gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× |`);
+    }
+    // GET of one object (a ConfigMap) through the API.
+    const object = `${core.url}/api/v1/namespaces/default/configmaps/bench`;
+    const made = await fetch(`${core.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'bench' }, data: { a: 'b' } }) });
+    if (made.status !== 201) throw new Error(`configmap: ${made.status}`);
+    await wrk({ url: object, headers: auth, connections: 8, durationSec: 3 });
+    for (const c of [1, 64]) {
+      const get = await measure(pids, () => wrk({ url: object, headers: auth, connections: c, durationSec: seconds }));
+      getRows.push(`| ${workers} | ${c} | ${cell(get)} | ${get.p99} |`);
+    }
+    await core.stop();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
-  await core.stop();
-} finally {
-  rmSync(dataDir, { recursive: true, force: true });
 }
+
+console.log(load);
+console.log('| serving processes | c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | gateway req/s | p50 ms | CPU µs/req | /hello req/s | p50 ms | CPU µs/req | gateway / nginx |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const r of gatewayRows) console.log(r);
+console.log('');
+console.log('| serving processes | c | GET one object req/s | p50 ms | CPU µs/req | p99 ms |');
+console.log('|---|---|---|---|---|---|');
+for (const r of getRows) console.log(r);

@@ -27,6 +27,8 @@ interface Serving {
   serving: boolean;
   /** The newest resourceVersion it has handed to its watchers. */
   acked: number;
+  /** The newest resourceVersion sent to it (a worker started after the last write has nothing to acknowledge). */
+  sent: number;
   startedAt: number;
 }
 
@@ -48,6 +50,8 @@ export class ClusterPrimary {
   private allListening?: (addr: { url: string; httpsUrl: string }) => void;
   private unsubscribe?: () => void;
   private restartDelayMs = 250;
+  /** The newest resourceVersion sent to the workers. */
+  private lastEvent = 0;
   private readonly onStatus = () => this.broadcast({ mortise: 'backends', backends: this.opts.runtime.list() });
 
   constructor(private readonly opts: ClusterPrimaryOptions) {}
@@ -55,7 +59,13 @@ export class ClusterPrimary {
   /** Forks the workers; resolves with the address they share once every one listens. */
   start(): Promise<{ url: string; httpsUrl: string }> {
     cluster.setupPrimary({ exec: this.opts.exec, args: [] });
-    this.unsubscribe = this.opts.store.onCommit((event) => this.broadcast({ mortise: 'event', event }));
+    this.unsubscribe = this.opts.store.onCommit((event) => {
+      this.lastEvent = Number(event.resourceVersion);
+      for (const w of this.workers.values()) {
+        w.sent = this.lastEvent;
+        this.send(w.worker, { mortise: 'event', event });
+      }
+    });
     this.opts.runtime.on('status', this.onStatus);
     const listening = new Promise<{ url: string; httpsUrl: string }>((resolve) => (this.allListening = resolve));
     for (let i = 0; i < this.opts.workers; i++) this.fork();
@@ -100,7 +110,7 @@ export class ClusterPrimary {
 
   private fork(): void {
     const worker = cluster.fork();
-    const serving: Serving = { worker, serving: false, acked: 0, startedAt: Date.now() };
+    const serving: Serving = { worker, serving: false, acked: 0, sent: 0, startedAt: Date.now() };
     this.workers.set(worker.id, serving);
     worker.on('message', (m: unknown) => {
       if (isMessage<ToPrimary>(m)) this.onMessage(serving, m);
@@ -168,7 +178,7 @@ export class ClusterPrimary {
     }
     // The asking worker has the events before this answer (one channel, in order); the others
     // must have taken them in before the client can send its next request to one of them.
-    await this.barrier(Number(await store.currentResourceVersion()), w.worker.id);
+    await this.barrier(this.lastEvent, w.worker.id);
     this.send(w.worker, reply);
   }
 
@@ -180,10 +190,15 @@ export class ClusterPrimary {
     });
   }
 
+  /** Whether a serving worker has yet to take in events up to `rv` that were sent to it. */
+  private lagging(w: Serving, rv: number, except: number): boolean {
+    return w.serving && w.worker.id !== except && w.acked < Math.min(rv, w.sent) && !w.worker.isDead();
+  }
+
   private checkBarriers(): void {
     for (let i = this.barriers.length - 1; i >= 0; i--) {
       const b = this.barriers[i]!;
-      const waiting = [...this.workers.values()].some((w) => w.serving && w.worker.id !== b.except && w.acked < b.rv && !w.worker.isDead());
+      const waiting = [...this.workers.values()].some((w) => this.lagging(w, b.rv, b.except));
       if (waiting) continue;
       this.barriers.splice(i, 1);
       b.resolve();
@@ -193,7 +208,7 @@ export class ClusterPrimary {
   /** A worker that does not take in events is restarted: the guarantee above holds for whoever serves. */
   private evictLagging(rv: number, except: number): void {
     for (const w of this.workers.values()) {
-      if (w.serving && w.worker.id !== except && w.acked < rv && !w.worker.isDead()) {
+      if (this.lagging(w, rv, except)) {
         this.opts.logger.error({ event: 'cluster.worker-lagging', worker: w.worker.id, pid: w.worker.process.pid, acked: w.acked, rv }, 'a worker did not take in store events in time; restarting it');
         w.serving = false;
         w.worker.process.kill('SIGKILL');

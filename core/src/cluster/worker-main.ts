@@ -4,6 +4,8 @@ import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { configFromEnv } from '../config.js';
 import { createCore } from '../server.js';
+import { LogBuffer } from '../ops/log-buffer.js';
+import { createLogger } from '../ops/logger.js';
 import { EncryptionKeys } from '../store/encryption-keys.js';
 import { isMessage, type ToPrimary, type ToWorker } from './messages.js';
 import { PrimaryRoutes } from './primary-routes.js';
@@ -58,8 +60,11 @@ process.on('message', (m: unknown) => {
 });
 
 const workerId = String(cluster.worker!.id);
+// Its log lines say which worker wrote them.
+const logBuffer = new LogBuffer();
 core = await createCore({
-  ...config, store, runtime: backends,
+  ...config, store, runtime: backends, logBuffer,
+  logger: createLogger({ level: config.logLevel, buffer: logBuffer }).child({ worker: cluster.worker!.id }),
   cluster: {
     role: 'worker', audit: new ForwardedAuditLog(send),
     primaryRoutes: (fallback) => {
