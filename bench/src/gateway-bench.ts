@@ -28,7 +28,8 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 /** hello-world from the bundled repository: install-to-serving, toggle, proxied vs. direct. */
-export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[]): Promise<GatewayFigures> {
+/** `processes`: how many processes serve (MORTISE_WORKERS): each is warmed up as long as a single one is. */
+export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[], processes = 1): Promise<GatewayFigures> {
   const auth = { authorization: `Bearer ${token}` };
   const json = { ...auth, 'content-type': 'application/json' };
   await until(async () => (await fetch(`${url}${ext}/extensionversions/hello-world-0.1.0`, { headers: auth })).ok, 30_000, 'bundled repository');
@@ -60,7 +61,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
     // has optimised it (about the first 2,000 requests, ~1 ms of CPU each instead of ~0.3), which
     // would otherwise land in whichever measurement comes first (it did: the gateway at c=1).
     for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
-    for (const path of ['healthz', 'hello']) await wrk({ url: `${url}/proxy/hello-world/${path}`, headers: auth, connections: 8, durationSec: warmupSeconds });
+    for (const path of ['healthz', 'hello']) await wrk({ url: `${url}/proxy/hello-world/${path}`, headers: auth, connections: 8, durationSec: warmupSeconds * processes });
     // What the core spends with nothing to serve is in every CPU-per-request figure below; shown so it can be judged.
     const idleBefore = cpuTicks(corePid);
     await new Promise((r) => setTimeout(r, 1000));

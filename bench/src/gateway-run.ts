@@ -34,7 +34,7 @@ for (const workers of workerCounts) {
     const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
     const tok = ((await res.json()) as { access_token: string }).access_token;
     const auth = { authorization: `Bearer ${tok}` };
-    const gw = await gatewayBench(core.url, tok, seconds, pids);
+    const gw = await gatewayBench(core.url, tok, seconds, pids, workers);
     load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s. `;
     for (const r of gw.rows) {
       gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× |`);
@@ -43,7 +43,7 @@ for (const workers of workerCounts) {
     const object = `${core.url}/api/v1/namespaces/default/configmaps/bench`;
     const made = await fetch(`${core.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'bench' }, data: { a: 'b' } }) });
     if (made.status !== 201) throw new Error(`configmap: ${made.status}`);
-    await wrk({ url: object, headers: auth, connections: 8, durationSec: 3 });
+    await wrk({ url: object, headers: auth, connections: 8, durationSec: 3 * workers });
     for (const c of [1, 64]) {
       const get = await measure(pids, () => wrk({ url: object, headers: auth, connections: c, durationSec: seconds }));
       getRows.push(`| ${workers} | ${c} | ${cell(get)} | ${get.p99} |`);
