@@ -10,7 +10,11 @@ import { buildBundledRepository, registerBundledRepository } from './extensions/
 // `npm start`: the core in embedded mode, configured from the environment; never asks for input.
 const config = configFromEnv();
 // MORTISE_WORKERS ≥ 2: that many processes serve clients, this one writes the store (core/src/cluster).
-const workers = config.mode === 'kubernetes' && !process.env.MORTISE_WORKERS ? 1 : workersFromEnv(process.env.MORTISE_WORKERS);
+// In kubernetes mode the core scales by replicas: one process each.
+const workers = config.mode === 'kubernetes' ? 1 : workersFromEnv(process.env.MORTISE_WORKERS);
+if (config.mode === 'kubernetes' && workersFromEnv(process.env.MORTISE_WORKERS, 1) > 1) {
+  throw new Error('MORTISE_WORKERS above 1 needs the embedded store; in kubernetes mode run more replicas instead');
+}
 const serving = workers > 1 ? await servePrimary(config, workers) : undefined;
 const core = serving?.core ?? await createCore(config);
 
