@@ -165,7 +165,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const start = new StartPhases();
   const logBuffer = opts.logBuffer ?? new LogBuffer();
   // The core's log survives restarts in the data dir, within its cap (docs/operations.md).
-  if (opts.dataDir && !logBuffer.directory) logBuffer.persistTo(join(opts.dataDir, 'logs', 'core'), opts.logFiles?.coreMaxBytes ?? DEFAULT_CORE_LOG_BYTES);
+  // A serving worker's lines stay in memory (and on standard output): the files are the primary's.
+  if (opts.dataDir && !logBuffer.directory && opts.cluster?.role !== 'worker') logBuffer.persistTo(join(opts.dataDir, 'logs', 'core'), opts.logFiles?.coreMaxBytes ?? DEFAULT_CORE_LOG_BYTES);
   const logger = opts.logger ?? createLogger({ level: opts.logLevel, buffer: logBuffer });
   // Made in the thread pool on a first start while the rest of the core is built.
   const servingCerts = loadOrCreateServingCerts(opts.dataDir, opts.host && opts.host !== '0.0.0.0' ? [opts.host] : []);

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { AuditEvent, AuditFilter, AuditLog, AuditPage } from '../audit/audit-log.js';
+import type { LogRead, LogReadQuery } from '../ops/durable-log.js';
 import type { BackendLogLine, BackendSpec, BackendStatus, Runtime, RuntimeEvents } from '../runtime/runtime.js';
 import type { ToPrimary } from './messages.js';
 
@@ -63,8 +64,8 @@ export class BackendsView extends EventEmitter<RuntimeEvents> implements Runtime
     return Promise.reject(primaryOnly('stopping a backend'));
   }
 
-  logs(_id: string, _tail?: number): BackendLogLine[] {
-    return [];
+  logs(_id: string, _q?: LogReadQuery): Promise<LogRead<BackendLogLine>> {
+    return Promise.reject(primaryOnly('reading a backend\'s log'));
   }
 
   async stopAll(): Promise<void> {}
