@@ -237,7 +237,7 @@ describe('MORTISE_WORKERS=2: two serving processes and a primary', () => {
     expect((await a.call('GET', cms, admin)).status).toBe(200);
   });
 
-  it('proxies gateway routes from both workers, and audits their writes in the primary', async () => {
+  it('proxies gateway routes from both workers; audit, core log and metrics come from the primary', async () => {
     const created = await a.call('POST', '/apis/extensions.mortise.io/v1alpha1/reverseproxies', admin, {
       apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name: 'demo', labels: { 'extensions.mortise.io/extension': 'demo' } },
       spec: { matcher: { path: '/proxy/demo/' }, upstream: { url: running.url }, directives: { stripPathPrefix: '/proxy/demo' } },
@@ -256,6 +256,10 @@ describe('MORTISE_WORKERS=2: two serving processes and a primary', () => {
       return page.items.some((e) => e.requestURI.startsWith('/proxy/demo/whoami')) && page;
     }, 5_000, 'the audit event of the denied proxied request');
     expect(audit.items.length).toBeGreaterThan(0);
+    // The core log (the primary's, which forks the workers) read through a worker.
+    const log = await b.call('GET', '/kapis/ops.mortise.io/v1alpha1/logs?tailLines=1000', admin);
+    expect(log.status, log.body).toBe(200);
+    expect(log.body).toContain('cluster.worker-listening');
     // /metrics adds up the workers' counts.
     const metrics = await b.call('GET', '/metrics', admin);
     expect(metrics.status).toBe(200);
