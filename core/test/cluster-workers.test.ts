@@ -51,18 +51,20 @@ class Pinned {
   }
 }
 
-/** One pinned client per worker: connections are opened until each worker has one. */
+/** One pinned client per worker: connections are opened until each worker has one (a worker still starting has none yet). */
 async function clientPerWorker(port: number, workers: number): Promise<Pinned[]> {
   const found = new Map<string, Pinned>();
-  const spare: Pinned[] = [];
-  for (let i = 0; i < 40 && found.size < workers; i++) {
+  const deadline = Date.now() + 60_000;
+  while (found.size < workers && Date.now() < deadline) {
     const c = new Pinned(port);
     const res = await c.call('GET', '/healthz');
     c.worker = res.worker;
     if (res.worker && !found.has(res.worker)) found.set(res.worker, c);
-    else spare.push(c);
+    else {
+      c.close();
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
-  for (const c of spare) c.close();
   if (found.size < workers) throw new Error(`only ${found.size} of ${workers} workers answered`);
   return [...found.values()];
 }

@@ -88,14 +88,13 @@ export class ReplicaStore implements ResourceStore {
     // The file's resourceVersion before the replay: every event up to it is in the replay (or
     // older than asked for); every later one is in the replay or still to come from the primary.
     const listener: Listener = { namespace: opts.namespace, last: Number(this.reader.listRaw(ref, { limit: 0 }).resourceVersion), onEvent };
-    let ended = false;
     let replay: Watcher | undefined;
     if (opts.sinceResourceVersion !== undefined) {
       replay = this.reader.watch(ref, opts, (e) => {
         listener.last = Math.max(listener.last, Number(e.resourceVersion));
         onEvent(e);
       }, (error) => {
-        ended = true;
+        // Told after watch() returned (as a cluster's 410): no event follows it.
         stop();
         onError?.(error);
       });
@@ -107,7 +106,7 @@ export class ReplicaStore implements ResourceStore {
       set!.delete(listener);
       if (set!.size === 0 && this.listeners.get(refKey(ref)) === set) this.listeners.delete(refKey(ref));
     };
-    if (!ended) set.add(listener);
+    set.add(listener);
     return { stop };
   }
 
