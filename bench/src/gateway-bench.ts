@@ -63,9 +63,14 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
     for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
     for (const path of ['healthz', 'hello']) await wrk({ url: `${url}/proxy/hello-world/${path}`, headers: auth, connections: 8, durationSec: warmupSeconds * processes });
     // What the core spends with nothing to serve is in every CPU-per-request figure below; shown so it can be judged.
-    const idleBefore = cpuTicks(corePid);
+    // (A core with workers: its primary's and its workers' together.)
+    const coreTicks = () => [corePid].flat().reduce<number | undefined>((sum, p) => {
+      const t = cpuTicks(p);
+      return sum === undefined || t === undefined ? undefined : sum + t;
+    }, 0);
+    const idleBefore = coreTicks();
     await new Promise((r) => setTimeout(r, 1000));
-    const idleAfter = cpuTicks(corePid);
+    const idleAfter = coreTicks();
     if (idleBefore !== undefined && idleAfter !== undefined) coreIdleCpuMsPerSec = (idleAfter - idleBefore) * 10;
     for (const c of [1, 64]) {
       const run = (target: string, headers?: Record<string, string>) => () => wrk({ url: target, headers, connections: c, durationSec: seconds });
