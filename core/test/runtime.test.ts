@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { LineSplitter, RingBuffer, lastMeaningfulLine, shorten } from '../src/runtime/log-lines.js';
+import { LineSplitter, lastMeaningfulLine, shorten } from '../src/runtime/log-lines.js';
 import { processArgs } from '../src/runtime/pid-file.js';
 import { ProcessRuntime, type ProcessRuntimeOptions } from '../src/runtime/process-runtime.js';
 import type { BackendSpec, BackendStatus } from '../src/runtime/runtime.js';
@@ -630,15 +630,6 @@ describe('log line helpers', () => {
     sp.push('\n0123456789abcdefXY');
     sp.end();
     expect(got).toEqual(['ab€c', 'next', '01234567', '89abcdef', 'XY']);
-  });
-
-  it('keep the most recent items', () => {
-    const r = new RingBuffer<number>(3);
-    for (let i = 0; i < 7; i++) r.push(i);
-    expect(r.toArray()).toEqual([4, 5, 6]);
-    expect(r.toArray(2)).toEqual([5, 6]);
-    expect(r.toArray(10)).toEqual([4, 5, 6]);
-    expect(() => new RingBuffer(0)).toThrow(RangeError);
   });
 
   it('shorten long messages at a word boundary, never mid-word', () => {

@@ -44,37 +44,6 @@ export class LineSplitter {
   }
 }
 
-/** A fixed-capacity buffer keeping the most recent items. */
-export class RingBuffer<T> {
-  private readonly items: T[] = [];
-  private next = 0;
-
-  constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`ring buffer capacity must be a positive integer, got ${capacity}`);
-  }
-
-  push(item: T): void {
-    if (this.items.length < this.capacity) {
-      this.items.push(item);
-    } else {
-      this.items[this.next] = item;
-      this.next = (this.next + 1) % this.capacity;
-    }
-  }
-
-  get length(): number {
-    return this.items.length;
-  }
-
-  /** Oldest first; with `tail`, only the last `tail` items. */
-  toArray(tail?: number): T[] {
-    const all = this.items.length < this.capacity ? this.items.slice() : [...this.items.slice(this.next), ...this.items.slice(0, this.next)];
-    if (tail === undefined) return all;
-    const n = Math.max(0, Math.floor(tail));
-    return n === 0 ? [] : all.slice(-n);
-  }
-}
-
 const NODE_TRAILER = /^Node\.js v\d+\.\d+\.\d+$/;
 const STACK_FRAME = /^\s+at\s/;
 /** `Error: ...`, `TypeError: ...`, `Error [ERR_X]: ...`, `SomeException: ...`. */
