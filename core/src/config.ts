@@ -41,10 +41,15 @@ export interface CoreConfig {
   /** kubernetes mode: how long a leader's Lease holds without renewal (`MORTISE_LEASE_DURATION_SECONDS`, default 15). */
   leaseDurationSeconds?: number;
   /**
-   * Where extension backends run (`MORTISE_RUNTIME`): `process` (default, child processes) or,
-   * in kubernetes mode, `kubernetes` (a Deployment + Service per backend).
+   * Where extension backends run (`MORTISE_RUNTIME`): `process` (child processes of the core) or
+   * `kubernetes` (a Deployment + Service per backend; kubernetes mode only). Default: the mode's
+   * own — processes in embedded mode, Deployments in kubernetes mode.
    */
   backendRuntime?: 'process' | 'kubernetes';
+  /** kubernetes runtime: the image that runs a process backend's package (`MORTISE_RUNNER_IMAGE`, default mortise/node-runner:<version>). */
+  runnerImage?: string;
+  /** kubernetes runtime: the core's URL as backends in the cluster reach it (`MORTISE_CORE_SERVICE_URL`, default http://mortise-core.<namespace>.svc:80). */
+  coreServiceUrl?: string;
   /** kubernetes mode: this replica's name in the Lease (`POD_NAME`; default host, pid and a random suffix). */
   replicaIdentity?: string;
   /**
@@ -78,7 +83,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     namespace: env.MORTISE_NAMESPACE,
     leaseDurationSeconds: numberOrUndefined(env.MORTISE_LEASE_DURATION_SECONDS),
     replicaIdentity: env.POD_NAME,
-    backendRuntime: env.MORTISE_RUNTIME === 'kubernetes' ? 'kubernetes' : 'process',
+    backendRuntime: runtimeOf(env.MORTISE_RUNTIME),
+    runnerImage: env.MORTISE_RUNNER_IMAGE || undefined,
+    coreServiceUrl: env.MORTISE_CORE_SERVICE_URL || undefined,
     hostClusterIdentity: hostClusterIdentityOf(env.MORTISE_HOST_CLUSTER_IDENTITY),
     hostClusterPrefix: env.MORTISE_HOST_CLUSTER_PREFIX,
   };
@@ -96,4 +103,10 @@ function hostClusterIdentityOf(v: string | undefined): CoreConfig['hostClusterId
   if (v === undefined || v === '' || v === 'impersonate') return 'impersonate';
   if (v === 'core') return 'core';
   throw new Error(`MORTISE_HOST_CLUSTER_IDENTITY must be "impersonate" or "core", not ${JSON.stringify(v)}`);
+}
+
+function runtimeOf(v: string | undefined): CoreConfig['backendRuntime'] {
+  if (v === undefined || v === '') return undefined;
+  if (v === 'process' || v === 'kubernetes') return v;
+  throw new Error(`MORTISE_RUNTIME must be "process" or "kubernetes", not ${JSON.stringify(v)}`);
 }

@@ -80,6 +80,9 @@ import { extensionSearchRouter } from './extensions/extension-search-routes.js';
 import { extensionReadmeRouter } from './extensions/readme-routes.js';
 import { packageCacheRouter } from './extensions/package-cache-routes.js';
 import { extensionLogRouter } from './extensions/log-routes.js';
+import { extensionPackageRouter } from './extensions/package-routes.js';
+import { localPackages } from './extensions/local-packages.js';
+import { backendRuntimeOf } from './runtime/runtime-choice.js';
 import { devRouteRouter } from './extensions/dev-route-routes.js';
 import { DevRoutes } from './gateway/dev-routes.js';
 import { InstallPlanController } from './extensions/installplan-controller.js';
@@ -277,26 +280,29 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   kinds.byGroupResource(extensionsGroup, 'repositories')!.strategy = repositoryStrategy;
   const extensionsRoot = opts.dataDir ? join(opts.dataDir, 'extensions') : mkdtempSync(join(tmpdir(), 'mortise-extensions-'));
   const packages = new PackageStore(extensionsRoot);
-  const runtime: Runtime = opts.runtime ?? (client && opts.backendRuntime === 'kubernetes'
-    ? new KubernetesRuntime({ client, logger: logger.child({ component: 'runtime' }) })
-    : new ProcessRuntime({
-      logger: logger.child({ component: 'runtime' }), stateDir: extensionsRoot,
-      logDir: opts.dataDir ? join(opts.dataDir, 'logs', 'backends') : undefined, logMaxBytes: opts.logFiles?.backendMaxBytes,
-    }));
-  gateway.setHealthSource((extension) => {
-    const backends = runtime.list().filter((b) => b.id.startsWith(`${extension}@`) && b.state !== 'Stopped');
-    if (backends.length === 0 || backends.some((b) => b.state === 'Ready')) return { healthy: true };
-    const b = backends[backends.length - 1]!;
-    return { healthy: false, message: `${b.state}${b.message ? `: ${b.message}` : ''}` };
-  });
   // Staged in the background once the core listens (copying takes a while on a first start).
   let staged: Promise<string> | undefined;
   const platformModules = () => (staged ??= preparePlatformModules(sdkPackageDir(), packages.unpackedRoot).catch((e: unknown) => {
     staged = undefined;
     throw e;
   }));
+  const runtimeKind = backendRuntimeOf(opts, !!client);
+  const runtime: Runtime = opts.runtime ?? (client && runtimeKind === 'kubernetes'
+    ? new KubernetesRuntime({ client, logger: logger.child({ component: 'runtime' }), runnerImage: opts.runnerImage })
+    : new ProcessRuntime({
+      logger: logger.child({ component: 'runtime' }), stateDir: extensionsRoot, locatePackage: localPackages(packages, platformModules),
+      logDir: opts.dataDir ? join(opts.dataDir, 'logs', 'backends') : undefined, logMaxBytes: opts.logFiles?.backendMaxBytes,
+    }));
+  // Backends reach the core where they run: on loopback as processes, through its Service in a cluster.
+  const backendCoreUrl = () => (runtime instanceof KubernetesRuntime ? opts.coreServiceUrl ?? `http://mortise-core.${opts.namespace ?? defaultCoreNamespace}.svc:80` : url);
+  gateway.setHealthSource((extension) => {
+    const backends = runtime.list().filter((b) => b.extension === extension && b.state !== 'Stopped');
+    if (backends.length === 0 || backends.some((b) => b.state === 'Ready')) return { healthy: true };
+    const b = backends[backends.length - 1]!;
+    return { healthy: false, message: `${b.state}${b.message ? `: ${b.message}` : ''}` };
+  });
   controllers.push(new InstallPlanController({
-    service, kinds, runtime, packages, tokens, coreVersion: coreVersion().mortiseVersion, coreUrl: () => url, issuer, platformModules, logger,
+    service, kinds, runtime, packages, tokens, coreVersion: coreVersion().mortiseVersion, coreUrl: backendCoreUrl, issuer, logger,
     readyTimeoutMs: opts.backendReadyTimeoutMs, packageCacheMaxBytes: opts.packageCacheMaxBytes,
   }));
   controllers.push(new UserTokenRevoker(service, kinds.byGroupResource(iamGroup, 'users')!, tokens, logger, loginRecords));
@@ -337,6 +343,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.use(extensionReadmeRouter({ service, kinds, packages, logger }).routes());
   router.use(packageCacheRouter({ service, kinds, packages, maxBytes: opts.packageCacheMaxBytes }).routes());
   router.use(extensionLogRouter({ service, kinds, runtime }).routes());
+  router.use(extensionPackageRouter({ service, kinds, packages, logger }).routes());
   router.use(coreLogRouter(logBuffer).routes());
   const devRoutes = new DevRoutes();
   router.use(devRouteRouter(devRoutes).routes());

@@ -135,10 +135,13 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
     await setSpec({ enabled: false });
     const off = await hello();
     expect(off.status).toBe(503);
-    expect(((await off.json()) as { message: string }).message).toContain('disabled');
+    expect(await off.json()).toMatchObject({ kind: 'Status', code: 503, reason: 'ServiceUnavailable', message: expect.stringContaining('the extension "hello-world" is disabled') });
     expect(Date.now() - started).toBeLessThan(1000);
     await waitState('Disabled');
-    await eventually(async () => t.core.runtime.list().every((b) => b.state === 'Stopped' || !b.id.startsWith('hello-world@')), 10_000, 'backend stopped');
+    await eventually(async () => t.core.runtime.list().every((b) => b.state === 'Stopped' || b.extension !== 'hello-world'), 10_000, 'backend stopped');
+    // A disabled route names no backend at all (no placeholder address): the gateway knows it is disabled.
+    const disabled = (await (await t.api(`${ext}/reverseproxies?labelSelector=extensions.mortise.io/extension%3Dhello-world`)).json()) as { items: Array<{ spec: { enabled: boolean; upstream?: { url?: string } } }> };
+    expect(disabled.items.map((p) => p.spec)).toEqual([expect.objectContaining({ enabled: false, upstream: {} })]);
     await setSpec({ enabled: true });
     await eventually(async () => (await hello()).status === 200, 20_000, 'enabled again');
     await waitState('Installed');

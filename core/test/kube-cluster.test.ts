@@ -112,7 +112,7 @@ describe('two core replicas on one cluster', () => {
     const runtime = new KubernetesRuntime({ client, logger: createLogger({ level: 'silent' }), pollMs: 100 });
     try {
       const spec = {
-        id: 'hello-world@0.1.0', extension: 'hello-world', version: '0.1.0', entry: '', packageDir: '', dataDir: '',
+        id: 'hello-world@0.1.0', extension: 'hello-world', version: '0.1.0',
         healthPath: '/healthz', env: { MORTISE_CONFIG: '{}' }, image: 'example.com/hello-world:0.1.0',
       };
       const started = await runtime.start(spec);

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { LineSplitter, lastMeaningfulLine, shorten } from '../src/runtime/log-lines.js';
 import { processArgs } from '../src/runtime/pid-file.js';
-import { ProcessRuntime, type ProcessRuntimeOptions } from '../src/runtime/process-runtime.js';
+import { ProcessRuntime, type LocalPackage, type ProcessRuntimeOptions } from '../src/runtime/process-runtime.js';
 import type { BackendSpec, BackendStatus } from '../src/runtime/runtime.js';
 
 // ProcessRuntime against real backends (core/test/fixtures/backends/*.mjs): real child
@@ -60,19 +60,29 @@ function harness(opts: Partial<ProcessRuntimeOptions> = {}): Harness {
       cb();
     },
   });
-  const runtime = new ProcessRuntime({ logger: pino({ level: 'trace' }, sink), healthIntervalMs: 50, stopGraceMs: 2000, ...opts });
+  const runtime = new ProcessRuntime({ logger: pino({ level: 'trace' }, sink), healthIntervalMs: 50, stopGraceMs: 2000, locatePackage: locateFixture, ...opts });
   runtimes.push(runtime);
   const events: Harness['events'] = [];
   runtime.on('status', (s) => events.push({ ...s, at: Date.now() }));
   return { runtime, events, logLines };
 }
 
-function spec(fixture: string, over: Partial<BackendSpec> = {}): BackendSpec {
+/** A fixture's spec, with where its package is on disk (what the runtime's locatePackage answers for it here). */
+type FixtureSpec = BackendSpec & LocalPackage;
+const fixtures = new Map<string, LocalPackage>();
+const locateFixture = async (s: BackendSpec): Promise<LocalPackage> => {
+  const local = fixtures.get(s.id);
+  if (!local) throw new Error(`no package ${s.extension} ${s.version}`);
+  return local;
+};
+
+function spec(fixture: string, over: Partial<FixtureSpec> = {}): FixtureSpec {
   const id = over.id ?? `${basename(fixture, '.mjs')}-${++seq}@0.0.1`;
-  return {
+  const s: FixtureSpec = {
     id,
     extension: basename(fixture, '.mjs'),
     version: '0.0.1',
+    package: { digest: 'fixture', entry: fixture, url: 'http://127.0.0.1:1/not-fetched' },
     entry: join(over.packageDir ?? FIXTURES, fixture),
     packageDir: FIXTURES,
     dataDir: join(root, 'data', id),
@@ -80,6 +90,8 @@ function spec(fixture: string, over: Partial<BackendSpec> = {}): BackendSpec {
     env: {},
     ...over,
   };
+  fixtures.set(id, { entry: s.entry, packageDir: s.packageDir, dataDir: s.dataDir, ...(s.readOnlyPaths ? { readOnlyPaths: s.readOnlyPaths } : {}) });
+  return s;
 }
 
 const post = (url: string) => fetch(url, { method: 'POST' }).then((r) => r.json());
@@ -168,6 +180,20 @@ describe('ProcessRuntime', () => {
       expect(err?.message).toMatch(/state Starting/);
       expect(err?.message).toContain('GET /healthz answered 503: warming up');
       expect(runtime.status(s.id)?.state).toBe('Starting');
+    });
+
+    it('a container backend (an image, no package) is Failed: processes cannot run images, and the reason says where they run', async () => {
+      const { runtime } = harness();
+      const { package: _none, ...s } = spec('basic.mjs', { image: 'registry.example.com/shop:1.0.0' });
+      await expect(runtime.start(s)).rejects.toThrow(/image registry\.example\.com\/shop:1\.0\.0 needs a container runtime.*MORTISE_RUNTIME=kubernetes/);
+      expect(runtime.status(s.id)).toMatchObject({ state: 'Failed', extension: 'basic', version: '0.0.1' });
+    });
+
+    it('a package the runtime cannot find on this machine is Failed with the reason', async () => {
+      const { runtime } = harness({ locatePackage: async (p) => { throw new Error(`${p.extension} ${p.version} has digest ${p.package!.digest}, not the one asked for`); } });
+      const s = spec('basic.mjs');
+      await expect(runtime.start(s)).rejects.toThrow(/its package could not be found: basic 0\.0\.1 has digest fixture/);
+      expect(runtime.status(s.id)?.state).toBe('Failed');
     });
 
     it('a backend that cannot start is Failed with the reason, and waitReady says so at once', async () => {
@@ -338,7 +364,7 @@ describe('ProcessRuntime', () => {
       expect(Date.now() - t0).toBeLessThan(2000);
       expect(existsSync(join(s.dataDir, 'sigterm'))).toBe(true);
       expect(alive(pid!)).toBe(false);
-      expect(runtime.status(s.id)).toEqual({ id: s.id, state: 'Stopped', restarts: 0 });
+      expect(runtime.status(s.id)).toEqual({ id: s.id, extension: s.extension, version: s.version, state: 'Stopped', restarts: 0 });
       await sleep(300);
       expect(runtime.status(s.id)?.state).toBe('Stopped');
       expect(events.map((e) => e.state)).toEqual(['Starting', 'Ready', 'Stopped']);

@@ -14,7 +14,7 @@ import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 const webhooksRef = { group: extensionsGroup, resource: 'admissionwebhooks' };
 const crdsRef = { group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' };
 
-interface WebhookSpec { extension: string; url: string; path: string; timeoutSeconds?: number; enabled?: boolean }
+interface WebhookSpec { extension: string; url?: string; path: string; timeoutSeconds?: number; enabled?: boolean }
 
 /** What a backend answers: an AdmissionReview whose `response` allows or refuses. */
 interface ReviewAnswer {
@@ -85,6 +85,7 @@ export class ExtensionAdmission {
     };
     let answer: ReviewAnswer;
     try {
+      if (!spec.url) throw new Error('it names no backend URL');
       const identity = await this.identities.token({ username: ctx.user.username, groups: ctx.user.groups }, extension);
       const res = await fetch(new URL(spec.path, spec.url.replace(/\/*$/, '/')), {
         method: 'POST',

@@ -21,7 +21,7 @@ export interface ResourceContext {
   manifest: ExtensionManifest;
   owner: OwnerReference;
   enabled: boolean;
-  /** The running backend's base URL, when it has one. */
+  /** The running backend's base URL, when it has one (a disabled extension's routes name none). */
   backendUrl?: string;
 }
 
@@ -36,11 +36,14 @@ export const routePlurals = ['apiservices', 'reverseproxies', 'admissionwebhooks
 export function routeObjects(ctx: ResourceContext): DesiredObject[] {
   const m = ctx.manifest;
   const out: DesiredObject[] = [];
-  if (ctx.backendUrl) {
+  // Enabled routes need the backend's address; disabled ones are kept without one (the gateway
+  // answers 503 saying the extension is disabled, not 404).
+  const url = ctx.enabled ? ctx.backendUrl : undefined;
+  if (url || !ctx.enabled) {
     for (const api of m.apiServices ?? []) {
       out.push({
         group: extensionsGroup, plural: 'apiservices',
-        object: { apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'APIService', metadata: meta(`${api.version}.${api.group}`, ctx), spec: { group: api.group, version: api.version, url: ctx.backendUrl, enabled: ctx.enabled } },
+        object: { apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'APIService', metadata: meta(`${api.version}.${api.group}`, ctx), spec: { group: api.group, version: api.version, ...(url ? { url } : {}), enabled: ctx.enabled } },
       });
     }
     (m.reverseProxies ?? []).forEach((p, i) => {
@@ -52,7 +55,7 @@ export function routeObjects(ctx: ResourceContext): DesiredObject[] {
         group: extensionsGroup, plural: 'reverseproxies',
         object: {
           apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'ReverseProxy', metadata: meta(i === 0 ? m.name : `${m.name}-${i}`, ctx),
-          spec: { matcher: { path: p.prefix }, upstream: { url: ctx.backendUrl }, directives, enabled: ctx.enabled },
+          spec: { matcher: { path: p.prefix }, upstream: url ? { url } : {}, directives, enabled: ctx.enabled },
         },
       });
     });
@@ -62,7 +65,7 @@ export function routeObjects(ctx: ResourceContext): DesiredObject[] {
         group: extensionsGroup, plural: 'reverseproxies',
         object: {
           apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'ReverseProxy', metadata: meta(`${m.name}-webhook-${i}`, ctx),
-          spec: { matcher: { path: hook.path }, anonymous: true, upstream: { url: ctx.backendUrl }, enabled: ctx.enabled },
+          spec: { matcher: { path: hook.path }, anonymous: true, upstream: url ? { url } : {}, enabled: ctx.enabled },
         },
       });
     });
@@ -72,7 +75,7 @@ export function routeObjects(ctx: ResourceContext): DesiredObject[] {
         group: extensionsGroup, plural: 'admissionwebhooks',
         object: {
           apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'AdmissionWebhook', metadata: meta(m.name, ctx),
-          spec: { extension: m.name, url: ctx.backendUrl, path: m.admission.validatePath, timeoutSeconds: m.admission.timeoutSeconds ?? 10, enabled: ctx.enabled },
+          spec: { extension: m.name, ...(url ? { url } : {}), path: m.admission.validatePath, timeoutSeconds: m.admission.timeoutSeconds ?? 10, enabled: ctx.enabled },
         },
       });
     }
@@ -101,7 +104,13 @@ export function routeObjects(ctx: ResourceContext): DesiredObject[] {
   return out;
 }
 
-/** The extension's identity: a service account with exactly the permissions it declared. */
+/**
+ * Besides what it declared, an extension's service account may fetch its own package from the
+ * core (package-routes.ts): the stock runner that runs it in a pod does so with its token.
+ */
+export const ownPackageRule = (extension: string) => ({ apiGroups: [extensionsGroup], resources: ['extensions/package'], resourceNames: [extension], verbs: ['get'] });
+
+/** The extension's identity: a service account with exactly the permissions it declared (and its own package). */
 export function accessObjects(ctx: ResourceContext): DesiredObject[] {
   const m = ctx.manifest;
   const sa = `${serviceAccountPrefix}${m.name}`;
@@ -112,7 +121,7 @@ export function accessObjects(ctx: ResourceContext): DesiredObject[] {
     },
     {
       group: iamGroup, plural: 'globalroles',
-      object: { apiVersion: `${iamGroup}/v1alpha1`, kind: 'GlobalRole', metadata: meta(sa, ctx), rules: m.permissions ?? [] },
+      object: { apiVersion: `${iamGroup}/v1alpha1`, kind: 'GlobalRole', metadata: meta(sa, ctx), rules: [...(m.permissions ?? []), ownPackageRule(m.name)] },
     },
     {
       group: iamGroup, plural: 'globalrolebindings',

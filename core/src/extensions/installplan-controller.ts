@@ -9,7 +9,7 @@ import type { KindRegistry } from '../registry/kind-registry.js';
 import type { KindDefinition } from '../registry/kind.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import { meaningfulTail } from '../runtime/log-lines.js';
-import type { Runtime } from '../runtime/runtime.js';
+import { backendKey, type BackendSpec, type Runtime } from '../runtime/runtime.js';
 import type { KubeObject, OwnerReference } from '../store/resource-store.js';
 import type { TokenService } from '../auth/token-service.js';
 import { extensionsGroup } from '../schemas/extensions.js';
@@ -24,6 +24,7 @@ import { forceUninstallAnnotation, installSteps, retryAnnotation, uninstallFinal
 import { InstallPlanStatusWriter } from './installplan-status.js';
 import type { PackageStore } from './package-store.js';
 import { tidyPackages } from './package-tidy.js';
+import { packageUrl } from './package-routes.js';
 import { ServiceTokens } from './service-tokens.js';
 import { resolveVersionSource, type VersionSource } from './version-source.js';
 
@@ -36,11 +37,9 @@ export interface InstallerDeps {
   packages: PackageStore;
   tokens: TokenService;
   coreVersion: string;
+  /** The core's URL as backends reach it (loopback for processes, the core's Service in a cluster). */
   coreUrl: () => string;
   issuer: () => string;
-  /** The platform modules directory backends may read (the SDK and its dependencies). */
-  /** Where the platform modules are, once staged (the first install may wait for them). */
-  platformModules: () => Promise<string>;
   logger: Logger;
   /** How long a backend may take to become ready. */
   readyTimeoutMs?: number;
@@ -48,7 +47,9 @@ export interface InstallerDeps {
   packageCacheMaxBytes?: number;
 }
 
-const backendId = (name: string, version: string) => `${name}@${version}`;
+const backendId = (extension: string, version: string) => backendKey({ extension, version });
+/** A backend to run: a process (`entry`, run from its package) or a container (`image`). */
+const hasBackend = (manifest: ExtensionManifest) => !!(manifest.backend?.entry || manifest.backend?.image);
 
 /**
  * The InstallPlan state machine: Pending → Downloading → Installing → Installed (or
@@ -87,7 +88,7 @@ export class InstallPlanController extends Controller {
       enqueue(e.name);
     });
     // A backend that changes health changes what the plan reports.
-    const onStatus = (s: { id: string }) => enqueue(s.id.split('@')[0]!);
+    const onStatus = (s: { extension: string }) => enqueue(s.extension);
     this.d.runtime.on('status', onStatus);
     return () => {
       w.stop();
@@ -103,7 +104,7 @@ export class InstallPlanController extends Controller {
     const plan = await this.d.service.getStored(this.planDef, '', name);
     if (!plan) {
       // The plan is gone (deleted without us): nothing of it may keep running.
-      for (const s of this.d.runtime.list()) if (s.id.startsWith(`${name}@`)) await this.d.runtime.stop(s.id);
+      for (const s of this.d.runtime.list()) if (s.extension === name) await this.d.runtime.stop(s.id);
       return;
     }
     if (plan.metadata.deletionTimestamp) return this.uninstall(plan);
@@ -161,8 +162,8 @@ export class InstallPlanController extends Controller {
       await this.objects.pruneRoleTemplates(name, access);
       await this.planStatus.progress(plan, 'backend');
       let backendUrl: string | undefined;
-      if (manifest.backend?.entry && spec.enabled !== false) {
-        backendUrl = await this.startBackend(manifest, dir, config);
+      if (hasBackend(manifest) && spec.enabled !== false) {
+        backendUrl = await this.startBackend(manifest, entry.digest, config);
       }
       await this.planStatus.progress(plan, 'routes');
       await this.objects.switchRoutes({ manifest, owner, enabled: spec.enabled !== false, backendUrl });
@@ -199,7 +200,8 @@ export class InstallPlanController extends Controller {
     const name = plan.metadata.name!;
     const version = status.installedVersion!;
     const enabled = spec.enabled !== false;
-    const { manifest, dir } = await this.d.packages.unpack(name, version, (await this.resolve(name, version).catch(() => undefined))?.entry.digest ?? this.currentDigest(name, version));
+    const digest = (await this.resolve(name, version).catch(() => undefined))?.entry.digest ?? this.currentDigest(name, version);
+    const { manifest } = await this.d.packages.unpack(name, version, digest);
     const owner = this.owner(plan);
     let backendUrl: string | undefined;
     const id = backendId(name, version);
@@ -213,21 +215,21 @@ export class InstallPlanController extends Controller {
         if (status.message !== message) await this.planStatus.setStatus(plan, { message, observedGeneration: plan.metadata.generation }, [{ type: 'ConfigValid', status: 'False', reason: 'Invalid', message: (e as Error).message }]);
         return;
       }
-      if (manifest.backend?.entry) {
+      if (hasBackend(manifest)) {
         // Idempotent: a running (or restarting) backend with the same spec is left to the runtime
         // (the gateway answers 503 meanwhile); a changed config restarts it.
-        backendUrl = await this.ensureBackend(manifest, dir, config);
+        backendUrl = await this.ensureBackend(manifest, digest, config);
       }
       // While a backend restarts it has no address yet: the routes keep the last one.
-      if (backendUrl || !manifest.backend?.entry) await this.objects.switchRoutes({ manifest, owner, enabled: true, backendUrl });
+      if (backendUrl || !hasBackend(manifest)) await this.objects.switchRoutes({ manifest, owner, enabled: true, backendUrl });
     } else {
       // Disable: routes and UI off at once, then the backend stops.
-      backendUrl = this.d.runtime.status(id)?.url;
-      await this.objects.switchRoutes({ manifest, owner, enabled: false, backendUrl: backendUrl ?? 'http://127.0.0.1:9' });
+      // A disabled route names no backend: the gateway answers 503 saying the extension is disabled.
+      await this.objects.switchRoutes({ manifest, owner, enabled: false });
       await this.d.runtime.stop(id);
     }
     const backend = this.d.runtime.status(id);
-    const healthy = !manifest.backend?.entry || !enabled || backend?.state === 'Ready';
+    const healthy = !hasBackend(manifest) || !enabled || backend?.state === 'Ready';
     const state: State = enabled ? 'Installed' : 'Disabled';
     const listeners = this.listenersOf(manifest);
     const listenersChanged = JSON.stringify(listeners) !== JSON.stringify(status.listeners ?? []);
@@ -255,7 +257,7 @@ export class InstallPlanController extends Controller {
     const status = (plan.status ?? {}) as PlanStatus;
     if (status.state !== 'Uninstalling') await this.planStatus.setStatus(plan, { state: 'Uninstalling', message: `uninstalling ${name}` }).catch(() => undefined);
     try {
-      for (const s of this.d.runtime.list()) if (s.id.startsWith(`${name}@`)) await this.d.runtime.stop(s.id);
+      for (const s of this.d.runtime.list()) if (s.extension === name) await this.d.runtime.stop(s.id);
       await this.objects.removeRoutes(name);
       for (const [group, plural] of [[iamGroup, 'roletemplates'], [iamGroup, 'globalrolebindings'], [iamGroup, 'globalroles'], [iamGroup, 'users'], ['apiextensions.k8s.io', 'customresourcedefinitions']] as const) {
         await this.objects.deleteLabelled(group, plural, name);
@@ -288,30 +290,38 @@ export class InstallPlanController extends Controller {
 
 
 
-  /** Starts the backend if it is not running with this spec; waits only for a fresh start. */
-  private async ensureBackend(manifest: ExtensionManifest, dir: string, config: Record<string, unknown>): Promise<string | undefined> {
-    const id = backendId(manifest.name, manifest.version);
-    const healthPath = manifest.backend!.healthPath ?? DEFAULT_HEALTH_PATH;
-    const status = await this.d.runtime.start({
-      id, extension: manifest.name, version: manifest.version, entry: join(dir, manifest.backend!.entry!), packageDir: dir, readOnlyPaths: [await this.d.platformModules()],
-      dataDir: this.d.packages.dataDir(manifest.name), healthPath,
-      nativeAddons: manifest.backend!.nativeAddons === true,
-      allowChildProcesses: manifest.backend!.childProcesses === true,
-      ...(manifest.backend!.listeners?.length ? { listeners: manifest.backend!.listeners.map((l) => l.name) } : {}),
+  /** What the runtime runs: the package named (never located: each runtime gets it its own way) or the image. */
+  private async backendSpec(manifest: ExtensionManifest, digest: string, config: Record<string, unknown>): Promise<BackendSpec> {
+    const backend = manifest.backend!;
+    const healthPath = backend.healthPath ?? DEFAULT_HEALTH_PATH;
+    const coreUrl = this.d.coreUrl();
+    return {
+      id: backendId(manifest.name, manifest.version), extension: manifest.name, version: manifest.version,
+      ...(backend.image ? { image: backend.image } : {}),
+      ...(backend.entry ? { package: { digest, entry: backend.entry, url: packageUrl(coreUrl, manifest.name, manifest.version) } } : {}),
+      healthPath,
+      nativeAddons: backend.nativeAddons === true,
+      allowChildProcesses: backend.childProcesses === true,
+      ...(backend.listeners?.length ? { listeners: backend.listeners.map((l) => l.name) } : {}),
       env: {
-        ...(manifest.backend!.env ?? {}),
+        ...(backend.env ?? {}),
         ...runtimeEnvironment({
-          extension: manifest.name, version: manifest.version, coreUrl: this.d.coreUrl(), issuer: this.d.issuer(),
+          extension: manifest.name, version: manifest.version, coreUrl, issuer: this.d.issuer(),
           token: await this.serviceTokens.get(manifest.name), config: JSON.stringify(config), healthPath,
         }),
       },
-    });
-    if (status.state !== 'Starting') return status.url;
-    return this.waitBackend(id);
+    };
   }
 
-  private async startBackend(manifest: ExtensionManifest, dir: string, config: Record<string, unknown>): Promise<string> {
-    await this.ensureBackend(manifest, dir, config);
+  /** Starts the backend if it is not running with this spec; waits only for a fresh start. */
+  private async ensureBackend(manifest: ExtensionManifest, digest: string, config: Record<string, unknown>): Promise<string | undefined> {
+    const status = await this.d.runtime.start(await this.backendSpec(manifest, digest, config));
+    if (status.state !== 'Starting') return status.url;
+    return this.waitBackend(status.id);
+  }
+
+  private async startBackend(manifest: ExtensionManifest, digest: string, config: Record<string, unknown>): Promise<string> {
+    await this.ensureBackend(manifest, digest, config);
     return this.waitBackend(backendId(manifest.name, manifest.version));
   }
 

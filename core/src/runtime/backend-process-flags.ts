@@ -1,11 +1,11 @@
 import type { FsAllowList, NodeFlagSupport } from './permissions.js';
-import type { BackendSpec } from './runtime.js';
+import type { LocalBackendSpec } from './process-runtime-options.js';
 
 // What a backend process is started with: the permission model's flags, its environment, the
 // module that ends it with the core.
 
 /** The permission model's flags for a confined backend (`flags.permission` is known to be there). */
-export function permissionArgs(spec: BackendSpec, allow: FsAllowList, flags: NodeFlagSupport): string[] {
+export function permissionArgs(spec: LocalBackendSpec, allow: FsAllowList, flags: NodeFlagSupport): string[] {
   const args = [flags.permission!];
   if (flags.disableWarning) args.push('--disable-warning=ExperimentalWarning');
   if (flags.allowNet) args.push('--allow-net');
@@ -45,7 +45,7 @@ export function exitWithCoreModule(graceMs: number): string {
 }
 
 /** A minimal environment plus the spec's; `dropped` names what a confined backend may not get. */
-export function backendEnvironment(spec: BackendSpec, confined: boolean): { env: Record<string, string>; dropped: string[] } {
+export function backendEnvironment(spec: LocalBackendSpec, confined: boolean): { env: Record<string, string>; dropped: string[] } {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: spec.dataDir,

@@ -1,17 +1,17 @@
 import { statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { isPathInside } from './permissions.js';
-import type { BackendSpec } from './runtime.js';
+import type { LocalBackendSpec } from './process-runtime-options.js';
 
 /** What identifies a backend's running process: a start with the same fingerprint keeps it. */
-export const fingerprintOf = (spec: BackendSpec): string =>
+export const fingerprintOf = (spec: LocalBackendSpec): string =>
   JSON.stringify([
-    spec.id, spec.extension, spec.version, spec.entry, spec.packageDir, spec.dataDir, spec.healthPath, spec.listeners ?? [],
+    spec.id, spec.extension, spec.version, spec.package?.digest, spec.entry, spec.packageDir, spec.dataDir, spec.healthPath, spec.listeners ?? [],
     Object.entries(spec.env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   ]);
 
 /** Why a spec cannot start (paths, health path), or undefined. */
-export function specProblem(spec: BackendSpec): string | undefined {
+export function specProblem(spec: LocalBackendSpec): string | undefined {
   if (!spec.id) return 'id is empty';
   for (const key of ['entry', 'packageDir', 'dataDir'] as const) {
     if (typeof spec[key] !== 'string' || !isAbsolute(spec[key])) return `${key} must be an absolute path, got ${JSON.stringify(spec[key])}`;

@@ -2,7 +2,8 @@ import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../ops/logger.js';
 import type { DurableLog } from '../ops/durable-log.js';
 import type { FsAllowList } from './permissions.js';
-import type { BackendLogLine, BackendSpec, BackendState } from './runtime.js';
+import type { LocalBackendSpec } from './process-runtime-options.js';
+import type { BackendLogLine, BackendState } from './runtime.js';
 
 // What ProcessRuntime keeps per backend (Backend) and per process of it (Instance).
 
@@ -25,7 +26,7 @@ export interface Instance {
 }
 
 export interface Backend {
-  spec: BackendSpec;
+  spec: LocalBackendSpec;
   fingerprint: string;
   log: Logger;
   streamLog: Record<BackendLogLine['stream'], Logger>;

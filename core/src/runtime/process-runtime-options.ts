@@ -1,7 +1,28 @@
 import type { Logger } from '../ops/logger.js';
+import type { BackendSpec } from './runtime.js';
+
+/** Where a backend's package is on this machine: what ProcessRuntime runs. */
+export interface LocalPackage {
+  /** Absolute path of the entry file (inside packageDir). */
+  entry: string;
+  /** The unpacked package: the process's working directory. */
+  packageDir: string;
+  /** Writable directory kept across versions (the extension's data). */
+  dataDir: string;
+  /** Directories the backend may also read (the platform's modules). */
+  readOnlyPaths?: string[];
+}
+
+/** A spec with its package located: what one process is started from. */
+export type LocalBackendSpec = BackendSpec & LocalPackage;
 
 export interface ProcessRuntimeOptions {
   logger: Logger;
+  /**
+   * Finds (unpacking from the core's package cache when needed) the package a spec names, checked
+   * against its digest. A spec's package is named, never a path: the runtime resolves it itself.
+   */
+  locatePackage: (spec: BackendSpec) => Promise<LocalPackage>;
   /** The node binary backends run on (default: the core's own). */
   nodePath?: string;
   /** How often the health path is polled once Ready (default 1000 ms; while Starting at most every 200 ms). */

@@ -13,14 +13,14 @@ import { BackendLogFiles } from './backend-log-files.js';
 import { fsAllowList, probeNodeFlags, type NodeFlagSupport } from './permissions.js';
 import { PidFile, processStartTime } from './pid-file.js';
 import type { Backend, Instance } from './process-backend.js';
-import type { ProcessRuntimeOptions } from './process-runtime-options.js';
+import type { LocalBackendSpec, ProcessRuntimeOptions } from './process-runtime-options.js';
 import type { LogRead, LogReadQuery } from '../ops/durable-log.js';
 import type { BackendLogLine, BackendSpec, BackendState, BackendStatus, Runtime, RuntimeEvents } from './runtime.js';
 import { within } from './settle-within.js';
 import { jsonObjectLine, levelOf, type LevelName } from './structured-log-line.js';
 
 export { BackendNotReadyError };
-export type { ProcessRuntimeOptions };
+export type { LocalPackage, ProcessRuntimeOptions } from './process-runtime-options.js';
 
 // The embedded mode's Runtime: every enabled extension backend is a child process of the core,
 // with its own port on 127.0.0.1, a minimal environment, its package as working directory,
@@ -44,6 +44,7 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null, stderr
 
 export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runtime {
   private readonly logger: Logger;
+  private readonly locatePackage: ProcessRuntimeOptions['locatePackage'];
   private readonly nodePath: string;
   private readonly healthIntervalMs: number;
   private readonly healthTimeoutMs: number;
@@ -64,6 +65,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
   constructor(opts: ProcessRuntimeOptions) {
     super();
     this.logger = opts.logger;
+    this.locatePackage = opts.locatePackage;
     this.nodePath = opts.nodePath ?? process.execPath;
     this.healthIntervalMs = opts.healthIntervalMs ?? 1000;
     this.healthTimeoutMs = opts.healthTimeoutMs ?? 2000;
@@ -88,9 +90,10 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
 
   start(spec: BackendSpec): Promise<BackendStatus> {
     return this.serialize(spec.id, async () => {
-      const fingerprint = fingerprintOf(spec);
+      const { local, problem: unlocated } = await this.locate(spec);
+      const fingerprint = fingerprintOf(local);
       const current = this.backends.get(spec.id);
-      const problem = specProblem(spec);
+      const problem = unlocated ?? specProblem(local);
       if (problem && current?.wanted && (current.proc || current.restartTimer)) {
         // A spec that cannot start does not take down the one that runs.
         throw new Error(`backend ${spec.id} cannot start: ${problem}`);
@@ -104,7 +107,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
         }
         await this.stopBackend(current, false);
       }
-      const b = this.newBackend(spec, fingerprint);
+      const b = this.newBackend(local, fingerprint);
       this.backends.set(spec.id, b);
       this.emitStatus(b);
       if (problem) {
@@ -112,10 +115,28 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
         this.setState(b, 'Failed', problem);
         throw new Error(`backend ${spec.id} cannot start: ${problem}`);
       }
-      mkdirSync(spec.dataDir, { recursive: true, mode: 0o700 });
+      mkdirSync(local.dataDir, { recursive: true, mode: 0o700 });
       await this.spawnInstance(b);
       return this.snapshot(b);
     });
+  }
+
+  /** The spec with its package found on this machine, or why it cannot be. */
+  private async locate(spec: BackendSpec): Promise<{ local: LocalBackendSpec; problem?: string }> {
+    const nowhere = { ...spec, entry: '', packageDir: '', dataDir: '' };
+    if (!spec.package) {
+      return {
+        local: nowhere,
+        problem: spec.image
+          ? `its image ${spec.image} needs a container runtime, and this core runs backends as processes (MORTISE_RUNTIME=kubernetes runs images: docs/kubernetes.md)`
+          : 'its spec names no package to run',
+      };
+    }
+    try {
+      return { local: { ...spec, ...(await this.locatePackage(spec)) } };
+    } catch (e) {
+      return { local: nowhere, problem: `its package could not be found: ${(e as Error).message}` };
+    }
   }
 
   waitReady(id: string, timeoutMs: number): Promise<BackendStatus> {
@@ -211,7 +232,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
     return next;
   }
 
-  private newBackend(spec: BackendSpec, fingerprint: string): Backend {
+  private newBackend(spec: LocalBackendSpec, fingerprint: string): Backend {
     const log = this.logger.child({ extension: spec.extension, version: spec.version, backend: spec.id });
     return {
       spec,
@@ -516,7 +537,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
   }
 
   private snapshot(b: Backend): BackendStatus {
-    const s: BackendStatus = { id: b.spec.id, state: b.state, restarts: b.restarts };
+    const s: BackendStatus = { id: b.spec.id, extension: b.spec.extension, version: b.spec.version, state: b.state, restarts: b.restarts };
     if (b.proc && !b.proc.exitInfo) {
       s.url = b.proc.url;
       s.pid = b.proc.pid;

@@ -119,7 +119,7 @@ export const extensionKinds = (): KindDefinition[] => [
     status: true,
     schema: objectSchema({
       spec: obj({
-        group: str(), version: str(), url: str('The backend base URL'), enabled: bool(),
+        group: str(), version: str(), url: str('The backend base URL (none while disabled)'), enabled: bool(),
       }, ['group', 'version']),
       status: obj({ state: str(), conditions }),
     }, ['spec'], 'Routes /kapis/{group}/{version}/... to an extension backend'),
@@ -129,11 +129,11 @@ export const extensionKinds = (): KindDefinition[] => [
     schema: objectSchema({
       spec: obj({
         extension: str("The extension whose CRDs' objects this validates (its CRDs carry the extensions.mortise.io/extension label)"),
-        url: str('The backend base URL'),
+        url: str('The backend base URL (none while disabled)'),
         path: str('The backend path answering AdmissionReview POSTs'),
         timeoutSeconds: int(),
         enabled: bool(),
-      }, ['extension', 'url', 'path']),
+      }, ['extension', 'path']),
     }, ['spec'], "Asks an extension's backend to validate writes of its own kinds (a validating admission webhook)"),
     printerColumns: [{ name: 'Extension', type: 'string', jsonPath: '.spec.extension' }, { name: 'Path', type: 'string', jsonPath: '.spec.path' }, age],
   }),
@@ -144,7 +144,7 @@ export const extensionKinds = (): KindDefinition[] => [
       spec: obj({
         matcher: obj({ path: str('Path prefix, e.g. /proxy/devops/'), method: str() }, ['path']),
         anonymous: bool('Served without a Mortise login (a manifest webhook: the backend authenticates the caller). Only honoured under /hooks/<extension>/'),
-        upstream: obj({ url: str() }, ['url']),
+        upstream: obj({ url: str('The backend base URL (none while disabled)') }),
         directives: obj({
           stripPathPrefix: str(),
           headerUp: stringMap('Headers set on the request to the backend'),
@@ -152,7 +152,7 @@ export const extensionKinds = (): KindDefinition[] => [
           removeHeaders: strings(),
         }),
         enabled: bool(),
-      }, ['matcher', 'upstream']),
+      }, ['matcher']),
       status: obj({ state: str(), conditions }),
     }, ['spec'], 'Routes a path prefix to an extension backend'),
   }),
