@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChildCore, type ChildCore } from './support/child-core.js';
-import { KubernetesRuntime } from '../src/runtime/kubernetes-runtime.js';
+import { KubernetesRuntime, defaultRunnerImage } from '../src/runtime/kubernetes-runtime.js';
 import { KubeClient } from '../src/store/kube/kube-client.js';
 import { createLogger } from '../src/ops/logger.js';
 import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
@@ -137,6 +137,21 @@ describe('two core replicas on one cluster', () => {
       });
       expect(status.status).toBe(200);
       expect((await runtime.waitReady(spec.id, 10_000)).state).toBe('Ready');
+
+      // The token is not in the Deployment (anyone reading Deployments would see it): a Secret holds it.
+      expect(pod.containers[0].env).not.toContainEqual(expect.objectContaining({ name: 'MORTISE_TOKEN', value: expect.anything() }));
+
+      // A process backend (a package, no image) runs in the stock runner image, told where to get
+      // its package and what digest it must have, with the volumes deploy/node-runner/Dockerfile expects.
+      const { image: _image, ...processSpec } = spec;
+      const runner = runtime.manifests({ ...processSpec, env: { ...spec.env, MORTISE_TOKEN: 'tok' }, package: { digest: 'ab'.repeat(32), entry: 'dist/server.js', url: 'http://mortise-core.mortise-system.svc:80/kapis/extensions.mortise.io/v1alpha1/extensions/hello-world/package?version=0.1.0' } });
+      const container = (runner.deployment.spec as any).template.spec.containers[0];
+      expect(container.image).toBe(defaultRunnerImage);
+      const envOf = Object.fromEntries((container.env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value ?? e]));
+      expect(envOf).toMatchObject({ MORTISE_PACKAGE_DIGEST: 'ab'.repeat(32), MORTISE_PACKAGE_ENTRY: 'dist/server.js', MORTISE_PACKAGE_DIR: '/opt/mortise/unpacked', MORTISE_DATA_DIR: '/var/lib/mortise/data', MORTISE_TOKEN: { valueFrom: { secretKeyRef: { name: 'hello-world-v0-1-0', key: 'token' } } } });
+      const dockerfile = readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'deploy', 'node-runner', 'Dockerfile'), 'utf8');
+      for (const mount of container.volumeMounts as Array<{ mountPath: string }>) if (mount.mountPath !== '/tmp') expect(dockerfile).toContain(mount.mountPath);
+      expect(dockerfile).toContain(`mortise/node-runner:${defaultRunnerImage.split(':')[1]}`);
 
       await runtime.stop(spec.id);
       expect(runtime.status(spec.id)!.state).toBe('Stopped');
