@@ -4,7 +4,7 @@ import type { AppContext, AppState } from '../http/app-state.js';
 import { logReadParams, serveLogLines } from '../http/log-lines-response.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { ResourceService } from '../registry/resource-service.js';
-import type { BackendLogLine, Runtime } from '../runtime/runtime.js';
+import { backendKey, type BackendLogLine, type Runtime } from '../runtime/runtime.js';
 import { extensionsGroup } from '../schemas/extensions.js';
 
 const base = `/kapis/${extensionsGroup}/v1alpha1`;
@@ -29,7 +29,7 @@ export function extensionLogRouter(deps: { service: ResourceService; kinds: Kind
     const status = (plan.status ?? {}) as { installedVersion?: string; targetVersion?: string };
     const version = q.version ?? status.installedVersion ?? status.targetVersion;
     if (!version) throw notFound(extensionsGroup, 'extensions/logs', `${name} (no version installed)`);
-    const id = `${name}@${version}`;
+    const id = backendKey({ extension: name, version });
     await serveLogLines(ctx, {
       read: (q) => deps.runtime.logs(id, q),
       follow: (onLine) => {
