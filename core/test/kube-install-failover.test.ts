@@ -91,7 +91,11 @@ describe('an InstallPlan whose leader is killed mid-install', () => {
     const tokenB = await login(b.url, 'admin', adminPassword);
 
     expect((await call(a.url, tokenA, `${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: `file://${repo}` } } })).status).toBe(201);
-    await eventually(async () => (await call(a.url, tokenA, `${ext}/extensionversions/plain-node-1.0.0`)).status === 200, 30_000, 'repository synced');
+    await eventually(async () => (await call(a.url, tokenA, `${ext}/extensionversions/plain-node-1.0.0`)).status === 200, 60_000, 'repository synced')
+      .catch(async (e: Error) => {
+        const repository = await (await call(a.url, tokenA, `${ext}/repositories/local`)).text();
+        throw new Error(`${e.message}: ${repository}\nleader stderr: ${a.stderr().slice(-2000)}`);
+      });
     expect((await call(a.url, tokenA, `${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'plain-node' }, spec: { extension: { name: 'plain-node', version: '1.0.0' } } } })).status).toBe(201);
 
     // The leader made the backend's Deployment and waits for it to be ready (no kubelet runs it): kill it there.
