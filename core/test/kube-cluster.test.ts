@@ -156,6 +156,8 @@ describe('two core replicas on one cluster', () => {
       await runtime.stop(spec.id);
       expect(runtime.status(spec.id)!.state).toBe('Stopped');
       expect((await cluster.api('GET', path)).status).toBe(404);
+      // The token's Secret goes with them.
+      expect((await cluster.api('GET', '/api/v1/namespaces/mortise-ext-hello-world/secrets/hello-world-v0-1-0')).status).toBe(404);
     } finally {
       await runtime.stopAll();
       await client.close();

@@ -232,7 +232,7 @@ export class KubernetesRuntime extends EventEmitter<RuntimeEvents> implements Ru
     if (!t) return;
     t.status = { ...t.status, state: 'Stopped' };
     clearTimeout(t.timer);
-    for (const path of [`/apis/apps/v1/namespaces/${t.namespace}/deployments/${t.name}`, `/api/v1/namespaces/${t.namespace}/services/${t.name}`]) {
+    for (const path of [`/apis/apps/v1/namespaces/${t.namespace}/deployments/${t.name}`, `/api/v1/namespaces/${t.namespace}/services/${t.name}`, `/api/v1/namespaces/${t.namespace}/secrets/${t.name}`]) {
       await this.opts.client.call('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' }, { missingOk: true });
     }
     this.emit('status', { ...t.status });
