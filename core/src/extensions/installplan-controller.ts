@@ -288,8 +288,6 @@ export class InstallPlanController extends Controller {
     }
   }
 
-
-
   /** What the runtime runs: the package named (never located: each runtime gets it its own way) or the image. */
   private async backendSpec(manifest: ExtensionManifest, digest: string, config: Record<string, unknown>): Promise<BackendSpec> {
     const backend = manifest.backend!;
@@ -334,8 +332,6 @@ export class InstallPlanController extends Controller {
       throw new InstallError(`the backend did not become ready: ${(e as Error).message}${logs ? ` (last output: ${logs})` : ''}`);
     }
   }
-
-
 
   private owner(plan: KubeObject): OwnerReference {
     return { apiVersion: `${extensionsGroup}/v1alpha1`, kind: 'InstallPlan', name: plan.metadata.name!, uid: plan.metadata.uid!, controller: true, blockOwnerDeletion: true };
