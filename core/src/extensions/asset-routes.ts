@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, realpath } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
 import Router from '@koa/router';
-import { isPublicAsset, publicAssets, type PublicAssets } from '@mortise/extension-sdk';
+import { isPublicAsset, publicAssets, type PublicAssets } from '@mortise/extension-sdk/manifest';
 import { notFound, serviceUnavailable } from '../api/status.js';
 import type { AppContext, AppState } from '../http/app-state.js';
 import type { KindRegistry } from '../registry/kind-registry.js';

@@ -1,10 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import {
-  addToIndex, emptyRepositoryIndex, packExtension, parseRepositoryIndex, serializeRepositoryIndex, writeFileAtomic,
-  type RepositoryIndex,
-  versionsOf,
-} from '@mortise/extension-sdk';
+import { packExtension } from '@mortise/extension-sdk/package';
+import { addToIndex, emptyRepositoryIndex, parseRepositoryIndex, serializeRepositoryIndex, type RepositoryIndex, versionsOf } from '@mortise/extension-sdk/repository';
+import { writeFileAtomic } from '@mortise/extension-sdk/util';
 import type { Logger } from 'pino';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { ResourceService } from '../registry/resource-service.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ExtensionManifest } from '@mortise/extension-sdk';
+import type { ExtensionManifest } from '@mortise/extension-sdk/manifest';
 import { isPlainObject } from '../api/own-properties.js';
 import { showValue } from '../api/plain-data.js';
 import { parseYamlData } from '../api/yaml-data.js';

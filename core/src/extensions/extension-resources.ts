@@ -1,4 +1,4 @@
-import type { ExtensionManifest } from '@mortise/extension-sdk';
+import type { ExtensionManifest } from '@mortise/extension-sdk/manifest';
 import type { KubeObject, OwnerReference } from '../store/resource-store.js';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { iamGroup } from '../schemas/iam.js';

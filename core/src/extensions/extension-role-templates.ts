@@ -1,4 +1,4 @@
-import type { ExtensionManifest, RoleTemplateSpec } from '@mortise/extension-sdk';
+import type { ExtensionManifest, RoleTemplateSpec } from '@mortise/extension-sdk/manifest';
 import { scopeLabel } from '../iam/builtin-roles.js';
 import { covers, type PolicyRule } from '../iam/policy-rule.js';
 import { extensionLabel } from '../schemas/extensions.js';

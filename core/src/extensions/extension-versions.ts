@@ -1,5 +1,5 @@
 import semver from 'semver';
-import type { IndexEntry } from '@mortise/extension-sdk';
+import type { IndexEntry } from '@mortise/extension-sdk/repository';
 
 /** An ExtensionVersion's object name: `<extension>-<version>`, made DNS-1123 safe. */
 export function versionObjectName(extension: string, version: string): string {

@@ -1,6 +1,6 @@
 import { Ajv } from 'ajv';
 import semver from 'semver';
-import type { ExtensionManifest } from '@mortise/extension-sdk';
+import type { ExtensionManifest } from '@mortise/extension-sdk/manifest';
 import type { KindDefinition } from '../registry/kind.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import { InstallError } from './install-error.js';

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { DEFAULT_HEALTH_PATH, runtimeEnvironment, sha256File, verifyDigestSignature, type ExtensionManifest } from '@mortise/extension-sdk';
+import { runtimeEnvironment } from '@mortise/extension-sdk/backend';
+import { DEFAULT_HEALTH_PATH, type ExtensionManifest } from '@mortise/extension-sdk/manifest';
+import { sha256File, verifyDigestSignature } from '@mortise/extension-sdk/package';
 import { ApiError } from '../api/status.js';
 import { Controller } from '../controller/controller.js';
 import { ignoreNotFound } from '../controller/garbage-collector.js';

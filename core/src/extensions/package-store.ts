@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, type Dirent } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { RepositoryClient, extractPackage, sha256File, type IndexEntry, type ExtensionManifest, type RepositoryCredentials } from '@mortise/extension-sdk';
+import { type ExtensionManifest } from '@mortise/extension-sdk/manifest';
+import { extractPackage, sha256File } from '@mortise/extension-sdk/package';
+import { RepositoryClient, type IndexEntry, type RepositoryCredentials } from '@mortise/extension-sdk/repository';
 
 export interface PackageSource {
   repositoryUrl: string;

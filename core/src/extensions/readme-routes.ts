@@ -1,7 +1,9 @@
 import { extname } from 'node:path';
 import Router from '@koa/router';
 import type { Logger } from 'pino';
-import { DEFAULT_README, normalizePackagePath, readPackageFiles, unsafePackagePathReason, type ExtensionManifest } from '@mortise/extension-sdk';
+import { DEFAULT_README, type ExtensionManifest } from '@mortise/extension-sdk/manifest';
+import { readPackageFiles } from '@mortise/extension-sdk/package';
+import { normalizePackagePath, unsafePackagePathReason } from '@mortise/extension-sdk/util';
 import { parse } from 'yaml';
 import { notFound, serviceUnavailable, tooLarge, unsupportedMediaType } from '../api/status.js';
 import type { AppContext, AppState } from '../http/app-state.js';

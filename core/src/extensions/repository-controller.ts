@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { RepositoryClient, latestEntry, versionsOf, type IndexEntry, type RepositoryIndex } from '@mortise/extension-sdk';
+import { RepositoryClient, latestEntry, versionsOf, type IndexEntry, type RepositoryIndex } from '@mortise/extension-sdk/repository';
 import { ApiError } from '../api/status.js';
 import { mergeConditions, type Condition } from '../controller/conditions.js';
 import { Controller } from '../controller/controller.js';

@@ -1,4 +1,4 @@
-import type { RepositoryCredentials } from '@mortise/extension-sdk';
+import type { RepositoryCredentials } from '@mortise/extension-sdk/repository';
 
 /** A Repository's `spec.credentials` as stored (write-only over the API). */
 export interface RepositoryCredentialsSpec {

@@ -1,4 +1,4 @@
-import { RepositoryError } from '@mortise/extension-sdk';
+import { RepositoryError } from '@mortise/extension-sdk/repository';
 
 /**
  * What a Repository's status says when a sync fails: the HTTP status or the kind of failure,

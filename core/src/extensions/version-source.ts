@@ -1,4 +1,4 @@
-import type { IndexEntry, RepositoryCredentials } from '@mortise/extension-sdk';
+import type { IndexEntry, RepositoryCredentials } from '@mortise/extension-sdk/repository';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import { extensionsGroup } from '../schemas/extensions.js';

@@ -1,4 +1,4 @@
-import { RESERVED_API_GROUPS, RESERVED_PATH_SEGMENTS } from '@mortise/extension-sdk';
+import { RESERVED_API_GROUPS, RESERVED_PATH_SEGMENTS } from '@mortise/extension-sdk/manifest';
 import type { Logger } from 'pino';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import type { KubeObject, ResourceRef, ResourceStore, Watcher } from '../store/resource-store.js';

@@ -1,4 +1,4 @@
-import { createExtensionBackend } from '@mortise/extension-sdk';
+import { createExtensionBackend } from '@mortise/extension-sdk/backend';
 
 // The hello-world backend: the SDK verifies the identity the core forwards, so the handler
 // only reads it. The core proxies /proxy/hello-world/* here with the prefix stripped, and hands

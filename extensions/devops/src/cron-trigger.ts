@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import { CoreApiError, type CoreClient } from '@mortise/extension-sdk';
+import { CoreApiError, type CoreClient } from '@mortise/extension-sdk/backend';
 import { pipelinePath, runsPath } from './run-executor.js';
 import type { KubeObject, PipelineSpec } from './pipeline-types.js';
 

@@ -1,4 +1,4 @@
-import { CoreApiError, type CoreClient } from '@mortise/extension-sdk';
+import { CoreApiError, type CoreClient } from '@mortise/extension-sdk/backend';
 
 // A DevOpsProject (cluster-scoped) owns a namespace in its workspace, where its pipelines,
 // runs and credentials live. Its workspace is its `tenant.mortise.io/workspace` label, which

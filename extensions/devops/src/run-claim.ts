@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { CoreClient } from '@mortise/extension-sdk';
+import type { CoreClient } from '@mortise/extension-sdk/backend';
 import { runsPath } from './run-executor.js';
 import type { KubeObject, RunSpec, RunStatus } from './pipeline-types.js';
 

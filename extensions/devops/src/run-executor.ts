@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
-import type { CoreClient } from '@mortise/extension-sdk';
+import type { CoreClient } from '@mortise/extension-sdk/backend';
 import type { RunLog } from './run-log.js';
 import { startProcess } from './sandbox.js';
 import { stepName, type KubeObject, type Phase, type PipelineSpec, type RunSpec, type RunStatus, type Step, type StepStatus } from './pipeline-types.js';

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createExtensionBackend, watchCollection, type CollectionWatch } from '@mortise/extension-sdk';
+import { createExtensionBackend, watchCollection, type CollectionWatch } from '@mortise/extension-sdk/backend';
 import { CronScheduler } from './cron-trigger.js';
 import { deleteOrphanNamespaces, syncProject, uninstalling, type Project } from './project-controller.js';
 import { pipelinePath, runsPath, RunExecutor } from './run-executor.js';

@@ -1,4 +1,4 @@
-import type { CoreClient, Identity } from '@mortise/extension-sdk';
+import type { CoreClient, Identity } from '@mortise/extension-sdk/backend';
 import type { Scope } from './query-engine.js';
 
 // Who may read and write which logs, asked of the core's RBAC through its public API with the

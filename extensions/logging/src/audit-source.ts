@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { CoreClient } from '@mortise/extension-sdk';
+import type { CoreClient } from '@mortise/extension-sdk/backend';
 import type { AppendedEvents } from './ingest.js';
 import { readJsonFile, writeJsonFile } from './json-file.js';
 import type { LogStore, StreamBatch } from './log-store.js';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { watchCollection, type CollectionWatch, type CoreClient } from '@mortise/extension-sdk';
+import { watchCollection, type CollectionWatch, type CoreClient } from '@mortise/extension-sdk/backend';
 import type { Access } from './access.js';
 import type { AppendedEvents } from './ingest.js';
 import { readJsonFile, writeJsonFile } from './json-file.js';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { gunzipSync } from 'node:zlib';
 import type Router from '@koa/router';
-import type { BackendState } from '@mortise/extension-sdk';
+import type { BackendState } from '@mortise/extension-sdk/backend';
 import type { Context } from 'koa';
 import { Access, serviceAccountNamespace } from './access.js';
 import { fail } from './http-errors.js';

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import type { BackendState } from '@mortise/extension-sdk';
+import type { BackendState } from '@mortise/extension-sdk/backend';
 import type { Context } from 'koa';
 import type { Access } from './access.js';
 import { fail } from './http-errors.js';

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { createExtensionBackend } from '@mortise/extension-sdk';
+import { createExtensionBackend } from '@mortise/extension-sdk/backend';
 import { Access } from './access.js';
 import { AuditSource } from './audit-source.js';
 import { DevopsRunSource } from './devops-run-source.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
-import type { ExtensionBackend } from '@mortise/extension-sdk';
+import type { ExtensionBackend } from '@mortise/extension-sdk/backend';
 import type { WebSocketServer as WsServer } from 'ws';
 import type { Access } from './access.js';
 import type { AppendedEvents } from './ingest.js';

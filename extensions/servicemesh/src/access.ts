@@ -1,4 +1,4 @@
-import type { CoreClient, Identity } from '@mortise/extension-sdk';
+import type { CoreClient, Identity } from '@mortise/extension-sdk/backend';
 import { meshGroup } from './types.js';
 
 // Who may see what, asked of the core's RBAC (SubjectAccessReview) with the extension's service

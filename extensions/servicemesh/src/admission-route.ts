@@ -1,4 +1,4 @@
-import type { ExtensionBackend } from '@mortise/extension-sdk';
+import type { ExtensionBackend } from '@mortise/extension-sdk/backend';
 import type { MeshState } from './mesh-state.js';
 import { meshGroup, meshVersion, plurals, type MeshKind, type MeshService } from './types.js';
 import { validateObject } from './validate.js';

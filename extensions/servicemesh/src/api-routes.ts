@@ -1,4 +1,4 @@
-import type { BackendContext, ExtensionBackend, Identity } from '@mortise/extension-sdk';
+import type { BackendContext, ExtensionBackend, Identity } from '@mortise/extension-sdk/backend';
 import type { Access } from './access.js';
 import type { DataPlaneView } from './dataplane-view.js';
 import type { MeshState } from './mesh-state.js';

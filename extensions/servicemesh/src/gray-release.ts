@@ -1,4 +1,4 @@
-import type { CoreClient } from '@mortise/extension-sdk';
+import type { CoreClient } from '@mortise/extension-sdk/backend';
 import type { MeshState } from './mesh-state.js';
 import { initialWeight } from './routing.js';
 import type { Telemetry } from './telemetry.js';

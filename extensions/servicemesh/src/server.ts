@@ -1,4 +1,4 @@
-import { createExtensionBackend, watchCollection } from '@mortise/extension-sdk';
+import { createExtensionBackend, watchCollection } from '@mortise/extension-sdk/backend';
 import { Access } from './access.js';
 import { registerAdmissionRoute } from './admission-route.js';
 import { registerApiRoutes } from './api-routes.js';

@@ -89,7 +89,7 @@ config:
 `,
     'src/server.ts': `import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createExtensionBackend } from '@mortise/extension-sdk';
+import { createExtensionBackend } from '@mortise/extension-sdk/backend';
 
 // The backend of ${name}. The core starts it with its environment (MORTISE_*), proxies
 // /proxy/${name}/* here with the prefix stripped and forwards the caller's identity, which the
