@@ -1,6 +1,7 @@
 // Everything the SDK offers, for compatibility. Code that runs in a server imports the narrowest
-// subpath instead (`/backend`, `/manifest`, `/package`, `/repository`, `/util`): this root also
-// loads the mortise-ext CLI (commander) and the packing and publishing code (README "Entry points").
+// subpath instead (`/backend`, `/runtime`, `/manifest`, `/package`, `/repository`, `/util`): this
+// root also loads the mortise-ext CLI (commander) and the packing and publishing code (README
+// "Entry points").
 export * from './manifest/index.js';
 export * from './package/index.js';
 export * from './repository/index.js';

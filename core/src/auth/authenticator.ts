@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { IDENTITY_HEADER } from '@mortise/extension-sdk/backend';
+import { IDENTITY_HEADER } from '@mortise/extension-sdk/runtime';
 import { unauthorized } from '../api/status.js';
 import type { UserInfo } from '../http/app-state.js';
 import type { UserDirectory } from './user-directory.js';

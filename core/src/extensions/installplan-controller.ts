@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { runtimeEnvironment } from '@mortise/extension-sdk/backend';
+import { runtimeEnvironment } from '@mortise/extension-sdk/runtime';
 import { DEFAULT_HEALTH_PATH, type ExtensionManifest } from '@mortise/extension-sdk/manifest';
 import { sha256File, verifyDigestSignature } from '@mortise/extension-sdk/package';
 import { ApiError } from '../api/status.js';

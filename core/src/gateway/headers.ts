@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { IDENTITY_HEADER } from '@mortise/extension-sdk/backend';
+import { IDENTITY_HEADER } from '@mortise/extension-sdk/runtime';
 import { identityHeaders } from '../auth/authenticator.js';
 import { isCoreCookie, withoutCoreCookies } from '../auth/session-cookies.js';
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runtimeEnvironment } from '@mortise/extension-sdk/backend';
+import { runtimeEnvironment } from '@mortise/extension-sdk/runtime';
 import { freePort } from '@mortise/extension-sdk/util';
 import type { Logger } from '../ops/logger.js';
 import { BackendNotReadyError } from './backend-not-ready-error.js';
