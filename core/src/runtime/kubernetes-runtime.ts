@@ -4,7 +4,7 @@
 // the readiness probe on the manifest's health path). The gateway reaches the Service.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { RUNTIME_ENV } from '@mortise/extension-sdk';
+import { RUNTIME_ENV } from '@mortise/extension-sdk/runtime';
 import type { Logger } from 'pino';
 import { StoreError, type KubeObject } from '../store/resource-store.js';
 import type { KubeClient } from '../store/kube/kube-client.js';
