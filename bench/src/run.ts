@@ -37,6 +37,17 @@ async function post(url: string, tok: string, path: string, body: object): Promi
   if (res.status !== 201 && res.status !== 409) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
 }
 
+async function waitFor(url: string, tok: string, path: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${tok}` } });
+    await res.arrayBuffer();
+    if (res.ok) return;
+    if (Date.now() > end) throw new Error(`GET ${path}: still ${res.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function parallel(n: number, concurrency: number, fn: (i: number) => Promise<void>) {
   let next = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -154,6 +165,8 @@ async function main() {
   const member = 'bench-member';
   await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/users', { metadata: { name: member }, spec: { password: `${password}-m` } });
   await post(core.url, tok, '/apis/tenant.mortise.io/v1alpha1/workspaces', { metadata: { name: 'bench-ws' } });
+  // The workspace controller makes the workspace's built-in roles a moment after the workspace.
+  await waitFor(core.url, tok, '/apis/iam.mortise.io/v1alpha1/workspaceroles/bench-ws-viewer');
   await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/workspacerolebindings', { metadata: { name: 'bench-member-viewer', labels: { 'tenant.mortise.io/workspace': 'bench-ws' } }, roleRef: { kind: 'WorkspaceRole', name: 'bench-ws-viewer' }, subjects: [{ kind: 'User', name: member }] });
   await post(core.url, tok, '/api/v1/namespaces', { metadata: { name: 'bench-authz', labels: { 'tenant.mortise.io/workspace': 'bench-ws' } } });
   await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/namespaces/bench-authz/roles', role('r-1'));
