@@ -65,6 +65,8 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
 
   constructor(opts: ProcessRuntimeOptions) {
     super();
+    // Every follower of a backend's log (the log API, the logging extension) is a listener: many by design.
+    this.setMaxListeners(0);
     this.logger = opts.logger;
     this.locatePackage = opts.locatePackage;
     this.nodePath = opts.nodePath ?? process.execPath;
