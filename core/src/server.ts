@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -278,7 +278,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // Extensions: packages on disk, backends in the runtime, the InstallPlan state machine.
   kinds.byGroupResource(extensionsGroup, 'installplans')!.strategy = installPlanStrategy;
   kinds.byGroupResource(extensionsGroup, 'repositories')!.strategy = repositoryStrategy;
-  const extensionsRoot = opts.dataDir ? join(opts.dataDir, 'extensions') : mkdtempSync(join(tmpdir(), 'mortise-extensions-'));
+  // Without a data dir, a temp dir of this core's own, removed when it closes.
+  const ownTempRoot = opts.dataDir ? undefined : mkdtempSync(join(tmpdir(), 'mortise-extensions-'));
+  const extensionsRoot = ownTempRoot ?? join(opts.dataDir!, 'extensions');
   const packages = new PackageStore(extensionsRoot);
   // Staged in the background once the core listens (copying takes a while on a first start).
   let staged: Promise<string> | undefined;
@@ -486,6 +488,11 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       revokedSessions.stop();
       await audit.close();
       await store.close();
+      if (ownTempRoot) {
+        // After the backends stopped, and after a staging of the platform modules in progress.
+        await staged?.catch(() => undefined);
+        rmSync(ownTempRoot, { recursive: true, force: true });
+      }
       logger.info({ event: 'core.stopped' }, 'Mortise core stopped');
       logBuffer.close();
     },

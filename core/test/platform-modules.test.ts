@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { preparePlatformModules } from '../src/extensions/platform-modules.js';
+import { startTestCore } from './support/test-core.js';
 
 // The SDK and its dependencies the core copies beside unpacked extensions keep the layout Node
 // resolved them in — in the monorepo, and when the SDK and the core were installed from packed
@@ -51,5 +52,45 @@ describe('preparePlatformModules', () => {
     const target = await preparePlatformModules(join(root, 'repo/extension-sdk'), join(root, 'unpacked'));
     expect(versionAt(join(target, 'b'))).toBe('1.0.0');
     expect(versionAt(join(target, 'a', 'node_modules', 'b'))).toBe('2.0.0');
+  });
+
+  it('stages once per fingerprint into the shared cache, and links it into each core\'s dir, however many stage at once', async () => {
+    const root = write(layout('repo/extension-sdk', 'repo/node_modules'));
+    const cache = join(root, 'cache');
+    const sdk = join(root, 'repo/extension-sdk');
+    const targets = await Promise.all([1, 2, 3].map((n) => preparePlatformModules(sdk, join(root, `unpacked-${n}`), cache)));
+    // One entry, no staging dir left behind by the losers.
+    expect(readdirSync(cache)).toHaveLength(1);
+    const [entry] = readdirSync(cache);
+    const cached = join(cache, entry!, 'node_modules', 'a', 'node_modules', 'b', 'package.json');
+    for (const t of targets) {
+      expect(versionAt(join(t, 'a', 'node_modules', 'b'))).toBe('2.0.0');
+      // The same file, not a copy (and not a symlink, which would let `..` escape the permission model).
+      expect(statSync(join(t, 'a', 'node_modules', 'b', 'package.json')).ino).toBe(statSync(cached).ino);
+    }
+    // Another SDK build is another entry; the first stays while it is recent.
+    writeFileSync(join(sdk, 'dist', 'index.js'), 'export const changed = 1;\n');
+    const changed = await preparePlatformModules(sdk, join(root, 'unpacked-1'), cache);
+    expect(readFileSync(join(changed, '@mortise', 'extension-sdk', 'dist', 'index.js'), 'utf8')).toContain('changed');
+    expect(readdirSync(cache).sort()).toHaveLength(2);
+  });
+});
+
+describe('a core without a data dir', () => {
+  it('removes its temp dir when it closes, the platform modules staged or not', async () => {
+    const own = mkdtempSync(join(tmpdir(), 'mortise-own-tmp-'));
+    roots.push(own);
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = own;
+    try {
+      const t = await startTestCore({ inMemory: true });
+      expect(readdirSync(own).some((n) => n.startsWith('mortise-extensions-'))).toBe(true);
+      await t.close();
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+    expect(readdirSync(own)).toEqual([]);
+    expect(existsSync(own)).toBe(true);
   });
 });

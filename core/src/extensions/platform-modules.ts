@@ -1,48 +1,171 @@
-import { createHash } from 'node:crypto';
-import { cp } from 'node:fs/promises';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { cp, copyFile, link, mkdir, readdir } from 'node:fs/promises';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { dependencyClosure } from '../runtime/permissions.js';
 
+const stampName = '.mortise-platform-modules';
+/** Cache entries unused for this long are removed when another is staged or used. */
+const staleAfterMs = 7 * 24 * 3600_000;
+/** At most this many entries are kept (most recently used first); older ones go once idle a while. */
+const keepEntries = 4;
+const idleBeforeEvictMs = 10 * 60_000;
+
 /**
- * The modules the platform provides to extension backends — the SDK and its dependencies —
- * copied (real files, never links) into `<unpackedRoot>/node_modules`, where Node's resolver
- * finds them from every unpacked package below. Copies rather than symlinks because a directory
- * symlink inside a readable directory lets `..` escape Node's permission model.
+ * Where the staged platform modules are shared between cores on this machine: `$MORTISE_CACHE_DIR`,
+ * else `$XDG_CACHE_HOME/mortise`, else `~/.cache/mortise`; `platform-modules/<fingerprint>` below it.
  */
-export async function preparePlatformModules(sdkDir: string, unpackedRoot: string): Promise<string> {
+export function platformModulesCache(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.MORTISE_CACHE_DIR || join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mortise');
+  return join(base, 'platform-modules');
+}
+
+/**
+ * The modules the platform provides to extension backends — the SDK and its dependencies — made
+ * visible as `<unpackedRoot>/node_modules`, where Node's resolver finds them from every unpacked
+ * package below.
+ *
+ * They are copied once per fingerprint (SDK contents, dependency versions and layout) into a
+ * cache shared by every core of this user (`cacheRoot`), then *hard-linked* into
+ * `<unpackedRoot>/node_modules`: ~7,000 links instead of ~160 MB copied on each start of a core
+ * without a data dir. Real files, never symlinks: a directory symlink lets `..` reach past Node's
+ * permission model (runtime/permissions.ts), a hard link is just another name of the same file.
+ * When the cache is on another filesystem, the files are copied (the old cost, once per data dir).
+ */
+export async function preparePlatformModules(sdkDir: string, unpackedRoot: string, cacheRoot = platformModulesCache()): Promise<string> {
   const target = join(unpackedRoot, 'node_modules');
   const closure = [...dependencyClosure(sdkDir)].filter((d) => d !== sdkDir);
+  const roots = moduleRoots(sdkDir);
+  // Each dependency at the place Node resolved it, relative to the nearest node_modules above
+  // the SDK that holds it (the monorepo's root, or the project's when the SDK and the core were
+  // installed from packed tarballs): `a/node_modules/b` stays nested.
+  const placed = closure.flatMap((dir) => {
+    const root = roots.find((r) => dir.startsWith(r + sep));
+    return root ? [{ dir, rel: relative(root, dir) }] : [];
+  });
+  // Contents and versions, never paths: two clones with the same SDK share one cache entry.
   const fingerprint = createHash('sha256').update(JSON.stringify({
-    sdk: fileStamps(join(sdkDir, 'dist')), pkg: readFileSync(join(sdkDir, 'package.json'), 'utf8'),
-    deps: closure.map((d) => `${d}@${versionOf(d)}`),
+    sdk: fileDigests(join(sdkDir, 'dist')), pkg: readFileSync(join(sdkDir, 'package.json'), 'utf8'),
+    deps: placed.map((p) => `${p.rel.split(sep).join('/')}@${versionOf(p.dir)}`).sort(),
   })).digest('hex');
-  const stampFile = join(target, '.mortise-platform-modules');
+  const stampFile = join(target, stampName);
   if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === fingerprint) return target;
+
+  const stage = async (dest: string) => {
+    const sdkTarget = join(dest, '@mortise', 'extension-sdk');
+    mkdirSync(sdkTarget, { recursive: true });
+    cpSync(join(sdkDir, 'package.json'), join(sdkTarget, 'package.json'));
+    await cp(join(sdkDir, 'dist'), join(sdkTarget, 'dist'), { recursive: true, dereference: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
+    for (const { dir, rel } of placed) {
+      const to = join(dest, rel);
+      mkdirSync(dirname(to), { recursive: true });
+      await cp(dir, to, { recursive: true, dereference: true, filter: (src) => src === dir || !relative(dir, src).split(sep).includes('node_modules') });
+    }
+  };
 
   mkdirSync(unpackedRoot, { recursive: true });
   const staging = `${target}.staging-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
-  const sdkTarget = join(staging, '@mortise', 'extension-sdk');
-  mkdirSync(sdkTarget, { recursive: true });
-  cpSync(join(sdkDir, 'package.json'), join(sdkTarget, 'package.json'));
-  await cp(join(sdkDir, 'dist'), join(sdkTarget, 'dist'), { recursive: true, dereference: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
-  const roots = moduleRoots(sdkDir);
-  for (const dir of closure) {
-    // Keep the layout Node resolved them in: `node_modules/a/node_modules/b` stays nested,
-    // relative to the nearest node_modules above the SDK that holds it (the monorepo's root, or
-    // the project's when the SDK and the core were installed from packed tarballs).
-    const root = roots.find((r) => dir.startsWith(r + sep));
-    if (!root) continue;
-    const rel = relative(root, dir);
-    const dest = join(staging, rel);
-    mkdirSync(dirname(dest), { recursive: true });
-    await cp(dir, dest, { recursive: true, dereference: true, filter: (src) => src === dir || !relative(dir, src).split(sep).includes('node_modules') });
+  try {
+    await linkTree(await sharedEntry(cacheRoot, fingerprint, stage), staging);
+  } catch {
+    // No usable cache (unwritable home, or an entry evicted while linking): a private copy.
+    rmSync(staging, { recursive: true, force: true });
+    await stage(staging);
   }
-  writeFileSync(join(staging, '.mortise-platform-modules'), fingerprint);
+  writeFileSync(join(staging, stampName), fingerprint);
   rmSync(target, { recursive: true, force: true });
   renameSync(staging, target);
   return target;
+}
+
+/**
+ * `<cacheRoot>/<fingerprint>/node_modules`, staged if missing. Several processes may stage at
+ * once: each in its own directory, renamed into place; a loser drops its copy and uses the
+ * winner's (a rename onto a non-empty directory fails).
+ */
+async function sharedEntry(cacheRoot: string, fingerprint: string, stage: (dest: string) => Promise<void>): Promise<string> {
+  const entry = join(cacheRoot, fingerprint);
+  const modules = join(entry, 'node_modules');
+  const stamp = join(entry, stampName);
+  if (!existsSync(stamp)) {
+    mkdirSync(cacheRoot, { recursive: true });
+    const staging = join(cacheRoot, `.staging-${fingerprint.slice(0, 12)}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      await stage(join(staging, 'node_modules'));
+      writeFileSync(join(staging, stampName), fingerprint);
+      try {
+        renameSync(staging, entry);
+      } catch (e) {
+        if (!existsSync(stamp)) throw e;
+      }
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
+  const now = new Date();
+  utimesSync(stamp, now, now); // last use, for eviction
+  evict(cacheRoot, fingerprint);
+  return modules;
+}
+
+/** Removes cache entries nobody used for a week, those beyond the most recent few, and abandoned staging dirs. */
+function evict(cacheRoot: string, keep: string): void {
+  const now = Date.now();
+  const entries = readdirSync(cacheRoot, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => {
+    const path = join(cacheRoot, e.name);
+    let used = 0;
+    try {
+      used = statSync(e.name.startsWith('.staging-') ? path : join(path, stampName)).mtimeMs;
+    } catch {
+      // an entry without its stamp is incomplete: removable once idle
+    }
+    return { name: e.name, path, used };
+  }).sort((a, b) => b.used - a.used);
+  let kept = 0;
+  for (const e of entries) {
+    if (e.name === keep) continue;
+    const idle = now - e.used;
+    const staging = e.name.startsWith('.staging-');
+    const evictable = staging ? idle > 3600_000 : idle > staleAfterMs || (++kept >= keepEntries && idle > idleBeforeEvictMs);
+    if (evictable) rmSync(e.path, { recursive: true, force: true });
+  }
+}
+
+/** Recreates `from`'s tree at `to` with hard links to its files (copies on another filesystem). */
+async function linkTree(from: string, to: string): Promise<void> {
+  let linking = true;
+  const files: Array<[string, string]> = [];
+  const walk = async (src: string, dest: string) => {
+    await mkdir(dest, { recursive: true });
+    for (const e of await readdir(src, { withFileTypes: true })) {
+      const s = join(src, e.name);
+      const d = join(dest, e.name);
+      if (e.isDirectory()) await walk(s, d);
+      else if (e.isFile()) files.push([s, d]);
+    }
+  };
+  await walk(from, to);
+  // A few at a time: the thread pool does the work, the event loop stays free for requests.
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const [s, d] = files[next++]!;
+      if (linking) {
+        try {
+          await link(s, d);
+          continue;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw e;
+          linking = false;
+        }
+      }
+      await copyFile(s, d);
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
 }
 
 /** The node_modules directories Node searches from the SDK's directory, nearest first. */
@@ -62,13 +185,16 @@ function versionOf(dir: string): string {
   }
 }
 
-function fileStamps(dir: string): string[] {
+/** Path and content digest of every file below `dir` (the SDK's dist: ~1.5 MB, a few ms). */
+function fileDigests(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out.push(`${relative(dir, p)}:${statSync(p).size}:${statSync(p).mtimeMs}`);
+      else if (e.isFile() && !e.name.endsWith('.tsbuildinfo')) {
+        out.push(`${relative(dir, p).split(sep).join('/')}:${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+      }
     }
   };
   if (existsSync(dir)) walk(dir);

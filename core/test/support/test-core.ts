@@ -36,13 +36,15 @@ export async function startTestCore(opts: CoreOptions & { inMemory?: boolean; ke
   const url = await core.listen();
   const token = await login(url, 'admin', adminPassword);
   const kubeConfig = kubeConfigFor(core, token);
-  const kubeconfigPath = join(dataDir ?? mkdtempSync(join(tmpdir(), 'mortise-kc-')), 'kubeconfig');
+  const kubeconfigDir = dataDir ? undefined : mkdtempSync(join(tmpdir(), 'mortise-kc-'));
+  const kubeconfigPath = join(dataDir ?? kubeconfigDir!, 'kubeconfig');
   writeFileSync(kubeconfigPath, kubeConfig.exportConfig());
   return {
     core, url, httpsUrl: core.httpsUrl, dataDir, token, kubeConfig, kubeconfigPath,
     api: (path, init = {}) => call(url, token, path, init),
     async close() {
       await core.close();
+      if (kubeconfigDir) rmSync(kubeconfigDir, { recursive: true, force: true });
       if (dataDir && !opts.keepDataDir && !opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
