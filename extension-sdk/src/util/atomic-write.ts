@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 
-/**
- * Writes a file so readers see either the old or the new content, never a torn one: write
- * a uniquely named temporary file beside it, flush it to disk, then rename over the target.
- */
+// Files readers see with either the old or the new content, never a torn one: written to a
+// uniquely named temporary file beside the target, flushed to disk, then renamed over it.
+
+const tempBeside = (path: string) => `${path}.${randomBytes(6).toString('hex')}.tmp`;
+
 export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o644): Promise<void> {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const temp = tempBeside(path);
   try {
     const handle = await open(temp, 'wx', mode);
     try {
@@ -18,6 +20,24 @@ export async function writeFileAtomic(path: string, data: Buffer | string, mode 
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** The same, for callers that cannot wait (small state files written between two steps). */
+export function writeFileAtomicSync(path: string, data: Buffer | string, mode = 0o644): void {
+  const temp = tempBeside(path);
+  try {
+    const fd = openSync(temp, 'wx', mode);
+    try {
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
     throw error;
   }
 }

@@ -1,4 +1,4 @@
 // `@mortise/extension-sdk/util`: small helpers shared by the SDK and the core.
-export { writeFileAtomic } from './atomic-write.js';
+export { writeFileAtomic, writeFileAtomicSync } from './atomic-write.js';
 export { freePort } from './free-port.js';
 export { unsafePackagePathReason, normalizePackagePath } from './package-path.js';

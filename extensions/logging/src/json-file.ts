@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '@mortise/extension-sdk/util';
 
 // Small state files of the extension (where each source stopped), replaced atomically so a
 // crash leaves the old or the new content, never half of one.
@@ -8,6 +9,5 @@ export function readJsonFile<T>(file: string, fallback: T): T {
 }
 
 export function writeJsonFile(file: string, value: unknown): void {
-  writeFileSync(`${file}.tmp`, JSON.stringify(value));
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomicSync(file, JSON.stringify(value));
 }
