@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // A temp dir for the run; the run fails naming what tests left in it.
+    globalSetup: ['scripts/vitest-temp-dir.ts'],
   },
 });

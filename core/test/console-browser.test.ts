@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ const iam = '/apis/iam.mortise.io/v1alpha1';
 
 describe('console in a browser', () => {
   let t: TestCore;
+  let repoDir: string | undefined;
   let browser: Browser;
   let admin: BrowserContext;
   let page: Page;
@@ -30,7 +31,8 @@ describe('console in a browser', () => {
     // The extension whose page throws is built by the SDK's federation preset, like any other.
     await buildFrontend(join(fixtures, 'throws-page'));
     t = await startTestCore();
-    const repo = await buildBundledRepository([join(root, 'examples'), fixtures], mkdtempSync(join(tmpdir(), 'mortise-console-repo-')), t.core.logger);
+    repoDir = mkdtempSync(join(tmpdir(), 'mortise-console-repo-'));
+    const repo = await buildBundledRepository([join(root, 'examples'), fixtures], repoDir, t.core.logger);
     expect(repo.extensions).toEqual(expect.arrayContaining(['hello-world', 'throws-page', 'gallery']));
     await registerBundledRepository(t.core.service, t.core.kinds, repo.url);
     browser = await launchChromium();
@@ -41,6 +43,7 @@ describe('console in a browser', () => {
   afterAll(async () => {
     await browser?.close();
     await t?.close();
+    if (repoDir) rmSync(repoDir, { recursive: true, force: true });
   });
 
   it('signs in through the login page, holding no token where scripts can read it', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -21,8 +21,10 @@ describe('a core killed during install or upgrade converges on restart', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'mortise-crash-'));
   let core: ChildCore | undefined;
   const env = { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: 'crash-admin-password', MORTISE_ISSUER: 'http://mortise.test', MORTISE_LOG_LEVEL: 'warn' };
+  const made = [dataDir];
   afterAll(async () => {
     await core?.stop('SIGTERM');
+    for (const d of made) rmSync(d, { recursive: true, force: true });
   });
 
   const state = async (c: ChildCore, token: string) => {
@@ -57,6 +59,7 @@ describe('a core killed during install or upgrade converges on restart', () => {
     let token = await login(core!.url, 'admin', env.MORTISE_ADMIN_PASSWORD);
     // A second version, from a file repository.
     const src = mkdtempSync(join(tmpdir(), 'mortise-crash-src-'));
+    made.push(src);
     const dir = join(src, 'hello-world');
     cpSync(helloWorld, dir, { recursive: true, filter: (p) => !p.includes('node_modules') });
     writeFileSync(join(dir, 'extension.yaml'), readFileSync(join(dir, 'extension.yaml'), 'utf8').replace(/^version: .*$/m, 'version: 0.2.0').replace(/greeting: Hello$/m, 'greeting: Howdy'));

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addToIndex, generateSigningKeyPair, packExtension, parseRepositoryIndex, serializeRepositoryIndex, sha256Hex, signDigest, type ExtensionManifest } from '@mortise/extension-sdk';
@@ -105,6 +105,7 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
   afterAll(async () => {
     await t?.close();
     await market?.close();
+    rmSync(work, { recursive: true, force: true });
   });
 
   it('installs hello-world and serves it through the gateway with the caller\'s identity', async () => {

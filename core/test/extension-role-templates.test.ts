@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,6 +103,7 @@ describe('RoleTemplates brought by an extension', () => {
   });
   afterAll(async () => {
     await t?.close();
+    rmSync(work, { recursive: true, force: true });
   });
 
   it('creates the templates, labelled and owned by the InstallPlan, and lists them with their extension and scope', async () => {

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, eventually, kubeConfigFor, login, startTestCore, type TestCore } from './support/test-core.js';
@@ -177,7 +177,8 @@ describe('RBAC, workspaces and reviews', () => {
 
   it('answers kubectl auth can-i for the admin and for a workspace member', async () => {
     const kubectl = async (token: string, ...args: string[]) => {
-      const path = join(t.dataDir ?? '/tmp', `kc-${Math.random().toString(36).slice(2)}`);
+      // Beside the test core's own kubeconfig: removed with it.
+      const path = join(dirname(t.kubeconfigPath), `kc-${Math.random().toString(36).slice(2)}`);
       writeFileSync(path, kubeConfigFor(t.core, token).exportConfig());
       try {
         const r = await run('kubectl', ['--kubeconfig', path, '--request-timeout=20s', 'auth', 'can-i', ...args]);

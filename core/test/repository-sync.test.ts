@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packExtension, parseRepositoryIndex, publishPackage, serializeRepositoryIndex } from '@mortise/extension-sdk';
@@ -38,6 +38,7 @@ describe('repository sync', () => {
   afterAll(async () => {
     await t?.close();
     await market?.close();
+    rmSync(work, { recursive: true, force: true });
   });
 
   it('pack → publish → sync: the Extension appears with its versions and recommendations', async () => {

@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -17,7 +16,9 @@ export class TestRepository {
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
-    this.sources = mkdtempSync(join(tmpdir(), 'mortise-cli-ext-'));
+    // Beside the repository, in the test's own dir: removed with it.
+    this.sources = `${dir}-sources`;
+    mkdirSync(this.sources, { recursive: true });
     this.write();
   }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildFrontend } from '@mortise/extension-sdk/federation';
@@ -21,6 +21,7 @@ const iam = '/apis/iam.mortise.io/v1alpha1';
 
 describe('DevOps console pages', () => {
   let t: TestCore;
+  let repoDir: string | undefined;
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
@@ -31,7 +32,8 @@ describe('DevOps console pages', () => {
     if (!existsSync(join(devopsDir, 'dist', 'frontend', 'remoteEntry.js'))) throw new Error('the DevOps frontend is not built: run `npm run build` (npm test does)');
     await buildFrontend(join(fixtures, 'run-tab'));
     t = await startTestCore({ backendReadyTimeoutMs: 15_000 });
-    const repo = await buildBundledRepository([join(devopsDir, '..'), fixtures], mkdtempSync(join(tmpdir(), 'mortise-devops-console-repo-')), t.core.logger);
+    repoDir = mkdtempSync(join(tmpdir(), 'mortise-devops-console-repo-'));
+    const repo = await buildBundledRepository([join(devopsDir, '..'), fixtures], repoDir, t.core.logger);
     expect(repo.extensions).toEqual(expect.arrayContaining(['devops', 'run-tab']));
     await registerBundledRepository(t.core.service, t.core.kinds, repo.url);
     for (const name of ['devops', 'run-tab']) {
@@ -53,6 +55,7 @@ describe('DevOps console pages', () => {
   afterAll(async () => {
     await browser?.close();
     await t?.close();
+    if (repoDir) rmSync(repoDir, { recursive: true, force: true });
   });
 
   it('the run page shows the stage graph and the log as it is written, approves, and lists artifacts', async () => {
