@@ -15,7 +15,8 @@ import { spawnServer, type Spawned } from './processes.js';
 // it, same client (undici over TLS), same run; the ratio is what the core costs.
 
 export interface KubeBenchResult {
-  rows: Array<{ name: string; core: Measure; direct: Measure }>;
+  /** cpuUs: CPU of this process (the in-process core and the client; the client alone for direct) per request, µs. */
+  rows: Array<{ name: string; core: Measure & { cpuUs: number }; direct: Measure & { cpuUs: number } }>;
   /** ms from SIGKILL of the leader to the other replica holding the Lease, one per round. */
   failoverMs: number[];
   leaseSeconds: number;
@@ -53,8 +54,8 @@ export async function kubeModeBench(seconds: number, concurrency = 16, opts: { f
       ['list ConfigMaps (limit 50)', (t: ApiTarget) => () => call(t, 'GET', `${cms}?limit=50`)],
     ] as const) {
       if (name === 'get ConfigMap') await call(targets.core, 'POST', cms, { metadata: { name: 'fixed' }, data: { k: 'v' } });
-      const coreM = await closedLoop(concurrency, seconds, fn(targets.core));
-      const direct = await closedLoop(concurrency, seconds, fn(targets.direct));
+      const coreM = await withCpu(() => closedLoop(concurrency, seconds, fn(targets.core)), seconds);
+      const direct = await withCpu(() => closedLoop(concurrency, seconds, fn(targets.direct)), seconds);
       rows.push({ name, core: coreM, direct });
     }
     await coreAgent.close();
@@ -125,13 +126,21 @@ async function failover(cluster: { server: string; adminToken: string; dispatche
 /** The figures as Markdown: the table of calls, then the failover line. */
 export function kubeBenchMarkdown(kube: KubeBenchResult): string[] {
   const lines = [
-    '| call | core req/s | p50 ms | p99 ms | kube-apiserver req/s | p50 ms | p99 ms | core / direct |',
-    '|---|---|---|---|---|---|---|---|',
+    '| call | core req/s | p50 ms | p99 ms | kube-apiserver req/s | p50 ms | p99 ms | core / direct | bench CPU µs/req (core+client / client) |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of kube.rows) {
     const errs = r.core.errors + r.direct.errors;
-    lines.push(`| ${r.name} | ${r.core.rps} | ${r.core.p50} | ${r.core.p99} | ${r.direct.rps} | ${r.direct.p50} | ${r.direct.p99} | ${((r.core.rps / r.direct.rps) * 100).toFixed(0)}%${errs ? ` (${errs} errors)` : ''} |`);
+    lines.push(`| ${r.name} | ${r.core.rps} | ${r.core.p50} | ${r.core.p99} | ${r.direct.rps} | ${r.direct.p50} | ${r.direct.p99} | ${((r.core.rps / r.direct.rps) * 100).toFixed(0)}%${errs ? ` (${errs} errors)` : ''} | ${r.core.cpuUs} / ${r.direct.cpuUs} |`);
   }
   lines.push('', `Failover (two replicas, lease ${kube.leaseSeconds} s, leader SIGKILLed → the other holds the Lease): ${kube.failoverMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')}. Load average ${kube.loadAverage[0].toFixed(2)} → ${kube.loadAverage[1].toFixed(2)}.`);
   return lines;
+}
+
+/** The measure plus this process's CPU per request (µs), which a shared machine's load disturbs less than rates. */
+async function withCpu(run: () => Promise<Measure>, seconds: number): Promise<Measure & { cpuUs: number }> {
+  const before = process.cpuUsage();
+  const m = await run();
+  const used = process.cpuUsage(before);
+  return { ...m, cpuUs: Math.round((used.user + used.system) / Math.max(1, m.rps * seconds)) };
 }

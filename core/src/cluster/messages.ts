@@ -3,7 +3,7 @@
 // (node:cluster itself) are told apart.
 import type { AuditEvent } from '../audit/audit-log.js';
 import type { BackendStatus } from '../runtime/runtime.js';
-import type { KubeObject, ObjectKey, ResourceRef, StoreDeleteOptions, StoreEvent } from '../store/resource-store.js';
+import type { KubeObject, ObjectKey, ResourceRef, StoreDeleteOptions, StoreError, StoreEvent } from '../store/resource-store.js';
 
 /** A write a worker asks the primary (the store's single writer) to make. */
 export type StoreWrite =
@@ -14,7 +14,7 @@ export type StoreWrite =
 
 /** A StoreError as it crosses the channel (`reason` undefined: another error, its message only). */
 export interface WireError {
-  reason?: 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired' | 'Invalid' | 'Unavailable';
+  reason?: StoreError['reason'];
   message: string;
   oldestResourceVersion?: string;
 }

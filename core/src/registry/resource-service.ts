@@ -329,7 +329,9 @@ export class ResourceService extends EventEmitter<{
   }
 
   private async requireLiveNamespace(namespace: string): Promise<void> {
-    const ns = await this.store.get({ group: '', resource: 'namespaces', namespace: '', name: namespace });
+    const ns = this.store.namespaceForCreate
+      ? await this.store.namespaceForCreate(namespace)
+      : await this.store.get({ group: '', resource: 'namespaces', namespace: '', name: namespace });
     if (!ns) throw notFound('', 'namespaces', namespace);
     if (ns.metadata.deletionTimestamp) {
       throw forbidden(`unable to create new content in namespace ${namespace} because it is being terminated`);

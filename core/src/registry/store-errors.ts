@@ -1,5 +1,5 @@
 import { StoreError } from '../store/resource-store.js';
-import { ApiError, alreadyExists, badRequest, conflict, notFound } from '../api/status.js';
+import { ApiError, alreadyExists, badRequest, conflict, forbidden, notFound } from '../api/status.js';
 import type { KindDefinition } from './kind.js';
 
 /** A store's typed error as the API's Status error. */
@@ -9,6 +9,7 @@ export function storeErrorToApi(e: StoreError, def: KindDefinition, name: string
     case 'NotFound': return notFound(def.group, def.plural, name);
     case 'Conflict': return conflict(def.group, def.plural, name, e.message);
     case 'Invalid': return badRequest(e.message);
+    case 'Forbidden': return forbidden(e.message);
     case 'Unavailable': return new ApiError(503, 'ServiceUnavailable', e.message);
     default: return new ApiError(410, 'Expired', e.message);
   }

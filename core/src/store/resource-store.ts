@@ -123,7 +123,7 @@ export type WatchErrorHandler = (error: StoreError) => void;
 
 export class StoreError extends Error {
   constructor(
-    readonly reason: 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired' | 'Invalid' | 'Unavailable',
+    readonly reason: 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Expired' | 'Invalid' | 'Forbidden' | 'Unavailable',
     message: string,
     /** For Expired: the oldest resourceVersion still replayable, when the store knows it. */
     readonly oldestResourceVersion?: string,
@@ -159,6 +159,12 @@ export interface StoreDeleteResult {
 
 export interface ResourceStore {
   get(key: ObjectKey): Promise<KubeObject | undefined>;
+  /**
+   * Optional: a namespace for the live-namespace check before every namespaced create, from a
+   * cache when the store has one (a cluster's: a request saved per create). It may be a moment
+   * stale only where the store itself refuses the write (the cluster's namespace lifecycle).
+   */
+  namespaceForCreate?(name: string): Promise<KubeObject | undefined>;
   list(ref: ResourceRef, opts?: ListOptions): Promise<ListResult>;
   /** Every object (any resource) whose ownerReferences name this uid. */
   listDependents(ownerUid: string): Promise<Array<{ ref: ResourceRef; object: KubeObject }>>;

@@ -27,6 +27,8 @@ export function kubeError(status: number, body: Status | undefined, what: string
   if (status === 409) return new StoreError(body?.reason === 'AlreadyExists' ? 'AlreadyExists' : 'Conflict', message);
   if (status === 410) return new StoreError('Expired', message);
   if (status === 400 || status === 422) return new StoreError('Invalid', message);
+  // The cluster's own admission (a namespace being terminated), passed on with its message.
+  if (status === 403) return new StoreError('Forbidden', message);
   return new StoreError('Unavailable', message);
 }
 

@@ -9,6 +9,7 @@ import type {
 import { StoreError } from '../resource-store.js';
 import type { KubeClient } from './kube-client.js';
 import { InternalSecrets } from './internal-secrets.js';
+import { NamespaceCache } from './namespace-cache.js';
 
 /** How a collection is served by the cluster: its version, whether namespaced, whether /status is a subresource. */
 export interface ServedAs {
@@ -43,6 +44,7 @@ export class KubeStore implements ResourceStore {
   private readonly client: KubeClient;
   private readonly internal: InternalSecrets;
   private readonly watches = new Set<AbortController>();
+  private readonly namespaces = new NamespaceCache(this);
 
   constructor(private readonly opts: KubeStoreOptions) {
     this.client = opts.client;
@@ -73,6 +75,10 @@ export class KubeStore implements ResourceStore {
       return secret && this.internal.unwrap(secret);
     }
     return this.client.call('GET', this.path(key, key.namespace, key.name), undefined, { missingOk: true });
+  }
+
+  namespaceForCreate(name: string): Promise<KubeObject | undefined> {
+    return this.namespaces.get(name);
   }
 
   /** Every object, read in pages; `after` and `limit` are applied in the cluster's key order. */
@@ -245,6 +251,7 @@ export class KubeStore implements ResourceStore {
   }
 
   async close(): Promise<void> {
+    this.namespaces.stop();
     for (const w of this.watches) w.abort();
     this.watches.clear();
     await this.client.close();
