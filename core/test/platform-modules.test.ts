@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,35 @@ describe('preparePlatformModules', () => {
     const changed = await preparePlatformModules(sdk, join(root, 'unpacked-1'), cache);
     expect(readFileSync(join(changed, '@mortise', 'extension-sdk', 'dist', 'index.js'), 'utf8')).toContain('changed');
     expect(readdirSync(cache).sort()).toHaveLength(2);
+  });
+});
+
+describe('the shared cache of platform modules', () => {
+  it('removes entries unused for a week, beyond the four most recent once idle, and abandoned staging dirs', async () => {
+    const root = write(layout('repo/extension-sdk', 'repo/node_modules'));
+    const cache = join(root, 'cache');
+    const entry = (name: string, ageMs: number) => {
+      mkdirSync(join(cache, name, 'node_modules'), { recursive: true });
+      const stamp = join(cache, name, '.mortise-platform-modules');
+      writeFileSync(stamp, name);
+      const when = new Date(Date.now() - ageMs);
+      utimesSync(stamp, when, when);
+    };
+    const minute = 60_000;
+    entry('week-old', 8 * 24 * 60 * minute);
+    for (const [i, age] of [1, 2, 3, 30, 40].entries()) entry(`recent-${i}`, age * minute);
+    mkdirSync(join(cache, '.staging-abandoned-1-aa'));
+    utimesSync(join(cache, '.staging-abandoned-1-aa'), new Date(Date.now() - 2 * 60 * minute), new Date(Date.now() - 2 * 60 * minute));
+    mkdirSync(join(cache, '.staging-in-progress-2-bb'));
+    await preparePlatformModules(join(root, 'repo/extension-sdk'), join(root, 'unpacked'), cache);
+    const left = readdirSync(cache).sort();
+    // Kept: the one just used, the three most recent others, the other idle one beyond them goes;
+    // so does the week-old one and the abandoned staging dir, not a staging dir in progress.
+    expect(left.filter((n) => n.startsWith('recent-'))).toEqual(['recent-0', 'recent-1', 'recent-2']);
+    expect(left).not.toContain('week-old');
+    expect(left).toContain('.staging-in-progress-2-bb');
+    expect(left).not.toContain('.staging-abandoned-1-aa');
+    expect(left.filter((n) => !n.startsWith('recent-') && !n.startsWith('.'))).toHaveLength(1);
   });
 });
 
