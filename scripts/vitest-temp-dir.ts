@@ -8,7 +8,7 @@ import { join } from 'node:path';
 // removed either way, so a failed run leaks nothing either.
 
 /** Left by programs we do not control, removed by them only when they exit (Chromium's profile dirs, ...). */
-const foreign = [/^\.org\.chromium\.Chromium\./, /^\.com\.google\.Chrome\./, /^puppeteer_dev_/];
+const foreign = [/^\.?org\.chromium\.Chromium\./, /^\.?com\.google\.Chrome\./];
 
 export default function setup(): () => void {
   const before = { TMPDIR: process.env.TMPDIR, TMP: process.env.TMP, TEMP: process.env.TEMP };
