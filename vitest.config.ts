@@ -8,6 +8,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     // A temp dir for the run; the run fails naming what tests left in it.
-    globalSetup: ['scripts/vitest-temp-dir.ts'],
+    globalSetup: ['scripts/vitest-temp-dir.ts', 'core/test/support/bundle-global-setup.ts'],
   },
 });

@@ -4,8 +4,10 @@
 // and how many modules it has loaded by then (ES modules through a load hook, CommonJS files from
 // require's cache; counted in a separate run, since the hook itself costs CPU).
 //
-//   node scripts/start-cost.mjs [--runs 5] [--path /readyz] [--env K=V ...] <script> [args...]
+//   node scripts/start-cost.mjs [--runs 5] [--path /readyz] [--env K=V ...] [--fresh-data-dir] <script> [args...]
 //
+// --fresh-data-dir gives every start its own empty MORTISE_DATA_DIR (a cold start of the core);
+// without it, pass --env MORTISE_DATA_DIR=<dir> of a data dir that has started once (a warm one).
 // The server gets PORT and HOST; docs/benchmarks.md "Start" uses it for the core and a backend.
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, mkdtempSync, existsSync } from 'node:fs';
@@ -18,8 +20,13 @@ const argv = process.argv.slice(2);
 let runs = 5;
 let readyPath = '/readyz';
 const extraEnv = {};
+let freshDataDir = false;
 while (argv[0]?.startsWith('--')) {
   const flag = argv.shift();
+  if (flag === '--fresh-data-dir') {
+    freshDataDir = true;
+    continue;
+  }
   const value = argv.shift();
   if (flag === '--runs') runs = Number(value);
   else if (flag === '--path') readyPath = value;
@@ -43,8 +50,13 @@ const cpuMs = (pid) => {
   return (Number(f[11]) + Number(f[12])) * 10;
 };
 
+const freshDirs = [];
 async function startOnce(nodeArgs, env) {
   const port = await freePort();
+  if (freshDataDir) {
+    freshDirs.push(mkdtempSync(join(tmpdir(), 'start-cost-data-')));
+    env = { ...env, MORTISE_DATA_DIR: freshDirs.at(-1) };
+  }
   const started = performance.now();
   const child = spawn(process.execPath, [...nodeArgs, script, ...scriptArgs], {
     env: { ...process.env, ...extraEnv, ...env, PORT: String(port), HOST: '127.0.0.1', MORTISE_LOG_LEVEL: 'warn' },
@@ -92,6 +104,8 @@ const esm = new Set(readFileSync(esmFile, 'utf8').split('\n').filter(Boolean)).s
 const cjs = Number(readFileSync(cjsFile, 'utf8'));
 r.child.kill('SIGKILL');
 rmSync(dir, { recursive: true, force: true });
+await new Promise((res) => setTimeout(res, 100));
+for (const d of freshDirs) rmSync(d, { recursive: true, force: true });
 
 console.log(JSON.stringify({
   script, runs, wallMs: wall, cpuMs: cpu, medianWallMs: median(wall), medianCpuMs: median(cpu),

@@ -1,21 +1,19 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { launchBrowser } from './console-bench.js';
 import { consoleTable, consoleWithExtensions, consoleWithoutExtensions } from './console-figures.js';
-import { spawnServer } from './processes.js';
+import { coreMain, spawnServer } from './processes.js';
 
 // `node bench/dist/console-run.js`: the console's section of `npm run bench` alone, against a
 // core of its own (fresh data dir), hello-world installed from the bundled repository.
 
-const here = dirname(fileURLToPath(import.meta.url));
 const password = 'bench-admin-password';
 const ext = '/apis/extensions.mortise.io/v1alpha1';
 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-console-'));
-  const core = await spawnServer(join(here, '..', '..', 'core', 'dist', 'main.js'), { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
+  const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
   try {
     const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
     const auth = { authorization: `Bearer ${((await res.json()) as { access_token: string }).access_token}`, 'content-type': 'application/json' };

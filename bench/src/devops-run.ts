@@ -1,16 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { devopsBench, devopsRows } from './devops-bench.js';
-import { spawnServer } from './processes.js';
+import { coreMain, spawnServer } from './processes.js';
 
 // `node bench/dist/devops-run.js`: the DevOps part of `npm run bench` alone, on a core of its own.
 
-const here = dirname(fileURLToPath(import.meta.url));
 const password = 'bench-admin-password';
 const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-devops-'));
-const core = await spawnServer(join(here, '..', '..', 'core', 'dist', 'main.js'), { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
+const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
 try {
   const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
   const { access_token: token } = (await res.json()) as { access_token: string };

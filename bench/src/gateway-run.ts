@@ -1,10 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { measure, workerPids } from './cpu.js';
 import { gatewayBench, type Measured } from './gateway-bench.js';
-import { spawnServer } from './processes.js';
+import { coreMain, spawnServer } from './processes.js';
 import { wrk } from './wrk.js';
 
 // `node bench/dist/gateway-run.js`: the gateway part of `npm run bench` alone (hello-world
@@ -13,8 +12,6 @@ import { wrk } from './wrk.js';
 // (MORTISE_WORKERS; default 2), each in the same run. CPU µs/request of a multi-process core is
 // its primary's and its workers' together (not the backend's).
 
-const here = dirname(fileURLToPath(import.meta.url));
-const coreMain = join(here, '..', '..', 'core', 'dist', 'main.js');
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const password = 'bench-admin-password';
 const workerCounts = [1, Number(process.env.BENCH_WORKERS ?? 2)];

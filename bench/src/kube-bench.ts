@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { call, closedLoop, type ApiTarget, type Measure } from './closed-loop.js';
 import { createCore } from '../../core/dist/server.js';
 import { createLogger } from '../../core/dist/ops/logger.js';
 import { generateServingCerts } from '../../core/dist/http/serving-cert-generation.js';
 import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-control-plane.mjs';
-import { spawnServer, type Spawned } from './processes.js';
+import { coreMain, spawnServer, type Spawned } from './processes.js';
 
 // The kubernetes mode: the same create/get/list through the core (Mortise's authentication,
 // RBAC, validation, admission in front of the cluster) and straight to the kube-apiserver behind
@@ -24,7 +23,6 @@ export interface KubeBenchResult {
   loadAverage: [number, number];
 }
 
-const coreMain = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'core', 'dist', 'main.js');
 
 export async function kubeModeBench(seconds: number, concurrency = 16, opts: { failoverRounds?: number; leaseSeconds?: number } = {}): Promise<KubeBenchResult | undefined> {
   if (!kubeBinariesPresent()) return undefined;

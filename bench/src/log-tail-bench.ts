@@ -1,10 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { percentile } from './load.js';
-import { spawnServer } from './processes.js';
+import { coreMain, spawnServer } from './processes.js';
 
 // The logging extension's live tail: the logging extension installed from the bundled repository,
 // a shipper pushing one line at a time (Loki JSON, a service-account token) through the gateway,
@@ -87,10 +86,9 @@ export async function logTailBench(url: string, token: string, samples = 200): P
 
 // `node bench/dist/log-tail-bench.js [samples]` runs it alone against a core of its own.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const here = dirname(fileURLToPath(import.meta.url));
   const dataDir = mkdtempSync(join(tmpdir(), 'mortise-tailbench-'));
   const password = 'bench-admin-password';
-  const core = await spawnServer(join(here, '..', '..', 'core', 'dist', 'main.js'), { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
+  const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
   try {
     const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
     const token = ((await res.json()) as { access_token: string }).access_token;

@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** What `npm start` runs: the core's bundle (core/scripts/bundle.mjs), built by `npm run build`. */
+export const coreMain = fileURLToPath(new URL('../../core/dist/bundle/main.js', import.meta.url));
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

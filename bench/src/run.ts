@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load, percentile, type LoadResult } from './load.js';
-import { rssMiB, spawnServer } from './processes.js';
+import { rssMiB, coreMain, spawnServer } from './processes.js';
 import { watchFanout } from './watch-fanout.js';
 import { authzDecisions } from './authz-bench.js';
 import { gatewayBench } from './gateway-bench.js';
@@ -21,7 +21,6 @@ import { tlsTable, tlsVersusKubeApiserver } from './tls-bench.js';
 // the same run on the same machine, so the ratio means something on any machine.
 
 const here = dirname(fileURLToPath(import.meta.url));
-const coreMain = join(here, '..', '..', 'core', 'dist', 'main.js');
 const bareKoa = join(here, 'bare-koa-server.js');
 const coreWithoutAuthz = join(here, 'core-without-authz.js');
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);

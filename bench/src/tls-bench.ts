@@ -1,10 +1,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Agent } from 'undici';
 import { call, closedLoop, type ApiTarget, type Measure } from './closed-loop.js';
-import { spawnServer } from './processes.js';
+import { coreMain, spawnServer } from './processes.js';
 import { generateServingCerts } from '../../core/dist/http/serving-cert-generation.js';
 import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-control-plane.mjs';
 
@@ -23,8 +22,6 @@ export interface TlsRow {
   load: [number, number];
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const coreMain = join(here, '..', '..', 'core', 'dist', 'main.js');
 const password = 'bench-admin-password';
 const group = 'bench.mortise.io';
 const widgets = `/apis/${group}/v1/namespaces/bench/widgets`;

@@ -3,8 +3,8 @@ import { configFromEnv } from './config.js';
 import { createCore } from './server.js';
 import { servePrimary } from './cluster/serve-primary.js';
 import { workersFromEnv } from './cluster/worker-count.js';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { corePackageDir } from './package-dir.js';
 import { buildBundledRepository, registerBundledRepository } from './extensions/bundled-repository.js';
 
 // `npm start`: the core in embedded mode, configured from the environment; never asks for input.
@@ -39,7 +39,7 @@ announce('core.ready', { url: core.url, httpsUrl: core.httpsUrl }, `Mortise is r
 // The extensions shipped in this checkout become the `bundled` repository: packed once the core
 // serves (packing and validating them is most of a warm start), then synced like any repository.
 if (process.env.MORTISE_BUNDLED_REPOSITORY !== 'off' && config.dataDir) {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const root = dirname(corePackageDir());
   const dataDir = config.dataDir;
   void (async () => {
     const bundled = await buildBundledRepository([join(root, 'examples'), join(root, 'extensions')], join(dataDir, 'bundled-repository'), core.logger);

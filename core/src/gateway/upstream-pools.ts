@@ -2,7 +2,9 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { Pool } from 'undici';
 
 // Loaded with the first proxied request: a core that proxies nothing does not pay for it at start.
-let undici: Promise<typeof import('undici')> | undefined;
+// Through `default` (undici's module.exports): the core's bundle, like esbuild's output for any
+// CommonJS module imported dynamically, has no named exports, only the default.
+let undiciPool: Promise<typeof Pool> | undefined;
 
 export interface UpstreamPoolOptions {
   /** Time to open a connection to a backend. */
@@ -101,7 +103,7 @@ export class UpstreamPools {
   }
 
   private async createPool(origin: URL): Promise<Pool> {
-    const { Pool } = await (undici ??= import('undici'));
+    const Pool = await (undiciPool ??= import('undici').then((m) => m.default.Pool));
     let pool = this.pools.get(origin.origin);
     if (!pool) {
       pool = new Pool(origin.origin, {

@@ -1,18 +1,18 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
-import { dirname, extname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { extname, join, resolve, sep } from 'node:path';
 import type { Next } from 'koa';
 import Router from '@koa/router';
 import { ApiError, notFound, serviceUnavailable } from '../api/status.js';
 import type { AppContext, AppState } from './app-state.js';
+import { corePackageDir } from '../package-dir.js';
 
 // The console (core/console, built by `npm run build`): one page and its hashed files, served
 // to anyone (they hold no data). Every browser navigation to a path that is not an API answers
 // with the same page, which routes on the client (and shows the login page when needed).
 
 /** Where `npm run build` puts the console: core/console/dist, beside core/dist. */
-export const defaultConsoleDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'console', 'dist');
+export const defaultConsoleDir = join(corePackageDir(), 'console', 'dist');
 
 /** Scripts only from this origin; no inline script, no eval, no framing. */
 export const contentSecurityPolicy = [

@@ -4,9 +4,10 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// `node core/dist/main.js` as a child process: what `npm start` runs.
+// `node core/dist/bundle/main.js` as a child process: what `npm start` runs (the bundle of the
+// core, core/scripts/bundle.mjs; vitest's global setup rebuilds it when tsc's output is newer).
 
-export const mainJs = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/main.js');
+export const mainJs = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/bundle/main.js');
 
 /** A port that was free a moment ago (the core is told to use it). */
 export function freePort(): Promise<number> {
@@ -35,7 +36,7 @@ export interface ChildCore {
 
 /** Starts main.js on a free port with the given environment and waits until /readyz answers 200. */
 export async function startChildCore(env: Record<string, string | undefined>, opts: { readyTimeoutMs?: number } = {}): Promise<ChildCore> {
-  if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npx tsc -b core\` (npm test builds first)`);
+  if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npx tsc -b && node core/scripts/bundle.mjs\` (npm test builds first)`);
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const childEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, HOST: '127.0.0.1', PORT: String(port), ...env })) if (v !== undefined) childEnv[k] = v;

@@ -2,14 +2,14 @@
 // internal Secrets) and the core's kinds as CRDs, applied from core/config/crds/ (the YAML the
 // kinds' schemas emit) and waited for until Established.
 import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { KubeObject } from '../resource-store.js';
 import { StoreError } from '../resource-store.js';
 import type { KubeClient } from './kube-client.js';
+import { corePackageDir } from '../../package-dir.js';
 
-export const crdDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'config', 'crds');
+export const crdDir = join(corePackageDir(), 'config', 'crds');
 const crdsPath = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 
 export async function ensureNamespace(client: KubeClient, name: string): Promise<void> {
