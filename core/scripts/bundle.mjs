@@ -3,21 +3,46 @@
 // processes run it. Node then reads a few files instead of resolving and compiling ~280 ES modules
 // and ~390 CommonJS files, which was most of a start's CPU. Built from tsc's output (core/dist and
 // the SDK's dist), so the modules the tests import and the bundle are the same code. What the core
-// loads lazily (`import()`: the kubernetes mode, undici) stays in chunks of its own.
+// loads lazily (`import()`: the kubernetes mode, undici) stays in chunks of its own. The built-in
+// kinds' JSON Schema validators are compiled here (ajv's standalone code) instead of at every start.
 //
 //   node core/scripts/bundle.mjs            builds it (`npm run build` does)
 //   node core/scripts/bundle.mjs --if-stale builds it only when tsc's output is newer (the tests)
 import { build } from 'esbuild';
+import { _ } from 'ajv';
+import standaloneCode from 'ajv/dist/standalone/index.js';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const core = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const bundleDir = join(core, 'dist', 'bundle');
 export const bundledMain = join(bundleDir, 'main.js');
 
+const coreModule = (path) => import(pathToFileURL(join(core, 'dist', path)).href);
+
+/**
+ * The module that takes precompiled-validators.js's place: every built-in kind's validator as
+ * ajv's standalone code, compiled with the options `createAjv` gives at run time, named by
+ * `precompiledName`. A kind missing here is compiled at its first use, as without the bundle.
+ */
+async function precompiledValidatorsModule() {
+  const { createAjv, precompiledName, withoutMetadata } = await coreModule('registry/schema-validator.js');
+  const { builtinKinds } = await coreModule('schemas/builtin-kinds.js');
+  const ajv = createAjv({ source: true, esm: true, formats: _`require("ajv-formats/dist/formats").fullFormats` });
+  const names = {};
+  for (const { schema } of builtinKinds()) {
+    const name = precompiledName(schema);
+    if (names[name]) continue;
+    ajv.addSchema(withoutMetadata(schema), name);
+    names[name] = name;
+  }
+  return `${standaloneCode(ajv, names)}\nexport const precompiledValidators = { ${Object.keys(names).join(', ')} };\n`;
+}
+
 export async function bundleCore() {
   rmSync(bundleDir, { recursive: true, force: true });
+  const validators = await precompiledValidatorsModule();
   await build({
     // worker-main beside main: the primary forks it as `new URL('./worker-main.js', import.meta.url)`.
     entryPoints: { main: join(core, 'dist', 'main.js'), 'worker-main': join(core, 'dist', 'cluster', 'worker-main.js') },
@@ -36,6 +61,13 @@ export async function bundleCore() {
     sourcemap: 'linked',
     legalComments: 'none',
     logLevel: 'warning',
+    plugins: [{
+      name: 'precompiled-validators',
+      setup(b) {
+        b.onResolve({ filter: /\/precompiled-validators\.js$/ }, () => ({ path: 'precompiled-validators.js', namespace: 'mortise' }));
+        b.onLoad({ filter: /.*/, namespace: 'mortise' }, () => ({ contents: validators, loader: 'js', resolveDir: core }));
+      },
+    }],
   });
 }
 

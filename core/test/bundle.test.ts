@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -6,8 +6,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { corePackageDir } from '../src/package-dir.js';
 import { defaultConsoleDir } from '../src/http/console-routes.js';
 import { crdDir } from '../src/store/kube/cluster-setup.js';
+import { precompiledName } from '../src/registry/schema-validator.js';
+import { builtinKinds } from '../src/schemas/builtin-kinds.js';
 import { mainJs, startChildCore, type ChildCore } from './support/child-core.js';
-import { adminPassword, call, eventually, login } from './support/test-core.js';
+import { adminPassword, call, eventually, login, startTestCore, workspace, type TestCore } from './support/test-core.js';
 
 // The core's bundle (core/scripts/bundle.mjs): what `npm start` runs, started as a child process
 // on a fresh data dir. It must serve like tsc's output does, find the files that live beside the
@@ -30,12 +32,13 @@ describe('the files beside the code', () => {
 describe('the bundled core', () => {
   const dirs: string[] = [];
   const children: ChildCore[] = [];
+  const inProcess: TestCore[] = [];
   const tempDir = (prefix: string) => {
     dirs.push(mkdtempSync(join(tmpdir(), prefix)));
     return dirs.at(-1)!;
   };
   afterAll(async () => {
-    await Promise.all(children.map((c) => c.stop('SIGTERM')));
+    await Promise.all([...children.map((c) => c.stop('SIGTERM')), ...inProcess.map((c) => c.close())]);
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
@@ -76,5 +79,28 @@ describe('the bundled core', () => {
     const bundleDir = dirname(mainJs) + sep;
     expect(modules.filter((m) => !m.startsWith(bundleDir) && !m.startsWith(join(repoRoot, 'scripts') + sep))).toEqual([]);
     expect(modules).toContain(mainJs);
+  });
+
+  it('holds every built-in kind\'s validator, compiled at build time, and refuses what tsc\'s output refuses, with the same causes', async () => {
+    const bundleText = readdirSync(dirname(mainJs)).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dirname(mainJs), f), 'utf8')).join('\n');
+    const names = /precompiledValidators = \{([^}]*)\}/.exec(bundleText)?.[1]?.split(',').map((n) => n.trim()) ?? [];
+    for (const kind of builtinKinds()) expect(names, kind.kind).toContain(precompiledName(kind.schema));
+
+    const bundled = await startChildCore({ MORTISE_DATA_DIR: tempDir('mortise-bundle-data-'), MORTISE_ADMIN_PASSWORD: adminPassword, MORTISE_LOG_LEVEL: 'warn', MORTISE_BUNDLED_REPOSITORY: 'off' });
+    children.push(bundled);
+    const unbundled = await startTestCore();
+    inProcess.push(unbundled);
+    const bundledToken = await login(bundled.url, 'admin', adminPassword);
+    const writes: Array<[string, unknown]> = [
+      ['/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bad' }, data: { a: 1, b: [] } }],
+      ['/apis/tenant.mortise.io/v1alpha1/workspaces', { ...workspace('bad-workspace'), spec: { displayName: 7, description: ['not a string'] } }],
+      ['/apis/iam.mortise.io/v1alpha1/globalroles', { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'GlobalRole', metadata: { name: 'bad' }, rules: [{ verbs: 'get' }] }],
+    ];
+    for (const [path, body] of writes) {
+      const fromBundle = await call(bundled.url, bundledToken, path, { method: 'POST', json: body });
+      const fromTsc = await unbundled.api(path, { method: 'POST', json: body });
+      expect(fromBundle.status, path).toBe(422);
+      expect(await fromBundle.json(), path).toEqual(await fromTsc.json());
+    }
   });
 });

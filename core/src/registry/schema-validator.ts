@@ -1,5 +1,7 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createHash } from 'node:crypto';
+import { Ajv, type CodeOptions, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { precompiledValidators } from './precompiled-validators.js';
 import type { StatusCause } from '../api/status.js';
 import type { JSONSchema } from './kind.js';
 
@@ -17,17 +19,31 @@ const kubernetesKeywords = [
  * checked against the JSON Schema meta-schema only where they come from outside (`compile`, for
  * CRDs): compiling the meta-schema is most of the first compilation, which a start pays.
  */
-export function createAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: false, logger: false, validateFormats: true, validateSchema: false });
+export function createAjv(code?: CodeOptions): Ajv {
+  const ajv = new Ajv({ allErrors: true, strict: false, logger: false, validateFormats: true, validateSchema: false, code });
   addFormats(ajv);
   for (const f of ['int32', 'int64', 'float', 'double', 'byte', 'binary', 'password', 'quantity']) ajv.addFormat(f, true);
   for (const k of kubernetesKeywords) ajv.addKeyword(k);
   return ajv;
 }
 
+/**
+ * The name of a schema's validator among the precompiled ones: a digest of what is compiled, so
+ * a schema that differs from the one built in (a CRD, a changed kind) is compiled instead.
+ */
+export function precompiledName(schema: JSONSchema): string {
+  return `v${createHash('sha256').update(JSON.stringify(withoutMetadata(schema))).digest('hex').slice(0, 32)}`;
+}
+
 export class SchemaValidator {
   private readonly compiled = new WeakMap<JSONSchema, ValidateFunction>();
-  constructor(private readonly ajv: Ajv = createAjv()) {}
+  private readonly precompiled?: Readonly<Record<string, ValidateFunction>>;
+  private readonly ajv: Ajv;
+  /** With an ajv of its own, every schema is compiled by it; else the built-in kinds' come precompiled in the bundle. */
+  constructor(ajv?: Ajv) {
+    this.ajv = ajv ?? createAjv();
+    if (!ajv && Object.keys(precompiledValidators).length > 0) this.precompiled = precompiledValidators;
+  }
 
   /** Throws with a readable message when the schema itself is not valid JSON Schema. */
   compile(schema: JSONSchema): ValidateFunction {
@@ -47,7 +63,7 @@ export class SchemaValidator {
   private compiledOnce(schema: JSONSchema): ValidateFunction {
     let fn = this.compiled.get(schema);
     if (!fn) {
-      fn = this.ajv.compile(withoutMetadata(schema));
+      fn = this.precompiled?.[precompiledName(schema)] ?? this.ajv.compile(withoutMetadata(schema));
       this.compiled.set(schema, fn);
     }
     return fn;
@@ -111,7 +127,7 @@ function walk(schema: JSONSchema | undefined, value: unknown, path: string, out:
 const join = (path: string, key: string) => (path ? `${path}.${key}` : key);
 
 /** Metadata is validated by the generic ObjectMeta rules, never by a kind's schema. */
-function withoutMetadata(schema: JSONSchema): JSONSchema {
+export function withoutMetadata(schema: JSONSchema): JSONSchema {
   const props = schema.properties as Record<string, JSONSchema> | undefined;
   if (!props?.metadata) return schema;
   const { metadata: _ignored, ...rest } = props;
