@@ -488,11 +488,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       revokedSessions.stop();
       await audit.close();
       await store.close();
-      if (ownTempRoot) {
-        // After the backends stopped, and after a staging of the platform modules in progress.
-        await staged?.catch(() => undefined);
-        rmSync(ownTempRoot, { recursive: true, force: true });
-      }
+      // A staging of the platform modules in progress finishes first: it writes into the data
+      // dir, and whoever removes that dir after close must not see it come back.
+      await staged?.catch(() => undefined);
+      if (ownTempRoot) rmSync(ownTempRoot, { recursive: true, force: true });
       logger.info({ event: 'core.stopped' }, 'Mortise core stopped');
       logBuffer.close();
     },
