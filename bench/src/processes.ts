@@ -32,10 +32,10 @@ process.on('exit', () => {
 });
 
 /** Starts a Node server as a child process (so load and server do not share a thread). */
-export async function spawnServer(script: string, env: Record<string, string>, readyPath = '/readyz', args: string[] = []): Promise<Spawned> {
+export async function spawnServer(script: string, env: Record<string, string>, readyPath = '/readyz', args: string[] = [], nodeArgs: string[] = []): Promise<Spawned> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, [script, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', MORTISE_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

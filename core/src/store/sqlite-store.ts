@@ -6,6 +6,7 @@ import type {
 import { StoreError } from './resource-store.js';
 import { deleteWithFinalizers, pendingFinalizers } from './deletion.js';
 import type { ValueCodec } from './encryption-keys.js';
+import { StoredJsonCache } from './stored-json-cache.js';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:' for tests. */
@@ -20,6 +21,8 @@ export interface SqliteStoreOptions {
    * reads here see every commit as soon as it is made and never block it.
    */
   readOnly?: boolean;
+  /** Characters of recently read JSON kept in memory for reads (not for a read-only replica nor sealed resources); 0: none. */
+  readCacheChars?: number;
 }
 
 type Listener = { namespace?: string; onEvent: (e: StoreEvent) => void };
@@ -39,11 +42,15 @@ export class SqliteStore implements ResourceStore {
   private readonly stmts;
   private readonly sealed: Set<string>;
   private readonly codec?: ValueCodec;
+  /** Recent reads, where this store is the file's only writer (it sees every write). */
+  private readonly cache?: StoredJsonCache;
 
   constructor(opts: SqliteStoreOptions) {
     this.retention = opts.eventRetention ?? 100_000;
     this.sealed = new Set(opts.encrypted?.resources ?? []);
     this.codec = opts.encrypted?.codec;
+    const cacheChars = opts.readCacheChars ?? 32 * 1024 * 1024;
+    if (!opts.readOnly && cacheChars > 0) this.cache = new StoredJsonCache(cacheChars);
     this.db = new Database(opts.path, { readonly: opts.readOnly === true, fileMustExist: opts.readOnly === true });
     if (!opts.readOnly) {
       this.db.pragma('journal_mode = WAL');
@@ -147,13 +154,29 @@ export class SqliteStore implements ResourceStore {
   /** One object's stored JSON (decrypted), for responses that need no transformation. */
   getRaw(key: ObjectKey): string | undefined {
     const rk = refKey(key);
+    const cache = this.cacheFor(rk);
+    const cached = cache?.getObject(rk, key.namespace, key.name);
+    if (cached !== undefined) return cached;
     const row = this.stmts.get.get(rk, key.namespace, key.name) as { data: string } | undefined;
-    return row ? this.decode(rk, row.data) : undefined;
+    if (!row) return undefined;
+    const json = this.decode(rk, row.data);
+    cache?.setObject(rk, key.namespace, key.name, json);
+    return json;
+  }
+
+  /** The read cache, for reads outside a write transaction (whose rows might yet roll back) of unsealed resources. */
+  private cacheFor(rk: string): StoredJsonCache | undefined {
+    return this.cache && !this.sealed.has(rk) && !this.db.inTransaction ? this.cache : undefined;
   }
 
   /** Raw JSON rows, for list responses that need no transformation. */
   listRaw(ref: ResourceRef, opts: ListOptions = {}): { rows: string[]; resourceVersion: string; last?: { namespace: string; name: string } } {
     const limit = opts.limit ?? -1;
+    const rk = refKey(ref);
+    // A whole collection read again before a write to it: the current resourceVersion is still its version.
+    const cache = limit < 0 && !opts.after ? this.cacheFor(rk) : undefined;
+    const cached = cache?.getList(rk, opts.namespace);
+    if (cached) return { rows: cached, resourceVersion: String((this.stmts.currentRv.get() as { value: number }).value) };
     const read = this.db.transaction(() => {
       const rv = (this.stmts.currentRv.get() as { value: number }).value;
       const rows = (opts.namespace !== undefined
@@ -163,8 +186,10 @@ export class SqliteStore implements ResourceStore {
     });
     const { rv, rows } = read();
     const lastRow = rows[rows.length - 1];
+    const decoded = rows.map((r) => this.decode(rk, r.data));
+    cache?.setList(rk, opts.namespace, decoded);
     return {
-      rows: rows.map((r) => this.decode(refKey(ref), r.data)),
+      rows: decoded,
       resourceVersion: String(rv),
       last: limit > 0 && rows.length === limit && lastRow ? { namespace: lastRow.namespace, name: lastRow.name } : undefined,
     };
@@ -377,6 +402,8 @@ export class SqliteStore implements ResourceStore {
   /** After a commit: history pruning now and then, and the commit's events to the watchers. */
   private afterWrite(...events: StoreEvent[]) {
     if (!events.length) return;
+    // Before anything (a watcher) can read again.
+    for (const e of events) this.cache?.forget(refKey(e.ref), e.namespace, e.name);
     this.writesSincePrune += events.length;
     if (this.writesSincePrune >= 1000) {
       this.writesSincePrune = 0;

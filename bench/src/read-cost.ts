@@ -1,0 +1,71 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent } from 'undici';
+import { call, closedLoop } from './closed-loop.js';
+import { cpuTicks, measure, workerPids } from './cpu.js';
+import { load } from './load.js';
+import { spawnServer } from './processes.js';
+
+// `node bench/dist/read-cost.js [seconds]`: what one read costs the core, in CPU µs per request
+// of its process (steady on a shared machine where req/s swing): a GET of one object and a LIST
+// of 100 over HTTP at c=64 (autocannon), and a GET over TLS at c=32 (undici, like tls-bench).
+// MORTISE_WORKERS passes through (then the workers' CPU counts too). To profile the core:
+// READ_COST_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (node's flags for the core);
+// READ_COST_CORE_MAIN=<another build's core/dist/main.js> measures that build (a before/after);
+// READ_COST_ONLY=get|list|tls measures that read alone (a profile of one path).
+
+const here = dirname(fileURLToPath(import.meta.url));
+const coreMain = process.env.READ_COST_CORE_MAIN ?? join(here, '..', '..', 'core', 'dist', 'main.js');
+const seconds = Number(process.argv[2] ?? 5);
+const password = 'bench-admin-password';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'mortise-read-cost-'));
+const nodeArgs = (process.env.READ_COST_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_BUNDLED_REPOSITORY: 'off' }, '/readyz', [], nodeArgs);
+try {
+  // A first start stages the platform modules (a copy of the SDK) in the background: not measured.
+  for (let i = 0; i < 600 && !existsSync(join(dataDir, 'extensions', 'unpacked', 'node_modules', '.mortise-platform-modules')); i++) await new Promise((r) => setTimeout(r, 100));
+  const tokenRes = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
+  const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+  const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const post = async (path: string, body: object) => {
+    const res = await fetch(`${core.url}${path}`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+    if (res.status !== 201 && res.status !== 409) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+  };
+  await post('/apis/extensions.mortise.io/v1alpha1/categories', { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'Category', metadata: { name: 'bench-fixed' }, spec: { displayName: 'a category for the benchmark', description: 'created by read-cost' } });
+  await post('/api/v1/namespaces', { metadata: { name: 'bench-small' } });
+  for (let i = 0; i < 100; i++) {
+    await post('/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'Role', metadata: { name: `r-${i}` }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] });
+  }
+  const pids = () => {
+    const w = workerPids(core.child.pid!);
+    return w.length ? [core.child.pid!, ...w] : core.child.pid!;
+  };
+  const rows: string[] = ['| read | req/s | p50 ms | p99 ms | core CPU µs/req |', '|---|---|---|---|---|'];
+  const only = process.env.READ_COST_ONLY;
+  for (const [name, path] of [['GET one Category, HTTP c=64', '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed'], ['LIST 100 Roles, HTTP c=64', '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles']] as const) {
+    if (only && !name.toLowerCase().includes(`${only} `)) continue;
+    await load({ url: core.url, path, headers: auth, connections: 64, durationSec: 1 });
+    const r = await measure(pids(), () => load({ url: core.url, path, headers: auth, connections: 64, durationSec: seconds }));
+    rows.push(`| ${name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.cpuUsPerRequest ?? '?'} |${r.errors + r.non2xx ? ` ${r.errors + r.non2xx} errors` : ''}`);
+  }
+  if (!only || only === 'tls') await tlsGet();
+  async function tlsGet() {
+  const dispatcher = new Agent({ connect: { ca: readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8') }, connections: 32 });
+  const target = { base: core.url.replace('http:', 'https:'), token, dispatcher };
+  const get = () => call(target, 'GET', '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed');
+  await closedLoop(32, 1, get);
+  const p = pids();
+  const before = (Array.isArray(p) ? p : [p]).reduce((s, x) => s + (cpuTicks(x) ?? 0), 0);
+  const m = await closedLoop(32, seconds, get);
+  const after = (Array.isArray(p) ? p : [p]).reduce((s, x) => s + (cpuTicks(x) ?? 0), 0);
+  rows.push(`| GET one Category, TLS c=32 | ${m.rps} | ${m.p50} | ${m.p99} | ${Math.round(((after - before) * 10_000) / (m.rps * seconds))} |${m.errors ? ` ${m.errors} errors` : ''}`);
+  await dispatcher.close();
+  }
+  process.stdout.write(`${rows.join('\n')}\n`);
+} finally {
+  await core.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
