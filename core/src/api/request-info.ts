@@ -150,6 +150,7 @@ export function exactNameOf(fieldSelector: string | null | undefined): string | 
 }
 
 function safeDecode(s: string): string {
+  if (!s.includes('%')) return s;
   try {
     return decodeURIComponent(s);
   } catch {

@@ -2,7 +2,7 @@ import type { KindRegistry } from '../registry/kind-registry.js';
 import { apiVersionOf, type KindDefinition, type RequestContext } from '../registry/kind.js';
 import { parseResourceVersion, type DeleteOptions, type FieldValidation, type ResourceService } from '../registry/resource-service.js';
 import type { KubeObject } from '../store/resource-store.js';
-import { requestContextOf, type AppContext, type UserInfo } from '../http/app-state.js';
+import { queryOf, requestContextOf, type AppContext, type UserInfo } from '../http/app-state.js';
 import { readObjectBody } from './body.js';
 import { isPlainObject, ownValue } from './own-properties.js';
 import { showValue } from './plain-data.js';
@@ -32,7 +32,7 @@ export class ResourceHandler {
     // A cluster-scoped kind has no namespaced paths; a Namespace is its own scope (and only its own).
     const ownScope = def.group === '' && def.plural === 'namespaces' ? info.name : '';
     if (!def.namespaced && info.namespace !== ownScope) throw notFound(info.apiGroup, info.resource);
-    const q = ctx.URL.searchParams;
+    const q = queryOf(ctx);
     const sub = info.subresource;
     if (sub && !(sub === 'status' && def.subresources.status) && !(sub === 'finalize' && def.plural === 'namespaces' && def.group === '')) {
       throw notFound(def.group, `${def.plural}/${sub}`);
@@ -69,7 +69,8 @@ export class ResourceHandler {
         const fast = version === def.version && !wantsTable(ctx.get('accept')) ? this.service.listJson(def, ns, query) : undefined;
         if (fast) {
           ctx.type = 'application/json';
-          ctx.body = `{"apiVersion":${JSON.stringify(def.group ? `${def.group}/${version}` : version)},"kind":${JSON.stringify(def.listKind)},"metadata":{"resourceVersion":${JSON.stringify(fast.resourceVersion)}},"items":${fast.items}}`;
+          const head = `{"apiVersion":${JSON.stringify(def.group ? `${def.group}/${version}` : version)},"kind":${JSON.stringify(def.listKind)},"metadata":{"resourceVersion":${JSON.stringify(fast.resourceVersion)}},"items":`;
+          ctx.body = Buffer.concat([Buffer.from(head), fast.items, closingBrace]);
           return;
         }
         const page = await this.service.list(def, ns, query);
@@ -157,9 +158,11 @@ export class ResourceHandler {
   private send(ctx: AppContext, def: KindDefinition, version: string, obj: KubeObject, status = 200) {
     ctx.status = status;
     const out = asVersion(obj, def, version);
-    ctx.body = wantsTable(ctx.get('accept')) ? toTable(def, [out], {}, ctx.URL.searchParams.get('includeObject')) : out;
+    ctx.body = wantsTable(ctx.get('accept')) ? toTable(def, [out], {}, queryOf(ctx).get('includeObject')) : out;
   }
 }
+
+const closingBrace = Buffer.from('}');
 
 /**
  * The one name a list or watch may serve (undefined: the whole collection). A name on the path
@@ -204,7 +207,7 @@ function fieldValidationOf(q: URLSearchParams): FieldValidation | undefined {
 }
 
 async function deleteOptionsOf(ctx: AppContext): Promise<DeleteOptions> {
-  const q = ctx.URL.searchParams;
+  const q = queryOf(ctx);
   let body: Record<string, unknown> = {};
   const length = Number(ctx.get('content-length') || 0);
   if (length > 0 || ctx.get('transfer-encoding')) {

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { KindDefinition } from '../registry/kind.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import type { KubeObject, Watcher } from '../store/resource-store.js';
-import type { AppContext } from '../http/app-state.js';
+import { queryOf, type AppContext } from '../http/app-state.js';
 import { asVersion } from './resource-handler.js';
 import { badRequest } from './status.js';
 import { toTable, wantsTable } from './table.js';
@@ -49,7 +49,7 @@ export class WatchHub {
 
   /** Streams one kind's changes in a namespace (all when empty), of the object `name` only when given. */
   async serve(ctx: AppContext, def: KindDefinition, namespace: string, version: string, name?: string): Promise<void> {
-    const q = ctx.URL.searchParams;
+    const q = queryOf(ctx);
     const timeoutSeconds = watchTimeoutOf(q.get('timeoutSeconds'), this.defaultTimeoutSeconds);
     const bookmarks = q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1';
     const res = ctx.res;

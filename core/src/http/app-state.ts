@@ -19,6 +19,8 @@ export interface AppState {
   auditUser?: string;
   /** Annotations admission adds to the request's audit event. */
   auditAnnotations?: Record<string, string>;
+  /** The query parameters, parsed once (queryOf). */
+  query?: URLSearchParams;
 }
 
 export type AppContext = ParameterizedContext<AppState>;
@@ -31,4 +33,12 @@ export function requestContextOf(ctx: AppContext): RequestContext {
       ctx.state.auditAnnotations = { ...ctx.state.auditAnnotations, [key]: value };
     },
   };
+}
+
+/**
+ * The request's query parameters, parsed once, without building the whole URL for them as koa's
+ * `ctx.URL` does (origin, host and protocol headers: a cost on every request).
+ */
+export function queryOf(ctx: AppContext): URLSearchParams {
+  return (ctx.state.query ??= new URLSearchParams(ctx.querystring));
 }

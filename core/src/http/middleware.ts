@@ -4,7 +4,7 @@ import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
 import { ApiError, internalError } from '../api/status.js';
 import { stripIdentityHeaders } from '../auth/authenticator.js';
 import type { CoreMetrics } from '../ops/metrics.js';
-import type { AppContext } from './app-state.js';
+import { queryOf, type AppContext } from './app-state.js';
 import { isPublic } from './public-routes.js';
 import type { RequestGuard } from './request-guard.js';
 
@@ -76,7 +76,7 @@ function routeOf(ctx: AppContext, labelOf?: (info: RequestInfo) => string | unde
 export function requestInfo() {
   return async (ctx: AppContext, next: Next) => {
     stripIdentityHeaders(ctx.req.headers);
-    ctx.state.requestInfo = parseRequestInfo(ctx.method, ctx.path, ctx.URL.searchParams);
+    ctx.state.requestInfo = parseRequestInfo(ctx.method, ctx.path, queryOf(ctx));
     await next();
   };
 }

@@ -67,14 +67,22 @@ export async function listObjects(svc: ResourceService, def: KindDefinition, nam
 }
 
 /**
- * A whole, unfiltered list as JSON text straight from the store, when nothing needs to be
- * parsed (no selectors, no paging, no write-only fields to hide); undefined otherwise.
+ * A whole, unfiltered list's items as JSON (UTF-8) straight from the store, when nothing needs to
+ * be parsed (no selectors, no paging, no write-only fields to hide); undefined otherwise.
  */
-export function listObjectsJson(svc: ResourceService, def: KindDefinition, namespace: string, q: ListQuery): { items: string; resourceVersion: string } | undefined {
+export function listObjectsJson(svc: ResourceService, def: KindDefinition, namespace: string, q: ListQuery): { items: Buffer; resourceVersion: string } | undefined {
   if (!svc.store.listRaw || def.strategy?.toExternal || q.labelSelector || q.fieldSelector || q.name !== undefined || q.limit || q.continue) return undefined;
   const raw = svc.store.listRaw(svc.ref(def), { namespace: def.namespaced && namespace ? namespace : undefined });
-  return { items: `[${raw.rows.join(',')}]`, resourceVersion: raw.resourceVersion };
+  let items = encoded.get(raw.rows);
+  if (items === undefined) encoded.set(raw.rows, (items = Buffer.from(`[${raw.rows.join(',')}]`)));
+  return { items, resourceVersion: raw.resourceVersion };
 }
+
+/**
+ * A store serves the same rows again (its read cache) until a write to them: joined and encoded
+ * once, and sent as bytes (a string body is measured, then encoded, on every response).
+ */
+const encoded = new WeakMap<string[], Buffer>();
 
 /** A request that named one object (and was authorized for it alone) selects that name. */
 export function nameScope(name: string | undefined): FieldSelector {

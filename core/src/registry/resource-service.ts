@@ -88,7 +88,7 @@ export class ResourceService extends EventEmitter<{
    * A whole, unfiltered list as JSON text straight from the store, when nothing needs to be
    * parsed (no selectors, no paging, no write-only fields to hide); undefined otherwise.
    */
-  listJson(def: KindDefinition, namespace: string, q: ListQuery): { items: string; resourceVersion: string } | undefined {
+  listJson(def: KindDefinition, namespace: string, q: ListQuery): { items: Buffer; resourceVersion: string } | undefined {
     return listObjectsJson(this, def, namespace, q);
   }
 
