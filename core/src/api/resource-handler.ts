@@ -70,7 +70,7 @@ export class ResourceHandler {
         if (fast) {
           ctx.type = 'application/json';
           const head = `{"apiVersion":${JSON.stringify(def.group ? `${def.group}/${version}` : version)},"kind":${JSON.stringify(def.listKind)},"metadata":{"resourceVersion":${JSON.stringify(fast.resourceVersion)}},"items":`;
-          ctx.body = Buffer.concat([Buffer.from(head), fast.items, closingBrace]);
+          ctx.body = listBody(head, fast.items);
           return;
         }
         const page = await this.service.list(def, ns, query);
@@ -163,6 +163,16 @@ export class ResourceHandler {
 }
 
 const closingBrace = Buffer.from('}');
+/** The last whole body sent for a list's items (same items, same resourceVersion: the same bytes). */
+const listBodies = new WeakMap<Buffer, { head: string; body: Buffer }>();
+
+function listBody(head: string, items: Buffer): Buffer {
+  const last = listBodies.get(items);
+  if (last?.head === head) return last.body;
+  const body = Buffer.concat([Buffer.from(head), items, closingBrace]);
+  listBodies.set(items, { head, body });
+  return body;
+}
 
 /**
  * The one name a list or watch may serve (undefined: the whole collection). A name on the path
