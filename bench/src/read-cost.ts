@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
-import { call, closedLoop } from './closed-loop.js';
-import { cpuTicks, measure, workerPids } from './cpu.js';
-import { load } from './load.js';
+import { call, closedLoop, type Measure } from './closed-loop.js';
+import { cpuTicks, workerPids } from './cpu.js';
+import { load, type LoadResult } from './load.js';
 import { spawnServer } from './processes.js';
 
 // `node bench/dist/read-cost.js [seconds]`: what one read costs the core, in CPU µs per request
@@ -39,30 +39,49 @@ try {
   for (let i = 0; i < 100; i++) {
     await post('/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'Role', metadata: { name: `r-${i}` }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] });
   }
-  const pids = () => {
-    const w = workerPids(core.child.pid!);
-    return w.length ? [core.child.pid!, ...w] : core.child.pid!;
+  const worker = workerPids(core.child.pid!);
+  const pids = [core.child.pid!, ...worker];
+  const ticks = () => pids.reduce((sum, p) => sum + (cpuTicks(p) ?? 0), 0);
+  // What the core spends with no request (timers, controllers), per second: taken off each
+  // figure, which on a loaded machine (few requests a second) it would otherwise swell.
+  const idleStart = ticks();
+  await new Promise((r) => setTimeout(r, 3000));
+  const idleTicksPerSecond = (ticks() - idleStart) / 3;
+  /** CPU µs per request of `requests` made in `seconds`, from ticks (1/100 s) less the idle rate. */
+  const perRequest = async (run: () => Promise<{ requests: number; seconds: number }>) => {
+    const before = ticks();
+    const t0 = performance.now();
+    const r = await run();
+    const spent = ticks() - before - (idleTicksPerSecond * (performance.now() - t0)) / 1000;
+    return Math.round((Math.max(0, spent) * 10_000) / Math.max(1, r.requests));
   };
-  const rows: string[] = ['| read | req/s | p50 ms | p99 ms | core CPU µs/req |', '|---|---|---|---|---|'];
+  const rows: string[] = [
+    `idle: ${(idleTicksPerSecond * 10).toFixed(1)} ms of CPU a second, taken off; ${worker.length ? `${worker.length} workers + primary` : 'one process'}`, '',
+    '| read | req/s | p50 ms | p99 ms | core CPU µs/req |', '|---|---|---|---|---|',
+  ];
   const only = process.env.READ_COST_ONLY;
   for (const [name, path] of [['GET one Category, HTTP c=64', '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed'], ['LIST 100 Roles, HTTP c=64', '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles']] as const) {
     if (only && !name.toLowerCase().includes(`${only} `)) continue;
     await load({ url: core.url, path, headers: auth, connections: 64, durationSec: 1 });
-    const r = await measure(pids(), () => load({ url: core.url, path, headers: auth, connections: 64, durationSec: seconds }));
-    rows.push(`| ${name} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.cpuUsPerRequest ?? '?'} |${r.errors + r.non2xx ? ` ${r.errors + r.non2xx} errors` : ''}`);
+    let r: LoadResult | undefined;
+    const us = await perRequest(async () => {
+      r = await load({ url: core.url, path, headers: auth, connections: 64, durationSec: seconds });
+      return { requests: r.requests, seconds };
+    });
+    rows.push(`| ${name} | ${r!.rps} | ${r!.p50} | ${r!.p99} | ${us} |${r!.errors + r!.non2xx ? ` ${r!.errors + r!.non2xx} errors` : ''}`);
   }
-  if (!only || only === 'tls') await tlsGet();
-  async function tlsGet() {
-  const dispatcher = new Agent({ connect: { ca: readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8') }, connections: 32 });
-  const target = { base: core.url.replace('http:', 'https:'), token, dispatcher };
-  const get = () => call(target, 'GET', '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed');
-  await closedLoop(32, 1, get);
-  const p = pids();
-  const before = (Array.isArray(p) ? p : [p]).reduce((s, x) => s + (cpuTicks(x) ?? 0), 0);
-  const m = await closedLoop(32, seconds, get);
-  const after = (Array.isArray(p) ? p : [p]).reduce((s, x) => s + (cpuTicks(x) ?? 0), 0);
-  rows.push(`| GET one Category, TLS c=32 | ${m.rps} | ${m.p50} | ${m.p99} | ${Math.round(((after - before) * 10_000) / (m.rps * seconds))} |${m.errors ? ` ${m.errors} errors` : ''}`);
-  await dispatcher.close();
+  if (!only || only === 'tls') {
+    const dispatcher = new Agent({ connect: { ca: readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8') }, connections: 32 });
+    const target = { base: core.url.replace('http:', 'https:'), token, dispatcher };
+    const get = () => call(target, 'GET', '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed');
+    await closedLoop(32, 1, get);
+    let m: Measure | undefined;
+    const us = await perRequest(async () => {
+      m = await closedLoop(32, seconds, get);
+      return { requests: m.rps * seconds, seconds };
+    });
+    rows.push(`| GET one Category, TLS c=32 | ${m!.rps} | ${m!.p50} | ${m!.p99} | ${us} |${m!.errors ? ` ${m!.errors} errors` : ''}`);
+    await dispatcher.close();
   }
   process.stdout.write(`${rows.join('\n')}\n`);
 } finally {
