@@ -1,23 +1,21 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Agent } from 'undici';
 import { call, closedLoop, type Measure } from './closed-loop.js';
 import { cpuTicks, workerPids } from './cpu.js';
 import { load, type LoadResult } from './load.js';
-import { spawnServer } from './processes.js';
+import { coreMain as bundledCoreMain, spawnServer } from './processes.js';
 
 // `node bench/dist/read-cost.js [seconds]`: what one read costs the core, in CPU µs per request
 // of its process (steady on a shared machine where req/s swing): a GET of one object and a LIST
 // of 100 over HTTP at c=64 (autocannon), and a GET over TLS at c=32 (undici, like tls-bench).
 // MORTISE_WORKERS passes through (then the workers' CPU counts too). To profile the core:
 // READ_COST_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (node's flags for the core);
-// READ_COST_CORE_MAIN=<another build's core/dist/main.js> measures that build (a before/after);
+// READ_COST_CORE_MAIN=<another build's core/dist/bundle/main.js or core/dist/main.js> measures that build (a before/after);
 // READ_COST_ONLY=get|list|tls measures that read alone (a profile of one path).
 
-const here = dirname(fileURLToPath(import.meta.url));
-const coreMain = process.env.READ_COST_CORE_MAIN ?? join(here, '..', '..', 'core', 'dist', 'main.js');
+const coreMain = process.env.READ_COST_CORE_MAIN ?? bundledCoreMain;
 const seconds = Number(process.argv[2] ?? 5);
 const password = 'bench-admin-password';
 
