@@ -40,7 +40,7 @@ function layout(sdk: string, modules: string): Record<string, string> {
 describe('preparePlatformModules', () => {
   it('keeps a nested dependency nested when the SDK is installed in a project\'s node_modules', async () => {
     const root = write(layout('project/node_modules/@mortise/extension-sdk', 'project/node_modules'));
-    const target = await preparePlatformModules(join(root, 'project/node_modules/@mortise/extension-sdk'), join(root, 'unpacked'));
+    const target = await preparePlatformModules(join(root, 'project/node_modules/@mortise/extension-sdk'), join(root, 'unpacked'), join(root, 'cache'));
     expect(versionAt(join(target, '@mortise', 'extension-sdk'))).toBe('0.1.0');
     expect(versionAt(join(target, 'a'))).toBe('1.0.0');
     expect(versionAt(join(target, 'b'))).toBe('1.0.0');
@@ -49,7 +49,7 @@ describe('preparePlatformModules', () => {
 
   it('and in the monorepo, with the SDK beside the root node_modules', async () => {
     const root = write(layout('repo/extension-sdk', 'repo/node_modules'));
-    const target = await preparePlatformModules(join(root, 'repo/extension-sdk'), join(root, 'unpacked'));
+    const target = await preparePlatformModules(join(root, 'repo/extension-sdk'), join(root, 'unpacked'), join(root, 'cache'));
     expect(versionAt(join(target, 'b'))).toBe('1.0.0');
     expect(versionAt(join(target, 'a', 'node_modules', 'b'))).toBe('2.0.0');
   });

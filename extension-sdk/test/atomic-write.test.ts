@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic, writeFileAtomicSync } from '../src/util/atomic-write.js';
 
@@ -28,5 +30,18 @@ describe.each([
     await expect(Promise.resolve().then(() => write(target, 'x'))).rejects.toThrow(/EISDIR|ENOTEMPTY|EEXIST/);
     expect(statSync(join(target, 'inside')).isDirectory()).toBe(true);
     expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('writeFileAtomicSync in a backend confined by Node\'s permission model', () => {
+  it('writes although fsync is denied there (Node 20)', () => {
+    const flag = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission';
+    const moduleUrl = new URL('../dist/util/atomic-write.js', import.meta.url).href;
+    const file = join(dir, 'confined.json');
+    execFileSync(process.execPath, [
+      flag, `--allow-fs-read=${fileURLToPath(new URL('..', import.meta.url))}`, `--allow-fs-read=${dir}`, `--allow-fs-write=${dir}`, '--input-type=module',
+      '-e', `import { writeFileAtomicSync } from ${JSON.stringify(moduleUrl)}; writeFileAtomicSync(${JSON.stringify(file)}, '{"cursor":7}');`,
+    ], { stdio: 'pipe', cwd: dir });
+    expect(readFileSync(file, 'utf8')).toBe('{"cursor":7}');
   });
 });
