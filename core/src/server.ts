@@ -284,7 +284,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const packages = new PackageStore(extensionsRoot);
   // Staged in the background once the core listens (copying takes a while on a first start).
   let staged: Promise<string> | undefined;
-  const platformModules = () => (staged ??= preparePlatformModules(sdkPackageDir(), packages.unpackedRoot).catch((e: unknown) => {
+  const stopStaging = new AbortController();
+  const platformModules = () => (staged ??= preparePlatformModules(sdkPackageDir(), packages.unpackedRoot, undefined, stopStaging.signal).catch((e: unknown) => {
     staged = undefined;
     throw e;
   }));
@@ -488,8 +489,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       revokedSessions.stop();
       await audit.close();
       await store.close();
-      // A staging of the platform modules in progress finishes first: it writes into the data
-      // dir, and whoever removes that dir after close must not see it come back.
+      // A staging of the platform modules in progress stops (between two files) and ends first:
+      // it writes into the data dir, and whoever removes that dir after close must not see it come back.
+      stopStaging.abort();
       await staged?.catch(() => undefined);
       if (ownTempRoot) rmSync(ownTempRoot, { recursive: true, force: true });
       logger.info({ event: 'core.stopped' }, 'Mortise core stopped');

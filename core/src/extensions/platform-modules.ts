@@ -33,7 +33,7 @@ export function platformModulesCache(env: NodeJS.ProcessEnv = process.env): stri
  * permission model (runtime/permissions.ts), a hard link is just another name of the same file.
  * When the cache is on another filesystem, the files are copied (the old cost, once per data dir).
  */
-export async function preparePlatformModules(sdkDir: string, unpackedRoot: string, cacheRoot = platformModulesCache()): Promise<string> {
+export async function preparePlatformModules(sdkDir: string, unpackedRoot: string, cacheRoot = platformModulesCache(), signal?: AbortSignal): Promise<string> {
   const target = join(unpackedRoot, 'node_modules');
   const closure = [...dependencyClosure(sdkDir)].filter((d) => d !== sdkDir);
   const roots = moduleRoots(sdkDir);
@@ -58,6 +58,7 @@ export async function preparePlatformModules(sdkDir: string, unpackedRoot: strin
     cpSync(join(sdkDir, 'package.json'), join(sdkTarget, 'package.json'));
     await cp(join(sdkDir, 'dist'), join(sdkTarget, 'dist'), { recursive: true, dereference: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
     for (const { dir, rel } of placed) {
+      signal?.throwIfAborted();
       const to = join(dest, rel);
       mkdirSync(dirname(to), { recursive: true });
       await cp(dir, to, { recursive: true, dereference: true, filter: (src) => src === dir || !relative(dir, src).split(sep).includes('node_modules') });
@@ -68,11 +69,18 @@ export async function preparePlatformModules(sdkDir: string, unpackedRoot: strin
   const staging = `${target}.staging-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   try {
-    await linkTree(await sharedEntry(cacheRoot, fingerprint, stage), staging);
-  } catch {
-    // No usable cache (unwritable home, or an entry evicted while linking): a private copy.
+    await linkTree(await sharedEntry(cacheRoot, fingerprint, stage), staging, signal);
+  } catch (e) {
     rmSync(staging, { recursive: true, force: true });
-    await stage(staging);
+    // Stopped (the core closes): nothing left behind.
+    if (signal?.aborted) throw e;
+    // No usable cache (unwritable home, or an entry evicted while linking): a private copy.
+    try {
+      await stage(staging);
+    } catch (e2) {
+      rmSync(staging, { recursive: true, force: true });
+      throw e2;
+    }
   }
   writeFileSync(join(staging, stampName), fingerprint);
   rmSync(target, { recursive: true, force: true });
@@ -134,10 +142,11 @@ function evict(cacheRoot: string, keep: string): void {
 }
 
 /** Recreates `from`'s tree at `to` with hard links to its files (copies on another filesystem). */
-async function linkTree(from: string, to: string): Promise<void> {
+async function linkTree(from: string, to: string, signal?: AbortSignal): Promise<void> {
   let linking = true;
   const files: Array<[string, string]> = [];
   const walk = async (src: string, dest: string) => {
+    signal?.throwIfAborted();
     await mkdir(dest, { recursive: true });
     for (const e of await readdir(src, { withFileTypes: true })) {
       const s = join(src, e.name);
@@ -151,6 +160,7 @@ async function linkTree(from: string, to: string): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
+      signal?.throwIfAborted();
       const [s, d] = files[next++]!;
       if (linking) {
         try {
