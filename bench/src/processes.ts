@@ -32,6 +32,7 @@ process.on('exit', () => {
 });
 
 /** Starts a Node server as a child process (so load and server do not share a thread). */
+/** `nodeArgs`: options for node itself (e.g. `--cpu-prof`), before the script. */
 export async function spawnServer(script: string, env: Record<string, string>, readyPath = '/readyz', args: string[] = [], nodeArgs: string[] = []): Promise<Spawned> {
   const port = await freePort();
   const started = performance.now();

@@ -62,8 +62,11 @@ export class SqliteStore implements ResourceStore {
     this.stmts = {
       nextRv: db.prepare(`UPDATE meta SET value = value + 1 WHERE key = 'resourceVersion' RETURNING value`),
       currentRv: db.prepare(`SELECT value FROM meta WHERE key = 'resourceVersion'`),
+      // A write first (it takes the write lock), then the counter: what a batch of creates numbers from.
+      lockRv: db.prepare(`UPDATE meta SET value = value WHERE key = 'resourceVersion' RETURNING value`),
+      setRv: db.prepare(`UPDATE meta SET value = ? WHERE key = 'resourceVersion'`),
       get: db.prepare(`SELECT rv, data FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
-      insert: db.prepare(`INSERT INTO objects (resource, namespace, name, uid, rv, data) VALUES (?, ?, ?, ?, ?, ?)`),
+      insert: db.prepare(`INSERT INTO objects (resource, namespace, name, uid, rv, data) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
       update: db.prepare(`UPDATE objects SET uid = ?, rv = ?, data = ? WHERE resource = ? AND namespace = ? AND name = ?`),
       remove: db.prepare(`DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
       listAll: db.prepare(`SELECT namespace, name, data FROM objects WHERE resource = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name LIMIT ?`),
@@ -216,13 +219,13 @@ export class SqliteStore implements ResourceStore {
     const key = refKey(ref);
     const ns = obj.metadata.namespace ?? '';
     const name = obj.metadata.name!;
-    return this.queueCreate(() => {
-      if (this.stmts.get.get(key, ns, name)) throw new StoreError('AlreadyExists', `${name} already exists`);
-      const rv = this.bump();
+    return this.queueCreate((rv) => {
       const stored = withRv(obj, rv);
       const data = this.encode(key, JSON.stringify(stored));
-      this.stmts.insert.run(key, ns, name, obj.metadata.uid ?? '', rv, data);
-      this.indexOwners(key, ns, name, stored);
+      // The insert is the existence check (a conflict inserts nothing, and the number is not used).
+      if (this.stmts.insert.run(key, ns, name, obj.metadata.uid ?? '', rv, data).changes === 0) throw new StoreError('AlreadyExists', `${name} already exists`);
+      // A new row has no owner rows yet (a delete removes them with the object).
+      for (const o of stored.metadata.ownerReferences ?? []) this.stmts.addOwner.run(o.uid, key, ns, name);
       this.stmts.event.run(rv, key, ns, name, 'ADDED', data, null);
       return { type: 'ADDED', ref, namespace: ns, name, resourceVersion: String(rv), object: stored } satisfies StoreEvent;
     });
@@ -285,7 +288,7 @@ export class SqliteStore implements ResourceStore {
    * are not deferred: they follow a read of the resourceVersion they expect, and the longer that
    * gap the more concurrent read-modify-writes of one object would conflict.
    */
-  private queueCreate(change: () => StoreEvent): Promise<KubeObject> {
+  private queueCreate(change: (rv: number) => StoreEvent): Promise<KubeObject> {
     return new Promise((resolve, reject) => {
       this.queued.push({ change, resolve, reject });
       if (this.queued.length === 1) setImmediate(() => this.commitQueued());
@@ -301,7 +304,7 @@ export class SqliteStore implements ResourceStore {
   }
 
   private readonly inTransaction: <T>(work: () => T) => T;
-  private queued: Array<{ change: () => StoreEvent; resolve: (o: KubeObject) => void; reject: (e: unknown) => void }> = [];
+  private queued: Array<{ change: (rv: number) => StoreEvent; resolve: (o: KubeObject) => void; reject: (e: unknown) => void }> = [];
 
   private commitQueued(): void {
     const batch = this.queued;
@@ -314,14 +317,18 @@ export class SqliteStore implements ResourceStore {
     const outcomes: Array<{ event: StoreEvent } | { error: unknown }> = [];
     try {
       this.inTransaction(() => {
+        // The counter is read and written once per batch; a create that fails uses no number.
+        let rv = (this.stmts.lockRv.get() as { value: number }).value;
         for (const w of batch) {
           try {
             // Nested, a better-sqlite3 transaction is a savepoint: a throw undoes this write only.
-            outcomes.push({ event: this.inTransaction(w.change) });
+            outcomes.push({ event: this.inTransaction(() => w.change(rv + 1)) });
+            rv++;
           } catch (error) {
             outcomes.push({ error });
           }
         }
+        this.stmts.setRv.run(rv);
       });
     } catch (error) {
       // The commit itself failed (disk full, I/O error): nothing of the batch was written.
