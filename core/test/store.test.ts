@@ -226,6 +226,36 @@ describe('SqliteStore', () => {
     expect((await store.list(widgets)).items).toHaveLength(21);
   });
 
+  it('knows which namespaces are live as of the last commit (a terminating or deleted one is seen at once), and a replica reads its file each time', async () => {
+    const namespaces = { group: '', resource: 'namespaces' };
+    const nsKey = { ...namespaces, namespace: '', name: 'team' };
+    const stateOf = async (s: SqliteStore) => {
+      const ns = await s.namespaceForCreate('team');
+      return !ns ? 'missing' : ns.metadata.deletionTimestamp ? 'terminating' : 'live';
+    };
+    expect(await stateOf(store)).toBe('missing');
+    await store.create(namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team', uid: 'ns-uid' } });
+    expect(await stateOf(store)).toBe('live');
+    expect(await stateOf(store)).toBe('live');
+    const replica = new SqliteStore({ path, readOnly: true });
+    try {
+      expect(await stateOf(replica)).toBe('live');
+      const held = await store.get(nsKey);
+      await store.update(namespaces, { ...held!, metadata: { ...held!.metadata, deletionTimestamp: '2026-01-01T00:00:00Z', finalizers: ['example.com/hold'] } });
+      expect(await stateOf(store)).toBe('terminating');
+      expect(await stateOf(replica)).toBe('terminating');
+      await store.delete(nsKey);
+      expect(await stateOf(store)).toBe('missing');
+      expect(await stateOf(replica)).toBe('missing');
+      await store.create(namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team', uid: 'ns-uid-2' } });
+      expect(await stateOf(store)).toBe('live');
+      await store.deleteObject(nsKey);
+      expect(await stateOf(store)).toBe('missing');
+    } finally {
+      await replica.close();
+    }
+  });
+
   it('an update or delete asked for while creates wait commits them first: resourceVersions follow the order of the calls', async () => {
     await store.create(widgets, obj('existing'));
     const events: string[] = [];

@@ -44,6 +44,12 @@ export class SqliteStore implements ResourceStore {
   private readonly codec?: ValueCodec;
   /** Recent reads, where this store is the file's only writer (it sees every write). */
   private readonly cache?: StoredJsonCache;
+  private readonly readOnly: boolean;
+  /**
+   * Namespaces known to be live. This connection is the file's only writer and every write to a
+   * namespace drops its entry as it commits (afterWrite), so the set is never behind the file.
+   */
+  private readonly liveNamespaces = new Map<string, KubeObject>();
 
   constructor(opts: SqliteStoreOptions) {
     this.retention = opts.eventRetention ?? 100_000;
@@ -51,6 +57,7 @@ export class SqliteStore implements ResourceStore {
     this.codec = opts.encrypted?.codec;
     const cacheChars = opts.readCacheChars ?? 32 * 1024 * 1024;
     if (!opts.readOnly && cacheChars > 0) this.cache = new StoredJsonCache(cacheChars);
+    this.readOnly = opts.readOnly === true;
     this.db = new Database(opts.path, { readonly: opts.readOnly === true, fileMustExist: opts.readOnly === true });
     if (!opts.readOnly) {
       this.db.pragma('journal_mode = WAL');
@@ -170,6 +177,16 @@ export class SqliteStore implements ResourceStore {
   /** The read cache, for reads outside a write transaction (whose rows might yet roll back) of unsealed resources. */
   private cacheFor(rk: string): StoredJsonCache | undefined {
     return this.cache && !this.sealed.has(rk) && !this.db.inTransaction ? this.cache : undefined;
+  }
+
+  /** The Namespace a create checks (to be read, not changed): a live one from memory, as of the last commit. */
+  async namespaceForCreate(name: string): Promise<KubeObject | undefined> {
+    const known = this.liveNamespaces.get(name);
+    if (known) return known;
+    const ns = await this.get({ group: '', resource: 'namespaces', namespace: '', name });
+    // A replica's file is written by another process: it remembers nothing.
+    if (ns && !ns.metadata.deletionTimestamp && !this.readOnly) this.liveNamespaces.set(name, ns);
+    return ns;
   }
 
   /** Raw JSON rows, for list responses that need no transformation. */
@@ -411,6 +428,7 @@ export class SqliteStore implements ResourceStore {
     if (!events.length) return;
     // Before anything (a watcher) can read again.
     for (const e of events) this.cache?.forget(refKey(e.ref), e.namespace, e.name);
+    for (const e of events) if (e.ref.resource === 'namespaces' && e.ref.group === '') this.liveNamespaces.delete(e.name);
     this.writesSincePrune += events.length;
     if (this.writesSincePrune >= 1000) {
       this.writesSincePrune = 0;
