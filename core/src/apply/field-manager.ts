@@ -53,6 +53,7 @@ function changes(def: KindDefinition, writer: Writer, before: KubeObject | Recor
  * (so clients can migrate or reset ownership); `[{}]` clears them all, as in Kubernetes.
  */
 export function recordUpdate(def: KindDefinition, live: KubeObject | undefined, next: KubeObject, requested: unknown, writer: Writer): void {
+  if (!live && requested === undefined) return recordCreate(def, next, writer);
   const liveFields = live?.metadata.managedFields;
   let managers: Managers;
   if (Array.isArray(requested) && requested.length > 0 && !isSameJson(requested, liveFields)) {
@@ -74,6 +75,23 @@ export function recordUpdate(def: KindDefinition, live: KubeObject | undefined, 
   const fields = (mine?.fields ?? new FieldSet()).difference(c.removed).union(changed);
   managers.set(id, { ...writer, operation: 'Update', fields, time: mine && mine.fields.equals(fields) ? mine.time : now() });
   setManagedFields(next, managers);
+}
+
+/**
+ * The common create (no managedFields sent): the general case with no live object and no other
+ * manager comes down to one entry owning every field the object has, without the set algebra.
+ */
+function recordCreate(def: KindDefinition, next: KubeObject, writer: Writer): void {
+  const { metadata: { managedFields: _, ...metadata }, ...rest } = next;
+  const fields = tracked(def, writer.subresource, compare(undefined, { ...rest, metadata }, objectSchemaOf(def)).added);
+  if (fields.empty) {
+    delete next.metadata.managedFields;
+    return;
+  }
+  next.metadata.managedFields = [{
+    manager: writer.manager, operation: 'Update', apiVersion: writer.apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: fields.toFieldsV1(),
+    ...(writer.subresource ? { subresource: writer.subresource } : {}),
+  }];
 }
 
 /**
