@@ -94,7 +94,7 @@ export class ResourceHandler {
         if (info.name) throw methodNotAllowed(`POST to a named ${def.kind} is not supported: POST to the collection`);
         if (def.terminating) throw methodNotAllowed(`create not allowed while custom resource definition ${def.plural}.${def.group} is terminating`);
         const fieldManager = fieldManagerOf(q, userAgent, 'CreateOptions', false);
-        const r = await this.service.create(def, ns, await readObjectBody(ctx.req), ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion });
+        const r = await this.service.create(def, ns, await readObjectBody(ctx.req), ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion, freshBody: true });
         warn(ctx, r.warnings);
         ctx.status = 201;
         return this.send(ctx, def, version, r.object, 201);
@@ -103,7 +103,7 @@ export class ResourceHandler {
         const fieldManager = fieldManagerOf(q, userAgent, 'UpdateOptions', false);
         const body = await readObjectBody(ctx.req);
         if (sub === 'finalize') return this.send(ctx, def, version, (await this.finalizeNamespace(def, info.name, body, ctxUser)).object);
-        const r = await this.service.update(def, ns, info.name, body, ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion, subresource: sub === 'status' ? 'status' : '' });
+        const r = await this.service.update(def, ns, info.name, body, ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion, subresource: sub === 'status' ? 'status' : '', freshBody: true });
         warn(ctx, r.warnings);
         return this.send(ctx, def, version, r.object);
       }

@@ -9,6 +9,7 @@ import { kubectlManager, lastAppliedFields, syncLastApplied } from './last-appli
 import { merge, MergeError } from './merge.js';
 import { pruneFields } from './remove-fields.js';
 import { objectSchemaOf } from './schema-shape.js';
+import { metaTimeNow } from '../api/meta-time.js';
 
 // Server-side apply and field ownership, after kube-apiserver's fieldmanager and
 // structured-merge-diff's Updater: every write records who changed which fields
@@ -73,7 +74,7 @@ export function recordUpdate(def: KindDefinition, live: KubeObject | undefined, 
   }
   const mine = managers.get(id);
   const fields = (mine?.fields ?? new FieldSet()).difference(c.removed).union(changed);
-  managers.set(id, { ...writer, operation: 'Update', fields, time: mine && mine.fields.equals(fields) ? mine.time : now() });
+  managers.set(id, { ...writer, operation: 'Update', fields, time: mine && mine.fields.equals(fields) ? mine.time : metaTimeNow() });
   setManagedFields(next, managers);
 }
 
@@ -89,7 +90,7 @@ function recordCreate(def: KindDefinition, next: KubeObject, writer: Writer): vo
     return;
   }
   next.metadata.managedFields = [{
-    manager: writer.manager, operation: 'Update', apiVersion: writer.apiVersion, time: now(), fieldsType: 'FieldsV1', fieldsV1: fields.toFieldsV1(),
+    manager: writer.manager, operation: 'Update', apiVersion: writer.apiVersion, time: metaTimeNow(), fieldsType: 'FieldsV1', fieldsV1: fields.toFieldsV1(),
     ...(writer.subresource ? { subresource: writer.subresource } : {}),
   }];
 }
@@ -112,7 +113,7 @@ export function applyConfig(def: KindDefinition, live: KubeObject | undefined, c
   const applied = tracked(def, writer.subresource, fieldSetOf(config, schema));
   const id = identityOf({ ...writer, operation: 'Apply' });
   const previous = managers.get(id);
-  managers.set(id, { ...writer, operation: 'Apply', fields: applied, time: previous && previous.fields.equals(applied) ? previous.time : now() });
+  managers.set(id, { ...writer, operation: 'Apply', fields: applied, time: previous && previous.fields.equals(applied) ? previous.time : metaTimeNow() });
   if (previous) {
     const owned = [...managers.values()].reduce((all, m) => all.union(m.fields), new FieldSet());
     pruneFields(merged, schema, previous.fields, owned);
@@ -171,4 +172,3 @@ function decodeOr(value: unknown, fallback: () => Managers): Managers {
 }
 
 const isSameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -6,6 +6,7 @@ import type { ResourceService } from '../registry/resource-service.js';
 import type { KubeObject } from '../store/resource-store.js';
 import { Controller } from './controller.js';
 import { ignoreNotFound } from './garbage-collector.js';
+import { metaTimeNow } from '../api/meta-time.js';
 
 /**
  * Serves the kinds CustomResourceDefinitions define. Registration happens as the CRD is
@@ -67,7 +68,7 @@ export class CrdController extends Controller {
     };
     const old = crd.status as { acceptedNames?: unknown; storedVersions?: unknown; conditions?: Array<{ lastTransitionTime?: string }> } | undefined;
     if (old && JSON.stringify(old.acceptedNames) === JSON.stringify(status.acceptedNames) && JSON.stringify(old.storedVersions) === JSON.stringify(status.storedVersions) && old.conditions?.length === 2) return;
-    const stamp = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const stamp = metaTimeNow();
     await this.service.patch(this.crdDef, '', name, 'merge', { status: { ...status, conditions: status.conditions.map((c) => ({ ...c, lastTransitionTime: stamp })) } }, {}, { subresource: 'status' }).catch(ignoreNotFound);
   }
 

@@ -20,6 +20,7 @@ import { toApiError } from './store-errors.js';
 import {
   checkResourceVersion, checkShape, checkUnknownFields, decodeObject, hasPinnedVersion, specChanged, validateObject,
 } from './write-checks.js';
+import { metaTimeNow } from '../api/meta-time.js';
 
 export type * from './resource-types.js';
 export { parseResourceVersion } from './write-checks.js';
@@ -93,14 +94,14 @@ export class ResourceService extends EventEmitter<{
   }
 
   async create(def: KindDefinition, namespace: string, body: unknown, ctx: RequestContext, opts: WriteOptions = {}): Promise<WriteResult> {
-    const obj = decodeObject(def, body, namespace);
+    const obj = decodeObject(def, body, namespace, opts.freshBody);
     const warnings = checkUnknownFields(def, obj, opts.fieldValidation);
     const m = obj.metadata;
     if (!m.name && typeof m.generateName === 'string' && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
     checkShape(def, obj);
     if (def.namespaced) await this.requireLiveNamespace(namespace);
     m.uid = randomUUID();
-    m.creationTimestamp = now();
+    m.creationTimestamp = metaTimeNow();
     m.generation = 1;
     const requestedFields = m.managedFields;
     delete m.resourceVersion;
@@ -128,7 +129,7 @@ export class ResourceService extends EventEmitter<{
   }
 
   async update(def: KindDefinition, namespace: string, name: string, body: unknown, ctx: RequestContext, opts: WriteOptions = {}): Promise<WriteResult> {
-    const obj = decodeObject(def, body, namespace);
+    const obj = decodeObject(def, body, namespace, opts.freshBody);
     if (obj.metadata.name !== undefined && obj.metadata.name !== name) {
       throw badRequest(`the name of the object (${showValue(obj.metadata.name)}) does not match the name on the URL (${name})`);
     }
@@ -355,7 +356,6 @@ export function finalizersOf(def: KindDefinition, obj: KubeObject): string[] {
   return pendingFinalizers({ group: def.group, resource: def.plural }, obj);
 }
 
-const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 const randomSuffix = () => {
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
   return [...randomBytes(5)].map((b) => alphabet[b % alphabet.length]).join('');

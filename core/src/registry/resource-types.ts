@@ -11,6 +11,11 @@ export interface WriteOptions {
   fieldManager?: string;
   /** The apiVersion the client used (managedFields record it); default the storage version. */
   apiVersion?: string;
+  /**
+   * The body was just parsed from a request and checked as plain data (readObjectBody), and
+   * nobody else holds it: decoding takes it as it is, without a copy or a second check.
+   */
+  freshBody?: boolean;
 }
 
 export interface ApplyOptions extends WriteOptions {

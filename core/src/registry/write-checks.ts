@@ -10,12 +10,13 @@ import type { FieldValidation } from './resource-types.js';
 
 // The checks of a body before it is written: its shape, the kind's schema, its resourceVersion.
 
-export function decodeObject(def: KindDefinition, body: unknown, namespace: string): KubeObject {
+/** `fresh`: the body is plain data just parsed from a request, held by nobody else (WriteOptions.freshBody). */
+export function decodeObject(def: KindDefinition, body: unknown, namespace: string, fresh = false): KubeObject {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest(`the body must be a JSON object describing a ${def.kind}`);
   // Before anything clones, compares or stores it (a patch can deepen what the body held).
-  const problem = findDataProblem(body);
+  const problem = fresh ? undefined : findDataProblem(body);
   if (problem) throw invalid(def.group, def.kind, showValue(ownValue(ownValue(body, 'metadata'), 'name') ?? ''), [{ reason: 'FieldValueInvalid', field: shortField(problem.field) || '<root>', message: `Invalid value: ${problem.message}` }]);
-  const obj = structuredClone(body) as KubeObject;
+  const obj = (fresh ? body : structuredClone(body)) as KubeObject;
   const expectedApiVersion = apiVersionOf(def);
   if (obj.kind !== undefined && obj.kind !== def.kind) {
     throw badRequest(`the kind of the object (${showValue(obj.kind)}) does not match the kind served at this path (${def.kind})`);

@@ -3,6 +3,7 @@
 // cluster's API server does all of this itself, so the kubernetes store only forwards.
 import type { KubeObject, ObjectKey, ResourceRef, ResourceStore, StoreDeleteOptions, StoreDeleteResult } from './resource-store.js';
 import { StoreError } from './resource-store.js';
+import { metaTimeNow } from '../api/meta-time.js';
 
 export const namespaceFinalizer = 'kubernetes';
 export const orphanFinalizer = 'orphan';
@@ -22,7 +23,6 @@ export function policyFinalizer(policy: StoreDeleteOptions['propagationPolicy'])
   return policy === 'Orphan' ? orphanFinalizer : policy === 'Foreground' ? foregroundFinalizer : undefined;
 }
 
-const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * Marks (finalizers pending) or removes the object, checking preconditions; retries lost races
@@ -47,7 +47,7 @@ export async function deleteWithFinalizers(store: ResourceStore, key: ObjectKey,
     try {
       if (pending.length === 0) return { object: await store.delete(key, pre?.resourceVersion ?? obj.metadata.resourceVersion), pending: false };
       if (obj.metadata.deletionTimestamp) return { object: obj, pending: true };
-      const marked: KubeObject = { ...obj, metadata: { ...obj.metadata, deletionTimestamp: now(), deletionGracePeriodSeconds: 0, finalizers } };
+      const marked: KubeObject = { ...obj, metadata: { ...obj.metadata, deletionTimestamp: metaTimeNow(), deletionGracePeriodSeconds: 0, finalizers } };
       // As kube-apiserver's markAsDeleting: a controller watching generation sees the deletion.
       if ((obj.metadata.generation ?? 0) > 0) marked.metadata.generation = obj.metadata.generation! + 1;
       if (finalizers.length === 0) delete marked.metadata.finalizers;
