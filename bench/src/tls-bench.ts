@@ -6,6 +6,7 @@ import { call, closedLoop, type ApiTarget, type Measure } from './closed-loop.js
 import { coreMain, spawnServer } from './processes.js';
 import { generateServingCerts } from '../../core/dist/http/serving-cert-generation.js';
 import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-control-plane.mjs';
+import { crd, password, widget, widgets } from './widget-fixture.js';
 
 // The embedded core (its own process, SQLite) against a kube-apiserver 1.20 + etcd on the same
 // machine, both over HTTPS, same client (undici, one keep-alive TLS pool per target) in this
@@ -21,32 +22,6 @@ export interface TlsRow {
   /** 1-minute load average when the core's figure was taken, and when the kube-apiserver's was. */
   load: [number, number];
 }
-
-const password = 'bench-admin-password';
-const group = 'bench.mortise.io';
-const widgets = `/apis/${group}/v1/namespaces/bench/widgets`;
-
-const crd = {
-  apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition',
-  metadata: { name: `widgets.${group}` },
-  spec: {
-    group, scope: 'Namespaced',
-    names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
-    versions: [{
-      name: 'v1', served: true, storage: true,
-      schema: {
-        openAPIV3Schema: {
-          type: 'object',
-          properties: {
-            spec: { type: 'object', properties: { size: { type: 'integer', minimum: 0 }, color: { type: 'string', enum: ['red', 'green', 'blue'] }, owner: { type: 'string' } } },
-          },
-        },
-      },
-    }],
-  },
-};
-
-const widget = (name: string) => ({ apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name }, spec: { size: 3, color: 'green', owner: 'the benchmark' } });
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 60_000;

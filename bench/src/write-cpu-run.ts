@@ -1,11 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { closedLoop, type Measure } from './closed-loop.js';
 import { cpuTicks } from './cpu.js';
-import { spawnServer } from './processes.js';
+import { coreMain, spawnServer } from './processes.js';
+import { crd, password, widget, widgets } from './widget-fixture.js';
 
 // `node bench/dist/write-cpu-run.js`: the write path alone — creates and merge-patches of a CRD
 // object over HTTPS and HTTP at c=1 and c=32 — with the CPU the core's process spent per request,
@@ -15,20 +15,6 @@ import { spawnServer } from './processes.js';
 const seconds = Number(process.env.BENCH_SECONDS ?? 4);
 const profDir = process.env.BENCH_CPU_PROF;
 const only = process.env.BENCH_ONLY; // e.g. "https create c=32"
-const here = dirname(fileURLToPath(import.meta.url));
-const coreMain = join(here, '..', '..', 'core', 'dist', 'main.js');
-const password = 'bench-admin-password';
-const group = 'bench.mortise.io';
-const widgets = `/apis/${group}/v1/namespaces/bench/widgets`;
-const crd = {
-  apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: `widgets.${group}` },
-  spec: {
-    group, scope: 'Namespaced', names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
-    versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer', minimum: 0 }, color: { type: 'string', enum: ['red', 'green', 'blue'] }, owner: { type: 'string' } } } } } } }],
-  },
-};
-const widget = (name: string) => ({ apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name }, spec: { size: 3, color: 'green', owner: 'the benchmark' } });
-
 const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-write-'));
 const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_BUNDLED_REPOSITORY: 'off' }, '/readyz', [], profDir ? [`--cpu-prof`, `--cpu-prof-dir=${profDir}`] : []);
 const agents: Agent[] = [];
