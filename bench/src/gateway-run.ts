@@ -25,7 +25,7 @@ for (const workers of workerCounts) {
   const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-gw-'));
   try {
     const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: String(workers) }, '/readyz',
-      process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []);
+      [], process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []);
     const pids = [core.child.pid!, ...workerPids(core.child.pid!)];
     if (pids.length !== (workers > 1 ? workers + 1 : 1)) throw new Error(`expected ${workers} serving processes, found the pids ${pids.join(', ')}`);
     const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });

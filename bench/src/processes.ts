@@ -31,8 +31,10 @@ process.on('exit', () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-/** Starts a Node server as a child process (so load and server do not share a thread). */
-/** `nodeArgs`: options for node itself (e.g. `--cpu-prof`), before the script. */
+/**
+ * Starts a Node server as a child process (so load and server do not share a thread). `args` go
+ * to the script, `nodeArgs` to node itself (e.g. `--cpu-prof`).
+ */
 export async function spawnServer(script: string, env: Record<string, string>, readyPath = '/readyz', args: string[] = [], nodeArgs: string[] = []): Promise<Spawned> {
   const port = await freePort();
   const started = performance.now();
