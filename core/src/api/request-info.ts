@@ -50,6 +50,8 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
     isResourceRequest: false, path, verb: lowerVerb, apiGroup: '', apiVersion: '', namespace: '',
     resource: '', subresource: '', name: '', parts: [],
   };
+  // No segment of a path without "api" and escapes can be an API prefix (every proxied page and asset).
+  if (!path.includes('api') && !path.includes('%')) return nonResource;
   const segments = path.split('/').filter((s) => s !== '').map(safeDecode);
   const prefix = segments[0];
   if (prefix !== 'api' && prefix !== 'apis' && prefix !== 'kapis') return nonResource;

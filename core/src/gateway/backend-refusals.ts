@@ -57,6 +57,7 @@ export function upstreamFailure(route: Route, e: unknown, metrics: GatewayMetric
 }
 
 function hasDotSegment(path: string): boolean {
+  if (!path.includes('.') && !path.includes('%')) return false;
   return path.split('/').some((s) => {
     if (!s.includes('.')) return s.toLowerCase().includes('%2e') && isDot(safeDecode(s));
     return isDot(s) || isDot(safeDecode(s));

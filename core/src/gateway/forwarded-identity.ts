@@ -41,12 +41,13 @@ export class ForwardedIdentities {
   }
 
   token(user: ForwardedUser, extension: string): Promise<string> {
-    const groups = [...new Set(user.groups)].sort();
-    const key = `${user.username}\u0000${groups.join('\u0001')}\u0000${user.name ?? ''}\u0000${extension}`;
+    // Keyed by the groups as given (a caller's come in the same order each time): no sorting per request.
+    const key = `${user.username}\u0000${user.groups.join('\u0001')}\u0000${user.name ?? ''}\u0000${extension}`;
     const now = Date.now();
     const hit = this.cache.get(key);
     if (hit && hit.renewAt > now) return hit.token;
     if (hit) this.cache.delete(key);
+    const groups = [...new Set(user.groups)].sort();
     const claims: Record<string, unknown> = { sub: user.username, groups, token_use: 'forwarded', ...(user.name ? { name: user.name } : {}) };
     const token = this.tokens.sign(claims, extension, this.ttl);
     const entry: Entry = { token, renewAt: now + (this.ttl - this.renewBefore) * 1000 };

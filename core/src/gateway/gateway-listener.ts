@@ -56,7 +56,7 @@ export function gatewayListener(deps: GatewayListenerDeps, fallback: RequestList
 
 async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: ServerResponse, method: string, path: string, search: string, installed: RouteMatch | undefined): Promise<void> {
   let match = installed;
-  const received = new Date();
+  const received = Date.now();
   const started = process.hrtime.bigint();
   const socket = req.socket as Partial<TLSSocket>;
   let info: RequestInfo | undefined;
@@ -70,16 +70,18 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
     const route = match ? `gateway/${match.route.dev ? 'dev' : match.route.kind}/${match.route.extension}` : 'gateway/dev';
     deps.metrics.requests.inc({ route, method, code: String(code) });
     deps.metrics.latency.observe({ route, method }, seconds);
-    const fields = { event: 'request', method, path, status: code, ms: Math.round(seconds * 1e4) / 10, user: user?.username };
-    if (code >= 500) deps.logger.warn(fields, 'request');
-    else deps.logger.debug(fields, 'request');
+    if (code >= 500 || deps.logger.isLevelEnabled('debug')) {
+      const fields = { event: 'request', method, path, status: code, ms: Math.round(seconds * 1e4) / 10, user: user?.username };
+      if (code >= 500) deps.logger.warn(fields, 'request');
+      else deps.logger.debug(fields, 'request');
+    }
     if (!isAudited(method, code)) return;
     try {
       deps.audit.record({
         ...auditEventOf({
           method, path, querystring: search.slice(1), sourceIp: socket.remoteAddress ?? '', userAgent: req.headers['user-agent'],
           info, user, code, body: failure?.toStatus(),
-        }, received),
+        }, new Date(received)),
         ...(auditID ? { auditID } : {}),
       });
     } catch (e) {

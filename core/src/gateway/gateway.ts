@@ -121,14 +121,17 @@ export class Gateway {
     const headers = upstreamRequestHeaders(req.headers, {
       identity, clientIp: client.ip, proto: client.proto, host: headerValue(req.headers.host),
       strippedPrefix: match.strippedPrefix, headerUp: route.headerUp, removeHeaders: route.removeHeaders,
+      // undici frames the body itself (chunked when its length is unknown).
+      markChunked: false,
     });
-    // undici frames the body itself (chunked when its length is unknown).
-    delete headers['transfer-encoding'];
     const hasBody = !!req.headers['transfer-encoding'] || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
     try {
       await this.upstream.forward(route.upstream!, {
         method, path: match.upstreamPath, headers, body: hasBody ? req : null, res,
-        responseHeaders: (h) => ({ ...downstreamResponseHeaders(h as IncomingHttpHeaders, route.headerDown), ...extraHeaders }),
+        responseHeaders: (h) => {
+          const out = downstreamResponseHeaders(h as IncomingHttpHeaders, route.headerDown);
+          return extraHeaders ? Object.assign(out, extraHeaders) : out;
+        },
       });
     } catch (e) {
       if (e instanceof ClientClosed) return;

@@ -32,15 +32,32 @@ export function isIdentityHeader(name: string): boolean {
     || n.startsWith('x-auth-request-') || n === 'remote-user' || n === 'x-user' || n === 'x-email' || n === 'x-groups';
 }
 
+const noTokens: ReadonlySet<string> = new Set();
+
 /** Names listed in `Connection` are hop-by-hop for this message too. */
-function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
+function connectionTokens(headers: IncomingHttpHeaders): ReadonlySet<string> {
   const raw = headers.connection;
+  // Most messages list nothing beyond keep-alive: no set to build.
+  if (raw === undefined || raw === 'keep-alive' || raw === 'close') return noTokens;
   const out = new Set<string>();
-  for (const t of (Array.isArray(raw) ? raw.join(',') : raw ?? '').split(',')) {
+  for (const t of (Array.isArray(raw) ? raw.join(',') : raw).split(',')) {
     const name = t.trim().toLowerCase();
     if (name) out.add(name);
   }
   return out;
+}
+
+/** Whether a request header (lower-cased) never reaches a backend, whatever the message lists; remembered per name. */
+const droppedUpstream = new Map<string, boolean>();
+const maxRemembered = 1_000;
+
+function dropsUpstream(n: string): boolean {
+  let dropped = droppedUpstream.get(n);
+  if (dropped === undefined) {
+    dropped = hopByHop.has(n) || n === 'host' || isIdentityHeader(n);
+    if (droppedUpstream.size < maxRemembered) droppedUpstream.set(n, dropped);
+  }
+  return dropped;
 }
 
 export interface UpstreamHeaderOptions {
@@ -54,16 +71,18 @@ export interface UpstreamHeaderOptions {
   removeHeaders: string[];
   /** Keep `Connection: Upgrade`/`Upgrade` (websocket handshakes). */
   upgrade?: string;
+  /** Set `Transfer-Encoding: chunked` for a chunked body (node:http needs it; undici frames bodies itself). Default true. */
+  markChunked?: boolean;
 }
 
 /** The headers of the request to a backend. */
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, o: UpstreamHeaderOptions): OutgoingHttpHeaders {
   const listed = connectionTokens(incoming);
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined) continue;
+  for (const name in incoming) {
+    const value = incoming[name];
     const n = name.toLowerCase();
-    if (hopByHop.has(n) || listed.has(n) || n === 'host' || isIdentityHeader(n)) continue;
+    if (value === undefined || dropsUpstream(n) || listed.has(n)) continue;
     out[n] = value;
   }
   // The console's session cookies are the caller's core credentials: they stay with the core.
@@ -73,9 +92,9 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, o: Upstrea
     else delete out.cookie;
   }
   // A chunked body stays chunked (without it Node would send a DELETE's body unframed).
-  if (incoming['transfer-encoding'] && incoming['content-length'] === undefined) out['transfer-encoding'] = 'chunked';
+  if (o.markChunked !== false && incoming['transfer-encoding'] && incoming['content-length'] === undefined) out['transfer-encoding'] = 'chunked';
   for (const name of o.removeHeaders) delete out[name.toLowerCase()];
-  for (const [name, value] of Object.entries(o.headerUp)) out[name.toLowerCase()] = value;
+  for (const name in o.headerUp) out[name.toLowerCase()] = o.headerUp[name];
   if (o.upgrade) {
     out.connection = 'Upgrade';
     out.upgrade = o.upgrade;
@@ -93,7 +112,8 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, o: Upstrea
 export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, headerDown: Record<string, string>, opts: { upgrade?: boolean } = {}): Record<string, string | string[]> {
   const listed = connectionTokens(incoming);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name];
     if (value === undefined) continue;
     const n = name.toLowerCase();
     if (opts.upgrade && (n === 'connection' || n === 'upgrade')) {
@@ -109,7 +129,7 @@ export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, headerD
     }
     out[n] = value;
   }
-  for (const [name, value] of Object.entries(headerDown)) out[name.toLowerCase()] = value;
+  for (const name in headerDown) out[name.toLowerCase()] = headerDown[name]!;
   return out;
 }
 

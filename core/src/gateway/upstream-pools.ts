@@ -1,5 +1,5 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Pool } from 'undici';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Dispatcher, Pool } from 'undici';
 
 // Loaded with the first proxied request: a core that proxies nothing does not pay for it at start.
 // Through `default` (undici's module.exports): the core's bundle, like esbuild's output for any
@@ -52,40 +52,10 @@ export class UpstreamPools {
   constructor(private readonly opts: UpstreamPoolOptions) {}
 
   /** Streams `r` to the backend at `origin` and its answer to the client; resolves when the answer ended. */
-  async forward(origin: URL, r: UpstreamRequest, retry = true): Promise<void> {
-    const pool = this.pools.get(origin.origin) ?? await this.createPool(origin);
-    const abort = new AbortController();
-    const onClientClose = () => {
-      if (!r.res.writableFinished) abort.abort(new ClientClosed());
-    };
-    r.res.once('close', onClientClose);
-    let started = false;
-    try {
-      await pool.stream({
-        method: r.method, path: r.path, headers: r.headers as Record<string, string | string[]>, body: r.body,
-        signal: abort.signal, headersTimeout: this.opts.responseTimeoutMs, bodyTimeout: 0,
-      }, ({ statusCode, headers }) => {
-        started = true;
-        r.res.writeHead(statusCode, r.responseHeaders(headers));
-        return r.res;
-      });
-    } catch (e) {
-      if (abort.signal.aborted || r.res.destroyed && !started) throw new ClientClosed();
-      if (started) throw new ResponseAborted((e as Error).message);
-      const code = (e as { code?: string }).code;
-      // A keep-alive connection the backend had just closed: safe to send again when there is no body.
-      if (retry && !r.body && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET')) {
-        r.res.off('close', onClientClose);
-        return this.forward(origin, r, false);
-      }
-      if (code === 'UND_ERR_CONNECT_TIMEOUT') throw new UpstreamTimeout('connect', this.opts.connectTimeoutMs);
-      if (code === 'UND_ERR_HEADERS_TIMEOUT') throw new UpstreamTimeout('response', this.opts.responseTimeoutMs);
-      // The client's unsent body is drained so that the failure can still be answered.
-      if (r.body && !r.body.readableEnded) r.body.resume();
-      throw e;
-    } finally {
-      r.res.off('close', onClientClose);
-    }
+  forward(origin: URL, r: UpstreamRequest): Promise<void> {
+    const pool = this.pools.get(origin.origin);
+    if (!pool) return this.createPool(origin).then(() => this.forward(origin, r));
+    return new Promise<void>((resolve, reject) => new Exchange(pool, r, this.opts, resolve, reject).send());
   }
 
   /** Closes the pools of origins no route uses any more; requests in flight on them finish first. */
@@ -116,4 +86,109 @@ export class UpstreamPools {
     }
     return pool;
   }
+}
+
+/**
+ * One request to a backend and its answer streamed to the client, as undici's dispatch handler:
+ * no body stream, abort signal or promise of undici's own per request, and the backend's head, a
+ * small body and its end leave for the client in one write.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private controller?: Dispatcher.DispatchController;
+  private started = false;
+  private retried = false;
+  private clientGone = false;
+  private settled = false;
+
+  constructor(
+    private readonly pool: Pool, private readonly r: UpstreamRequest, private readonly opts: UpstreamPoolOptions,
+    private readonly resolve: () => void, private readonly reject: (e: Error) => void,
+  ) {
+    r.res.once('close', this.onClientClose);
+  }
+
+  send(): void {
+    this.controller = undefined;
+    try {
+      this.pool.dispatch({
+        method: this.r.method as Dispatcher.HttpMethod, path: this.r.path, headers: this.r.headers as Record<string, string | string[]>, body: this.r.body,
+        headersTimeout: this.opts.responseTimeoutMs, bodyTimeout: 0,
+      }, this);
+    } catch (e) {
+      this.onResponseError(undefined, e as Error);
+    }
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.r.res.writableFinished) return;
+    this.clientGone = true;
+    this.controller?.abort(new ClientClosed());
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.clientGone) controller.abort(new ClientClosed());
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.started = true;
+    const res = this.r.res;
+    try {
+      res.writeHead(statusCode, this.r.responseHeaders(headers));
+    } catch (e) {
+      // A head Node refuses to send (a bad header value): the answer is cut, as a broken backend's.
+      controller.abort(e as Error);
+      return;
+    }
+    // The head, a small body and its end leave in one write.
+    res.cork();
+    process.nextTick(uncork, res);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const res = this.r.res;
+    if (res.destroyed) {
+      controller.abort(new ClientClosed());
+      return;
+    }
+    if (!res.write(chunk)) {
+      controller.pause();
+      res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.r.res.end();
+    this.settle();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, e: Error): void {
+    const r = this.r;
+    if (e instanceof ClientClosed || this.clientGone || (r.res.destroyed && !this.started)) return this.settle(new ClientClosed());
+    if (this.started) return this.settle(new ResponseAborted(e.message));
+    const code = (e as { code?: string }).code;
+    // A keep-alive connection the backend had just closed: safe to send again when there is no body.
+    if (!this.retried && !r.body && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET')) {
+      this.retried = true;
+      this.send();
+      return;
+    }
+    if (code === 'UND_ERR_CONNECT_TIMEOUT') return this.settle(new UpstreamTimeout('connect', this.opts.connectTimeoutMs));
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') return this.settle(new UpstreamTimeout('response', this.opts.responseTimeoutMs));
+    // The client's unsent body is drained so that the failure can still be answered.
+    if (r.body && !r.body.readableEnded) r.body.resume();
+    this.settle(e);
+  }
+
+  private settle(e?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.r.res.off('close', this.onClientClose);
+    if (e) this.reject(e);
+    else this.resolve();
+  }
+}
+
+function uncork(res: ServerResponse): void {
+  res.uncork();
 }
