@@ -1,4 +1,5 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
+import { LabelledCounter, LabelledHistogram } from '../ops/labelled-metrics.js';
 import type { Route } from './route-table.js';
 
 export type UpstreamErrorReason =
@@ -9,20 +10,15 @@ export type UpstreamErrorReason =
  * draws its traffic picture from). Labels are bounded: extensions and route kinds, never paths.
  */
 export class GatewayMetrics {
-  readonly requests: Counter<'extension' | 'route' | 'method' | 'code'>;
-  readonly duration: Histogram<'extension' | 'route' | 'method'>;
+  readonly requests: LabelledCounter<'extension' | 'route' | 'method' | 'code'>;
+  readonly duration: LabelledHistogram<'extension' | 'route' | 'method'>;
   readonly upstreamErrors: Counter<'extension' | 'route' | 'reason'>;
 
   constructor(registry: Registry) {
-    this.requests = new Counter({
-      name: 'mortise_gateway_requests_total', help: 'Requests the gateway answered, by extension, route kind, method and status code',
-      labelNames: ['extension', 'route', 'method', 'code'], registers: [registry],
-    });
-    this.duration = new Histogram({
-      name: 'mortise_gateway_request_duration_seconds', help: 'Time from a proxied request arriving to its response ending, by extension and route kind',
-      labelNames: ['extension', 'route', 'method'], registers: [registry],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    });
+    this.requests = new LabelledCounter('mortise_gateway_requests_total', 'Requests the gateway answered, by extension, route kind, method and status code',
+      ['extension', 'route', 'method', 'code'], registry);
+    this.duration = new LabelledHistogram('mortise_gateway_request_duration_seconds', 'Time from a proxied request arriving to its response ending, by extension and route kind',
+      ['extension', 'route', 'method'], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registry);
     this.upstreamErrors = new Counter({
       name: 'mortise_gateway_upstream_errors_total', help: 'Failures reaching or reading an extension backend, by extension, route kind and reason',
       labelNames: ['extension', 'route', 'reason'], registers: [registry],
@@ -35,8 +31,7 @@ export class GatewayMetrics {
 
   /** Counts an answered request and its time from `started` (process.hrtime.bigint()). */
   observe(route: Route, method: string, code: number, started: bigint): void {
-    const labels = { extension: route.extension, route: route.kind, method };
-    this.requests.inc({ ...labels, code: String(code) });
-    this.duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+    this.requests.inc({ extension: route.extension, route: route.kind, method, code: String(code) });
+    this.duration.observe({ extension: route.extension, route: route.kind, method }, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }
