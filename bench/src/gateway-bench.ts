@@ -2,13 +2,16 @@ import { loadavg } from 'node:os';
 import { cpuTicks, measure, type Measured } from './cpu.js';
 export type { Measured } from './cpu.js';
 import { startNginx } from './nginx.js';
+import { spawnServer } from './processes.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { wrk } from './wrk.js';
 
 export interface GatewayFigures {
   installToServingMs: number;
   disableMs: number;
   enableMs: number;
-  rows: Array<{ connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured }>;
+  rows: Array<{ connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured; minimal: Measured }>;
   /** CPU the idle core spent per second just before the measurements (background work), ms. */
   coreIdleCpuMsPerSec?: number;
   /** Load average (1 min) when the measurements started and ended: other work on the machine. */
@@ -53,6 +56,8 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   const backend = proxies.spec.upstream.url;
   // The same backend behind nginx: what a production reverse proxy costs on this machine, this run.
   const nginx = await startNginx(backend, '/proxy/hello-world');
+  // And behind the least a Node proxy does (node:http in, an undici pool out): what Node itself costs.
+  const minimal = await spawnServer(join(dirname(fileURLToPath(import.meta.url)), 'minimal-node-proxy.js'), { UPSTREAM: backend }, '/readyz');
   const rows: GatewayFigures['rows'] = [];
   const loadStart = loadavg()[0]!;
   let coreIdleCpuMsPerSec: number | undefined;
@@ -60,7 +65,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
     // Every target is warmed first: a Node process runs its request path interpreted until V8
     // has optimised it (about the first 2,000 requests, ~1 ms of CPU each instead of ~0.3), which
     // would otherwise land in whichever measurement comes first (it did: the gateway at c=1).
-    for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
+    for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`, `${minimal.url}/healthz`]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
     for (const path of ['healthz', 'hello']) await wrk({ url: `${url}/proxy/hello-world/${path}`, headers: auth, connections: 8, durationSec: warmupSeconds * processes });
     // What the core spends with nothing to serve is in every CPU-per-request figure below; shown so it can be judged.
     // (A core with workers: its primary's and its workers' together.)
@@ -78,10 +83,12 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
       const viaNginx = await measure(nginx.workerPid(), run(`${nginx.url}/proxy/hello-world/healthz`));
       const gateway = await measure(corePid, run(`${url}/proxy/hello-world/healthz`, auth));
       const hello = await measure(corePid, run(`${url}/proxy/hello-world/hello`, auth));
-      rows.push({ connections: c, direct, nginx: viaNginx, gateway, hello });
+      const viaMinimal = await measure(minimal.child.pid, run(`${minimal.url}/healthz`));
+      rows.push({ connections: c, direct, nginx: viaNginx, gateway, hello, minimal: viaMinimal });
     }
   } finally {
     await nginx.stop();
+    await minimal.stop();
   }
   return { installToServingMs, disableMs, enableMs, rows, coreIdleCpuMsPerSec, loadAverage: [loadStart, loadavg()[0]!] };
 }

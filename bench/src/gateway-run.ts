@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { measure, workerPids } from './cpu.js';
 import { gatewayBench, type Measured } from './gateway-bench.js';
 import { coreMain, spawnServer } from './processes.js';
@@ -12,6 +12,8 @@ import { wrk } from './wrk.js';
 // (MORTISE_WORKERS; default 2), each in the same run. CPU µs/request of a multi-process core is
 // its primary's and its workers' together (not the backend's).
 
+// BENCH_CORE_MAIN: another build of the core to measure (e.g. a copy of core/dist from before a change).
+const coreBuild = process.env.BENCH_CORE_MAIN ? resolve(process.env.BENCH_CORE_MAIN) : coreMain;
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const password = 'bench-admin-password';
 const workerCounts = [1, Number(process.env.BENCH_WORKERS ?? 2)];
@@ -24,7 +26,7 @@ let load = '';
 for (const workers of workerCounts) {
   const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-gw-'));
   try {
-    const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: String(workers) }, '/readyz',
+    const core = await spawnServer(coreBuild, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: String(workers) }, '/readyz',
       [], process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []);
     const pids = [core.child.pid!, ...workerPids(core.child.pid!)];
     if (pids.length !== (workers > 1 ? workers + 1 : 1)) throw new Error(`expected ${workers} serving processes, found the pids ${pids.join(', ')}`);
@@ -34,7 +36,7 @@ for (const workers of workerCounts) {
     const gw = await gatewayBench(core.url, tok, seconds, pids, workers);
     load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s. `;
     for (const r of gw.rows) {
-      gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× |`);
+      gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× |`);
     }
     // GET of one object (a ConfigMap) through the API.
     const object = `${core.url}/api/v1/namespaces/default/configmaps/bench`;
@@ -52,8 +54,8 @@ for (const workers of workerCounts) {
 }
 
 console.log(load);
-console.log('| serving processes | c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | gateway req/s | p50 ms | CPU µs/req | /hello req/s | p50 ms | CPU µs/req | gateway / nginx |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| serving processes | c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | minimal Node proxy req/s | p50 ms | CPU µs/req | gateway req/s | p50 ms | CPU µs/req | /hello req/s | p50 ms | CPU µs/req | gateway / nginx |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of gatewayRows) console.log(r);
 console.log('');
 console.log('| serving processes | c | GET one object req/s | p50 ms | CPU µs/req | p99 ms |');

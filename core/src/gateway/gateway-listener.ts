@@ -14,7 +14,7 @@ import type { RequestGuard } from '../http/request-guard.js';
 import type { CoreMetrics } from '../ops/metrics.js';
 import type { DevRoutes } from './dev-routes.js';
 import type { Gateway } from './gateway.js';
-import type { RouteMatch } from './route-table.js';
+import type { Route, RouteMatch } from './route-table.js';
 
 export interface GatewayListenerDeps {
   gateway: Gateway;
@@ -67,7 +67,7 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
   res.once('close', () => {
     const code = res.headersSent ? res.statusCode : 499;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const route = match ? `gateway/${match.route.dev ? 'dev' : match.route.kind}/${match.route.extension}` : 'gateway/dev';
+    const route = match ? metricsRoute(match.route) : 'gateway/dev';
     deps.metrics.requests.inc({ route, method, code: String(code) });
     deps.metrics.latency.observe({ route, method }, seconds);
     if (code >= 500 || deps.logger.isLevelEnabled('debug')) {
@@ -137,6 +137,15 @@ async function devAssets(deps: GatewayListenerDeps, req: IncomingMessage, res: S
     if (res.headersSent) res.destroy();
     else writeStatus(res, e instanceof ApiError ? e : internalError('an internal error occurred; see the server log'));
   }
+}
+
+/** The `route` label of a gateway route's requests, made once per route (the same string object: hashed once). */
+const routeLabels = new WeakMap<Route, string>();
+
+function metricsRoute(route: Route): string {
+  let label = routeLabels.get(route);
+  if (label === undefined) routeLabels.set(route, (label = `gateway/${route.dev ? 'dev' : route.kind}/${route.extension}`));
+  return label;
 }
 
 const anonymousCaller: UserInfo = { username: 'system:anonymous', groups: ['system:unauthenticated'], via: 'anonymous' };

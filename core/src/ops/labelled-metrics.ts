@@ -18,23 +18,36 @@ interface Series<L extends string> {
   labels: Record<L, string>;
 }
 
+type Tree<S> = Map<string, Tree<S> | S>;
+
 abstract class LabelledMetric<L extends string, S extends Series<L>> {
   readonly aggregator = 'sum' as const;
-  protected readonly series = new Map<string, S>();
+  /** Label value by label value (the strings callers pass again and again hash once): no key to build. */
+  private tree: Tree<S> = new Map();
+  protected readonly series: S[] = [];
 
   constructor(readonly name: string, readonly help: string, private readonly labelNames: readonly L[], registry: Registry) {
+    if (!labelNames.length) throw new Error(`${name}: a labelled metric needs at least one label`);
     registry.registerMetric(this as unknown as Metric);
   }
 
   protected seriesOf(labels: Record<L, string>): S {
-    let key = '';
-    for (const n of this.labelNames) key += `${labels[n]}\u0000`;
-    let s = this.series.get(key);
+    const names = this.labelNames;
+    let node = this.tree;
+    for (let i = 0; i < names.length - 1; i++) {
+      const value = labels[names[i]!];
+      let next = node.get(value) as Tree<S> | undefined;
+      if (!next) node.set(value, (next = new Map()));
+      node = next;
+    }
+    const last = labels[names[names.length - 1]!];
+    let s = node.get(last) as S | undefined;
     if (!s) {
       const own = {} as Record<L, string>;
-      for (const n of this.labelNames) own[n] = String(labels[n] ?? '');
+      for (const n of names) own[n] = String(labels[n] ?? '');
       s = this.create(own);
-      this.series.set(key, s);
+      node.set(last, s);
+      this.series.push(s);
     }
     return s;
   }
@@ -42,7 +55,8 @@ abstract class LabelledMetric<L extends string, S extends Series<L>> {
   protected abstract create(labels: Record<L, string>): S;
 
   reset(): void {
-    this.series.clear();
+    this.tree = new Map();
+    this.series.length = 0;
   }
 }
 
@@ -62,7 +76,7 @@ export class LabelledCounter<L extends string> extends LabelledMetric<L, Counter
   }
 
   async get(): Promise<MetricSnapshot> {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.series.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })) };
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.series.map((s) => ({ labels: { ...s.labels }, value: s.value })) };
   }
 }
 
@@ -96,7 +110,7 @@ export class LabelledHistogram<L extends string> extends LabelledMetric<L, Histo
   async get(): Promise<MetricSnapshot> {
     const values: MetricSnapshot['values'] = [];
     const bucketName = `${this.name}_bucket`;
-    for (const s of this.series.values()) {
+    for (const s of this.series) {
       let cumulative = 0;
       this.buckets.forEach((le, i) => {
         cumulative += s.counts[i]!;
