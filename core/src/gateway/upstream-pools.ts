@@ -140,9 +140,13 @@ class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(e as Error);
       return;
     }
-    // The head, a small body and its end leave in one write.
-    res.cork();
-    process.nextTick(uncork, res);
+    // Node sends the head with the first chunk; a chunked answer's end is one more write, so the
+    // head, a small body and its end are held to leave in one. (A tick costs more than it saves
+    // when the length is known.)
+    if (headers['content-length'] === undefined) {
+      res.cork();
+      process.nextTick(uncork, res);
+    }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
