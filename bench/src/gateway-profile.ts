@@ -1,9 +1,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { measure, type Measured } from './cpu.js';
-import { spawnServer, type Spawned } from './processes.js';
+import { coreMain, spawnServer, type Spawned } from './processes.js';
 import { wrk } from './wrk.js';
 
 // `node bench/dist/gateway-profile.js [other-core-main.js]`: where a one-process core spends its
@@ -13,8 +12,7 @@ import { wrk } from './wrk.js';
 // both run side by side, their measured runs interleaved BENCH_ROUNDS times (default 3): on a
 // shared machine, only figures taken under the same load compare.
 
-const here = dirname(fileURLToPath(import.meta.url));
-const mains = [join(here, '..', '..', 'core', 'dist', 'main.js'), ...process.argv.slice(2).map((p) => resolve(p))];
+const mains = [coreMain, ...process.argv.slice(2).map((p) => resolve(p))];
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const rounds = Number(process.env.BENCH_ROUNDS ?? (mains.length > 1 ? 3 : 1));
