@@ -90,6 +90,11 @@ export class MeshState {
     return this.routing.get(`${service}.${namespace}`);
   }
 
+  /** Every routing in force. */
+  all(): ServiceRouting[] {
+    return [...this.routing.values()];
+  }
+
   /** Every routing in force in a namespace. */
   inNamespace(namespace: string): ServiceRouting[] {
     return [...this.routing.values()].filter((r) => r.namespace === namespace);

@@ -8,7 +8,8 @@ import type { CircuitBreakerSpec, FaultPolicy, GrayReleaseSpec, GrayReleaseStatu
 
 export type Matcher = (value: string | undefined) => boolean;
 
-export interface CompiledMatch { headers: Array<[string, Matcher]>; cookies: Array<[string, Matcher]>; pathPrefix?: string }
+/** Each matcher with the match it was compiled from (the nginx data plane writes that). */
+export interface CompiledMatch { headers: Array<[string, Matcher, StringMatch]>; cookies: Array<[string, Matcher, StringMatch]>; pathPrefix?: string }
 
 export interface CompiledRoute {
   name: string;
@@ -30,7 +31,7 @@ export interface CompiledGray {
   strategy: GrayReleaseSpec['strategy'];
   phase: NonNullable<GrayReleaseStatus['phase']>;
   canaryWeight: number;
-  header?: [string, Matcher];
+  header?: [string, Matcher, StringMatch];
 }
 
 export interface ServiceRouting {
@@ -58,8 +59,8 @@ export function compileStringMatch(m: StringMatch): Matcher {
 
 function compileMatch(m: RouteMatch): CompiledMatch {
   return {
-    headers: Object.entries(m.headers ?? {}).map(([k, sm]) => [k.toLowerCase(), compileStringMatch(sm)]),
-    cookies: Object.entries(m.cookies ?? {}).map(([k, sm]) => [k, compileStringMatch(sm)]),
+    headers: Object.entries(m.headers ?? {}).map(([k, sm]) => [k.toLowerCase(), compileStringMatch(sm), sm]),
+    cookies: Object.entries(m.cookies ?? {}).map(([k, sm]) => [k, compileStringMatch(sm), sm]),
     ...(m.pathPrefix ? { pathPrefix: m.pathPrefix } : {}),
   };
 }
@@ -89,8 +90,13 @@ export function compileGray(name: string, spec: GrayReleaseSpec, status: GrayRel
   return {
     name, stable: spec.stable, canary: spec.canary, strategy: spec.strategy, phase,
     canaryWeight: status?.canaryWeight ?? initialWeight(spec),
-    ...(spec.header ? { header: [spec.header.name.toLowerCase(), compileStringMatch(spec.header.regex !== undefined ? { regex: spec.header.regex } : { exact: spec.header.exact ?? '' })] as [string, Matcher] } : {}),
+    ...(spec.header ? { header: grayHeader(spec.header) } : {}),
   };
+}
+
+function grayHeader(h: NonNullable<GrayReleaseSpec['header']>): [string, Matcher, StringMatch] {
+  const m: StringMatch = h.regex !== undefined ? { regex: h.regex } : { exact: h.exact ?? '' };
+  return [h.name.toLowerCase(), compileStringMatch(m), m];
 }
 
 /** The new version's weight a release starts with, before its controller has written a status. */

@@ -1,0 +1,290 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createServer as netServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { desiredStatus } from '../src/gray-release.js';
+import { MeshState } from '../src/mesh-state.js';
+import { findNginx, NginxDataPlane } from '../src/nginx-plane.js';
+import type { GrayRelease } from '../src/types.js';
+import { startShopService, type ShopProcess } from './support/mesh-shop.js';
+
+// The native data plane: Debian's nginx run as a child process, its configuration generated from
+// the mesh's rules, with the sample shop's services as real processes calling each other through
+// it. Every scenario goes through real nginx; spans and telemetry come from its access log.
+
+const freePort = () => new Promise<number>((resolve) => {
+  const s = netServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address() as AddressInfo;
+    s.close(() => resolve(port));
+  });
+});
+
+describe('the nginx data plane', () => {
+  const nginx = findNginx();
+  const state = new MeshState();
+  const logs: string[] = [];
+  let plane: NginxDataPlane;
+  let dir = '';
+  let url = '';
+  const procs: ShopProcess[] = [];
+  const servers: Server[] = [];
+  const meta = (name: string) => ({ name, namespace: 'shop' });
+  const svc = (name: string, versions: Array<[string, string[]]>) => state.apply('MeshService', 'ADDED', { metadata: meta(name), spec: { versions: versions.map(([v, endpoints]) => ({ name: v, endpoints })) } });
+  const rule = (name: string, service: string, routes: unknown[]) => state.apply('TrafficRule', 'ADDED', { metadata: meta(name), spec: { service, routes } } as never);
+  const send = async (host: string, headers: Record<string, string> = {}, opts: { method?: 'GET' | 'POST'; body?: string } = {}) => {
+    const res = await request(`${url}/items`, { method: opts.method ?? 'GET', headers: { host, ...headers }, body: opts.body });
+    const body = await res.body.text();
+    const h = (n: string) => (res.headers[n] as string | undefined) ?? null;
+    return { status: res.statusCode, version: h('x-mesh-version'), fault: h('x-mesh-fault'), body };
+  };
+  const many = async (n: number, host: string, headers: Record<string, string> = {}, concurrency = 16) => {
+    const out: Array<Awaited<ReturnType<typeof send>>> = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        out.push(await send(host, headers));
+      }
+    }));
+    return out;
+  };
+  const share = (answers: Array<{ version: string | null }>, version: string) => answers.filter((a) => a.version === version).length / answers.length;
+  /** Until the log datagrams of the requests sent have all arrived. */
+  const spansOf = async (service: string, n: number) => {
+    for (let i = 0; i < 200; i++) {
+      const spans = plane.spans.spansOfTraces(plane.spans.traceIdsTouching('shop', service)).filter((s) => s.service === service);
+      if (spans.length >= n) return spans;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`fewer than ${n} spans of ${service} arrived`);
+  };
+  let catalogV1: ShopProcess;
+  let catalogV2: ShopProcess;
+
+  beforeAll(async () => {
+    if (!nginx) throw new Error('these tests run the real nginx data plane and no nginx binary was found: apt-get install nginx');
+    dir = mkdtempSync(join(tmpdir(), 'mortise-mesh-nginx-'));
+    plane = new NginxDataPlane({ state, dir, traceCapacity: 50_000, log: (m) => logs.push(m) });
+    url = await plane.listen(await freePort());
+    const common = { MESH_URL: url, NAMESPACE: 'shop' };
+    const inventory = await startShopService({ ...common, NAME: 'inventory' });
+    catalogV1 = await startShopService({ ...common, NAME: 'catalog', VERSION: 'v1', CALLS: 'inventory/stock' });
+    catalogV2 = await startShopService({ ...common, NAME: 'catalog', VERSION: 'v2', CALLS: 'inventory/stock' });
+    const frontend = await startShopService({ ...common, NAME: 'frontend', CALLS: 'catalog/items' });
+    procs.push(inventory, catalogV1, catalogV2, frontend);
+    svc('inventory', [['v1', [inventory.url]]]);
+    svc('catalog', [['v1', [catalogV1.url]], ['v2', [catalogV2.url]]]);
+    svc('frontend', [['v1', [frontend.url]]]);
+    await plane.synced();
+  }, 60_000);
+
+  afterAll(async () => {
+    await plane?.close();
+    await Promise.all(procs.map((p) => p.stop()));
+    for (const s of servers) {
+      s.closeAllConnections();
+      s.close();
+    }
+    if (process.env.MESH_NGINX_DEBUG) console.log(logs.join('\n'));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('routes 90/10 by weight within ±3 % over 2,000 requests', async () => {
+    rule('canary', 'catalog', [{ destinations: [{ version: 'v1', weight: 90 }, { version: 'v2', weight: 10 }] }]);
+    await plane.synced();
+    const answers = await many(2000, 'catalog.shop');
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(Math.abs(share(answers, 'v2') - 0.1)).toBeLessThanOrEqual(0.03);
+    // The telemetry of the edge, from nginx's access log.
+    const edges = (await plane.telemetry()).edgesIn('shop').filter((e) => e.service === 'catalog');
+    expect(edges.map((e) => e.version).sort()).toEqual(['v1', 'v2']);
+  }, 60_000);
+
+  it('routes only requests whose header or cookie matches (PCRE regex, anchored)', async () => {
+    rule('canary', 'catalog', [
+      { match: [{ headers: { 'x-user': { regex: 'tester-[0-9]+' } } }, { cookies: { group: { exact: 'beta' } } }], destinations: [{ version: 'v2' }] },
+      { destinations: [{ version: 'v1' }] },
+    ]);
+    await plane.synced();
+    expect((await send('catalog.shop', { 'x-user': 'tester-42' })).version).toBe('v2');
+    expect((await send('catalog.shop', { 'x-user': 'tester-42x' })).version).toBe('v1');
+    expect((await send('catalog.shop', { cookie: 'a=1; group=beta' })).version).toBe('v2');
+    expect((await send('catalog.shop', { cookie: 'group=betamax' })).version).toBe('v1');
+    const plain = await many(50, 'catalog.shop');
+    expect(share(plain, 'v1')).toBe(1);
+  }, 30_000);
+
+  it('retries a flaky endpoint\'s 503s into successes within the retry budget', async () => {
+    const flaky = await startShopService({ NAME: 'flaky', FAIL_EVERY: '2' });
+    procs.push(flaky);
+    svc('flaky', [['v1', [flaky.url]]]);
+    await plane.synced();
+    const without = await many(20, 'flaky.shop', {}, 1);
+    expect(without.filter((a) => a.status === 503).length).toBe(10);
+    rule('flaky', 'flaky', [{ destinations: [{ version: 'v1' }], retries: { attempts: 2, perTryTimeoutMs: 2000, retryOn: ['5xx'] } }]);
+    await plane.synced();
+    await flaky.behave({ failEvery: 2 });
+    const answers = await many(40, 'flaky.shop', {}, 1);
+    expect(answers.map((a) => a.status)).toEqual(Array(40).fill(200));
+    const spans = await spansOf('flaky', 60);
+    // Every request's first try lands on a failing turn of the endpoint, its retry on a good one.
+    expect(spans.filter((s) => s.attempts === 2 && s.events?.[0] === 'retry after 503').length).toBe(40);
+  }, 30_000);
+
+  it('injects aborts and delays into their share', async () => {
+    rule('canary', 'catalog', [{ destinations: [{ version: 'v1' }], fault: { abort: { percent: 30, httpStatus: 418 } } }]);
+    await plane.synced();
+    const answers = await many(1000, 'catalog.shop');
+    const aborted = answers.filter((a) => a.status === 418);
+    expect(aborted.every((a) => a.fault === 'abort' && a.version === 'v1')).toBe(true);
+    expect(Math.abs(aborted.length / 1000 - 0.3)).toBeLessThanOrEqual(0.05);
+    expect(answers.filter((a) => a.status !== 418).every((a) => a.status === 200)).toBe(true);
+
+    rule('canary', 'catalog', [{ destinations: [{ version: 'v2' }], fault: { delay: { percent: 50, fixedDelayMs: 300 } } }]);
+    await plane.synced();
+    const timed = await Promise.all(Array.from({ length: 200 }, async () => {
+      const start = Date.now();
+      const a = await send('catalog.shop');
+      return { ...a, ms: Date.now() - start };
+    }));
+    const delayed = timed.filter((a) => a.fault === 'delay');
+    expect(timed.every((a) => a.status === 200 && a.version === 'v2')).toBe(true);
+    expect(Math.abs(delayed.length / 200 - 0.5)).toBeLessThanOrEqual(0.12);
+    expect(delayed.every((a) => a.ms >= 290)).toBe(true);
+    // A request with a body is not delayed (nginx would send it on as GET without its body).
+    const posted = await Promise.all(Array.from({ length: 40 }, () => send('catalog.shop', {}, { method: 'POST', body: 'x' })));
+    expect(posted.filter((a) => a.fault === 'delay')).toEqual([]);
+  }, 60_000);
+
+  it('joins a trace across three services, naming each caller', async () => {
+    rule('canary', 'catalog', [{ destinations: [{ version: 'v1' }] }]);
+    await plane.synced();
+    const traceId = 'ab'.repeat(16);
+    const res = await send('frontend.shop', { traceparent: `00-${traceId}-${'cd'.repeat(8)}-01` });
+    expect(res.status).toBe(200);
+    let spans = plane.spans.spansOf(traceId);
+    for (let i = 0; i < 100 && spans.length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      spans = plane.spans.spansOf(traceId);
+    }
+    const tree = plane.spans.tree(traceId)!;
+    expect(tree.roots.map((r) => [r.service, r.source, r.parentSpanId])).toEqual([['frontend', 'ingress', 'cd'.repeat(8)]]);
+    const catalog = tree.roots[0]!.children;
+    expect(catalog.map((c) => [c.service, c.version, c.source])).toEqual([['catalog', 'v1', 'frontend']]);
+    expect(catalog[0]!.children.map((c) => [c.service, c.source])).toEqual([['inventory', 'catalog']]);
+    // A request without a traceparent starts a trace.
+    await send('inventory.shop', { 'x-mesh-source': 'trace-test' });
+    let started;
+    for (let i = 0; i < 100 && !started; i++) {
+      started = (await spansOf('inventory', 1)).find((s) => !s.parentSpanId && s.source === 'trace-test');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(started?.traceId).toMatch(/^[0-9a-f]{32}$/);
+  }, 30_000);
+
+  it('mirrors a copy to another version, counted on its own edge', async () => {
+    rule('canary', 'catalog', [{ destinations: [{ version: 'v1' }], mirror: { version: 'v2', percent: 100 } }]);
+    await plane.synced();
+    const before = (await plane.telemetry()).window((e) => e.service === 'catalog' && e.version === 'v2', 600).requests;
+    const answers = await many(20, 'catalog.shop', { 'x-mesh-source': 'mirror-test' }, 4);
+    expect(answers.map((a) => [a.status, a.version])).toEqual(Array(20).fill([200, 'v1']));
+    for (let i = 0; i < 100; i++) {
+      if ((await plane.telemetry()).window((e) => e.service === 'catalog' && e.version === 'v2', 600).requests - before >= 20) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await plane.telemetry()).window((e) => e.service === 'catalog' && e.version === 'v2' && e.source === 'mirror-test', 600).requests).toBe(20);
+  }, 30_000);
+
+  it('rolls an unhealthy canary back from the telemetry of nginx\'s log', async () => {
+    const v1 = await startShopService({ NAME: 'reviews', VERSION: 'v1' });
+    const v2 = await startShopService({ NAME: 'reviews', VERSION: 'v2', FAIL_RATE: '1' });
+    procs.push(v1, v2);
+    svc('reviews', [['v1', [v1.url]], ['v2', [v2.url]]]);
+    const gr: GrayRelease = { metadata: { ...meta('reviews-v2'), generation: 1 }, spec: { service: 'reviews', stable: 'v1', canary: 'v2', strategy: 'canary', steps: [50], analysis: { maxErrorRate: 0.2, windowSeconds: 30, minRequests: 20 } } };
+    state.apply('GrayRelease', 'ADDED', gr);
+    await plane.synced();
+    const answers = await many(200, 'reviews.shop');
+    expect(Math.abs(share(answers, 'v2') - 0.5)).toBeLessThanOrEqual(0.12);
+    expect(answers.filter((a) => a.version === 'v2').every((a) => a.status === 503)).toBe(true);
+    // What the GrayRelease controller decides from the telemetry nginx's log gave.
+    let next;
+    for (let i = 0; i < 100 && next?.phase !== 'RolledBack'; i++) {
+      const t = await plane.telemetry();
+      next = desiredStatus(gr, (s) => t.window((e) => e.service === 'reviews' && e.version === 'v2', s));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(next?.phase).toBe('RolledBack');
+    expect(next?.reason).toMatch(/^error rate 100.0% over 30 s/);
+    state.apply('GrayRelease', 'MODIFIED', { ...gr, status: next });
+    await plane.synced();
+    const after = await many(100, 'reviews.shop');
+    expect(after.map((a) => [a.status, a.version])).toEqual(Array(100).fill([200, 'v1']));
+  }, 60_000);
+
+  it('ejects an endpoint after consecutive 5xx and sends traffic to the others', async () => {
+    const good = await startShopService({ NAME: 'pay', VERSION: 'v1' });
+    const bad = await startShopService({ NAME: 'pay', VERSION: 'v1', FAIL_RATE: '1' });
+    procs.push(good, bad);
+    svc('pay', [['v1', [good.url, bad.url]]]);
+    state.apply('CircuitBreaker', 'ADDED', { metadata: meta('pay'), spec: { service: 'pay', outlierDetection: { consecutive5xxErrors: 3, baseEjectionTimeMs: 60_000 } } });
+    await plane.synced();
+    const first = await many(20, 'pay.shop', {}, 1);
+    expect(first.some((a) => a.status === 503)).toBe(true);
+    for (let i = 0; i < 200 && !(await plane.endpoints()).state(bad.url).ejected; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await plane.endpoints()).state(bad.url).ejected).toBe(true);
+    await plane.synced();
+    const after = await many(40, 'pay.shop', {}, 4);
+    expect(after.map((a) => a.status)).toEqual(Array(40).fill(200));
+  }, 30_000);
+
+  it('reloads on a rule change without dropping requests in flight', async () => {
+    const slow = createServer((_req, res) => setTimeout(() => res.end('slow'), 700));
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    servers.push(slow);
+    const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    svc('slow', [['v1', [slowUrl]], ['v2', [slowUrl]]]);
+    await plane.synced();
+    const inFlight = Array.from({ length: 30 }, () => send('slow.shop'));
+    await new Promise((r) => setTimeout(r, 200));
+    rule('slow', 'slow', [{ destinations: [{ version: 'v2' }] }]);
+    await plane.synced();
+    const answers = await Promise.all(inFlight);
+    expect(answers.map((a) => [a.status, a.version, a.body])).toEqual(Array(30).fill([200, 'v1', 'slow']));
+    expect((await send('slow.shop')).version).toBe('v2');
+  }, 30_000);
+
+  it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
+    rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'eve' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
+    await plane.synced();
+    expect(await send('catalog.shop', { 'x-user': 'eve' })).toMatchObject({ status: 200, version: 'v2' });
+    // JavaScript reads \u0061 as "a"; PCRE refuses \u: nginx -t fails, the service keeps its rules.
+    rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { regex: '\\u0061' } } }], destinations: [{ version: 'v1' }] }]);
+    rule('inventory', 'inventory', [{ destinations: [{ version: 'v1' }], fault: { abort: { percent: 100, httpStatus: 599 } } }]);
+    await plane.synced();
+    expect(plane.problems.get('catalog.shop')).toMatch(/PCRE|\\u/);
+    expect((await send('catalog.shop', { 'x-user': 'eve' })).version).toBe('v2');
+    // The other service's change took effect in the same reload.
+    expect((await send('inventory.shop')).status).toBe(599);
+    // A header name nginx cannot read, a control character: refused before nginx is asked.
+    rule('canary', 'catalog', [{ match: [{ headers: { 'x user': { exact: 'a' } } }], destinations: [{ version: 'v1' }] }]);
+    await plane.synced();
+    expect(plane.problems.get('catalog.shop')).toMatch(/header "x user"/);
+    rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'a\nb' } } }], destinations: [{ version: 'v1' }] }]);
+    await plane.synced();
+    expect(plane.problems.get('catalog.shop')).toMatch(/control character/);
+    expect((await send('catalog.shop', { 'x-user': 'eve' })).version).toBe('v2');
+    // Quotes and backslashes in a value are written so that nginx reads them back as they were.
+    rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'a"b\\c;{}$x' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
+    await plane.synced();
+    expect(plane.problems.has('catalog.shop')).toBe(false);
+    expect((await send('catalog.shop', { 'x-user': 'a"b\\c;{}$x' })).version).toBe('v2');
+    expect((await send('catalog.shop', { 'x-user': 'a"b\\c;{}' })).version).toBe('v1');
+    // Unknown hosts and the plane's own address.
+    expect((await send('nowhere.shop')).status).toBe(404);
+    expect((await request(`${url}/healthz`)).statusCode).toBe(200);
+    state.apply('TrafficRule', 'DELETED', { metadata: meta('inventory'), spec: { service: 'inventory', routes: [] } });
+  }, 30_000);
+});
