@@ -70,6 +70,8 @@ export class NginxDataPlane implements DataPlaneView {
   private stopped = false;
   /** Workers of earlier configurations, until they are shutting down (their idle connections closed). */
   private retiring: number[] = [];
+  /** When the old workers cannot be seen: until when synced() waits after the new generation answers. */
+  private blindUntil = 0;
 
   constructor(private readonly d: NginxPlaneDeps) {
     const nginx = d.nginx ?? findNginx();
@@ -212,7 +214,11 @@ export class NginxDataPlane implements DataPlaneView {
     renameSync(`${this.conf}.next`, this.conf);
     this.loaded = generation;
     if (this.child?.pid === undefined) return;
-    this.retiring.push(...this.workers());
+    const workers = this.workers();
+    this.retiring.push(...workers);
+    // Without /proc (the backend's permission model may not let it read there): nginx's master
+    // signals the old workers 100 ms after starting the new ones, so wait past that instead.
+    this.blindUntil = workers.length === 0 ? Infinity : 0;
     this.child.kill('SIGHUP');
   }
 
@@ -321,7 +327,8 @@ export class NginxDataPlane implements DataPlaneView {
         // A caller's kept-alive connection to an old worker is served by the old rules until
         // that worker shuts down (it then closes its idle connections and finishes the rest).
         this.retiring = this.retiring.filter(NginxDataPlane.serving);
-        if (this.retiring.length === 0) return;
+        if (this.blindUntil === Infinity) this.blindUntil = Date.now() + 250;
+        if (this.retiring.length === 0 && Date.now() >= this.blindUntil) return;
       }
       await new Promise((r) => setTimeout(r, 10));
     }

@@ -3,11 +3,13 @@ import { Access } from './access.js';
 import { registerAdmissionRoute } from './admission-route.js';
 import { registerApiRoutes } from './api-routes.js';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { DataPlane } from './dataplane.js';
 import { DataPlaneCluster } from './dataplane-cluster.js';
 import { LocalDataPlaneView, type DataPlaneView } from './dataplane-view.js';
 import { GrayReleaseController } from './gray-release.js';
 import { MeshState } from './mesh-state.js';
+import { findNginx, NginxDataPlane } from './nginx-plane.js';
 import { Telemetry } from './telemetry.js';
 import { SpanStore } from './tracing.js';
 import { meshGroup, meshVersion, plurals, type MeshKind } from './types.js';
@@ -18,7 +20,7 @@ import { meshGroup, meshVersion, plurals, type MeshKind } from './types.js';
 
 const backend = createExtensionBackend();
 const log = (msg: string) => process.stderr.write(`${JSON.stringify({ level: 'info', extension: backend.name, msg })}\n`);
-const config = backend.config as { traceCapacity?: number; analysisIntervalSeconds?: number; dataplaneWorkers?: number };
+const config = backend.config as { traceCapacity?: number; analysisIntervalSeconds?: number; dataplaneWorkers?: number; dataPlane?: 'node' | 'nginx' | 'auto' };
 
 const state = new MeshState(log);
 const traceCapacity = config.traceCapacity ?? 20_000;
@@ -26,9 +28,17 @@ const traceCapacity = config.traceCapacity ?? 20_000;
 // this process (on 2 cores, where workers measured slower than one process, that is 1); 1: the
 // data plane runs in this process.
 const workers = config.dataplaneWorkers || Math.max(1, availableParallelism() - 1);
-const dataplane: DataPlaneView & { listen(port: number): Promise<string> } = workers > 1
-  ? new DataPlaneCluster({ state, workers, traceCapacity, log })
-  : new LocalDataPlaneView(new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(traceCapacity), log }));
+// The native plane (nginx, run by this process) when asked for, or on `auto` when the binary is
+// there; else the Node plane (the default: it needs nothing installed and has no reload to race
+// with kept-alive clients; see docs/servicemesh.md).
+const choice = config.dataPlane ?? 'node';
+const nginx = choice === 'node' ? undefined : findNginx();
+if (choice === 'nginx' && !nginx) throw new Error('dataPlane is "nginx" but no nginx binary was found (apt-get install nginx), or set dataPlane to "node" or "auto"');
+const dataplane: DataPlaneView & { listen(port: number): Promise<string> } = nginx
+  ? new NginxDataPlane({ state, dir: join(backend.dataDir, 'nginx'), traceCapacity, log, nginx, workerProcesses: workers })
+  : workers > 1
+    ? new DataPlaneCluster({ state, workers, traceCapacity, log })
+    : new LocalDataPlaneView(new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(traceCapacity), log }));
 const port = backend.listeners.dataplane;
 if (port === undefined) throw new Error('no "dataplane" listener: the manifest declares backend.listeners[dataplane] and the runtime sets MORTISE_LISTENERS');
 // Workers load while the rules are listed.
@@ -54,7 +64,7 @@ const releases = new GrayReleaseController({
 // Rules first, so the first proxied request already has them; then the listeners.
 await Promise.all(watchers.map((w) => w.synced));
 dataplaneUrl = await dataplane.listen(port);
-log(`data plane listening on ${dataplaneUrl} (${workers > 1 ? `${workers} worker processes` : 'in the backend process'})`);
+log(`data plane listening on ${dataplaneUrl} (${nginx ? `nginx ${nginx}, ${workers} worker processes` : workers > 1 ? `${workers} worker processes` : 'in the backend process'})`);
 releases.start();
 await backend.listen();
 process.once('exit', () => {
