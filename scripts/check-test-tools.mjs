@@ -8,6 +8,7 @@ ensureDebianTools([
   { cmd: 'fonts for Chinese', check: 'fc-list :lang=zh | grep -q .', debian: 'fonts-noto-cjk', why: 'the console tests check that Chinese renders' },
   { cmd: 'bwrap', debian: 'bubblewrap', why: 'the DevOps extension runs pipeline steps in bubblewrap' },
   { cmd: 'git', debian: 'git', why: 'the DevOps tests check out a local git repository' },
+  { cmd: 'nginx', debian: 'nginx-light', why: 'the service mesh\'s native data plane tests run real nginx' },
 ]);
 
 // The kubernetes-mode tests run the core against a real kube-apiserver + etcd: built once
