@@ -14,7 +14,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export interface MeshFigures {
   /** Worker processes of the multi-core data plane (`meshN`). */
   workers: number;
-  rows: Array<{ connections: number; direct: Measured; nginx: Measured; node: Measured; mesh: Measured; meshN: Measured }>;
+  rows: Array<{ connections: number; direct: Measured; nginx: Measured; node: Measured; mesh: Measured; meshN: Measured; meshNginx: Measured }>;
 }
 
 /** A small upstream in its own process: 200 with a short JSON body. */
@@ -33,6 +33,10 @@ export async function meshBench(seconds: number, workers = Number(process.env.ME
   const meshN = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_WORKERS: String(workers) }, '/healthz');
   // The backend-side process and its workers: their CPU together is what a request costs.
   const meshNPids = withChildren(meshN.child.pid);
+  // The native plane: nginx (1 worker, as the plain nginx) run by the backend's class; its CPU is
+  // the nginx worker's and the backend's turning each request's log line into a span and telemetry.
+  const meshNginx = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_PLANE: 'nginx' }, '/healthz');
+  const meshNginxPids = () => [meshNginx.child.pid!, ...withChildren(meshNginx.child.pid).slice(1).flatMap((master) => withChildren(master))];
   const nginx = await startNginx(upstream.url, '/up');
   const node = await spawnServer(join(here, 'minimal-node-proxy.js'), { UPSTREAM: upstream.url }, '/readyz');
   const rows: MeshFigures['rows'] = [];
@@ -45,13 +49,15 @@ export async function meshBench(seconds: number, workers = Number(process.env.ME
       const viaNode = await measure(node.child.pid, run(`${node.url}/healthz`));
       const viaMesh = await measure(mesh.child.pid, run(`${mesh.url}/healthz`, { host: 'bench.bench' }));
       const viaMeshN = await measure(meshNPids, run(`${meshN.url}/healthz`, { host: 'bench.bench' }));
-      rows.push({ connections: c, direct, nginx: viaNginx, node: viaNode, mesh: viaMesh, meshN: viaMeshN });
+      const viaMeshNginx = await measure(meshNginxPids(), run(`${meshNginx.url}/healthz`, { host: 'bench.bench' }));
+      rows.push({ connections: c, direct, nginx: viaNginx, node: viaNode, mesh: viaMesh, meshN: viaMeshN, meshNginx: viaMeshNginx });
     }
   } finally {
     await nginx.stop();
     await node.stop();
     await mesh.stop();
     await meshN.stop();
+    await meshNginx.stop();
     upstream.stop();
   }
   return { workers, rows };
@@ -63,9 +69,9 @@ export function meshTable(r: MeshFigures): string[] {
   const cell = (m: Measured) => `${m.rps} (${m.cpuUsPerRequest ?? '?'})`;
   const x = (a: Measured, b: Measured) => `${(a.rps / b.rps).toFixed(2)}×`;
   return [
-    `| c | direct req/s (µs/req of the upstream) | nginx, 1 worker (µs/req) | least Node proxy (µs/req) | mesh, 1 process (µs/req) | mesh, ${n} workers (µs/req) | mesh 1 / nginx | mesh ${n} / nginx | mesh 1 / direct | mesh ${n} / direct | mesh 1 / Node proxy | mesh p50 ms, 1 / ${n} | mesh 1 added p50 |`,
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...r.rows.map((w) => `| ${w.connections} | ${cell(w.direct)} | ${cell(w.nginx)} | ${cell(w.node)} | ${cell(w.mesh)} | ${cell(w.meshN)} | ${x(w.mesh, w.nginx)} | ${x(w.meshN, w.nginx)} | ${x(w.mesh, w.direct)} | ${x(w.meshN, w.direct)} | ${x(w.mesh, w.node)} | ${w.mesh.p50} / ${w.meshN.p50} | ${(w.mesh.p50 - w.direct.p50).toFixed(3)} ms |`),
+    `| c | direct req/s (µs/req of the upstream) | nginx, 1 worker (µs/req) | least Node proxy (µs/req) | mesh, 1 process (µs/req) | mesh, ${n} workers (µs/req) | mesh on nginx, 1 worker (µs/req: nginx + backend) | mesh 1 / nginx | mesh ${n} / nginx | mesh on nginx / nginx | mesh 1 / direct | mesh on nginx / direct | mesh p50 ms, 1 / ${n} / nginx plane | added p50, mesh 1 / nginx plane | p99 ms, nginx / mesh 1 / nginx plane |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...r.rows.map((w) => `| ${w.connections} | ${cell(w.direct)} | ${cell(w.nginx)} | ${cell(w.node)} | ${cell(w.mesh)} | ${cell(w.meshN)} | ${cell(w.meshNginx)} | ${x(w.mesh, w.nginx)} | ${x(w.meshN, w.nginx)} | ${x(w.meshNginx, w.nginx)} | ${x(w.mesh, w.direct)} | ${x(w.meshNginx, w.direct)} | ${w.mesh.p50} / ${w.meshN.p50} / ${w.meshNginx.p50} | ${(w.mesh.p50 - w.direct.p50).toFixed(3)} / ${(w.meshNginx.p50 - w.direct.p50).toFixed(3)} ms | ${w.nginx.p99} / ${w.mesh.p99} / ${w.meshNginx.p99} |`),
   ];
 }
 

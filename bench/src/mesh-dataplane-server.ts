@@ -1,6 +1,10 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DataPlane } from '../../extensions/servicemesh/dist/dataplane.js';
 import { DataPlaneCluster } from '../../extensions/servicemesh/dist/dataplane-cluster.js';
 import { MeshState } from '../../extensions/servicemesh/dist/mesh-state.js';
+import { NginxDataPlane } from '../../extensions/servicemesh/dist/nginx-plane.js';
 import { Telemetry } from '../../extensions/servicemesh/dist/telemetry.js';
 import { SpanStore } from '../../extensions/servicemesh/dist/tracing.js';
 
@@ -9,14 +13,17 @@ import { SpanStore } from '../../extensions/servicemesh/dist/tracing.js';
 // timeout, so the measured path is the full one: routing, weights, trace context, spans and
 // per-edge telemetry. Ready at /healthz (a request through the proxy to the upstream's).
 // MESH_WORKERS > 1 serves it with that many worker processes, as the backend does.
+// MESH_PLANE=nginx: the native plane instead (nginx with MESH_WORKERS worker processes, default 1).
 
 const state = new MeshState();
 const meta = (name: string) => ({ name, namespace: 'bench' });
 state.apply('MeshService', 'ADDED', { metadata: meta('bench'), spec: { versions: [{ name: 'v1', endpoints: [process.env.UPSTREAM!] }] } });
 state.apply('TrafficRule', 'ADDED', { metadata: meta('bench'), spec: { service: 'bench', routes: [{ destinations: [{ version: 'v1', weight: 100 }], retries: { attempts: 2, perTryTimeoutMs: 5000 }, timeoutMs: 10_000 }] } });
 const workers = Number(process.env.MESH_WORKERS ?? 1);
-const dataplane = workers > 1
+const dataplane = process.env.MESH_PLANE === 'nginx'
+  ? new NginxDataPlane({ state, dir: mkdtempSync(join(tmpdir(), 'mortise-bench-mesh-nginx-')), traceCapacity: 20_000, log: (m) => process.stderr.write(`${m}\n`), workerProcesses: workers })
+  : workers > 1
   ? new DataPlaneCluster({ state, workers, traceCapacity: 20_000, log: (m) => process.stderr.write(`${m}\n`) })
   : new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(20_000), log: () => {} });
 await dataplane.listen(Number(process.env.PORT), '127.0.0.1');
-process.on('SIGTERM', () => process.exit(0));
+process.on('SIGTERM', () => void ('close' in dataplane ? dataplane.close() : Promise.resolve()).finally(() => process.exit(0)));

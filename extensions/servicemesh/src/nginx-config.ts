@@ -6,7 +6,7 @@ import type { StringMatch } from './types.js';
 // `upstream` with keep-alive connections, weights `split_clients` on $request_id, header/cookie
 // matches `map`s whose bits are joined into the route taken, a route an internal location with
 // its retries (proxy_next_upstream), timeouts, fault and mirror. Everything per request is
-// logged as JSON to the backend's UDP socket, which turns it into spans and telemetry.
+// logged as a JSON line to a buffered file the backend follows and turns into spans and telemetry.
 // Maps and split_clients are evaluated only when a request reads their variable, so a service's
 // rules cost nothing to the others.
 
@@ -15,8 +15,8 @@ export interface NginxOptions {
   dir: string;
   port: number;
   host?: string;
-  /** The backend's UDP port receiving the access log. */
-  logPort: number;
+  /** The access log the backend follows (nginx writes it in 64 KiB batches, at least every 100 ms). */
+  logFile: string;
   /** The backend's fault-delay server (it waits, then sends the request back with X-Accel-Redirect). */
   delayUrl?: string;
   /** Endpoints (their URL) ejected now: written `down`. */
@@ -28,7 +28,7 @@ export interface NginxOptions {
 /** One service's part of the configuration (its maps and upstreams, its server). */
 export interface ServiceConfig { key: string; http: string; server: string }
 
-/** The JSON every request is logged as (one UDP datagram each). */
+/** The JSON line every request is logged as. */
 export interface NginxLogLine {
   /** End of the request, seconds since the epoch with ms. */
   t: string; h: string; v: string; s: string; rt: string; ua: string; us: string; m: string; u: string;
@@ -176,7 +176,7 @@ export function serviceConfig(r: ServiceRouting, index: number, o: NginxOptions)
       // A mirror subrequest shares the request's variables: it sets none, its version is in its URI.
       const mloc = `${loc}/mirror/${mirror.version}`;
       lines.push(`    mirror ${mloc};`);
-      locations += `  location = ${mloc} {\n    internal;\n    if (${m} = "") { return 204; }\n    log_subrequest on;\n  access_log syslog:server=127.0.0.1:${o.logPort},nohostname,tag=mesh mesh_mirror if=${m};\n    proxy_set_header Host $host;\n    proxy_set_header X-Forwarded-Host ${r.service}-shadow.${r.namespace};\n    proxy_set_header traceparent "00-$mesh_trace-$mesh_span-$mesh_flags";\n    proxy_set_header x-mesh-source "";\n    proxy_set_header Connection "";\n    proxy_next_upstream off;\n    proxy_pass http://${p}-${mirror.version}$request_uri;\n  }\n`;
+      locations += `  location = ${mloc} {\n    internal;\n    if (${m} = "") { return 204; }\n    log_subrequest on;\n  access_log ${o.logFile} mesh_mirror buffer=64k flush=100ms if=${m};\n    proxy_set_header Host $host;\n    proxy_set_header X-Forwarded-Host ${r.service}-shadow.${r.namespace};\n    proxy_set_header traceparent "00-$mesh_trace-$mesh_span-$mesh_flags";\n    proxy_set_header x-mesh-source "";\n    proxy_set_header Connection "";\n    proxy_next_upstream off;\n    proxy_pass http://${p}-${mirror.version}$request_uri;\n  }\n`;
     }
     const retries = route?.retries;
     const tries = 1 + (retries?.attempts ?? 0);
@@ -269,7 +269,7 @@ http {
   log_format mesh escape=json '{"t":"$msec","h":"$server_name","v":"$mesh_version","s":"$status","rt":"$request_time","ua":"$upstream_addr","us":"$upstream_status","m":"$request_method","u":"$request_uri","tr":"$mesh_trace","sp":"$mesh_span","pa":"$mesh_parent","src":"$http_x_mesh_source","f":"$mesh_fault"}';
   # A mirrored copy: its version is the last segment of its location.
   log_format mesh_mirror escape=json '{"t":"$msec","h":"$server_name","mi":"$uri","s":"$status","rt":"$request_time","ua":"$upstream_addr","us":"$upstream_status","m":"$request_method","u":"$request_uri","src":"$http_x_mesh_source","pa":"$mesh_parent"}';
-  access_log syslog:server=127.0.0.1:${o.logPort},nohostname,tag=mesh mesh if=$mesh_log;
+  access_log ${o.logFile} mesh buffer=64k flush=100ms if=$mesh_log;
   limit_conn_zone $server_name zone=mesh_requests:1m;
   limit_conn_status 503;
 

@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
@@ -15,9 +14,11 @@ import { SpanStore, tagOf } from './tracing.js';
 // The native data plane: Debian's nginx run by the backend as a child process, its configuration
 // generated from the mesh's rules (nginx-config.ts) and reloaded gracefully (SIGHUP: new workers
 // take new connections, old ones finish the requests they have) on every change. nginx logs each
-// request as JSON to a UDP socket here (a datagram per request: nginx never waits on us, nothing
-// grows on disk), turned into the same spans, per-edge telemetry and endpoint health as the Node
-// plane records, so topology, traces, metrics and GrayRelease analysis read the same either way.
+// request as a JSON line to a file in its directory, buffered (64 KiB or 100 ms: no write per
+// request), which this process follows and turns into the same spans, per-edge telemetry and
+// endpoint health as the Node plane records, so topology, traces, metrics and GrayRelease
+// analysis read the same either way. The file is rotated (renamed, nginx told to reopen with
+// USR1, the rest read, removed) when it passes 64 MiB, so it does not grow.
 // Outlier ejection: the consecutive 5xx counted from the log (Endpoints, as the Node plane), the
 // ejected endpoint written `down` until its ejection ends.
 
@@ -51,10 +52,11 @@ export class NginxDataPlane implements DataPlaneView {
   readonly nginx: string;
   /** Why a service's latest rules are not in nginx (its last good configuration stays). */
   readonly problems = new Map<string, string>();
-  /** Log lines that were not JSON (cut short: nginx sends at most ~2 KB per datagram). */
+  /** Log lines that were not JSON. */
   unreadLines = 0;
   private child?: ChildProcess;
-  private udp?: Socket;
+  private log?: LogFollower;
+  private follow?: NodeJS.Timeout;
   private delay?: Server;
   private port = 0;
   private host = '127.0.0.1';
@@ -89,9 +91,9 @@ export class NginxDataPlane implements DataPlaneView {
   async listen(port: number, host = '127.0.0.1'): Promise<string> {
     this.port = port;
     this.host = host;
-    this.udp = createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
-    this.udp.on('message', (m) => this.ingest(m));
-    await new Promise<void>((r) => this.udp!.bind(0, '127.0.0.1', r));
+    this.log = new LogFollower(join(this.d.dir, 'access.log'), (line) => this.ingest(line));
+    this.follow = setInterval(() => this.readLog(), 50);
+    this.follow.unref();
     this.delay = createServer((req, res) => {
       // The fault delay: wait, then hand the request back to nginx's location that proxies it.
       const u = new URL(req.url ?? '/', 'http://x');
@@ -102,6 +104,14 @@ export class NginxDataPlane implements DataPlaneView {
     });
     await new Promise<void>((r) => this.delay!.listen(0, '127.0.0.1', r));
     await this.stopLeftover();
+    // An earlier run's lines are not this run's telemetry.
+    for (const f of ['access.log', 'access.log.old']) {
+      try {
+        unlinkSync(join(this.d.dir, f));
+      } catch {
+        // none
+      }
+    }
     await this.apply();
     const errors = join(this.d.dir, 'error.log');
     this.child = spawn(this.nginx, ['-p', this.d.dir, '-e', errors, '-c', this.conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -168,7 +178,7 @@ export class NginxDataPlane implements DataPlaneView {
   private options(generation: number): NginxOptions {
     const now = Date.now();
     const ejected = new Set(this.endpoints_.entries().filter(([, h]) => h.ejectedUntil > now).map(([u]) => u));
-    return { dir: this.d.dir, port: this.port, host: this.host, logPort: (this.udp!.address() as AddressInfo).port, delayUrl: `http://127.0.0.1:${(this.delay!.address() as AddressInfo).port}`, ejected, generation, workerProcesses: this.d.workerProcesses };
+    return { dir: this.d.dir, port: this.port, host: this.host, logFile: join(this.d.dir, 'access.log'), delayUrl: `http://127.0.0.1:${(this.delay!.address() as AddressInfo).port}`, ejected, generation, workerProcesses: this.d.workerProcesses };
   }
 
   /** Writes the configuration of the rules in force; a service nginx refuses keeps its last good part. */
@@ -241,12 +251,21 @@ export class NginxDataPlane implements DataPlaneView {
     return (r.stderr || r.stdout || `nginx -t exited with ${r.status}`).replace(/^nginx: /gm, '').replace(new RegExp(file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'), 'nginx.conf').trim().split('\n')[0];
   }
 
-  /** One access-log datagram: a span, the edge's telemetry, the endpoints' outcomes. */
-  private ingest(message: Buffer): void {
-    const text = message.toString('utf8');
+  /** Reads what nginx has written; rotates the file when it is large. */
+  private readLog(): void {
+    const log = this.log!;
+    log.read();
+    if (log.size > 64 * 1024 * 1024 && this.child?.pid !== undefined) {
+      log.rotate();
+      this.child.kill('SIGUSR1');
+    }
+  }
+
+  /** One access-log line: a span, the edge's telemetry, the endpoints' outcomes. */
+  private ingest(text: string): void {
     let line: NginxLogLine;
     try {
-      line = JSON.parse(text.slice(text.indexOf('{'))) as NginxLogLine;
+      line = JSON.parse(text) as NginxLogLine;
     } catch {
       this.unreadLines++;
       return;
@@ -312,6 +331,11 @@ export class NginxDataPlane implements DataPlaneView {
     return Promise.resolve(this.spans);
   }
 
+  /** Reads now what nginx has written (its buffers are flushed at least every 100 ms). */
+  flushed(): void {
+    this.log?.read();
+  }
+
   /** Once nginx serves the configuration of the rules in the state now. */
   async synced(): Promise<void> {
     if (this.pending) {
@@ -326,7 +350,11 @@ export class NginxDataPlane implements DataPlaneView {
       if (got !== undefined && got >= want) {
         // A caller's kept-alive connection to an old worker is served by the old rules until
         // that worker shuts down (it then closes its idle connections and finishes the rest).
+        const before = this.retiring.length;
         this.retiring = this.retiring.filter(NginxDataPlane.serving);
+        // A worker names itself shutting down just before it closes its idle connections: a
+        // moment more, so that a caller has their close before its next request.
+        if (before > 0 && this.retiring.length === 0) this.blindUntil = Date.now() + 50;
         if (this.blindUntil === Infinity) this.blindUntil = Date.now() + 250;
         if (this.retiring.length === 0 && Date.now() >= this.blindUntil) return;
       }
@@ -378,8 +406,84 @@ export class NginxDataPlane implements DataPlaneView {
         setTimeout(() => child.kill('SIGKILL'), 5000).unref();
       });
     }
-    this.udp?.close();
+    clearInterval(this.follow);
+    this.log?.read();
+    this.log?.close();
     this.delay?.closeAllConnections();
     await new Promise<void>((r) => (this.delay ? this.delay.close(() => r()) : r()));
+  }
+}
+
+/** Follows a file nginx appends lines to, across its rotation (rename, reopen by nginx, rest read). */
+class LogFollower {
+  private fd?: number;
+  private position = 0;
+  private partial = '';
+  private readonly buffer = Buffer.alloc(1024 * 1024);
+  /** The rotated file, read until nginx has surely reopened (then removed). */
+  private old?: { fd: number; position: number; partial: string; until: number; path: string };
+
+  constructor(private readonly path: string, private readonly onLine: (line: string) => void) {}
+
+  get size(): number {
+    return this.position;
+  }
+
+  private drain(fd: number, from: number, partial: string): { position: number; partial: string } {
+    let position = from;
+    for (;;) {
+      const n = readSync(fd, this.buffer, 0, this.buffer.length, position);
+      if (n <= 0) break;
+      position += n;
+      const text = partial + this.buffer.toString('utf8', 0, n);
+      const lines = text.split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) if (l) this.onLine(l);
+    }
+    return { position, partial };
+  }
+
+  read(): void {
+    if (this.old) {
+      const r = this.drain(this.old.fd, this.old.position, this.old.partial);
+      Object.assign(this.old, r);
+      if (Date.now() > this.old.until) {
+        closeSync(this.old.fd);
+        try {
+          unlinkSync(this.old.path);
+        } catch {
+          // gone already
+        }
+        this.old = undefined;
+      }
+    }
+    if (this.fd === undefined) {
+      try {
+        this.fd = openSync(this.path, 'r');
+      } catch {
+        return;
+      }
+      this.position = 0;
+    }
+    const r = this.drain(this.fd, this.position, this.partial);
+    this.position = r.position;
+    this.partial = r.partial;
+  }
+
+  /** Renames the file; the caller tells nginx to reopen its logs. */
+  rotate(): void {
+    if (this.fd === undefined || this.old) return;
+    const path = `${this.path}.old`;
+    renameSync(this.path, path);
+    // nginx's workers flush and reopen within a second of USR1; what they wrote before is read from here.
+    this.old = { fd: this.fd, position: this.position, partial: this.partial, until: Date.now() + 3000, path };
+    this.fd = undefined;
+    this.partial = '';
+  }
+
+  close(): void {
+    for (const fd of [this.fd, this.old?.fd]) if (fd !== undefined) closeSync(fd);
+    this.fd = undefined;
+    this.old = undefined;
   }
 }

@@ -5,7 +5,7 @@ import { nginxConfig, quote, serviceConfig, type NginxOptions } from '../src/ngi
 // The nginx configuration written from the rules, read as text: what each rule becomes and what
 // is refused before nginx is asked (nginx-plane.test.ts runs these configurations in real nginx).
 
-const o: NginxOptions = { dir: '/d', port: 8000, logPort: 9000, delayUrl: 'http://127.0.0.1:9001', generation: 7 };
+const o: NginxOptions = { dir: '/d', port: 8000, logFile: '/d/access.log', delayUrl: 'http://127.0.0.1:9001', generation: 7 };
 const meta = (name: string) => ({ name, namespace: 'shop' });
 
 function routingOf(routes: unknown[], versions: Array<[string, string[]]> = [['v1', ['http://127.0.0.1:1', 'http://127.0.0.1:2']], ['v2', ['http://127.0.0.1:3']]], breaker?: unknown) {
@@ -62,7 +62,7 @@ describe('the nginx configuration of the mesh rules', () => {
   it('puts the generation, the log socket and the trace context in the configuration around the services', () => {
     const text = nginxConfig([serviceConfig(routingOf([]), 0, o)], o);
     expect(text).toContain('location = /.mesh/generation { return 200 "7"; }');
-    expect(text).toContain('access_log syslog:server=127.0.0.1:9000,nohostname,tag=mesh mesh if=$mesh_log;');
+    expect(text).toContain('access_log /d/access.log mesh buffer=64k flush=100ms if=$mesh_log;');
     expect(text).toContain('proxy_set_header traceparent "00-$mesh_trace-$mesh_span-$mesh_flags";');
     expect(text).toMatch(/set \$mesh_span "\$\{mesh_rand\}[0-9a-f]{8}";/);
   });
