@@ -157,7 +157,9 @@ export function serviceConfig(r: ServiceRouting, index: number, o: NginxOptions)
   });
   const routeVar = `$${p}_route`;
   const firstOne = bits.map((_, i) => `  ${quote(`~^${'0'.repeat(i)}1`)} r${i};`);
-  http += bits.length ? `map "${bits.join('')}" ${routeVar} {\n${firstOne.join('\n')}\n  default d;\n}\n` : `map "" ${routeVar} { default d; }\n`;
+  // Nothing to look at when the first route takes every request (or there is none).
+  const direct = bits.length === 0 ? 'd' : bits[0] === '1' ? 'r0' : undefined;
+  if (!direct) http += `map "${bits.join('')}" ${routeVar} {\n${firstOne.join('\n')}\n  default d;\n}\n`;
 
   let locations = '';
   const location = (name: string, route: CompiledRoute | undefined, versionVar: string) => {
@@ -216,7 +218,7 @@ export function serviceConfig(r: ServiceRouting, index: number, o: NginxOptions)
   set $mesh_span "\${mesh_rand}${r.tag}";
   set $mesh_log 1;
 ${limit !== undefined ? `  limit_conn mesh_requests ${limit};\n` : ''}  location / {
-    rewrite ^ /.mesh/${p}/${routeVar} last;
+    rewrite ^ /.mesh/${p}/${direct ?? routeVar} last;
   }
 ${locations}}
 `;
@@ -228,6 +230,7 @@ export function nginxConfig(services: ServiceConfig[], o: NginxOptions): string 
   const d = o.dir;
   return `# Written by the servicemesh extension (generation ${o.generation}); rewritten on every rule change.
 worker_processes ${o.workerProcesses ?? 1};
+pcre_jit on;
 pid ${d}/nginx.pid;
 error_log ${d}/error.log warn;
 events { worker_connections 4096; }
