@@ -9,6 +9,7 @@ import { desiredStatus } from '../src/gray-release.js';
 import { MeshState } from '../src/mesh-state.js';
 import { findNginx, NginxDataPlane } from '../src/nginx-plane.js';
 import type { GrayRelease } from '../src/types.js';
+import { many as manyCalls, sendThrough } from './support/mesh-client.js';
 import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 
 // The native data plane: Debian's nginx run as a child process, its configuration generated from
@@ -34,23 +35,8 @@ describe('the nginx data plane', () => {
   const meta = (name: string) => ({ name, namespace: 'shop' });
   const svc = (name: string, versions: Array<[string, string[]]>) => state.apply('MeshService', 'ADDED', { metadata: meta(name), spec: { versions: versions.map(([v, endpoints]) => ({ name: v, endpoints })) } });
   const rule = (name: string, service: string, routes: unknown[]) => state.apply('TrafficRule', 'ADDED', { metadata: meta(name), spec: { service, routes } } as never);
-  const send = async (host: string, headers: Record<string, string> = {}, opts: { method?: 'GET' | 'POST'; body?: string } = {}) => {
-    const res = await request(`${url}/items`, { method: opts.method ?? 'GET', headers: { host, ...headers }, body: opts.body });
-    const body = await res.body.text();
-    const h = (n: string) => (res.headers[n] as string | undefined) ?? null;
-    return { status: res.statusCode, version: h('x-mesh-version'), fault: h('x-mesh-fault'), body };
-  };
-  const many = async (n: number, host: string, headers: Record<string, string> = {}, concurrency = 16) => {
-    const out: Array<Awaited<ReturnType<typeof send>>> = [];
-    let next = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        next++;
-        out.push(await send(host, headers));
-      }
-    }));
-    return out;
-  };
+  const send = (host: string, headers: Record<string, string> = {}, opts: { method?: 'GET' | 'POST'; body?: string } = {}) => sendThrough(url, host, headers, { path: '/items', ...opts });
+  const many = (n: number, host: string, headers: Record<string, string> = {}, concurrency = 16) => manyCalls(n, () => send(host, headers), concurrency);
   const share = (answers: Array<{ version: string | null }>, version: string) => answers.filter((a) => a.version === version).length / answers.length;
   /** Until the log datagrams of the requests sent have all arrived. */
   const spansOf = async (service: string, n: number) => {

@@ -5,10 +5,10 @@ import { addToIndex, emptyRepositoryIndex, packExtension, serializeRepositoryInd
 import { buildFrontend } from '@mortise/extension-sdk/federation';
 import type { Browser } from 'playwright-core';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminPassword, call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
 import { launchChromium, signInThroughPage } from '../../../core/test/support/browser.js';
+import { many as manyCalls, sendThrough } from './support/mesh-client.js';
 import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 
 // The service mesh end to end: installed from its package into a real core, the sample shop's
@@ -47,25 +47,9 @@ describe('service mesh extension', () => {
   };
   const remove = (ns: string, plural: string, name: string) => t.api(`${mesh(ns)}/${plural}/${name}`, { method: 'DELETE' });
   /** One request through the data plane. */
-  // undici's request, not fetch: fetch does not let a caller set Host, which is how the mesh routes.
-  const send = async (host: string, headers: Record<string, string> = {}, path = '/') => {
-    const res = await request(`${dataplane}${path}`, { headers: { host, ...headers } });
-    const body = await res.body.text();
-    const h = (n: string) => (res.headers[n] as string | undefined) ?? null;
-    return { status: res.statusCode, version: h('x-mesh-version'), fault: h('x-mesh-fault'), body };
-  };
+  const send = (host: string, headers: Record<string, string> = {}, path = '/') => sendThrough(dataplane, host, headers, { path });
   /** `n` requests, `concurrency` at a time. */
-  const many = async (n: number, host: string, headers: Record<string, string> = {}, concurrency = 16) => {
-    const out: Array<Awaited<ReturnType<typeof send>>> = [];
-    let next = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        next++;
-        out.push(await send(host, headers));
-      }
-    }));
-    return out;
-  };
+  const many = (n: number, host: string, headers: Record<string, string> = {}, concurrency = 16) => manyCalls(n, () => send(host, headers), concurrency);
   /** Until the service's detail shows `check` true (the rules reached the data plane). */
   const inForce = (ns: string, service: string, check: (d: Record<string, unknown>) => boolean, what: string) =>
     eventually(async () => {
