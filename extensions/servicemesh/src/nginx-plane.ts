@@ -23,8 +23,8 @@ import { SpanStore, tagOf } from './tracing.js';
 // ejected endpoint written `down` until its ejection ends.
 
 /** Where the `nginx` binary is, or undefined (PATH and Debian's /usr/sbin, which a user's PATH may lack). */
-export function findNginx(path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of [...path.split(delimiter).filter(Boolean), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin']) {
+export function findNginx(path = process.env.PATH ?? '', also = ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin']): string | undefined {
+  for (const dir of [...path.split(delimiter).filter(Boolean), ...also]) {
     const candidate = join(dir, 'nginx');
     try {
       if (spawnSync(candidate, ['-v'], { stdio: 'ignore' }).status === 0) return candidate;
@@ -33,6 +33,14 @@ export function findNginx(path = process.env.PATH ?? ''): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The extension's `dataPlane` setting and the nginx found (if any) → the plane to run. */
+export function chooseDataPlane(setting: 'node' | 'nginx' | 'auto', nginx: string | undefined): 'node' | 'nginx' {
+  if (setting === 'node') return 'node';
+  if (nginx) return 'nginx';
+  if (setting === 'nginx') throw new Error('dataPlane is "nginx" but no nginx binary was found (apt-get install nginx), or set dataPlane to "node" or "auto"');
+  return 'node';
 }
 
 export interface NginxPlaneDeps {

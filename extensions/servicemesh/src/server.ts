@@ -9,7 +9,7 @@ import { DataPlaneCluster } from './dataplane-cluster.js';
 import { LocalDataPlaneView, type DataPlaneView } from './dataplane-view.js';
 import { GrayReleaseController } from './gray-release.js';
 import { MeshState } from './mesh-state.js';
-import { findNginx, NginxDataPlane } from './nginx-plane.js';
+import { chooseDataPlane, findNginx, NginxDataPlane } from './nginx-plane.js';
 import { Telemetry } from './telemetry.js';
 import { SpanStore } from './tracing.js';
 import { meshGroup, meshVersion, plurals, type MeshKind } from './types.js';
@@ -32,8 +32,8 @@ const workers = config.dataplaneWorkers || Math.max(1, availableParallelism() - 
 // there; else the Node plane (the default: it needs nothing installed and has no reload to race
 // with kept-alive clients; see docs/servicemesh.md).
 const choice = config.dataPlane ?? 'node';
-const nginx = choice === 'node' ? undefined : findNginx();
-if (choice === 'nginx' && !nginx) throw new Error('dataPlane is "nginx" but no nginx binary was found (apt-get install nginx), or set dataPlane to "node" or "auto"');
+const found = choice === 'node' ? undefined : findNginx();
+const nginx = chooseDataPlane(choice, found) === 'nginx' ? found : undefined;
 const dataplane: DataPlaneView & { listen(port: number): Promise<string> } = nginx
   ? new NginxDataPlane({ state, dir: join(backend.dataDir, 'nginx'), traceCapacity, log, nginx, workerProcesses: workers })
   : workers > 1

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MeshState } from '../src/mesh-state.js';
 import { nginxConfig, quote, serviceConfig, type NginxOptions } from '../src/nginx-config.js';
+import { chooseDataPlane, findNginx } from '../src/nginx-plane.js';
 
 // The nginx configuration written from the rules, read as text: what each rule becomes and what
 // is refused before nginx is asked (nginx-plane.test.ts runs these configurations in real nginx).
@@ -65,5 +66,16 @@ describe('the nginx configuration of the mesh rules', () => {
     expect(text).toContain('access_log /d/access.log mesh buffer=64k flush=100ms if=$mesh_log;');
     expect(text).toContain('proxy_set_header traceparent "00-$mesh_trace-$mesh_span-$mesh_flags";');
     expect(text).toMatch(/set \$mesh_span "\$\{mesh_rand\}[0-9a-f]{8}";/);
+  });
+});
+
+describe('the data plane chosen by the dataPlane setting', () => {
+  it('runs nginx when asked or found, node otherwise, and refuses nginx when there is none', () => {
+    expect(findNginx('/nonexistent', [])).toBeUndefined();
+    expect(chooseDataPlane('auto', undefined)).toBe('node');
+    expect(chooseDataPlane('auto', '/usr/sbin/nginx')).toBe('nginx');
+    expect(chooseDataPlane('node', '/usr/sbin/nginx')).toBe('node');
+    expect(chooseDataPlane('nginx', '/usr/sbin/nginx')).toBe('nginx');
+    expect(() => chooseDataPlane('nginx', undefined)).toThrow(/apt-get install nginx/);
   });
 });
