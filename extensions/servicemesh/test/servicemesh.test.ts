@@ -1,14 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addToIndex, emptyRepositoryIndex, packExtension, serializeRepositoryIndex } from '@mortise/extension-sdk';
-import { buildFrontend } from '@mortise/extension-sdk/federation';
 import type { Browser } from 'playwright-core';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminPassword, call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
 import { launchChromium, signInThroughPage } from '../../../core/test/support/browser.js';
 import { many as manyCalls, sendThrough } from './support/mesh-client.js';
+import { installMesh } from './support/install-mesh.js';
 import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 
 // The service mesh end to end: installed from its package into a real core, the sample shop's
@@ -16,13 +15,10 @@ import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 // written through the core's API (and refused there by the extension's admission), telemetry,
 // traces and releases read through the gateway.
 
-const ext = '/apis/extensions.mortise.io/v1alpha1';
 const iam = '/apis/iam.mortise.io/v1alpha1';
 const mesh = (ns: string) => `/apis/servicemesh.mortise.io/v1alpha1/namespaces/${ns}`;
 const api = (ns: string) => `/proxy/servicemesh/api/namespaces/${ns}`;
-const extensionDir = join(import.meta.dirname, '..');
 
-interface Plan { status?: { state?: string; message?: string; listeners?: Array<{ name: string; port?: number }> } }
 interface SpanNode { service: string; version: string; source: string; children: SpanNode[] }
 interface Topology { nodes: Array<{ id: string; kind: string; versions: Array<{ name: string; endpoints: Array<{ url: string; ejected: boolean }> }> }>; edges: Array<{ source: string; target: string; version: string; stats: { requests: number } }> }
 
@@ -60,22 +56,8 @@ describe('service mesh extension', () => {
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'mortise-mesh-'));
-    const repo = join(work, 'repo');
-    mkdirSync(join(repo, 'packages'), { recursive: true });
-    // The console pages are part of the package, built by the SDK's federation preset.
-    await buildFrontend(extensionDir);
-    const packed = await packExtension(extensionDir, { outDir: join(repo, 'packages') });
-    writeFileSync(join(repo, 'index.yaml'), serializeRepositoryIndex(addToIndex(emptyRepositoryIndex(), packed.manifest, { digest: packed.sha256, url: `packages/${packed.file.split('/').pop()}` })));
     t = await startTestCore({ backendReadyTimeoutMs: 20_000 });
-    expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: `file://${repo}` } } })).status).toBe(201);
-    await eventually(async () => (await t.api(`${ext}/extensionversions/servicemesh-0.1.0`)).status === 200, 15_000, 'repository synced');
-    expect((await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'servicemesh' }, spec: { extension: { name: 'servicemesh', version: '0.1.0' }, enabled: true } } })).status).toBe(201);
-    const plan = await eventually(async () => {
-      const p = (await (await t.api(`${ext}/installplans/servicemesh`)).json()) as Plan;
-      if (p.status?.state === 'InstallFailed') throw new Error(p.status.message);
-      return p.status?.state === 'Installed' && p.status.listeners?.[0]?.port ? p : undefined;
-    }, 45_000, 'servicemesh installed');
-    dataplane = `http://127.0.0.1:${plan.status!.listeners!.find((l) => l.name === 'dataplane')!.port}`;
+    dataplane = await installMesh(t, work);
 
     for (const ns of ['shop', 'other']) expect((await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: ns } } })).status).toBe(201);
     // The shop: frontend → catalog (v1, v2) → inventory, every call through the data plane.
