@@ -426,10 +426,10 @@ export class NginxDataPlane implements DataPlaneView {
 class LogFollower {
   private fd?: number;
   private position = 0;
-  private partial = '';
+  private partial: Buffer = Buffer.alloc(0);
   private readonly buffer = Buffer.alloc(1024 * 1024);
   /** The rotated file, read until nginx has surely reopened (then removed). */
-  private old?: { fd: number; position: number; partial: string; until: number; path: string };
+  private old?: { fd: number; position: number; partial: Buffer; until: number; path: string };
 
   constructor(private readonly path: string, private readonly onLine: (line: string) => void) {}
 
@@ -437,16 +437,18 @@ class LogFollower {
     return this.position;
   }
 
-  private drain(fd: number, from: number, partial: string): { position: number; partial: string } {
+  private drain(fd: number, from: number, partial: Buffer): { position: number; partial: Buffer } {
     let position = from;
     for (;;) {
       const n = readSync(fd, this.buffer, 0, this.buffer.length, position);
       if (n <= 0) break;
       position += n;
-      const text = partial + this.buffer.toString('utf8', 0, n);
-      const lines = text.split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) if (l) this.onLine(l);
+      // Cut at the last newline in bytes, so a character split between reads is decoded whole.
+      const chunk = partial.length ? Buffer.concat([partial, this.buffer.subarray(0, n)]) : this.buffer.subarray(0, n);
+      const end = chunk.lastIndexOf(10);
+      partial = Buffer.from(chunk.subarray(end + 1));
+      if (end < 0) continue;
+      for (const l of chunk.toString('utf8', 0, end).split('\n')) if (l) this.onLine(l);
     }
     return { position, partial };
   }
@@ -486,7 +488,7 @@ class LogFollower {
     // nginx's workers flush and reopen within a second of USR1; what they wrote before is read from here.
     this.old = { fd: this.fd, position: this.position, partial: this.partial, until: Date.now() + 3000, path };
     this.fd = undefined;
-    this.partial = '';
+    this.partial = Buffer.alloc(0);
   }
 
   close(): void {
