@@ -111,7 +111,9 @@ export function serviceConfig(r: ServiceRouting, index: number, o: NginxOptions)
     const lines: string[] = [];
     // Interleaved (a b a b), so a retry goes to the next endpoint first, as round robin does.
     for (let i = 0; i < listed; i++) for (const u of urls) lines.push(`  server ${serverAddress(u)} max_fails=0${per}${down(u) ? ' down' : ''};`);
-    http += `upstream ${p}-${version} {\n${lines.join('\n')}\n  keepalive 64;\n  keepalive_timeout 60s;\n}\n`;
+    // Idle upstream connections closed after 4 s: before Node's server does (5 s by default), so
+    // nginx never sends a request on a connection the endpoint is closing (a 502 without retries).
+    http += `upstream ${p}-${version} {\n${lines.join('\n')}\n  keepalive 64;\n  keepalive_timeout 4s;\n}\n`;
   }
 
   // The version a request goes to when a GrayRelease is in force (its header first, then its weight).

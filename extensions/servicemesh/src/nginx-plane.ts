@@ -72,6 +72,8 @@ export class NginxDataPlane implements DataPlaneView {
   /** Of the configuration nginx has loaded. */
   private loaded = 0;
   private readonly good = new Map<string, ServiceConfig>();
+  /** `service.namespace` → the number its configuration's names carry (s<N>_…). */
+  private readonly ids = new Map<string, number>();
   private pending?: NodeJS.Timeout;
   private applying: Promise<void> = Promise.resolve();
   private ejectionTimer?: NodeJS.Timeout;
@@ -198,8 +200,12 @@ export class NginxDataPlane implements DataPlaneView {
     const parts = new Map<string, ServiceConfig>();
     const fresh = new Set<string>();
     this.addresses = new Map();
-    routings.forEach((r, i) => {
+    routings.forEach((r) => {
       const key = `${r.service}.${r.namespace}`;
+      // A service's names in the configuration stay its own for the life of this process, so a
+      // last good part kept beside others' new ones never shares a name with them.
+      let i = this.ids.get(key);
+      if (i === undefined) this.ids.set(key, (i = this.ids.size));
       for (const urls of r.versions.values()) for (const u of urls) this.addresses.set(new URL(u).host, u);
       try {
         parts.set(key, serviceConfig(r, i, o));
@@ -213,6 +219,10 @@ export class NginxDataPlane implements DataPlaneView {
     if (problem) {
       // Find the services nginx refuses, one at a time, and keep their last good parts.
       for (const key of fresh) {
+        const good = this.good.get(key);
+        // Unchanged since nginx last took it (the generation comment aside).
+        const same = (c: ServiceConfig | undefined) => c && `${c.http.replace(/^#.*\n/, '')}${c.server}`;
+        if (good && same(good) === same(parts.get(key))) continue;
         const alone = this.test(nginxConfig([parts.get(key)!], o));
         if (alone) {
           fresh.delete(key);

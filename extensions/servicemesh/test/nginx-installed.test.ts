@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
 import { findNginx } from '../src/nginx-plane.js';
-import { installMesh } from './support/install-mesh.js';
+import { installMesh, traceWithSpans } from './support/install-mesh.js';
 import { many as manyCalls, sendThrough } from './support/mesh-client.js';
 import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 
@@ -15,7 +15,6 @@ import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 
 const mesh = (ns: string) => `/apis/servicemesh.mortise.io/v1alpha1/namespaces/${ns}`;
 const api = (ns: string) => `/proxy/servicemesh/api/namespaces/${ns}`;
-interface SpanNode { service: string; source: string; children: SpanNode[] }
 
 describe('service mesh extension on the nginx data plane', () => {
   let t: TestCore;
@@ -71,12 +70,7 @@ describe('service mesh extension on the nginx data plane', () => {
     expect(res.headers.server).toBe('nginx');
     const body = (await res.body.json()) as { headers: { traceparent: string } };
     const traceId = body.headers.traceparent.split('-')[1]!;
-    const trace = await eventually(async () => {
-      const r = await t.api(`${api('shop')}/traces/${traceId}`);
-      if (r.status !== 200) return undefined;
-      const tree = (await r.json()) as { summary: { spans: number }; roots: SpanNode[] };
-      return tree.summary.spans === 3 ? tree : undefined;
-    }, 5000, 'the trace recorded');
+    const trace = await traceWithSpans(t, 'shop', traceId, 3);
     const root = trace.roots[0]!;
     expect([root.service, root.source]).toEqual(['frontend', 'ingress']);
     expect([root.children[0]!.service, root.children[0]!.source]).toEqual(['catalog', 'frontend']);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminPassword, call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
 import { launchChromium, signInThroughPage } from '../../../core/test/support/browser.js';
 import { many as manyCalls, sendThrough } from './support/mesh-client.js';
-import { installMesh } from './support/install-mesh.js';
+import { installMesh, traceWithSpans } from './support/install-mesh.js';
 import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 
 // The service mesh end to end: installed from its package into a real core, the sample shop's
@@ -19,7 +19,6 @@ const iam = '/apis/iam.mortise.io/v1alpha1';
 const mesh = (ns: string) => `/apis/servicemesh.mortise.io/v1alpha1/namespaces/${ns}`;
 const api = (ns: string) => `/proxy/servicemesh/api/namespaces/${ns}`;
 
-interface SpanNode { service: string; version: string; source: string; children: SpanNode[] }
 interface Topology { nodes: Array<{ id: string; kind: string; versions: Array<{ name: string; endpoints: Array<{ url: string; ejected: boolean }> }> }>; edges: Array<{ source: string; target: string; version: string; stats: { requests: number } }> }
 
 describe('service mesh extension', () => {
@@ -202,12 +201,7 @@ describe('service mesh extension', () => {
     expect(res.status).toBe(200);
     const body = JSON.parse(res.body) as { headers: { traceparent: string } };
     const traceId = body.headers.traceparent.split('-')[1]!;
-    const trace = await eventually(async () => {
-      const r = await t.api(`${api('shop')}/traces/${traceId}`);
-      if (r.status !== 200) return undefined;
-      const tree = (await r.json()) as { summary: { spans: number }; roots: SpanNode[] };
-      return tree.summary.spans === 3 ? tree : undefined;
-    }, 5000, 'the trace recorded');
+    const trace = await traceWithSpans(t, 'shop', traceId, 3);
     expect(trace.roots).toHaveLength(1);
     const root = trace.roots[0]!;
     expect([root.service, root.source]).toEqual(['frontend', 'ingress']);

@@ -33,3 +33,15 @@ export async function installMesh(t: TestCore, work: string, config?: Record<str
   }, 45_000, 'servicemesh installed');
   return `http://127.0.0.1:${plan.status!.listeners!.find((l) => l.name === 'dataplane')!.port}`;
 }
+
+export interface SpanNode { service: string; version: string; source: string; children: SpanNode[] }
+
+/** A trace through the extension's trace API, once it has `spans` spans. */
+export function traceWithSpans(t: TestCore, namespace: string, traceId: string, spans: number): Promise<{ summary: { spans: number }; roots: SpanNode[] }> {
+  return eventually(async () => {
+    const r = await t.api(`/proxy/servicemesh/api/namespaces/${namespace}/traces/${traceId}`);
+    if (r.status !== 200) return undefined;
+    const tree = (await r.json()) as { summary: { spans: number }; roots: SpanNode[] };
+    return tree.summary.spans === spans ? tree : undefined;
+  }, 5000, 'the trace recorded');
+}
