@@ -99,7 +99,8 @@ export function serviceConfig(r: ServiceRouting, index: number, o: NginxOptions)
   if (!/^[a-z0-9.-]+$/.test(key)) throw new Error(`host ${key}: not a DNS name`);
   let http = `# ${key} (generation ${r.generation})\n`;
   const retried = Math.max(1, ...r.routes.map((rt) => 1 + (rt.retries?.attempts ?? 0)));
-  const listed = Math.min(MAX_LISTED, retried);
+  // At least twice: a request whose kept-alive connection broke is sent again (see below).
+  const listed = Math.min(MAX_LISTED, Math.max(2, retried));
   const maxConns = r.breaker?.connectionPool?.maxConnections;
   for (const [version, urls] of r.versions) {
     if (!/^[a-z0-9-]+$/.test(version)) throw new Error(`version "${version}": not a DNS label`);
@@ -187,7 +188,12 @@ export function serviceConfig(r: ServiceRouting, index: number, o: NginxOptions)
     if (tries > 1) {
       const on = new Set(['timeout', 'non_idempotent', ...(retries!.retryOn ?? ['5xx', 'connect-failure', 'reset']).flatMap((c) => retryConditions[c] ?? [])]);
       lines.push(`    proxy_next_upstream ${[...on].join(' ')};`, `    proxy_next_upstream_tries ${tries};`);
-    } else lines.push(`    proxy_next_upstream off;`);
+    } else {
+      // No retries asked: only an idempotent request that got no answer (a kept-alive connection
+      // the endpoint closed as it was sent, a refused connection) is sent once more, as undici
+      // does for the Node plane.
+      lines.push(`    proxy_next_upstream error;`, `    proxy_next_upstream_tries 2;`);
+    }
     if (route?.timeoutMs) lines.push(`    proxy_next_upstream_timeout ${ms(route.timeoutMs)};`);
     const perTry = Math.min(retries?.perTryTimeoutMs ?? Infinity, route?.timeoutMs ?? Infinity);
     if (Number.isFinite(perTry)) lines.push(`    proxy_connect_timeout ${ms(Math.min(perTry, 5000))};`, `    proxy_send_timeout ${ms(perTry)};`, `    proxy_read_timeout ${ms(perTry)};`);

@@ -33,11 +33,13 @@ describe('the nginx configuration of the mesh rules', () => {
   it('marks ejected endpoints down, unless every endpoint of the version is', () => {
     const r = routingOf([], undefined, { connectionPool: { maxConnections: 10, maxRequests: 5 } });
     const one = serviceConfig(r, 0, { ...o, ejected: new Set(['http://127.0.0.1:1']) });
-    expect(one.http).toContain('server 127.0.0.1:1 max_fails=0 max_conns=10 down;');
-    expect(one.http).toContain('server 127.0.0.1:2 max_fails=0 max_conns=10;');
+    expect(one.http).toContain('server 127.0.0.1:1 max_fails=0 max_conns=5 down;');
+    expect(one.http).toContain('server 127.0.0.1:2 max_fails=0 max_conns=5;');
     expect(one.server).toContain('limit_conn mesh_requests 5;');
     const all = serviceConfig(r, 0, { ...o, ejected: new Set(['http://127.0.0.1:3']) });
-    expect(all.http).toContain('server 127.0.0.1:3 max_fails=0 max_conns=10;');
+    expect(all.http).toContain('server 127.0.0.1:3 max_fails=0 max_conns=5;');
+    // No retries asked: a request that got no answer is sent once more (each endpoint is listed twice).
+    expect(one.server).toContain('proxy_next_upstream error;\n    proxy_next_upstream_tries 2;');
   });
 
   it('joins matches: conditions of a match with AND, matches of a route with OR, the first route matching', () => {

@@ -95,7 +95,8 @@ describe('service mesh extension on the nginx data plane', () => {
     }, 20_000, 'automatic rollback');
     expect(rolledBack.reason).toMatch(/error rate/);
     // In force in nginx once the status shows (the controller waits for the reload).
-    expect((await many(100, 'catalog.shop')).map((r) => [r.status, r.version])).toEqual(Array(100).fill([200, 'v1']));
+    const after = await many(100, 'catalog.shop');
+    expect(after.map((r) => [r.status, r.version])).toEqual(Array(100).fill([200, 'v1']));
     // A few at most: one per kept-alive connection open at a reload.
     expect(resets).toBeLessThanOrEqual(16 * 3);
   }, 60_000);
