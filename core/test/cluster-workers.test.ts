@@ -132,7 +132,7 @@ describe('MORTISE_WORKERS=2: two serving processes and a primary', () => {
     core = await startChildCore({ MORTISE_DATA_DIR: dir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: '2', MORTISE_BUNDLED_REPOSITORY: 'off' }, { readyTimeoutMs: 60_000 });
     [a, b] = await clientPerWorker(core.port, 2);
     admin = (await token(a!, 'admin', password)).access;
-    backend = createExtensionBackend({ name: 'demo', coreUrl: core.url, handleSignals: false });
+    backend = createExtensionBackend({ name: 'demo', coreUrl: core.url, handleSignals: false, dataDir: join(dir, 'demo-backend') });
     backend.router.get('/whoami', (ctx) => {
       ctx.body = { user: (ctx.state as { identity: { username: string } }).identity.username };
     });

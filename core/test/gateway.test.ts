@@ -1,3 +1,6 @@
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request as httpRequest, createServer, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type AddressInfo } from 'node:net';
@@ -122,6 +125,8 @@ describe('gateway: APIService and ReverseProxy routes to extension backends', ()
     sseRelease.resolve();
     await running?.close();
     await t?.close();
+    // The SDK's default data dirs of the backends this file runs in its own process.
+    for (const name of ['demo', 'live', 'switch']) rmSync(join(tmpdir(), `mortise-${name}-data`), { recursive: true, force: true });
   });
 
   it('forwards the admin with a verified identity, never the client\'s credentials or forged identity headers', async () => {

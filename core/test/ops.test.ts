@@ -31,6 +31,8 @@ describe('operations', () => {
   });
   afterAll(async () => {
     if (!closed) await t?.close();
+    // The graceful-shutdown test closed the core itself: its data dir is still to go.
+    else if (t?.dataDir) rmSync(t.dataDir, { recursive: true, force: true });
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 

@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { generateKeyPair, SignJWT, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,6 +56,8 @@ describe('createExtensionBackend', () => {
   afterAll(async () => {
     await running?.close();
     await t?.close();
+    // The SDK's default data dirs (under the OS temp dir) of the backends made here without one.
+    for (const name of ['sdk-demo', 'from-env']) rmSync(join(tmpdir(), `mortise-${name}-data`), { recursive: true, force: true });
   });
 
   it('serves the health path without an identity', async () => {
