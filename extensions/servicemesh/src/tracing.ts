@@ -126,7 +126,7 @@ export class SpanStore {
     return {
       traceId, rootService: (roots[0] ?? spans[0]!).service,
       // In the order they were called.
-      namespaces: [...new Set(spans.map((s) => s.namespace))], services: [...new Set([...spans].sort((a, b) => a.startTime - b.startTime).map((s) => s.service))],
+      namespaces: [...new Set(spans.map((s) => s.namespace))], services: [...new Set(callOrder(spans, roots).map((s) => s.service))],
       startTime: start, durationMs: end - start, spans: spans.length, error: spans.some((s) => s.error),
     };
   }
@@ -167,4 +167,29 @@ export class SpanStore {
   spansOf(traceId: string): Span[] {
     return this.ring.filter((s) => s.traceId === traceId);
   }
+}
+
+/**
+ * Spans in the order they were called: a caller before what it called, calls of one caller by
+ * start time. Start times alone tie within a millisecond (a caller and its first call often do).
+ */
+function callOrder(spans: Span[], roots: Span[]): Span[] {
+  const byStart = (a: Span, b: Span) => a.startTime - b.startTime;
+  const children = new Map<string, Span[]>();
+  for (const s of spans) {
+    if (!s.parentSpanId) continue;
+    const list = children.get(s.parentSpanId);
+    if (list) list.push(s);
+    else children.set(s.parentSpanId, [s]);
+  }
+  const out: Span[] = [];
+  const seen = new Set<Span>();
+  const visit = (s: Span) => {
+    if (seen.has(s)) return;
+    seen.add(s);
+    out.push(s);
+    for (const c of (children.get(s.spanId) ?? []).sort(byStart)) visit(c);
+  };
+  for (const r of [...roots].sort(byStart)) visit(r);
+  return out;
 }
