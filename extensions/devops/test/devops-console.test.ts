@@ -167,8 +167,9 @@ describe('DevOps console pages', () => {
     await page.getByTestId('role-new').click();
     const group = page.getByTestId('template-group-devops');
     await group.waitFor({ timeout: 15_000 });
-    // Grouped under the extension's display name, each template with its localized name and description.
-    expect(await group.textContent()).toMatch(/^DevOps.*View pipelines.*See projects, pipelines and runs/s);
+    // Grouped under the extension's display name (the group shows the extension's name until the
+    // list of extensions has arrived), each template with its localized name and description.
+    await expect.poll(() => group.textContent(), { timeout: 15_000 }).toMatch(/^DevOps.*View pipelines.*See projects, pipelines and runs/s);
     expect(await group.textContent()).toContain('Requires: View pipelines');
     // The core's own templates under "Platform": those for namespaces and workspaces, not the platform-wide ones.
     const core = await page.getByTestId('template-group-core').textContent();
