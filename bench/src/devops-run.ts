@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { devopsBench, devopsRows } from './devops-bench.js';
 import { coreMain, spawnServer } from './processes.js';
+import { passwordToken } from './core-session.js';
 
 // `node bench/dist/devops-run.js`: the DevOps part of `npm run bench` alone, on a core of its own.
 
@@ -10,8 +11,7 @@ const password = 'bench-admin-password';
 const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-devops-'));
 const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
 try {
-  const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
-  const { access_token: token } = (await res.json()) as { access_token: string };
+  const token = await passwordToken(core.url, password);
   const figures = await devopsBench(core.url, token, { triggers: Number(process.env.BENCH_DEVOPS_TRIGGERS ?? 50), runs: Number(process.env.BENCH_DEVOPS_RUNS ?? 100) });
   for (const line of devopsRows(figures)) process.stdout.write(`${line}\n`);
 } finally {

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { measure, type Measured } from './cpu.js';
 import { coreMain, spawnServer, type Spawned } from './processes.js';
 import { wrk } from './wrk.js';
+import { passwordToken } from './core-session.js';
 
 // `node bench/dist/gateway-profile.js [other-core-main.js]`: where a one-process core spends its
 // CPU proxying hello-world's /healthz under wrk (c=BENCH_CONNECTIONS, default 64): the CPU µs per
@@ -44,8 +45,7 @@ async function start(main: string): Promise<Target> {
   const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-prof-'));
   const profDir = mkdtempSync(join(tmpdir(), 'mortise-bench-cpuprof-'));
   const core = await spawnServer(main, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: '1' }, '/readyz', [], ['--cpu-prof', '--cpu-prof-dir', profDir]);
-  const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
-  const auth = { authorization: `Bearer ${((await res.json()) as { access_token: string }).access_token}` };
+  const auth = { authorization: `Bearer ${await passwordToken(core.url, password)}` };
   await until(async () => (await fetch(`${core.url}${ext}/extensionversions/hello-world-0.1.0`, { headers: auth })).ok, 'bundled repository');
   const created = await fetch(`${core.url}${ext}/installplans`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'hello-world' }, spec: { extension: { name: 'hello-world', version: '0.1.0' }, enabled: true } }) });
   if (created.status !== 201) throw new Error(`install: ${created.status}`);

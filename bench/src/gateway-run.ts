@@ -5,6 +5,7 @@ import { measure, workerPids } from './cpu.js';
 import { gatewayBench, type Measured } from './gateway-bench.js';
 import { coreMain, spawnServer } from './processes.js';
 import { wrk } from './wrk.js';
+import { passwordToken } from './core-session.js';
 
 // `node bench/dist/gateway-run.js`: the gateway part of `npm run bench` alone (hello-world
 // installed from the bundled repository, then direct vs nginx vs gateway under wrk), and a GET of
@@ -30,8 +31,7 @@ for (const workers of workerCounts) {
       [], process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []);
     const pids = [core.child.pid!, ...workerPids(core.child.pid!)];
     if (pids.length !== (workers > 1 ? workers + 1 : 1)) throw new Error(`expected ${workers} serving processes, found the pids ${pids.join(', ')}`);
-    const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
-    const tok = ((await res.json()) as { access_token: string }).access_token;
+    const tok = await passwordToken(core.url, password);
     const auth = { authorization: `Bearer ${tok}` };
     const gw = await gatewayBench(core.url, tok, seconds, pids, workers);
     load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s. `;

@@ -8,6 +8,7 @@ import { createLogger } from '../../core/dist/ops/logger.js';
 import { generateServingCerts } from '../../core/dist/http/serving-cert-generation.js';
 import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-control-plane.mjs';
 import { coreMain, spawnServer, type Spawned } from './processes.js';
+import { passwordToken } from './core-session.js';
 
 // The kubernetes mode: the same create/get/list through the core (Mortise's authentication,
 // RBAC, validation, admission in front of the cluster) and straight to the kube-apiserver behind
@@ -36,8 +37,7 @@ export async function kubeModeBench(seconds: number, concurrency = 16, opts: { f
   });
   try {
     await core.listen();
-    const tokenRes = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password: 'bench-admin-password' }) });
-    const coreToken = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const coreToken = await passwordToken(core.url, 'bench-admin-password');
     const coreAgent = new Agent({ connect: { ca: core.certs.caCertPem }, connections: concurrency });
     const targets: Record<'core' | 'direct', ApiTarget> = {
       core: { base: core.httpsUrl, token: coreToken, dispatcher: coreAgent },

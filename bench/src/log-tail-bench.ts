@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { percentile } from './load.js';
 import { coreMain, spawnServer } from './processes.js';
+import { passwordToken } from './core-session.js';
 
 // The logging extension's live tail: the logging extension installed from the bundled repository,
 // a shipper pushing one line at a time (Loki JSON, a service-account token) through the gateway,
@@ -90,8 +91,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const password = 'bench-admin-password';
   const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
   try {
-    const res = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
-    const token = ((await res.json()) as { access_token: string }).access_token;
+    const token = await passwordToken(core.url, password);
     console.log(JSON.stringify(await logTailBench(core.url, token, Number(process.argv[2] ?? 200)), null, 1));
   } finally {
     await core.stop();

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
@@ -6,6 +6,7 @@ import { call, closedLoop, type Measure } from './closed-loop.js';
 import { cpuTicks, workerPids } from './cpu.js';
 import { load, type LoadResult } from './load.js';
 import { coreMain as bundledCoreMain, spawnServer } from './processes.js';
+import { passwordToken, platformModulesStaged } from './core-session.js';
 
 // `node bench/dist/read-cost.js [seconds]`: what one read costs the core, in CPU µs per request
 // of its process (steady on a shared machine where req/s swing): a GET of one object and a LIST
@@ -24,9 +25,8 @@ const nodeArgs = (process.env.READ_COST_NODE_ARGS ?? '').split(' ').filter(Boole
 const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_BUNDLED_REPOSITORY: 'off' }, '/readyz', [], nodeArgs);
 try {
   // A first start stages the platform modules (a copy of the SDK) in the background: not measured.
-  for (let i = 0; i < 600 && !existsSync(join(dataDir, 'extensions', 'unpacked', 'node_modules', '.mortise-platform-modules')); i++) await new Promise((r) => setTimeout(r, 100));
-  const tokenRes = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
-  const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+  await platformModulesStaged(dataDir);
+  const token = await passwordToken(core.url, password);
   const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const post = async (path: string, body: object) => {
     const res = await fetch(`${core.url}${path}`, { method: 'POST', headers: auth, body: JSON.stringify(body) });

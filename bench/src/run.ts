@@ -16,6 +16,7 @@ import { consoleTable, consoleWithExtensions, consoleWithoutExtensions } from '.
 import { devopsBench, devopsRows } from './devops-bench.js';
 import { kubeBenchMarkdown, kubeModeBench } from './kube-bench.js';
 import { tlsTable, tlsVersusKubeApiserver } from './tls-bench.js';
+import { passwordToken } from './core-session.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
 // the same run on the same machine, so the ratio means something on any machine.
@@ -25,11 +26,6 @@ const bareKoa = join(here, 'bare-koa-server.js');
 const coreWithoutAuthz = join(here, 'core-without-authz.js');
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const password = 'bench-admin-password';
-
-async function token(url: string): Promise<string> {
-  const res = await fetch(`${url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
-  return ((await res.json()) as { access_token: string }).access_token;
-}
 
 async function post(url: string, tok: string, path: string, body: object): Promise<void> {
   const res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -84,7 +80,7 @@ async function main() {
   const idleRss = rssMiB(core.child.pid!);
   const bare = await spawnServer(bareKoa, {}, '/readyz');
 
-  const tok = await token(core.url);
+  const tok = await passwordToken(core.url, password);
   const auth = { authorization: `Bearer ${tok}`, 'content-type': 'application/json' };
   await post(core.url, tok, '/apis/extensions.mortise.io/v1alpha1/categories', cat('bench-fixed'));
   
@@ -183,7 +179,7 @@ async function main() {
   }
   const openDir = mkdtempSync(join(tmpdir(), 'mortise-bench-open-'));
   const open = await spawnServer(coreWithoutAuthz, { MORTISE_DATA_DIR: openDir, MORTISE_ADMIN_PASSWORD: password });
-  const openTok = await token(open.url);
+  const openTok = await passwordToken(open.url, password);
   await post(open.url, openTok, '/api/v1/namespaces', { metadata: { name: 'bench-authz' } });
   await post(open.url, openTok, '/apis/iam.mortise.io/v1alpha1/namespaces/bench-authz/roles', role('r-1'));
   out('## Authorization');

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
@@ -7,6 +7,7 @@ import { coreMain, spawnServer } from './processes.js';
 import { generateServingCerts } from '../../core/dist/http/serving-cert-generation.js';
 import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-control-plane.mjs';
 import { crd, password, widget, widgets } from './widget-fixture.js';
+import { passwordToken, platformModulesStaged } from './core-session.js';
 
 // The embedded core (its own process, SQLite) against a kube-apiserver 1.20 + etcd on the same
 // machine, both over HTTPS, same client (undici, one keep-alive TLS pool per target) in this
@@ -52,8 +53,7 @@ export async function tlsVersusKubeApiserver(seconds: number): Promise<TlsRow[] 
   const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_BUNDLED_REPOSITORY: 'off' });
   const agents: Agent[] = [];
   try {
-    const tokenRes = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
-    const coreToken = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const coreToken = await passwordToken(core.url, password);
     const coreCa = readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8');
     const target = (name: 'core' | 'kube', connections: number): ApiTarget => {
       const dispatcher = new Agent({ connect: { ca: name === 'core' ? coreCa : certs.caCertPem }, connections });
@@ -63,7 +63,7 @@ export async function tlsVersusKubeApiserver(seconds: number): Promise<TlsRow[] 
         : { base: cluster.server, token: cluster.adminToken, dispatcher };
     };
     // A first start stages the platform modules (a copy of the SDK) in the background: not measured.
-    await until('the core to stage the platform modules', async () => existsSync(join(dataDir, 'extensions', 'unpacked', 'node_modules', '.mortise-platform-modules')));
+    await platformModulesStaged(dataDir);
     await prepare(target('core', 1), 'the core');
     await prepare(target('kube', 1), 'kube-apiserver');
     const rows: TlsRow[] = [];

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -6,6 +6,7 @@ import { closedLoop, type Measure } from './closed-loop.js';
 import { cpuTicks } from './cpu.js';
 import { coreMain, spawnServer } from './processes.js';
 import { crd, password, widget, widgets } from './widget-fixture.js';
+import { passwordToken, platformModulesStaged } from './core-session.js';
 
 // `node bench/dist/write-cpu-run.js`: the write path alone — creates and merge-patches of a CRD
 // object over HTTPS and HTTP at c=1 and c=32 — with the CPU the core's process spent per request,
@@ -19,8 +20,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-write-'));
 const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_BUNDLED_REPOSITORY: 'off' }, '/readyz', [], profDir ? [`--cpu-prof`, `--cpu-prof-dir=${profDir}`] : []);
 const agents: Agent[] = [];
 try {
-  const tokenRes = await fetch(`${core.url}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', username: 'admin', password }) });
-  const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+  const token = await passwordToken(core.url, password);
   const ca = readFileSync(join(dataDir, 'pki', 'ca.crt'), 'utf8');
   const send = async (base: string, dispatcher: Agent, method: 'POST' | 'PATCH', path: string, body: unknown, type = 'application/json') => {
     const res = await request(`${base}${path}`, { method, dispatcher, headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': type }, body: JSON.stringify(body) });
@@ -36,10 +36,7 @@ try {
     if (Date.now() > deadline) throw new Error('widgets are not served');
     await new Promise((r) => setTimeout(r, 200));
   }
-  await new Promise<void>((resolve) => {
-    const wait = () => (existsSync(join(dataDir, 'extensions', 'unpacked', 'node_modules', '.mortise-platform-modules')) ? resolve() : setTimeout(wait, 200));
-    wait();
-  });
+  await platformModulesStaged(dataDir);
   process.stdout.write(`# ${new Date().toISOString()}, ${seconds}s per figure, load average ${loadavg()[0]!.toFixed(1)}\n\n`);
   process.stdout.write('| protocol | call | c | req/s | p50 ms | p99 ms | core CPU µs/request | errors |\n|---|---|---|---|---|---|---|---|\n');
   let run = 0;
