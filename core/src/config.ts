@@ -1,7 +1,15 @@
 import { resolve } from 'node:path';
 import { parseIdentityProviders, type IdentityProviderConfig } from './auth/identity-providers.js';
 
+import type { EdgeOptions } from './edge/native-edge.js';
+
 export interface CoreConfig {
+  /**
+   * The native edge (docs/edge.md): Debian's nginx in front of the core on its own port
+   * (`MORTISE_EDGE_LISTEN`, a port or host:port), answering safe requests to extension routes
+   * from the core's decisions. Unset: no edge.
+   */
+  edge?: EdgeOptions;
   /** Where the SQLite file lives; undefined keeps everything in memory (tests). */
   dataDir?: string;
   host: string;
@@ -79,6 +87,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     auditRetention: { maxEvents: numberOrUndefined(env.MORTISE_AUDIT_MAX_EVENTS), maxAgeDays: numberOrUndefined(env.MORTISE_AUDIT_MAX_AGE_DAYS) },
     logFiles: { coreMaxBytes: numberOrUndefined(env.MORTISE_CORE_LOG_MAX_BYTES), backendMaxBytes: numberOrUndefined(env.MORTISE_BACKEND_LOG_MAX_BYTES) },
     mode: modeOf(env.MORTISE_MODE),
+    ...(env.MORTISE_EDGE_LISTEN ? { edge: { listen: env.MORTISE_EDGE_LISTEN } } : {}),
     kubeconfig: env.MORTISE_KUBECONFIG ?? env.KUBECONFIG,
     namespace: env.MORTISE_NAMESPACE,
     leaseDurationSeconds: numberOrUndefined(env.MORTISE_LEASE_DURATION_SECONDS),

@@ -11,7 +11,8 @@ import { buildBundledRepository, registerBundledRepository } from './extensions/
 const config = configFromEnv();
 // MORTISE_WORKERS ≥ 2: that many processes serve clients, this one writes the store (core/src/cluster).
 // In kubernetes mode the core scales by replicas: one process each.
-const workers = config.mode === 'kubernetes' ? 1 : workersFromEnv(process.env.MORTISE_WORKERS);
+// With the native edge, nginx serves on every core and the core runs as one process (docs/edge.md).
+const workers = config.mode === 'kubernetes' || (config.edge && !process.env.MORTISE_WORKERS?.trim()) ? 1 : workersFromEnv(process.env.MORTISE_WORKERS);
 if (config.mode === 'kubernetes' && workersFromEnv(process.env.MORTISE_WORKERS, 1) > 1) {
   throw new Error('MORTISE_WORKERS above 1 needs the embedded store; in kubernetes mode run more replicas instead');
 }

@@ -49,10 +49,14 @@ import { healthRouter } from './ops/health.js';
 import { createLogger } from './ops/logger.js';
 import { DEFAULT_CORE_LOG_BYTES, LogBuffer } from './ops/log-buffer.js';
 import { coreLogRouter } from './ops/core-log-routes.js';
-import { CoreMetrics } from './ops/metrics.js';
+import { CoreMetrics, latencyBuckets } from './ops/metrics.js';
 import { StartPhases } from './ops/start-phases.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
 import { gatewayListener } from './gateway/gateway-listener.js';
+import { edgeDecision } from './edge/edge-decisions.js';
+import { NativeEdge } from './edge/native-edge.js';
+import { forgetDecisionsOnChange } from './edge/edge-invalidation.js';
+import { safeMethods } from './auth/session-cookies.js';
 import { RequestGuard } from './http/request-guard.js';
 import { resourceFastPath } from './http/resource-fast-path.js';
 import { crdCleanupFinalizer, validateCrd } from './registry/crd.js';
@@ -154,6 +158,10 @@ export interface Core {
   url: string;
   /** The same port over TLS (what kubectl needs to send credentials). */
   readonly httpsUrl: string;
+  /** The native edge's URL, when it runs (`edge`, docs/edge.md). */
+  readonly edgeUrl?: string;
+  /** Resolves once the native edge (if any) holds every change made so far (writes through the API wait for it themselves). */
+  edgeSettled(): Promise<void>;
   listen(): Promise<string>;
   close(): Promise<void>;
 }
@@ -369,7 +377,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   router.get('/metrics', async (ctx) => {
     ctx.type = metrics.registry.contentType;
     metrics.watches.set(watches.size);
-    ctx.body = primary ? await primary.metricsText() : await metrics.registry.metrics();
+    ctx.body = primary ? await primary.metricsText() : await metrics.registry.metrics() + (await edge?.metricsText() ?? '');
   });
   router.get('/version', (ctx) => {
     ctx.body = coreVersion();
@@ -412,6 +420,15 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const app = new Koa<AppState>();
   app.proxy = false;
   app.silent = true;
+  // The native edge answers from decisions it must forget before a write that changes them is acknowledged.
+  const edge = opts.edge ? new NativeEdge(opts.edge) : undefined;
+  if (edge) forgetDecisionsOnChange(edge.epoch, { store, kinds, runtime, devRoutes, gateway, multiProcess: !!opts.cluster });
+  if (edge) {
+    app.use(async (ctx, next) => {
+      await next();
+      if (!safeMethods.has(ctx.method)) await edge.epoch.settled();
+    });
+  }
   // The pipeline, in order: nothing reaches a handler unauthenticated or unauthorized.
   // (Requests to extension backends take the gateway's own listener, in front of koa: same checks.)
   // Audit first, around `errors`: it must see the code the client gets (a denial is an exception until `errors`).
@@ -438,6 +455,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   let httpsUrl = '';
 
   const core: Core = {
+    get edgeUrl() {
+      return edge?.url;
+    },
+    edgeSettled: () => edge?.epoch.settled() ?? Promise.resolve(),
     app, store, kinds, service, tokens, logger, logBuffer, metrics, watches, router, generatedAdminPassword, certs, audit, gateway, runtime,
     get httpsUrl() {
       return httpsUrl;
@@ -454,6 +475,15 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       server.onUpgrade(gateway.upgradeHandler(app.callback()));
       const addr = await server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1');
       start.mark('listen');
+      if (edge) {
+        await edge.start({
+          front, upgrade: gateway.upgradeHandler(app.callback()), audit, logger: logger.child({ component: 'edge' }), buckets: latencyBuckets,
+          decide: (method, uri, headers) => edgeDecision({ gateway, guard, devRoutes, epoch: () => edge.epoch.value }, method, uri, headers),
+          timedOut: (method, url) => gateway.timedOut(method, url),
+          connectTimeoutMs: opts.gateway?.connectTimeoutMs ?? 5_000, responseTimeoutMs: opts.gateway?.responseTimeoutMs ?? 60_000,
+        });
+        start.mark('edge');
+      }
       const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
       url = `http://${host}:${addr.port}`;
       httpsUrl = `https://${host}:${addr.port}`;
@@ -475,6 +505,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     async close() {
       ready = false;
       clearTimeout(stageTimer);
+      await edge?.stop();
       // Stop taking new connections, end watches cleanly, let in-flight requests finish.
       watches.closeAll();
       gateway.closeUpgraded();

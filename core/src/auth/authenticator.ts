@@ -43,6 +43,9 @@ export class Authenticator {
       throw unauthorized('the token was revoked (the password changed, or the user was disabled or re-created): log in again');
     }
     if (this.tokens.sessionEnded(claims)) throw unauthorized('the session this token belongs to has ended (logged out or revoked): log in again');
-    return { username: user.username, uid: user.uid, groups: ['system:authenticated', ...user.groups], via: 'token' };
+    return {
+      username: user.username, uid: user.uid, groups: ['system:authenticated', ...user.groups], via: 'token',
+      ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp * 1000 } : {}),
+    };
   }
 }

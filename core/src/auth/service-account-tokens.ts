@@ -72,6 +72,7 @@ export class ServiceAccountTokens {
     return {
       username: serviceAccountUsername(namespace, record.serviceAccount), uid: account.metadata.uid,
       groups: ['system:authenticated', 'system:serviceaccounts', `system:serviceaccounts:${namespace}`], via: 'token',
+      ...(record.expiresAt ? { expiresAt: Date.parse(record.expiresAt) } : {}),
     };
   }
 

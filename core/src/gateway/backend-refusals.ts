@@ -14,9 +14,10 @@ const extensionDetails = (route: Route) => ({ name: route.extension, group: exte
 
 /**
  * Refusals that need no backend: odd paths, disabled extensions, broken routes, unready backends.
- * Throws the ApiError the client gets; returns when the request may go to the backend.
+ * Throws the ApiError the client gets; returns when the request may go to the backend. Without
+ * `metrics`, only asks (the native edge's decisions: the core counts when it answers).
  */
-export function admit(route: Route, path: string, health: HealthSource | undefined, metrics: GatewayMetrics): void {
+export function admit(route: Route, path: string, health: HealthSource | undefined, metrics?: GatewayMetrics): void {
   if (hasDotSegment(path)) throw badRequest(`the path "${path}" has "." or ".." segments, which the gateway does not forward`);
   const details = extensionDetails(route);
   if (!route.enabled) {
@@ -25,12 +26,12 @@ export function admit(route: Route, path: string, health: HealthSource | undefin
       `kubectl patch installplans.${extensionsGroup} ${route.extension} --type merge -p '{"spec":{"enabled":true}}'`, details);
   }
   if (route.problem) {
-    metrics.countError(route, 'misconfigured');
+    metrics?.countError(route, 'misconfigured');
     throw new ApiError(502, 'ServiceUnavailable', `the ${route.kind === 'apiservice' ? 'APIService' : 'ReverseProxy'} "${route.name}" of extension "${route.extension}" cannot be used: ${route.problem}`, details);
   }
   const state = route.dev ? undefined : health?.(route.extension);
   if (state && !state.healthy) {
-    metrics.countError(route, 'unhealthy');
+    metrics?.countError(route, 'unhealthy');
     throw new ApiError(503, 'ServiceUnavailable', `the backend of extension "${route.extension}" is not ready: ${state.message ?? 'it is not running'}`, { ...details, retryAfterSeconds });
   }
 }

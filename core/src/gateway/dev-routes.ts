@@ -29,7 +29,19 @@ export class DevRoutes {
   /** user → extension → route. */
   private readonly byUser = new Map<string, Map<string, DevRoute & { routes: Route[]; assets?: Route }>>();
 
+  private readonly changeListeners = new Set<() => void>();
+
   constructor(private readonly now: () => number = Date.now) {}
+
+  /** Called when a developer's route is set or removed (the native edge forgets its decisions). */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.changeListeners) l();
+  }
 
   set(user: string, spec: DevRouteSpec): DevRoute {
     const expiresAt = new Date(this.now() + spec.ttlSeconds * 1000).toISOString();
@@ -50,6 +62,7 @@ export class DevRoutes {
     let mine = this.byUser.get(user);
     if (!mine) this.byUser.set(user, (mine = new Map()));
     mine.set(spec.extension, route);
+    this.changed();
     return view(route);
   }
 
@@ -57,6 +70,7 @@ export class DevRoutes {
     const mine = this.byUser.get(user);
     const had = mine?.delete(extension) ?? false;
     if (mine && mine.size === 0) this.byUser.delete(user);
+    if (had) this.changed();
     return had;
   }
 

@@ -12,7 +12,8 @@ import { ForwardedIdentities, type ForwardedIdentityOptions } from './forwarded-
 import { GatewayMetrics } from './gateway-metrics.js';
 import { downstreamResponseHeaders, headerValue, upstreamRequestHeaders } from './headers.js';
 import { RouteTable, type RouteMatch } from './route-table.js';
-import { ClientClosed, ResponseAborted, UpstreamPools } from './upstream-pools.js';
+import { ClientClosed, ResponseAborted, UpstreamPools, UpstreamTimeout } from './upstream-pools.js';
+import { ApiError } from '../api/status.js';
 import { WebsocketUpgrades } from './websocket-upgrade.js';
 
 export type { HealthSource } from './backend-refusals.js';
@@ -60,6 +61,8 @@ export class Gateway {
   readonly metrics: GatewayMetrics;
   readonly identities: ForwardedIdentities;
   private health?: HealthSource;
+  private readonly healthListeners = new Set<() => void>();
+  private readonly responseTimeoutMs: number;
   private readonly upstream: UpstreamPools;
   private readonly websockets: WebsocketUpgrades;
 
@@ -70,6 +73,7 @@ export class Gateway {
     this.health = opts.health;
     const connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     const responseTimeoutMs = opts.responseTimeoutMs ?? 60_000;
+    this.responseTimeoutMs = responseTimeoutMs;
     this.upstream = new UpstreamPools({ connectTimeoutMs, responseTimeoutMs, maxConnections: opts.maxSocketsPerUpstream ?? 256 });
     this.websockets = new WebsocketUpgrades({
       routes: this.routes, authenticator: deps.authenticator, authorizer: deps.authorizer, metrics: this.metrics, logger: deps.logger, audit: deps.audit,
@@ -86,7 +90,26 @@ export class Gateway {
   setHealthSource(health: HealthSource | undefined): HealthSource | undefined {
     const previous = this.health;
     this.health = health;
+    for (const l of this.healthListeners) l();
     return previous;
+  }
+
+  /** Called when the health source is replaced (the native edge forgets its decisions). */
+  onHealthSourceChange(listener: () => void): () => void {
+    this.healthListeners.add(listener);
+    return () => this.healthListeners.delete(listener);
+  }
+
+  /**
+   * The answer to a request whose backend did not answer in time behind the native edge: the
+   * Status the gateway itself gives (and counts), without sending the request again.
+   */
+  timedOut(method: string, url: string): ApiError {
+    const q = url.indexOf('?');
+    const match = this.routes.match(method, q < 0 ? url : url.slice(0, q), q < 0 ? '' : url.slice(q));
+    const timeout = new UpstreamTimeout('response', this.responseTimeoutMs);
+    if (!match) return new ApiError(504, 'Timeout', `the backend did not answer within ${this.responseTimeoutMs} ms`);
+    return upstreamFailure(match.route, timeout, this.metrics, this.deps.logger);
   }
 
   /** The `upgrade` listener of the core's servers (websockets to extension backends; other upgrades go to `fallback`). */
@@ -144,8 +167,13 @@ export class Gateway {
     }
   }
 
+  /** Whether a matched route may be forwarded to now; throws the refusal the client would get (nothing counted). */
+  admits(match: RouteMatch, path: string): void {
+    admit(match.route, path, this.health);
+  }
+
   /** The identity token forwarded for a user to an extension (cached by ForwardedIdentities). */
-  private identity(user: UserInfo, extension: string): Promise<string> {
+  identity(user: UserInfo, extension: string): Promise<string> {
     return this.identities.token({ username: user.username, groups: this.deps.groupsOf?.(user) ?? user.groups }, extension);
   }
 

@@ -8,6 +8,8 @@ export interface UserInfo {
   groups: string[];
   /** How the caller proved who they are. */
   via: 'token' | 'cookie' | 'anonymous' | 'service';
+  /** When the credential stops being valid (ms since the epoch), when it expires at all. */
+  expiresAt?: number;
 }
 
 export interface AppState {

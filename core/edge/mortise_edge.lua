@@ -1,0 +1,243 @@
+-- The native edge's request path (docs/edge.md): nginx answers a safe request to an extension's
+-- route itself when the core has already decided the very same request (method, URI and
+-- credentials) since the last change to anything a decision reads; everything else goes to the
+-- core, which answers exactly as it does on its own port. The core pushes a new epoch before it
+-- acknowledges any such change, so a revoked token or permission stops at the next request.
+
+local lrucache = require "resty.lrucache"
+
+local M = {}
+
+local state = ngx.shared.mortise_state
+local stats = ngx.shared.mortise_stats
+local get_headers, clear_header, set_header = ngx.req.get_headers, ngx.req.clear_header, ngx.req.set_header
+local find, sub, byte, lower, gsub = string.find, string.sub, string.byte, string.lower, string.gsub
+local concat, insert = table.concat, table.insert
+local tonumber, type, pairs = tonumber, type, pairs
+
+local secret
+local decisions
+local buckets = {}
+local bucket_names = {}
+
+function M.init(opts)
+  secret = opts.secret
+  decisions = lrucache.new(opts.max_decisions)
+  buckets = opts.buckets
+  for i = 1, #buckets do bucket_names[i] = tostring(buckets[i]) end
+end
+
+-- A decision as the core writes it: one field per line, then header lines.
+local function parse(body)
+  local d = { set = {}, remove = {}, down = {} }
+  local fields = {}
+  local pos = 1
+  while true do
+    local nl = find(body, "\n", pos, true)
+    if not nl then break end
+    fields[#fields + 1] = sub(body, pos, nl - 1)
+    pos = nl + 1
+  end
+  if #fields < 8 then return nil end
+  d.epoch = tonumber(fields[1])
+  d.ttl = tonumber(fields[2])
+  d.host = fields[3]
+  d.port = tonumber(fields[4])
+  d.upstream_host = fields[5]
+  d.uri = fields[6]
+  d.route = fields[7]
+  d.user = fields[8]
+  for i = 9, #fields do
+    local f = fields[i]
+    local t1 = find(f, "\t", 1, true)
+    if t1 then
+      local kind = sub(f, 1, t1 - 1)
+      local t2 = find(f, "\t", t1 + 1, true)
+      local name = sub(f, t1 + 1, (t2 or 0) - 1)
+      local value = t2 and sub(f, t2 + 1) or nil
+      if kind == "set" then d.set[#d.set + 1] = { name, value }
+      elseif kind == "remove" then d.remove[#d.remove + 1] = name
+      elseif kind == "down" then d.down[#d.down + 1] = { name, value } end
+    end
+  end
+  if not (d.epoch and d.ttl and d.port and d.host and d.uri) then return nil end
+  return d
+end
+
+-- Header names the core's gateway never forwards from a client (core/src/gateway/headers.ts):
+-- claims of identity, the caller's credentials, what the gateway itself sets.
+local function is_identity_header(n)
+  if n == "authorization" or n == "forwarded" or n == "x-real-ip" or n == "remote-user"
+    or n == "x-user" or n == "x-email" or n == "x-groups" then return true end
+  local c = byte(n, 1)
+  if c == 120 then -- "x"
+    return find(n, "^x%-remote%-") or find(n, "^x%-mortise%-") or find(n, "^x%-forwarded%-") or find(n, "^x%-auth%-request%-")
+  end
+  if c == 105 then return find(n, "^impersonate%-") end -- "i"
+  return false
+end
+
+-- Headers about one connection (RFC 9110 §7.6.1) nginx would otherwise pass on.
+local hop_by_hop = { ["proxy-connection"] = true, ["proxy-authorization"] = true, ["proxy-authenticate"] = true,
+  ["trailer"] = true, ["http2-settings"] = true, ["te"] = true, ["keep-alive"] = true }
+
+-- Requests the edge never answers itself: the core has the rules for them.
+local function core_only(h)
+  if h["upgrade"] or h["expect"] or h["transfer-encoding"] then return true end
+  local cl = h["content-length"]
+  if cl and cl ~= "0" then return true end
+  local accept = h["accept"]
+  if type(accept) == "table" or (accept and find(accept, "text/event-stream", 1, true)) then return true end
+  local connection = h["connection"]
+  if connection and connection ~= "keep-alive" and connection ~= "close" then return true end
+  if type(h["authorization"]) == "table" or type(h["cookie"]) == "table" then return true end
+  return false
+end
+
+local function without_core_cookies(cookie)
+  if not find(cookie, "mortise_", 1, true) then return cookie end
+  local kept = {}
+  for part in string.gmatch(cookie, "[^;]+") do
+    local name = part:match("^%s*([^=]*)")
+    if not (name and sub(name, 1, 8) == "mortise_") then
+      kept[#kept + 1] = part:match("^%s*(.-)%s*$")
+    end
+  end
+  if #kept == 0 then return nil end
+  return concat(kept, "; ")
+end
+
+local function to_core()
+  return ngx.exec("@core")
+end
+
+local safe = { GET = true, HEAD = true, OPTIONS = true }
+
+function M.access()
+  local method = ngx.req.get_method()
+  if not safe[method] then return to_core() end
+  local h, err = get_headers(100)
+  if err == "truncated" or core_only(h) then return to_core() end
+  local authorization = h["authorization"]
+  local cookie = h["cookie"]
+  if not authorization and not cookie then return to_core() end
+  local key = method .. "\n" .. ngx.var.request_uri .. "\n" .. (authorization or "") .. "\n" .. (cookie or "")
+  local epoch = state:get("epoch")
+  local d = decisions:get(key)
+  if not d or d.epoch ~= epoch then
+    local res = ngx.location.capture("/_mortise_edge/decide", { method = ngx.HTTP_GET, args = { m = method, u = ngx.var.request_uri } })
+    if res.status ~= 200 then return to_core() end
+    d = parse(res.body)
+    if not d then return to_core() end
+    if d.ttl > 0 then decisions:set(key, d, d.ttl) end
+  end
+  -- What the client sent that a backend must never see, as the core's gateway drops it. The
+  -- credentials stay in the request (nginx.conf sends neither the Authorization header nor the
+  -- core's cookies upstream): should nginx fail to reach the backend, the core gets the request.
+  for name in pairs(h) do
+    if hop_by_hop[name] or (name ~= "authorization" and is_identity_header(name)) then clear_header(name) end
+  end
+  if cookie then ngx.var.mortise_cookie = without_core_cookies(cookie) or "" end
+  for i = 1, #d.remove do clear_header(d.remove[i]) end
+  for i = 1, #d.set do set_header(d.set[i][1], d.set[i][2]) end
+  set_header("X-Forwarded-For", ngx.var.remote_addr)
+  set_header("X-Forwarded-Proto", ngx.var.scheme)
+  local host = h["host"]
+  if host then set_header("X-Forwarded-Host", host) end
+  local ctx = ngx.ctx
+  ctx.decision = d
+  ngx.var.mortise_upstream_uri = d.uri
+  ngx.var.mortise_upstream_host = d.upstream_host
+end
+
+function M.balance()
+  local d = ngx.ctx.decision
+  local balancer = require "ngx.balancer"
+  local ok, err = balancer.set_current_peer(d.host, d.port)
+  if not ok then ngx.log(ngx.ERR, "mortise edge: cannot use ", d.host, ":", d.port, ": ", err) return ngx.exit(502) end
+  balancer.set_more_tries(0)
+end
+
+function M.header_filter()
+  local d = ngx.ctx.decision
+  if not d then return end
+  local cookies = ngx.header["Set-Cookie"]
+  if cookies then
+    -- A backend must not set (or fix) the console's session.
+    if type(cookies) ~= "table" then cookies = { cookies } end
+    local kept = {}
+    for i = 1, #cookies do
+      local name = cookies[i]:match("^%s*([^=]*)")
+      if not (name and sub(name, 1, 8) == "mortise_") then kept[#kept + 1] = cookies[i] end
+    end
+    ngx.header["Set-Cookie"] = #kept > 0 and kept or nil
+  end
+  for i = 1, #d.down do ngx.header[d.down[i][1]] = d.down[i][2] end
+end
+
+-- Counters the core reads when /metrics is scraped (mortise_edge_*), and the audit events of
+-- requests the backend refused (401 and 403 are audited whoever answers).
+function M.log()
+  local d = ngx.ctx.decision
+  if not d then return end
+  local status = ngx.status
+  local method = ngx.req.get_method()
+  local series = d.route .. "\t" .. method
+  stats:incr("n\t" .. series .. "\t" .. status, 1, 0)
+  local seconds = ngx.now() - ngx.req.start_time()
+  stats:incr("s\t" .. series, seconds, 0)
+  for i = 1, #buckets do
+    if seconds <= buckets[i] then
+      stats:incr("b\t" .. series .. "\t" .. bucket_names[i], 1, 0)
+      break
+    end
+  end
+  if status == 401 or status == 403 then
+    stats:rpush("audit", concat({ method, ngx.var.request_uri, ngx.var.remote_addr, d.user, status, ngx.req.start_time(), ngx.var.http_user_agent or "" }, "\t"))
+  end
+end
+
+local function authorized()
+  return secret and ngx.var.http_x_mortise_edge_secret == secret
+end
+
+-- The core's control requests (on the control socket, with the shared secret).
+function M.control()
+  if not authorized() then return ngx.exit(403) end
+  local uri = ngx.var.uri
+  if uri == "/epoch" then
+    ngx.req.read_body()
+    local epoch = tonumber(ngx.req.get_body_data() or "")
+    if not epoch then return ngx.exit(400) end
+    state:set("epoch", epoch)
+    decisions:flush_all()
+    ngx.say(epoch)
+    return
+  end
+  if uri == "/stats" then
+    local keys = stats:get_keys(0)
+    local out = {}
+    for i = 1, #keys do
+      local k = keys[i]
+      if k ~= "audit" then
+        local v = stats:get(k)
+        if v then out[#out + 1] = k .. "\t" .. v end
+      end
+    end
+    ngx.print(concat(out, "\n"))
+    return
+  end
+  if uri == "/audit" then
+    local out = {}
+    for _ = 1, 1000 do
+      local v = stats:lpop("audit")
+      if not v then break end
+      out[#out + 1] = v
+    end
+    ngx.print(concat(out, "\n"))
+    return
+  end
+  return ngx.exit(404)
+end
+
+return M

@@ -1,0 +1,295 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { delimiter, join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { parseRequestInfo } from '../api/request-info.js';
+import { auditEventOf } from '../audit/audit-event.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { corePackageDir } from '../package-dir.js';
+import { EdgeEpoch } from './edge-epoch.js';
+import { edgeNginxConfig, edgeSockets } from './edge-nginx-config.js';
+import { edgeMetricsText } from './edge-metrics.js';
+
+/** `MORTISE_EDGE_LISTEN` and what goes with it (docs/edge.md). */
+export interface EdgeOptions {
+  /** Where the edge takes clients: `host:port` or a port (on 127.0.0.1). */
+  listen: string;
+  /** The nginx binary (default: found on PATH or in /usr/sbin). */
+  nginx?: string;
+  /** Debian's nginx modules dir (default /usr/lib/nginx/modules). */
+  modulesDir?: string;
+  /** Decisions each nginx worker keeps (default 10,000). */
+  maxDecisions?: number;
+}
+
+export interface NativeEdgeDeps {
+  /** The core's request listener (the gateway's, then koa): what nginx passes on is answered by it. */
+  front: RequestListener;
+  /** The core's upgrade listener (websockets). */
+  upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  decide: (method: string, uri: string, headers: IncomingHttpHeaders) => Promise<string | undefined>;
+  /** The answer to a request nginx forwarded whose backend did not answer in time. */
+  timedOut: (method: string, url: string) => { code: number; toStatus(): unknown };
+  audit: AuditLog;
+  logger: Logger;
+  buckets: number[];
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+}
+
+const installHint = 'install Debian\'s nginx and its Lua module (apt-get install nginx-light libnginx-mod-http-lua), or unset MORTISE_EDGE_LISTEN';
+
+/** Where nginx is, or undefined. */
+export function findEdgeNginx(path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of [...path.split(delimiter).filter(Boolean), '/usr/sbin', '/usr/local/sbin']) {
+    const candidate = join(dir, 'nginx');
+    try {
+      if (spawnSync(candidate, ['-v'], { stdio: 'ignore' }).status === 0) return candidate;
+    } catch {
+      // not there
+    }
+  }
+  return undefined;
+}
+
+/** This process's user and group names (nginx's `user` directive takes names). */
+function runningUser(): { user: string; group: string } {
+  const { username } = userInfo();
+  const group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout?.trim() || username;
+  return { user: username, group };
+}
+
+/** `8081` or `host:port` → nginx's listen argument. */
+export function edgeListenAddress(listen: string): string {
+  const v = listen.trim();
+  if (/^\d+$/.test(v)) return `127.0.0.1:${v}`;
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(v);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`MORTISE_EDGE_LISTEN must be a port or host:port, not ${JSON.stringify(listen)}`);
+  return v;
+}
+
+/**
+ * The native edge: Debian's nginx, run by the core as a child process on its own port, in front
+ * of the whole core. It answers safe requests to extension routes from the decisions the core
+ * made (mortise_edge.lua) and passes everything else to the core over a unix socket, in a 0700
+ * directory, with a secret only the two share.
+ */
+export class NativeEdge {
+  readonly epoch: EdgeEpoch;
+  private dir?: string;
+  private secret = '';
+  private server?: Server;
+  private child?: ChildProcess;
+  private stopping = false;
+  private restartTimer?: NodeJS.Timeout;
+  private auditTimer?: NodeJS.Timeout;
+  private readonly sockets = new Set<Socket>();
+  private nginx = '';
+  private listenAddress = '';
+  private deps!: NativeEdgeDeps;
+
+  constructor(private readonly opts: EdgeOptions) {
+    // Before nginx runs there is nothing to tell: it learns the epoch when it starts.
+    this.epoch = new EdgeEpoch((e) => (this.child ? this.control('POST', '/epoch', String(e)).then(() => undefined) : Promise.resolve()), (e) => {
+      this.deps.logger.error({ event: 'edge.unreachable', err: e.message }, 'the edge did not take a new epoch: stopping it until it restarts');
+      this.child?.kill('SIGKILL');
+    });
+  }
+
+  /** The edge's URL (what clients use), once it runs. */
+  get url(): string | undefined {
+    return this.listenAddress ? `http://${this.listenAddress}` : undefined;
+  }
+
+  async start(deps: NativeEdgeDeps): Promise<void> {
+    this.deps = deps;
+    const nginx = this.opts.nginx ?? findEdgeNginx();
+    if (!nginx) throw new Error(`MORTISE_EDGE_LISTEN is set but no nginx was found: ${installHint}`);
+    const modulesDir = this.opts.modulesDir ?? '/usr/lib/nginx/modules';
+    if (!existsSync(join(modulesDir, 'ngx_http_lua_module.so')) || !existsSync(join(modulesDir, 'ndk_http_module.so'))) {
+      throw new Error(`MORTISE_EDGE_LISTEN is set but nginx's Lua module is not in ${modulesDir}: ${installHint}`);
+    }
+    this.nginx = nginx;
+    this.listenAddress = edgeListenAddress(this.opts.listen);
+    // Short (unix socket paths are limited to 107 bytes) and private: the sockets and the secret live here.
+    this.dir = mkdtempSync(join(tmpdir(), 'mortise-edge-'));
+    for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(this.dir, d));
+    this.secret = randomBytes(24).toString('base64url');
+    writeFileSync(join(this.dir, 'nginx.conf'), edgeNginxConfig({
+      listen: this.listenAddress, dir: this.dir, luaDir: join(corePackageDir(), 'edge'), modulesDir, secret: this.secret,
+      buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000,
+      connectTimeoutMs: this.deps.connectTimeoutMs, responseTimeoutMs: this.deps.responseTimeoutMs,
+      ...(process.getuid?.() === 0 ? { runAs: runningUser() } : {}),
+    }), { mode: 0o600 });
+    await this.listenForNginx();
+    await this.spawnNginx();
+    this.auditTimer = setInterval(() => void this.drainAudit(), 1_000).unref();
+    this.deps.logger.info({ event: 'edge.started', url: this.url, nginx }, `native edge listening on ${this.url}`);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.auditTimer);
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      await this.drainAudit();
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGQUIT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** The edge's own series for /metrics (requests it answered without the core). */
+  async metricsText(): Promise<string> {
+    if (!this.child) return '';
+    try {
+      return edgeMetricsText(await this.control('GET', '/stats'), this.deps.buckets);
+    } catch {
+      return '';
+    }
+  }
+
+  /** The core's side of the edge: requests nginx passes on, with the secret, on the unix socket. */
+  private async listenForNginx(): Promise<void> {
+    const secret = Buffer.from(this.secret);
+    const fromNginx = (req: IncomingMessage): boolean => {
+      const given = Buffer.from(String(req.headers['x-mortise-edge-secret'] ?? ''));
+      const ok = given.length === secret.length && timingSafeEqual(given, secret);
+      const client = req.headers['x-mortise-edge-client'];
+      delete req.headers['x-mortise-edge-secret'];
+      delete req.headers['x-mortise-edge-client'];
+      if (!ok) delete req.headers['x-mortise-edge-failed'];
+      // The client's address as nginx saw it, where the core reads one (audit, login throttling).
+      if (ok) Object.defineProperty(req.socket, 'remoteAddress', { value: typeof client === 'string' ? client : '', configurable: true, writable: true });
+      return ok;
+    };
+    this.server = createServer((req, res) => {
+      if (!fromNginx(req)) {
+        res.writeHead(403, { 'content-type': 'text/plain' }).end('not the edge\n');
+        return;
+      }
+      if (req.url?.startsWith('/_mortise_edge/decide?')) {
+        void this.answerDecision(req, res);
+        return;
+      }
+      if (req.headers['x-mortise-edge-failed'] === 'timeout') {
+        const e = this.deps.timedOut(req.method ?? 'GET', req.url ?? '/');
+        const body = JSON.stringify(e.toStatus());
+        res.writeHead(e.code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+        return;
+      }
+      this.deps.front(req, res);
+    });
+    this.server.keepAliveTimeout = 65_000;
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!fromNginx(req)) {
+        socket.destroy();
+        return;
+      }
+      this.deps.upgrade(req, socket, head);
+    });
+    const path = edgeSockets(this.dir!).core;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(path, () => resolve());
+    });
+  }
+
+  private async answerDecision(req: IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
+    try {
+      const q = new URLSearchParams(req.url!.slice(req.url!.indexOf('?') + 1));
+      const decision = await this.deps.decide(q.get('m') ?? '', q.get('u') ?? '', req.headers);
+      if (decision === undefined) res.writeHead(204).end();
+      else res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(decision) }).end(decision);
+    } catch (e) {
+      this.deps.logger.error({ event: 'edge.decision-failed', err: (e as Error).stack }, 'could not decide for the edge');
+      if (!res.headersSent) res.writeHead(204).end();
+    }
+  }
+
+  private async spawnNginx(): Promise<void> {
+    const dir = this.dir!;
+    const child = spawn(this.nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4_000);
+      for (const line of chunk.split('\n')) if (line.trim()) this.deps.logger.warn({ event: 'edge.nginx', line: line.trim() }, 'nginx');
+    });
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`nginx exited (${signal ?? code}): ${stderr.trim() || 'no message'}`))));
+    exited.catch(() => undefined);
+    child.once('exit', (code, signal) => {
+      if (this.stopping || this.child !== child) return;
+      this.deps.logger.error({ event: 'edge.exited', code, signal }, 'the edge\'s nginx exited: restarting it');
+      this.restartTimer = setTimeout(() => void this.spawnNginx().catch((e: Error) => this.deps.logger.error({ event: 'edge.restart-failed', err: e.message }, 'could not restart the edge')), 1_000);
+    });
+    // Ready when its control socket answers; it decides nothing until it holds the epoch.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const up = await Promise.race([this.control('GET', '/stats').then(() => true, () => false), exited]);
+      if (up) break;
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`nginx did not start within 10 s: ${stderr.trim()}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    this.epoch.restarted();
+    await Promise.race([this.epoch.settled(), exited]);
+  }
+
+  /** A request to nginx's control socket (the secret in a header). */
+  private control(method: string, path: string, body?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: edgeSockets(this.dir!).control, method, path, headers: { 'x-mortise-edge-secret': this.secret, ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}) }, timeout: 2_000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`nginx answered ${res.statusCode} to ${path}`))));
+      });
+      req.on('timeout', () => req.destroy(new Error(`nginx did not answer ${path} within 2 s`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  /** Requests the backend refused (401/403) through the edge go into the audit log as the core's would. */
+  private async drainAudit(): Promise<void> {
+    if (!this.child) return;
+    let text: string;
+    try {
+      text = await this.control('GET', '/audit');
+    } catch {
+      return;
+    }
+    for (const line of text.split('\n')) {
+      const [method, uri, ip, username, status, started, userAgent] = line.split('\t');
+      if (!method || !uri || !username) continue;
+      const q = uri.indexOf('?');
+      const path = q < 0 ? uri : uri.slice(0, q);
+      const querystring = q < 0 ? '' : uri.slice(q + 1);
+      try {
+        this.deps.audit.record(auditEventOf({
+          method, path, querystring, sourceIp: ip ?? '', userAgent: userAgent || undefined,
+          info: parseRequestInfo(method, path, new URLSearchParams(querystring)),
+          user: { username, groups: [], via: 'token' }, code: Number(status),
+        }, new Date(Number(started) * 1000)));
+      } catch (e) {
+        this.deps.logger.error({ event: 'audit.record-failed', err: (e as Error).message }, 'could not record an edge request');
+      }
+    }
+  }
+}
