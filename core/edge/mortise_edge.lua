@@ -5,6 +5,7 @@
 -- acknowledges any such change, so a revoked token or permission stops at the next request.
 
 local lrucache = require "resty.lrucache"
+local balancer = require "ngx.balancer"
 
 local M = {}
 
@@ -55,12 +56,14 @@ local function parse(body)
       local t2 = find(f, "\t", t1 + 1, true)
       local name = sub(f, t1 + 1, (t2 or 0) - 1)
       local value = t2 and sub(f, t2 + 1) or nil
-      if kind == "set" then d.set[#d.set + 1] = { name, value }
+      if kind == "identity" then d.identity = name
+      elseif kind == "prefix" then d.prefix = name
+      elseif kind == "set" then d.set[#d.set + 1] = { name, value }
       elseif kind == "remove" then d.remove[#d.remove + 1] = name
       elseif kind == "down" then d.down[#d.down + 1] = { name, value } end
     end
   end
-  if not (d.epoch and d.ttl and d.port and d.host and d.uri) then return nil end
+  if not (d.epoch and d.ttl and d.port and d.host and d.uri and d.identity) then return nil end
   return d
 end
 
@@ -140,19 +143,17 @@ function M.access()
   if cookie then ngx.var.mortise_cookie = without_core_cookies(cookie) or "" end
   for i = 1, #d.remove do clear_header(d.remove[i]) end
   for i = 1, #d.set do set_header(d.set[i][1], d.set[i][2]) end
-  set_header("X-Forwarded-For", ngx.var.remote_addr)
-  set_header("X-Forwarded-Proto", ngx.var.scheme)
-  local host = h["host"]
-  if host then set_header("X-Forwarded-Host", host) end
-  local ctx = ngx.ctx
-  ctx.decision = d
-  ngx.var.mortise_upstream_uri = d.uri
-  ngx.var.mortise_upstream_host = d.upstream_host
+  -- The identity, X-Forwarded-* and the Host are set by nginx.conf (after anything the client sent).
+  ngx.ctx.decision = d
+  local var = ngx.var
+  var.mortise_upstream_uri = d.uri
+  var.mortise_upstream_host = d.upstream_host
+  var.mortise_identity = d.identity
+  if d.prefix then var.mortise_prefix = d.prefix end
 end
 
 function M.balance()
   local d = ngx.ctx.decision
-  local balancer = require "ngx.balancer"
   local ok, err = balancer.set_current_peer(d.host, d.port)
   if not ok then ngx.log(ngx.ERR, "mortise edge: cannot use ", d.host, ":", d.port, ": ", err) return ngx.exit(502) end
   balancer.set_more_tries(0)
@@ -175,20 +176,37 @@ function M.header_filter()
   for i = 1, #d.down do ngx.header[d.down[i][1]] = d.down[i][2] end
 end
 
--- Counters the core reads when /metrics is scraped (mortise_edge_*), and the audit events of
+-- Counters the core reads when /metrics is scraped (mortise_edge_*), kept per worker and added
+-- to the shared dict every second (and before the core reads them), and the audit events of
 -- requests the backend refused (401 and 403 are audited whoever answers).
+local pending = {}
+
+local function count(key, n)
+  pending[key] = (pending[key] or 0) + n
+end
+
+function M.flush()
+  local p = pending
+  pending = {}
+  for k, n in pairs(p) do stats:incr(k, n, 0) end
+end
+
+function M.init_worker()
+  ngx.timer.every(1, M.flush)
+end
+
 function M.log()
   local d = ngx.ctx.decision
   if not d then return end
   local status = ngx.status
   local method = ngx.req.get_method()
   local series = d.route .. "\t" .. method
-  stats:incr("n\t" .. series .. "\t" .. status, 1, 0)
+  count("n\t" .. series .. "\t" .. status, 1)
   local seconds = ngx.now() - ngx.req.start_time()
-  stats:incr("s\t" .. series, seconds, 0)
+  count("s\t" .. series, seconds)
   for i = 1, #buckets do
     if seconds <= buckets[i] then
-      stats:incr("b\t" .. series .. "\t" .. bucket_names[i], 1, 0)
+      count("b\t" .. series .. "\t" .. bucket_names[i], 1)
       break
     end
   end
@@ -215,6 +233,7 @@ function M.control()
     return
   end
   if uri == "/stats" then
+    M.flush()
     local keys = stats:get_keys(0)
     local out = {}
     for i = 1, #keys do

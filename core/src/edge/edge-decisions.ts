@@ -7,7 +7,6 @@ import { isPublic } from '../http/public-routes.js';
 import type { RequestGuard } from '../http/request-guard.js';
 import type { DevRoutes } from '../gateway/dev-routes.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { identityHeader } from '../gateway/headers.js';
 
 export interface EdgeDecisionDeps {
   gateway: Gateway;
@@ -69,11 +68,11 @@ export async function edgeDecision(deps: EdgeDecisionDeps, method: string, uri: 
   const ttl = Math.floor((until - now) / 1000);
   const set: Array<[string, string]> = [];
   for (const name in route.headerUp) set.push([name, route.headerUp[name]!]);
-  set.push([identityHeader, identity]);
-  if (match.strippedPrefix) set.push(['x-forwarded-prefix', match.strippedPrefix]);
   const lines = [
     String(epoch), String(Math.max(ttl, 0)), host, upstream.port || '80', upstream.host, match.upstreamPath,
     `gateway/${route.kind}/${route.extension}`, user.username,
+    `identity\t${identity}`,
+    ...(match.strippedPrefix ? [`prefix\t${match.strippedPrefix}`] : []),
     ...set.map(([n, v]) => `set\t${n}\t${v}`),
     ...route.removeHeaders.map((n) => `remove\t${n}`),
     ...Object.entries(route.headerDown).map(([n, v]) => `down\t${n}\t${v}`),

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { identityHeader } from '../gateway/headers.js';
 
 /** What the edge's nginx configuration is made from (all paths absolute). */
 export interface EdgeNginxConfigInput {
@@ -94,6 +95,7 @@ http {
   init_worker_by_lua_block {
     -- Until the core pushes an epoch, no decision is used (decisions carry the core's epoch, from 1).
     ngx.shared.mortise_state:add("epoch", 0)
+    mortise_edge.init_worker()
   }
   map $http_upgrade $mortise_connection { default upgrade; '' ''; }
   upstream mortise_core { server unix:${sockets.core}; keepalive 64; }
@@ -107,6 +109,8 @@ http {
     set $mortise_upstream_uri '';
     set $mortise_upstream_host '';
     set $mortise_cookie '';
+    set $mortise_identity '';
+    set $mortise_prefix '';
     location / {
       access_by_lua_block { mortise_edge.access() }
       header_filter_by_lua_block { mortise_edge.header_filter() }
@@ -117,6 +121,11 @@ http {
       proxy_set_header Host $mortise_upstream_host;
       proxy_set_header Authorization '';
       proxy_set_header Cookie $mortise_cookie;
+      proxy_set_header ${identityHeader} $mortise_identity;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Prefix $mortise_prefix;
       proxy_pass_request_headers on;
       proxy_buffering off;
       proxy_next_upstream off;
