@@ -5,6 +5,7 @@
 -- acknowledges any such change, so a revoked token or permission stops at the next request.
 
 local lrucache = require "resty.lrucache"
+local ffi = require "ffi"
 local balancer = require "ngx.balancer"
 
 local M = {}
@@ -16,13 +17,20 @@ local find, sub, byte, lower, gsub = string.find, string.sub, string.byte, strin
 local concat, insert = table.concat, table.insert
 local tonumber, type, pairs = tonumber, type, pairs
 
+ffi.cdef [[
+int kill(int pid, int sig);
+int getppid(void);
+]]
+
 local secret
+local core_pid
 local decisions
 local buckets = {}
 local bucket_names = {}
 
 function M.init(opts)
   secret = opts.secret
+  core_pid = opts.core_pid
   decisions = lrucache.new(opts.max_decisions)
   buckets = opts.buckets
   for i = 1, #buckets do bucket_names[i] = tostring(buckets[i]) end
@@ -191,8 +199,18 @@ function M.flush()
   for k, n in pairs(p) do stats:incr(k, n, 0) end
 end
 
+-- Without its core nobody can revoke anything: decisions stop at once and nginx quits.
+local function watch_core()
+  if ffi.C.kill(core_pid, 0) ~= 0 then
+    state:set("epoch", -1)
+    ngx.log(ngx.WARN, "mortise edge: the core (pid ", core_pid, ") is gone; quitting")
+    ffi.C.kill(ffi.C.getppid(), 3) -- SIGQUIT to the master: a graceful stop
+  end
+end
+
 function M.init_worker()
   ngx.timer.every(1, M.flush)
+  ngx.timer.every(1, watch_core)
 end
 
 function M.log()

@@ -50,6 +50,7 @@ import { createLogger } from './ops/logger.js';
 import { DEFAULT_CORE_LOG_BYTES, LogBuffer } from './ops/log-buffer.js';
 import { coreLogRouter } from './ops/core-log-routes.js';
 import { CoreMetrics, latencyBuckets } from './ops/metrics.js';
+import { LabelledCounter } from './ops/labelled-metrics.js';
 import { StartPhases } from './ops/start-phases.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
 import { gatewayListener } from './gateway/gateway-listener.js';
@@ -476,9 +477,14 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       const addr = await server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1');
       start.mark('listen');
       if (edge) {
+        const edgeDecisions = new LabelledCounter('mortise_edge_decisions_total', 'Decisions the core made for the native edge: answered by the edge itself, or passed to the core', ['answer'], metrics.registry);
         await edge.start({
           front, upgrade: gateway.upgradeHandler(app.callback()), audit, logger: logger.child({ component: 'edge' }), buckets: latencyBuckets,
-          decide: (method, uri, headers) => edgeDecision({ gateway, guard, devRoutes, epoch: () => edge.epoch.value }, method, uri, headers),
+          decide: async (method, uri, headers) => {
+            const decision = await edgeDecision({ gateway, guard, devRoutes, epoch: () => edge.epoch.value }, method, uri, headers);
+            edgeDecisions.inc({ answer: decision === undefined ? 'core' : 'edge' });
+            return decision;
+          },
           timedOut: (method, url) => gateway.timedOut(method, url),
           connectTimeoutMs: opts.gateway?.connectTimeoutMs ?? 5_000, responseTimeoutMs: opts.gateway?.responseTimeoutMs ?? 60_000,
         });

@@ -17,6 +17,8 @@ export interface EdgeNginxConfigInput {
   buckets: number[];
   /** Decisions kept by each nginx worker. */
   maxDecisions: number;
+  /** The core's process: should it die (even by SIGKILL), nginx stops using decisions and quits. */
+  corePid: number;
   /** nginx workers (default 1). */
   workers?: number;
   /** The core's user and group when it runs as root: nginx's workers would otherwise become `nobody`, who cannot reach the 0700 dir. */
@@ -90,7 +92,7 @@ http {
   lua_shared_dict mortise_stats 4m;
   init_by_lua_block {
     mortise_edge = require "mortise_edge"
-    mortise_edge.init({ secret = ${luaString(c.secret)}, max_decisions = ${c.maxDecisions}, buckets = { ${c.buckets.join(', ')} } })
+    mortise_edge.init({ secret = ${luaString(c.secret)}, max_decisions = ${c.maxDecisions}, core_pid = ${c.corePid}, buckets = { ${c.buckets.join(', ')} } })
   }
   init_worker_by_lua_block {
     -- Until the core pushes an epoch, no decision is used (decisions carry the core's epoch, from 1).

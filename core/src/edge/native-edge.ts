@@ -97,7 +97,7 @@ export class NativeEdge {
     // Before nginx runs there is nothing to tell: it learns the epoch when it starts.
     this.epoch = new EdgeEpoch((e) => (this.child ? this.control('POST', '/epoch', String(e)).then(() => undefined) : Promise.resolve()), (e) => {
       this.deps.logger.error({ event: 'edge.unreachable', err: e.message }, 'the edge did not take a new epoch: stopping it until it restarts');
-      this.child?.kill('SIGKILL');
+      this.killGroup('SIGKILL');
     });
   }
 
@@ -122,7 +122,7 @@ export class NativeEdge {
     this.secret = randomBytes(24).toString('base64url');
     writeFileSync(join(this.dir, 'nginx.conf'), edgeNginxConfig({
       listen: this.listenAddress, dir: this.dir, luaDir: join(corePackageDir(), 'edge'), modulesDir, secret: this.secret,
-      buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000,
+      buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000, corePid: process.pid,
       connectTimeoutMs: this.deps.connectTimeoutMs, responseTimeoutMs: this.deps.responseTimeoutMs,
       ...(process.getuid?.() === 0 ? { runAs: runningUser() } : {}),
     }), { mode: 0o600 });
@@ -140,11 +140,13 @@ export class NativeEdge {
     if (child && child.exitCode === null && child.signalCode === null) {
       await this.drainAudit();
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGQUIT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      this.killGroup('SIGQUIT');
+      const timer = setTimeout(() => this.killGroup('SIGKILL'), 5_000);
       await exited;
       clearTimeout(timer);
     }
+    // Workers outlive a master that was killed: the whole group goes.
+    this.killGroup('SIGKILL');
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
@@ -224,7 +226,10 @@ export class NativeEdge {
 
   private async spawnNginx(): Promise<void> {
     const dir = this.dir!;
-    const child = spawn(this.nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // A killed nginx leaves its control socket behind, and binding it again would fail.
+    rmSync(edgeSockets(dir).control, { force: true });
+    // Its own process group: its workers are stopped with it, even when the master was killed.
+    const child = spawn(this.nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -235,6 +240,7 @@ export class NativeEdge {
     exited.catch(() => undefined);
     child.once('exit', (code, signal) => {
       if (this.stopping || this.child !== child) return;
+      this.killGroup('SIGKILL', child.pid);
       this.deps.logger.error({ event: 'edge.exited', code, signal }, 'the edge\'s nginx exited: restarting it');
       this.restartTimer = setTimeout(() => void this.spawnNginx().catch((e: Error) => this.deps.logger.error({ event: 'edge.restart-failed', err: e.message }, 'could not restart the edge')), 1_000);
     });
@@ -244,13 +250,22 @@ export class NativeEdge {
       const up = await Promise.race([this.control('GET', '/stats').then(() => true, () => false), exited]);
       if (up) break;
       if (Date.now() > deadline) {
-        child.kill('SIGKILL');
+        this.killGroup('SIGKILL', child.pid);
         throw new Error(`nginx did not start within 10 s: ${stderr.trim()}`);
       }
       await new Promise((r) => setTimeout(r, 25));
     }
     this.epoch.restarted();
     await Promise.race([this.epoch.settled(), exited]);
+  }
+
+  private killGroup(signal: NodeJS.Signals, pid = this.child?.pid): void {
+    if (!pid) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // already gone
+    }
   }
 
   /** A request to nginx's control socket (the secret in a header). */

@@ -1,0 +1,190 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NativeEdge } from '../src/edge/native-edge.js';
+import { proxyAccessTemplate } from '../src/gateway/proxy-access.js';
+import { createLogger } from '../src/ops/logger.js';
+import { freePort } from './support/child-core.js';
+import { adminPassword, call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+
+// What the gateway suite (gateway.test.ts, run through the edge too) does not show: that the
+// edge answers from the core's decisions without asking again, and forgets them before the
+// write that changes them is acknowledged — with no `eventually` below where that is claimed.
+
+const iam = '/apis/iam.mortise.io/v1alpha1';
+const ext = '/apis/extensions.mortise.io/v1alpha1';
+
+describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', () => {
+  let t: TestCore;
+  let backend: Server;
+  let backendHits = 0;
+  let edge = '';
+
+  const metric = async (pattern: RegExp): Promise<number> => {
+    const text = await (await t.api('/metrics')).text();
+    return Number(pattern.exec(text)?.[1] ?? 0);
+  };
+  const decisions = () => metric(/^mortise_edge_decisions_total\{answer="edge"\} (\d+)/m);
+  const edgeRequests = () => metric(/^mortise_edge_requests_total\{route="gateway\/reverseproxy\/demo",method="GET",code="200"\} (\d+)/m);
+  const password = (user: string) => fetch(`${t.url}/oauth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', username: user, password: `${user}-password-1` }),
+  }).then((r) => r.json() as Promise<{ access_token: string; refresh_token: string }>);
+
+  beforeAll(async () => {
+    backend = createServer((req, res) => {
+      backendHits++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ url: req.url, identity: req.headers['x-mortise-identity'] ?? null }));
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+    t = await startTestCore({ inMemory: true, accessTokenTtlSeconds: 600, edge: { listen: String(await freePort()) } });
+    edge = t.core.edgeUrl!;
+    const upstream = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+    expect((await t.api(`${ext}/reverseproxies`, {
+      method: 'POST',
+      json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name: 'demo', labels: { 'extensions.mortise.io/extension': 'demo' } }, spec: { matcher: { path: '/proxy/demo/' }, upstream: { url: upstream }, directives: { stripPathPrefix: '/proxy/demo' } } },
+    })).status).toBe(201);
+    expect((await t.api(`${iam}/roletemplates`, { method: 'POST', json: proxyAccessTemplate('demo', ['/proxy/demo/']) })).status).toBe(201);
+    for (const user of ['alice', 'carol']) {
+      expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: user }, spec: { email: `${user}@example.com`, password: `${user}-password-1` } } })).status).toBe(201);
+    }
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await new Promise<void>((r) => (backend ? backend.close(() => r()) : r()));
+  });
+
+  it('answers repeated requests itself: one decision for many requests', async () => {
+    const token = await login(t.url, 'alice', 'alice-password-1');
+    const first = await call(edge, token, '/proxy/demo/hello?n=1');
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as { url: string }).url).toBe('/hello?n=1');
+    const [decided, served, hits] = [await decisions(), await edgeRequests(), backendHits];
+    for (let i = 0; i < 50; i++) expect((await call(edge, token, '/proxy/demo/hello?n=1')).status).toBe(200);
+    expect(await decisions()).toBe(decided);
+    expect(backendHits - hits).toBe(50);
+    expect(await edgeRequests()).toBe(served + 50);
+    // Another URI is another request: decided once more.
+    expect((await call(edge, token, '/proxy/demo/hello?n=2')).status).toBe(200);
+    expect(await decisions()).toBe(decided + 1);
+  });
+
+  it('stops a revoked session at the next request', async () => {
+    const session = await password('alice');
+    expect((await call(edge, session.access_token, '/proxy/demo/me')).status).toBe(200);
+    expect((await call(edge, session.access_token, '/proxy/demo/me')).status).toBe(200);
+    const revoked = await fetch(`${t.url}/oauth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: session.refresh_token }) });
+    expect(revoked.status).toBe(200);
+    const next = await call(edge, session.access_token, '/proxy/demo/me');
+    expect(next.status).toBe(401);
+    expect(((await next.json()) as { message: string }).message).toContain('session');
+  });
+
+  it('stops a removed permission at the next request', async () => {
+    const token = await login(t.url, 'carol', 'carol-password-1');
+    expect((await call(edge, token, '/proxy/demo/perm')).status).toBe(200);
+    expect((await call(edge, token, '/proxy/demo/perm')).status).toBe(200);
+    expect((await t.api(`${iam}/roletemplates/demo-proxy-access`, { method: 'DELETE' })).status).toBe(200);
+    const next = await call(edge, token, '/proxy/demo/perm');
+    expect(next.status).toBe(403);
+    expect(((await next.json()) as { kind: string; message: string })).toMatchObject({ kind: 'Status' });
+    expect((await t.api(`${iam}/roletemplates`, { method: 'POST', json: proxyAccessTemplate('demo', ['/proxy/demo/']) })).status).toBe(201);
+    expect((await call(edge, token, '/proxy/demo/perm')).status).toBe(200);
+  });
+
+  it('stops a disabled user at the next request', async () => {
+    const token = await login(t.url, 'carol', 'carol-password-1');
+    expect((await call(edge, token, '/proxy/demo/disabled')).status).toBe(200);
+    const disabled = await t.api(`${iam}/users/carol/status`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { status: { state: 'Disabled' } } });
+    expect(disabled.status).toBe(200);
+    expect((await call(edge, token, '/proxy/demo/disabled')).status).toBe(401);
+  });
+
+  it('never reuses a decision past the credential\'s expiry', async () => {
+    const short = await startTestCore({ inMemory: true, accessTokenTtlSeconds: 2, edge: { listen: String(await freePort()) } });
+    try {
+      const upstream = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+      await short.api(`${ext}/reverseproxies`, { method: 'POST', json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name: 'demo', labels: { 'extensions.mortise.io/extension': 'demo' } }, spec: { matcher: { path: '/proxy/demo/' }, upstream: { url: upstream } } } });
+      const token = await login(short.url, 'admin', adminPassword);
+      expect((await call(short.core.edgeUrl!, token, '/proxy/demo/x')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 2_300));
+      expect((await call(short.core.edgeUrl!, token, '/proxy/demo/x')).status).toBe(401);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('records the client\'s address, not the edge\'s, for what the core answers', async () => {
+    const created = await call(edge, t.token, `${iam}/globalroles`, { method: 'POST', json: { metadata: { name: 'edge-audited' }, rules: [] } });
+    expect(created.status).toBe(201);
+    const id = created.headers.get('audit-id');
+    const event = await eventually(async () => {
+      const r = await t.api(`/kapis/audit.mortise.io/v1alpha1/events/${id}`);
+      return r.ok ? ((await r.json()) as { sourceIPs: string[]; user: { username: string } }) : undefined;
+    }, 3000, 'the write in the audit log');
+    expect(event).toMatchObject({ sourceIPs: ['127.0.0.1'], user: { username: 'admin' } });
+  });
+
+  it('takes requests on its core socket only from its own nginx, and decides for nobody else', async () => {
+    const port = new URL(edge).port;
+    const dir = readdirSync(tmpdir()).filter((d) => d.startsWith('mortise-edge-')).map((d) => join(tmpdir(), d))
+      .find((d) => readFileSync(join(d, 'nginx.conf'), 'utf8').includes(`:${port};`))!;
+    expect(dir).toBeDefined();
+    const viaSocket = (path: string, headers: Record<string, string>) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ socketPath: join(dir, 'core.sock'), path, headers }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    // Anyone else on the machine who can reach the socket (an extension's backend) gets nothing.
+    const forged = await viaSocket(`/_mortise_edge/decide?m=GET&u=${encodeURIComponent('/proxy/demo/x')}`, { authorization: `Bearer ${t.token}`, 'x-mortise-edge-client': '10.9.9.9', 'x-mortise-edge-secret': 'guess' });
+    expect(forged.status).toBe(403);
+    expect(forged.body).not.toContain('identity');
+    // From outside, the decision location does not exist, and the core's own port has no such route.
+    expect((await call(edge, t.token, `/_mortise_edge/decide?m=GET&u=${encodeURIComponent('/proxy/demo/x')}`)).status).toBe(404);
+    const onCore = await call(t.url, t.token, `/_mortise_edge/decide?m=GET&u=${encodeURIComponent('/proxy/demo/x')}`);
+    expect(onCore.status).toBe(404);
+    expect(((await onCore.json()) as { kind: string }).kind).toBe('Status');
+  });
+
+  it('restarts its nginx when it dies, deciding afresh', async () => {
+    const token = await login(t.url, 'alice', 'alice-password-1');
+    expect((await call(edge, token, '/proxy/demo/again')).status).toBe(200);
+    const port = new URL(edge).port;
+    const dir = readdirSync(tmpdir()).filter((d) => d.startsWith('mortise-edge-')).map((d) => join(tmpdir(), d))
+      .find((d) => readFileSync(join(d, 'nginx.conf'), 'utf8').includes(`:${port};`))!;
+    const before = await decisions();
+    const pidOf = () => {
+      try {
+        return Number(readFileSync(join(dir, 'nginx.pid'), 'utf8'));
+      } catch {
+        return 0;
+      }
+    };
+    const killed = pidOf();
+    process.kill(killed, 'SIGKILL');
+    await eventually(async () => {
+      if (pidOf() === killed || pidOf() === 0) return undefined;
+      const r = await call(edge, token, '/proxy/demo/again').catch(() => undefined);
+      return r?.status === 200 ? r : undefined;
+    }, 10_000, 'a new nginx serving');
+    expect(await decisions()).toBeGreaterThan(before);
+  });
+
+  it('fails to start with a message that says what to install', async () => {
+    const logger = createLogger({ level: 'silent' });
+    const deps = {
+      front: () => undefined, upgrade: () => undefined, decide: async () => undefined, timedOut: () => ({ code: 504, toStatus: () => ({}) }),
+      audit: t.core.audit, logger, buckets: [1], connectTimeoutMs: 1000, responseTimeoutMs: 1000,
+    };
+    await expect(new NativeEdge({ listen: '1', nginx: undefined, modulesDir: join(tmpdir(), 'no-such-modules') }).start(deps)).rejects.toThrow(/apt-get install nginx-light libnginx-mod-http-lua/);
+    expect(() => new NativeEdge({ listen: 'not an address' }).url).not.toThrow();
+    await expect(new NativeEdge({ listen: 'not an address' }).start(deps)).rejects.toThrow(/MORTISE_EDGE_LISTEN must be a port or host:port/);
+  });
+});
