@@ -2,7 +2,12 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { sdkPackageDir } from '../src/extensions/package-store.js';
+import { platformModuleClosure } from '../src/extensions/platform-module-closure.js';
 import { preparePlatformModules } from '../src/extensions/platform-modules.js';
+import { fsAllowList, probeNodeFlags } from '../src/runtime/permissions.js';
 import { startTestCore } from './support/test-core.js';
 
 // The SDK and its dependencies the core copies beside unpacked extensions keep the layout Node
@@ -23,14 +28,14 @@ function write(files: Record<string, string>): string {
   return root;
 }
 
-const pkg = (name: string, version: string, dependencies: Record<string, string> = {}) => JSON.stringify({ name, version, dependencies });
+const pkg = (name: string, version: string, dependencies: Record<string, string> = {}, more: object = {}) => JSON.stringify({ name, version, dependencies, ...more });
 const versionAt = (dir: string) => (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** An SDK needing koa-like `a` (which needs statuses-like `b` 2.x, nested) and `b` 1.x (hoisted). */
 function layout(sdk: string, modules: string): Record<string, string> {
   return {
-    [`${sdk}/package.json`]: pkg('@mortise/extension-sdk', '0.1.0', { a: '^1.0.0', b: '^1.0.0' }),
-    [`${sdk}/dist/index.js`]: 'export {};\n',
+    [`${sdk}/package.json`]: pkg('@mortise/extension-sdk', '0.1.0', { a: '^1.0.0', b: '^1.0.0' }, { main: './dist/index.js' }),
+    [`${sdk}/dist/index.js`]: "import 'a';\nexport * from 'b';\n",
     [`${modules}/a/package.json`]: pkg('a', '1.0.0', { b: '^2.0.0' }),
     [`${modules}/a/node_modules/b/package.json`]: pkg('b', '2.0.0'),
     [`${modules}/b/package.json`]: pkg('b', '1.0.0'),
@@ -69,11 +74,79 @@ describe('preparePlatformModules', () => {
       expect(statSync(join(t, 'a', 'node_modules', 'b', 'package.json')).ino).toBe(statSync(cached).ino);
     }
     // Another SDK build is another entry; the first stays while it is recent.
-    writeFileSync(join(sdk, 'dist', 'index.js'), 'export const changed = 1;\n');
+    writeFileSync(join(sdk, 'dist', 'index.js'), "import 'a';\nimport 'b';\nexport const changed = 1;\n");
     const changed = await preparePlatformModules(sdk, join(root, 'unpacked-1'), cache);
     expect(readFileSync(join(changed, '@mortise', 'extension-sdk', 'dist', 'index.js'), 'utf8')).toContain('changed');
     expect(readdirSync(cache).sort()).toHaveLength(2);
   });
+});
+
+describe('what a backend gets', () => {
+  it('the packages the SDK\'s backend entry points import statically, not those of excluded exports, lazy imports or declarations alone', async () => {
+    const sdk = 'repo/extension-sdk';
+    const modules = 'repo/node_modules';
+    const root = write({
+      [`${sdk}/package.json`]: pkg('@mortise/extension-sdk', '0.1.0', { a: '^1.0.0', bundler: '^1.0.0', lazy: '^1.0.0', '@types/thing': '^1.0.0' }, {
+        exports: { '.': { types: './dist/index.d.ts', import: './dist/index.js' }, './build': './dist/build.js', './package.json': './package.json' },
+        mortise: { platformModules: { excludeExports: { './build': 'the frontend build' } } },
+        bin: { tool: './bin/tool.js' },
+      }),
+      [`${sdk}/dist/index.js`]: "import { x } from './inner.js';\nexport const later = () => import('lazy');\nexport { x };\n",
+      // The SDK naming itself: followed like a relative import.
+      [`${sdk}/dist/inner.js`]: "import '@mortise/extension-sdk/package.json';\nexport * from 'a/sub';\nexport const x = 1;\n",
+      [`${sdk}/dist/build.js`]: "import 'bundler';\n",
+      [`${modules}/a/package.json`]: pkg('a', '1.0.0', { c: '^1.0.0' }),
+      [`${modules}/c/package.json`]: pkg('c', '1.0.0'),
+      [`${modules}/bundler/package.json`]: pkg('bundler', '1.0.0'),
+      [`${modules}/lazy/package.json`]: pkg('lazy', '1.0.0'),
+      [`${modules}/@types/thing/package.json`]: pkg('@types/thing', '1.0.0'),
+    });
+    const target = await preparePlatformModules(join(root, sdk), join(root, 'unpacked'), join(root, 'cache'));
+    expect(readdirSync(target).filter((n) => !n.startsWith('.')).sort()).toEqual(['@mortise', 'a', 'c']);
+    const staged = JSON.parse(readFileSync(join(target, '@mortise', 'extension-sdk', 'package.json'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(staged.exports as object)).toEqual(['.', './package.json']);
+    expect(staged.bin).toBeUndefined();
+  });
+
+  it('the real SDK: every backend entry point loads under the permission model, no build tool is there to load', async () => {
+    const root = write({});
+    const unpacked = join(root, 'unpacked');
+    const started = performance.now();
+    const target = await preparePlatformModules(sdkPackageDir(), unpacked, join(root, 'cache'));
+    const stagedMs = performance.now() - started;
+    const buildTools = ['typescript', 'webpack', 'esbuild', '@rspack/core', '@module-federation/enhanced', 'esbuild-loader', 'css-loader', 'style-loader', 'terser'];
+    for (const tool of buildTools) expect(existsSync(join(target, ...tool.split('/'))), tool).toBe(false);
+
+    const { entryPoints } = platformModuleClosure(sdkPackageDir());
+    expect(entryPoints).toEqual(expect.arrayContaining(['.', './backend', './runtime', './manifest', './util']));
+    const canLoad = entryPoints.filter((e) => e !== './package.json').map((e) => `@mortise/extension-sdk${e.slice(1)}`);
+    const cannot = [...buildTools, '@mortise/extension-sdk/federation', '@mortise/extension-sdk/testing'];
+    const packageDir = join(unpacked, 'probe');
+    const dataDir = join(root, 'data');
+    mkdirSync(dataDir);
+    mkdirSync(packageDir);
+    writeFileSync(join(packageDir, 'probe.mjs'), [
+      'const results = {};',
+      `for (const s of ${JSON.stringify([...canLoad, ...cannot])}) {`,
+      '  try { const m = await import(s); results[s] = Object.keys(m).length > 0 ? "loaded" : "empty"; } catch (e) { results[s] = e.code ?? String(e); }',
+      '}',
+      "const { createExtensionBackend } = await import('@mortise/extension-sdk/backend');",
+      'results.createExtensionBackend = typeof createExtensionBackend;',
+      'process.stdout.write(JSON.stringify(results));',
+    ].join('\n'));
+    const flags = await probeNodeFlags(process.execPath);
+    expect(flags.permission, 'this node has no permission model').toBeDefined();
+    const allow = fsAllowList({ packageDir, dataDir, readOnlyPaths: [target] });
+    const args = [flags.permission!, ...allow.read.map((p) => `--allow-fs-read=${p}`), ...allow.write.map((p) => `--allow-fs-write=${p}`)];
+    if (flags.disableWarning) args.push('--disable-warning=ExperimentalWarning');
+    const { stdout } = await promisify(execFile)(process.execPath, [...args, join(packageDir, 'probe.mjs')], { cwd: dataDir, env: { PATH: process.env.PATH ?? '' } });
+    const results = JSON.parse(stdout) as Record<string, string>;
+    for (const s of canLoad) expect(results[s], s).toBe('loaded');
+    expect(results.createExtensionBackend).toBe('function');
+    for (const s of cannot) expect(['ERR_MODULE_NOT_FOUND', 'ERR_PACKAGE_PATH_NOT_EXPORTED', 'ERR_ACCESS_DENIED'], `${s}: ${results[s]}`).toContain(results[s]);
+    // Staged from scratch (no cache entry), as a core on a fresh machine does it.
+    console.log(`platform modules staged in ${Math.round(stagedMs)} ms`);
+  }, 60_000);
 });
 
 describe('the shared cache of platform modules', () => {

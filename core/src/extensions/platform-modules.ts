@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { cp, copyFile, link, mkdir, readdir } from 'node:fs/promises';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
-import { dependencyClosure } from '../runtime/permissions.js';
+import { platformModuleClosure } from './platform-module-closure.js';
 
 const stampName = '.mortise-platform-modules';
 /** Cache entries unused for this long are removed when another is staged or used. */
@@ -22,20 +22,21 @@ export function platformModulesCache(env: NodeJS.ProcessEnv = process.env): stri
 }
 
 /**
- * The modules the platform provides to extension backends — the SDK and its dependencies — made
+ * The modules the platform provides to extension backends — the SDK's backend entry points and the
+ * packages they import (platform-module-closure.ts), not the build tools its CLI runs — made
  * visible as `<unpackedRoot>/node_modules`, where Node's resolver finds them from every unpacked
  * package below.
  *
  * They are copied once per fingerprint (SDK contents, dependency versions and layout) into a
  * cache shared by every core of this user (`cacheRoot`), then *hard-linked* into
- * `<unpackedRoot>/node_modules`: ~7,000 links instead of ~160 MB copied on each start of a core
+ * `<unpackedRoot>/node_modules`: ~1,800 links instead of ~14 MB copied on each start of a core
  * without a data dir. Real files, never symlinks: a directory symlink lets `..` reach past Node's
  * permission model (runtime/permissions.ts), a hard link is just another name of the same file.
  * When the cache is on another filesystem, the files are copied (the old cost, once per data dir).
  */
 export async function preparePlatformModules(sdkDir: string, unpackedRoot: string, cacheRoot = platformModulesCache(), signal?: AbortSignal): Promise<string> {
   const target = join(unpackedRoot, 'node_modules');
-  const closure = [...dependencyClosure(sdkDir)].filter((d) => d !== sdkDir);
+  const { packages: closure, packageJson } = platformModuleClosure(sdkDir);
   const roots = moduleRoots(sdkDir);
   // Each dependency at the place Node resolved it, relative to the nearest node_modules above
   // the SDK that holds it (the monorepo's root, or the project's when the SDK and the core were
@@ -55,7 +56,7 @@ export async function preparePlatformModules(sdkDir: string, unpackedRoot: strin
   const stage = async (dest: string) => {
     const sdkTarget = join(dest, '@mortise', 'extension-sdk');
     mkdirSync(sdkTarget, { recursive: true });
-    cpSync(join(sdkDir, 'package.json'), join(sdkTarget, 'package.json'));
+    writeFileSync(join(sdkTarget, 'package.json'), `${JSON.stringify(packageJson, null, 2)}\n`);
     await cp(join(sdkDir, 'dist'), join(sdkTarget, 'dist'), { recursive: true, dereference: true, filter: (src) => !src.endsWith('.tsbuildinfo') });
     for (const { dir, rel } of placed) {
       signal?.throwIfAborted();

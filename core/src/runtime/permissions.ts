@@ -32,8 +32,8 @@ import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 //       that is ajv, ajv-formats, commander, semver, tar, yaml and their dependencies.
 //     * a directory symlink inside the package or data dir (an SDK link) still lets reads
 //       escape; `directorySymlinks` finds them so the runtime can say so in its log. The
-//       installer therefore never symlinks: it hard-links (or copies) the SDK and its
-//       dependencies into `<unpacked>/node_modules` (extensions/platform-modules.ts; a hard link
+//       installer therefore never symlinks: it hard-links (or copies) the SDK's backend part and
+//       the packages it imports into `<unpacked>/node_modules` (extensions/platform-modules.ts; a hard link
 //       is the file itself, nothing for `..` to traverse), and packages cannot hold
 //       links (the unpacker refuses them), so an installed backend has no such link. Writes are
 //       unaffected: the data dir holds no links the backend could not create itself, and it
