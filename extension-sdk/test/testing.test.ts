@@ -1,17 +1,18 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreApiError } from '../src/index.js';
-import { InstallFailedError, startTestPlatform, type TestPlatform } from '../src/testing/index.js';
+import { findCoreEntry, InstallFailedError, startTestPlatform, type TestPlatform } from '../src/testing/index.js';
 
 // The ISV's test harness, used as an ISV would: a real core as a child process, an extension
 // installed from its directory, made-up users. The backend under test exercises what the backend
 // helper promises once it runs confined by the core's runtime.
 
-const coreEntry = fileURLToPath(new URL('../../core/dist/main.js', import.meta.url));
+// What `npm start` runs, and what the harness starts by default (`@mortise/core/main`).
+const bundledCore = fileURLToPath(new URL('../../core/dist/bundle/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'mortise-harness-'));
 
 function extension(name: string, server: string, manifest: Record<string, unknown> = {}): string {
@@ -46,11 +47,19 @@ await backend.listen();
 describe('@mortise/extension-sdk/testing', () => {
   let platform: TestPlatform;
   beforeAll(async () => {
-    platform = await startTestPlatform({ coreEntry });
+    // The default core, as an ISV's tests get it (MORTISE_CORE_ENTRY would override it).
+    delete process.env.MORTISE_CORE_ENTRY;
+    platform = await startTestPlatform();
   }, 60_000);
   afterAll(async () => {
     await platform?.close();
     rmSync(root, { recursive: true, force: true });
+  });
+
+  it('starts the bundled core by default, the one `npm start` runs, not tsc\'s output', () => {
+    // @mortise/core/main is run for its side effects (the harness spawns `node <entry>`), so the
+    // bundle stands in for core/dist/main.js: about half the start time and CPU (docs/benchmarks.md).
+    expect(realpathSync(findCoreEntry())).toBe(realpathSync(bundledCore));
   });
 
   it('installs an extension from its directory and reaches it through the gateway as made-up users', async () => {

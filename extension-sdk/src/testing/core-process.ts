@@ -3,22 +3,34 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../util/free-port.js';
 
-/** Where the core's `main.js` is: given, `MORTISE_CORE_ENTRY`, else the `@mortise/core` package next to the SDK. */
+/**
+ * Where the core's entry is: given, `MORTISE_CORE_ENTRY`, else `@mortise/core/main` of the
+ * `@mortise/core` package next to the SDK — the bundled core (`dist/bundle/main.js`), what
+ * `npm start` runs, a script run for its side effects.
+ */
 export function findCoreEntry(given?: string): string {
   const explicit = given ?? process.env.MORTISE_CORE_ENTRY;
   if (explicit) {
-    if (!existsSync(explicit)) throw new Error(`the Mortise core's entry ${explicit} does not exist (coreEntry / MORTISE_CORE_ENTRY: the core's dist/main.js)`);
+    if (!existsSync(explicit)) throw new Error(`the Mortise core's entry ${explicit} does not exist (coreEntry / MORTISE_CORE_ENTRY: the core's dist/bundle/main.js)`);
     return explicit;
   }
+  const unbuilt = (entry: string) => new Error(`the Mortise core's entry ${entry} does not exist: build the core with \`npm run build\` (or \`node core/scripts/bundle.mjs\`) in its checkout`);
+  let entry: string;
   try {
-    return fileURLToPath(import.meta.resolve('@mortise/core/main'));
-  } catch {
+    entry = fileURLToPath(import.meta.resolve('@mortise/core/main'));
+  } catch (e) {
+    // Node 20 resolves without looking at the file; later ones may say it is missing.
+    const missing = /'([^']*[/\\]dist[/\\]bundle[/\\]main\.js)'/.exec(String((e as Error).message));
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && missing) throw unbuilt(missing[1]!);
     throw new Error(
       'no Mortise core to test against: install the packed core beside the SDK (`npm pack -w @mortise/core` in a Mortise checkout, '
-      + 'then `npm install -D ./mortise-core-<version>.tgz`), set MORTISE_CORE_ENTRY to a core\'s dist/main.js '
-      + '(e.g. <mortise checkout>/core/dist/main.js), or pass `coreEntry`',
+      + 'then `npm install -D ./mortise-core-<version>.tgz`), set MORTISE_CORE_ENTRY to a core\'s dist/bundle/main.js '
+      + '(e.g. <mortise checkout>/core/dist/bundle/main.js), or pass `coreEntry`',
     );
   }
+  // A checkout built with `tsc -b` alone has no bundle (`npm run build` and `npm pack` make it).
+  if (!existsSync(entry)) throw unbuilt(entry);
+  return entry;
 }
 
 export interface CoreProcess {

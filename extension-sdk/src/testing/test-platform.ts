@@ -14,7 +14,7 @@ const extensionsApi = '/apis/extensions.mortise.io/v1alpha1';
 const iamApi = '/apis/iam.mortise.io/v1alpha1';
 
 export interface TestPlatformOptions {
-  /** The core's `dist/main.js`. Default `MORTISE_CORE_ENTRY`, else the `@mortise/core` package beside the SDK. */
+  /** The core's entry (`dist/bundle/main.js`). Default `MORTISE_CORE_ENTRY`, else `@mortise/core/main` of the `@mortise/core` package beside the SDK. */
   coreEntry?: string;
   /** More environment for the core (`MORTISE_LOG_LEVEL`, ...). */
   env?: Record<string, string>;

@@ -50,7 +50,7 @@ export async function createCommand(name: string, options: CreateCommandOptions,
     io.out('next:');
     io.out(`  cd ${options.dir ?? name}`);
     io.out('  npm install');
-    io.out(core ? '  npm test' : '  npm test        # needs MORTISE_CORE_ENTRY (a core\'s dist/main.js), or create with --core <packed core .tgz>');
+    io.out(core ? '  npm test' : '  npm test        # needs MORTISE_CORE_ENTRY (a core\'s dist/bundle/main.js), or create with --core <packed core .tgz>');
     io.out('  npm run pack');
     return 0;
   } catch (error) {

@@ -133,7 +133,7 @@ import { fileURLToPath } from 'node:url';
 import { startTestPlatform, type InstalledExtension, type TestPlatform } from '@mortise/extension-sdk/testing';
 
 // A real Mortise core (the @mortise/core dev dependency, or MORTISE_CORE_ENTRY: a core's
-// dist/main.js), this extension installed from this directory as a real install would, and
+// dist/bundle/main.js), this extension installed from this directory as a real install would, and
 // made-up users calling it through the gateway.
 
 const dir = fileURLToPath(new URL('../..', import.meta.url));
@@ -204,7 +204,7 @@ calls the backend through the core's gateway, in English and Chinese).
 |---|---|
 | \`npm install\` | installs the SDK (\`@mortise/extension-sdk\`), the core the tests run (\`@mortise/core\`, when created with \`--core\`), TypeScript and the frontend's types |
 | \`npm run build\` | compiles \`src/\` and \`test/\` into \`dist/\`, type-checks \`frontend/\` and builds it into \`dist/frontend/\` (\`mortise-ext build\`) |
-| \`npm test\` | builds, starts a real Mortise core (\`@mortise/core\`, or \`MORTISE_CORE_ENTRY\`: a core's \`dist/main.js\`), installs this extension into it and runs \`test/\` |
+| \`npm test\` | builds, starts a real Mortise core (\`@mortise/core\`, or \`MORTISE_CORE_ENTRY\`: a core's \`dist/bundle/main.js\`), installs this extension into it and runs \`test/\` |
 | \`npm run dev -- --core http://127.0.0.1:8080\` | runs the backend and serves the frontend here against a running core; your requests and your console reach them; rebuilds on change |
 | \`npm run pack\` | validates and packs \`packages/${name}-<version>.tgz\` (+ \`.sha256\`) |
 
