@@ -87,7 +87,7 @@ describe('what a backend gets', () => {
     const modules = 'repo/node_modules';
     const root = write({
       [`${sdk}/package.json`]: pkg('@mortise/extension-sdk', '0.1.0', { a: '^1.0.0', bundler: '^1.0.0', lazy: '^1.0.0', '@types/thing': '^1.0.0' }, {
-        exports: { '.': { types: './dist/index.d.ts', import: './dist/index.js' }, './build': './dist/build.js', './package.json': './package.json' },
+        exports: { '.': { types: './dist/index.d.ts', import: './dist/index.js' }, './build': './dist/build.js', './parts/*': './dist/parts/*.js', './package.json': './package.json' },
         mortise: { platformModules: { excludeExports: { './build': 'the frontend build' } } },
         bin: { tool: './bin/tool.js' },
       }),
@@ -95,6 +95,9 @@ describe('what a backend gets', () => {
       // The SDK naming itself: followed like a relative import.
       [`${sdk}/dist/inner.js`]: "import '@mortise/extension-sdk/package.json';\nexport * from 'a/sub';\nexport const x = 1;\n",
       [`${sdk}/dist/build.js`]: "import 'bundler';\n",
+      // A subpath pattern: every file it names is an entry point.
+      [`${sdk}/dist/parts/deep/one.js`]: "import 'd';\n",
+      [`${modules}/d/package.json`]: pkg('d', '1.0.0'),
       [`${modules}/a/package.json`]: pkg('a', '1.0.0', { c: '^1.0.0' }),
       [`${modules}/c/package.json`]: pkg('c', '1.0.0'),
       [`${modules}/bundler/package.json`]: pkg('bundler', '1.0.0'),
@@ -102,9 +105,9 @@ describe('what a backend gets', () => {
       [`${modules}/@types/thing/package.json`]: pkg('@types/thing', '1.0.0'),
     });
     const target = await preparePlatformModules(join(root, sdk), join(root, 'unpacked'), join(root, 'cache'));
-    expect(readdirSync(target).filter((n) => !n.startsWith('.')).sort()).toEqual(['@mortise', 'a', 'c']);
+    expect(readdirSync(target).filter((n) => !n.startsWith('.')).sort()).toEqual(['@mortise', 'a', 'c', 'd']);
     const staged = JSON.parse(readFileSync(join(target, '@mortise', 'extension-sdk', 'package.json'), 'utf8')) as Record<string, unknown>;
-    expect(Object.keys(staged.exports as object)).toEqual(['.', './package.json']);
+    expect(Object.keys(staged.exports as object)).toEqual(['.', './parts/*', './package.json']);
     expect(staged.bin).toBeUndefined();
   });
 
@@ -118,6 +121,9 @@ describe('what a backend gets', () => {
     for (const tool of buildTools) expect(existsSync(join(target, ...tool.split('/'))), tool).toBe(false);
 
     const { entryPoints } = platformModuleClosure(sdkPackageDir());
+    // What the SDK excludes names its exports (a renamed export would otherwise be staged unnoticed).
+    const sdkJson = JSON.parse(readFileSync(join(sdkPackageDir(), 'package.json'), 'utf8')) as { exports: object; mortise: { platformModules: { excludeExports: object } } };
+    for (const excluded of Object.keys(sdkJson.mortise.platformModules.excludeExports)) expect(Object.keys(sdkJson.exports), excluded).toContain(excluded);
     expect(entryPoints).toEqual(expect.arrayContaining(['.', './backend', './runtime', './manifest', './util']));
     const canLoad = entryPoints.filter((e) => e !== './package.json').map((e) => `@mortise/extension-sdk${e.slice(1)}`);
     const cannot = [...buildTools, '@mortise/extension-sdk/federation', '@mortise/extension-sdk/testing'];

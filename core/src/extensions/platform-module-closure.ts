@@ -1,4 +1,4 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -67,14 +67,20 @@ export function platformModuleClosure(sdkDir: string): PlatformModuleClosure {
   const excluded = new Set(Object.keys(pj.mortise?.platformModules?.excludeExports ?? {}));
   const all = exportsMap(pj);
   const entryPoints = Object.keys(all).filter((k) => !excluded.has(k));
-  const subpathFile = (subpath: string): string | undefined => {
+  const subpathFiles = (subpath: string): string[] => {
     const target = exportTarget(all[subpath]);
-    return target === undefined ? undefined : resolve(sdkDir, target);
+    if (target === undefined) return [];
+    if (!target.includes('*')) return [resolve(sdkDir, target)];
+    // A subpath pattern (`./x/*` → `./dist/x/*.js`): every file it can name.
+    const [prefix, suffix] = [target.slice(0, target.indexOf('*')), target.slice(target.indexOf('*') + 1)];
+    const base = resolve(sdkDir, prefix.slice(0, prefix.lastIndexOf('/') + 1));
+    return readdirSync(base, { recursive: true, encoding: 'utf8' }).map((f) => join(base, f))
+      .filter((f) => f.startsWith(join(sdkDir, prefix)) && f.endsWith(suffix));
   };
 
   const seen = new Set<string>();
   const names = new Set<string>();
-  const pending = entryPoints.map(subpathFile).filter((f): f is string => f !== undefined && isModuleFile(f));
+  const pending = entryPoints.flatMap(subpathFiles).filter(isModuleFile);
   while (pending.length > 0) {
     const file = pending.pop()!;
     if (seen.has(file)) continue;
@@ -87,8 +93,7 @@ export function platformModuleClosure(sdkDir: string): PlatformModuleClosure {
         if (isModuleFile(next)) pending.push(next);
       } else if (packageName(specifier) === pj.name) {
         // The SDK importing itself by name: its own subpath, traced like an entry point.
-        const next = subpathFile(`.${specifier.slice(pj.name.length)}`);
-        if (next !== undefined && isModuleFile(next)) pending.push(next);
+        pending.push(...subpathFiles(`.${specifier.slice(pj.name.length)}`).filter(isModuleFile));
       } else {
         names.add(packageName(specifier));
       }
