@@ -70,3 +70,15 @@ export function workerPids(primaryPid: number): number[] {
     return [];
   }
 }
+
+/** The native edge's nginx processes under a core (its master, a child of the core, and the master's workers). */
+export function edgeNginxPids(corePid: number): number[] {
+  const master = withChildren(corePid).slice(1).find((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('mortise-edge-');
+    } catch {
+      return false;
+    }
+  });
+  return master ? withChildren(master) : [];
+}

@@ -11,7 +11,7 @@ export interface GatewayFigures {
   installToServingMs: number;
   disableMs: number;
   enableMs: number;
-  rows: Array<{ connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured; minimal: Measured }>;
+  rows: Array<{ connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured; minimal: Measured; edge?: Measured }>;
   /** CPU the idle core spent per second just before the measurements (background work), ms. */
   coreIdleCpuMsPerSec?: number;
   /** Load average (1 min) when the measurements started and ended: other work on the machine. */
@@ -32,7 +32,8 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 
 /** hello-world from the bundled repository: install-to-serving, toggle, proxied vs. direct. */
 /** `processes`: how many processes serve (MORTISE_WORKERS): each is warmed up as long as a single one is. */
-export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[], processes = 1): Promise<GatewayFigures> {
+/** `edge`: the core's native edge (MORTISE_EDGE_LISTEN), measured beside the rest; its CPU is its nginx's and the core's. */
+export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[], processes = 1, edge?: { url: string; pids: number[] }): Promise<GatewayFigures> {
   const auth = { authorization: `Bearer ${token}` };
   const json = { ...auth, 'content-type': 'application/json' };
   await until(async () => (await fetch(`${url}${ext}/extensionversions/hello-world-0.1.0`, { headers: auth })).ok, 30_000, 'bundled repository');
@@ -67,6 +68,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
     // would otherwise land in whichever measurement comes first (it did: the gateway at c=1).
     for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`, `${minimal.url}/healthz`]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
     for (const path of ['healthz', 'hello']) await wrk({ url: `${url}/proxy/hello-world/${path}`, headers: auth, connections: 8, durationSec: warmupSeconds * processes });
+    if (edge) await wrk({ url: `${edge.url}/proxy/hello-world/healthz`, headers: auth, connections: 8, durationSec: warmupSeconds });
     // What the core spends with nothing to serve is in every CPU-per-request figure below; shown so it can be judged.
     // (A core with workers: its primary's and its workers' together.)
     const coreTicks = () => [corePid].flat().reduce<number | undefined>((sum, p) => {
@@ -84,7 +86,8 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
       const gateway = await measure(corePid, run(`${url}/proxy/hello-world/healthz`, auth));
       const hello = await measure(corePid, run(`${url}/proxy/hello-world/hello`, auth));
       const viaMinimal = await measure(minimal.child.pid, run(`${minimal.url}/healthz`));
-      rows.push({ connections: c, direct, nginx: viaNginx, gateway, hello, minimal: viaMinimal });
+      const viaEdge = edge ? await measure(edge.pids, run(`${edge.url}/proxy/hello-world/healthz`, auth)) : undefined;
+      rows.push({ connections: c, direct, nginx: viaNginx, gateway, hello, minimal: viaMinimal, ...(viaEdge ? { edge: viaEdge } : {}) });
     }
   } finally {
     await nginx.stop();

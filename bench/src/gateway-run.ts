@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { measure, workerPids } from './cpu.js';
+import { edgeNginxPids, measure, workerPids } from './cpu.js';
 import { gatewayBench, type Measured } from './gateway-bench.js';
-import { coreMain, spawnServer } from './processes.js';
+import { coreMain, freePort, spawnServer } from './processes.js';
 import { wrk } from './wrk.js';
 import { passwordToken } from './core-session.js';
 
@@ -27,16 +27,19 @@ let load = '';
 for (const workers of workerCounts) {
   const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-gw-'));
   try {
-    const core = await spawnServer(coreBuild, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: String(workers) }, '/readyz',
+    // The one-process core runs the native edge too (docs/edge.md), measured beside its gateway.
+    const edgePort = workers === 1 ? await freePort() : undefined;
+    const core = await spawnServer(coreBuild, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: String(workers), ...(edgePort ? { MORTISE_EDGE_LISTEN: String(edgePort) } : {}) }, '/readyz',
       [], process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []);
-    const pids = [core.child.pid!, ...workerPids(core.child.pid!)];
+    const edgePids = edgePort ? edgeNginxPids(core.child.pid!) : [];
+    const pids = [core.child.pid!, ...workerPids(core.child.pid!).filter((p) => !edgePids.includes(p))];
     if (pids.length !== (workers > 1 ? workers + 1 : 1)) throw new Error(`expected ${workers} serving processes, found the pids ${pids.join(', ')}`);
     const tok = await passwordToken(core.url, password);
     const auth = { authorization: `Bearer ${tok}` };
-    const gw = await gatewayBench(core.url, tok, seconds, pids, workers);
+    const gw = await gatewayBench(core.url, tok, seconds, pids, workers, edgePort ? { url: `http://127.0.0.1:${edgePort}`, pids: [core.child.pid!, ...edgePids.slice(1)] } : undefined);
     load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s. `;
     for (const r of gw.rows) {
-      gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× |`);
+      gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× | ${r.edge ? `${cell(r.edge)} | ${(r.edge.rps / r.nginx.rps).toFixed(2)}×` : ' | | | '} |`);
     }
     // GET of one object (a ConfigMap) through the API.
     const object = `${core.url}/api/v1/namespaces/default/configmaps/bench`;
@@ -54,8 +57,8 @@ for (const workers of workerCounts) {
 }
 
 console.log(load);
-console.log('| serving processes | c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | minimal Node proxy req/s | p50 ms | CPU µs/req | gateway req/s | p50 ms | CPU µs/req | /hello req/s | p50 ms | CPU µs/req | gateway / nginx |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| serving processes | c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | minimal Node proxy req/s | p50 ms | CPU µs/req | gateway req/s | p50 ms | CPU µs/req | /hello req/s | p50 ms | CPU µs/req | gateway / nginx | edge req/s | p50 ms | CPU µs/req | edge / nginx |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of gatewayRows) console.log(r);
 console.log('');
 console.log('| serving processes | c | GET one object req/s | p50 ms | CPU µs/req | p99 ms |');

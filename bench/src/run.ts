@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load, percentile, type LoadResult } from './load.js';
-import { rssMiB, coreMain, spawnServer } from './processes.js';
+import { rssMiB, coreMain, freePort, spawnServer } from './processes.js';
+import { edgeNginxPids } from './cpu.js';
 import { watchFanout } from './watch-fanout.js';
 import { authzDecisions } from './authz-bench.js';
 import { gatewayBench } from './gateway-bench.js';
@@ -58,6 +59,21 @@ function row(name: string, r: LoadResult, base?: LoadResult): string {
   const ratio = base ? `${((r.rps / base.rps) * 100).toFixed(0)}%` : '';
   const errs = r.errors + r.non2xx;
   return `| ${name} | ${r.rps} | ${r.p50} | ${r.p90} | ${r.p99} | ${base ? base.rps : ''} | ${ratio} | ${errs ? `${errs} errors` : ''} |`;
+}
+
+/** hello-world behind a core started with the native edge, measured as gatewayBench measures, the edge beside. */
+async function edgeGatewayBench(seconds: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'mortise-bench-edge-'));
+  const edgePort = await freePort();
+  const edgeCore = await spawnServer(coreMain, { MORTISE_DATA_DIR: dir, MORTISE_ADMIN_PASSWORD: password, MORTISE_EDGE_LISTEN: String(edgePort) });
+  try {
+    const token = await passwordToken(edgeCore.url, password);
+    const corePid = edgeCore.child.pid!;
+    return await gatewayBench(edgeCore.url, token, seconds, corePid, 1, { url: `http://127.0.0.1:${edgePort}`, pids: [corePid, ...edgeNginxPids(corePid).slice(1)] });
+  } finally {
+    await edgeCore.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function main() {
@@ -251,6 +267,22 @@ async function main() {
   out('| GET /hello (the backend verifies the forwarded identity) | req/s | p50 ms | p99 ms | core CPU µs/req |');
   out('|---|---|---|---|---|');
   for (const r of gw.rows) out(`| c=${r.connections} | ${r.hello.rps} | ${r.hello.p50} | ${r.hello.p99} | ${r.hello.cpuUsPerRequest ?? ''} |`);
+  out();
+
+  // The native edge (docs/edge.md): a core of its own (its writes each start a new epoch), hello-world installed there too.
+  const edgeFigures = await edgeGatewayBench(seconds);
+  out('## The native edge (nginx + Lua in front of the core, MORTISE_EDGE_LISTEN) vs nginx, same run');
+  out();
+  out('The same GET /healthz of hello-world, on a second core started with the edge: direct, behind plain nginx, through the edge (authenticated,');
+  out('authorized and identity forwarded from the core\'s cached decision) and through the core\'s own gateway. CPU µs/req of the edge: its nginx\'s and the core\'s.');
+  out(`Load average ${edgeFigures.loadAverage[0].toFixed(2)} → ${edgeFigures.loadAverage[1].toFixed(2)}.`);
+  out();
+  out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | edge req/s | p50 ms | p99 ms | CPU µs/req | gateway req/s | edge / nginx | gateway / nginx | edge added p50 vs direct |');
+  out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of edgeFigures.rows) {
+    const e = r.edge!;
+    out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.cpuUsPerRequest ?? ''} | ${e.rps} | ${e.p50} | ${e.p99} | ${e.cpuUsPerRequest ?? ''} | ${r.gateway.rps} | ${(e.rps / r.nginx.rps).toFixed(2)}× | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× | ${(e.p50 - r.direct.p50).toFixed(3)} ms |`);
+  }
   out();
 
   const meshFigures = await meshBench(seconds);
