@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBundledRepository, registerBundledRepository } from '../src/extensions/bundled-repository.js';
+import { freePort } from './support/child-core.js';
+import { adminPassword, eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { artifact, launchChromium, signInThroughPage } from './support/browser.js';
+
+// The console used through the native edge, as a browser does: the session cookie (not a bearer
+// token) is the credential the edge decides on, and logging out stops it at the next request.
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ext = '/apis/extensions.mortise.io/v1alpha1';
+
+describe('the console through the native edge', () => {
+  let t: TestCore;
+  let repoDir: string | undefined;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let edge = '';
+
+  beforeAll(async () => {
+    t = await startTestCore({ edge: { listen: String(await freePort()) } });
+    edge = t.core.edgeUrl!;
+    repoDir = mkdtempSync(join(tmpdir(), 'mortise-edge-console-repo-'));
+    const repo = await buildBundledRepository([join(root, 'examples')], repoDir, t.core.logger);
+    expect(repo.extensions).toContain('hello-world');
+    await registerBundledRepository(t.core.service, t.core.kinds, repo.url);
+    await eventually(async () => (await t.api(`${ext}/extensionversions/hello-world-0.1.0`)).ok, 60_000, 'the bundled repository');
+    expect((await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'hello-world' }, spec: { extension: { name: 'hello-world', version: '0.1.0' }, enabled: true } } })).status).toBe(201);
+    await eventually(async () => (await t.api('/proxy/hello-world/hello')).ok, 90_000, 'hello-world serving');
+    browser = await launchChromium();
+    context = await browser.newContext({ locale: 'en-US' });
+    page = await context.newPage();
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    if (repoDir) rmSync(repoDir, { recursive: true, force: true });
+  });
+
+  it('signs in on the edge\'s port and shows an extension\'s page, its backend reached by the edge itself', async () => {
+    const servedBefore = await edgeServed();
+    await signInThroughPage(page, edge, 'admin', adminPassword);
+    await page.getByTestId('navigation').getByRole('link', { name: 'Hello World' }).click();
+    await expect(page.getByTestId('hello-message').textContent()).resolves.toBe('Hello, admin!');
+    await page.screenshot({ path: artifact('edge-hello-world.png') });
+    // The page's call to its backend (a GET with the session cookie) was answered by nginx.
+    expect(await edgeServed()).toBeGreaterThan(servedBefore);
+  });
+
+  it('stops the session cookie at the next request once the user logs out', async () => {
+    const call = () => page.evaluate(async () => (await fetch('/proxy/hello-world/hello')).status);
+    expect(await call()).toBe(200);
+    expect(await call()).toBe(200);
+    const cookies = await context.cookies(edge);
+    const session = cookies.find((c) => c.name === 'mortise_session')!;
+    const csrf = cookies.find((c) => c.name === 'mortise_csrf')!;
+    // Logging out from another tab of the same browser: the cookie jar keeps the old session cookie
+    // in this one only because we put it back — as a stolen copy would be replayed.
+    const out = await page.evaluate(async (token) => (await fetch('/oauth/session/logout', { method: 'POST', headers: { 'x-csrf-token': token } })).status, csrf.value);
+    expect(out).toBe(200);
+    await context.addCookies([session]);
+    expect(await call()).toBe(401);
+  });
+
+  async function edgeServed(): Promise<number> {
+    const text = await (await t.api('/metrics')).text();
+    return Number(/^mortise_edge_requests_total\{route="gateway\/reverseproxy\/hello-world",method="GET",code="200"\} (\d+)/m.exec(text)?.[1] ?? 0);
+  }
+});
