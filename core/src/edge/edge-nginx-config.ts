@@ -87,6 +87,8 @@ http {
   keepalive_timeout 65s;
   keepalive_requests 100000;
   underscores_in_headers on;
+  # Node takes request heads up to 16 KiB; long tokens and cookies must get through to the core.
+  large_client_header_buffers 4 32k;
   lua_package_path ${quoted(`${c.luaDir}/?.lua;/usr/share/lua/5.1/?.lua;;`)};
   lua_shared_dict mortise_state 64k;
   lua_shared_dict mortise_stats 4m;

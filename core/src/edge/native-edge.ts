@@ -126,8 +126,14 @@ export class NativeEdge {
       connectTimeoutMs: this.deps.connectTimeoutMs, responseTimeoutMs: this.deps.responseTimeoutMs,
       ...(process.getuid?.() === 0 ? { runAs: runningUser() } : {}),
     }), { mode: 0o600 });
-    await this.listenForNginx();
-    await this.spawnNginx();
+    try {
+      await this.listenForNginx();
+      await this.spawnNginx();
+    } catch (e) {
+      // Nothing of a failed start stays behind: the socket, the dir, a half-started nginx.
+      await this.stop();
+      throw e;
+    }
     this.auditTimer = setInterval(() => void this.drainAudit(), 1_000).unref();
     this.deps.logger.info({ event: 'edge.started', url: this.url, nginx }, `native edge listening on ${this.url}`);
   }
