@@ -132,14 +132,16 @@ function M.access()
   local authorization = h["authorization"]
   local cookie = h["cookie"]
   if not authorization and not cookie then return to_core() end
-  local key = method .. "\n" .. ngx.var.request_uri .. "\n" .. (authorization or "") .. "\n" .. (cookie or "")
+  local uri = ngx.var.request_uri
+  local key = method .. "\n" .. uri .. "\n" .. (authorization or "") .. "\n" .. (cookie or "")
   local epoch = state:get("epoch")
   local d = decisions:get(key)
   if not d or d.epoch ~= epoch then
-    local res = ngx.location.capture("/_mortise_edge/decide", { method = ngx.HTTP_GET, args = { m = method, u = ngx.var.request_uri } })
+    local res = ngx.location.capture("/_mortise_edge/decide", { method = ngx.HTTP_GET, args = { m = method, u = uri } })
     if res.status ~= 200 then return to_core() end
     d = parse(res.body)
     if not d then return to_core() end
+    d.method = method
     if d.ttl > 0 then decisions:set(key, d, d.ttl) end
   end
   -- What the client sent that a backend must never see, as the core's gateway drops it. The
@@ -217,19 +219,30 @@ function M.log()
   local d = ngx.ctx.decision
   if not d then return end
   local status = ngx.status
-  local method = ngx.req.get_method()
-  local series = d.route .. "\t" .. method
-  count("n\t" .. series .. "\t" .. status, 1)
+  -- The series' keys are made once per decision (a decision is for one method), not per request.
+  local keys = d.keys
+  if not keys then
+    local series = d.route .. "\t" .. d.method
+    keys = { s = "s\t" .. series, n = {}, b = {}, series = series }
+    for i = 1, #buckets do keys.b[i] = "b\t" .. series .. "\t" .. bucket_names[i] end
+    d.keys = keys
+  end
+  local nkey = keys.n[status]
+  if not nkey then
+    nkey = "n\t" .. keys.series .. "\t" .. status
+    keys.n[status] = nkey
+  end
+  count(nkey, 1)
   local seconds = ngx.now() - ngx.req.start_time()
-  count("s\t" .. series, seconds)
+  count(keys.s, seconds)
   for i = 1, #buckets do
     if seconds <= buckets[i] then
-      count("b\t" .. series .. "\t" .. bucket_names[i], 1)
+      count(keys.b[i], 1)
       break
     end
   end
   if status == 401 or status == 403 then
-    stats:rpush("audit", concat({ method, ngx.var.request_uri, ngx.var.remote_addr, d.user, status, ngx.req.start_time(), ngx.var.http_user_agent or "" }, "\t"))
+    stats:rpush("audit", concat({ d.method, ngx.var.request_uri, ngx.var.remote_addr, d.user, status, ngx.req.start_time(), ngx.var.http_user_agent or "" }, "\t"))
   end
 end
 
