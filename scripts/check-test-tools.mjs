@@ -9,7 +9,7 @@ ensureDebianTools([
   { cmd: 'bwrap', debian: 'bubblewrap', why: 'the DevOps extension runs pipeline steps in bubblewrap' },
   { cmd: 'git', debian: 'git', why: 'the DevOps tests check out a local git repository' },
   { cmd: 'nginx', debian: 'nginx-light', why: 'the service mesh\'s native data plane tests run real nginx' },
-  { cmd: 'nginx\'s Lua module', check: 'test -f /usr/lib/nginx/modules/ngx_http_lua_module.so', debian: 'libnginx-mod-http-lua', why: 'the native edge\'s tests run nginx with its Lua module' },
+  { cmd: 'nginx\'s Lua module', check: 'test -f /usr/lib/nginx/modules/ndk_http_module.so && test -f /usr/lib/nginx/modules/ngx_http_lua_module.so && test -f /usr/share/lua/5.1/resty/core.lua', debian: 'libnginx-mod-http-lua', why: 'the native edge\'s and the service mesh\'s native data plane tests run real nginx with its Lua module (which loads Debian\'s ndk module and lua-resty-core)' },
 ]);
 
 // The kubernetes-mode tests run the core against a real kube-apiserver + etcd: built once

@@ -458,6 +458,8 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
     const ms = Date.now() - this.start;
     const r = this.routing;
     this.plane.d.telemetry.record({ namespace: r.namespace, source: this.source, service: r.service, version: this.version }, status, ms);
+    // The caller's sampled flag (W3C trace-flags, bit 0) is respected: an unsampled trace records no span.
+    if ((parseInt(this.trace.flags, 16) & 1) === 0) return;
     this.plane.d.spans.record({
       traceId: this.trace.traceId, spanId: this.spanId, ...(this.trace.parentId ? { parentSpanId: this.trace.parentId } : {}),
       namespace: r.namespace, source: this.source, service: r.service, version: this.version, endpoint: this.url,

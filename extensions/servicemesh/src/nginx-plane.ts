@@ -1,26 +1,27 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { isIP } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { DataPlaneView } from './dataplane-view.js';
 import { Endpoints } from './endpoints.js';
 import type { MeshState } from './mesh-state.js';
-import { nginxConfig, serviceConfig, type NginxLogLine, type NginxOptions, type ServiceConfig } from './nginx-config.js';
+import { endpointAddress, luaString, nginxConfig, serviceRules, type NginxLogLine, type NginxOptions } from './nginx-config.js';
+import { meshLua } from './nginx-lua.js';
 import type { ServiceRouting } from './routing.js';
 import { Telemetry } from './telemetry.js';
 import { SpanStore, tagOf } from './tracing.js';
 
-// The native data plane: Debian's nginx run by the backend as a child process, its configuration
-// generated from the mesh's rules (nginx-config.ts) and reloaded gracefully (SIGHUP: new workers
-// take new connections, old ones finish the requests they have) on every change. nginx logs each
-// request as a JSON line to a file in its directory, buffered (64 KiB or 100 ms: no write per
-// request), which this process follows and turns into the same spans, per-edge telemetry and
-// endpoint health as the Node plane records, so topology, traces, metrics and GrayRelease
-// analysis read the same either way. The file is rotated (renamed, nginx told to reopen with
-// USR1, the rest read, removed) when it passes 64 MiB, so it does not grow.
-// Outlier ejection: the consecutive 5xx counted from the log (Endpoints, as the Node plane), the
-// ejected endpoint written `down` until its ejection ends.
+// The native data plane: Debian's nginx with its Lua module, run by the backend as a child
+// process. Its configuration (nginx-config.ts) does not depend on the rules: every change (a watch
+// event, a GrayRelease step, an ejection) is pushed as Lua tables through a control socket into a
+// shared dict, which nginx's workers read on their next request (nginx-lua.ts). No reload, so
+// nothing is closed under a client and requests in flight finish with the version they were given.
+// Telemetry is counted by nginx per edge, second, code and latency bucket and read from the
+// control socket; spans come as JSON lines of a buffered access log (only sampled traces, and
+// every request of a service with outlier detection, whose tries this process counts) which this
+// process follows and turns into the same spans and endpoint health the Node plane records.
 
 /** Where the `nginx` binary is, or undefined (PATH and Debian's /usr/sbin, which a user's PATH may lack). */
 export function findNginx(path = process.env.PATH ?? '', also = ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin']): string | undefined {
@@ -35,11 +36,39 @@ export function findNginx(path = process.env.PATH ?? '', also = ['/usr/sbin', '/
   return undefined;
 }
 
-/** The extension's `dataPlane` setting and the nginx found (if any) → the plane to run. */
-export function chooseDataPlane(setting: 'node' | 'nginx' | 'auto', nginx: string | undefined): 'node' | 'nginx' {
+/** Debian's dynamic modules the plane loads (libnginx-mod-http-ndk, libnginx-mod-http-lua; ndk first). */
+export const LUA_MODULES_DIR = '/usr/lib/nginx/modules';
+/** Debian's lua-resty-core, which the Lua module requires. */
+export const LUA_PATH = '/usr/share/lua/5.1/?.lua;;';
+
+/**
+ * Whether this nginx loads its Lua module with lua-resty-core: asked of nginx itself (`nginx -t`
+ * on a configuration that loads them, written in `dir`), since the backend's permission model may
+ * not let it read /usr/lib. Undefined when it does, else nginx's complaint.
+ */
+export function nginxLuaProblem(nginx: string, dir: string, modulesDir = LUA_MODULES_DIR): string | undefined {
+  mkdirSync(dir, { recursive: true });
+  const conf = join(dir, 'lua-probe.conf');
+  writeFileSync(conf, `load_module ${modulesDir}/ndk_http_module.so;\nload_module ${modulesDir}/ngx_http_lua_module.so;\npid ${dir}/lua-probe.pid;\nevents {}\nhttp {\n  access_log off;\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n  fastcgi_temp_path ${dir}/fastcgi;\n  uwsgi_temp_path ${dir}/uwsgi;\n  scgi_temp_path ${dir}/scgi;\n  lua_package_path "${LUA_PATH}";\n  init_by_lua_block { require "resty.core"; require "ngx.balancer" }\n}\n`);
+  const r = spawnSync(nginx, ['-t', '-q', '-p', dir, '-e', join(dir, 'lua-probe.log'), '-c', conf], { encoding: 'utf8' });
+  for (const f of ['lua-probe.conf', 'lua-probe.log']) {
+    try {
+      unlinkSync(join(dir, f));
+    } catch {
+      // not written
+    }
+  }
+  if (r.status === 0) return undefined;
+  return (r.stderr || r.stdout || `nginx -t exited with ${r.status}`).replace(/^nginx: /gm, '').trim().split('\n')[0];
+}
+
+export const installHint = 'apt-get install nginx-light libnginx-mod-http-lua';
+
+/** The extension's `dataPlane` setting and the nginx found (with its Lua module, if any) → the plane to run. */
+export function chooseDataPlane(setting: 'node' | 'nginx' | 'auto', nginx: string | undefined, lua = true): 'node' | 'nginx' {
   if (setting === 'node') return 'node';
-  if (nginx) return 'nginx';
-  if (setting === 'nginx') throw new Error('dataPlane is "nginx" but no nginx binary was found (apt-get install nginx), or set dataPlane to "node" or "auto"');
+  if (nginx && lua) return 'nginx';
+  if (setting === 'nginx') throw new Error(`dataPlane is "nginx" but ${nginx ? "nginx's Lua module was not found" : 'no nginx binary was found'} (${installHint}), or set dataPlane to "node" or "auto"`);
   return 'node';
 }
 
@@ -51,6 +80,9 @@ export interface NginxPlaneDeps {
   log: (msg: string) => void;
   nginx?: string;
   workerProcesses?: number | 'auto';
+  /** New traces sampled per second (a caller's sampled flag is always respected); default 100. */
+  traceSamplesPerSecond?: number;
+  modulesDir?: string;
 }
 
 export class NginxDataPlane implements DataPlaneView {
@@ -58,44 +90,47 @@ export class NginxDataPlane implements DataPlaneView {
   readonly spans: SpanStore;
   readonly endpoints_ = new Endpoints();
   readonly nginx: string;
-  /** Why a service's latest rules are not in nginx (its last good configuration stays). */
+  /** Why a service's latest rules are not in nginx (its last good ones stay). */
   readonly problems = new Map<string, string>();
   /** Log lines that were not JSON. */
   unreadLines = 0;
+  /** Rule pushes made (each a control request, no reload). */
+  pushes = 0;
   private child?: ChildProcess;
   private log?: LogFollower;
   private follow?: NodeJS.Timeout;
-  private delay?: Server;
+  private pull?: NodeJS.Timeout;
   private port = 0;
   private host = '127.0.0.1';
-  private generation = 0;
-  /** Of the configuration nginx has loaded. */
-  private loaded = 0;
-  private readonly good = new Map<string, ServiceConfig>();
-  /** `service.namespace` → the number its configuration's names carry (s<N>_…). */
-  private readonly ids = new Map<string, number>();
+  /** A service's last rules nginx took (its Lua source), kept when new ones cannot be written. */
+  private readonly good = new Map<string, string>();
   private pending?: NodeJS.Timeout;
   private applying: Promise<void> = Promise.resolve();
+  private pulling: Promise<void> = Promise.resolve();
   private ejectionTimer?: NodeJS.Timeout;
-  /** `host:port` → endpoint URL, of every version's endpoints. */
+  /** `ip:port` → endpoint URL, of every version's endpoints. */
   private addresses = new Map<string, string>();
+  private readonly resolved = new Map<string, string>();
   private stopped = false;
-  /** Workers of earlier configurations, until they are shutting down (their idle connections closed). */
-  private retiring: number[] = [];
-  /** When the old workers cannot be seen: until when synced() waits after the new generation answers. */
-  private blindUntil = 0;
+  private readonly modulesDir: string;
 
   constructor(private readonly d: NginxPlaneDeps) {
     const nginx = d.nginx ?? findNginx();
-    if (!nginx) throw new Error('dataPlane "nginx": no nginx binary found (apt-get install nginx), or use dataPlane "node"');
+    if (!nginx) throw new Error(`dataPlane "nginx": no nginx binary found (${installHint}), or use dataPlane "node"`);
+    this.modulesDir = d.modulesDir ?? LUA_MODULES_DIR;
+    const problem = nginxLuaProblem(nginx, d.dir, this.modulesDir);
+    if (problem) throw new Error(`dataPlane "nginx": nginx does not load its Lua module (${problem}; ${installHint})`);
     this.nginx = nginx;
     this.spans = new SpanStore(d.traceCapacity);
-    mkdirSync(d.dir, { recursive: true });
     d.state.onChange(() => this.schedule());
   }
 
   private get conf(): string {
     return join(this.d.dir, 'nginx.conf');
+  }
+
+  private get controlSocket(): string {
+    return join(this.d.dir, 'control', 'control.sock');
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<string> {
@@ -104,25 +139,22 @@ export class NginxDataPlane implements DataPlaneView {
     this.log = new LogFollower(join(this.d.dir, 'access.log'), (line) => this.ingest(line));
     this.follow = setInterval(() => this.readLog(), 50);
     this.follow.unref();
-    this.delay = createServer((req, res) => {
-      // The fault delay: wait, then hand the request back to nginx's location that proxies it.
-      const u = new URL(req.url ?? '/', 'http://x');
-      setTimeout(() => {
-        res.writeHead(200, { 'x-accel-redirect': u.searchParams.get('to') ?? '/' });
-        res.end();
-      }, Number(u.searchParams.get('ms') ?? 0));
-    });
-    await new Promise<void>((r) => this.delay!.listen(0, '127.0.0.1', r));
     await this.stopLeftover();
     // An earlier run's lines are not this run's telemetry.
-    for (const f of ['access.log', 'access.log.old']) {
+    for (const f of ['access.log', 'access.log.old', join('control', 'control.sock')]) {
       try {
         unlinkSync(join(this.d.dir, f));
       } catch {
         // none
       }
     }
-    await this.apply();
+    mkdirSync(join(this.d.dir, 'lua'), { recursive: true });
+    writeFileSync(join(this.d.dir, 'lua', 'mesh.lua'), meshLua);
+    // The control socket's directory: only this process's user may reach the socket.
+    mkdirSync(join(this.d.dir, 'control'), { recursive: true, mode: 0o700 });
+    chmodSync(join(this.d.dir, 'control'), 0o700);
+    const o: NginxOptions = { dir: this.d.dir, port, host, logFile: join(this.d.dir, 'access.log'), controlSocket: this.controlSocket, modulesDir: this.modulesDir, workerProcesses: this.d.workerProcesses };
+    writeFileSync(this.conf, nginxConfig(o));
     const errors = join(this.d.dir, 'error.log');
     this.child = spawn(this.nginx, ['-p', this.d.dir, '-e', errors, '-c', this.conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child.stderr!.on('data', (b: Buffer) => this.d.log(`nginx: ${b.toString().trim()}`));
@@ -134,10 +166,13 @@ export class NginxDataPlane implements DataPlaneView {
     process.once('exit', kill);
     for (let i = 0; ; i++) {
       if (this.child.exitCode !== null) throw new Error(`nginx exited with ${this.child.exitCode}: ${readFileSync(errors, 'utf8').slice(-2000)}`);
-      if ((await this.answeredGeneration()) === this.loaded) break;
+      if (existsSync(this.controlSocket) && (await this.control('GET', '/telemetry').then(() => true, () => false))) break;
       if (i > 400) throw new Error(`nginx did not start: ${readFileSync(errors, 'utf8').slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 25));
     }
+    await this.apply();
+    this.pull = setInterval(() => void this.pullTelemetry(), 1000);
+    this.pull.unref();
     return `http://${host}:${port}`;
   }
 
@@ -162,92 +197,100 @@ export class NginxDataPlane implements DataPlaneView {
     }
   }
 
-  /** The generation nginx's workers serve now (a new connection reaches the newest workers). */
-  private answeredGeneration(): Promise<number | undefined> {
-    return new Promise((resolve) => {
-      const req = request({ host: this.host, port: this.port, path: '/.mesh/generation', headers: { host: '127.0.0.1', connection: 'close' }, timeout: 2000 }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c));
-        res.on('end', () => resolve(res.statusCode === 200 ? Number(body) : undefined));
+  /** A request to nginx's control server (its unix socket). */
+  private control(method: 'GET' | 'POST', path: string, body?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.controlSocket, method, path, headers: { host: 'control', ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}) }, timeout: 10_000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`nginx control ${path}: ${res.statusCode} ${text.slice(0, 200)}`))));
       });
-      req.on('error', () => resolve(undefined));
-      req.on('timeout', () => req.destroy());
-      req.end();
+      req.on('error', reject);
+      req.on('timeout', () => req.destroy(new Error(`nginx control ${path}: timed out`)));
+      req.end(body);
     });
   }
 
   private schedule(): void {
     if (this.pending || !this.child) return;
-    // Changes arriving together (a list, a release step) make one reload.
+    // Changes arriving together (a list, a release step) make one push.
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.applying = this.applying.then(() => this.apply()).catch((e: unknown) => this.d.log(`nginx configuration not applied: ${(e as Error).message}`));
-    }, 20);
+      this.applying = this.applying.then(() => this.apply()).catch((e: unknown) => this.d.log(`nginx rules not applied: ${(e as Error).message}`));
+    }, 5);
   }
 
-  private options(generation: number): NginxOptions {
-    const now = Date.now();
-    const ejected = new Set(this.endpoints_.entries().filter(([, h]) => h.ejectedUntil > now).map(([u]) => u));
-    return { dir: this.d.dir, port: this.port, host: this.host, logFile: join(this.d.dir, 'access.log'), delayUrl: `http://127.0.0.1:${(this.delay!.address() as AddressInfo).port}`, ejected, generation, workerProcesses: this.d.workerProcesses };
-  }
-
-  /** Writes the configuration of the rules in force; a service nginx refuses keeps its last good part. */
-  private async apply(): Promise<void> {
-    const generation = ++this.generation;
-    const o = this.options(generation);
-    const routings = this.d.state.all().sort((a, b) => `${a.service}.${a.namespace}`.localeCompare(`${b.service}.${b.namespace}`));
-    const keys = routings.map((r) => `${r.service}.${r.namespace}`);
-    const parts = new Map<string, ServiceConfig>();
-    const fresh = new Set<string>();
-    this.addresses = new Map();
-    routings.forEach((r) => {
-      const key = `${r.service}.${r.namespace}`;
-      // A service's names in the configuration stay its own for the life of this process, so a
-      // last good part kept beside others' new ones never shares a name with them.
-      let i = this.ids.get(key);
-      if (i === undefined) this.ids.set(key, (i = this.ids.size));
-      for (const urls of r.versions.values()) for (const u of urls) this.addresses.set(new URL(u).host, u);
-      try {
-        parts.set(key, serviceConfig(r, i, o));
-        fresh.add(key);
-      } catch (e) {
-        this.refuse(key, (e as Error).message);
-      }
-    });
-    let text = this.compose(keys, parts, fresh, o);
-    let problem = this.test(text);
-    if (problem) {
-      // Find the services nginx refuses, one at a time, and keep their last good parts.
-      for (const key of fresh) {
-        const good = this.good.get(key);
-        // Unchanged since nginx last took it (the generation comment aside).
-        const same = (c: ServiceConfig | undefined) => c && `${c.http.replace(/^#.*\n/, '')}${c.server}`;
-        if (good && same(good) === same(parts.get(key))) continue;
-        const alone = this.test(nginxConfig([parts.get(key)!], o));
-        if (alone) {
-          fresh.delete(key);
-          this.refuse(key, alone);
+  /** An endpoint's host as the address nginx connects to (names resolved by this process, once). */
+  private async resolve(routings: ServiceRouting[]): Promise<void> {
+    for (const r of routings) {
+      for (const urls of r.versions.values()) {
+        for (const u of urls) {
+          let host: string;
+          try {
+            host = endpointAddress(u).host;
+          } catch {
+            continue;
+          }
+          if (isIP(host) || this.resolved.has(host)) continue;
+          try {
+            this.resolved.set(host, (await lookup(host, { family: 4 })).address);
+          } catch (e) {
+            this.d.log(`endpoint ${u}: ${(e as Error).message}`);
+          }
         }
       }
-      text = this.compose(keys, parts, fresh, o);
-      problem = this.test(text);
-      if (problem) throw new Error(problem);
     }
-    for (const key of fresh) {
-      this.good.set(key, parts.get(key)!);
-      this.problems.delete(key);
+  }
+
+  /** Pushes the rules in force; a service whose rules nginx cannot run keeps its last good ones. */
+  private async apply(): Promise<void> {
+    const routings = this.d.state.all().sort((a, b) => `${a.service}.${a.namespace}`.localeCompare(`${b.service}.${b.namespace}`));
+    await this.resolve(routings);
+    const ip = (h: string) => (isIP(h) ? h : this.resolved.get(h) ?? h);
+    this.addresses = new Map();
+    const parts: Array<[string, string]> = [];
+    const fresh = new Map<string, string>();
+    for (const r of routings) {
+      const key = `${r.service}.${r.namespace}`;
+      for (const urls of r.versions.values()) {
+        for (const u of urls) {
+          try {
+            const a = endpointAddress(u);
+            this.addresses.set(`${ip(a.host)}:${a.port}`, u);
+          } catch {
+            // refused below
+          }
+        }
+      }
+      let src: string | undefined;
+      try {
+        src = serviceRules(r, ip);
+        fresh.set(key, src);
+      } catch (e) {
+        this.refuse(key, (e as Error).message);
+        src = this.good.get(key);
+      }
+      if (src !== undefined) parts.push([key, src]);
     }
-    for (const key of [...this.good.keys()]) if (!keys.includes(key)) this.good.delete(key);
-    writeFileSync(`${this.conf}.next`, text);
-    renameSync(`${this.conf}.next`, this.conf);
-    this.loaded = generation;
-    if (this.child?.pid === undefined) return;
-    const workers = this.workers();
-    this.retiring.push(...workers);
-    // Without /proc (the backend's permission model may not let it read there): nginx's master
-    // signals the old workers 100 ms after starting the new ones, so wait past that instead.
-    this.blindUntil = workers.length === 0 ? Infinity : 0;
-    this.child.kill('SIGHUP');
+    const now = Date.now();
+    const ejected = this.endpoints_.entries().filter(([, h]) => h.ejectedUntil > now).map(([u, h]) => `[${luaString(u)}]=${h.ejectedUntil}`);
+    parts.push(['@ejected', `return {${ejected.join(',')}}`], ['@samples', String(this.d.traceSamplesPerSecond ?? 100)]);
+    const body = parts.map(([k, src]) => `${k}\n${Buffer.byteLength(src)}\n${src}`).join('');
+    const answer = await this.control('POST', '/rules', body);
+    this.pushes++;
+    const refused = new Map(answer.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('\t')), l.slice(l.indexOf('\t') + 1)] as [string, string]));
+    for (const [key, src] of fresh) {
+      const why = refused.get(key);
+      if (why !== undefined) {
+        this.refuse(key, why);
+      } else {
+        this.good.set(key, src);
+        this.problems.delete(key);
+      }
+    }
+    const keys = new Set(routings.map((r) => `${r.service}.${r.namespace}`));
+    for (const key of [...this.good.keys()]) if (!keys.has(key)) this.good.delete(key);
   }
 
   private refuse(key: string, why: string): void {
@@ -255,18 +298,27 @@ export class NginxDataPlane implements DataPlaneView {
     this.d.log(`the rules of ${key} cannot run in nginx, the last good ones stay in force: ${why}`);
   }
 
-  private compose(keys: string[], parts: Map<string, ServiceConfig>, fresh: Set<string>, o: NginxOptions): string {
-    const chosen = [...keys].map((k) => (fresh.has(k) ? parts.get(k) : this.good.get(k))).filter((p): p is ServiceConfig => p !== undefined);
-    return nginxConfig(chosen, o);
-  }
-
-  /** nginx -t on a configuration: undefined when it loads, else nginx's complaint. */
-  private test(text: string): string | undefined {
-    const file = join(this.d.dir, 'nginx.test.conf');
-    writeFileSync(file, text);
-    const r = spawnSync(this.nginx, ['-t', '-q', '-p', this.d.dir, '-e', join(this.d.dir, 'test.log'), '-c', file], { encoding: 'utf8' });
-    if (r.status === 0) return undefined;
-    return (r.stderr || r.stdout || `nginx -t exited with ${r.status}`).replace(/^nginx: /gm, '').replace(new RegExp(file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'), 'nginx.conf').trim().split('\n')[0];
+  /** Adds what nginx counted since the last read to the telemetry. */
+  private pullTelemetry(): Promise<void> {
+    if (!this.child || this.stopped) return Promise.resolve();
+    this.pulling = this.pulling.then(async () => {
+      let text: string;
+      try {
+        text = await this.control('GET', '/telemetry');
+      } catch (e) {
+        if (!this.stopped) this.d.log(`nginx telemetry not read: ${(e as Error).message}`);
+        return;
+      }
+      for (const line of text.split('\n')) {
+        if (!line) continue;
+        const f = line.split('\t');
+        const edge = { namespace: f[2]!, source: f[3]!, service: f[4]!, version: f[5]! };
+        const second = Number(f[1]);
+        if (f[0] === 'c') this.telemetry_.add(edge, second, Number(f[6]), Number(f[7]), Number(f[8]) - 1, Number(f[9]));
+        else if (f[0] === 's') this.telemetry_.addDuration(edge, second, Number(f[6]));
+      }
+    });
+    return this.pulling;
   }
 
   /** Reads what nginx has written; rotates the file when it is large. */
@@ -279,7 +331,7 @@ export class NginxDataPlane implements DataPlaneView {
     }
   }
 
-  /** One access-log line: a span, the edge's telemetry, the endpoints' outcomes. */
+  /** One access-log line: a span (when sampled), the endpoints' outcomes. */
   private ingest(text: string): void {
     let line: NginxLogLine;
     try {
@@ -297,13 +349,12 @@ export class NginxDataPlane implements DataPlaneView {
     const status = Number(line.s) || 0;
     const parent = line.pa ? this.d.state.serviceOfTag(tagOf(line.pa)) : undefined;
     const source = parent && parent.namespace === namespace ? parent.service : parent ? `${parent.service}.${parent.namespace}` : line.src || 'ingress';
-    const version = line.mi ? line.mi.slice(line.mi.lastIndexOf('/') + 1) : line.v;
-    this.telemetry_.record({ namespace, source, service, version }, status, ms);
+    const version = line.v;
     const addrs = line.ua ? line.ua.split(/, | : /) : [];
     const codes = line.us ? line.us.split(/, | : /) : [];
     const urls = addrs.map((a) => this.addresses.get(a) ?? `http://${a}`);
-    if (routing && addrs.length) this.outcomes(routing, version, urls, codes);
-    if (line.mi) return;
+    if (routing?.breaker?.outlierDetection && addrs.length) this.outcomes(routing, version, urls, codes);
+    if (line.sa !== '1') return;
     const events: string[] = [];
     if (line.f === 'abort') events.push('fault-abort');
     if (line.f === 'delay') events.push('fault-delay');
@@ -316,7 +367,7 @@ export class NginxDataPlane implements DataPlaneView {
     });
   }
 
-  /** Counts each try's outcome; an endpoint newly ejected (or back) rewrites the configuration. */
+  /** Counts each try's outcome; an endpoint newly ejected (or back) is pushed to nginx. */
   private outcomes(routing: ServiceRouting, version: string, urls: string[], codes: string[]): void {
     const siblings = routing.versions.get(version) ?? [];
     const now = Date.now();
@@ -339,13 +390,15 @@ export class NginxDataPlane implements DataPlaneView {
     this.ejectionTimer = t;
   }
 
-  telemetry(): Promise<Telemetry> {
-    return Promise.resolve(this.telemetry_);
+  async telemetry(): Promise<Telemetry> {
+    await this.pullTelemetry();
+    return this.telemetry_;
   }
   endpoints(): Promise<Endpoints> {
     return Promise.resolve(this.endpoints_);
   }
   traces(): Promise<SpanStore> {
+    this.log?.read();
     return Promise.resolve(this.spans);
   }
 
@@ -354,61 +407,14 @@ export class NginxDataPlane implements DataPlaneView {
     this.log?.read();
   }
 
-  /** Once nginx serves the configuration of the rules in the state now. */
+  /** Once nginx has the rules in the state now (its workers take them on their next request). */
   async synced(): Promise<void> {
     if (this.pending) {
       clearTimeout(this.pending);
       this.pending = undefined;
-      this.applying = this.applying.then(() => this.apply()).catch((e: unknown) => this.d.log(`nginx configuration not applied: ${(e as Error).message}`));
+      this.applying = this.applying.then(() => this.apply()).catch((e: unknown) => this.d.log(`nginx rules not applied: ${(e as Error).message}`));
     }
     await this.applying;
-    const want = this.loaded;
-    for (let i = 0; i < 400; i++) {
-      const got = await this.answeredGeneration();
-      if (got !== undefined && got >= want) {
-        // A caller's kept-alive connection to an old worker is served by the old rules until
-        // that worker shuts down (it then closes its idle connections and finishes the rest).
-        const before = this.retiring.length;
-        this.retiring = this.retiring.filter(NginxDataPlane.serving);
-        // A worker names itself shutting down just before it closes its idle connections: a
-        // moment more, so that a caller has their close before its next request.
-        if (before > 0 && this.retiring.length === 0) this.blindUntil = Date.now() + 50;
-        if (this.blindUntil === Infinity) this.blindUntil = Date.now() + 250;
-        if (this.retiring.length === 0 && Date.now() >= this.blindUntil) return;
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error(`nginx did not load generation ${want}`);
-  }
-
-  /** nginx's worker processes (Linux /proc; empty elsewhere). */
-  private workers(): number[] {
-    const master = this.child?.pid;
-    if (master === undefined) return [];
-    try {
-      return readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-    } catch {
-      try {
-        return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-          try {
-            return readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]?.split(' ')[1] === String(master);
-          } catch {
-            return false;
-          }
-        }).map(Number);
-      } catch {
-        return [];
-      }
-    }
-  }
-
-  /** A worker of an earlier configuration that still takes requests on its kept-alive connections. */
-  private static serving(pid: number): boolean {
-    try {
-      return !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('shutting down');
-    } catch {
-      return false;
-    }
   }
 
   /** Graceful stop: nginx finishes the requests it has (SIGQUIT). */
@@ -416,6 +422,7 @@ export class NginxDataPlane implements DataPlaneView {
     this.stopped = true;
     clearTimeout(this.pending);
     clearTimeout(this.ejectionTimer);
+    clearInterval(this.pull);
     const child = this.child;
     if (child && child.exitCode === null) {
       await new Promise<void>((resolve) => {
@@ -427,12 +434,9 @@ export class NginxDataPlane implements DataPlaneView {
     clearInterval(this.follow);
     this.log?.read();
     this.log?.close();
-    this.delay?.closeAllConnections();
-    await new Promise<void>((r) => (this.delay ? this.delay.close(() => r()) : r()));
   }
 }
 
-/** Follows a file nginx appends lines to, across its rotation (rename, reopen by nginx, rest read). */
 class LogFollower {
   private fd?: number;
   private position = 0;

@@ -9,7 +9,7 @@ import { DataPlaneCluster } from './dataplane-cluster.js';
 import { LocalDataPlaneView, type DataPlaneView } from './dataplane-view.js';
 import { GrayReleaseController } from './gray-release.js';
 import { MeshState } from './mesh-state.js';
-import { chooseDataPlane, findNginx, NginxDataPlane } from './nginx-plane.js';
+import { chooseDataPlane, findNginx, installHint, NginxDataPlane, nginxLuaProblem } from './nginx-plane.js';
 import { Telemetry } from './telemetry.js';
 import { SpanStore } from './tracing.js';
 import { meshGroup, meshVersion, plurals, type MeshKind } from './types.js';
@@ -20,7 +20,7 @@ import { meshGroup, meshVersion, plurals, type MeshKind } from './types.js';
 
 const backend = createExtensionBackend();
 const log = (msg: string) => process.stderr.write(`${JSON.stringify({ level: 'info', extension: backend.name, msg })}\n`);
-const config = backend.config as { traceCapacity?: number; analysisIntervalSeconds?: number; dataplaneWorkers?: number; dataPlane?: 'node' | 'nginx' | 'auto' };
+const config = backend.config as { traceCapacity?: number; analysisIntervalSeconds?: number; dataplaneWorkers?: number; dataPlane?: 'node' | 'nginx' | 'auto'; traceSamplesPerSecond?: number };
 
 const state = new MeshState(log);
 const traceCapacity = config.traceCapacity ?? 20_000;
@@ -28,14 +28,16 @@ const traceCapacity = config.traceCapacity ?? 20_000;
 // this process (on 2 cores, where workers measured slower than one process, that is 1); 1: the
 // data plane runs in this process.
 const workers = config.dataplaneWorkers || Math.max(1, availableParallelism() - 1);
-// The native plane (nginx, run by this process) when asked for, or on `auto` when the binary is
-// there; else the Node plane (the default: it needs nothing installed and has no reload to race
-// with kept-alive clients; see docs/servicemesh.md).
-const choice = config.dataPlane ?? 'node';
+// The native plane (nginx with its Lua module, run by this process) when asked for, or on `auto`
+// (the default) when it is installed; else the Node plane, which needs nothing installed.
+const choice = config.dataPlane ?? 'auto';
 const found = choice === 'node' ? undefined : findNginx();
-const nginx = chooseDataPlane(choice, found) === 'nginx' ? found : undefined;
+const nginxDir = join(backend.dataDir, 'nginx');
+const luaProblem = found ? nginxLuaProblem(found, nginxDir) : 'no nginx binary';
+const nginx = chooseDataPlane(choice, found, luaProblem === undefined) === 'nginx' ? found : undefined;
+if (choice === 'auto' && !nginx) log(`dataPlane "auto": the Node data plane, since nginx with its Lua module cannot run here (${luaProblem}; ${installHint} for the native one)`);
 const dataplane: DataPlaneView & { listen(port: number): Promise<string> } = nginx
-  ? new NginxDataPlane({ state, dir: join(backend.dataDir, 'nginx'), traceCapacity, log, nginx, workerProcesses: workers })
+  ? new NginxDataPlane({ state, dir: nginxDir, traceCapacity, log, nginx, workerProcesses: workers, ...(config.traceSamplesPerSecond !== undefined ? { traceSamplesPerSecond: config.traceSamplesPerSecond } : {}) })
   : workers > 1
     ? new DataPlaneCluster({ state, workers, traceCapacity, log })
     : new LocalDataPlaneView(new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(traceCapacity), log }));
@@ -64,7 +66,7 @@ const releases = new GrayReleaseController({
 // Rules first, so the first proxied request already has them; then the listeners.
 await Promise.all(watchers.map((w) => w.synced));
 dataplaneUrl = await dataplane.listen(port);
-log(`data plane listening on ${dataplaneUrl} (${nginx ? `nginx ${nginx}, ${workers} worker processes` : workers > 1 ? `${workers} worker processes` : 'in the backend process'})`);
+log(`data plane (dataPlane "${choice}": ${nginx ? 'nginx' : 'node'}) listening on ${dataplaneUrl} (${nginx ? `nginx ${nginx} with its Lua module, ${workers} worker processes` : workers > 1 ? `${workers} worker processes` : 'in the backend process'})`);
 releases.start();
 await backend.listen();
 process.once('exit', () => {

@@ -74,6 +74,28 @@ export class Telemetry {
     slot.hist[f]!++;
   }
 
+  /**
+   * Requests counted elsewhere (nginx's Lua module): `count` of them in `second` with this code,
+   * in the fine latency bucket `fine` and the exported bucket `bucket` (indexes as record() makes them).
+   */
+  add(edge: Edge, second: number, code: number, fine: number, bucket: number, count: number): void {
+    const s = this.stats(edge);
+    s.codes.set(code, (s.codes.get(code) ?? 0) + count);
+    s.buckets[Math.min(bucket, BUCKETS.length)]! += count;
+    s.count += count;
+    const slot = this.slot(s, second);
+    slot.count += count;
+    if (code >= 500 || code === 0) slot.errors += count;
+    slot.hist[Math.min(fine, FINE.length)]! += count;
+  }
+
+  /** Their summed latency (ms), with add(). */
+  addDuration(edge: Edge, second: number, ms: number): void {
+    const s = this.stats(edge);
+    s.sumSeconds += ms / 1000;
+    this.slot(s, second).sumMs += ms;
+  }
+
   /** Everything, with the per-second slots of the last `seconds` only. */
   snapshot(seconds = SECONDS): TelemetrySnapshot {
     const from = Math.floor(this.now() / 1000) - seconds + 1;

@@ -1,12 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MeshState } from '../src/mesh-state.js';
-import { nginxConfig, quote, serviceConfig, type NginxOptions } from '../src/nginx-config.js';
-import { chooseDataPlane, findNginx } from '../src/nginx-plane.js';
+import { luaString, nginxConfig, retryVariant, serviceRules, type NginxOptions } from '../src/nginx-config.js';
+import { chooseDataPlane, findNginx, nginxLuaProblem } from '../src/nginx-plane.js';
 
-// The nginx configuration written from the rules, read as text: what each rule becomes and what
-// is refused before nginx is asked (nginx-plane.test.ts runs these configurations in real nginx).
+// What the nginx plane writes, read as text: nginx.conf (the same whatever the rules) and each
+// service's rules as the Lua table pushed to nginx, and what is refused before nginx is asked
+// (nginx-plane.test.ts runs them in real nginx).
 
-const o: NginxOptions = { dir: '/d', port: 8000, logFile: '/d/access.log', delayUrl: 'http://127.0.0.1:9001', generation: 7 };
+const o: NginxOptions = { dir: '/d', port: 8000, logFile: '/d/access.log', controlSocket: '/d/control/control.sock', modulesDir: '/usr/lib/nginx/modules' };
 const meta = (name: string) => ({ name, namespace: 'shop' });
 
 function routingOf(routes: unknown[], versions: Array<[string, string[]]> = [['v1', ['http://127.0.0.1:1', 'http://127.0.0.1:2']], ['v2', ['http://127.0.0.1:3']]], breaker?: unknown) {
@@ -17,57 +21,50 @@ function routingOf(routes: unknown[], versions: Array<[string, string[]]> = [['v
   return state.lookup('catalog', 'shop')!;
 }
 
-describe('the nginx configuration of the mesh rules', () => {
-  it('writes weights as split_clients, retries as listed endpoints and proxy_next_upstream', () => {
-    const c = serviceConfig(routingOf([{ destinations: [{ version: 'v1', weight: 90 }, { version: 'v2', weight: 10 }], retries: { attempts: 2, perTryTimeoutMs: 250, retryOn: ['gateway-error'] }, timeoutMs: 1000 }]), 0, o);
-    expect(c.http).toContain('split_clients "${request_id}s0r0" $s0_r0_v {\n  90% "v1";\n  * "v2";\n}');
-    // Each endpoint three times (1 + 2 attempts), interleaved.
-    expect(c.http.match(/server 127\.0\.0\.1:\d/g)!.slice(0, 6)).toEqual(['server 127.0.0.1:1', 'server 127.0.0.1:2', 'server 127.0.0.1:1', 'server 127.0.0.1:2', 'server 127.0.0.1:1', 'server 127.0.0.1:2']);
-    expect(c.server).toContain('proxy_next_upstream timeout non_idempotent http_502 http_503 http_504;');
-    expect(c.server).toContain('proxy_next_upstream_tries 3;');
-    expect(c.server).toContain('proxy_next_upstream_timeout 1000ms;');
-    expect(c.server).toContain('proxy_read_timeout 250ms;');
-    expect(c.server).toContain('server_name catalog.shop;');
+describe('the rules pushed to nginx and its configuration', () => {
+  it('writes weights as cumulative shares, retries as a retry location with tries and timeouts', () => {
+    const lua = serviceRules(routingOf([{ destinations: [{ version: 'v1', weight: 90 }, { version: 'v2', weight: 10 }], retries: { attempts: 2, perTryTimeoutMs: 250, retryOn: ['gateway-error'] }, timeoutMs: 1000 }]));
+    expect(lua).toContain('versions={"v1","v2"},cum={90,100},variant="tg",tries=3,perTry=250,timeout=1000');
+    expect(lua).toContain('["v1"]={{"127.0.0.1",1,"http://127.0.0.1:1"},{"127.0.0.1",2,"http://127.0.0.1:2"}}');
+    expect(lua).toMatch(/^return \{service="catalog",namespace="shop",tag="[0-9a-f]{8}",default="v1",/);
   });
 
-  it('marks ejected endpoints down, unless every endpoint of the version is', () => {
-    const r = routingOf([], undefined, { connectionPool: { maxConnections: 10, maxRequests: 5 } });
-    const one = serviceConfig(r, 0, { ...o, ejected: new Set(['http://127.0.0.1:1']) });
-    expect(one.http).toContain('server 127.0.0.1:1 max_fails=0 max_conns=5 down;');
-    expect(one.http).toContain('server 127.0.0.1:2 max_fails=0 max_conns=5;');
-    expect(one.server).toContain('limit_conn mesh_requests 5;');
-    const all = serviceConfig(r, 0, { ...o, ejected: new Set(['http://127.0.0.1:3']) });
-    expect(all.http).toContain('server 127.0.0.1:3 max_fails=0 max_conns=5;');
-    // No retries asked: a request that got no answer is sent once more (each endpoint is listed twice).
-    expect(one.server).toContain('proxy_next_upstream error;\n    proxy_next_upstream_tries 2;');
+  it('maps retryOn to the locations nginx has (proxy_next_upstream cannot be set per request)', () => {
+    const route = (retryOn?: string[]) => routingOf([{ destinations: [{ version: 'v1' }], retries: { attempts: 1, ...(retryOn ? { retryOn } : {}) } }]).routes[0];
+    expect(retryVariant(undefined)).toBe('n');
+    expect(retryVariant(route())).toBe('te5');
+    expect(retryVariant(route(['connect-failure']))).toBe('te');
+    expect(retryVariant(route(['gateway-error', 'reset']))).toBe('teg');
+    expect(retryVariant(route(['retriable-4xx']))).toBe('t');
+    const conf = nginxConfig(o);
+    expect(conf).toContain('location @teg {\n      proxy_next_upstream timeout non_idempotent error http_502 http_503 http_504;');
+    expect(conf).toContain('location @t5_m {\n      mirror /.mesh/mirror;');
   });
 
-  it('joins matches: conditions of a match with AND, matches of a route with OR, the first route matching', () => {
-    const c = serviceConfig(routingOf([
-      { match: [{ headers: { 'X-User': { prefix: 'a.b' } }, cookies: { group: { exact: 'beta' } } }, { pathPrefix: '/api' }], destinations: [{ version: 'v2' }] },
+  it('writes breakers, matches (AND within, OR between) and releases', () => {
+    const lua = serviceRules(routingOf([
+      { match: [{ headers: { 'X-User': { prefix: 'a.b' } }, cookies: { group: { regex: 'beta-[0-9]+' } } }, { pathPrefix: '/api' }], destinations: [{ version: 'v2' }] },
       { destinations: [{ version: 'v1' }] },
-    ]), 0, o);
-    expect(c.http).toContain('map $http_x_user $s0_r0_m0_c0 {\n  "~^a\\\\.b" 1;');
-    expect(c.http).toContain('map ${cookie_group} $s0_r0_m0_c1 {\n  "~^beta$" 1;');
-    expect(c.http).toContain('map "${s0_r0_m0_c0}${s0_r0_m0_c1}" $s0_r0_m0 {\n  11 1;');
-    expect(c.http).toContain('map "${s0_r0_m0}${s0_r0_m1}" $s0_r0 {\n  ~1 1;');
-    expect(c.http).toContain('map "${s0_r0}1" $s0_route {\n  "~^1" r0;\n  "~^01" r1;\n  default d;\n}');
+    ], undefined, { connectionPool: { maxRequests: 5 }, outlierDetection: { consecutive5xxErrors: 3 } }));
+    expect(lua).toContain('match={{{1,"http_x_user",2,"a.b"},{1,"cookie_group",3,"^(?:beta-[0-9]+)$"}},{{2,"",2,"/api"}}}');
+    expect(lua).toContain('od=true,maxRequests=5');
   });
 
-  it('refuses what nginx cannot hold, naming it', () => {
-    expect(() => serviceConfig(routingOf([{ match: [{ headers: { 'x_user': { exact: 'a' } } }], destinations: [{ version: 'v1' }] }]), 0, o)).toThrow(/header "x_user"/);
-    expect(() => serviceConfig(routingOf([{ match: [{ headers: { 'x-user': { exact: 'a\u0000' } } }], destinations: [{ version: 'v1' }] }]), 0, o)).toThrow(/control character/);
-    expect(() => serviceConfig(routingOf([], [['v1', ['https://127.0.0.1:1']]]), 0, o)).toThrow(/http:\/\/ endpoints only/);
-    expect(() => serviceConfig(routingOf([{ destinations: [{ version: 'v1' }], fault: { abort: { percent: 5, httpStatus: 600 } } }]), 0, o)).toThrow(/200–599/);
-    expect(quote('a"b\\c')).toBe('"a\\"b\\\\c"');
+  it('refuses what nginx cannot hold, naming it, and writes any string Lua reads back as it was', () => {
+    expect(() => serviceRules(routingOf([{ match: [{ headers: { 'x_user': { exact: 'a' } } }], destinations: [{ version: 'v1' }] }]))).toThrow(/header "x_user"/);
+    expect(() => serviceRules(routingOf([], [['v1', ['https://127.0.0.1:1']]]))).toThrow(/http:\/\/ endpoints only/);
+    expect(() => serviceRules(routingOf([{ destinations: [{ version: 'v1' }], fault: { abort: { percent: 5, httpStatus: 600 } } }]))).toThrow(/200–599/);
+    expect(luaString('a"b\\c\n\u00e9]]')).toBe('"a\\"b\\\\c\\010\\195\\169]]"');
   });
 
-  it('puts the generation, the log socket and the trace context in the configuration around the services', () => {
-    const text = nginxConfig([serviceConfig(routingOf([]), 0, o)], o);
-    expect(text).toContain('location = /.mesh/generation { return 200 "7"; }');
+  it('loads the Lua module and has the control socket, the sampled-span log and the trace context in nginx.conf', () => {
+    const text = nginxConfig(o);
+    expect(text.indexOf('load_module /usr/lib/nginx/modules/ndk_http_module.so;')).toBeLessThan(text.indexOf('load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;'));
+    expect(text).toContain('lua_package_path "/d/lua/?.lua;/usr/share/lua/5.1/?.lua;;";');
+    expect(text).toContain('listen unix:/d/control/control.sock;');
     expect(text).toContain('access_log /d/access.log mesh buffer=64k flush=100ms if=$mesh_log;');
-    expect(text).toContain('proxy_set_header traceparent "00-$mesh_trace-$mesh_span-$mesh_flags";');
-    expect(text).toMatch(/set \$mesh_span "\$\{mesh_rand\}[0-9a-f]{8}";/);
+    expect(text).toContain('proxy_set_header traceparent $mesh_traceparent;');
+    expect(text).toContain('balancer_by_lua_block { mesh.balance() }\n    # Idle');
   });
 });
 
@@ -78,6 +75,18 @@ describe('the data plane chosen by the dataPlane setting', () => {
     expect(chooseDataPlane('auto', '/usr/sbin/nginx')).toBe('nginx');
     expect(chooseDataPlane('node', '/usr/sbin/nginx')).toBe('node');
     expect(chooseDataPlane('nginx', '/usr/sbin/nginx')).toBe('nginx');
-    expect(() => chooseDataPlane('nginx', undefined)).toThrow(/apt-get install nginx/);
+    expect(() => chooseDataPlane('nginx', undefined)).toThrow(/apt-get install nginx-light libnginx-mod-http-lua/);
+    // nginx without its Lua module: auto falls back to node, nginx is refused, naming the package.
+    expect(chooseDataPlane('auto', '/usr/sbin/nginx', false)).toBe('node');
+    expect(() => chooseDataPlane('nginx', '/usr/sbin/nginx', false)).toThrow(/Lua module.*libnginx-mod-http-lua/);
+    // Asked of nginx itself: Debian's modules load (npm test's pretest installs them), others do not.
+    const dir = mkdtempSync(join(tmpdir(), 'mortise-mesh-lua-'));
+    try {
+      const nginx = findNginx()!;
+      expect(nginxLuaProblem(nginx, dir)).toBeUndefined();
+      expect(nginxLuaProblem(nginx, dir, '/nonexistent')).toMatch(/nonexistent\/ndk_http_module\.so/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

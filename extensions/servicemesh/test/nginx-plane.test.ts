@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as netServer, type AddressInfo } from 'node:net';
+import { connect, createServer as netServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -53,7 +53,7 @@ describe('the nginx data plane', () => {
   beforeAll(async () => {
     if (!nginx) throw new Error('these tests run the real nginx data plane and no nginx binary was found: apt-get install nginx');
     dir = mkdtempSync(join(tmpdir(), 'mortise-mesh-nginx-'));
-    plane = new NginxDataPlane({ state, dir, traceCapacity: 50_000, log: (m) => logs.push(m) });
+    plane = new NginxDataPlane({ state, dir, traceCapacity: 50_000, log: (m) => logs.push(m), traceSamplesPerSecond: 1_000_000 });
     url = await plane.listen(await freePort());
     const common = { MESH_URL: url, NAMESPACE: 'shop' };
     const inventory = await startShopService({ ...common, NAME: 'inventory' });
@@ -140,9 +140,10 @@ describe('the nginx data plane', () => {
     expect(timed.every((a) => a.status === 200 && a.version === 'v2')).toBe(true);
     expect(Math.abs(delayed.length / 200 - 0.5)).toBeLessThanOrEqual(0.12);
     expect(delayed.every((a) => a.ms >= 290)).toBe(true);
-    // A request with a body is not delayed (nginx would send it on as GET without its body).
+    // A request with a body is delayed too, and reaches the endpoint whole.
     const posted = await Promise.all(Array.from({ length: 40 }, () => send('catalog.shop', {}, { method: 'POST', body: 'x' })));
-    expect(posted.filter((a) => a.fault === 'delay')).toEqual([]);
+    expect(posted.every((a) => a.status === 200)).toBe(true);
+    expect(posted.filter((a) => a.fault === 'delay').length).toBeGreaterThan(5);
   }, 60_000);
 
   it('joins a trace across three services, naming each caller', async () => {
@@ -226,7 +227,7 @@ describe('the nginx data plane', () => {
     expect(after.map((a) => a.status)).toEqual(Array(40).fill(200));
   }, 30_000);
 
-  it('reloads on a rule change without dropping requests in flight', async () => {
+  it('applies a rule change without dropping requests in flight', async () => {
     const slow = createServer((_req, res) => setTimeout(() => res.end('slow'), 700));
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
     servers.push(slow);
@@ -242,25 +243,109 @@ describe('the nginx data plane', () => {
     expect((await send('slow.shop')).version).toBe('v2');
   }, 30_000);
 
+  it('changes rules under load with no connection reset on kept-alive client connections (GETs and POSTs back to back)', async () => {
+    const answer = (v: string) => createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end(v));
+    });
+    const backends = [answer('v1'), answer('v2')];
+    for (const b of backends) {
+      await new Promise<void>((r) => b.listen(0, '127.0.0.1', r));
+      servers.push(b);
+    }
+    const at = (b: Server) => `http://127.0.0.1:${(b.address() as AddressInfo).port}`;
+    svc('ka', [['v1', [at(backends[0]!)]], ['v2', [at(backends[1]!)]]]);
+    await plane.synced();
+    const pushesBefore = plane.pushes;
+    const { port } = new URL(url);
+    let stop = false;
+    const failures: string[] = [];
+    // A raw HTTP/1.1 client: one connection, each request sent the moment the previous answer ends.
+    const client = (id: number) => new Promise<{ answers: number; bodies: Set<string> }>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1');
+      let buffer = Buffer.alloc(0);
+      let answers = 0;
+      const bodies = new Set<string>();
+      const sendNext = () => {
+        if (stop) return socket.end();
+        const post = (answers + id) % 2 === 0;
+        const body = `payload ${answers}`;
+        socket.write(post
+          ? `POST /items HTTP/1.1\r\nHost: ka.shop\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+          : 'GET /items HTTP/1.1\r\nHost: ka.shop\r\n\r\n');
+      };
+      socket.on('connect', sendNext);
+      socket.on('data', (chunk: Buffer) => {
+        buffer = Buffer.concat([buffer, chunk]);
+        for (;;) {
+          const end = buffer.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const head = buffer.toString('latin1', 0, end);
+          const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? NaN);
+          if (!Number.isFinite(length)) {
+            failures.push(`connection ${id}: an answer without content-length: ${head}`);
+            return socket.destroy();
+          }
+          if (buffer.length < end + 4 + length) return;
+          const status = head.slice(9, 12);
+          const text = buffer.toString('utf8', end + 4, end + 4 + length);
+          buffer = buffer.subarray(end + 4 + length);
+          if (status !== '200') failures.push(`connection ${id}: ${status} ${text}`);
+          bodies.add(text);
+          answers++;
+          sendNext();
+        }
+      });
+      socket.on('error', (e) => failures.push(`connection ${id}: ${e.message}`));
+      socket.on('close', () => {
+        if (!stop) failures.push(`connection ${id} closed by the data plane after ${answers} answers`);
+        resolve({ answers, bodies });
+      });
+    });
+    const clients = Array.from({ length: 8 }, (_, i) => client(i));
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      rule('ka', 'ka', [{ destinations: [{ version: i % 2 === 0 ? 'v2' : 'v1' }] }]);
+      await plane.synced();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    stop = true;
+    const done = await Promise.all(clients);
+    expect(failures).toEqual([]);
+    expect(plane.pushes - pushesBefore).toBeGreaterThanOrEqual(30);
+    // Every connection saw both versions: the changes reached kept-alive connections.
+    expect(done.every((c) => c.answers > 20 && c.bodies.has('v1') && c.bodies.has('v2'))).toBe(true);
+  }, 60_000);
+
+  it('respects the caller\'s sampled flag: an unsampled trace records no span on any hop', async () => {
+    rule('canary', 'catalog', [{ destinations: [{ version: 'v1' }] }]);
+    await plane.synced();
+    const unsampled = 'ef'.repeat(16);
+    const sampled = '12'.repeat(16);
+    expect((await send('frontend.shop', { traceparent: `00-${unsampled}-${'cd'.repeat(8)}-00` })).status).toBe(200);
+    expect((await send('frontend.shop', { traceparent: `00-${sampled}-${'cd'.repeat(8)}-01` })).status).toBe(200);
+    for (let i = 0; i < 100 && plane.spans.spansOf(sampled).length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(plane.spans.spansOf(sampled).map((s) => s.service).sort()).toEqual(['catalog', 'frontend', 'inventory']);
+    // The hops after the first were given the flag on (else they would have started recording).
+    expect(plane.spans.spansOf(unsampled)).toEqual([]);
+  }, 30_000);
+
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'eve' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
     await plane.synced();
     expect(await send('catalog.shop', { 'x-user': 'eve' })).toMatchObject({ status: 200, version: 'v2' });
-    // JavaScript reads \u0061 as "a"; PCRE refuses \u: nginx -t fails, the service keeps its rules.
+    // JavaScript reads \u0061 as "a"; PCRE refuses \u: nginx refuses the push, the service keeps its rules.
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { regex: '\\u0061' } } }], destinations: [{ version: 'v1' }] }]);
     rule('inventory', 'inventory', [{ destinations: [{ version: 'v1' }], fault: { abort: { percent: 100, httpStatus: 599 } } }]);
     await plane.synced();
     expect(plane.problems.get('catalog.shop')).toMatch(/PCRE|\\u/);
     expect((await send('catalog.shop', { 'x-user': 'eve' })).version).toBe('v2');
-    // The other service's change took effect in the same reload.
+    // The other service's change took effect in the same push.
     expect((await send('inventory.shop')).status).toBe(599);
-    // A header name nginx cannot read, a control character: refused before nginx is asked.
+    // A header name nginx cannot read: refused before nginx is asked.
     rule('canary', 'catalog', [{ match: [{ headers: { 'x user': { exact: 'a' } } }], destinations: [{ version: 'v1' }] }]);
     await plane.synced();
     expect(plane.problems.get('catalog.shop')).toMatch(/header "x user"/);
-    rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'a\nb' } } }], destinations: [{ version: 'v1' }] }]);
-    await plane.synced();
-    expect(plane.problems.get('catalog.shop')).toMatch(/control character/);
     expect((await send('catalog.shop', { 'x-user': 'eve' })).version).toBe('v2');
     // Quotes and backslashes in a value are written so that nginx reads them back as they were.
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'a"b\\c;{}$x' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);

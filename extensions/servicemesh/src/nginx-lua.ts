@@ -1,0 +1,384 @@
+// The Lua module the native data plane's nginx runs (Debian's libnginx-mod-http-lua, LuaJIT and
+// lua-resty-core), written to <dir>/lua/mesh.lua when nginx starts. nginx's configuration never
+// changes with the rules (nginx-config.ts): the backend pushes each service's compiled rules, as a
+// Lua table literal, through a control socket only it can reach; they are kept in a shared dict
+// and every worker takes the new ones on its next request, so a rule change or an ejection needs
+// no reload and no kept-alive connection is ever closed for it (the way ingress-nginx does it).
+//
+// Per request: route() (access phase) picks the route, version, fault and mirror and starts or
+// continues the W3C trace; balance() (balancer phase) picks the endpoint, skipping ejected ones,
+// with the route's tries and per-try timeouts; log() counts the edge's request, response code and
+// latency bucket in a per-worker table that a timer adds to a shared dict every 100 ms, which the
+// backend reads (take_telemetry) instead of a log line per request. Spans are logged as JSON lines
+// only for sampled traces (and every request of a service with outlier detection, whose tries the
+// backend counts).
+
+export const meshLua = String.raw`
+local M = {}
+local ngx = ngx
+local var = ngx.var
+local rules = ngx.shared.mesh_rules
+local live = ngx.shared.mesh_live
+local balancer = require "ngx.balancer"
+local re_find = ngx.re.find
+local random = math.random
+local now = ngx.now
+local sub, find, gmatch = string.sub, string.find, string.gmatch
+local floor, log, min, max, ceil = math.floor, math.log, math.min, math.max, math.ceil
+
+local version = false
+local services = {}
+local tags = {}
+local ejected = {}
+local cursor = {}
+local samples = 100
+local tokens, refilled = 0, 0
+local acc, sums = {}, {}
+
+local function load_rules()
+  local v = rules:get("version")
+  if v == version then return end
+  version = v
+  local fresh, fresh_tags = {}, {}
+  for key in gmatch(rules:get("keys") or "", "[^\n]+") do
+    local src = rules:get("svc:" .. key)
+    local f = src and loadstring(src, "=" .. key)
+    if f then
+      local ok, s = pcall(f)
+      if ok then
+        fresh[key] = s
+        fresh_tags[s.tag] = s
+      end
+    end
+  end
+  services, tags = fresh, fresh_tags
+  local e = rules:get("ejected")
+  local f = e and loadstring(e)
+  ejected = f and f() or {}
+  samples = (rules:get("samples") or 100) / ngx.worker.count()
+end
+
+-- A new trace is sampled while this worker's bucket has a token: every trace at low traffic,
+-- samples/s (divided among the workers) under load.
+local function sample_new()
+  if samples <= 0 then return false end
+  local t = now()
+  tokens = min(samples, tokens + (t - refilled) * samples)
+  refilled = t
+  if tokens >= 1 then
+    tokens = tokens - 1
+    return true
+  end
+  return false
+end
+
+-- A condition: {kind (1 header or cookie variable, 2 the path), variable, how (1 exact, 2 prefix, 3 regex), value}.
+local function holds(c)
+  local v
+  if c[1] == 2 then v = var.request_uri else v = var[c[2]] end
+  if v == nil then return false end
+  local how, s = c[3], c[4]
+  if how == 1 then return v == s end
+  if how == 2 then return sub(v, 1, #s) == s end
+  return re_find(v, s, "jo") ~= nil
+end
+
+local function route_matches(r)
+  local alternatives = r.match
+  if not alternatives then return true end
+  for i = 1, #alternatives do
+    local all = alternatives[i]
+    local ok = true
+    for j = 1, #all do
+      if not holds(all[j]) then ok = false break end
+    end
+    if ok then return true end
+  end
+  return false
+end
+
+local function answer(status, body)
+  ngx.status = status
+  ngx.header["content-type"] = "text/plain"
+  ngx.print(body)
+  return ngx.exit(status)
+end
+
+local TRACEPARENT = "^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"
+
+function M.route()
+  load_rules()
+  local host = var.host
+  local s = services[host]
+  if not s then
+    if var.uri == "/healthz" and not find(host, "^[a-z0-9-]+%.[a-z0-9-]+$") then return answer(200, "ok\n") end
+    if find(host, "^[a-z0-9-]+%.[a-z0-9-]+$") then return answer(404, "no MeshService " .. host .. "\n") end
+    return answer(400, "the mesh routes by Host: <service>.<namespace>\n")
+  end
+
+  -- W3C trace context: the caller's trace continued (its sampled flag respected), or a new one.
+  local tp = var.http_traceparent
+  local rid = var.request_id
+  local trace, parent, flags
+  if tp and #tp == 55 and re_find(tp, TRACEPARENT, "jo") then
+    trace, parent, flags = sub(tp, 4, 35), sub(tp, 37, 52), sub(tp, 54, 55)
+  else
+    trace, flags = rid, sample_new() and "01" or "00"
+  end
+  local span = sub(rid, 25, 32) .. s.tag
+  var.mesh_traceparent = "00-" .. trace .. "-" .. span .. "-" .. flags
+  if parent then var.mesh_parent = parent end
+  local sampled = tonumber(flags, 16) % 2 == 1
+  if sampled or s.od then
+    var.mesh_log = "1"
+    var.mesh_trace = trace
+    var.mesh_span = span
+    if sampled then var.mesh_sampled = "1" end
+  end
+
+  local routes = s.routes
+  local rt, ri = nil, "d"
+  for i = 1, #routes do
+    if route_matches(routes[i]) then rt, ri = routes[i], i break end
+  end
+  local v, mirror
+  local g = s.gray
+  if g then
+    if g.header and holds(g.header) then v = g.canary
+    elseif g.weight >= 100 then v = g.canary
+    elseif g.weight <= 0 then v = g.stable
+    else v = random() * 100 < g.weight and g.canary or g.stable end
+    mirror = g.mirror
+  elseif rt then
+    local roll = random() * 100
+    local vs, cum = rt.versions, rt.cum
+    v = vs[#vs]
+    for k = 1, #cum do
+      if roll < cum[k] then v = vs[k] break end
+    end
+  else
+    v = s.default
+  end
+  var.mesh_svc = host
+  var.mesh_version = v
+  var.mesh_route = ri
+
+  if s.maxRequests then
+    local n = live:incr("rq:" .. host, 1, 0)
+    var.mesh_counted = "1"
+    if n > s.maxRequests then
+      ngx.header["x-mesh-overflow"] = "1"
+      return answer(503, "too many requests in flight to " .. host .. "\n")
+    end
+  end
+  local variant = "n"
+  if rt then
+    local abort = rt.abort
+    if abort and random() * 100 < abort[1] then
+      var.mesh_fault = "abort"
+      return answer(abort[2], "fault injected\n")
+    end
+    local delay = rt.delay
+    if delay and random() * 100 < delay[1] then
+      var.mesh_fault = "delay"
+      ngx.sleep(delay[2] / 1000)
+    end
+    if rt.mirror then mirror = rt.mirror end
+    variant = rt.variant
+  end
+  if mirror and (mirror[2] >= 100 or random() * 100 < mirror[2]) then
+    var.mesh_mirror = mirror[1]
+    var.mesh_shadow = s.service .. "-shadow." .. s.namespace
+    variant = variant .. "_m"
+  end
+  if variant ~= "n" then return ngx.exec("@" .. variant) end
+end
+
+local function pick(b)
+  local eps = b.eps
+  local n = #eps
+  local c = cursor[b.key] or 0
+  local t = now() * 1000
+  for k = 1, n do
+    local e = eps[(c + k - 1) % n + 1]
+    local u = ejected[e[3]]
+    if not u or u <= t then
+      cursor[b.key] = c + k
+      return e
+    end
+  end
+  -- Every endpoint ejected: all serve (Envoy's panic threshold, as the Node plane).
+  cursor[b.key] = c + 1
+  return eps[c % n + 1]
+end
+
+function M.balance()
+  local ctx = ngx.ctx
+  local b = ctx.mesh
+  if not b then
+    local svc, v = var.mesh_svc, var.mesh_version
+    local s = services[svc]
+    local eps = s and s.versions[v]
+    if not eps then return ngx.exit(502) end
+    local ri = var.mesh_route
+    local rt = ri ~= "d" and s.routes[tonumber(ri)] or nil
+    b = { eps = eps, key = svc .. "/" .. v, per = rt and rt.perTry }
+    ctx.mesh = b
+    -- Without retries, an idempotent request that got no answer is sent once more (as undici does).
+    local tries = rt and rt.tries or 2
+    if tries > 1 then balancer.set_more_tries(tries - 1) end
+    if rt and rt.timeout then b.deadline = ngx.req.start_time() + rt.timeout / 1000 end
+  end
+  local e = pick(b)
+  local per = b.per
+  if b.deadline then
+    -- The route's timeout bounds the whole request, retries included.
+    local left = max(1, (b.deadline - now()) * 1000)
+    if not per or left < per then per = left end
+  end
+  if per then balancer.set_timeouts(min(per, 5000) / 1000, per / 1000, per / 1000) end
+  local ok, err = balancer.set_current_peer(e[1], e[2])
+  if not ok then ngx.log(ngx.ERR, "mesh: ", err) end
+end
+
+function M.balance_mirror()
+  local s = services[var.mesh_svc]
+  local v = var.mesh_mirror
+  local eps = s and s.versions[v]
+  if not eps then return ngx.exit(502) end
+  local e = pick({ eps = eps, key = var.mesh_svc .. "/" .. v })
+  balancer.set_current_peer(e[1], e[2])
+end
+
+-- Latency buckets: the fine ones of telemetry.ts (0.25 ms x 1.2^i, 72 of them) and the exported histogram's.
+local LOG12 = log(1.2)
+local BOUNDS = { 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 }
+
+function M.log()
+  local svc = var.mesh_svc
+  if svc == nil or svc == "" then return end
+  local s = services[svc]
+  if not s then return end
+  local sub_request = ngx.is_subrequest
+  if not sub_request and var.mesh_counted == "1" then live:incr("rq:" .. svc, -1, 0) end
+  local ms = max(0, (now() - ngx.req.start_time()) * 1000)
+  local v = sub_request and var.mesh_mirror or var.mesh_version
+  local source
+  local parent = var.mesh_parent
+  local p = parent ~= "" and parent and tags[sub(parent, 9, 16)]
+  if p then
+    source = p.namespace == s.namespace and p.service or p.service .. "." .. p.namespace
+  else
+    source = var.http_x_mesh_source
+    if source == nil or source == "" then source = "ingress" end
+  end
+  local fine = 0
+  if ms > 0.25 then fine = min(72, ceil(log(ms / 0.25) / LOG12 - 1e-9)) end
+  local prom = 15
+  for i = 1, 14 do
+    if ms <= BOUNDS[i] then prom = i break end
+  end
+  local edge = floor(now()) .. "\t" .. s.namespace .. "\t" .. source .. "\t" .. s.service .. "\t" .. v
+  local k = edge .. "\t" .. ngx.status .. "\t" .. fine .. "\t" .. prom
+  acc[k] = (acc[k] or 0) + 1
+  sums[edge] = (sums[edge] or 0) + ms
+end
+
+-- Adds this worker's counts to the shared dict (kept 60 s: the backend reads every second).
+local function flush(premature)
+  if next(acc) == nil then return end
+  local a, s = acc, sums
+  acc, sums = {}, {}
+  for k, n in pairs(a) do live:incr("c\t" .. k, n, 0, 60) end
+  for k, n in pairs(s) do live:incr("s\t" .. k, n, 0, 60) end
+end
+
+function M.init_worker()
+  math.randomseed(ngx.time() * 1000 + ngx.worker.pid())
+  ngx.timer.every(0.1, flush)
+end
+
+-- Control: what has been counted since the last read, one line per key and count.
+function M.take_telemetry()
+  flush()
+  local out = {}
+  for _, k in ipairs(live:get_keys(0)) do
+    local c = sub(k, 1, 2)
+    if c == "c\t" or c == "s\t" then
+      local n = live:get(k)
+      if n and n ~= 0 then
+        live:incr(k, -n)
+        out[#out + 1] = k .. "\t" .. n
+      end
+    end
+  end
+  out[#out + 1] = ""
+  ngx.print(table.concat(out, "\n"))
+end
+
+-- A service's compiled rules, refused when a regular expression does not compile in PCRE.
+local function check(s)
+  local function regex(c, where)
+    if c[3] == 3 then
+      local _, _, err = re_find("", c[4], "jo")
+      if err then error(where .. ": " .. err, 0) end
+    end
+  end
+  for i, r in ipairs(s.routes) do
+    for _, all in ipairs(r.match or {}) do
+      for _, c in ipairs(all) do regex(c, "routes[" .. (i - 1) .. "]") end
+    end
+  end
+  if s.gray and s.gray.header then regex(s.gray.header, "gray release header") end
+end
+
+-- Control: the rules of every service, framed "<key>\n<bytes>\n<lua>" (keys "@ejected", "@samples"
+-- are the ejected endpoints and the trace sampling); a service whose rules fail keeps its last good
+-- ones. Answers a line "<key>\t<why>" per refused service.
+function M.put_rules()
+  ngx.req.read_body()
+  local body = ngx.req.get_body_data()
+  if not body then
+    local file = ngx.req.get_body_file()
+    if file then
+      local f = io.open(file, "rb")
+      body = f:read("*a")
+      f:close()
+    end
+  end
+  body = body or ""
+  local keys, problems, at = {}, {}, 1
+  while at <= #body do
+    local nl = find(body, "\n", at, true)
+    local nl2 = find(body, "\n", nl + 1, true)
+    local key = sub(body, at, nl - 1)
+    local len = tonumber(sub(body, nl + 1, nl2 - 1))
+    local src = sub(body, nl2 + 1, nl2 + len)
+    at = nl2 + len + 1
+    if key == "@ejected" then rules:set("ejected", src)
+    elseif key == "@samples" then rules:set("samples", tonumber(src))
+    else
+      keys[#keys + 1] = key
+      local f, err = loadstring(src, "=" .. key)
+      local ok = f ~= nil
+      if ok then ok, err = pcall(function() check(f()) end) end
+      if ok then
+        rules:set("svc:" .. key, src)
+      else
+        problems[#problems + 1] = key .. "\t" .. tostring(err):gsub("\n", " ")
+      end
+    end
+  end
+  local listed = {}
+  for _, k in ipairs(keys) do listed[k] = true end
+  for _, k in ipairs(rules:get_keys(0)) do
+    if sub(k, 1, 4) == "svc:" and not listed[sub(k, 5)] then rules:delete(k) end
+  end
+  rules:set("keys", table.concat(keys, "\n"))
+  local v = rules:incr("version", 1, 0)
+  problems[#problems + 1] = ""
+  ngx.print(table.concat(problems, "\n"))
+end
+
+return M
+`;
