@@ -243,11 +243,18 @@ http {
     uninitialized_variable_warn off;
 
     location / {
-      # Set by the Lua module; declared here, where a request starts, so that a jump to a named
-      # location below keeps them (a mirror's subrequest shares its request's variables).
+      access_by_lua_block { mesh.route() }
+      proxy_next_upstream error;
+      ${proxy}
+    }
+${named.join('\n')}
+    # The variables the Lua module sets, declared by a location no request reaches (a variable
+    # is declared by any \`set\`; none is then set for every request, and an unset one reads empty).
+    location = /.mesh/variables {
+      internal;
       set $mesh_svc "";
       set $mesh_version "";
-      set $mesh_route "";
+      set $mesh_ref "";
       set $mesh_fault "";
       set $mesh_log "";
       set $mesh_sampled "";
@@ -255,14 +262,8 @@ http {
       set $mesh_span "";
       set $mesh_parent "";
       set $mesh_traceparent "";
-      set $mesh_counted "";
-      set $mesh_mirror "";
       set $mesh_shadow "";
-      access_by_lua_block { mesh.route() }
-      proxy_next_upstream error;
-      ${proxy}
     }
-${named.join('\n')}
     location = /.mesh/mirror {
       internal;
       log_subrequest on;

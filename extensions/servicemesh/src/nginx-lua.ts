@@ -25,6 +25,7 @@ local random = math.random
 local now = ngx.now
 local sub, find, gmatch = string.sub, string.find, string.gmatch
 local floor, log, min, max, ceil = math.floor, math.log, math.min, math.max, math.ceil
+local tohex = require("bit").tohex
 
 local version = false
 local services = {}
@@ -33,7 +34,6 @@ local ejected = {}
 local cursor = {}
 local samples = 100
 local tokens, refilled = 0, 0
-local acc, sums = {}, {}
 
 local function load_rules()
   local v = rules:get("version")
@@ -46,6 +46,8 @@ local function load_rules()
     if f then
       local ok, s = pcall(f)
       if ok then
+        s.key = key
+        s.edges = {}
         fresh[key] = s
         fresh_tags[s.tag] = s
       end
@@ -106,6 +108,18 @@ end
 
 local TRACEPARENT = "^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"
 
+-- What route() decided, for balance() and log(): kept in this worker by a number in $mesh_ref (one
+-- variable instead of several; ngx.ctx does not survive the jump to a retry location).
+-- A ring, allocated once: a slot is reused after 65,536 requests, far more than a worker has in flight.
+local RING = 65536
+local stash = require("table.new")(RING, 0)
+local last_ref = 0
+
+-- Ids from LuaJIT's generator (seeded per worker): span and trace ids need to be unique, not secret.
+local function hex8()
+  return tohex(random(0, 0x7fffffff) * 2 + random(0, 1), 8)
+end
+
 function M.route()
   load_rules()
   local host = var.host
@@ -118,28 +132,29 @@ function M.route()
 
   -- W3C trace context: the caller's trace continued (its sampled flag respected), or a new one.
   local tp = var.http_traceparent
-  local rid = var.request_id
-  local trace, parent, flags
+  local trace, parent, sampled
   if tp and #tp == 55 and re_find(tp, TRACEPARENT, "jo") then
-    trace, parent, flags = sub(tp, 4, 35), sub(tp, 37, 52), sub(tp, 54, 55)
+    trace, parent = sub(tp, 4, 35), sub(tp, 37, 52)
+    sampled = tonumber(sub(tp, 54, 55), 16) % 2 == 1
   else
-    trace, flags = rid, sample_new() and "01" or "00"
+    trace, sampled = hex8() .. hex8() .. hex8() .. hex8(), sample_new()
   end
-  local span = sub(rid, 25, 32) .. s.tag
-  var.mesh_traceparent = "00-" .. trace .. "-" .. span .. "-" .. flags
-  if parent then var.mesh_parent = parent end
-  local sampled = tonumber(flags, 16) % 2 == 1
-  if sampled or s.od then
-    var.mesh_log = "1"
-    var.mesh_trace = trace
-    var.mesh_span = span
-    if sampled then var.mesh_sampled = "1" end
+  local span = hex8() .. s.tag
+  var.mesh_traceparent = "00-" .. trace .. "-" .. span .. (sampled and "-01" or "-00")
+  -- The caller: the service of the parent span, else x-mesh-source, else ingress.
+  local p = parent and tags[sub(parent, 9, 16)]
+  local source
+  if p then
+    source = p.namespace == s.namespace and p.service or p.service .. "." .. p.namespace
+  else
+    source = var.http_x_mesh_source
+    if source == nil or source == "" then source = "ingress" end
   end
 
   local routes = s.routes
-  local rt, ri = nil, "d"
+  local rt = nil
   for i = 1, #routes do
-    if route_matches(routes[i]) then rt, ri = routes[i], i break end
+    if route_matches(routes[i]) then rt = routes[i] break end
   end
   local v, mirror
   local g = s.gray
@@ -159,13 +174,24 @@ function M.route()
   else
     v = s.default
   end
-  var.mesh_svc = host
   var.mesh_version = v
-  var.mesh_route = ri
+  local st = { s = s, v = v, rt = rt, source = source }
+  last_ref = last_ref % RING + 1
+  stash[last_ref] = st
+  var.mesh_ref = last_ref
+  if sampled or s.od then
+    -- A JSON line for the backend: the span (sampled) or the tries (outlier detection).
+    var.mesh_log = "1"
+    var.mesh_svc = host
+    var.mesh_trace = trace
+    var.mesh_span = span
+    var.mesh_parent = parent or ""
+    var.mesh_sampled = sampled and "1" or "0"
+  end
 
   if s.maxRequests then
     local n = live:incr("rq:" .. host, 1, 0)
-    var.mesh_counted = "1"
+    st.counted = true
     if n > s.maxRequests then
       ngx.header["x-mesh-overflow"] = "1"
       return answer(503, "too many requests in flight to " .. host .. "\n")
@@ -187,53 +213,49 @@ function M.route()
     variant = rt.variant
   end
   if mirror and (mirror[2] >= 100 or random() * 100 < mirror[2]) then
-    var.mesh_mirror = mirror[1]
+    st.mirror = mirror[1]
     var.mesh_shadow = s.service .. "-shadow." .. s.namespace
     variant = variant .. "_m"
   end
   if variant ~= "n" then return ngx.exec("@" .. variant) end
 end
 
-local function pick(b)
-  local eps = b.eps
+local function pick(b, eps)
   local n = #eps
-  local c = cursor[b.key] or 0
+  local key = b.key
+  local c = cursor[key] or 0
   local t = now() * 1000
   for k = 1, n do
     local e = eps[(c + k - 1) % n + 1]
     local u = ejected[e[3]]
     if not u or u <= t then
-      cursor[b.key] = c + k
+      cursor[key] = c + k
       return e
     end
   end
   -- Every endpoint ejected: all serve (Envoy's panic threshold, as the Node plane).
-  cursor[b.key] = c + 1
+  cursor[key] = c + 1
   return eps[c % n + 1]
 end
 
 function M.balance()
-  local ctx = ngx.ctx
-  local b = ctx.mesh
-  if not b then
-    local svc, v = var.mesh_svc, var.mesh_version
-    local s = services[svc]
-    local eps = s and s.versions[v]
-    if not eps then return ngx.exit(502) end
-    local ri = var.mesh_route
-    local rt = ri ~= "d" and s.routes[tonumber(ri)] or nil
-    b = { eps = eps, key = svc .. "/" .. v, per = rt and rt.perTry }
-    ctx.mesh = b
+  local st = stash[tonumber(var.mesh_ref)]
+  if not st then return ngx.exit(502) end
+  local eps = st.s.versions[st.v]
+  if not eps then return ngx.exit(502) end
+  local rt = st.rt
+  if not st.key then
+    st.key = st.s.key .. st.v
     -- Without retries, an idempotent request that got no answer is sent once more (as undici does).
     local tries = rt and rt.tries or 2
-    if tries > 1 then balancer.set_more_tries(tries - 1) end
-    if rt and rt.timeout then b.deadline = ngx.req.start_time() + rt.timeout / 1000 end
+    balancer.set_more_tries(tries - 1)
+    if rt and rt.timeout then st.deadline = ngx.req.start_time() + rt.timeout / 1000 end
   end
-  local e = pick(b)
-  local per = b.per
-  if b.deadline then
+  local e = pick(st, eps)
+  local per = rt and rt.perTry
+  if st.deadline then
     -- The route's timeout bounds the whole request, retries included.
-    local left = max(1, (b.deadline - now()) * 1000)
+    local left = max(1, (st.deadline - now()) * 1000)
     if not per or left < per then per = left end
   end
   if per then balancer.set_timeouts(min(per, 5000) / 1000, per / 1000, per / 1000) end
@@ -242,59 +264,84 @@ function M.balance()
 end
 
 function M.balance_mirror()
-  local s = services[var.mesh_svc]
-  local v = var.mesh_mirror
-  local eps = s and s.versions[v]
+  local st = stash[tonumber(var.mesh_ref)]
+  local eps = st and st.s.versions[st.mirror]
   if not eps then return ngx.exit(502) end
-  local e = pick({ eps = eps, key = var.mesh_svc .. "/" .. v })
+  local e = pick({ key = st.s.key .. st.mirror }, eps)
   balancer.set_current_peer(e[1], e[2])
 end
 
 -- Latency buckets: the fine ones of telemetry.ts (0.25 ms x 1.2^i, 72 of them) and the exported histogram's.
 local LOG12 = log(1.2)
 local BOUNDS = { 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 }
+-- Counts of this worker not yet in the shared dict: second -> edge -> code*10000 + fine*100 + bucket -> n.
+local counts, sums = {}, {}
+local cur_sec, cur_counts, cur_sums = -1, nil, nil
 
 function M.log()
-  local svc = var.mesh_svc
-  if svc == nil or svc == "" then return end
-  local s = services[svc]
-  if not s then return end
+  local ref = tonumber(var.mesh_ref)
+  if not ref then return end
+  local st = stash[ref]
+  if not st then return end
   local sub_request = ngx.is_subrequest
-  if not sub_request and var.mesh_counted == "1" then live:incr("rq:" .. svc, -1, 0) end
-  local ms = max(0, (now() - ngx.req.start_time()) * 1000)
-  local v = sub_request and var.mesh_mirror or var.mesh_version
-  local source
-  local parent = var.mesh_parent
-  local p = parent ~= "" and parent and tags[sub(parent, 9, 16)]
-  if p then
-    source = p.namespace == s.namespace and p.service or p.service .. "." .. p.namespace
+  local s = st.s
+  local v = st.v
+  if sub_request then
+    v = st.mirror
   else
-    source = var.http_x_mesh_source
-    if source == nil or source == "" then source = "ingress" end
+    stash[ref] = nil
+    if st.counted then live:incr("rq:" .. s.key, -1, 0) end
   end
+  local t = now()
+  local ms = max(0, (t - ngx.req.start_time()) * 1000)
   local fine = 0
   if ms > 0.25 then fine = min(72, ceil(log(ms / 0.25) / LOG12 - 1e-9)) end
-  local prom = 15
+  local bucket = 15
   for i = 1, 14 do
-    if ms <= BOUNDS[i] then prom = i break end
+    if ms <= BOUNDS[i] then bucket = i break end
   end
-  local edge = floor(now()) .. "\t" .. s.namespace .. "\t" .. source .. "\t" .. s.service .. "\t" .. v
-  local k = edge .. "\t" .. ngx.status .. "\t" .. fine .. "\t" .. prom
-  acc[k] = (acc[k] or 0) + 1
-  sums[edge] = (sums[edge] or 0) + ms
+  -- The edge's name, made once per source and version.
+  local edges = s.edges
+  local by_source = edges[st.source]
+  if not by_source then by_source = {} edges[st.source] = by_source end
+  local edge = by_source[v]
+  if not edge then edge = s.namespace .. "\t" .. st.source .. "\t" .. s.service .. "\t" .. v by_source[v] = edge end
+  local sec = floor(t)
+  if sec ~= cur_sec then
+    cur_sec = sec
+    cur_counts = counts[sec]
+    if not cur_counts then cur_counts = {} counts[sec] = cur_counts end
+    cur_sums = sums[sec]
+    if not cur_sums then cur_sums = {} sums[sec] = cur_sums end
+  end
+  local c = cur_counts[edge]
+  if not c then c = {} cur_counts[edge] = c end
+  local k = ngx.status * 10000 + fine * 100 + bucket
+  c[k] = (c[k] or 0) + 1
+  cur_sums[edge] = (cur_sums[edge] or 0) + ms
 end
 
 -- Adds this worker's counts to the shared dict (kept 60 s: the backend reads every second).
 local function flush(premature)
-  if next(acc) == nil then return end
-  local a, s = acc, sums
-  acc, sums = {}, {}
-  for k, n in pairs(a) do live:incr("c\t" .. k, n, 0, 60) end
-  for k, n in pairs(s) do live:incr("s\t" .. k, n, 0, 60) end
+  if next(counts) == nil then return end
+  local all, all_sums = counts, sums
+  counts, sums, cur_sec = {}, {}, -1
+  for sec, edges in pairs(all) do
+    for edge, c in pairs(edges) do
+      for k, n in pairs(c) do
+        local rest = k % 10000
+        live:incr("c\t" .. sec .. "\t" .. edge .. "\t" .. floor(k / 10000) .. "\t" .. floor(rest / 100) .. "\t" .. rest % 100, n, 0, 60)
+      end
+    end
+  end
+  for sec, edges in pairs(all_sums) do
+    for edge, ms in pairs(edges) do live:incr("s\t" .. sec .. "\t" .. edge, ms, 0, 60) end
+  end
 end
 
 function M.init_worker()
-  math.randomseed(ngx.time() * 1000 + ngx.worker.pid())
+  -- Each worker its own sequence (ids from two workers must not collide).
+  math.randomseed(ngx.now() * 1000 + ngx.worker.pid() * 65537)
   ngx.timer.every(0.1, flush)
 end
 
