@@ -33,8 +33,10 @@ export async function meshBench(seconds: number, workers = Number(process.env.ME
   const meshN = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_WORKERS: String(workers) }, '/healthz');
   // The backend-side process and its workers: their CPU together is what a request costs.
   const meshNPids = withChildren(meshN.child.pid);
-  // The native plane: nginx (1 worker, as the plain nginx) run by the backend's class; its CPU is
-  // the nginx worker's and the backend's turning each request's log line into a span and telemetry.
+  // The native plane: nginx with its Lua module (1 worker, as the plain nginx) run by the backend's
+  // class in its default configuration (new traces sampled up to 100/s); its CPU is the nginx
+  // master's and worker's and the backend's (reading nginx's counters every second, turning sampled
+  // spans' log lines into spans).
   const meshNginx = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_PLANE: 'nginx' }, '/healthz');
   const meshNginxPids = () => [meshNginx.child.pid!, ...withChildren(meshNginx.child.pid).slice(1).flatMap((master) => withChildren(master))];
   const nginx = await startNginx(upstream.url, '/up');

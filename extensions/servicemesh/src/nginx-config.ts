@@ -24,7 +24,7 @@ export interface NginxOptions {
   workerProcesses?: number | 'auto';
 }
 
-/** The JSON line a sampled request (or one whose service has outlier detection) is logged as. */
+/** The JSON line a request of a sampled trace is logged as. */
 export interface NginxLogLine {
   /** End of the request, seconds since the epoch with ms. */
   t: string; h: string; v: string; s: string; rt: string; ua: string; us: string; m: string; u: string;
@@ -158,7 +158,8 @@ export function serviceRules(r: ServiceRouting, ip: (host: string) => string = (
     `service=${luaString(r.service)}`, `namespace=${luaString(r.namespace)}`, `tag=${luaString(r.tag)}`,
     `default=${luaString(r.defaultVersion)}`, `versions={${versions.join(',')}}`, `routes={${routes.join(',')}}`,
   ];
-  if (r.breaker?.outlierDetection) fields.push('od=true');
+  const od = r.breaker?.outlierDetection;
+  if (od) fields.push(`od={n=${od.consecutive5xxErrors ?? 5},base=${od.baseEjectionTimeMs ?? 30_000},max=${od.maxEjectionPercent ?? 100}}`);
   const limit = r.breaker?.connectionPool?.maxRequests;
   if (limit !== undefined) fields.push(`maxRequests=${limit}`);
   const g = r.gray;
@@ -204,6 +205,7 @@ http {
   lua_package_path "${d}/lua/?.lua;${o.luaPath ?? '/usr/share/lua/5.1/?.lua;;'}";
   lua_shared_dict mesh_rules 32m;
   lua_shared_dict mesh_live 32m;
+  lua_shared_dict mesh_health 4m;
   init_by_lua_block { mesh = require "mesh" }
   init_worker_by_lua_block { mesh.init_worker() }
 
@@ -286,6 +288,7 @@ ${named.join('\n')}
     client_body_buffer_size 64m;
     location = /rules { content_by_lua_block { mesh.put_rules() } }
     location = /telemetry { content_by_lua_block { mesh.take_telemetry() } }
+    location = /endpoints { content_by_lua_block { mesh.endpoints() } }
   }
 }
 `;

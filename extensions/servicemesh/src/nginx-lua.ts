@@ -7,7 +7,8 @@
 //
 // Per request: route() (access phase) picks the route, version, fault and mirror and starts or
 // continues the W3C trace; balance() (balancer phase) picks the endpoint, skipping ejected ones,
-// with the route's tries and per-try timeouts; log() counts the edge's request, response code and
+// with the route's tries and per-try timeouts (and, where a CircuitBreaker asks for outlier
+// detection, counts each try's outcome and ejects at once, across workers); log() counts the edge's request, response code and
 // latency bucket in a per-worker table that a timer adds to a shared dict every 100 ms, which the
 // backend reads (take_telemetry) instead of a log line per request. Spans are logged as JSON lines
 // only for sampled traces (and every request of a service with outlier detection, whose tries the
@@ -30,7 +31,7 @@ local tohex = require("bit").tohex
 local version = false
 local services = {}
 local tags = {}
-local ejected = {}
+local health = ngx.shared.mesh_health
 local cursor = {}
 local samples = 100
 local tokens, refilled = 0, 0
@@ -54,9 +55,6 @@ local function load_rules()
     end
   end
   services, tags = fresh, fresh_tags
-  local e = rules:get("ejected")
-  local f = e and loadstring(e)
-  ejected = f and f() or {}
   samples = (rules:get("samples") or 100) / ngx.worker.count()
 end
 
@@ -179,8 +177,8 @@ function M.route()
   last_ref = last_ref % RING + 1
   stash[last_ref] = st
   var.mesh_ref = last_ref
-  if sampled or s.od then
-    -- A JSON line for the backend: the span (sampled) or the tries (outlier detection).
+  if sampled then
+    -- A JSON line for the backend: the span.
     var.mesh_log = "1"
     var.mesh_svc = host
     var.mesh_trace = trace
@@ -220,19 +218,28 @@ function M.route()
   if variant ~= "n" then return ngx.exec("@" .. variant) end
 end
 
-local function pick(b, eps)
+-- The next endpoint in turn that is not ejected and (on a retry) not tried yet by this request; a
+-- retry goes to one tried already only when every live one was.
+local function pick(st, eps)
   local n = #eps
-  local key = b.key
+  local key = st.key
   local c = cursor[key] or 0
   local t = now() * 1000
+  local tried = st.tried
+  local od = st.s.od
+  local again
   for k = 1, n do
     local e = eps[(c + k - 1) % n + 1]
-    local u = ejected[e[3]]
+    local u = od and health:get("u" .. e[3])
     if not u or u <= t then
-      cursor[key] = c + k
-      return e
+      if not tried or not tried[e] then
+        cursor[key] = c + k
+        return e
+      end
+      again = again or e
     end
   end
+  if again then return again end
   -- Every endpoint ejected: all serve (Envoy's panic threshold, as the Node plane).
   cursor[key] = c + 1
   return eps[c % n + 1]
@@ -244,7 +251,10 @@ function M.balance()
   local eps = st.s.versions[st.v]
   if not eps then return ngx.exit(502) end
   local rt = st.rt
-  if not st.key then
+  if st.key then
+    -- A retry: what this request tried is left out.
+    if not st.tried then st.tried = { [st.last] = true } end
+  else
     st.key = st.s.key .. st.v
     -- Without retries, an idempotent request that got no answer is sent once more (as undici does).
     local tries = rt and rt.tries or 2
@@ -252,6 +262,13 @@ function M.balance()
     if rt and rt.timeout then st.deadline = ngx.req.start_time() + rt.timeout / 1000 end
   end
   local e = pick(st, eps)
+  st.last = e
+  if st.tried then st.tried[e] = true end
+  if st.s.od then
+    local order = st.order
+    if not order then order = {} st.order = order end
+    order[#order + 1] = e
+  end
   local per = rt and rt.perTry
   if st.deadline then
     -- The route's timeout bounds the whole request, retries included.
@@ -267,7 +284,7 @@ function M.balance_mirror()
   local st = stash[tonumber(var.mesh_ref)]
   local eps = st and st.s.versions[st.mirror]
   if not eps then return ngx.exit(502) end
-  local e = pick({ key = st.s.key .. st.mirror }, eps)
+  local e = pick({ key = st.s.key .. st.mirror .. " mirror", s = st.s }, eps)
   balancer.set_current_peer(e[1], e[2])
 end
 
@@ -277,6 +294,49 @@ local BOUNDS = { 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10
 -- Counts of this worker not yet in the shared dict: second -> edge -> code*10000 + fine*100 + bucket -> n.
 local counts, sums = {}, {}
 local cur_sec, cur_counts, cur_sums = -1, nil, nil
+
+-- Outlier detection (as the Node plane's Endpoints.count): an endpoint failing (5xx or no answer)
+-- od.n times in a row is ejected for od.base ms x the times it was, unless that would eject more
+-- than od.max % of its version; counted across workers in the shared dict, ejected at once.
+local function outcome(od, eps, e, failed, t)
+  local url = e[3]
+  if not failed then
+    if health:get("c" .. url) then health:set("c" .. url, 0) end
+    return
+  end
+  local n = health:incr("c" .. url, 1, 0)
+  if n < od.n then return end
+  local u = health:get("u" .. url)
+  if u and u > t then return end
+  local out = 0
+  for i = 1, #eps do
+    local other = eps[i][3]
+    if other ~= url then
+      local ou = health:get("u" .. other)
+      if ou and ou > t then out = out + 1 end
+    end
+  end
+  if (out + 1) / #eps * 100 > od.max then return end
+  local times = health:incr("x" .. url, 1, 0)
+  health:set("u" .. url, t + od.base * times)
+  health:set("c" .. url, 0)
+end
+
+local function outcomes(st)
+  local order = st.order
+  if not order then return end
+  local statuses = var.upstream_status or ""
+  local eps = st.s.versions[st.v]
+  local t = now() * 1000
+  local i = 0
+  for code in gmatch(statuses, "[^%s,:]+") do
+    i = i + 1
+    local e = order[i]
+    if not e then break end
+    local c = tonumber(code) or 0
+    outcome(st.s.od, eps, e, c == 0 or c >= 500, t)
+  end
+end
 
 function M.log()
   local ref = tonumber(var.mesh_ref)
@@ -291,6 +351,7 @@ function M.log()
   else
     stash[ref] = nil
     if st.counted then live:incr("rq:" .. s.key, -1, 0) end
+    if s.od then outcomes(st) end
   end
   local t = now()
   local ms = max(0, (t - ngx.req.start_time()) * 1000)
@@ -363,6 +424,18 @@ function M.take_telemetry()
   ngx.print(table.concat(out, "\n"))
 end
 
+-- Control: every endpoint's outlier-detection state, a line "<c|x|u>\t<url>\t<value>" each
+-- (consecutive failures, times ejected, ejected until in ms since the epoch).
+function M.endpoints()
+  local out = {}
+  for _, k in ipairs(health:get_keys(0)) do
+    local v = health:get(k)
+    if v then out[#out + 1] = sub(k, 1, 1) .. "\t" .. sub(k, 2) .. "\t" .. v end
+  end
+  out[#out + 1] = ""
+  ngx.print(table.concat(out, "\n"))
+end
+
 -- A service's compiled rules, refused when a regular expression does not compile in PCRE.
 local function check(s)
   local function regex(c, where)
@@ -379,8 +452,8 @@ local function check(s)
   if s.gray and s.gray.header then regex(s.gray.header, "gray release header") end
 end
 
--- Control: the rules of every service, framed "<key>\n<bytes>\n<lua>" (keys "@ejected", "@samples"
--- are the ejected endpoints and the trace sampling); a service whose rules fail keeps its last good
+-- Control: the rules of every service, framed "<key>\n<bytes>\n<lua>" (key "@samples" is the
+-- trace sampling); a service whose rules fail keeps its last good
 -- ones. Answers a line "<key>\t<why>" per refused service.
 function M.put_rules()
   ngx.req.read_body()
@@ -402,8 +475,7 @@ function M.put_rules()
     local len = tonumber(sub(body, nl + 1, nl2 - 1))
     local src = sub(body, nl2 + 1, nl2 + len)
     at = nl2 + len + 1
-    if key == "@ejected" then rules:set("ejected", src)
-    elseif key == "@samples" then rules:set("samples", tonumber(src))
+    if key == "@samples" then rules:set("samples", tonumber(src))
     else
       keys[#keys + 1] = key
       local f, err = loadstring(src, "=" .. key)

@@ -5,9 +5,9 @@ import { request } from 'node:http';
 import { isIP } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { DataPlaneView } from './dataplane-view.js';
-import { Endpoints } from './endpoints.js';
+import { Endpoints, type Health } from './endpoints.js';
 import type { MeshState } from './mesh-state.js';
-import { endpointAddress, luaString, nginxConfig, serviceRules, type NginxLogLine, type NginxOptions } from './nginx-config.js';
+import { endpointAddress, nginxConfig, serviceRules, type NginxLogLine, type NginxOptions } from './nginx-config.js';
 import { meshLua } from './nginx-lua.js';
 import type { ServiceRouting } from './routing.js';
 import { Telemetry } from './telemetry.js';
@@ -18,10 +18,10 @@ import { SpanStore, tagOf } from './tracing.js';
 // event, a GrayRelease step, an ejection) is pushed as Lua tables through a control socket into a
 // shared dict, which nginx's workers read on their next request (nginx-lua.ts). No reload, so
 // nothing is closed under a client and requests in flight finish with the version they were given.
-// Telemetry is counted by nginx per edge, second, code and latency bucket and read from the
-// control socket; spans come as JSON lines of a buffered access log (only sampled traces, and
-// every request of a service with outlier detection, whose tries this process counts) which this
-// process follows and turns into the same spans and endpoint health the Node plane records.
+// Telemetry is counted by nginx per edge, second, code and latency bucket, and outlier detection
+// by nginx too (ejecting at once, across its workers); both are read from the control socket.
+// Spans come as JSON lines of a buffered access log (sampled traces only) which this process
+// follows and turns into the same spans the Node plane records.
 
 /** Where the `nginx` binary is, or undefined (PATH and Debian's /usr/sbin, which a user's PATH may lack). */
 export function findNginx(path = process.env.PATH ?? '', also = ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin']): string | undefined {
@@ -107,7 +107,6 @@ export class NginxDataPlane implements DataPlaneView {
   private pending?: NodeJS.Timeout;
   private applying: Promise<void> = Promise.resolve();
   private pulling: Promise<void> = Promise.resolve();
-  private ejectionTimer?: NodeJS.Timeout;
   /** `ip:port` → endpoint URL, of every version's endpoints. */
   private addresses = new Map<string, string>();
   private readonly resolved = new Map<string, string>();
@@ -181,9 +180,15 @@ export class NginxDataPlane implements DataPlaneView {
     let pid: number;
     try {
       pid = Number(readFileSync(join(this.d.dir, 'nginx.pid'), 'utf8').trim());
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.conf)) return;
     } catch {
       return;
+    }
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.conf)) return;
+    } catch {
+      // /proc may be out of the backend's permission model: an nginx answering on this
+      // directory's control socket is this directory's.
+      if (!(await this.control('GET', '/telemetry').then(() => true, () => false))) return;
     }
     this.d.log(`stopping the nginx (pid ${pid}) an earlier backend left running`);
     process.kill(pid, 'SIGTERM');
@@ -273,9 +278,7 @@ export class NginxDataPlane implements DataPlaneView {
       }
       if (src !== undefined) parts.push([key, src]);
     }
-    const now = Date.now();
-    const ejected = this.endpoints_.entries().filter(([, h]) => h.ejectedUntil > now).map(([u, h]) => `[${luaString(u)}]=${h.ejectedUntil}`);
-    parts.push(['@ejected', `return {${ejected.join(',')}}`], ['@samples', String(this.d.traceSamplesPerSecond ?? 100)]);
+    parts.push(['@samples', String(this.d.traceSamplesPerSecond ?? 100)]);
     const body = parts.map(([k, src]) => `${k}\n${Buffer.byteLength(src)}\n${src}`).join('');
     const answer = await this.control('POST', '/rules', body);
     this.pushes++;
@@ -331,7 +334,7 @@ export class NginxDataPlane implements DataPlaneView {
     }
   }
 
-  /** One access-log line: a span (when sampled), the endpoints' outcomes. */
+  /** One access-log line: a span. */
   private ingest(text: string): void {
     let line: NginxLogLine;
     try {
@@ -353,7 +356,6 @@ export class NginxDataPlane implements DataPlaneView {
     const addrs = line.ua ? line.ua.split(/, | : /) : [];
     const codes = line.us ? line.us.split(/, | : /) : [];
     const urls = addrs.map((a) => this.addresses.get(a) ?? `http://${a}`);
-    if (routing?.breaker?.outlierDetection && addrs.length) this.outcomes(routing, version, urls, codes);
     if (line.sa !== '1') return;
     const events: string[] = [];
     if (line.f === 'abort') events.push('fault-abort');
@@ -367,35 +369,32 @@ export class NginxDataPlane implements DataPlaneView {
     });
   }
 
-  /** Counts each try's outcome; an endpoint newly ejected (or back) is pushed to nginx. */
-  private outcomes(routing: ServiceRouting, version: string, urls: string[], codes: string[]): void {
-    const siblings = routing.versions.get(version) ?? [];
-    const now = Date.now();
-    let changed = false;
-    urls.forEach((url, i) => {
-      const before = this.endpoints_.state(url).ejected;
-      const code = Number(codes[i]);
-      const h = this.endpoints_.count(url, !(code > 0) || code >= 500, siblings, routing.breaker);
-      if (!before && h.ejectedUntil > now) {
-        changed = true;
-        this.wakeAt(h.ejectedUntil);
-      }
-    });
-    if (changed) this.schedule();
-  }
-
-  private wakeAt(when: number): void {
-    const t = setTimeout(() => this.schedule(), Math.max(0, when - Date.now()) + 5);
-    t.unref();
-    this.ejectionTimer = t;
-  }
-
   async telemetry(): Promise<Telemetry> {
     await this.pullTelemetry();
     return this.telemetry_;
   }
-  endpoints(): Promise<Endpoints> {
-    return Promise.resolve(this.endpoints_);
+  /** Every endpoint's outlier-detection state, as nginx counted it. */
+  async endpoints(): Promise<Endpoints> {
+    if (!this.child || this.stopped) return this.endpoints_;
+    let text = '';
+    try {
+      text = await this.control('GET', '/endpoints');
+    } catch (e) {
+      this.d.log(`nginx endpoints not read: ${(e as Error).message}`);
+      return this.endpoints_;
+    }
+    const health = new Map<string, Health>();
+    for (const line of text.split('\n')) {
+      const [kind, url, value] = line.split('\t');
+      if (!url || value === undefined) continue;
+      let h = health.get(url);
+      if (!h) health.set(url, (h = { consecutive: 0, ejections: 0, ejectedUntil: 0 }));
+      if (kind === 'c') h.consecutive = Number(value);
+      else if (kind === 'x') h.ejections = Number(value);
+      else if (kind === 'u') h.ejectedUntil = Number(value);
+    }
+    for (const [url, h] of health) this.endpoints_.set(url, h);
+    return this.endpoints_;
   }
   traces(): Promise<SpanStore> {
     this.log?.read();
@@ -421,7 +420,6 @@ export class NginxDataPlane implements DataPlaneView {
   async close(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.pending);
-    clearTimeout(this.ejectionTimer);
     clearInterval(this.pull);
     const child = this.child;
     if (child && child.exitCode === null) {

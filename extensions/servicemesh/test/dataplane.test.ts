@@ -86,6 +86,23 @@ describe('the data plane in the backend process', () => {
     expect(spans.list({ service: 'echo' })).toHaveLength(2);
   });
 
+  it("respects the caller's sampled flag: no span for an unsampled trace, the flag passed on", async () => {
+    let seen = '';
+    const echo = await serve((req, res) => {
+      seen = String(req.headers.traceparent);
+      res.end('ok');
+    });
+    state.apply('MeshService', 'ADDED', { metadata: meta('sampled'), spec: { versions: [{ name: 'v1', endpoints: [echo] }] } });
+    const unsampled = 'ab'.repeat(16);
+    const res = await request(`${url}/`, { headers: { host: 'sampled.t', traceparent: `00-${unsampled}-${'cd'.repeat(8)}-00` } });
+    await res.body.text();
+    expect(seen).toMatch(new RegExp(`^00-${unsampled}-[0-9a-f]{16}-00$`));
+    expect(telemetry.window((e) => e.service === 'sampled', 60).requests).toBe(1);
+    expect(spans.spansOf(unsampled)).toEqual([]);
+    await (await request(`${url}/`, { headers: { host: 'sampled.t', traceparent: `00-${'12'.repeat(16)}-${'cd'.repeat(8)}-01` } })).body.text();
+    expect(spans.spansOf('12'.repeat(16))).toHaveLength(1);
+  });
+
   it("stops the upstream's answer when the caller goes away", async () => {
     let closed!: () => void;
     const upstreamClosed = new Promise<void>((r) => (closed = r));
