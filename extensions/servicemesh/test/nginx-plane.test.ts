@@ -331,6 +331,31 @@ describe('the nginx data plane', () => {
     expect(plane.spans.spansOf(unsampled)).toEqual([]);
   }, 30_000);
 
+  it('samples the traces it starts at traceSamplesPerSecond, and counts every request in the telemetry', async () => {
+    // A second plane with the rate low enough to see (the default is 100 a second).
+    const state2 = new MeshState();
+    const dir2 = mkdtempSync(join(tmpdir(), 'mortise-mesh-nginx-'));
+    const plane2 = new NginxDataPlane({ state: state2, dir: dir2, traceCapacity: 1000, log: (m) => logs.push(m), traceSamplesPerSecond: 5, workerProcesses: 2 });
+    try {
+      const url2 = await plane2.listen(await freePort());
+      state2.apply('MeshService', 'ADDED', { metadata: meta('inventory'), spec: { versions: [{ name: 'v1', endpoints: [procs[0]!.url] }] } });
+      await plane2.synced();
+      const started = Date.now();
+      const answers = await manyCalls(200, () => sendThrough(url2, 'inventory.shop', { 'x-mesh-source': 'sampling-test' }, { path: '/stock' }), 8);
+      const seconds = (Date.now() - started) / 1000;
+      expect(answers.every((a) => a.status === 200)).toBe(true);
+      await expect.poll(async () => (await plane2.telemetry()).window((e) => e.source === 'sampling-test', 600).requests, { timeout: 5000 }).toBe(200);
+      await new Promise((r) => setTimeout(r, 300));
+      const spans = (await plane2.traces()).list({ service: 'inventory', limit: 1000 }).length;
+      // The bucket starts full (5) and refills at 5 a second, shared by the 2 workers.
+      expect(spans).toBeGreaterThanOrEqual(2);
+      expect(spans).toBeLessThanOrEqual(5 + Math.ceil(5 * seconds) + 2);
+    } finally {
+      await plane2.close();
+      rmSync(dir2, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'eve' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
     await plane.synced();
