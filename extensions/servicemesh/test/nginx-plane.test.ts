@@ -356,6 +356,25 @@ describe('the nginx data plane', () => {
     }
   }, 30_000);
 
+  it('refuses requests beyond a CircuitBreaker\'s maxRequests with 503 and x-mesh-overflow, and counts them back', async () => {
+    const slow = createServer((_req, res) => setTimeout(() => res.end('slow'), 400));
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    servers.push(slow);
+    svc('limited', [['v1', [`http://127.0.0.1:${(slow.address() as AddressInfo).port}`]]]);
+    state.apply('CircuitBreaker', 'ADDED', { metadata: meta('limited'), spec: { service: 'limited', connectionPool: { maxRequests: 2 } } });
+    await plane.synced();
+    const burst = async () => Promise.all(Array.from({ length: 6 }, async () => {
+      const res = await request(`${url}/`, { headers: { host: 'limited.shop' } });
+      await res.body.text();
+      return [res.statusCode, res.headers['x-mesh-overflow'] ?? null];
+    }));
+    const first = await burst();
+    expect(first.filter(([s]) => s === 200)).toHaveLength(2);
+    expect(first.filter(([s, o]) => s === 503 && o === '1')).toHaveLength(4);
+    // The requests that ended gave their places back.
+    expect((await burst()).filter(([s]) => s === 200)).toHaveLength(2);
+  }, 30_000);
+
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'eve' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
     await plane.synced();
