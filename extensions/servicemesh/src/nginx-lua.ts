@@ -7,12 +7,11 @@
 //
 // Per request: route() (access phase) picks the route, version, fault and mirror and starts or
 // continues the W3C trace; balance() (balancer phase) picks the endpoint, skipping ejected ones,
-// with the route's tries and per-try timeouts (and, where a CircuitBreaker asks for outlier
-// detection, counts each try's outcome and ejects at once, across workers); log() counts the edge's request, response code and
+// with the route's tries and per-try timeouts; log() counts the edge's request, response code and
 // latency bucket in a per-worker table that a timer adds to a shared dict every 100 ms, which the
-// backend reads (take_telemetry) instead of a log line per request. Spans are logged as JSON lines
-// only for sampled traces (and every request of a service with outlier detection, whose tries the
-// backend counts).
+// backend reads (take_telemetry) instead of a log line per request, and, where a CircuitBreaker
+// asks for outlier detection, each try's outcome (ejecting at once, across workers). Spans are logged as JSON lines
+// only for sampled traces.
 
 export const meshLua = String.raw`
 local M = {}
@@ -106,11 +105,10 @@ end
 
 local TRACEPARENT = "^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"
 
--- What route() decided, for balance() and log(): kept in this worker by a number in $mesh_ref (one
--- variable instead of several; ngx.ctx does not survive the jump to a retry location).
--- A ring, allocated once: a slot is reused after 65,536 requests, far more than a worker has in flight.
-local RING = 65536
-local stash = require("table.new")(RING, 0)
+-- What route() decided, for balance() and log(): kept in this worker under a number in $mesh_ref
+-- (one variable instead of several; ngx.ctx does not survive the jump to a retry location), until
+-- the request's log phase.
+local stash = {}
 local last_ref = 0
 
 -- Ids from LuaJIT's generator (seeded per worker): span and trace ids need to be unique, not secret.
@@ -174,7 +172,7 @@ function M.route()
   end
   var.mesh_version = v
   local st = { s = s, v = v, rt = rt, source = source }
-  last_ref = last_ref % RING + 1
+  last_ref = last_ref + 1
   stash[last_ref] = st
   var.mesh_ref = last_ref
   if sampled then
