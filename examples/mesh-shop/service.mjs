@@ -43,12 +43,8 @@ function get(url, headers) {
 
 async function call(target, traceparent) {
   const headers = { host: `${target.service}.${namespace}`, ...(traceparent ? { traceparent } : {}) };
-  // A GET whose kept-alive connection the data plane closed as it went out (nginx closes idle
-  // connections when a reload retires a worker) is sent again, as HTTP clients may for idempotent requests.
-  const res = await get(`${mesh}${target.path}`, headers).catch((e) => {
-    if (e.code !== 'ECONNRESET') throw e;
-    return get(`${mesh}${target.path}`, headers);
-  });
+  // No retry on a reset: neither data plane closes a kept-alive connection when the rules change.
+  const res = await get(`${mesh}${target.path}`, headers);
   const text = res.text;
   let body;
   try {
