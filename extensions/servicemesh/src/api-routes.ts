@@ -11,7 +11,11 @@ import { meshGroup, meshVersion } from './types.js';
 // service's detail, traces, metrics; and promote/rollback of a GrayRelease. Every namespace
 // view asks the core whether the caller may `get meshservices` there.
 
-export interface ApiDeps { backend: ExtensionBackend; access: Access; state: MeshState; dataplane: DataPlaneView; dataplaneUrl: () => string }
+export interface ApiDeps {
+  backend: ExtensionBackend; access: Access; state: MeshState; dataplane: DataPlaneView; dataplaneUrl: () => string;
+  /** Which data plane serves (the `dataPlane` setting resolved) and why, for the API and the logs. */
+  plane: { kind: 'nginx' | 'node'; setting: string; reason?: string };
+}
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -35,7 +39,7 @@ export function registerApiRoutes(d: ApiDeps): void {
   };
 
   router.get('/api/dataplane', (ctx) => {
-    ctx.body = { url: d.dataplaneUrl(), hostFormat: '<service>.<namespace>' };
+    ctx.body = { url: d.dataplaneUrl(), hostFormat: '<service>.<namespace>', plane: d.plane.kind, setting: d.plane.setting, ...(d.plane.reason ? { reason: d.plane.reason } : {}) };
   });
 
   router.get('/api/namespaces/:ns/topology', async (ctx) => {

@@ -49,7 +49,8 @@ const access = new Access(backend.core);
 let dataplaneUrl = '';
 
 registerAdmissionRoute(backend, state, '/admission/validate');
-registerApiRoutes({ backend, access, state, dataplane, dataplaneUrl: () => dataplaneUrl });
+const plane = { kind: nginx ? 'nginx' as const : 'node' as const, setting: choice, ...(choice !== 'node' && !nginx ? { reason: `nginx with its Lua module cannot run here (${luaProblem})` } : {}) };
+registerApiRoutes({ backend, access, state, dataplane, dataplaneUrl: () => dataplaneUrl, plane });
 
 // List-then-watch of each kind across namespaces (the SDK's informer): the cache is the rules'
 // source of truth; nothing is kept on disk, so a restarted backend has every rule after its first list.

@@ -57,6 +57,8 @@ describe('service mesh extension on the nginx data plane', () => {
     const res = await request(`${dataplane}/items`, { headers: { host: 'frontend.shop' } });
     expect(res.statusCode).toBe(200);
     expect(res.headers.server).toBe('nginx');
+    // The API says which plane serves.
+    expect(await (await t.api('/proxy/servicemesh/api/dataplane')).json()).toMatchObject({ url: dataplane, plane: 'nginx', setting: 'nginx' });
     const body = (await res.body.json()) as { headers: { traceparent: string } };
     const traceId = body.headers.traceparent.split('-')[1]!;
     const trace = await traceWithSpans(t, 'shop', traceId, 3);
