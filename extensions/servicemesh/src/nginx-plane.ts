@@ -100,8 +100,6 @@ export class NginxDataPlane implements DataPlaneView {
   private log?: LogFollower;
   private follow?: NodeJS.Timeout;
   private pull?: NodeJS.Timeout;
-  private port = 0;
-  private host = '127.0.0.1';
   /** A service's last rules nginx took (its Lua source), kept when new ones cannot be written. */
   private readonly good = new Map<string, string>();
   private pending?: NodeJS.Timeout;
@@ -133,8 +131,6 @@ export class NginxDataPlane implements DataPlaneView {
   }
 
   async listen(port: number, host = '127.0.0.1'): Promise<string> {
-    this.port = port;
-    this.host = host;
     this.log = new LogFollower(join(this.d.dir, 'access.log'), (line) => this.ingest(line));
     this.follow = setInterval(() => this.readLog(), 50);
     this.follow.unref();
@@ -346,7 +342,6 @@ export class NginxDataPlane implements DataPlaneView {
     const dot = line.h.indexOf('.');
     const service = line.h.slice(0, dot);
     const namespace = line.h.slice(dot + 1);
-    const routing = this.d.state.lookup(service, namespace);
     const ms = Math.round(Number(line.rt) * 1000);
     const end = Math.round(Number(line.t) * 1000);
     const status = Number(line.s) || 0;
