@@ -408,13 +408,20 @@ end
 function M.take_telemetry()
   flush()
   local out = {}
+  -- A second's keys are still added to for a moment after it (each worker flushes every 100 ms):
+  -- what was read is subtracted from them; older ones are read and removed, so the dict holds
+  -- only the last few seconds' keys however many edges there are.
+  local settled = floor(now()) - 5
   for _, k in ipairs(live:get_keys(0)) do
     local c = sub(k, 1, 2)
     if c == "c\t" or c == "s\t" then
       local n = live:get(k)
+      local old = (tonumber(sub(k, 3, find(k, "\t", 3, true) - 1)) or 0) < settled
       if n and n ~= 0 then
-        live:incr(k, -n)
+        if old then live:delete(k) else live:incr(k, -n) end
         out[#out + 1] = k .. "\t" .. n
+      elseif old then
+        live:delete(k)
       end
     end
   end
