@@ -226,6 +226,47 @@ describe('SqliteStore', () => {
     expect((await store.list(widgets)).items).toHaveLength(21);
   });
 
+  it('a batched create whose write fails half-way is undone alone: the batch is redone with a savepoint per create', async () => {
+    // A real failure after the object's row is inserted: a trigger (made by another connection)
+    // refuses the owner row of one object. Only that create may fail, and none of its rows stay.
+    const Database = (await import('better-sqlite3')).default;
+    const other = new Database(path);
+    other.exec(`CREATE TRIGGER refuse_owner BEFORE INSERT ON owner_refs WHEN NEW.name = 'w-bad' BEGIN SELECT RAISE(ABORT, 'owner row refused'); END`);
+    other.close();
+    const events: StoreEvent[] = [];
+    store.watch(widgets, {}, (e) => events.push(e));
+    const owned = { ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: 'owner-uid' }] };
+    const settled = await Promise.allSettled([
+      store.create(widgets, obj('w-0', '', owned)),
+      store.create(widgets, obj('w-bad', '', owned)),
+      store.create(widgets, obj('w-1', '', owned)),
+    ]);
+    expect(settled[1]!.status === 'rejected' && (settled[1].reason as Error).message).toMatch(/owner row refused/);
+    const created = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value as KubeObject] : []));
+    expect(created.map((o) => o.metadata.name)).toEqual(['w-0', 'w-1']);
+    const rvs = created.map((o) => Number(o.metadata.resourceVersion));
+    expect(rvs[1]).toBe(rvs[0]! + 1);
+    expect(events.map((e) => [e.name, Number(e.resourceVersion)])).toEqual([['w-0', rvs[0]], ['w-1', rvs[1]]]);
+    expect(await store.get({ ...widgets, namespace: '', name: 'w-bad' })).toBeUndefined();
+    expect((await store.listDependents('owner-uid')).map((d) => d.object.metadata.name).sort()).toEqual(['w-0', 'w-1']);
+    // Once the trigger no longer refuses, the same name can be created: nothing of it was left.
+    const fix = new Database(path);
+    fix.exec('DROP TRIGGER refuse_owner');
+    fix.close();
+    expect((await store.create(widgets, obj('w-bad', '', owned))).metadata.resourceVersion).toBe(String(rvs[1]! + 1));
+  });
+
+  it('answers a create with its own copy: changing it changes neither what watchers got nor what is stored', async () => {
+    const seen: StoreEvent[] = [];
+    store.watch(widgets, {}, (e) => seen.push(e));
+    const created = await store.create(widgets, obj('mine', '', { labels: { a: 'b' } }, { size: 1 }));
+    expect(created).toEqual(seen[0]!.object);
+    created.metadata.labels!.a = 'changed';
+    (created.spec as { size: number }).size = 2;
+    expect(seen[0]!.object.metadata.labels).toEqual({ a: 'b' });
+    expect((await store.get({ ...widgets, namespace: '', name: 'mine' }))!.spec).toEqual({ size: 1 });
+  });
+
   it('knows which namespaces are live as of the last commit (a terminating or deleted one is seen at once), and a replica reads its file each time', async () => {
     const namespaces = { group: '', resource: 'namespaces' };
     const nsKey = { ...namespaces, namespace: '', name: 'team' };

@@ -238,13 +238,24 @@ export class SqliteStore implements ResourceStore {
     const name = obj.metadata.name!;
     return this.queueCreate((rv) => {
       const stored = withRv(obj, rv);
-      const data = this.encode(key, JSON.stringify(stored));
-      // The insert is the existence check (a conflict inserts nothing, and the number is not used).
-      if (this.stmts.insert.run(key, ns, name, obj.metadata.uid ?? '', rv, data).changes === 0) throw new StoreError('AlreadyExists', `${name} already exists`);
-      // A new row has no owner rows yet (a delete removes them with the object).
-      for (const o of stored.metadata.ownerReferences ?? []) this.stmts.addOwner.run(o.uid, key, ns, name);
-      this.stmts.event.run(rv, key, ns, name, 'ADDED', data, null);
-      return { type: 'ADDED', ref, namespace: ns, name, resourceVersion: String(rv), object: stored } satisfies StoreEvent;
+      const json = JSON.stringify(stored);
+      const data = this.encode(key, json);
+      // Nothing is written above this line: a throw there fails this create alone. A statement
+      // that throws may have written, and the batch is redone with a savepoint per create.
+      let inserted: boolean;
+      try {
+        // The insert is the existence check (a conflict inserts nothing, and the number is not used).
+        inserted = this.stmts.insert.run(key, ns, name, obj.metadata.uid ?? '', rv, data).changes > 0;
+        if (inserted) {
+          // A new row has no owner rows yet (a delete removes them with the object).
+          for (const o of stored.metadata.ownerReferences ?? []) this.stmts.addOwner.run(o.uid, key, ns, name);
+          this.stmts.event.run(rv, key, ns, name, 'ADDED', data, null);
+        }
+      } catch (cause) {
+        throw new WriteInterrupted(cause);
+      }
+      if (!inserted) throw new StoreError('AlreadyExists', `${name} already exists`);
+      return { event: { type: 'ADDED', ref, namespace: ns, name, resourceVersion: String(rv), object: stored } satisfies StoreEvent, json };
     });
   }
 
@@ -297,15 +308,15 @@ export class SqliteStore implements ResourceStore {
 
   /**
    * Group commit of creates: those asked for while the event loop handles one round of I/O (say
-   * 64 concurrent POSTs) are committed in one SQLite transaction, each in its own savepoint so
-   * that a failing one (AlreadyExists) leaves the others. One commit writes the shared pages (the
+   * 64 concurrent POSTs) are committed in one SQLite transaction; a failing one (AlreadyExists)
+   * leaves the others (commitQueued). One commit writes the shared pages (the
    * resourceVersion counter, the tails of the objects and events trees) once instead of once per
    * create. Watchers get the events in resourceVersion order after the commit, then the callers
    * get their answers: a create is never answered before it is committed. Updates and deletes
    * are not deferred: they follow a read of the resourceVersion they expect, and the longer that
    * gap the more concurrent read-modify-writes of one object would conflict.
    */
-  private queueCreate(change: (rv: number) => StoreEvent): Promise<KubeObject> {
+  private queueCreate(change: (rv: number) => Written): Promise<KubeObject> {
     return new Promise((resolve, reject) => {
       this.queued.push({ change, resolve, reject });
       if (this.queued.length === 1) setImmediate(() => this.commitQueued());
@@ -321,7 +332,7 @@ export class SqliteStore implements ResourceStore {
   }
 
   private readonly inTransaction: <T>(work: () => T) => T;
-  private queued: Array<{ change: (rv: number) => StoreEvent; resolve: (o: KubeObject) => void; reject: (e: unknown) => void }> = [];
+  private queued: Array<{ change: (rv: number) => Written; resolve: (o: KubeObject) => void; reject: (e: unknown) => void }> = [];
 
   private commitQueued(): void {
     const batch = this.queued;
@@ -331,7 +342,31 @@ export class SqliteStore implements ResourceStore {
       for (const w of batch) w.reject(new Error('the store is closed'));
       return;
     }
-    const outcomes: Array<{ event: StoreEvent } | { error: unknown }> = [];
+    let outcomes: Outcome[] | undefined;
+    try {
+      // Without savepoints first: a create that fails (AlreadyExists) fails before it writes, so
+      // the others need no savepoint to survive it. Only when a statement throws — the create
+      // may have written part of itself — is the batch rolled back and redone with a savepoint
+      // per create, undoing exactly the failing one as before.
+      outcomes = this.commitBatch(batch, false) ?? this.commitBatch(batch, true);
+    } catch (error) {
+      // The commit itself failed (disk full, I/O error): nothing of the batch was written.
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    const committed = outcomes!;
+    this.afterWrite(...committed.flatMap((o) => ('written' in o ? [o.written.event] : [])));
+    batch.forEach((w, i) => {
+      const outcome = committed[i]!;
+      if ('error' in outcome) w.reject(outcome.error);
+      // The caller's own copy, parsed from the text just written: cheaper than structuredClone.
+      else w.resolve(JSON.parse(outcome.written.json) as KubeObject);
+    });
+  }
+
+  /** One transaction for a batch of creates; undefined when it was rolled back to be redone with savepoints. */
+  private commitBatch(batch: Array<{ change: (rv: number) => Written }>, savepoints: boolean): Outcome[] | undefined {
+    const outcomes: Outcome[] = [];
     try {
       this.inTransaction(() => {
         // The counter is read and written once per batch; a create that fails uses no number.
@@ -339,25 +374,20 @@ export class SqliteStore implements ResourceStore {
         for (const w of batch) {
           try {
             // Nested, a better-sqlite3 transaction is a savepoint: a throw undoes this write only.
-            outcomes.push({ event: this.inTransaction(() => w.change(rv + 1)) });
+            outcomes.push({ written: savepoints ? this.inTransaction(() => w.change(rv + 1)) : w.change(rv + 1) });
             rv++;
           } catch (error) {
-            outcomes.push({ error });
+            if (error instanceof WriteInterrupted && !savepoints) throw error;
+            outcomes.push({ error: error instanceof WriteInterrupted ? error.cause : error });
           }
         }
         this.stmts.setRv.run(rv);
       });
     } catch (error) {
-      // The commit itself failed (disk full, I/O error): nothing of the batch was written.
-      for (const w of batch) w.reject(error);
-      return;
+      if (error instanceof WriteInterrupted && !savepoints) return undefined;
+      throw error;
     }
-    this.afterWrite(...outcomes.flatMap((o) => ('event' in o ? [o.event] : [])));
-    batch.forEach((w, i) => {
-      const outcome = outcomes[i]!;
-      if ('error' in outcome) w.reject(outcome.error);
-      else w.resolve(structuredClone(outcome.event.object));
-    });
+    return outcomes;
   }
 
   async deleteObject(key: ObjectKey, opts?: StoreDeleteOptions): Promise<StoreDeleteResult> {
@@ -477,6 +507,17 @@ export class SqliteStore implements ResourceStore {
   /** Drops watch history up to and including `rv` (tests and compaction). */
   compact(rv: number) {
     this.stmts.prune.run(rv);
+  }
+}
+
+/** A create's event and the JSON text it stored (before sealing). */
+type Written = { event: StoreEvent; json: string };
+type Outcome = { written: Written } | { error: unknown };
+
+/** A statement of a batched create threw: it may have written part of the create. */
+class WriteInterrupted extends Error {
+  constructor(override readonly cause: unknown) {
+    super((cause as Error)?.message ?? String(cause));
   }
 }
 
