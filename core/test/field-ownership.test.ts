@@ -217,3 +217,51 @@ describe('depth', () => {
     expect(findDataProblem(obj)).toBeUndefined();
   });
 });
+
+describe('managedFields of a create', () => {
+  // recordUpdate of a create with no managedFields sent writes FieldsV1 in one walk
+  // (created-fields.ts); sent an empty list, it takes the general path (compare, FieldSet,
+  // tracked, toFieldsV1). Both must give the same entry, byte for byte.
+  const both = (d: KindDefinition, obj: KubeObject) => {
+    const quick = structuredClone(obj);
+    const general = structuredClone(obj);
+    recordUpdate(d, undefined, quick, undefined, writer('m'));
+    recordUpdate(d, undefined, general, [], writer('m'));
+    const entry = (o: KubeObject) => JSON.stringify((o.metadata.managedFields as Array<Record<string, unknown>> | undefined)?.map(({ time: _, ...e }) => e));
+    return { quick: entry(quick), general: entry(general), fieldsV1: (quick.metadata.managedFields as Array<{ fieldsV1: unknown }> | undefined)?.[0]?.fieldsV1 };
+  };
+  const noStatus: KindDefinition = { ...def, subresources: {} };
+  let deep: Record<string, unknown> = { leaf: 1 };
+  for (let i = 0; i < 95; i++) deep = { [`l${i}`]: deep, [`s${i}`]: i };
+  const objects: Array<[string, KubeObject]> = [
+    ['every list and map type', widget({
+      replicas: 2, description: 'd', tags: ['b', 'a', 'b'], args: ['x', 'y'],
+      ports: [{ port: 80, protocol: 'TCP', name: 'web' }, { protocol: 'UDP', port: 53 }, { port: 80, protocol: 'TCP' }],
+      containers: [{ name: 'z', image: 'i', env: { B: '1', a: '2' } }, { name: 'a', env: {} }],
+      selector: { tier: 't', app: 'a' }, extra: { deep: { x: [1, { y: 2 }] }, list: [], empty: {}, nil: null },
+    }, {
+      generateName: 'w-', namespace: 'n', uid: 'u', resourceVersion: '1', generation: 1, creationTimestamp: '2026-01-01T00:00:00Z',
+      labels: { 'app.kubernetes.io/name': 'w', B: 'x', a: 'y', é: 'z', '10': 'n', '9': 'm' }, annotations: {},
+      finalizers: ['f/b', 'f/a', 'f/a'],
+      ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'o', uid: 'u2', controller: true }, { apiVersion: 'v1', kind: 'Secret', name: 'p', uid: 'u1' }],
+    })],
+    ['a list-map item without its key makes the list one value', widget({ ports: [{ name: 'no-port-or-protocol' }], containers: [{ name: 'a' }, 'not an object'] }, { ownerReferences: [{ name: 'no uid' }] })],
+    ['only server metadata', { apiVersion: 'test.mortise.io/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'n', uid: 'u', creationTimestamp: 't', generation: 1 } }],
+    ['status, dropped with a status subresource', { ...widget({ replicas: 1 }), status: { phase: 'Ready' } }],
+    ['an empty spec and deep free-form data', widget({ extra: deep }, { labels: {} })],
+    ['a value of another type than the schema says', widget({ tags: 'not-a-list', ports: { not: 'a list' }, selector: ['x'] }, { labels: ['x'] as unknown as Record<string, string>, uid: { a: 1 } as unknown as string, finalizers: 'f' as unknown as string[] })],
+  ];
+  for (const [name, obj] of objects) {
+    it(`${name}: the same FieldsV1 as the general path`, () => {
+      for (const d of [def, noStatus]) {
+        const r = both(d, obj);
+        expect(r.quick).toBe(r.general);
+      }
+    });
+  }
+  it('owns what the client set, not server metadata nor status (status subresource)', () => {
+    const r = both(def, { ...widget({ replicas: 1, tags: ['a'] }, { labels: { app: 'w' }, uid: 'u', namespace: 'n' }), status: { phase: 'Ready' } });
+    expect(r.fieldsV1).toEqual({ 'f:metadata': { 'f:labels': { '.': {}, 'f:app': {} } }, 'f:spec': { '.': {}, 'f:replicas': {}, 'f:tags': { '.': {}, 'v:"a"': {} } } });
+    expect(both(def, { apiVersion: 'test.mortise.io/v1', kind: 'Widget', metadata: { name: 'w', uid: 'u' } }).quick).toBe(undefined);
+  });
+});

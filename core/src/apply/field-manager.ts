@@ -2,6 +2,7 @@ import { ApiError, invalid } from '../api/status.js';
 import type { KindDefinition } from '../registry/kind.js';
 import type { KubeObject } from '../store/resource-store.js';
 import { compare, type Comparison } from './compare.js';
+import { createdFieldsV1, ownershipFilter } from './created-fields.js';
 import { FieldSet, pathText, type FieldPath } from './field-set.js';
 import { fieldSetOf } from './field-set-of.js';
 import { decodeManagedFields, encodeManagedFields, identityOf, type Manager, type Managers } from './managed-fields.js';
@@ -29,6 +30,9 @@ const serverMetadata = ['name', 'namespace', 'uid', 'resourceVersion', 'generati
 const untracked: FieldPath[] = [['f:apiVersion'], ['f:kind'], ['f:metadata'], ...serverMetadata.map((k) => ['f:metadata', `f:${k}`])];
 const managedFieldsPath: FieldPath = ['f:metadata', 'f:managedFields'];
 const statusPath: FieldPath = ['f:status'];
+/** tracked() of a create, as created-fields.ts applies it. */
+const created = ownershipFilter(untracked, [managedFieldsPath]);
+const createdWithStatusSubresource = ownershipFilter(untracked, [managedFieldsPath, statusPath]);
 
 /**
  * The part of a field set a writer can own: not the server's metadata, and (as the kinds'
@@ -80,17 +84,20 @@ export function recordUpdate(def: KindDefinition, live: KubeObject | undefined, 
 
 /**
  * The common create (no managedFields sent): the general case with no live object and no other
- * manager comes down to one entry owning every field the object has, without the set algebra.
+ * manager comes down to one entry owning every field the object has, without the set algebra
+ * (created-fields.ts writes it as FieldsV1 in one walk).
  */
 function recordCreate(def: KindDefinition, next: KubeObject, writer: Writer): void {
   const { metadata: { managedFields: _, ...metadata }, ...rest } = next;
-  const fields = tracked(def, writer.subresource, compare(undefined, { ...rest, metadata }, objectSchemaOf(def)).added);
-  if (fields.empty) {
+  const fieldsV1 = writer.subresource === ''
+    ? createdFieldsV1({ ...rest, metadata }, objectSchemaOf(def), def.subresources.status ? createdWithStatusSubresource : created)
+    : tracked(def, writer.subresource, compare(undefined, { ...rest, metadata }, objectSchemaOf(def)).added).toFieldsV1();
+  if (Object.keys(fieldsV1).length === 0) {
     delete next.metadata.managedFields;
     return;
   }
   next.metadata.managedFields = [{
-    manager: writer.manager, operation: 'Update', apiVersion: writer.apiVersion, time: metaTimeNow(), fieldsType: 'FieldsV1', fieldsV1: fields.toFieldsV1(),
+    manager: writer.manager, operation: 'Update', apiVersion: writer.apiVersion, time: metaTimeNow(), fieldsType: 'FieldsV1', fieldsV1,
     ...(writer.subresource ? { subresource: writer.subresource } : {}),
   }];
 }
