@@ -103,6 +103,7 @@ import { extensionsGroup } from './schemas/extensions.js';
 import { workspaceStrategy } from './tenant/workspace-strategy.js';
 import type { ResourceStore } from './store/resource-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { fallbackCheckpointPages, WalCheckpointer } from './store/wal-checkpointer.js';
 import type { KubeClient } from './store/kube/kube-client.js';
 import { internalGroup } from './auth/internal-kinds.js';
 import { coreVersion } from './version.js';
@@ -200,8 +201,11 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     await applyCoreCrds(client);
     store = new KubeStore({ client, servedAs: (ref) => servedAs(kinds, ref), internalGroup, namespace: opts.namespace ?? defaultCoreNamespace });
   }
+  /** The SQLite file this core made its store on (embedded mode with a data dir). */
+  let ownDbFile: string | undefined;
   if (!store) {
     if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+    if (opts.dataDir) ownDbFile = join(opts.dataDir, 'mortise.db');
     // Secrets are sealed with AES-256-GCM; the key file lives beside the database (docs/security.md).
     const codec = opts.dataDir ? EncryptionKeys.loadOrCreate(join(opts.dataDir, 'encryption-keys')) : EncryptionKeys.ephemeral();
     store = new SqliteStore({
@@ -214,6 +218,13 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const worker = opts.cluster?.role === 'worker' ? opts.cluster : undefined;
   const primary = opts.cluster?.role === 'primary' ? opts.cluster : undefined;
   const audit = worker?.audit ?? opts.audit ?? new SqliteAuditLog({ path: opts.dataDir ? join(opts.dataDir, 'mortise.db') : ':memory:', retention: opts.auditRetention, logger });
+  // The file's WAL checkpoints run on a thread of their own, not inside the writers' commits.
+  let checkpointer: WalCheckpointer | undefined;
+  if (ownDbFile && store instanceof SqliteStore) {
+    checkpointer = new WalCheckpointer(ownDbFile);
+    store.setAutoCheckpoint(fallbackCheckpointPages);
+    if (audit instanceof SqliteAuditLog) audit.setAutoCheckpoint(fallbackCheckpointPages);
+  }
   const validator = new SchemaValidator();
   const service = new ResourceService(store, kinds, validator);
 
@@ -524,6 +535,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       rbacIndex.stop();
       users.stop();
       revokedSessions.stop();
+      // Before the writers: the last connection to close checkpoints the WAL into the file.
+      await checkpointer?.close();
       await audit.close();
       await store.close();
       // A staging of the platform modules in progress stops (between two files) and ends first:

@@ -128,6 +128,11 @@ export class SqliteAuditLog implements AuditLog {
     }
   }
 
+  /** The WAL size in pages at which a commit checkpoints the file itself (SQLite's default: 1,000); raised while a WalCheckpointer runs. */
+  setAutoCheckpoint(pages: number): void {
+    this.db.pragma(`wal_autocheckpoint = ${Math.max(0, Math.floor(pages))}`);
+  }
+
   /** Events queued and not yet written (for tests and metrics). */
   get pending(): number {
     return this.queue.length;

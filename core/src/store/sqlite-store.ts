@@ -433,6 +433,11 @@ export class SqliteStore implements ResourceStore {
     };
   }
 
+  /** The WAL size in pages at which a commit checkpoints the file itself (SQLite's default: 1,000); raised while a WalCheckpointer runs. */
+  setAutoCheckpoint(pages: number): void {
+    this.db.pragma(`wal_autocheckpoint = ${Math.max(0, Math.floor(pages))}`);
+  }
+
   async currentResourceVersion(): Promise<string> {
     return String((this.stmts.currentRv.get() as { value: number }).value);
   }
