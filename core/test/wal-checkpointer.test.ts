@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import { fallbackCheckpointPages, WalCheckpointer } from '../src/store/wal-checkpointer.js';
@@ -73,5 +76,25 @@ describe('WalCheckpointer', () => {
     await store.close();
     // The last connection closed checkpointed everything: no WAL is left beside the file.
     expect(() => statSync(`${path}-wal`)).toThrow();
+  });
+
+  it('keeps a process that awaits close() alive until the thread has exited (the core closes its store after it)', async () => {
+    // A process of its own, on the built modules: in this test runner the event loop never runs dry.
+    const dir = mkdtempSync(join(tmpdir(), 'mortise-wal-'));
+    dirs.push(dir);
+    const dist = (f: string) => pathToFileURL(join(import.meta.dirname, '..', 'dist', 'store', f)).href;
+    const script = `
+      const { SqliteStore } = await import(${JSON.stringify(dist('sqlite-store.js'))});
+      const { WalCheckpointer } = await import(${JSON.stringify(dist('wal-checkpointer.js'))});
+      const path = ${JSON.stringify(join(dir, 'mortise.db'))};
+      const store = new SqliteStore({ path });
+      const checkpointer = new WalCheckpointer(path);
+      await store.create({ group: 'g', resource: 'r' }, { apiVersion: 'g/v1', kind: 'R', metadata: { name: 'a', uid: 'u' } });
+      await checkpointer.close();
+      await store.close();
+      console.log('closed after the checkpointer');
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    expect(stdout).toContain('closed after the checkpointer');
   });
 });

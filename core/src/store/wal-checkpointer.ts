@@ -30,6 +30,9 @@ export class WalCheckpointer {
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       this.worker.once('exit', () => resolve());
+      // Held again until it has exited: a caller awaiting this must not see the process end
+      // (nothing else may keep the event loop alive by then) before its own close runs.
+      this.worker.ref();
       this.worker.postMessage('close');
     });
     return this.closing;
