@@ -57,7 +57,8 @@ describe('resource API (client-node)', () => {
       const ws = (await objects.createClusterCustomObject({ ...workspaces, body: workspace('crud-a', { team: 'a' }, { manager: 'alice' }) })) as Obj;
       expect(ws.apiVersion).toBe('tenant.mortise.io/v1alpha1');
       expect(ws.kind).toBe('Workspace');
-      expect(ws.metadata.uid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      // A UUID in time order (version 7): the uid index's inserts append.
+      expect(ws.metadata.uid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       expect(ws.metadata.resourceVersion).toMatch(/^\d+$/);
       expect(ws.metadata.generation).toBe(1);
       expect(ws.metadata.namespace).toBeUndefined();

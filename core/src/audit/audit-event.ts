@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
+import { uuidV7 } from '../api/uuid-v7.js';
 import type { UserInfo } from '../http/app-state.js';
 import { isPublic } from '../http/public-routes.js';
 import { moveToAnnotation } from '../tenant/tenant-move-admission.js';
@@ -51,7 +51,8 @@ export function auditEventOf(r: AuditedRequest, received: Date): AuditEvent {
     ? { username: r.auditUser, groups: [] }
     : r.user ? { username: r.user.username, groups: [...r.user.groups] } : anonymousUser;
   const event: AuditEvent = {
-    auditID: randomUUID(),
+    // In time order: the audit log's index of IDs appends (api/uuid-v7.ts).
+    auditID: uuidV7(),
     stage: 'ResponseComplete',
     requestReceivedTimestamp: received.toISOString(),
     stageTimestamp: new Date().toISOString(),

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { EventEmitter } from 'node:events';
 import type { KubeObject, ObjectKey, ResourceStore, Watcher } from '../store/resource-store.js';
@@ -21,6 +21,7 @@ import {
   checkResourceVersion, checkShape, checkUnknownFields, decodeObject, hasPinnedVersion, specChanged, validateObject,
 } from './write-checks.js';
 import { metaTimeNow } from '../api/meta-time.js';
+import { uuidV7 } from '../api/uuid-v7.js';
 
 export type * from './resource-types.js';
 export { parseResourceVersion } from './write-checks.js';
@@ -100,7 +101,8 @@ export class ResourceService extends EventEmitter<{
     if (!m.name && typeof m.generateName === 'string' && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
     checkShape(def, obj);
     if (def.namespaced) await this.requireLiveNamespace(namespace);
-    m.uid = randomUUID();
+    // In time order: the uid index's inserts append (api/uuid-v7.ts).
+    m.uid = uuidV7();
     m.creationTimestamp = metaTimeNow();
     m.generation = 1;
     const requestedFields = m.managedFields;
