@@ -3,7 +3,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { closedLoop, type Measure } from './closed-loop.js';
-import { cpuTicks } from './cpu.js';
+import { cpuTicks, workerPids } from './cpu.js';
 import { coreMain, spawnServer } from './processes.js';
 import { crd, password, widget, widgets } from './widget-fixture.js';
 import { passwordToken, platformModulesStaged } from './core-session.js';
@@ -37,7 +37,7 @@ try {
     await new Promise((r) => setTimeout(r, 200));
   }
   await platformModulesStaged(dataDir);
-  process.stdout.write(`# ${new Date().toISOString()}, ${seconds}s per figure, load average ${loadavg()[0]!.toFixed(1)}\n\n`);
+  process.stdout.write(`# ${new Date().toISOString()}, ${seconds}s per figure, MORTISE_WORKERS=${process.env.MORTISE_WORKERS ?? '(default)'}, load average ${loadavg()[0]!.toFixed(1)}\n\n`);
   process.stdout.write('| protocol | call | c | req/s | p50 ms | p99 ms | core CPU µs/request | errors |\n|---|---|---|---|---|---|---|---|\n');
   let run = 0;
   for (const proto of ['https', 'http'] as const) {
@@ -51,9 +51,12 @@ try {
       ] as const) {
         if (only && only !== `${proto} ${name} c=${c}`) continue;
         await closedLoop(c, Math.max(1, seconds / 4), op(run++));
-        const before = cpuTicks(core.child.pid)!;
+        // The primary and its serving workers (MORTISE_WORKERS ≥ 2), not extension backends.
+        const pids = [core.child.pid!, ...workerPids(core.child.pid!)];
+        const ticks = () => pids.reduce((sum, pid) => sum + cpuTicks(pid)!, 0);
+        const before = ticks();
         const m: Measure = await closedLoop(c, seconds, op(run++));
-        const cpu = Math.round(((cpuTicks(core.child.pid)! - before) * 10_000) / (m.rps * seconds));
+        const cpu = Math.round(((ticks() - before) * 10_000) / (m.rps * seconds));
         process.stdout.write(`| ${proto.toUpperCase()} | ${name} | ${c} | ${m.rps} | ${m.p50} | ${m.p99} | ${cpu} | ${m.errors} |\n`);
       }
     }
