@@ -88,10 +88,10 @@ export function recordUpdate(def: KindDefinition, live: KubeObject | undefined, 
  * (created-fields.ts writes it as FieldsV1 in one walk).
  */
 function recordCreate(def: KindDefinition, next: KubeObject, writer: Writer): void {
-  const { metadata: { managedFields: _, ...metadata }, ...rest } = next;
+  // The filter drops metadata.managedFields: no copy of the object without them is needed.
   const fieldsV1 = writer.subresource === ''
-    ? createdFieldsV1({ ...rest, metadata }, objectSchemaOf(def), def.subresources.status ? createdWithStatusSubresource : created)
-    : tracked(def, writer.subresource, compare(undefined, { ...rest, metadata }, objectSchemaOf(def)).added).toFieldsV1();
+    ? createdFieldsV1(next, objectSchemaOf(def), def.subresources.status ? createdWithStatusSubresource : created)
+    : tracked(def, writer.subresource, compare(undefined, content(next), objectSchemaOf(def)).added).toFieldsV1();
   if (Object.keys(fieldsV1).length === 0) {
     delete next.metadata.managedFields;
     return;
