@@ -59,7 +59,8 @@ try {
     const r = run++;
     // The core's processes: the primary and its serving workers (MORTISE_WORKERS ≥ 2).
     const pids = [s.core.child.pid!, ...workerPids(s.core.child.pid!)];
-    const ticks = () => pids.reduce((sum, pid) => sum + cpuTicks(pid)!, 0);
+    // A process gone meanwhile counts for nothing (its ticks are lost with it).
+    const ticks = () => pids.reduce((sum, pid) => sum + (cpuTicks(pid) ?? 0), 0);
     const before = ticks();
     const m = await closedLoop(concurrency, measured ? seconds : 1, (i) => call(s.target, 'POST', widgets, widget(`w-${r}-${i}`)));
     if (!measured) return;

@@ -53,7 +53,8 @@ try {
         await closedLoop(c, Math.max(1, seconds / 4), op(run++));
         // The primary and its serving workers (MORTISE_WORKERS ≥ 2), not extension backends.
         const pids = [core.child.pid!, ...workerPids(core.child.pid!)];
-        const ticks = () => pids.reduce((sum, pid) => sum + cpuTicks(pid)!, 0);
+        // A process gone meanwhile counts for nothing (its ticks are lost with it).
+    const ticks = () => pids.reduce((sum, pid) => sum + (cpuTicks(pid) ?? 0), 0);
         const before = ticks();
         const m: Measure = await closedLoop(c, seconds, op(run++));
         const cpu = Math.round(((ticks() - before) * 10_000) / (m.rps * seconds));
