@@ -65,6 +65,7 @@ local function parse(body)
       local name = sub(f, t1 + 1, (t2 or 0) - 1)
       local value = t2 and sub(f, t2 + 1) or nil
       if kind == "identity" then d.identity = name
+      elseif kind == "groups" then d.groups = name
       elseif kind == "prefix" then d.prefix = name
       elseif kind == "set" then d.set[#d.set + 1] = { name, value }
       elseif kind == "remove" then d.remove[#d.remove + 1] = name
@@ -242,7 +243,7 @@ function M.log()
     end
   end
   if status == 401 or status == 403 then
-    stats:rpush("audit", concat({ d.method, ngx.var.request_uri, ngx.var.remote_addr, d.user, status, ngx.req.start_time(), ngx.var.http_user_agent or "" }, "\t"))
+    stats:rpush("audit", concat({ d.method, ngx.var.request_uri, ngx.var.remote_addr, d.user, status, ngx.req.start_time(), ngx.var.http_user_agent or "", d.groups or "" }, "\t"))
   end
 end
 

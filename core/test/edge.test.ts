@@ -36,6 +36,10 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
   beforeAll(async () => {
     backend = createServer((req, res) => {
       backendHits++;
+      if (req.url?.startsWith('/refuse')) {
+        res.writeHead(403, { 'content-type': 'application/json' }).end('{"refused":true}');
+        return;
+      }
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ url: req.url, identity: req.headers['x-mortise-identity'] ?? null }));
     });
@@ -127,6 +131,22 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
       return r.ok ? ((await r.json()) as { sourceIPs: string[]; user: { username: string } }) : undefined;
     }, 3000, 'the write in the audit log');
     expect(event).toMatchObject({ sourceIPs: ['127.0.0.1'], user: { username: 'admin' } });
+  });
+
+  it('records a backend\'s refusal it forwarded in the audit log, as the core would', async () => {
+    const token = await login(t.url, 'alice', 'alice-password-1');
+    const served = await edgeRequests();
+    for (let i = 0; i < 2; i++) expect((await call(edge, token, '/proxy/demo/refuse?what=x', { headers: { 'user-agent': 'edge-audit-test' } })).status).toBe(403);
+    // Answered by nginx (the decision allowed the request; the backend refused it).
+    expect(await metric(/^mortise_edge_requests_total\{route="gateway\/reverseproxy\/demo",method="GET",code="403"\} (\d+)/m)).toBeGreaterThanOrEqual(2);
+    expect(await edgeRequests()).toBe(served);
+    const events = await eventually(async () => {
+      const r = (await (await t.api('/kapis/audit.mortise.io/v1alpha1/events?user=alice')).json()) as { items: Array<{ requestURI: string; responseStatus: { code: number }; sourceIPs: string[]; userAgent?: string; user: { username: string; groups: string[] } }> };
+      const mine = r.items.filter((e) => e.requestURI.startsWith('/proxy/demo/refuse'));
+      return mine.length >= 2 ? mine : undefined;
+    }, 5000, 'the refusals in the audit log');
+    expect(events[0]).toMatchObject({ requestURI: '/proxy/demo/refuse?what=x', responseStatus: { code: 403 }, sourceIPs: ['127.0.0.1'], userAgent: 'edge-audit-test', user: { username: 'alice' } });
+    expect(events[0]!.user.groups).toContain('system:authenticated');
   });
 
   it('takes requests on its core socket only from its own nginx, and decides for nobody else', async () => {

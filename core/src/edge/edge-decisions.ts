@@ -72,6 +72,7 @@ export async function edgeDecision(deps: EdgeDecisionDeps, method: string, uri: 
     String(epoch), String(Math.max(ttl, 0)), host, upstream.port || '80', upstream.host, match.upstreamPath,
     `gateway/${route.kind}/${route.extension}`, user.username,
     `identity\t${identity}`,
+    `groups\t${user.groups.join(',')}`,
     ...(match.strippedPrefix ? [`prefix\t${match.strippedPrefix}`] : []),
     ...set.map(([n, v]) => `set\t${n}\t${v}`),
     ...route.removeHeaders.map((n) => `remove\t${n}`),

@@ -297,7 +297,7 @@ export class NativeEdge {
       return;
     }
     for (const line of text.split('\n')) {
-      const [method, uri, ip, username, status, started, userAgent] = line.split('\t');
+      const [method, uri, ip, username, status, started, userAgent, groups] = line.split('\t');
       if (!method || !uri || !username) continue;
       const q = uri.indexOf('?');
       const path = q < 0 ? uri : uri.slice(0, q);
@@ -306,7 +306,7 @@ export class NativeEdge {
         this.deps.audit.record(auditEventOf({
           method, path, querystring, sourceIp: ip ?? '', userAgent: userAgent || undefined,
           info: parseRequestInfo(method, path, new URLSearchParams(querystring)),
-          user: { username, groups: [], via: 'token' }, code: Number(status),
+          user: { username, groups: groups ? groups.split(',') : [], via: 'token' }, code: Number(status),
         }, new Date(Number(started) * 1000)));
       } catch (e) {
         this.deps.logger.error({ event: 'audit.record-failed', err: (e as Error).message }, 'could not record an edge request');
