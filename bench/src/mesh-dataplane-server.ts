@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataPlane } from '../../extensions/servicemesh/dist/dataplane.js';
@@ -20,10 +20,15 @@ const meta = (name: string) => ({ name, namespace: 'bench' });
 state.apply('MeshService', 'ADDED', { metadata: meta('bench'), spec: { versions: [{ name: 'v1', endpoints: [process.env.UPSTREAM!] }] } });
 state.apply('TrafficRule', 'ADDED', { metadata: meta('bench'), spec: { service: 'bench', routes: [{ destinations: [{ version: 'v1', weight: 100 }], retries: { attempts: 2, perTryTimeoutMs: 5000 }, timeoutMs: 10_000 }] } });
 const workers = Number(process.env.MESH_WORKERS ?? 1);
-const dataplane = process.env.MESH_PLANE === 'nginx'
-  ? new NginxDataPlane({ state, dir: mkdtempSync(join(tmpdir(), 'mortise-bench-mesh-nginx-')), traceCapacity: 20_000, log: (m) => process.stderr.write(`${m}\n`), workerProcesses: workers })
+// nginx's prefix for this run, removed when the process is told to stop.
+const nginxDir = process.env.MESH_PLANE === 'nginx' ? mkdtempSync(join(tmpdir(), 'mortise-bench-mesh-nginx-')) : undefined;
+const dataplane = nginxDir
+  ? new NginxDataPlane({ state, dir: nginxDir, traceCapacity: 20_000, log: (m) => process.stderr.write(`${m}\n`), workerProcesses: workers })
   : workers > 1
   ? new DataPlaneCluster({ state, workers, traceCapacity: 20_000, log: (m) => process.stderr.write(`${m}\n`) })
   : new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(20_000), log: () => {} });
 await dataplane.listen(Number(process.env.PORT), '127.0.0.1');
-process.on('SIGTERM', () => void ('close' in dataplane ? dataplane.close() : Promise.resolve()).finally(() => process.exit(0)));
+process.on('SIGTERM', () => void ('close' in dataplane ? dataplane.close() : Promise.resolve()).finally(() => {
+  if (nginxDir) rmSync(nginxDir, { recursive: true, force: true });
+  process.exit(0);
+}));
