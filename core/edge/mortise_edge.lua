@@ -19,11 +19,13 @@ local tonumber, type, pairs = tonumber, type, pairs
 
 ffi.cdef [[
 int kill(int pid, int sig);
+int getpid(void);
 int getppid(void);
 ]]
 
 local secret
 local core_pid
+local master_pid
 local decisions
 local buckets = {}
 local bucket_names = {}
@@ -31,6 +33,7 @@ local bucket_names = {}
 function M.init(opts)
   secret = opts.secret
   core_pid = opts.core_pid
+  master_pid = ffi.C.getpid() -- init runs in the master, before it forks the workers
   decisions = lrucache.new(opts.max_decisions)
   buckets = opts.buckets
   for i = 1, #buckets do bucket_names[i] = tostring(buckets[i]) end
@@ -202,12 +205,20 @@ function M.flush()
   for k, n in pairs(p) do stats:incr(k, n, 0) end
 end
 
--- Without its core nobody can revoke anything: decisions stop at once and nginx quits.
+-- Without its core nobody can revoke anything: decisions stop at once and nginx quits. A worker
+-- whose master is gone (killed: the core stops orphans by pid, this is for a core gone too)
+-- stops as well, as it would have with the master's process group.
 local function watch_core()
+  if ffi.C.getppid() ~= master_pid then
+    state:set("epoch", -1)
+    ngx.log(ngx.WARN, "mortise edge: the master (pid ", master_pid, ") is gone; this worker stops")
+    ffi.C.kill(ffi.C.getpid(), 9)
+    return
+  end
   if ffi.C.kill(core_pid, 0) ~= 0 then
     state:set("epoch", -1)
     ngx.log(ngx.WARN, "mortise edge: the core (pid ", core_pid, ") is gone; quitting")
-    ffi.C.kill(ffi.C.getppid(), 3) -- SIGQUIT to the master: a graceful stop
+    ffi.C.kill(master_pid, 3) -- SIGQUIT to the master: a graceful stop
   end
 end
 

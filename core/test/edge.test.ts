@@ -1,10 +1,11 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NativeEdge } from '../src/edge/native-edge.js';
+import { childPids } from '../src/edge/nginx-processes.js';
 import { proxyAccessTemplate } from '../src/gateway/proxy-access.js';
 import { createLogger } from '../src/ops/logger.js';
 import { freePort } from './support/child-core.js';
@@ -188,6 +189,11 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
       }
     };
     const killed = pidOf();
+    // nginx stays in the core's session (a session of its own is a scheduler autogroup of its own).
+    const sessionOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3]);
+    expect(sessionOf(killed)).toBe(sessionOf(process.pid));
+    const workers = childPids(killed);
+    expect(workers.length).toBeGreaterThan(0);
     process.kill(killed, 'SIGKILL');
     await eventually(async () => {
       if (pidOf() === killed || pidOf() === 0) return undefined;
@@ -195,6 +201,8 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
       return r?.status === 200 ? r : undefined;
     }, 10_000, 'a new nginx serving');
     expect(await decisions()).toBeGreaterThan(before);
+    // The killed master's workers did not outlive it (they held the port, and old decisions).
+    for (const w of workers) expect(existsSync(`/proc/${w}`) && readFileSync(`/proc/${w}/stat`, 'utf8').split(') ')[1]!.split(' ')[0] !== 'Z').toBe(false);
   });
 
   it('fails to start with a message that says what to install', async () => {

@@ -14,6 +14,7 @@ import { corePackageDir } from '../package-dir.js';
 import { EdgeEpoch } from './edge-epoch.js';
 import { edgeNginxConfig, edgeSockets } from './edge-nginx-config.js';
 import { edgeMetricsText } from './edge-metrics.js';
+import { childPids, isWorkerOf } from './nginx-processes.js';
 
 /** `MORTISE_EDGE_LISTEN` and what goes with it (docs/edge.md). */
 export interface EdgeOptions {
@@ -85,6 +86,8 @@ export class NativeEdge {
   private secret = '';
   private server?: Server;
   private child?: ChildProcess;
+  /** The workers of the running master, kept so they can be stopped should the master die first. */
+  private workers: number[] = [];
   private stopping = false;
   private restartTimer?: NodeJS.Timeout;
   private auditTimer?: NodeJS.Timeout;
@@ -97,7 +100,7 @@ export class NativeEdge {
     // Before nginx runs there is nothing to tell: it learns the epoch when it starts.
     this.epoch = new EdgeEpoch((e) => (this.child ? this.control('POST', '/epoch', String(e)).then(() => undefined) : Promise.resolve()), (e) => {
       this.deps.logger.error({ event: 'edge.unreachable', err: e.message }, 'the edge did not take a new epoch: stopping it until it restarts');
-      this.killGroup('SIGKILL');
+      this.kill('SIGKILL');
     });
   }
 
@@ -146,13 +149,13 @@ export class NativeEdge {
     if (child && child.exitCode === null && child.signalCode === null) {
       await this.drainAudit();
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      this.killGroup('SIGQUIT');
-      const timer = setTimeout(() => this.killGroup('SIGKILL'), 5_000);
+      this.kill('SIGQUIT');
+      const timer = setTimeout(() => this.kill('SIGKILL'), 5_000);
       await exited;
       clearTimeout(timer);
     }
-    // Workers outlive a master that was killed: the whole group goes.
-    this.killGroup('SIGKILL');
+    // Workers outlive a master that was killed: they go too.
+    this.kill('SIGKILL');
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
@@ -234,9 +237,12 @@ export class NativeEdge {
     const dir = this.dir!;
     // A killed nginx leaves its control socket behind, and binding it again would fail.
     rmSync(edgeSockets(dir).control, { force: true });
-    // Its own process group: its workers are stopped with it, even when the master was killed.
-    const child = spawn(this.nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    // Not detached: a session of its own is also a scheduler autogroup of its own, which on a
+    // kernel with autogroups made every request through the edge ~10 % dearer (docs/edge.md).
+    // Its workers are stopped by pid instead, and stop themselves should their master vanish.
+    const child = spawn(this.nginx, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', 'stderr'], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
+    this.workers = [];
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-4_000);
@@ -246,7 +252,7 @@ export class NativeEdge {
     exited.catch(() => undefined);
     child.once('exit', (code, signal) => {
       if (this.stopping || this.child !== child) return;
-      this.killGroup('SIGKILL', child.pid);
+      this.kill('SIGKILL', child);
       this.deps.logger.error({ event: 'edge.exited', code, signal }, 'the edge\'s nginx exited: restarting it');
       this.restartTimer = setTimeout(() => void this.spawnNginx().catch((e: Error) => this.deps.logger.error({ event: 'edge.restart-failed', err: e.message }, 'could not restart the edge')), 1_000);
     });
@@ -256,23 +262,32 @@ export class NativeEdge {
       const up = await Promise.race([this.control('GET', '/stats').then(() => true, () => false), exited]);
       if (up) break;
       if (Date.now() > deadline) {
-        this.killGroup('SIGKILL', child.pid);
+        this.kill('SIGKILL', child);
         throw new Error(`nginx did not start within 10 s: ${stderr.trim()}`);
       }
       await new Promise((r) => setTimeout(r, 25));
     }
+    this.workers = childPids(child.pid!);
     this.epoch.restarted();
     await Promise.race([this.epoch.settled(), exited]);
   }
 
-  private killGroup(signal: NodeJS.Signals, pid = this.child?.pid): void {
-    if (!pid) return;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // already gone
+  /** Signals the master (while it runs); SIGKILL goes to its workers too (those it has now and those it had). */
+  private kill(signal: NodeJS.Signals, child = this.child): void {
+    if (!child?.pid) return;
+    // A pid is only signalled while it is known to be ours: an exited master's may be reused.
+    const running = child.exitCode === null && child.signalCode === null;
+    const workers = signal === 'SIGKILL' ? [...new Set([...(running ? childPids(child.pid) : []), ...this.workers])].filter((w) => isWorkerOf(w, child.pid!)) : [];
+    for (const p of [...(running ? [child.pid] : []), ...workers]) {
+      try {
+        process.kill(p, signal);
+      } catch {
+        // already gone
+      }
     }
   }
+
+
 
   /** A request to nginx's control socket (the secret in a header). */
   private control(method: string, path: string, body?: string): Promise<string> {
