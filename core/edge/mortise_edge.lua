@@ -12,7 +12,7 @@ local M = {}
 
 local state = ngx.shared.mortise_state
 local stats = ngx.shared.mortise_stats
-local get_headers, clear_header, set_header = ngx.req.get_headers, ngx.req.clear_header, ngx.req.set_header
+local clear_header, set_header = ngx.req.clear_header, ngx.req.set_header
 local find, sub, byte, lower, gsub = string.find, string.sub, string.byte, string.lower, string.gsub
 local concat, insert = table.concat, table.insert
 local tonumber, type, pairs = tonumber, type, pairs
@@ -82,7 +82,7 @@ end
 -- Header names the core's gateway never forwards from a client (core/src/gateway/headers.ts):
 -- claims of identity, the caller's credentials, what the gateway itself sets.
 local function is_identity_header(n)
-  if n == "authorization" or n == "forwarded" or n == "x-real-ip" or n == "remote-user"
+  if n == "forwarded" or n == "x-real-ip" or n == "remote-user"
     or n == "x-user" or n == "x-email" or n == "x-groups" then return true end
   local c = byte(n, 1)
   if c == 120 then -- "x"
@@ -92,21 +92,69 @@ local function is_identity_header(n)
   return false
 end
 
--- Headers about one connection (RFC 9110 §7.6.1) nginx would otherwise pass on.
-local hop_by_hop = { ["proxy-connection"] = true, ["proxy-authorization"] = true, ["proxy-authenticate"] = true,
-  ["trailer"] = true, ["http2-settings"] = true, ["te"] = true, ["keep-alive"] = true }
+-- What each request header name means to the edge. Names not listed, and not starting with "x-"
+-- or "impersonate-", are passed on untouched.
+local CREDENTIAL, COOKIE, TO_CORE, CHECK, DROP = 1, 2, 3, 4, 5
+local header_kind = {
+  authorization = CREDENTIAL, cookie = COOKIE,
+  -- Requests the edge never answers itself: the core has the rules for them.
+  upgrade = TO_CORE, expect = TO_CORE, ["transfer-encoding"] = TO_CORE,
+  ["content-length"] = CHECK, accept = CHECK, connection = CHECK,
+  -- Headers about one connection (RFC 9110 §7.6.1) nginx would otherwise pass on.
+  ["proxy-connection"] = DROP, ["proxy-authorization"] = DROP, ["proxy-authenticate"] = DROP,
+  trailer = DROP, ["http2-settings"] = DROP, te = DROP, ["keep-alive"] = DROP,
+  forwarded = DROP, ["x-real-ip"] = DROP, ["remote-user"] = DROP,
+}
 
--- Requests the edge never answers itself: the core has the rules for them.
-local function core_only(h)
-  if h["upgrade"] or h["expect"] or h["transfer-encoding"] then return true end
-  local cl = h["content-length"]
-  if cl and cl ~= "0" then return true end
-  local accept = h["accept"]
-  if type(accept) == "table" or (accept and find(accept, "text/event-stream", 1, true)) then return true end
-  local connection = h["connection"]
-  if connection and connection ~= "keep-alive" and connection ~= "close" then return true end
-  if type(h["authorization"]) == "table" or type(h["cookie"]) == "table" then return true end
-  return false
+-- The request's headers are read where nginx keeps them (lower-cased names, the values in
+-- place), without the table of strings ngx.req.get_headers builds: only the names are made Lua
+-- strings, and only the values the edge reads.
+local base = require "resty.core.base"
+require "resty.core.request" -- declares the ngx_http_lua_ffi_req_get_headers functions
+local C = ffi.C
+local ffi_str, ffi_cast = ffi.string, ffi.cast
+local get_request, get_string_buf = base.get_request, base.get_string_buf
+local elt_ptr = ffi.typeof("ngx_http_lua_ffi_table_elt_t*")
+local elt_size = ffi.sizeof("ngx_http_lua_ffi_table_elt_t")
+local truncated = ffi.new("int[1]")
+local max_headers = 100
+
+-- The credentials of a request the edge may answer (false when absent), and the names to drop
+-- before it goes on (nil when none: the usual case allocates no table); nil when the core must
+-- have it (an upgrade, a body, a stream, repeated credentials, too many headers).
+local function read_headers()
+  local r = get_request()
+  local n = C.ngx_http_lua_ffi_req_get_headers_count(r, max_headers, truncated)
+  if n < 0 or truncated[0] ~= 0 then return nil end
+  local buf = ffi_cast(elt_ptr, get_string_buf(n * elt_size))
+  if n > 0 and C.ngx_http_lua_ffi_req_get_headers(r, buf, n, 0) ~= 0 then return nil end
+  local authorization, cookie, drop
+  for i = 0, n - 1 do
+    local h = buf[i]
+    local name = ffi_str(h.key.data, h.key.len)
+    local kind = header_kind[name]
+    if kind == CREDENTIAL then
+      if authorization then return nil end
+      authorization = ffi_str(h.value.data, h.value.len)
+    elseif kind == COOKIE then
+      if cookie then return nil end
+      cookie = ffi_str(h.value.data, h.value.len)
+    elseif kind == TO_CORE then
+      return nil
+    elseif kind == CHECK then
+      local v = ffi_str(h.value.data, h.value.len)
+      if name == "content-length" then
+        if v ~= "0" then return nil end
+      elseif name == "accept" then
+        if find(v, "text/event-stream", 1, true) then return nil end
+      elseif v ~= "keep-alive" and v ~= "close" then -- connection: anything else names hop-by-hop headers
+        return nil
+      end
+    elseif kind == DROP or ((h.key.data[0] == 120 or h.key.data[0] == 105) and is_identity_header(name)) then -- "x", "i"
+      if drop then drop[#drop + 1] = name else drop = { name } end
+    end
+  end
+  return authorization or false, cookie or false, drop
 end
 
 local function without_core_cookies(cookie)
@@ -131,11 +179,9 @@ local safe = { GET = true, HEAD = true, OPTIONS = true }
 function M.access()
   local method = ngx.req.get_method()
   if not safe[method] then return to_core() end
-  local h, err = get_headers(100)
-  if err == "truncated" or core_only(h) then return to_core() end
-  local authorization = h["authorization"]
-  local cookie = h["cookie"]
-  if not authorization and not cookie then return to_core() end
+  local authorization, cookie, drop = read_headers()
+  if authorization == nil or (not authorization and not cookie) then return to_core() end
+  authorization, cookie = authorization or nil, cookie or nil
   local uri = ngx.var.request_uri
   local key = method .. "\n" .. uri .. "\n" .. (authorization or "") .. "\n" .. (cookie or "")
   local epoch = state:get("epoch")
@@ -151,9 +197,7 @@ function M.access()
   -- What the client sent that a backend must never see, as the core's gateway drops it. The
   -- credentials stay in the request (nginx.conf sends neither the Authorization header nor the
   -- core's cookies upstream): should nginx fail to reach the backend, the core gets the request.
-  for name in pairs(h) do
-    if hop_by_hop[name] or (name ~= "authorization" and is_identity_header(name)) then clear_header(name) end
-  end
+  if drop then for i = 1, #drop do clear_header(drop[i]) end end
   if cookie then ngx.var.mortise_cookie = without_core_cookies(cookie) or "" end
   for i = 1, #d.remove do clear_header(d.remove[i]) end
   for i = 1, #d.set do set_header(d.set[i][1], d.set[i][2]) end

@@ -42,7 +42,7 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
         return;
       }
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ url: req.url, identity: req.headers['x-mortise-identity'] ?? null }));
+      res.end(JSON.stringify({ url: req.url, identity: req.headers['x-mortise-identity'] ?? null, headers: req.headers }));
     });
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
     t = await startTestCore({ inMemory: true, accessTokenTtlSeconds: 600, edge: { listen: String(await freePort()) } });
@@ -76,6 +76,45 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     // Another URI is another request: decided once more.
     expect((await call(edge, token, '/proxy/demo/hello?n=2')).status).toBe(200);
     expect(await decisions()).toBe(decided + 1);
+  });
+
+  it('drops what a client must not pass on, and leaves to the core what it cannot vet', async () => {
+    const token = await login(t.url, 'alice', 'alice-password-1');
+    // node:http, which sends a header given as an array once per value.
+    const send = (headers: Record<string, string | string[]>) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const u = new URL(`${edge}/proxy/demo/vetted`);
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, headers }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve({ status: res.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const claims = {
+      'keep-alive': 'timeout=5', te: 'trailers', 'proxy-connection': 'keep-alive', 'x-auth-request-user': 'admin',
+      'x-real-ip': '10.6.6.6', forwarded: 'for=10.6.6.6', 'x-remote-extra-scope': 'all', 'x-mortise-edge-secret': 'guess',
+    };
+    await send({ authorization: `Bearer ${token}`, ...claims, 'x-keep-me': 'kept' });
+    const [decided, served] = [await decisions(), await edgeRequests()];
+    const seen = await send({ authorization: `Bearer ${token}`, ...claims, 'x-keep-me': 'kept' });
+    expect(seen.status).toBe(200);
+    expect(await decisions()).toBe(decided);
+    expect(await edgeRequests()).toBe(served + 1);
+    const headers = (JSON.parse(seen.body) as { headers: Record<string, string> }).headers;
+    for (const name of Object.keys(claims)) expect(headers[name], name).toBeUndefined();
+    expect(headers['x-keep-me']).toBe('kept');
+    expect(headers['x-forwarded-for']).toBe('127.0.0.1');
+    // Two credentials, a stream, a body, an upgrade: the core has the rules for these.
+    for (const odd of [
+      { authorization: [`Bearer ${token}`, 'Bearer other'] },
+      { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+      { authorization: `Bearer ${token}`, 'content-length': '2' },
+      { authorization: `Bearer ${token}`, connection: 'upgrade', upgrade: 'websocket' },
+      { authorization: `Bearer ${token}`, connection: 'x-keep-me', 'x-keep-me': 'kept' },
+    ]) {
+      await send(odd).catch(() => undefined);
+      expect(await edgeRequests(), JSON.stringify(odd)).toBe(served + 1);
+    }
   });
 
   it('stops a revoked session at the next request', async () => {
