@@ -20,6 +20,12 @@ export interface EdgeDecisionDeps {
 
 /** A forwarded identity is not sent with less than this left (ForwardedIdentities renews before). */
 const identityMarginMs = 20_000;
+/**
+ * A decision carries a forwarded identity that stays in use at least this long: one minted just
+ * before its renewal would make a decision that lives for nothing, and every request in that
+ * window would be decided by the core (hundreds a second were, each minute, in the benchmark).
+ */
+const identityUsableForMs = 10_000;
 
 /**
  * Whether the native edge may send this request straight to the backend, and how: the same
@@ -58,18 +64,19 @@ export async function edgeDecision(deps: EdgeDecisionDeps, method: string, uri: 
     throw e;
   }
   if (!user || deps.devRoutes?.match(user.username, path, search)) return undefined;
-  const identity = await deps.gateway.identity(user, route.extension);
+  const identity = await deps.gateway.identity(user, route.extension, identityUsableForMs);
   const now = Date.now();
   const until = Math.min(
     identityExpiry(identity) - identityMarginMs,
     user.expiresAt ?? Infinity,
     now + (deps.maxTtlSeconds ?? 30) * 1000,
   );
-  const ttl = Math.floor((until - now) / 1000);
+  // In seconds with milliseconds (lua-resty-lrucache takes fractions): no second lost to rounding.
+  const ttl = Math.max(0, Math.floor(until - now)) / 1000;
   const set: Array<[string, string]> = [];
   for (const name in route.headerUp) set.push([name, route.headerUp[name]!]);
   const lines = [
-    String(epoch), String(Math.max(ttl, 0)), host, upstream.port || '80', upstream.host, match.upstreamPath,
+    String(epoch), ttl.toFixed(3), host, upstream.port || '80', upstream.host, match.upstreamPath,
     `gateway/${route.kind}/${route.extension}`, user.username,
     `identity\t${identity}`,
     `groups\t${user.groups.join(',')}`,

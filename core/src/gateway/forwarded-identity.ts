@@ -40,12 +40,17 @@ export class ForwardedIdentities {
     this.maxEntries = opts.maxEntries ?? 10_000;
   }
 
-  token(user: ForwardedUser, extension: string): Promise<string> {
+  /**
+   * `usableForMs`: how long the token must stay in use before it is due for renewal (the native
+   * edge reuses a decision, the token in it, until then: one about to be renewed would make
+   * decisions that live for nothing). Default 0.
+   */
+  token(user: ForwardedUser, extension: string, usableForMs = 0): Promise<string> {
     // Keyed by the groups as given (a caller's come in the same order each time): no sorting per request.
     const key = `${user.username}\u0000${user.groups.join('\u0001')}\u0000${user.name ?? ''}\u0000${extension}`;
     const now = Date.now();
     const hit = this.cache.get(key);
-    if (hit && hit.renewAt > now) return hit.token;
+    if (hit && hit.renewAt - usableForMs > now) return hit.token;
     if (hit) this.cache.delete(key);
     const groups = [...new Set(user.groups)].sort();
     const claims: Record<string, unknown> = { sub: user.username, groups, token_use: 'forwarded', ...(user.name ? { name: user.name } : {}) };

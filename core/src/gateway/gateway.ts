@@ -172,9 +172,9 @@ export class Gateway {
     admit(match.route, path, this.health);
   }
 
-  /** The identity token forwarded for a user to an extension (cached by ForwardedIdentities). */
-  identity(user: UserInfo, extension: string): Promise<string> {
-    return this.identities.token({ username: user.username, groups: this.deps.groupsOf?.(user) ?? user.groups }, extension);
+  /** The identity token forwarded for a user to an extension (cached by ForwardedIdentities), in use for at least `usableForMs` more. */
+  identity(user: UserInfo, extension: string, usableForMs = 0): Promise<string> {
+    return this.identities.token({ username: user.username, groups: this.deps.groupsOf?.(user) ?? user.groups }, extension, usableForMs);
   }
 
   private pruneUpstreams(): void {
