@@ -1,17 +1,24 @@
 import { loadavg } from 'node:os';
-import { cpuTicks, measure, type Measured } from './cpu.js';
+import { cpuTicks, type Measured } from './cpu.js';
 export type { Measured } from './cpu.js';
 import { startNginx } from './nginx.js';
 import { spawnServer } from './processes.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { wrk } from './wrk.js';
+import { medianRatio, roundRobin } from './round-robin.js';
 
 export interface GatewayFigures {
   installToServingMs: number;
   disableMs: number;
   enableMs: number;
-  rows: Array<{ connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured; minimal: Measured; edge?: Measured }>;
+  rows: Array<{
+    connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured; minimal: Measured; edge?: Measured;
+    /** req/s as a multiple of nginx's: the median of the per-round ratios (round-robin.ts). */
+    ratios: { gateway: number; minimal: number; edge?: number };
+    /** Rounds of one second each target had. */
+    rounds: number;
+  }>;
   /** CPU the idle core spent per second just before the measurements (background work), ms. */
   coreIdleCpuMsPerSec?: number;
   /** Load average (1 min) when the measurements started and ended: other work on the machine. */
@@ -84,15 +91,25 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
       const idleAfter = coreTicks();
       if (idleBefore !== undefined && idleAfter !== undefined) coreIdleCpuMsPerSec = (idleAfter - idleBefore) * 10;
     } while (coreIdleCpuMsPerSec !== undefined && coreIdleCpuMsPerSec >= 20 && Date.now() < quietBy);
+    // Every target gets `seconds` one-second rounds, the targets taken in turn (round-robin.ts).
+    const rounds = Math.max(1, Math.round(seconds));
+    const corePids = [corePid].flat().filter((p): p is number => p !== undefined);
     for (const c of [1, 64]) {
-      const run = (target: string, headers?: Record<string, string>) => () => wrk({ url: target, headers, connections: c, durationSec: seconds });
-      const direct = await measure(undefined, run(`${backend}/healthz`));
-      const viaNginx = await measure(nginx.workerPid(), run(`${nginx.url}/proxy/hello-world/healthz`));
-      const gateway = await measure(corePid, run(`${url}/proxy/hello-world/healthz`, auth));
-      const hello = await measure(corePid, run(`${url}/proxy/hello-world/hello`, auth));
-      const viaMinimal = await measure(minimal.child.pid, run(`${minimal.url}/healthz`));
-      const viaEdge = edge ? await measure(edge.pids, run(`${edge.url}/proxy/hello-world/healthz`, auth)) : undefined;
-      rows.push({ connections: c, direct, nginx: viaNginx, gateway, hello, minimal: viaMinimal, ...(viaEdge ? { edge: viaEdge } : {}) });
+      const run = (target: string, headers?: Record<string, string>) => (s: number) => wrk({ url: target, headers, connections: c, durationSec: s });
+      const nginxPid = nginx.workerPid();
+      const m = await roundRobin([
+        { name: 'direct', run: run(`${backend}/healthz`) },
+        { name: 'nginx', pids: nginxPid ? [nginxPid] : [], run: run(`${nginx.url}/proxy/hello-world/healthz`) },
+        { name: 'gateway', pids: corePids, run: run(`${url}/proxy/hello-world/healthz`, auth) },
+        { name: 'hello', pids: corePids, run: run(`${url}/proxy/hello-world/hello`, auth) },
+        { name: 'minimal', pids: minimal.child.pid ? [minimal.child.pid] : [], run: run(`${minimal.url}/healthz`) },
+        ...(edge ? [{ name: 'edge', pids: edge.pids, run: run(`${edge.url}/proxy/hello-world/healthz`, auth) }] : []),
+      ], rounds);
+      rows.push({
+        connections: c, direct: m.direct!, nginx: m.nginx!, gateway: m.gateway!, hello: m.hello!, minimal: m.minimal!, ...(m.edge ? { edge: m.edge } : {}),
+        ratios: { gateway: medianRatio(m.gateway!, m.nginx!), minimal: medianRatio(m.minimal!, m.nginx!), ...(m.edge ? { edge: medianRatio(m.edge, m.nginx!) } : {}) },
+        rounds,
+      });
     }
   } finally {
     await nginx.stop();

@@ -39,7 +39,7 @@ for (const workers of workerCounts) {
     const gw = await gatewayBench(core.url, tok, seconds, pids, workers, edgePort ? { url: `http://127.0.0.1:${edgePort}`, pids: [core.child.pid!, ...edgePids.slice(1)] } : undefined);
     load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s. `;
     for (const r of gw.rows) {
-      gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× | ${r.edge ? `${cell(r.edge)} | ${(r.edge.rps / r.nginx.rps).toFixed(2)}×` : ' | | | '} |`);
+      gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${r.ratios.gateway.toFixed(2)}× | ${r.edge ? `${cell(r.edge)} | ${r.ratios.edge!.toFixed(2)}×` : ' | | | '} |`);
     }
     // GET of one object (a ConfigMap) through the API.
     const object = `${core.url}/api/v1/namespaces/default/configmaps/bench`;

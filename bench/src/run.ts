@@ -255,13 +255,14 @@ async function main() {
   out(`| enable → serving again (backend restart included) | ${gw.enableMs.toFixed(0)} ms |`);
   out();
   out('GET /healthz of the hello-world backend: direct, behind nginx (1 worker, keep-alive upstream), behind the least Node proxy (node:http in, an undici pool out,');
-  out('no rules) and through the gateway (authenticated, authorized, identity forwarded). Load: wrk, one thread, each target warmed up first. CPU µs/req: what the proxy process spent per request.');
+  out('no rules) and through the gateway (authenticated, authorized, identity forwarded). Load: wrk, one thread, each target warmed up first, then every target in turn for');
+  out(`${gw.rows[0]?.rounds ?? '?'} one-second rounds; req/s is the mean of a target's rounds, p50/p99 the median of its rounds', "/ nginx" the median of the per-round ratios. CPU µs/req: what the proxy process spent per request.`);
   out(`Load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}; the idle core spent ${gw.coreIdleCpuMsPerSec ?? '?'} ms of CPU a second before the measurements.`);
   out();
   out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | p99 ms | CPU µs/req | minimal Node proxy req/s | CPU µs/req | gateway req/s | p50 ms | p99 ms | CPU µs/req | gateway / nginx | added p50 vs direct |');
   out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of gw.rows) {
-    out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.p99} | ${r.nginx.cpuUsPerRequest ?? ''} | ${r.minimal.rps} | ${r.minimal.cpuUsPerRequest ?? ''} | ${r.gateway.rps} | ${r.gateway.p50} | ${r.gateway.p99} | ${r.gateway.cpuUsPerRequest ?? ''} | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× | ${(r.gateway.p50 - r.direct.p50).toFixed(3)} ms |`);
+    out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.p99} | ${r.nginx.cpuUsPerRequest ?? ''} | ${r.minimal.rps} | ${r.minimal.cpuUsPerRequest ?? ''} | ${r.gateway.rps} | ${r.gateway.p50} | ${r.gateway.p99} | ${r.gateway.cpuUsPerRequest ?? ''} | ${r.ratios.gateway.toFixed(2)}× | ${(r.gateway.p50 - r.direct.p50).toFixed(3)} ms |`);
   }
   out();
   out('| GET /hello (the backend verifies the forwarded identity) | req/s | p50 ms | p99 ms | core CPU µs/req |');
@@ -281,7 +282,7 @@ async function main() {
   out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of edgeFigures.rows) {
     const e = r.edge!;
-    out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.cpuUsPerRequest ?? ''} | ${e.rps} | ${e.p50} | ${e.p99} | ${e.cpuUsPerRequest ?? ''} | ${r.gateway.rps} | ${(e.rps / r.nginx.rps).toFixed(2)}× | ${(r.gateway.rps / r.nginx.rps).toFixed(2)}× | ${(e.p50 - r.direct.p50).toFixed(3)} ms |`);
+    out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.cpuUsPerRequest ?? ''} | ${e.rps} | ${e.p50} | ${e.p99} | ${e.cpuUsPerRequest ?? ''} | ${r.gateway.rps} | ${r.ratios.edge!.toFixed(2)}× | ${r.ratios.gateway.toFixed(2)}× | ${(e.p50 - r.direct.p50).toFixed(3)} ms |`);
   }
   out();
 
