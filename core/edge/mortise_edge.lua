@@ -7,6 +7,7 @@
 local lrucache = require "resty.lrucache"
 local ffi = require "ffi"
 local balancer = require "ngx.balancer"
+local semaphore = require "ngx.semaphore"
 
 local M = {}
 
@@ -176,6 +177,37 @@ end
 
 local safe = { GET = true, HEAD = true, OPTIONS = true }
 
+-- One request per key asks the core; the others of this worker that miss the same key meanwhile
+-- wait for its answer (64 connections missing at once were 64 decisions, each minting nothing new).
+local deciding = {}
+
+local function ask_core(method, uri, key)
+  local ok, res = pcall(ngx.location.capture, "/_mortise_edge/decide", { method = ngx.HTTP_GET, args = { m = method, u = uri } })
+  if not ok or res.status ~= 200 then return nil end
+  local d = parse(res.body)
+  if not d then return nil end
+  d.method = method
+  if d.ttl > 0 then decisions:set(key, d, d.ttl) end
+  return d
+end
+
+local function decide(method, uri, key)
+  local pending = deciding[key]
+  if pending then
+    pending.waiting = pending.waiting + 1
+    -- nil (the core answers this request itself) when the asking request got no decision in time.
+    if pending.sema:wait(5) then return pending.d end
+    return nil
+  end
+  pending = { sema = semaphore.new(0), waiting = 0 }
+  deciding[key] = pending
+  local d = ask_core(method, uri, key)
+  pending.d = d
+  deciding[key] = nil
+  if pending.waiting > 0 then pending.sema:post(pending.waiting) end
+  return d
+end
+
 function M.access()
   local method = ngx.req.get_method()
   if not safe[method] then return to_core() end
@@ -187,12 +219,8 @@ function M.access()
   local epoch = state:get("epoch")
   local d = decisions:get(key)
   if not d or d.epoch ~= epoch then
-    local res = ngx.location.capture("/_mortise_edge/decide", { method = ngx.HTTP_GET, args = { m = method, u = uri } })
-    if res.status ~= 200 then return to_core() end
-    d = parse(res.body)
+    d = decide(method, uri, key)
     if not d then return to_core() end
-    d.method = method
-    if d.ttl > 0 then decisions:set(key, d, d.ttl) end
   end
   -- What the client sent that a backend must never see, as the core's gateway drops it. The
   -- credentials stay in the request (nginx.conf sends neither the Authorization header nor the

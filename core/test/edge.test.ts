@@ -78,6 +78,14 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     expect(await decisions()).toBe(decided + 1);
   });
 
+  it('asks the core once for many requests that miss the same decision at the same time', async () => {
+    const token = await login(t.url, 'alice', 'alice-password-1');
+    const before = await decisions();
+    const answers = await Promise.all(Array.from({ length: 30 }, () => call(edge, token, '/proxy/demo/together')));
+    expect(answers.map((r) => r.status)).toEqual(Array(30).fill(200));
+    expect(await decisions()).toBe(before + 1);
+  });
+
   it('drops what a client must not pass on, and leaves to the core what it cannot vet', async () => {
     const token = await login(t.url, 'alice', 'alice-password-1');
     // node:http, which sends a header given as an array once per value.
