@@ -208,20 +208,20 @@ local function decide(method, uri, key)
   return d
 end
 
-function M.access()
+-- What a request the edge may answer is keyed on, and what it needs to answer it; nil when the
+-- core must have the request.
+local function request_key()
   local method = ngx.req.get_method()
-  if not safe[method] then return to_core() end
+  if not safe[method] then return nil end
   local authorization, cookie, drop = read_headers()
-  if authorization == nil or (not authorization and not cookie) then return to_core() end
+  if authorization == nil or (not authorization and not cookie) then return nil end
   authorization, cookie = authorization or nil, cookie or nil
   local uri = ngx.var.request_uri
-  local key = method .. "\n" .. uri .. "\n" .. (authorization or "") .. "\n" .. (cookie or "")
-  local epoch = state:get("epoch")
-  local d = decisions:get(key)
-  if not d or d.epoch ~= epoch then
-    d = decide(method, uri, key)
-    if not d then return to_core() end
-  end
+  return method .. "\n" .. uri .. "\n" .. (authorization or "") .. "\n" .. (cookie or ""), method, uri, cookie, drop
+end
+
+-- The request as the decision says it goes to the backend.
+local function apply(d, cookie, drop)
   -- What the client sent that a backend must never see, as the core's gateway drops it. The
   -- credentials stay in the request (nginx.conf sends neither the Authorization header nor the
   -- core's cookies upstream): should nginx fail to reach the backend, the core gets the request.
@@ -236,6 +236,30 @@ function M.access()
   var.mortise_upstream_host = d.upstream_host
   var.mortise_identity = d.identity
   if d.prefix then var.mortise_prefix = d.prefix end
+end
+
+-- The usual request, one whose decision this worker holds, is answered from nginx's rewrite
+-- phase (set_by_lua: no coroutine, no access phase, ~2 µs less a request). "1" when it was; ""
+-- (the request unchanged) sends it to the access phase of @mortise_decide, below.
+function M.lookup()
+  local key, _, _, cookie, drop = request_key()
+  if not key then return "" end
+  local d = decisions:get(key)
+  if not d or d.epoch ~= state:get("epoch") then return "" end
+  apply(d, cookie, drop)
+  return "1"
+end
+
+-- The rest: a decision asked of the core, or the core answers.
+function M.access()
+  local key, method, uri, cookie, drop = request_key()
+  if not key then return to_core() end
+  local d = decisions:get(key)
+  if not d or d.epoch ~= state:get("epoch") then
+    d = decide(method, uri, key)
+    if not d then return to_core() end
+  end
+  apply(d, cookie, drop)
 end
 
 function M.balance()
