@@ -36,7 +36,8 @@ export function withChildren(pid: number | undefined): number[] {
   return out;
 }
 
-function ticksOf(pids: number[]): number | undefined {
+/** utime + stime of all of `pids` (undefined when one is gone or none given). */
+export function ticksOf(pids: number[]): number | undefined {
   let sum = 0;
   for (const p of pids) {
     const t = cpuTicks(p);

@@ -1,4 +1,4 @@
-import { cpuTicks, type Measured } from './cpu.js';
+import { ticksOf, type Measured } from './cpu.js';
 import type { LoadResult } from './load.js';
 
 // One load run per target, one after the other, compares targets measured at different moments,
@@ -27,16 +27,6 @@ const median = (values: number[]): number => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-function ticks(pids: number[]): number | undefined {
-  let sum = 0;
-  for (const p of pids) {
-    const t = cpuTicks(p);
-    if (t === undefined) return undefined;
-    sum += t;
-  }
-  return sum;
-}
-
 /**
  * `rounds` rounds of `secondsPerRound` for every target in turn. req/s is the mean over rounds
  * (rounds are equally long), latency percentiles the median of the rounds', CPU µs/request all
@@ -47,9 +37,9 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
   const cpu = new Map<string, number | undefined>(targets.map((t) => [t.name, t.pids?.length ? 0 : undefined]));
   for (let i = 0; i < rounds; i++) {
     for (const t of targets) {
-      const before = t.pids?.length ? ticks(t.pids) : undefined;
+      const before = t.pids?.length ? ticksOf(t.pids) : undefined;
       runs.get(t.name)!.push(await t.run(secondsPerRound));
-      const after = t.pids?.length ? ticks(t.pids) : undefined;
+      const after = t.pids?.length ? ticksOf(t.pids) : undefined;
       const spent = cpu.get(t.name);
       cpu.set(t.name, spent === undefined || before === undefined || after === undefined ? undefined : spent + after - before);
     }
