@@ -1,20 +1,42 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { measure, withChildren, type Measured } from './cpu.js';
+import { cpuTicks, withChildren, type Measured } from './cpu.js';
 import { startNginx } from './nginx.js';
 import { spawnServer } from './processes.js';
 import { wrk } from './wrk.js';
 
 // The mesh's data plane vs. direct vs. nginx as a plain reverse proxy, same upstream, same run.
+// On a shared VM a single wrk run per target swings ±30 %: the targets are measured in many short
+// rounds, round-robin (each round's order rotated), and each is judged by the median over the
+// rounds of its req/s divided by nginx's in the same round (±5 % run to run).
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+export type MeshTarget = 'direct' | 'nginx' | 'node' | 'mesh' | 'meshN' | 'meshNginx';
+
+/** A target's medians over the rounds, its CPU per request over all of them, and its ratios. */
+export interface MeshMeasured extends Measured {
+  /** Median over rounds of req/s ÷ nginx's req/s in the same round. */
+  toNginx: number;
+  /** Median over rounds of req/s ÷ direct's req/s in the same round. */
+  toDirect: number;
+  /** Median over rounds of p50 − direct's p50 in the same round (ms). */
+  addedP50: number;
+}
 
 export interface MeshFigures {
   /** Worker processes of the multi-core data plane (`meshN`). */
   workers: number;
-  rows: Array<{ connections: number; direct: Measured; nginx: Measured; node: Measured; mesh: Measured; meshN: Measured; meshNginx: Measured }>;
+  rounds: number;
+  roundSeconds: number;
+  /** Load average (1 min) before and after. */
+  load: [number, number];
+  /** Session and scheduler autogroup of every measured process (all must be the bench's). */
+  sessions: string[];
+  rows: Array<{ connections: number } & Partial<Record<MeshTarget, MeshMeasured>>>;
 }
 
 /** A small upstream in its own process: 200 with a short JSON body. */
@@ -26,61 +48,151 @@ async function startUpstream(): Promise<{ url: string; pid: number | undefined; 
   return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
 }
 
-/** `workers`: of the multi-core data plane (default: one per core, as the extension's default). */
-export async function meshBench(seconds: number, workers = Number(process.env.MESH_BENCH_WORKERS ?? availableParallelism())): Promise<MeshFigures> {
-  const upstream = await startUpstream();
-  const mesh = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url }, '/healthz');
-  const meshN = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_WORKERS: String(workers) }, '/healthz');
-  // The backend-side process and its workers: their CPU together is what a request costs.
-  const meshNPids = withChildren(meshN.child.pid);
-  // The native plane: nginx with its Lua module (1 worker, as the plain nginx) run by the backend's
-  // class in its default configuration (new traces sampled up to 100/s); its CPU is the nginx
-  // master's and worker's and the backend's (reading nginx's counters every second, turning sampled
-  // spans' log lines into spans).
-  const meshNginx = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_PLANE: 'nginx' }, '/healthz');
-  const meshNginxPids = () => [meshNginx.child.pid!, ...withChildren(meshNginx.child.pid).slice(1).flatMap((master) => withChildren(master))];
-  const nginx = await startNginx(upstream.url, '/up');
-  const node = await spawnServer(join(here, 'minimal-node-proxy.js'), { UPSTREAM: upstream.url }, '/readyz');
-  const rows: MeshFigures['rows'] = [];
+/** "<sid> <autogroup>" of a process (autogroups: /proc/sys/kernel/sched_autogroup_enabled). */
+export function sessionOf(pid: number): string {
   try {
-    for (const c of [1, 64]) {
-      const run = (target: string, headers?: Record<string, string>) => () => wrk({ url: target, headers, connections: c, durationSec: seconds });
-      // CPU µs per request of each proxy process: the figure other load on the machine moves least.
-      const direct = await measure(upstream.pid, run(`${upstream.url}/healthz`));
-      const viaNginx = await measure(nginx.workerPid(), run(`${nginx.url}/up/healthz`));
-      const viaNode = await measure(node.child.pid, run(`${node.url}/healthz`));
-      const viaMesh = await measure(mesh.child.pid, run(`${mesh.url}/healthz`, { host: 'bench.bench' }));
-      const viaMeshN = await measure(meshNPids, run(`${meshN.url}/healthz`, { host: 'bench.bench' }));
-      const viaMeshNginx = await measure(meshNginxPids(), run(`${meshNginx.url}/healthz`, { host: 'bench.bench' }));
-      rows.push({ connections: c, direct, nginx: viaNginx, node: viaNode, mesh: viaMesh, meshN: viaMeshN, meshNginx: viaMeshNginx });
+    const sid = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[3];
+    let group = '';
+    try {
+      group = readFileSync(`/proc/${pid}/autogroup`, 'utf8').trim().split(' ')[0]!;
+    } catch {
+      // a kernel without autogroups
     }
-  } finally {
-    await nginx.stop();
-    await node.stop();
-    await mesh.stop();
-    await meshN.stop();
-    await meshNginx.stop();
-    upstream.stop();
+    return `sid ${sid} ${group}`.trim();
+  } catch {
+    return 'gone';
   }
-  return { workers, rows };
 }
 
-/** The figures as a Markdown table: req/s (CPU µs per request of all the proxy's processes) and ratios within the run. */
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const ms = (x: number) => Math.round(x * 1000) / 1000;
+
+const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+
+export interface Target { name: MeshTarget; url: string; headers?: Record<string, string>; pids: () => number[] }
+
+/**
+ * Interleaved rounds over `targets` at `connections`: per round each target gets `seconds` of wrk
+ * (the order rotated by one each round), its CPU read around it.
+ */
+export async function rounds(targets: Target[], connections: number, count: number, seconds: number): Promise<Partial<Record<MeshTarget, MeshMeasured>>> {
+  const per = new Map<MeshTarget, Array<Measured & { ticks?: number }>>(targets.map((t) => [t.name, []]));
+  for (let r = 0; r < count; r++) {
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[(r + i) % targets.length]!;
+      const pids = t.pids();
+      const ticks = () => pids.reduce<number | undefined>((sum, p) => (sum === undefined ? undefined : ((n) => (n === undefined ? undefined : sum + n))(cpuTicks(p))), 0);
+      const before = ticks();
+      const result = await wrk({ url: t.url, headers: t.headers, connections, durationSec: seconds });
+      const after = ticks();
+      per.get(t.name)!.push({ ...result, ...(before !== undefined && after !== undefined && pids.length ? { ticks: after - before } : {}) });
+    }
+  }
+  const out: Partial<Record<MeshTarget, MeshMeasured>> = {};
+  const nginx = per.get('nginx');
+  const direct = per.get('direct');
+  for (const [name, runs] of per) {
+    const requests = runs.reduce((a, r) => a + r.requests, 0);
+    const ticks = runs.every((r) => r.ticks !== undefined) ? runs.reduce((a, r) => a + r.ticks!, 0) : undefined;
+    const ratio = (base: typeof runs | undefined) => (base ? Math.round(median(runs.map((r, i) => r.rps / base[i]!.rps)) * 1000) / 1000 : NaN);
+    out[name] = {
+      rps: Math.round(median(runs.map((r) => r.rps))),
+      p50: ms(median(runs.map((r) => r.p50))),
+      p90: ms(median(runs.map((r) => r.p90))),
+      p99: ms(median(runs.map((r) => r.p99))),
+      errors: runs.reduce((a, r) => a + r.errors, 0),
+      non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
+      requests,
+      ...(ticks !== undefined && requests ? { cpuUsPerRequest: Math.round((ticks * 10_000) / requests) } : {}),
+      toNginx: ratio(nginx),
+      toDirect: ratio(direct),
+      addedP50: direct ? Math.round(median(runs.map((r, i) => r.p50 - direct[i]!.p50)) * 1000) / 1000 : NaN,
+    };
+  }
+  return out;
+}
+
+/**
+ * `seconds`: each target's total time per concurrency, in rounds of MESH_ROUND_SECONDS (1 s);
+ * `workers`: of the multi-core data plane (default: one per core, as the extension's default);
+ * `only`: the targets measured (direct and nginx always are: they are what the others are judged by).
+ */
+export async function meshBench(seconds: number, workers = Number(process.env.MESH_BENCH_WORKERS ?? availableParallelism()), only?: MeshTarget[]): Promise<MeshFigures> {
+  const roundSeconds = Math.max(1, Number(process.env.MESH_ROUND_SECONDS ?? 1));
+  const count = Math.max(3, Number(process.env.MESH_ROUNDS ?? Math.round((seconds * 2) / roundSeconds)));
+  const want = (t: MeshTarget) => !only || only.includes(t) || t === 'direct' || t === 'nginx';
+  const load: [number, number] = [loadAverage(), 0];
+  const upstream = await startUpstream();
+  const targets: Target[] = [{ name: 'direct', url: `${upstream.url}/healthz`, pids: () => (upstream.pid ? [upstream.pid] : []) }];
+  const stops: Array<() => Promise<void> | void> = [() => upstream.stop()];
+  try {
+    const nginx = await startNginx(upstream.url, '/up');
+    stops.unshift(() => nginx.stop());
+    targets.push({ name: 'nginx', url: `${nginx.url}/up/healthz`, pids: () => [nginx.workerPid()!].filter(Boolean) });
+    if (want('node')) {
+      const node = await spawnServer(join(here, 'minimal-node-proxy.js'), { UPSTREAM: upstream.url }, '/readyz');
+      stops.unshift(() => node.stop());
+      targets.push({ name: 'node', url: `${node.url}/healthz`, pids: () => [node.child.pid!] });
+    }
+    if (want('mesh')) {
+      const mesh = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url }, '/healthz');
+      stops.unshift(() => mesh.stop());
+      targets.push({ name: 'mesh', url: `${mesh.url}/healthz`, headers: { host: 'bench.bench' }, pids: () => [mesh.child.pid!] });
+    }
+    if (want('meshN')) {
+      const meshN = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_WORKERS: String(workers) }, '/healthz');
+      stops.unshift(() => meshN.stop());
+      // The backend-side process and its workers: their CPU together is what a request costs.
+      const pids = withChildren(meshN.child.pid);
+      targets.push({ name: 'meshN', url: `${meshN.url}/healthz`, headers: { host: 'bench.bench' }, pids: () => pids });
+    }
+    if (want('meshNginx')) {
+      // The native plane: nginx with its Lua module (1 worker, as the plain nginx) run by the
+      // backend's class in its default configuration (new traces sampled up to 100/s); its CPU is
+      // the nginx master's and worker's and the backend's (reading nginx's counters every second,
+      // turning sampled spans' log lines into spans).
+      const meshNginx = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_PLANE: 'nginx' }, '/healthz');
+      stops.unshift(() => meshNginx.stop());
+      const pids = [meshNginx.child.pid!, ...withChildren(meshNginx.child.pid).slice(1).flatMap((master) => withChildren(master))];
+      targets.push({ name: 'meshNginx', url: `${meshNginx.url}/healthz`, headers: { host: 'bench.bench' }, pids: () => pids });
+    }
+    // Every process measured, and the bench (wrk's parent), in one session: one scheduler autogroup.
+    const sessions = [`bench ${sessionOf(process.pid)}`, ...targets.flatMap((t) => t.pids().map((p) => `${t.name} ${p} ${sessionOf(p)}`))];
+    const rows: MeshFigures['rows'] = [];
+    for (const c of [1, 64]) rows.push({ connections: c, ...(await rounds(targets, c, count, roundSeconds)) });
+    load[1] = loadAverage();
+    return { workers, rounds: count, roundSeconds, load, sessions, rows };
+  } finally {
+    for (const stop of stops) await stop();
+  }
+}
+
+/** The figures as a Markdown table: medians over the rounds; in brackets CPU µs per request of all the proxy's processes. */
 export function meshTable(r: MeshFigures): string[] {
   const n = r.workers;
-  const cell = (m: Measured) => `${m.rps} (${m.cpuUsPerRequest ?? '?'})`;
-  const x = (a: Measured, b: Measured) => `${(a.rps / b.rps).toFixed(2)}×`;
+  const names: Array<[MeshTarget, string]> = [['direct', 'direct (µs/req of the upstream)'], ['nginx', 'nginx, 1 worker'], ['node', 'least Node proxy'], ['mesh', 'mesh, 1 process'], ['meshN', `mesh, ${n} workers`], ['meshNginx', 'mesh on nginx, 1 worker (nginx + backend)']];
+  const present = names.filter(([t]) => r.rows.some((w) => w[t]));
+  const judged = present.filter(([t]) => t !== 'direct' && t !== 'nginx');
   return [
-    `| c | direct req/s (µs/req of the upstream) | nginx, 1 worker (µs/req) | least Node proxy (µs/req) | mesh, 1 process (µs/req) | mesh, ${n} workers (µs/req) | mesh on nginx, 1 worker (µs/req: nginx + backend) | mesh 1 / nginx | mesh ${n} / nginx | mesh on nginx / nginx | mesh 1 / direct | mesh on nginx / direct | mesh p50 ms, 1 / ${n} / nginx plane | added p50, mesh 1 / nginx plane | p99 ms, nginx / mesh 1 / nginx plane |`,
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...r.rows.map((w) => `| ${w.connections} | ${cell(w.direct)} | ${cell(w.nginx)} | ${cell(w.node)} | ${cell(w.mesh)} | ${cell(w.meshN)} | ${cell(w.meshNginx)} | ${x(w.mesh, w.nginx)} | ${x(w.meshN, w.nginx)} | ${x(w.meshNginx, w.nginx)} | ${x(w.mesh, w.direct)} | ${x(w.meshNginx, w.direct)} | ${w.mesh.p50} / ${w.meshN.p50} / ${w.meshNginx.p50} | ${(w.mesh.p50 - w.direct.p50).toFixed(3)} / ${(w.meshNginx.p50 - w.direct.p50).toFixed(3)} ms | ${w.nginx.p99} / ${w.mesh.p99} / ${w.meshNginx.p99} |`),
+    `${r.rounds} interleaved rounds of ${r.roundSeconds} s per target and concurrency; load average ${r.load[0]} → ${r.load[1]}. Ratios: median of per-round ratios.`,
+    '',
+    `| c | ${present.map(([, label]) => `${label} req/s (µs/req)`).join(' | ')} | ${judged.map(([t]) => `${t} / nginx`).join(' | ')} | ${judged.map(([t]) => `${t} added p50 ms`).join(' | ')} | p50 / p99 ms, ${present.map(([t]) => t).join(' / ')} |`,
+    `|---|${present.map(() => '---|').join('')}${judged.map(() => '---|').join('')}${judged.map(() => '---|').join('')}---|`,
+    ...r.rows.map((w) => `| ${w.connections} | ${present.map(([t]) => `${w[t]!.rps} (${w[t]!.cpuUsPerRequest ?? '?'})`).join(' | ')} | ${judged.map(([t]) => `${w[t]!.toNginx.toFixed(2)}×`).join(' | ')} | ${judged.map(([t]) => w[t]!.addedP50.toFixed(3)).join(' | ')} | ${present.map(([t]) => `${w[t]!.p50}/${w[t]!.p99}`).join(' · ')} |`),
   ];
 }
 
-// `node bench/dist/mesh-bench.js` runs it alone.
+// `node bench/dist/mesh-bench.js` runs it alone; MESH_BENCH_ONLY=meshNginx,node measures only those (with direct and nginx).
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const seconds = Number(process.env.BENCH_SECONDS ?? 3);
-  const r = await meshBench(seconds);
+  const only = process.env.MESH_BENCH_ONLY ? (process.env.MESH_BENCH_ONLY.split(',') as MeshTarget[]) : undefined;
+  const r = await meshBench(seconds, undefined, only);
+  for (const s of r.sessions) console.log(s);
   for (const row of r.rows) console.log(JSON.stringify({ workers: r.workers, ...row }));
   for (const line of meshTable(r)) console.log(line);
 }
