@@ -162,6 +162,8 @@ export function serviceRules(r: ServiceRouting, ip: (host: string) => string = (
   if (od) fields.push(`od={n=${od.consecutive5xxErrors ?? 5},base=${od.baseEjectionTimeMs ?? 30_000},max=${od.maxEjectionPercent ?? 100}}`);
   const limit = r.breaker?.connectionPool?.maxRequests;
   if (limit !== undefined) fields.push(`maxRequests=${limit}`);
+  const connections = r.breaker?.connectionPool?.maxConnections;
+  if (connections !== undefined) fields.push(`maxConnections=${connections}`);
   const g = r.gray;
   if (g) {
     const weight = g.phase === 'Promoted' ? 100 : g.phase === 'RolledBack' || g.strategy === 'mirror' ? 0 : g.canaryWeight;

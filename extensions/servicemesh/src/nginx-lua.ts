@@ -25,7 +25,18 @@ local random = math.random
 local now = ngx.now
 local sub, find, gmatch = string.sub, string.find, string.gmatch
 local floor, log, min, max, ceil = math.floor, math.log, math.min, math.max, math.ceil
-local tohex = require("bit").tohex
+
+local ffi = require "ffi"
+ffi.cdef [[
+int kill(int pid, int sig);
+int getpid(void);
+int getppid(void);
+]]
+local C = ffi.C
+-- This module is loaded by init_by_lua, in the master (before it forks its workers), whose parent
+-- is the backend that started it.
+local master_pid = C.getpid()
+local backend_pid = C.getppid()
 
 local version = false
 local services = {}
@@ -111,9 +122,31 @@ local TRACEPARENT = "^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{
 local stash = {}
 local last_ref = 0
 
--- Ids from LuaJIT's generator (seeded per worker): span and trace ids need to be unique, not secret.
-local function hex8()
-  return tohex(random(0, 0x7fffffff) * 2 + random(0, 1), 8)
+
+-- CircuitBreaker maxConnections: at most that many requests at once to each endpoint (one
+-- connection each, as the Node plane's pool of that many connections); more wait, in turn, as
+-- the Node plane's pool queues them: a version takes a request while its endpoints have a free
+-- place (counted across workers), and balance() picks an endpoint with one. Waiting ends at the
+-- route's timeout (else 30 s) with 503.
+local function wait_for_connection(s, v, st, rt)
+  local eps = s.versions[v]
+  if not eps then return true end
+  local key = "cv:" .. s.key .. v
+  local cap = s.maxConnections * #eps
+  local deadline = ngx.req.start_time() + (rt and rt.timeout or 30000) / 1000
+  local pause = 0.001
+  while true do
+    local n = live:incr(key, 1, 0)
+    if n <= cap then
+      st.conn = key
+      return true
+    end
+    live:incr(key, -1, 0)
+    if now() + pause > deadline then return false end
+    ngx.sleep(pause)
+    pause = min(pause * 2, 0.01)
+    ngx.update_time()
+  end
 end
 
 function M.route()
@@ -127,15 +160,18 @@ function M.route()
   end
 
   -- W3C trace context: the caller's trace continued (its sampled flag respected), or a new one.
+  -- Ids from nginx's $request_id (32 random hex digits made in C, one variable read): cheaper
+  -- than building them in Lua (measured: ~15 µs CPU per request less at c=1).
+  local rid = var.request_id
   local tp = var.http_traceparent
   local trace, parent, sampled
   if tp and #tp == 55 and re_find(tp, TRACEPARENT, "jo") then
     trace, parent = sub(tp, 4, 35), sub(tp, 37, 52)
     sampled = tonumber(sub(tp, 54, 55), 16) % 2 == 1
   else
-    trace, sampled = hex8() .. hex8() .. hex8() .. hex8(), sample_new()
+    trace, sampled = rid, sample_new()
   end
-  local span = hex8() .. s.tag
+  local span = sub(rid, 25, 32) .. s.tag
   var.mesh_traceparent = "00-" .. trace .. "-" .. span .. (sampled and "-01" or "-00")
   -- The caller: the service of the parent span, else x-mesh-source, else ingress.
   local p = parent and tags[sub(parent, 9, 16)]
@@ -190,7 +226,7 @@ function M.route()
     st.counted = true
     if n > s.maxRequests then
       ngx.header["x-mesh-overflow"] = "1"
-      return answer(503, "too many requests in flight to " .. host .. "\n")
+      return answer(503, host .. ": more than " .. s.maxRequests .. " requests in flight (CircuitBreaker)\n")
     end
   end
   local variant = "n"
@@ -207,6 +243,10 @@ function M.route()
     end
     if rt.mirror then mirror = rt.mirror end
     variant = rt.variant
+  end
+  if s.maxConnections and not wait_for_connection(s, v, st, rt) then
+    ngx.header["x-mesh-overflow"] = "1"
+    return answer(503, host .. ": no connection to version " .. v .. " free within the timeout (CircuitBreaker maxConnections " .. s.maxConnections .. ")\n")
   end
   if mirror and (mirror[2] >= 100 or random() * 100 < mirror[2]) then
     st.mirror = mirror[1]
@@ -225,11 +265,12 @@ local function pick(st, eps)
   local t = now() * 1000
   local tried = st.tried
   local od = st.s.od
+  local limit = st.s.maxConnections
   local again
   for k = 1, n do
     local e = eps[(c + k - 1) % n + 1]
     local u = od and health:get("u" .. e[3])
-    if not u or u <= t then
+    if (not u or u <= t) and (not limit or (live:get("ce:" .. e[3]) or 0) < limit) then
       if not tried or not tried[e] then
         cursor[key] = c + k
         return e
@@ -260,6 +301,11 @@ function M.balance()
     if rt and rt.timeout then st.deadline = ngx.req.start_time() + rt.timeout / 1000 end
   end
   local e = pick(st, eps)
+  if st.s.maxConnections then
+    -- This try's place at its endpoint (a retry gives back the last try's).
+    if st.last then live:incr("ce:" .. st.last[3], -1, 0) end
+    live:incr("ce:" .. e[3], 1, 0)
+  end
   st.last = e
   if st.tried then st.tried[e] = true end
   if st.s.od then
@@ -349,6 +395,10 @@ function M.log()
   else
     stash[ref] = nil
     if st.counted then live:incr("rq:" .. s.key, -1, 0) end
+    if st.conn then
+      live:incr(st.conn, -1, 0)
+      if st.last and s.maxConnections then live:incr("ce:" .. st.last[3], -1, 0) end
+    end
     if s.od then outcomes(st) end
   end
   local t = now()
@@ -398,10 +448,29 @@ local function flush(premature)
   end
 end
 
+-- nginx is not given a session (nor a process group) of its own: one would also be a scheduler
+-- autogroup of its own, which made every request ~10 % dearer than in the backend's (docs). So
+-- nothing stops its workers with their master's group: a worker whose master is gone (killed)
+-- stops itself, and a master whose backend is gone (killed) stops gracefully; the next backend
+-- of the same data dir starts its own.
+local ESRCH = 3
+local function watch_parents()
+  if C.getppid() ~= master_pid then
+    ngx.log(ngx.WARN, "mesh: the master (pid ", master_pid, ") is gone; this worker stops")
+    C.kill(C.getpid(), 9)
+    return
+  end
+  if backend_pid > 1 and C.kill(backend_pid, 0) ~= 0 and ffi.errno() == ESRCH then
+    ngx.log(ngx.WARN, "mesh: the backend (pid ", backend_pid, ") is gone; quitting")
+    C.kill(master_pid, 3) -- SIGQUIT: a graceful stop
+  end
+end
+
 function M.init_worker()
-  -- Each worker its own sequence (ids from two workers must not collide).
+  -- Each worker its own sequence.
   math.randomseed(ngx.now() * 1000 + ngx.worker.pid() * 65537)
   ngx.timer.every(0.1, flush)
+  ngx.timer.every(1, watch_parents)
 end
 
 -- Control: what has been counted since the last read, one line per key and count.

@@ -110,6 +110,8 @@ export class NginxDataPlane implements DataPlaneView {
   private readonly resolved = new Map<string, string>();
   private stopped = false;
   private readonly modulesDir: string;
+  /** nginx's workers when it started (stopped by pid should the master not stop them). */
+  private workers: number[] = [];
 
   constructor(private readonly d: NginxPlaneDeps) {
     const nginx = d.nginx ?? findNginx();
@@ -156,7 +158,9 @@ export class NginxDataPlane implements DataPlaneView {
     this.child.once('exit', (code, signal) => {
       if (!this.stopped) this.d.log(`nginx exited (${code ?? signal}); see ${errors}`);
     });
-    // The master stops its workers on SIGTERM (on SIGKILL they would be left serving).
+    // Not detached: a session of its own would be a scheduler autogroup of its own, which on a
+    // kernel with autogroups made every request through nginx ~10 % dearer at c=64 (docs). The
+    // master stops its workers on SIGTERM; killed, its workers stop themselves (mesh.lua).
     const kill = () => this.child?.kill('SIGTERM');
     process.once('exit', kill);
     for (let i = 0; ; i++) {
@@ -165,6 +169,7 @@ export class NginxDataPlane implements DataPlaneView {
       if (i > 400) throw new Error(`nginx did not start: ${readFileSync(errors, 'utf8').slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 25));
     }
+    this.workers = workersOf(this.child.pid!);
     await this.apply();
     this.pull = setInterval(() => void this.pullTelemetry(), 1000);
     this.pull.unref();
@@ -421,12 +426,31 @@ export class NginxDataPlane implements DataPlaneView {
       await new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
         child.kill('SIGQUIT');
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+        setTimeout(() => {
+          // Not a process group of its own (a scheduler autogroup of its own): its workers by pid.
+          for (const pid of this.workers) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // gone
+            }
+          }
+          child.kill('SIGKILL');
+        }, 5000).unref();
       });
     }
     clearInterval(this.follow);
     this.log?.read();
     this.log?.close();
+  }
+}
+
+/** A process's children (nginx's workers under its master), where /proc may be read. */
+function workersOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
 }
 

@@ -75,6 +75,32 @@ describe('the data plane in the backend process', () => {
     expect(mixed.map((s) => [s.attempts, s.events])).toEqual(Array(2).fill([2, ['retry after per-try timeout']]));
   });
 
+  // The same CircuitBreaker limits as the nginx plane's (nginx-plane.test.ts), with the same answers.
+  it('refuses requests beyond maxRequests with 503 and its reason; keeps to maxConnections per endpoint, more waiting', async () => {
+    let now = 0;
+    let peak = 0;
+    const counting = await serve((_req, res) => {
+      peak = Math.max(peak, ++now);
+      setTimeout(() => {
+        now--;
+        res.end('ok');
+      }, 150);
+    });
+    state.apply('MeshService', 'ADDED', { metadata: meta('limited'), spec: { versions: [{ name: 'v1', endpoints: [counting] }] } });
+    state.apply('CircuitBreaker', 'ADDED', { metadata: meta('limited'), spec: { service: 'limited', connectionPool: { maxRequests: 2 } } });
+    const burst = await Promise.all(Array.from({ length: 6 }, () => send('limited.t')));
+    expect(burst.filter((a) => a.status === 200)).toHaveLength(2);
+    const refused = burst.filter((a) => a.status === 503 && a.headers['x-mesh-overflow'] === '1');
+    expect(refused).toHaveLength(4);
+    expect(refused[0]!.text).toMatch(/^limited\.t: more than 2 requests in flight \(CircuitBreaker\)/);
+
+    state.apply('CircuitBreaker', 'ADDED', { metadata: meta('limited'), spec: { service: 'limited', connectionPool: { maxConnections: 2 } } });
+    peak = 0;
+    const queued = await Promise.all(Array.from({ length: 8 }, () => send('limited.t')));
+    expect(queued.map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect(peak).toBe(2);
+  });
+
   it('carries a request body and streams an answer of several chunks', async () => {
     state.apply('MeshService', 'ADDED', { metadata: meta('echo'), spec: { versions: [{ name: 'v1', endpoints: [fast] }] } });
     const posted = await send('echo.t', { method: 'POST', body: 'hello' });

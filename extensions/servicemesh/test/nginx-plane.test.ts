@@ -371,8 +371,44 @@ describe('the nginx data plane', () => {
     const first = await burst();
     expect(first.filter(([s]) => s === 200)).toHaveLength(2);
     expect(first.filter(([s, o]) => s === 503 && o === '1')).toHaveLength(4);
+    // The reason, as the Node plane gives it (dataplane.test.ts).
+    const refused = await Promise.all(Array.from({ length: 3 }, async () => {
+      const res = await request(`${url}/`, { headers: { host: 'limited.shop' } });
+      return res.body.text();
+    }));
+    expect(refused.some((t) => /^limited\.shop: more than 2 requests in flight \(CircuitBreaker\)/.test(t))).toBe(true);
     // The requests that ended gave their places back.
     expect((await burst()).filter(([s]) => s === 200)).toHaveLength(2);
+  }, 30_000);
+
+  it('keeps to a CircuitBreaker\'s maxConnections per endpoint: more requests wait for a place, as the Node plane\'s pool queues them', async () => {
+    let now = 0;
+    let peak = 0;
+    const counting = createServer((_req, res) => {
+      peak = Math.max(peak, ++now);
+      setTimeout(() => {
+        now--;
+        res.end('ok');
+      }, 150);
+    });
+    await new Promise<void>((r) => counting.listen(0, '127.0.0.1', r));
+    servers.push(counting);
+    svc('pooled', [['v1', [`http://127.0.0.1:${(counting.address() as AddressInfo).port}`]]]);
+    state.apply('CircuitBreaker', 'ADDED', { metadata: meta('pooled'), spec: { service: 'pooled', connectionPool: { maxConnections: 2 } } });
+    await plane.synced();
+    const statuses = await Promise.all(Array.from({ length: 8 }, async () => {
+      const res = await request(`${url}/`, { headers: { host: 'pooled.shop' } });
+      await res.body.text();
+      return res.statusCode;
+    }));
+    expect(statuses).toEqual(Array(8).fill(200));
+    expect(peak).toBe(2);
+    // Without the limit all 8 reach the endpoint at once: the limit was what held them.
+    state.apply('CircuitBreaker', 'DELETED', { metadata: meta('pooled'), spec: { service: 'pooled' } });
+    await plane.synced();
+    peak = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => (await request(`${url}/`, { headers: { host: 'pooled.shop' } })).body.text()));
+    expect(peak).toBe(8);
   }, 30_000);
 
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
