@@ -451,18 +451,23 @@ end
 -- nginx is not given a session (nor a process group) of its own: one would also be a scheduler
 -- autogroup of its own, which made every request ~10 % dearer than in the backend's (docs). So
 -- nothing stops its workers with their master's group: a worker whose master is gone (killed)
--- stops itself, and a master whose backend is gone (killed) stops gracefully; the next backend
--- of the same data dir starts its own.
+-- stops itself, and a master whose backend is gone (killed) is stopped gracefully by its workers
+-- where they may signal it (same user; a master run as root has its workers run as another, and
+-- Debian's nginx has no privileged agent: then the next backend of the data dir stops it).
 local ESRCH = 3
+local may_signal_master = true
 local function watch_parents()
   if C.getppid() ~= master_pid then
     ngx.log(ngx.WARN, "mesh: the master (pid ", master_pid, ") is gone; this worker stops")
     C.kill(C.getpid(), 9)
     return
   end
-  if backend_pid > 1 and C.kill(backend_pid, 0) ~= 0 and ffi.errno() == ESRCH then
+  if may_signal_master and backend_pid > 1 and C.kill(backend_pid, 0) ~= 0 and ffi.errno() == ESRCH then
     ngx.log(ngx.WARN, "mesh: the backend (pid ", backend_pid, ") is gone; quitting")
-    C.kill(master_pid, 3) -- SIGQUIT: a graceful stop
+    if C.kill(master_pid, 3) ~= 0 then -- SIGQUIT: a graceful stop
+      may_signal_master = false
+      ngx.log(ngx.WARN, "mesh: this worker may not signal its master: it serves until the next backend stops it")
+    end
   end
 end
 
