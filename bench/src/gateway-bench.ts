@@ -91,8 +91,8 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
       const idleAfter = coreTicks();
       if (idleBefore !== undefined && idleAfter !== undefined) coreIdleCpuMsPerSec = (idleAfter - idleBefore) * 10;
     } while (coreIdleCpuMsPerSec !== undefined && coreIdleCpuMsPerSec >= 20 && Date.now() < quietBy);
-    // Every target gets `seconds` one-second rounds, the targets taken in turn (round-robin.ts).
-    const rounds = Math.max(1, Math.round(seconds));
+    // Every target gets 2 × `seconds` one-second rounds (at least 6), the targets taken in turn (round-robin.ts).
+    const rounds = Math.max(6, Math.round(seconds * 2));
     const corePids = [corePid].flat().filter((p): p is number => p !== undefined);
     for (const c of [1, 64]) {
       const run = (target: string, headers?: Record<string, string>) => (s: number) => wrk({ url: target, headers, connections: c, durationSec: s });

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { cpuTicks, withChildren, type Measured } from './cpu.js';
+import { withChildren, type Measured } from './cpu.js';
+import { medianAddedP50, medianRatio, roundRobin } from './round-robin.js';
 import { startNginx } from './nginx.js';
 import { spawnServer } from './processes.js';
 import { wrk } from './wrk.js';
@@ -64,54 +65,28 @@ export function sessionOf(pid: number): string {
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
-const ms = (x: number) => Math.round(x * 1000) / 1000;
-
 const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 
 export interface Target { name: MeshTarget; url: string; headers?: Record<string, string>; pids: () => number[] }
 
 /**
- * Interleaved rounds over `targets` at `connections`: per round each target gets `seconds` of wrk
- * (the order rotated by one each round), its CPU read around it.
+ * Interleaved rounds over `targets` at `connections` (round-robin.ts): per round each target
+ * gets `seconds` of wrk, the order rotated by one each round, its CPU read around it.
  */
 export async function rounds(targets: Target[], connections: number, count: number, seconds: number): Promise<Partial<Record<MeshTarget, MeshMeasured>>> {
-  const per = new Map<MeshTarget, Array<Measured & { ticks?: number }>>(targets.map((t) => [t.name, []]));
-  for (let r = 0; r < count; r++) {
-    for (let i = 0; i < targets.length; i++) {
-      const t = targets[(r + i) % targets.length]!;
-      const pids = t.pids();
-      const ticks = () => pids.reduce<number | undefined>((sum, p) => (sum === undefined ? undefined : ((n) => (n === undefined ? undefined : sum + n))(cpuTicks(p))), 0);
-      const before = ticks();
-      const result = await wrk({ url: t.url, headers: t.headers, connections, durationSec: seconds });
-      const after = ticks();
-      per.get(t.name)!.push({ ...result, ...(before !== undefined && after !== undefined && pids.length ? { ticks: after - before } : {}) });
-    }
-  }
+  const measured = await roundRobin(targets.map((t) => ({
+    name: t.name, pids: t.pids, run: (s: number) => wrk({ url: t.url, headers: t.headers, connections, durationSec: s }),
+  })), count, seconds);
+  const { nginx, direct } = measured;
   const out: Partial<Record<MeshTarget, MeshMeasured>> = {};
-  const nginx = per.get('nginx');
-  const direct = per.get('direct');
-  for (const [name, runs] of per) {
-    const requests = runs.reduce((a, r) => a + r.requests, 0);
-    const ticks = runs.every((r) => r.ticks !== undefined) ? runs.reduce((a, r) => a + r.ticks!, 0) : undefined;
-    const ratio = (base: typeof runs | undefined) => (base ? Math.round(median(runs.map((r, i) => r.rps / base[i]!.rps)) * 1000) / 1000 : NaN);
-    out[name] = {
-      rps: Math.round(median(runs.map((r) => r.rps))),
-      p50: ms(median(runs.map((r) => r.p50))),
-      p90: ms(median(runs.map((r) => r.p90))),
-      p99: ms(median(runs.map((r) => r.p99))),
-      errors: runs.reduce((a, r) => a + r.errors, 0),
-      non2xx: runs.reduce((a, r) => a + r.non2xx, 0),
-      requests,
-      ...(ticks !== undefined && requests ? { cpuUsPerRequest: Math.round((ticks * 10_000) / requests) } : {}),
-      toNginx: ratio(nginx),
-      toDirect: ratio(direct),
-      addedP50: direct ? Math.round(median(runs.map((r, i) => r.p50 - direct[i]!.p50)) * 1000) / 1000 : NaN,
+  for (const t of targets) {
+    const m = measured[t.name]!;
+    const { rounds: _rps, roundsP50: _p50, ...figures } = m;
+    out[t.name] = {
+      ...figures,
+      toNginx: nginx ? Math.round(medianRatio(m, nginx) * 1000) / 1000 : NaN,
+      toDirect: direct ? Math.round(medianRatio(m, direct) * 1000) / 1000 : NaN,
+      addedP50: direct ? medianAddedP50(m, direct) : NaN,
     };
   }
   return out;

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withChildren } from './cpu.js';
 import { freePort } from './processes.js';
 
 export interface RunningNginx {
@@ -46,7 +47,16 @@ http {
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const child: ChildProcess = spawn('nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
-  process.on('exit', () => child.kill('SIGKILL'));
+  // A bench that dies leaves no nginx: its master and its workers (which outlive a killed master).
+  process.on('exit', () => {
+    for (const pid of withChildren(child.pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${safeRead(join(dir, 'error.log'))}`);

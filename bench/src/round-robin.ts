@@ -4,42 +4,48 @@ import type { LoadResult } from './load.js';
 // One load run per target, one after the other, compares targets measured at different moments,
 // and this machine's speed drifts between moments: a virtual CPU that has to wake, others' work.
 // The same nginx configuration measured twice in a row differed by up to 30 % in 5-s runs. Taking
-// every target in turn for many short rounds puts each round's figures under the same conditions;
-// the ratio of two targets is then the median of their per-round ratios (±5 % here).
+// every target in turn for many short rounds (each round's order rotated by one) puts each round's
+// figures under the same conditions; the ratio of two targets is then the median of their
+// per-round ratios (±5 % here).
 
 export interface RoundRobinTarget {
   name: string;
-  /** The processes whose CPU is the target's (none: not measured). */
-  pids?: number[];
+  /** The processes whose CPU is the target's (none: not measured); a function is asked each round. */
+  pids?: number[] | (() => number[]);
   run: (seconds: number) => Promise<LoadResult>;
 }
 
-/** A target's figures over all its rounds, and its req/s in each. */
+/** A target's figures over all its rounds, and each round's. */
 export interface RoundRobinMeasured extends Measured {
   /** req/s of each round, in order. */
   rounds: number[];
+  /** p50 (ms) of each round, in order. */
+  roundsP50: number[];
 }
 
-const median = (values: number[]): number => {
+export const median = (values: number[]): number => {
   const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (!sorted.length) return NaN;
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
+const ms = (x: number) => Math.round(x * 1000) / 1000;
+
 /**
- * `rounds` rounds of `secondsPerRound` for every target in turn. req/s is the mean over rounds
- * (rounds are equally long), latency percentiles the median of the rounds', CPU µs/request all
- * the rounds' CPU over all their requests.
+ * `rounds` rounds of `secondsPerRound` for every target in turn. req/s and latency percentiles
+ * are the medians of the rounds', CPU µs/request all the rounds' CPU over all their requests.
  */
 export async function roundRobin(targets: RoundRobinTarget[], rounds: number, secondsPerRound = 1): Promise<Record<string, RoundRobinMeasured>> {
   const runs = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
-  const cpu = new Map<string, number | undefined>(targets.map((t) => [t.name, t.pids?.length ? 0 : undefined]));
-  for (let i = 0; i < rounds; i++) {
-    for (const t of targets) {
-      const before = t.pids?.length ? ticksOf(t.pids) : undefined;
+  const cpu = new Map<string, number | undefined>(targets.map((t) => [t.name, 0]));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[(r + i) % targets.length]!;
+      const pids = typeof t.pids === 'function' ? t.pids() : t.pids ?? [];
+      const before = ticksOf(pids);
       runs.get(t.name)!.push(await t.run(secondsPerRound));
-      const after = t.pids?.length ? ticksOf(t.pids) : undefined;
+      const after = ticksOf(pids);
       const spent = cpu.get(t.name);
       cpu.set(t.name, spent === undefined || before === undefined || after === undefined ? undefined : spent + after - before);
     }
@@ -50,14 +56,15 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
     const requests = rs.reduce((n, r) => n + r.requests, 0);
     const spent = cpu.get(t.name);
     out[t.name] = {
-      rps: Math.round(rs.reduce((n, r) => n + r.rps, 0) / rs.length),
-      p50: median(rs.map((r) => r.p50)),
-      p90: median(rs.map((r) => r.p90)),
-      p99: median(rs.map((r) => r.p99)),
+      rps: Math.round(median(rs.map((r) => r.rps))),
+      p50: ms(median(rs.map((r) => r.p50))),
+      p90: ms(median(rs.map((r) => r.p90))),
+      p99: ms(median(rs.map((r) => r.p99))),
       errors: rs.reduce((n, r) => n + r.errors, 0),
       non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
       requests,
       rounds: rs.map((r) => r.rps),
+      roundsP50: rs.map((r) => r.p50),
       ...(spent !== undefined && requests ? { cpuUsPerRequest: Math.round((spent * 10_000) / requests) } : {}),
     };
   }
@@ -67,4 +74,9 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
 /** How many times `a`'s req/s is `b`'s: the median of the per-round ratios. */
 export function medianRatio(a: RoundRobinMeasured, b: RoundRobinMeasured): number {
   return median(a.rounds.map((r, i) => r / b.rounds[i]!));
+}
+
+/** What `a` adds to `b`'s p50 (ms): the median of the per-round differences. */
+export function medianAddedP50(a: RoundRobinMeasured, b: RoundRobinMeasured): number {
+  return ms(median(a.roundsP50.map((p, i) => p - b.roundsP50[i]!)));
 }

@@ -256,7 +256,7 @@ async function main() {
   out();
   out('GET /healthz of the hello-world backend: direct, behind nginx (1 worker, keep-alive upstream), behind the least Node proxy (node:http in, an undici pool out,');
   out('no rules) and through the gateway (authenticated, authorized, identity forwarded). Load: wrk, one thread, each target warmed up first, then every target in turn for');
-  out(`${gw.rows[0]?.rounds ?? '?'} one-second rounds; req/s is the mean of a target's rounds, p50/p99 the median of its rounds', "/ nginx" the median of the per-round ratios. CPU µs/req: what the proxy process spent per request.`);
+  out(`${gw.rows[0]?.rounds ?? '?'} one-second rounds; req/s, p50 and p99 are the medians of a target's rounds, "/ nginx" the median of the per-round ratios. CPU µs/req: what the proxy process spent per request.`);
   out(`Load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}; the idle core spent ${gw.coreIdleCpuMsPerSec ?? '?'} ms of CPU a second before the measurements.`);
   out();
   out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | p99 ms | CPU µs/req | minimal Node proxy req/s | CPU µs/req | gateway req/s | p50 ms | p99 ms | CPU µs/req | gateway / nginx | added p50 vs direct |');
