@@ -87,7 +87,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     auditRetention: { maxEvents: numberOrUndefined(env.MORTISE_AUDIT_MAX_EVENTS), maxAgeDays: numberOrUndefined(env.MORTISE_AUDIT_MAX_AGE_DAYS) },
     logFiles: { coreMaxBytes: numberOrUndefined(env.MORTISE_CORE_LOG_MAX_BYTES), backendMaxBytes: numberOrUndefined(env.MORTISE_BACKEND_LOG_MAX_BYTES) },
     mode: modeOf(env.MORTISE_MODE),
-    ...(env.MORTISE_EDGE_LISTEN ? { edge: { listen: env.MORTISE_EDGE_LISTEN } } : {}),
+    ...(env.MORTISE_EDGE_LISTEN ? { edge: { listen: env.MORTISE_EDGE_LISTEN, ...(env.MORTISE_EDGE_WORKERS ? { workers: edgeWorkersOf(env.MORTISE_EDGE_WORKERS) } : {}) } } : {}),
     kubeconfig: env.MORTISE_KUBECONFIG ?? env.KUBECONFIG,
     namespace: env.MORTISE_NAMESPACE,
     leaseDurationSeconds: numberOrUndefined(env.MORTISE_LEASE_DURATION_SECONDS),
@@ -106,6 +106,14 @@ function modeOf(v: string | undefined): CoreConfig['mode'] {
   if (v === undefined || v === '' || v === 'embedded') return 'embedded';
   if (v === 'kubernetes') return 'kubernetes';
   throw new Error(`MORTISE_MODE must be "embedded" or "kubernetes", not ${JSON.stringify(v)}`);
+}
+
+/** `MORTISE_EDGE_WORKERS`: a number of nginx workers, or `auto` (one per core, the default). */
+function edgeWorkersOf(v: string): number | undefined {
+  if (v.trim() === 'auto') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`MORTISE_EDGE_WORKERS must be "auto" or a number of nginx workers from 1 to 64, not ${JSON.stringify(v)}`);
+  return n;
 }
 
 function hostClusterIdentityOf(v: string | undefined): CoreConfig['hostClusterIdentity'] {

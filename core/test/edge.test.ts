@@ -45,7 +45,8 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
       res.end(JSON.stringify({ url: req.url, identity: req.headers['x-mortise-identity'] ?? null, headers: req.headers }));
     });
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
-    t = await startTestCore({ inMemory: true, accessTokenTtlSeconds: 600, edge: { listen: String(await freePort()) } });
+    // One nginx worker: the counts below (decisions, requests) are exact only with one.
+    t = await startTestCore({ inMemory: true, accessTokenTtlSeconds: 600, edge: { listen: String(await freePort()), workers: 1 } });
     edge = t.core.edgeUrl!;
     const upstream = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
     expect((await t.api(`${ext}/reverseproxies`, {
@@ -261,5 +262,55 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     await expect(new NativeEdge({ listen: '1', nginx: undefined, modulesDir: join(tmpdir(), 'no-such-modules') }).start(deps)).rejects.toThrow(/apt-get install nginx-light libnginx-mod-http-lua/);
     expect(() => new NativeEdge({ listen: 'not an address' }).url).not.toThrow();
     await expect(new NativeEdge({ listen: 'not an address' }).start(deps)).rejects.toThrow(/MORTISE_EDGE_LISTEN must be a port or host:port/);
+  });
+});
+
+describe('the native edge with two nginx workers', () => {
+  let t: TestCore;
+  let backend: Server;
+  let edge = '';
+
+  beforeAll(async () => {
+    backend = createServer((req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+    t = await startTestCore({ inMemory: true, edge: { listen: String(await freePort()), workers: 2 } });
+    edge = t.core.edgeUrl!;
+    expect((await t.api(`${ext}/reverseproxies`, {
+      method: 'POST',
+      json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name: 'demo', labels: { 'extensions.mortise.io/extension': 'demo' } }, spec: { matcher: { path: '/proxy/demo/' }, upstream: { url: `http://127.0.0.1:${(backend.address() as AddressInfo).port}` }, directives: { stripPathPrefix: '/proxy/demo' } } },
+    })).status).toBe(201);
+    expect((await t.api(`${iam}/roletemplates`, { method: 'POST', json: proxyAccessTemplate('demo', ['/proxy/demo/']) })).status).toBe(201);
+    expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: 'dave' }, spec: { email: 'dave@example.com', password: 'dave-password-1' } } })).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await new Promise<void>((r) => (backend ? backend.close(() => r()) : r()));
+  });
+
+  // Each request on a connection of its own: nginx hands new connections to either worker.
+  const fresh = (token: string) => new Promise<number>((resolve, reject) => {
+    const u = new URL(`${edge}/proxy/demo/w`);
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume().on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
+  it('runs two workers, and a revoked session stops at the next request in both', async () => {
+    const dir = readdirSync(tmpdir()).filter((d) => d.startsWith('mortise-edge-')).map((d) => join(tmpdir(), d))
+      .find((d) => readFileSync(join(d, 'nginx.conf'), 'utf8').includes(`:${new URL(edge).port};`))!;
+    expect(childPids(Number(readFileSync(join(dir, 'nginx.pid'), 'utf8')))).toHaveLength(2);
+    const session = (await (await fetch(`${t.url}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', username: 'dave', password: 'dave-password-1' }),
+    })).json()) as { access_token: string; refresh_token: string };
+    // Both workers hold the decision (20 connections, each to either).
+    for (let i = 0; i < 20; i++) expect(await fresh(session.access_token)).toBe(200);
+    // One decision per worker: each holds it (what follows shows the revocation reaches both).
+    expect(/^mortise_edge_decisions_total\{answer="edge"\} (\d+)/m.exec(await (await t.api('/metrics')).text())?.[1]).toBe('2');
+    const revoked = await fetch(`${t.url}/oauth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: session.refresh_token }) });
+    expect(revoked.status).toBe(200);
+    for (let i = 0; i < 20; i++) expect(await fresh(session.access_token)).toBe(401);
   });
 });

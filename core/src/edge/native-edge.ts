@@ -3,7 +3,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { availableParallelism, tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -26,6 +26,8 @@ export interface EdgeOptions {
   modulesDir?: string;
   /** Decisions each nginx worker keeps (default 10,000). */
   maxDecisions?: number;
+  /** nginx worker processes (`MORTISE_EDGE_WORKERS`; default one per core, nginx's own `auto`). */
+  workers?: number;
 }
 
 export interface NativeEdgeDeps {
@@ -125,7 +127,7 @@ export class NativeEdge {
     this.secret = randomBytes(24).toString('base64url');
     writeFileSync(join(this.dir, 'nginx.conf'), edgeNginxConfig({
       listen: this.listenAddress, dir: this.dir, luaDir: join(corePackageDir(), 'edge'), modulesDir, secret: this.secret,
-      buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000, corePid: process.pid,
+      buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000, corePid: process.pid, workers: this.opts.workers ?? availableParallelism(),
       connectTimeoutMs: this.deps.connectTimeoutMs, responseTimeoutMs: this.deps.responseTimeoutMs,
       ...(process.getuid?.() === 0 ? { runAs: runningUser() } : {}),
     }), { mode: 0o600 });
