@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configFromEnv } from '../src/config.js';
 import { NativeEdge } from '../src/edge/native-edge.js';
 import { childPids } from '../src/edge/nginx-processes.js';
 import { proxyAccessTemplate } from '../src/gateway/proxy-access.js';
@@ -251,6 +252,13 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     expect(await decisions()).toBeGreaterThan(before);
     // The killed master's workers did not outlive it (they held the port, and old decisions).
     for (const w of workers) expect(existsSync(`/proc/${w}`) && readFileSync(`/proc/${w}/stat`, 'utf8').split(') ')[1]!.split(' ')[0] !== 'Z').toBe(false);
+  });
+
+  it('takes its number of nginx workers from MORTISE_EDGE_WORKERS', () => {
+    expect(configFromEnv({ MORTISE_EDGE_LISTEN: '8081' }).edge).toEqual({ listen: '8081' });
+    expect(configFromEnv({ MORTISE_EDGE_LISTEN: '8081', MORTISE_EDGE_WORKERS: 'auto' }).edge).toEqual({ listen: '8081' });
+    expect(configFromEnv({ MORTISE_EDGE_LISTEN: '8081', MORTISE_EDGE_WORKERS: '3' }).edge).toEqual({ listen: '8081', workers: 3 });
+    for (const bad of ['0', 'two', '1.5', '65']) expect(() => configFromEnv({ MORTISE_EDGE_LISTEN: '8081', MORTISE_EDGE_WORKERS: bad })).toThrow(/MORTISE_EDGE_WORKERS must be "auto" or a number of nginx workers from 1 to 64/);
   });
 
   it('fails to start with a message that says what to install', async () => {
