@@ -14,8 +14,8 @@ local M = {}
 local state = ngx.shared.mortise_state
 local stats = ngx.shared.mortise_stats
 local clear_header, set_header = ngx.req.clear_header, ngx.req.set_header
-local find, sub, byte, lower, gsub = string.find, string.sub, string.byte, string.lower, string.gsub
-local concat, insert = table.concat, table.insert
+local find, sub, byte = string.find, string.sub, string.byte
+local concat = table.concat
 local tonumber, type, pairs = tonumber, type, pairs
 
 ffi.cdef [[
