@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../src/config.js';
 import { NativeEdge } from '../src/edge/native-edge.js';
-import { childPids } from '../src/edge/nginx-processes.js';
+import { childPids } from '@mortise/extension-sdk/util';
 import { proxyAccessTemplate } from '../src/gateway/proxy-access.js';
 import { createLogger } from '../src/ops/logger.js';
 import { freePort } from './support/child-core.js';

@@ -14,7 +14,7 @@ import { corePackageDir } from '../package-dir.js';
 import { EdgeEpoch } from './edge-epoch.js';
 import { edgeNginxConfig, edgeSockets } from './edge-nginx-config.js';
 import { edgeMetricsText } from './edge-metrics.js';
-import { childPids, isWorkerOf } from './nginx-processes.js';
+import { childPids, isWorkerOf } from '@mortise/extension-sdk/util';
 
 /** `MORTISE_EDGE_LISTEN` and what goes with it (docs/edge.md). */
 export interface EdgeOptions {

@@ -2,3 +2,4 @@
 export { writeFileAtomic, writeFileAtomicSync } from './atomic-write.js';
 export { freePort } from './free-port.js';
 export { unsafePackagePathReason, normalizePackagePath } from './package-path.js';
+export { childPids, isWorkerOf } from './child-processes.js';

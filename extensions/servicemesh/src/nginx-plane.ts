@@ -4,6 +4,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, re
 import { request } from 'node:http';
 import { isIP } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { childPids } from '@mortise/extension-sdk/util';
 import type { DataPlaneView } from './dataplane-view.js';
 import { Endpoints, type Health } from './endpoints.js';
 import type { MeshState } from './mesh-state.js';
@@ -169,7 +170,7 @@ export class NginxDataPlane implements DataPlaneView {
       if (i > 400) throw new Error(`nginx did not start: ${readFileSync(errors, 'utf8').slice(-2000)}`);
       await new Promise((r) => setTimeout(r, 25));
     }
-    this.workers = workersOf(this.child.pid!);
+    this.workers = childPids(this.child.pid!);
     await this.apply();
     this.pull = setInterval(() => void this.pullTelemetry(), 1000);
     this.pull.unref();
@@ -442,15 +443,6 @@ export class NginxDataPlane implements DataPlaneView {
     clearInterval(this.follow);
     this.log?.read();
     this.log?.close();
-  }
-}
-
-/** A process's children (nginx's workers under its master), where /proc may be read. */
-function workersOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-  } catch {
-    return [];
   }
 }
 

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** The processes whose parent is `pid` (nginx's workers under its master), from /proc. */
+/** The processes whose parent is `pid` (an nginx master's workers, say), from /proc; [] when `pid` is gone. */
 export function childPids(pid: number): number[] {
   try {
     // One read where the kernel keeps the list (CONFIG_PROC_CHILDREN) ...
@@ -29,7 +29,7 @@ function comm(pid: number): string | undefined {
 }
 
 /**
- * Whether `pid` is still a worker of `master` — under it, or orphaned by it (its parent no longer
+ * Whether `pid` is still an nginx worker of `master` — under it, or orphaned by it (its parent no longer
  * nginx): a pid remembered a moment ago may since belong to someone else, another nginx's included.
  */
 export function isWorkerOf(pid: number, master: number): boolean {
