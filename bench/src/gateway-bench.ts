@@ -40,15 +40,26 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
 /** hello-world from the bundled repository: install-to-serving, toggle, proxied vs. direct. */
 /** `processes`: how many processes serve (MORTISE_WORKERS): each is warmed up as long as a single one is. */
 /** `edge`: the core's native edge (MORTISE_EDGE_LISTEN), measured beside the rest; its CPU is its nginx's and the core's. */
-export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[], processes = 1, edge?: { url: string; pids: number[] }): Promise<GatewayFigures> {
+/** hello-world installed from the bundled repository and enabled: the ms until it serves. */
+export async function installHelloWorld(url: string, token: string): Promise<number> {
   const auth = { authorization: `Bearer ${token}` };
-  const json = { ...auth, 'content-type': 'application/json' };
   await until(async () => (await fetch(`${url}${ext}/extensionversions/hello-world-0.1.0`, { headers: auth })).ok, 30_000, 'bundled repository');
   const t0 = performance.now();
-  const created = await fetch(`${url}${ext}/installplans`, { method: 'POST', headers: json, body: JSON.stringify({ metadata: { name: 'hello-world' }, spec: { extension: { name: 'hello-world', version: '0.1.0' }, enabled: true } }) });
+  const created = await fetch(`${url}${ext}/installplans`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'hello-world' }, spec: { extension: { name: 'hello-world', version: '0.1.0' }, enabled: true } }) });
   if (created.status !== 201) throw new Error(`install: ${created.status}`);
   await until(async () => (await fetch(`${url}/proxy/hello-world/hello`, { headers: auth })).ok, 60_000, 'hello-world serving');
-  const installToServingMs = performance.now() - t0;
+  return performance.now() - t0;
+}
+
+/** The URL of hello-world's backend (its ReverseProxy's upstream). */
+export async function helloWorldBackend(url: string, token: string): Promise<string> {
+  const proxies = (await (await fetch(`${url}${ext}/reverseproxies/hello-world`, { headers: { authorization: `Bearer ${token}` } })).json()) as { spec: { upstream: { url: string } } };
+  return proxies.spec.upstream.url;
+}
+
+export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[], processes = 1, edge?: { url: string; pids: number[] }): Promise<GatewayFigures> {
+  const auth = { authorization: `Bearer ${token}` };
+  const installToServingMs = await installHelloWorld(url, token);
 
   const patch = (enabled: boolean) => fetch(`${url}${ext}/installplans/hello-world`, { method: 'PATCH', headers: { ...auth, 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ spec: { enabled } }) });
   let t = performance.now();
@@ -60,8 +71,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   await until(async () => (await fetch(`${url}/proxy/hello-world/hello`, { headers: auth })).ok, 60_000, 're-enabled');
   const enableMs = performance.now() - t;
 
-  const proxies = (await (await fetch(`${url}${ext}/reverseproxies/hello-world`, { headers: auth })).json()) as { spec: { upstream: { url: string } } };
-  const backend = proxies.spec.upstream.url;
+  const backend = await helloWorldBackend(url, token);
   // The same backend behind nginx: what a production reverse proxy costs on this machine, this run.
   const nginx = await startNginx(backend, '/proxy/hello-world');
   // And behind the least a Node proxy does (node:http in, an undici pool out): what Node itself costs.

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load, percentile, type LoadResult } from './load.js';
+import { load, percentile, type LoadResult, type LoadSpec } from './load.js';
+import { medianRatio, roundRobin, type RoundRobinMeasured, type RoundRobinTarget } from './round-robin.js';
 import { rssMiB, coreMain, freePort, spawnServer } from './processes.js';
 import { edgeNginxPids } from './cpu.js';
 import { watchFanout } from './watch-fanout.js';
@@ -26,6 +27,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const bareKoa = join(here, 'bare-koa-server.js');
 const coreWithoutAuthz = join(here, 'core-without-authz.js');
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+/** Rounds of 1 s for each operation over HTTP and its bare koa counterpart. */
+const httpRounds = Math.max(6, Math.round(seconds * 2));
 const password = 'bench-admin-password';
 
 async function post(url: string, tok: string, path: string, body: object): Promise<void> {
@@ -55,8 +58,9 @@ async function parallel(n: number, concurrency: number, fn: (i: number) => Promi
 const cat = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'Category', metadata: { name, labels }, spec: { displayName: 'a category for the benchmark', description: 'created by npm run bench' } });
 const role = (name: string) => ({ apiVersion: 'iam.mortise.io/v1alpha1', kind: 'Role', metadata: { name }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] });
 
-function row(name: string, r: LoadResult, base?: LoadResult): string {
-  const ratio = base ? `${((r.rps / base.rps) * 100).toFixed(0)}%` : '';
+/** A table row; beside an interleaved baseline, the ratio is the median of the per-round ratios. */
+function row(name: string, r: LoadResult | RoundRobinMeasured, base?: LoadResult | RoundRobinMeasured): string {
+  const ratio = base ? `${((('rounds' in r && 'rounds' in base ? medianRatio(r, base) : r.rps / base.rps)) * 100).toFixed(0)}%` : '';
   const errs = r.errors + r.non2xx;
   return `| ${name} | ${r.rps} | ${r.p50} | ${r.p90} | ${r.p99} | ${base ? base.rps : ''} | ${ratio} | ${errs ? `${errs} errors` : ''} |`;
 }
@@ -105,22 +109,29 @@ async function main() {
 
   out('## Throughput and latency over HTTP (core vs. bare koa handler, same run)');
   out();
+  out(`Each operation and its bare koa counterpart are measured in turn, ${httpRounds} rounds of 1 s with the order rotated each round (round-robin.ts): req/s and latencies are medians over the rounds, "core / bare" the median of the per-round ratios.`);
+  out();
   out('| operation | req/s | p50 ms | p90 ms | p99 ms | bare koa req/s | core / bare | |');
   out('|---|---|---|---|---|---|---|---|');
   let run = 0;
   for (const c of [1, 64]) {
-    const bareGet = await load({ url: bare.url, path: '/x', connections: c, durationSec: seconds });
-    const barePost = await load({ url: bare.url, method: 'POST', path: '/x', headers: { 'content-type': 'application/json' }, body: () => '{"metadata":{"name":"x"}}', connections: c, durationSec: seconds });
-    const barePatch = await load({ url: bare.url, method: 'PATCH', path: '/x', headers: { 'content-type': 'application/json' }, body: () => '{"metadata":{"labels":{"a":"b"}}}', connections: c, durationSec: seconds });
     const r = run++;
-    const create = await load({ url: core.url, method: 'POST', path: '/apis/extensions.mortise.io/v1alpha1/categories', headers: auth, body: (i) => JSON.stringify(cat(`bench-c${c}-${r}-${i}`)), connections: c, durationSec: seconds });
-    const get = await load({ url: core.url, path: '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed', headers: auth, connections: c, durationSec: seconds });
-    const list = await load({ url: core.url, path: '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', headers: auth, connections: c, durationSec: seconds });
-    const patch = await load({ url: core.url, method: 'PATCH', path: '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed', headers: { ...auth, 'content-type': 'application/merge-patch+json' }, body: (i) => JSON.stringify({ metadata: { labels: { n: String(i % 1000) } } }), connections: c, durationSec: seconds });
-    out(row(`create (c=${c})`, create, barePost));
-    out(row(`get (c=${c})`, get, bareGet));
-    out(row(`list 100 (c=${c})`, list, bareGet));
-    out(row(`merge-patch (c=${c})`, patch, barePatch));
+    const target = (name: string, spec: Omit<LoadSpec, 'connections' | 'durationSec'>): RoundRobinTarget => ({ name, run: (s) => load({ ...spec, connections: c, durationSec: s }) });
+    let round = 0;
+    const m = await roundRobin([
+      target('bareGet', { url: bare.url, path: '/x' }),
+      target('barePost', { url: bare.url, method: 'POST', path: '/x', headers: { 'content-type': 'application/json' }, body: () => '{"metadata":{"name":"x"}}' }),
+      target('barePatch', { url: bare.url, method: 'PATCH', path: '/x', headers: { 'content-type': 'application/json' }, body: () => '{"metadata":{"labels":{"a":"b"}}}' }),
+      // Each round's creates have names of their own.
+      { name: 'create', run: (s) => { const k = round++; return load({ url: core.url, method: 'POST', path: '/apis/extensions.mortise.io/v1alpha1/categories', headers: auth, body: (i) => JSON.stringify(cat(`bench-c${c}-${r}-${k}-${i}`)), connections: c, durationSec: s }); } },
+      target('get', { url: core.url, path: '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed', headers: auth }),
+      target('list', { url: core.url, path: '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', headers: auth }),
+      target('patch', { url: core.url, method: 'PATCH', path: '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed', headers: { ...auth, 'content-type': 'application/merge-patch+json' }, body: (i) => JSON.stringify({ metadata: { labels: { n: String(i % 1000) } } }) }),
+    ], httpRounds);
+    out(row(`create (c=${c})`, m.create!, m.barePost!));
+    out(row(`get (c=${c})`, m.get!, m.bareGet!));
+    out(row(`list 100 (c=${c})`, m.list!, m.bareGet!));
+    out(row(`merge-patch (c=${c})`, m.patch!, m.barePatch!));
   }
   out();
 

@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { childPids } from '@mortise/extension-sdk/util';
+import { edgeNginxPids, ticksOf } from './cpu.js';
+import { helloWorldBackend, installHelloWorld } from './gateway-bench.js';
+import { startNginx } from './nginx.js';
+import { coreMain, freePort, spawnServer } from './processes.js';
+import { medianAddedP50, medianRatio, roundRobin, type RoundRobinTarget } from './round-robin.js';
+import { passwordToken } from './core-session.js';
+import { wrk } from './wrk.js';
+
+// A/B of the native edge (docs/edge.md): plain nginx and one edge nginx per variant, in
+// interleaved rounds, all in front of the same hello-world backend and asking the same core for
+// their decisions. Each variant is a copy of the core's own edge (its nginx.conf, with its own
+// port, control socket and pid file) changed by the files of a directory:
+//   mortise_edge.lua      replaces the edge's Lua;
+//   conf-replace.json     [[from, to], ...] replaced in its nginx.conf (each must be found;
+//                         `$BACKEND` in `to` is hello-world's backend, host:port).
+// `base` is the edge as built. Usage:
+//   node bench/dist/edge-ab.js base /tmp/variant-a ...   (EDGE_AB_ROUNDS, default 8; EDGE_AB_WORKERS, default 1)
+
+const variants = process.argv.slice(2);
+if (variants.length === 0) throw new Error('usage: edge-ab.js base <variant dir>...');
+const rounds = Number(process.env.EDGE_AB_ROUNDS ?? 8);
+const workers = process.env.EDGE_AB_WORKERS ?? '1';
+const password = 'bench-admin-password';
+const path = '/proxy/hello-world/healthz';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+const dataDir = mkdtempSync(join(tmpdir(), 'bench-edge-ab-'));
+cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+
+/** A request over a unix socket: status and body. */
+function onSocket(socketPath: string, method: string, urlPath: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path: urlPath, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+/** An edge nginx beside the core's own: the same configuration and core, another port and dir. */
+async function startVariant(name: string, baseDir: string, baseConf: string, secret: string, epoch: number, backend: string): Promise<{ url: string; pids: () => number[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-edge-variant-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d));
+  const port = await freePort();
+  let conf = baseConf.split(baseDir).join(dir).split(`unix:${dir}/core.sock`).join(`unix:${baseDir}/core.sock`)
+    .replace(/listen 127\.0\.0\.1:\d+;/, `listen 127.0.0.1:${port};`).replace(/worker_processes \w+;/, `worker_processes ${workers};`);
+  if (name !== 'base') {
+    if (existsSync(join(name, 'mortise_edge.lua'))) {
+      copyFileSync(join(name, 'mortise_edge.lua'), join(dir, 'mortise_edge.lua'));
+      conf = conf.replace(/lua_package_path "[^;]*\/\?\.lua;/, `lua_package_path "${dir}/?.lua;`);
+    }
+    if (existsSync(join(name, 'conf-replace.json'))) {
+      for (const [from, to] of JSON.parse(readFileSync(join(name, 'conf-replace.json'), 'utf8')) as Array<[string, string]>) {
+        if (!conf.includes(from)) throw new Error(`${name}: ${JSON.stringify(from)} is not in the edge's nginx.conf`);
+        conf = conf.split(from).join(to.split('$BACKEND').join(new URL(backend).host));
+      }
+    }
+  }
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Stopped before the core (cleanups run in order; the core's stop is first in the list).
+  cleanups.unshift(() => {
+    const pids = childPids(child.pid!);
+    child.kill('SIGKILL');
+    for (const p of pids) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+  });
+  for (let i = 0; ; i++) {
+    const pushed = await onSocket(join(dir, 'control.sock'), 'POST', '/epoch', { 'x-mortise-edge-secret': secret }, String(epoch)).catch(() => undefined);
+    if (pushed?.status === 200) break;
+    if (i > 200) throw new Error(`${name}: nginx did not start (${join(dir, 'error.log')})`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return { url: `http://127.0.0.1:${port}`, pids: () => childPids(child.pid!) };
+}
+
+try {
+  const edgePort = await freePort();
+  const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: '1', MORTISE_EDGE_LISTEN: String(edgePort), MORTISE_EDGE_WORKERS: workers }, '/readyz');
+  cleanups.unshift(() => core.stop());
+  const token = await passwordToken(core.url, password);
+  const auth = { authorization: `Bearer ${token}` };
+  await installHelloWorld(core.url, token);
+  const backend = await helloWorldBackend(core.url, token);
+  const master = edgeNginxPids(core.child.pid!)[0]!;
+  const words = readFileSync(`/proc/${master}/cmdline`, 'utf8').split(/[\0 ]/); // nginx rewrites it: "nginx: master process /usr/sbin/nginx -p …"
+  const baseDir = words[words.indexOf('-p') + 1]!;
+  const baseConf = readFileSync(join(baseDir, 'nginx.conf'), 'utf8');
+  const secret = /X-Mortise-Edge-Secret "([^"]+)"/.exec(baseConf)![1]!;
+  // The core's epoch, as it writes it in a decision (its first line): the variants are told it.
+  const epochNow = async () => {
+    const d = await onSocket(join(baseDir, 'core.sock'), 'GET', `/_mortise_edge/decide?m=GET&u=${encodeURIComponent(path)}`, { ...auth, 'x-mortise-edge-secret': secret, 'x-mortise-edge-client': '127.0.0.1', host: `127.0.0.1:${edgePort}` });
+    if (d.status !== 200) throw new Error(`decide: ${d.status} ${d.body}`);
+    return Number(d.body.split('\n')[0]);
+  };
+  const epoch = await epochNow();
+  const nginx = await startNginx(backend, '/proxy/hello-world');
+  cleanups.unshift(() => nginx.stop());
+  const targets: RoundRobinTarget[] = [{ name: 'nginx', pids: () => [nginx.workerPid()!].filter(Boolean), run: (s) => wrk({ url: `${nginx.url}${path}`, connections: 64, durationSec: s }) }];
+  const urls: Record<string, { url: string; pids: () => number[] }> = {};
+  for (const v of variants) {
+    urls[v] = await startVariant(v, baseDir, baseConf, secret, epoch, backend);
+    const res = await fetch(`${urls[v]!.url}${path}`, { headers: auth });
+    if (res.status !== 200) throw new Error(`${v}: ${res.status} ${await res.text()}`);
+  }
+  for (const t of [`${nginx.url}${path}`, ...Object.values(urls).map((u) => `${u.url}${path}`)]) await wrk({ url: t, headers: auth, connections: 8, durationSec: 1 });
+  // A variant whose requests all went to the core would be measuring the core: each must be
+  // answered by nginx alone (the core idle while it is loaded).
+  for (const [v, u] of Object.entries(urls)) {
+    const before = ticksOf([core.child.pid!])!;
+    const r = await wrk({ url: `${u.url}${path}`, headers: auth, connections: 8, durationSec: 1 });
+    const coreMs = (ticksOf([core.child.pid!])! - before) * 10;
+    if (coreMs > 100) throw new Error(`${v}: the core spent ${coreMs} ms of CPU during 1 s of its load (${r.requests} requests): the variant is not answering from decisions`);
+  }
+  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+  console.log(`load average ${load()}; ${rounds} rounds of 1 s; ${workers} nginx worker(s) per edge`);
+  for (const c of [1, 64]) {
+    const ts: RoundRobinTarget[] = [
+      { ...targets[0]!, run: (s) => wrk({ url: `${nginx.url}${path}`, connections: c, durationSec: s }) },
+      ...Object.entries(urls).map(([v, u]) => ({ name: v, pids: u.pids, run: (s: number) => wrk({ url: `${u.url}${path}`, headers: auth, connections: c, durationSec: s }) })),
+    ];
+    const m = await roundRobin(ts, rounds);
+    for (const [k, r] of Object.entries(m)) {
+      const vsNginx = k === 'nginx' ? '' : `, ${medianRatio(r, m.nginx!).toFixed(3)}× nginx, +${medianAddedP50(r, m.nginx!).toFixed(3)} ms p50`;
+      console.log(`c=${c} ${k}: ${r.rps} req/s${vsNginx}, ${r.cpuUsPerRequest} µs CPU/req (nginx), p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors + r.non2xx}`);
+    }
+  }
+  if ((await epochNow()) !== epoch) console.log('warning: the core made a new epoch during the run: the variants stopped using their decisions (figures are not the edge\'s)');
+  console.log(`load average ${load()}`);
+} finally {
+  for (const c of cleanups) await c();
+}
