@@ -19,7 +19,8 @@ import { wrk } from './wrk.js';
 //   mortise_edge.lua      replaces the edge's Lua;
 //   conf-replace.json     [[from, to], ...] replaced in its nginx.conf (each must be found;
 //                         `$BACKEND` in `to` is hello-world's backend, host:port).
-// `base` is the edge as built. Usage:
+// `base` is the edge as built. EDGE_AB_PERF=<file>: `perf record` of the first variant's workers
+// (and of plain nginx's, in <file>.nginx) under 5 s of load at c=64 first (`perf report -i <file>` reads it). Usage:
 //   node bench/dist/edge-ab.js base /tmp/variant-a ...   (EDGE_AB_ROUNDS, default 8; EDGE_AB_WORKERS, default 1)
 
 const variants = process.argv.slice(2);
@@ -105,6 +106,8 @@ try {
   const epoch = await epochNow();
   const nginx = await startNginx(backend, '/proxy/hello-world');
   cleanups.unshift(() => nginx.stop());
+  const fwd = await startNginx(backend, '/proxy/hello-world', { forwarded: true });
+  cleanups.unshift(() => fwd.stop());
   const targets: RoundRobinTarget[] = [{ name: 'nginx', pids: () => [nginx.workerPid()!].filter(Boolean), run: (s) => wrk({ url: `${nginx.url}${path}`, connections: 64, durationSec: s }) }];
   const urls: Record<string, { url: string; pids: () => number[] }> = {};
   for (const v of variants) {
@@ -121,11 +124,22 @@ try {
     const coreMs = (ticksOf([core.child.pid!])! - before) * 10;
     if (coreMs > 100) throw new Error(`${v}: the core spent ${coreMs} ms of CPU during 1 s of its load (${r.requests} requests): the variant is not answering from decisions`);
   }
+  if (process.env.EDGE_AB_PERF) {
+    const first = urls[variants[0]!]!;
+    for (const [file, pids, url] of [[process.env.EDGE_AB_PERF, first.pids(), first.url], [`${process.env.EDGE_AB_PERF}.nginx`, [nginx.workerPid()!], nginx.url]] as const) {
+      const perf = spawn('perf', ['record', '-F', '2000', '--call-graph', process.env.EDGE_AB_CALLGRAPH ?? 'fp', '-o', file, '-p', pids.join(','), '--', 'sleep', '5'], { stdio: 'inherit' });
+      await wrk({ url: `${url}${path}`, headers: auth, connections: 64, durationSec: 5 });
+      await new Promise((r) => perf.once('exit', r));
+    }
+  }
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
-  console.log(`load average ${load()}; ${rounds} rounds of 1 s; ${workers} nginx worker(s) per edge`);
+  console.log(`load average ${load()}; ${rounds} rounds of 1 s; ${workers} nginx worker(s) per edge; the bearer token is ${token.length} bytes`);
   for (const c of [1, 64]) {
     const ts: RoundRobinTarget[] = [
       { ...targets[0]!, run: (s) => wrk({ url: `${nginx.url}${path}`, connections: c, durationSec: s }) },
+      // The same request as the edge gets (with its credentials), which nginx passes on as it is,
+      // to an nginx that also sets the X-Forwarded-* headers the edge sets.
+      { name: 'nginx+fwd', pids: () => [fwd.workerPid()!].filter(Boolean), run: (s) => wrk({ url: `${fwd.url}${path}`, headers: auth, connections: c, durationSec: s }) },
       ...Object.entries(urls).map(([v, u]) => ({ name: v, pids: u.pids, run: (s: number) => wrk({ url: `${u.url}${path}`, headers: auth, connections: c, durationSec: s }) })),
     ];
     const m = await roundRobin(ts, rounds);

@@ -15,9 +15,11 @@ export interface RunningNginx {
 /**
  * Debian's nginx as a reverse proxy in front of `upstream`, the way one is run in production:
  * one worker, HTTP/1.1 keep-alive connections to the upstream, no access log. Everything it
- * writes stays in a temporary directory.
+ * writes stays in a temporary directory. `forwarded`: it also tells the backend who asked and
+ * how (Host, X-Forwarded-For/-Proto/-Host/-Prefix), as a proxy in front of an application
+ * usually does and the gateway always does.
  */
-export async function startNginx(upstream: string, prefix: string): Promise<RunningNginx> {
+export async function startNginx(upstream: string, prefix: string, opts: { forwarded?: boolean } = {}): Promise<RunningNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'mortise-bench-nginx-'));
   const port = await freePort();
   const up = new URL(upstream);
@@ -40,7 +42,12 @@ http {
       proxy_pass http://backend/;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_buffering off;
+      proxy_buffering off;${opts.forwarded ? `
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Forwarded-Prefix ${prefix};` : ''}
     }
   }
 }

@@ -65,7 +65,7 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
       requests,
       rounds: rs.map((r) => r.rps),
       roundsP50: rs.map((r) => r.p50),
-      ...(spent !== undefined && requests ? { cpuUsPerRequest: Math.round((spent * 10_000) / requests) } : {}),
+      ...(spent !== undefined && requests ? { cpuUsPerRequest: Math.round((spent * 100_000) / requests) / 10 } : {}),
     };
   }
   return out;

@@ -6,7 +6,6 @@
 
 local lrucache = require "resty.lrucache"
 local ffi = require "ffi"
-local balancer = require "ngx.balancer"
 local semaphore = require "ngx.semaphore"
 
 local M = {}
@@ -25,6 +24,9 @@ int getppid(void);
 ]]
 
 local secret
+local generation
+-- "ip:port" → the name of its upstream block in this configuration.
+local backends = {}
 local core_pid
 local master_pid
 local decisions
@@ -33,6 +35,8 @@ local bucket_names = {}
 
 function M.init(opts)
   secret = opts.secret
+  generation = opts.generation
+  backends = opts.backends
   core_pid = opts.core_pid
   master_pid = ffi.C.getpid() -- init runs in the master, before it forks the workers
   decisions = lrucache.new(opts.max_decisions)
@@ -77,6 +81,9 @@ local function parse(body)
     end
   end
   if not (d.epoch and d.ttl and d.port and d.host and d.uri and d.identity) then return nil end
+  -- A backend this configuration has no upstream for (the core is about to reload it): the core answers.
+  d.upstream = backends[d.host .. ":" .. d.port]
+  if not d.upstream then return nil end
   return d
 end
 
@@ -232,6 +239,7 @@ local function apply(d, cookie, drop)
   -- The identity, X-Forwarded-* and the Host are set by nginx.conf (after anything the client sent).
   ngx.ctx.decision = d
   local var = ngx.var
+  var.mortise_upstream = d.upstream
   var.mortise_upstream_uri = d.uri
   var.mortise_upstream_host = d.upstream_host
   var.mortise_identity = d.identity
@@ -260,13 +268,6 @@ function M.access()
     if not d then return to_core() end
   end
   apply(d, cookie, drop)
-end
-
-function M.balance()
-  local d = ngx.ctx.decision
-  local ok, err = balancer.set_current_peer(d.host, d.port)
-  if not ok then ngx.log(ngx.ERR, "mortise edge: cannot use ", d.host, ":", d.port, ": ", err) return ngx.exit(502) end
-  balancer.set_more_tries(0)
 end
 
 function M.header_filter()
@@ -369,6 +370,10 @@ function M.control()
     state:set("epoch", epoch)
     decisions:flush_all()
     ngx.say(epoch)
+    return
+  end
+  if uri == "/generation" then
+    ngx.say(generation)
     return
   end
   if uri == "/stats" then

@@ -54,7 +54,7 @@ import { LabelledCounter } from './ops/labelled-metrics.js';
 import { StartPhases } from './ops/start-phases.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
 import { gatewayListener } from './gateway/gateway-listener.js';
-import { edgeDecision } from './edge/edge-decisions.js';
+import { edgeBackendOf, edgeDecision } from './edge/edge-decisions.js';
 import { NativeEdge } from './edge/native-edge.js';
 import { forgetDecisionsOnChange } from './edge/edge-invalidation.js';
 import { safeMethods } from './auth/session-cookies.js';
@@ -497,6 +497,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
             return decision;
           },
           timedOut: (method, url) => gateway.timedOut(method, url),
+          backends: () => gateway.routes.routes().flatMap((r) => (r.upstream ? [edgeBackendOf(r.upstream)?.address ?? ''] : [])).filter(Boolean),
           connectTimeoutMs: opts.gateway?.connectTimeoutMs ?? 5_000, responseTimeoutMs: opts.gateway?.responseTimeoutMs ?? 60_000,
         });
         start.mark('edge');

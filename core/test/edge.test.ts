@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../src/config.js';
+import { edgeNginxConfig } from '../src/edge/edge-nginx-config.js';
 import { NativeEdge } from '../src/edge/native-edge.js';
 import { childPids } from '@mortise/extension-sdk/util';
 import { proxyAccessTemplate } from '../src/gateway/proxy-access.js';
@@ -223,6 +224,55 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     expect(((await onCore.json()) as { kind: string }).kind).toBe('Status');
   });
 
+  it('reloads for a new backend, serving it itself once it has, and drops nothing meanwhile', async () => {
+    const token = await login(t.url, 'alice', 'alice-password-1');
+    const port = new URL(edge).port;
+    const dir = readdirSync(tmpdir()).filter((d) => d.startsWith('mortise-edge-')).map((d) => join(tmpdir(), d))
+      .find((d) => readFileSync(join(d, 'nginx.conf'), 'utf8').includes(`:${port};`))!;
+    const conf = () => readFileSync(join(dir, 'nginx.conf'), 'utf8');
+    const master = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8'));
+    // A change that names no new backend (a user) leaves nginx's configuration as it was.
+    const before = conf();
+    expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: 'dave' }, spec: { email: 'dave@example.com', password: 'dave-password-1' } } })).status).toBe(201);
+    expect(conf()).toBe(before);
+    let hits = 0;
+    const second = createServer((req, res) => {
+      hits++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ second: true, url: req.url }));
+    });
+    await new Promise<void>((r) => second.listen(0, '127.0.0.1', () => r()));
+    try {
+      const upstream = `http://127.0.0.1:${(second.address() as AddressInfo).port}`;
+      expect((await t.api(`${ext}/reverseproxies`, {
+        method: 'POST',
+        json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name: 'second', labels: { 'extensions.mortise.io/extension': 'second' } }, spec: { matcher: { path: '/proxy/second/' }, upstream: { url: upstream }, directives: { stripPathPrefix: '/proxy/second' } } },
+      })).status).toBe(201);
+      expect((await t.api(`${iam}/roletemplates`, { method: 'POST', json: proxyAccessTemplate('second', ['/proxy/second/']) })).status).toBe(201);
+      const served = () => metric(/^mortise_edge_requests_total\{route="gateway\/reverseproxy\/second",method="GET",code="200"\} (\d+)/m);
+      // Requests all along: the core answers them until nginx has reloaded, then nginx does.
+      const statuses: number[] = [];
+      await eventually(async () => {
+        const r = await call(edge, token, '/proxy/second/during');
+        statuses.push(r.status);
+        return (await served()) > 0 ? true : undefined;
+      }, 10_000, 'the edge serving the new backend');
+      expect(statuses.every((s) => s === 200), statuses.join(' ')).toBe(true);
+      expect(conf()).toContain(`server ${upstream.slice('http://'.length)}; keepalive`);
+      // The same master, new workers: a graceful reload, not a restart.
+      expect(Number(readFileSync(join(dir, 'nginx.pid'), 'utf8'))).toBe(master);
+      const [decided, edgeServed, hitsBefore] = [await decisions(), await served(), hits];
+      for (let i = 0; i < 10; i++) expect((await call(edge, token, '/proxy/second/during')).status).toBe(200);
+      expect(await decisions()).toBe(decided);
+      expect(await served()).toBe(edgeServed + 10);
+      expect(hits - hitsBefore).toBe(10);
+      // The first backend is still served, now by the new workers.
+      expect((await call(edge, token, '/proxy/demo/after-reload')).status).toBe(200);
+    } finally {
+      await new Promise<void>((r) => second.close(() => r()));
+    }
+  });
+
   it('restarts its nginx when it dies, deciding afresh', async () => {
     const token = await login(t.url, 'alice', 'alice-password-1');
     expect((await call(edge, token, '/proxy/demo/again')).status).toBe(200);
@@ -261,10 +311,23 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     for (const bad of ['0', 'two', '1.5', '65']) expect(() => configFromEnv({ MORTISE_EDGE_LISTEN: '8081', MORTISE_EDGE_WORKERS: bad })).toThrow(/MORTISE_EDGE_WORKERS must be "auto" or a number of nginx workers from 1 to 64/);
   });
 
+  it('gives each backend an upstream block of its own, and takes only ip:port', () => {
+    const base = {
+      listen: '127.0.0.1:1', dir: '/run/edge', luaDir: '/lua', modulesDir: '/modules', secret: 's', buckets: [1], maxDecisions: 1, corePid: 1,
+      connectTimeoutMs: 1000, responseTimeoutMs: 1000, generation: 7,
+    };
+    const conf = edgeNginxConfig({ ...base, backends: ['127.0.0.1:8080', '::1:9090'] });
+    expect(conf).toContain('upstream mortise_backend_0 { server 127.0.0.1:8080; keepalive 64; }');
+    expect(conf).toContain('upstream mortise_backend_1 { server [::1]:9090; keepalive 64; }');
+    expect(conf).toContain('generation = 7, backends = { [ [[127.0.0.1:8080]] ] = "mortise_backend_0", [ [[::1:9090]] ] = "mortise_backend_1" }');
+    expect(conf).not.toContain('balancer_by_lua');
+    for (const bad of ['localhost:80', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:80; server 10.0.0.1:80']) expect(() => edgeNginxConfig({ ...base, backends: [bad] })).toThrow(/is not an ip:port the edge can send to/);
+  });
+
   it('fails to start with a message that says what to install', async () => {
     const logger = createLogger({ level: 'silent' });
     const deps = {
-      front: () => undefined, upgrade: () => undefined, decide: async () => undefined, timedOut: () => ({ code: 504, toStatus: () => ({}) }),
+      front: () => undefined, upgrade: () => undefined, decide: async () => undefined, timedOut: () => ({ code: 504, toStatus: () => ({}) }), backends: () => [],
       audit: t.core.audit, logger, buckets: [1], connectTimeoutMs: 1000, responseTimeoutMs: 1000,
     };
     await expect(new NativeEdge({ listen: '1', nginx: undefined, modulesDir: join(tmpdir(), 'no-such-modules') }).start(deps)).rejects.toThrow(/apt-get install nginx-light libnginx-mod-http-lua/);

@@ -47,8 +47,8 @@ export async function edgeDecision(deps: EdgeDecisionDeps, method: string, uri: 
   const route = match?.route;
   if (!match || !route || route.anonymous || route.dev || !route.upstream) return undefined;
   const upstream = route.upstream;
-  const host = upstream.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (upstream.protocol !== 'http:' || !isIP(host)) return undefined;
+  const backend = edgeBackendOf(upstream);
+  if (!backend) return undefined;
   const query = new URLSearchParams(search);
   const info = parseRequestInfo(method, path, query);
   // Streams that may stay quiet longer than a response timeout (watches, followed logs) stay with
@@ -76,7 +76,7 @@ export async function edgeDecision(deps: EdgeDecisionDeps, method: string, uri: 
   const set: Array<[string, string]> = [];
   for (const name in route.headerUp) set.push([name, route.headerUp[name]!]);
   const lines = [
-    String(epoch), ttl.toFixed(3), host, upstream.port || '80', upstream.host, match.upstreamPath,
+    String(epoch), ttl.toFixed(3), backend.host, backend.port, upstream.host, match.upstreamPath,
     `gateway/${route.kind}/${route.extension}`, user.username,
     `identity\t${identity}`,
     `groups\t${user.groups.join(',')}`,
@@ -88,6 +88,17 @@ export async function edgeDecision(deps: EdgeDecisionDeps, method: string, uri: 
   // A line break or tab inside a field would change what the edge reads: the core answers those.
   if (lines.some((l, i) => /[\r\n]/.test(l) || (i < 8 && (l === '' || l.includes('\t'))))) return undefined;
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A backend the edge may send to: plain HTTP to an IP address (`host` without brackets), as
+ * `host:port` names it in the edge's configuration; undefined for anything else (the core sends).
+ */
+export function edgeBackendOf(upstream: URL): { host: string; port: string; address: string } | undefined {
+  const host = upstream.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (upstream.protocol !== 'http:' || !isIP(host)) return undefined;
+  const port = upstream.port || '80';
+  return { host, port, address: `${host}:${port}` };
 }
 
 /** When a forwarded identity token expires (ms), from its `exp` claim. */

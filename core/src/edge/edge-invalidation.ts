@@ -20,7 +20,7 @@ export interface EdgeChangeSources {
  * Everything an edge decision reads starts a new epoch when it changes: every committed write
  * to a kind built into the core (users, sessions, roles, bindings, namespaces, routes,
  * extensions, signing keys — the whole set rather than a list that could miss one), a backend's
- * state (and the gateway's health source), a developer's route. Only objects of kinds defined by CRDs (extensions' own data,
+ * state (and the gateway's health source), the route table, a developer's route. Only objects of kinds defined by CRDs (extensions' own data,
  * which no decision reads) leave decisions alone.
  */
 export function forgetDecisionsOnChange(epoch: EdgeEpoch, s: EdgeChangeSources): () => void {
@@ -34,7 +34,11 @@ export function forgetDecisionsOnChange(epoch: EdgeEpoch, s: EdgeChangeSources):
   s.runtime.on('status', onStatus);
   const stopDev = s.devRoutes.onChange(() => epoch.bump());
   const stopHealth = s.gateway.onHealthSourceChange(() => epoch.bump());
+  // The route table is rebuilt after the commit that changed it: the epoch it then starts is the
+  // one whose push finds the new backends (nginx reloads for them before taking it).
+  const stopRoutes = s.gateway.routes.onChange(() => epoch.bump());
   return () => {
+    stopRoutes();
     stopHealth();
     stopCommits();
     s.runtime.off('status', onStatus);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { identityHeader } from '../gateway/headers.js';
 
@@ -23,6 +24,14 @@ export interface EdgeNginxConfigInput {
   workers?: number;
   /** The core's user and group when it runs as root: nginx's workers would otherwise become `nobody`, who cannot reach the 0700 dir. */
   runAs?: { user: string; group: string };
+  /**
+   * The backends decisions may send requests to (`ip:port`, an IPv6 address without brackets),
+   * each an upstream block of its own with its kept-alive connections: nginx picks it by name,
+   * with no Lua on the way. A decision for a backend not listed goes to the core.
+   */
+  backends: string[];
+  /** Which configuration this is (the control socket's /generation answers it once nginx runs it). */
+  generation: number;
   /** Time to get a connection to a backend, and to the response headers (the gateway's own). */
   connectTimeoutMs: number;
   responseTimeoutMs: number;
@@ -31,6 +40,15 @@ export interface EdgeNginxConfigInput {
 /** The unix sockets of an edge dir: the core's (requests nginx passes on) and nginx's control socket. */
 export function edgeSockets(dir: string): { core: string; control: string } {
   return { core: join(dir, 'core.sock'), control: join(dir, 'control.sock') };
+}
+
+/** `ip:port` → nginx's server address (IPv6 in brackets); anything else is refused. */
+function backendAddress(backend: string): string {
+  const colon = backend.lastIndexOf(':');
+  const host = backend.slice(0, colon);
+  const port = Number(backend.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port < 1 || port > 65535 || !isIP(host)) throw new Error(`${JSON.stringify(backend)} is not an ip:port the edge can send to`);
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Lua strings are written in long brackets, which need no escaping unless they contain `]]`. */
@@ -52,6 +70,8 @@ function quoted(s: string): string {
  */
 export function edgeNginxConfig(c: EdgeNginxConfigInput): string {
   const sockets = edgeSockets(c.dir);
+  // [nginx's address, the upstream's name] of each backend, in the order given.
+  const upstreams = c.backends.map((b, i): [string, string] => [backendAddress(b), `mortise_backend_${i}`]);
   const secret = quoted(c.secret);
   const toCore = [
     'proxy_pass http://mortise_core;',
@@ -70,7 +90,7 @@ export function edgeNginxConfig(c: EdgeNginxConfigInput): string {
   const toBackend = [
     'header_filter_by_lua_block { mortise_edge.header_filter() }',
     'log_by_lua_block { mortise_edge.log() }',
-    'proxy_pass http://mortise_backends$mortise_upstream_uri;',
+    'proxy_pass http://$mortise_upstream$mortise_upstream_uri;',
     'proxy_http_version 1.1;',
     "proxy_set_header Connection '';",
     'proxy_set_header Host $mortise_upstream_host;',
@@ -119,7 +139,8 @@ http {
   lua_shared_dict mortise_stats 4m;
   init_by_lua_block {
     mortise_edge = require "mortise_edge"
-    mortise_edge.init({ secret = ${luaString(c.secret)}, max_decisions = ${c.maxDecisions}, core_pid = ${c.corePid}, buckets = { ${c.buckets.join(', ')} } })
+    mortise_edge.init({ secret = ${luaString(c.secret)}, max_decisions = ${c.maxDecisions}, core_pid = ${c.corePid}, buckets = { ${c.buckets.join(', ')} },
+      generation = ${c.generation}, backends = { ${upstreams.map(([, name], i) => `[ ${luaString(c.backends[i]!)} ] = "${name}"`).join(', ')} } })
   }
   init_worker_by_lua_block {
     -- Until the core pushes an epoch, no decision is used (decisions carry the core's epoch, from 1).
@@ -128,13 +149,10 @@ http {
   }
   map $http_upgrade $mortise_connection { default upgrade; '' ''; }
   upstream mortise_core { server unix:${sockets.core}; keepalive 64; }
-  upstream mortise_backends {
-    server 0.0.0.1;
-    balancer_by_lua_block { mortise_edge.balance() }
-    keepalive 256;
-  }
-  server {
+${upstreams.map(([address, name]) => `  upstream ${name} { server ${address}; keepalive 64; }
+`).join('')}  server {
     listen ${c.listen};
+    set $mortise_upstream '';
     set $mortise_upstream_uri '';
     set $mortise_upstream_host '';
     set $mortise_cookie '';

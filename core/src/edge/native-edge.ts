@@ -36,6 +36,8 @@ export interface NativeEdgeDeps {
   /** The core's upgrade listener (websockets). */
   upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   decide: (method: string, uri: string, headers: IncomingHttpHeaders) => Promise<string | undefined>;
+  /** The backends decisions may name now (`ip:port`, edgeBackendOf): each gets an upstream block in nginx.conf. */
+  backends: () => string[];
   /** The answer to a request nginx forwarded whose backend did not answer in time. */
   timedOut: (method: string, url: string) => { code: number; toStatus(): unknown };
   audit: AuditLog;
@@ -99,8 +101,13 @@ export class NativeEdge {
   private deps!: NativeEdgeDeps;
 
   constructor(private readonly opts: EdgeOptions) {
-    // Before nginx runs there is nothing to tell: it learns the epoch when it starts.
-    this.epoch = new EdgeEpoch((e) => (this.child ? this.control('POST', '/epoch', String(e)).then(() => undefined) : Promise.resolve()), (e) => {
+    // Before nginx runs there is nothing to tell: it learns the epoch when it starts. A change
+    // (any epoch) may have brought a backend nginx has no upstream for: it reloads first.
+    this.epoch = new EdgeEpoch(async (e) => {
+      if (!this.child) return;
+      await this.reloadForBackends();
+      await this.control('POST', '/epoch', String(e));
+    }, (e) => {
       this.deps.logger.error({ event: 'edge.unreachable', err: e.message }, 'the edge did not take a new epoch: stopping it until it restarts');
       this.kill('SIGKILL');
     });
@@ -125,12 +132,7 @@ export class NativeEdge {
     this.dir = mkdtempSync(join(tmpdir(), 'mortise-edge-'));
     for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(this.dir, d));
     this.secret = randomBytes(24).toString('base64url');
-    writeFileSync(join(this.dir, 'nginx.conf'), edgeNginxConfig({
-      listen: this.listenAddress, dir: this.dir, luaDir: join(corePackageDir(), 'edge'), modulesDir, secret: this.secret,
-      buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000, corePid: process.pid, workers: this.opts.workers ?? availableParallelism(),
-      connectTimeoutMs: this.deps.connectTimeoutMs, responseTimeoutMs: this.deps.responseTimeoutMs,
-      ...(process.getuid?.() === 0 ? { runAs: runningUser() } : {}),
-    }), { mode: 0o600 });
+    this.modulesDir = modulesDir;
     try {
       await this.listenForNginx();
       await this.spawnNginx();
@@ -237,6 +239,7 @@ export class NativeEdge {
 
   private async spawnNginx(): Promise<void> {
     const dir = this.dir!;
+    this.writeConfig();
     // A killed nginx leaves its control socket behind, and binding it again would fail.
     rmSync(edgeSockets(dir).control, { force: true });
     // Not detached: a session of its own is also a scheduler autogroup of its own, which on a
@@ -272,6 +275,46 @@ export class NativeEdge {
     this.workers = childPids(child.pid!);
     this.epoch.restarted();
     await Promise.race([this.epoch.settled(), exited]);
+  }
+
+  /** The backends in the configuration last written, sorted and joined (to tell a change). */
+  private backendsKey = '';
+  private generation = 0;
+  private modulesDir = '';
+
+  /** nginx.conf for the backends there are now, as a new generation. */
+  private writeConfig(): void {
+    const backends = [...new Set(this.deps.backends())].sort();
+    this.backendsKey = backends.join(' ');
+    this.generation++;
+    writeFileSync(join(this.dir!, 'nginx.conf'), edgeNginxConfig({
+      listen: this.listenAddress, dir: this.dir!, luaDir: join(corePackageDir(), 'edge'), modulesDir: this.modulesDir, secret: this.secret,
+      buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000, corePid: process.pid, workers: this.opts.workers ?? availableParallelism(),
+      connectTimeoutMs: this.deps.connectTimeoutMs, responseTimeoutMs: this.deps.responseTimeoutMs, backends, generation: this.generation,
+      ...(process.getuid?.() === 0 ? { runAs: runningUser() } : {}),
+    }), { mode: 0o600 });
+  }
+
+  /**
+   * When the backends changed since nginx.conf was written: a new one, taken by nginx's graceful
+   * reload (SIGHUP: new workers; the old ones finish what they serve, streams included, and take
+   * no new connection). Resolves once the new workers answer on the control socket; until then a
+   * decision naming a backend the old workers do not know is not used (the core answers).
+   */
+  private async reloadForBackends(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid || [...new Set(this.deps.backends())].sort().join(' ') === this.backendsKey) return;
+    this.writeConfig();
+    const generation = String(this.generation);
+    process.kill(child.pid, 'SIGHUP');
+    const deadline = Date.now() + 5_000;
+    while ((await this.control('GET', '/generation').catch(() => '')).trim() !== generation) {
+      if (Date.now() > deadline) throw new Error(`nginx did not take its configuration of generation ${generation} within 5 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // The old workers stop by themselves; the new ones are those to stop should the master die.
+    this.workers = childPids(child.pid);
+    this.deps.logger.info({ event: 'edge.reloaded', generation: this.generation, backends: this.backendsKey }, 'the edge took a new set of backends');
   }
 
   /** Signals the master (while it runs); SIGKILL goes to its workers too (those it has now and those it had). */
