@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { childPids } from '@mortise/extension-sdk/util';
 import { edgeNginxPids, ticksOf } from './cpu.js';
 import { helloWorldBackend, installHelloWorld } from './gateway-bench.js';
+import { callgrindArgs, instructionsPerRequest } from './instructions.js';
 import { startNginx } from './nginx.js';
 import { coreMain, freePort, spawnServer } from './processes.js';
 import { medianAddedP50, medianRatio, roundRobin, type RoundRobinTarget } from './round-robin.js';
@@ -19,7 +20,9 @@ import { wrk } from './wrk.js';
 //   mortise_edge.lua      replaces the edge's Lua;
 //   conf-replace.json     [[from, to], ...] replaced in its nginx.conf (each must be found;
 //                         `$BACKEND` in `to` is hello-world's backend, host:port).
-// `base` is the edge as built. EDGE_AB_PERF=<file>: `perf record` of the first variant's workers
+// `base` is the edge as built. EDGE_AB_INSTRUCTIONS=1: instead of req/s, the instructions each
+// nginx runs per request (instructions.ts: callgrind, one process each, c=1), a figure the
+// machine's other work does not move. EDGE_AB_PERF=<file>: `perf record` of the first variant's workers
 // (and of plain nginx's, in <file>.nginx) under 5 s of load at c=64 first (`perf report -i <file>` reads it). Usage:
 //   node bench/dist/edge-ab.js base /tmp/variant-a ...   (EDGE_AB_ROUNDS, default 8; EDGE_AB_WORKERS, default 1)
 
@@ -29,10 +32,17 @@ const rounds = Number(process.env.EDGE_AB_ROUNDS ?? 8);
 const workers = process.env.EDGE_AB_WORKERS ?? '1';
 const password = 'bench-admin-password';
 const path = '/proxy/hello-world/healthz';
+const callgrind = !!process.env.EDGE_AB_INSTRUCTIONS;
 
 const cleanups: Array<() => Promise<void> | void> = [];
 const dataDir = mkdtempSync(join(tmpdir(), 'bench-edge-ab-'));
 cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+
+/** The prefix dir of an nginx (its -p argument). */
+function nginxDir(pid: number): string {
+  const words = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
+  return words[words.indexOf('-p') + 1]!;
+}
 
 /** A request over a unix socket: status and body. */
 function onSocket(socketPath: string, method: string, urlPath: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
@@ -48,7 +58,7 @@ function onSocket(socketPath: string, method: string, urlPath: string, headers: 
 }
 
 /** An edge nginx beside the core's own: the same configuration and core, another port and dir. */
-async function startVariant(name: string, baseDir: string, baseConf: string, secret: string, epoch: number, backend: string): Promise<{ url: string; pids: () => number[] }> {
+async function startVariant(name: string, baseDir: string, baseConf: string, secret: string, epoch: number, backend: string): Promise<{ url: string; pids: () => number[]; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-edge-variant-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   for (const d of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d));
@@ -67,8 +77,16 @@ async function startVariant(name: string, baseDir: string, baseConf: string, sec
       }
     }
   }
+  if (callgrind) {
+    // One process, and none of the worker's timers: the one that watches for its master would
+    // find none and stop it.
+    conf = conf.replace('daemon off;', 'daemon off;\nmaster_process off;').replace('mortise_edge.init_worker()', '');
+  }
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const args = ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')];
+  const child: ChildProcess = callgrind
+    ? spawn('valgrind', [...callgrindArgs(dir), 'nginx', ...args], { stdio: ['ignore', 'ignore', 'ignore'] })
+    : spawn('nginx', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   // Stopped before the core (cleanups run in order; the core's stop is first in the list).
   cleanups.unshift(() => {
     const pids = childPids(child.pid!);
@@ -78,10 +96,10 @@ async function startVariant(name: string, baseDir: string, baseConf: string, sec
   for (let i = 0; ; i++) {
     const pushed = await onSocket(join(dir, 'control.sock'), 'POST', '/epoch', { 'x-mortise-edge-secret': secret }, String(epoch)).catch(() => undefined);
     if (pushed?.status === 200) break;
-    if (i > 200) throw new Error(`${name}: nginx did not start (${join(dir, 'error.log')})`);
+    if (i > (callgrind ? 1200 : 200)) throw new Error(`${name}: nginx did not start (${join(dir, 'error.log')})`);
     await new Promise((r) => setTimeout(r, 25));
   }
-  return { url: `http://127.0.0.1:${port}`, pids: () => childPids(child.pid!) };
+  return { url: `http://127.0.0.1:${port}`, pids: () => (callgrind ? [child.pid!] : childPids(child.pid!)), dir };
 }
 
 try {
@@ -104,18 +122,30 @@ try {
     return Number(d.body.split('\n')[0]);
   };
   const epoch = await epochNow();
-  const nginx = await startNginx(backend, '/proxy/hello-world');
+  const nginx = await startNginx(backend, '/proxy/hello-world', { callgrind });
   cleanups.unshift(() => nginx.stop());
-  const fwd = await startNginx(backend, '/proxy/hello-world', { forwarded: true });
+  const fwd = await startNginx(backend, '/proxy/hello-world', { forwarded: true, callgrind });
   cleanups.unshift(() => fwd.stop());
   const targets: RoundRobinTarget[] = [{ name: 'nginx', pids: () => [nginx.workerPid()!].filter(Boolean), run: (s) => wrk({ url: `${nginx.url}${path}`, connections: 64, durationSec: s }) }];
-  const urls: Record<string, { url: string; pids: () => number[] }> = {};
+  const urls: Record<string, { url: string; pids: () => number[]; dir: string }> = {};
   for (const v of variants) {
     urls[v] = await startVariant(v, baseDir, baseConf, secret, epoch, backend);
     const res = await fetch(`${urls[v]!.url}${path}`, { headers: auth });
     if (res.status !== 200) throw new Error(`${v}: ${res.status} ${await res.text()}`);
   }
   for (const t of [`${nginx.url}${path}`, ...Object.values(urls).map((u) => `${u.url}${path}`)]) await wrk({ url: t, headers: auth, connections: 8, durationSec: 1 });
+  if (callgrind) {
+    // The same request to each (plain nginx gets the credentials too, and passes them on).
+    const counted: Array<[string, number]> = [];
+    for (const [name, pid, dir, url] of [
+      ['nginx', nginx.workerPid()!, nginxDir(nginx.workerPid()!), nginx.url], ['nginx+fwd', fwd.workerPid()!, nginxDir(fwd.workerPid()!), fwd.url],
+      ...Object.entries(urls).map(([v, u]) => [v, u.pids()[0]!, u.dir, u.url] as const),
+    ] as const) counted.push([name, await instructionsPerRequest(pid, dir, `${url}${path}`, auth)]);
+    const plain = counted[0]![1];
+    for (const [name, n] of counted) console.log(`${name}: ${Math.round(n)} instructions/request (nginx's user space), ${(n / plain).toFixed(3)}× plain nginx's`);
+  } else await measureRounds();
+
+  async function measureRounds(): Promise<void> {
   // A variant whose requests all went to the core would be measuring the core: each must be
   // answered by nginx alone (the core idle while it is loaded).
   for (const [v, u] of Object.entries(urls)) {
@@ -150,6 +180,7 @@ try {
   }
   if ((await epochNow()) !== epoch) console.log('warning: the core made a new epoch during the run: the variants stopped using their decisions (figures are not the edge\'s)');
   console.log(`load average ${load()}`);
+  }
 } finally {
   for (const c of cleanups) await c();
 }

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withChildren } from './cpu.js';
+import { callgrindArgs } from './instructions.js';
 import { freePort } from './processes.js';
 
 export interface RunningNginx {
@@ -19,12 +20,12 @@ export interface RunningNginx {
  * how (Host, X-Forwarded-For/-Proto/-Host/-Prefix), as a proxy in front of an application
  * usually does and the gateway always does.
  */
-export async function startNginx(upstream: string, prefix: string, opts: { forwarded?: boolean } = {}): Promise<RunningNginx> {
+export async function startNginx(upstream: string, prefix: string, opts: { forwarded?: boolean; callgrind?: boolean } = {}): Promise<RunningNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'mortise-bench-nginx-'));
   const port = await freePort();
   const up = new URL(upstream);
   const conf = `worker_processes 1;
-daemon off;
+daemon off;${opts.callgrind ? '\nmaster_process off;' : ''}
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -53,7 +54,11 @@ http {
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const child: ChildProcess = spawn('nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const args = ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')];
+  // callgrind: one process (no master), under valgrind, counting instructions (instructions.ts).
+  const child: ChildProcess = opts.callgrind
+    ? spawn('valgrind', [...callgrindArgs(dir), 'nginx', ...args], { stdio: ['ignore', 'ignore', 'ignore'] })
+    : spawn('nginx', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   // A bench that dies leaves no nginx: its master and its workers (which outlive a killed master).
   process.on('exit', () => {
     for (const pid of withChildren(child.pid)) {
@@ -71,13 +76,14 @@ http {
       await fetch(`${url}/`);
       break;
     } catch {
-      if (i > 200) throw new Error(`nginx did not start: ${safeRead(join(dir, 'error.log'))}`);
+      if (i > (opts.callgrind ? 1200 : 200)) throw new Error(`nginx did not start: ${safeRead(join(dir, 'error.log'))}`);
       await new Promise((r) => setTimeout(r, 25));
     }
   }
   return {
     url,
     workerPid: () => {
+      if (opts.callgrind) return child.pid;
       const children = safeRead(`/proc/${child.pid}/task/${child.pid}/children`).trim().split(/\s+/).filter(Boolean);
       return children.length ? Number(children[0]) : undefined;
     },
