@@ -140,7 +140,7 @@ try {
     for (const [name, pid, dir, url] of [
       ['nginx', nginx.workerPid()!, nginxDir(nginx.workerPid()!), nginx.url], ['nginx+fwd', fwd.workerPid()!, nginxDir(fwd.workerPid()!), fwd.url],
       ...Object.entries(urls).map(([v, u]) => [v, u.pids()[0]!, u.dir, u.url] as const),
-    ] as const) counted.push([name, await instructionsPerRequest(pid, dir, `${url}${path}`, auth)]);
+    ] as const) counted.push([name, await instructionsPerRequest(pid, dir, `${url}${path}`, auth, 3, name)]);
     const plain = counted[0]![1];
     for (const [name, n] of counted) console.log(`${name}: ${Math.round(n)} instructions/request (nginx's user space), ${(n / plain).toFixed(3)}× plain nginx's`);
   } else await measureRounds();

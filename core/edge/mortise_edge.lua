@@ -80,10 +80,11 @@ local function parse(body)
       elseif kind == "down" then d.down[#d.down + 1] = { name, value } end
     end
   end
-  if not (d.epoch and d.ttl and d.port and d.host and d.uri and d.identity) then return nil end
+  if not (d.epoch and d.ttl and d.port and d.host and d.uri and d.identity) or d.identity == "" then return nil end
   -- A backend this configuration has no upstream for (the core is about to reload it): the core answers.
   d.upstream = backends[d.host .. ":" .. d.port]
   if not d.upstream then return nil end
+  d.target = d.upstream .. d.uri
   return d
 end
 
@@ -233,29 +234,30 @@ local function apply(d, cookie, drop)
   -- credentials stay in the request (nginx.conf sends neither the Authorization header nor the
   -- core's cookies upstream): should nginx fail to reach the backend, the core gets the request.
   if drop then for i = 1, #drop do clear_header(drop[i]) end end
-  if cookie then ngx.var.mortise_cookie = without_core_cookies(cookie) or "" end
+  if cookie then ngx.var.mc = without_core_cookies(cookie) or "" end
   for i = 1, #d.remove do clear_header(d.remove[i]) end
   for i = 1, #d.set do set_header(d.set[i][1], d.set[i][2]) end
-  -- The identity, X-Forwarded-* and the Host are set by nginx.conf (after anything the client sent).
+  -- The identity, X-Forwarded-* and the Host are set by nginx.conf (after anything the client
+  -- sent), from the variables below (nginx.conf says why their names are short); the identity's,
+  -- $mi, by the caller.
   ngx.ctx.decision = d
   local var = ngx.var
-  var.mortise_upstream = d.upstream
-  var.mortise_upstream_uri = d.uri
-  var.mortise_upstream_host = d.upstream_host
-  var.mortise_identity = d.identity
-  if d.prefix then var.mortise_prefix = d.prefix end
+  var.mt = d.target
+  var.mh = d.upstream_host
+  if d.prefix then var.mp = d.prefix end
 end
 
 -- The usual request, one whose decision this worker holds, is answered from nginx's rewrite
--- phase (set_by_lua: no coroutine, no access phase, ~2 µs less a request). "1" when it was; ""
--- (the request unchanged) sends it to the access phase of @mortise_decide, below.
+-- phase (set_by_lua: no coroutine, no access phase, ~2 µs less a request). Its identity (what
+-- set_by_lua puts in $mi) when it was; "" (the request unchanged) sends it to the access phase of
+-- @mortise_decide, below.
 function M.lookup()
   local key, _, _, cookie, drop = request_key()
   if not key then return "" end
   local d = decisions:get(key)
   if not d or d.epoch ~= state:get("epoch") then return "" end
   apply(d, cookie, drop)
-  return "1"
+  return d.identity
 end
 
 -- The rest: a decision asked of the core, or the core answers.
@@ -268,6 +270,7 @@ function M.access()
     if not d then return to_core() end
   end
   apply(d, cookie, drop)
+  ngx.var.mi = d.identity
 end
 
 function M.header_filter()
