@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Outg
 import type { AddressInfo, Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { Deadlines, type Expiring } from './deadlines.js';
-import { Endpoints } from './endpoints.js';
+import { Endpoints, POOL_CONNECTIONS } from './endpoints.js';
 import type { MeshState } from './mesh-state.js';
 import { chooseVersion, selectRoute, type CompiledRoute, type RequestView, type ServiceRouting } from './routing.js';
 import type { Telemetry } from './telemetry.js';
@@ -136,9 +136,9 @@ export class DataPlane {
     else res.destroy();
   }
 
-  /** This process's share of a CircuitBreaker limit. */
+  /** This process's share of a CircuitBreaker limit (at least 1, but a limit of 0 stays 0). */
   share(limit: number | undefined): number | undefined {
-    return limit === undefined ? undefined : Math.max(1, Math.ceil(limit / this.workers));
+    return limit === undefined ? undefined : Math.max(Math.min(1, limit), Math.ceil(limit / this.workers));
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -197,11 +197,12 @@ export class DataPlane {
   /** A copy to the mirror version: its answer is dropped, its edge is counted. */
   mirror(routing: ServiceRouting, version: string, method: string, path: string, headers: Record<string, string | string[]>, body: Buffer | undefined, source: string): void {
     const urls = routing.versions.get(version) ?? [];
-    const url = this.endpoints.pick(`${routing.namespace}/${routing.service}/${version}`, urls);
+    const cluster = `${routing.namespace}/${routing.service}/${version}`;
+    const url = this.endpoints.pick(cluster, urls);
     if (!url) return;
     const start = Date.now();
     const edge = { namespace: routing.namespace, source, service: routing.service, version };
-    this.endpoints.pool(url, this.share(routing.breaker?.connectionPool?.maxConnections))
+    this.endpoints.pool(url, this.share(routing.breaker?.connectionPool?.maxConnections), cluster)
       .request({ path, method: method as Dispatcher.HttpMethod, headers: { ...headers, 'x-forwarded-host': `${routing.service}-shadow.${routing.namespace}` }, body, signal: AbortSignal.timeout(30_000) })
       .then(async (r) => {
         await r.body.dump();
@@ -239,6 +240,8 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
   private body?: Buffer;
   private headers?: Record<string, string | string[]>;
   private readonly urls: string[];
+  /** namespace/service/version: the pools (and their limits) this request's tries go through. */
+  private readonly cluster: string;
   private tries = 1;
   private attempts = 0;
   private url = '';
@@ -263,6 +266,7 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
   ) {
     this.spanId = newSpanId(routing.tag);
     this.urls = routing.versions.get(version) ?? [];
+    this.cluster = `${routing.namespace}/${routing.service}/${version}`;
   }
 
   event(e: string): void {
@@ -308,8 +312,19 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
     const now = Date.now();
     if (this.routeDeadline !== undefined && this.routeDeadline <= now) return this.fail(`no answer within the route's timeout (${this.route!.timeoutMs} ms)`, true);
     const r = this.routing;
-    const url = this.plane.endpoints.pick(`${r.namespace}/${r.service}/${this.version}`, this.urls);
+    const url = this.plane.endpoints.pick(this.cluster, this.urls);
     if (!url) return this.fail(this.lastError, this.timedOut);
+    const limits = r.breaker?.connectionPool;
+    const maxConnections = this.plane.share(limits?.maxConnections);
+    const pool = this.plane.endpoints.pool(url, maxConnections, this.cluster);
+    // CircuitBreaker maxPendingRequests (Envoy's http1MaxPendingRequests): a request that would
+    // wait for a place (every connection of its pool taken) while that many of this version
+    // already wait is refused at once.
+    const maxPending = this.plane.share(limits?.maxPendingRequests);
+    if (maxPending !== undefined && pool.stats.size >= (maxConnections ?? POOL_CONNECTIONS)
+      && this.plane.endpoints.queued(this.cluster, this.urls, maxConnections) >= maxPending) {
+      return this.overflow(`${r.service}.${r.namespace}: more than ${limits!.maxPendingRequests} requests waiting for a connection to version ${this.version} (CircuitBreaker)`);
+    }
     this.url = url;
     this.attempts++;
     this.controller = undefined;
@@ -323,8 +338,7 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
       this.plane.deadlines.add(this);
     }
     try {
-      this.plane.endpoints.pool(url, this.plane.share(r.breaker?.connectionPool?.maxConnections))
-        .dispatch({ path: this.path, method: (this.req.method ?? 'GET') as Dispatcher.HttpMethod, headers: this.headers, body: this.body ?? null }, this);
+      pool.dispatch({ path: this.path, method: (this.req.method ?? 'GET') as Dispatcher.HttpMethod, headers: this.headers, body: this.body ?? null }, this);
     } catch (e) {
       this.onResponseError(undefined, e as Error);
     }
@@ -438,6 +452,17 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
       return this.next();
     }
     this.fail(this.lastError, timedOut);
+  }
+
+  /** Refused by a CircuitBreaker limit: 503 with x-mesh-overflow, as a maxRequests overflow. */
+  private overflow(message: string): void {
+    this.event('overflow');
+    const answer = () => {
+      this.finish(503);
+      reply(this.res, 503, message, { 'x-mesh-overflow': '1', [VERSION_HEADER]: this.version });
+    };
+    if (this.sync) void this.sync.then(answer);
+    else answer();
   }
 
   private fail(message: string, timedOut: boolean): void {

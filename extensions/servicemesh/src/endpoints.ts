@@ -4,7 +4,12 @@ import type { CircuitBreakerSpec } from './types.js';
 // Endpoint selection with outlier ejection (as Envoy's: an endpoint answering N consecutive 5xx
 // or failing to connect is left out for baseEjectionTime × times ejected, never more than
 // maxEjectionPercent of a version at once), and the connection pools to endpoints (undici, kept
-// alive; maxConnections per endpoint from the CircuitBreaker).
+// alive; maxConnections per endpoint from the CircuitBreaker, in pools of the service's version
+// alone: as Envoy's limits are per cluster, two services or versions sharing an endpoint each get
+// their own places).
+
+/** An endpoint's pool's connections where no CircuitBreaker sets maxConnections. */
+export const POOL_CONNECTIONS = 256;
 
 export interface Health { consecutive: number; ejectedUntil: number; ejections: number }
 
@@ -24,8 +29,8 @@ export interface SharedHealth {
 export class Endpoints {
   private readonly health = new Map<string, Health>();
   private readonly cursor = new Map<string, number>();
-  /** url → maxConnections → pool. */
-  private readonly pools = new Map<string, Map<number | undefined, Pool>>();
+  /** url (no limit) or "<cluster> <url> <maxConnections>" → pool. */
+  private readonly pools = new Map<string, Pool>();
   /** Set in a data-plane worker: outcomes are counted by the backend. */
   shared?: SharedHealth;
 
@@ -101,18 +106,34 @@ export class Endpoints {
     return { url, ejected: (h?.ejectedUntil ?? 0) > this.now(), consecutive5xx: h?.consecutive ?? 0, ejections: h?.ejections ?? 0 };
   }
 
-  pool(url: string, maxConnections: number | undefined): Pool {
-    let byMax = this.pools.get(url);
-    if (!byMax) this.pools.set(url, (byMax = new Map()));
-    let p = byMax.get(maxConnections);
+  /**
+   * The pool a request of `cluster` (namespace/service/version) sends to `url` through. Without a
+   * limit every cluster shares the endpoint's pool; with maxConnections the cluster has its own.
+   */
+  pool(url: string, maxConnections: number | undefined, cluster: string): Pool {
+    const key = maxConnections === undefined ? url : `${cluster} ${url} ${maxConnections}`;
+    let p = this.pools.get(key);
     if (!p) {
-      p = new Pool(url, { connections: maxConnections ?? 256, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
-      byMax.set(maxConnections, p);
+      p = new Pool(url, { connections: maxConnections ?? POOL_CONNECTIONS, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
+      this.pools.set(key, p);
     }
     return p;
   }
 
+  /**
+   * Requests of `cluster` waiting for a place (every connection of their endpoint's pool busy),
+   * over the version's endpoints: what CircuitBreaker maxPendingRequests bounds.
+   */
+  queued(cluster: string, urls: string[], maxConnections: number | undefined): number {
+    let n = 0;
+    for (const url of urls) {
+      const p = this.pools.get(maxConnections === undefined ? url : `${cluster} ${url} ${maxConnections}`);
+      if (p) n += p.stats.queued;
+    }
+    return n;
+  }
+
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].flatMap((m) => [...m.values()]).map((p) => p.close().catch(() => undefined)));
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => undefined)));
   }
 }

@@ -164,6 +164,8 @@ export function serviceRules(r: ServiceRouting, ip: (host: string) => string = (
   if (limit !== undefined) fields.push(`maxRequests=${limit}`);
   const connections = r.breaker?.connectionPool?.maxConnections;
   if (connections !== undefined) fields.push(`maxConnections=${connections}`);
+  const pending = r.breaker?.connectionPool?.maxPendingRequests;
+  if (pending !== undefined) fields.push(`maxPending=${pending}`);
   const g = r.gray;
   if (g) {
     const weight = g.phase === 'Promoted' ? 100 : g.phase === 'RolledBack' || g.strategy === 'mirror' ? 0 : g.canaryWeight;

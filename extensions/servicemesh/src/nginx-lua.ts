@@ -60,6 +60,14 @@ local function load_rules()
       if ok then
         s.key = key
         s.edges = {}
+        -- CircuitBreaker counters' keys, made once: places are per version (Envoy's cluster) and
+        -- per endpoint within it, so services or versions sharing an endpoint do not share places.
+        s.cv, s.cp = {}, {}
+        for v, eps in pairs(s.versions) do
+          s.cv[v] = "cv:" .. key .. "\t" .. v
+          s.cp[v] = "cp:" .. key .. "\t" .. v
+          for i = 1, #eps do eps[i][4] = "ce:" .. key .. "\t" .. v .. "\t" .. eps[i][3] end
+        end
         fresh[key] = s
         fresh_tags[s.tag] = s
       end
@@ -128,25 +136,39 @@ local last_ref = 0
 -- connection each, as the Node plane's pool of that many connections); more wait, in turn, as
 -- the Node plane's pool queues them: a version takes a request while its endpoints have a free
 -- place (counted across workers), and balance() picks an endpoint with one. Waiting ends at the
--- route's timeout (else 30 s) with 503.
+-- route's timeout (else 30 s) with 503. maxPendingRequests bounds how many wait (Envoy's
+-- http1MaxPendingRequests): one more is refused at once. Returns nil, or why it is refused.
 local function wait_for_connection(s, v, st, rt)
   local eps = s.versions[v]
-  if not eps then return true end
-  local key = "cv:" .. s.key .. v
+  if not eps then return nil end
+  local key = s.cv[v]
   local cap = s.maxConnections * #eps
+  if live:incr(key, 1, 0) <= cap then
+    st.conn = key
+    return nil
+  end
+  live:incr(key, -1, 0)
+  local pending = s.cp[v]
+  if live:incr(pending, 1, 0) > (s.maxPending or 1e9) then
+    live:incr(pending, -1, 0)
+    return "more than " .. s.maxPending .. " requests waiting for a connection to version " .. v .. " (CircuitBreaker)"
+  end
   local deadline = ngx.req.start_time() + (rt and rt.timeout or 30000) / 1000
   local pause = 0.001
   while true do
-    local n = live:incr(key, 1, 0)
-    if n <= cap then
-      st.conn = key
-      return true
+    if now() + pause > deadline then
+      live:incr(pending, -1, 0)
+      return "no connection to version " .. v .. " free within the timeout (CircuitBreaker maxConnections " .. s.maxConnections .. ")"
     end
-    live:incr(key, -1, 0)
-    if now() + pause > deadline then return false end
     ngx.sleep(pause)
     pause = min(pause * 2, 0.01)
     ngx.update_time()
+    if live:incr(key, 1, 0) <= cap then
+      live:incr(pending, -1, 0)
+      st.conn = key
+      return nil
+    end
+    live:incr(key, -1, 0)
   end
 end
 
@@ -248,9 +270,12 @@ function M.route()
     if rt.mirror then mirror = rt.mirror end
     variant = rt.variant
   end
-  if s.maxConnections and not wait_for_connection(s, v, st, rt) then
-    ngx.header["x-mesh-overflow"] = "1"
-    return answer(503, host .. ": no connection to version " .. v .. " free within the timeout (CircuitBreaker maxConnections " .. s.maxConnections .. ")\n")
+  if s.maxConnections then
+    local refused = wait_for_connection(s, v, st, rt)
+    if refused then
+      ngx.header["x-mesh-overflow"] = "1"
+      return answer(503, host .. ": " .. refused .. "\n")
+    end
   end
   if mirror and (mirror[2] >= 100 or random() * 100 < mirror[2]) then
     st.mirror = mirror[1]
@@ -274,7 +299,7 @@ local function pick(st, eps)
   for k = 1, n do
     local e = eps[(c + k - 1) % n + 1]
     local u = od and health:get("u" .. e[3])
-    if (not u or u <= t) and (not limit or (live:get("ce:" .. e[3]) or 0) < limit) then
+    if (not u or u <= t) and (not limit or (live:get(e[4]) or 0) < limit) then
       if not tried or not tried[e] then
         cursor[key] = c + k
         return e
@@ -307,8 +332,8 @@ function M.balance()
   local e = pick(st, eps)
   if st.s.maxConnections then
     -- This try's place at its endpoint (a retry gives back the last try's).
-    if st.last then live:incr("ce:" .. st.last[3], -1, 0) end
-    live:incr("ce:" .. e[3], 1, 0)
+    if st.last then live:incr(st.last[4], -1, 0) end
+    live:incr(e[4], 1, 0)
   end
   st.last = e
   if st.tried then st.tried[e] = true end
@@ -401,7 +426,7 @@ function M.log()
     if st.counted then live:incr("rq:" .. s.key, -1, 0) end
     if st.conn then
       live:incr(st.conn, -1, 0)
-      if st.last and s.maxConnections then live:incr("ce:" .. st.last[3], -1, 0) end
+      if st.last and s.maxConnections then live:incr(st.last[4], -1, 0) end
     end
     if s.od then outcomes(st) end
   end

@@ -29,8 +29,8 @@ describe('the data plane in the backend process', () => {
     servers.push(s);
     return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
   };
-  const send = async (host: string, opts: { method?: 'GET' | 'POST'; body?: string; path?: string } = {}) => {
-    const res = await request(`${url}${opts.path ?? '/'}`, { method: opts.method ?? 'GET', headers: { host }, body: opts.body });
+  const send = async (host: string, opts: { method?: 'GET' | 'POST'; body?: string; path?: string; headers?: Record<string, string> } = {}) => {
+    const res = await request(`${url}${opts.path ?? '/'}`, { method: opts.method ?? 'GET', headers: { ...opts.headers, host }, body: opts.body });
     return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
   };
 
@@ -99,6 +99,58 @@ describe('the data plane in the backend process', () => {
     const queued = await Promise.all(Array.from({ length: 8 }, () => send('limited.t')));
     expect(queued.map((a) => a.status)).toEqual(Array(8).fill(200));
     expect(peak).toBe(2);
+  });
+
+  // Envoy's http1MaxPendingRequests: past maxPendingRequests waiting for a place, 503 at once (as nginx-plane.test.ts).
+  it('refuses a request that would wait for a connection while maxPendingRequests already wait', async () => {
+    let peak = 0;
+    let now = 0;
+    const slowOne = await serve((_req, res) => {
+      peak = Math.max(peak, ++now);
+      setTimeout(() => {
+        now--;
+        res.end('ok');
+      }, 300);
+    });
+    state.apply('MeshService', 'ADDED', { metadata: meta('pending'), spec: { versions: [{ name: 'v1', endpoints: [slowOne] }] } });
+    state.apply('CircuitBreaker', 'ADDED', { metadata: meta('pending'), spec: { service: 'pending', connectionPool: { maxConnections: 1, maxPendingRequests: 2 } } });
+    const before = telemetry.window((e) => e.service === 'pending', 60).requests;
+    const burst = await Promise.all(Array.from({ length: 6 }, () => send('pending.t')));
+    expect(burst.filter((a) => a.status === 200)).toHaveLength(3);
+    const refused = burst.filter((a) => a.status === 503 && a.headers['x-mesh-overflow'] === '1');
+    expect(refused).toHaveLength(3);
+    expect(refused[0]!.text).toMatch(/^pending\.t: more than 2 requests waiting for a connection to version v1 \(CircuitBreaker\)/);
+    expect(peak).toBe(1);
+    // Counted as the other overflows are: a 503 of the edge, an overflow event in its span.
+    const w = telemetry.window((e) => e.service === 'pending', 60);
+    expect(w.requests - before).toBe(6);
+    expect(spans.spansOfTraces(spans.traceIdsTouching('t', 'pending')).filter((s) => s.status === 503 && s.events?.includes('overflow'))).toHaveLength(3);
+    // Once the queue is drained, places and waiting room are free again.
+    expect((await Promise.all(Array.from({ length: 3 }, () => send('pending.t')))).map((a) => a.status)).toEqual([200, 200, 200]);
+  });
+
+  // Envoy's limits are per cluster (a service's version): two services sharing an endpoint do not share its places.
+  it('keeps maxConnections per service and version, not per endpoint address', async () => {
+    let now = 0;
+    let peak = 0;
+    const shared = await serve((_req, res) => {
+      peak = Math.max(peak, ++now);
+      setTimeout(() => {
+        now--;
+        res.end('ok');
+      }, 300);
+    });
+    for (const name of ['left', 'right']) {
+      state.apply('MeshService', 'ADDED', { metadata: meta(name), spec: { versions: [{ name: 'v1', endpoints: [shared] }, { name: 'v2', endpoints: [shared] }] } });
+      state.apply('CircuitBreaker', 'ADDED', { metadata: meta(name), spec: { service: name, connectionPool: { maxConnections: 1 } } });
+    }
+    state.apply('TrafficRule', 'ADDED', { metadata: meta('right'), spec: { service: 'right', routes: [{ match: [{ headers: { 'x-v': { exact: '2' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }] } });
+    const started = Date.now();
+    const both = await Promise.all([send('left.t'), send('right.t'), send('right.t', { headers: { 'x-v': '2' } })]);
+    expect(both.map((a) => a.status)).toEqual([200, 200, 200]);
+    // None waited for another's place: all three at the endpoint at once.
+    expect(peak).toBe(3);
+    expect(Date.now() - started).toBeLessThan(550);
   });
 
   it('carries a request body and streams an answer of several chunks', async () => {

@@ -45,9 +45,9 @@ describe('the rules pushed to nginx and its configuration', () => {
     const lua = serviceRules(routingOf([
       { match: [{ headers: { 'X-User': { prefix: 'a.b' } }, cookies: { group: { regex: 'beta-[0-9]+' } } }, { pathPrefix: '/api' }], destinations: [{ version: 'v2' }] },
       { destinations: [{ version: 'v1' }] },
-    ], undefined, { connectionPool: { maxRequests: 5 }, outlierDetection: { consecutive5xxErrors: 3 } }));
+    ], undefined, { connectionPool: { maxRequests: 5, maxConnections: 4, maxPendingRequests: 0 }, outlierDetection: { consecutive5xxErrors: 3 } }));
     expect(lua).toContain('match={{{1,"http_x_user",2,"a.b"},{1,"cookie_group",3,"^(?:beta-[0-9]+)$"}},{{2,"",2,"/api"}}}');
-    expect(lua).toContain('od={n=3,base=30000,max=100},maxRequests=5');
+    expect(lua).toContain('od={n=3,base=30000,max=100},maxRequests=5,maxConnections=4,maxPending=0');
   });
 
   it('refuses what nginx cannot hold, naming it, and writes any string Lua reads back as it was', () => {

@@ -411,6 +411,76 @@ describe('the nginx data plane', () => {
     expect(peak).toBe(8);
   }, 30_000);
 
+  // Envoy's http1MaxPendingRequests, as the Node plane (dataplane.test.ts).
+  it('refuses a request that would wait for a connection while maxPendingRequests already wait, with 503 and x-mesh-overflow', async () => {
+    let now = 0;
+    let peak = 0;
+    const slow = createServer((_req, res) => {
+      peak = Math.max(peak, ++now);
+      setTimeout(() => {
+        now--;
+        res.end('ok');
+      }, 400);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    servers.push(slow);
+    svc('queued', [['v1', [`http://127.0.0.1:${(slow.address() as AddressInfo).port}`]]]);
+    state.apply('CircuitBreaker', 'ADDED', { metadata: meta('queued'), spec: { service: 'queued', connectionPool: { maxConnections: 1, maxPendingRequests: 2 } } });
+    await plane.synced();
+    const burst = () => Promise.all(Array.from({ length: 6 }, async () => {
+      const res = await request(`${url}/`, { headers: { host: 'queued.shop' } });
+      return [res.statusCode, res.headers['x-mesh-overflow'] ?? null, await res.body.text()] as const;
+    }));
+    const first = await burst();
+    expect(first.filter(([s]) => s === 200)).toHaveLength(3);
+    const refused = first.filter(([s, o]) => s === 503 && o === '1');
+    expect(refused).toHaveLength(3);
+    expect(refused[0]![2]).toMatch(/^queued\.shop: more than 2 requests waiting for a connection to version v1 \(CircuitBreaker\)/);
+    expect(peak).toBe(1);
+    // The waiting room is given back: the same again.
+    expect((await burst()).filter(([s]) => s === 200)).toHaveLength(3);
+    // Counted as the other overflows are: 503s of the edge.
+    await expect.poll(async () => (await plane.telemetry()).window((e) => e.service === 'queued', 600).errors, { timeout: 5000 }).toBe(6);
+  }, 30_000);
+
+  // Envoy's limits are per cluster (a service's version): two services sharing an endpoint each have its places.
+  it('keeps maxConnections per service and version, not per endpoint address', async () => {
+    let now = 0;
+    let peak = 0;
+    const listen = async (name: string) => {
+      const server = createServer((_req, res) => {
+        if (name === 'a') peak = Math.max(peak, ++now);
+        setTimeout(() => {
+          if (name === 'a') now--;
+          res.end(name);
+        }, 400);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      servers.push(server);
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    };
+    const a = await listen('a');
+    const b = await listen('b');
+    svc('left', [['v1', [a]]]);
+    svc('right', [['v1', [a, b]], ['v2', [a]]]);
+    rule('right', 'right', [{ match: [{ headers: { 'x-v': { exact: '2' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
+    for (const name of ['left', 'right']) state.apply('CircuitBreaker', 'ADDED', { metadata: meta(name), spec: { service: name, connectionPool: { maxConnections: 1 } } });
+    await plane.synced();
+    const call = async (host: string, headers: Record<string, string> = {}) => {
+      const res = await request(`${url}/`, { headers: { ...headers, host } });
+      return [res.statusCode, await res.body.text()];
+    };
+    const started = Date.now();
+    const left = call('left.shop');
+    await expect.poll(() => peak, { timeout: 5000, interval: 5 }).toBe(1);
+    // left's request holds its place at a; right's places at a are its own: its first request
+    // (round robin from a) and its v2's go there at once, none waiting, none steered away.
+    const right = await Promise.all([call('right.shop'), call('right.shop', { 'x-v': '2' })]);
+    expect([await left, ...right]).toEqual([[200, 'a'], [200, 'a'], [200, 'a']]);
+    expect(peak).toBe(3);
+    expect(Date.now() - started).toBeLessThan(1000);
+  }, 30_000);
+
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'eve' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
     await plane.synced();
