@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withChildren } from './cpu.js';
@@ -9,7 +9,9 @@ import { spawnServer } from './processes.js';
 
 // A/B of the nginx plane's Lua (or nginx.conf): plain nginx and one nginx plane per variant, in
 // interleaved rounds. A variant is a directory whose files replace the plane's (`*.lua` in its lua/
-// dir, others at its root), taken by a HUP; `base` is the plane as built. Usage:
+// dir, others at its root, where `@DIR@` and `@PORT@` read as the plane's directory and port: an
+// nginx.conf from nginxConfig({ dir: '@DIR@', port: '@PORT@', … }) of another build), taken by a HUP;
+// `base` is the plane as built. Usage:
 //   node bench/dist/mesh-lua-ab.js base /tmp/variant-a /tmp/variant-b   (MESH_ROUNDS, default 8)
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -32,7 +34,10 @@ try {
     const words = readFileSync(`/proc/${master}/cmdline`, 'utf8').replace(/\0/g, ' ').split(' ');
     const dir = words[words.indexOf('-p') + 1]!;
     if (v !== 'base') {
-      for (const f of readdirSync(v)) copyFileSync(join(v, f), f.endsWith('.lua') ? join(dir, 'lua', f) : join(dir, f));
+      for (const f of readdirSync(v)) {
+        if (f.endsWith('.lua')) copyFileSync(join(v, f), join(dir, 'lua', f));
+        else writeFileSync(join(dir, f), readFileSync(join(v, f), 'utf8').replaceAll('@DIR@', dir).replaceAll('@PORT@', new URL(plane.url).port));
+      }
       process.kill(master, 'SIGHUP');
       await new Promise((r) => setTimeout(r, 1500));
     }
