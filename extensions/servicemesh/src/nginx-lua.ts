@@ -61,8 +61,13 @@ local function load_rules()
         s.edges = {}
         -- CircuitBreaker counters' keys, made once: places are per version (Envoy's cluster) and
         -- per endpoint within it, so services or versions sharing an endpoint do not share places.
+        -- Strings a request would otherwise make each time: its round-robin cursor's key, its
+        -- maxRequests counter's, its retry policy's named location.
+        s.ck, s.rq = {}, "rq:" .. key
+        for _, r in ipairs(s.routes) do r.exec = "@" .. r.variant end
         s.cv, s.cp = {}, {}
         for v, eps in pairs(s.versions) do
+          s.ck[v] = key .. v
           s.cv[v] = "cv:" .. key .. "\t" .. v
           s.cp[v] = "cp:" .. key .. "\t" .. v
           for i = 1, #eps do eps[i][4] = "ce:" .. key .. "\t" .. v .. "\t" .. eps[i][3] end
@@ -242,11 +247,13 @@ function M.route()
     else v = random() * 100 < g.weight and g.canary or g.stable end
     mirror = g.mirror
   elseif rt then
-    local roll = random() * 100
     local vs, cum = rt.versions, rt.cum
     v = vs[#vs]
-    for k = 1, #cum do
-      if roll < cum[k] then v = vs[k] break end
+    if #vs > 1 then
+      local roll = random() * 100
+      for k = 1, #cum do
+        if roll < cum[k] then v = vs[k] break end
+      end
     end
   else
     v = s.default
@@ -267,7 +274,7 @@ function M.route()
   end
 
   if s.maxRequests then
-    local n = live:incr("rq:" .. host, 1, 0)
+    local n = live:incr(s.rq, 1, 0)
     st.counted = true
     if n > s.maxRequests then
       ngx.header["x-mesh-overflow"] = "1"
@@ -301,7 +308,9 @@ function M.route()
     var.mesh_shadow = s.service .. "-shadow." .. s.namespace
     variant = variant .. "_m"
   end
-  if variant ~= "n" then return ngx.exec("@" .. variant) end
+  if variant == "n" then return end
+  -- Mirrored requests are few: their location's name is made.
+  return ngx.exec(rt and variant == rt.variant and rt.exec or "@" .. variant)
 end
 
 -- The next endpoint in turn that is not ejected and (on a retry) not tried yet by this request; a
@@ -342,7 +351,7 @@ function M.balance()
     -- A retry: what this request tried is left out.
     if not st.tried then st.tried = { [st.last] = true } end
   else
-    st.key = st.s.key .. st.v
+    st.key = st.s.ck[st.v]
     -- Without retries, an idempotent request that got no answer is sent once more (as undici does).
     local tries = rt and rt.tries or 2
     balancer.set_more_tries(tries - 1)
@@ -442,7 +451,7 @@ function M.log()
     v = st.mirror
   else
     stash[ref] = nil
-    if st.counted then live:incr("rq:" .. s.key, -1, 0) end
+    if st.counted then live:incr(s.rq, -1, 0) end
     if st.conn then
       live:incr(st.conn, -1, 0)
       if st.last and s.maxConnections then live:incr(st.last[4], -1, 0) end
