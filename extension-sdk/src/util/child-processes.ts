@@ -6,9 +6,16 @@ export function childPids(pid: number): number[] {
     // One read where the kernel keeps the list (CONFIG_PROC_CHILDREN) ...
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
   } catch {
-    // ... else every process's parent.
+    // ... else every process's parent (none known where /proc may not be listed: a backend run under
+    // Node's permission model may read its children's files but not the directory).
     const out: number[] = [];
-    for (const entry of readdirSync('/proc')) {
+    let entries: string[];
+    try {
+      entries = readdirSync('/proc');
+    } catch {
+      return out;
+    }
+    for (const entry of entries) {
       if (!/^\d+$/.test(entry)) continue;
       try {
         if (Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid) out.push(Number(entry));
