@@ -10,7 +10,7 @@ import { spawnServer } from './processes.js';
 // A/B of the nginx plane's Lua (or nginx.conf): plain nginx and one nginx plane per variant, in
 // interleaved rounds. A variant is a directory whose files replace the plane's (`*.lua` in its lua/
 // dir, others at its root, where `@DIR@` and `@PORT@` read as the plane's directory and port: an
-// nginx.conf from nginxConfig({ dir: '@DIR@', port: '@PORT@', … }) of another build), taken by a HUP;
+// nginx.conf from another build, as mesh-lua-variant.js writes both), taken by a HUP;
 // `base` is the plane as built. Usage:
 //   node bench/dist/mesh-lua-ab.js base /tmp/variant-a /tmp/variant-b   (MESH_ROUNDS, default 8)
 
