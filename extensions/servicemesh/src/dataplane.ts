@@ -202,7 +202,8 @@ export class DataPlane {
     if (!url) return;
     const start = Date.now();
     const edge = { namespace: routing.namespace, source, service: routing.service, version };
-    this.endpoints.pool(url, this.share(routing.breaker?.connectionPool?.maxConnections), cluster)
+    const limits = routing.breaker?.connectionPool;
+    this.endpoints.pool(url, this.share(limits?.maxConnections), cluster, limits?.maxConnections !== undefined || limits?.maxPendingRequests !== undefined)
       .request({ path, method: method as Dispatcher.HttpMethod, headers: { ...headers, 'x-forwarded-host': `${routing.service}-shadow.${routing.namespace}` }, body, signal: AbortSignal.timeout(30_000) })
       .then(async (r) => {
         await r.body.dump();
@@ -316,11 +317,11 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
     if (!url) return this.fail(this.lastError, this.timedOut);
     const limits = r.breaker?.connectionPool;
     const maxConnections = this.plane.share(limits?.maxConnections);
-    const pool = this.plane.endpoints.pool(url, maxConnections, this.cluster);
+    const maxPending = this.plane.share(limits?.maxPendingRequests);
+    const pool = this.plane.endpoints.pool(url, maxConnections, this.cluster, maxConnections !== undefined || maxPending !== undefined);
     // CircuitBreaker maxPendingRequests (Envoy's http1MaxPendingRequests): a request that would
     // wait for a place (every connection of its pool taken) while that many of this version
     // already wait is refused at once.
-    const maxPending = this.plane.share(limits?.maxPendingRequests);
     if (maxPending !== undefined && pool.stats.size >= (maxConnections ?? POOL_CONNECTIONS)
       && this.plane.endpoints.queued(this.cluster, this.urls, maxConnections) >= maxPending) {
       return this.overflow(`${r.service}.${r.namespace}: more than ${limits!.maxPendingRequests} requests waiting for a connection to version ${this.version} (CircuitBreaker)`);

@@ -29,7 +29,7 @@ export interface SharedHealth {
 export class Endpoints {
   private readonly health = new Map<string, Health>();
   private readonly cursor = new Map<string, number>();
-  /** url (no limit) or "<cluster> <url> <maxConnections>" → pool. */
+  /** url (no limit) or "<cluster> <url> <connections>" → pool. */
   private readonly pools = new Map<string, Pool>();
   /** Set in a data-plane worker: outcomes are counted by the backend. */
   shared?: SharedHealth;
@@ -106,12 +106,18 @@ export class Endpoints {
     return { url, ejected: (h?.ejectedUntil ?? 0) > this.now(), consecutive5xx: h?.consecutive ?? 0, ejections: h?.ejections ?? 0 };
   }
 
+  /** A cluster's own pool where a CircuitBreaker limits it, else the endpoint's shared one. */
+  private key(url: string, limited: boolean, maxConnections: number | undefined, cluster: string): string {
+    return limited ? `${cluster} ${url} ${maxConnections ?? POOL_CONNECTIONS}` : url;
+  }
+
   /**
-   * The pool a request of `cluster` (namespace/service/version) sends to `url` through. Without a
-   * limit every cluster shares the endpoint's pool; with maxConnections the cluster has its own.
+   * The pool a request of `cluster` (namespace/service/version) sends to `url` through. Without
+   * limits every cluster shares the endpoint's pool; `limited` (maxConnections or
+   * maxPendingRequests set) gives the cluster its own, so its places and its queue are its own.
    */
-  pool(url: string, maxConnections: number | undefined, cluster: string): Pool {
-    const key = maxConnections === undefined ? url : `${cluster} ${url} ${maxConnections}`;
+  pool(url: string, maxConnections: number | undefined, cluster: string, limited = maxConnections !== undefined): Pool {
+    const key = this.key(url, limited, maxConnections, cluster);
     let p = this.pools.get(key);
     if (!p) {
       p = new Pool(url, { connections: maxConnections ?? POOL_CONNECTIONS, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5_000 } });
@@ -127,7 +133,7 @@ export class Endpoints {
   queued(cluster: string, urls: string[], maxConnections: number | undefined): number {
     let n = 0;
     for (const url of urls) {
-      const p = this.pools.get(maxConnections === undefined ? url : `${cluster} ${url} ${maxConnections}`);
+      const p = this.pools.get(this.key(url, true, maxConnections, cluster));
       if (p) n += p.stats.queued;
     }
     return n;
