@@ -57,7 +57,7 @@ export async function helloWorldBackend(url: string, token: string): Promise<str
   return proxies.spec.upstream.url;
 }
 
-export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[], processes = 1, edge?: { url: string; pids: number[] }): Promise<GatewayFigures> {
+export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[], processes = 1, edge?: { url: string; pids: () => number[] }): Promise<GatewayFigures> {
   const auth = { authorization: `Bearer ${token}` };
   const installToServingMs = await installHelloWorld(url, token);
 

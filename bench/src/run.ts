@@ -73,7 +73,7 @@ async function edgeGatewayBench(seconds: number) {
   try {
     const token = await passwordToken(edgeCore.url, password);
     const corePid = edgeCore.child.pid!;
-    return await gatewayBench(edgeCore.url, token, seconds, corePid, 1, { url: `http://127.0.0.1:${edgePort}`, pids: [corePid, ...edgeNginxPids(corePid).slice(1)] });
+    return await gatewayBench(edgeCore.url, token, seconds, corePid, 1, { url: `http://127.0.0.1:${edgePort}`, pids: () => [corePid, ...edgeNginxPids(corePid).slice(1)] });
   } finally {
     await edgeCore.stop();
     rmSync(dir, { recursive: true, force: true });
