@@ -111,6 +111,8 @@ try {
   await installHelloWorld(core.url, token);
   const backend = await helloWorldBackend(core.url, token);
   const master = edgeNginxPids(core.child.pid!)[0]!;
+  const backendPid = childPids(core.child.pid!).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('hello-world'))!;
+  if (!backendPid) throw new Error('hello-world\'s backend process was not found under the core');
   const words = readFileSync(`/proc/${master}/cmdline`, 'utf8').split(/[\0 ]/); // nginx rewrites it: "nginx: master process /usr/sbin/nginx -p …"
   const baseDir = words[words.indexOf('-p') + 1]!;
   const baseConf = readFileSync(join(baseDir, 'nginx.conf'), 'utf8');
@@ -172,10 +174,23 @@ try {
       { name: 'nginx+fwd', pids: () => [fwd.workerPid()!].filter(Boolean), run: (s) => wrk({ url: `${fwd.url}${path}`, headers: auth, connections: c, durationSec: s }) },
       ...Object.entries(urls).map(([v, u]) => ({ name: v, pids: u.pids, run: (s: number) => wrk({ url: `${u.url}${path}`, headers: auth, connections: c, durationSec: s }) })),
     ];
-    const m = await roundRobin(ts, rounds);
+    // What the backend spends per request behind each (the headers a proxy adds cost it too).
+    const backendTicks = new Map<string, { ticks: number; requests: number }>();
+    const measured = ts.map((t) => ({
+      ...t,
+      run: async (s: number) => {
+        const before = ticksOf([backendPid])!;
+        const r = await t.run(s);
+        const b = backendTicks.get(t.name) ?? { ticks: 0, requests: 0 };
+        backendTicks.set(t.name, { ticks: b.ticks + ticksOf([backendPid])! - before, requests: b.requests + r.requests });
+        return r;
+      },
+    }));
+    const m = await roundRobin(measured, rounds);
     for (const [k, r] of Object.entries(m)) {
-      const vsNginx = k === 'nginx' ? '' : `, ${medianRatio(r, m.nginx!).toFixed(3)}× nginx, +${medianAddedP50(r, m.nginx!).toFixed(3)} ms p50`;
-      console.log(`c=${c} ${k}: ${r.rps} req/s${vsNginx}, ${r.cpuUsPerRequest} µs CPU/req (nginx), p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors + r.non2xx}`);
+      const vsNginx = k === 'nginx' ? '' : `, ${medianRatio(r, m.nginx!).toFixed(3)}× nginx${k === 'nginx+fwd' ? '' : ` (${medianRatio(r, m['nginx+fwd']!).toFixed(3)}× nginx+fwd)`}, +${medianAddedP50(r, m.nginx!).toFixed(3)} ms p50`;
+      const b = backendTicks.get(k)!;
+      console.log(`c=${c} ${k}: ${r.rps} req/s${vsNginx}, ${r.cpuUsPerRequest} µs CPU/req (nginx), ${(b.ticks * 10_000 / b.requests).toFixed(1)} (backend), p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors + r.non2xx}`);
     }
   }
   if ((await epochNow()) !== epoch) console.log('warning: the core made a new epoch during the run: the variants stopped using their decisions (figures are not the edge\'s)');

@@ -14,8 +14,10 @@ export interface GatewayFigures {
   enableMs: number;
   rows: Array<{
     connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured; minimal: Measured; edge?: Measured;
-    /** req/s as a multiple of nginx's: the median of the per-round ratios (round-robin.ts). */
-    ratios: { gateway: number; minimal: number; edge?: number };
+    /** nginx that also sends the backend Host and X-Forwarded-For/-Proto/-Host/-Prefix, as the gateway does, given the same request (credentials included). */
+    nginxFwd: Measured;
+    /** req/s as a multiple of nginx's: the median of the per-round ratios (round-robin.ts); `fwd`: of the forwarding nginx's. */
+    ratios: { gateway: number; minimal: number; edge?: number; fwd: { gateway: number; edge?: number } };
     /** Rounds of one second each target had. */
     rounds: number;
   }>;
@@ -74,6 +76,9 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   const backend = await helloWorldBackend(url, token);
   // The same backend behind nginx: what a production reverse proxy costs on this machine, this run.
   const nginx = await startNginx(backend, '/proxy/hello-world');
+  // And the same with the headers the gateway must send a backend (who asked, how, under what
+  // prefix): a backend parses them too, and that is part of what the gateway is seen to cost.
+  const nginxFwd = await startNginx(backend, '/proxy/hello-world', { forwarded: true });
   // And behind the least a Node proxy does (node:http in, an undici pool out): what Node itself costs.
   const minimal = await spawnServer(join(dirname(fileURLToPath(import.meta.url)), 'minimal-node-proxy.js'), { UPSTREAM: backend }, '/readyz');
   const rows: GatewayFigures['rows'] = [];
@@ -83,7 +88,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
     // Every target is warmed first: a Node process runs its request path interpreted until V8
     // has optimised it (about the first 2,000 requests, ~1 ms of CPU each instead of ~0.3), which
     // would otherwise land in whichever measurement comes first (it did: the gateway at c=1).
-    for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`, `${minimal.url}/healthz`]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
+    for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`, `${nginxFwd.url}/proxy/hello-world/healthz`, `${minimal.url}/healthz`]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
     for (const path of ['healthz', 'hello']) await wrk({ url: `${url}/proxy/hello-world/${path}`, headers: auth, connections: 8, durationSec: warmupSeconds * processes });
     if (edge) await wrk({ url: `${edge.url}/proxy/hello-world/healthz`, headers: auth, connections: 8, durationSec: warmupSeconds });
     // What the core spends with nothing to serve is in every CPU-per-request figure below; shown so it can be judged.
@@ -110,19 +115,24 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
       const m = await roundRobin([
         { name: 'direct', run: run(`${backend}/healthz`) },
         { name: 'nginx', pids: nginxPid ? [nginxPid] : [], run: run(`${nginx.url}/proxy/hello-world/healthz`) },
+        { name: 'nginxFwd', pids: () => [nginxFwd.workerPid()!].filter(Boolean), run: run(`${nginxFwd.url}/proxy/hello-world/healthz`, auth) },
         { name: 'gateway', pids: corePids, run: run(`${url}/proxy/hello-world/healthz`, auth) },
         { name: 'hello', pids: corePids, run: run(`${url}/proxy/hello-world/hello`, auth) },
         { name: 'minimal', pids: minimal.child.pid ? [minimal.child.pid] : [], run: run(`${minimal.url}/healthz`) },
         ...(edge ? [{ name: 'edge', pids: edge.pids, run: run(`${edge.url}/proxy/hello-world/healthz`, auth) }] : []),
       ], rounds);
       rows.push({
-        connections: c, direct: m.direct!, nginx: m.nginx!, gateway: m.gateway!, hello: m.hello!, minimal: m.minimal!, ...(m.edge ? { edge: m.edge } : {}),
-        ratios: { gateway: medianRatio(m.gateway!, m.nginx!), minimal: medianRatio(m.minimal!, m.nginx!), ...(m.edge ? { edge: medianRatio(m.edge, m.nginx!) } : {}) },
+        connections: c, direct: m.direct!, nginx: m.nginx!, nginxFwd: m.nginxFwd!, gateway: m.gateway!, hello: m.hello!, minimal: m.minimal!, ...(m.edge ? { edge: m.edge } : {}),
+        ratios: {
+          gateway: medianRatio(m.gateway!, m.nginx!), minimal: medianRatio(m.minimal!, m.nginx!), ...(m.edge ? { edge: medianRatio(m.edge, m.nginx!) } : {}),
+          fwd: { gateway: medianRatio(m.gateway!, m.nginxFwd!), ...(m.edge ? { edge: medianRatio(m.edge, m.nginxFwd!) } : {}) },
+        },
         rounds,
       });
     }
   } finally {
     await nginx.stop();
+    await nginxFwd.stop();
     await minimal.stop();
   }
   return { installToServingMs, disableMs, enableMs, rows, coreIdleCpuMsPerSec, loadAverage: [loadStart, loadavg()[0]!] };

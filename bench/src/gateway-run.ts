@@ -39,7 +39,7 @@ for (const workers of workerCounts) {
     const gw = await gatewayBench(core.url, tok, seconds, pids, workers, edgePort ? { url: `http://127.0.0.1:${edgePort}`, pids: () => [core.child.pid!, ...edgeNginxPids(core.child.pid!).slice(1)] } : undefined);
     load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s. `;
     for (const r of gw.rows) {
-      gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${r.ratios.gateway.toFixed(2)}× | ${r.edge ? `${cell(r.edge)} | ${r.ratios.edge!.toFixed(2)}×` : ' | | | '} |`);
+      gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${r.ratios.gateway.toFixed(2)}× | ${r.edge ? `${cell(r.edge)} | ${r.ratios.edge!.toFixed(2)}×` : ' | | | '} | ${cell(r.nginxFwd)} | ${r.edge ? `${r.ratios.fwd.edge!.toFixed(2)}×` : ''} |`);
     }
     // GET of one object (a ConfigMap) through the API.
     const object = `${core.url}/api/v1/namespaces/default/configmaps/bench`;
@@ -57,8 +57,8 @@ for (const workers of workerCounts) {
 }
 
 console.log(load);
-console.log('| serving processes | c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | minimal Node proxy req/s | p50 ms | CPU µs/req | gateway req/s | p50 ms | CPU µs/req | /hello req/s | p50 ms | CPU µs/req | gateway / nginx | edge req/s | p50 ms | CPU µs/req | edge / nginx |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| serving processes | c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | minimal Node proxy req/s | p50 ms | CPU µs/req | gateway req/s | p50 ms | CPU µs/req | /hello req/s | p50 ms | CPU µs/req | gateway / nginx | edge req/s | p50 ms | CPU µs/req | edge / nginx | nginx + fwd req/s | p50 ms | CPU µs/req | edge / nginx + fwd |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of gatewayRows) console.log(r);
 console.log('');
 console.log('| serving processes | c | GET one object req/s | p50 ms | CPU µs/req | p99 ms |');

@@ -287,13 +287,15 @@ async function main() {
   out();
   out('The same GET /healthz of hello-world, on a second core started with the edge: direct, behind plain nginx, through the edge (authenticated,');
   out('authorized and identity forwarded from the core\'s cached decision) and through the core\'s own gateway. CPU µs/req of the edge: its nginx\'s and the core\'s.');
+  out('"nginx + fwd": nginx given the same request (its credentials included) that also sends the backend Host and X-Forwarded-For/-Proto/-Host/-Prefix,');
+  out('as the edge and the gateway do: the backend parses those headers too, and behind plain nginx it does not.');
   out(`Load average ${edgeFigures.loadAverage[0].toFixed(2)} → ${edgeFigures.loadAverage[1].toFixed(2)}.`);
   out();
-  out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | edge req/s | p50 ms | p99 ms | CPU µs/req | gateway req/s | edge / nginx | gateway / nginx | edge added p50 vs direct |');
-  out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | nginx + fwd req/s | CPU µs/req | edge req/s | p50 ms | p99 ms | CPU µs/req | gateway req/s | edge / nginx | edge / nginx + fwd | gateway / nginx | edge added p50 vs direct |');
+  out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of edgeFigures.rows) {
     const e = r.edge!;
-    out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.cpuUsPerRequest ?? ''} | ${e.rps} | ${e.p50} | ${e.p99} | ${e.cpuUsPerRequest ?? ''} | ${r.gateway.rps} | ${r.ratios.edge!.toFixed(2)}× | ${r.ratios.gateway.toFixed(2)}× | ${(e.p50 - r.direct.p50).toFixed(3)} ms |`);
+    out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.cpuUsPerRequest ?? ''} | ${r.nginxFwd.rps} | ${r.nginxFwd.cpuUsPerRequest ?? ''} | ${e.rps} | ${e.p50} | ${e.p99} | ${e.cpuUsPerRequest ?? ''} | ${r.gateway.rps} | ${r.ratios.edge!.toFixed(2)}× | ${r.ratios.fwd.edge!.toFixed(2)}× | ${r.ratios.gateway.toFixed(2)}× | ${(e.p50 - r.direct.p50).toFixed(3)} ms |`);
   }
   out();
 

@@ -98,7 +98,11 @@ export class NativeEdge {
   private readonly sockets = new Set<Socket>();
   private nginx = '';
   private listenAddress = '';
+  private modulesDir = '';
   private deps!: NativeEdgeDeps;
+  /** The backends in the configuration last written, joined (to tell a change), and its generation. */
+  private backendsKey = '';
+  private generation = 0;
 
   constructor(private readonly opts: EdgeOptions) {
     // Before nginx runs there is nothing to tell: it learns the epoch when it starts. A change
@@ -277,14 +281,14 @@ export class NativeEdge {
     await Promise.race([this.epoch.settled(), exited]);
   }
 
-  /** The backends in the configuration last written, sorted and joined (to tell a change). */
-  private backendsKey = '';
-  private generation = 0;
-  private modulesDir = '';
+  /** The backends decisions may name now, sorted, each once. */
+  private currentBackends(): string[] {
+    return [...new Set(this.deps.backends())].sort();
+  }
 
   /** nginx.conf for the backends there are now, as a new generation. */
   private writeConfig(): void {
-    const backends = [...new Set(this.deps.backends())].sort();
+    const backends = this.currentBackends();
     this.backendsKey = backends.join(' ');
     this.generation++;
     writeFileSync(join(this.dir!, 'nginx.conf'), edgeNginxConfig({
@@ -303,7 +307,7 @@ export class NativeEdge {
    */
   private async reloadForBackends(): Promise<void> {
     const child = this.child;
-    if (!child?.pid || [...new Set(this.deps.backends())].sort().join(' ') === this.backendsKey) return;
+    if (!child?.pid || this.currentBackends().join(' ') === this.backendsKey) return;
     this.writeConfig();
     const generation = String(this.generation);
     process.kill(child.pid, 'SIGHUP');
