@@ -36,6 +36,17 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', username: user, password: `${user}-password-1` }),
   }).then((r) => r.json() as Promise<{ access_token: string; refresh_token: string }>);
 
+  /** A ReverseProxy `/proxy/<name>/` to `server`, and every user's access to it: the upstream URL. */
+  const addProxy = async (name: string, server: Server): Promise<string> => {
+    const upstream = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect((await t.api(`${ext}/reverseproxies`, {
+      method: 'POST',
+      json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name, labels: { 'extensions.mortise.io/extension': name } }, spec: { matcher: { path: `/proxy/${name}/` }, upstream: { url: upstream }, directives: { stripPathPrefix: `/proxy/${name}` } } },
+    })).status).toBe(201);
+    expect((await t.api(`${iam}/roletemplates`, { method: 'POST', json: proxyAccessTemplate(name, [`/proxy/${name}/`]) })).status).toBe(201);
+    return upstream;
+  };
+
   beforeAll(async () => {
     backend = createServer((req, res) => {
       backendHits++;
@@ -50,12 +61,7 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     // One nginx worker: the counts below (decisions, requests) are exact only with one.
     t = await startTestCore({ inMemory: true, accessTokenTtlSeconds: 600, edge: { listen: String(await freePort()), workers: 1 } });
     edge = t.core.edgeUrl!;
-    const upstream = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
-    expect((await t.api(`${ext}/reverseproxies`, {
-      method: 'POST',
-      json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name: 'demo', labels: { 'extensions.mortise.io/extension': 'demo' } }, spec: { matcher: { path: '/proxy/demo/' }, upstream: { url: upstream }, directives: { stripPathPrefix: '/proxy/demo' } } },
-    })).status).toBe(201);
-    expect((await t.api(`${iam}/roletemplates`, { method: 'POST', json: proxyAccessTemplate('demo', ['/proxy/demo/']) })).status).toBe(201);
+    await addProxy('demo', backend);
     for (const user of ['alice', 'carol']) {
       expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: user }, spec: { email: `${user}@example.com`, password: `${user}-password-1` } } })).status).toBe(201);
     }
@@ -243,12 +249,7 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     });
     await new Promise<void>((r) => second.listen(0, '127.0.0.1', () => r()));
     try {
-      const upstream = `http://127.0.0.1:${(second.address() as AddressInfo).port}`;
-      expect((await t.api(`${ext}/reverseproxies`, {
-        method: 'POST',
-        json: { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name: 'second', labels: { 'extensions.mortise.io/extension': 'second' } }, spec: { matcher: { path: '/proxy/second/' }, upstream: { url: upstream }, directives: { stripPathPrefix: '/proxy/second' } } },
-      })).status).toBe(201);
-      expect((await t.api(`${iam}/roletemplates`, { method: 'POST', json: proxyAccessTemplate('second', ['/proxy/second/']) })).status).toBe(201);
+      const upstream = await addProxy('second', second);
       const served = () => metric(/^mortise_edge_requests_total\{route="gateway\/reverseproxy\/second",method="GET",code="200"\} (\d+)/m);
       // Requests all along: the core answers them until nginx has reloaded, then nginx does.
       const statuses: number[] = [];
