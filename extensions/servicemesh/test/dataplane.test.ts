@@ -6,6 +6,7 @@ import { DataPlane } from '../src/dataplane.js';
 import { MeshState } from '../src/mesh-state.js';
 import { Telemetry } from '../src/telemetry.js';
 import { SpanStore } from '../src/tracing.js';
+import { countingEndpoint } from './support/counting-endpoint.js';
 
 // The data plane in one process, on the paths the sample application does not take: per-try and
 // route timeouts (swept, not timed per request), a slow endpoint retried on another, a body
@@ -77,15 +78,9 @@ describe('the data plane in the backend process', () => {
 
   // The same CircuitBreaker limits as the nginx plane's (nginx-plane.test.ts), with the same answers.
   it('refuses requests beyond maxRequests with 503 and its reason; keeps to maxConnections per endpoint, more waiting', async () => {
-    let now = 0;
-    let peak = 0;
-    const counting = await serve((_req, res) => {
-      peak = Math.max(peak, ++now);
-      setTimeout(() => {
-        now--;
-        res.end('ok');
-      }, 150);
-    });
+    const countingServer = await countingEndpoint(150);
+    servers.push(countingServer.server);
+    const counting = countingServer.url;
     state.apply('MeshService', 'ADDED', { metadata: meta('limited'), spec: { versions: [{ name: 'v1', endpoints: [counting] }] } });
     state.apply('CircuitBreaker', 'ADDED', { metadata: meta('limited'), spec: { service: 'limited', connectionPool: { maxRequests: 2 } } });
     const burst = await Promise.all(Array.from({ length: 6 }, () => send('limited.t')));
@@ -95,23 +90,17 @@ describe('the data plane in the backend process', () => {
     expect(refused[0]!.text).toMatch(/^limited\.t: more than 2 requests in flight \(CircuitBreaker\)/);
 
     state.apply('CircuitBreaker', 'ADDED', { metadata: meta('limited'), spec: { service: 'limited', connectionPool: { maxConnections: 2 } } });
-    peak = 0;
+    countingServer.reset();
     const queued = await Promise.all(Array.from({ length: 8 }, () => send('limited.t')));
     expect(queued.map((a) => a.status)).toEqual(Array(8).fill(200));
-    expect(peak).toBe(2);
+    expect(countingServer.peak()).toBe(2);
   });
 
   // Envoy's http1MaxPendingRequests: past maxPendingRequests waiting for a place, 503 at once (as nginx-plane.test.ts).
   it('refuses a request that would wait for a connection while maxPendingRequests already wait', async () => {
-    let peak = 0;
-    let now = 0;
-    const slowOne = await serve((_req, res) => {
-      peak = Math.max(peak, ++now);
-      setTimeout(() => {
-        now--;
-        res.end('ok');
-      }, 300);
-    });
+    const slowOneServer = await countingEndpoint(300);
+    servers.push(slowOneServer.server);
+    const slowOne = slowOneServer.url;
     state.apply('MeshService', 'ADDED', { metadata: meta('pending'), spec: { versions: [{ name: 'v1', endpoints: [slowOne] }] } });
     state.apply('CircuitBreaker', 'ADDED', { metadata: meta('pending'), spec: { service: 'pending', connectionPool: { maxConnections: 1, maxPendingRequests: 2 } } });
     const before = telemetry.window((e) => e.service === 'pending', 60).requests;
@@ -120,7 +109,7 @@ describe('the data plane in the backend process', () => {
     const refused = burst.filter((a) => a.status === 503 && a.headers['x-mesh-overflow'] === '1');
     expect(refused).toHaveLength(3);
     expect(refused[0]!.text).toMatch(/^pending\.t: more than 2 requests waiting for a connection to version v1 \(CircuitBreaker\)/);
-    expect(peak).toBe(1);
+    expect(slowOneServer.peak()).toBe(1);
     // Counted as the other overflows are: a 503 of the edge, an overflow event in its span.
     const w = telemetry.window((e) => e.service === 'pending', 60);
     expect(w.requests - before).toBe(6);
@@ -131,15 +120,9 @@ describe('the data plane in the backend process', () => {
 
   // Envoy's limits are per cluster (a service's version): two services sharing an endpoint do not share its places.
   it('keeps maxConnections per service and version, not per endpoint address', async () => {
-    let now = 0;
-    let peak = 0;
-    const shared = await serve((_req, res) => {
-      peak = Math.max(peak, ++now);
-      setTimeout(() => {
-        now--;
-        res.end('ok');
-      }, 300);
-    });
+    const sharedServer = await countingEndpoint(300);
+    servers.push(sharedServer.server);
+    const shared = sharedServer.url;
     for (const name of ['left', 'right']) {
       state.apply('MeshService', 'ADDED', { metadata: meta(name), spec: { versions: [{ name: 'v1', endpoints: [shared] }, { name: 'v2', endpoints: [shared] }] } });
       state.apply('CircuitBreaker', 'ADDED', { metadata: meta(name), spec: { service: name, connectionPool: { maxConnections: 1 } } });
@@ -149,7 +132,7 @@ describe('the data plane in the backend process', () => {
     const both = await Promise.all([send('left.t'), send('right.t'), send('right.t', { headers: { 'x-v': '2' } })]);
     expect(both.map((a) => a.status)).toEqual([200, 200, 200]);
     // None waited for another's place: all three at the endpoint at once.
-    expect(peak).toBe(3);
+    expect(sharedServer.peak()).toBe(3);
     expect(Date.now() - started).toBeLessThan(550);
   });
 

@@ -11,6 +11,7 @@ import { findNginx, NginxDataPlane } from '../src/nginx-plane.js';
 import type { GrayRelease } from '../src/types.js';
 import { many as manyCalls, sendThrough } from './support/mesh-client.js';
 import { startShopService, type ShopProcess } from './support/mesh-shop.js';
+import { countingEndpoint } from './support/counting-endpoint.js';
 
 // The native data plane: Debian's nginx run as a child process, its configuration generated from
 // the mesh's rules, with the sample shop's services as real processes calling each other through
@@ -382,18 +383,9 @@ describe('the nginx data plane', () => {
   }, 30_000);
 
   it('keeps to a CircuitBreaker\'s maxConnections per endpoint: more requests wait for a place, as the Node plane\'s pool queues them', async () => {
-    let now = 0;
-    let peak = 0;
-    const counting = createServer((_req, res) => {
-      peak = Math.max(peak, ++now);
-      setTimeout(() => {
-        now--;
-        res.end('ok');
-      }, 150);
-    });
-    await new Promise<void>((r) => counting.listen(0, '127.0.0.1', r));
-    servers.push(counting);
-    svc('pooled', [['v1', [`http://127.0.0.1:${(counting.address() as AddressInfo).port}`]]]);
+    const counting = await countingEndpoint(150);
+    servers.push(counting.server);
+    svc('pooled', [['v1', [counting.url]]]);
     state.apply('CircuitBreaker', 'ADDED', { metadata: meta('pooled'), spec: { service: 'pooled', connectionPool: { maxConnections: 2 } } });
     await plane.synced();
     const statuses = await Promise.all(Array.from({ length: 8 }, async () => {
@@ -402,29 +394,20 @@ describe('the nginx data plane', () => {
       return res.statusCode;
     }));
     expect(statuses).toEqual(Array(8).fill(200));
-    expect(peak).toBe(2);
+    expect(counting.peak()).toBe(2);
     // Without the limit all 8 reach the endpoint at once: the limit was what held them.
     state.apply('CircuitBreaker', 'DELETED', { metadata: meta('pooled'), spec: { service: 'pooled' } });
     await plane.synced();
-    peak = 0;
+    counting.reset();
     await Promise.all(Array.from({ length: 8 }, async () => (await request(`${url}/`, { headers: { host: 'pooled.shop' } })).body.text()));
-    expect(peak).toBe(8);
+    expect(counting.peak()).toBe(8);
   }, 30_000);
 
   // Envoy's http1MaxPendingRequests, as the Node plane (dataplane.test.ts).
   it('refuses a request that would wait for a connection while maxPendingRequests already wait, with 503 and x-mesh-overflow', async () => {
-    let now = 0;
-    let peak = 0;
-    const slow = createServer((_req, res) => {
-      peak = Math.max(peak, ++now);
-      setTimeout(() => {
-        now--;
-        res.end('ok');
-      }, 400);
-    });
-    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-    servers.push(slow);
-    svc('queued', [['v1', [`http://127.0.0.1:${(slow.address() as AddressInfo).port}`]]]);
+    const slow = await countingEndpoint(400);
+    servers.push(slow.server);
+    svc('queued', [['v1', [slow.url]]]);
     state.apply('CircuitBreaker', 'ADDED', { metadata: meta('queued'), spec: { service: 'queued', connectionPool: { maxConnections: 1, maxPendingRequests: 2 } } });
     await plane.synced();
     const burst = () => Promise.all(Array.from({ length: 6 }, async () => {
@@ -436,7 +419,7 @@ describe('the nginx data plane', () => {
     const refused = first.filter(([s, o]) => s === 503 && o === '1');
     expect(refused).toHaveLength(3);
     expect(refused[0]![2]).toMatch(/^queued\.shop: more than 2 requests waiting for a connection to version v1 \(CircuitBreaker\)/);
-    expect(peak).toBe(1);
+    expect(slow.peak()).toBe(1);
     // The waiting room is given back: the same again.
     expect((await burst()).filter(([s]) => s === 200)).toHaveLength(3);
     // Counted as the other overflows are: 503s of the edge.
