@@ -134,6 +134,20 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     }
   });
 
+  it('keeps its decisions through others\' logins and token refreshes, which change none', async () => {
+    const token = await login(t.url, 'alice', 'alice-password-1');
+    expect((await call(edge, token, '/proxy/demo/kept')).status).toBe(200);
+    const [decided, served] = [await decisions(), await edgeRequests()];
+    const session = await password('carol');
+    const refreshed = await fetch(`${t.url}/oauth/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: session.refresh_token }),
+    });
+    expect(refreshed.status).toBe(200);
+    expect((await call(edge, token, '/proxy/demo/kept')).status).toBe(200);
+    expect(await decisions()).toBe(decided);
+    expect(await edgeRequests()).toBe(served + 1);
+  });
+
   it('stops a revoked session at the next request', async () => {
     const session = await password('alice');
     expect((await call(edge, session.access_token, '/proxy/demo/me')).status).toBe(200);
