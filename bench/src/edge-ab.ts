@@ -7,7 +7,7 @@ import { childPids } from '@mortise/extension-sdk/util';
 import { edgeNginxPids, ticksOf } from './cpu.js';
 import { helloWorldBackend, installHelloWorld } from './gateway-bench.js';
 import { callgrindArgs, instructionsPerRequest } from './instructions.js';
-import { startNginx } from './nginx.js';
+import { nginxPrefixOf, startNginx } from './nginx.js';
 import { coreMain, freePort, spawnServer } from './processes.js';
 import { medianAddedP50, medianRatio, roundRobin, type RoundRobinTarget } from './round-robin.js';
 import { passwordToken } from './core-session.js';
@@ -37,12 +37,6 @@ const callgrind = !!process.env.EDGE_AB_INSTRUCTIONS;
 const cleanups: Array<() => Promise<void> | void> = [];
 const dataDir = mkdtempSync(join(tmpdir(), 'bench-edge-ab-'));
 cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-
-/** The prefix dir of an nginx (its -p argument). */
-function nginxDir(pid: number): string {
-  const words = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
-  return words[words.indexOf('-p') + 1]!;
-}
 
 /** A request over a unix socket: status and body. */
 function onSocket(socketPath: string, method: string, urlPath: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: string }> {
@@ -113,8 +107,7 @@ try {
   const master = edgeNginxPids(core.child.pid!)[0]!;
   const backendPid = childPids(core.child.pid!).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('hello-world'))!;
   if (!backendPid) throw new Error('hello-world\'s backend process was not found under the core');
-  const words = readFileSync(`/proc/${master}/cmdline`, 'utf8').split(/[\0 ]/); // nginx rewrites it: "nginx: master process /usr/sbin/nginx -p …"
-  const baseDir = words[words.indexOf('-p') + 1]!;
+  const baseDir = nginxPrefixOf(master);
   const baseConf = readFileSync(join(baseDir, 'nginx.conf'), 'utf8');
   const secret = /X-Mortise-Edge-Secret "([^"]+)"/.exec(baseConf)![1]!;
   // The core's epoch, as it writes it in a decision (its first line): the variants are told it.
@@ -140,7 +133,7 @@ try {
     // The same request to each (plain nginx gets the credentials too, and passes them on).
     const counted: Array<[string, number]> = [];
     for (const [name, pid, dir, url] of [
-      ['nginx', nginx.workerPid()!, nginxDir(nginx.workerPid()!), nginx.url], ['nginx+fwd', fwd.workerPid()!, nginxDir(fwd.workerPid()!), fwd.url],
+      ['nginx', nginx.workerPid()!, nginxPrefixOf(nginx.workerPid()!), nginx.url], ['nginx+fwd', fwd.workerPid()!, nginxPrefixOf(fwd.workerPid()!), fwd.url],
       ...Object.entries(urls).map(([v, u]) => [v, u.pids()[0]!, u.dir, u.url] as const),
     ] as const) counted.push([name, await instructionsPerRequest(pid, dir, `${url}${path}`, auth, 3, name)]);
     const plain = counted[0]![1];

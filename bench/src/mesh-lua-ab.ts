@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withChildren } from './cpu.js';
 import { rounds, type MeshTarget, type Target } from './mesh-bench.js';
-import { startNginx } from './nginx.js';
+import { nginxPrefixOf, startNginx } from './nginx.js';
 import { spawnServer } from './processes.js';
 
 // A/B of the nginx plane's Lua (or nginx.conf): plain nginx and one nginx plane per variant, in
@@ -31,8 +31,7 @@ try {
     const plane = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream, MESH_PLANE: 'nginx' }, '/healthz');
     stops.unshift(() => plane.stop());
     const master = withChildren(plane.child.pid).slice(1).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('nginx'))!;
-    const words = readFileSync(`/proc/${master}/cmdline`, 'utf8').replace(/\0/g, ' ').split(' ');
-    const dir = words[words.indexOf('-p') + 1]!;
+    const dir = nginxPrefixOf(master);
     if (v !== 'base') {
       for (const f of readdirSync(v)) {
         if (f.endsWith('.lua')) copyFileSync(join(v, f), join(dir, 'lua', f));

@@ -99,6 +99,12 @@ http {
   };
 }
 
+/** The prefix directory (`-p`) of a running nginx, from its command line (nginx rewrites it as "nginx: master process /usr/sbin/nginx -p …"). */
+export function nginxPrefixOf(pid: number): string {
+  const words = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
+  return words[words.indexOf('-p') + 1]!;
+}
+
 function safeRead(path: string): string {
   try {
     return readFileSync(path, 'utf8');

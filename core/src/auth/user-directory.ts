@@ -12,7 +12,7 @@ export interface DirectoryUser {
 }
 
 export const tokensValidAfterAnnotation = 'iam.mortise.io/tokens-valid-after';
-const usersRef = { group: iamGroup, resource: 'users' };
+export const usersRef = { group: iamGroup, resource: 'users' };
 
 const maxCached = 10_000;
 

@@ -4,7 +4,7 @@ import type { Gateway } from '../gateway/gateway.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { KubeObject, ResourceStore, StoreEvent } from '../store/resource-store.js';
-import { iamGroup } from '../schemas/iam.js';
+import { usersRef } from '../auth/user-directory.js';
 import { authorizationCodesRef, externalLoginStatesRef, loginRecordsRef, refreshTokensRef } from '../auth/internal-kinds.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { EdgeEpoch } from './edge-epoch.js';
@@ -47,8 +47,6 @@ function changesDecisions(e: StoreEvent, kinds: KindRegistry, users: Map<string,
   if (e.ref.resource === refreshTokensRef.resource) return (e.object?.data as { revoked?: unknown } | undefined)?.revoked === true;
   return true;
 }
-
-const usersRef = { group: iamGroup, resource: 'users' };
 
 /**
  * A user as a decision may read it: all of it but when they last logged in (every login writes
