@@ -7,6 +7,8 @@ import type { LoadResult } from './load.js';
 /** A load result and the CPU the measured server spent per request (µs), when its pid is known. */
 export interface Measured extends LoadResult {
   cpuUsPerRequest?: number;
+  /** What the backend behind the measured server spent per request, µs (when measured). */
+  backendCpuUsPerRequest?: number;
 }
 
 /** utime + stime of a process, in clock ticks (100 a second on Linux). */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { childPids } from '@mortise/extension-sdk/util';
 import { edgeNginxPids, ticksOf } from './cpu.js';
-import { helloWorldBackend, installHelloWorld } from './gateway-bench.js';
+import { helloWorldBackend, helloWorldBackendPid, installHelloWorld } from './gateway-bench.js';
 import { callgrindArgs, instructionsPerRequest } from './instructions.js';
 import { nginxPrefixOf, startNginx } from './nginx.js';
 import { coreMain, freePort, spawnServer } from './processes.js';
@@ -105,8 +105,7 @@ try {
   await installHelloWorld(core.url, token);
   const backend = await helloWorldBackend(core.url, token);
   const master = edgeNginxPids(core.child.pid!)[0]!;
-  const backendPid = childPids(core.child.pid!).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('hello-world'))!;
-  if (!backendPid) throw new Error('hello-world\'s backend process was not found under the core');
+  const backendPid = helloWorldBackendPid(core.child.pid!);
   const baseDir = nginxPrefixOf(master);
   const baseConf = readFileSync(join(baseDir, 'nginx.conf'), 'utf8');
   const secret = /X-Mortise-Edge-Secret "([^"]+)"/.exec(baseConf)![1]!;
@@ -168,22 +167,10 @@ try {
       ...Object.entries(urls).map(([v, u]) => ({ name: v, pids: u.pids, run: (s: number) => wrk({ url: `${u.url}${path}`, headers: auth, connections: c, durationSec: s }) })),
     ];
     // What the backend spends per request behind each (the headers a proxy adds cost it too).
-    const backendTicks = new Map<string, { ticks: number; requests: number }>();
-    const measured = ts.map((t) => ({
-      ...t,
-      run: async (s: number) => {
-        const before = ticksOf([backendPid])!;
-        const r = await t.run(s);
-        const b = backendTicks.get(t.name) ?? { ticks: 0, requests: 0 };
-        backendTicks.set(t.name, { ticks: b.ticks + ticksOf([backendPid])! - before, requests: b.requests + r.requests });
-        return r;
-      },
-    }));
-    const m = await roundRobin(measured, rounds);
+    const m = await roundRobin(ts, rounds, 1, [backendPid]);
     for (const [k, r] of Object.entries(m)) {
       const vsNginx = k === 'nginx' ? '' : `, ${medianRatio(r, m.nginx!).toFixed(3)}× nginx${k === 'nginx+fwd' ? '' : ` (${medianRatio(r, m['nginx+fwd']!).toFixed(3)}× nginx+fwd)`}, +${medianAddedP50(r, m.nginx!).toFixed(3)} ms p50`;
-      const b = backendTicks.get(k)!;
-      console.log(`c=${c} ${k}: ${r.rps} req/s${vsNginx}, ${r.cpuUsPerRequest} µs CPU/req (nginx), ${(b.ticks * 10_000 / b.requests).toFixed(1)} (backend), p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors + r.non2xx}`);
+      console.log(`c=${c} ${k}: ${r.rps} req/s${vsNginx}, ${r.cpuUsPerRequest} µs CPU/req (nginx), ${r.backendCpuUsPerRequest} (backend), p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors + r.non2xx}`);
     }
   }
   if ((await epochNow()) !== epoch) console.log('warning: the core made a new epoch during the run: the variants stopped using their decisions (figures are not the edge\'s)');

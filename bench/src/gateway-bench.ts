@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { childPids } from '@mortise/extension-sdk/util';
 import { cpuTicks, type Measured } from './cpu.js';
 export type { Measured } from './cpu.js';
 import { startNginx } from './nginx.js';
@@ -27,6 +29,26 @@ export interface GatewayFigures {
   loadAverage: [number, number];
 }
 
+/**
+ * The backend's side of the edge's rows, a Markdown table: its CPU per request behind plain nginx,
+ * nginx + fwd and the edge, how busy it was behind the edge (share of one core), and the
+ * "ceiling": behind nginx's µs ÷ behind the edge's. A backend at ~100 % of its one core caps
+ * everything in front of it, and a proxy that must send it more headers cannot then exceed that
+ * share of plain nginx's req/s, even costing nothing itself.
+ */
+export function backendTable(rows: GatewayFigures['rows']): string[] {
+  const out = [
+    '| c | backend µs/req behind nginx | behind nginx + fwd | behind the edge | backend busy behind the edge (of one core) | ceiling: nginx\'s µs ÷ the edge\'s | edge / nginx measured |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const [n, f, e] = [r.nginx, r.nginxFwd, r.edge].map((m) => m?.backendCpuUsPerRequest);
+    if (n === undefined || e === undefined || !r.edge) continue;
+    out.push(`| ${r.connections} | ${n} | ${f ?? ''} | ${e} | ${Math.round((r.edge.rps * e) / 10_000)} % | ${(n / e).toFixed(2)}× | ${r.ratios.edge!.toFixed(2)}× |`);
+  }
+  return out;
+}
+
 const ext = '/apis/extensions.mortise.io/v1alpha1';
 /** Length of the warm-up run of each target before it is measured. */
 const warmupSeconds = 3;
@@ -39,9 +61,6 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
   }
 }
 
-/** hello-world from the bundled repository: install-to-serving, toggle, proxied vs. direct. */
-/** `processes`: how many processes serve (MORTISE_WORKERS): each is warmed up as long as a single one is. */
-/** `edge`: the core's native edge (MORTISE_EDGE_LISTEN), measured beside the rest; its CPU is its nginx's and the core's. */
 /** hello-world installed from the bundled repository and enabled: the ms until it serves. */
 export async function installHelloWorld(url: string, token: string): Promise<number> {
   const auth = { authorization: `Bearer ${token}` };
@@ -53,12 +72,33 @@ export async function installHelloWorld(url: string, token: string): Promise<num
   return performance.now() - t0;
 }
 
+/**
+ * The process of hello-world's backend, somewhere under the core's (the runtime may start it
+ * through a sandbox): the Node process whose command line names hello-world.
+ */
+export function helloWorldBackendPid(corePid: number): number {
+  const queue = [corePid];
+  for (let i = 0; i < queue.length; i++) {
+    for (const child of childPids(queue[i]!)) {
+      const read = (f: string) => { try { return readFileSync(`/proc/${child}/${f}`, 'utf8'); } catch { return ''; } };
+      if (read('comm').trim() === 'node' && read('cmdline').includes('hello-world')) return child;
+      queue.push(child);
+    }
+  }
+  throw new Error(`hello-world's backend process was not found under the core (pid ${corePid})`);
+}
+
 /** The URL of hello-world's backend (its ReverseProxy's upstream). */
 export async function helloWorldBackend(url: string, token: string): Promise<string> {
   const proxies = (await (await fetch(`${url}${ext}/reverseproxies/hello-world`, { headers: { authorization: `Bearer ${token}` } })).json()) as { spec: { upstream: { url: string } } };
   return proxies.spec.upstream.url;
 }
 
+/**
+ * hello-world from the bundled repository: install-to-serving, toggle, proxied vs. direct.
+ * `processes`: how many processes serve (MORTISE_WORKERS): each is warmed up as long as a single one is.
+ * `edge`: the core's native edge (MORTISE_EDGE_LISTEN), measured beside the rest; its CPU is its nginx's and the core's.
+ */
 export async function gatewayBench(url: string, token: string, seconds: number, corePid?: number | number[], processes = 1, edge?: { url: string; pids: () => number[] }): Promise<GatewayFigures> {
   const auth = { authorization: `Bearer ${token}` };
   const installToServingMs = await installHelloWorld(url, token);
@@ -74,6 +114,10 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   const enableMs = performance.now() - t;
 
   const backend = await helloWorldBackend(url, token);
+  // Its CPU per request behind each target: where the backend is what saturates (c=64 on two
+  // cores), what a proxy makes it parse bounds the proxy's req/s, however little the proxy spends.
+  const primaryPid = [corePid].flat()[0];
+  const backendPid = primaryPid === undefined ? undefined : helloWorldBackendPid(primaryPid);
   // The same backend behind nginx: what a production reverse proxy costs on this machine, this run.
   const nginx = await startNginx(backend, '/proxy/hello-world');
   // And the same with the headers the gateway must send a backend (who asked, how, under what
@@ -120,7 +164,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
         { name: 'hello', pids: corePids, run: run(`${url}/proxy/hello-world/hello`, auth) },
         { name: 'minimal', pids: minimal.child.pid ? [minimal.child.pid] : [], run: run(`${minimal.url}/healthz`) },
         ...(edge ? [{ name: 'edge', pids: edge.pids, run: run(`${edge.url}/proxy/hello-world/healthz`, auth) }] : []),
-      ], rounds);
+      ], rounds, 1, backendPid === undefined ? undefined : [backendPid]);
       rows.push({
         connections: c, direct: m.direct!, nginx: m.nginx!, nginxFwd: m.nginxFwd!, gateway: m.gateway!, hello: m.hello!, minimal: m.minimal!, ...(m.edge ? { edge: m.edge } : {}),
         ratios: {

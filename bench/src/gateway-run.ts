@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { edgeNginxPids, measure, workerPids } from './cpu.js';
-import { gatewayBench, type Measured } from './gateway-bench.js';
+import { backendTable, gatewayBench, type Measured } from './gateway-bench.js';
 import { coreMain, freePort, spawnServer } from './processes.js';
 import { wrk } from './wrk.js';
 import { passwordToken } from './core-session.js';
@@ -22,6 +22,7 @@ const workerCounts = [1, Number(process.env.BENCH_WORKERS ?? 2)];
 const cell = (m: Measured) => `${m.rps} | ${m.p50} | ${m.cpuUsPerRequest ?? ''}`;
 const gatewayRows: string[] = [];
 const getRows: string[] = [];
+const backendRows: string[] = [];
 let load = '';
 
 for (const workers of workerCounts) {
@@ -38,6 +39,7 @@ for (const workers of workerCounts) {
     const auth = { authorization: `Bearer ${tok}` };
     const gw = await gatewayBench(core.url, tok, seconds, pids, workers, edgePort ? { url: `http://127.0.0.1:${edgePort}`, pids: () => [core.child.pid!, ...edgeNginxPids(core.child.pid!).slice(1)] } : undefined);
     load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s. `;
+    if (edgePort) backendRows.push(...backendTable(gw.rows));
     for (const r of gw.rows) {
       gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${r.ratios.gateway.toFixed(2)}× | ${r.edge ? `${cell(r.edge)} | ${r.ratios.edge!.toFixed(2)}×` : ' | | | '} | ${cell(r.nginxFwd)} | ${r.edge ? `${r.ratios.fwd.edge!.toFixed(2)}×` : ''} |`);
     }
@@ -60,6 +62,8 @@ console.log(load);
 console.log('| serving processes | c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | minimal Node proxy req/s | p50 ms | CPU µs/req | gateway req/s | p50 ms | CPU µs/req | /hello req/s | p50 ms | CPU µs/req | gateway / nginx | edge req/s | p50 ms | CPU µs/req | edge / nginx | nginx + fwd req/s | p50 ms | CPU µs/req | edge / nginx + fwd |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of gatewayRows) console.log(r);
+console.log('');
+for (const r of backendRows) console.log(r);
 console.log('');
 console.log('| serving processes | c | GET one object req/s | p50 ms | CPU µs/req | p99 ms |');
 console.log('|---|---|---|---|---|---|');

@@ -32,29 +32,48 @@ export const median = (values: number[]): number => {
 
 const ms = (x: number) => Math.round(x * 1000) / 1000;
 
+/** CPU ticks spent by `pids` over many runs, per target (undefined once a pid was gone). */
+class TickCounter {
+  private readonly spent = new Map<string, number | undefined>();
+  async around<T>(name: string, pids: number[], run: () => Promise<T>): Promise<T> {
+    const before = ticksOf(pids);
+    const result = await run();
+    const after = ticksOf(pids);
+    const spent = this.spent.has(name) ? this.spent.get(name) : 0;
+    this.spent.set(name, spent === undefined || before === undefined || after === undefined ? undefined : spent + after - before);
+    return result;
+  }
+  /** µs per request, one decimal. */
+  perRequest(name: string, requests: number): number | undefined {
+    const spent = this.spent.get(name);
+    return spent !== undefined && requests ? Math.round((spent * 100_000) / requests) / 10 : undefined;
+  }
+}
+
 /**
  * `rounds` rounds of `secondsPerRound` for every target in turn. req/s and latency percentiles
  * are the medians of the rounds', CPU µs/request all the rounds' CPU over all their requests.
+ * `backendPids`: the process(es) all targets send to, whose CPU per request is measured behind
+ * each (what a proxy adds to a request costs its backend too).
  */
-export async function roundRobin(targets: RoundRobinTarget[], rounds: number, secondsPerRound = 1): Promise<Record<string, RoundRobinMeasured>> {
+export async function roundRobin(targets: RoundRobinTarget[], rounds: number, secondsPerRound = 1, backendPids?: number[]): Promise<Record<string, RoundRobinMeasured>> {
   const runs = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
-  const cpu = new Map<string, number | undefined>(targets.map((t) => [t.name, 0]));
+  const cpu = new TickCounter();
+  const backendCpu = new TickCounter();
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < targets.length; i++) {
       const t = targets[(r + i) % targets.length]!;
       const pids = typeof t.pids === 'function' ? t.pids() : t.pids ?? [];
-      const before = ticksOf(pids);
-      runs.get(t.name)!.push(await t.run(secondsPerRound));
-      const after = ticksOf(pids);
-      const spent = cpu.get(t.name);
-      cpu.set(t.name, spent === undefined || before === undefined || after === undefined ? undefined : spent + after - before);
+      const run = () => cpu.around(t.name, pids, () => t.run(secondsPerRound));
+      runs.get(t.name)!.push(await (backendPids?.length ? backendCpu.around(t.name, backendPids, run) : run()));
     }
   }
   const out: Record<string, RoundRobinMeasured> = {};
   for (const t of targets) {
     const rs = runs.get(t.name)!;
     const requests = rs.reduce((n, r) => n + r.requests, 0);
-    const spent = cpu.get(t.name);
+    const cpuUsPerRequest = cpu.perRequest(t.name, requests);
+    const backendCpuUsPerRequest = backendPids?.length ? backendCpu.perRequest(t.name, requests) : undefined;
     out[t.name] = {
       rps: Math.round(median(rs.map((r) => r.rps))),
       p50: ms(median(rs.map((r) => r.p50))),
@@ -65,7 +84,8 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
       requests,
       rounds: rs.map((r) => r.rps),
       roundsP50: rs.map((r) => r.p50),
-      ...(spent !== undefined && requests ? { cpuUsPerRequest: Math.round((spent * 100_000) / requests) / 10 } : {}),
+      ...(cpuUsPerRequest !== undefined ? { cpuUsPerRequest } : {}),
+      ...(backendCpuUsPerRequest !== undefined ? { backendCpuUsPerRequest } : {}),
     };
   }
   return out;
