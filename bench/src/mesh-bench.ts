@@ -73,10 +73,10 @@ export interface Target { name: MeshTarget; url: string; headers?: Record<string
  * Interleaved rounds over `targets` at `connections` (round-robin.ts): per round each target
  * gets `seconds` of wrk, the order rotated by one each round, its CPU read around it.
  */
-export async function rounds(targets: Target[], connections: number, count: number, seconds: number): Promise<Partial<Record<MeshTarget, MeshMeasured>>> {
+export async function rounds(targets: Target[], connections: number, count: number, seconds: number, upstreamPid?: number): Promise<Partial<Record<MeshTarget, MeshMeasured>>> {
   const measured = await roundRobin(targets.map((t) => ({
     name: t.name, pids: t.pids, run: (s: number) => wrk({ url: t.url, headers: t.headers, connections, durationSec: s }),
-  })), count, seconds);
+  })), count, seconds, upstreamPid ? [upstreamPid] : undefined);
   const { nginx, direct } = measured;
   const out: Partial<Record<MeshTarget, MeshMeasured>> = {};
   for (const t of targets) {
@@ -139,7 +139,7 @@ export async function meshBench(seconds: number, workers = Number(process.env.ME
     // Every process measured, and the bench (wrk's parent), in one session: one scheduler autogroup.
     const sessions = [`bench ${sessionOf(process.pid)}`, ...targets.flatMap((t) => t.pids().map((p) => `${t.name} ${p} ${sessionOf(p)}`))];
     const rows: MeshFigures['rows'] = [];
-    for (const c of [1, 64]) rows.push({ connections: c, ...(await rounds(targets, c, count, roundSeconds)) });
+    for (const c of [1, 64]) rows.push({ connections: c, ...(await rounds(targets, c, count, roundSeconds, upstream.pid)) });
     load[1] = loadAverage();
     return { workers, rounds: count, roundSeconds, load, sessions, rows };
   } finally {
@@ -147,18 +147,22 @@ export async function meshBench(seconds: number, workers = Number(process.env.ME
   }
 }
 
-/** The figures as a Markdown table: medians over the rounds; in brackets CPU µs per request of all the proxy's processes. */
+/**
+ * The figures as a Markdown table: medians over the rounds; in brackets CPU µs per request of all
+ * the proxy's processes, then the upstream's behind it (the headers a proxy adds, traceparent and
+ * X-Forwarded-Host for the mesh, cost the upstream too).
+ */
 export function meshTable(r: MeshFigures): string[] {
   const n = r.workers;
-  const names: Array<[MeshTarget, string]> = [['direct', 'direct (µs/req of the upstream)'], ['nginx', 'nginx, 1 worker'], ['node', 'least Node proxy'], ['mesh', 'mesh, 1 process'], ['meshN', `mesh, ${n} workers`], ['meshNginx', 'mesh on nginx, 1 worker (nginx + backend)']];
+  const names: Array<[MeshTarget, string]> = [['direct', 'direct'], ['nginx', 'nginx, 1 worker'], ['node', 'least Node proxy'], ['mesh', 'mesh, 1 process'], ['meshN', `mesh, ${n} workers`], ['meshNginx', 'mesh on nginx, 1 worker (nginx + backend)']];
   const present = names.filter(([t]) => r.rows.some((w) => w[t]));
   const judged = present.filter(([t]) => t !== 'direct' && t !== 'nginx');
   return [
-    `${r.rounds} interleaved rounds of ${r.roundSeconds} s per target and concurrency; load average ${r.load[0]} → ${r.load[1]}. Ratios: median of per-round ratios.`,
+    `${r.rounds} interleaved rounds of ${r.roundSeconds} s per target and concurrency; load average ${r.load[0]} → ${r.load[1]}. Ratios: median of per-round ratios. (CPU µs/req: the proxy's / the upstream's behind it.)`,
     '',
     `| c | ${present.map(([, label]) => `${label} req/s (µs/req)`).join(' | ')} | ${judged.map(([t]) => `${t} / nginx`).join(' | ')} | ${judged.map(([t]) => `${t} added p50 ms`).join(' | ')} | p50 / p99 ms, ${present.map(([t]) => t).join(' / ')} |`,
     `|---|${present.map(() => '---|').join('')}${judged.map(() => '---|').join('')}${judged.map(() => '---|').join('')}---|`,
-    ...r.rows.map((w) => `| ${w.connections} | ${present.map(([t]) => `${w[t]!.rps} (${w[t]!.cpuUsPerRequest ?? '?'})`).join(' | ')} | ${judged.map(([t]) => `${w[t]!.toNginx.toFixed(2)}×`).join(' | ')} | ${judged.map(([t]) => w[t]!.addedP50.toFixed(3)).join(' | ')} | ${present.map(([t]) => `${w[t]!.p50}/${w[t]!.p99}`).join(' · ')} |`),
+    ...r.rows.map((w) => `| ${w.connections} | ${present.map(([t]) => `${w[t]!.rps} (${t === 'direct' ? '' : `${w[t]!.cpuUsPerRequest ?? '?'} / `}${w[t]!.backendCpuUsPerRequest ?? '?'})`).join(' | ')} | ${judged.map(([t]) => `${w[t]!.toNginx.toFixed(2)}×`).join(' | ')} | ${judged.map(([t]) => w[t]!.addedP50.toFixed(3)).join(' | ')} | ${present.map(([t]) => `${w[t]!.p50}/${w[t]!.p99}`).join(' · ')} |`),
   ];
 }
 
