@@ -536,6 +536,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       rbacIndex.stop();
       users.stop();
       revokedSessions.stop();
+      keys.stop();
       // Before the writers: the last connection to close checkpoints the WAL into the file.
       await checkpointer?.close();
       await audit.close();

@@ -204,8 +204,11 @@ describe('authentication and authorization', () => {
       const doc = (await (await fetch(`${t.url}/.well-known/openid-configuration`)).json()) as { jwks_uri: string; issuer: string };
       const jwks = (await (await fetch(doc.jwks_uri)).json()) as { keys: Array<Record<string, unknown>> };
       expect(jwks.keys.length).toBeGreaterThan(0);
+      // RSA keys for access tokens; an Ed25519 key for the identities forwarded to extensions.
+      expect(jwks.keys.filter((k) => k.alg === 'RS256').every((k) => k.kty === 'RSA')).toBe(true);
+      expect(jwks.keys.filter((k) => k.alg === 'EdDSA')).toEqual([expect.objectContaining({ kty: 'OKP', crv: 'Ed25519', use: 'sig' })]);
+      expect(jwks.keys.every((k) => k.alg === 'RS256' || k.alg === 'EdDSA')).toBe(true);
       for (const k of jwks.keys) {
-        expect(k.kty).toBe('RSA');
         expect(k).not.toHaveProperty('d'); // no private parts
         expect(k).not.toHaveProperty('p');
       }
@@ -260,9 +263,9 @@ describe('authentication and authorization', () => {
       const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify({ ...claims, iss: t.url, aud: 'mortise-console', exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')}.`;
       await expect401(await as(none, workspaces));
       // HS256 keyed with our public key (algorithm confusion).
-      const jwks = (await (await fetch(`${t.url}/oauth/keys`)).json()) as { keys: Array<{ n: string }> };
+      const jwks = (await (await fetch(`${t.url}/oauth/keys`)).json()) as { keys: Array<{ n?: string; kid: string }> };
       const hs = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid }).setIssuer(t.url).setAudience('mortise-console').setExpirationTime('1h')
-        .sign(new TextEncoder().encode(jwks.keys[0]!.n));
+        .sign(new TextEncoder().encode(jwks.keys.find((k) => k.kid === kid)!.n!));
       await expect401(await as(hs, workspaces));
     });
 

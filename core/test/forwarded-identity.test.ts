@@ -2,17 +2,17 @@ import { generateKeyPair, SignJWT, decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { ForwardedIdentities } from '../src/gateway/forwarded-identity.js';
 
-// A real signature per token (jose, ES256): what matters here is when a token is reused.
+// A real signature per token (jose, EdDSA as the core's): what matters here is when a token is reused.
 const signer = async () => {
-  const { privateKey } = await generateKeyPair('ES256');
+  const { privateKey } = await generateKeyPair('EdDSA');
   let signed = 0;
   return {
     get signed() {
       return signed;
     },
-    sign: (claims: Record<string, unknown>, audience: string, ttlSeconds: number) => {
+    signForwarded: (claims: Record<string, unknown>, audience: string, ttlSeconds: number) => {
       signed++;
-      return new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setAudience(audience).setIssuedAt().setJti(String(signed)).setExpirationTime(`${ttlSeconds}s`).sign(privateKey);
+      return new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA' }).setAudience(audience).setIssuedAt().setJti(String(signed)).setExpirationTime(`${ttlSeconds}s`).sign(privateKey);
     },
   };
 };

@@ -6,6 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { createExtensionBackend, type ExtensionBackend, type RunningBackend } from '@mortise/extension-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { WebSocket, WebSocketServer } from 'ws';
 import { proxyAccessTemplate } from '../src/gateway/proxy-access.js';
 import { adminPassword, call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
@@ -171,6 +172,20 @@ for (const via of ['core', 'edge'] as const) describe(`gateway (clients of the $
     const claims = JSON.parse(Buffer.from(String(a.headers['x-mortise-identity']).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
     expect(claims).toMatchObject({ sub: 'admin', aud: 'demo', token_use: 'forwarded', iss: t.url });
     expect((claims.exp as number) - (claims.iat as number)).toBe(60);
+  });
+
+  it('forwards an Ed25519-signed identity that /oauth/keys verifies and the core never takes as an access token', async () => {
+    const seen = (await (await api('/proxy/demo/whoami')).json()) as Seen;
+    const identity = String(seen.headers['x-mortise-identity']);
+    const { payload, protectedHeader } = await jwtVerify(identity, createRemoteJWKSet(new URL(`${t.url}/oauth/keys`)), { issuer: t.url, audience: 'demo', algorithms: ['EdDSA'] });
+    expect(protectedHeader).toMatchObject({ alg: 'EdDSA', typ: 'JWT' });
+    expect(payload).toMatchObject({ sub: 'admin', token_use: 'forwarded' });
+    // No jti: nothing looks one up, and every proxied request carries the token.
+    expect(payload).not.toHaveProperty('jti');
+    expect(identity.length).toBeLessThan(500);
+    // A backend (or anyone who saw one) replaying it to the core as a bearer token gets nowhere.
+    const replayed = await call(client, identity, '/api/v1/namespaces');
+    expect(replayed.status).toBe(401);
   });
 
   it('lets other users reach proxy paths once the extension\'s RoleTemplate aggregates to "authenticated"', async () => {

@@ -4,7 +4,7 @@ import type { ResourceStore } from '../store/resource-store.js';
 import { StoreError } from '../store/resource-store.js';
 import { refreshTokensRef } from './internal-kinds.js';
 import type { RevokedSessions } from './revoked-sessions.js';
-import { signingAlgorithm, type SigningKeys } from './signing-keys.js';
+import { forwardedAlgorithm, signingAlgorithm, type SigningKey, type SigningKeys } from './signing-keys.js';
 
 export interface TokenServiceOptions {
   issuer: () => string;
@@ -76,17 +76,29 @@ export class TokenService {
     return { access_token: access, token_type: 'Bearer', expires_in: this.accessTtl, refresh_token: refresh };
   }
 
-  /** Signs a JWT with the current key (also used for identities forwarded to extensions). */
+  /** Signs an access token (RS256, the current key). */
   async sign(claims: Record<string, unknown>, audience: string, ttlSeconds: number): Promise<string> {
-    const key = this.keys.current();
+    const key = this.keys.current(signingAlgorithm);
+    return this.jwt(claims, audience, ttlSeconds, key).setJti(randomUUID()).sign(key.privateKey);
+  }
+
+  /**
+   * Signs an identity the gateway forwards to an extension (EdDSA, see signing-keys.ts). No
+   * `jti`: nothing looks one up, and every proxied request carries the token. Never an access
+   * token: its algorithm and `token_use` are both refused by verifyAccessToken.
+   */
+  async signForwarded(claims: Record<string, unknown>, audience: string, ttlSeconds: number): Promise<string> {
+    const key = this.keys.current(forwardedAlgorithm);
+    return this.jwt(claims, audience, ttlSeconds, key).sign(key.privateKey);
+  }
+
+  private jwt(claims: Record<string, unknown>, audience: string, ttlSeconds: number, key: SigningKey): SignJWT {
     return new SignJWT(claims)
-      .setProtectedHeader({ alg: signingAlgorithm, kid: key.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
       .setIssuer(this.opts.issuer())
       .setAudience(audience)
       .setIssuedAt()
-      .setJti(randomUUID())
-      .setExpirationTime(`${ttlSeconds}s`)
-      .sign(key.privateKey);
+      .setExpirationTime(`${ttlSeconds}s`);
   }
 
   async verifyAccessToken(token: string): Promise<AccessClaims> {

@@ -38,7 +38,7 @@ export interface GatewayOptions {
 
 export interface GatewayDeps {
   store: ResourceStore;
-  tokens: Pick<TokenService, 'sign'>;
+  tokens: Pick<TokenService, 'signForwarded'>;
   authenticator: Authenticator;
   authorizer: Authorizer;
   registry: Registry;
