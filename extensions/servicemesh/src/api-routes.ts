@@ -1,6 +1,7 @@
 import type { BackendContext, ExtensionBackend, Identity } from '@mortise/extension-sdk/backend';
 import type { Access } from './access.js';
 import type { DataPlaneView } from './dataplane-view.js';
+import { clusterOf } from './endpoints.js';
 import type { MeshState } from './mesh-state.js';
 import { Telemetry } from './telemetry.js';
 import { toIstio } from './istio.js';
@@ -63,7 +64,7 @@ export function registerApiRoutes(d: ApiDeps): void {
       namespace: ns, service, generation: routing.generation, problem: d.state.problems.get(`${ns}/${service}`) ?? null,
       defaultVersion: routing.defaultVersion,
       versions: [...routing.versions].map(([name, urls]) => ({
-        name, endpoints: urls.map((u) => endpoints.state(u)),
+        name, endpoints: urls.map((u) => endpoints.state(clusterOf(ns, service, name), u)),
         stats: telemetry.window((e) => e.namespace === ns && e.service === service && e.version === name, window),
       })),
       stats: telemetry.window((e) => e.namespace === ns && e.service === service, window),

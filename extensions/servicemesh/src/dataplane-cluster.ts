@@ -24,8 +24,8 @@ export type WorkerQuery =
   | { what: 'telemetry'; seconds?: number }
   | { what: 'traceIds'; namespace: string }
   | { what: 'spans'; traceIds: string[] }
-  /** An endpoint's health as the backend counted it, to use from now on. */
-  | { what: 'health'; url: string; health: Health }
+  /** An endpoint's health in a cluster (namespace/service/version) as the backend counted it, to use from now on. */
+  | { what: 'health'; cluster: string; url: string; health: Health }
   /** Nothing: its reply says every message sent before it was handled (messages keep their order). */
   | { what: 'sync' };
 
@@ -35,8 +35,8 @@ export type WorkerMessage =
   | { type: 'change'; change: MeshChange }
   | { type: 'query'; id: number; query: WorkerQuery }
   | { type: 'reply'; id: number; result: unknown }
-  /** From a worker: an endpoint answered (after failures) or failed; a failure's `id` wants a reply once all know. */
-  | { type: 'outcome'; id?: number; url: string; failed: boolean; siblings?: string[]; breaker?: CircuitBreakerSpec }
+  /** From a worker: an endpoint of a cluster answered (after failures) or failed; a failure's `id` wants a reply once all know. */
+  | { type: 'outcome'; id?: number; cluster: string; url: string; failed: boolean; siblings?: string[]; breaker?: CircuitBreakerSpec }
   /** A worker's first message: its listener for the backend's messages is in place. */
   | { type: 'started' }
   /** From a worker: it has the rules and takes connections. */
@@ -155,7 +155,7 @@ export class DataPlaneCluster implements DataPlaneView {
       from.started = true;
       if (this.rulesReady) this.send(from, { type: 'init', changes: this.o.state.dump() });
       // A replacement worker starts with the ejections in force.
-      for (const [url, health] of this.health.entries()) this.send(from, { type: 'query', id: 0, query: { what: 'health', url, health } });
+      for (const [cluster, url, health] of this.health.entries()) this.send(from, { type: 'query', id: 0, query: { what: 'health', cluster, url, health } });
     } else if (m.type === 'ready') {
       from.ready = true;
       if ([...this.workers].every((w) => w.ready)) for (const r of this.readyWaiters.splice(0)) r();
@@ -168,8 +168,8 @@ export class DataPlaneCluster implements DataPlaneView {
       clearTimeout(w.timer);
       w.resolve(m.result);
     } else if (m.type === 'outcome') {
-      const health = { ...this.health.count(m.url, m.failed, m.siblings ?? [], m.breaker) };
-      const told = this.ask({ what: 'health', url: m.url, health });
+      const health = { ...this.health.count(m.cluster, m.url, m.failed, m.siblings ?? [], m.breaker) };
+      const told = this.ask({ what: 'health', cluster: m.cluster, url: m.url, health });
       if (m.id !== undefined) void told.then(() => this.send(from, { type: 'reply', id: m.id!, result: null }));
     }
   }

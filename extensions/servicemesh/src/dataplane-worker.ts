@@ -32,15 +32,15 @@ const dataplane = new DataPlane({ state, telemetry, spans, log, workers: config.
 const waiting = new Map<number, () => void>();
 let nextId = 0;
 dataplane.endpoints.shared = {
-  failed: (url, siblings, breaker) => new Promise<void>((resolve) => {
+  failed: (cluster, url, siblings, breaker) => new Promise<void>((resolve) => {
     const id = ++nextId;
     waiting.set(id, resolve);
-    if (!send({ type: 'outcome', id, url, failed: true, siblings, ...(breaker ? { breaker } : {}) })) {
+    if (!send({ type: 'outcome', id, cluster, url, failed: true, siblings, ...(breaker ? { breaker } : {}) })) {
       waiting.delete(id);
       resolve();
     }
   }),
-  recovered: (url) => void send({ type: 'outcome', url, failed: false }),
+  recovered: (cluster, url) => void send({ type: 'outcome', cluster, url, failed: false }),
 };
 
 process.on('message', (m: WorkerMessage, socket?: Socket) => {
@@ -67,7 +67,7 @@ process.on('message', (m: WorkerMessage, socket?: Socket) => {
       if (q.what === 'telemetry') result = telemetry.snapshot(q.seconds);
       else if (q.what === 'traceIds') result = spans.traceIdsTouching(q.namespace);
       else if (q.what === 'spans') result = spans.spansOfTraces(q.traceIds);
-      else if (q.what === 'health') dataplane.endpoints.set(q.url, q.health);
+      else if (q.what === 'health') dataplane.endpoints.set(q.cluster, q.url, q.health);
       send({ type: 'reply', id: m.id, result });
       break;
     }

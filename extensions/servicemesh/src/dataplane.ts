@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Outg
 import type { AddressInfo, Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { Deadlines, type Expiring } from './deadlines.js';
-import { Endpoints, POOL_CONNECTIONS } from './endpoints.js';
+import { clusterOf, Endpoints, POOL_CONNECTIONS } from './endpoints.js';
 import type { MeshState } from './mesh-state.js';
 import { chooseVersion, selectRoute, type CompiledRoute, type RequestView, type ServiceRouting } from './routing.js';
 import type { Telemetry } from './telemetry.js';
@@ -197,7 +197,7 @@ export class DataPlane {
   /** A copy to the mirror version: its answer is dropped, its edge is counted. */
   mirror(routing: ServiceRouting, version: string, method: string, path: string, headers: Record<string, string | string[]>, body: Buffer | undefined, source: string): void {
     const urls = routing.versions.get(version) ?? [];
-    const cluster = `${routing.namespace}/${routing.service}/${version}`;
+    const cluster = clusterOf(routing.namespace, routing.service, version);
     const url = this.endpoints.pick(cluster, urls);
     if (!url) return;
     const start = Date.now();
@@ -267,7 +267,7 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
   ) {
     this.spanId = newSpanId(routing.tag);
     this.urls = routing.versions.get(version) ?? [];
-    this.cluster = `${routing.namespace}/${routing.service}/${version}`;
+    this.cluster = clusterOf(routing.namespace, routing.service, version);
   }
 
   event(e: string): void {
@@ -359,7 +359,7 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
 
   /** An endpoint's outcome; in a worker, a failure is known to every worker before the caller hears of it. */
   private report(failed: boolean): void {
-    const wait = this.plane.endpoints.report(this.url, failed, this.urls, this.routing.breaker);
+    const wait = this.plane.endpoints.report(this.cluster, this.url, failed, this.urls, this.routing.breaker);
     if (wait) this.sync = this.sync ? Promise.all([this.sync, wait]).then(() => undefined) : wait;
   }
 

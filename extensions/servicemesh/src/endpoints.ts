@@ -6,10 +6,17 @@ import type { CircuitBreakerSpec } from './types.js';
 // maxEjectionPercent of a version at once), and the connection pools to endpoints (undici, kept
 // alive; maxConnections per endpoint from the CircuitBreaker, in pools of the service's version
 // alone: as Envoy's limits are per cluster, two services or versions sharing an endpoint each get
-// their own places).
+// their own places). Outlier detection is per cluster too (Envoy's is a cluster's, of its hosts):
+// an endpoint's health is that of (namespace/service/version, url), so one service's 5xx streak
+// at an address another service also uses ejects it for the first only.
 
 /** An endpoint's pool's connections where no CircuitBreaker sets maxConnections. */
 export const POOL_CONNECTIONS = 256;
+
+/** Envoy's cluster, in the mesh's terms: a service's version (what limits and outlier detection are per). */
+export function clusterOf(namespace: string, service: string, version: string): string {
+  return `${namespace}/${service}/${version}`;
+}
 
 export interface Health { consecutive: number; ejectedUntil: number; ejections: number }
 
@@ -21,12 +28,13 @@ export interface EndpointState { url: string; ejected: boolean; consecutive5xx: 
  */
 export interface SharedHealth {
   /** A failure; resolves once every data-plane process has the endpoint's new health. */
-  failed(url: string, siblings: string[], breaker: CircuitBreakerSpec | undefined): Promise<void>;
+  failed(cluster: string, url: string, siblings: string[], breaker: CircuitBreakerSpec | undefined): Promise<void>;
   /** An answer after failures: the count restarts everywhere (not waited for). */
-  recovered(url: string): void;
+  recovered(cluster: string, url: string): void;
 }
 
 export class Endpoints {
+  /** "<cluster> <url>" → health. */
   private readonly health = new Map<string, Health>();
   private readonly cursor = new Map<string, number>();
   /** url (no limit) or "<cluster> <url> <connections>" → pool. */
@@ -36,30 +44,38 @@ export class Endpoints {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Every endpoint's health seen so far. */
-  entries(): Array<[string, Health]> {
-    return [...this.health].map(([u, h]) => [u, { ...h }]);
+  /** Every (cluster, endpoint)'s health seen so far. */
+  entries(): Array<[string, string, Health]> {
+    return [...this.health].map(([k, h]) => {
+      const i = k.indexOf(' ');
+      return [k.slice(0, i), k.slice(i + 1), { ...h }];
+    });
   }
 
-  /** An endpoint's health as the backend counted it. */
-  set(url: string, health: Health): void {
-    Object.assign(this.h(url), health);
+  /** An endpoint's health in a cluster as the backend counted it. */
+  set(cluster: string, url: string, health: Health): void {
+    Object.assign(this.h(cluster, url), health);
   }
 
-  private h(url: string): Health {
-    let h = this.health.get(url);
-    if (!h) this.health.set(url, (h = { consecutive: 0, ejectedUntil: 0, ejections: 0 }));
+  private h(cluster: string, url: string): Health {
+    const k = `${cluster} ${url}`;
+    let h = this.health.get(k);
+    if (!h) this.health.set(k, (h = { consecutive: 0, ejectedUntil: 0, ejections: 0 }));
     return h;
   }
 
-  /** Round robin over the endpoints not ejected; all of them when every one is (panic, as Envoy). */
-  pick(key: string, urls: string[]): string | undefined {
+  private ejectedUntil(cluster: string, url: string): number {
+    return this.health.get(`${cluster} ${url}`)?.ejectedUntil ?? 0;
+  }
+
+  /** Round robin over the cluster's endpoints not ejected; all of them when every one is (panic, as Envoy). */
+  pick(cluster: string, urls: string[]): string | undefined {
     if (urls.length <= 1) return urls[0];
     const t = this.now();
-    const live = urls.filter((u) => (this.health.get(u)?.ejectedUntil ?? 0) <= t);
+    const live = urls.filter((u) => this.ejectedUntil(cluster, u) <= t);
     const from = live.length > 0 ? live : urls;
-    const i = (this.cursor.get(key) ?? 0) % from.length;
-    this.cursor.set(key, i + 1);
+    const i = (this.cursor.get(cluster) ?? 0) % from.length;
+    this.cursor.set(cluster, i + 1);
     return from[i];
   }
 
@@ -67,23 +83,23 @@ export class Endpoints {
    * An answer (or a connection failure, `failed`) from an endpoint of a version with these
    * siblings. In a worker, a failure returns what to wait for before answering the caller.
    */
-  report(url: string, failed: boolean, siblings: string[], breaker: CircuitBreakerSpec | undefined): Promise<void> | undefined {
+  report(cluster: string, url: string, failed: boolean, siblings: string[], breaker: CircuitBreakerSpec | undefined): Promise<void> | undefined {
     if (this.shared) {
-      if (failed) return this.shared.failed(url, siblings, breaker);
-      const h = this.health.get(url);
+      if (failed) return this.shared.failed(cluster, url, siblings, breaker);
+      const h = this.health.get(`${cluster} ${url}`);
       if (h && h.consecutive > 0) {
         h.consecutive = 0;
-        this.shared.recovered(url);
+        this.shared.recovered(cluster, url);
       }
       return undefined;
     }
-    this.count(url, failed, siblings, breaker);
+    this.count(cluster, url, failed, siblings, breaker);
     return undefined;
   }
 
-  /** Counts an outcome; ejects after `consecutive5xxErrors` failures in a row. */
-  count(url: string, failed: boolean, siblings: string[], breaker: CircuitBreakerSpec | undefined): Health {
-    const h = this.h(url);
+  /** Counts an outcome in a cluster; ejects after `consecutive5xxErrors` failures in a row. */
+  count(cluster: string, url: string, failed: boolean, siblings: string[], breaker: CircuitBreakerSpec | undefined): Health {
+    const h = this.h(cluster, url);
     if (!failed) {
       h.consecutive = 0;
       return h;
@@ -93,7 +109,7 @@ export class Endpoints {
     if (!od) return h;
     const t = this.now();
     if (h.consecutive < (od.consecutive5xxErrors ?? 5) || h.ejectedUntil > t) return h;
-    const ejected = siblings.filter((u) => u !== url && (this.health.get(u)?.ejectedUntil ?? 0) > t).length;
+    const ejected = siblings.filter((u) => u !== url && this.ejectedUntil(cluster, u) > t).length;
     if (((ejected + 1) / siblings.length) * 100 > (od.maxEjectionPercent ?? 100)) return h;
     h.ejections++;
     h.ejectedUntil = t + (od.baseEjectionTimeMs ?? 30_000) * h.ejections;
@@ -101,8 +117,9 @@ export class Endpoints {
     return h;
   }
 
-  state(url: string): EndpointState {
-    const h = this.health.get(url);
+  /** An endpoint's outlier-detection state in a cluster. */
+  state(cluster: string, url: string): EndpointState {
+    const h = this.health.get(`${cluster} ${url}`);
     return { url, ejected: (h?.ejectedUntil ?? 0) > this.now(), consecutive5xx: h?.consecutive ?? 0, ejections: h?.ejections ?? 0 };
   }
 

@@ -65,12 +65,20 @@ local function load_rules()
         -- maxRequests counter's, its retry policy's named location.
         s.ck, s.rq = {}, "rq:" .. key
         for _, r in ipairs(s.routes) do r.exec = "@" .. r.variant end
+        -- Outlier detection's keys too: an endpoint's health is its cluster's (namespace/service/
+        -- version, as Envoy's), so one service's failures at a shared address eject it for that one
+        -- only; [5] ejected until, [6] consecutive failures, [7] times ejected.
         s.cv, s.cp = {}, {}
         for v, eps in pairs(s.versions) do
           s.ck[v] = key .. v
           s.cv[v] = "cv:" .. key .. "\t" .. v
           s.cp[v] = "cp:" .. key .. "\t" .. v
-          for i = 1, #eps do eps[i][4] = "ce:" .. key .. "\t" .. v .. "\t" .. eps[i][3] end
+          local cluster = s.namespace .. "/" .. s.service .. "/" .. v .. "\t"
+          for i = 1, #eps do
+            local e = eps[i]
+            e[4] = "ce:" .. key .. "\t" .. v .. "\t" .. e[3]
+            e[5], e[6], e[7] = "u" .. cluster .. e[3], "c" .. cluster .. e[3], "x" .. cluster .. e[3]
+          end
         end
         fresh[key] = s
         fresh_tags[s.tag] = s
@@ -331,7 +339,7 @@ local function pick(st, eps)
   local again
   for k = 1, n do
     local e = eps[(c + k - 1) % n + 1]
-    local u = od and health:get("u" .. e[3])
+    local u = od and health:get(e[5])
     if (not u or u <= t) and (not limit or (live:get(e[4]) or 0) < limit) then
       if not tried or not tried[e] then
         cursor[key] = c + k
@@ -402,30 +410,30 @@ local counts, sums = {}, {}
 local cur_sec, cur_counts, cur_sums = -1, nil, nil
 
 -- Outlier detection (as the Node plane's Endpoints.count): an endpoint failing (5xx or no answer)
--- od.n times in a row is ejected for od.base ms x the times it was, unless that would eject more
--- than od.max % of its version; counted across workers in the shared dict, ejected at once.
+-- od.n times in a row is ejected from its version (its cluster) for od.base ms x the times it was,
+-- unless that would eject more than od.max % of the version; counted across workers in the shared
+-- dict, ejected at once.
 local function outcome(od, eps, e, failed, t)
-  local url = e[3]
   if not failed then
-    if health:get("c" .. url) then health:set("c" .. url, 0) end
+    if health:get(e[6]) then health:set(e[6], 0) end
     return
   end
-  local n = health:incr("c" .. url, 1, 0)
+  local n = health:incr(e[6], 1, 0)
   if n < od.n then return end
-  local u = health:get("u" .. url)
+  local u = health:get(e[5])
   if u and u > t then return end
   local out = 0
   for i = 1, #eps do
-    local other = eps[i][3]
-    if other ~= url then
-      local ou = health:get("u" .. other)
+    local other = eps[i]
+    if other ~= e then
+      local ou = health:get(other[5])
       if ou and ou > t then out = out + 1 end
     end
   end
   if (out + 1) / #eps * 100 > od.max then return end
-  local times = health:incr("x" .. url, 1, 0)
-  health:set("u" .. url, t + od.base * times)
-  health:set("c" .. url, 0)
+  local times = health:incr(e[7], 1, 0)
+  health:set(e[5], t + od.base * times)
+  health:set(e[6], 0)
 end
 
 local function outcomes(st)
@@ -574,8 +582,9 @@ function M.take_telemetry()
   ngx.print(table.concat(out, "\n"))
 end
 
--- Control: every endpoint's outlier-detection state, a line "<c|x|u>\t<url>\t<value>" each
--- (consecutive failures, times ejected, ejected until in ms since the epoch).
+-- Control: every endpoint's outlier-detection state in each cluster, a line
+-- "<c|x|u>\t<namespace/service/version>\t<url>\t<value>" each (consecutive failures, times
+-- ejected, ejected until in ms since the epoch).
 function M.endpoints()
   local out = {}
   for _, k in ipairs(health:get_keys(0)) do

@@ -374,7 +374,7 @@ export class NginxDataPlane implements DataPlaneView {
     await this.pullTelemetry();
     return this.telemetry_;
   }
-  /** Every endpoint's outlier-detection state, as nginx counted it. */
+  /** Every endpoint's outlier-detection state in each cluster, as nginx counted it. */
   async endpoints(): Promise<Endpoints> {
     if (!this.child || this.stopped) return this.endpoints_;
     let text = '';
@@ -384,17 +384,17 @@ export class NginxDataPlane implements DataPlaneView {
       this.d.log(`nginx endpoints not read: ${(e as Error).message}`);
       return this.endpoints_;
     }
-    const health = new Map<string, Health>();
+    const health = new Map<string, [string, string, Health]>();
     for (const line of text.split('\n')) {
-      const [kind, url, value] = line.split('\t');
-      if (!url || value === undefined) continue;
-      let h = health.get(url);
-      if (!h) health.set(url, (h = { consecutive: 0, ejections: 0, ejectedUntil: 0 }));
+      const [kind, cluster, url, value] = line.split('\t');
+      if (!cluster || !url || value === undefined) continue;
+      let h = health.get(`${cluster} ${url}`)?.[2];
+      if (!h) health.set(`${cluster} ${url}`, [cluster, url, (h = { consecutive: 0, ejections: 0, ejectedUntil: 0 })]);
       if (kind === 'c') h.consecutive = Number(value);
       else if (kind === 'x') h.ejections = Number(value);
       else if (kind === 'u') h.ejectedUntil = Number(value);
     }
-    for (const [url, h] of health) this.endpoints_.set(url, h);
+    for (const [cluster, url, h] of health.values()) this.endpoints_.set(cluster, url, h);
     return this.endpoints_;
   }
   traces(): Promise<SpanStore> {

@@ -1,4 +1,4 @@
-import type { Endpoints, EndpointState } from './endpoints.js';
+import { clusterOf, type Endpoints, type EndpointState } from './endpoints.js';
 import type { MeshState } from './mesh-state.js';
 import type { Telemetry, WindowStats } from './telemetry.js';
 
@@ -21,7 +21,7 @@ export function topology(namespace: string, state: MeshState, telemetry: Telemet
   const nodes = new Map<string, TopologyNode>();
   for (const r of state.inNamespace(namespace)) {
     const versions = [...r.versions].map(([name, urls]) => {
-      const eps = urls.map((u) => endpoints.state(u));
+      const eps = urls.map((u) => endpoints.state(clusterOf(namespace, r.service, name), u));
       const stats = telemetry.window((e) => e.namespace === namespace && e.service === r.service && e.version === name, windowSeconds);
       return { name, endpoints: eps, stats, health: healthOf(stats, eps.filter((e) => e.ejected).length, eps.length) };
     });

@@ -118,10 +118,10 @@ describe('the data plane on several worker processes', () => {
     state.apply('CircuitBreaker', 'ADDED', { metadata: meta('pool'), spec: { service: 'pool', outlierDetection: { consecutive5xxErrors: 1, baseEjectionTimeMs: 60_000 } } });
     // Until one worker has met the dead endpoint and ejected it.
     await eventually(async () => (await send('pool.shop')).status === 503, 5000, 'a failure');
-    await eventually(async () => (await cluster.endpoints()).state(dead).ejected, 5000, 'ejected');
+    await eventually(async () => (await cluster.endpoints()).state('shop/pool/v1', dead).ejected, 5000, 'ejected');
     const after = await sendMany(20, 'pool.shop');
     expect(after.filter((r) => r.status !== 200)).toEqual([]);
-    expect((await cluster.endpoints()).state(v1).ejected).toBe(false);
+    expect((await cluster.endpoints()).state('shop/pool/v1', v1).ejected).toBe(false);
   });
 
   it('replaces a worker that dies, with the rules and the ejections in force', async () => {

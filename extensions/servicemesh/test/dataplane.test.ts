@@ -7,6 +7,7 @@ import { MeshState } from '../src/mesh-state.js';
 import { Telemetry } from '../src/telemetry.js';
 import { SpanStore } from '../src/tracing.js';
 import { countingEndpoint } from './support/counting-endpoint.js';
+import { pathFailingEndpoint } from './support/path-failing-endpoint.js';
 
 // The data plane in one process, on the paths the sample application does not take: per-try and
 // route timeouts (swept, not timed per request), a slow endpoint retried on another, a body
@@ -134,6 +135,32 @@ describe('the data plane in the backend process', () => {
     // None waited for another's place: all three at the endpoint at once.
     expect(sharedServer.peak()).toBe(3);
     expect(Date.now() - started).toBeLessThan(550);
+  });
+
+  // Envoy's outlier detection is per cluster too: one service's 5xx streak at a shared address
+  // ejects it for that service only (as nginx-plane.test.ts).
+  it('ejects an endpoint for the service whose requests fail there, not for another sharing it', async () => {
+    const shared = await pathFailingEndpoint('/fail');
+    const spare = await pathFailingEndpoint('/never');
+    servers.push(shared.server, spare.server);
+    for (const name of ['east', 'west']) {
+      state.apply('MeshService', 'ADDED', { metadata: meta(name), spec: { versions: [{ name: 'v1', endpoints: [shared.url, spare.url] }] } });
+      state.apply('CircuitBreaker', 'ADDED', { metadata: meta(name), spec: { service: name, outlierDetection: { consecutive5xxErrors: 2, baseEjectionTimeMs: 60_000 } } });
+    }
+    const east = [];
+    for (let i = 0; i < 10; i++) east.push((await send('east.t', { path: '/fail' })).status);
+    // Ejected for east on its second failure there: the rest went to the spare.
+    expect(east.filter((s) => s === 500)).toHaveLength(2);
+    expect(shared.hits('east.t')).toBe(2);
+    const endpoints = plane.endpoints;
+    expect(endpoints.state('t/east/v1', shared.url).ejected).toBe(true);
+    expect(endpoints.state('t/west/v1', shared.url)).toMatchObject({ ejected: false, consecutive5xx: 0, ejections: 0 });
+    // west still takes its turns at the shared endpoint, where its requests succeed.
+    const west = [];
+    for (let i = 0; i < 10; i++) west.push((await send('west.t')).status);
+    expect(west).toEqual(Array(10).fill(200));
+    expect(shared.hits('west.t')).toBe(5);
+    expect(endpoints.state('t/east/v1', shared.url).ejected).toBe(true);
   });
 
   it('carries a request body and streams an answer of several chunks', async () => {

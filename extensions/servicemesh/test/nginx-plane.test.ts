@@ -12,6 +12,7 @@ import type { GrayRelease } from '../src/types.js';
 import { many as manyCalls, sendThrough } from './support/mesh-client.js';
 import { startShopService, type ShopProcess } from './support/mesh-shop.js';
 import { countingEndpoint } from './support/counting-endpoint.js';
+import { pathFailingEndpoint } from './support/path-failing-endpoint.js';
 
 // The native data plane: Debian's nginx run as a child process, its configuration generated from
 // the mesh's rules, with the sample shop's services as real processes calling each other through
@@ -222,11 +223,43 @@ describe('the nginx data plane', () => {
     const first = await many(20, 'pay.shop', {}, 1);
     // Ejected by nginx as the third failure is counted: no request after it reaches the endpoint.
     expect(first.filter((a) => a.status === 503).length).toBe(3);
-    for (let i = 0; i < 200 && !(await plane.endpoints()).state(bad.url).ejected; i++) await new Promise((r) => setTimeout(r, 20));
-    expect((await plane.endpoints()).state(bad.url).ejected).toBe(true);
+    for (let i = 0; i < 200 && !(await plane.endpoints()).state('shop/pay/v1', bad.url).ejected; i++) await new Promise((r) => setTimeout(r, 20));
+    expect((await plane.endpoints()).state('shop/pay/v1', bad.url).ejected).toBe(true);
     await plane.synced();
     const after = await many(40, 'pay.shop', {}, 4);
     expect(after.map((a) => a.status)).toEqual(Array(40).fill(200));
+  }, 30_000);
+
+  // Per cluster, as Envoy's (and the Node plane's, dataplane.test.ts): one service's 5xx streak at
+  // a shared address ejects it for that service only.
+  it('ejects an endpoint for the service whose requests fail there, not for another sharing it', async () => {
+    const shared = await pathFailingEndpoint('/fail');
+    const spare = await pathFailingEndpoint('/never');
+    servers.push(shared.server, spare.server);
+    for (const name of ['east', 'west']) {
+      svc(name, [['v1', [shared.url, spare.url]]]);
+      state.apply('CircuitBreaker', 'ADDED', { metadata: meta(name), spec: { service: name, outlierDetection: { consecutive5xxErrors: 2, baseEjectionTimeMs: 60_000 } } });
+    }
+    await plane.synced();
+    const call = async (host: string, path: string) => {
+      const res = await request(`${url}${path}`, { headers: { host } });
+      await res.body.text();
+      return res.statusCode;
+    };
+    const east = [];
+    for (let i = 0; i < 10; i++) east.push(await call('east.shop', '/fail'));
+    // Ejected for east as its second failure there is counted: the rest went to the spare.
+    expect(east.filter((s) => s === 500)).toHaveLength(2);
+    expect(shared.hits('east.shop')).toBe(2);
+    const endpoints = await plane.endpoints();
+    expect(endpoints.state('shop/east/v1', shared.url).ejected).toBe(true);
+    expect(endpoints.state('shop/west/v1', shared.url)).toMatchObject({ ejected: false, consecutive5xx: 0, ejections: 0 });
+    // west still takes its turns at the shared endpoint, where its requests succeed.
+    const west = [];
+    for (let i = 0; i < 10; i++) west.push(await call('west.shop', '/'));
+    expect(west).toEqual(Array(10).fill(200));
+    expect(shared.hits('west.shop')).toBe(5);
+    expect((await plane.endpoints()).state('shop/east/v1', shared.url).ejected).toBe(true);
   }, 30_000);
 
   it('applies a rule change without dropping requests in flight', async () => {
