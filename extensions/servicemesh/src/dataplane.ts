@@ -194,16 +194,32 @@ export class DataPlane {
     this.inflight.set(key, (this.inflight.get(key) ?? 1) - 1);
   }
 
-  /** A copy to the mirror version: its answer is dropped, its edge is counted. */
+  /**
+   * A copy to the mirror version: its answer is dropped, its edge is counted. It goes through the
+   * mirror version's pools, so its CircuitBreaker's maxConnections holds for copies too (Envoy's
+   * shadow goes through the mirror cluster and its breakers), but a copy never waits for a place:
+   * with none free at the version's endpoints it is dropped at once, a 503 of its edge, and its
+   * primary is not touched (on the nginx plane a waiting copy would hold its primary's request open).
+   */
   mirror(routing: ServiceRouting, version: string, method: string, path: string, headers: Record<string, string | string[]>, body: Buffer | undefined, source: string): void {
     const urls = routing.versions.get(version) ?? [];
     const cluster = clusterOf(routing.namespace, routing.service, version);
-    const url = this.endpoints.pick(cluster, urls);
-    if (!url) return;
     const start = Date.now();
     const edge = { namespace: routing.namespace, source, service: routing.service, version };
     const limits = routing.breaker?.connectionPool;
-    this.endpoints.pool(url, this.share(limits?.maxConnections), cluster, limits?.maxConnections !== undefined || limits?.maxPendingRequests !== undefined)
+    const maxConnections = this.share(limits?.maxConnections);
+    const limited = maxConnections !== undefined || limits?.maxPendingRequests !== undefined;
+    let pool: ReturnType<Endpoints['pool']> | undefined;
+    // The endpoints in turn (ejected ones left out) until one has a free place.
+    for (let i = 0; i < urls.length && !pool; i++) {
+      const p = this.endpoints.pool(this.endpoints.pick(cluster, urls)!, maxConnections, cluster, limited);
+      if (p.stats.size < (maxConnections ?? POOL_CONNECTIONS)) pool = p;
+    }
+    if (!pool) {
+      if (urls.length > 0) this.d.telemetry.record(edge, 503, 0);
+      return;
+    }
+    pool
       .request({ path, method: method as Dispatcher.HttpMethod, headers: { ...headers, 'x-forwarded-host': `${routing.service}-shadow.${routing.namespace}` }, body, signal: AbortSignal.timeout(30_000) })
       .then(async (r) => {
         await r.body.dump();

@@ -184,6 +184,22 @@ local function wait_for_connection(s, v, st, rt)
   end
 end
 
+-- A mirrored copy's place (CircuitBreaker maxConnections of the mirror version, as Envoy's shadow
+-- goes through the mirror cluster's breakers): taken now, for the subrequest the mirror directive
+-- makes next, given back in its log phase. A copy never waits: it would hold its primary's
+-- request open (nginx finishes a request after its subrequests); with no place free it is dropped.
+local function mirror_place(s, v, st)
+  local eps = s.versions[v]
+  if not eps then return true end
+  local key = s.cv[v]
+  if live:incr(key, 1, 0) <= s.maxConnections * #eps then
+    st.mconn = key
+    return true
+  end
+  live:incr(key, -1, 0)
+  return false
+end
+
 -- The outgoing traceparent is written into one buffer and made a Lua string once: the ids are
 -- hex digits of LuaJIT's generator (seeded per worker; trace and span ids need to be unique, not
 -- secret) written in place. Five ids of 8 digits made as strings and joined cost ~6 µs a request
@@ -317,9 +333,14 @@ function M.route()
     end
   end
   if mirror and (mirror[2] >= 100 or random() * 100 < mirror[2]) then
-    st.mirror = mirror[1]
-    var.mesh_shadow = s.service .. "-shadow." .. s.namespace
-    variant = variant .. "_m"
+    if s.maxConnections and not mirror_place(s, mirror[1], st) then
+      -- Counted in the log phase, a 503 of the mirror's edge.
+      st.dropped = mirror[1]
+    else
+      st.mirror = mirror[1]
+      var.mesh_shadow = s.service .. "-shadow." .. s.namespace
+      variant = variant .. "_m"
+    end
   end
   if variant == "n" then return end
   -- Mirrored requests are few: their location's name is made.
@@ -399,7 +420,19 @@ function M.balance_mirror()
   local eps = st and st.s.versions[st.mirror]
   if not eps then return ngx.exit(502) end
   local e = pick({ key = st.s.key .. st.mirror .. " mirror", s = st.s }, eps)
+  if st.mconn then
+    live:incr(e[4], 1, 0)
+    st.mlast = e
+  end
   balancer.set_current_peer(e[1], e[2])
+end
+
+-- A mirrored copy's places given back (by its subrequest's log phase, else its primary's).
+local function mirror_done(st)
+  if not st.mconn then return end
+  live:incr(st.mconn, -1, 0)
+  if st.mlast then live:incr(st.mlast[4], -1, 0) end
+  st.mconn, st.mlast = nil, nil
 end
 
 -- Latency buckets: the fine ones of telemetry.ts (0.25 ms x 1.2^i, 72 of them) and the exported
@@ -452,27 +485,8 @@ local function outcomes(st)
   end
 end
 
-function M.log()
-  local ref = tonumber(var.mesh_ref)
-  if not ref then return end
-  local st = stash[ref]
-  if not st then return end
-  local sub_request = ngx.is_subrequest
-  local s = st.s
-  local v = st.v
-  if sub_request then
-    v = st.mirror
-  else
-    stash[ref] = nil
-    if st.counted then live:incr(s.rq, -1, 0) end
-    if st.conn then
-      live:incr(st.conn, -1, 0)
-      if st.last and s.maxConnections then live:incr(st.last[4], -1, 0) end
-    end
-    if s.od then outcomes(st) end
-  end
-  local t = now()
-  local ms = max(0, (t - ngx.req.start_time()) * 1000)
+-- Counts a request of the edge (source -> s's version v): its status, latency bucket and time.
+local function count(s, source, v, status, t, ms)
   local fine = 0
   if ms > 0.25 then fine = min(72, ceil(log(ms / 0.25) / LOG12 - 1e-9)) end
   -- The exported bucket: the first bound not below ms (compared, not looped over: see random8).
@@ -490,10 +504,10 @@ function M.log()
   end
   -- The edge's name, made once per source and version.
   local edges = s.edges
-  local by_source = edges[st.source]
-  if not by_source then by_source = {} edges[st.source] = by_source end
+  local by_source = edges[source]
+  if not by_source then by_source = {} edges[source] = by_source end
   local edge = by_source[v]
-  if not edge then edge = s.namespace .. "\t" .. st.source .. "\t" .. s.service .. "\t" .. v by_source[v] = edge end
+  if not edge then edge = s.namespace .. "\t" .. source .. "\t" .. s.service .. "\t" .. v by_source[v] = edge end
   local sec = floor(t)
   if sec ~= cur_sec then
     cur_sec = sec
@@ -504,9 +518,36 @@ function M.log()
   end
   local c = cur_counts[edge]
   if not c then c = {} cur_counts[edge] = c end
-  local k = ngx.status * 10000 + fine * 100 + bucket
+  local k = status * 10000 + fine * 100 + bucket
   c[k] = (c[k] or 0) + 1
   cur_sums[edge] = (cur_sums[edge] or 0) + ms
+end
+
+function M.log()
+  local ref = tonumber(var.mesh_ref)
+  if not ref then return end
+  local st = stash[ref]
+  if not st then return end
+  local s = st.s
+  local v = st.v
+  local t = now()
+  if ngx.is_subrequest then
+    v = st.mirror
+    mirror_done(st)
+  else
+    stash[ref] = nil
+    if st.counted then live:incr(s.rq, -1, 0) end
+    if st.conn then
+      live:incr(st.conn, -1, 0)
+      if st.last and s.maxConnections then live:incr(st.last[4], -1, 0) end
+    end
+    if s.od then outcomes(st) end
+    -- A copy that never ran (its primary ended first) gives its place back; one dropped for want
+    -- of a place is a 503 of the mirror's edge, as the Node plane counts it.
+    mirror_done(st)
+    if st.dropped then count(s, st.source, st.dropped, 503, t, 0) end
+  end
+  count(s, st.source, v, ngx.status, t, max(0, (t - ngx.req.start_time()) * 1000))
 end
 
 -- Adds this worker's counts to the shared dict (kept 60 s: the backend reads every second).

@@ -163,6 +163,26 @@ describe('the data plane in the backend process', () => {
     expect(endpoints.state('t/east/v1', shared.url).ejected).toBe(true);
   });
 
+  // Envoy's shadow goes through the mirror cluster and its breakers (as nginx-plane.test.ts): a
+  // copy beyond maxConnections is dropped, a 503 of the mirror's edge, its primary untouched.
+  it('keeps mirrored copies to the mirror version\'s maxConnections, dropping the rest without touching their primaries', async () => {
+    // v1 has places for all 4 primaries at once (2 at each endpoint): only the copies are limited.
+    const primary = await countingEndpoint(0);
+    const primary2 = await countingEndpoint(0);
+    const shadow = await countingEndpoint(500);
+    servers.push(primary.server, primary2.server, shadow.server);
+    state.apply('MeshService', 'ADDED', { metadata: meta('mirrored'), spec: { versions: [{ name: 'v1', endpoints: [primary.url, primary2.url] }, { name: 'v2', endpoints: [shadow.url] }] } });
+    state.apply('TrafficRule', 'ADDED', { metadata: meta('mirrored'), spec: { service: 'mirrored', routes: [{ destinations: [{ version: 'v1' }], mirror: { version: 'v2', percent: 100 } }] } });
+    state.apply('CircuitBreaker', 'ADDED', { metadata: meta('mirrored'), spec: { service: 'mirrored', connectionPool: { maxConnections: 2 } } });
+    const answers = await Promise.all(Array.from({ length: 4 }, () => send('mirrored.t')));
+    expect(answers.map((a) => [a.status, a.headers['x-mesh-version']])).toEqual(Array(4).fill([200, 'v1']));
+    const copies = () => telemetry.window((e) => e.service === 'mirrored' && e.version === 'v2', 60);
+    await expect.poll(() => copies().requests, { timeout: 5000 }).toBe(4);
+    // Two copies had a place, two were dropped (none waited for one).
+    expect(copies().errors).toBe(2);
+    expect(shadow.peak()).toBe(2);
+  });
+
   it('carries a request body and streams an answer of several chunks', async () => {
     state.apply('MeshService', 'ADDED', { metadata: meta('echo'), spec: { versions: [{ name: 'v1', endpoints: [fast] }] } });
     const posted = await send('echo.t', { method: 'POST', body: 'hello' });

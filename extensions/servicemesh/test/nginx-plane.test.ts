@@ -497,6 +497,36 @@ describe('the nginx data plane', () => {
     expect(Date.now() - started).toBeLessThan(1000);
   }, 30_000);
 
+  // Envoy's shadow goes through the mirror cluster and its breakers (as dataplane.test.ts): a copy
+  // beyond maxConnections is dropped, a 503 of the mirror's edge, its primary untouched.
+  it('keeps mirrored copies to the mirror version\'s maxConnections, dropping the rest without touching their primaries', async () => {
+    // v1 has places for all 4 primaries at once (2 at each endpoint): only the copies are limited.
+    const primary = await countingEndpoint(0);
+    const primary2 = await countingEndpoint(0);
+    const shadow = await countingEndpoint(500);
+    servers.push(primary.server, primary2.server, shadow.server);
+    svc('mirrored', [['v1', [primary.url, primary2.url]], ['v2', [shadow.url]]]);
+    rule('mirrored', 'mirrored', [{ destinations: [{ version: 'v1' }], mirror: { version: 'v2', percent: 100 } }]);
+    state.apply('CircuitBreaker', 'ADDED', { metadata: meta('mirrored'), spec: { service: 'mirrored', connectionPool: { maxConnections: 2 } } });
+    await plane.synced();
+    const answers = await Promise.all(Array.from({ length: 4 }, async () => {
+      const res = await request(`${url}/`, { headers: { host: 'mirrored.shop' } });
+      return [res.statusCode, res.headers['x-mesh-version'], await res.body.text()];
+    }));
+    expect(answers).toEqual(Array(4).fill([200, 'v1', 'ok']));
+    const copies = async () => (await plane.telemetry()).window((e) => e.service === 'mirrored' && e.version === 'v2', 600);
+    await expect.poll(async () => (await copies()).requests, { timeout: 5000 }).toBe(4);
+    // Two copies had a place, two were dropped (none waited for one).
+    expect((await copies()).errors).toBe(2);
+    expect(shadow.peak()).toBe(2);
+    // The places were given back: two copies of the next burst reach the endpoint again.
+    shadow.reset();
+    await Promise.all(Array.from({ length: 4 }, async () => (await request(`${url}/`, { headers: { host: 'mirrored.shop' } })).body.text()));
+    await expect.poll(async () => (await copies()).requests, { timeout: 5000 }).toBe(8);
+    expect((await copies()).errors).toBe(4);
+    expect(shadow.peak()).toBe(2);
+  }, 30_000);
+
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'eve' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
     await plane.synced();
