@@ -1,56 +1,94 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withChildren } from './cpu.js';
+import { instructionsPerRequest } from './instructions.js';
 import { rounds, type MeshTarget, type Target } from './mesh-bench.js';
+import { applyVariant } from './mesh-variant-files.js';
 import { nginxPrefixOf, startNginx } from './nginx.js';
 import { spawnServer } from './processes.js';
 
 // A/B of the nginx plane's Lua (or nginx.conf): plain nginx and one nginx plane per variant, in
-// interleaved rounds. A variant is a directory whose files replace the plane's (`*.lua` in its lua/
-// dir, others at its root, where `@DIR@` and `@PORT@` read as the plane's directory and port: an
-// nginx.conf from another build, as mesh-lua-variant.js writes both), taken by a HUP;
-// `base` is the plane as built. Usage:
+// interleaved rounds. A variant is a directory whose files replace the plane's (mesh-variant-files.ts:
+// an nginx.conf and mesh.lua from another build, as mesh-lua-variant.js writes both), taken by a
+// HUP; `base` is the plane as built. MESH_AB_INSTRUCTIONS=1: instead of req/s, the instructions
+// each nginx runs per request (instructions.ts: callgrind, one process each, c=1; the variant's
+// files written before its nginx starts, mesh-nginx-callgrind.ts), a figure the machine's other
+// work does not move, for requests of an unsampled trace and of a sampled one (a span logged),
+// counted over MESH_AB_SECONDS (default 3). Usage:
 //   node bench/dist/mesh-lua-ab.js base /tmp/variant-a /tmp/variant-b   (MESH_ROUNDS, default 8)
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 const variants = process.argv.slice(2);
 if (variants.length === 0) throw new Error('usage: mesh-lua-ab.js base <variant dir>...');
+const callgrind = !!process.env.MESH_AB_INSTRUCTIONS;
 const code = `require('node:http').createServer((q, s) => { s.writeHead(200, {'content-type': 'application/json'}); s.end('{"ok":true}'); }).listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });`;
 const up = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
 const stops: Array<() => Promise<void> | void> = [() => void up.kill()];
 try {
   const port = await new Promise<string>((r) => up.stdout!.once('data', (d: Buffer) => r(d.toString().trim())));
   const upstream = `http://127.0.0.1:${port}`;
-  const nginx = await startNginx(upstream, '/up');
+  const nginx = await startNginx(upstream, '/up', { callgrind });
   stops.unshift(() => nginx.stop());
   const targets: Target[] = [{ name: 'nginx', url: `${nginx.url}/up/healthz`, pids: () => [nginx.workerPid()!].filter(Boolean) }];
+  // Instructions: the plane runs nginx through this script (mesh-nginx-callgrind.ts).
+  let wrapper: string | undefined;
+  if (callgrind) {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-mesh-ab-'));
+    stops.push(() => rmSync(dir, { recursive: true, force: true }));
+    wrapper = join(dir, 'nginx');
+    writeFileSync(wrapper, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(here, 'mesh-nginx-callgrind.js'))} "$@"\n`);
+    chmodSync(wrapper, 0o755);
+  }
+  const counted: Array<{ name: string; pid: number; dir: string; url: string }> = [];
   for (const v of variants) {
-    const plane = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream, MESH_PLANE: 'nginx' }, '/healthz');
+    const env: Record<string, string> = { UPSTREAM: upstream, MESH_PLANE: 'nginx', ...(wrapper ? { MESH_NGINX: wrapper, MESH_AB_VARIANT: v } : {}) };
+    const plane = await spawnServer(join(here, 'mesh-dataplane-server.js'), env, '/healthz');
     stops.unshift(() => plane.stop());
-    const master = withChildren(plane.child.pid).slice(1).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('nginx'))!;
+    // The nginx master (or, under callgrind, the one nginx process, under mesh-nginx-callgrind's) under the plane's process.
+    const descendants = (pid: number): number[] => withChildren(pid).slice(1).flatMap((c) => [c, ...descendants(c)]);
+    const master = descendants(plane.child.pid!).find((p) => {
+      const words = readFileSync(`/proc/${p}/cmdline`, 'utf8').split(/[\0 ]/);
+      return words.includes('-p') && words.some((w) => w === 'nginx' || w.endsWith('/nginx'));
+    })!;
     const dir = nginxPrefixOf(master);
-    if (v !== 'base') {
-      for (const f of readdirSync(v)) {
-        if (f.endsWith('.lua')) copyFileSync(join(v, f), join(dir, 'lua', f));
-        else writeFileSync(join(dir, f), readFileSync(join(v, f), 'utf8').replaceAll('@DIR@', dir).replaceAll('@PORT@', new URL(plane.url).port));
-      }
+    if (v !== 'base' && !callgrind) {
+      applyVariant(v, dir, new URL(plane.url).port);
       process.kill(master, 'SIGHUP');
       await new Promise((r) => setTimeout(r, 1500));
     }
     const res = await fetch(`${plane.url}/healthz`, { headers: { host: 'bench.bench' } });
     if (res.status !== 200) throw new Error(`${v}: ${res.status} ${await res.text()} (${join(dir, 'error.log')})`);
     targets.push({ name: v as MeshTarget, url: `${plane.url}/healthz`, headers: { host: 'bench.bench' }, pids: () => [plane.child.pid!, ...withChildren(master)] });
+    counted.push({ name: v, pid: master, dir, url: `${plane.url}/healthz` });
   }
-  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
-  console.log(`load average ${load()}`);
-  for (const c of [1, 64]) {
-    const out = await rounds(targets, c, Number(process.env.MESH_ROUNDS ?? 8), 1);
-    for (const [k, m] of Object.entries(out)) console.log(`c=${c} ${k}: ${m!.rps} req/s, ${m!.toNginx}× nginx, ${m!.cpuUsPerRequest} µs CPU/req, p50 ${m!.p50} ms, p99 ${m!.p99} ms`);
+  if (callgrind) {
+    const seconds = Number(process.env.MESH_AB_SECONDS ?? 3);
+    const plain = await instructionsPerRequest(nginx.workerPid()!, nginxPrefixOf(nginx.workerPid()!), `${nginx.url}/up/healthz`, undefined, seconds, 'nginx');
+    console.log(`nginx: ${Math.round(plain)} instructions/request (user space)`);
+    // Requests that come with a trace, so that each is a span or none: a trace the plane starts is
+    // sampled at up to 100 a second, a share of the requests that would follow the rate callgrind
+    // lets through (a few hundred a second) and move the figure.
+    const kinds = { unsampled: '00', sampled: '01' };
+    for (const c of counted) {
+      for (const [kind, flags] of Object.entries(kinds)) {
+        const headers = { host: 'bench.bench', traceparent: `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-00f067aa0ba902b7-${flags}` };
+        const n = await instructionsPerRequest(c.pid, c.dir, c.url, headers, seconds, `${c.name}-${kind}`);
+        console.log(`${c.name}, ${kind} trace: ${Math.round(n)} instructions/request (nginx's user space), ${(n / plain).toFixed(3)}× plain nginx's, +${Math.round(n - plain)}`);
+      }
+    }
+  } else {
+    const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+    console.log(`load average ${load()}`);
+    for (const c of [1, 64]) {
+      const out = await rounds(targets, c, Number(process.env.MESH_ROUNDS ?? 8), 1);
+      for (const [k, m] of Object.entries(out)) console.log(`c=${c} ${k}: ${m!.rps} req/s, ${m!.toNginx}× nginx, ${m!.cpuUsPerRequest} µs CPU/req, p50 ${m!.p50} ms, p99 ${m!.p99} ms`);
+    }
+    console.log(`load average ${load()}`);
   }
-  console.log(`load average ${load()}`);
 } finally {
   for (const stop of stops) await stop();
 }
