@@ -24,13 +24,13 @@ export interface NginxOptions {
   workerProcesses?: number | 'auto';
 }
 
-/** The JSON line a request of a sampled trace is logged as. */
+/** The JSON line a request of a sampled trace is logged as (only those are). */
 export interface NginxLogLine {
   /** End of the request, seconds since the epoch with ms. */
   t: string; h: string; v: string; s: string; rt: string; ua: string; us: string; m: string; u: string;
-  tr?: string; sp?: string; pa: string; src: string; f?: string;
-  /** "1" when the trace is sampled (a span is recorded). */
-  sa?: string;
+  /** The traceparent sent on: the trace id and this hop's span id. */
+  tp: string;
+  pa: string; src: string; f?: string;
 }
 
 /** A string as a Lua literal: printable ASCII as is, every other byte as \ddd (so anything a rule holds can be written). */
@@ -213,7 +213,13 @@ http {
   init_by_lua_block { mesh = require "mesh" }
   init_worker_by_lua_block { mesh.init_worker() }
 
-  log_format mesh escape=json '{"t":"$msec","h":"$mesh_svc","v":"$mesh_version","s":"$status","rt":"$request_time","ua":"$upstream_addr","us":"$upstream_status","m":"$request_method","u":"$request_uri","tr":"$mesh_trace","sp":"$mesh_span","pa":"$mesh_parent","src":"$http_x_mesh_source","f":"$mesh_fault","sa":"$mesh_sampled"}';
+  # What the Lua module sets for a request. The names are short on purpose: nginx hashes a
+  # variable's name each time Lua sets or reads it (ngx.var), at a cost per character.
+  #   $mr  the request's reference: the key of what route() decided, in the worker's table
+  #   $mv  the version it was sent to (x-mesh-version)     $mt  the traceparent sent on
+  #   $ml  "1": its trace is sampled, its span logged       $mp  its parent span's id, if any
+  #   $mf  the fault injected (abort, delay)                $ms  a mirrored copy's X-Forwarded-Host
+  log_format mesh escape=json '{"t":"$msec","h":"$host","v":"$mv","s":"$status","rt":"$request_time","ua":"$upstream_addr","us":"$upstream_status","m":"$request_method","u":"$request_uri","tp":"$mt","pa":"$mp","src":"$http_x_mesh_source","f":"$mf"}';
 
   # Every version's endpoints: the peer is picked per try by the Lua module (ejected ones left out).
   upstream mesh_upstream {
@@ -236,14 +242,14 @@ http {
   proxy_set_header Connection "";
   proxy_set_header Host $host;
   proxy_set_header X-Forwarded-Host $host;
-  proxy_set_header traceparent $mesh_traceparent;
+  proxy_set_header traceparent $mt;
   proxy_set_header x-mesh-source "";
 
   server {
     listen ${o.host ?? '127.0.0.1'}:${o.port} default_server;
-    add_header x-mesh-version $mesh_version always;
-    add_header x-mesh-fault $mesh_fault always;
-    access_log ${o.logFile} mesh buffer=64k flush=100ms if=$mesh_log;
+    add_header x-mesh-version $mv always;
+    add_header x-mesh-fault $mf always;
+    access_log ${o.logFile} mesh buffer=64k flush=100ms if=$ml;
     log_by_lua_block { mesh.log() }
 
     uninitialized_variable_warn off;
@@ -258,17 +264,13 @@ ${named.join('\n')}
     # is declared by any \`set\`; none is then set for every request, and an unset one reads empty).
     location = /.mesh/variables {
       internal;
-      set $mesh_svc "";
-      set $mesh_version "";
-      set $mesh_ref "";
-      set $mesh_fault "";
-      set $mesh_log "";
-      set $mesh_sampled "";
-      set $mesh_trace "";
-      set $mesh_span "";
-      set $mesh_parent "";
-      set $mesh_traceparent "";
-      set $mesh_shadow "";
+      set $mr "";
+      set $mv "";
+      set $mt "";
+      set $ml "";
+      set $mp "";
+      set $mf "";
+      set $ms "";
     }
     location = /.mesh/mirror {
       internal;
@@ -277,8 +279,8 @@ ${named.join('\n')}
       # proxy_set_header here replaces the inherited ones: all of them again.
       proxy_set_header Connection "";
       proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-Host $mesh_shadow;
-      proxy_set_header traceparent $mesh_traceparent;
+      proxy_set_header X-Forwarded-Host $ms;
+      proxy_set_header traceparent $mt;
       proxy_set_header x-mesh-source "";
       proxy_next_upstream off;
       proxy_pass http://mesh_mirror$request_uri;

@@ -137,7 +137,7 @@ end
 
 local TRACEPARENT = "^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"
 
--- What route() decided, for balance() and log(): kept in this worker under a number in $mesh_ref
+-- What route() decided, for balance() and log(): kept in this worker under a number in $mr
 -- (one variable instead of several; ngx.ctx does not survive the jump to a retry location), until
 -- the request's log phase.
 local stash = {}
@@ -251,7 +251,7 @@ function M.route()
   ffi.copy(tp_out + 44, s.tag, 8)
   tp_out[54] = sampled and 49 or 48 -- "1" or "0"
   local traceparent = ffi.string(tp_out, 55)
-  var.mesh_traceparent = traceparent
+  var.mt = traceparent
   -- The caller: the service of the parent span, else x-mesh-source, else ingress.
   local p = parent and tags[sub(parent, 9, 16)]
   local source
@@ -287,19 +287,16 @@ function M.route()
   else
     v = s.default
   end
-  var.mesh_version = v
+  var.mv = v
   local st = { s = s, v = v, rt = rt, source = source }
   last_ref = last_ref + 1
   stash[last_ref] = st
-  var.mesh_ref = last_ref
+  var.mr = last_ref
   if sampled then
-    -- A JSON line for the backend: the span.
-    var.mesh_log = "1"
-    var.mesh_svc = host
-    var.mesh_trace = sub(traceparent, 4, 35)
-    var.mesh_span = sub(traceparent, 37, 52)
-    var.mesh_parent = parent or ""
-    var.mesh_sampled = sampled and "1" or "0"
+    -- A JSON line for the backend: the span (its service is $host, its trace and span ids are in
+    -- $mt; an unset variable is logged empty).
+    var.ml = "1"
+    if parent then var.mp = parent end
   end
 
   if s.maxRequests then
@@ -314,12 +311,12 @@ function M.route()
   if rt then
     local abort = rt.abort
     if abort and random() * 100 < abort[1] then
-      var.mesh_fault = "abort"
+      var.mf = "abort"
       return answer(abort[2], "fault injected\n")
     end
     local delay = rt.delay
     if delay and random() * 100 < delay[1] then
-      var.mesh_fault = "delay"
+      var.mf = "delay"
       ngx.sleep(delay[2] / 1000)
     end
     if rt.mirror then mirror = rt.mirror end
@@ -338,7 +335,7 @@ function M.route()
       st.dropped = mirror[1]
     else
       st.mirror = mirror[1]
-      var.mesh_shadow = s.service .. "-shadow." .. s.namespace
+      var.ms = s.service .. "-shadow." .. s.namespace
       variant = variant .. "_m"
     end
   end
@@ -376,7 +373,7 @@ local function pick(st, eps)
 end
 
 function M.balance()
-  local st = stash[tonumber(var.mesh_ref)]
+  local st = stash[tonumber(var.mr)]
   if not st then return ngx.exit(502) end
   local eps = st.s.versions[st.v]
   if not eps then return ngx.exit(502) end
@@ -416,7 +413,7 @@ function M.balance()
 end
 
 function M.balance_mirror()
-  local st = stash[tonumber(var.mesh_ref)]
+  local st = stash[tonumber(var.mr)]
   local eps = st and st.s.versions[st.mirror]
   if not eps then return ngx.exit(502) end
   local e = pick({ key = st.s.key .. st.mirror .. " mirror", s = st.s }, eps)
@@ -524,7 +521,7 @@ local function count(s, source, v, status, t, ms)
 end
 
 function M.log()
-  local ref = tonumber(var.mesh_ref)
+  local ref = tonumber(var.mr)
   if not ref then return end
   local st = stash[ref]
   if not st then return end

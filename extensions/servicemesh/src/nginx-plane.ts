@@ -345,6 +345,11 @@ export class NginxDataPlane implements DataPlaneView {
       this.unreadLines++;
       return;
     }
+    // Not a span of this build's log format (an nginx.conf of another build, as the benches run).
+    if (typeof line.tp !== 'string' || typeof line.h !== 'string') {
+      this.unreadLines++;
+      return;
+    }
     const dot = line.h.indexOf('.');
     const service = line.h.slice(0, dot);
     const namespace = line.h.slice(dot + 1);
@@ -357,13 +362,12 @@ export class NginxDataPlane implements DataPlaneView {
     const addrs = line.ua ? line.ua.split(/, | : /) : [];
     const codes = line.us ? line.us.split(/, | : /) : [];
     const urls = addrs.map((a) => this.addresses.get(a) ?? `http://${a}`);
-    if (line.sa !== '1') return;
     const events: string[] = [];
     if (line.f === 'abort') events.push('fault-abort');
     if (line.f === 'delay') events.push('fault-delay');
     codes.slice(0, -1).forEach((c) => events.push(c === '504' ? 'retry after per-try timeout' : c === '502' ? 'retry after connection failure' : `retry after ${c}`));
     this.spans.record({
-      traceId: line.tr!, spanId: line.sp!, ...(line.pa ? { parentSpanId: line.pa } : {}),
+      traceId: line.tp.slice(3, 35), spanId: line.tp.slice(36, 52), ...(line.pa ? { parentSpanId: line.pa } : {}),
       namespace, source, service, version, endpoint: urls[urls.length - 1] ?? '',
       method: line.m, path: line.u, status, startTime: end - ms, durationMs: ms, error: status === 0 || status >= 500,
       attempts: Math.max(1, codes.length), ...(events.length ? { events } : {}),

@@ -62,8 +62,8 @@ describe('the rules pushed to nginx and its configuration', () => {
     expect(text.indexOf('load_module /usr/lib/nginx/modules/ndk_http_module.so;')).toBeLessThan(text.indexOf('load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;'));
     expect(text).toContain('lua_package_path "/d/lua/?.lua;/usr/share/lua/5.1/?.lua;;";');
     expect(text).toContain('listen unix:/d/control/control.sock;');
-    expect(text).toContain('access_log /d/access.log mesh buffer=64k flush=100ms if=$mesh_log;');
-    expect(text).toContain('proxy_set_header traceparent $mesh_traceparent;');
+    expect(text).toContain('access_log /d/access.log mesh buffer=64k flush=100ms if=$ml;');
+    expect(text).toContain('proxy_set_header traceparent $mt;');
     expect(text).toContain('balancer_by_lua_block { mesh.balance() }\n    # Idle');
   });
 });
