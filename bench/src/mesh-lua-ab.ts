@@ -8,6 +8,7 @@ import { instructionsPerRequest } from './instructions.js';
 import { rounds, type MeshTarget, type Target } from './mesh-bench.js';
 import { applyVariant } from './mesh-variant-files.js';
 import { nginxPrefixOf, startNginx } from './nginx.js';
+import { median } from './round-robin.js';
 import { spawnServer } from './processes.js';
 
 // A/B of the nginx plane's Lua (or nginx.conf): plain nginx and one nginx plane per variant, in
@@ -17,7 +18,7 @@ import { spawnServer } from './processes.js';
 // each nginx runs per request (instructions.ts: callgrind, one process each, c=1; the variant's
 // files written before its nginx starts, mesh-nginx-callgrind.ts), a figure the machine's other
 // work does not move, for requests of an unsampled trace and of a sampled one (a span logged),
-// counted over MESH_AB_SECONDS (default 3). Usage:
+// counted over MESH_AB_SECONDS (default 3), in MESH_ROUNDS rounds (default 1). Usage:
 //   node bench/dist/mesh-lua-ab.js base /tmp/variant-a /tmp/variant-b   (MESH_ROUNDS, default 8)
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -71,14 +72,23 @@ try {
     console.log(`nginx: ${Math.round(plain)} instructions/request (user space)`);
     // Requests that come with a trace, so that each is a span or none: a trace the plane starts is
     // sampled at up to 100 a second, a share of the requests that would follow the rate callgrind
-    // lets through (a few hundred a second) and move the figure.
+    // lets through (a few hundred a second) and move the figure. The plane's once-a-second work
+    // (the backend reading its telemetry) is spread over however many requests a second ran, so
+    // the variants are counted in turn, MESH_ROUNDS times (default 1), and the medians compared.
     const kinds = { unsampled: '00', sampled: '01' };
-    for (const c of counted) {
-      for (const [kind, flags] of Object.entries(kinds)) {
-        const headers = { host: 'bench.bench', traceparent: `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-00f067aa0ba902b7-${flags}` };
-        const n = await instructionsPerRequest(c.pid, c.dir, c.url, headers, seconds, `${c.name}-${kind}`);
-        console.log(`${c.name}, ${kind} trace: ${Math.round(n)} instructions/request (nginx's user space), ${(n / plain).toFixed(3)}× plain nginx's, +${Math.round(n - plain)}`);
+    const figures = new Map<string, number[]>();
+    for (let r = 0; r < Number(process.env.MESH_ROUNDS ?? 1); r++) {
+      for (const c of counted) {
+        for (const [kind, flags] of Object.entries(kinds)) {
+          const headers = { host: 'bench.bench', traceparent: `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-00f067aa0ba902b7-${flags}` };
+          const key = `${c.name}, ${kind} trace`;
+          figures.set(key, [...(figures.get(key) ?? []), await instructionsPerRequest(c.pid, c.dir, c.url, headers, seconds, `${c.name}-${kind}`)]);
+        }
       }
+    }
+    for (const [key, ns] of figures) {
+      const n = median(ns);
+      console.log(`${key}: ${Math.round(n)} instructions/request (nginx's user space; median of ${ns.map(Math.round).join(', ')}), ${(n / plain).toFixed(3)}× plain nginx's, +${Math.round(n - plain)}`);
     }
   } else {
     const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0];

@@ -210,10 +210,11 @@ export class DataPlane {
     const maxConnections = this.share(limits?.maxConnections);
     const limited = maxConnections !== undefined || limits?.maxPendingRequests !== undefined;
     let pool: ReturnType<Endpoints['pool']> | undefined;
-    // The endpoints in turn (ejected ones left out) until one has a free place.
+    // The endpoints in turn (ejected ones left out) until one has a free place. Without
+    // maxConnections there is no limit to keep (as on the nginx plane): the copy takes its turn.
     for (let i = 0; i < urls.length && !pool; i++) {
       const p = this.endpoints.pool(this.endpoints.pick(cluster, urls)!, maxConnections, cluster, limited);
-      if (p.stats.size < (maxConnections ?? POOL_CONNECTIONS)) pool = p;
+      if (maxConnections === undefined || p.stats.size < maxConnections) pool = p;
     }
     if (!pool) {
       if (urls.length > 0) this.d.telemetry.record(edge, 503, 0);
