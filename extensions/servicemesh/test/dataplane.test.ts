@@ -169,7 +169,7 @@ describe('the data plane in the backend process', () => {
     // v1 has places for all 4 primaries at once (2 at each endpoint): only the copies are limited.
     const primary = await countingEndpoint(0);
     const primary2 = await countingEndpoint(0);
-    const shadow = await countingEndpoint(500);
+    const shadow = await countingEndpoint(1000);
     servers.push(primary.server, primary2.server, shadow.server);
     state.apply('MeshService', 'ADDED', { metadata: meta('mirrored'), spec: { versions: [{ name: 'v1', endpoints: [primary.url, primary2.url] }, { name: 'v2', endpoints: [shadow.url] }] } });
     state.apply('TrafficRule', 'ADDED', { metadata: meta('mirrored'), spec: { service: 'mirrored', routes: [{ destinations: [{ version: 'v1' }], mirror: { version: 'v2', percent: 100 } }] } });

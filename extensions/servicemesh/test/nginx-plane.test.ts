@@ -503,7 +503,7 @@ describe('the nginx data plane', () => {
     // v1 has places for all 4 primaries at once (2 at each endpoint): only the copies are limited.
     const primary = await countingEndpoint(0);
     const primary2 = await countingEndpoint(0);
-    const shadow = await countingEndpoint(500);
+    const shadow = await countingEndpoint(1000);
     servers.push(primary.server, primary2.server, shadow.server);
     svc('mirrored', [['v1', [primary.url, primary2.url]], ['v2', [shadow.url]]]);
     rule('mirrored', 'mirrored', [{ destinations: [{ version: 'v1' }], mirror: { version: 'v2', percent: 100 } }]);
