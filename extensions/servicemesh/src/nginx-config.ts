@@ -31,6 +31,8 @@ export interface NginxLogLine {
   /** The traceparent sent on: the trace id and this hop's span id. */
   tp: string;
   pa: string; src: string; f?: string;
+  /** A mirrored request's duration (ms) when its answer ended before its copy; its end is then t − rt + md. */
+  md?: string;
 }
 
 /** A string as a Lua literal: printable ASCII as is, every other byte as \ddd (so anything a rule holds can be written). */
@@ -184,7 +186,9 @@ export function nginxConfig(o: NginxOptions): string {
   const variants = retryVariants.flatMap((v) => [v, `${v}_m`]).filter((v) => v !== 'n');
   const named = variants.map((v) => {
     const base = v.replace(/_m$/, '');
-    return `    location @${v} {\n${v.endsWith('_m') ? '      mirror /.mesh/mirror;\n' : ''}      proxy_next_upstream ${nextUpstream(base)};\n      ${proxy}\n    }`;
+    // A mirrored request's places and time end with its answer, not with its copy (mesh.sent()).
+    const mirrored = v.endsWith('_m') ? '      mirror /.mesh/mirror;\n      body_filter_by_lua_block { mesh.sent() }\n' : '';
+    return `    location @${v} {\n${mirrored}      proxy_next_upstream ${nextUpstream(base)};\n      ${proxy}\n    }`;
   });
   return `# Written by the servicemesh extension when nginx starts; the rules are pushed to the running nginx.
 load_module ${o.modulesDir}/ndk_http_module.so;
@@ -219,7 +223,8 @@ http {
   #   $mv  the version it was sent to (x-mesh-version)     $mt  the traceparent sent on
   #   $ml  "1": its trace is sampled, its span logged       $mp  its parent span's id, if any
   #   $mf  the fault injected (abort, delay)                $ms  a mirrored copy's X-Forwarded-Host
-  log_format mesh escape=json '{"t":"$msec","h":"$host","v":"$mv","s":"$status","rt":"$request_time","ua":"$upstream_addr","us":"$upstream_status","m":"$request_method","u":"$request_uri","tp":"$mt","pa":"$mp","src":"$http_x_mesh_source","f":"$mf"}';
+  #   $md  a mirrored request's duration in ms, when its answer ended before its copy
+  log_format mesh escape=json '{"t":"$msec","h":"$host","v":"$mv","s":"$status","rt":"$request_time","ua":"$upstream_addr","us":"$upstream_status","m":"$request_method","u":"$request_uri","tp":"$mt","pa":"$mp","src":"$http_x_mesh_source","f":"$mf","md":"$md"}';
 
   # Every version's endpoints: the peer is picked per try by the Lua module (ejected ones left out).
   upstream mesh_upstream {
@@ -271,6 +276,7 @@ ${named.join('\n')}
       set $mp "";
       set $mf "";
       set $ms "";
+      set $md "";
     }
     location = /.mesh/mirror {
       internal;

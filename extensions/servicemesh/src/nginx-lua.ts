@@ -297,6 +297,7 @@ function M.route()
     -- $mt; an unset variable is logged empty).
     var.ml = "1"
     if parent then var.mp = parent end
+    st.sampled = true
   end
 
   if s.maxRequests then
@@ -520,6 +521,30 @@ local function count(s, source, v, status, t, ms)
   cur_sums[edge] = (cur_sums[edge] or 0) + ms
 end
 
+-- What a request holds given back: its maxRequests count, its maxConnections place.
+local function release(st)
+  if st.released then return end
+  st.released = true
+  local s = st.s
+  if st.counted then live:incr(s.rq, -1, 0) end
+  if st.conn then
+    live:incr(st.conn, -1, 0)
+    if st.last and s.maxConnections then live:incr(st.last[4], -1, 0) end
+  end
+end
+
+-- The body filter of a request with a mirrored copy (the mirror locations'): nginx runs a
+-- request's log phase only once its subrequests have ended, so a slow copy would hold its
+-- primary's places and count its time as the primary's. At the answer's end they are given back
+-- and its time is taken.
+function M.sent()
+  if not ngx.arg[2] then return end
+  local st = stash[tonumber(var.mr)]
+  if not st or st.sent then return end
+  st.sent = now()
+  release(st)
+end
+
 function M.log()
   local ref = tonumber(var.mr)
   if not ref then return end
@@ -528,23 +553,25 @@ function M.log()
   local s = st.s
   local v = st.v
   local t = now()
+  local ms = max(0, (t - ngx.req.start_time()) * 1000)
   if ngx.is_subrequest then
     v = st.mirror
     mirror_done(st)
   else
     stash[ref] = nil
-    if st.counted then live:incr(s.rq, -1, 0) end
-    if st.conn then
-      live:incr(st.conn, -1, 0)
-      if st.last and s.maxConnections then live:incr(st.last[4], -1, 0) end
-    end
+    release(st)
     if s.od then outcomes(st) end
     -- A copy that never ran (its primary ended first) gives its place back; one dropped for want
     -- of a place is a 503 of the mirror's edge, as the Node plane counts it.
     mirror_done(st)
     if st.dropped then count(s, st.source, st.dropped, 503, t, 0) end
+    if st.sent then
+      -- Its answer ended before its copy: its time is until then (for its span too).
+      ms = max(0, (st.sent - ngx.req.start_time()) * 1000)
+      if st.sampled then var.md = ms end
+    end
   end
-  count(s, st.source, v, ngx.status, t, max(0, (t - ngx.req.start_time()) * 1000))
+  count(s, st.source, v, ngx.status, t, ms)
 end
 
 -- Adds this worker's counts to the shared dict (kept 60 s: the backend reads every second).

@@ -353,8 +353,9 @@ export class NginxDataPlane implements DataPlaneView {
     const dot = line.h.indexOf('.');
     const service = line.h.slice(0, dot);
     const namespace = line.h.slice(dot + 1);
-    const ms = Math.round(Number(line.rt) * 1000);
-    const end = Math.round(Number(line.t) * 1000);
+    // The request's start: its end less its time (the copy's end, for a mirrored one).
+    const start = Math.round((Number(line.t) - Number(line.rt)) * 1000);
+    const ms = line.md ? Math.round(Number(line.md)) : Math.round(Number(line.rt) * 1000);
     const status = Number(line.s) || 0;
     const parent = line.pa ? this.d.state.serviceOfTag(tagOf(line.pa)) : undefined;
     const source = parent && parent.namespace === namespace ? parent.service : parent ? `${parent.service}.${parent.namespace}` : line.src || 'ingress';
@@ -369,7 +370,7 @@ export class NginxDataPlane implements DataPlaneView {
     this.spans.record({
       traceId: line.tp.slice(3, 35), spanId: line.tp.slice(36, 52), ...(line.pa ? { parentSpanId: line.pa } : {}),
       namespace, source, service, version, endpoint: urls[urls.length - 1] ?? '',
-      method: line.m, path: line.u, status, startTime: end - ms, durationMs: ms, error: status === 0 || status >= 500,
+      method: line.m, path: line.u, status, startTime: start, durationMs: ms, error: status === 0 || status >= 500,
       attempts: Math.max(1, codes.length), ...(events.length ? { events } : {}),
     });
   }

@@ -500,12 +500,12 @@ describe('the nginx data plane', () => {
   // Envoy's shadow goes through the mirror cluster and its breakers (as dataplane.test.ts): a copy
   // beyond maxConnections is dropped, a 503 of the mirror's edge, its primary untouched.
   it('keeps mirrored copies to the mirror version\'s maxConnections, dropping the rest without touching their primaries', async () => {
-    // v1 has places for all 4 primaries at once (2 at each endpoint): only the copies are limited.
+    // v1's primaries are limited too (2 at once of the 4): a primary's places are its own until its
+    // answer ends, however long its copy runs.
     const primary = await countingEndpoint(0);
-    const primary2 = await countingEndpoint(0);
     const shadow = await countingEndpoint(1000);
-    servers.push(primary.server, primary2.server, shadow.server);
-    svc('mirrored', [['v1', [primary.url, primary2.url]], ['v2', [shadow.url]]]);
+    servers.push(primary.server, shadow.server);
+    svc('mirrored', [['v1', [primary.url]], ['v2', [shadow.url]]]);
     rule('mirrored', 'mirrored', [{ destinations: [{ version: 'v1' }], mirror: { version: 'v2', percent: 100 } }]);
     state.apply('CircuitBreaker', 'ADDED', { metadata: meta('mirrored'), spec: { service: 'mirrored', connectionPool: { maxConnections: 2 } } });
     await plane.synced();
@@ -525,6 +525,10 @@ describe('the nginx data plane', () => {
     await expect.poll(async () => (await copies()).requests, { timeout: 5000 }).toBe(8);
     expect((await copies()).errors).toBe(4);
     expect(shadow.peak()).toBe(2);
+    // The primaries' time is their own: not their copies' second (telemetry and spans).
+    expect((await plane.telemetry()).window((e) => e.service === 'mirrored' && e.version === 'v1', 600).p99Ms).toBeLessThan(500);
+    const spans = await spansOf('mirrored', 8);
+    expect(spans.map((sp) => sp.durationMs).filter((ms) => ms >= 500)).toEqual([]);
   }, 30_000);
 
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
