@@ -221,7 +221,7 @@ export class DataPlane {
       return;
     }
     pool
-      .request({ path, method: method as Dispatcher.HttpMethod, headers: { ...headers, 'x-forwarded-host': `${routing.service}-shadow.${routing.namespace}` }, body, signal: AbortSignal.timeout(30_000) })
+      .request({ path, method: method as Dispatcher.HttpMethod, headers: { ...headers, host: `${headers.host}-shadow` }, body, signal: AbortSignal.timeout(30_000) })
       .then(async (r) => {
         await r.body.dump();
         this.d.telemetry.record(edge, r.statusCode, Date.now() - start);
@@ -317,7 +317,8 @@ class Exchange implements Dispatcher.DispatchHandler, Expiring {
       if (v !== undefined && !HOP.has(k)) headers[k] = v;
     }
     headers.traceparent = formatTraceparent(this.trace.traceId, this.spanId, this.trace.flags);
-    headers['x-forwarded-host'] = this.hostname;
+    // The Host as it came (lower-cased, without a port, as nginx's $host): Envoy keeps the authority.
+    headers.host = this.hostname;
     this.headers = headers;
     if (mirror) this.plane.mirror(this.routing, mirror, this.req.method ?? 'GET', this.path, headers, this.body, this.source);
     this.tries = 1 + (this.route?.retries?.attempts ?? 0);

@@ -222,7 +222,7 @@ http {
   #   $mr  the request's reference: the key of what route() decided, in the worker's table
   #   $mv  the version it was sent to (x-mesh-version)     $mt  the traceparent sent on
   #   $ml  "1": its trace is sampled, its span logged       $mp  its parent span's id, if any
-  #   $mf  the fault injected (abort, delay)                $ms  a mirrored copy's X-Forwarded-Host
+  #   $mf  the fault injected (abort, delay)                $ms  a mirrored copy's Host (<host>-shadow)
   #   $md  a mirrored request's duration in ms, when its answer ended before its copy
   log_format mesh escape=json '{"t":"$msec","h":"$host","v":"$mv","s":"$status","rt":"$request_time","ua":"$upstream_addr","us":"$upstream_status","m":"$request_method","u":"$request_uri","tp":"$mt","pa":"$mp","src":"$http_x_mesh_source","f":"$mf","md":"$md"}';
 
@@ -245,8 +245,8 @@ http {
   proxy_http_version 1.1;
   proxy_buffering off;
   proxy_set_header Connection "";
+  # The caller's Host goes on as it came (Envoy keeps the authority); the endpoint needs no more.
   proxy_set_header Host $host;
-  proxy_set_header X-Forwarded-Host $host;
   proxy_set_header traceparent $mt;
   proxy_set_header x-mesh-source "";
 
@@ -284,8 +284,7 @@ ${named.join('\n')}
       access_log off;
       # proxy_set_header here replaces the inherited ones: all of them again.
       proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-Host $ms;
+      proxy_set_header Host $ms;
       proxy_set_header traceparent $mt;
       proxy_set_header x-mesh-source "";
       proxy_next_upstream off;

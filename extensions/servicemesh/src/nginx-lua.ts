@@ -336,7 +336,8 @@ function M.route()
       st.dropped = mirror[1]
     else
       st.mirror = mirror[1]
-      var.ms = s.service .. "-shadow." .. s.namespace
+      -- Envoy's shadow: the copy's Host is the service's with "-shadow" appended.
+      var.ms = host .. "-shadow"
       variant = variant .. "_m"
     end
   end

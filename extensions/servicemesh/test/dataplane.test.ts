@@ -184,6 +184,20 @@ describe('the data plane in the backend process', () => {
     expect(telemetry.window((e) => e.service === 'mirrored' && e.version === 'v1', 60).p99Ms).toBeLessThan(500);
   });
 
+  it('sends the caller\'s Host on, and a mirrored copy with "-shadow" appended (as Envoy), no X-Forwarded-Host', async () => {
+    const seen: Array<[string, string | undefined, string | undefined]> = [];
+    const recorder = (name: string) => serve((req, res) => {
+      seen.push([name, req.headers.host, req.headers['x-forwarded-host'] as string | undefined]);
+      res.end('ok');
+    });
+    const [v1, v2] = [await recorder('v1'), await recorder('v2')];
+    state.apply('MeshService', 'ADDED', { metadata: meta('hosts'), spec: { versions: [{ name: 'v1', endpoints: [v1] }, { name: 'v2', endpoints: [v2] }] } });
+    state.apply('TrafficRule', 'ADDED', { metadata: meta('hosts'), spec: { service: 'hosts', routes: [{ destinations: [{ version: 'v1' }], mirror: { version: 'v2', percent: 100 } }] } });
+    expect((await send('Hosts.T:8080')).status).toBe(200);
+    await expect.poll(() => seen.length, { timeout: 5000 }).toBe(2);
+    expect(seen.sort()).toEqual([['v1', 'hosts.t', undefined], ['v2', 'hosts.t-shadow', undefined]]);
+  });
+
   it('carries a request body and streams an answer of several chunks', async () => {
     state.apply('MeshService', 'ADDED', { metadata: meta('echo'), spec: { versions: [{ name: 'v1', endpoints: [fast] }] } });
     const posted = await send('echo.t', { method: 'POST', body: 'hello' });

@@ -531,6 +531,26 @@ describe('the nginx data plane', () => {
     expect(spans.map((sp) => sp.durationMs).filter((ms) => ms >= 500)).toEqual([]);
   }, 30_000);
 
+  it('sends the caller\'s Host on, and a mirrored copy with "-shadow" appended (as Envoy), no X-Forwarded-Host', async () => {
+    const seen: Array<[string, string | undefined, string | undefined]> = [];
+    const recorder = async (name: string) => {
+      const s = createServer((req, res) => {
+        seen.push([name, req.headers.host, req.headers['x-forwarded-host'] as string | undefined]);
+        res.end('ok');
+      });
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      servers.push(s);
+      return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    };
+    svc('hosts', [['v1', [await recorder('v1')]], ['v2', [await recorder('v2')]]]);
+    rule('hosts', 'hosts', [{ destinations: [{ version: 'v1' }], mirror: { version: 'v2', percent: 100 } }]);
+    await plane.synced();
+    const res = await request(`${url}/`, { headers: { host: 'Hosts.Shop:8080' } });
+    expect([res.statusCode, await res.body.text()]).toEqual([200, 'ok']);
+    await expect.poll(() => seen.length, { timeout: 5000 }).toBe(2);
+    expect(seen.sort()).toEqual([['v1', 'hosts.shop', undefined], ['v2', 'hosts.shop-shadow', undefined]]);
+  });
+
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'eve' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
     await plane.synced();
