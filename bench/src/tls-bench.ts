@@ -7,21 +7,34 @@ import { coreMain, spawnServer } from './processes.js';
 import { generateServingCerts } from '../../core/dist/http/serving-cert-generation.js';
 import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-control-plane.mjs';
 import { crd, password, widget, widgets } from './widget-fixture.js';
+import type { LoadResult } from './load.js';
+import { medianRatio, roundRobin, type RoundRobinMeasured } from './round-robin.js';
 import { passwordToken, platformModulesStaged } from './core-session.js';
 
 // The embedded core (its own process, SQLite) against a kube-apiserver 1.20 + etcd on the same
 // machine, both over HTTPS, same client (undici, one keep-alive TLS pool per target) in this
-// process: creates of a CRD object and GETs of one, at c=1 and c=32. Each figure is measured
-// after a warm-up, core then kube-apiserver, with the load average at that moment: on a shared
-// machine, the ratio within one run is the figure to read.
+// process: creates of a CRD object and GETs of one, at c=1 and c=32. Each is warmed up, then
+// both servers take turns for 1-s rounds (round-robin.ts): this machine's speed drifts by a
+// factor of two within minutes, and one measurement each, one after the other, gave the same
+// builds 2.1× and 3.7× an hour apart. req/s and latencies are the medians of the rounds, the
+// ratio the median of the rounds' ratios.
 
 export interface TlsRow {
   name: string;
   connections: number;
   core: Measure;
   kube: Measure;
-  /** 1-minute load average when the core's figure was taken, and when the kube-apiserver's was. */
+  /** core / kube-apiserver req/s: the median of the rounds' ratios. */
+  ratio: number;
+  rounds: number;
+  /** 1-minute load average before and after this row's rounds. */
   load: [number, number];
+}
+
+/** A closed loop's figures as a round of round-robin.ts takes them. */
+async function round(concurrency: number, seconds: number, one: (i: number) => Promise<boolean>): Promise<LoadResult> {
+  const m = await closedLoop(concurrency, seconds, one);
+  return { rps: m.rps, p50: m.p50, p90: m.p99, p99: m.p99, errors: m.errors, non2xx: 0, requests: m.rps * seconds };
 }
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
@@ -74,14 +87,15 @@ export async function tlsVersusKubeApiserver(seconds: number): Promise<TlsRow[] 
         ['create a Widget', (t: ApiTarget, r: number) => (i: number) => call(t, 'POST', widgets, widget(`w-${r}-${i}`))],
         ['get a Widget', (t: ApiTarget) => () => call(t, 'GET', `${widgets}/fixed`)],
       ] as const) {
-        const measure = async (t: ApiTarget) => {
-          await closedLoop(connections, Math.max(1, seconds / 3), op(t, run++));
-          const load = loadavg()[0]!;
-          return { m: await closedLoop(connections, seconds, op(t, run++)), load };
-        };
-        const c = await measure(targets.core);
-        const k = await measure(targets.kube);
-        rows.push({ name, connections, core: c.m, kube: k.m, load: [c.load, k.load] });
+        for (const t of [targets.core, targets.kube]) await closedLoop(connections, Math.max(1, seconds / 3), op(t, run++));
+        const load = loadavg()[0]!;
+        const rounds = Math.max(4, Math.round(seconds * 2));
+        const m = await roundRobin([
+          { name: 'core', run: (s) => round(connections, s, op(targets.core, run++)) },
+          { name: 'kube', run: (s) => round(connections, s, op(targets.kube, run++)) },
+        ], rounds);
+        const figures = (r: RoundRobinMeasured): Measure => ({ rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors });
+        rows.push({ name, connections, core: figures(m.core!), kube: figures(m.kube!), ratio: medianRatio(m.core!, m.kube!), rounds, load: [load, loadavg()[0]!] });
       }
     }
     return rows;
@@ -95,11 +109,13 @@ export async function tlsVersusKubeApiserver(seconds: number): Promise<TlsRow[] 
 
 export function tlsTable(rows: TlsRow[]): string[] {
   return [
-    '| call | c | core req/s | p50 ms | p99 ms | kube-apiserver req/s | p50 ms | p99 ms | core / kube-apiserver | load avg (core, kube) |',
+    `Both servers in turn, ${rows[0]?.rounds ?? '?'} one-second rounds each per row: req/s and latencies are the medians of the rounds, the ratio the median of the rounds' ratios.`,
+    '',
+    '| call | c | core req/s | p50 ms | p99 ms | kube-apiserver req/s | p50 ms | p99 ms | core / kube-apiserver | load avg (before, after) |',
     '|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const errs = r.core.errors + r.kube.errors;
-      return `| ${r.name} | ${r.connections} | ${r.core.rps} | ${r.core.p50} | ${r.core.p99} | ${r.kube.rps} | ${r.kube.p50} | ${r.kube.p99} | ${(r.core.rps / r.kube.rps).toFixed(2)}×${errs ? ` (${errs} errors)` : ''} | ${r.load[0].toFixed(1)}, ${r.load[1].toFixed(1)} |`;
+      return `| ${r.name} | ${r.connections} | ${r.core.rps} | ${r.core.p50} | ${r.core.p99} | ${r.kube.rps} | ${r.kube.p50} | ${r.kube.p99} | ${r.ratio.toFixed(2)}×${errs ? ` (${errs} errors)` : ''} | ${r.load[0].toFixed(1)}, ${r.load[1].toFixed(1)} |`;
     }),
   ];
 }
