@@ -31,20 +31,20 @@ export interface GatewayFigures {
 
 /**
  * The backend's side of the edge's rows, a Markdown table: its CPU per request behind plain nginx,
- * nginx + fwd and the edge, how busy it was behind the edge (share of one core), and the
- * "ceiling": behind nginx's µs ÷ behind the edge's. A backend at ~100 % of its one core caps
- * everything in front of it, and a proxy that must send it more headers cannot then exceed that
- * share of plain nginx's req/s, even costing nothing itself.
+ * nginx + fwd and the edge, and how busy it was (share of one core). A backend near 100 % of its
+ * one core caps everything in front of it; what a proxy makes it parse then costs req/s. (Its
+ * µs/req also falls as its req/s rises, more requests per wake-up: `header-cost.js` measures the
+ * headers alone, straight to the backend at one concurrency.)
  */
 export function backendTable(rows: GatewayFigures['rows']): string[] {
   const out = [
-    '| c | backend µs/req behind nginx | behind nginx + fwd | behind the edge | backend busy behind the edge (of one core) | ceiling: nginx\'s µs ÷ the edge\'s | edge / nginx measured |',
-    '|---|---|---|---|---|---|---|',
+    '| c | backend µs/req behind nginx | busy | behind nginx + fwd | busy | behind the edge | busy | edge / nginx |',
+    '|---|---|---|---|---|---|---|---|',
   ];
+  const busy = (m: Measured) => (m.backendCpuUsPerRequest === undefined ? '' : `${Math.round((m.rps * m.backendCpuUsPerRequest) / 10_000)} %`);
   for (const r of rows) {
-    const [n, f, e] = [r.nginx, r.nginxFwd, r.edge].map((m) => m?.backendCpuUsPerRequest);
-    if (n === undefined || e === undefined || !r.edge) continue;
-    out.push(`| ${r.connections} | ${n} | ${f ?? ''} | ${e} | ${Math.round((r.edge.rps * e) / 10_000)} % | ${(n / e).toFixed(2)}× | ${r.ratios.edge!.toFixed(2)}× |`);
+    if (!r.edge || r.edge.backendCpuUsPerRequest === undefined) continue;
+    out.push(`| ${r.connections} | ${r.nginx.backendCpuUsPerRequest ?? ''} | ${busy(r.nginx)} | ${r.nginxFwd.backendCpuUsPerRequest ?? ''} | ${busy(r.nginxFwd)} | ${r.edge.backendCpuUsPerRequest} | ${busy(r.edge)} | ${r.ratios.edge!.toFixed(2)}× |`);
   }
   return out;
 }

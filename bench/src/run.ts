@@ -298,8 +298,8 @@ async function main() {
     out(`| ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${r.nginx.rps} | ${r.nginx.p50} | ${r.nginx.cpuUsPerRequest ?? ''} | ${r.nginxFwd.rps} | ${r.nginxFwd.cpuUsPerRequest ?? ''} | ${e.rps} | ${e.p50} | ${e.p99} | ${e.cpuUsPerRequest ?? ''} | ${r.gateway.rps} | ${r.ratios.edge!.toFixed(2)}× | ${r.ratios.fwd.edge!.toFixed(2)}× | ${r.ratios.gateway.toFixed(2)}× | ${(e.p50 - r.direct.p50).toFixed(3)} ms |`);
   }
   out();
-  out('What hello-world\'s backend (one Node process) spent per request behind each: the identity and X-Forwarded-* headers the edge must send cost');
-  out('it ~1 µs each to parse. Where it is busy all the time (c=64), the ceiling is the most the edge can reach of plain nginx\'s req/s.');
+  out('What hello-world\'s backend (one Node process) spent per request behind each, and how busy it was (of one core): the identity and');
+  out('X-Forwarded-* headers the edge must send cost it ~1 µs each to parse (`node bench/dist/header-cost.js`), and near 100 % it caps every proxy.');
   out();
   for (const line of backendTable(edgeFigures.rows)) out(line);
   out();
