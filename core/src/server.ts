@@ -245,7 +245,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   let url = '';
   const issuer = () => opts.issuer ?? url;
   const keys = new SigningKeys(store);
-  // A first start makes an RSA key in the thread pool while the rest is built; nothing signs or
+  // A first start makes its keys (P-256, Ed25519) while the rest is built; nothing signs or
   // verifies a token before the core listens.
   const keysLoaded = keys.load();
   keysLoaded.catch(() => undefined);

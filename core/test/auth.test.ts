@@ -204,17 +204,18 @@ describe('authentication and authorization', () => {
       const doc = (await (await fetch(`${t.url}/.well-known/openid-configuration`)).json()) as { jwks_uri: string; issuer: string };
       const jwks = (await (await fetch(doc.jwks_uri)).json()) as { keys: Array<Record<string, unknown>> };
       expect(jwks.keys.length).toBeGreaterThan(0);
-      // RSA keys for access tokens; an Ed25519 key for the identities forwarded to extensions.
-      expect(jwks.keys.filter((k) => k.alg === 'RS256').every((k) => k.kty === 'RSA')).toBe(true);
+      // A P-256 key for access tokens; an Ed25519 key for the identities forwarded to extensions.
+      expect(jwks.keys.filter((k) => k.alg === 'ES256')).toEqual([expect.objectContaining({ kty: 'EC', crv: 'P-256', use: 'sig' })]);
       expect(jwks.keys.filter((k) => k.alg === 'EdDSA')).toEqual([expect.objectContaining({ kty: 'OKP', crv: 'Ed25519', use: 'sig' })]);
-      expect(jwks.keys.every((k) => k.alg === 'RS256' || k.alg === 'EdDSA')).toBe(true);
+      expect(jwks.keys).toHaveLength(2);
       for (const k of jwks.keys) {
         expect(k).not.toHaveProperty('d'); // no private parts
         expect(k).not.toHaveProperty('p');
       }
       const JWKS = createRemoteJWKSet(new URL(doc.jwks_uri));
       const { payload, protectedHeader } = await jwtVerify(t.token, JWKS, { issuer: doc.issuer, audience: 'mortise-console' });
-      expect(protectedHeader.alg).toBe('RS256');
+      expect(protectedHeader.alg).toBe('ES256');
+      expect(t.token.length).toBeLessThan(500);
       expect(jwks.keys.map((k) => k.kid)).toContain(protectedHeader.kid);
       expect(payload.sub).toBe('admin');
       expect(payload.exp! - payload.iat!).toBeGreaterThan(0);
@@ -249,23 +250,26 @@ describe('authentication and authorization', () => {
     });
 
     it('a token signed by some other key is 401, even with our kid', async () => {
-      const { privateKey } = await generateKeyPair('RS256');
       const kid = decodeProtectedHeader(t.token).kid!;
       const claims = { sub: 'admin', token_use: 'access' };
-      const sign = (k: string | undefined) => {
-        const jwt = new SignJWT(claims).setIssuer(t.url).setAudience('mortise-console').setIssuedAt().setExpirationTime('1h');
-        return jwt.setProtectedHeader({ alg: 'RS256', ...(k ? { kid: k } : {}) }).sign(privateKey);
-      };
-      await expect401(await as(await sign(kid), workspaces));
-      await expect401(await as(await sign(undefined), workspaces));
-      await expect401(await as(await sign('unknown-kid'), workspaces));
+      // Our algorithm (ES256) and the one access tokens had before (RS256), each with a key of its own.
+      for (const alg of ['ES256', 'RS256']) {
+        const { privateKey } = await generateKeyPair(alg);
+        const sign = (k: string | undefined) => {
+          const jwt = new SignJWT(claims).setIssuer(t.url).setAudience('mortise-console').setIssuedAt().setExpirationTime('1h');
+          return jwt.setProtectedHeader({ alg, ...(k ? { kid: k } : {}) }).sign(privateKey);
+        };
+        await expect401(await as(await sign(kid), workspaces));
+        await expect401(await as(await sign(undefined), workspaces));
+        await expect401(await as(await sign('unknown-kid'), workspaces));
+      }
       // alg "none": an unsigned token.
       const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify({ ...claims, iss: t.url, aud: 'mortise-console', exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')}.`;
       await expect401(await as(none, workspaces));
       // HS256 keyed with our public key (algorithm confusion).
-      const jwks = (await (await fetch(`${t.url}/oauth/keys`)).json()) as { keys: Array<{ n?: string; kid: string }> };
+      const jwks = (await (await fetch(`${t.url}/oauth/keys`)).json()) as { keys: Array<{ x?: string; kid: string }> };
       const hs = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid }).setIssuer(t.url).setAudience('mortise-console').setExpirationTime('1h')
-        .sign(new TextEncoder().encode(jwks.keys.find((k) => k.kid === kid)!.n!));
+        .sign(new TextEncoder().encode(jwks.keys.find((k) => k.kid === kid)!.x!));
       await expect401(await as(hs, workspaces));
     });
 

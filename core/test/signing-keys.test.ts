@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK, generateKeyPair } from 'jose';
+import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signingKeysRef } from '../src/auth/internal-kinds.js';
 import { SigningKeys } from '../src/auth/signing-keys.js';
+import { TokenService } from '../src/auth/token-service.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 
 describe('signing keys', () => {
@@ -26,7 +27,7 @@ describe('signing keys', () => {
     expect(check()).toBe(true);
   };
 
-  it('keeps an RSA key stored before keys had an algorithm, and adds the Ed25519 key of forwarded identities', async () => {
+  it('keeps an RSA key stored before keys had an algorithm (its access tokens stay valid), and adds the keys of access tokens (P-256) and forwarded identities (Ed25519)', async () => {
     const s = store();
     const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
     const kid = 'stored-before';
@@ -38,13 +39,25 @@ describe('signing keys', () => {
     await keys.load();
     cleanups.unshift(() => keys.stop());
     expect(keys.current('RS256').kid).toBe(kid);
+    expect(keys.current('ES256')).toMatchObject({ alg: 'ES256', publicJwk: { kty: 'EC', crv: 'P-256', alg: 'ES256' } });
     expect(keys.current('EdDSA')).toMatchObject({ alg: 'EdDSA', publicJwk: { kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' } });
-    expect(keys.jwks().keys.map((k) => k.kid)).toEqual([kid, keys.current('EdDSA').kid]);
+    const published = keys.jwks().keys.map((k) => k.kid);
+    expect(published[0]).toBe(kid);
+    expect(published.slice(1).sort()).toEqual([keys.current('ES256').kid, keys.current('EdDSA').kid].sort());
+    // An access token the RSA key signed before the upgrade is still accepted; new ones are ES256.
+    const tokens = new TokenService(keys, s, { issuer: () => 'https://core.example', clients: ['mortise-console'] });
+    const before = await new SignJWT({ sub: 'alice', token_use: 'access' }).setProtectedHeader({ alg: 'RS256', kid }).setIssuer('https://core.example').setAudience('mortise-console').setIssuedAt().setExpirationTime('1h').sign(privateKey);
+    expect((await tokens.verifyAccessToken(before)).sub).toBe('alice');
+    const now = await tokens.sign({ sub: 'bob', token_use: 'access' }, 'mortise-console', 60);
+    expect(decodeProtectedHeader(now)).toMatchObject({ alg: 'ES256', kid: keys.current('ES256').kid });
+    expect((await tokens.verifyAccessToken(now)).sub).toBe('bob');
+    // A forwarded identity, signed by a key the core publishes, is still no access token.
+    await expect(tokens.verifyAccessToken(await tokens.signForwarded({ sub: 'bob', token_use: 'access' }, 'mortise-console', 60))).rejects.toThrow();
     // A restart makes no more keys.
     const again = new SigningKeys(s);
     await again.load();
     again.stop();
-    expect((await s.list(signingKeysRef)).items).toHaveLength(2);
+    expect((await s.list(signingKeysRef)).items).toHaveLength(3);
   });
 
   it('two replicas starting together on an empty store end with the same keys, and sign with the same ones', async () => {
@@ -54,11 +67,11 @@ describe('signing keys', () => {
     await Promise.all([a.load(), b.load()]);
     cleanups.unshift(() => a.stop(), () => b.stop());
     const stored = (await s.list(signingKeysRef)).items.length;
-    expect(stored).toBeGreaterThanOrEqual(2);
+    expect(stored).toBeGreaterThanOrEqual(2); // one per algorithm, two when both made them
     // Each publishes (and so verifies with) every stored key, the other's included.
     await until(() => a.jwks().keys.length === stored && b.jwks().keys.length === stored);
     expect(a.jwks()).toEqual(b.jwks());
-    for (const alg of ['RS256', 'EdDSA'] as const) expect(a.current(alg).kid).toBe(b.current(alg).kid);
+    for (const alg of ['ES256', 'EdDSA'] as const) expect(a.current(alg).kid).toBe(b.current(alg).kid);
     // A key one of them makes later reaches the other.
     const rotated = await a.rotate('EdDSA');
     await until(() => b.current('EdDSA').kid === rotated.kid);

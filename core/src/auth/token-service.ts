@@ -4,7 +4,7 @@ import type { ResourceStore } from '../store/resource-store.js';
 import { StoreError } from '../store/resource-store.js';
 import { refreshTokensRef } from './internal-kinds.js';
 import type { RevokedSessions } from './revoked-sessions.js';
-import { forwardedAlgorithm, signingAlgorithm, type SigningKey, type SigningKeys } from './signing-keys.js';
+import { forwardedAlgorithm, legacyAlgorithm, signingAlgorithm, type SigningKey, type SigningKeys } from './signing-keys.js';
 
 export interface TokenServiceOptions {
   issuer: () => string;
@@ -76,7 +76,7 @@ export class TokenService {
     return { access_token: access, token_type: 'Bearer', expires_in: this.accessTtl, refresh_token: refresh };
   }
 
-  /** Signs an access token (RS256, the current key). */
+  /** Signs an access token (ES256, the current key). */
   async sign(claims: Record<string, unknown>, audience: string, ttlSeconds: number): Promise<string> {
     const key = this.keys.current(signingAlgorithm);
     return this.jwt(claims, audience, ttlSeconds, key).setJti(randomUUID()).sign(key.privateKey);
@@ -102,7 +102,7 @@ export class TokenService {
   }
 
   async verifyAccessToken(token: string): Promise<AccessClaims> {
-    // Verifying an RS256 signature costs more than serving a small GET: remember good tokens
+    // Verifying an ES256 signature (~0.1 ms) costs more than serving a small GET: remember good tokens
     // until they expire (bounded; signature checks still happen for every new token).
     let claims = this.verified.get(token);
     if (!claims || (claims.exp ?? 0) * 1000 <= Date.now()) {
@@ -132,7 +132,9 @@ export class TokenService {
       const { payload } = await jwtVerify(token, this.jwks(), {
         issuer: this.opts.issuer(),
         audience: this.opts.clients,
-        algorithms: [signingAlgorithm],
+        // RS256: the tokens signed before access tokens were ES256, valid until they expire.
+        // Never EdDSA: a forwarded identity is not an access token.
+        algorithms: [signingAlgorithm, legacyAlgorithm],
       });
       if (typeof payload.sub !== 'string' || payload.token_use !== 'access') throw new TokenError('invalid_token', 'the token is not an access token');
       return payload as AccessClaims;
