@@ -88,15 +88,16 @@ describe('createExtensionBackend', () => {
 
   it('refuses a token signed with another key, even one claiming the core\'s key id', async () => {
     const real = await forwarded();
-    const { kid } = decodeProtectedHeader(real);
-    const { privateKey } = await generateKeyPair('RS256');
+    // The core's algorithm (EdDSA) and key id, another key.
+    const { kid, alg } = decodeProtectedHeader(real);
+    const { privateKey } = await generateKeyPair(alg!);
     const forged = await new SignJWT({ sub: 'admin', groups: ['system:authenticated'], token_use: 'forwarded' })
-      .setProtectedHeader({ alg: 'RS256', kid: kid! }).setIssuer(t.url).setAudience('sdk-demo').setIssuedAt().setExpirationTime('60s').sign(privateKey);
+      .setProtectedHeader({ alg: alg!, kid: kid! }).setIssuer(t.url).setAudience('sdk-demo').setIssuedAt().setExpirationTime('60s').sign(privateKey);
     const res = await get('/me', { 'X-Mortise-Identity': forged });
     expect(res.status).toBe(401);
     expect(((await res.json()) as { message: string }).message).toBe('the identity token has an invalid signature');
     const unknownKey = await new SignJWT({ sub: 'admin', token_use: 'forwarded' })
-      .setProtectedHeader({ alg: 'RS256', kid: 'not-a-core-key' }).setIssuer(t.url).setAudience('sdk-demo').setIssuedAt().setExpirationTime('60s').sign(privateKey);
+      .setProtectedHeader({ alg: alg!, kid: 'not-a-core-key' }).setIssuer(t.url).setAudience('sdk-demo').setIssuedAt().setExpirationTime('60s').sign(privateKey);
     expect((await get('/me', { 'X-Mortise-Identity': unknownKey })).status).toBe(401);
   });
 
