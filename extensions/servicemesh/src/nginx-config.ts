@@ -219,7 +219,7 @@ http {
 
   # What the Lua module sets for a request. The names are short on purpose: nginx hashes a
   # variable's name each time Lua sets or reads it (ngx.var), at a cost per character.
-  #   $mr  the request's reference: the key of what route() decided, in the worker's table
+  #   $mr  a mirrored request's number: its copy's key to what route() decided, in the worker's table
   #   $mv  the version it was sent to (x-mesh-version)     $mt  the traceparent sent on
   #   $ml  "1": its trace is sampled, its span logged       $mp  its parent span's id, if any
   #   $mf  the fault injected (abort, delay)                $ms  a mirrored copy's Host (<host>-shadow)

@@ -23,7 +23,7 @@ local balancer = require "ngx.balancer"
 local re_find = ngx.re.find
 local random = math.random
 local now = ngx.now
-local sub, find, gmatch = string.sub, string.find, string.gmatch
+local sub, find, gmatch, byte = string.sub, string.find, string.gmatch, string.byte
 local floor, log, min, max, ceil = math.floor, math.log, math.min, math.max, math.ceil
 
 local ffi = require "ffi"
@@ -31,8 +31,14 @@ ffi.cdef [[
 int kill(int pid, int sig);
 int getpid(void);
 int getppid(void);
+int memcmp(const void *a, const void *b, size_t n);
+void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
 ]]
 local C = ffi.C
+local base = require "resty.core.base"
+require "resty.core.request" -- declares ngx_http_lua_ffi_req_get_headers and its element type
+local get_request, get_string_buf = base.get_request, base.get_string_buf
+local ffi_str, ffi_cast = ffi.string, ffi.cast
 -- This module is loaded by init_by_lua, in the master (before it forks its workers), whose parent
 -- is the backend that started it.
 local master_pid = C.getpid()
@@ -46,7 +52,22 @@ local cursor = {}
 local samples = 100
 local tokens, refilled = 0, 0
 
+-- The rules' version, also in a page the master maps before it forks its workers (shared with
+-- them, and with nobody else): a request reads it in a few instructions where the shared dict's
+-- get locks, hashes and moves the key in its LRU queue (~300 instructions). put_rules writes the
+-- dict's version there after the rules; a worker that sees another value than it saw last reads
+-- the dict. Without the page (mmap failed), the dict on every request, as before.
+local MAP_FAILED = ffi.cast("void *", -1)
+local page = C.mmap(nil, 4096, 3, 0x21, -1, 0) -- PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS
+local generation = page ~= MAP_FAILED and ffi.cast("volatile uint32_t *", page) or nil
+local seen = -1
+
 local function load_rules()
+  if generation then
+    local g = generation[0]
+    if g == seen then return end
+    seen = g
+  end
   local v = rules:get("version")
   if v == version then return end
   version = v
@@ -137,11 +158,45 @@ end
 
 local TRACEPARENT = "^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"
 
--- What route() decided, for balance() and log(): kept in this worker under a number in $mr
--- (one variable instead of several; ngx.ctx does not survive the jump to a retry location), until
--- the request's log phase.
+-- What route() decided, for balance(), sent() and log(): kept in this worker under the request's
+-- address until its log phase (ngx.ctx does not survive the jump to a retry location; an nginx
+-- variable would be set and read by name, ~1,000 instructions a request). The address of a request
+-- that has ended is reused by a later one: the entry also holds its start (st.t0), and log() takes
+-- only its own. A mirrored copy is a subrequest of its own address: it finds its primary's entry
+-- by a number in $mr (set only for a mirrored request), in mirrors.
 local stash = {}
+local mirrors = {}
 local last_ref = 0
+local intptr = ffi.typeof("intptr_t")
+local function request_key()
+  return tonumber(ffi_cast(intptr, get_request()))
+end
+
+-- The traceparent and x-mesh-source headers, read where nginx keeps them (names lower-cased,
+-- values in place; the first of each, as $http_traceparent is in nginx 1.22): reading them as
+-- nginx variables hashed each name and scanned the headers once per name. Only the two values are
+-- made Lua strings. Past 100 headers, the variables (nginx's answer whatever their number).
+local elt_ptr = ffi.typeof("ngx_http_lua_ffi_table_elt_t*")
+local elt_size = ffi.sizeof("ngx_http_lua_ffi_table_elt_t")
+local truncated = ffi.new("int[1]")
+local function trace_headers(r)
+  local n = C.ngx_http_lua_ffi_req_get_headers_count(r, 100, truncated)
+  if n <= 0 then return nil, nil end
+  if truncated[0] ~= 0 then return var.http_traceparent, var.http_x_mesh_source end
+  local buf = ffi_cast(elt_ptr, get_string_buf(n * elt_size))
+  if C.ngx_http_lua_ffi_req_get_headers(r, buf, n, 0) ~= 0 then return var.http_traceparent, var.http_x_mesh_source end
+  local tp, source
+  for i = 0, n - 1 do
+    local h = buf[i]
+    local len = h.key.len
+    if len == 11 then
+      if not tp and C.memcmp(h.key.data, "traceparent", 11) == 0 then tp = ffi_str(h.value.data, h.value.len) end
+    elseif len == 13 then
+      if not source and C.memcmp(h.key.data, "x-mesh-source", 13) == 0 then source = ffi_str(h.value.data, h.value.len) end
+    end
+  end
+  return tp, source
+end
 
 
 -- CircuitBreaker maxConnections: at most that many requests at once to each endpoint (one
@@ -237,12 +292,15 @@ function M.route()
   end
 
   -- W3C trace context: the caller's trace continued (its sampled flag respected), or a new one.
-  local tp = var.http_traceparent
-  local parent, sampled
+  local r = get_request()
+  local tp, source = trace_headers(r)
+  local continued, sampled = false, false
   if tp and #tp == 55 and re_find(tp, TRACEPARENT, "jo") then
-    ffi.copy(tp_out + 3, ffi.cast("const char *", tp) + 3, 32)
-    parent = sub(tp, 37, 52)
-    sampled = tonumber(sub(tp, 54, 55), 16) % 2 == 1
+    ffi.copy(tp_out + 3, ffi_cast("const char *", tp) + 3, 32)
+    continued = true
+    -- The flags' low bit is the last hex digit's: odd for "1" "3" … "9", and for "b" "d" "f".
+    local last = byte(tp, 55)
+    sampled = (last <= 57) == (last % 2 == 1)
   else
     random8(3) random8(11) random8(19) random8(27)
     sampled = sample_new()
@@ -252,14 +310,13 @@ function M.route()
   tp_out[54] = sampled and 49 or 48 -- "1" or "0"
   local traceparent = ffi.string(tp_out, 55)
   var.mt = traceparent
-  -- The caller: the service of the parent span, else x-mesh-source, else ingress.
-  local p = parent and tags[sub(parent, 9, 16)]
-  local source
+  -- The caller: the service of the parent span (its id's last 8 digits are its tag), else
+  -- x-mesh-source, else ingress.
+  local p = continued and tags[sub(tp, 45, 52)]
   if p then
     source = p.namespace == s.namespace and p.service or p.service .. "." .. p.namespace
-  else
-    source = var.http_x_mesh_source
-    if source == nil or source == "" then source = "ingress" end
+  elseif source == nil or source == "" then
+    source = "ingress"
   end
 
   local routes = s.routes
@@ -288,16 +345,16 @@ function M.route()
     v = s.default
   end
   var.mv = v
-  local st = { s = s, v = v, rt = rt, source = source }
-  last_ref = last_ref + 1
-  stash[last_ref] = st
-  var.mr = last_ref
+  -- The fields every proxied request sets later made now (false), so that the table is made at
+  -- its final size instead of growing in balance() or log().
+  local st = { s = s, v = v, rt = rt, source = source, t0 = ngx.req.start_time(), sampled = sampled,
+    key = false, last = false, deadline = false, released = false }
+  stash[tonumber(ffi_cast(intptr, r))] = st
   if sampled then
     -- A JSON line for the backend: the span (its service is $host, its trace and span ids are in
     -- $mt; an unset variable is logged empty).
     var.ml = "1"
-    if parent then var.mp = parent end
-    st.sampled = true
+    if continued then var.mp = sub(tp, 37, 52) end
   end
 
   if s.maxRequests then
@@ -336,6 +393,10 @@ function M.route()
       st.dropped = mirror[1]
     else
       st.mirror = mirror[1]
+      last_ref = last_ref + 1
+      mirrors[last_ref] = st
+      st.mref = last_ref
+      var.mr = last_ref
       -- Envoy's shadow: the copy's Host is the service's with "-shadow" appended.
       var.ms = host .. "-shadow"
       variant = variant .. "_m"
@@ -375,7 +436,7 @@ local function pick(st, eps)
 end
 
 function M.balance()
-  local st = stash[tonumber(var.mr)]
+  local st = stash[request_key()]
   if not st then return ngx.exit(502) end
   local eps = st.s.versions[st.v]
   if not eps then return ngx.exit(502) end
@@ -388,7 +449,7 @@ function M.balance()
     -- Without retries, an idempotent request that got no answer is sent once more (as undici does).
     local tries = rt and rt.tries or 2
     balancer.set_more_tries(tries - 1)
-    if rt and rt.timeout then st.deadline = ngx.req.start_time() + rt.timeout / 1000 end
+    if rt and rt.timeout then st.deadline = st.t0 + rt.timeout / 1000 end
   end
   local e = pick(st, eps)
   if st.s.maxConnections then
@@ -415,7 +476,7 @@ function M.balance()
 end
 
 function M.balance_mirror()
-  local st = stash[tonumber(var.mr)]
+  local st = mirrors[tonumber(var.mr)]
   local eps = st and st.s.versions[st.mirror]
   if not eps then return ngx.exit(502) end
   local e = pick({ key = st.s.key .. st.mirror .. " mirror", s = st.s }, eps)
@@ -540,39 +601,44 @@ end
 -- and its time is taken.
 function M.sent()
   if not ngx.arg[2] then return end
-  local st = stash[tonumber(var.mr)]
+  local st = stash[request_key()]
   if not st or st.sent then return end
   st.sent = now()
   release(st)
 end
 
 function M.log()
-  local ref = tonumber(var.mr)
-  if not ref then return end
-  local st = stash[ref]
-  if not st then return end
-  local s = st.s
-  local v = st.v
-  local t = now()
-  local ms = max(0, (t - ngx.req.start_time()) * 1000)
+  local st
   if ngx.is_subrequest then
-    v = st.mirror
+    st = mirrors[tonumber(var.mr)]
+    if not st then return end
     mirror_done(st)
-  else
-    stash[ref] = nil
-    release(st)
-    if s.od then outcomes(st) end
-    -- A copy that never ran (its primary ended first) gives its place back; one dropped for want
-    -- of a place is a 503 of the mirror's edge, as the Node plane counts it.
-    mirror_done(st)
-    if st.dropped then count(s, st.source, st.dropped, 503, t, 0) end
-    if st.sent then
-      -- Its answer ended before its copy: its time is until then (for its span too).
-      ms = max(0, (st.sent - ngx.req.start_time()) * 1000)
-      if st.sampled then var.md = ms end
-    end
+    local t = now()
+    return count(st.s, st.source, st.mirror, ngx.status, t, max(0, (t - ngx.req.start_time()) * 1000))
   end
-  count(s, st.source, v, ngx.status, t, ms)
+  local ref = request_key()
+  st = stash[ref]
+  if not st then return end
+  stash[ref] = nil
+  local t0 = ngx.req.start_time()
+  -- An entry left by an earlier request at this address (its log phase failed) is not this one's.
+  if st.t0 ~= t0 then return end
+  local s = st.s
+  local t = now()
+  local ms = max(0, (t - t0) * 1000)
+  if st.mref then mirrors[st.mref] = nil end
+  release(st)
+  if s.od then outcomes(st) end
+  -- A copy that never ran (its primary ended first) gives its place back; one dropped for want
+  -- of a place is a 503 of the mirror's edge, as the Node plane counts it.
+  mirror_done(st)
+  if st.dropped then count(s, st.source, st.dropped, 503, t, 0) end
+  if st.sent then
+    -- Its answer ended before its copy: its time is until then (for its span too).
+    ms = max(0, (st.sent - t0) * 1000)
+    if st.sampled then var.md = ms end
+  end
+  count(s, st.source, st.v, ngx.status, t, ms)
 end
 
 -- Adds this worker's counts to the shared dict (kept 60 s: the backend reads every second).
@@ -720,6 +786,7 @@ function M.put_rules()
   end
   rules:set("keys", table.concat(keys, "\n"))
   local v = rules:incr("version", 1, 0)
+  if generation then generation[0] = v end
   problems[#problems + 1] = ""
   ngx.print(table.concat(problems, "\n"))
 end
