@@ -108,7 +108,7 @@ function modeOf(v: string | undefined): CoreConfig['mode'] {
   throw new Error(`MORTISE_MODE must be "embedded" or "kubernetes", not ${JSON.stringify(v)}`);
 }
 
-/** `MORTISE_EDGE_WORKERS`: a number of nginx workers, or `auto` (one per core, the default). */
+/** `MORTISE_EDGE_WORKERS`: a number of nginx workers, or `auto` (the default: one per core but one, at least one). */
 function edgeWorkersOf(v: string): number | undefined {
   if (v.trim() === 'auto') return undefined;
   const n = Number(v);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configFromEnv } from '../src/config.js';
 import { edgeNginxConfig } from '../src/edge/edge-nginx-config.js';
-import { NativeEdge } from '../src/edge/native-edge.js';
+import { defaultEdgeWorkers, NativeEdge } from '../src/edge/native-edge.js';
 import { childPids } from '@mortise/extension-sdk/util';
 import { proxyAccessTemplate } from '../src/gateway/proxy-access.js';
 import { createLogger } from '../src/ops/logger.js';
@@ -317,6 +317,10 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     expect(await decisions()).toBeGreaterThan(before);
     // The killed master's workers did not outlive it (they held the port, and old decisions).
     for (const w of workers) expect(existsSync(`/proc/${w}`) && readFileSync(`/proc/${w}/stat`, 'utf8').split(') ')[1]!.split(' ')[0] !== 'Z').toBe(false);
+  });
+
+  it('runs one nginx worker per core but one by default, at least one', () => {
+    expect([1, 2, 4, 16].map((cores) => defaultEdgeWorkers(cores))).toEqual([1, 1, 3, 15]);
   });
 
   it('takes its number of nginx workers from MORTISE_EDGE_WORKERS', () => {

@@ -26,7 +26,12 @@ export interface EdgeOptions {
   modulesDir?: string;
   /** Decisions each nginx worker keeps (default 10,000). */
   maxDecisions?: number;
-  /** nginx worker processes (`MORTISE_EDGE_WORKERS`; default one per core, nginx's own `auto`). */
+  /**
+   * nginx worker processes (`MORTISE_EDGE_WORKERS`; default one per core but one, at least one:
+   * the core and the backends behind the edge run on the same machine, and a worker on every
+   * core competes with them when they are busy — on two cores one worker measured at least as
+   * fast as two at c=64 in five side-by-side runs of 2026-12-02/03, see docs/edge.md).
+   */
   workers?: number;
 }
 
@@ -293,7 +298,7 @@ export class NativeEdge {
     this.generation++;
     writeFileSync(join(this.dir!, 'nginx.conf'), edgeNginxConfig({
       listen: this.listenAddress, dir: this.dir!, luaDir: join(corePackageDir(), 'edge'), modulesDir: this.modulesDir, secret: this.secret,
-      buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000, corePid: process.pid, workers: this.opts.workers ?? availableParallelism(),
+      buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000, corePid: process.pid, workers: this.opts.workers ?? defaultEdgeWorkers(),
       connectTimeoutMs: this.deps.connectTimeoutMs, responseTimeoutMs: this.deps.responseTimeoutMs, backends, generation: this.generation,
       ...(process.getuid?.() === 0 ? { runAs: runningUser() } : {}),
     }), { mode: 0o600 });
@@ -377,4 +382,9 @@ export class NativeEdge {
       }
     }
   }
+}
+
+/** One nginx worker per core but one (at least one): see `EdgeOptions.workers`. */
+export function defaultEdgeWorkers(cores = availableParallelism()): number {
+  return Math.max(1, cores - 1);
 }
