@@ -3,6 +3,7 @@ import { Agent, request } from 'undici';
 export interface Measure {
   rps: number;
   p50: number;
+  p90: number;
   p99: number;
   errors: number;
 }
@@ -23,7 +24,7 @@ export async function closedLoop(concurrency: number, seconds: number, one: (i: 
   }));
   latencies.sort((a, b) => a - b);
   const at = (p: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]!.toFixed(2));
-  return { rps: Math.round(latencies.length / seconds), p50: at(50), p99: at(99), errors };
+  return { rps: Math.round(latencies.length / seconds), p50: at(50), p90: at(90), p99: at(99), errors };
 }
 
 /** An API server as a client sees it: where, whose token, and a TLS connection pool trusting its CA. */

@@ -34,7 +34,7 @@ export interface TlsRow {
 /** A closed loop's figures as a round of round-robin.ts takes them. */
 async function round(concurrency: number, seconds: number, one: (i: number) => Promise<boolean>): Promise<LoadResult> {
   const m = await closedLoop(concurrency, seconds, one);
-  return { rps: m.rps, p50: m.p50, p90: m.p99, p99: m.p99, errors: m.errors, non2xx: 0, requests: m.rps * seconds };
+  return { ...m, non2xx: 0, requests: m.rps * seconds };
 }
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
@@ -94,7 +94,7 @@ export async function tlsVersusKubeApiserver(seconds: number): Promise<TlsRow[] 
           { name: 'core', run: (s) => round(connections, s, op(targets.core, run++)) },
           { name: 'kube', run: (s) => round(connections, s, op(targets.kube, run++)) },
         ], rounds);
-        const figures = (r: RoundRobinMeasured): Measure => ({ rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors });
+        const figures = (r: RoundRobinMeasured): Measure => ({ rps: r.rps, p50: r.p50, p90: r.p90, p99: r.p99, errors: r.errors });
         rows.push({ name, connections, core: figures(m.core!), kube: figures(m.kube!), ratio: medianRatio(m.core!, m.kube!), rounds, load: [load, loadavg()[0]!] });
       }
     }
