@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { childPids } from '@mortise/extension-sdk/util';
 import { cpuTicks, type Measured } from './cpu.js';
@@ -18,8 +18,10 @@ export interface GatewayFigures {
     connections: number; direct: Measured; nginx: Measured; gateway: Measured; hello: Measured; minimal: Measured; edge?: Measured;
     /** nginx that also sends the backend Host and X-Forwarded-For/-Proto/-Host/-Prefix, as the gateway does, given the same request (credentials included). */
     nginxFwd: Measured;
+    /** Plain nginx reaching the backend on its Unix socket (MORTISE_SOCKET), as the edge and the gateway do. */
+    nginxSocket?: Measured;
     /** req/s as a multiple of nginx's: the median of the per-round ratios (round-robin.ts); `fwd`: of the forwarding nginx's. */
-    ratios: { gateway: number; minimal: number; edge?: number; fwd: { gateway: number; edge?: number } };
+    ratios: { gateway: number; minimal: number; edge?: number; fwd: { gateway: number; edge?: number }; socket?: { gateway: number; edge?: number } };
     /** Rounds of one second each target had. */
     rounds: number;
   }>;
@@ -88,6 +90,38 @@ export function helloWorldBackendPid(corePid: number): number {
   throw new Error(`hello-world's backend process was not found under the core (pid ${corePid})`);
 }
 
+/**
+ * Plain nginx on the backend's Unix socket beside the edge and the gateway, which reach the
+ * backend there (docs/extensions.md): how much of their figures the socket makes.
+ */
+export function socketTable(rows: GatewayFigures['rows']): string[] {
+  if (!rows.some((r) => r.nginxSocket)) return ['(hello-world\'s backend served on no Unix socket: nginx on its socket was not measured)'];
+  const out = [
+    'The edge and the gateway reach hello-world\'s backend on the Unix socket the runtime gives it (MORTISE_SOCKET); plain nginx above reaches its port, as',
+    'a proxy in front of an application does. The same plain nginx on that socket:',
+    '',
+    '| c | nginx on the socket req/s | p50 ms | CPU µs/req | backend µs/req | edge / it | gateway / it |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const n = r.nginxSocket;
+    if (!n) continue;
+    out.push(`| ${r.connections} | ${n.rps} | ${n.p50} | ${n.cpuUsPerRequest ?? ''} | ${n.backendCpuUsPerRequest ?? ''} | ${r.ratios.socket?.edge?.toFixed(2) ?? ''}× | ${r.ratios.socket!.gateway.toFixed(2)}× |`);
+  }
+  return out;
+}
+
+/** The Unix socket the runtime gave a backend process (its MORTISE_SOCKET), when it serves there. */
+export function backendSocketOf(pid: number): string | undefined {
+  try {
+    const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    const path = env.find((e) => e.startsWith('MORTISE_SOCKET='))?.slice('MORTISE_SOCKET='.length);
+    return path && existsSync(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The URL of hello-world's backend (its ReverseProxy's upstream). */
 export async function helloWorldBackend(url: string, token: string): Promise<string> {
   const proxies = (await (await fetch(`${url}${ext}/reverseproxies/hello-world`, { headers: { authorization: `Bearer ${token}` } })).json()) as { spec: { upstream: { url: string } } };
@@ -123,6 +157,10 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   // And the same with the headers the gateway must send a backend (who asked, how, under what
   // prefix): a backend parses them too, and that is part of what the gateway is seen to cost.
   const nginxFwd = await startNginx(backend, '/proxy/hello-world', { forwarded: true });
+  // And plain nginx on the backend's Unix socket, the way the edge and the gateway reach it: what
+  // of the proxies' lead over plain nginx (on the port) is the socket's.
+  const socket = backendPid === undefined ? undefined : backendSocketOf(backendPid);
+  const nginxSocket = socket ? await startNginx(backend, '/proxy/hello-world', { socket }) : undefined;
   // And behind the least a Node proxy does (node:http in, an undici pool out): what Node itself costs.
   const minimal = await spawnServer(join(dirname(fileURLToPath(import.meta.url)), 'minimal-node-proxy.js'), { UPSTREAM: backend }, '/readyz');
   const rows: GatewayFigures['rows'] = [];
@@ -132,7 +170,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
     // Every target is warmed first: a Node process runs its request path interpreted until V8
     // has optimised it (about the first 2,000 requests, ~1 ms of CPU each instead of ~0.3), which
     // would otherwise land in whichever measurement comes first (it did: the gateway at c=1).
-    for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`, `${nginxFwd.url}/proxy/hello-world/healthz`, `${minimal.url}/healthz`]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
+    for (const target of [`${backend}/healthz`, `${nginx.url}/proxy/hello-world/healthz`, `${nginxFwd.url}/proxy/hello-world/healthz`, `${minimal.url}/healthz`, ...(nginxSocket ? [`${nginxSocket.url}/proxy/hello-world/healthz`] : [])]) await wrk({ url: target, connections: 8, durationSec: warmupSeconds });
     for (const path of ['healthz', 'hello']) await wrk({ url: `${url}/proxy/hello-world/${path}`, headers: auth, connections: 8, durationSec: warmupSeconds * processes });
     if (edge) await wrk({ url: `${edge.url}/proxy/hello-world/healthz`, headers: auth, connections: 8, durationSec: warmupSeconds });
     // What the core spends with nothing to serve is in every CPU-per-request figure below; shown so it can be judged.
@@ -163,13 +201,16 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
         { name: 'gateway', pids: corePids, run: run(`${url}/proxy/hello-world/healthz`, auth) },
         { name: 'hello', pids: corePids, run: run(`${url}/proxy/hello-world/hello`, auth) },
         { name: 'minimal', pids: minimal.child.pid ? [minimal.child.pid] : [], run: run(`${minimal.url}/healthz`) },
+        ...(nginxSocket ? [{ name: 'nginxSocket', pids: () => [nginxSocket.workerPid()!].filter(Boolean), run: run(`${nginxSocket.url}/proxy/hello-world/healthz`) }] : []),
         ...(edge ? [{ name: 'edge', pids: edge.pids, run: run(`${edge.url}/proxy/hello-world/healthz`, auth) }] : []),
       ], rounds, 1, backendPid === undefined ? undefined : [backendPid]);
       rows.push({
         connections: c, direct: m.direct!, nginx: m.nginx!, nginxFwd: m.nginxFwd!, gateway: m.gateway!, hello: m.hello!, minimal: m.minimal!, ...(m.edge ? { edge: m.edge } : {}),
+        ...(m.nginxSocket ? { nginxSocket: m.nginxSocket } : {}),
         ratios: {
           gateway: medianRatio(m.gateway!, m.nginx!), minimal: medianRatio(m.minimal!, m.nginx!), ...(m.edge ? { edge: medianRatio(m.edge, m.nginx!) } : {}),
           fwd: { gateway: medianRatio(m.gateway!, m.nginxFwd!), ...(m.edge ? { edge: medianRatio(m.edge, m.nginxFwd!) } : {}) },
+          ...(m.nginxSocket ? { socket: { gateway: medianRatio(m.gateway!, m.nginxSocket), ...(m.edge ? { edge: medianRatio(m.edge, m.nginxSocket) } : {}) } } : {}),
         },
         rounds,
       });
@@ -177,6 +218,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   } finally {
     await nginx.stop();
     await nginxFwd.stop();
+    await nginxSocket?.stop();
     await minimal.stop();
   }
   return { installToServingMs, disableMs, enableMs, rows, coreIdleCpuMsPerSec, loadAverage: [loadStart, loadavg()[0]!] };

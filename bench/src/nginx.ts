@@ -20,11 +20,15 @@ export interface RunningNginx {
  * how (Host, X-Forwarded-For/-Proto/-Host/-Prefix), as a proxy in front of an application
  * usually does and the gateway always does.
  */
-export async function startNginx(upstream: string, prefix: string, opts: { forwarded?: boolean; callgrind?: boolean } = {}): Promise<RunningNginx> {
+export async function startNginx(upstream: string, prefix: string, opts: { forwarded?: boolean; callgrind?: boolean; socket?: string } = {}): Promise<RunningNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'mortise-bench-nginx-'));
   const port = await freePort();
   const up = new URL(upstream);
-  const conf = `worker_processes 1;
+  // `socket`: the backend's Unix socket rather than its port, as the core's edge reaches it. Its
+  // directory is the core's user's alone: run as root, the workers must stay that user.
+  const server = opts.socket ? `unix:${opts.socket}` : `${up.hostname}:${up.port}`;
+  const user = opts.socket && process.getuid?.() === 0 ? 'user root root;\n' : '';
+  const conf = `${user}worker_processes 1;
 daemon off;${opts.callgrind ? '\nmaster_process off;' : ''}
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
@@ -36,7 +40,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  upstream backend { server ${up.hostname}:${up.port}; keepalive 128; }
+  upstream backend { server ${server}; keepalive 128; }
   server {
     listen 127.0.0.1:${port};
     location ${prefix}/ {

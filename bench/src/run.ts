@@ -8,7 +8,7 @@ import { rssMiB, coreMain, freePort, spawnServer } from './processes.js';
 import { edgeNginxPids } from './cpu.js';
 import { watchFanout } from './watch-fanout.js';
 import { authzDecisions } from './authz-bench.js';
-import { backendTable, gatewayBench } from './gateway-bench.js';
+import { backendTable, gatewayBench, socketTable } from './gateway-bench.js';
 import { repositoryBench } from './repository-bench.js';
 import { logStoreBench } from './log-store-bench.js';
 import { meshBench, meshTable } from './mesh-bench.js';
@@ -302,6 +302,8 @@ async function main() {
   out('X-Forwarded-* headers the edge must send cost it ~1 µs each to parse (`node bench/dist/header-cost.js`), and near 100 % it caps every proxy.');
   out();
   for (const line of backendTable(edgeFigures.rows)) out(line);
+  out();
+  for (const line of socketTable(edgeFigures.rows)) out(line);
   out();
 
   const meshFigures = await meshBench(seconds);

@@ -318,6 +318,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     }));
   // Backends reach the core where they run: on loopback as processes, through its Service in a cluster.
   const backendCoreUrl = () => (runtime instanceof KubernetesRuntime ? opts.coreServiceUrl ?? `http://mortise-core.${opts.namespace ?? defaultCoreNamespace}.svc:80` : url);
+  // A process backend also serves on a Unix socket (BackendStatus.socketPath): the gateway and the
+  // edge send its requests there rather than over loopback TCP.
+  const backendSocketOf = (matches: (url: URL) => boolean) => runtime.list().find((b) => b.socketPath && b.url && matches(new URL(b.url)))?.socketPath;
+  gateway.setBackendSockets((origin) => backendSocketOf((u) => u.origin === origin));
   gateway.setHealthSource((extension) => {
     const backends = runtime.list().filter((b) => b.extension === extension && b.state !== 'Stopped');
     if (backends.length === 0 || backends.some((b) => b.state === 'Ready')) return { healthy: true };
@@ -498,6 +502,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
           },
           timedOut: (method, url) => gateway.timedOut(method, url),
           backends: () => gateway.routes.routes().flatMap((r) => (r.upstream ? [edgeBackendOf(r.upstream)?.address ?? ''] : [])).filter(Boolean),
+          socketOf: (address) => backendSocketOf((u) => edgeBackendOf(u)?.address === address),
           connectTimeoutMs: opts.gateway?.connectTimeoutMs ?? 5_000, responseTimeoutMs: opts.gateway?.responseTimeoutMs ?? 60_000,
         });
         start.mark('edge');

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,8 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundledRepository, registerBundledRepository } from '../src/extensions/bundled-repository.js';
 import { freePort } from './support/child-core.js';
-import { adminPassword, eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { adminPassword, call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { tcpConnectionsOn, unixConnectionsAt } from './support/process-sockets.js';
 import { artifact, launchChromium, signInThroughPage } from './support/browser.js';
 
 // The console used through the native edge, as a browser does: the session cookie (not a bearer
@@ -42,6 +43,24 @@ describe('the console through the native edge', () => {
     await browser?.close();
     await t?.close();
     if (repoDir) rmSync(repoDir, { recursive: true, force: true });
+  });
+
+  it('reaches the backend on the Unix socket the runtime gave it, from the edge and from the core\'s gateway alike', async () => {
+    const backend = t.core.runtime.list().find((b) => b.extension === 'hello-world' && b.state === 'Ready')!;
+    expect(backend.socketPath).toBeTruthy();
+    expect(statSync(dirname(backend.socketPath!)).mode & 0o777).toBe(0o700);
+    const conf = readdirSync(tmpdir()).filter((d) => d.startsWith('mortise-edge-')).map((d) => join(tmpdir(), d, 'nginx.conf'))
+      .map((f) => { try { return readFileSync(f, 'utf8'); } catch { return ''; } }).find((c) => c.includes(backend.socketPath!));
+    expect(conf).toContain(`server "unix:${backend.socketPath}";`);
+    const token = await login(t.url, 'admin', adminPassword);
+    for (let i = 0; i < 3; i++) {
+      expect((await call(edge, token, '/proxy/hello-world/hello')).status).toBe(200);
+      expect((await call(t.url, token, '/proxy/hello-world/hello')).status).toBe(200);
+    }
+    // Both keep their connections to it open (nginx's keepalive, the gateway's pool): all on the
+    // socket, none on its port (the runtime's health checks close theirs at once).
+    expect(unixConnectionsAt(backend.pid!, backend.socketPath!)).toBeGreaterThanOrEqual(2);
+    expect(tcpConnectionsOn(backend.pid!, Number(new URL(backend.url!).port))).toBe(0);
   });
 
   it('signs in on the edge\'s port and shows an extension\'s page, its backend reached by the edge itself', async () => {

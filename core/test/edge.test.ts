@@ -343,6 +343,19 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     for (const bad of ['localhost:80', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:80; server 10.0.0.1:80']) expect(() => edgeNginxConfig({ ...base, backends: [bad] })).toThrow(/is not an ip:port the edge can send to/);
   });
 
+  it('connects to a backend on its Unix socket when it serves on one, still named by its ip:port', () => {
+    const base = {
+      listen: '127.0.0.1:1', dir: '/run/edge', luaDir: '/lua', modulesDir: '/modules', secret: 's', buckets: [1], maxDecisions: 1, corePid: 1,
+      connectTimeoutMs: 1000, responseTimeoutMs: 1000, generation: 7,
+    };
+    const conf = edgeNginxConfig({ ...base, backends: ['127.0.0.1:8080', '127.0.0.1:8081'], sockets: { '127.0.0.1:8080': '/run/sockets/a1/http.sock' } });
+    expect(conf).toContain('upstream mortise_backend_0 { server "unix:/run/sockets/a1/http.sock"; keepalive 64; }');
+    expect(conf).toContain('upstream mortise_backend_1 { server 127.0.0.1:8081; keepalive 64; }');
+    expect(conf).toContain('backends = { [ [[127.0.0.1:8080]] ] = "mortise_backend_0", [ [[127.0.0.1:8081]] ] = "mortise_backend_1" }');
+    // A path nginx would read as more than one argument or a variable is refused, not written.
+    for (const bad of ['/run/a b"; server 10.0.0.1:80; #', '/run/$x']) expect(() => edgeNginxConfig({ ...base, backends: ['127.0.0.1:8080'], sockets: { '127.0.0.1:8080': bad } })).toThrow(/cannot put/);
+  });
+
   it('fails to start with a message that says what to install', async () => {
     const logger = createLogger({ level: 'silent' });
     const deps = {

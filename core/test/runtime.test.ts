@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -131,7 +132,7 @@ describe('ProcessRuntime', () => {
         expect(info.env.GREETING).toBe('hej');
         expect(info.env.MORTISE_CORE_URL).toBe('http://127.0.0.1:8080');
         expect(info.env.MORTISE_TEST_CORE_SECRET).toBeUndefined();
-        const allowedKeys = new Set(['PATH', 'HOME', 'NODE_ENV', 'TZ', 'PORT', 'HOST', 'MORTISE_DATA_DIR', 'GREETING', 'MORTISE_CORE_URL']);
+        const allowedKeys = new Set(['PATH', 'HOME', 'NODE_ENV', 'TZ', 'PORT', 'HOST', 'MORTISE_DATA_DIR', 'GREETING', 'MORTISE_CORE_URL', 'MORTISE_SOCKET']);
         expect(Object.keys(info.env).filter((k) => !allowedKeys.has(k))).toEqual([]);
         expect(realpathSync(info.cwd)).toBe(realpathSync(FIXTURES));
         expect(info.confined).toBe(true);
@@ -350,6 +351,62 @@ describe('ProcessRuntime', () => {
       expect(events.map((e) => e.state)).toEqual(['Starting', 'Ready', 'Unhealthy', 'Ready']);
       expect(runtime.status(s.id)).toMatchObject({ restarts: 0, pid: started.pid });
       expect(runtime.status(s.id)?.message).toBeUndefined();
+    });
+  });
+
+  describe('sockets', () => {
+    /** A GET on a Unix socket: its JSON. */
+    const getOnSocket = (socketPath: string, path: string) => new Promise<Record<string, unknown>>((resolve, reject) => {
+      request({ socketPath, path }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve(JSON.parse(body) as Record<string, unknown>));
+      }).on('error', reject).end();
+    });
+
+    it('offers each backend a socket in a private directory, and names it in the status once the backend answers there', async () => {
+      const { runtime } = harness();
+      const a = spec('socket.mjs');
+      const b = spec('socket.mjs');
+      const plain = spec('basic.mjs');
+      await Promise.all([a, b, plain].map((s) => runtime.start(s)));
+      const [ra, rb, rp] = await Promise.all([a, b, plain].map((s) => runtime.waitReady(s.id, 10_000)));
+      expect(ra!.socketPath).toBeTruthy();
+      expect(rb!.socketPath).toBeTruthy();
+      expect(ra!.socketPath).not.toBe(rb!.socketPath);
+      // Each in a directory of its own (a confined backend may write there and nowhere else of the
+      // sockets'), inside the runtime's private one.
+      const dir = dirname(dirname(ra!.socketPath!));
+      expect(dirname(dirname(rb!.socketPath!))).toBe(dir);
+      expect(dirname(ra!.socketPath!)).not.toBe(dirname(rb!.socketPath!));
+      for (const d of [dir, dirname(ra!.socketPath!)]) expect(statSync(d).mode & 0o777).toBe(0o700);
+      expect(await getOnSocket(ra!.socketPath!, '/who')).toEqual({ path: '/who', unix: true, socket: ra!.socketPath });
+      expect(await (await fetch(`${ra!.url}/who`)).json()).toMatchObject({ unix: false });
+      // A backend that does not serve on it (anything not built with the SDK) is reached on its port.
+      expect(rp!.socketPath).toBeUndefined();
+      const env = (await (await fetch(`${rp!.url}/env`)).json()) as { env: Record<string, string> };
+      expect(dirname(dirname(env.env.MORTISE_SOCKET!))).toBe(dir);
+      // Confined: a backend cannot remove (and so take over) another's socket.
+      const other = new URLSearchParams({ path: ra!.socketPath! });
+      expect(await (await fetch(`${rb!.url}/unlink?${other}`)).json()).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
+      expect(await getOnSocket(ra!.socketPath!, '/still')).toMatchObject({ unix: true });
+
+      await runtime.stop(a.id);
+      expect(existsSync(dir)).toBe(true);
+      await runtime.stop(plain.id);
+      await runtime.stop(b.id);
+      // Gone with the last backend process.
+      expect(existsSync(dir)).toBe(false);
+    });
+
+    it('offers none when told not to', async () => {
+      const { runtime } = harness({ sockets: false });
+      const s = spec('socket.mjs');
+      await runtime.start(s);
+      const ready = await runtime.waitReady(s.id, 10_000);
+      expect(ready.socketPath).toBeUndefined();
+      expect(await (await fetch(`${ready.url}/who`)).json()).toMatchObject({ socket: null });
     });
   });
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -259,6 +260,59 @@ describe('createExtensionBackend', () => {
     await expect((async () => {
       for await (const line of backend.core.lines('/kapis/ops.mortise.io/v1alpha1/logs', { query: { tailLines: 'x' } })) void line;
     })()).rejects.toMatchObject({ code: 400, reason: 'BadRequest' });
+  });
+
+  /** A GET on a Unix socket: status and body. */
+  const getOnSocket = (socketPath: string, path: string, headers: Record<string, string> = {}) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    request({ socketPath, path, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject).end();
+  });
+
+  it('serves on the runtime\'s socket as well as its port, the same checks on both, and removes the socket when closed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sdk-socket-'));
+    const socketPath = join(dir, 'b.sock');
+    try {
+      // What a killed process of the backend left (a socket file nobody listens on): replaced, not refused.
+      const killed = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+      await new Promise((r) => killed.once('exit', r));
+      expect(existsSync(socketPath)).toBe(true);
+      const lines: Array<Record<string, unknown>> = [];
+      const b = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, handleSignals: false, socketPath, log: (level, msg, fields) => lines.push({ level, msg, ...fields }) });
+      b.router.get('/me', (ctx) => {
+        ctx.body = { ...ctx.state.identity, unix: ctx.req.socket.remoteAddress === undefined };
+      });
+      const s = await b.listen(0, '127.0.0.1');
+      expect(s.socketPath).toBe(socketPath);
+      expect(lines.find((l) => l.event === 'listening')).toMatchObject({ socketPath });
+      expect(await getOnSocket(socketPath, '/healthz')).toMatchObject({ status: 200 });
+      expect((await getOnSocket(socketPath, '/me')).status).toBe(401);
+      const me = await getOnSocket(socketPath, '/me', { 'X-Mortise-Identity': await forwarded() });
+      expect(JSON.parse(me.body)).toEqual({ username: 'alice', groups: ['system:authenticated', 'devs'], unix: true });
+      const overTcp = await fetch(`${s.url}/me`, { headers: { 'X-Mortise-Identity': await forwarded() } });
+      expect(await overTcp.json()).toMatchObject({ username: 'alice', unix: false });
+      await s.close();
+      expect(existsSync(socketPath)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves on its port only, and says why, when the socket cannot be made', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const socketPath = join(tmpdir(), 'sdk-no-such-dir', 'b.sock');
+    const b = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, handleSignals: false, socketPath, log: (level, msg, fields) => lines.push({ level, msg, ...fields }) });
+    const s = await b.listen(0, '127.0.0.1');
+    try {
+      expect(s.socketPath).toBeUndefined();
+      expect(lines.find((l) => l.event === 'socket-unavailable')).toMatchObject({ level: 'warn', path: socketPath, msg: expect.stringContaining('serving on PORT only') });
+      expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+    } finally {
+      await s.close();
+    }
   });
 
   it('shuts down gracefully: requests in flight finish, new connections are refused', async () => {

@@ -30,6 +30,11 @@ export interface EdgeNginxConfigInput {
    * with no Lua on the way. A decision for a backend not listed goes to the core.
    */
   backends: string[];
+  /**
+   * The Unix socket a backend serves on besides its `ip:port` (a process backend on this machine,
+   * BackendStatus.socketPath): its upstream block connects there, which costs it and nginx less.
+   */
+  sockets?: Record<string, string>;
   /** Which configuration this is (the control socket's /generation answers it once nginx runs it). */
   generation: number;
   /** Time to get a connection to a backend, and to the response headers (the gateway's own). */
@@ -71,7 +76,11 @@ function quoted(s: string): string {
 export function edgeNginxConfig(c: EdgeNginxConfigInput): string {
   const sockets = edgeSockets(c.dir);
   // [nginx's address, the upstream's name] of each backend, in the order given.
-  const upstreams = c.backends.map((b, i): [string, string] => [backendAddress(b), `mortise_backend_${i}`]);
+  const upstreams = c.backends.map((b, i): [string, string] => {
+    const address = backendAddress(b);
+    const socket = c.sockets?.[b];
+    return [socket ? quoted(`unix:${socket}`) : address, `mortise_backend_${i}`];
+  });
   const secret = quoted(c.secret);
   const toCore = [
     'proxy_pass http://mortise_core;',

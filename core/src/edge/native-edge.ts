@@ -43,6 +43,8 @@ export interface NativeEdgeDeps {
   decide: (method: string, uri: string, headers: IncomingHttpHeaders) => Promise<string | undefined>;
   /** The backends decisions may name now (`ip:port`, edgeBackendOf): each gets an upstream block in nginx.conf. */
   backends: () => string[];
+  /** The Unix socket a backend (`ip:port`) serves on as well, when it does (the process runtime's): nginx connects there. */
+  socketOf?: (address: string) => string | undefined;
   /** The answer to a request nginx forwarded whose backend did not answer in time. */
   timedOut: (method: string, url: string) => { code: number; toStatus(): unknown };
   audit: AuditLog;
@@ -286,20 +288,26 @@ export class NativeEdge {
     await Promise.race([this.epoch.settled(), exited]);
   }
 
-  /** The backends decisions may name now, sorted, each once. */
-  private currentBackends(): string[] {
-    return [...new Set(this.deps.backends())].sort();
+  /** The backends decisions may name now, sorted, each once, and the sockets of those that serve on one. */
+  private currentBackends(): { backends: string[]; sockets: Record<string, string>; key: string } {
+    const backends = [...new Set(this.deps.backends())].sort();
+    const sockets: Record<string, string> = {};
+    for (const b of backends) {
+      const socket = this.deps.socketOf?.(b);
+      if (socket) sockets[b] = socket;
+    }
+    return { backends, sockets, key: backends.map((b) => (sockets[b] ? `${b}=${sockets[b]}` : b)).join(' ') };
   }
 
   /** nginx.conf for the backends there are now, as a new generation. */
   private writeConfig(): void {
-    const backends = this.currentBackends();
-    this.backendsKey = backends.join(' ');
+    const { backends, sockets, key } = this.currentBackends();
+    this.backendsKey = key;
     this.generation++;
     writeFileSync(join(this.dir!, 'nginx.conf'), edgeNginxConfig({
       listen: this.listenAddress, dir: this.dir!, luaDir: join(corePackageDir(), 'edge'), modulesDir: this.modulesDir, secret: this.secret,
       buckets: this.deps.buckets, maxDecisions: this.opts.maxDecisions ?? 10_000, corePid: process.pid, workers: this.opts.workers ?? defaultEdgeWorkers(),
-      connectTimeoutMs: this.deps.connectTimeoutMs, responseTimeoutMs: this.deps.responseTimeoutMs, backends, generation: this.generation,
+      connectTimeoutMs: this.deps.connectTimeoutMs, responseTimeoutMs: this.deps.responseTimeoutMs, backends, sockets, generation: this.generation,
       ...(process.getuid?.() === 0 ? { runAs: runningUser() } : {}),
     }), { mode: 0o600 });
   }
@@ -312,7 +320,7 @@ export class NativeEdge {
    */
   private async reloadForBackends(): Promise<void> {
     const child = this.child;
-    if (!child?.pid || this.currentBackends().join(' ') === this.backendsKey) return;
+    if (!child?.pid || this.currentBackends().key === this.backendsKey) return;
     this.writeConfig();
     const generation = String(this.generation);
     process.kill(child.pid, 'SIGHUP');

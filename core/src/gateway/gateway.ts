@@ -87,6 +87,14 @@ export class Gateway {
   }
 
   /** Where the gateway learns whether a backend is ready (the runtime's view); returns the one it replaces. */
+  /**
+   * Where a backend on this machine serves besides its URL (the process runtime's sockets): its
+   * requests go there from the next connection pool made for its origin.
+   */
+  setBackendSockets(socketOf: (origin: string) => string | undefined): void {
+    this.upstream.socketOf = socketOf;
+  }
+
   setHealthSource(health: HealthSource | undefined): HealthSource | undefined {
     const previous = this.health;
     this.health = health;

@@ -48,6 +48,8 @@ export interface UpstreamRequest {
  */
 export class UpstreamPools {
   private readonly pools = new Map<string, Pool>();
+  /** The Unix socket an origin's backend serves on (a process backend on this machine): its pool connects there. */
+  socketOf: (origin: string) => string | undefined = () => undefined;
 
   constructor(private readonly opts: UpstreamPoolOptions) {}
 
@@ -76,9 +78,10 @@ export class UpstreamPools {
     const Pool = await (undiciPool ??= import('undici').then((m) => m.default.Pool));
     let pool = this.pools.get(origin.origin);
     if (!pool) {
+      const socketPath = this.socketOf(origin.origin);
       pool = new Pool(origin.origin, {
         connections: this.opts.maxConnections,
-        connect: { timeout: this.opts.connectTimeoutMs },
+        connect: { timeout: this.opts.connectTimeoutMs, ...(socketPath ? { socketPath } : {}) },
         headersTimeout: this.opts.responseTimeoutMs,
         bodyTimeout: 0,
       });

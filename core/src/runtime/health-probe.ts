@@ -3,8 +3,8 @@ import { shorten } from './log-lines.js';
 
 const HEALTH_BODY_CHARS = 200;
 
-/** One GET of the health path: undefined on 2xx, else why not. */
-export function probeHealth(url: string, path: string, timeoutMs: number): Promise<string | undefined> {
+/** One GET of the health path (at `url`, or on the Unix socket `socketPath`): undefined on 2xx, else why not. */
+export function probeHealth(url: string, path: string, timeoutMs: number, socketPath?: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     let settled = false;
     let res: IncomingMessage | undefined;
@@ -15,7 +15,7 @@ export function probeHealth(url: string, path: string, timeoutMs: number): Promi
       resolve(why);
       req.destroy();
     };
-    const req = request(`${url}${path}`, { method: 'GET', agent: false, headers: { 'user-agent': 'mortise-runtime' } }, (r) => {
+    const req = request(`${url}${path}`, { method: 'GET', agent: false, headers: { 'user-agent': 'mortise-runtime' }, ...(socketPath ? { socketPath } : {}) }, (r) => {
       res = r;
       const code = r.statusCode ?? 0;
       if (code >= 200 && code < 300) {

@@ -12,6 +12,10 @@ export interface Instance {
   pid: number;
   port: number;
   url: string;
+  /** The socket offered to it (MORTISE_SOCKET). */
+  socketPath?: string;
+  /** It answered its health path on `socketPath` when it got Ready: the core sends its requests there. */
+  servesSocket?: boolean;
   stderrTail: string[];
   healthFailures: number;
   lastHealthError?: string;

@@ -55,4 +55,10 @@ export interface ProcessRuntimeOptions {
    * however it dies (default true). `runtime.pids` covers the backends that do not exit then.
    */
   exitWithCore?: boolean;
+  /**
+   * Offer each backend a Unix socket to serve on besides its port (MORTISE_SOCKET, which the SDK's
+   * backends use), in `<stateDir>/sockets` (else a private directory under the OS temp dir) while
+   * any backend process runs. Default true; false: TCP only.
+   */
+  sockets?: boolean;
 }

@@ -6,6 +6,7 @@ import { runtimeEnvironment } from '@mortise/extension-sdk/runtime';
 import { freePort } from '@mortise/extension-sdk/util';
 import type { Logger } from '../ops/logger.js';
 import { BackendNotReadyError } from './backend-not-ready-error.js';
+import { BackendSockets } from './backend-sockets.js';
 import { backendEnvironment, exitWithCoreModule, permissionArgs } from './backend-process-flags.js';
 import { fingerprintOf, specProblem } from './backend-spec-check.js';
 import { probeHealth } from './health-probe.js';
@@ -58,6 +59,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
   private readonly permissionModel: boolean;
   private readonly exitWithCore: boolean;
   private readonly pidFile?: PidFile;
+  private readonly sockets?: BackendSockets;
   private readonly backends = new Map<string, Backend>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private flagsPromise?: Promise<NodeFlagSupport>;
@@ -87,6 +89,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
         this.logger.warn({ backend: rec.id, pid: rec.pid, entry: rec.entry }, 'killed a backend process left running by a previous core');
       }
     }
+    if (opts.sockets !== false) this.sockets = new BackendSockets(opts.stateDir ? { dir: join(opts.stateDir, 'sockets') } : {});
   }
 
   // ---- Runtime ------------------------------------------------------------------------------
@@ -293,6 +296,9 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
       }
       args.push(...permissionArgs(spec, b.allow, flags));
     }
+    const socket = this.sockets?.pathOf(spec.id);
+    // Its socket's directory, and no other: a backend can neither see nor replace another's.
+    if (confined && socket) args.push(`--allow-fs-read=${socket.dir}`, `--allow-fs-write=${socket.dir}`);
     if (this.exitWithCore && flags.import) args.push('--import', exitWithCoreModule(this.stopGraceMs));
     args.push(spec.entry);
 
@@ -303,8 +309,9 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
       b.listenerPorts = {};
       for (const name of spec.listeners) b.listenerPorts[name] = await freePort();
     }
+    const socketPath = socket?.path;
     Object.assign(env, runtimeEnvironment({
-      port: String(port), host: '127.0.0.1', dataDir: spec.dataDir,
+      port: String(port), host: '127.0.0.1', dataDir: spec.dataDir, socket: socketPath,
       ...(b.listenerPorts ? { listeners: JSON.stringify(b.listenerPorts) } : {}),
     }));
 
@@ -330,6 +337,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
       pid,
       port,
       url: `http://127.0.0.1:${port}`,
+      ...(socketPath ? { socketPath } : {}),
       stderrTail: [],
       healthFailures: 0,
       ready: false,
@@ -356,6 +364,8 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
       child.stdin?.destroy();
       this.recordPid(b, () => this.pidFile?.remove(pid));
       markExited();
+      // The sockets' directory lasts as long as a backend process runs (a next start makes a new one).
+      if (![...this.backends.values()].some((x) => x.proc && !x.proc.exitInfo)) this.sockets?.remove();
       this.afterExit(b, inst).catch((err: unknown) => b.log.error({ err }, 'handling the exit of a backend failed'));
     });
 
@@ -476,6 +486,11 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
     if (!current()) return;
     if (failure === undefined) {
       inst.healthFailures = 0;
+      if (!inst.ready && inst.socketPath) {
+        // Before it is Ready (and routes name its URL): whether requests may go to its socket.
+        inst.servesSocket = (await probeHealth(inst.url, b.spec.healthPath, this.healthTimeoutMs, inst.socketPath)) === undefined;
+        if (!current()) return;
+      }
       if (b.state !== 'Ready') {
         const first = !inst.ready;
         inst.ready = true;
@@ -483,7 +498,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
         b.sameFailures = 0;
         clearTimeout(inst.startupTimer);
         b.portRetries = 0;
-        b.log.info({ url: inst.url }, first ? 'backend ready' : 'backend healthy again');
+        b.log.info({ url: inst.url, ...(inst.servesSocket ? { socketPath: inst.socketPath } : {}) }, first ? 'backend ready' : 'backend healthy again');
         this.setState(b, 'Ready', undefined);
         this.armBackoffReset(b);
       }
@@ -544,6 +559,7 @@ export class ProcessRuntime extends EventEmitter<RuntimeEvents> implements Runti
     if (b.proc && !b.proc.exitInfo) {
       s.url = b.proc.url;
       s.pid = b.proc.pid;
+      if (b.proc.servesSocket) s.socketPath = b.proc.socketPath;
     }
     if (b.listenerPorts) s.listeners = { ...b.listenerPorts };
     if (b.message) s.message = b.message;

@@ -79,6 +79,11 @@ export interface BackendStatus {
   restarts: number;
   /** The ports of the spec's listeners, by name (on 127.0.0.1). */
   listeners?: Record<string, number>;
+  /**
+   * A Unix socket the backend serves on as well as `url` (a process backend that took the runtime's
+   * MORTISE_SOCKET): the core's gateway and edge send the requests for `url` there.
+   */
+  socketPath?: string;
   /** Why it is not Ready (last exit code/signal, health check error). */
   message?: string;
   pid?: number;

@@ -11,6 +11,7 @@ import { createIdentityVerifier, IdentityError, type Identity, type IdentityVeri
 import { jsonBodies, matchesPath, DEFAULT_MAX_BODY_BYTES } from './json-body.js';
 import { DEFAULT_HEALTH_PATH } from '../manifest/types.js';
 import { IDENTITY_HEADER, readRuntimeEnvironment, RUNTIME_ENV } from './runtime-env.js';
+import { listenOnSocket, removeSocketFile } from './socket-listener.js';
 import { backendStatus } from './status.js';
 
 export interface ExtensionBackendOptions {
@@ -38,6 +39,11 @@ export interface ExtensionBackendOptions {
   rawBodyPaths?: string[];
   /** Where the helper logs (one JSON line per event, which the core keeps as the extension's log). Default stderr. */
   log?: BackendLog;
+  /**
+   * A Unix socket to serve on as well as the port. Default `MORTISE_SOCKET` (the core's process
+   * runtime sets it, and then sends the gateway's requests there); false: the port only.
+   */
+  socketPath?: string | false;
   /** Paths served without an identity: exact, or a prefix ending in `*` (`/public/*`). */
   publicPaths?: string[];
   /** The service-account token for calls to the core. Default `MORTISE_TOKEN`. */
@@ -73,7 +79,10 @@ declare module 'koa' {
 
 export interface RunningBackend {
   url: string;
+  /** The server on PORT (attach websocket `upgrade` handlers here: the core sends upgrades over TCP). */
   server: Server;
+  /** The runtime's MORTISE_SOCKET when the backend serves there as well (the core's requests come that way). */
+  socketPath?: string;
   /** Stops accepting connections and waits (up to the shutdown timeout) for requests in flight. */
   close(): Promise<void>;
 }
@@ -103,6 +112,25 @@ export interface ExtensionBackend {
  * core's gateway forwarded (a valid `X-Mortise-Identity`, whose caller is `ctx.state.identity`),
  * a health path for the runtime, a client for the core's API, and a graceful shutdown.
  */
+/** Longer than the core keeps idle connections, so it never reuses one being closed here. */
+const KEEP_ALIVE_MS = 65_000;
+
+/** Stops accepting connections; those idle now or once their request ends are closed, the rest after `timeoutMs`. */
+function closeGracefully(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    sweep.unref();
+    deadline.unref();
+    server.close(() => {
+      clearInterval(sweep);
+      clearTimeout(deadline);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
 export function createExtensionBackend(opts: ExtensionBackendOptions = {}): ExtensionBackend {
   const env = readRuntimeEnvironment();
   const missing = (what: string, option: string, key: keyof typeof RUNTIME_ENV) =>
@@ -153,34 +181,35 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
   return {
     name, app, router, core, config: parseConfig(env.config), dataDir, healthPath, verifyIdentity, listeners: parseListeners(env.listeners),
     async listen(port = Number(env.port ?? 0), host = env.host ?? '127.0.0.1') {
-      const server = createServer(app.callback());
-      // Longer than the gateway keeps idle connections, so it never reuses one being closed here.
-      server.keepAliveTimeout = 65_000;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const addr = server.address() as AddressInfo;
-      const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
-      let closing: Promise<void> | undefined;
-      const close = () => {
-        closing ??= new Promise<void>((resolve) => {
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          const sweep = setInterval(() => server.closeIdleConnections(), 100);
-          const deadline = setTimeout(() => server.closeAllConnections(), opts.shutdownTimeoutMs ?? 10_000);
-          sweep.unref();
-          deadline.unref();
-          server.once('close', () => {
-            clearInterval(sweep);
-            clearTimeout(deadline);
+      const handler = app.callback();
+      // The socket first: once the port answers the runtime's health check, the runtime looks for it.
+      const socketPath = opts.socketPath === false ? undefined : opts.socketPath ?? env.socket;
+      const socketServer = socketPath ? await listenOnSocket(socketPath, handler, KEEP_ALIVE_MS, log) : undefined;
+      const server = createServer(handler);
+      server.keepAliveTimeout = KEEP_ALIVE_MS;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, host, () => {
+            server.off('error', reject);
+            resolve();
           });
         });
+      } catch (e) {
+        socketServer?.close(() => removeSocketFile(socketPath!));
+        throw e;
+      }
+      const addr = server.address() as AddressInfo;
+      const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`;
+      const shutdownTimeoutMs = opts.shutdownTimeoutMs ?? 10_000;
+      let closing: Promise<void> | undefined;
+      const close = () => {
+        closing ??= Promise.all([
+          closeGracefully(server, shutdownTimeoutMs),
+          socketServer && closeGracefully(socketServer, shutdownTimeoutMs).then(() => removeSocketFile(socketPath!)),
+        ]).then(() => undefined);
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
         return closing;
       };
       const onSignal = () => {
@@ -195,8 +224,8 @@ export function createExtensionBackend(opts: ExtensionBackendOptions = {}): Exte
         process.once('SIGTERM', onSignal);
         process.once('SIGINT', onSignal);
       }
-      log('info', `${name} listening on ${url}`, { event: 'listening', url, healthPath });
-      return { url, server, close };
+      log('info', `${name} listening on ${url}${socketServer ? ` and ${socketPath}` : ''}`, { event: 'listening', url, healthPath, ...(socketServer ? { socketPath } : {}) });
+      return { url, server, ...(socketServer ? { socketPath } : {}), close };
     },
   };
 }

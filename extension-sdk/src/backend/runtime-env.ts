@@ -18,6 +18,7 @@ export const RUNTIME_ENV = {
   port: { name: 'PORT', description: 'the port to listen on' },
   listeners: { name: 'MORTISE_LISTENERS', description: "the ports of the manifest's `backend.listeners` as JSON, `{\"<name>\": <port>}` (on HOST)" },
   host: { name: 'HOST', description: 'the address to listen on (127.0.0.1)' },
+  socket: { name: 'MORTISE_SOCKET', description: 'a Unix socket to serve on as well, before PORT (process backends): the core sends its requests there when it answers the health path by the time PORT does; PORT stays for health checks and websockets' },
 } as const;
 
 export type RuntimeEnvKey = keyof typeof RUNTIME_ENV;
