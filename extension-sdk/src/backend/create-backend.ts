@@ -107,11 +107,6 @@ export interface ExtensionBackend {
   listen(port?: number, host?: string): Promise<RunningBackend>;
 }
 
-/**
- * The HTTP server of an extension's backend: a koa app whose routes only run for requests the
- * core's gateway forwarded (a valid `X-Mortise-Identity`, whose caller is `ctx.state.identity`),
- * a health path for the runtime, a client for the core's API, and a graceful shutdown.
- */
 /** Longer than the core keeps idle connections, so it never reuses one being closed here. */
 const KEEP_ALIVE_MS = 65_000;
 
@@ -131,6 +126,11 @@ function closeGracefully(server: Server, timeoutMs: number): Promise<void> {
   });
 }
 
+/**
+ * The HTTP server of an extension's backend: a koa app whose routes only run for requests the
+ * core's gateway forwarded (a valid `X-Mortise-Identity`, whose caller is `ctx.state.identity`),
+ * a health path for the runtime, a client for the core's API, and a graceful shutdown.
+ */
 export function createExtensionBackend(opts: ExtensionBackendOptions = {}): ExtensionBackend {
   const env = readRuntimeEnvironment();
   const missing = (what: string, option: string, key: keyof typeof RUNTIME_ENV) =>
