@@ -32,6 +32,7 @@ int kill(int pid, int sig);
 int getpid(void);
 int getppid(void);
 int memcmp(const void *a, const void *b, size_t n);
+size_t strspn(const char *s, const char *accept);
 void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
 ]]
 local C = ffi.C
@@ -156,7 +157,21 @@ local function answer(status, body)
   return ngx.exit(status)
 end
 
-local TRACEPARENT = "^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$"
+-- A W3C traceparent: version (not ff), trace id (not all zeros), parent id (not all zeros) and
+-- flags, lower-case hex digits joined by "-". Checked by strspn over the string's bytes (a Lua
+-- string ends with a NUL): the anchored regex it replaces cost ~940 instructions a request in PCRE
+-- alone, plus resty.core's regex cache lookup.
+local HEX_DIGITS = "0123456789abcdef"
+local const_chars = ffi.typeof("const char *")
+local function valid_traceparent(tp)
+  if #tp ~= 55 then return false end
+  local p = ffi_cast(const_chars, tp)
+  return p[2] == 45 and p[35] == 45 and p[52] == 45
+    and C.strspn(p, HEX_DIGITS) == 2 and not (p[0] == 102 and p[1] == 102)
+    and C.strspn(p + 3, HEX_DIGITS) == 32 and C.strspn(p + 3, "0") < 32
+    and C.strspn(p + 36, HEX_DIGITS) == 16 and C.strspn(p + 36, "0") < 16
+    and C.strspn(p + 53, HEX_DIGITS) == 2
+end
 
 -- What route() decided, for balance(), sent() and log(): kept in this worker under the request's
 -- address until its log phase (ngx.ctx does not survive the jump to a retry location; an nginx
@@ -295,7 +310,7 @@ function M.route()
   local r = get_request()
   local tp, source = trace_headers(r)
   local continued, sampled = false, false
-  if tp and #tp == 55 and re_find(tp, TRACEPARENT, "jo") then
+  if tp and valid_traceparent(tp) then
     ffi.copy(tp_out + 3, ffi_cast("const char *", tp) + 3, 32)
     continued = true
     -- The flags' low bit is the last hex digit's: odd for "1" "3" … "9", and for "b" "d" "f".

@@ -551,6 +551,42 @@ describe('the nginx data plane', () => {
     expect(seen.sort()).toEqual([['v1', 'hosts.shop', undefined], ['v2', 'hosts.shop-shadow', undefined]]);
   });
 
+  /** An endpoint that records what `record` takes of each request it is sent (its URL returned). */
+  const recording = async (record: (req: import('node:http').IncomingMessage) => void) => {
+    const s = createServer((req, res) => {
+      record(req);
+      res.end('ok');
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+    return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  };
+
+  it('continues a well-formed traceparent and starts a trace for a malformed one', async () => {
+    const got: string[] = [];
+    svc('traced', [['v1', [await recording((req) => got.push(String(req.headers.traceparent)))]]]);
+    await plane.synced();
+    const trace = 'ab'.repeat(16);
+    const span = 'cd'.repeat(8);
+    const outgoing = async (traceparent: string) => {
+      got.length = 0;
+      expect((await send('traced.shop', { traceparent })).status).toBe(200);
+      expect(got[0]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+      return got[0]!;
+    };
+    for (const tp of [`00-${trace}-${span}-01`, `00-${trace}-${span}-00`, `01-${trace}-${span}-09`, `00-${'0'.repeat(31)}1-${'0'.repeat(15)}1-01`]) {
+      expect((await outgoing(tp)).slice(3, 35), tp).toBe(tp.slice(3, 35));
+    }
+    expect((await outgoing(`00-${trace}-${span}-01`)).slice(53)).toBe('01');
+    expect((await outgoing(`00-${trace}-${span}-00`)).slice(53)).toBe('00');
+    const malformed = [
+      `ff-${trace}-${span}-01`, `00-${'0'.repeat(32)}-${span}-01`, `00-${trace}-${'0'.repeat(16)}-01`,
+      `00-${trace.toUpperCase()}-${span}-01`, `00-${trace.slice(0, 31)}g-${span}-01`, `00-${trace}-${span}-0x`, `0g-${trace}-${span}-01`,
+      `00_${trace}-${span}-01`, `00-${trace}_${span}-01`, `00-${trace}-${span}_01`, `00-${trace}-${span}-01-`, `00-${trace}-${span}-1`, `00-${trace}0-${span.slice(1)}-01`,
+    ];
+    for (const tp of malformed) expect((await outgoing(tp)).slice(3, 35), tp).not.toBe(tp.slice(3, 35));
+  });
+
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'eve' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
     await plane.synced();
