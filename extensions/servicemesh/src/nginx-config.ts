@@ -222,8 +222,9 @@ http {
   #   $mr  a mirrored request's number: its copy's key to what route() decided, in the worker's table
   #   $mv  the version it was sent to (x-mesh-version)     $mt  the traceparent sent on
   #   $ml  "1": its trace is sampled, its span logged       $mp  its parent span's id, if any
-  #   $mf  the fault injected (abort, delay)                $ms  a mirrored copy's Host (<host>-shadow)
+  #   $mf  the fault injected (abort, delay), logged        $ms  a mirrored copy's Host (<host>-shadow)
   #   $md  a mirrored request's duration in ms, when its answer ended before its copy
+  # (x-mesh-fault is added by Lua, to the requests a fault is injected into only.)
   log_format mesh escape=json '{"t":"$msec","h":"$host","v":"$mv","s":"$status","rt":"$request_time","ua":"$upstream_addr","us":"$upstream_status","m":"$request_method","u":"$request_uri","tp":"$mt","pa":"$mp","src":"$http_x_mesh_source","f":"$mf","md":"$md"}';
 
   # Every version's endpoints: the peer is picked per try by the Lua module (ejected ones left out).
@@ -253,7 +254,6 @@ http {
   server {
     listen ${o.host ?? '127.0.0.1'}:${o.port} default_server;
     add_header x-mesh-version $mv always;
-    add_header x-mesh-fault $mf always;
     access_log ${o.logFile} mesh buffer=64k flush=100ms if=$ml;
     log_by_lua_block { mesh.log() }
 

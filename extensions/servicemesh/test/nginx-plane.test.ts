@@ -587,6 +587,26 @@ describe('the nginx data plane', () => {
     for (const tp of malformed) expect((await outgoing(tp)).slice(3, 35), tp).not.toBe(tp.slice(3, 35));
   });
 
+  it('adds x-mesh-fault to the requests a fault is injected into only, nginx\'s own error answers included', async () => {
+    const up = await recording(() => {});
+    const down = `http://127.0.0.1:${await freePort()}`;
+    svc('faulty', [['v1', [up]], ['v2', [down]]]);
+    const to = (value: string) => [{ headers: { 'x-to': { exact: value } } }];
+    rule('faulty', 'faulty', [
+      // Routes with retries: each jumps to its policy's location after the access phase.
+      { match: to('down'), destinations: [{ version: 'v2' }], retries: { attempts: 1 }, fault: { delay: { percent: 100, fixedDelayMs: 5 } } },
+      { match: to('slow'), destinations: [{ version: 'v1' }], retries: { attempts: 1 }, fault: { delay: { percent: 100, fixedDelayMs: 5 } } },
+      { match: to('abort'), destinations: [{ version: 'v1' }], fault: { abort: { percent: 100, httpStatus: 503 } } },
+      { destinations: [{ version: 'v1' }], retries: { attempts: 1 } },
+    ]);
+    await plane.synced();
+    expect(await send('faulty.shop', { 'x-to': 'down' })).toMatchObject({ status: 502, fault: 'delay' });
+    expect(await send('faulty.shop', { 'x-to': 'slow' })).toMatchObject({ status: 200, fault: 'delay', version: 'v1' });
+    expect(await send('faulty.shop', { 'x-to': 'abort' })).toMatchObject({ status: 503, fault: 'abort', version: 'v1' });
+    expect(await send('faulty.shop')).toMatchObject({ status: 200, fault: null, version: 'v1' });
+    state.apply('TrafficRule', 'DELETED', { metadata: meta('faulty'), spec: { service: 'faulty', routes: [] } });
+  });
+
   it('keeps a service\'s last good rules when nginx cannot express the new ones, the others unaffected', async () => {
     rule('canary', 'catalog', [{ match: [{ headers: { 'x-user': { exact: 'eve' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }]);
     await plane.synced();
