@@ -63,6 +63,103 @@ local page = C.mmap(nil, 4096, 3, 0x21, -1, 0) -- PROT_READ|PROT_WRITE, MAP_SHAR
 local generation = page ~= MAP_FAILED and ffi.cast("volatile uint32_t *", page) or nil
 local seen = -1
 
+-- Each try's endpoint without set_current_peer's parse of its address where that can be done:
+-- balancer.set_current_peer(ip, port) has nginx parse the text (ngx_parse_url, which also prints
+-- the address back for $upstream_addr: ~1,460 instructions a try) and sets three fields of the
+-- Lua module's per-request balancer data (its sockaddr, socklen and name), which nginx then
+-- connects to. The first try to an address goes through set_current_peer; what it made is then
+-- copied into a cdata kept for the worker's life (per address, at most MAX_PEERS of them, so
+-- memory nginx may still point at is never freed), and later tries write the three fields from
+-- it. Where the fields are is nginx's and the module's layout (nginx 1.22, lua-nginx-module
+-- 0.10.x, x86_64): the request's upstream, its peer's data (the keepalive module's, which holds
+-- the upstream and the balancer's data), the balancer's data, which holds the request. Those two
+-- back pointers are checked on every try, and the fields against what set_current_peer wrote on
+-- the first: with another layout nothing is written and every try goes through set_current_peer.
+ffi.cdef [[
+typedef struct {
+  void *rrp[5];
+  void *conf;
+  void *request;
+  uintptr_t more_tries, total_tries;
+  const void *sockaddr;
+  uint32_t socklen;
+  const ngx_str_t *host;
+} mesh_balancer_data_t;
+typedef struct {
+  uint8_t sa[28];
+  uint32_t socklen;
+  ngx_str_t name;
+  unsigned char text[64];
+} mesh_peer_t;
+]]
+local words = ffi.typeof("void **")
+local balancer_data = ffi.typeof("mesh_balancer_data_t *")
+local bytes = ffi.typeof("const uint8_t *")
+local peer_t = ffi.typeof("mesh_peer_t")
+local MAX_PEERS = 4096
+-- Address ("<ip>\t<port>") -> its mesh_peer_t; the word r->upstream is at (nil: not known yet,
+-- false: not found: set_current_peer only).
+local peers, npeers = {}, 0
+local upstream_at = nil
+
+-- The balancer's data of request r (its upstream the at-th word of r), where the pointers back agree.
+local function balancer_data_of(r, at)
+  local u = ffi_cast(words, r)[at]
+  if u == nil then return nil end
+  local kp = ffi_cast(words, ffi_cast(words, u)[11]) -- u->peer.data (peer at byte 16, its data at 72)
+  if kp == nil or kp[1] ~= u then return nil end -- the keepalive module's: its upstream, then the data
+  local bp = ffi_cast(balancer_data, kp[2])
+  if bp == nil or bp.request ~= r then return nil end
+  return bp
+end
+
+-- After set_current_peer(e[1], e[2]) for request r: its result kept for e's address.
+local function learn(r, e)
+  if upstream_at == nil then
+    upstream_at = false
+    -- r->upstream: after 8 words, and one more (r->cache) where nginx has its cache compiled in.
+    for _, at in ipairs({ 9, 8 }) do
+      if balancer_data_of(r, at) then upstream_at = at break end
+    end
+    if not upstream_at then ngx.log(ngx.WARN, "mesh: nginx's balancer data is not laid out as expected: each try's address is parsed") end
+  end
+  if not upstream_at or npeers >= MAX_PEERS then return end
+  local bp = balancer_data_of(r, upstream_at)
+  if not bp then return end
+  local n, sa, host = bp.socklen, ffi_cast(bytes, bp.sockaddr), bp.host
+  -- What it made: an IPv4 or IPv6 socket address (family in host order, port in network order)
+  -- with e's port, and its text.
+  if not (n == 16 or n == 28) or sa == nil or host == nil or host.len == 0 or host.len > 64 then return end
+  if sa[0] ~= (n == 16 and 2 or 10) or sa[1] ~= 0 or sa[2] * 256 + sa[3] ~= e[2] then return end
+  local p = peer_t()
+  ffi.copy(p.sa, sa, n)
+  p.socklen = n
+  ffi.copy(p.text, host.data, host.len)
+  p.name.data = p.text
+  p.name.len = host.len
+  peers[e[8]] = p
+  npeers = npeers + 1
+  e[9] = p
+end
+
+-- Request r's next try goes to endpoint e.
+local function set_peer(r, e)
+  local p = e[9]
+  if p then
+    local bp = balancer_data_of(r, upstream_at)
+    if bp then
+      bp.sockaddr, bp.socklen, bp.host = p.sa, p.socklen, p.name
+      return
+    end
+  end
+  local ok, err = balancer.set_current_peer(e[1], e[2])
+  if not ok then
+    ngx.log(ngx.ERR, "mesh: ", err)
+    return
+  end
+  if upstream_at ~= false and not p then learn(r, e) end
+end
+
 local function load_rules()
   if generation then
     local g = generation[0]
@@ -100,6 +197,9 @@ local function load_rules()
             local e = eps[i]
             e[4] = "ce:" .. key .. "\t" .. v .. "\t" .. e[3]
             e[5], e[6], e[7] = "u" .. cluster .. e[3], "c" .. cluster .. e[3], "x" .. cluster .. e[3]
+            -- The address set_peer keeps what nginx made of under (and what it made, once it did).
+            e[8] = e[1] .. "\t" .. e[2]
+            e[9] = peers[e[8]]
           end
         end
         fresh[key] = s
@@ -456,7 +556,8 @@ local function pick(st, eps)
 end
 
 function M.balance()
-  local st = stash[request_key()]
+  local r = get_request()
+  local st = stash[tonumber(ffi_cast(intptr, r))]
   if not st then return ngx.exit(502) end
   local eps = st.s.versions[st.v]
   if not eps then return ngx.exit(502) end
@@ -491,8 +592,7 @@ function M.balance()
     if not per or left < per then per = left end
   end
   if per then balancer.set_timeouts(min(per, 5000) / 1000, per / 1000, per / 1000) end
-  local ok, err = balancer.set_current_peer(e[1], e[2])
-  if not ok then ngx.log(ngx.ERR, "mesh: ", err) end
+  set_peer(r, e)
 end
 
 function M.balance_mirror()
@@ -504,7 +604,7 @@ function M.balance_mirror()
     live:incr(e[4], 1, 0)
     st.mlast = e
   end
-  balancer.set_current_peer(e[1], e[2])
+  set_peer(get_request(), e)
 end
 
 -- A mirrored copy's places given back (by its subrequest's log phase, else its primary's).

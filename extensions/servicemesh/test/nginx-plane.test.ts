@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect, createServer as netServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -561,6 +561,26 @@ describe('the nginx data plane', () => {
     servers.push(s);
     return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
   };
+
+  it('sends each try to the endpoint the balancer picked, and to the new endpoints once they change', async () => {
+    // The balancer has nginx parse an address once and then writes what it made (mesh.lua's set_peer).
+    const hits = new Map<string, number>();
+    const urls = await Promise.all(['a', 'b', 'c', 'd'].map((name) => recording(() => hits.set(name, (hits.get(name) ?? 0) + 1))));
+    const [a, b, c, d] = urls as [string, string, string, string];
+    svc('spread', [['v1', [a, b, c]]]);
+    await plane.synced();
+    for (let i = 0; i < 30; i++) expect((await send('spread.shop', { traceparent: `00-${'5e'.repeat(16)}-${'cd'.repeat(8)}-01` })).status).toBe(200);
+    expect([...hits].sort()).toEqual([['a', 10], ['b', 10], ['c', 10]]);
+    // The spans name the endpoint each request went to ($upstream_addr).
+    const spans = (await spansOf('spread', 30)).filter((s) => s.traceId === '5e'.repeat(16));
+    expect(new Set(spans.map((s) => s.endpoint))).toEqual(new Set([a, b, c]));
+    hits.clear();
+    svc('spread', [['v1', [c, d]]]);
+    await plane.synced();
+    for (let i = 0; i < 20; i++) expect((await send('spread.shop')).status).toBe(200);
+    expect([...hits].sort()).toEqual([['c', 10], ['d', 10]]);
+    expect(readFileSync(join(dir, 'error.log'), 'utf8')).not.toMatch(/not laid out as expected/);
+  });
 
   it('continues a well-formed traceparent and starts a trace for a malformed one', async () => {
     const got: string[] = [];
