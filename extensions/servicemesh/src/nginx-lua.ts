@@ -23,7 +23,7 @@ local balancer = require "ngx.balancer"
 local re_find = ngx.re.find
 local random = math.random
 local now = ngx.now
-local sub, find, gmatch, byte = string.sub, string.find, string.gmatch, string.byte
+local sub, find, gmatch = string.sub, string.find, string.gmatch
 local floor, log, min, max, ceil = math.floor, math.log, math.min, math.max, math.ceil
 
 local ffi = require "ffi"
@@ -38,6 +38,7 @@ void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
 local C = ffi.C
 local base = require "resty.core.base"
 require "resty.core.request" -- declares ngx_http_lua_ffi_req_get_headers and its element type
+require "resty.core.var" -- declares ngx_http_lua_ffi_var_set
 local get_request, get_string_buf = base.get_request, base.get_string_buf
 local ffi_str, ffi_cast = ffi.string, ffi.cast
 -- This module is loaded by init_by_lua, in the master (before it forks its workers), whose parent
@@ -257,20 +258,18 @@ local function answer(status, body)
   return ngx.exit(status)
 end
 
--- A W3C traceparent: version (not ff), trace id (not all zeros), parent id (not all zeros) and
--- flags, lower-case hex digits joined by "-". Checked by strspn over the string's bytes (a Lua
--- string ends with a NUL): the anchored regex it replaces cost ~940 instructions a request in PCRE
--- alone, plus resty.core's regex cache lookup.
+-- A W3C traceparent (p, 55 bytes): version (not ff), trace id (not all zeros), parent id (not all
+-- zeros) and flags, lower-case hex digits joined by "-". Checked by strspn over its bytes (the
+-- flags' count may run on: the value is followed by nginx's NUL or a Lua string's): the anchored
+-- regex it replaces cost ~940 instructions a request in PCRE alone, plus resty.core's regex cache.
 local HEX_DIGITS = "0123456789abcdef"
 local const_chars = ffi.typeof("const char *")
-local function valid_traceparent(tp)
-  if #tp ~= 55 then return false end
-  local p = ffi_cast(const_chars, tp)
+local function valid_traceparent(p)
   return p[2] == 45 and p[35] == 45 and p[52] == 45
     and C.strspn(p, HEX_DIGITS) == 2 and not (p[0] == 102 and p[1] == 102)
     and C.strspn(p + 3, HEX_DIGITS) == 32 and C.strspn(p + 3, "0") < 32
     and C.strspn(p + 36, HEX_DIGITS) == 16 and C.strspn(p + 36, "0") < 16
-    and C.strspn(p + 53, HEX_DIGITS) == 2
+    and C.strspn(p + 53, HEX_DIGITS) >= 2
 end
 
 -- What route() decided, for balance(), sent() and log(): kept in this worker under the request's
@@ -293,28 +292,39 @@ end
 
 -- The traceparent and x-mesh-source headers, read where nginx keeps them (names lower-cased,
 -- values in place; the first of each, as $http_traceparent is in nginx 1.22): reading them as
--- nginx variables hashed each name and scanned the headers once per name. Only the two values are
--- made Lua strings. Past 100 headers, the variables (nginx's answer whatever their number).
+-- nginx variables hashed each name and scanned the headers once per name. The traceparent is
+-- returned as where its value is and its length (no Lua string made of it: one every request
+-- whose caller sent one), x-mesh-source as a string. Past 100 headers, the variables (nginx's
+-- answer whatever their number), a traceparent of 55 bytes copied into tp_in.
 local elt_ptr = ffi.typeof("ngx_http_lua_ffi_table_elt_t*")
 local elt_size = ffi.sizeof("ngx_http_lua_ffi_table_elt_t")
 local truncated = ffi.new("int[1]")
+local tp_in = ffi.new("char[56]")
+local function from_variables()
+  local tp = var.http_traceparent
+  if tp and #tp == 55 then
+    ffi.copy(tp_in, tp, 55)
+    return tp_in, 55, var.http_x_mesh_source
+  end
+  return nil, 0, var.http_x_mesh_source
+end
 local function trace_headers(r)
   local n = C.ngx_http_lua_ffi_req_get_headers_count(r, 100, truncated)
-  if n <= 0 then return nil, nil end
-  if truncated[0] ~= 0 then return var.http_traceparent, var.http_x_mesh_source end
+  if n <= 0 then return nil, 0, nil end
+  if truncated[0] ~= 0 then return from_variables() end
   local buf = ffi_cast(elt_ptr, get_string_buf(n * elt_size))
-  if C.ngx_http_lua_ffi_req_get_headers(r, buf, n, 0) ~= 0 then return var.http_traceparent, var.http_x_mesh_source end
-  local tp, source
+  if C.ngx_http_lua_ffi_req_get_headers(r, buf, n, 0) ~= 0 then return from_variables() end
+  local tp, tp_len, source = nil, 0, nil
   for i = 0, n - 1 do
     local h = buf[i]
     local len = h.key.len
     if len == 11 then
-      if not tp and C.memcmp(h.key.data, "traceparent", 11) == 0 then tp = ffi_str(h.value.data, h.value.len) end
+      if not tp and C.memcmp(h.key.data, "traceparent", 11) == 0 then tp, tp_len = ffi_cast(const_chars, h.value.data), h.value.len end
     elseif len == 13 then
       if not source and C.memcmp(h.key.data, "x-mesh-source", 13) == 0 then source = ffi_str(h.value.data, h.value.len) end
     end
   end
-  return tp, source
+  return tp, tp_len, source
 end
 
 
@@ -374,7 +384,7 @@ local function mirror_place(s, v, st)
   return false
 end
 
--- The outgoing traceparent is written into one buffer and made a Lua string once: the ids are
+-- The outgoing traceparent is written into one buffer (and set as $mt from it): the ids are
 -- hex digits of LuaJIT's generator (seeded per worker; trace and span ids need to be unique, not
 -- secret) written in place. Five ids of 8 digits made as strings and joined cost ~6 µs a request
 -- at c=1 (A/B, docs/benchmarks.md). nginx's $request_id instead was measured no cheaper.
@@ -385,6 +395,19 @@ ffi.copy(tp_out, "00-", 3)
 tp_out[35] = 45 -- "-"
 tp_out[52] = 45
 tp_out[53] = 48 -- "0"
+
+-- $mt set from tp_out itself, through the function resty.core's ngx.var calls (which needs a Lua
+-- string: one of 55 bytes made, hashed and collected for every request). As ngx.var, should the
+-- call fail.
+local mt_err = ffi.new("unsigned char[256]")
+local mt_errlen = ffi.new("size_t[1]")
+local mt_lowcase = ffi.new("unsigned char[2]")
+local function set_mt(r)
+  mt_errlen[0] = 256
+  if C.ngx_http_lua_ffi_var_set(r, "mt", 2, mt_lowcase, tp_out, 55, mt_err, mt_errlen) ~= 0 then
+    var.mt = ffi_str(tp_out, 55)
+  end
+end
 
 -- 8 random hex digits at tp_out[at .. at+7]. No loop: a short loop on the request path becomes a
 -- trace of its own that LuaJIT keeps leaving (and gives up on), which split route()'s trace.
@@ -412,13 +435,13 @@ function M.route()
 
   -- W3C trace context: the caller's trace continued (its sampled flag respected), or a new one.
   local r = get_request()
-  local tp, source = trace_headers(r)
+  local tp, tp_len, source = trace_headers(r)
   local continued, sampled = false, false
-  if tp and valid_traceparent(tp) then
-    ffi.copy(tp_out + 3, ffi_cast("const char *", tp) + 3, 32)
+  if tp_len == 55 and valid_traceparent(tp) then
+    ffi.copy(tp_out + 3, tp + 3, 32)
     continued = true
     -- The flags' low bit is the last hex digit's: odd for "1" "3" … "9", and for "b" "d" "f".
-    local last = byte(tp, 55)
+    local last = tp[54]
     sampled = (last <= 57) == (last % 2 == 1)
   else
     random8(3) random8(11) random8(19) random8(27)
@@ -427,11 +450,10 @@ function M.route()
   random8(36)
   ffi.copy(tp_out + 44, s.tag, 8)
   tp_out[54] = sampled and 49 or 48 -- "1" or "0"
-  local traceparent = ffi.string(tp_out, 55)
-  var.mt = traceparent
+  set_mt(r)
   -- The caller: the service of the parent span (its id's last 8 digits are its tag), else
   -- x-mesh-source, else ingress.
-  local p = continued and tags[sub(tp, 45, 52)]
+  local p = continued and tags[ffi_str(tp + 44, 8)]
   if p then
     source = p.namespace == s.namespace and p.service or p.service .. "." .. p.namespace
   elseif source == nil or source == "" then
@@ -486,7 +508,7 @@ function M.route()
     -- A JSON line for the backend: the span (its service is $host, its trace and span ids are in
     -- $mt; an unset variable is logged empty).
     var.ml = "1"
-    if continued then var.mp = sub(tp, 37, 52) end
+    if continued then var.mp = ffi_str(tp + 36, 16) end
   end
 
   if s.maxRequests then
