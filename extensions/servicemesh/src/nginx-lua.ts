@@ -71,11 +71,14 @@ local seen = -1
 -- connects to. The first try to an address goes through set_current_peer; what it made is then
 -- copied into a cdata kept for the worker's life (per address, at most MAX_PEERS of them, so
 -- memory nginx may still point at is never freed), and later tries write the three fields from
--- it. Where the fields are is nginx's and the module's layout (nginx 1.22, lua-nginx-module
--- 0.10.x, x86_64): the request's upstream, its peer's data (the keepalive module's, which holds
--- the upstream and the balancer's data), the balancer's data, which holds the request. Those two
--- back pointers are checked on every try, and the fields against what set_current_peer wrote on
--- the first: with another layout nothing is written and every try goes through set_current_peer.
+-- it. Where the fields are is nginx's and the module's layout, taken only from the versions it
+-- was read from (nginx 1.22, lua-nginx-module 0.10.23: Debian 12's; x86_64): the request's
+-- upstream, its peer's data (the keepalive module's, which holds the upstream and the balancer's
+-- data), the balancer's data, which holds the request. Those two back pointers are checked on
+-- every try, and the fields against what set_current_peer wrote on the first: with other
+-- versions or another layout nothing is written and every try goes through set_current_peer.
+local layout_known = ffi.abi("64bit") and ngx.config.ngx_lua_version == 10023
+  and ngx.config.nginx_version >= 1022000 and ngx.config.nginx_version < 1023000
 ffi.cdef [[
 typedef struct {
   void *rrp[5];
@@ -118,8 +121,9 @@ end
 local function learn(r, e)
   if upstream_at == nil then
     upstream_at = false
-    -- r->upstream: after 8 words, and one more (r->cache) where nginx has its cache compiled in.
-    for _, at in ipairs({ 9, 8 }) do
+    -- r->upstream: after 8 words, or 9 where nginx has its cache compiled in (then the 9th,
+    -- r->cache, is NULL: the plane caches nothing), so no other pointer is followed.
+    for _, at in ipairs(layout_known and { 8, 9 } or {}) do
       if balancer_data_of(r, at) then upstream_at = at break end
     end
     if not upstream_at then ngx.log(ngx.WARN, "mesh: nginx's balancer data is not laid out as expected: each try's address is parsed") end
