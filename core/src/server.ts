@@ -320,8 +320,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const backendCoreUrl = () => (runtime instanceof KubernetesRuntime ? opts.coreServiceUrl ?? `http://mortise-core.${opts.namespace ?? defaultCoreNamespace}.svc:80` : url);
   // A process backend also serves on a Unix socket (BackendStatus.socketPath): the gateway and the
   // edge send its requests there rather than over loopback TCP.
-  const backendSocketOf = (matches: (url: URL) => boolean) => runtime.list().find((b) => b.socketPath && b.url && matches(new URL(b.url)))?.socketPath;
-  gateway.setBackendSockets((origin) => backendSocketOf((u) => u.origin === origin));
+  const backendSockets = () => runtime.list().flatMap((b) => (b.socketPath && b.url ? [{ url: new URL(b.url), socketPath: b.socketPath }] : []));
+  gateway.setBackendSockets((origin) => backendSockets().find((b) => b.url.origin === origin)?.socketPath);
   gateway.setHealthSource((extension) => {
     const backends = runtime.list().filter((b) => b.extension === extension && b.state !== 'Stopped');
     if (backends.length === 0 || backends.some((b) => b.state === 'Ready')) return { healthy: true };
@@ -502,7 +502,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
           },
           timedOut: (method, url) => gateway.timedOut(method, url),
           backends: () => gateway.routes.routes().flatMap((r) => (r.upstream ? [edgeBackendOf(r.upstream)?.address ?? ''] : [])).filter(Boolean),
-          socketOf: (address) => backendSocketOf((u) => edgeBackendOf(u)?.address === address),
+          sockets: () => new Map(backendSockets().flatMap((b) => {
+            const address = edgeBackendOf(b.url)?.address;
+            return address ? [[address, b.socketPath] as const] : [];
+          })),
           connectTimeoutMs: opts.gateway?.connectTimeoutMs ?? 5_000, responseTimeoutMs: opts.gateway?.responseTimeoutMs ?? 60_000,
         });
         start.mark('edge');

@@ -43,8 +43,8 @@ export interface NativeEdgeDeps {
   decide: (method: string, uri: string, headers: IncomingHttpHeaders) => Promise<string | undefined>;
   /** The backends decisions may name now (`ip:port`, edgeBackendOf): each gets an upstream block in nginx.conf. */
   backends: () => string[];
-  /** The Unix socket a backend (`ip:port`) serves on as well, when it does (the process runtime's): nginx connects there. */
-  socketOf?: (address: string) => string | undefined;
+  /** The Unix sockets backends (`ip:port`) serve on as well, for those that do (the process runtime's): nginx connects there. */
+  sockets?: () => Map<string, string>;
   /** The answer to a request nginx forwarded whose backend did not answer in time. */
   timedOut: (method: string, url: string) => { code: number; toStatus(): unknown };
   audit: AuditLog;
@@ -291,9 +291,10 @@ export class NativeEdge {
   /** The backends decisions may name now, sorted, each once, and the sockets of those that serve on one. */
   private currentBackends(): { backends: string[]; sockets: Record<string, string>; key: string } {
     const backends = [...new Set(this.deps.backends())].sort();
+    const served = this.deps.sockets?.();
     const sockets: Record<string, string> = {};
     for (const b of backends) {
-      const socket = this.deps.socketOf?.(b);
+      const socket = served?.get(b);
       if (socket) sockets[b] = socket;
     }
     return { backends, sockets, key: backends.map((b) => (sockets[b] ? `${b}=${sockets[b]}` : b)).join(' ') };

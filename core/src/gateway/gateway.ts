@@ -86,7 +86,6 @@ export class Gateway {
     await this.routes.start();
   }
 
-  /** Where the gateway learns whether a backend is ready (the runtime's view); returns the one it replaces. */
   /**
    * Where a backend on this machine serves besides its URL (the process runtime's sockets): its
    * requests go there from the next connection pool made for its origin.
@@ -95,6 +94,7 @@ export class Gateway {
     this.upstream.socketOf = socketOf;
   }
 
+  /** Where the gateway learns whether a backend is ready (the runtime's view); returns the one it replaces. */
   setHealthSource(health: HealthSource | undefined): HealthSource | undefined {
     const previous = this.health;
     this.health = health;

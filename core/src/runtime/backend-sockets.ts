@@ -12,7 +12,10 @@ import { join } from 'node:path';
 /** sun_path holds 108 bytes with its NUL; a longer path is not offered (the backend serves on its port). */
 const MAX_SOCKET_PATH_BYTES = 107;
 /** A backend's socket in the sockets' directory: `<12 hex digits of its id's sha256>/http.sock`. */
-const SOCKET_IN_DIR = 'xxxxxxxxxxxx/http.sock';
+const ID_HASH_CHARS = 12;
+const SOCKET_NAME = 'http.sock';
+/** What a backend's socket adds to the directory's path: `/<hash>/http.sock`. */
+const SOCKET_IN_DIR_BYTES = 1 + ID_HASH_CHARS + 1 + SOCKET_NAME.length;
 
 export class BackendSockets {
   private current?: string;
@@ -25,7 +28,7 @@ export class BackendSockets {
 
   constructor(where: { dir?: string; parent?: string }) {
     // A state dir too deep for sun_path: the temp dir's (which a killed core leaves behind).
-    this.where = where.dir && Buffer.byteLength(join(where.dir, SOCKET_IN_DIR)) <= MAX_SOCKET_PATH_BYTES ? where : { parent: where.parent };
+    this.where = where.dir && Buffer.byteLength(where.dir) + SOCKET_IN_DIR_BYTES <= MAX_SOCKET_PATH_BYTES ? where : { parent: where.parent };
     if (this.where.dir) rmSync(this.where.dir, { recursive: true, force: true });
   }
 
@@ -40,8 +43,8 @@ export class BackendSockets {
       this.current = this.where.dir ?? mkdtempSync(join(this.where.parent ?? tmpdir(), 'mortise-sockets-'));
     }
     // Short (sun_path is short), one per id whatever the id holds.
-    const dir = join(this.current, createHash('sha256').update(id).digest('hex').slice(0, 12));
-    const path = join(dir, 'http.sock');
+    const dir = join(this.current, createHash('sha256').update(id).digest('hex').slice(0, ID_HASH_CHARS));
+    const path = join(dir, SOCKET_NAME);
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) return undefined;
     // What an earlier process of it left goes: a confined backend may not be able to remove it.
     rmSync(dir, { recursive: true, force: true });
