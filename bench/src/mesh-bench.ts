@@ -41,7 +41,7 @@ export interface MeshFigures {
 }
 
 /** A small upstream in its own process: 200 with a short JSON body. */
-async function startUpstream(): Promise<{ url: string; pid: number | undefined; stop(): void }> {
+export async function startUpstream(): Promise<{ url: string; pid: number | undefined; stop(): void }> {
   const code = `require('node:http').createServer((q, s) => { s.writeHead(200, {'content-type': 'application/json'}); s.end('{"ok":true}'); }).listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));

@@ -7,6 +7,16 @@ import type { LoadResult } from './load.js';
 // every target in turn for many short rounds (each round's order rotated by one) puts each round's
 // figures under the same conditions; the ratio of two targets is then the median of their
 // per-round ratios (±5 % here).
+// A target also pays for what the one before it leaves behind (a Node process's garbage
+// collection and JIT threads, a backlog of spans) for the first part of its round. Rotating the
+// order by one keeps every target behind the same neighbour in every round, so that cost fell on
+// one target only; the orders are a Williams design instead, in which every target follows
+// every other equally often (BENCH_ORDER=rotated brings the old order back, to compare).
+// Measured (2026-12-03): after a 1-s round at c=64 the mesh's two-worker Node plane spent another
+// 80–170 ms of CPU in the next second, the least Node proxy 10–110 ms, nginx none. So after each
+// run the bench also waits until no measured process uses CPU (`settle`, at most
+// BENCH_SETTLE_MS, 1,000 by default; 0: no wait), and counts what they spent meanwhile as the
+// target's own CPU.
 
 export interface RoundRobinTarget {
   name: string;
@@ -32,6 +42,48 @@ export const median = (values: number[]): number => {
 
 const ms = (x: number) => Math.round(x * 1000) / 1000;
 
+/**
+ * The order of targets in each of `rounds` rounds: rows of a Williams design (for n targets,
+ * n rows if n is even, 2n if odd), in which each target directly follows each other target
+ * equally often over a full set of rows; rows are repeated when there are more rounds.
+ */
+export function balancedOrders(n: number, rounds: number): number[][] {
+  if (process.env.BENCH_ORDER === 'rotated') return Array.from({ length: rounds }, (_, r) => Array.from({ length: n }, (_, i) => (r + i) % n));
+  // First row 0, 1, n−1, 2, n−2, …; row r adds r (mod n) to every entry.
+  const first = Array.from({ length: n }, (_, i) => (i === 0 ? 0 : i % 2 ? (i + 1) / 2 : n - i / 2));
+  const rows = Array.from({ length: n }, (_, r) => first.map((x) => (x + r) % n));
+  // With an odd n the mirrored rows are needed too for every ordered pair to occur.
+  const design = n % 2 ? [...rows, ...rows.map((row) => [...row].reverse())] : rows;
+  return Array.from({ length: rounds }, (_, r) => design[r % design.length]!);
+}
+
+/**
+ * Waits until none of `pids` has used CPU for `quietMs` (ticks are 10 ms), at most `maxMs`; a
+ * process that is gone counts as quiet.
+ */
+export async function settle(pids: number[], maxMs = Number(process.env.BENCH_SETTLE_MS ?? 1000), quietMs = 100): Promise<void> {
+  if (!pids.length || maxMs <= 0) return;
+  const step = 50;
+  const start = Date.now();
+  const each = () => pids.map((p) => ticksOf([p]) ?? -1);
+  let last = each();
+  let quietSince = Date.now();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, step));
+    const now = each();
+    if (now.some((t, i) => t !== last[i])) quietSince = Date.now();
+    const done = Date.now() - quietSince >= quietMs || Date.now() - start >= maxMs;
+    if (done) {
+      settled.push(Date.now() - start);
+      return;
+    }
+    last = now;
+  }
+}
+
+/** How long each `settle` waited (ms), for the bench's report. */
+export const settled: number[] = [];
+
 /** CPU ticks spent by `pids` over many runs, per target (undefined once a pid was gone). */
 class TickCounter {
   private readonly spent = new Map<string, number | undefined>();
@@ -51,7 +103,7 @@ class TickCounter {
 }
 
 /**
- * `rounds` rounds of `secondsPerRound` for every target in turn. req/s and latency percentiles
+ * `rounds` rounds of `secondsPerRound` for every target in turn, in `balancedOrders`. req/s and latency percentiles
  * are the medians of the rounds', CPU µs/request all the rounds' CPU over all their requests.
  * `backendPids`: the process(es) all targets send to, whose CPU per request is measured behind
  * each (what a proxy adds to a request costs its backend too).
@@ -60,11 +112,17 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
   const runs = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
   const cpu = new TickCounter();
   const backendCpu = new TickCounter();
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < targets.length; i++) {
-      const t = targets[(r + i) % targets.length]!;
-      const pids = typeof t.pids === 'function' ? t.pids() : t.pids ?? [];
-      const run = () => cpu.around(t.name, pids, () => t.run(secondsPerRound));
+  const pidsOf = (t: RoundRobinTarget) => (typeof t.pids === 'function' ? t.pids() : t.pids ?? []);
+  for (const order of balancedOrders(targets.length, rounds)) {
+    for (const index of order) {
+      const t = targets[index]!;
+      const pids = pidsOf(t);
+      const everyone = [...new Set([...targets.flatMap(pidsOf), ...(backendPids ?? [])])];
+      const run = () => cpu.around(t.name, pids, async () => {
+        const result = await t.run(secondsPerRound);
+        await settle(everyone);
+        return result;
+      });
       runs.get(t.name)!.push(await (backendPids?.length ? backendCpu.around(t.name, backendPids, run) : run()));
     }
   }
