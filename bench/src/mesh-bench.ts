@@ -11,7 +11,7 @@ import { wrk } from './wrk.js';
 
 // The mesh's data plane vs. direct vs. nginx as a plain reverse proxy, same upstream, same run.
 // On a shared VM a single wrk run per target swings ±30 %: the targets are measured in many short
-// rounds, round-robin (each round's order rotated), and each is judged by the median over the
+// rounds, round-robin (round-robin.ts: every target follows every other equally often), and each is judged by the median over the
 // rounds of its req/s divided by nginx's in the same round (±5 % run to run).
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -71,7 +71,7 @@ export interface Target { name: MeshTarget; url: string; headers?: Record<string
 
 /**
  * Interleaved rounds over `targets` at `connections` (round-robin.ts): per round each target
- * gets `seconds` of wrk, the order rotated by one each round, its CPU read around it.
+ * gets `seconds` of wrk, in round-robin.ts's balanced orders, its CPU read around it.
  */
 export async function rounds(targets: Target[], connections: number, count: number, seconds: number, upstreamPid?: number): Promise<Partial<Record<MeshTarget, MeshMeasured>>> {
   const measured = await roundRobin(targets.map((t) => ({

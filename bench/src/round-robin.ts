@@ -4,7 +4,7 @@ import type { LoadResult } from './load.js';
 // One load run per target, one after the other, compares targets measured at different moments,
 // and this machine's speed drifts between moments: a virtual CPU that has to wake, others' work.
 // The same nginx configuration measured twice in a row differed by up to 30 % in 5-s runs. Taking
-// every target in turn for many short rounds (each round's order rotated by one) puts each round's
+// every target in turn for many short rounds puts each round's
 // figures under the same conditions; the ratio of two targets is then the median of their
 // per-round ratios (±5 % here).
 // A target also pays for what the one before it leaves behind (a Node process's garbage

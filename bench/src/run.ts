@@ -109,7 +109,7 @@ async function main() {
 
   out('## Throughput and latency over HTTP (core vs. bare koa handler, same run)');
   out();
-  out(`Each operation and its bare koa counterpart are measured in turn, ${httpRounds} rounds of 1 s with the order rotated each round (round-robin.ts): req/s and latencies are medians over the rounds, "core / bare" the median of the per-round ratios.`);
+  out(`Each operation and its bare koa counterpart are measured in turn, ${httpRounds} rounds of 1 s, each round in a carry-over-balanced order with a wait for quiet between runs (round-robin.ts): req/s and latencies are medians over the rounds, "core / bare" the median of the per-round ratios.`);
   out();
   out('| operation | req/s | p50 ms | p90 ms | p99 ms | bare koa req/s | core / bare | |');
   out('|---|---|---|---|---|---|---|---|');
