@@ -45,7 +45,8 @@ export async function bundleCore() {
   const validators = await precompiledValidatorsModule();
   await build({
     // worker-main beside main: the primary forks it as `new URL('./worker-main.js', import.meta.url)`.
-    entryPoints: { main: join(core, 'dist', 'main.js'), 'worker-main': join(core, 'dist', 'cluster', 'worker-main.js') },
+    // main is start.ts: it begins what a first start can before main.ts's chunk is loaded.
+    entryPoints: { main: join(core, 'dist', 'start.js'), 'worker-main': join(core, 'dist', 'cluster', 'worker-main.js') },
     outdir: bundleDir,
     bundle: true,
     splitting: true,

@@ -29,6 +29,9 @@ const crd = {
   },
 };
 
+/** The `bootstrap.admin` log lines of a child core's stdout. */
+const bootstrapLines = (stdout: string) => stdout.split('\n').filter((l) => l.includes('"bootstrap.admin"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+
 const json = async <T>(res: Response): Promise<T> => {
   const text = await res.text();
   if (!res.ok) throw new Error(`${res.status} ${text}`);
@@ -242,6 +245,8 @@ describe('restart', () => {
     expect(found, a.stdout()).toHaveLength(1);
     const password = found[0]!;
     expect(password.length).toBeGreaterThanOrEqual(12);
+    // Generated and hashed by the bundle's entry before the core was loaded (early-admin-password.ts).
+    expect(bootstrapLines(a.stdout())).toEqual([expect.objectContaining({ passwordSource: 'generated', passwordHashed: 'early' })]);
     await login(a.url, 'admin', password);
     expect(await a.stop('SIGTERM')).toBe(0);
 
@@ -250,7 +255,18 @@ describe('restart', () => {
     expect(b.stdout()).not.toContain(password);
     expect(generatedPasswords(b.stdout())).toEqual([]);
     expect(b.stdout()).not.toMatch(/admin password|bootstrap\.password/i);
+    expect(bootstrapLines(b.stdout())).toEqual([]);
     await login(b.url, 'admin', password);
     expect(await b.stop('SIGTERM')).toBe(0);
+  });
+
+  it('npm start: a configured admin password is hashed early on a fresh data dir and works', async () => {
+    const env = { MORTISE_DATA_DIR: tempDir(), MORTISE_ADMIN_PASSWORD: 'early-hashed-pw', MORTISE_ISSUER: undefined };
+    const a = await startChildCore(env);
+    children.push(a);
+    expect(bootstrapLines(a.stdout())).toEqual([expect.objectContaining({ passwordSource: 'MORTISE_ADMIN_PASSWORD', passwordHashed: 'early' })]);
+    await login(a.url, 'admin', 'early-hashed-pw');
+    await expect(login(a.url, 'admin', 'early-hashed-pX')).rejects.toThrow();
+    expect(await a.stop('SIGTERM')).toBe(0);
   });
 });
