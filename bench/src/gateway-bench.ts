@@ -7,6 +7,7 @@ import { startNginx } from './nginx.js';
 import { spawnServer } from './processes.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSnapshot, stolenSince } from './steal.js';
 import { wrk } from './wrk.js';
 import { medianRatio, roundRobin } from './round-robin.js';
 
@@ -29,6 +30,8 @@ export interface GatewayFigures {
   coreIdleCpuMsPerSec?: number;
   /** Load average (1 min) when the measurements started and ended: other work on the machine. */
   loadAverage: [number, number];
+  /** Percentage of the CPU the VM's host took from the start of the rounds to their end (steal.ts). */
+  steal: number;
 }
 
 /**
@@ -165,6 +168,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   const minimal = await spawnServer(join(dirname(fileURLToPath(import.meta.url)), 'minimal-node-proxy.js'), { UPSTREAM: backend }, '/readyz');
   const rows: GatewayFigures['rows'] = [];
   const loadStart = loadavg()[0]!;
+  const cpu = cpuSnapshot();
   let coreIdleCpuMsPerSec: number | undefined;
   try {
     // Every target is warmed first: a Node process runs its request path interpreted until V8
@@ -221,5 +225,5 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
     await nginxSocket?.stop();
     await minimal.stop();
   }
-  return { installToServingMs, disableMs, enableMs, rows, coreIdleCpuMsPerSec, loadAverage: [loadStart, loadavg()[0]!] };
+  return { installToServingMs, disableMs, enableMs, rows, coreIdleCpuMsPerSec, loadAverage: [loadStart, loadavg()[0]!], steal: stolenSince(cpu) };
 }

@@ -6,6 +6,7 @@ import { backendTable, gatewayBench, socketTable, type Measured } from './gatewa
 import { coreMain, freePort, spawnServer } from './processes.js';
 import { wrk } from './wrk.js';
 import { passwordToken } from './core-session.js';
+import { stealNote } from './steal.js';
 
 // `node bench/dist/gateway-run.js`: the gateway part of `npm run bench` alone (hello-world
 // installed from the bundled repository, then direct vs nginx vs gateway under wrk), and a GET of
@@ -38,7 +39,7 @@ for (const workers of workerCounts) {
     const tok = await passwordToken(core.url, password);
     const auth = { authorization: `Bearer ${tok}` };
     const gw = await gatewayBench(core.url, tok, seconds, pids, workers, edgePort ? { url: `http://127.0.0.1:${edgePort}`, pids: () => [core.child.pid!, ...edgeNginxPids(core.child.pid!).slice(1)] } : undefined);
-    load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s. `;
+    load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s, ${stealNote(gw.steal)}. `;
     if (edgePort) backendRows.push(...backendTable(gw.rows), '', ...socketTable(gw.rows));
     for (const r of gw.rows) {
       gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${r.ratios.gateway.toFixed(2)}× | ${r.edge ? `${cell(r.edge)} | ${r.ratios.edge!.toFixed(2)}×` : ' | | | '} | ${cell(r.nginxFwd)} | ${r.edge ? `${r.ratios.fwd.edge!.toFixed(2)}×` : ''} |`);

@@ -19,6 +19,7 @@ import { devopsBench, devopsRows } from './devops-bench.js';
 import { kubeBenchMarkdown, kubeModeBench } from './kube-bench.js';
 import { tlsTable, tlsVersusKubeApiserver } from './tls-bench.js';
 import { passwordToken } from './core-session.js';
+import { cpuSnapshot, stealNote, stolenSince } from './steal.js';
 
 // `npm run bench`: figures for the core, each throughput next to a bare koa handler measured in
 // the same run on the same machine, so the ratio means something on any machine.
@@ -87,15 +88,18 @@ async function main() {
     process.stdout.write(`${s}\n`);
   };
   const dataDir = mkdtempSync(join(tmpdir(), 'mortise-bench-'));
+  const runCpu = cpuSnapshot();
   out(`# Mortise benchmark — ${new Date().toISOString()} — node ${process.version}, ${seconds}s per measurement`);
   out();
 
   // Cold start (fresh data dir: keys, certificates, admin hash), then a warm start.
+  const startCpu = cpuSnapshot();
   let core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
   const coldStartMs = core.startMs;
   await core.stop();
   core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password });
   const warmStartMs = core.startMs;
+  const startSteal = stolenSince(startCpu);
   await new Promise((r) => setTimeout(r, 1500));
   const idleRss = rssMiB(core.child.pid!);
   const bare = await spawnServer(bareKoa, {}, '/readyz');
@@ -114,6 +118,7 @@ async function main() {
   out('| operation | req/s | p50 ms | p90 ms | p99 ms | bare koa req/s | core / bare | |');
   out('|---|---|---|---|---|---|---|---|');
   let run = 0;
+  const httpCpu = cpuSnapshot();
   for (const c of [1, 64]) {
     const r = run++;
     const target = (name: string, spec: Omit<LoadSpec, 'connections' | 'durationSec'>): RoundRobinTarget => ({ name, run: (s) => load({ ...spec, connections: c, durationSec: s }) });
@@ -133,6 +138,8 @@ async function main() {
     out(row(`list 100 (c=${c})`, m.list!, m.bareGet!));
     out(row(`merge-patch (c=${c})`, m.patch!, m.barePatch!));
   }
+  out();
+  out(`During these rounds ${stealNote(stolenSince(httpCpu))}.`);
   out();
 
   // A list of 10,000 objects.
@@ -268,7 +275,7 @@ async function main() {
   out('GET /healthz of the hello-world backend: direct, behind nginx (1 worker, keep-alive upstream), behind the least Node proxy (node:http in, an undici pool out,');
   out('no rules) and through the gateway (authenticated, authorized, identity forwarded). Load: wrk, one thread, each target warmed up first, then every target in turn for');
   out(`${gw.rows[0]?.rounds ?? '?'} one-second rounds; req/s, p50 and p99 are the medians of a target's rounds, "/ nginx" the median of the per-round ratios. CPU µs/req: what the proxy process spent per request.`);
-  out(`Load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}; the idle core spent ${gw.coreIdleCpuMsPerSec ?? '?'} ms of CPU a second before the measurements.`);
+  out(`Load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}; the idle core spent ${gw.coreIdleCpuMsPerSec ?? '?'} ms of CPU a second before the measurements; ${stealNote(gw.steal)}.`);
   out();
   out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | p99 ms | CPU µs/req | minimal Node proxy req/s | CPU µs/req | gateway req/s | p50 ms | p99 ms | CPU µs/req | gateway / nginx | added p50 vs direct |');
   out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -289,7 +296,7 @@ async function main() {
   out('authorized and identity forwarded from the core\'s cached decision) and through the core\'s own gateway. CPU µs/req of the edge: its nginx\'s and the core\'s.');
   out('"nginx + fwd": nginx given the same request (its credentials included) that also sends the backend Host and X-Forwarded-For/-Proto/-Host/-Prefix,');
   out('as the edge and the gateway do: the backend parses those headers too, and behind plain nginx it does not.');
-  out(`Load average ${edgeFigures.loadAverage[0].toFixed(2)} → ${edgeFigures.loadAverage[1].toFixed(2)}.`);
+  out(`Load average ${edgeFigures.loadAverage[0].toFixed(2)} → ${edgeFigures.loadAverage[1].toFixed(2)}; ${stealNote(edgeFigures.steal)}.`);
   out();
   out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | nginx + fwd req/s | CPU µs/req | edge req/s | p50 ms | p99 ms | CPU µs/req | gateway req/s | edge / nginx | edge / nginx + fwd | gateway / nginx | edge added p50 vs direct |');
   out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -347,6 +354,8 @@ async function main() {
   out(`| idle RSS after start | ${idleRss} MiB |`);
   out(`| RSS after the runs above | ${loadedRss} MiB |`);
   out(`| bare koa RSS | ${rssMiB(bare.child.pid!)} MiB |`);
+  out();
+  out(`During the cold and warm start ${stealNote(startSteal)}.`);
 
   await core.stop();
   await bare.stop();
@@ -364,11 +373,10 @@ async function main() {
   out();
   out('## Kubernetes mode: through the core vs straight to kube-apiserver (same client, TLS, 16 connections)');
   out();
-  if (!kube) {
-    out('kube-apiserver is not built (`node scripts/kube-apiserver.mjs`): not measured.');
-    return;
-  }
-  for (const line of kubeBenchMarkdown(kube)) out(line);
+  if (!kube) out('kube-apiserver is not built (`node scripts/kube-apiserver.mjs`): not measured.');
+  else for (const line of kubeBenchMarkdown(kube)) out(line);
+  out();
+  out(`Over the whole run ${stealNote(stolenSince(runCpu))}.`);
 }
 
 main().catch((e: Error) => {

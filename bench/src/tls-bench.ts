@@ -9,6 +9,7 @@ import { kubeBinariesPresent, startControlPlane } from '../../scripts/kube-contr
 import { crd, password, widget, widgets } from './widget-fixture.js';
 import type { LoadResult } from './load.js';
 import { medianRatio, roundRobin, type RoundRobinMeasured } from './round-robin.js';
+import { cpuSnapshot, stolenSince } from './steal.js';
 import { passwordToken, platformModulesStaged } from './core-session.js';
 
 // The embedded core (its own process, SQLite) against a kube-apiserver 1.20 + etcd on the same
@@ -29,6 +30,8 @@ export interface TlsRow {
   rounds: number;
   /** 1-minute load average before and after this row's rounds. */
   load: [number, number];
+  /** Percentage of the CPU the VM's host took during the row's rounds (steal.ts). */
+  steal: number;
 }
 
 /** A closed loop's figures as a round of round-robin.ts takes them. */
@@ -89,13 +92,14 @@ export async function tlsVersusKubeApiserver(seconds: number): Promise<TlsRow[] 
       ] as const) {
         for (const t of [targets.core, targets.kube]) await closedLoop(connections, Math.max(1, seconds / 3), op(t, run++));
         const load = loadavg()[0]!;
+        const cpu = cpuSnapshot();
         const rounds = Math.max(4, Math.round(seconds * 2));
         const m = await roundRobin([
           { name: 'core', run: (s) => round(connections, s, op(targets.core, run++)) },
           { name: 'kube', run: (s) => round(connections, s, op(targets.kube, run++)) },
         ], rounds);
         const figures = (r: RoundRobinMeasured): Measure => ({ rps: r.rps, p50: r.p50, p90: r.p90, p99: r.p99, errors: r.errors });
-        rows.push({ name, connections, core: figures(m.core!), kube: figures(m.kube!), ratio: medianRatio(m.core!, m.kube!), rounds, load: [load, loadavg()[0]!] });
+        rows.push({ name, connections, core: figures(m.core!), kube: figures(m.kube!), ratio: medianRatio(m.core!, m.kube!), rounds, load: [load, loadavg()[0]!], steal: stolenSince(cpu) });
       }
     }
     return rows;
@@ -111,11 +115,11 @@ export function tlsTable(rows: TlsRow[]): string[] {
   return [
     `Both servers in turn, ${rows[0]?.rounds ?? '?'} one-second rounds each per row: req/s and latencies are the medians of the rounds, the ratio the median of the rounds' ratios.`,
     '',
-    '| call | c | core req/s | p50 ms | p99 ms | kube-apiserver req/s | p50 ms | p99 ms | core / kube-apiserver | load avg (before, after) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    "| call | c | core req/s | p50 ms | p99 ms | kube-apiserver req/s | p50 ms | p99 ms | core / kube-apiserver | load avg (before, after) | the host's steal |",
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
       const errs = r.core.errors + r.kube.errors;
-      return `| ${r.name} | ${r.connections} | ${r.core.rps} | ${r.core.p50} | ${r.core.p99} | ${r.kube.rps} | ${r.kube.p50} | ${r.kube.p99} | ${r.ratio.toFixed(2)}×${errs ? ` (${errs} errors)` : ''} | ${r.load[0].toFixed(1)}, ${r.load[1].toFixed(1)} |`;
+      return `| ${r.name} | ${r.connections} | ${r.core.rps} | ${r.core.p50} | ${r.core.p99} | ${r.kube.rps} | ${r.kube.p50} | ${r.kube.p99} | ${r.ratio.toFixed(2)}×${errs ? ` (${errs} errors)` : ''} | ${r.load[0].toFixed(1)}, ${r.load[1].toFixed(1)} | ${r.steal} % |`;
     }),
   ];
 }
