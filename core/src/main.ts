@@ -8,6 +8,12 @@ import { corePackageDir } from './package-dir.js';
 import { buildBundledRepository, registerBundledRepository } from './extensions/bundled-repository.js';
 
 // `npm start`: the core in embedded mode, configured from the environment; never asks for input.
+
+// A reader of standard output that goes away (a log collector that stops, `| head`) must not stop
+// the core: what it would have printed is lost, the core serves on and stops when told to.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
 const config = configFromEnv();
 // MORTISE_WORKERS ≥ 2: that many processes serve clients, this one writes the store (core/src/cluster).
 // In kubernetes mode the core scales by replicas: one process each.

@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminPassword, call, login, startTestCore, workspace, type TestCore } from './support/test-core.js';
-import { dbPath, generatedPasswords, startChildCore, type ChildCore } from './support/child-core.js';
+import { dbPath, freePort, generatedPasswords, mainJs, startChildCore, type ChildCore } from './support/child-core.js';
 
 // State survives a restart: objects, resourceVersions, signing keys, refresh tokens, the admin.
 
@@ -258,6 +259,36 @@ describe('restart', () => {
     expect(bootstrapLines(b.stdout())).toEqual([]);
     await login(b.url, 'admin', password);
     expect(await b.stop('SIGTERM')).toBe(0);
+  });
+
+  it('npm start: serves on and stops on SIGTERM after the reader of its standard output went away', async () => {
+    // A log collector or `| head` that exits at the first line: every later line, the "running
+    // at" announcement among them, meets a closed pipe (EPIPE). The core crashed on it, or (its
+    // logger flushing at exit) never exited.
+    const port = await freePort();
+    const child = spawn(process.execPath, [mainJs], {
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'MORTISE_ISSUER')), MORTISE_DATA_DIR: tempDir(), MORTISE_ADMIN_PASSWORD: adminPassword, MORTISE_LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+    try {
+      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+      child.stdout!.destroy();
+      let ready = false;
+      for (let i = 0; i < 400 && !ready && child.exitCode === null; i++) {
+        ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+        if (!ready) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(ready, stderr).toBe(true);
+      await login(`http://127.0.0.1:${port}`, 'admin', adminPassword);
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running 15 s after SIGTERM'), 15_000))]);
+      expect(code, stderr).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('npm start: a configured admin password is hashed early on a fresh data dir and works', async () => {
