@@ -4,9 +4,8 @@ import type { LoadResult } from './load.js';
 // One load run per target, one after the other, compares targets measured at different moments,
 // and this machine's speed drifts between moments: a virtual CPU that has to wake, others' work.
 // The same nginx configuration measured twice in a row differed by up to 30 % in 5-s runs. Taking
-// every target in turn for many short rounds puts each round's
-// figures under the same conditions; the ratio of two targets is then the median of their
-// per-round ratios (±5 % here).
+// every target in turn for many short rounds puts each round's figures under the same
+// conditions; the ratio of two targets is then the median of their per-round ratios (±5 % here).
 // A target also pays for what the one before it leaves behind (a Node process's garbage
 // collection and JIT threads, a backlog of spans) for the first part of its round. Rotating the
 // order by one keeps every target behind the same neighbour in every round, so that cost fell on
@@ -72,17 +71,10 @@ export async function settle(pids: number[], maxMs = Number(process.env.BENCH_SE
     await new Promise((resolve) => setTimeout(resolve, step));
     const now = each();
     if (now.some((t, i) => t !== last[i])) quietSince = Date.now();
-    const done = Date.now() - quietSince >= quietMs || Date.now() - start >= maxMs;
-    if (done) {
-      settled.push(Date.now() - start);
-      return;
-    }
+    if (Date.now() - quietSince >= quietMs || Date.now() - start >= maxMs) return;
     last = now;
   }
 }
-
-/** How long each `settle` waited (ms), for the bench's report. */
-export const settled: number[] = [];
 
 /** CPU ticks spent by `pids` over many runs, per target (undefined once a pid was gone). */
 class TickCounter {
