@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ticksOf, withChildren } from './cpu.js';
 import { startNginx } from './nginx.js';
 import { spawnServer } from './processes.js';
-import { startUpstream } from './mesh-bench.js';
+import { meshNginxPids, startUpstream } from './mesh-bench.js';
 import { wrk } from './wrk.js';
 
 // `node bench/dist/carryover.js`: what each target of the mesh bench leaves behind. After a 1-s
@@ -26,7 +26,7 @@ try {
     nginx: [nginx.workerPid()!].filter(Boolean),
     node: [node.child.pid!],
     meshN: withChildren(meshN.child.pid),
-    meshNginx: [meshNginx.child.pid!, ...withChildren(meshNginx.child.pid).slice(1).flatMap((master) => withChildren(master))],
+    meshNginx: meshNginxPids(meshNginx.child.pid!),
   };
   const mesh = { host: 'bench.bench' };
   const targets: Array<[string, string, Record<string, string>?]> = [

@@ -68,6 +68,9 @@ export function sessionOf(pid: number): string {
   }
 }
 
+/** The nginx plane's processes: its backend, and nginx's master and worker under it. */
+export const meshNginxPids = (backend: number): number[] => [backend, ...withChildren(backend).slice(1).flatMap((master) => withChildren(master))];
+
 const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 
 export interface Target { name: MeshTarget; url: string; headers?: Record<string, string>; pids: () => number[] }
@@ -136,7 +139,7 @@ export async function meshBench(seconds: number, workers = Number(process.env.ME
       // turning sampled spans' log lines into spans).
       const meshNginx = await spawnServer(join(here, 'mesh-dataplane-server.js'), { UPSTREAM: upstream.url, MESH_PLANE: 'nginx' }, '/healthz');
       stops.unshift(() => meshNginx.stop());
-      const pids = [meshNginx.child.pid!, ...withChildren(meshNginx.child.pid).slice(1).flatMap((master) => withChildren(master))];
+      const pids = meshNginxPids(meshNginx.child.pid!);
       targets.push({ name: 'meshNginx', url: `${meshNginx.url}/healthz`, headers: { host: 'bench.bench' }, pids: () => pids });
     }
     // Every process measured, and the bench (wrk's parent), in one session: one scheduler autogroup.
