@@ -70,7 +70,7 @@ import { EncryptionKeys } from './store/encryption-keys.js';
 import { coreKinds } from './schemas/index.js';
 import { iamGroup } from './schemas/iam.js';
 import { accessReviewKinds, accessReviewRouter } from './iam/access-review-routes.js';
-import { escalationAdmission } from './iam/escalation-admission.js';
+import { escalationAdmission, rolePlural } from './iam/escalation-admission.js';
 import { RbacAuthorizer } from './iam/rbac-authorizer.js';
 import { RbacIndex } from './iam/rbac-index.js';
 import { seedBuiltinRoles } from './iam/seed-builtin-roles.js';
@@ -271,7 +271,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // Who may move an object between tenants is decided before anything reveals the destination.
   service.addAdmission(tenantMoveAdmission(authorizer, store, kinds));
   service.addAdmission(tenancyAdmission(store));
-  service.addAdmission(escalationAdmission(authorizer, rbacIndex));
+  service.addAdmission(escalationAdmission(authorizer, rbacIndex, (kind, name, namespace) =>
+    service.getStored(kinds.byGroupResource(iamGroup, rolePlural[kind])!, kind === 'Role' ? namespace ?? '' : '', name)));
   // Last: an extension's backend sees only writes the core's own checks let through.
   const extensionAdmission = new ExtensionAdmission(store, gateway.identities, logger.child({ component: 'admission' }));
   await extensionAdmission.start();

@@ -200,6 +200,20 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
     expect(events).toEqual(['ADDED w-after', 'MODIFIED w-before', 'DELETED w-after']);
   });
 
+  it('admits a RoleBinding sent right after its Role, as `kubectl apply` of both does', async () => {
+    // The escalation check finds roles in the RBAC index, which a watch keeps current; in
+    // kubernetes mode that watch may not have brought the Role yet when its binding arrives.
+    const iam = '/apis/iam.mortise.io/v1alpha1';
+    for (let i = 0; i < 10; i++) {
+      await json(await t.api(`${iam}/namespaces/${ns}/roles`, { method: 'POST', json: { metadata: { name: `b2b-${i}` }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] } }), 201);
+      await json(await t.api(`${iam}/namespaces/${ns}/rolebindings`, { method: 'POST', json: { metadata: { name: `b2b-${i}` }, roleRef: { kind: 'Role', name: `b2b-${i}` }, subjects: [{ kind: 'User', name: `b2b-user-${i}` }] } }), 201);
+    }
+    // A binding to a role that exists nowhere is still refused.
+    const missing = await t.api(`${iam}/namespaces/${ns}/rolebindings`, { method: 'POST', json: { metadata: { name: 'b2b-missing' }, roleRef: { kind: 'Role', name: 'no-such-role' }, subjects: [{ kind: 'User', name: 'b2b-user' }] } });
+    expect(missing.status).toBe(422);
+    expect(await missing.text()).toContain('Role \\"no-such-role\\" does not exist');
+  });
+
   it('serves a list authorized for one name, and a workspace view, no wider when the store selects', async () => {
     const iam = '/apis/iam.mortise.io/v1alpha1';
     const user = `one-${mode}`;

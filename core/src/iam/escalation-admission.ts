@@ -10,7 +10,10 @@ import type { AuthorizationScope as Scope, Authorizer } from '../auth/authorizer
 const roleKinds: Record<string, 'GlobalRole' | 'WorkspaceRole' | 'Role'> = {
   GlobalRoleBinding: 'GlobalRole', WorkspaceRoleBinding: 'WorkspaceRole', RoleBinding: 'Role',
 };
-const rolePlural = { GlobalRole: 'globalroles', WorkspaceRole: 'workspaceroles', Role: 'roles' } as const;
+export const rolePlural = { GlobalRole: 'globalroles', WorkspaceRole: 'workspaceroles', Role: 'roles' } as const;
+
+/** A role as the store has it now (undefined: none). */
+export type StoredRole = (kind: 'GlobalRole' | 'WorkspaceRole' | 'Role', name: string, namespace?: string) => Promise<KubeObject | undefined>;
 
 /** The rules a role grants, as stored (RBAC's own kinds: the roles being granted). */
 export interface RoleRules {
@@ -24,7 +27,7 @@ export interface RoleRules {
  * (bindings) on it. `escalate` and `bind` are asked of the core's authorizer; what a user holds
  * comes from its `rulesFor` (without it, only `escalate` / `bind` let a grant through).
  */
-export function escalationAdmission(authorizer: Authorizer, index: RoleRules): AdmissionPlugin {
+export function escalationAdmission(authorizer: Authorizer, index: RoleRules, storedRole?: StoredRole): AdmissionPlugin {
   const held = (user: NonNullable<Parameters<AdmissionPlugin>[0]['ctx']['user']>, scope: Scope) => authorizer.rulesFor?.({ ...user, via: 'token' }, scope) ?? [];
   const holds = async (user: NonNullable<Parameters<AdmissionPlugin>[0]['ctx']['user']>, verb: string, resource: string, name: string, scope: Scope) => {
     const r: RequestInfo = {
@@ -60,7 +63,14 @@ export function escalationAdmission(authorizer: Authorizer, index: RoleRules): A
     }
     const roleName = roleRef?.name ?? '';
     const scope: Scope = def.kind === 'WorkspaceRoleBinding' ? { workspace: object.metadata.labels?.[workspaceLabel] } : def.kind === 'RoleBinding' ? { namespace: object.metadata.namespace } : {};
-    const rules = index.roleRules(roleKind, roleName, scope.namespace);
+    // The index learns of writes through the store's watch. In kubernetes mode that is
+    // kube-apiserver's watch, which may not yet have brought a Role created a moment ago (a role
+    // and its binding in one `kubectl apply`): the store decides what exists.
+    let rules = index.roleRules(roleKind, roleName, scope.namespace);
+    if (!rules) {
+      const stored = await storedRole?.(roleKind, roleName, scope.namespace);
+      if (stored) rules = index.effectiveRules(stored);
+    }
     if (!rules) throw invalid(def.group, def.kind, name, [{ field: 'roleRef.name', message: `Not found: ${roleKind} "${roleName}" does not exist${scope.namespace ? ` in namespace "${scope.namespace}"` : ''}` }]);
     if (await holds(user, 'bind', rolePlural[roleKind], roleName, scope)) return;
     const result = covers(held(user, scope), rules);
