@@ -7,13 +7,13 @@ export const builtinAnnotation = 'iam.mortise.io/builtin';
 
 /**
  * Creates the built-in global roles and bindings that are missing; keeps built-in rules current.
- * The roles together, then the RoleTemplates, then the bindings together (the store commits concurrent writes in one
- * transaction).
+ * The roles and the RoleTemplates together, then the bindings (which name the roles) together: the
+ * store commits concurrent writes in one transaction, where one after the other each was its own.
  */
 export async function seedBuiltinRoles(service: ResourceService, kinds: KindRegistry): Promise<void> {
   const roleDef = kinds.byGroupResource(iamGroup, 'globalroles')!;
   const bindingDef = kinds.byGroupResource(iamGroup, 'globalrolebindings')!;
-  await Promise.all(globalRoles.map(async (role) => {
+  const roles = Promise.all(globalRoles.map(async (role) => {
     const existing = await service.getStored(roleDef, '', role.name);
     const body = {
       apiVersion: `${iamGroup}/v1alpha1`, kind: 'GlobalRole',
@@ -28,7 +28,7 @@ export async function seedBuiltinRoles(service: ResourceService, kinds: KindRegi
       await service.update(roleDef, '', role.name, { ...rest, rules: role.rules, ...(role.aggregationRoleTemplates ? { aggregationRoleTemplates: role.aggregationRoleTemplates } : {}) }, {});
     }
   }));
-  await seedBuiltinRoleTemplates(service, kinds);
+  await Promise.all([roles, seedBuiltinRoleTemplates(service, kinds)]);
   await Promise.all(globalBindings.map(async (b) => {
     if (await service.getStored(bindingDef, '', b.name)) return;
     await service.create(bindingDef, '', {
@@ -43,7 +43,7 @@ export async function seedBuiltinRoles(service: ResourceService, kinds: KindRegi
 /** The core's RoleTemplates (`core-<name>`, no extension label: the role editor's "Platform" group), kept current like the built-in roles. */
 async function seedBuiltinRoleTemplates(service: ResourceService, kinds: KindRegistry): Promise<void> {
   const def = kinds.byGroupResource(iamGroup, 'roletemplates')!;
-  for (const t of builtinRoleTemplates) {
+  await Promise.all(builtinRoleTemplates.map(async (t) => {
     const name = `core-${t.name}`;
     const spec = { displayName: t.displayName, description: t.description, ...(t.dependsOn ? { dependsOn: t.dependsOn.map((d) => `core-${d}`) } : {}), rules: t.rules };
     const existing = await service.getStored(def, '', name);
@@ -52,5 +52,5 @@ async function seedBuiltinRoleTemplates(service: ResourceService, kinds: KindReg
     else if (existing.metadata.annotations?.[builtinAnnotation] === 'true' && JSON.stringify(existing.spec) !== JSON.stringify(spec)) {
       await service.update(def, '', name, { ...existing, spec }, {});
     }
-  }
+  }));
 }
