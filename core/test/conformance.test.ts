@@ -214,6 +214,43 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
     expect(await missing.text()).toContain('Role \\"no-such-role\\" does not exist');
   });
 
+  it('decides the request right after a grant, a revocation or a logout on it', async () => {
+    // What decides a request (the RBAC index, the ended sessions) is kept in memory from the
+    // store's watch. In kubernetes mode that is kube-apiserver's watch, which brings a write some
+    // milliseconds after its answer: a write through the core answers only once those caches have
+    // it (WatchOptions.cache), so the very next request is decided on it.
+    const iam = '/apis/iam.mortise.io/v1alpha1';
+    const user = `rw-${mode}`;
+    const password = `${user}-password-1`;
+    await json(await t.api(`${iam}/users`, { method: 'POST', json: { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'User', metadata: { name: user }, spec: { email: `${user}@example.com`, password } } }), 201);
+    await json(await t.api(`${iam}/namespaces/${ns}/roles`, { method: 'POST', json: { metadata: { name: 'rw-cm' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] } }), 201);
+    await json(await t.api(cms, { method: 'POST', json: { metadata: { name: 'rw-target' } } }), 201);
+    const token = await login(t.url, user, password);
+    const read = async () => (await fetch(`${t.url}${cms}/rw-target`, { headers: { authorization: `Bearer ${token}` } })).status;
+    const bindings = `${iam}/namespaces/${ns}/rolebindings`;
+    const seen: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      await json(await t.api(bindings, { method: 'POST', json: { metadata: { name: `rw-${i}` }, roleRef: { kind: 'Role', name: 'rw-cm' }, subjects: [{ kind: 'User', name: user }] } }), 201);
+      seen.push(await read());
+      await json(await t.api(`${bindings}/rw-${i}`, { method: 'DELETE' }), 200);
+      seen.push(await read());
+    }
+    expect(seen).toEqual(Array.from({ length: 8 }, () => [200, 403]).flat());
+
+    // Sessions: an access token stops at the request right after its session is revoked.
+    await json(await t.api(bindings, { method: 'POST', json: { metadata: { name: 'rw-keep' }, roleRef: { kind: 'Role', name: 'rw-cm' }, subjects: [{ kind: 'User', name: user }] } }), 201);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${t.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', username: user, password }) });
+      const session = (await res.json()) as { access_token: string; refresh_token: string };
+      const who = async () => (await fetch(`${t.url}${cms}/rw-target`, { headers: { authorization: `Bearer ${session.access_token}` } })).status;
+      statuses.push(await who());
+      expect((await fetch(`${t.url}/oauth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: session.refresh_token }) })).status).toBe(200);
+      statuses.push(await who());
+    }
+    expect(statuses).toEqual([200, 401, 200, 401, 200, 401, 200, 401]);
+  });
+
   it('serves a list authorized for one name, and a workspace view, no wider when the store selects', async () => {
     const iam = '/apis/iam.mortise.io/v1alpha1';
     const user = `one-${mode}`;

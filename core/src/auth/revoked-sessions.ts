@@ -29,7 +29,7 @@ export class RevokedSessions {
     const since = await this.store.currentResourceVersion();
     const { items } = await this.store.list(refreshTokensRef);
     for (const item of items) this.note(item, false);
-    this.watcher = this.store.watch(refreshTokensRef, { sinceResourceVersion: since }, (e) => this.note(e.object, e.type === 'DELETED'));
+    this.watcher = this.store.watch(refreshTokensRef, { sinceResourceVersion: since, cache: true }, (e) => this.note(e.object, e.type === 'DELETED'));
   }
 
   stop(): void {

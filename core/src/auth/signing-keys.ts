@@ -62,7 +62,7 @@ export class SigningKeys {
     const { items } = await this.store.list(signingKeysRef);
     this.keys = (await Promise.all(items.map((i) => this.materialize(i.data as StoredKey)))).sort(byAge);
     // Keys another replica makes (both may start at once with none): published and verified here too.
-    this.watcher = this.store.watch(signingKeysRef, { sinceResourceVersion: since }, (e) => {
+    this.watcher = this.store.watch(signingKeysRef, { sinceResourceVersion: since, cache: true }, (e) => {
       if (e.type === 'ADDED' && e.object?.data) void this.learn(e.object.data as StoredKey).catch(() => undefined);
     });
     // A first start, or the first since access tokens and forwarded identities had keys of their own.

@@ -32,7 +32,7 @@ export class UserDirectory {
   /** Watches users so lookups can be served from memory; without it every lookup reads the store. */
   async start(): Promise<void> {
     const since = await this.store.currentResourceVersion();
-    this.watcher = this.store.watch(usersRef, { sinceResourceVersion: since }, (e) => {
+    this.watcher = this.store.watch(usersRef, { sinceResourceVersion: since, cache: true }, (e) => {
       this.changes++;
       this.cache.delete(e.name);
     });

@@ -38,7 +38,7 @@ export class ExtensionAdmission {
       this.webhooks.set(ext, o);
     };
     for (const o of page.items) put(o);
-    this.watcher = this.store.watch(webhooksRef, { sinceResourceVersion: page.resourceVersion }, (e) => {
+    this.watcher = this.store.watch(webhooksRef, { sinceResourceVersion: page.resourceVersion, cache: true }, (e) => {
       if (e.type === 'DELETED') {
         const ext = byName.get(e.object.metadata.name!);
         if (ext && this.webhooks.get(ext)?.metadata.name === e.object.metadata.name) this.webhooks.delete(ext);

@@ -79,7 +79,7 @@ export class RouteTable {
       const page = await this.store.list(ref);
       const map = this.objects[kind];
       for (const o of page.items) map.set(o.metadata.name!, o);
-      this.watchers.push(this.store.watch(ref, { sinceResourceVersion: page.resourceVersion }, (e) => {
+      this.watchers.push(this.store.watch(ref, { sinceResourceVersion: page.resourceVersion, cache: true }, (e) => {
         if (e.type === 'DELETED') map.delete(e.object.metadata.name!);
         else map.set(e.object.metadata.name!, e.object);
         this.rebuild();

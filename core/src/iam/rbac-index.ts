@@ -49,7 +49,7 @@ export class RbacIndex {
     for (const [kind, ref] of Object.entries(watched) as Array<[WatchedKind, ResourceRef]>) {
       const page = await this.store.list(ref);
       for (const o of page.items) this.apply(kind, o, false);
-      this.watchers.push(this.store.watch(ref, { sinceResourceVersion: page.resourceVersion }, (e) => this.apply(kind, e.object, e.type === 'DELETED')));
+      this.watchers.push(this.store.watch(ref, { sinceResourceVersion: page.resourceVersion, cache: true }, (e) => this.apply(kind, e.object, e.type === 'DELETED')));
     }
     this.generation++;
   }

@@ -89,6 +89,14 @@ export interface WatchOptions {
    */
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * The watcher feeds a cache the core decides requests from (authorization, sessions, users,
+   * keys, routes): a write through this store returns only once the cache has its event, so the
+   * next request is decided on it. The embedded store delivers every event at commit, before the
+   * write returns; the cluster's store waits for the watch (store/kube/write-visibility.ts).
+   * Not with selectors (which events pass them is the API server's to say).
+   */
+  cache?: boolean;
 }
 
 /** A page as the Kubernetes API selects it: selectors and limit/continue applied by the store. */

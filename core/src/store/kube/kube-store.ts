@@ -10,6 +10,7 @@ import { StoreError } from '../resource-store.js';
 import type { KubeClient } from './kube-client.js';
 import { InternalSecrets } from './internal-secrets.js';
 import { NamespaceCache } from './namespace-cache.js';
+import { WriteVisibility, type CacheWatch, type WriteResult, type WriteTicket } from './write-visibility.js';
 
 /** How a collection is served by the cluster: its version, whether namespaced, whether /status is a subresource. */
 export interface ServedAs {
@@ -26,6 +27,8 @@ export interface KubeStoreOptions {
   internalGroup: string;
   /** The core's own namespace. */
   namespace: string;
+  /** How long a write waits at most for the core's caches to have its event (default 5 s). */
+  cacheWaitMs?: number;
 }
 
 /** Where the core's kind registry says a collection is served. */
@@ -33,6 +36,15 @@ export function servedAs(kinds: { byGroupResource(group: string, plural: string)
   const def = kinds.byGroupResource(ref.group, ref.resource);
   return def && { version: def.version, namespaced: def.namespaced, status: Boolean(def.subresources.status) };
 }
+
+/**
+ * What a write's own event carries: the version it answered with; or, for an object being deleted
+ * that no finalizer holds any more, its removal.
+ */
+const written = (o: KubeObject): WriteResult => ({
+  resourceVersion: o.metadata.resourceVersion!,
+  ...(o.metadata.deletionTimestamp && !o.metadata.finalizers?.length && o.metadata.uid ? { gone: o.metadata.uid } : {}),
+});
 
 const byKey = (a: KubeObject, b: KubeObject) => {
   const ka = `${a.metadata.namespace ?? ''}\u0000${a.metadata.name}`;
@@ -45,10 +57,30 @@ export class KubeStore implements ResourceStore {
   private readonly internal: InternalSecrets;
   private readonly watches = new Set<AbortController>();
   private readonly namespaces = new NamespaceCache(this);
+  private readonly visibility: WriteVisibility;
 
   constructor(private readonly opts: KubeStoreOptions) {
     this.client = opts.client;
     this.internal = new InternalSecrets(opts.namespace);
+    this.visibility = new WriteVisibility(opts.cacheWaitMs);
+  }
+
+  /** Runs a write; it returns once the core's caches watching its collection have its event (WatchOptions.cache). */
+  private async visibly<T>(key: ObjectKey, write: () => Promise<T>, result: (out: T) => WriteResult | undefined): Promise<T> {
+    const ticket: WriteTicket | undefined = this.visibility.begin(key);
+    let out: T;
+    try {
+      out = await write();
+    } catch (e) {
+      ticket?.cancel();
+      throw e;
+    }
+    if (ticket) {
+      const r = result(out);
+      if (r) await ticket.seen(r);
+      else ticket.cancel();
+    }
+    return out;
   }
 
   private served(ref: ResourceRef): ServedAs {
@@ -134,7 +166,12 @@ export class KubeStore implements ResourceStore {
     throw new Error("in the kubernetes mode the cluster's garbage collector follows ownerReferences");
   }
 
-  async create(ref: ResourceRef, obj: KubeObject): Promise<KubeObject> {
+  create(ref: ResourceRef, obj: KubeObject): Promise<KubeObject> {
+    const key = { ...ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name! };
+    return this.visibly(key, () => this.send(ref, obj), written);
+  }
+
+  private async send(ref: ResourceRef, obj: KubeObject): Promise<KubeObject> {
     if (this.isInternal(ref)) {
       const key = { ...ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name! };
       return this.internal.unwrap((await this.client.call('POST', this.internal.collectionPath(), this.internal.wrap(key, obj)))!);
@@ -146,8 +183,12 @@ export class KubeStore implements ResourceStore {
     return (await this.client.call('POST', this.path(ref, obj.metadata.namespace ?? ''), body))!;
   }
 
-  async update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string, opts: StoreUpdateOptions = {}): Promise<KubeObject> {
+  update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string, opts: StoreUpdateOptions = {}): Promise<KubeObject> {
     const key = { ...ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name! };
+    return this.visibly(key, () => this.updateOnce(ref, key, obj, expectedResourceVersion, opts), written);
+  }
+
+  private async updateOnce(ref: ResourceRef, key: ObjectKey, obj: KubeObject, expectedResourceVersion: string | undefined, opts: StoreUpdateOptions): Promise<KubeObject> {
     for (let attempt = 0; ; attempt++) {
       // The cluster refuses an update without a resourceVersion for most kinds: an unconditional
       // write takes the current one (and retries if it loses a race).
@@ -183,6 +224,13 @@ export class KubeStore implements ResourceStore {
   }
 
   async deleteObject(key: ObjectKey, opts: StoreDeleteOptions = {}): Promise<StoreDeleteResult> {
+    // Gone: the DELETED event. Still there (finalizers): the event of the write that marked it,
+    // whose version only the DELETE's own answer carries.
+    const { object, pending } = await this.visibly(key, () => this.sendDelete(key, opts), (r) => (!r.pending ? { deleted: true } : r.answered ? written(r.object) : undefined));
+    return { object, pending };
+  }
+
+  private async sendDelete(key: ObjectKey, opts: StoreDeleteOptions): Promise<StoreDeleteResult & { answered: boolean }> {
     const path = this.isInternal(key) ? this.internal.path(key) : this.path(key, key.namespace, key.name);
     const before = await this.get(key);
     if (!before) throw new StoreError('NotFound', `${key.name} not found`);
@@ -193,9 +241,10 @@ export class KubeStore implements ResourceStore {
     };
     const res = await this.client.call<KubeObject & { kind?: string; status?: unknown }>('DELETE', path, body);
     // Some kinds answer a Status instead of the object: the last state is what we read before.
-    const object = res && res.kind !== 'Status' ? (this.isInternal(key) ? this.internal.unwrap(res) : res) : before;
+    const answered = Boolean(res && res.kind !== 'Status');
+    const object = answered ? (this.isInternal(key) ? this.internal.unwrap(res!) : res!) : before;
     const pending = Boolean(object.metadata?.deletionTimestamp) && (await this.get(key)) !== undefined;
-    return { object, pending };
+    return { object, pending, answered };
   }
 
   watch(ref: ResourceRef, opts: WatchOptions, onEvent: (event: StoreEvent) => void, onError?: WatchErrorHandler): Watcher {
@@ -215,13 +264,18 @@ export class KubeStore implements ResourceStore {
       stop();
       onError?.(e instanceof StoreError ? e : new StoreError('Unavailable', (e as Error).message));
     };
+    // A cache's watch (WatchOptions.cache): this process's writes wait for it to have their events.
+    const cache: CacheWatch | undefined = opts.cache && !opts.labelSelector && !opts.fieldSelector ? { ref, namespace: opts.namespace ?? '' } : undefined;
     const stop = () => {
       abort.abort();
       this.watches.delete(abort);
+      if (cache) this.visibility.removeCache(cache);
     };
     void (async () => {
       // Without a starting version the watch begins now (not with the current objects).
       let since = opts.sinceResourceVersion ?? (await this.currentResourceVersion());
+      // From here on every write is after `since`, so the stream will carry it.
+      if (cache && !abort.signal.aborted) this.visibility.addCache(cache);
       while (!abort.signal.aborted) {
         let expired: StoreError | undefined;
         await this.client.stream(`${base}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(since)}${selectors}`, abort.signal, ({ type, object }) => {
@@ -233,10 +287,12 @@ export class KubeStore implements ResourceStore {
           since = object.metadata.resourceVersion ?? since;
           if (type === 'BOOKMARK') return;
           const obj = internal ? this.internal.unwrap(object) : object;
-          onEvent({
+          const event: StoreEvent = {
             type: type as StoreEvent['type'], ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name!,
             resourceVersion: object.metadata.resourceVersion!, object: obj,
-          });
+          };
+          onEvent(event);
+          if (cache) this.visibility.delivered(cache, event);
         });
         if (expired) throw expired;
         // The server ended the stream (its timeout): carry on from the last version seen.

@@ -30,7 +30,7 @@ export class NamespaceCache {
       if (this.closed) return;
       this.seen.clear();
       for (const ns of items) this.seen.set(ns.metadata.name!, ns);
-      this.watcher = this.store.watch(namespaces, { sinceResourceVersion: resourceVersion }, (ev) => {
+      this.watcher = this.store.watch(namespaces, { sinceResourceVersion: resourceVersion, cache: true }, (ev) => {
         if (ev.type === 'DELETED') this.seen.delete(ev.name);
         else if (ev.type === 'ADDED' || ev.type === 'MODIFIED') this.seen.set(ev.name, ev.object);
       }, () => this.reset());

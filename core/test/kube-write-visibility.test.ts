@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeClient } from '../src/store/kube/kube-client.js';
+import { KubeStore } from '../src/store/kube/kube-store.js';
+import type { KubeObject, ResourceRef, StoreEvent, Watcher } from '../src/store/resource-store.js';
+import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
+
+// The cluster's store returns a write once the core's caches (watches marked `cache`) have its
+// event, as the embedded store does by delivering events at commit (store/kube/write-visibility.ts).
+// Against a real kube-apiserver v1.20.2 + etcd: its watch brings an event a few milliseconds after
+// the write's answer, so without the wait none of the checks below would hold.
+
+const configmaps: ResourceRef = { group: '', resource: 'configmaps' };
+const internal: ResourceRef = { group: 'internal.test', resource: 'things' };
+const coreNamespace = 'mortise-visibility';
+
+/** A watch and what it has been delivered so far, by namespace/name. */
+function cacheOf(store: KubeStore, ref: ResourceRef, opts: { namespace?: string; cache?: boolean } = {}) {
+  const objects = new Map<string, { type: StoreEvent['type']; object: KubeObject }>();
+  const watcher: Watcher = store.watch(ref, { ...opts, cache: opts.cache ?? true }, (e) => objects.set(`${e.namespace}/${e.name}`, { type: e.type, object: e.object }));
+  return { objects, watcher };
+}
+
+const configMap = (namespace: string, name: string, data: Record<string, string> = {}, extra: Partial<KubeObject['metadata']> = {}): KubeObject =>
+  ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, ...extra }, data }) as KubeObject;
+
+describe('writes in kubernetes mode return once the core\'s caches have them', () => {
+  let cluster: KubeCluster;
+  /**
+   * Its writes wait up to two minutes for a cache (the tests time out after one): a write waiting for an event that never comes (the
+   * wrong version, the wrong cache) times its test out instead of passing late.
+   */
+  let store: KubeStore;
+
+  const connect = async (cacheWaitMs?: number) => new KubeStore({
+    client: await KubeClient.connect({ kubeconfig: cluster.kubeconfigPath }),
+    servedAs: (ref) => (ref.group === '' ? { version: 'v1', namespaced: ref.resource !== 'namespaces', status: ref.resource === 'namespaces' } : undefined),
+    internalGroup: internal.group, namespace: coreNamespace, ...(cacheWaitMs ? { cacheWaitMs } : {}),
+  });
+
+  beforeAll(async () => {
+    cluster = await startKubeCluster();
+    for (const ns of [coreNamespace, 'vis-a', 'vis-b']) expect((await cluster.api('POST', '/api/v1/namespaces', { metadata: { name: ns } })).status).toBe(201);
+    store = await connect(120_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await store?.close();
+    await cluster?.stop();
+  }, 60_000);
+
+  it('has the create, the update and the delete in the cache when each returns', async () => {
+    const { objects, watcher } = cacheOf(store, configmaps, { namespace: 'vis-a' });
+    try {
+      // The watch starts from the current version: give it a moment to be under way.
+      await new Promise((r) => setTimeout(r, 300));
+      for (let i = 0; i < 10; i++) {
+        const created = await store.create(configmaps, configMap('vis-a', `cm-${i}`, { n: '0' }));
+        expect(objects.get(`vis-a/cm-${i}`)?.object.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+        const updated = await store.update(configmaps, { ...created, data: { n: '1' } });
+        expect(objects.get(`vis-a/cm-${i}`)?.object.metadata.resourceVersion).toBe(updated.metadata.resourceVersion);
+        await store.delete({ ...configmaps, namespace: 'vis-a', name: `cm-${i}` });
+        expect(objects.get(`vis-a/cm-${i}`)?.type).toBe('DELETED');
+      }
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('has a deletion held by a finalizer (the object marked) in the cache when the delete returns', async () => {
+    const { objects, watcher } = cacheOf(store, configmaps, { namespace: 'vis-a' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await store.create(configmaps, configMap('vis-a', 'held', {}, { finalizers: ['mortise.io/test-hold'] }));
+      const { pending } = await store.deleteObject({ ...configmaps, namespace: 'vis-a', name: 'held' });
+      expect(pending).toBe(true);
+      expect(objects.get('vis-a/held')?.object.metadata.deletionTimestamp).toBeTruthy();
+      const marked = (await store.get({ ...configmaps, namespace: 'vis-a', name: 'held' }))!;
+      await store.update(configmaps, { ...marked, metadata: { ...marked.metadata, finalizers: [] } });
+      expect(objects.get('vis-a/held')?.type).toBe('DELETED');
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('has the core\'s internal objects (kept in Secrets) in the cache when their writes return', async () => {
+    const { objects, watcher } = cacheOf(store, internal);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const created = await store.create(internal, { apiVersion: 'internal.test/v1', kind: 'Thing', metadata: { name: 'one' } } as KubeObject);
+      expect(objects.get('/one')?.object.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+      await store.delete({ ...internal, namespace: '', name: 'one' });
+      expect(objects.get('/one')?.type).toBe('DELETED');
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('does not hold a write for a cache of another namespace, a watch that is no cache, or a cache stopped', async () => {
+    // Each would hold the write for two minutes if it were waited for.
+    const other = cacheOf(store, configmaps, { namespace: 'vis-b' });
+    const plain = cacheOf(store, configmaps, { cache: false });
+    const stopped = cacheOf(store, configmaps);
+    await new Promise((r) => setTimeout(r, 300));
+    stopped.watcher.stop();
+    try {
+      const started = Date.now();
+      for (let i = 0; i < 5; i++) await store.create(configmaps, configMap('vis-a', `free-${i}`));
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      other.watcher.stop();
+      plain.watcher.stop();
+    }
+  });
+});
