@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { withChildren, type Measured } from './cpu.js';
 import { medianAddedP50, medianRatio, roundRobin } from './round-robin.js';
 import { startNginx } from './nginx.js';
-import { spawnServer } from './processes.js';
+import { killAtExit, spawnServer } from './processes.js';
 import { cpuSnapshot, stealNote, stolenSince } from './steal.js';
 import { wrk } from './wrk.js';
 
@@ -48,8 +48,13 @@ export async function startUpstream(): Promise<{ url: string; pid: number | unde
   const code = `require('node:http').createServer((q, s) => { s.writeHead(200, {'content-type': 'application/json'}); s.end('{"ok":true}'); }).listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  process.on('exit', () => child.kill('SIGKILL'));
-  return { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => child.kill('SIGTERM') };
+  const forget = killAtExit(() => (child.exitCode === null && child.pid ? [child.pid] : []));
+  return {
+    url: `http://127.0.0.1:${port}`, pid: child.pid, stop: () => {
+      forget();
+      child.kill('SIGTERM');
+    },
+  };
 }
 
 /** "<sid> <autogroup>" of a process (autogroups: /proc/sys/kernel/sched_autogroup_enabled). */

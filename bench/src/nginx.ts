@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withChildren } from './cpu.js';
 import { callgrindArgs } from './instructions.js';
-import { freePort } from './processes.js';
+import { freePort, killAtExit } from './processes.js';
 
 export interface RunningNginx {
   url: string;
@@ -64,15 +64,7 @@ http {
     ? spawn('valgrind', [...callgrindArgs(dir), 'nginx', ...args], { stdio: ['ignore', 'ignore', 'ignore'] })
     : spawn('nginx', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   // A bench that dies leaves no nginx: its master and its workers (which outlive a killed master).
-  process.on('exit', () => {
-    for (const pid of withChildren(child.pid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-  });
+  const forget = killAtExit(() => withChildren(child.pid));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${safeRead(join(dir, 'error.log'))}`);
@@ -93,6 +85,7 @@ http {
     },
     stop: () => new Promise<void>((resolve) => {
       const done = () => {
+        forget();
         rmSync(dir, { recursive: true, force: true });
         resolve();
       };

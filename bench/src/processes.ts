@@ -26,10 +26,28 @@ export interface Spawned {
 }
 
 const children = new Set<ChildProcess>();
-// A failed run must not leave servers behind.
+/** Processes to kill should the bench exit before it stops them (each a function: their pids are read at exit). */
+const leftovers = new Set<() => number[]>();
+// A failed run must not leave servers behind. One listener for all of them (a listener each was
+// Node's MaxListenersExceededWarning once a run had started eleven).
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const pids of leftovers) {
+    for (const pid of pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  }
 });
+
+/** Kills these processes (SIGKILL) should the bench exit first; the returned function forgets them. */
+export function killAtExit(pids: () => number[]): () => void {
+  leftovers.add(pids);
+  return () => leftovers.delete(pids);
+}
 
 /**
  * Starts a Node server as a child process (so load and server do not share a thread). `args` go
