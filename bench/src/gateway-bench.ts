@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSnapshot, stolenSince } from './steal.js';
 import { wrk } from './wrk.js';
-import { medianRatio, roundRobin } from './round-robin.js';
+import { medianRatio, roundRobin, roundsNote, roundTally } from './round-robin.js';
 
 export interface GatewayFigures {
   installToServingMs: number;
@@ -32,6 +32,8 @@ export interface GatewayFigures {
   loadAverage: [number, number];
   /** Percentage of the CPU the VM's host took from the start of the rounds to their end (steal.ts). */
   steal: number;
+  /** How many rounds were kept and measured again for steal (round-robin.ts's roundsNote). */
+  reruns: string;
 }
 
 /**
@@ -169,6 +171,7 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
   const rows: GatewayFigures['rows'] = [];
   const loadStart = loadavg()[0]!;
   const cpu = cpuSnapshot();
+  const tally = { ...roundTally };
   let coreIdleCpuMsPerSec: number | undefined;
   try {
     // Every target is warmed first: a Node process runs its request path interpreted until V8
@@ -225,5 +228,5 @@ export async function gatewayBench(url: string, token: string, seconds: number, 
     await nginxSocket?.stop();
     await minimal.stop();
   }
-  return { installToServingMs, disableMs, enableMs, rows, coreIdleCpuMsPerSec, loadAverage: [loadStart, loadavg()[0]!], steal: stolenSince(cpu) };
+  return { installToServingMs, disableMs, enableMs, rows, coreIdleCpuMsPerSec, loadAverage: [loadStart, loadavg()[0]!], steal: stolenSince(cpu), reruns: roundsNote(tally) };
 }

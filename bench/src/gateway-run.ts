@@ -39,7 +39,7 @@ for (const workers of workerCounts) {
     const tok = await passwordToken(core.url, password);
     const auth = { authorization: `Bearer ${tok}` };
     const gw = await gatewayBench(core.url, tok, seconds, pids, workers, edgePort ? { url: `http://127.0.0.1:${edgePort}`, pids: () => [core.child.pid!, ...edgeNginxPids(core.child.pid!).slice(1)] } : undefined);
-    load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s, ${stealNote(gw.steal)}. `;
+    load += `${workers} process${workers > 1 ? 'es' : ''}: load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}, idle core CPU ${gw.coreIdleCpuMsPerSec ?? '?'} ms/s, ${stealNote(gw.steal)}; ${gw.reruns}. `;
     if (edgePort) backendRows.push(...backendTable(gw.rows), '', ...socketTable(gw.rows));
     for (const r of gw.rows) {
       gatewayRows.push(`| ${workers} | ${r.connections} | ${r.direct.rps} | ${r.direct.p50} | ${cell(r.nginx)} | ${cell(r.minimal)} | ${cell(r.gateway)} | ${cell(r.hello)} | ${r.ratios.gateway.toFixed(2)}× | ${r.edge ? `${cell(r.edge)} | ${r.ratios.edge!.toFixed(2)}×` : ' | | | '} | ${cell(r.nginxFwd)} | ${r.edge ? `${r.ratios.fwd.edge!.toFixed(2)}×` : ''} |`);

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { withChildren, type Measured } from './cpu.js';
-import { medianAddedP50, medianRatio, roundRobin } from './round-robin.js';
+import { medianAddedP50, medianRatio, roundRobin, roundsNote, roundTally } from './round-robin.js';
 import { startNginx } from './nginx.js';
 import { killAtExit, spawnServer } from './processes.js';
 import { cpuSnapshot, stealNote, stolenSince } from './steal.js';
@@ -38,6 +38,8 @@ export interface MeshFigures {
   load: [number, number];
   /** Percentage of the CPU the VM's host took during the rounds (steal.ts). */
   steal: number;
+  /** How many rounds were kept and measured again for steal (round-robin.ts's roundsNote). */
+  reruns: string;
   /** Session and scheduler autogroup of every measured process (all must be the bench's). */
   sessions: string[];
   rows: Array<{ connections: number } & Partial<Record<MeshTarget, MeshMeasured>>>;
@@ -151,9 +153,10 @@ export async function meshBench(seconds: number, workers = Number(process.env.ME
     const sessions = [`bench ${sessionOf(process.pid)}`, ...targets.flatMap((t) => t.pids().map((p) => `${t.name} ${p} ${sessionOf(p)}`))];
     const rows: MeshFigures['rows'] = [];
     const cpu = cpuSnapshot();
+    const tally = { ...roundTally };
     for (const c of [1, 64]) rows.push({ connections: c, ...(await rounds(targets, c, count, roundSeconds, upstream.pid)) });
     load[1] = loadAverage();
-    return { workers, rounds: count, roundSeconds, load, steal: stolenSince(cpu), sessions, rows };
+    return { workers, rounds: count, roundSeconds, load, steal: stolenSince(cpu), reruns: roundsNote(tally), sessions, rows };
   } finally {
     for (const stop of stops) await stop();
   }
@@ -170,7 +173,7 @@ export function meshTable(r: MeshFigures): string[] {
   const present = names.filter(([t]) => r.rows.some((w) => w[t]));
   const judged = present.filter(([t]) => t !== 'direct' && t !== 'nginx');
   return [
-    `${r.rounds} interleaved rounds of ${r.roundSeconds} s per target and concurrency; load average ${r.load[0]} → ${r.load[1]}; ${stealNote(r.steal)}. Ratios: median of per-round ratios. (CPU µs/req: the proxy's / the upstream's behind it.)`,
+    `${r.rounds} interleaved rounds of ${r.roundSeconds} s per target and concurrency; load average ${r.load[0]} → ${r.load[1]}; ${stealNote(r.steal)}; ${r.reruns}. Ratios: median of per-round ratios. (CPU µs/req: the proxy's / the upstream's behind it.)`,
     '',
     `| c | ${present.map(([, label]) => `${label} req/s (µs/req)`).join(' | ')} | ${judged.map(([t]) => `${t} / nginx`).join(' | ')} | ${judged.map(([t]) => `${t} added p50 ms`).join(' | ')} | p50 / p99 ms, ${present.map(([t]) => t).join(' / ')} |`,
     `|---|${present.map(() => '---|').join('')}${judged.map(() => '---|').join('')}${judged.map(() => '---|').join('')}---|`,

@@ -1,5 +1,6 @@
 import { ticksOf, type Measured } from './cpu.js';
 import type { LoadResult } from './load.js';
+import { cpuSnapshot, stolenSince } from './steal.js';
 
 // One load run per target, one after the other, compares targets measured at different moments,
 // and this machine's speed drifts between moments: a virtual CPU that has to wake, others' work.
@@ -16,6 +17,13 @@ import type { LoadResult } from './load.js';
 // run the bench also waits until no measured process uses CPU (`settle`, at most
 // BENCH_SETTLE_MS, 1,000 by default; 0: no wait), and counts what they spent meanwhile as the
 // target's own CPU.
+// The VM's host takes a share of the machine's CPU time that moves from 0 to half within minutes
+// (steal.ts), and a round measured while it is high compares targets that each got a different
+// machine. So a round in any run of which the host took more than BENCH_STEAL_MAX % (5 by default;
+// 0: never) of the CPU time the machine wanted is measured again, in the same order, up to
+// BENCH_STEAL_RERUNS more rounds (as many as asked, by default). Whether a round is measured again
+// depends on /proc/stat alone, never on its figures; when the reruns are used up, the order's
+// least-stolen attempt is kept. Every section says how many rounds were measured again.
 
 export interface RoundRobinTarget {
   name: string;
@@ -94,36 +102,81 @@ class TickCounter {
   }
 }
 
+export interface RoundRobinOptions {
+  /** Starts measuring the host's steal over one run; the function returned says the percentage (default: /proc/stat, steal.ts). */
+  stealMeter?: () => () => number;
+}
+
+const procStatSteal = () => {
+  const from = cpuSnapshot();
+  return () => stolenSince(from);
+};
+
+/** Rounds kept, rounds measured again for steal, and kept rounds still over the limit: over the whole process (`roundsNote`). */
+export const roundTally = { kept: 0, rerun: 0, overLimit: 0 };
+
+/** What `roundTally` counted since `from` (a copy taken before), as a sentence. */
+export function roundsNote(from: typeof roundTally): string {
+  const kept = roundTally.kept - from.kept;
+  const rerun = roundTally.rerun - from.rerun;
+  const over = roundTally.overLimit - from.overLimit;
+  const limit = Number(process.env.BENCH_STEAL_MAX ?? 5);
+  if (limit <= 0) return `${kept} rounds, none measured again for steal (BENCH_STEAL_MAX=0)`;
+  return `${kept} rounds kept; ${rerun} measured again because the host took more than ${limit} % of the CPU time in one of their runs` +
+    (over ? `, and ${over} kept over that (the reruns used up: the least-stolen attempt of its order)` : '');
+}
+
 /**
  * `rounds` rounds of `secondsPerRound` for every target in turn, in `balancedOrders`. req/s and latency percentiles
  * are the medians of the rounds', CPU µs/request all the rounds' CPU over all their requests.
  * `backendPids`: the process(es) all targets send to, whose CPU per request is measured behind
  * each (what a proxy adds to a request costs its backend too).
  */
-export async function roundRobin(targets: RoundRobinTarget[], rounds: number, secondsPerRound = 1, backendPids?: number[]): Promise<Record<string, RoundRobinMeasured>> {
+export async function roundRobin(targets: RoundRobinTarget[], rounds: number, secondsPerRound = 1, backendPids?: number[], opts: RoundRobinOptions = {}): Promise<Record<string, RoundRobinMeasured>> {
+  const stealMeter = opts.stealMeter ?? procStatSteal;
   const runs = new Map<string, LoadResult[]>(targets.map((t) => [t.name, []]));
   const cpu = new TickCounter();
   const backendCpu = new TickCounter();
   const pidsOf = (t: RoundRobinTarget) => (typeof t.pids === 'function' ? t.pids() : t.pids ?? []);
+  const stealLimit = Number(process.env.BENCH_STEAL_MAX ?? 5);
+  const measuredRequests = new Map<string, number>();
+  let reruns = Number(process.env.BENCH_STEAL_RERUNS ?? rounds);
   for (const order of balancedOrders(targets.length, rounds)) {
-    for (const index of order) {
-      const t = targets[index]!;
-      const pids = pidsOf(t);
-      const everyone = [...new Set([...targets.flatMap(pidsOf), ...(backendPids ?? [])])];
-      const run = () => cpu.around(t.name, pids, async () => {
-        const result = await t.run(secondsPerRound);
-        await settle(everyone);
-        return result;
-      });
-      runs.get(t.name)!.push(await (backendPids?.length ? backendCpu.around(t.name, backendPids, run) : run()));
+    let best: { steal: number; results: Array<[string, LoadResult]> } | undefined;
+    for (;;) {
+      const results: Array<[string, LoadResult]> = [];
+      let steal = 0;
+      for (const index of order) {
+        const t = targets[index]!;
+        const pids = pidsOf(t);
+        const everyone = [...new Set([...targets.flatMap(pidsOf), ...(backendPids ?? [])])];
+        const stolen = stealMeter();
+        const run = () => cpu.around(t.name, pids, async () => {
+          const result = await t.run(secondsPerRound);
+          await settle(everyone);
+          return result;
+        });
+        const result = await (backendPids?.length ? backendCpu.around(t.name, backendPids, run) : run());
+        results.push([t.name, result]);
+        // CPU is counted over every attempt, so per request it is over every attempt's requests.
+        measuredRequests.set(t.name, (measuredRequests.get(t.name) ?? 0) + result.requests);
+        steal = Math.max(steal, stolen());
+      }
+      if (!best || steal < best.steal) best = { steal, results };
+      if (stealLimit <= 0 || steal <= stealLimit || reruns <= 0) break;
+      reruns--;
+      roundTally.rerun++;
     }
+    roundTally.kept++;
+    if (stealLimit > 0 && best.steal > stealLimit) roundTally.overLimit++;
+    for (const [name, result] of best.results) runs.get(name)!.push(result);
   }
   const out: Record<string, RoundRobinMeasured> = {};
   for (const t of targets) {
     const rs = runs.get(t.name)!;
     const requests = rs.reduce((n, r) => n + r.requests, 0);
-    const cpuUsPerRequest = cpu.perRequest(t.name, requests);
-    const backendCpuUsPerRequest = backendPids?.length ? backendCpu.perRequest(t.name, requests) : undefined;
+    const cpuUsPerRequest = cpu.perRequest(t.name, measuredRequests.get(t.name) ?? 0);
+    const backendCpuUsPerRequest = backendPids?.length ? backendCpu.perRequest(t.name, measuredRequests.get(t.name) ?? 0) : undefined;
     out[t.name] = {
       rps: Math.round(median(rs.map((r) => r.rps))),
       p50: ms(median(rs.map((r) => r.p50))),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load, percentile, type LoadResult, type LoadSpec } from './load.js';
-import { medianRatio, roundRobin, type RoundRobinMeasured, type RoundRobinTarget } from './round-robin.js';
+import { medianRatio, roundRobin, roundsNote, roundTally, type RoundRobinMeasured, type RoundRobinTarget } from './round-robin.js';
 import { rssMiB, coreMain, freePort, spawnServer } from './processes.js';
 import { edgeNginxPids } from './cpu.js';
 import { watchFanout } from './watch-fanout.js';
@@ -119,6 +119,7 @@ async function main() {
   out('|---|---|---|---|---|---|---|---|');
   let run = 0;
   const httpCpu = cpuSnapshot();
+  const httpTally = { ...roundTally };
   for (const c of [1, 64]) {
     const r = run++;
     const target = (name: string, spec: Omit<LoadSpec, 'connections' | 'durationSec'>): RoundRobinTarget => ({ name, run: (s) => load({ ...spec, connections: c, durationSec: s }) });
@@ -139,7 +140,7 @@ async function main() {
     out(row(`merge-patch (c=${c})`, m.patch!, m.barePatch!));
   }
   out();
-  out(`During these rounds ${stealNote(stolenSince(httpCpu))}.`);
+  out(`During these rounds ${stealNote(stolenSince(httpCpu))}; ${roundsNote(httpTally)}.`);
   out();
 
   // A list of 10,000 objects.
@@ -275,7 +276,7 @@ async function main() {
   out('GET /healthz of the hello-world backend: direct, behind nginx (1 worker, keep-alive upstream), behind the least Node proxy (node:http in, an undici pool out,');
   out('no rules) and through the gateway (authenticated, authorized, identity forwarded). Load: wrk, one thread, each target warmed up first, then every target in turn for');
   out(`${gw.rows[0]?.rounds ?? '?'} one-second rounds; req/s, p50 and p99 are the medians of a target's rounds, "/ nginx" the median of the per-round ratios. CPU µs/req: what the proxy process spent per request.`);
-  out(`Load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}; the idle core spent ${gw.coreIdleCpuMsPerSec ?? '?'} ms of CPU a second before the measurements; ${stealNote(gw.steal)}.`);
+  out(`Load average ${gw.loadAverage[0].toFixed(2)} → ${gw.loadAverage[1].toFixed(2)}; the idle core spent ${gw.coreIdleCpuMsPerSec ?? '?'} ms of CPU a second before the measurements; ${stealNote(gw.steal)}; ${gw.reruns}.`);
   out();
   out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | p99 ms | CPU µs/req | minimal Node proxy req/s | CPU µs/req | gateway req/s | p50 ms | p99 ms | CPU µs/req | gateway / nginx | added p50 vs direct |');
   out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -296,7 +297,7 @@ async function main() {
   out('authorized and identity forwarded from the core\'s cached decision) and through the core\'s own gateway. CPU µs/req of the edge: its nginx\'s and the core\'s.');
   out('"nginx + fwd": nginx given the same request (its credentials included) that also sends the backend Host and X-Forwarded-For/-Proto/-Host/-Prefix,');
   out('as the edge and the gateway do: the backend parses those headers too, and behind plain nginx it does not.');
-  out(`Load average ${edgeFigures.loadAverage[0].toFixed(2)} → ${edgeFigures.loadAverage[1].toFixed(2)}; ${stealNote(edgeFigures.steal)}.`);
+  out(`Load average ${edgeFigures.loadAverage[0].toFixed(2)} → ${edgeFigures.loadAverage[1].toFixed(2)}; ${stealNote(edgeFigures.steal)}; ${edgeFigures.reruns}.`);
   out();
   out('| c | direct req/s | p50 ms | nginx req/s | p50 ms | CPU µs/req | nginx + fwd req/s | CPU µs/req | edge req/s | p50 ms | p99 ms | CPU µs/req | gateway req/s | edge / nginx | edge / nginx + fwd | gateway / nginx | edge added p50 vs direct |');
   out('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -362,12 +363,17 @@ async function main() {
   rmSync(dataDir, { recursive: true, force: true });
 
   // Last: control planes of their own, the core above stopped.
+  const tlsTally = { ...roundTally };
   const tls = await tlsVersusKubeApiserver(seconds);
   out();
   out('## Over TLS: the embedded core vs a kube-apiserver 1.20 + etcd (same client, same machine)');
   out();
   if (!tls) out('kube-apiserver is not built (`node scripts/kube-apiserver.mjs`): not measured.');
-  else for (const line of tlsTable(tls)) out(line);
+  else {
+    for (const line of tlsTable(tls)) out(line);
+    out();
+    out(`In these rows' rounds: ${roundsNote(tlsTally)}.`);
+  }
 
   const kube = await kubeModeBench(seconds);
   out();
@@ -376,7 +382,7 @@ async function main() {
   if (!kube) out('kube-apiserver is not built (`node scripts/kube-apiserver.mjs`): not measured.');
   else for (const line of kubeBenchMarkdown(kube)) out(line);
   out();
-  out(`Over the whole run ${stealNote(stolenSince(runCpu))}.`);
+  out(`Over the whole run ${stealNote(stolenSince(runCpu))}; of all the interleaved rounds, ${roundsNote({ kept: 0, rerun: 0, overLimit: 0 })}.`);
 }
 
 main().catch((e: Error) => {
