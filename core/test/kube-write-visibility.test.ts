@@ -66,6 +66,18 @@ describe('writes in kubernetes mode return once the core\'s caches have them', (
     }
   });
 
+  it('returns an update that changes nothing at once: the cluster writes nothing and sends no event', async () => {
+    const { watcher } = cacheOf(store, configmaps, { namespace: 'vis-a' });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const created = await store.create(configmaps, configMap('vis-a', 'same', { n: '0' }));
+      const again = await store.update(configmaps, created);
+      expect(again.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+    } finally {
+      watcher.stop();
+    }
+  });
+
   it('has a deletion held by a finalizer (the object marked) in the cache when the delete returns', async () => {
     const { objects, watcher } = cacheOf(store, configmaps, { namespace: 'vis-a' });
     try {

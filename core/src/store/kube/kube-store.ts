@@ -185,15 +185,20 @@ export class KubeStore implements ResourceStore {
 
   update(ref: ResourceRef, obj: KubeObject, expectedResourceVersion?: string, opts: StoreUpdateOptions = {}): Promise<KubeObject> {
     const key = { ...ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name! };
-    return this.visibly(key, () => this.updateOnce(ref, key, obj, expectedResourceVersion, opts), written);
+    let sent: string | undefined;
+    // An update that changes nothing is no write to the cluster: the same version back, and no
+    // event to wait for.
+    return this.visibly(key, () => this.updateOnce(ref, key, obj, expectedResourceVersion, opts, (rv) => (sent = rv)),
+      (out) => (out.metadata.resourceVersion === sent ? undefined : written(out)));
   }
 
-  private async updateOnce(ref: ResourceRef, key: ObjectKey, obj: KubeObject, expectedResourceVersion: string | undefined, opts: StoreUpdateOptions): Promise<KubeObject> {
+  private async updateOnce(ref: ResourceRef, key: ObjectKey, obj: KubeObject, expectedResourceVersion: string | undefined, opts: StoreUpdateOptions, sending: (rv: string) => void): Promise<KubeObject> {
     for (let attempt = 0; ; attempt++) {
       // The cluster refuses an update without a resourceVersion for most kinds: an unconditional
       // write takes the current one (and retries if it loses a race).
       const rv = expectedResourceVersion ?? (await this.get(key))?.metadata.resourceVersion;
       if (rv === undefined) throw new StoreError('NotFound', `${key.name} not found`);
+      sending(rv);
       try {
         return await this.put(ref, key, obj, rv, opts.subresource ?? '');
       } catch (e) {
