@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -208,6 +208,17 @@ describe.each(modes)('conformance of the core in %s mode', (mode) => {
       await json(await t.api(`${iam}/namespaces/${ns}/roles`, { method: 'POST', json: { metadata: { name: `b2b-${i}` }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] } }), 201);
       await json(await t.api(`${iam}/namespaces/${ns}/rolebindings`, { method: 'POST', json: { metadata: { name: `b2b-${i}` }, roleRef: { kind: 'Role', name: `b2b-${i}` }, subjects: [{ kind: 'User', name: `b2b-user-${i}` }] } }), 201);
     }
+    // And kubectl itself, one file holding both: one process, the binding sent the moment the
+    // Role's create is answered.
+    const file = join(dataDir, 'role-and-binding.yaml');
+    writeFileSync(file, [
+      `apiVersion: iam.mortise.io/v1alpha1\nkind: Role\nmetadata:\n  name: b2b-kubectl\n  namespace: ${ns}\nrules:\n- apiGroups: [""]\n  resources: [configmaps]\n  verbs: [get]\n`,
+      `apiVersion: iam.mortise.io/v1alpha1\nkind: RoleBinding\nmetadata:\n  name: b2b-kubectl\n  namespace: ${ns}\nroleRef:\n  kind: Role\n  name: b2b-kubectl\nsubjects:\n- kind: User\n  name: b2b-kubectl-user\n`,
+    ].join('---\n'));
+    const applied = await new Promise<string>((resolve, reject) => {
+      execFile('kubectl', ['--kubeconfig', t.kubeconfigPath, 'apply', '-f', file], { timeout: 30_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    expect(applied).toContain('rolebinding.iam.mortise.io/b2b-kubectl created');
     // A binding to a role that exists nowhere is still refused.
     const missing = await t.api(`${iam}/namespaces/${ns}/rolebindings`, { method: 'POST', json: { metadata: { name: 'b2b-missing' }, roleRef: { kind: 'Role', name: 'no-such-role' }, subjects: [{ kind: 'User', name: 'b2b-user' }] } });
     expect(missing.status).toBe(422);
