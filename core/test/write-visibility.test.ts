@@ -54,6 +54,8 @@ describe('WriteVisibility', () => {
     const c: CacheWatch = { ref: roles, namespace: '' };
     v.addCache(c);
     const update = v.begin({ ...roles, namespace: 'a', name: 'r' })!.seen({ resourceVersion: '12', gone: 'uid-1' });
+    v.delivered(c, { ...event('MODIFIED', 'r', '12'), object: { metadata: { name: 'r', namespace: 'a', uid: 'uid-1' } } } as StoreEvent);
+    expect(await settled(update)).toBe(false); // the update itself: the object is still in the cache
     v.delivered(c, { ...event('DELETED', 'r', '13'), object: { metadata: { name: 'r', namespace: 'a', uid: 'uid-0' } } } as StoreEvent);
     expect(await settled(update)).toBe(false); // another object of that name
     v.delivered(c, { ...event('DELETED', 'r', '14'), object: { metadata: { name: 'r', namespace: 'a', uid: 'uid-1' } } } as StoreEvent);

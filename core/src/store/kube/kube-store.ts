@@ -187,9 +187,13 @@ export class KubeStore implements ResourceStore {
     const key = { ...ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name! };
     let sent: string | undefined;
     // An update that changes nothing is no write to the cluster: the same version back, and no
-    // event to wait for.
-    return this.visibly(key, () => this.updateOnce(ref, key, obj, expectedResourceVersion, opts, (rv) => (sent = rv)),
-      (out) => (out.metadata.resourceVersion === sent ? undefined : written(out)));
+    // event to wait for. One that took the last finalizer off an object being deleted may answer
+    // with the version it was sent too (kube-apiserver 1.20 answers the object it then removed):
+    // its removal is waited for.
+    return this.visibly(key, () => this.updateOnce(ref, key, obj, expectedResourceVersion, opts, (rv) => (sent = rv)), (out) => {
+      const result = written(out);
+      return 'gone' in result || out.metadata.resourceVersion !== sent ? result : undefined;
+    });
   }
 
   private async updateOnce(ref: ResourceRef, key: ObjectKey, obj: KubeObject, expectedResourceVersion: string | undefined, opts: StoreUpdateOptions, sending: (rv: string) => void): Promise<KubeObject> {
