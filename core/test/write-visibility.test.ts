@@ -53,7 +53,7 @@ describe('WriteVisibility', () => {
     const v = new WriteVisibility(60_000);
     const c: CacheWatch = { ref: roles, namespace: '' };
     v.addCache(c);
-    const update = v.begin({ ...roles, namespace: 'a', name: 'r' })!.seen({ resourceVersion: '12', gone: 'uid-1' });
+    const update = v.begin({ ...roles, namespace: 'a', name: 'r' })!.seen({ deleted: true, uid: 'uid-1' });
     v.delivered(c, { ...event('MODIFIED', 'r', '12'), object: { metadata: { name: 'r', namespace: 'a', uid: 'uid-1' } } } as StoreEvent);
     expect(await settled(update)).toBe(false); // the update itself: the object is still in the cache
     v.delivered(c, { ...event('DELETED', 'r', '13'), object: { metadata: { name: 'r', namespace: 'a', uid: 'uid-0' } } } as StoreEvent);

@@ -41,10 +41,8 @@ export function servedAs(kinds: { byGroupResource(group: string, plural: string)
  * What a write's own event carries: the version it answered with; or, for an object being deleted
  * that no finalizer holds any more, its removal.
  */
-const written = (o: KubeObject): WriteResult => ({
-  resourceVersion: o.metadata.resourceVersion!,
-  ...(o.metadata.deletionTimestamp && !o.metadata.finalizers?.length && o.metadata.uid ? { gone: o.metadata.uid } : {}),
-});
+const written = (o: KubeObject): WriteResult =>
+  o.metadata.deletionTimestamp && !o.metadata.finalizers?.length && o.metadata.uid ? { deleted: true, uid: o.metadata.uid } : { resourceVersion: o.metadata.resourceVersion! };
 
 const byKey = (a: KubeObject, b: KubeObject) => {
   const ka = `${a.metadata.namespace ?? ''}\u0000${a.metadata.name}`;
@@ -192,7 +190,7 @@ export class KubeStore implements ResourceStore {
     // its removal is waited for.
     return this.visibly(key, () => this.updateOnce(ref, key, obj, expectedResourceVersion, opts, (rv) => (sent = rv)), (out) => {
       const result = written(out);
-      return 'gone' in result || out.metadata.resourceVersion !== sent ? result : undefined;
+      return 'deleted' in result || out.metadata.resourceVersion !== sent ? result : undefined;
     });
   }
 

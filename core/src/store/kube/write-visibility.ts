@@ -16,11 +16,11 @@ export interface CacheWatch {
 
 /**
  * What ends a write's wait at one cache: the event carrying the written version, or the object's
- * removal. An update that takes the last finalizer off an object being deleted waits for its
- * removal (`gone`: the object's uid): the cluster sends that update's MODIFIED event, then removes
- * the object in the same request, and a cache that has only the first still holds the object.
+ * removal (`uid`: of that object only). An update that takes the last finalizer off an object
+ * being deleted waits for its removal: the cluster sends that update's MODIFIED event, then
+ * removes the object in the same request, and a cache that has only the first still holds it.
  */
-export type WriteResult = { resourceVersion: string; gone?: string } | { deleted: true };
+export type WriteResult = { resourceVersion: string } | { deleted: true; uid?: string };
 
 interface PendingWrite {
   key: string;
@@ -41,9 +41,7 @@ export interface WriteTicket {
 const objectKey = (ref: ResourceRef, namespace: string, name: string) => `${ref.group}/${ref.resource}/${namespace}/${name}`;
 const sameCollection = (a: ResourceRef, b: ResourceRef) => a.group === b.group && a.resource === b.resource;
 const matches = (result: WriteResult, type: StoreEvent['type'], resourceVersion: string, uid: string | undefined) =>
-  'deleted' in result ? type === 'DELETED'
-    : result.gone !== undefined ? type === 'DELETED' && uid === result.gone
-      : resourceVersion === result.resourceVersion;
+  'deleted' in result ? type === 'DELETED' && (result.uid === undefined || uid === result.uid) : resourceVersion === result.resourceVersion;
 
 export class WriteVisibility {
   private readonly caches = new Set<CacheWatch>();
