@@ -248,7 +248,14 @@ http {
   }
 
   proxy_http_version 1.1;
-  proxy_buffering off;
+  # Answers proxied buffered (nginx's default), in memory only: what is read from the endpoint is
+  # written on at once (each write of a stream reaches the caller as it comes), and an answer read
+  # whole with its header leaves in one write. Unbuffered, nginx writes a chunked answer's
+  # terminating chunk in a write of its own: a system call and a wake-up of the caller more per
+  # answer (docs/servicemesh.md). With its buffers full (a slow caller), nginx stops reading the
+  # endpoint until the caller has taken them; nothing goes to a temporary file.
+  proxy_buffering on;
+  proxy_max_temp_file_size 0;
   proxy_set_header Connection "";
   # The caller's Host goes on as it came (Envoy keeps the authority); the endpoint needs no more.
   proxy_set_header Host $host;

@@ -76,7 +76,7 @@ describe('the nginx data plane', () => {
       s.closeAllConnections();
       s.close();
     }
-    if (process.env.MESH_NGINX_DEBUG) console.log(logs.join('\n'));
+    if (process.env.MESH_NGINX_DEBUG) console.log(logs.join('\n'), readFileSync(join(dir, 'error.log'), 'utf8'));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -580,6 +580,96 @@ describe('the nginx data plane', () => {
     for (let i = 0; i < 20; i++) expect((await send('spread.shop')).status).toBe(200);
     expect([...hits].sort()).toEqual([['c', 10], ['d', 10]]);
     expect(readFileSync(join(dir, 'error.log'), 'utf8')).not.toMatch(/not laid out as expected/);
+  });
+
+  it('sends an answer that came whole in one write, and passes a streamed one on as it comes', async () => {
+    // Answers of unknown length (chunked), proxied buffered. Unbuffered, nginx would write one
+    // that came whole in two: its header with the body, then the terminating chunk.
+    const waiting: Array<() => void> = [];
+    const s = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      if (req.url === '/whole') return void res.end('whole answer');
+      if (req.url === '/empty') return void res.end();
+      if (req.url === '/chunks') {
+        res.write('one, ');
+        return void res.end('two');
+      }
+      // A first write whose chunk ends as a terminator would: "6\r\na\r\n0\r\n\r\n".
+      res.write(req.url === '/lookalike' ? 'a\r\n0\r\n' : 'first');
+      waiting.push(() => res.end('rest'));
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+    svc('chunked', [['v1', [`http://127.0.0.1:${(s.address() as AddressInfo).port}`]]]);
+    await plane.synced();
+    // The write calls of nginx's workers (/proc/<pid>/io counts writev too).
+    const master = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8').trim());
+    const workers = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const writes = () => workers.reduce((n, pid) => n + Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]), 0);
+    const writesPerAnswer = async (path: string, body: string) => {
+      expect(await sendThrough(url, 'chunked.shop', {}, { path })).toMatchObject({ status: 200, body });
+      const before = writes();
+      for (let i = 0; i < 40; i++) expect((await sendThrough(url, 'chunked.shop', {}, { path })).body).toBe(body);
+      return (writes() - before) / 40;
+    };
+    // One write to the endpoint and one to the caller (a few more for the spans' log, every 100 ms).
+    expect(await writesPerAnswer('/whole', 'whole answer')).toBeLessThan(2.4);
+    expect(await writesPerAnswer('/empty', '')).toBeLessThan(2.4);
+    expect(await writesPerAnswer('/chunks', 'one, two')).toBeLessThan(2.4);
+    // A stream's first write reaches the caller before the rest is written, also one that looks
+    // like a whole answer at its end.
+    for (const path of ['/stream', '/lookalike']) {
+      const res = await request(`${url}${path}`, { headers: { host: 'chunked.shop' } });
+      const chunks = res.body[Symbol.asyncIterator]();
+      const first = await Promise.race([chunks.next(), new Promise((_, reject) => setTimeout(() => reject(new Error(`${path}: its first write was held back`)), 5000))]);
+      expect(String((first as IteratorResult<Buffer>).value)).toBe(path === '/lookalike' ? 'a\r\n0\r\n' : 'first');
+      waiting.shift()!();
+      let rest = '';
+      for (let c = await chunks.next(); !c.done; c = await chunks.next()) rest += String(c.value);
+      expect(rest).toBe('rest');
+    }
+    // That count sees the difference: an answer streamed, by three writes.
+    const streamed = writesPerAnswer('/stream', 'firstrest');
+    const release = setInterval(() => waiting.shift()?.(), 1);
+    try {
+      expect(await streamed).toBeGreaterThanOrEqual(2.9);
+    } finally {
+      clearInterval(release);
+    }
+  });
+
+  it('holds a slow caller\'s answer in memory only, and stops the endpoint\'s answer when its caller goes away', async () => {
+    const big = Buffer.alloc(8 * 1024 * 1024, 'mesh ');
+    let stopped: () => void = () => {};
+    const closed = new Promise<void>((r) => (stopped = r));
+    const s = createServer((req, res) => {
+      if (req.url === '/big') return void res.end(big);
+      // An endless stream: a line every 20 ms until the plane closes it.
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const tick = setInterval(() => res.write('data: tick\n\n'), 20);
+      res.on('close', () => {
+        clearInterval(tick);
+        stopped();
+      });
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+    svc('paced', [['v1', [`http://127.0.0.1:${(s.address() as AddressInfo).port}`]]]);
+    await plane.synced();
+    // A caller that takes nothing for a second: nginx stops reading at its buffers, no temp file.
+    const res = await request(`${url}/big`, { headers: { host: 'paced.shop' } });
+    await new Promise((r) => setTimeout(r, 1000));
+    const got = Buffer.from(await res.body.arrayBuffer());
+    expect([res.statusCode, got.length]).toEqual([200, big.length]);
+    expect(got.equals(big)).toBe(true);
+    expect(readFileSync(join(dir, 'error.log'), 'utf8')).not.toMatch(/temporary file/);
+    // A caller that goes away mid-stream: the endpoint's answer is closed.
+    const ac = new AbortController();
+    const stream = await request(`${url}/events`, { headers: { host: 'paced.shop' }, signal: ac.signal });
+    const first = await stream.body[Symbol.asyncIterator]().next();
+    expect(String(first.value)).toContain('data: tick');
+    ac.abort();
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the endpoint\'s answer was not closed')), 5000))]);
   });
 
   it('continues a well-formed traceparent and starts a trace for a malformed one', async () => {
