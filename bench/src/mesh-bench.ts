@@ -119,7 +119,9 @@ export async function meshBench(seconds: number, workers = Number(process.env.ME
   const targets: Target[] = [{ name: 'direct', url: `${upstream.url}/healthz`, pids: () => (upstream.pid ? [upstream.pid] : []) }];
   const stops: Array<() => Promise<void> | void> = [() => upstream.stop()];
   try {
-    const nginx = await startNginx(upstream.url, '/up');
+    // Proxying the way the plane does (buffered, in memory): nginx's default, and the faster way
+    // for an answer that comes whole (one write to the caller; unbuffered, a chunked one takes two).
+    const nginx = await startNginx(upstream.url, '/up', { buffered: true });
     stops.unshift(() => nginx.stop());
     targets.push({ name: 'nginx', url: `${nginx.url}/up/healthz`, pids: () => [nginx.workerPid()!].filter(Boolean) });
     if (want('node')) {

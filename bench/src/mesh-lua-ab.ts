@@ -33,7 +33,8 @@ const stops: Array<() => Promise<void> | void> = [() => void up.kill()];
 try {
   const port = await new Promise<string>((r) => up.stdout!.once('data', (d: Buffer) => r(d.toString().trim())));
   const upstream = `http://127.0.0.1:${port}`;
-  const nginx = await startNginx(upstream, '/up', { callgrind });
+  // Buffered, as mesh-bench's nginx and the plane (MESH_AB_NGINX_UNBUFFERED=1: unbuffered, as before 2026-12-03 evening).
+  const nginx = await startNginx(upstream, '/up', { callgrind, buffered: !process.env.MESH_AB_NGINX_UNBUFFERED });
   stops.unshift(() => nginx.stop());
   const targets: Target[] = [{ name: 'nginx', url: `${nginx.url}/up/healthz`, pids: () => [nginx.workerPid()!].filter(Boolean) }];
   // Instructions: the plane runs nginx through this script (mesh-nginx-callgrind.ts).

@@ -18,9 +18,10 @@ export interface RunningNginx {
  * one worker, HTTP/1.1 keep-alive connections to the upstream, no access log. Everything it
  * writes stays in a temporary directory. `forwarded`: it also tells the backend who asked and
  * how (Host, X-Forwarded-For/-Proto/-Host/-Prefix), as a proxy in front of an application
- * usually does and the gateway always does.
+ * usually does and the gateway always does. `buffered`: answers proxied buffered (nginx's
+ * default; in memory only, as the mesh's plane proxies them), else unbuffered (as the core's edge).
  */
-export async function startNginx(upstream: string, prefix: string, opts: { forwarded?: boolean; callgrind?: boolean; socket?: string } = {}): Promise<RunningNginx> {
+export async function startNginx(upstream: string, prefix: string, opts: { forwarded?: boolean; callgrind?: boolean; socket?: string; buffered?: boolean } = {}): Promise<RunningNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'mortise-bench-nginx-'));
   const port = await freePort();
   const up = new URL(upstream);
@@ -47,7 +48,7 @@ http {
       proxy_pass http://backend/;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_buffering off;${opts.forwarded ? `
+      ${opts.buffered ? 'proxy_buffering on;\n      proxy_max_temp_file_size 0;' : 'proxy_buffering off;'}${opts.forwarded ? `
       proxy_set_header Host $http_host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
