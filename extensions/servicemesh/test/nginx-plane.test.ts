@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, createServer as netServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { childPids } from '@mortise/extension-sdk/util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { desiredStatus } from '../src/gray-release.js';
@@ -17,6 +18,16 @@ import { pathFailingEndpoint } from './support/path-failing-endpoint.js';
 // The native data plane: Debian's nginx run as a child process, its configuration generated from
 // the mesh's rules, with the sample shop's services as real processes calling each other through
 // it. Every scenario goes through real nginx; spans and telemetry come from its access log.
+
+/** `p`, or a failure saying `what` did not happen within `ms`. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = netServer().listen(0, '127.0.0.1', () => {
@@ -604,7 +615,7 @@ describe('the nginx data plane', () => {
     await plane.synced();
     // The write calls of nginx's workers (/proc/<pid>/io counts writev too).
     const master = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8').trim());
-    const workers = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    const workers = childPids(master);
     const writes = () => workers.reduce((n, pid) => n + Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]), 0);
     const writesPerAnswer = async (path: string, body: string) => {
       expect(await sendThrough(url, 'chunked.shop', {}, { path })).toMatchObject({ status: 200, body });
@@ -621,8 +632,8 @@ describe('the nginx data plane', () => {
     for (const path of ['/stream', '/lookalike']) {
       const res = await request(`${url}${path}`, { headers: { host: 'chunked.shop' } });
       const chunks = res.body[Symbol.asyncIterator]();
-      const first = await Promise.race([chunks.next(), new Promise((_, reject) => setTimeout(() => reject(new Error(`${path}: its first write was held back`)), 5000))]);
-      expect(String((first as IteratorResult<Buffer>).value)).toBe(path === '/lookalike' ? 'a\r\n0\r\n' : 'first');
+      const first = await within(chunks.next(), 5000, `${path}: its first write was held back`);
+      expect(String(first.value)).toBe(path === '/lookalike' ? 'a\r\n0\r\n' : 'first');
       waiting.shift()!();
       let rest = '';
       for (let c = await chunks.next(); !c.done; c = await chunks.next()) rest += String(c.value);
@@ -669,7 +680,7 @@ describe('the nginx data plane', () => {
     const first = await stream.body[Symbol.asyncIterator]().next();
     expect(String(first.value)).toContain('data: tick');
     ac.abort();
-    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the endpoint\'s answer was not closed')), 5000))]);
+    await within(closed, 5000, 'the endpoint\'s answer was not closed');
   });
 
   it('continues a well-formed traceparent and starts a trace for a malformed one', async () => {
