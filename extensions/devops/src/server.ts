@@ -244,6 +244,21 @@ async function rawBody(req: AsyncIterable<Buffer>): Promise<Buffer> {
 
 // --- HTTP: what the sandbox is, logs (SSE), approvals, artifacts, webhooks -----------------
 
+// Names from the path go into the core's URLs, read with the service account (which reads every
+// namespace), while the core authorized only the path's namespace: a "name" with an encoded
+// slash and dot segments (x%2F..%2F..%2F..%2Fother%2Fpipelineruns%2Fy) would climb into
+// another namespace once the URL is resolved. Only Kubernetes names are accepted.
+const namespaceName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const objectName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const validName = (param: string, value: string) => (param === 'ns' ? namespaceName.test(value) && value.length <= 63 : objectName.test(value) && value.length <= 253);
+for (const param of ['ns', 'name']) {
+  backend.router.param(param, (value, ctx, next) => {
+    if (validName(param, value)) return next();
+    ctx.status = 400;
+    ctx.body = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 400, reason: 'BadRequest', message: `${JSON.stringify(value)} is not a valid name (${param === 'ns' ? 'a DNS label' : 'lowercase letters, digits, "-" and "."'})` };
+  });
+}
+
 backend.router.get(`${api}/sandbox`, (ctx) => {
   ctx.body = { confined, reason: sandbox.reason, allowUnconfinedSteps: config.allowUnconfinedSteps === true, runningSteps: mayRun };
 });
@@ -352,13 +367,15 @@ backend.router.get(`${api}/namespaces/:ns/pipelineruns/:name/artifacts/:file`, a
 });
 
 /** POST /hooks/devops/<namespace>/<pipeline>: a GitHub/Gitea push, proved by X-Hub-Signature-256. */
-backend.router.post('/hooks/devops/:ns/:pipeline', async (ctx) => {
-  const { ns, pipeline } = ctx.params as { ns: string; pipeline: string };
+backend.router.post('/hooks/devops/:namespace/:pipeline', async (ctx) => {
+  const { namespace: ns, pipeline } = ctx.params as { namespace: string; pipeline: string };
   const body = await rawBody(ctx.req);
   const refuse = (code: number, message: string) => {
     ctx.status = code;
     ctx.body = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason: code === 401 ? 'Unauthorized' : 'NotFound', message };
   };
+  // A path that is not a namespace and a pipeline name is answered as a pipeline that does not exist.
+  if (!validName('ns', ns) || !validName('name', pipeline)) return refuse(401, 'the signature does not match');
   let spec: PipelineSpec;
   try {
     spec = (await backend.core.get<KubeObject<PipelineSpec>>(pipelinePath(ns, pipeline))).spec;

@@ -227,6 +227,41 @@ describe('DevOps extension', () => {
     expect((await call(t.url, undefined, `${kapi}/namespaces/ci/pipelineruns/${name}/log`)).status).toBe(401);
   });
 
+  it('a name in the path cannot take the backend into another namespace (an encoded slash and dot segments)', async () => {
+    // "other": a namespace bob and vic have no role in, with a run whose log and artifact are its own.
+    expect((await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: 'other' } } })).status).toBe(201);
+    expect((await t.api('/api/v1/namespaces/other/secrets', { method: 'POST', json: { metadata: { name: 'creds' }, stringData: { hmac: 'other-hook-key' } } })).status).toBe(201);
+    const otherDevops = '/apis/devops.mortise.io/v1alpha1/namespaces/other';
+    expect((await t.api(`${otherDevops}/pipelines`, { method: 'POST', json: {
+      apiVersion: 'devops.mortise.io/v1alpha1', kind: 'Pipeline', metadata: { name: 'private' },
+      spec: { triggers: { webhook: { secretRef: { name: 'creds', key: 'hmac' } } }, stages: [{ name: 'one', steps: [{ sh: 'echo other-private-line | tee private.txt' }, { archive: 'private.txt' }] }] },
+    } })).status).toBe(201);
+    const started = await t.api(`${kapi}/namespaces/other/pipelines/private/run`, { method: 'POST', json: { parameters: {} } });
+    expect(started.status).toBe(201);
+    const name = ((await started.json()) as Run).metadata.name;
+    await eventually(async () => ((await (await t.api(`${otherDevops}/pipelineruns/${name}`)).json()) as Run).status?.phase === 'Succeeded', 30_000, 'the run in other');
+    // From ci: a name that, decoded, climbs out of ci into other.
+    const into = (path: string) => `x%2F..%2F..%2F..%2Fother%2F${path.replace(/\//g, '%2F')}`;
+    const runsBefore = ((await (await t.api(`${devops}/pipelineruns`)).json()) as { items: unknown[] }).items.length;
+    for (const [token, path] of [
+      [vic, `${kapi}/namespaces/ci/pipelineruns/${into(`pipelineruns/${name}`)}/log`],
+      [vic, `${kapi}/namespaces/ci/pipelineruns/${into(`pipelineruns/${name}`)}/artifacts/private.txt`],
+      [bob, `${kapi}/namespaces/ci/pipelines/${into('pipelines/private')}/run`],
+    ] as const) {
+      const res = await call(t.url, token, path, path.endsWith('/run') ? { method: 'POST', json: { parameters: {} } } : {});
+      const text = await res.text();
+      expect(res.status, `${path}: ${text}`).toBe(400);
+      expect(JSON.parse(text)).toMatchObject({ kind: 'Status', reason: 'BadRequest', message: expect.stringMatching(/is not a valid name/) });
+    }
+    // The anonymous webhook of ci, signed with ci's own key, does not reach other's pipeline either.
+    const body = JSON.stringify({ ref: 'refs/heads/main' });
+    const hook = await call(t.url, undefined, `/hooks/devops/ci/${into('pipelines/private')}`, {
+      method: 'POST', body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${createHmac('sha256', 'hook-key').update(body).digest('hex')}` },
+    });
+    expect(hook.status, await hook.text()).toBe(401);
+    expect(((await (await t.api(`${devops}/pipelineruns`)).json()) as { items: unknown[] }).items.length).toBe(runsBefore);
+  });
+
   it('times a step out, retries a failing one, and aborts a run on request', async () => {
     await pipeline('flaky', {
       stages: [
