@@ -8,6 +8,8 @@ import { validateObject } from './validate.js';
 // not compile. The service's versions come from the watched cache, or from the core when the
 // MeshService is newer than the cache.
 
+const serviceName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 interface Review { request?: { uid: string; kind: { kind: string }; namespace: string; object: { spec?: { service?: string } } } }
 
 export function registerAdmissionRoute(backend: ExtensionBackend, state: MeshState, path: string): void {
@@ -24,6 +26,10 @@ export function registerAdmissionRoute(backend: ExtensionBackend, state: MeshSta
     if (!(kind in plurals)) return respond(true);
     const service = req.object.spec?.service;
     let versions: string[] | undefined;
+    // Only a MeshService name is looked up: the service goes into the core's URL, read with the
+    // service account, so a "service" with slashes and dot segments would read (and tell the
+    // versions of) another namespace's MeshService. The schema refuses such a value too.
+    if (service && !serviceName.test(service)) return respond(false, [{ field: 'spec.service', message: `Invalid value: ${JSON.stringify(service)}: the name of a MeshService in this namespace (lowercase letters, digits, "-" and ".")` }]);
     if (service) {
       const cached = state.services.get(`${req.namespace}/${service}`);
       if (cached) versions = cached.spec.versions.map((v) => v.name);

@@ -19,6 +19,11 @@ export interface ApiDeps {
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+// An object's name (DNS-1123 subdomain). A name from the path goes into the core's URL, written
+// with the service account (which may write every namespace) after the caller was authorized in
+// the path's namespace only: "x%2F..%2F..%2F..%2Fother%2Fgrayreleases%2Fy" would resolve into
+// another namespace's object.
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function int(v: unknown, dflt: number | undefined, min: number, max: number, name: string, ctx: BackendContext): number | undefined {
   if (v === undefined || v === '') return dflt;
@@ -105,8 +110,10 @@ export function registerApiRoutes(d: ApiDeps): void {
   router.post('/api/namespaces/:ns/grayreleases/:name/:action', async (ctx) => {
     const action = ctx.params.action!;
     if (action !== 'promote' && action !== 'rollback') return ctx.throw(404, `no action "${action}" (promote or rollback)`);
-    const ns = await namespaceOf(ctx, 'update', 'grayreleases', ctx.params.name);
-    ctx.body = await d.backend.core.patch(`/apis/${meshGroup}/${meshVersion}/namespaces/${ns}/grayreleases/${ctx.params.name}`, { spec: { action } });
+    const name = ctx.params.name!;
+    if (!OBJECT_NAME.test(name) || name.length > 253) return ctx.throw(400, `"${name}" is not a valid name`);
+    const ns = await namespaceOf(ctx, 'update', 'grayreleases', name);
+    ctx.body = await d.backend.core.patch(`/apis/${meshGroup}/${meshVersion}/namespaces/${ns}/grayreleases/${name}`, { spec: { action } });
   });
 
   // The namespace's mesh objects as Istio's, for `kubectl apply -f` on a cluster.

@@ -256,6 +256,33 @@ describe('service mesh extension', () => {
     expect((await call(t.url, vic, `${api('shop')}/grayreleases/any/promote`, { method: 'POST' })).status).toBe(403);
   });
 
+  it("a name in a path or a rule's service cannot reach into another namespace (an encoded slash and dot segments)", async () => {
+    // "other" has a release of its own; rel may update releases and write rules in shop only.
+    const theirs = procs.find((p) => p.name === 'secret-service')!;
+    expect((await create('other', 'meshservices', 'MeshService', 'vault', { versions: [{ name: 'v1', endpoints: [theirs.url] }, { name: 'v2', endpoints: [theirs.url] }] })).status).toBe(201);
+    expect((await create('other', 'grayreleases', 'GrayRelease', 'vault-release', { service: 'vault', stable: 'v1', canary: 'v2', strategy: 'blueGreen', step: 0 })).status).toBe(201);
+    expect((await t.api(`${iam}/users`, { method: 'POST', json: { metadata: { name: 'rel' }, spec: { email: 'rel@example.com', password: 'rel-password-1' } } })).status).toBe(201);
+    expect((await t.api(`${iam}/namespaces/shop/roles`, { method: 'POST', json: { metadata: { name: 'mesh-releaser' }, rules: [{ apiGroups: ['servicemesh.mortise.io'], resources: ['meshservices', 'trafficrules', 'grayreleases'], verbs: ['get', 'list', 'create', 'update', 'patch'] }] } })).status).toBe(201);
+    expect((await t.api(`${iam}/namespaces/shop/rolebindings`, { method: 'POST', json: { metadata: { name: 'rel-releases' }, roleRef: { kind: 'Role', name: 'mesh-releaser' }, subjects: [{ kind: 'User', name: 'rel' }] } })).status).toBe(201);
+    const rel = await login(t.url, 'rel', 'rel-password-1');
+    const climb = 'x/../../../other';
+    const promote = await call(t.url, rel, `${api('shop')}/grayreleases/${encodeURIComponent(`${climb}/grayreleases/vault-release`)}/promote`, { method: 'POST' });
+    const text = await promote.text();
+    expect(promote.status, text).toBe(400);
+    expect(JSON.parse(text)).toMatchObject({ kind: 'Status', reason: 'BadRequest', message: expect.stringMatching(/is not a valid name/) });
+    const release = (await (await t.api(`${mesh('other')}/grayreleases/vault-release`)).json()) as { spec: { action?: string } };
+    expect(release.spec.action).toBeUndefined();
+    // A rule whose service is such a path is refused naming spec.service, without telling anything of other's MeshService.
+    const rule = await call(t.url, rel, `${mesh('shop')}/trafficrules`, { method: 'POST', json: {
+      apiVersion: 'servicemesh.mortise.io/v1alpha1', kind: 'TrafficRule', metadata: { name: 'peek' },
+      spec: { service: `${climb}/meshservices/vault`, routes: [{ destinations: [{ version: 'v9' }] }] },
+    } });
+    const ruleText = await rule.text();
+    expect(rule.status, ruleText).toBe(422);
+    expect(ruleText).toContain('spec.service');
+    expect(ruleText).not.toMatch(/has no version|it has/);
+  });
+
   it('ejects an endpoint that dies and shifts its traffic to the others', async () => {
     const spare = await startShopService({ NAME: 'pool', MESH_URL: dataplane, NAMESPACE: 'shop' });
     const doomed = await startShopService({ NAME: 'pool', MESH_URL: dataplane, NAMESPACE: 'shop' });
