@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import type { CircuitBreakerSpec, GrayReleaseSpec, MeshServiceSpec, MeshKind, StringMatch, TrafficRuleSpec } from './types.js';
 
 // Checks a schema cannot state, answered to the core's admission request as causes naming each
@@ -10,9 +11,25 @@ export interface Cause { field: string; message: string; reason?: string }
 /** The versions of a service in the namespace, or undefined when there is no such MeshService. */
 export type VersionsOf = (service: string) => string[] | undefined;
 
+// A rule's expression is matched against every request's header on the Node plane's one
+// thread: a backtracking engine given (a+)+ and "aaa…a!" would stall the plane of every
+// namespace for minutes. V8 bounds it when told to: an expression that backtracks too much
+// is run again by its linear-time engine, which can run any expression without backreferences
+// and lookarounds — the ones that compile with the `l` flag (RE2, which Istio uses, has neither).
+setFlagsFromString('--enable-experimental-regexp-engine');
+setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+
 export function compileRegex(pattern: string): RegExp {
   // Anchored as Istio (RE2) matches a whole value.
-  return new RegExp(`^(?:${pattern})$`);
+  const source = `^(?:${pattern})$`;
+  try {
+    new RegExp(source, 'l');
+  } catch (e) {
+    const message = (e as Error).message;
+    // An expression that does not compile at all says so as before; one that only needs backtracking says why it is refused.
+    if (/linear time/.test(message)) throw new SyntaxError(`${message} (no backreferences or lookarounds: an expression must run in linear time, as in RE2)`);
+  }
+  return new RegExp(source);
 }
 
 function checkMatch(m: StringMatch | undefined, field: string, causes: Cause[]): void {

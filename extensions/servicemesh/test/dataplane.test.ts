@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataPlane } from '../src/dataplane.js';
 import { MeshState } from '../src/mesh-state.js';
+import { validateTrafficRule } from '../src/validate.js';
 import { Telemetry } from '../src/telemetry.js';
 import { SpanStore } from '../src/tracing.js';
 import { countingEndpoint } from './support/counting-endpoint.js';
@@ -58,6 +59,24 @@ describe('the data plane in the backend process', () => {
       s.closeAllConnections();
       s.close();
     }
+  });
+
+  it("a rule's regular expression cannot stall the plane (catastrophic backtracking), and one that needs backtracking is refused", async () => {
+    // (a+)+ against "aaa…a!" backtracks exponentially in a backtracking engine: 30 a's took
+    // seconds of this one thread, the plane of every namespace, before expressions were bounded.
+    state.apply('MeshService', 'ADDED', { metadata: meta('bomb'), spec: { versions: [{ name: 'v1', endpoints: [fast] }, { name: 'v2', endpoints: [fast] }], defaultVersion: 'v1' } });
+    state.apply('TrafficRule', 'ADDED', { metadata: meta('bomb'), spec: { service: 'bomb', routes: [{ match: [{ headers: { 'x-user': { regex: '(a+)+' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }] } });
+    expect((await send('bomb.t', { headers: { 'x-user': 'aaaa' } })).status).toBe(200);
+    const started = Date.now();
+    const answer = await send('bomb.t', { headers: { 'x-user': `${'a'.repeat(30)}!` } });
+    expect(answer.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(1000);
+    // Backreferences and lookarounds cannot run in linear time (nor in Istio's RE2): refused, naming the field.
+    const causes = validateTrafficRule({ service: 'bomb', routes: [{ match: [{ headers: { a: { regex: '(a+)\\1' }, b: { regex: '(?=a)a' }, c: { regex: '(a+)+[0-9]*' } } }], destinations: [{ version: 'v1' }] }] }, () => ['v1']);
+    expect(causes.map((c) => [c.field, c.message])).toEqual([
+      ['spec.routes[0].match[0].headers.a.regex', expect.stringMatching(/linear time/)],
+      ['spec.routes[0].match[0].headers.b.regex', expect.stringMatching(/linear time/)],
+    ]);
   });
 
   it('answers 504 when no try answers within the route timeout, and retries a slow try elsewhere', async () => {
