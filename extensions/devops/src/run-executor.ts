@@ -204,8 +204,14 @@ export class RunExecutor {
     this.children.add(child);
     let bytes = 0;
     let cut: string | undefined;
+    const flushes: Array<() => void> = [];
     const onData = (kind: 'out' | 'err') => {
       let pending = '';
+      // The last line, when the step ends without a newline, is logged (masked) when the stream ends.
+      flushes.push(() => {
+        if (pending) this.log.write(kind, pending, where);
+        pending = '';
+      });
       return (chunk: Buffer) => {
         bytes += chunk.length;
         if (bytes > this.o.maxLogBytesPerStep) {
@@ -236,6 +242,7 @@ export class RunExecutor {
       child.once('close', (code, signal) => {
         clearTimeout(timer);
         this.children.delete(child);
+        for (const flush of flushes) flush();
         if (this.aborted) resolvePromise('aborted');
         else if (cut) resolvePromise(cut);
         else resolvePromise(code === 0 ? undefined : `exit code ${code ?? signal}`);

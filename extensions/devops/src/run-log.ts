@@ -28,7 +28,12 @@ export class RunLog extends EventEmitter<{ entry: [LogEntry]; end: [] }> {
 
   write(kind: LogEntry['kind'], text: string, where: { stage?: string; step?: string } = {}): void {
     let masked = text;
-    for (const secret of this.mask()) if (secret.length >= 3) masked = masked.split(secret).join('****');
+    for (const secret of this.mask()) {
+      // The log is kept line by line: a secret of several lines (a key, a certificate) is never
+      // whole in one entry, so each of its lines is masked as well (the whole value first).
+      const parts = secret.includes('\n') ? [secret, ...secret.split(/\r?\n/).map((l) => l.trim())] : [secret];
+      for (const part of parts) if (part.length >= 3) masked = masked.split(part).join('****');
+    }
     const entry: LogEntry = { id: this.next++, time: new Date().toISOString(), ...where, kind, text: masked };
     appendFileSync(this.file, `${JSON.stringify(entry)}\n`);
     this.emit('entry', entry);

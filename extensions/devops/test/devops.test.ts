@@ -262,6 +262,21 @@ describe('DevOps extension', () => {
     expect(((await (await t.api(`${devops}/pipelineruns`)).json()) as { items: unknown[] }).items.length).toBe(runsBefore);
   });
 
+  it('masks every line of a secret of several lines, and keeps (masked) a last line printed without a newline', async () => {
+    const key = '-----BEGIN TEST KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nq7Jx0Yl2Zk9pTmV4dC1saW5lLW9mLWtleQ\n-----END TEST KEY-----';
+    expect((await t.api('/api/v1/namespaces/ci/secrets', { method: 'POST', json: { metadata: { name: 'deploy-key' }, stringData: { pem: key, token: 'tail-secret-value' } } })).status).toBe(201);
+    await pipeline('keyed', { stages: [{ name: 'one', steps: [
+      { sh: 'echo "$KEY"; printf "last=%s" "$TOKEN"', secretEnv: [{ name: 'KEY', secretRef: { name: 'deploy-key', key: 'pem' } }, { name: 'TOKEN', secretRef: { name: 'deploy-key', key: 'token' } }] },
+      { sh: 'printf done-without-newline' },
+    ] }] });
+    const done = await waitRun((await startRun('keyed')).body.metadata.name, ['Succeeded', 'Failed']);
+    expect(done.status?.phase, done.status?.message).toBe('Succeeded');
+    const texts = (await follow(`${t.url}${kapi}/namespaces/ci/pipelineruns/${done.metadata.name}/log`, t.token)).map((e) => e.text);
+    for (const line of key.split('\n').slice(1, 3)) expect(texts.join('\n')).not.toContain(line);
+    expect(texts).toEqual(expect.arrayContaining(['last=****', 'done-without-newline']));
+    expect(texts.join('\n')).not.toContain('tail-secret-value');
+  });
+
   it('times a step out, retries a failing one, and aborts a run on request', async () => {
     await pipeline('flaky', {
       stages: [
