@@ -386,9 +386,11 @@ backend.router.post('/hooks/devops/:namespace/:pipeline', async (ctx) => {
   if (!ref) return refuse(401, 'the signature does not match');
   const secret = await backend.core.get<{ data?: Record<string, string> }>(`/api/v1/namespaces/${ns}/secrets/${ref.name}`).catch(() => undefined);
   const keyBytes = Buffer.from(secret?.data?.[ref.key] ?? '', 'base64');
-  const given = ctx.get('x-hub-signature-256');
-  const expected = `sha256=${createHmac('sha256', keyBytes).update(body).digest('hex')}`;
-  if (keyBytes.length === 0 || given.length !== expected.length || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
+  // Compared as bytes: a header as long as the expected one in characters but not in bytes
+  // (a non-ASCII character) made timingSafeEqual throw, a 500 instead of the 401.
+  const given = Buffer.from(ctx.get('x-hub-signature-256'));
+  const expected = Buffer.from(`sha256=${createHmac('sha256', keyBytes).update(body).digest('hex')}`);
+  if (keyBytes.length === 0 || given.length !== expected.length || !timingSafeEqual(given, expected)) {
     return refuse(401, 'the signature does not match');
   }
   let payload: { ref?: string; after?: string } = {};

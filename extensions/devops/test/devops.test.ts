@@ -214,6 +214,8 @@ describe('DevOps extension', () => {
     });
     expect((await send(sign('wrong-key'))).status).toBe(401);
     expect((await send(undefined)).status).toBe(401);
+    // As long as a good one in characters but not in bytes: refused like any other, not a 500.
+    expect((await send(`sha256=é${sign('hook-key').slice(8)}`)).status).toBe(401);
     expect((await call(t.url, undefined, '/hooks/devops/ci/nonexistent', { method: 'POST', body, headers: { 'x-hub-signature-256': sign('hook-key') } })).status).toBe(401);
     const good = await send(sign('hook-key'));
     expect(good.status).toBe(201);
