@@ -243,6 +243,11 @@ describe('createExtensionBackend', () => {
     const err = await backend.core.get('/apis/iam.mortise.io/v1alpha1/users/nobody').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CoreApiError);
     expect(err).toMatchObject({ code: 404, reason: 'NotFound', status: { kind: 'Status', code: 404 } });
+    // A name with dot segments (a request's %2F decoded) would resolve to another object: refused unsent.
+    for (const name of ['x/../../../kube-system', 'x\\..\\..\\..\\kube-system', 'x/%2e%2E/%2e./..']) {
+      await expect(backend.core.get(`/api/v1/namespaces/default/secrets/${name}`)).rejects.toMatchObject({ code: 400, message: expect.stringMatching(/"\." or "\.\." segments/) });
+    }
+    expect(await backend.core.get('/apis/iam.mortise.io/v1alpha1/users/admin', { query: { fieldSelector: 'x=../..' } })).toMatchObject({ kind: 'User' });
     const anonymous = createExtensionBackend({ name: 'sdk-demo', coreUrl: t.url, token: '', handleSignals: false });
     await expect(anonymous.core.get('/api/v1/namespaces')).rejects.toMatchObject({ code: 401, reason: 'Unauthorized' });
   });

@@ -80,6 +80,13 @@ export class CoreClient {
   }
 
   private async send(method: string, path: string, body: unknown, opts: CoreRequestOptions, accept: string, signal: AbortSignal | undefined): Promise<{ res: Response; url: URL }> {
+    // URL resolves "." and ".." segments (also %2e, and "\" as "/"): a name an extension took from
+    // its own request's path, where %2F and %5C were decoded, could make the call reach another
+    // object than the one named — another namespace's, with the service account. Refused unsent.
+    const pathname = path.split(/[?#]/, 1)[0]!;
+    if (pathname.split(/[/\\]/).some((s) => /^(?:\.|%2e){1,2}$/i.test(s))) {
+      throw new CoreApiError(`${method} ${pathname}: the path has "." or ".." segments, which would resolve to another object than the one it names`, 400, undefined, method, pathname);
+    }
     const url = new URL(path.replace(/^\/+/, ''), this.baseUrl);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept };
