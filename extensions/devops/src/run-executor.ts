@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, lstatSync, mkdirSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, realpathSync, statSync, writeSync, type Stats } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
 import type { CoreClient } from '@mortise/extension-sdk/backend';
 import type { RunLog } from './run-log.js';
@@ -265,29 +265,63 @@ export class RunExecutor {
     return undefined;
   }
 
-  /** Copies a regular file of the workspace (no links out of it) to the run's artifacts. */
+  /**
+   * Copies a regular file of the workspace (no links out of it) to the run's artifacts. Steps of
+   * parallel branches run meanwhile and may swap a checked path for a symlink to a host file, so
+   * what is copied is what was opened: opened without following a link at its end (nor
+   * blocking on a FIFO), then kept only when the path, resolved again, still leads inside the
+   * workspace to that same file.
+   */
   private async archive(path: string, where: { stage: string; step: string }): Promise<string | undefined> {
     const workspace = realpathSync(this.dir.workspace);
+    const inside = (p: string) => p.startsWith(workspace + sep);
     const full = resolve(workspace, path);
-    if (!full.startsWith(workspace + sep)) return `the artifact ${path} is outside the workspace`;
-    let real: string;
+    if (!inside(full)) return `the artifact ${path} is outside the workspace`;
+    const notRegular = `the artifact ${path} is not a regular file in the workspace`;
+    let fd: number;
     try {
-      real = realpathSync(full);
-    } catch {
-      return `the artifact ${path} does not exist`;
+      const real = realpathSync(full);
+      if (!inside(real)) return notRegular;
+      fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ENOENT' ? `the artifact ${path} does not exist` : notRegular;
     }
-    if (!real.startsWith(workspace + sep) || !lstatSync(real).isFile()) return `the artifact ${path} is not a regular file in the workspace`;
-    const name = basename(real);
-    copyFileSync(real, join(this.dir.artifacts, name));
-    this.status.artifacts = [...(this.status.artifacts ?? []).filter((a) => a.name !== name), { name, size: lstatSync(real).size }];
-    this.log.write('marker', `archived ${name}`, where);
-    return undefined;
+    try {
+      const opened = fstatSync(fd);
+      let real: string;
+      let now: Stats;
+      try {
+        real = realpathSync(full);
+        now = statSync(real);
+      } catch {
+        return notRegular;
+      }
+      if (!opened.isFile() || !inside(real) || now.dev !== opened.dev || now.ino !== opened.ino) return notRegular;
+      const name = basename(real);
+      copyOpened(fd, join(this.dir.artifacts, name));
+      this.status.artifacts = [...(this.status.artifacts ?? []).filter((a) => a.name !== name), { name, size: opened.size }];
+      this.log.write('marker', `archived ${name}`, where);
+      return undefined;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private save(): Promise<void> {
     const snapshot = structuredClone(this.status);
     this.saving = this.saving.then(() => this.o.saveStatus(snapshot)).catch(() => undefined);
     return this.saving;
+  }
+}
+
+/** Copies an open file to `dest` (replaced). */
+function copyOpened(fd: number, dest: string): void {
+  const out = openSync(dest, 'w');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n: number; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) writeSync(out, buf, 0, n);
+  } finally {
+    closeSync(out);
   }
 }
 
