@@ -264,6 +264,34 @@ describe('DevOps extension', () => {
     expect(((await (await t.api(`${devops}/pipelineruns`)).json()) as { items: unknown[] }).items.length).toBe(runsBefore);
   });
 
+  it("a Pipeline's Secret names and a PipelineRun's pipeline are names in its own namespace: 422 naming the field otherwise", async () => {
+    // "elsewhere": a namespace with a Secret and a Pipeline of its own.
+    expect((await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: 'elsewhere' } } })).status).toBe(201);
+    expect((await t.api('/api/v1/namespaces/elsewhere/secrets', { method: 'POST', json: { metadata: { name: 'vault' }, stringData: { token: 'elsewhere-secret-value' } } })).status).toBe(201);
+    expect((await t.api('/apis/devops.mortise.io/v1alpha1/namespaces/elsewhere/pipelines', { method: 'POST', json: {
+      apiVersion: 'devops.mortise.io/v1alpha1', kind: 'Pipeline', metadata: { name: 'theirs' }, spec: { stages: [{ name: 'one', steps: [{ sh: 'echo elsewhere-pipeline-ran' }] }] },
+    } })).status).toBe(201);
+    const climb = 'x/../../../elsewhere';
+    const refused = async (res: Response, field: string) => {
+      const text = await res.text();
+      expect(res.status, text).toBe(422);
+      expect((JSON.parse(text) as { details?: { causes?: Array<{ field?: string }> } }).details?.causes?.map((c) => c.field)).toContain(field);
+    };
+    // A step binding "a Secret" that is elsewhere's (and printing it reversed, past the masking).
+    await refused(await t.api(`${devops}/pipelines`, { method: 'POST', json: {
+      apiVersion: 'devops.mortise.io/v1alpha1', kind: 'Pipeline', metadata: { name: 'thief' },
+      spec: { stages: [{ name: 'one', steps: [{ sh: 'echo "$TOKEN" | rev', secretEnv: [{ name: 'TOKEN', secretRef: { name: `${climb}/secrets/vault`, key: 'token' } }] }] }] },
+    } }), 'spec.stages[0].steps[0].secretEnv[0].secretRef.name');
+    await refused(await t.api(`${devops}/pipelines`, { method: 'POST', json: {
+      apiVersion: 'devops.mortise.io/v1alpha1', kind: 'Pipeline', metadata: { name: 'thief-hook' },
+      spec: { triggers: { webhook: { secretRef: { name: `${climb}/secrets/vault`, key: 'token' } } }, stages: [{ name: 'one', steps: [{ sh: 'true' }] }] },
+    } }), 'spec.triggers.webhook.secretRef.name');
+    // bob may create runs in ci: one of "a pipeline" that is elsewhere's.
+    await refused(await call(t.url, bob, `${devops}/pipelineruns`, { method: 'POST', json: {
+      apiVersion: 'devops.mortise.io/v1alpha1', kind: 'PipelineRun', metadata: { name: 'borrowed' }, spec: { pipeline: `${climb}/pipelines/theirs` },
+    } }), 'spec.pipeline');
+  });
+
   it('masks every line of a secret of several lines, and keeps (masked) a last line printed without a newline', async () => {
     const key = '-----BEGIN TEST KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nq7Jx0Yl2Zk9pTmV4dC1saW5lLW9mLWtleQ\n-----END TEST KEY-----';
     expect((await t.api('/api/v1/namespaces/ci/secrets', { method: 'POST', json: { metadata: { name: 'deploy-key' }, stringData: { pem: key, token: 'tail-secret-value' } } })).status).toBe(201);
