@@ -64,19 +64,25 @@ export class RunExecutor {
     for (const a of this.approvals.values()) a.resolve('');
   }
 
-  /** Approves the step waiting under `key` when `user` is one of its approvers. */
+  /**
+   * Approves the first waiting step `user` is an approver of. Parallel branches may wait at once
+   * on different approvers: each answers only to its own.
+   */
   approve(user: string): 'approved' | 'forbidden' | 'nothing-waiting' {
+    if (this.approvals.size === 0) return 'nothing-waiting';
     for (const [key, a] of this.approvals) {
-      if (!a.approvers.includes(user)) return 'forbidden';
+      if (!a.approvers.includes(user)) continue;
       this.approvals.delete(key);
       a.resolve(user);
       return 'approved';
     }
-    return 'nothing-waiting';
+    return 'forbidden';
   }
 
+  /** The approvers of every waiting step. */
   waitingApprovers(): string[] | undefined {
-    return [...this.approvals.values()][0]?.approvers;
+    if (this.approvals.size === 0) return undefined;
+    return [...new Set([...this.approvals.values()].flatMap((a) => a.approvers))];
   }
 
   async execute(): Promise<void> {

@@ -190,6 +190,27 @@ describe('DevOps extension', () => {
     expect(await artifact.text()).toBe('built for qa\n');
   });
 
+  it('approves the waiting step the user is an approver of, when parallel branches wait on different approvers', async () => {
+    await pipeline('two-gates', { stages: [{ name: 'gates', parallel: [
+      { name: 'ops', steps: [{ approval: { approvers: ['admin'] } }] },
+      { name: 'release', steps: [{ approval: { approvers: ['bob'] } }] },
+    ] }] });
+    const name = (await startRun('two-gates')).body.metadata.name;
+    await eventually(async () => {
+      const r = await run(name);
+      return r.status?.stages?.[0]?.branches.every((b) => b.steps[0]!.phase === 'WaitingForApproval') ?? false;
+    }, 10_000, 'both branches waiting');
+    const approve = (token: string) => call(t.url, token, `${kapi}/namespaces/ci/pipelineruns/${name}/approve`, { method: 'POST' });
+    expect((await approve(vic)).status).toBe(403);
+    const byBob = await approve(bob);
+    expect(byBob.status, await byBob.text()).toBe(200);
+    expect((await approve(bob)).status).toBe(403);
+    expect((await approve(t.token)).status).toBe(200);
+    const done = await waitRun(name, ['Succeeded', 'Failed']);
+    expect(done.status?.phase, done.status?.message).toBe('Succeeded');
+    expect(done.status!.stages![0]!.branches.map((b) => b.steps[0]!.approvedBy)).toEqual(['admin', 'bob']);
+  });
+
   it('a step cannot read the core\'s database or keys, nor write outside its workspace', async () => {
     expect((await pipeline('snoop', {
       stages: [{ name: 'snoop', steps: [{ sh: `cat '${join(t.dataDir!, 'mortise.db')}' | head -c 100; ls '${t.dataDir}'` }, { sh: 'echo never' }] }],
