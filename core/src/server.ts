@@ -285,7 +285,21 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const codes = new AuthorizationCodes(store, tokens, users, logger);
 
   const watches = new WatchHub(service, { bookmarkIntervalMs: opts.bookmarkIntervalMs });
-  const resources = new ResourceHandler(kinds, service, watches, (user, info) => guard.authorize(user, info));
+  // What is authorized is what is served for as long as a watch is open: when a binding, role,
+  // group, namespace label, user or session changes, each open watch's request is authenticated
+  // and authorized again, and ends if it no longer would be.
+  const resources = new ResourceHandler(kinds, service, watches, (user, info) => guard.authorize(user, info), (ctx) => async () => {
+    try {
+      const user = await guard.authenticate(ctx.req.headers, false, 'GET');
+      await guard.authorize(user!, ctx.state.requestInfo);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  rbacIndex.onChange(() => watches.revalidate());
+  users.onChange(() => watches.revalidate());
+  revokedSessions.onChange(() => watches.revalidate());
 
   // In a cluster, CRD status and cleanup, garbage collection and namespace deletion are the cluster's own.
   const crdController = new CrdController(service, kinds, crdDef, logger, { clusterManaged: kubernetes || !!worker });

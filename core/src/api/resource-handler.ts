@@ -11,7 +11,7 @@ import { patchTypeOf } from './patch.js';
 import { fieldManagerOf, forceOf, isApplyPatch } from '../apply/write-options.js';
 import { badRequest, methodNotAllowed, notFound } from './status.js';
 import { toTable, wantsTable } from './table.js';
-import type { WatchHub } from './watch-hub.js';
+import type { WatchAccess, WatchHub } from './watch-hub.js';
 
 /** Serves CRUD, patch and watch for every kind in the registry. */
 export class ResourceHandler {
@@ -21,6 +21,8 @@ export class ResourceHandler {
     private readonly watches: WatchHub,
     /** Authorizes a request as another verb (an apply that creates must be allowed to create). */
     private readonly authorize?: (user: UserInfo, info: RequestInfo) => Promise<void>,
+    /** Whether the caller of an open watch still may have it (asked again when RBAC, a user or a session changes). */
+    private readonly watchAccess?: (ctx: AppContext) => WatchAccess,
   ) {}
 
   handle = async (ctx: AppContext): Promise<void> => {
@@ -89,7 +91,7 @@ export class ResourceHandler {
       }
       case 'watch':
         if (ctx.method !== 'GET') throw methodNotAllowed(`a watch is a GET, not a ${ctx.method}`);
-        return this.watches.serve(ctx, def, ns, version, only);
+        return this.watches.serve(ctx, def, ns, version, only, this.watchAccess?.(ctx));
       case 'create': {
         if (info.name) throw methodNotAllowed(`POST to a named ${def.kind} is not supported: POST to the collection`);
         if (def.terminating) throw methodNotAllowed(`create not allowed while custom resource definition ${def.plural}.${def.group} is terminating`);

@@ -20,7 +20,12 @@ interface OpenWatch {
   res: ServerResponse;
   def: KindDefinition;
   close(): void;
+  /** Checks the caller's access again, holding events meanwhile; ends the watch if it is gone. */
+  revalidate(): void;
 }
+
+/** Whether the caller who opened a watch may still have it (authenticated and authorized again). */
+export type WatchAccess = () => Promise<boolean>;
 
 /**
  * Streams watch events as newline-delimited JSON, the Kubernetes way: ADDED/MODIFIED/DELETED,
@@ -35,6 +40,8 @@ export class WatchHub {
   private lastObject?: KubeObject;
   private lastType?: string;
   private lastLine?: string;
+  /** Counts revalidate() calls: a watch that was opening meanwhile is checked once it is open. */
+  private revalidations = 0;
 
   constructor(private readonly service: ResourceService, opts: WatchHubOptions = {}) {
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 30_000;
@@ -47,8 +54,11 @@ export class WatchHub {
     return this.open.size;
   }
 
-  /** Streams one kind's changes in a namespace (all when empty), of the object `name` only when given. */
-  async serve(ctx: AppContext, def: KindDefinition, namespace: string, version: string, name?: string): Promise<void> {
+  /**
+   * Streams one kind's changes in a namespace (all when empty), of the object `name` only when
+   * given. `access` is asked again at every `revalidate()`: what authorized the watch may change.
+   */
+  async serve(ctx: AppContext, def: KindDefinition, namespace: string, version: string, name?: string, access?: WatchAccess): Promise<void> {
     const q = queryOf(ctx);
     const timeoutSeconds = watchTimeoutOf(q.get('timeoutSeconds'), this.defaultTimeoutSeconds);
     const bookmarks = q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1';
@@ -57,16 +67,27 @@ export class WatchHub {
     let ended = false;
     const pending: string[] = [];
     let started = false;
+    // While the caller's access is checked again, events wait in `pending`: none is sent until
+    // it is known the caller may still have them.
+    let checking = false;
+    let checks = 0;
     let bookmarkTimer: NodeJS.Timeout | undefined;
     let timeoutTimer: NodeJS.Timeout | undefined;
 
     const writeLine = (line: string) => {
       if (ended) return;
-      if (!started) {
+      if (!started || checking) {
         pending.push(line);
         return;
       }
       res.write(line);
+      if (res.writableLength > this.maxBufferedBytes) entry.close();
+    };
+    const flush = () => {
+      for (const line of pending.splice(0)) {
+        if (ended) return;
+        res.write(line);
+      }
       if (res.writableLength > this.maxBufferedBytes) entry.close();
     };
     const asTable = wantsTable(ctx.get('accept'));
@@ -99,12 +120,25 @@ export class WatchHub {
         clearInterval(bookmarkTimer);
         clearTimeout(timeoutTimer);
         this.open.delete(entry);
+        pending.length = 0;
         if (!res.writableEnded) res.end();
+      },
+      revalidate: () => {
+        if (!access || ended) return;
+        const check = ++checks;
+        checking = true;
+        access().then((allowed) => {
+          if (ended || check !== checks) return;
+          if (!allowed) return entry.close();
+          checking = false;
+          if (started) flush();
+        }, () => entry.close());
       },
     };
 
     let lastRv = '';
     let failed = false;
+    const revalidationsAtOpen = this.revalidations;
     watcher = await this.service.watch(def, namespace, {
       resourceVersion: q.get('resourceVersion'),
       labelSelector: q.get('labelSelector'),
@@ -127,12 +161,13 @@ export class WatchHub {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
     started = true;
-    for (const line of pending.splice(0)) res.write(line);
+    if (!checking) flush();
     if (failed) {
       entry.close();
       return;
     }
     this.open.add(entry);
+    if (this.revalidations !== revalidationsAtOpen) entry.revalidate();
     bookmarkTimer = setInterval(() => {
       if (!bookmarks) return;
       void this.service.store.currentResourceVersion().then((rv) => {
@@ -145,6 +180,16 @@ export class WatchHub {
     ctx.req.on('close', () => entry.close());
     res.on('close', () => entry.close());
     await new Promise<void>((resolve) => res.on('close', resolve));
+  }
+
+  /**
+   * What authentication or authorization read has changed (a binding, a role, a user, a session):
+   * every open watch is checked again, and one its caller may no longer have ends, as a clean end
+   * of stream (the client's next watch gets the 403). Events wait until the check is done.
+   */
+  revalidate(): void {
+    this.revalidations++;
+    for (const w of this.open) w.revalidate();
   }
 
   /** Ends every open watch (shutdown): clients see a clean end of stream and re-watch. */

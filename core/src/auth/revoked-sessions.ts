@@ -22,6 +22,7 @@ export class RevokedSessions {
   /** Families revoked by this process, before (or without) the store's event. */
   private readonly local = new Set<string>();
   private watcher?: Watcher;
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(private readonly store: ResourceStore) {}
 
@@ -39,6 +40,17 @@ export class RevokedSessions {
 
   add(family: string): void {
     this.local.add(family);
+    this.changed();
+  }
+
+  /** Called when a session is ended (open watches authenticate again). */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.changeListeners) l();
   }
 
   has(family: string): boolean {
@@ -51,7 +63,10 @@ export class RevokedSessions {
     if (!record?.family || !name || !record.revoked) return;
     const names = this.revoked.get(record.family) ?? new Set<string>();
     if (deleted) names.delete(name);
-    else names.add(name);
+    else {
+      names.add(name);
+      this.changed();
+    }
     if (names.size) this.revoked.set(record.family, names);
     else {
       // The family's last revoked token was pruned: every access token it issued has expired.

@@ -26,6 +26,7 @@ export class UserDirectory {
   private watcher?: Watcher;
   /** Bumped by every change to any user: a read that a change overtook is not cached. */
   private changes = 0;
+  private readonly changeListeners = new Set<(username: string) => void>();
 
   constructor(private readonly store: ResourceStore) {}
 
@@ -35,7 +36,14 @@ export class UserDirectory {
     this.watcher = this.store.watch(usersRef, { sinceResourceVersion: since, cache: true }, (e) => {
       this.changes++;
       this.cache.delete(e.name);
+      for (const l of this.changeListeners) l(e.name);
     });
+  }
+
+  /** Called when a user changes (disabled, deleted, a new password): open watches authenticate again. */
+  onChange(listener: (username: string) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   stop(): void {

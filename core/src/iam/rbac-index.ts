@@ -40,6 +40,7 @@ export class RbacIndex {
   private readonly rulesCache = new Map<string, PolicyRule[]>();
   /** Bumped on every change; caches key on it. */
   generation = 0;
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(private readonly store: ResourceStore) {
     for (const k of Object.keys(watched) as WatchedKind[]) this.objects.set(k, new Map());
@@ -58,6 +59,12 @@ export class RbacIndex {
     for (const w of this.watchers.splice(0)) w.stop();
   }
 
+  /** Called after every change, as it is applied (open watches are authorized again). Returns the unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
   /** One object changed: take its old contribution out, put its new one in. */
   private apply(kind: WatchedKind, obj: KubeObject, deleted: boolean) {
     const key = keyOf(obj);
@@ -70,6 +77,7 @@ export class RbacIndex {
       this.index(kind, key, obj);
     }
     this.generation++;
+    for (const l of this.changeListeners) l();
   }
 
   private index(kind: WatchedKind, key: string, o: KubeObject) {

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+
+// Security: a watch is authorized when it opens, and again whenever what authorized it changes
+// (a binding, a role, a group, the namespace's workspace, the user, the session). One that is no
+// longer allowed ends before it sends anything written after the revocation; one still allowed
+// keeps streaming without losing an event.
+
+const label = 'tenant.mortise.io/workspace';
+const iam = '/apis/iam.mortise.io/v1alpha1';
+const tenant = '/apis/tenant.mortise.io/v1alpha1';
+
+interface OpenStream {
+  text(): string;
+  ended(): boolean;
+  abort(): void;
+}
+
+describe('a watch ends when its authorization is revoked', () => {
+  let t: TestCore;
+  const tokens: Record<string, string> = {};
+  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
+  const streams: OpenStream[] = [];
+  let serial = 0;
+
+  const created = async (path: string, body: unknown) => {
+    const res = await t.api(path, { method: 'POST', json: body });
+    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
+  };
+  const secret = (ns: string, name: string) => created(`/api/v1/namespaces/${ns}/secrets`, { metadata: { name }, data: { k: 'c2VjcmV0' } });
+  const removed = async (path: string) => expect((await t.api(path, { method: 'DELETE' })).status, path).toBe(200);
+
+  async function user(name: string) {
+    await created(`${iam}/users`, { metadata: { name }, spec: { email: `${name}@example.com`, password: `${name}-Password-9x` } });
+    tokens[name] = await login(t.url, name, `${name}-Password-9x`);
+  }
+
+  /** Opens a watch as `u` and reads it in the background. */
+  async function watch(u: string, path: string): Promise<OpenStream> {
+    const ac = new AbortController();
+    const res = await as(u)(path, { signal: ac.signal });
+    expect(res.status, `${path}: ${res.status === 200 ? '' : await res.clone().text()}`).toBe(200);
+    let text = '';
+    let ended = false;
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    void (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      ended = true;
+    })().catch(() => {
+      ended = true;
+    });
+    const s = { text: () => text, ended: () => ended, abort: () => ac.abort() };
+    streams.push(s);
+    return s;
+  }
+
+  /** After a revocation: the stream has ended, and a secret written now never reaches it. */
+  async function expectEnded(s: OpenStream, ns: string) {
+    const after = `after-${++serial}`;
+    await secret(ns, after);
+    await eventually(() => s.ended(), 3000, 'the watch to end');
+    expect(s.text()).not.toContain(after);
+  }
+
+  beforeAll(async () => {
+    t = await startTestCore({ inMemory: true });
+    for (const u of ['alice', 'bob', 'carol', 'dave']) await user(u);
+    await created(`${tenant}/workspaces`, { metadata: { name: 'wsr' }, spec: { manager: 'admin' } });
+    await created('/api/v1/namespaces', { metadata: { name: 'rv-ns', labels: { [label]: 'wsr' } } });
+    await created('/api/v1/namespaces', { metadata: { name: 'rv-free' } });
+    await eventually(async () => (await t.api(`${iam}/workspaceroles/wsr-viewer`)).status === 200 && (await t.api(`${iam}/namespaces/rv-ns/roles/viewer`)).status === 200 && (await t.api(`${iam}/namespaces/rv-free/roles/viewer`)).status === 200, 5000, 'roles seeded');
+    await secret('rv-ns', 'before');
+    await secret('rv-free', 'before');
+  });
+  afterAll(async () => {
+    for (const s of streams) s.abort();
+    await t?.close();
+  });
+
+  it('a RoleBinding removed: the namespace watch ends; one still allowed keeps every event', async () => {
+    for (const u of ['alice', 'bob']) {
+      await created(`${iam}/namespaces/rv-ns/rolebindings`, { metadata: { name: `${u}-view` }, roleRef: { kind: 'Role', name: 'viewer' }, subjects: [{ kind: 'User', name: u }] });
+    }
+    await eventually(async () => (await as('alice')('/api/v1/namespaces/rv-ns/secrets')).status === 200 && (await as('bob')('/api/v1/namespaces/rv-ns/secrets')).status === 200, 5000, 'bindings in force');
+    const alice = await watch('alice', '/api/v1/namespaces/rv-ns/secrets?watch=1');
+    const bob = await watch('bob', '/api/v1/namespaces/rv-ns/secrets?watch=1');
+    await eventually(() => alice.text().includes('"before"') && bob.text().includes('"before"'), 3000, 'initial events');
+
+    await removed(`${iam}/namespaces/rv-ns/rolebindings/alice-view`);
+    await expectEnded(alice, 'rv-ns');
+    // Bob's binding did not change: his watch is open and saw the secret written after the revocation.
+    await eventually(() => bob.text().includes(`"after-${serial}"`), 3000, 'bob still sees new secrets');
+    expect(bob.ended()).toBe(false);
+    // And a new watch is refused.
+    expect((await as('alice')('/api/v1/namespaces/rv-ns/secrets?watch=1')).status).toBe(403);
+  });
+
+  it('a watch of one object by name ends too', async () => {
+    await created(`${iam}/namespaces/rv-free/roles`, { metadata: { name: 'one-secret' }, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['before'], verbs: ['get', 'list', 'watch'] }] });
+    await created(`${iam}/namespaces/rv-free/rolebindings`, { metadata: { name: 'carol-one' }, roleRef: { kind: 'Role', name: 'one-secret' }, subjects: [{ kind: 'User', name: 'carol' }] });
+    await eventually(async () => (await as('carol')('/api/v1/namespaces/rv-free/secrets/before')).status === 200, 5000, 'binding in force');
+    const s = await watch('carol', '/api/v1/namespaces/rv-free/secrets?watch=1&fieldSelector=metadata.name%3Dbefore');
+    await eventually(() => s.text().includes('"before"'), 3000, 'initial event');
+    // The Role loses the rule (the binding stays).
+    const res = await t.api(`${iam}/namespaces/rv-free/roles/one-secret`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] } });
+    expect(res.status).toBe(200);
+    await eventually(() => s.ended(), 3000, 'the watch to end');
+    const patched = await t.api('/api/v1/namespaces/rv-free/secrets/before', { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { metadata: { labels: { changed: 'yes' } } } });
+    expect(patched.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(s.text()).not.toContain('"changed"');
+  });
+
+  it('a WorkspaceRoleBinding removed: the watch of a namespace of the workspace ends', async () => {
+    await created(`${iam}/workspacerolebindings`, {
+      metadata: { name: 'wsr-dave-viewer', labels: { [label]: 'wsr' } }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'WorkspaceRole', name: 'wsr-viewer' }, subjects: [{ kind: 'User', name: 'dave' }],
+    });
+    await eventually(async () => (await as('dave')('/api/v1/namespaces/rv-ns/secrets')).status === 200, 5000, 'binding in force');
+    const s = await watch('dave', '/api/v1/namespaces/rv-ns/secrets?watch=1');
+    await eventually(() => s.text().includes('"before"'), 3000, 'initial event');
+    await removed(`${iam}/workspacerolebindings/wsr-dave-viewer`);
+    await expectEnded(s, 'rv-ns');
+  });
+
+  it('the user disabled: the watch ends', async () => {
+    await created(`${iam}/namespaces/rv-free/rolebindings`, { metadata: { name: 'bob-view' }, roleRef: { kind: 'Role', name: 'viewer' }, subjects: [{ kind: 'User', name: 'bob' }] });
+    await eventually(async () => (await as('bob')('/api/v1/namespaces/rv-free/secrets')).status === 200, 5000, 'binding in force');
+    const s = await watch('bob', '/api/v1/namespaces/rv-free/secrets?watch=1');
+    await eventually(() => s.text().includes('"before"'), 3000, 'initial event');
+    const res = await t.api(`${iam}/users/bob/status`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { status: { state: 'Disabled' } } });
+    expect(res.status).toBe(200);
+    await expectEnded(s, 'rv-free');
+  });
+});
