@@ -16,7 +16,7 @@ import { auditRequests } from './audit/audit-middleware.js';
 import { auditRouter } from './audit/audit-routes.js';
 import { SqliteAuditLog } from './audit/sqlite-audit-log.js';
 import { Authenticator } from './auth/authenticator.js';
-import { ServiceAccountTokens, serviceAccountTokenRouter } from './auth/service-account-tokens.js';
+import { ServiceAccountTokens, serviceAccountTokenRouter, serviceAccountTokensRef, serviceAccountsRef } from './auth/service-account-tokens.js';
 import type { Authorizer } from './auth/authorizer.js';
 import { bootstrapAdmin } from './auth/bootstrap-admin.js';
 import { oauthRouter } from './auth/oauth-routes.js';
@@ -300,6 +300,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   rbacIndex.onChange(() => watches.revalidate());
   users.onChange(() => watches.revalidate());
   revokedSessions.onChange(() => watches.revalidate());
+  // A service account's token revoked (deleted) or the account deleted: the same for its watches.
+  const credentialsSince = await store.currentResourceVersion();
+  const credentialWatchers = [serviceAccountTokensRef, serviceAccountsRef].map((ref) => store.watch(ref, { sinceResourceVersion: credentialsSince, cache: true }, () => watches.revalidate()));
 
   // In a cluster, CRD status and cleanup, garbage collection and namespace deletion are the cluster's own.
   const crdController = new CrdController(service, kinds, crdDef, logger, { clusterManaged: kubernetes || !!worker });
@@ -557,6 +560,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       else for (const c of worker ? [crdController] : controllers) await c.stop();
       await runtime.stopAll();
       rbacIndex.stop();
+      for (const w of credentialWatchers) w.stop();
       users.stop();
       revokedSessions.stop();
       keys.stop();

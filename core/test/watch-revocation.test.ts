@@ -127,6 +127,21 @@ describe('a watch ends when its authorization is revoked', () => {
     await expectEnded(s, 'rv-ns');
   });
 
+  it('a service account token revoked: the watch it opened ends', async () => {
+    const sa = `${iam}/namespaces/rv-free/serviceaccounts`;
+    await created(sa, { metadata: { name: 'shipper' } });
+    await created(`${iam}/namespaces/rv-free/rolebindings`, { metadata: { name: 'shipper-view' }, roleRef: { kind: 'Role', name: 'viewer' }, subjects: [{ kind: 'User', name: 'system:serviceaccount:rv-free:shipper' }] });
+    const issued = await t.api(`${sa}/shipper/tokens`, { method: 'POST', json: {} });
+    expect(issued.status).toBe(201);
+    const { metadata, status } = (await issued.json()) as { metadata: { name: string }; status: { token: string } };
+    tokens.shipper = status.token;
+    await eventually(async () => (await as('shipper')('/api/v1/namespaces/rv-free/secrets')).status === 200, 5000, 'binding in force');
+    const s = await watch('shipper', '/api/v1/namespaces/rv-free/secrets?watch=1');
+    await eventually(() => s.text().includes('"before"'), 3000, 'initial event');
+    await removed(`${sa}/shipper/tokens/${metadata.name}`);
+    await expectEnded(s, 'rv-free');
+  });
+
   it('the user disabled: the watch ends', async () => {
     await created(`${iam}/namespaces/rv-free/rolebindings`, { metadata: { name: 'bob-view' }, roleRef: { kind: 'Role', name: 'viewer' }, subjects: [{ kind: 'User', name: 'bob' }] });
     await eventually(async () => (await as('bob')('/api/v1/namespaces/rv-free/secrets')).status === 200, 5000, 'binding in force');

@@ -17,7 +17,7 @@ import { internalGroup } from './internal-kinds.js';
  * `system:serviceaccounts` and `system:serviceaccounts:<namespace>` — and holds what RBAC grants it.
  */
 export const serviceAccountTokensRef: ResourceRef = { group: internalGroup, resource: 'serviceaccounttokens' };
-const serviceAccountsRef: ResourceRef = { group: iamGroup, resource: 'serviceaccounts' };
+export const serviceAccountsRef: ResourceRef = { group: iamGroup, resource: 'serviceaccounts' };
 export const serviceAccountTokenPrefix = 'mst_';
 const TOKEN = /^mst_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const MAX_TOKENS_PER_ACCOUNT = 100;
