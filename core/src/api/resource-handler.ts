@@ -104,7 +104,7 @@ export class ResourceHandler {
       case 'update': {
         const fieldManager = fieldManagerOf(q, userAgent, 'UpdateOptions', false);
         const body = await readObjectBody(ctx.req);
-        if (sub === 'finalize') return this.send(ctx, def, version, (await this.finalizeNamespace(def, info.name, body, ctxUser)).object);
+        if (sub === 'finalize') return this.send(ctx, def, version, (await this.finalizeNamespace(def, info.name, body, ctxUser, dryRun)).object);
         const r = await this.service.update(def, ns, info.name, body, ctxUser, { dryRun, fieldValidation, fieldManager, apiVersion, subresource: sub === 'status' ? 'status' : '', freshBody: true });
         warn(ctx, r.warnings);
         return this.send(ctx, def, version, r.object);
@@ -147,14 +147,14 @@ export class ResourceHandler {
   };
 
   /** PUT /api/v1/namespaces/{name}/finalize: the only way spec.finalizers changes. */
-  private async finalizeNamespace(def: KindDefinition, name: string, body: unknown, ctx: RequestContext) {
+  private async finalizeNamespace(def: KindDefinition, name: string, body: unknown, ctx: RequestContext, dryRun: boolean) {
     const finalizers = (body as { spec?: { finalizers?: unknown } })?.spec?.finalizers;
     if (finalizers !== undefined && (!Array.isArray(finalizers) || finalizers.some((f) => typeof f !== 'string'))) {
       throw badRequest('spec.finalizers must be a list of strings');
     }
     const current = await this.service.getStored(def, '', name);
     if (!current) throw notFound('', 'namespaces', name);
-    return this.service.setNamespaceFinalizers(def, current, (finalizers as string[] | undefined) ?? [], ctx);
+    return this.service.setNamespaceFinalizers(def, current, (finalizers as string[] | undefined) ?? [], ctx, { dryRun });
   }
 
   private send(ctx: AppContext, def: KindDefinition, version: string, obj: KubeObject, status = 200) {

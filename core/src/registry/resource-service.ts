@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { EventEmitter } from 'node:events';
 import type { KubeObject, ObjectKey, ResourceStore, Watcher } from '../store/resource-store.js';
-import { pendingFinalizers, policyFinalizer } from '../store/deletion.js';
+import { namespaceFinalizer, pendingFinalizers, policyFinalizer } from '../store/deletion.js';
 import { ApiError, badRequest, conflict, forbidden, invalid, notFound, alreadyExists } from '../api/status.js';
 import { applyPatch, type PatchType } from '../api/patch.js';
 import { applyConfig, recordUpdate, type Writer } from '../apply/field-manager.js';
@@ -316,10 +316,27 @@ export class ResourceService extends EventEmitter<{
     return watchObjects(this, def, namespace, q, sink);
   }
 
-  /** The namespace finalize subresource: replaces spec.finalizers, completing a deletion. */
-  async setNamespaceFinalizers(def: KindDefinition, current: KubeObject, finalizers: string[], _ctx: RequestContext): Promise<WriteResult> {
+  /**
+   * The namespace finalize subresource: replaces spec.finalizers, completing a deletion. A user
+   * may not take off the `kubernetes` finalizer (the namespace controller's, removed once the
+   * namespace is empty) while the namespace is live or still holds objects: the namespace would
+   * go and leave them in the store, in force again for the next namespace of that name, whoever
+   * creates it. Only the core's controllers (no user) decide otherwise.
+   */
+  async setNamespaceFinalizers(def: KindDefinition, current: KubeObject, finalizers: string[], ctx: RequestContext, opts: { dryRun?: boolean } = {}): Promise<WriteResult> {
+    const had = (current.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [];
+    if (ctx.user && had.includes(namespaceFinalizer) && !finalizers.includes(namespaceFinalizer)) {
+      const why = !current.metadata.deletionTimestamp ? 'the namespace is not being deleted' : (await this.holdsObjects(current.metadata.name!)) ? 'it still holds objects' : undefined;
+      if (why) {
+        throw invalid('', 'Namespace', current.metadata.name!, [{
+          reason: 'FieldValueForbidden', field: 'spec.finalizers',
+          message: `Forbidden: the "${namespaceFinalizer}" finalizer is removed by the namespace controller once the namespace is being deleted and empty, and ${why}: removing it now would leave its objects behind for the next namespace of this name`,
+        }]);
+      }
+    }
     const next = structuredClone(current);
     next.spec = { ...(next.spec as object), finalizers };
+    if (opts.dryRun) return { object: this.external(def, next), warnings: [] };
     let stored: KubeObject;
     try {
       stored = await this.store.update(this.ref(def), next, current.metadata.resourceVersion, { subresource: 'finalize' });
@@ -329,6 +346,14 @@ export class ResourceService extends EventEmitter<{
     // The store removed it when that was the last finalizer.
     if (stored.metadata.deletionTimestamp && finalizersOf(def, stored).length === 0) this.emit('deleted', def, stored);
     return { object: this.external(def, stored), warnings: [] };
+  }
+
+  /** Whether any object of a namespaced kind is in the namespace (those being deleted too). */
+  private async holdsObjects(namespace: string): Promise<boolean> {
+    for (const def of this.kinds.all()) {
+      if (def.namespaced && (await this.store.list(this.ref(def), { namespace, limit: 1 })).items.length > 0) return true;
+    }
+    return false;
   }
 
   private async requireLiveNamespace(namespace: string): Promise<void> {
