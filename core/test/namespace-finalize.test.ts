@@ -82,4 +82,16 @@ describe('a namespace is never removed with objects left in it', () => {
     expect((await as('alice')('/api/v1/namespaces/shared/secrets')).status).toBe(403);
     expect((await t.api(`${iam}/namespaces/shared/rolebindings/keep`)).status).toBe(404);
   });
+  it('a RoleBinding held by a finalizer can be released once its Role is gone, and the namespace goes', async () => {
+    await created(`${kapis}/workspaces/wsa/namespaces`, { metadata: { name: 'held' } }, 'alice');
+    await eventually(async () => (await as('alice')('/api/v1/namespaces/held/secrets')).status === 200, 5000, 'alice admin of held');
+    await created(`${iam}/namespaces/held/rolebindings`, { metadata: { name: 'held-binding', finalizers: ['example.com/hold'] }, roleRef: { kind: 'Role', name: 'viewer' }, subjects: [{ kind: 'User', name: 'bob' }] }, 'alice');
+    expect((await as('alice')('/api/v1/namespaces/held', { method: 'DELETE' })).status).toBe(200);
+    // The namespace controller deletes the Roles; the binding waits for its finalizer.
+    await eventually(async () => (await t.api(`${iam}/namespaces/held/roles/viewer`)).status === 404, 5000, 'roles deleted');
+    // Only a finalizer changes (as Kubernetes, the escalation check is for what a binding grants).
+    const released = await t.api(`${iam}/namespaces/held/rolebindings/held-binding`, { method: 'PATCH', headers: merge, json: { metadata: { finalizers: null } } });
+    expect(released.status, await released.clone().text()).toBe(200);
+    await eventually(async () => (await t.api('/api/v1/namespaces/held')).status === 404, 10_000, 'namespace gone');
+  });
 });

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { RequestInfo } from '../api/request-info.js';
 import { forbidden, invalid } from '../api/status.js';
 import type { AdmissionPlugin } from '../registry/resource-service.js';
@@ -37,9 +38,13 @@ export function escalationAdmission(authorizer: Authorizer, index: RoleRules, st
     return (await authorizer.authorize({ ...user, via: 'token' }, r)).allowed;
   };
 
-  return async ({ def, object, ctx }) => {
+  return async ({ def, object, old, ctx }) => {
     const user = ctx.user;
     if (!user || def.group !== iamGroup) return;
+    // As Kubernetes: an update that changes only what garbage collection reads (finalizers,
+    // ownerReferences) grants nothing new, and must work when the role is gone (a binding held
+    // by a finalizer in a namespace being emptied).
+    if (old && onlyGcFieldsChange(object, old)) return;
     const name = object.metadata.name!;
     const deny = (what: string, missing: PolicyRule[]) => forbidden(
       `user "${user.username}" is attempting to grant permissions not currently held (${what}): ${missing.slice(0, 5).map(describe).join('; ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
@@ -76,6 +81,18 @@ export function escalationAdmission(authorizer: Authorizer, index: RoleRules, st
     const result = covers(held(user, scope), rules);
     if (!result.ok) throw deny(`binding ${roleKind} "${roleName}"`, result.missing);
   };
+}
+
+/** Fields the server sets, and those garbage collection reads: nothing an escalation check is about. */
+const gcAndServerFields = ['finalizers', 'ownerReferences', 'managedFields', 'resourceVersion', 'generation', 'uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink'];
+
+function onlyGcFieldsChange(next: KubeObject, old: KubeObject): boolean {
+  const rest = (o: KubeObject) => {
+    const metadata: Record<string, unknown> = { ...o.metadata };
+    for (const f of gcAndServerFields) delete metadata[f];
+    return { ...o, metadata };
+  };
+  return isDeepStrictEqual(rest(next), rest(old));
 }
 
 function describe(r: PolicyRule): string {
