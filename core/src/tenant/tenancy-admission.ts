@@ -1,11 +1,25 @@
 import { forbidden, invalid } from '../api/status.js';
 import type { AdmissionPlugin } from '../registry/resource-service.js';
-import type { ResourceStore } from '../store/resource-store.js';
+import type { KubeObject, ResourceStore } from '../store/resource-store.js';
 import { iamGroup } from '../schemas/iam.js';
 import { tenantGroup, workspaceLabel } from '../schemas/tenant.js';
 
 /**
- * Workspace membership rules: a workspace-scoped role or binding names an existing workspace,
+ * A workspace role or binding is owned by the workspace it is labelled with (this one, by uid),
+ * whoever writes it, so it goes when the workspace goes. They are found by the workspace's name:
+ * one that outlived its workspace would be in force in the next workspace of that name.
+ */
+export function ownedByWorkspace(object: KubeObject, ws: KubeObject): void {
+  const refs = object.metadata.ownerReferences ?? [];
+  if (refs.some((r) => r.uid === ws.metadata.uid)) return;
+  // A reference to an earlier workspace of the same name is stale: this one replaces it.
+  const kept = refs.filter((r) => !(r.kind === 'Workspace' && r.name === ws.metadata.name));
+  object.metadata.ownerReferences = [...kept, { apiVersion: `${tenantGroup}/v1alpha1`, kind: 'Workspace', name: ws.metadata.name!, uid: ws.metadata.uid!, blockOwnerDeletion: true }];
+}
+
+/**
+ * Workspace membership rules: a workspace-scoped role or binding names an existing workspace (and
+ * is owned by it),
  * a binding's role is of the same workspace, a namespace joins only an existing workspace, and
  * a workspace's quota bounds how many namespaces it has.
  */
@@ -16,7 +30,9 @@ export function tenancyAdmission(store: ResourceStore): AdmissionPlugin {
     const ws = object.metadata.labels?.[workspaceLabel];
     if (def.group === iamGroup && (def.kind === 'WorkspaceRole' || def.kind === 'WorkspaceRoleBinding')) {
       if (!ws) throw invalid(def.group, def.kind, name, [{ field: 'metadata.labels', message: `Required value: label "${workspaceLabel}" naming the workspace` }]);
-      if (!(await workspace(ws))) throw invalid(def.group, def.kind, name, [{ field: `metadata.labels.${workspaceLabel}`, message: `Not found: workspace "${ws}" does not exist` }]);
+      const w = await workspace(ws);
+      if (!w) throw invalid(def.group, def.kind, name, [{ field: `metadata.labels.${workspaceLabel}`, message: `Not found: workspace "${ws}" does not exist` }]);
+      ownedByWorkspace(object, w);
       if (def.kind === 'WorkspaceRoleBinding') {
         const roleName = (object as { roleRef?: { name?: string } }).roleRef?.name ?? '';
         const role = await store.get({ group: iamGroup, resource: 'workspaceroles', namespace: '', name: roleName });
@@ -26,7 +42,13 @@ export function tenancyAdmission(store: ResourceStore): AdmissionPlugin {
       }
       return;
     }
-    if (def.group === '' && def.plural === 'namespaces' && ws && ws !== old?.metadata.labels?.[workspaceLabel]) {
+    if (def.group === '' && def.plural === 'namespaces' && ws && ws === old?.metadata.labels?.[workspaceLabel]) {
+      // Still owned by its workspace, whatever the write says (or the garbage collector orphaning it).
+      const w = await workspace(ws);
+      if (w) ownedByWorkspace(object, w);
+      return;
+    }
+    if (def.group === '' && def.plural === 'namespaces' && ws) {
       const w = await workspace(ws);
       if (!w) throw invalid('', 'Namespace', name, [{ field: `metadata.labels.${workspaceLabel}`, message: `Not found: workspace "${ws}" does not exist` }]);
       if (w.metadata.deletionTimestamp) throw forbidden(`unable to add namespace "${name}" to workspace "${ws}" because it is being deleted`);
@@ -38,6 +60,7 @@ export function tenancyAdmission(store: ResourceStore): AdmissionPlugin {
           throw forbidden(`namespaces "${name}" is forbidden: exceeded quota of workspace "${ws}": requested namespaces=1, used namespaces=${used}, limited namespaces=${hard}`);
         }
       }
+      ownedByWorkspace(object, w);
     }
   };
 }
