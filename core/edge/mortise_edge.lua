@@ -13,7 +13,7 @@ local M = {}
 local state = ngx.shared.mortise_state
 local stats = ngx.shared.mortise_stats
 local clear_header, set_header = ngx.req.clear_header, ngx.req.set_header
-local find, sub, byte = string.find, string.sub, string.byte
+local find, sub, byte, gsub = string.find, string.sub, string.byte, string.gsub
 local concat = table.concat
 local tonumber, type, pairs = tonumber, type, pairs
 
@@ -115,6 +115,13 @@ local header_kind = {
   forwarded = DROP, ["x-real-ip"] = DROP, ["remote-user"] = DROP,
 }
 
+-- CGI, WSGI and PHP read `X_Remote_User` as `X-Remote-User` (nginx passes underscores here):
+-- such a name is dropped when its dashed form would be.
+local function is_dashed_identity_header(n)
+  local d = gsub(n, "_", "-")
+  return header_kind[d] == DROP or is_identity_header(d)
+end
+
 -- The request's headers are read where nginx keeps them (lower-cased names, the values in
 -- place), without the table of strings ngx.req.get_headers builds: only the names are made Lua
 -- strings, and only the values the edge reads.
@@ -159,7 +166,8 @@ local function read_headers()
       elseif v ~= "keep-alive" and v ~= "close" then -- connection: anything else names hop-by-hop headers
         return nil
       end
-    elseif kind == DROP or ((h.key.data[0] == 120 or h.key.data[0] == 105) and is_identity_header(name)) then -- "x", "i"
+    elseif kind == DROP or ((h.key.data[0] == 120 or h.key.data[0] == 105) and is_identity_header(name))
+      or (not kind and find(name, "_", 1, true) and is_dashed_identity_header(name)) then -- "x", "i"
       if drop then drop[#drop + 1] = name else drop = { name } end
     end
   end

@@ -137,6 +137,18 @@ for (const via of ['core', 'edge'] as const) describe(`gateway (clients of the $
     for (const name of ['demo', 'live', 'switch']) rmSync(join(tmpdir(), `mortise-${name}-data`), { recursive: true, force: true });
   });
 
+  it('drops identity headers spelled with underscores too (CGI, WSGI and PHP read X_Remote_User as X-Remote-User)', async () => {
+    const res = await api('/proxy/demo/whoami', {
+      headers: { X_Remote_User: 'mallory', X_Remote_Group: 'system:masters', X_Forwarded_User: 'mallory', X_Forwarded_For: '10.6.6.6', X_Mortise_Identity: 'forged.jwt.token', Remote_User: 'mallory', X_Keep_Me: 'kept' },
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Seen;
+    expect(body.user).toBe('admin');
+    for (const h of ['x_remote_user', 'x_remote_group', 'x_forwarded_user', 'x_forwarded_for', 'x_mortise_identity', 'remote_user']) expect(body.headers[h], h).toBeUndefined();
+    expect(body.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(body.headers.x_keep_me).toBe('kept');
+  });
+
   it('forwards the admin with a verified identity, never the client\'s credentials or forged identity headers', async () => {
     const res = await api('/proxy/demo/whoami?x=1&y=2', {
       headers: {

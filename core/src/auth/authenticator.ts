@@ -11,7 +11,8 @@ export const identityHeaders = ['x-remote-user', 'x-remote-group', 'x-remote-ext
 
 export function stripIdentityHeaders(headers: IncomingHttpHeaders): void {
   for (const name of Object.keys(headers)) {
-    const lower = name.toLowerCase();
+    // `X_Remote_User` is `X-Remote-User` to CGI-style readers.
+    const lower = name.toLowerCase().replaceAll('_', '-');
     if (identityHeaders.includes(lower) || lower.startsWith('x-remote-extra-')) delete headers[name];
   }
 }

@@ -25,7 +25,8 @@ export const bearerProtocolPrefix = 'base64url.bearer.authorization.k8s.io.';
  * what the gateway itself sets. All of these are removed before a request is forwarded.
  */
 export function isIdentityHeader(name: string): boolean {
-  const n = name.toLowerCase();
+  // CGI, WSGI, PHP (and nginx with underscores_in_headers) read `X_Remote_User` as `X-Remote-User`.
+  const n = name.toLowerCase().replaceAll('_', '-');
   return n === 'authorization' || identityHeaders.includes(n)
     || n.startsWith('x-remote-') || n.startsWith('impersonate-') || n.startsWith('x-mortise-')
     || n.startsWith('x-forwarded-') || n === 'forwarded' || n === 'x-real-ip'
