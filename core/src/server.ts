@@ -299,12 +299,17 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       return false;
     }
   });
-  rbacIndex.onChange(() => watches.revalidate());
-  users.onChange(() => watches.revalidate());
-  revokedSessions.onChange(() => watches.revalidate());
+  // Websocket tunnels to extension backends too.
+  const revalidate = () => {
+    watches.revalidate();
+    gateway.revalidateUpgraded();
+  };
+  rbacIndex.onChange(revalidate);
+  users.onChange(revalidate);
+  revokedSessions.onChange(revalidate);
   // A service account's token revoked (deleted) or the account deleted: the same for its watches.
   const credentialsSince = await store.currentResourceVersion();
-  const credentialWatchers = [serviceAccountTokensRef, serviceAccountsRef].map((ref) => store.watch(ref, { sinceResourceVersion: credentialsSince, cache: true }, () => watches.revalidate()));
+  const credentialWatchers = [serviceAccountTokensRef, serviceAccountsRef].map((ref) => store.watch(ref, { sinceResourceVersion: credentialsSince, cache: true }, revalidate));
 
   // In a cluster, CRD status and cleanup, garbage collection and namespace deletion are the cluster's own.
   const crdController = new CrdController(service, kinds, crdDef, logger, { clusterManaged: kubernetes || !!worker });

@@ -502,6 +502,34 @@ for (const via of ['core', 'edge'] as const) describe(`gateway (clients of the $
     expect(audit.items[0]).toMatchObject({ verb: 'watch', responseStatus: { code: 403 }, requestURI: '/kapis/demo.example.io/v1/things' });
   });
 
+  it('closes a websocket tunnel once its grant is revoked (as an open watch ends)', async () => {
+    await api(`${iam}/users`, { method: 'POST', json: { metadata: { name: 'carla' }, spec: { email: 'carla@example.com', password: 'carla-password-1' } } });
+    const carla = await login(t.url, 'carla', 'carla-password-1');
+    expect((await api(`${iam}/globalroles`, { method: 'POST', json: { metadata: { name: 'things-watcher' }, rules: [{ apiGroups: ['demo.example.io'], resources: ['things'], verbs: ['watch'] }] } })).status).toBe(201);
+    expect((await api(`${iam}/globalrolebindings`, { method: 'POST', json: { metadata: { name: 'carla-things' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'GlobalRole', name: 'things-watcher' }, subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'carla' }] } })).status).toBe(201);
+    const open = (token: string) => new WebSocket(`${client.replace('http', 'ws')}/kapis/demo.example.io/v1/things?watch=1`, { headers: { authorization: `Bearer ${token}` } });
+    const ws = await eventually(async () => {
+      const w = open(carla);
+      const ok = await new Promise<boolean>((resolve) => {
+        w.once('message', () => resolve(true));
+        w.once('unexpected-response', (_req, res) => {
+          res.resume();
+          resolve(false);
+        });
+        w.once('error', () => resolve(false));
+      });
+      return ok ? w : undefined;
+    }, 3000, 'carla tunnelled');
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    // An unrelated change leaves it open.
+    expect((await api(`${iam}/globalroles`, { method: 'POST', json: { metadata: { name: 'unrelated' }, rules: [] } })).status).toBe(201);
+    const echoed = new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())));
+    ws.send('still here');
+    expect(await echoed).toBe('still here');
+    expect((await api(`${iam}/globalrolebindings/carla-things`, { method: 'DELETE' })).status).toBe(200);
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the tunnel stayed open after the revocation')), 3000))]);
+  });
+
   it('rebuilds routes live as ReverseProxies are created, changed and deleted', async () => {
     const other = createExtensionBackend({ name: 'live', coreUrl: t.url, handleSignals: false });
     other.router.get('/{*rest}', (ctx) => {

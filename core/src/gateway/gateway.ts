@@ -125,6 +125,11 @@ export class Gateway {
     return this.websockets.handler(fallback);
   }
 
+  /** Authorizes every open websocket tunnel again, closing those no longer allowed (see WebsocketUpgrades.revalidate). */
+  revalidateUpgraded(): void {
+    this.websockets.revalidate();
+  }
+
   /** Ends the websocket tunnels (at shutdown, before waiting for requests in flight). */
   closeUpgraded(): void {
     this.websockets.closeAll();

@@ -44,6 +44,8 @@ export interface WebsocketUpgradeDeps {
  */
 export class WebsocketUpgrades {
   private readonly tunnels = new Set<Duplex>();
+  /** The open tunnels' client sockets, with what asks again whether their caller may still have them. */
+  private readonly access = new Map<Duplex, () => Promise<boolean>>();
 
   constructor(private readonly deps: WebsocketUpgradeDeps) {}
 
@@ -62,10 +64,24 @@ export class WebsocketUpgrades {
     };
   }
 
+  /**
+   * What authentication or authorization read has changed (a binding, a role, a user, a session):
+   * each open tunnel's handshake is authenticated and authorized again, and a tunnel its caller
+   * may no longer open is closed, as an open watch is (the backend trusted the identity it got once).
+   */
+  revalidate(): void {
+    for (const [client, allowed] of this.access) {
+      allowed().then((ok) => {
+        if (!ok) client.destroy();
+      }, () => client.destroy());
+    }
+  }
+
   /** Ends the tunnels (at shutdown, before waiting for requests in flight). */
   closeAll(): void {
     for (const s of this.tunnels) s.destroy();
     this.tunnels.clear();
+    this.access.clear();
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: RequestListener): Promise<void> {
@@ -152,7 +168,14 @@ export class WebsocketUpgrades {
       socket.write(`HTTP/1.1 101 ${upRes.statusMessage || 'Switching Protocols'}\r\n${serializeHeaders(out)}\r\n`);
       if (upHead.length) socket.write(upHead);
       if (head.length) upSocket.write(head);
-      this.tunnel(socket, upSocket);
+      this.tunnel(socket, upSocket, async () => {
+        try {
+          const again = await this.deps.authenticator.authenticate(authorization);
+          return !!again && (await this.deps.authorizer.authorize(again, info)).allowed;
+        } catch {
+          return false;
+        }
+      });
     });
     upReq.once('response', (upRes: IncomingMessage) => {
       // The backend declined to switch protocols: pass its answer on and close.
@@ -211,9 +234,10 @@ export class WebsocketUpgrades {
     };
   }
 
-  private tunnel(client: Duplex, upstream: Socket): void {
+  private tunnel(client: Duplex, upstream: Socket, allowed: () => Promise<boolean>): void {
     this.tunnels.add(client);
     this.tunnels.add(upstream);
+    this.access.set(client, allowed);
     for (const s of [client, upstream] as Array<Duplex & Partial<Socket>>) {
       s.setTimeout?.(0);
       s.setNoDelay?.(true);
@@ -224,6 +248,7 @@ export class WebsocketUpgrades {
       upstream.destroy();
       this.tunnels.delete(client);
       this.tunnels.delete(upstream);
+      this.access.delete(client);
     };
     client.once('close', end);
     upstream.once('close', end);
