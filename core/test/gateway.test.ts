@@ -649,6 +649,27 @@ for (const via of ['core', 'edge'] as const) describe(`gateway (clients of the $
     expect(res).toBe(400);
   });
 
+  it('refuses an encoded slash in an APIService path (its segments are names), forwards it on a ReverseProxy', async () => {
+    const raw = (path: string) => new Promise<number>((resolve, reject) => {
+      const { hostname, port } = new URL(client);
+      const req = httpRequest({ hostname, port, path, headers: { authorization: `Bearer ${t.token}` } }, (r) => {
+        r.resume();
+        resolve(r.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const before = backendHits;
+    // Authorized as one name in namespace a; a backend that decodes and resolves it would serve namespace b.
+    for (const path of ['/kapis/demo.example.io/v1/namespaces/a/things/x%2F..%2F..%2Fb%2Fthings', '/kapis/demo.example.io/v1/namespaces/a/things/x%2f..', '/kapis/demo.example.io/v1/namespaces/a%5C..%5Cb/things']) {
+      expect(await raw(path), path).toBe(400);
+    }
+    expect(backendHits).toBe(before);
+    // A ReverseProxy's paths are its backend's own (a repository "group%2Fproject"): passed on.
+    expect(await raw('/proxy/demo/group%2Fproject')).toBe(404);
+    expect(backendHits).toBe(before + 1);
+  });
+
   it('audits proxied writes and denials like any request, with the Audit-ID the client got', async () => {
     const upload = await api('/proxy/demo/upload', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'x' });
     expect(upload.status).toBe(200);

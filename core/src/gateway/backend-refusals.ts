@@ -19,6 +19,9 @@ const extensionDetails = (route: Route) => ({ name: route.extension, group: exte
  */
 export function admit(route: Route, path: string, health: HealthSource | undefined, metrics?: GatewayMetrics): void {
   if (hasDotSegment(path)) throw badRequest(`the path "${path}" has "." or ".." segments, which the gateway does not forward`);
+  // An APIService path's segments are names (namespace, resource, object), authorized as decoded:
+  // a segment hiding a "/" or "\" would be other segments to a backend that decodes, then resolves.
+  if (route.kind === 'apiservice' && hasEncodedSeparator(path)) throw badRequest(`the path "${path}" has an encoded "/" or "\\" in a segment, which names cannot hold: the gateway does not forward it`);
   const details = extensionDetails(route);
   if (!route.enabled) {
     throw new ApiError(503, 'ServiceUnavailable',
@@ -66,6 +69,10 @@ function hasDotSegment(path: string): boolean {
 }
 
 const isDot = (s: string) => s === '.' || s === '..';
+
+function hasEncodedSeparator(path: string): boolean {
+  return path.includes('%') && /%(2f|5c)/i.test(path);
+}
 
 function safeDecode(s: string): string {
   try {
