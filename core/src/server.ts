@@ -79,6 +79,7 @@ import { tenancyAdmission } from './tenant/tenancy-admission.js';
 import { tenantMoveAdmission } from './tenant/tenant-move-admission.js';
 import { tenantRouter } from './tenant/tenant-routes.js';
 import { namespaceCreatorAdmission } from './tenant/namespace-creator-admission.js';
+import { userGrantAdmission } from './iam/user-grant-admission.js';
 import { WorkspaceController } from './tenant/workspace-controller.js';
 import { RepositoryController } from './extensions/repository-controller.js';
 import { extensionAssetRouter } from './extensions/asset-routes.js';
@@ -273,6 +274,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   service.addAdmission(tenantMoveAdmission(authorizer, store, kinds));
   service.addAdmission(tenancyAdmission(store));
   service.addAdmission(namespaceCreatorAdmission());
+  service.addAdmission(userGrantAdmission(authorizer, rbacIndex));
   service.addAdmission(escalationAdmission(authorizer, rbacIndex, (kind, name, namespace) =>
     service.getStored(kinds.byGroupResource(iamGroup, rolePlural[kind])!, kind === 'Role' ? namespace ?? '' : '', name)));
   // Last: an extension's backend sees only writes the core's own checks let through.

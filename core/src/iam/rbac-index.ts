@@ -23,6 +23,14 @@ type WatchedKind = keyof typeof watched;
 
 const subjectKey = (kind: string, name: string) => `${kind}:${name}`;
 
+/** A role bound to a subject in a scope, with its effective rules. */
+export interface RoleGrant {
+  scope: { workspace?: string; namespace?: string };
+  kind: 'GlobalRole' | 'WorkspaceRole' | 'Role';
+  role: string;
+  rules: PolicyRule[];
+}
+
 /**
  * Everything authorization reads — roles, bindings, templates, group memberships, which
  * workspace a namespace belongs to — kept in memory and current by watching the store. Each
@@ -186,6 +194,33 @@ export class RbacIndex {
   /** Namespaces in which the user (or one of its groups) holds any role. */
   namespacesOf(username: string, groups: string[]): Set<string> {
     return this.scopesOf('n/', username, groups);
+  }
+
+  /**
+   * Every role bound to these users and groups, in every scope, with its rules: what a user (or
+   * a group's members) will hold, for the escalation check of writing a User or a GroupBinding.
+   */
+  grantsOf(users: string[], groups: string[]): RoleGrant[] {
+    const subs = [...users.map((u) => subjectKey('User', u)), ...groups.map((g) => subjectKey('Group', g))];
+    const out: RoleGrant[] = [];
+    for (const [scope, byS] of this.bySubject) {
+      const roles = new Set<string>();
+      for (const s of subs) for (const role of byS.get(s)?.values() ?? []) roles.add(role);
+      for (const role of roles) {
+        if (scope === '') out.push({ scope: {}, kind: 'GlobalRole', role, rules: this.rules('globalroles', role) });
+        else if (scope.startsWith('w/')) {
+          const workspace = scope.slice(2);
+          // As workspaceRules: a binding counts only with a role of the same workspace.
+          if (this.objects.get('workspaceroles')!.get(role)?.metadata.labels?.[workspaceLabel] === workspace) {
+            out.push({ scope: { workspace }, kind: 'WorkspaceRole', role, rules: this.rules('workspaceroles', role) });
+          }
+        } else {
+          const namespace = scope.slice(2);
+          out.push({ scope: { namespace }, kind: 'Role', role, rules: this.rules('roles', `${namespace}/${role}`) });
+        }
+      }
+    }
+    return out;
   }
 
   /** Effective rules of a role (its own plus aggregated RoleTemplates); undefined if there is no such role. */

@@ -1,0 +1,63 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { RequestInfo } from '../api/request-info.js';
+import { forbidden } from '../api/status.js';
+import type { Authorizer } from '../auth/authorizer.js';
+import type { AdmissionPlugin } from '../registry/resource-service.js';
+import { iamGroup } from '../schemas/iam.js';
+import { covers, type PolicyRule } from './policy-rule.js';
+import type { RoleGrant } from './rbac-index.js';
+
+export interface SubjectGrants {
+  grantsOf(users: string[], groups: string[]): RoleGrant[];
+}
+
+/**
+ * Writing a User or a GroupBinding is granting: a user's groups are subjects of bindings, and its
+ * spec (password, email, groups) is the key to everything bound to it. So, as the escalation rule
+ * for roles and bindings: nobody puts a user in a group that holds what they do not hold, nor
+ * creates or changes the spec of a user who holds (or would hold) more than they do, in any scope,
+ * unless they hold `escalate` on users (or groupbindings). Status (disabling) is not a grant.
+ * Controllers of the core (no user) are trusted.
+ */
+export function userGrantAdmission(authorizer: Authorizer, index: SubjectGrants): AdmissionPlugin {
+  return async ({ def, object, old, ctx }) => {
+    const writer = ctx.user;
+    if (!writer || def.group !== iamGroup || (def.plural !== 'users' && def.plural !== 'groupbindings')) return;
+    const name = object.metadata.name!;
+    let checks: Array<{ what: string; grants: RoleGrant[] }>;
+    if (def.plural === 'users') {
+      const spec = (object.spec ?? {}) as { groups?: string[] };
+      if (old && isDeepStrictEqual(old.spec, object.spec)) return;
+      const groups = spec.groups ?? [];
+      const before = new Set(((old?.spec ?? {}) as { groups?: string[] }).groups ?? []);
+      // The groups added first (the refusal names them), then all the user will hold.
+      checks = [
+        ...groups.filter((g) => !before.has(g)).map((g) => ({ what: `group "${g}" of User "${name}"`, grants: index.grantsOf([], [g]) })),
+        { what: `User "${name}" holds them`, grants: index.grantsOf([name], ['system:authenticated', ...groups]) },
+      ];
+    } else {
+      const group = (object as { groupRef?: { name?: string } }).groupRef?.name ?? '';
+      const users = (object as { users?: string[] }).users ?? [];
+      const was = old as { groupRef?: { name?: string }; users?: string[] } | undefined;
+      if (!users.length || (was && was.groupRef?.name === group && users.every((u) => was.users?.includes(u)))) return;
+      checks = [{ what: `group "${group}" of GroupBinding "${name}"`, grants: index.grantsOf([], [group]) }];
+    }
+    const escalate: RequestInfo = { isResourceRequest: true, path: '', verb: 'escalate', apiGroup: iamGroup, apiVersion: def.version, namespace: '', resource: def.plural, subresource: '', name, parts: [] };
+    if ((await authorizer.authorize({ ...writer, via: 'token' }, escalate)).allowed) return;
+    for (const { what, grants } of checks) {
+      const missing: PolicyRule[] = [];
+      for (const g of grants) missing.push(...covers(authorizer.rulesFor?.({ ...writer, via: 'token' }, g.scope) ?? [], g.rules).missing);
+      if (missing.length) {
+        throw forbidden(
+          `user "${writer.username}" is attempting to grant permissions not currently held (${what}): ${missing.slice(0, 5).map(describe).join('; ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+          { name, group: def.group, kind: def.plural },
+        );
+      }
+    }
+  };
+}
+
+function describe(r: PolicyRule): string {
+  if (r.nonResourceURLs?.length) return `${r.verbs.join(',')} ${r.nonResourceURLs.join(',')}`;
+  return `${r.verbs.join(',')} ${r.resources?.join(',')}${r.apiGroups?.[0] ? `.${r.apiGroups[0]}` : ''}${r.resourceNames?.length ? ` named ${r.resourceNames.join(',')}` : ''}`;
+}
