@@ -81,6 +81,7 @@ export class SqliteStore implements ResourceStore {
       event: db.prepare(`INSERT INTO events (rv, resource, namespace, name, type, data, prev_labels) VALUES (?, ?, ?, ?, ?, ?, ?)`),
       replay: db.prepare(`SELECT rv, namespace, name, type, data, prev_labels FROM events WHERE resource = ? AND rv > ? ORDER BY rv`),
       oldestEvent: db.prepare(`SELECT MIN(rv) AS rv FROM events`),
+      namespaceCreatedAfter: db.prepare(`SELECT MAX(rv) AS rv FROM events WHERE resource = '/namespaces' AND rv > ? AND name = ? AND type = 'ADDED'`),
       prune: db.prepare(`DELETE FROM events WHERE rv <= ?`),
       ownersOf: db.prepare(`DELETE FROM owner_refs WHERE resource = ? AND namespace = ? AND name = ?`),
       addOwner: db.prepare(`INSERT OR IGNORE INTO owner_refs (owner_uid, resource, namespace, name) VALUES (?, ?, ?, ?)`),
@@ -401,10 +402,16 @@ export class SqliteStore implements ResourceStore {
       const since = Number(opts.sinceResourceVersion);
       const oldest = (this.stmts.oldestEvent.get() as { rv: number | null }).rv;
       const current = (this.stmts.currentRv.get() as { value: number }).value;
+      // A namespace created after `since` had a predecessor of its name there: another tenant's,
+      // perhaps. Its history is not this namespace's to replay (the client lists again).
+      const recreated = opts.namespace ? (this.stmts.namespaceCreatedAfter.get(since, opts.namespace) as { rv: number | null }).rv : null;
       // Replayable when every event after `since` is still kept.
-      if (since < current && (oldest === null || since < oldest - 1)) {
+      if ((since < current && (oldest === null || since < oldest - 1)) || recreated !== null) {
         // Told once the caller holds the watcher, as a cluster's 410 arrives on an open stream.
-        const error = new StoreError('Expired', `too old resource version: ${since} (${oldest ?? current})`, String(oldest ?? current));
+        const from = recreated ?? oldest ?? current;
+        const error = new StoreError('Expired', recreated !== null
+          ? `too old resource version: ${since} (${from}): namespace "${opts.namespace}" was created after it`
+          : `too old resource version: ${since} (${from})`, String(from));
         let stopped = false;
         queueMicrotask(() => {
           if (!stopped) onError?.(error);
