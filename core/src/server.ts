@@ -79,6 +79,7 @@ import { tenancyAdmission } from './tenant/tenancy-admission.js';
 import { tenantMoveAdmission } from './tenant/tenant-move-admission.js';
 import { tenantRouter } from './tenant/tenant-routes.js';
 import { namespaceCreatorAdmission } from './tenant/namespace-creator-admission.js';
+import { workspaceQuotaAdmission } from './tenant/workspace-quota-admission.js';
 import { userGrantAdmission } from './iam/user-grant-admission.js';
 import { WorkspaceController } from './tenant/workspace-controller.js';
 import { RepositoryController } from './extensions/repository-controller.js';
@@ -274,6 +275,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   service.addAdmission(tenantMoveAdmission(authorizer, store, kinds));
   service.addAdmission(tenancyAdmission(store));
   service.addAdmission(namespaceCreatorAdmission());
+  service.addAdmission(workspaceQuotaAdmission(authorizer));
   service.addAdmission(userGrantAdmission(authorizer, rbacIndex));
   service.addAdmission(escalationAdmission(authorizer, rbacIndex, (kind, name, namespace) =>
     service.getStored(kinds.byGroupResource(iamGroup, rolePlural[kind])!, kind === 'Role' ? namespace ?? '' : '', name)));
