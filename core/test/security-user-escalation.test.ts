@@ -61,6 +61,20 @@ describe('writing a User grants nothing its writer does not hold', () => {
     expect(tokens.bob && (await login(t.url, 'bob', 'bob-Password-9x'))).toBeTruthy();
   });
 
+  it('refuses creating a service account whose name bindings elsewhere already grant (a namespace name used again)', async () => {
+    // A namespace "reuse" once had a service account "bot", bound in bob's namespace; now carol administers a new "reuse".
+    await created('/api/v1/namespaces', { metadata: { name: 'reuse' } });
+    await eventually(async () => (await t.api(`${iam}/namespaces/reuse/roles/admin`)).status === 200, 5000, 'namespace roles');
+    await user('carol');
+    await created(`${iam}/namespaces/reuse/rolebindings`, { metadata: { name: 'carol-admin' }, roleRef: { kind: 'Role', name: 'admin' }, subjects: [{ kind: 'User', name: 'carol' }] });
+    await created(`${iam}/namespaces/bobs/rolebindings`, { metadata: { name: 'old-bot' }, roleRef: { kind: 'Role', name: 'viewer' }, subjects: [{ kind: 'User', name: 'system:serviceaccount:reuse:bot' }] });
+    await eventually(async () => (await as('carol')(`${iam}/namespaces/reuse/serviceaccounts`)).status === 200, 5000, 'carol admin of reuse');
+    const refused = await as('carol')(`${iam}/namespaces/reuse/serviceaccounts`, { method: 'POST', json: { metadata: { name: 'bot' } } });
+    expect(refused.status, await refused.clone().text()).toBe(403);
+    expect(((await refused.json()) as { message: string }).message).toContain('system:serviceaccount:reuse:bot');
+    expect((await as('carol')(`${iam}/namespaces/reuse/serviceaccounts`, { method: 'POST', json: { metadata: { name: 'fresh' } } })).status).toBe(201);
+  });
+
   it('still lets the writer manage users who hold no more than they do, and everyone change their own password', async () => {
     const res = await as('uma')(`${iam}/users`, { method: 'POST', json: { metadata: { name: 'newbie' }, spec: { email: 'newbie@example.com', password: 'newbie-Password-9x' } } });
     expect(res.status, await res.clone().text()).toBe(201);

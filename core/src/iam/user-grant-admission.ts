@@ -6,13 +6,14 @@ import type { AdmissionPlugin } from '../registry/resource-service.js';
 import { iamGroup } from '../schemas/iam.js';
 import { covers, type PolicyRule } from './policy-rule.js';
 import type { RoleGrant } from './rbac-index.js';
+import { serviceAccountUsername } from '../auth/service-account-tokens.js';
 
 export interface SubjectGrants {
   grantsOf(users: string[], groups: string[]): RoleGrant[];
 }
 
 /**
- * Writing a User or a GroupBinding is granting: a user's groups are subjects of bindings, and its
+ * Writing a User or a GroupBinding (or creating a ServiceAccount) is granting: a user's groups are subjects of bindings, and its
  * spec (password, email, groups) is the key to everything bound to it. So, as the escalation rule
  * for roles and bindings: nobody puts a user in a group that holds what they do not hold, nor
  * creates or changes the spec of a user who holds (or would hold) more than they do, in any scope,
@@ -22,10 +23,17 @@ export interface SubjectGrants {
 export function userGrantAdmission(authorizer: Authorizer, index: SubjectGrants): AdmissionPlugin {
   return async ({ def, object, old, ctx }) => {
     const writer = ctx.user;
-    if (!writer || def.group !== iamGroup || (def.plural !== 'users' && def.plural !== 'groupbindings')) return;
+    if (!writer || def.group !== iamGroup || !['users', 'groupbindings', 'serviceaccounts'].includes(def.plural)) return;
     const name = object.metadata.name!;
     let checks: Array<{ what: string; grants: RoleGrant[] }>;
-    if (def.plural === 'users') {
+    if (def.plural === 'serviceaccounts') {
+      // Bindings name an account by namespace and name: a namespace name used again (another
+      // tenant's now) must not bring back what the old account was granted elsewhere.
+      if (old) return;
+      const ns = object.metadata.namespace!;
+      const username = serviceAccountUsername(ns, name);
+      checks = [{ what: `ServiceAccount "${username}" would hold them`, grants: index.grantsOf([username], ['system:authenticated', 'system:serviceaccounts', `system:serviceaccounts:${ns}`]) }];
+    } else if (def.plural === 'users') {
       const spec = (object.spec ?? {}) as { groups?: string[] };
       if (old && isDeepStrictEqual(old.spec, object.spec)) return;
       const groups = spec.groups ?? [];
