@@ -142,6 +142,19 @@ describe('a watch ends when its authorization is revoked', () => {
     await expectEnded(s, 'rv-free');
   });
 
+  it('the session ended (RFC 7009 revocation of its refresh token): the watch its access token opened ends', async () => {
+    await created(`${iam}/namespaces/rv-free/rolebindings`, { metadata: { name: 'carol-view' }, roleRef: { kind: 'Role', name: 'viewer' }, subjects: [{ kind: 'User', name: 'carol' }] });
+    const grant = await fetch(`${t.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', username: 'carol', password: 'carol-Password-9x' }) });
+    const session = (await grant.json()) as { access_token: string; refresh_token: string };
+    tokens.carolSession = session.access_token;
+    await eventually(async () => (await as('carolSession')('/api/v1/namespaces/rv-free/secrets')).status === 200, 5000, 'binding in force');
+    const s = await watch('carolSession', '/api/v1/namespaces/rv-free/secrets?watch=1');
+    await eventually(() => s.text().includes('"before"'), 3000, 'initial event');
+    const revoked = await fetch(`${t.url}/oauth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: session.refresh_token, token_type_hint: 'refresh_token' }) });
+    expect(revoked.status).toBe(200);
+    await expectEnded(s, 'rv-free');
+  });
+
   it('the user disabled: the watch ends', async () => {
     await created(`${iam}/namespaces/rv-free/rolebindings`, { metadata: { name: 'bob-view' }, roleRef: { kind: 'Role', name: 'viewer' }, subjects: [{ kind: 'User', name: 'bob' }] });
     await eventually(async () => (await as('bob')('/api/v1/namespaces/rv-free/secrets')).status === 200, 5000, 'binding in force');
