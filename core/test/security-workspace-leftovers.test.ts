@@ -5,7 +5,8 @@ import { call, eventually, login, startTestCore, type TestCore } from './support
 // (their label), and a workspace of that name created later — by another tenant — found those
 // that had outlived the old one in force: a binding its admin had added (no ownerReference), or
 // all of them after a delete with propagationPolicy=Orphan. Its old admin was the new one's.
-// Now each is owned by its workspace (by uid) whoever writes it, and goes with it.
+// Now each is owned by its workspace (by uid) whoever writes it, and goes with it; a namespace
+// Orphan keeps leaves the workspace.
 
 const label = 'tenant.mortise.io/workspace';
 const iam = '/apis/iam.mortise.io/v1alpha1';
@@ -53,16 +54,36 @@ describe('nothing of a deleted workspace is in force in the next workspace of it
     expect(((await put.json()) as Obj).metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Workspace', uid: ws.metadata.uid })]);
   });
 
-  it('deleted with propagationPolicy=Orphan, a workspace still takes its roles, bindings and namespaces with it', async () => {
+  it('deleted with propagationPolicy=Orphan, a workspace takes its roles and bindings with it; its namespaces are kept, out of any workspace', async () => {
     await workspaceOf('wsp', 'alice');
     await created(`${kapis}/workspaces/wsp/workspacerolebindings`, extraBinding('wsp', 'wsp-extra', 'alice'), 'alice');
     await created(`${kapis}/workspaces/wsp/namespaces`, { metadata: { name: 'wsp-ns' } }, 'alice');
+    await created('/api/v1/namespaces/wsp-ns/secrets', { metadata: { name: 'kept' }, data: { k: 'a2VwdA==' } });
+    await eventually(async () => (await as('alice')('/api/v1/namespaces/wsp-ns/secrets')).status === 200, 5000, 'alice in wsp-ns');
+    // A user's write taking the workspace's reference off its namespace puts it back (leaving a workspace is a move).
+    const off = await as('alice')('/api/v1/namespaces/wsp-ns', { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { metadata: { ownerReferences: null } } });
+    expect(off.status, await off.clone().text()).toBe(200);
+    expect(((await off.json()) as Obj).metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Workspace', name: 'wsp' })]);
+
     const res = await as('alice')(`${tenant}/workspaces/wsp?propagationPolicy=Orphan`, { method: 'DELETE' });
     expect(res.status, await res.clone().text()).toBe(200);
     await eventually(async () => (await t.api(`${tenant}/workspaces/wsp`)).status === 404, 5000, 'workspace gone');
-    for (const path of [`${iam}/workspacerolebindings/wsp-extra`, `${iam}/workspacerolebindings/wsp-alice-admin`, `${iam}/workspaceroles/wsp-admin`, '/api/v1/namespaces/wsp-ns']) {
+    for (const path of [`${iam}/workspacerolebindings/wsp-extra`, `${iam}/workspacerolebindings/wsp-alice-admin`, `${iam}/workspaceroles/wsp-admin`]) {
       await eventually(async () => (await t.api(path)).status === 404, 10_000, `${path} gone`);
     }
+    // The namespace and what it holds are kept, as Orphan asks, but it is in no workspace now.
+    const ns = (await get('/api/v1/namespaces/wsp-ns')) as Obj & { metadata: { labels?: Record<string, string>; deletionTimestamp?: string } };
+    expect(ns.metadata.deletionTimestamp).toBeUndefined();
+    expect(ns.metadata.labels?.[label]).toBeUndefined();
+    expect(ns.metadata.ownerReferences ?? []).toEqual([]);
+    expect((await t.api('/api/v1/namespaces/wsp-ns/secrets/kept')).status).toBe(200);
+    // (Its own RoleBindings are kept with it: its creator, alice, is still its admin there.)
+
+    // The next workspace of that name, another tenant's, does not get it.
+    await workspaceOf('wsp', 'bob');
+    expect((await as('bob')('/api/v1/namespaces/wsp-ns/secrets')).status).toBe(403);
+    const listed = (await (await as('bob')(`${kapis}/workspaces/wsp/namespaces`)).json()) as { items: Array<{ metadata: { name: string } }> };
+    expect(listed.items.map((n) => n.metadata.name)).not.toContain('wsp-ns');
   });
 
   it('the old admin holds nothing in a new workspace of the same name', async () => {

@@ -1,5 +1,5 @@
 import { forbidden, invalid } from '../api/status.js';
-import type { AdmissionPlugin } from '../registry/resource-service.js';
+import { orphanFinalizer, type AdmissionPlugin } from '../registry/resource-service.js';
 import type { KubeObject, ResourceStore } from '../store/resource-store.js';
 import { iamGroup } from '../schemas/iam.js';
 import { tenantGroup, workspaceLabel } from '../schemas/tenant.js';
@@ -17,6 +17,12 @@ export function ownedByWorkspace(object: KubeObject, ws: KubeObject): void {
   object.metadata.ownerReferences = [...kept, { apiVersion: `${tenantGroup}/v1alpha1`, kind: 'Workspace', name: ws.metadata.name!, uid: ws.metadata.uid!, blockOwnerDeletion: true }];
 }
 
+/** Whether this write takes `ws`'s reference off a dependent while `ws` is deleted with propagationPolicy=Orphan (the garbage collector orphaning it). */
+function orphanedBy(object: KubeObject, old: KubeObject, ws: KubeObject): boolean {
+  const refers = (o: KubeObject) => (o.metadata.ownerReferences ?? []).some((r) => r.uid === ws.metadata.uid);
+  return Boolean(ws.metadata.deletionTimestamp) && (ws.metadata.finalizers ?? []).includes(orphanFinalizer) && refers(old) && !refers(object);
+}
+
 /**
  * Workspace membership rules: a workspace-scoped role or binding names an existing workspace (and
  * is owned by it),
@@ -25,7 +31,7 @@ export function ownedByWorkspace(object: KubeObject, ws: KubeObject): void {
  */
 export function tenancyAdmission(store: ResourceStore): AdmissionPlugin {
   const workspace = (name: string) => store.get({ group: tenantGroup, resource: 'workspaces', namespace: '', name });
-  return async ({ def, object, old }) => {
+  return async ({ def, object, old, ctx }) => {
     const name = object.metadata.name!;
     const ws = object.metadata.labels?.[workspaceLabel];
     if (def.group === iamGroup && (def.kind === 'WorkspaceRole' || def.kind === 'WorkspaceRoleBinding')) {
@@ -43,9 +49,19 @@ export function tenancyAdmission(store: ResourceStore): AdmissionPlugin {
       return;
     }
     if (def.group === '' && def.plural === 'namespaces' && ws && ws === old?.metadata.labels?.[workspaceLabel]) {
-      // Still owned by its workspace, whatever the write says (or the garbage collector orphaning it).
       const w = await workspace(ws);
-      if (w) ownedByWorkspace(object, w);
+      if (!w) return;
+      if (!ctx.user && orphanedBy(object, old, w)) {
+        // Its workspace is deleted with propagationPolicy=Orphan: the namespace is kept, as asked,
+        // but leaves the workspace (a namespace still labelled with it would join the next
+        // workspace of that name, another tenant's perhaps). A platform admin may give it a new one.
+        // Only the garbage collector's write (no user): a user leaving a workspace is authorized
+        // as a move (tenant-move-admission), and this one's reference is put back below.
+        delete object.metadata.labels![workspaceLabel];
+        return;
+      }
+      // Still owned by its workspace, whatever the write says.
+      ownedByWorkspace(object, w);
       return;
     }
     if (def.group === '' && def.plural === 'namespaces' && ws) {
