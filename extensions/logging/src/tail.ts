@@ -9,13 +9,16 @@ import type { LogStore, StreamBatch } from './log-store.js';
 import { LogQLError, matches, parseLogQL } from './logql.js';
 import { ParamError, parseLimit, parseTimeNs } from './loki-params.js';
 import { runPipeline } from './pipeline.js';
-import { logQuery, type StreamResult } from './query-engine.js';
+import { logQuery, type Scope, type StreamResult } from './query-engine.js';
 
 const { WebSocketServer } = createRequire(import.meta.url)('ws') as { WebSocketServer: typeof WsServer };
 
 // GET /loki/api/v1/tail as a websocket: first the recent lines (`start`, `limit`), then every
 // line appended that the query and the caller's scope admit, as Loki's
-// {"streams": [...], "dropped_entries": null} frames.
+// {"streams": [...], "dropped_entries": null} frames. The scope is asked again for every
+// appended batch (cached 5 s, as for queries), so a tail open for hours never outlives the
+// caller's rights: a namespace whose role was removed stops reaching it, and a caller left
+// with no namespace at all is disconnected (close code 1008).
 
 const TAIL_PATH = '/loki/api/v1/tail';
 
@@ -57,7 +60,7 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
         const recent = logQuery(deps.store, scope, expr, { startNs, endNs: BigInt(Date.now()) * 1_000_000n + 1n, limit, direction: 'backward' });
         for (const s of recent) s.values.reverse();
         send(recent);
-        const onAppend = (batch: StreamBatch[]) => {
+        const frame = (batch: StreamBatch[], scope: Scope) => {
           const out = new Map<string, StreamResult>();
           for (const s of batch) {
             if (scope !== 'all' && !scope.has(s.namespace)) continue;
@@ -72,6 +75,21 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
             }
           }
           send([...out.values()]);
+        };
+        // Batches are framed one after another, each with the scope in force when its turn comes.
+        let turn = Promise.resolve();
+        const onAppend = (batch: StreamBatch[]) => {
+          turn = turn.then(async () => {
+            if (ws.readyState !== ws.OPEN) return;
+            let now: Scope;
+            try {
+              now = await deps.access.scopeFor(identity);
+            } catch {
+              return ws.close(1011, 'could not check the permission to read logs');
+            }
+            if (now !== 'all' && now.size === 0) return ws.close(1008, 'not allowed to read logs in any namespace');
+            frame(batch, now);
+          });
         };
         deps.events.on('appended', onAppend);
         ws.on('close', () => deps.events.off('appended', onAppend));

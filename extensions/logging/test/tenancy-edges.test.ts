@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { buildBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
+import { createLogger } from '../../../core/src/ops/logger.js';
+import { call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
+import { installPlan } from './install-plans.js';
+
+// The edges of tenancy and of bad input, against the extension installed in a real core: a tail
+// that outlives the reader's role, queries that would stall the backend, parameters and pushed
+// timestamps out of range.
+
+const extensionsDir = join(import.meta.dirname, '..', '..');
+const ext = '/apis/extensions.mortise.io/v1alpha1';
+const iam = '/apis/iam.mortise.io/v1alpha1';
+const tenant = '/apis/tenant.mortise.io/v1alpha1';
+const label = 'tenant.mortise.io/workspace';
+const loki = '/proxy/logging/loki/api/v1';
+const nowNs = () => BigInt(Date.now()) * 1_000_000n;
+
+type Streams = Array<{ stream: Record<string, string>; values: Array<[string, string]> }>;
+interface Frame { streams: Streams }
+
+describe('the logging extension at the edges', () => {
+  let t: TestCore;
+  const work = mkdtempSync(join(tmpdir(), 'logging-edges-'));
+  let alice = '';
+  let shipper = '';
+
+  const created = async (path: string, body: unknown) => {
+    const res = await t.api(path, { method: 'POST', json: body });
+    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
+    return (await res.json()) as { status?: { token?: string } };
+  };
+  const push = (token: string, body: unknown) =>
+    call(t.url, token, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const query = async (token: string, params: Record<string, string>) => {
+    const res = await call(t.url, token, `${loki}/query_range?${new URLSearchParams(params)}`);
+    return { status: res.status, body: (await res.json()) as { data?: { result: Streams }; message?: string } };
+  };
+  const lines = async (token: string, q: string) => {
+    const { status, body } = await query(token, { query: q, start: String(nowNs() - 3_600_000_000_000n) });
+    expect(status, JSON.stringify(body)).toBe(200);
+    return body.data!.result.flatMap((s) => s.values.map((v) => v[1]));
+  };
+
+  beforeAll(async () => {
+    t = await startTestCore();
+    const repo = await buildBundledRepository([extensionsDir], join(work, 'repo'), createLogger({ level: 'silent' }));
+    await created(`${ext}/repositories`, { metadata: { name: 'local' }, spec: { url: repo.url } });
+    await eventually(async () => (await t.api(`${ext}/extensionversions/logging-0.1.0`)).status === 200, 20_000, 'repository synced');
+    await installPlan(t, 'logging', { audit: { enabled: false } });
+    await created(`${iam}/users`, { metadata: { name: 'alice' }, spec: { password: 'alice-Password-9x' } });
+    alice = await login(t.url, 'alice', 'alice-Password-9x');
+    await created(`${tenant}/workspaces`, { metadata: { name: 'wsa' }, spec: { manager: 'admin' } });
+    await eventually(async () => (await t.api(`${iam}/workspaceroles/wsa-viewer`)).status === 200, 5000, 'workspace roles');
+    await created(`${iam}/workspacerolebindings`, {
+      metadata: { name: 'wsa-alice', labels: { [label]: 'wsa' } }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'WorkspaceRole', name: 'wsa-viewer' },
+      subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'alice' }],
+    });
+    await created('/api/v1/namespaces', { metadata: { name: 'shop', labels: { [label]: 'wsa' } } });
+    await created(`${iam}/namespaces/shop/serviceaccounts`, { metadata: { name: 'shipper' } });
+    await created(`${iam}/namespaces/shop/roles`, { metadata: { name: 'log-pusher' }, rules: [{ apiGroups: ['logging.mortise.io'], resources: ['logs'], verbs: ['create'] }] });
+    await created(`${iam}/namespaces/shop/rolebindings`, {
+      metadata: { name: 'shipper-pushes' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'Role', name: 'log-pusher' },
+      subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'system:serviceaccount:shop:shipper' }],
+    });
+    shipper = (await created(`${iam}/namespaces/shop/serviceaccounts/shipper/tokens`, {})).status!.token!;
+  }, 180_000);
+  afterAll(async () => {
+    await t?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  // Last: it takes alice's role away.
+  it('stops a tail once the reader\'s role is removed, and closes it with 1008', async () => {
+    const ws = new WebSocket(`${t.url.replace('http', 'ws')}${loki}/tail?query=${encodeURIComponent('{app="live"}')}&start=${nowNs()}`, { headers: { authorization: `Bearer ${alice}` } });
+    const frames: Frame[] = [];
+    let closed: number | undefined;
+    ws.on('message', (d) => frames.push(JSON.parse(String(d)) as Frame));
+    ws.on('close', (code) => (closed = code));
+    await new Promise((resolve, reject) => ws.on('open', resolve).on('error', reject));
+    const got = () => frames.flatMap((f) => f.streams.flatMap((s) => s.values.map((v) => v[1])));
+
+    expect((await push(shipper, { streams: [{ stream: { app: 'live' }, values: [[String(nowNs()), 'while a member']] }] })).status).toBe(204);
+    await eventually(() => got().includes('while a member'), 5000, 'the line while alice is a member');
+
+    expect((await t.api(`${iam}/workspacerolebindings/wsa-alice`, { method: 'DELETE' })).status).toBe(200);
+    // Once queries refuse her (the extension caches decisions for 5 s), the open tail must too.
+    await eventually(async () => (await lines(alice, '{app="live"}')).length === 0, 15_000, 'queries no longer show alice shop\'s lines');
+    expect((await push(shipper, { streams: [{ stream: { app: 'live' }, values: [[String(nowNs()), 'after the role went']] }] })).status).toBe(204);
+    await eventually(() => closed, 5000, 'the tail closed');
+    expect(closed).toBe(1008);
+    expect(got()).toEqual(['while a member']);
+  });
+});
