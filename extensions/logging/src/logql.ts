@@ -1,16 +1,20 @@
+import { RE2JS } from 're2js';
+
 // LogQL, the subset we serve: stream selectors, line filters, `| json`, `| logfmt`, label
 // filters, `line_format`, and the metric queries count_over_time, rate, bytes_over_time,
 // bytes_rate under sum/count/min/max/avg with `by`/`without`. Errors carry the position.
 
 export type MatchOp = '=' | '!=' | '=~' | '!~';
-export interface Matcher { name: string; op: MatchOp; value: string; regex?: RegExp }
+/** A compiled regular expression: RE2's syntax and linear-time matching, as Loki's Go regexp. */
+export interface Regex { test(input: string): boolean }
+export interface Matcher { name: string; op: MatchOp; value: string; regex?: Regex }
 export type LineFilterOp = '|=' | '!=' | '|~' | '!~';
 export type Stage =
-  | { kind: 'line'; op: LineFilterOp; value: string; regex?: RegExp }
+  | { kind: 'line'; op: LineFilterOp; value: string; regex?: Regex }
   | { kind: 'json' }
   | { kind: 'logfmt' }
   | { kind: 'line_format'; template: string }
-  | { kind: 'label'; name: string; op: LabelFilterOp; value: string | number; regex?: RegExp };
+  | { kind: 'label'; name: string; op: LabelFilterOp; value: string | number; regex?: Regex };
 export type LabelFilterOp = MatchOp | '==' | '>' | '>=' | '<' | '<=';
 
 export interface LogExpr { type: 'log'; matchers: Matcher[]; stages: Stage[] }
@@ -86,10 +90,12 @@ export function parseDurationMs(s: string): number | undefined {
   return consumed === s.length && s.length > 0 ? total : undefined;
 }
 
-function compileRegex(pattern: string, pos: number, src: string): RegExp {
+function compileRegex(pattern: string, pos: number, src: string): Regex {
   try {
-    // Loki's regexes are anchored for label matchers; line filters search anywhere.
-    return new RegExp(pattern);
+    // Loki's regexes are anchored for label matchers; line filters search anywhere. RE2 (re2js),
+    // not JavaScript's backtracking RegExp: a pattern like (a|aa)+$ over a long line would hold
+    // the backend's only thread for minutes, stalling every tenant's queries and pushes.
+    return RE2JS.compile(pattern);
   } catch (e) {
     throw new LogQLError(`invalid regular expression: ${(e as Error).message}`, pos, src);
   }
