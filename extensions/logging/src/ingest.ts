@@ -16,6 +16,8 @@ import { decodeLokiJson, decodeLokiProtobuf, decodeOtlpJson, decodeOtlpProtobuf,
 const MAX_LABELS = 30;
 const MAX_LABEL_VALUE = 1024;
 const MAX_LINE = 256 * 1024;
+/** Nanoseconds since the epoch as SQLite stores them (int64): up to the year 2262. */
+const MAX_TS_NS = (1n << 63n) - 1n;
 
 /** Appended batches, for live tails. */
 export type AppendedEvents = EventEmitter<{ appended: [StreamBatch[]] }>;
@@ -131,5 +133,8 @@ function check(s: PushedStream): void {
   for (const [k, v] of Object.entries(s.labels)) {
     if (v.length > MAX_LABEL_VALUE) throw new PushFormatError(`the value of label ${k} is longer than ${MAX_LABEL_VALUE} characters`);
   }
-  for (const e of s.entries) if (e.line.length > MAX_LINE) throw new PushFormatError(`a line is longer than ${MAX_LINE} characters`);
+  for (const e of s.entries) {
+    if (e.line.length > MAX_LINE) throw new PushFormatError(`a line is longer than ${MAX_LINE} characters`);
+    if (e.tsNs < 0n || e.tsNs > MAX_TS_NS) throw new PushFormatError(`timestamp ${e.tsNs} is out of range: give nanoseconds since 1970 up to ${MAX_TS_NS} (the year 2262)`);
+  }
 }

@@ -219,7 +219,8 @@ export function parseLogQL(src: string): Query {
       expect('punct', '[');
       const d = expect('duration');
       const rangeMs = parseDurationMs(d.v);
-      if (!rangeMs) throw new LogQLError(`invalid duration ${JSON.stringify(d.v)}`, d.pos, src);
+      // Samples are kept to the millisecond; a range beyond any representable time reads everything anyway.
+      if (!rangeMs || !Number.isSafeInteger(rangeMs)) throw new LogQLError(`invalid range ${JSON.stringify(d.v.slice(0, 40))}: give a whole number of milliseconds, under 285,000 years`, d.pos, src);
       expect('punct', ']');
       expect('punct', ')');
       return { type: 'range', fn: tok.v as RangeFunction, log, rangeMs };

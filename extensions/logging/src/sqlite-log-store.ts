@@ -9,6 +9,10 @@ import { addLine, BLOOM_BITS, mayContain, needleBits, newBloom } from './ngram-b
 const Database = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
 
 const DAY_NS = 86_400_000_000_000n;
+/** SQLite's integers: a time bound beyond them (a query's `end` in the year 9999) means "everything that way". */
+const MAX_NS = (1n << 63n) - 1n;
+const MIN_NS = -(1n << 63n);
+const clampNs = (ns: bigint) => (ns > MAX_NS ? MAX_NS : ns < MIN_NS ? MIN_NS : ns);
 /** Up to this many streams, a query reads each stream's index in order and merges them. */
 const MERGE_STREAMS = 64;
 
@@ -234,15 +238,16 @@ export class SqliteLogStore implements LogStore {
 
   streams(namespaces: ReadonlySet<string> | 'all', range?: { startNs: bigint; endNs: bigint }): StoredStream[] {
     const rows = (range
-      ? this.db.prepare('SELECT id, labels, namespace, workspace FROM streams WHERE last_ns >= ? AND first_ns < ?').all(range.startNs, range.endNs)
+      ? this.db.prepare('SELECT id, labels, namespace, workspace FROM streams WHERE last_ns >= ? AND first_ns < ?').all(clampNs(range.startNs), clampNs(range.endNs))
       : this.db.prepare('SELECT id, labels, namespace, workspace FROM streams').all()) as Array<{ id: number; labels: string; namespace: string; workspace: string }>;
     return rows
       .filter((r) => namespaces === 'all' || namespaces.has(r.namespace))
       .map((r) => ({ id: r.id, labels: JSON.parse(r.labels) as Labels, namespace: r.namespace, workspace: r.workspace }));
   }
 
-  *entries(q: EntryQuery): Iterable<Entry> {
-    if (q.streamIds.length === 0) return;
+  *entries(query: EntryQuery): Iterable<Entry> {
+    if (query.streamIds.length === 0) return;
+    const q = { ...query, startNs: clampNs(query.startNs), endNs: clampNs(query.endNs) };
     const backward = q.direction === 'backward';
     const parts = [...this.partitions.values()]
       .filter((p) => p.endNs > q.startNs && p.startNs < q.endNs)

@@ -94,6 +94,36 @@ describe('the logging extension at the edges', () => {
     expect(bad.body.message).toMatch(/parse error at line 1, col 18: invalid regular expression/);
   });
 
+  it('answers times and ranges beyond the store\'s int64 nanoseconds as Loki does, or 400 — never 500 — and a refused push stores nothing', async () => {
+    const at = nowNs();
+    expect((await push(shipper, { streams: [{ stream: { app: 'times' }, values: [[String(at), 'in range']] }] })).status).toBe(204);
+    // An end past the year 2262 means "up to now and beyond".
+    for (const end of ['9999-12-31T00:00:00Z', '99999999999999999999999']) {
+      const r = await query(alice, { query: '{app="times"}', start: String(at - 1000n), end });
+      expect(r.status, `end=${end}: ${JSON.stringify(r.body)}`).toBe(200);
+      expect(r.body.data!.result.flatMap((s) => s.values.map((v) => v[1]))).toEqual(['in range']);
+    }
+    const wide = await call(t.url, alice, `${loki}/query?${new URLSearchParams({ query: 'sum(count_over_time({app="times"}[100000y]))' })}`);
+    expect(wide.status, await wide.clone().text()).toBe(200);
+    expect(((await wide.json()) as { data: { result: Array<{ value: [number, string] }> } }).data.result[0]!.value[1]).toBe('1');
+    for (const q of ['count_over_time({app="times"}[300000y])', `count_over_time({app="times"}[${'9'.repeat(400)}y])`, 'count_over_time({app="times"}[1.5ms])']) {
+      const r = await call(t.url, alice, `${loki}/query?${new URLSearchParams({ query: q })}`);
+      expect(r.status, q).toBe(400);
+      expect(((await r.json()) as { message: string }).message, q).toMatch(/invalid range/);
+    }
+    // A batch with one timestamp out of range is refused whole, with a message.
+    const refused = await push(shipper, { streams: [
+      { stream: { app: 'times' }, values: [[String(at + 1n), 'same batch, valid']] },
+      { stream: { app: 'times' }, values: [['9999999999999999999', 'too late']] },
+    ] });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { message: string }).message).toMatch(/timestamp 9999999999999999999 is out of range/);
+    expect(await lines(alice, '{app="times"}')).toEqual(['in range']);
+    // The store goes on taking pushes.
+    expect((await push(shipper, { streams: [{ stream: { app: 'times' }, values: [[String(at + 2n), 'after']] }] })).status).toBe(204);
+    expect(await lines(alice, '{app="times"}')).toEqual(['after', 'in range']);
+  });
+
   // Last: it takes alice's role away.
   it('stops a tail once the reader\'s role is removed, and closes it with 1008', async () => {
     const ws = new WebSocket(`${t.url.replace('http', 'ws')}${loki}/tail?query=${encodeURIComponent('{app="live"}')}&start=${nowNs()}`, { headers: { authorization: `Bearer ${alice}` } });
