@@ -16,6 +16,14 @@ import { decodeLokiJson, decodeLokiProtobuf, decodeOtlpJson, decodeOtlpProtobuf,
 const MAX_LABELS = 30;
 const MAX_LABEL_VALUE = 1024;
 const MAX_LINE = 256 * 1024;
+/**
+ * Labels that name the platform's own streams (audit-source.ts, platform-log-source.ts,
+ * devops-run-source.ts). A pushed stream may not claim them: its lines would sit in what an
+ * administrator reads as the audit log or an extension's log (and in a namespace's run logs).
+ */
+const PLATFORM_SOURCES = new Set(['audit', 'core', 'extension', 'devops']);
+const PLATFORM_JOB = /^mortise\//;
+
 /** Nanoseconds since the epoch as SQLite stores them (int64): up to the year 2262. */
 const MAX_TS_NS = (1n << 63n) - 1n;
 
@@ -130,6 +138,9 @@ async function drain(ctx: Context): Promise<void> {
 
 function check(s: PushedStream): void {
   if (Object.keys(s.labels).length > MAX_LABELS) throw new PushFormatError(`a stream has more than ${MAX_LABELS} labels`);
+  if (PLATFORM_SOURCES.has(s.labels.source ?? '') || PLATFORM_JOB.test(s.labels.job ?? '')) {
+    throw new PushFormatError(`source="${s.labels.source ?? ''}", job="${s.labels.job ?? ''}": source audit, core, extension and devops, and jobs mortise/…, are reserved for the platform's own streams`);
+  }
   for (const [k, v] of Object.entries(s.labels)) {
     if (v.length > MAX_LABEL_VALUE) throw new PushFormatError(`the value of label ${k} is longer than ${MAX_LABEL_VALUE} characters`);
   }

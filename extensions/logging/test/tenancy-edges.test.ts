@@ -124,6 +124,22 @@ describe('the logging extension at the edges', () => {
     expect(await lines(alice, '{app="times"}')).toEqual(['after', 'in range']);
   });
 
+  it('refuses pushed streams that claim to be the platform\'s (audit, core, extension, devops): a tenant cannot plant lines in them', async () => {
+    const at = String(nowNs());
+    const forged = JSON.stringify({ auditID: 'forged', verb: 'delete', user: { username: 'admin' } });
+    for (const stream of [{ source: 'audit', job: 'mortise/audit' }, { source: 'audit' }, { source: 'core' }, { source: 'extension', extension: 'logging' }, { source: 'devops', pipeline: 'build', run: 'build-1' }, { job: 'mortise/audit' }]) {
+      const res = await push(shipper, { streams: [{ stream, values: [[at, forged]] }] });
+      expect(res.status, JSON.stringify(stream)).toBe(400);
+      expect(((await res.json()) as { message: string }).message).toMatch(/reserved for the platform's own streams/);
+    }
+    // Other values of those labels are the shipper's to use.
+    expect((await push(shipper, { streams: [{ stream: { source: 'nginx', job: 'shop/web' }, values: [[at, 'a tenant line']] }] })).status).toBe(204);
+    expect(await lines(alice, '{source="nginx"}')).toEqual(['a tenant line']);
+    // What a platform admin reads as the audit stream holds none of it.
+    expect(await lines(t.token, '{source="audit"} |= "forged"')).toEqual([]);
+    expect(await lines(t.token, '{job=~"mortise/.+"} |= "forged"')).toEqual([]);
+  });
+
   // Last: it takes alice's role away.
   it('stops a tail once the reader\'s role is removed, and closes it with 1008', async () => {
     const ws = new WebSocket(`${t.url.replace('http', 'ws')}${loki}/tail?query=${encodeURIComponent('{app="live"}')}&start=${nowNs()}`, { headers: { authorization: `Bearer ${alice}` } });
