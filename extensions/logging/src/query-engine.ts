@@ -6,8 +6,17 @@ import { sortedLabels } from './sqlite-log-store.js';
 // Evaluates parsed LogQL against a LogStore, within the namespaces the caller may read —
 // the scope is applied before any matcher, so no matcher can widen it. Results have Loki's shapes.
 
-/** The namespaces a caller may read ('' stands for the platform's own logs), or 'all'. */
-export type Scope = ReadonlySet<string> | 'all';
+/**
+ * The namespaces a caller may read ('' stands for the platform's own logs), or 'all'. As a map,
+ * each namespace's lines from that time on (its creation): a namespace deleted and created again
+ * under the same name, by another tenant, does not inherit the lines of the one before.
+ */
+export type Scope = ReadonlySet<string> | ReadonlyMap<string, bigint> | 'all';
+
+/** The earliest line of `namespace` the scope admits. */
+export function visibleFromNs(scope: Scope, namespace: string): bigint {
+  return scope instanceof Map ? (scope.get(namespace) ?? 0n) : -(1n << 63n);
+}
 
 export interface StreamResult { stream: Labels; values: Array<[string, string]> }
 export interface MatrixResult { metric: Labels; values: Array<[number, string]> }
@@ -18,8 +27,9 @@ export const MAX_METRIC_SAMPLES = 5_000_000;
 
 export class QueryLimitError extends Error {}
 
+/** The streams in scope with a line the scope admits, narrowed by the matchers. */
 export function selectStreams(store: LogStore, scope: Scope, matchers: Matcher[], range?: { startNs: bigint; endNs: bigint }): StoredStream[] {
-  return store.streams(scope, range).filter((s) => matchers.every((m) => matches(m, s.labels[m.name])));
+  return store.streams(scope, range).filter((s) => s.lastNs >= visibleFromNs(scope, s.namespace) && matchers.every((m) => matches(m, s.labels[m.name])));
 }
 
 const key = (labels: Labels) => JSON.stringify(sortedLabels(labels));
@@ -32,6 +42,7 @@ export function logQuery(store: LogStore, scope: Scope, expr: LogExpr, q: { star
   if (q.limit <= 0) return [];
   for (const e of store.entries({ streamIds: [...byId.keys()], startNs: q.startNs, endNs: q.endNs, direction: q.direction, contains: requiredSubstrings(expr.stages) })) {
     const s = byId.get(e.streamId)!;
+    if (e.tsNs < visibleFromNs(scope, s.namespace)) continue;
     const r = runPipeline(expr.stages, e.line, s.labels);
     if (!r) continue;
     const k = key(r.labels);
@@ -54,16 +65,18 @@ function samples(store: LogStore, scope: Scope, expr: RangeExpr, startMs: number
   const series = new Map<string, Series>();
   let n = 0;
   for (const e of store.entries({ streamIds: [...byId.keys()], startNs: from, endNs: to, direction: 'forward', contains: requiredSubstrings(expr.log.stages) })) {
-    const r = runPipeline(expr.log.stages, e.line, byId.get(e.streamId)!.labels);
+    const s = byId.get(e.streamId)!;
+    if (e.tsNs < visibleFromNs(scope, s.namespace)) continue;
+    const r = runPipeline(expr.log.stages, e.line, s.labels);
     if (!r) continue;
     if (++n > MAX_METRIC_SAMPLES) throw new QueryLimitError(`the query reads more than ${MAX_METRIC_SAMPLES} lines: narrow the selector or the time range`);
     const labels = { ...r.labels };
     delete labels.__error__;
     const k = key(labels);
-    let s = series.get(k);
-    if (!s) series.set(k, (s = { labels: sortedLabels(labels), ts: [], bytes: [] }));
-    s.ts.push(Number(e.tsNs / 1_000_000n));
-    s.bytes.push(Buffer.byteLength(r.line));
+    let out = series.get(k);
+    if (!out) series.set(k, (out = { labels: sortedLabels(labels), ts: [], bytes: [] }));
+    out.ts.push(Number(e.tsNs / 1_000_000n));
+    out.bytes.push(Buffer.byteLength(r.line));
   }
   return series;
 }

@@ -236,13 +236,13 @@ export class SqliteLogStore implements LogStore {
     }
   }
 
-  streams(namespaces: ReadonlySet<string> | 'all', range?: { startNs: bigint; endNs: bigint }): StoredStream[] {
+  streams(namespaces: { has(namespace: string): boolean } | 'all', range?: { startNs: bigint; endNs: bigint }): StoredStream[] {
     const rows = (range
-      ? this.db.prepare('SELECT id, labels, namespace, workspace FROM streams WHERE last_ns >= ? AND first_ns < ?').all(clampNs(range.startNs), clampNs(range.endNs))
-      : this.db.prepare('SELECT id, labels, namespace, workspace FROM streams').all()) as Array<{ id: number; labels: string; namespace: string; workspace: string }>;
+      ? this.db.prepare('SELECT id, labels, namespace, workspace, last_ns FROM streams WHERE last_ns >= ? AND first_ns < ?').safeIntegers(true).all(clampNs(range.startNs), clampNs(range.endNs))
+      : this.db.prepare('SELECT id, labels, namespace, workspace, last_ns FROM streams').safeIntegers(true).all()) as Array<{ id: bigint; labels: string; namespace: string; workspace: string; last_ns: bigint }>;
     return rows
       .filter((r) => namespaces === 'all' || namespaces.has(r.namespace))
-      .map((r) => ({ id: r.id, labels: JSON.parse(r.labels) as Labels, namespace: r.namespace, workspace: r.workspace }));
+      .map((r) => ({ id: Number(r.id), labels: JSON.parse(r.labels) as Labels, namespace: r.namespace, workspace: r.workspace, lastNs: r.last_ns }));
   }
 
   *entries(query: EntryQuery): Iterable<Entry> {

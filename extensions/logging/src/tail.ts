@@ -9,7 +9,7 @@ import type { LogStore, StreamBatch } from './log-store.js';
 import { LogQLError, matches, parseLogQL } from './logql.js';
 import { ParamError, parseLimit, parseTimeNs } from './loki-params.js';
 import { runPipeline } from './pipeline.js';
-import { logQuery, type Scope, type StreamResult } from './query-engine.js';
+import { logQuery, visibleFromNs, type Scope, type StreamResult } from './query-engine.js';
 
 const { WebSocketServer } = createRequire(import.meta.url)('ws') as { WebSocketServer: typeof WsServer };
 
@@ -65,7 +65,9 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
           for (const s of batch) {
             if (scope !== 'all' && !scope.has(s.namespace)) continue;
             if (!expr.matchers.every((m) => matches(m, s.labels[m.name]))) continue;
+            const from = visibleFromNs(scope, s.namespace);
             for (const e of s.entries) {
+              if (e.tsNs < from) continue;
               const r = runPipeline(expr.stages, e.line, s.labels);
               if (!r) continue;
               const k = JSON.stringify(r.labels);
