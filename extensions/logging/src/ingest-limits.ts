@@ -3,11 +3,13 @@
 export interface IngestLimits {
   /** Largest body accepted (compressed as sent, and again once decompressed). */
   maxBodyBytes: number;
+  /** Most streams and lines in one push: decoding costs per item, and two bytes of protobuf make one. */
+  maxEntries: number;
   bytesPerSecond: number;
   burstBytes: number;
 }
 
-export const defaultIngestLimits: IngestLimits = { maxBodyBytes: 8 * 1024 * 1024, bytesPerSecond: 16 * 1024 * 1024, burstBytes: 32 * 1024 * 1024 };
+export const defaultIngestLimits: IngestLimits = { maxBodyBytes: 8 * 1024 * 1024, maxEntries: 100_000, bytesPerSecond: 16 * 1024 * 1024, burstBytes: 32 * 1024 * 1024 };
 
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

@@ -7,7 +7,7 @@ import { Access, serviceAccountNamespace } from './access.js';
 import { fail } from './http-errors.js';
 import { RateLimiter, type IngestLimits } from './ingest-limits.js';
 import type { LogStore, StreamBatch } from './log-store.js';
-import { decodeLokiJson, decodeLokiProtobuf, decodeOtlpJson, decodeOtlpProtobuf, PushFormatError, type PushedStream } from './push-decoders.js';
+import { decodeLokiJson, decodeLokiProtobuf, decodeOtlpJson, decodeOtlpProtobuf, PushFormatError, TooManyEntries, type PushedStream } from './push-decoders.js';
 
 // Ingest: Loki's push API and OTLP/HTTP logs. Only service accounts push, into their own
 // namespace (`create logs` there); `namespace` and `workspace` labels come from the token,
@@ -86,7 +86,16 @@ export function ingestRoutes(router: Router<BackendState>, deps: { store: LogSto
       for (const s of streams) check(s);
     } catch (e) {
       if (e instanceof PushFormatError) return fail(ctx, 400, 'BadRequest', e.message);
+      if (e instanceof TooManyEntries) return fail(ctx, 413, 'RequestEntityTooLarge', e.message);
       throw e;
+    }
+    // The rate counts the lines' bytes, as Loki's does: a snappy body is a fraction of what it stores.
+    let lineBytes = 0;
+    for (const s of streams) for (const e of s.entries) lineBytes += Buffer.byteLength(e.line);
+    const more = lineBytes > body.length ? limiter.take(who.username, lineBytes - body.length) : 0;
+    if (more > 0) {
+      ctx.set('Retry-After', String(more));
+      return fail(ctx, 429, 'TooManyRequests', `ingestion rate limit exceeded for ${who.username} (${deps.limits.bytesPerSecond} bytes/s of lines): retry after ${more}s`);
     }
     const workspace = (await deps.access.namespaces()).get(namespace) ?? '';
     const batch: StreamBatch[] = streams.map((s) => ({
@@ -100,10 +109,11 @@ export function ingestRoutes(router: Router<BackendState>, deps: { store: LogSto
     answer(ctx);
   };
 
-  const lokiDecode = (ctx: Context, body: Buffer) => (/json/i.test(ctx.get('content-type')) ? decodeLokiJson(body) : decodeLokiProtobuf(body, deps.limits.maxBodyBytes));
+  const { maxBodyBytes, maxEntries } = deps.limits;
+  const lokiDecode = (ctx: Context, body: Buffer) => (/json/i.test(ctx.get('content-type')) ? decodeLokiJson(body, maxEntries) : decodeLokiProtobuf(body, maxBodyBytes, maxEntries));
   router.post('/loki/api/v1/push', handle(lokiDecode, (ctx) => { ctx.status = 204; }));
 
-  const otlpDecode = (ctx: Context, body: Buffer) => (/json/i.test(ctx.get('content-type')) ? decodeOtlpJson(body) : decodeOtlpProtobuf(body));
+  const otlpDecode = (ctx: Context, body: Buffer) => (/json/i.test(ctx.get('content-type')) ? decodeOtlpJson(body, maxEntries) : decodeOtlpProtobuf(body, maxEntries));
   const otlpAnswer = (ctx: Context) => {
     // An empty ExportLogsServiceResponse, in the request's encoding.
     if (/json/i.test(ctx.get('content-type'))) ctx.body = {};

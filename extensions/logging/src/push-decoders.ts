@@ -12,6 +12,46 @@ const snappy = require('snappyjs') as { uncompress(data: Uint8Array, maxLength?:
 export interface PushedStream { labels: Record<string, string>; entries: Array<{ tsNs: bigint; line: string }> }
 
 export class PushFormatError extends Error {}
+/** A push within the byte limits holding more streams and lines than allowed (413). */
+export class TooManyEntries extends Error {
+  constructor(n: number, max: number) {
+    super(`the push holds ${n} streams and lines, more than the ${max} allowed in one push: send smaller batches`);
+  }
+}
+
+/**
+ * How many messages sit along `path` (field numbers, outermost first) of a protobuf body — each
+ * level's, streams and their entries — counted by walking the wire format without decoding: two
+ * bytes of an empty entry would otherwise become an object of ~160 bytes each (8 MiB: 4 M lines,
+ * 650 MB, seconds of the only thread) before any limit could look at them.
+ */
+function countFields(body: Uint8Array, path: number[]): number {
+  const walk = (reader: protobufType.Reader, end: number, depth: number): number => {
+    let n = 0;
+    while (reader.pos < end) {
+      const tag = reader.uint32();
+      if (tag >>> 3 === path[depth] && (tag & 7) === 2) {
+        n++;
+        if (depth === path.length - 1) {
+          reader.skipType(2);
+        } else {
+          const len = reader.uint32();
+          n += walk(reader, reader.pos + len, depth + 1);
+        }
+      } else reader.skipType(tag & 7);
+    }
+    return n;
+  };
+  try {
+    return walk(protobuf.Reader.create(body), body.length, 0);
+  } catch (e) {
+    throw new PushFormatError(`the body is not valid protobuf: ${(e as Error).message}`);
+  }
+}
+
+function checkCount(n: number, max: number): void {
+  if (n > max) throw new TooManyEntries(n, max);
+}
 
 // Loki's push.proto (PushRequest → StreamAdapter → EntryAdapter) and OTLP's logs.proto, the
 // fields we read, as protobufjs JSON descriptors.
@@ -101,10 +141,11 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-export function decodeLokiJson(body: Buffer): PushedStream[] {
+export function decodeLokiJson(body: Buffer, maxEntries: number): PushedStream[] {
   const parsed = parseJson(body);
   const streams = (parsed as { streams?: unknown })?.streams;
   if (!Array.isArray(streams)) throw new PushFormatError('the body must be {"streams": [...]}');
+  checkCount(streams.reduce((n: number, s: { values?: unknown }) => n + 1 + (Array.isArray(s?.values) ? s.values.length : 0), 0), maxEntries);
   return streams.map((s: { stream?: unknown; values?: unknown }, i) => {
     const labels = checkLabels(s?.stream ?? {});
     if (!Array.isArray(s?.values)) throw new PushFormatError(`streams[${i}].values must be a list of [timestamp, line]`);
@@ -119,13 +160,15 @@ export function decodeLokiJson(body: Buffer): PushedStream[] {
 }
 
 /** The protobuf PushRequest, snappy block-compressed (what promtail, Alloy and pino-loki send by default). */
-export function decodeLokiProtobuf(body: Buffer, maxBytes: number): PushedStream[] {
+export function decodeLokiProtobuf(body: Buffer, maxBytes: number, maxEntries: number): PushedStream[] {
   let raw: Uint8Array;
   try {
     raw = snappy.uncompress(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), maxBytes);
   } catch (e) {
     throw new PushFormatError(`the body is not snappy-compressed protobuf within ${maxBytes} bytes: ${(e as Error).message}`);
   }
+  // PushRequest.streams (1) → StreamAdapter.entries (2).
+  checkCount(countFields(raw, [1, 2]), maxEntries);
   let msg: { streams?: Array<{ labels?: string; entries?: Array<{ timestamp?: { seconds?: string; nanos?: number }; line?: string }> }> };
   try {
     msg = PushRequest.toObject(PushRequest.decode(raw), toObject) as typeof msg;
@@ -195,9 +238,15 @@ function fromOtlp(msg: { resourceLogs?: Array<{ resource?: { attributes?: KeyVal
   return out;
 }
 
-export function decodeOtlpJson(body: Buffer): PushedStream[] {
+export function decodeOtlpJson(body: Buffer, maxEntries: number): PushedStream[] {
   const parsed = parseJson(body);
   if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as { resourceLogs?: unknown }).resourceLogs)) throw new PushFormatError('the body must be an ExportLogsServiceRequest {"resourceLogs": [...]}');
+  let n = 0;
+  for (const rl of (parsed as { resourceLogs: Array<{ scopeLogs?: unknown }> }).resourceLogs) {
+    n++;
+    for (const sl of Array.isArray(rl?.scopeLogs) ? rl.scopeLogs as Array<{ logRecords?: unknown }> : []) n += 1 + (Array.isArray(sl?.logRecords) ? sl.logRecords.length : 0);
+  }
+  checkCount(n, maxEntries);
   try {
     // The JSON mapping is the protobuf one: verify and normalise through the same message type.
     // trace and span ids are hex in OTLP/JSON but bytes to protobufjs: we do not keep them.
@@ -210,7 +259,9 @@ export function decodeOtlpJson(body: Buffer): PushedStream[] {
   }
 }
 
-export function decodeOtlpProtobuf(body: Buffer): PushedStream[] {
+export function decodeOtlpProtobuf(body: Buffer, maxEntries: number): PushedStream[] {
+  // ExportLogsServiceRequest.resourceLogs (1) → ResourceLogs.scopeLogs (2) → ScopeLogs.logRecords (2).
+  checkCount(countFields(body, [1, 2, 2]), maxEntries);
   try {
     return fromOtlp(ExportLogsServiceRequest.toObject(ExportLogsServiceRequest.decode(body), toObject) as Parameters<typeof fromOtlp>[0]);
   } catch (e) {

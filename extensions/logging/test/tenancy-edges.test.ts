@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type protobufType from 'protobufjs';
 import WebSocket from 'ws';
 import { buildBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
 import { createLogger } from '../../../core/src/ops/logger.js';
@@ -19,6 +21,17 @@ const tenant = '/apis/tenant.mortise.io/v1alpha1';
 const label = 'tenant.mortise.io/workspace';
 const loki = '/proxy/logging/loki/api/v1';
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
+const require = createRequire(import.meta.url);
+const protobuf = require('protobufjs') as typeof protobufType;
+const snappy = require('snappyjs') as { compress(b: Uint8Array): Uint8Array };
+
+/** Loki's PushRequest, as logging-extension.test.ts encodes it (promtail's wire format). */
+const PushRequest = protobuf.Root.fromJSON({ nested: {
+  PushRequest: { fields: { streams: { rule: 'repeated', type: 'StreamAdapter', id: 1 } } },
+  StreamAdapter: { fields: { labels: { type: 'string', id: 1 }, entries: { rule: 'repeated', type: 'EntryAdapter', id: 2 } } },
+  EntryAdapter: { fields: { timestamp: { type: 'Timestamp', id: 1 }, line: { type: 'string', id: 2 } } },
+  Timestamp: { fields: { seconds: { type: 'int64', id: 1 }, nanos: { type: 'int32', id: 2 } } },
+} }).lookupType('PushRequest');
 
 type Streams = Array<{ stream: Record<string, string>; values: Array<[string, string]> }>;
 interface Frame { streams: Streams }
@@ -51,7 +64,7 @@ describe('the logging extension at the edges', () => {
     const repo = await buildBundledRepository([extensionsDir], join(work, 'repo'), createLogger({ level: 'silent' }));
     await created(`${ext}/repositories`, { metadata: { name: 'local' }, spec: { url: repo.url } });
     await eventually(async () => (await t.api(`${ext}/extensionversions/logging-0.1.0`)).status === 200, 20_000, 'repository synced');
-    await installPlan(t, 'logging', { audit: { enabled: false } });
+    await installPlan(t, 'logging', { audit: { enabled: false }, ingest: { bytesPerSecond: 1_000_000, burstBytes: 3_000_000 } });
     await created(`${iam}/users`, { metadata: { name: 'alice' }, spec: { password: 'alice-Password-9x' } });
     alice = await login(t.url, 'alice', 'alice-Password-9x');
     await created(`${tenant}/workspaces`, { metadata: { name: 'wsa' }, spec: { manager: 'admin' } });
@@ -185,6 +198,30 @@ describe('the logging extension at the edges', () => {
     expect(count.result[0]!.value[1]).toBe('1');
     // The platform admin still reads both (nothing was deleted).
     expect((await lines(t.token, '{namespace="prod"}')).sort()).toEqual(['card 4111-1111 of wsa', 'mallory\'s own line']);
+  });
+
+  it('bounds what a small compressed push costs: 413 for millions of two-byte lines, 429 for snappy lines beyond the byte rate', async () => {
+    const protoPush = (body: Uint8Array) => call(t.url, shipper, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: snappy.compress(body) as BodyInit });
+    // One stream {app="bomb"} of 4 M empty entries (field 2, length 0): 8 MB of protobuf, ~375 kB snappy.
+    const labels = Buffer.from('{app="bomb"}');
+    const stream = Buffer.concat([Buffer.from([0x0a, labels.length]), labels, Buffer.alloc(8_000_000, Buffer.from([0x12, 0x00]))]);
+    const varint = (n: number) => { const out: number[] = []; for (; n > 127; n >>>= 7) out.push((n & 127) | 128); out.push(n); return Buffer.from(out); };
+    const started = Date.now();
+    const bomb = await protoPush(Buffer.concat([Buffer.from([0x0a]), varint(stream.length), stream]));
+    expect(bomb.status).toBe(413);
+    expect(((await bomb.json()) as { message: string }).message).toMatch(/holds 4000001 streams and lines, more than the 100000 allowed/);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await lines(alice, '{app="bomb"}')).toEqual([]);
+
+    // 2 MB of lines compress to a few kB; the rate (1 MB/s, burst 3 MB) counts the lines.
+    await new Promise((r) => setTimeout(r, 3000));
+    const secs = Math.floor(Date.now() / 1000);
+    const big = PushRequest.encode(PushRequest.fromObject({ streams: [{ labels: '{app="squeezed"}', entries: Array.from({ length: 8 }, (_, i) => ({ timestamp: { seconds: secs, nanos: i }, line: 'x'.repeat(250_000) })) }] })).finish();
+    expect(snappy.compress(big).length).toBeLessThan(200_000);
+    expect((await protoPush(big)).status).toBe(204);
+    const second = await protoPush(big);
+    expect(second.status).toBe(429);
+    expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 
   // Last: it takes alice's role away.
