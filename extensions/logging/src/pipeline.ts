@@ -1,5 +1,6 @@
 import type { Labels } from './log-store.js';
 import type { Stage } from './logql.js';
+import { MAX_FORMATTED_LINE, QueryLimitError } from './query-limits.js';
 
 // The log pipeline of a LogQL query, applied to one line at a time.
 
@@ -31,7 +32,15 @@ function parseLogfmt(line: string): Array<[string, string]> {
 }
 
 function lineFormat(template: string, line: string, labels: Labels): string {
-  return template.replace(/\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_, name: string) => (name === '__line__' ? line : labels[name] ?? ''));
+  // Counted before the pieces are joined: a template repeating {{.__line__}} would otherwise
+  // build a line a thousand times the longest stored.
+  let length = template.length;
+  return template.replace(/\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_, name: string) => {
+    const value = name === '__line__' ? line : labels[name] ?? '';
+    length += value.length;
+    if (length > MAX_FORMATTED_LINE) throw new QueryLimitError(`line_format makes a line longer than ${MAX_FORMATTED_LINE} characters`);
+    return value;
+  });
 }
 
 function labelFilter(s: Extract<Stage, { kind: 'label' }>, labels: Labels): boolean {

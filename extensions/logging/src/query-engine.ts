@@ -1,6 +1,7 @@
 import type { Labels, LogStore, StoredStream } from './log-store.js';
 import { matches, type LogExpr, type Matcher, type MetricExpr, type RangeExpr, type VectorExpr } from './logql.js';
 import { requiredSubstrings, runPipeline } from './pipeline.js';
+import { MAX_RESULT_CHARS, QueryLimitError } from './query-limits.js';
 import { sortedLabels } from './sqlite-log-store.js';
 
 // Evaluates parsed LogQL against a LogStore, within the namespaces the caller may read —
@@ -25,7 +26,7 @@ export interface VectorResult { metric: Labels; value: [number, string] }
 /** At most this many samples go into one metric query (it is evaluated in memory). */
 export const MAX_METRIC_SAMPLES = 5_000_000;
 
-export class QueryLimitError extends Error {}
+export { QueryLimitError } from './query-limits.js';
 
 /** The streams in scope with a line the scope admits, narrowed by the matchers. */
 export function selectStreams(store: LogStore, scope: Scope, matchers: Matcher[], range?: { startNs: bigint; endNs: bigint }): StoredStream[] {
@@ -39,6 +40,7 @@ export function logQuery(store: LogStore, scope: Scope, expr: LogExpr, q: { star
   const byId = new Map(streams.map((s) => [s.id, s]));
   const out = new Map<string, StreamResult>();
   let n = 0;
+  let chars = 0;
   if (q.limit <= 0) return [];
   for (const e of store.entries({ streamIds: [...byId.keys()], startNs: q.startNs, endNs: q.endNs, direction: q.direction, contains: requiredSubstrings(expr.stages) })) {
     const s = byId.get(e.streamId)!;
@@ -48,6 +50,8 @@ export function logQuery(store: LogStore, scope: Scope, expr: LogExpr, q: { star
     const k = key(r.labels);
     let group = out.get(k);
     if (!group) out.set(k, (group = { stream: sortedLabels(r.labels), values: [] }));
+    chars += r.line.length;
+    if (chars > MAX_RESULT_CHARS) throw new QueryLimitError(`the answer holds more than ${MAX_RESULT_CHARS} characters of lines: lower the limit or narrow the query`);
     group.values.push([e.tsNs.toString(), r.line]);
     if (++n >= q.limit) break;
   }

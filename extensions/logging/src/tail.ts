@@ -9,7 +9,11 @@ import type { LogStore, StreamBatch } from './log-store.js';
 import { LogQLError, matches, parseLogQL } from './logql.js';
 import { ParamError, parseLimit, parseTimeNs } from './loki-params.js';
 import { runPipeline } from './pipeline.js';
-import { logQuery, visibleFromNs, type Scope, type StreamResult } from './query-engine.js';
+import { logQuery, QueryLimitError, visibleFromNs, type Scope, type StreamResult } from './query-engine.js';
+import { MAX_RESULT_CHARS } from './query-limits.js';
+
+/** A line left out of a frame, as Loki's tail names it. */
+interface DroppedEntry { labels: string; timestamp: string }
 
 const { WebSocketServer } = createRequire(import.meta.url)('ws') as { WebSocketServer: typeof WsServer };
 
@@ -28,7 +32,7 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://backend');
     const refuse = (code: number, message: string) => {
-      socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : code === 403 ? 'Forbidden' : 'Bad Request'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
+      socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : code === 403 ? 'Forbidden' : code === 422 ? 'Unprocessable Entity' : 'Bad Request'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
     };
     if (url.pathname !== TAIL_PATH) return refuse(404, 'not found');
     void (async () => {
@@ -53,15 +57,25 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
       }
       const expr = query;
       const scope = await deps.access.scopeFor(identity);
+      // The recent lines before the upgrade: a query over the limits is refused as one (422).
+      let recent: StreamResult[];
+      try {
+        recent = logQuery(deps.store, scope, expr, { startNs, endNs: BigInt(Date.now()) * 1_000_000n + 1n, limit, direction: 'backward' });
+      } catch (e) {
+        if (e instanceof QueryLimitError) return refuse(422, e.message);
+        throw e;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const send = (streams: StreamResult[]) => {
-          if (streams.length && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ streams, dropped_entries: null }));
+        const send = (streams: StreamResult[], dropped: DroppedEntry[] = []) => {
+          if ((streams.length || dropped.length) && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ streams, dropped_entries: dropped.length ? dropped : null }));
         };
-        const recent = logQuery(deps.store, scope, expr, { startNs, endNs: BigInt(Date.now()) * 1_000_000n + 1n, limit, direction: 'backward' });
         for (const s of recent) s.values.reverse();
         send(recent);
+        /** A batch's lines as one frame; past MAX_RESULT_CHARS, lines are only named in dropped_entries (Loki's shape). */
         const frame = (batch: StreamBatch[], scope: Scope) => {
           const out = new Map<string, StreamResult>();
+          const dropped: DroppedEntry[] = [];
+          let chars = 0;
           for (const s of batch) {
             if (scope !== 'all' && !scope.has(s.namespace)) continue;
             if (!expr.matchers.every((m) => matches(m, s.labels[m.name]))) continue;
@@ -71,12 +85,17 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
               const r = runPipeline(expr.stages, e.line, s.labels);
               if (!r) continue;
               const k = JSON.stringify(r.labels);
+              chars += r.line.length;
+              if (chars > MAX_RESULT_CHARS) {
+                dropped.push({ labels: `{${Object.entries(r.labels).map(([n, v]) => `${n}=${JSON.stringify(v)}`).join(', ')}}`, timestamp: e.tsNs.toString() });
+                continue;
+              }
               let g = out.get(k);
               if (!g) out.set(k, (g = { stream: r.labels, values: [] }));
               g.values.push([e.tsNs.toString(), r.line]);
             }
           }
-          send([...out.values()]);
+          send([...out.values()], dropped);
         };
         // Batches are framed one after another, each with the scope in force when its turn comes.
         let turn = Promise.resolve();
@@ -90,7 +109,12 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
               return ws.close(1011, 'could not check the permission to read logs');
             }
             if (now !== 'all' && now.size === 0) return ws.close(1008, 'not allowed to read logs in any namespace');
-            frame(batch, now);
+            try {
+              frame(batch, now);
+            } catch (e) {
+              // A line_format beyond its limit: said once, as the reason the tail ends.
+              ws.close(e instanceof QueryLimitError ? 1008 : 1011, (e as Error).message.slice(0, 120));
+            }
           });
         };
         deps.events.on('appended', onAppend);

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogQLError, parseLogQL } from '../src/logql.js';
-import { logQuery, metricInstantQuery, metricRangeQuery } from '../src/query-engine.js';
+import { logQuery, metricInstantQuery, metricRangeQuery, QueryLimitError } from '../src/query-engine.js';
 import { SqliteLogStore } from '../src/sqlite-log-store.js';
 
 // The store and the query engine without the HTTP layer: partitions, block summaries, retention, LogQL
@@ -70,6 +70,20 @@ describe('SqliteLogStore and LogQL', () => {
     expect(rate).toEqual([{ metric: {}, value: [(T0 + 5000) / 1000, '0.3'] }]);
     const bytes = metricInstantQuery(store, new Set(['b']), parseLogQL('bytes_over_time({app=~".+"}[10s])') as never, T0 + 5000);
     expect(bytes).toEqual([{ metric: { app: 'api', namespace: 'b' }, value: [(T0 + 5000) / 1000, String(Buffer.byteLength('GET /login status=500 took=1'))] }]);
+    store.close();
+  });
+
+  it('refuses (QueryLimitError) an answer of more than 64 Mi characters of lines, and line_format lines over 256 KiB, instead of running out of memory', async () => {
+    const store = seeded();
+    const line = 'y'.repeat(256 * 1024);
+    await store.append([{ labels: { app: 'wide' }, namespace: 'a', workspace: '', entries: Array.from({ length: 300 }, (_, i) => ({ tsNs: ns(T0 + i), line })) }]);
+    const range = { startNs: ns(T0), endNs: ns(T0 + 1000), direction: 'backward' as const };
+    expect(logQuery(store, 'all', parseLogQL('{app="wide"}') as never, { ...range, limit: 250 }).flatMap((s) => s.values)).toHaveLength(250);
+    expect(() => logQuery(store, 'all', parseLogQL('{app="wide"}') as never, { ...range, limit: 300 })).toThrow(/more than 67108864 characters of lines: lower the limit/);
+    const doubled = parseLogQL('{app="wide"} | line_format "{{.__line__}}{{.__line__}}"') as never;
+    expect(() => logQuery(store, 'all', doubled, { ...range, limit: 1 })).toThrow(QueryLimitError);
+    expect(() => metricInstantQuery(store, 'all', parseLogQL('sum(bytes_over_time({app="wide"} | line_format "{{.__line__}}{{.__line__}}" [1m]))') as never, T0 + 1000)).toThrow(/line_format makes a line longer than 262144/);
+    expect(logQuery(store, 'all', parseLogQL('{app="wide"} | line_format "{{.app}}"') as never, { ...range, limit: 300 }).flatMap((s) => s.values)).toHaveLength(300);
     store.close();
   });
 

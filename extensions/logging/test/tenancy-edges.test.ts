@@ -200,6 +200,27 @@ describe('the logging extension at the edges', () => {
     expect((await lines(t.token, '{namespace="prod"}')).sort()).toEqual(['card 4111-1111 of wsa', 'mallory\'s own line']);
   });
 
+  it('answers 422 to a line_format that multiplies long lines (which ran the backend out of memory), in queries and tails, and goes on answering', async () => {
+    const at = nowNs();
+    const long = 'y'.repeat(200 * 1024);
+    expect((await push(shipper, { streams: [{ stream: { app: 'wide' }, values: [0n, 1n, 2n, 3n].map((i) => [String(at + i), long]) }] })).status).toBe(204);
+    const fmt = `{app="wide"} | line_format "${'{{.__line__}}'.repeat(600)}"`;
+    const started = Date.now();
+    const r = await query(alice, { query: fmt, start: String(at - 1000n) });
+    expect(r.status).toBe(422);
+    expect(r.body.message).toMatch(/line_format makes a line longer than 262144 characters/);
+    expect(Date.now() - started).toBeLessThan(5000);
+    const tail = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`${t.url.replace('http', 'ws')}${loki}/tail?query=${encodeURIComponent(fmt)}&start=${at - 1000n}`, { headers: { authorization: `Bearer ${alice}` } });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error('the tail opened')));
+      ws.on('error', reject);
+    });
+    expect(tail).toBe(422);
+    // The backend is still there for everyone.
+    expect(await lines(alice, '{app="wide"} | line_format "{{.app}}"')).toEqual(['wide', 'wide', 'wide', 'wide']);
+  });
+
   it('bounds what a small compressed push costs: 413 for millions of two-byte lines, 429 for snappy lines beyond the byte rate', async () => {
     const protoPush = (body: Uint8Array) => call(t.url, shipper, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: snappy.compress(body) as BodyInit });
     // One stream {app="bomb"} of 4 M empty entries (field 2, length 0): 8 MB of protobuf, ~375 kB snappy.
