@@ -25,10 +25,42 @@ function flattenJson(value: unknown, prefix: string, out: Array<[string, string]
   out.push([prefix, String(value)]);
 }
 
-const LOGFMT = /([^\s=]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g;
+const isSpace = (c: string) => /\s/.test(c);
+const isLineEnd = (c: string | undefined) => c === '\n' || c === '\r' || c === '\u2028' || c === '\u2029';
 
+/**
+ * `key=value` and `key="quoted \"value\""` pairs, in one pass over the line. (A regex did this
+ * before, /([^\s=]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g, whose answers this keeps; on a long word
+ * without "=" it retried from every character — 1.5 s for 32 KiB, minutes for a 256 KiB line,
+ * the backend's only thread held all along.)
+ */
 function parseLogfmt(line: string): Array<[string, string]> {
-  return [...line.matchAll(LOGFMT)].map((m) => [m[1]!, m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3] ?? '']);
+  const out: Array<[string, string]> = [];
+  const n = line.length;
+  let i = 0;
+  while (i < n) {
+    if (isSpace(line[i]!)) { i++; continue; }
+    const keyStart = i;
+    while (i < n && line[i] !== '=' && !isSpace(line[i]!)) i++;
+    // A word without "=" (or a lone "="): no pair starts anywhere in it.
+    if (i === keyStart) { i++; continue; }
+    if (line[i] !== '=') continue;
+    const key = line.slice(keyStart, i);
+    const valueStart = ++i;
+    if (line[i] === '"') {
+      let j = i + 1;
+      while (j < n && line[j] !== '"' && !(line[j] === '\\' && (j + 1 >= n || isLineEnd(line[j + 1])))) j += line[j] === '\\' ? 2 : 1;
+      if (j < n && line[j] === '"') {
+        out.push([key, line.slice(i + 1, j).replace(/\\(.)/g, '$1')]);
+        i = j + 1;
+        continue;
+      }
+    }
+    // Unquoted, or a quote never closed: the value runs to the next space.
+    while (i < n && !isSpace(line[i]!)) i++;
+    out.push([key, line.slice(valueStart, i)]);
+  }
+  return out;
 }
 
 function lineFormat(template: string, line: string, labels: Labels): string {
@@ -87,9 +119,15 @@ export function runPipeline(stages: Stage[], line: string, streamLabels: Labels)
         } catch {
           parsed = undefined;
         }
-        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
-          const fields: Array<[string, string]> = [];
-          flattenJson(parsed, '', fields);
+        const fields: Array<[string, string]> = [];
+        try {
+          if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) flattenJson(parsed, '', fields);
+          else parsed = undefined;
+        } catch {
+          // Nested deeper than the stack goes (a line of thousands of "{"): not JSON we can read.
+          parsed = undefined;
+        }
+        if (parsed) {
           addExtracted(l, streamLabels, fields);
         } else {
           l.__error__ = 'JSONParserErr';

@@ -221,6 +221,21 @@ describe('the logging extension at the edges', () => {
     expect(await lines(alice, '{app="wide"} | line_format "{{.app}}"')).toEqual(['wide', 'wide', 'wide', 'wide']);
   });
 
+  it('parses logfmt in one pass and deep JSON without a 500: a long word held the backend for minutes', async () => {
+    const at = nowNs();
+    const word = 'w'.repeat(250 * 1024);
+    const deep = `${'{"a":'.repeat(40_000)}1${'}'.repeat(40_000)}`;
+    expect((await push(shipper, { streams: [{ stream: { app: 'parse' }, values: [[String(at), word], [String(at + 1n), deep], [String(at + 2n), 'level=warn msg="disk \\"full\\"" x']] }] })).status).toBe(204);
+    const started = Date.now();
+    const r = await call(t.url, alice, `${loki}/query_range?${new URLSearchParams({ query: '{app="parse"} | logfmt | line_format "{{.level}} {{.msg}}"', start: String(at - 1000n), direction: 'forward' })}`, { signal: AbortSignal.timeout(10_000) });
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { data: { result: Streams } }).data.result.flatMap((s) => s.values.map((v) => v[1]))).toEqual([' ', ' ', 'warn disk "full"']);
+    expect(Date.now() - started).toBeLessThan(5000);
+    const j = await query(alice, { query: '{app="parse"} | json | __error__="JSONParserErr"', start: String(at - 1000n) });
+    expect(j.status, JSON.stringify(j.body).slice(0, 300)).toBe(200);
+    expect(j.body.data!.result.flatMap((s) => s.values)).toHaveLength(3);
+  });
+
   it('bounds what a small compressed push costs: 413 for millions of two-byte lines, 429 for snappy lines beyond the byte rate', async () => {
     const protoPush = (body: Uint8Array) => call(t.url, shipper, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: snappy.compress(body) as BodyInit });
     // One stream {app="bomb"} of 4 M empty entries (field 2, length 0): 8 MB of protobuf, ~375 kB snappy.
