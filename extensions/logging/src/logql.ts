@@ -81,13 +81,15 @@ function lex(src: string): Tok[] {
 export function parseDurationMs(s: string): number | undefined {
   const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
   let total = 0;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)/g;
-  let consumed = 0;
-  for (const m of s.matchAll(re)) {
+  // Sticky: each part where the last ended, so a long run of digits is read once (a global regex
+  // retried from each digit: quadratic in a query parameter).
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)/y;
+  while (re.lastIndex < s.length) {
+    const m = re.exec(s);
+    if (!m) return undefined;
     total += Number(m[1]) * unit[m[2]!]!;
-    consumed += m[0].length;
   }
-  return consumed === s.length && s.length > 0 ? total : undefined;
+  return s.length > 0 ? total : undefined;
 }
 
 function compileRegex(pattern: string, pos: number, src: string): Regex {
