@@ -47,7 +47,7 @@ export interface LogStore {
   /** Writes the batch atomically; resolves once it is durable (acknowledge only then). */
   append(batch: StreamBatch[]): Promise<number>;
   /** Streams whose namespace is in `namespaces` (platform streams when it holds ''), optionally active in a time range. */
-  streams(namespaces: { has(namespace: string): boolean } | 'all', range?: { startNs: bigint; endNs: bigint }): StoredStream[];
+  streams(namespaces: ReadonlySet<string> | 'all', range?: { startNs: bigint; endNs: bigint }): StoredStream[];
   /** Entries of the given streams in time order (`direction`); iterate lazily, stop when done. */
   entries(q: EntryQuery): Iterable<Entry>;
   /** Applies the policy; returns how many lines were deleted. */

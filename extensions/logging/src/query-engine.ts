@@ -30,7 +30,7 @@ export { QueryLimitError } from './query-limits.js';
 
 /** The streams in scope with a line the scope admits, narrowed by the matchers. */
 export function selectStreams(store: LogStore, scope: Scope, matchers: Matcher[], range?: { startNs: bigint; endNs: bigint }): StoredStream[] {
-  return store.streams(scope, range).filter((s) => s.lastNs >= visibleFromNs(scope, s.namespace) && matchers.every((m) => matches(m, s.labels[m.name])));
+  return store.streams(scope === 'all' ? 'all' : new Set(scope.keys()), range).filter((s) => s.lastNs >= visibleFromNs(scope, s.namespace) && matchers.every((m) => matches(m, s.labels[m.name])));
 }
 
 const key = (labels: Labels) => JSON.stringify(sortedLabels(labels));

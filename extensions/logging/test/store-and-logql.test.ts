@@ -87,6 +87,21 @@ describe('SqliteLogStore and LogQL', () => {
     store.close();
   });
 
+  it('reads only the streams of the namespaces in scope: another tenant\'s 150,000 streams cost a query nothing', async () => {
+    const store = seeded();
+    const now = ns(T0);
+    for (let b = 0; b < 3; b++) await store.append(Array.from({ length: 50_000 }, (_, i) => ({ labels: { app: 'many', id: `${b}-${i}` }, namespace: 'a', workspace: '', entries: [{ tsNs: now, line: 'x' }] })));
+    await store.append([{ labels: { app: 'mine' }, namespace: 'b', workspace: '', entries: [{ tsNs: now, line: 'hello' }] }]);
+    const range = { startNs: now - 1000n, endNs: now + 1n };
+    expect(store.streams(new Set(['b']), range).map((s) => s.labels)).toEqual([{ app: 'mine' }]);
+    expect(store.streams('all', range)).toHaveLength(150_001);
+    const started = performance.now();
+    for (let i = 0; i < 3; i++) expect(logQuery(store, new Map([['b', 0n]]), parseLogQL('{app=~".+"}') as never, { ...range, limit: 10, direction: 'backward' })[0]!.values).toEqual([[String(now), 'hello']]);
+    // Filtering every stream in JavaScript took ~0.5 s a query here.
+    expect(performance.now() - started).toBeLessThan(150);
+    store.close();
+  }, 120_000);
+
   it('reads durations in one pass: a step of 16,000 digits and an "x" is refused at once', () => {
     expect(parseDurationMs('1h30m')).toBe(5_400_000);
     expect(parseDurationMs('1.5s250ms')).toBe(1750);
