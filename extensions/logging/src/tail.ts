@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
-import type { ExtensionBackend } from '@mortise/extension-sdk/backend';
+import type { ExtensionBackend, Identity } from '@mortise/extension-sdk/backend';
 import type { WebSocketServer as WsServer } from 'ws';
 import type { Access } from './access.js';
 import type { AppendedEvents } from './ingest.js';
@@ -25,23 +25,28 @@ const { WebSocketServer } = createRequire(import.meta.url)('ws') as { WebSocketS
 // with no namespace at all is disconnected (close code 1008).
 
 const TAIL_PATH = '/loki/api/v1/tail';
+/** Open tails per user, as Loki's max_concurrent_tail_requests: each costs work on every pushed batch. */
+export const MAX_TAILS_PER_USER = 10;
 
 export function attachTail(server: Server, deps: { backend: ExtensionBackend; store: LogStore; access: Access; events: AppendedEvents }): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const open = new Map<string, number>();
+  const release = (user: string) => {
+    const n = (open.get(user) ?? 1) - 1;
+    if (n > 0) open.set(user, n);
+    else open.delete(user);
+  };
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://backend');
     const refuse = (code: number, message: string) => {
-      socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : code === 403 ? 'Forbidden' : code === 422 ? 'Unprocessable Entity' : 'Bad Request'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
+      socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : code === 403 ? 'Forbidden' : code === 422 ? 'Unprocessable Entity' : code === 429 ? 'Too Many Requests' : 'Bad Request'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
     };
     if (url.pathname !== TAIL_PATH) return refuse(404, 'not found');
-    void (async () => {
-      let identity;
-      try {
-        identity = await deps.backend.verifyIdentity(req.headers['x-mortise-identity'] as string | undefined);
-      } catch {
-        return refuse(401, 'no valid identity');
-      }
+    let identity: Identity;
+    /** Set once the websocket holds the caller's slot (given back when it closes). */
+    let upgraded = false;
+    const tail = async () => {
       let query;
       let startNs: bigint;
       let limit: number;
@@ -66,6 +71,7 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
         throw e;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
+        upgraded = true;
         const send = (streams: StreamResult[], dropped: DroppedEntry[] = []) => {
           if ((streams.length || dropped.length) && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ streams, dropped_entries: dropped.length ? dropped : null }));
         };
@@ -118,9 +124,28 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
           });
         };
         deps.events.on('appended', onAppend);
-        ws.on('close', () => deps.events.off('appended', onAppend));
+        ws.on('close', () => {
+          deps.events.off('appended', onAppend);
+          release(identity.username);
+        });
         ws.on('error', () => ws.terminate());
       });
+    };
+    void (async () => {
+      try {
+        identity = await deps.backend.verifyIdentity(req.headers['x-mortise-identity'] as string | undefined);
+      } catch {
+        return refuse(401, 'no valid identity');
+      }
+      const user = identity.username;
+      if ((open.get(user) ?? 0) >= MAX_TAILS_PER_USER) return refuse(429, `${user} has ${MAX_TAILS_PER_USER} tails open already: close one first`);
+      // Taken before anything is awaited, so tails opened at once count too; given back unless a websocket took it.
+      open.set(user, (open.get(user) ?? 0) + 1);
+      try {
+        await tail();
+      } finally {
+        if (!upgraded) release(user);
+      }
     })().catch(() => refuse(400, 'the tail could not start'));
   });
 }

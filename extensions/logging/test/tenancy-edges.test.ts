@@ -260,6 +260,32 @@ describe('the logging extension at the edges', () => {
     expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 
+  it('keeps at most 10 tails open per user (Loki\'s max_concurrent_tail_requests): the 11th answers 429 until one closes', async () => {
+    // A user of their own, so that the slots coming back late do not touch the other tests.
+    await created(`${iam}/users`, { metadata: { name: 'tailer' }, spec: { password: 'tailer-Password-9x' } });
+    const tailer = await login(t.url, 'tailer', 'tailer-Password-9x');
+    const opening = () => new Promise<{ ws?: WebSocket; status?: number }>((resolve, reject) => {
+      const ws = new WebSocket(`${t.url.replace('http', 'ws')}${loki}/tail?query=${encodeURIComponent('{app="many-tails"}')}`, { headers: { authorization: `Bearer ${tailer}` } });
+      ws.on('open', () => resolve({ ws }));
+      ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode }));
+      ws.on('error', reject);
+    });
+    // Opened all at once: each must count before the others are let through.
+    const first = await Promise.all(Array.from({ length: 12 }, opening));
+    expect(first.filter((o) => o.ws)).toHaveLength(10);
+    expect(first.filter((o) => o.status === 429)).toHaveLength(2);
+    const close = (ws: WebSocket) => new Promise((r) => { ws.on('close', r); ws.close(); });
+    await close(first.find((o) => o.ws)!.ws!);
+    const again = await eventually(async () => (await opening()).ws, 5000, 'a tail again once one closed');
+    await Promise.all([again, ...first.flatMap((o) => (o.ws && o.ws.readyState === WebSocket.OPEN ? [o.ws] : []))].map(close));
+    // Every slot given back (the server sees the closes a moment after the client).
+    await eventually(async () => {
+      const all = await Promise.all(Array.from({ length: 10 }, opening));
+      await Promise.all(all.flatMap((o) => (o.ws ? [close(o.ws)] : [])));
+      return all.every((o) => o.ws);
+    }, 5000, 'ten tails again');
+  });
+
   // Last: it takes alice's role away.
   it('stops a tail once the reader\'s role is removed, and closes it with 1008', async () => {
     const ws = new WebSocket(`${t.url.replace('http', 'ws')}${loki}/tail?query=${encodeURIComponent('{app="live"}')}&start=${nowNs()}`, { headers: { authorization: `Bearer ${alice}` } });
