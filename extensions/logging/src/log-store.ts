@@ -2,6 +2,9 @@
 
 export type Labels = Record<string, string>;
 
+/** A label's value; only the set's own (`constructor` or `__proto__` are no labels of every stream). */
+export const labelValue = (labels: Labels, name: string): string | undefined => (Object.hasOwn(labels, name) ? labels[name] : undefined);
+
 /** One stream's lines in a push: its labels (tenancy labels already set by the caller) and entries. */
 export interface StreamBatch {
   labels: Labels;

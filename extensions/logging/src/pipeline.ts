@@ -1,4 +1,4 @@
-import type { Labels } from './log-store.js';
+import { labelValue, type Labels } from './log-store.js';
 import type { Stage } from './logql.js';
 import { MAX_FORMATTED_LINE, QueryLimitError } from './query-limits.js';
 
@@ -12,7 +12,7 @@ const sanitize = (key: string) => key.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(
 function addExtracted(labels: Labels, streamLabels: Labels, fields: Array<[string, string]>): void {
   for (const [key, value] of fields) {
     const name = sanitize(key);
-    if (name) labels[name in streamLabels ? `${name}_extracted` : name] = value;
+    if (name) labels[Object.hasOwn(streamLabels, name) ? `${name}_extracted` : name] = value;
   }
 }
 
@@ -68,7 +68,7 @@ function lineFormat(template: string, line: string, labels: Labels): string {
   // build a line a thousand times the longest stored.
   let length = template.length;
   return template.replace(/\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_, name: string) => {
-    const value = name === '__line__' ? line : labels[name] ?? '';
+    const value = name === '__line__' ? line : labelValue(labels, name) ?? '';
     length += value.length;
     if (length > MAX_FORMATTED_LINE) throw new QueryLimitError(`line_format makes a line longer than ${MAX_FORMATTED_LINE} characters`);
     return value;
@@ -76,7 +76,7 @@ function lineFormat(template: string, line: string, labels: Labels): string {
 }
 
 function labelFilter(s: Extract<Stage, { kind: 'label' }>, labels: Labels): boolean {
-  const v = labels[s.name];
+  const v = labelValue(labels, s.name);
   if (typeof s.value === 'number') {
     const n = Number(v);
     if (v === undefined || v === '' || Number.isNaN(n)) return false;

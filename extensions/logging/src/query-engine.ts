@@ -1,4 +1,4 @@
-import type { Labels, LogStore, StoredStream } from './log-store.js';
+import { labelValue, type Labels, type LogStore, type StoredStream } from './log-store.js';
 import { matches, type LogExpr, type Matcher, type MetricExpr, type RangeExpr, type VectorExpr } from './logql.js';
 import { requiredSubstrings, runPipeline } from './pipeline.js';
 import { MAX_RESULT_CHARS, QueryLimitError } from './query-limits.js';
@@ -30,7 +30,7 @@ export { QueryLimitError } from './query-limits.js';
 
 /** The streams in scope with a line the scope admits, narrowed by the matchers. */
 export function selectStreams(store: LogStore, scope: Scope, matchers: Matcher[], range?: { startNs: bigint; endNs: bigint }): StoredStream[] {
-  return store.streams(scope === 'all' ? 'all' : new Set(scope.keys()), range).filter((s) => s.lastNs >= visibleFromNs(scope, s.namespace) && matchers.every((m) => matches(m, s.labels[m.name])));
+  return store.streams(scope === 'all' ? 'all' : new Set(scope.keys()), range).filter((s) => s.lastNs >= visibleFromNs(scope, s.namespace) && matchers.every((m) => matches(m, labelValue(s.labels, m.name))));
 }
 
 const key = (labels: Labels) => JSON.stringify(sortedLabels(labels));
@@ -116,7 +116,7 @@ function evalVector(store: LogStore, scope: Scope, expr: VectorExpr, steps: numb
   const groups = new Map<string, { labels: Labels; acc: Map<number, number[]> }>();
   for (const { labels, points } of inner.values()) {
     const g: Labels = {};
-    if (expr.grouping && !expr.grouping.without) for (const l of expr.grouping.labels) { if (labels[l] !== undefined) g[l] = labels[l]!; }
+    if (expr.grouping && !expr.grouping.without) for (const l of expr.grouping.labels) { const v = labelValue(labels, l); if (v !== undefined) g[l] = v; }
     if (expr.grouping?.without) for (const [l, v] of Object.entries(labels)) { if (!expr.grouping.labels.includes(l)) g[l] = v; }
     const k = key(g);
     let group = groups.get(k);

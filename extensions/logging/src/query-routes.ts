@@ -3,7 +3,7 @@ import type { BackendState } from '@mortise/extension-sdk/backend';
 import type { Context } from 'koa';
 import type { Access } from './access.js';
 import { fail } from './http-errors.js';
-import type { LogStore } from './log-store.js';
+import { labelValue, type LogStore } from './log-store.js';
 import { LogQLError, logExprOf, parseLogQL, type LogExpr, type Matcher, type Query } from './logql.js';
 import { ParamError, parseDirection, parseLimit, parseStepMs, parseTimeNs } from './loki-params.js';
 import { logQuery, metricInstantQuery, metricRangeQuery, QueryLimitError, selectStreams, type Scope } from './query-engine.js';
@@ -94,7 +94,10 @@ export function queryRoutes(router: Router<BackendState>, deps: { store: LogStor
   router.get('/loki/api/v1/label/:name/values', guarded((ctx, q, scope) => {
     const name = ctx.params.name as string;
     const values = new Set<string>();
-    for (const s of visible(q, scope, q.get('query') ? [q.get('query')!] : [])) if (s.labels[name] !== undefined) values.add(s.labels[name]!);
+    for (const s of visible(q, scope, q.get('query') ? [q.get('query')!] : [])) {
+      const v = labelValue(s.labels, name);
+      if (v !== undefined) values.add(v);
+    }
     success(ctx, [...values].sort());
   }));
 

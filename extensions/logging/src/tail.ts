@@ -5,7 +5,7 @@ import type { ExtensionBackend, Identity } from '@mortise/extension-sdk/backend'
 import type { WebSocketServer as WsServer } from 'ws';
 import type { Access } from './access.js';
 import type { AppendedEvents } from './ingest.js';
-import type { LogStore, StreamBatch } from './log-store.js';
+import { labelValue, type LogStore, type StreamBatch } from './log-store.js';
 import { LogQLError, matches, parseLogQL } from './logql.js';
 import { ParamError, parseLimit, parseTimeNs } from './loki-params.js';
 import { runPipeline } from './pipeline.js';
@@ -84,7 +84,7 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
           let chars = 0;
           for (const s of batch) {
             if (scope !== 'all' && !scope.has(s.namespace)) continue;
-            if (!expr.matchers.every((m) => matches(m, s.labels[m.name]))) continue;
+            if (!expr.matchers.every((m) => matches(m, labelValue(s.labels, m.name)))) continue;
             const from = visibleFromNs(scope, s.namespace);
             for (const e of s.entries) {
               if (e.tsNs < from) continue;

@@ -102,6 +102,22 @@ describe('SqliteLogStore and LogQL', () => {
     store.close();
   }, 120_000);
 
+  it('knows no label a stream lacks, even one every object inherits (constructor, __proto__, toString)', async () => {
+    const store = seeded();
+    await store.append([{ labels: { app: 'web' }, namespace: 'a', workspace: '', entries: [{ tsNs: ns(T0), line: 'constructor=x toString=y' }] }]);
+    const range = { startNs: ns(T0), endNs: ns(T0 + 1), limit: 10, direction: 'backward' as const };
+    const q = (s: string) => logQuery(store, 'all', parseLogQL(s) as never, range).flatMap((r) => r.values.map((v) => v[1]));
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(q(`{${name}=~".+"}`), name).toEqual([]);
+      expect(q(`{app="web"} | ${name} != ""`), name).toEqual([]);
+      expect(q(`{app="web"} | line_format "[{{.${name}}}]"`), name).toEqual(['[]']);
+    }
+    // Extracted fields of those names are fields like any other, not "_extracted".
+    expect(logQuery(store, 'all', parseLogQL('{app="web"} | logfmt') as never, range)[0]!.stream).toEqual({ app: 'web', constructor: 'x', toString: 'y' });
+    expect(metricInstantQuery(store, 'all', parseLogQL('sum by (constructor) (count_over_time({app="web"}[1m]))') as never, Number(T0) + 1)).toEqual([{ metric: {}, value: [(Number(T0) + 1) / 1000, '1'] }]);
+    store.close();
+  });
+
   it('reads durations in one pass: a step of 16,000 digits and an "x" is refused at once', () => {
     expect(parseDurationMs('1h30m')).toBe(5_400_000);
     expect(parseDurationMs('1.5s250ms')).toBe(1750);
