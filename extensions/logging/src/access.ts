@@ -20,6 +20,8 @@ export class Access {
   private readonly scopes = new Map<string, Cached<Promise<Scope>>>();
   private readonly reviews = new Map<string, Cached<Promise<boolean>>>();
   private namespaceCache: Cached<Promise<Map<string, NamespaceInfo>>> | undefined;
+  /** A refresh of the list for a name it lacked, shared by the pushes waiting on it. */
+  private refreshing: Promise<Map<string, NamespaceInfo>> | undefined;
 
   constructor(private readonly core: CoreClient) {}
 
@@ -54,6 +56,18 @@ export class Access {
     value.catch(() => (this.namespaceCache = undefined));
     this.namespaceCache = { value, at: Date.now() };
     return value;
+  }
+
+  /**
+   * The workspace of `namespace` ('' when none). A name the cached list lacks (a namespace
+   * created within its 5 s) makes the list be asked again, so the first lines pushed into a new
+   * namespace are not stored without their workspace. (Pushes come only from namespaces that
+   * exist: a deleted one's service accounts and bindings went with it.)
+   */
+  async workspaceOf(namespace: string): Promise<string> {
+    let info = await this.namespaceInfo();
+    if (!info.has(namespace)) info = await (this.refreshing ??= this.namespaceInfo(true).finally(() => (this.refreshing = undefined)));
+    return info.get(namespace)?.workspace ?? '';
   }
 
   /** Namespace → its workspace ('' when none), as the core lists them. */

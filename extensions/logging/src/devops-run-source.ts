@@ -41,7 +41,7 @@ export interface DevopsRunSourceDeps {
   core: CoreClient;
   store: LogStore;
   events: AppendedEvents;
-  access: Pick<Access, 'namespaces'>;
+  access: Pick<Access, 'workspaceOf'>;
   dataDir: string;
   /** Finished runs older than this are not read on discovery (retention would delete their lines). */
   maxAgeMs?: number;
@@ -140,7 +140,7 @@ export class DevopsRunSource {
     let delay = RETRY_MS;
     while (!signal.aborted && this.runs.has(uid)) {
       const run = this.runs.get(uid)!;
-      const workspace = (await this.deps.access.namespaces().catch(() => new Map<string, string>())).get(run.metadata.namespace) ?? '';
+      const workspace = await this.deps.access.workspaceOf(run.metadata.namespace).catch(() => '');
       const pending: RunLogEntry[] = [];
       let timer: NodeJS.Timeout | undefined;
       let flushing = Promise.resolve();

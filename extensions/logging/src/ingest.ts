@@ -97,7 +97,7 @@ export function ingestRoutes(router: Router<BackendState>, deps: { store: LogSto
       ctx.set('Retry-After', String(more));
       return fail(ctx, 429, 'TooManyRequests', `ingestion rate limit exceeded for ${who.username} (${deps.limits.bytesPerSecond} bytes/s of lines): retry after ${more}s`);
     }
-    const workspace = (await deps.access.namespaces()).get(namespace) ?? '';
+    const workspace = await deps.access.workspaceOf(namespace);
     const batch: StreamBatch[] = streams.map((s) => ({
       // Tenancy labels are the token's, never the shipper's.
       labels: { ...s.labels, namespace, ...(workspace ? { workspace } : {}) },

@@ -153,6 +153,22 @@ describe('the logging extension at the edges', () => {
     expect(await lines(t.token, '{job=~"mortise/.+"} |= "forged"')).toEqual([]);
   });
 
+  it('labels the first lines pushed into a namespace just created with its workspace', async () => {
+    // The namespace list is cached for 5 s: warm it, then create a namespace and push at once.
+    await lines(alice, '{app="nothing"}');
+    await created('/api/v1/namespaces', { metadata: { name: 'brand-new', labels: { [label]: 'wsa' } } });
+    await created(`${iam}/namespaces/brand-new/serviceaccounts`, { metadata: { name: 'shipper' } });
+    await created(`${iam}/namespaces/brand-new/roles`, { metadata: { name: 'log-pusher' }, rules: [{ apiGroups: ['logging.mortise.io'], resources: ['logs'], verbs: ['create'] }] });
+    await created(`${iam}/namespaces/brand-new/rolebindings`, {
+      metadata: { name: 'shipper-pushes' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'Role', name: 'log-pusher' },
+      subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'system:serviceaccount:brand-new:shipper' }],
+    });
+    const token = (await created(`${iam}/namespaces/brand-new/serviceaccounts/shipper/tokens`, {})).status!.token!;
+    expect((await push(token, { streams: [{ stream: { app: 'first' }, values: [[String(nowNs()), 'first line']] }] })).status).toBe(204);
+    const series = await call(t.url, t.token, `${loki}/series?${new URLSearchParams({ 'match[]': '{app="first"}' })}`);
+    expect(((await series.json()) as { data: unknown }).data).toEqual([{ app: 'first', namespace: 'brand-new', workspace: 'wsa' }]);
+  });
+
   it('does not hand a deleted namespace\'s lines to whoever creates a namespace of the same name later, in another workspace', async () => {
     const shipperOf = async (ns: string) => {
       await created(`${iam}/namespaces/${ns}/serviceaccounts`, { metadata: { name: 'shipper' } });
