@@ -1,7 +1,7 @@
 import { labelValue, type Labels, type LogStore, type StoredStream } from './log-store.js';
 import { matches, type LogExpr, type Matcher, type MetricExpr, type RangeExpr, type VectorExpr } from './logql.js';
 import { requiredSubstrings, runPipeline } from './pipeline.js';
-import { MAX_RESULT_CHARS, QueryLimitError } from './query-limits.js';
+import { MAX_METRIC_POINTS, MAX_METRIC_SERIES, MAX_RESULT_CHARS, QueryLimitError } from './query-limits.js';
 import { sortedLabels } from './sqlite-log-store.js';
 
 // Evaluates parsed LogQL against a LogStore, within the namespaces the caller may read —
@@ -78,7 +78,10 @@ function samples(store: LogStore, scope: Scope, expr: RangeExpr, startMs: number
     delete labels.__error__;
     const k = key(labels);
     let out = series.get(k);
-    if (!out) series.set(k, (out = { labels: sortedLabels(labels), ts: [], bytes: [] }));
+    if (!out) {
+      if (series.size >= MAX_METRIC_SERIES) throw new QueryLimitError(`the query makes more than ${MAX_METRIC_SERIES} series: aggregate with sum by (…) over fewer labels, or narrow the selector`);
+      series.set(k, (out = { labels: sortedLabels(labels), ts: [], bytes: [] }));
+    }
     out.ts.push(Number(e.tsNs / 1_000_000n));
     out.bytes.push(Buffer.byteLength(r.line));
   }
@@ -92,6 +95,7 @@ function evalRange(store: LogStore, scope: Scope, expr: RangeExpr, steps: number
   if (steps.length === 0) return out;
   const all = samples(store, scope, expr, steps[0]!, steps[steps.length - 1]!);
   const seconds = expr.rangeMs / 1000;
+  let total = 0;
   for (const [k, s] of all) {
     const points = new Map<number, number>();
     // Sliding window (t - range, t] over time-ordered samples.
@@ -104,6 +108,7 @@ function evalRange(store: LogStore, scope: Scope, expr: RangeExpr, steps: number
       const count = hi - lo;
       if (count === 0) continue;
       const v = expr.fn === 'count_over_time' ? count : expr.fn === 'rate' ? count / seconds : expr.fn === 'bytes_over_time' ? bytes : bytes / seconds;
+      if (++total > MAX_METRIC_POINTS) throw new QueryLimitError(`the query makes more than ${MAX_METRIC_POINTS} points (series × steps): use a larger step, a shorter range or fewer series`);
       points.set(t, v);
     }
     if (points.size) out.set(k, { labels: s.labels, points });

@@ -7,5 +7,14 @@ export class QueryLimitError extends Error {}
 /** A line rewritten by `line_format` may be this long: the longest a push may store. */
 export const MAX_FORMATTED_LINE = 256 * 1024;
 
+/** Distinct series a metric query may build before aggregating (each line can be one, after `| json`). */
+export const MAX_METRIC_SERIES = 100_000;
+
+/**
+ * Points (a series at a step) a metric query may hold before aggregating: 20,000 lines of
+ * distinct ids over 11,000 steps needed 220 M of them and ran the backend out of memory.
+ */
+export const MAX_METRIC_POINTS = 2_000_000;
+
 /** The lines of one answer (a query, a tail's first frame or one of its frames) may total this many characters. */
 export const MAX_RESULT_CHARS = 64 * 1024 * 1024;
