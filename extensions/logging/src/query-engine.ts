@@ -1,7 +1,7 @@
 import { labelValue, type Labels, type LogStore, type StoredStream } from './log-store.js';
 import { matches, type LogExpr, type Matcher, type MetricExpr, type RangeExpr, type VectorExpr } from './logql.js';
 import { requiredSubstrings, runPipeline } from './pipeline.js';
-import { MAX_METRIC_POINTS, MAX_METRIC_SERIES, MAX_RESULT_CHARS, QueryLimitError } from './query-limits.js';
+import { labelsWeight, MAX_METRIC_LABELS, MAX_METRIC_POINTS, MAX_METRIC_SERIES, MAX_RESULT_CHARS, QueryLimitError } from './query-limits.js';
 import { sortedLabels } from './sqlite-log-store.js';
 
 // Evaluates parsed LogQL against a LogStore, within the namespaces the caller may read —
@@ -49,9 +49,12 @@ export function logQuery(store: LogStore, scope: Scope, expr: LogExpr, q: { star
     if (!r) continue;
     const k = key(r.labels);
     let group = out.get(k);
-    if (!group) out.set(k, (group = { stream: sortedLabels(r.labels), values: [] }));
+    if (!group) {
+      out.set(k, (group = { stream: sortedLabels(r.labels), values: [] }));
+      chars += labelsWeight(r.labels);
+    }
     chars += r.line.length;
-    if (chars > MAX_RESULT_CHARS) throw new QueryLimitError(`the answer holds more than ${MAX_RESULT_CHARS} characters of lines: lower the limit or narrow the query`);
+    if (chars > MAX_RESULT_CHARS) throw new QueryLimitError(`the answer holds more than ${MAX_RESULT_CHARS} characters of lines and labels: lower the limit or narrow the query`);
     group.values.push([e.tsNs.toString(), r.line]);
     if (++n >= q.limit) break;
   }
@@ -68,6 +71,7 @@ function samples(store: LogStore, scope: Scope, expr: RangeExpr, startMs: number
   const byId = new Map(streams.map((s) => [s.id, s]));
   const series = new Map<string, Series>();
   let n = 0;
+  let labelCount = 0;
   for (const e of store.entries({ streamIds: [...byId.keys()], startNs: from, endNs: to, direction: 'forward', contains: requiredSubstrings(expr.log.stages) })) {
     const s = byId.get(e.streamId)!;
     if (e.tsNs < visibleFromNs(scope, s.namespace)) continue;
@@ -80,6 +84,8 @@ function samples(store: LogStore, scope: Scope, expr: RangeExpr, startMs: number
     let out = series.get(k);
     if (!out) {
       if (series.size >= MAX_METRIC_SERIES) throw new QueryLimitError(`the query makes more than ${MAX_METRIC_SERIES} series: aggregate with sum by (…) over fewer labels, or narrow the selector`);
+      labelCount += Object.keys(labels).length;
+      if (labelCount > MAX_METRIC_LABELS) throw new QueryLimitError(`the query's series hold more than ${MAX_METRIC_LABELS} labels: parse fewer fields, or narrow the selector`);
       series.set(k, (out = { labels: sortedLabels(labels), ts: [], bytes: [] }));
     }
     out.ts.push(Number(e.tsNs / 1_000_000n));

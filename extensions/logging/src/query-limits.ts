@@ -16,5 +16,22 @@ export const MAX_METRIC_SERIES = 100_000;
  */
 export const MAX_METRIC_POINTS = 2_000_000;
 
-/** The lines of one answer (a query, a tail's first frame or one of its frames) may total this many characters. */
+/**
+ * The lines of one answer (a query, a tail's first frame or one of its frames) may total this
+ * many characters, and the label sets of its streams count too (`| json` makes a label of every
+ * field: a 256 KiB line can carry 20,000).
+ */
 export const MAX_RESULT_CHARS = 64 * 1024 * 1024;
+
+/** What a label costs in an answer beyond its characters (an object's property, roughly). */
+const LABEL_OVERHEAD = 32;
+
+/** The weight of a label set in MAX_RESULT_CHARS. */
+export function labelsWeight(labels: Record<string, string>): number {
+  let n = 0;
+  for (const k in labels) n += k.length + labels[k]!.length + LABEL_OVERHEAD;
+  return n;
+}
+
+/** Labels, summed over the series a metric query builds before aggregating. */
+export const MAX_METRIC_LABELS = 2_000_000;

@@ -10,7 +10,7 @@ import { LogQLError, matches, parseLogQL } from './logql.js';
 import { ParamError, parseLimit, parseTimeNs } from './loki-params.js';
 import { runPipeline } from './pipeline.js';
 import { logQuery, QueryLimitError, visibleFromNs, type Scope, type StreamResult } from './query-engine.js';
-import { MAX_RESULT_CHARS } from './query-limits.js';
+import { labelsWeight, MAX_RESULT_CHARS } from './query-limits.js';
 
 /** A line left out of a frame, as Loki's tail names it. */
 interface DroppedEntry { labels: string; timestamp: string }
@@ -91,12 +91,13 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
               const r = runPipeline(expr.stages, e.line, s.labels);
               if (!r) continue;
               const k = JSON.stringify(r.labels);
-              chars += r.line.length;
+              let g = out.get(k);
+              chars += r.line.length + (g ? 0 : labelsWeight(r.labels));
               if (chars > MAX_RESULT_CHARS) {
-                dropped.push({ labels: `{${Object.entries(r.labels).map(([n, v]) => `${n}=${JSON.stringify(v)}`).join(', ')}}`, timestamp: e.tsNs.toString() });
+                // Named by the stream it was pushed to (a few labels), not what `| json` made of it.
+                dropped.push({ labels: `{${Object.entries(s.labels).map(([n, v]) => `${n}=${JSON.stringify(v)}`).join(', ')}}`, timestamp: e.tsNs.toString() });
                 continue;
               }
-              let g = out.get(k);
               if (!g) out.set(k, (g = { stream: r.labels, values: [] }));
               g.values.push([e.tsNs.toString(), r.line]);
             }

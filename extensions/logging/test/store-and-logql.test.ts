@@ -79,7 +79,7 @@ describe('SqliteLogStore and LogQL', () => {
     await store.append([{ labels: { app: 'wide' }, namespace: 'a', workspace: '', entries: Array.from({ length: 300 }, (_, i) => ({ tsNs: ns(T0 + i), line })) }]);
     const range = { startNs: ns(T0), endNs: ns(T0 + 1000), direction: 'backward' as const };
     expect(logQuery(store, 'all', parseLogQL('{app="wide"}') as never, { ...range, limit: 250 }).flatMap((s) => s.values)).toHaveLength(250);
-    expect(() => logQuery(store, 'all', parseLogQL('{app="wide"}') as never, { ...range, limit: 300 })).toThrow(/more than 67108864 characters of lines: lower the limit/);
+    expect(() => logQuery(store, 'all', parseLogQL('{app="wide"}') as never, { ...range, limit: 300 })).toThrow(/more than 67108864 characters of lines and labels: lower the limit/);
     const doubled = parseLogQL('{app="wide"} | line_format "{{.__line__}}{{.__line__}}"') as never;
     expect(() => logQuery(store, 'all', doubled, { ...range, limit: 1 })).toThrow(QueryLimitError);
     expect(() => metricInstantQuery(store, 'all', parseLogQL('sum(bytes_over_time({app="wide"} | line_format "{{.__line__}}{{.__line__}}" [1m]))') as never, T0 + 1000)).toThrow(/line_format makes a line longer than 262144/);
@@ -128,6 +128,24 @@ describe('SqliteLogStore and LogQL', () => {
     // Within the bounds: the same lines summed, and a few series over many steps.
     expect(q('sum(count_over_time({app="ids"} [1h]))', 1)[0]!.values).toEqual([[(T0 + 1000) / 1000, '100001']]);
     expect(q('count_over_time({app="ids"} | json | id < 100 [1000d])', 11_000).reduce((n, s) => n + s.values.length, 0)).toBe(1_100_000);
+    store.close();
+  }, 120_000);
+
+  it('counts the labels `| json` makes into those bounds: lines of many fields each', async () => {
+    const store = seeded();
+    // Long field names: few labels, many characters (an answer of 5,000 such lines: 1.2 G of labels).
+    const wide = (i: number) => JSON.stringify(Object.fromEntries([['id', i], ...Array.from({ length: 1000 }, (_, f) => [`${'k'.repeat(200)}${f}`, f])]));
+    // Many short fields: 20,000 labels a line.
+    const many = (i: number) => JSON.stringify(Object.fromEntries([['id', i], ...Array.from({ length: 20_000 }, (_, f) => [`f${f}`, f])]));
+    await store.append([
+      { labels: { app: 'wide' }, namespace: 'a', workspace: '', entries: Array.from({ length: 300 }, (_, i) => ({ tsNs: ns(T0) + BigInt(i), line: wide(i) })) },
+      { labels: { app: 'many' }, namespace: 'a', workspace: '', entries: Array.from({ length: 101 }, (_, i) => ({ tsNs: ns(T0) + BigInt(i), line: many(i) })) },
+    ]);
+    const range = { startNs: ns(T0), endNs: ns(T0 + 1), direction: 'backward' as const };
+    expect(() => logQuery(store, 'all', parseLogQL('{app="wide"} | json') as never, { ...range, limit: 300 })).toThrow(/characters of lines and labels/);
+    expect(logQuery(store, 'all', parseLogQL('{app="wide"} | json') as never, { ...range, limit: 10 })).toHaveLength(10);
+    // 101 series of 20,001 labels before aggregating.
+    expect(() => metricInstantQuery(store, 'all', parseLogQL('sum(count_over_time({app="many"} | json [1h]))') as never, T0 + 1000)).toThrow(/more than 2000000 labels/);
     store.close();
   }, 120_000);
 
