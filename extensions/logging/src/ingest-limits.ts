@@ -1,4 +1,4 @@
-// Per-token ingest limits: a token bucket of bytes per second for each pushing subject.
+// Ingest limits: a token bucket of bytes per second for each namespace pushing (a tenant's budget, whichever of its service accounts pushes).
 
 export interface IngestLimits {
   /** Largest body accepted (compressed as sent, and again once decompressed). */

@@ -75,10 +75,11 @@ export function ingestRoutes(router: Router<BackendState>, deps: { store: LogSto
       if (e instanceof PushFormatError) return fail(ctx, 400, 'BadRequest', e.message);
       throw e;
     }
-    const wait = limiter.take(who.username, body.length);
+    // The budget is the namespace's, as Loki's is the tenant's: more service accounts, no more rate.
+    const wait = limiter.take(namespace, body.length);
     if (wait > 0) {
       ctx.set('Retry-After', String(wait));
-      return fail(ctx, 429, 'TooManyRequests', `ingestion rate limit exceeded for ${who.username} (${deps.limits.bytesPerSecond} bytes/s): retry after ${wait}s`);
+      return fail(ctx, 429, 'TooManyRequests', `ingestion rate limit exceeded for namespace ${namespace} (${deps.limits.bytesPerSecond} bytes/s): retry after ${wait}s`);
     }
     let streams: PushedStream[];
     try {
@@ -92,10 +93,10 @@ export function ingestRoutes(router: Router<BackendState>, deps: { store: LogSto
     // The rate counts the lines' bytes, as Loki's does: a snappy body is a fraction of what it stores.
     let lineBytes = 0;
     for (const s of streams) for (const e of s.entries) lineBytes += Buffer.byteLength(e.line);
-    const more = lineBytes > body.length ? limiter.take(who.username, lineBytes - body.length) : 0;
+    const more = lineBytes > body.length ? limiter.take(namespace, lineBytes - body.length) : 0;
     if (more > 0) {
       ctx.set('Retry-After', String(more));
-      return fail(ctx, 429, 'TooManyRequests', `ingestion rate limit exceeded for ${who.username} (${deps.limits.bytesPerSecond} bytes/s of lines): retry after ${more}s`);
+      return fail(ctx, 429, 'TooManyRequests', `ingestion rate limit exceeded for namespace ${namespace} (${deps.limits.bytesPerSecond} bytes/s of lines): retry after ${more}s`);
     }
     const workspace = await deps.access.workspaceOf(namespace);
     const batch: StreamBatch[] = streams.map((s) => ({

@@ -274,6 +274,16 @@ describe('the logging extension at the edges', () => {
     const second = await protoPush(big);
     expect(second.status).toBe(429);
     expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Another service account of the same namespace shares its budget: more accounts, no more rate.
+    await created(`${iam}/namespaces/shop/serviceaccounts`, { metadata: { name: 'second' } });
+    await created(`${iam}/namespaces/shop/rolebindings`, {
+      metadata: { name: 'second-pushes' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'Role', name: 'log-pusher' },
+      subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'system:serviceaccount:shop:second' }],
+    });
+    const other = (await created(`${iam}/namespaces/shop/serviceaccounts/second/tokens`, {})).status!.token!;
+    const third = await call(t.url, other, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: snappy.compress(big) as BodyInit });
+    expect(third.status).toBe(429);
+    expect(((await third.json()) as { message: string }).message).toMatch(/rate limit exceeded for namespace shop/);
   });
 
   it('keeps at most 10 tails open per user (Loki\'s max_concurrent_tail_requests): the 11th answers 429 until one closes', async () => {
