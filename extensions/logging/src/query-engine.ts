@@ -1,7 +1,7 @@
 import { labelValue, type Labels, type LogStore, type StoredStream } from './log-store.js';
 import { matches, type LogExpr, type Matcher, type MetricExpr, type RangeExpr, type VectorExpr } from './logql.js';
 import { requiredSubstrings, runPipeline } from './pipeline.js';
-import { labelsWeight, MAX_METRIC_LABELS, MAX_METRIC_POINTS, MAX_METRIC_SERIES, MAX_RESULT_CHARS, QueryLimitError } from './query-limits.js';
+import { labelsWeight, MAX_METRIC_LABELS, MAX_METRIC_POINTS, MAX_METRIC_SERIES, MAX_QUERY_MS, MAX_RESULT_CHARS, QueryLimitError } from './query-limits.js';
 import { sortedLabels } from './sqlite-log-store.js';
 
 // Evaluates parsed LogQL against a LogStore, within the namespaces the caller may read —
@@ -35,7 +35,29 @@ export function selectStreams(store: LogStore, scope: Scope, matchers: Matcher[]
 
 const key = (labels: Labels) => JSON.stringify(sortedLabels(labels));
 
-export function logQuery(store: LogStore, scope: Scope, expr: LogExpr, q: { startNs: bigint; endNs: bigint; limit: number; direction: 'forward' | 'backward' }): StreamResult[] {
+/** The running query's time budget (queries are synchronous: one runs at a time). */
+let budget = { until: Infinity, ms: 0 };
+
+function timed<T>(ms: number, run: () => T): T {
+  const outer = budget;
+  budget = { until: Math.min(outer.until, Date.now() + ms), ms };
+  try {
+    return run();
+  } finally {
+    budget = outer;
+  }
+}
+
+/** Checked for every line read: one line's pipeline can cost a tenth of a second. */
+function inTime(): void {
+  if (Date.now() > budget.until) throw new QueryLimitError(`the query ran longer than ${budget.ms} ms: narrow the selector or the time range, or parse less`);
+}
+
+export function logQuery(store: LogStore, scope: Scope, expr: LogExpr, q: { startNs: bigint; endNs: bigint; limit: number; direction: 'forward' | 'backward' }, budgetMs = MAX_QUERY_MS): StreamResult[] {
+  return timed(budgetMs, () => logLines(store, scope, expr, q));
+}
+
+function logLines(store: LogStore, scope: Scope, expr: LogExpr, q: { startNs: bigint; endNs: bigint; limit: number; direction: 'forward' | 'backward' }): StreamResult[] {
   const streams = selectStreams(store, scope, expr.matchers, q);
   const byId = new Map(streams.map((s) => [s.id, s]));
   const out = new Map<string, StreamResult>();
@@ -43,6 +65,7 @@ export function logQuery(store: LogStore, scope: Scope, expr: LogExpr, q: { star
   let chars = 0;
   if (q.limit <= 0) return [];
   for (const e of store.entries({ streamIds: [...byId.keys()], startNs: q.startNs, endNs: q.endNs, direction: q.direction, contains: requiredSubstrings(expr.stages) })) {
+    inTime();
     const s = byId.get(e.streamId)!;
     if (e.tsNs < visibleFromNs(scope, s.namespace)) continue;
     const r = runPipeline(expr.stages, e.line, s.labels);
@@ -73,6 +96,7 @@ function samples(store: LogStore, scope: Scope, expr: RangeExpr, startMs: number
   let n = 0;
   let labelCount = 0;
   for (const e of store.entries({ streamIds: [...byId.keys()], startNs: from, endNs: to, direction: 'forward', contains: requiredSubstrings(expr.log.stages) })) {
+    inTime();
     const s = byId.get(e.streamId)!;
     if (e.tsNs < visibleFromNs(scope, s.namespace)) continue;
     const r = runPipeline(expr.log.stages, e.line, s.labels);
@@ -103,6 +127,7 @@ function evalRange(store: LogStore, scope: Scope, expr: RangeExpr, steps: number
   const seconds = expr.rangeMs / 1000;
   let total = 0;
   for (const [k, s] of all) {
+    inTime();
     const points = new Map<number, number>();
     // Sliding window (t - range, t] over time-ordered samples.
     let lo = 0;
@@ -157,7 +182,11 @@ function evalMetric(store: LogStore, scope: Scope, expr: MetricExpr, steps: numb
 /** Prometheus formats sample values as Go's strconv.FormatFloat(v, 'f', -1, 64). */
 const formatValue = (v: number) => (Number.isInteger(v) ? v.toFixed(0) : String(v));
 
-export function metricRangeQuery(store: LogStore, scope: Scope, expr: MetricExpr, startMs: number, endMs: number, stepMs: number): MatrixResult[] {
+export function metricRangeQuery(store: LogStore, scope: Scope, expr: MetricExpr, startMs: number, endMs: number, stepMs: number, budgetMs = MAX_QUERY_MS): MatrixResult[] {
+  return timed(budgetMs, () => matrix(store, scope, expr, startMs, endMs, stepMs));
+}
+
+function matrix(store: LogStore, scope: Scope, expr: MetricExpr, startMs: number, endMs: number, stepMs: number): MatrixResult[] {
   const steps: number[] = [];
   for (let t = startMs; t <= endMs; t += stepMs) steps.push(t);
   return [...evalMetric(store, scope, expr, steps).values()].map(({ labels, points }) => ({
@@ -166,6 +195,10 @@ export function metricRangeQuery(store: LogStore, scope: Scope, expr: MetricExpr
   }));
 }
 
-export function metricInstantQuery(store: LogStore, scope: Scope, expr: MetricExpr, atMs: number): VectorResult[] {
+export function metricInstantQuery(store: LogStore, scope: Scope, expr: MetricExpr, atMs: number, budgetMs = MAX_QUERY_MS): VectorResult[] {
+  return timed(budgetMs, () => vector(store, scope, expr, atMs));
+}
+
+function vector(store: LogStore, scope: Scope, expr: MetricExpr, atMs: number): VectorResult[] {
   return [...evalMetric(store, scope, expr, [atMs]).values()].map(({ labels, points }) => ({ metric: labels, value: [atMs / 1000, formatValue(points.get(atMs)!)] }));
 }
