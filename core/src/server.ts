@@ -303,10 +303,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       return false;
     }
   });
-  // Websocket tunnels to extension backends too.
+  // And what the gateway keeps open on one request's authorization: websocket tunnels, streamed answers.
   const revalidate = () => {
     watches.revalidate();
-    gateway.revalidateUpgraded();
+    gateway.revalidate();
   };
   rbacIndex.onChange(revalidate);
   users.onChange(revalidate);

@@ -13,7 +13,7 @@ import { isPublic } from '../http/public-routes.js';
 import type { RequestGuard } from '../http/request-guard.js';
 import type { CoreMetrics } from '../ops/metrics.js';
 import type { DevRoutes } from './dev-routes.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway, OpenGrant } from './gateway.js';
 import type { Route, RouteMatch } from './route-table.js';
 
 export interface GatewayListenerDeps {
@@ -88,6 +88,9 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
       deps.logger.error({ event: 'audit.record-failed', err: (e as Error).message }, 'could not build an audit event');
     }
   });
+  // A change to RBAC, a user or a session from here on is checked against the open answer.
+  const since = deps.gateway.grants.generation;
+  let grant: OpenGrant | undefined;
   try {
     stripIdentityHeaders(req.headers);
     info = parseRequestInfo(method, path, new URLSearchParams(search));
@@ -100,10 +103,12 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
       user = await deps.guard.authenticate(req.headers, false, method);
       await deps.guard.authorize(user!, info);
       match = deps.devRoutes?.match(user!.username, path, search) ?? installed;
+      // While it is answered (a stream may last hours), the request stays authorized or is cut.
+      grant = new ProxiedAnswer(deps.guard, req, res, method, info);
     }
     if (!match) throw new ApiError(404, 'NotFound', `${path} is not served: no extension route matches it`);
     const client = { ip: socket.remoteAddress ?? '', proto: socket.encrypted ? 'https' as const : 'http' as const };
-    await deps.gateway.serve(req, res, path, match, user!, client, auditID ? { 'audit-id': auditID } : undefined);
+    await deps.gateway.serve(req, res, path, match, user!, client, auditID ? { 'audit-id': auditID } : undefined, grant, since);
   } catch (e) {
     if (!(e instanceof ApiError)) deps.logger.error({ event: 'request.error', method, path, err: (e as Error).stack ?? String(e) }, 'unhandled error');
     failure = e instanceof ApiError ? e : internalError('an internal error occurred; see the server log');
@@ -113,6 +118,32 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
     }
     if (!auditID && isAudited(method, failure.code)) auditID = randomUUID();
     writeStatus(res, failure, auditID);
+  }
+}
+
+/**
+ * A proxied request while its answer is open, as an OpenGrant: asked again, it is authenticated
+ * from the same headers and authorized for the same RequestInfo as when it came in; ended, its
+ * response is cut, which aborts the backend's request (upstream-pools.ts).
+ */
+class ProxiedAnswer implements OpenGrant {
+  constructor(
+    private readonly guard: RequestGuard, private readonly req: IncomingMessage, private readonly res: ServerResponse,
+    private readonly method: string, private readonly info: RequestInfo,
+  ) {}
+
+  async stillAllowed(): Promise<boolean> {
+    try {
+      const user = await this.guard.authenticate(this.req.headers, false, this.method);
+      await this.guard.authorize(user!, this.info);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  end(): void {
+    this.res.destroy();
   }
 }
 

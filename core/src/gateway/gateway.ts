@@ -10,6 +10,7 @@ import type { ResourceStore } from '../store/resource-store.js';
 import { admit, upstreamFailure, type HealthSource } from './backend-refusals.js';
 import { ForwardedIdentities, type ForwardedIdentityOptions } from './forwarded-identity.js';
 import { GatewayMetrics } from './gateway-metrics.js';
+import { OpenGrants, type OpenGrant } from './open-grants.js';
 import { downstreamResponseHeaders, headerValue, upstreamRequestHeaders } from './headers.js';
 import { RouteTable, type RouteMatch } from './route-table.js';
 import { ClientClosed, ResponseAborted, UpstreamPools, UpstreamTimeout } from './upstream-pools.js';
@@ -17,6 +18,7 @@ import { ApiError } from '../api/status.js';
 import { WebsocketUpgrades } from './websocket-upgrade.js';
 
 export type { HealthSource } from './backend-refusals.js';
+export type { OpenGrant } from './open-grants.js';
 
 /** Where a proxied request came from, as the backend is told (X-Forwarded-For, -Proto). */
 export interface ClientOrigin {
@@ -60,6 +62,11 @@ export class Gateway {
   readonly routes: RouteTable;
   readonly metrics: GatewayMetrics;
   readonly identities: ForwardedIdentities;
+  /**
+   * What is open on the strength of one request's authorization (websocket tunnels, proxied
+   * answers still streaming): authorized again by `revalidate()`, ended once refused.
+   */
+  readonly grants = new OpenGrants();
   private health?: HealthSource;
   private readonly healthListeners = new Set<() => void>();
   private readonly responseTimeoutMs: number;
@@ -78,6 +85,7 @@ export class Gateway {
     this.websockets = new WebsocketUpgrades({
       routes: this.routes, authenticator: deps.authenticator, authorizer: deps.authorizer, metrics: this.metrics, logger: deps.logger, audit: deps.audit,
       identity: (user, extension) => this.identity(user, extension), health: () => this.health, connectTimeoutMs, responseTimeoutMs,
+      grants: this.grants,
     });
     this.routes.onChange(() => this.pruneUpstreams());
   }
@@ -125,9 +133,13 @@ export class Gateway {
     return this.websockets.handler(fallback);
   }
 
-  /** Authorizes every open websocket tunnel again, closing those no longer allowed (see WebsocketUpgrades.revalidate). */
-  revalidateUpgraded(): void {
-    this.websockets.revalidate();
+  /**
+   * What authentication or authorization read has changed (a binding, a role, a user, a session):
+   * every open websocket tunnel and proxied answer is authorized again, as at its start, and those
+   * no longer allowed are ended (the client's connection closed, the backend's request aborted).
+   */
+  revalidate(): void {
+    this.grants.revalidate();
   }
 
   /** Ends the websocket tunnels (at shutdown, before waiting for requests in flight). */
@@ -139,15 +151,30 @@ export class Gateway {
     this.routes.stop();
     this.closeUpgraded();
     this.upstream.destroy();
+    this.grants.clear();
   }
 
   /**
    * Answers a request to a gateway route, already authenticated and authorized: refusals that
    * need no backend, then the backend's answer streamed to the client with the caller's identity
    * forwarded. Throws an ApiError while nothing has been sent; once the answer has started, a
-   * failure cuts the response.
+   * failure cuts the response. With a `grant` (its `end` cuts `res`), the exchange is registered
+   * in `grants` until it ends, authorized as of `since`: a stream stops when its caller's access does.
    */
-  async serve(req: IncomingMessage, res: ServerResponse, path: string, match: RouteMatch, user: UserInfo, client: ClientOrigin, extraHeaders?: Record<string, string>): Promise<void> {
+  async serve(
+    req: IncomingMessage, res: ServerResponse, path: string, match: RouteMatch, user: UserInfo, client: ClientOrigin,
+    extraHeaders?: Record<string, string>, grant?: OpenGrant, since = 0,
+  ): Promise<void> {
+    if (!grant) return this.forward(req, res, path, match, user, client, extraHeaders);
+    this.grants.add(grant, since);
+    try {
+      await this.forward(req, res, path, match, user, client, extraHeaders);
+    } finally {
+      this.grants.delete(grant);
+    }
+  }
+
+  private async forward(req: IncomingMessage, res: ServerResponse, path: string, match: RouteMatch, user: UserInfo, client: ClientOrigin, extraHeaders?: Record<string, string>): Promise<void> {
     const { route } = match;
     const method = req.method ?? 'GET';
     const started = process.hrtime.bigint();

@@ -108,6 +108,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly resolve: () => void, private readonly reject: (e: Error) => void,
   ) {
     r.res.once('close', this.onClientClose);
+    // Closed already (the client went, or its access was revoked, while the request was prepared).
+    if (r.res.destroyed) this.clientGone = true;
   }
 
   send(): void {
@@ -136,6 +138,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.started = true;
     const res = this.r.res;
+    if (res.destroyed) {
+      controller.abort(new ClientClosed());
+      return;
+    }
     try {
       res.writeHead(statusCode, this.r.responseHeaders(headers));
     } catch (e) {

@@ -16,6 +16,7 @@ import { cookieValue, sessionCookie } from '../auth/session-cookies.js';
 import type { UserInfo } from '../http/app-state.js';
 import { admit, upstreamFailure, type HealthSource } from './backend-refusals.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
+import type { OpenGrant, OpenGrants } from './open-grants.js';
 import { downstreamResponseHeaders, headerValue, takeBearerProtocol, upstreamRequestHeaders } from './headers.js';
 import type { Route, RouteTable } from './route-table.js';
 import { UpstreamTimeout } from './upstream-pools.js';
@@ -34,6 +35,8 @@ export interface WebsocketUpgradeDeps {
   health: () => HealthSource | undefined;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
+  /** Where open tunnels are registered, to be authorized again when RBAC, a user or a session changes. */
+  grants: OpenGrants;
 }
 
 /**
@@ -44,8 +47,6 @@ export interface WebsocketUpgradeDeps {
  */
 export class WebsocketUpgrades {
   private readonly tunnels = new Set<Duplex>();
-  /** The open tunnels' client sockets, with what asks again whether their caller may still have them. */
-  private readonly access = new Map<Duplex, () => Promise<boolean>>();
 
   constructor(private readonly deps: WebsocketUpgradeDeps) {}
 
@@ -64,24 +65,10 @@ export class WebsocketUpgrades {
     };
   }
 
-  /**
-   * What authentication or authorization read has changed (a binding, a role, a user, a session):
-   * each open tunnel's handshake is authenticated and authorized again, and a tunnel its caller
-   * may no longer open is closed, as an open watch is (the backend trusted the identity it got once).
-   */
-  revalidate(): void {
-    for (const [client, allowed] of this.access) {
-      allowed().then((ok) => {
-        if (!ok) client.destroy();
-      }, () => client.destroy());
-    }
-  }
-
   /** Ends the tunnels (at shutdown, before waiting for requests in flight). */
   closeAll(): void {
     for (const s of this.tunnels) s.destroy();
     this.tunnels.clear();
-    this.access.clear();
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: RequestListener): Promise<void> {
@@ -117,6 +104,8 @@ export class WebsocketUpgrades {
       }
       authorization = `Bearer ${session}`;
     }
+    // A change to RBAC, a user or a session from here on is checked against the tunnel once open.
+    const since = this.deps.grants.generation;
     let user: UserInfo | undefined;
     try {
       user = await this.deps.authenticator.authenticate(authorization);
@@ -168,13 +157,17 @@ export class WebsocketUpgrades {
       socket.write(`HTTP/1.1 101 ${upRes.statusMessage || 'Switching Protocols'}\r\n${serializeHeaders(out)}\r\n`);
       if (upHead.length) socket.write(upHead);
       if (head.length) upSocket.write(head);
-      this.tunnel(socket, upSocket, async () => {
-        try {
-          const again = await this.deps.authenticator.authenticate(authorization);
-          return !!again && (await this.deps.authorizer.authorize(again, info)).allowed;
-        } catch {
-          return false;
-        }
+      // The tunnel stays open while its handshake would still be allowed (OpenGrants).
+      this.tunnel(socket, upSocket, since, {
+        stillAllowed: async () => {
+          try {
+            const again = await this.deps.authenticator.authenticate(authorization);
+            return !!again && (await this.deps.authorizer.authorize(again, info)).allowed;
+          } catch {
+            return false;
+          }
+        },
+        end: () => socket.destroy(),
       });
     });
     upReq.once('response', (upRes: IncomingMessage) => {
@@ -234,10 +227,10 @@ export class WebsocketUpgrades {
     };
   }
 
-  private tunnel(client: Duplex, upstream: Socket, allowed: () => Promise<boolean>): void {
+  private tunnel(client: Duplex, upstream: Socket, since: number, grant: OpenGrant): void {
     this.tunnels.add(client);
     this.tunnels.add(upstream);
-    this.access.set(client, allowed);
+    this.deps.grants.add(grant, since);
     for (const s of [client, upstream] as Array<Duplex & Partial<Socket>>) {
       s.setTimeout?.(0);
       s.setNoDelay?.(true);
@@ -248,7 +241,7 @@ export class WebsocketUpgrades {
       upstream.destroy();
       this.tunnels.delete(client);
       this.tunnels.delete(upstream);
-      this.access.delete(client);
+      this.deps.grants.delete(grant);
     };
     client.once('close', end);
     upstream.once('close', end);

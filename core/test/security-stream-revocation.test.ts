@@ -1,0 +1,169 @@
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createExtensionBackend, type ExtensionBackend, type RunningBackend } from '@mortise/extension-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { freePort } from './support/child-core.js';
+
+// Security: a proxied answer that stays open (server-sent events, a followed log) is authorized
+// when it starts and again whenever what authorized it changes (a binding, the user, the session),
+// as open watches and websocket tunnels are. One no longer allowed is cut: the client sees its end
+// and the backend sees its request aborted. One still allowed keeps streaming. Through the native
+// edge too, which hands event streams and followed logs to the core (docs/edge.md).
+
+const iam = '/apis/iam.mortise.io/v1alpha1';
+const ext = '/apis/extensions.mortise.io/v1alpha1';
+const ns = 'st-ns';
+const logs = `/kapis/tail.example.io/v1/namespaces/${ns}/logs`;
+
+/** The backend's side of one stream: whom it was for, and whether its request went before the answer ended. */
+interface Served {
+  user: string;
+  ticks: number;
+  aborted?: boolean;
+}
+
+interface ClientStream {
+  text(): string;
+  ended(): boolean;
+  abort(): void;
+}
+
+for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is cut when its authorization is revoked (clients of the ${via})`, () => {
+  let t: TestCore;
+  let client = '';
+  let backend: ExtensionBackend;
+  let running: RunningBackend;
+  const tokens: Record<string, string> = {};
+  const served = new Map<string, Served>();
+  const streams: ClientStream[] = [];
+
+  const created = async (path: string, body: unknown) => {
+    const res = await t.api(path, { method: 'POST', json: body });
+    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
+  };
+  const bind = (u: string) => created(`${iam}/namespaces/${ns}/rolebindings`, { metadata: { name: `${u}-logs` }, roleRef: { kind: 'Role', name: 'log-reader' }, subjects: [{ kind: 'User', name: u }] });
+  const allowed = (u: string) => eventually(async () => (await call(client, tokens[u], `${logs}?id=probe-${u}`)).status === 200, 5000, `${u}'s binding in force`);
+
+  /** Opens a stream as `u` (the backend knows it by `id`) and reads it in the background. */
+  async function open(u: string, id: string, query: string, accept: string): Promise<ClientStream> {
+    const ac = new AbortController();
+    const res = await call(client, tokens[u], `${logs}?id=${id}&${query}`, { signal: ac.signal, headers: { accept } });
+    expect(res.status, res.status === 200 ? '' : await res.clone().text()).toBe(200);
+    let text = '';
+    let ended = false;
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    void (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+    })().catch(() => undefined).finally(() => {
+      ended = true;
+    });
+    const s = { text: () => text, ended: () => ended, abort: () => ac.abort() };
+    streams.push(s);
+    await eventually(() => text.includes('tick 1'), 3000, `${id}'s first ticks`);
+    return s;
+  }
+
+  /** The stream ends for the client, and the backend saw its request aborted, within a few seconds. */
+  async function expectCut(s: ClientStream, id: string) {
+    await eventually(() => s.ended(), 3000, `${id} to end for the client`);
+    await eventually(() => served.get(id)!.aborted === true, 3000, `${id}'s backend request to be aborted`);
+  }
+
+  beforeAll(async () => {
+    t = await startTestCore({ inMemory: true, ...(via === 'edge' ? { edge: { listen: String(await freePort()) } } : {}) });
+    client = via === 'edge' ? t.core.edgeUrl! : t.url;
+    backend = createExtensionBackend({ name: 'tail', coreUrl: t.url, handleSignals: false });
+    // A log tail: a tick every 50 ms for as long as the client stays (event stream or plain text).
+    backend.router.get('/kapis/tail.example.io/v1/namespaces/:ns/logs', (ctx) => {
+      const id = ctx.query.id as string;
+      const sse = String(ctx.get('accept')).includes('text/event-stream');
+      const record: Served = { user: ctx.state.identity.username, ticks: 0 };
+      served.set(id, record);
+      if (id.startsWith('probe-')) {
+        ctx.body = 'ok';
+        return;
+      }
+      ctx.respond = false;
+      const res = ctx.res;
+      res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'text/plain', 'cache-control': 'no-cache' });
+      const timer = setInterval(() => {
+        record.ticks++;
+        res.write(sse ? `data: tick ${record.ticks}\n\n` : `tick ${record.ticks}\n`);
+      }, 50);
+      res.once('close', () => {
+        clearInterval(timer);
+        record.aborted = !res.writableEnded;
+      });
+    });
+    running = await backend.listen(0, '127.0.0.1');
+    await created(`${ext}/apiservices`, {
+      apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'APIService',
+      metadata: { name: 'v1.tail.example.io', labels: { 'extensions.mortise.io/extension': 'tail' } }, spec: { group: 'tail.example.io', version: 'v1', url: running.url },
+    });
+    await created('/api/v1/namespaces', { metadata: { name: ns } });
+    await created(`${iam}/namespaces/${ns}/roles`, { metadata: { name: 'log-reader' }, rules: [{ apiGroups: ['tail.example.io'], resources: ['logs'], verbs: ['get', 'list'] }] });
+    for (const u of ['alice', 'bob', 'carol', 'dave']) {
+      await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
+      tokens[u] = await login(t.url, u, `${u}-Password-9x`);
+      await bind(u);
+    }
+  });
+
+  afterAll(async () => {
+    for (const s of streams) s.abort();
+    await running?.close();
+    await t?.close();
+    rmSync(join(tmpdir(), 'mortise-tail-data'), { recursive: true, force: true });
+  });
+
+  it('a RoleBinding deleted: the event stream is cut; one whose caller keeps their rights stays open across RBAC changes', async () => {
+    await allowed('alice');
+    await allowed('bob');
+    const alice = await open('alice', 'sse-alice', 'x=1', 'text/event-stream');
+    const bob = await open('bob', 'sse-bob', 'x=1', 'text/event-stream');
+    expect(served.get('sse-alice')!.user).toBe('alice');
+
+    // A change unrelated to either: both are authorized again, and both stay open.
+    await created(`${iam}/globalroles`, { metadata: { name: 'unrelated' }, rules: [] });
+    const before = served.get('sse-alice')!.ticks;
+    await eventually(() => served.get('sse-alice')!.ticks > before + 10, 3000, 'more ticks after the unrelated change');
+    expect(alice.ended() || bob.ended()).toBe(false);
+    expect(served.get('sse-alice')!.aborted).toBeUndefined();
+
+    expect((await t.api(`${iam}/namespaces/${ns}/rolebindings/alice-logs`, { method: 'DELETE' })).status).toBe(200);
+    await expectCut(alice, 'sse-alice');
+    // Bob's rights did not change: his stream goes on, and gets what the backend sends after.
+    const bobTicks = served.get('sse-bob')!.ticks;
+    await eventually(() => bob.text().includes(`tick ${bobTicks + 5}\n`), 3000, 'bob still streaming');
+    expect(bob.ended()).toBe(false);
+    // And a new stream is refused.
+    expect((await call(client, tokens.alice, `${logs}?id=again&x=1`, { headers: { accept: 'text/event-stream' } })).status).toBe(403);
+  });
+
+  it('the session ended (RFC 7009 revocation of its refresh token): the followed log its access token opened is cut', async () => {
+    const grant = await fetch(`${t.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', username: 'carol', password: 'carol-Password-9x' }) });
+    const session = (await grant.json()) as { access_token: string; refresh_token: string };
+    tokens.carolSession = session.access_token;
+    await allowed('carolSession');
+    const s = await open('carolSession', 'follow-carol', 'follow=true', 'text/plain');
+    const revoked = await fetch(`${t.url}/oauth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: session.refresh_token, token_type_hint: 'refresh_token' }) });
+    expect(revoked.status).toBe(200);
+    await expectCut(s, 'follow-carol');
+    expect((await call(client, tokens.carolSession, `${logs}?id=again-carol&follow=true`)).status).toBe(401);
+  });
+
+  it('the user disabled: the event stream is cut', async () => {
+    await allowed('dave');
+    const s = await open('dave', 'sse-dave', 'x=1', 'text/event-stream');
+    const res = await t.api(`${iam}/users/dave/status`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { status: { state: 'Disabled' } } });
+    expect(res.status).toBe(200);
+    await expectCut(s, 'sse-dave');
+  });
+});
