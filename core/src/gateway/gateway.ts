@@ -165,16 +165,6 @@ export class Gateway {
     req: IncomingMessage, res: ServerResponse, path: string, match: RouteMatch, user: UserInfo, client: ClientOrigin,
     extraHeaders?: Record<string, string>, grant?: OpenGrant, since = 0,
   ): Promise<void> {
-    if (!grant) return this.forward(req, res, path, match, user, client, extraHeaders);
-    this.grants.add(grant, since);
-    try {
-      await this.forward(req, res, path, match, user, client, extraHeaders);
-    } finally {
-      this.grants.delete(grant);
-    }
-  }
-
-  private async forward(req: IncomingMessage, res: ServerResponse, path: string, match: RouteMatch, user: UserInfo, client: ClientOrigin, extraHeaders?: Record<string, string>): Promise<void> {
     const { route } = match;
     const method = req.method ?? 'GET';
     const started = process.hrtime.bigint();
@@ -188,6 +178,8 @@ export class Gateway {
       markChunked: false,
     });
     const hasBody = !!req.headers['transfer-encoding'] || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    // Registered from here to the answer's end (a change since `since` is checked at once).
+    if (grant) this.grants.add(grant, since);
     try {
       await this.upstream.forward(route.upstream!, {
         method, path: match.upstreamPath, headers, body: hasBody ? req : null, res,
@@ -204,6 +196,8 @@ export class Gateway {
         return;
       }
       throw upstreamFailure(route, e, this.metrics, this.deps.logger);
+    } finally {
+      if (grant) this.grants.delete(grant);
     }
   }
 
