@@ -44,12 +44,12 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
   };
   const bind = (u: string) => created(`${iam}/namespaces/${ns}/rolebindings`, { metadata: { name: `${u}-logs` }, roleRef: { kind: 'Role', name: 'log-reader' }, subjects: [{ kind: 'User', name: u }] });
-  const allowed = (u: string) => eventually(async () => (await call(client, tokens[u], `${logs}?id=probe-${u}`)).status === 200, 5000, `${u}'s binding in force`);
+  const allowed = (u: string, path = logs) => eventually(async () => (await call(client, tokens[u], `${path}?id=probe-${u}`)).status === 200, 5000, `${u}'s binding in force`);
 
   /** Opens a stream as `u` (the backend knows it by `id`) and reads it in the background. */
-  async function open(u: string, id: string, query: string, accept: string): Promise<ClientStream> {
+  async function open(u: string, id: string, query: string, accept: string, path = logs): Promise<ClientStream> {
     const ac = new AbortController();
-    const res = await call(client, tokens[u], `${logs}?id=${id}&${query}`, { signal: ac.signal, headers: { accept } });
+    const res = await call(client, tokens[u], `${path}?id=${id}&${query}`, { signal: ac.signal, headers: { accept } });
     expect(res.status, res.status === 200 ? '' : await res.clone().text()).toBe(200);
     let text = '';
     let ended = false;
@@ -107,9 +107,14 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
       apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'APIService',
       metadata: { name: 'v1.tail.example.io', labels: { 'extensions.mortise.io/extension': 'tail' } }, spec: { group: 'tail.example.io', version: 'v1', url: running.url },
     });
+    // The same tail under a ReverseProxy prefix: a non-resource URL to the authorizer.
+    await created(`${ext}/reverseproxies`, {
+      apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name: 'tail', labels: { 'extensions.mortise.io/extension': 'tail' } },
+      spec: { matcher: { path: '/proxy/tail/' }, upstream: { url: running.url }, directives: { stripPathPrefix: '/proxy/tail' } },
+    });
     await created('/api/v1/namespaces', { metadata: { name: ns } });
     await created(`${iam}/namespaces/${ns}/roles`, { metadata: { name: 'log-reader' }, rules: [{ apiGroups: ['tail.example.io'], resources: ['logs'], verbs: ['get', 'list'] }] });
-    for (const u of ['alice', 'bob', 'carol', 'dave']) {
+    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) {
       await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
       tokens[u] = await login(t.url, u, `${u}-Password-9x`);
       await bind(u);
@@ -157,6 +162,18 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     expect(revoked.status).toBe(200);
     await expectCut(s, 'follow-carol');
     expect((await call(client, tokens.carolSession, `${logs}?id=again-carol&follow=true`)).status).toBe(401);
+  });
+
+  it('a GlobalRoleBinding deleted: the event stream through a ReverseProxy path is cut', async () => {
+    const proxied = `/proxy/tail${logs}`;
+    await created(`${iam}/globalroles`, { metadata: { name: 'tail-proxy' }, rules: [{ nonResourceURLs: ['/proxy/tail/*'], verbs: ['get'] }] });
+    await created(`${iam}/globalrolebindings`, { metadata: { name: 'erin-tail' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'GlobalRole', name: 'tail-proxy' }, subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'erin' }] });
+    await allowed('erin', proxied);
+    const s = await open('erin', 'proxy-erin', 'x=1', 'text/event-stream', proxied);
+    expect(served.get('proxy-erin')!.user).toBe('erin');
+    expect((await t.api(`${iam}/globalrolebindings/erin-tail`, { method: 'DELETE' })).status).toBe(200);
+    await expectCut(s, 'proxy-erin');
+    expect((await call(client, tokens.erin, `${proxied}?id=again-erin`, { headers: { accept: 'text/event-stream' } })).status).toBe(403);
   });
 
   it('the user disabled: the event stream is cut', async () => {
