@@ -13,7 +13,7 @@ local M = {}
 local state = ngx.shared.mortise_state
 local stats = ngx.shared.mortise_stats
 local clear_header, set_header = ngx.req.clear_header, ngx.req.set_header
-local find, sub, byte, gsub = string.find, string.sub, string.byte, string.gsub
+local find, sub, byte, gsub, lower = string.find, string.sub, string.byte, string.gsub, string.lower
 local concat = table.concat
 local tonumber, type, pairs = tonumber, type, pairs
 
@@ -162,7 +162,8 @@ local function read_headers()
       if name == "content-length" then
         if v ~= "0" then return nil end
       elseif name == "accept" then
-        if find(v, "text/event-stream", 1, true) then return nil end
+        -- Media types are case-insensitive: "Text/Event-Stream" is an event stream too.
+        if find(lower(v), "text/event-stream", 1, true) then return nil end
       elseif v ~= "keep-alive" and v ~= "close" then -- connection: anything else names hop-by-hop headers
         return nil
       end

@@ -176,9 +176,9 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     expect((await call(client, tokens.erin, `${proxied}?id=again-erin`, { headers: { accept: 'text/event-stream' } })).status).toBe(403);
   });
 
-  it('the user disabled: the event stream is cut', async () => {
+  it('the user disabled: the event stream is cut (asked for in capitals: media types are case-insensitive)', async () => {
     await allowed('dave');
-    const s = await open('dave', 'sse-dave', 'x=1', 'text/event-stream');
+    const s = await open('dave', 'sse-dave', 'x=1', 'Text/Event-Stream');
     const res = await t.api(`${iam}/users/dave/status`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { status: { state: 'Disabled' } } });
     expect(res.status).toBe(200);
     await expectCut(s, 'sse-dave');
