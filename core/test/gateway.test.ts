@@ -649,7 +649,7 @@ for (const via of ['core', 'edge'] as const) describe(`gateway (clients of the $
     expect(res).toBe(400);
   });
 
-  it('refuses an encoded slash in an APIService path (its segments are names), forwards it on a ReverseProxy', async () => {
+  it('refuses an encoded slash, or a backslash, in an APIService path (its segments are names), forwards it on a ReverseProxy', async () => {
     const raw = (path: string) => new Promise<number>((resolve, reject) => {
       const { hostname, port } = new URL(client);
       const req = httpRequest({ hostname, port, path, headers: { authorization: `Bearer ${t.token}` } }, (r) => {
@@ -661,7 +661,7 @@ for (const via of ['core', 'edge'] as const) describe(`gateway (clients of the $
     });
     const before = backendHits;
     // Authorized as one name in namespace a; a backend that decodes and resolves it would serve namespace b.
-    for (const path of ['/kapis/demo.example.io/v1/namespaces/a/things/x%2F..%2F..%2Fb%2Fthings', '/kapis/demo.example.io/v1/namespaces/a/things/x%2f..', '/kapis/demo.example.io/v1/namespaces/a%5C..%5Cb/things']) {
+    for (const path of ['/kapis/demo.example.io/v1/namespaces/a/things/x%2F..%2F..%2Fb%2Fthings', '/kapis/demo.example.io/v1/namespaces/a/things/x%2f..', '/kapis/demo.example.io/v1/namespaces/a%5C..%5Cb/things', '/kapis/demo.example.io/v1/namespaces/a/things/x\\..\\..\\b\\things']) {
       expect(await raw(path), path).toBe(400);
     }
     expect(backendHits).toBe(before);

@@ -8,7 +8,8 @@ import Router from '@koa/router';
 import type { AppState, UserInfo } from '../http/app-state.js';
 import type { KubeClient } from '../store/kube/kube-client.js';
 import { hostClusterPrefix } from './request-info.js';
-import { notFound } from './status.js';
+import { hasDotSegment, hasHiddenSeparator } from '../http/path-segments.js';
+import { badRequest, notFound } from './status.js';
 
 /** Request headers passed on: what the body and the answer are; never credentials or identity. */
 const passed = ['accept', 'content-type', 'content-encoding'];
@@ -39,6 +40,12 @@ export function hostClusterRouter(client: KubeClient | undefined, opts: HostClus
   const prefix = opts.prefix ?? 'mortise:';
   router.all(`${hostClusterPrefix}/{*rest}`, async (ctx) => {
     if (!client) throw notFound('', 'clusters', 'host');
+    // The path was authorized segment by segment, each decoded once (request-info.ts). A dot
+    // segment, or one hiding a separator, would be other segments to the cluster or to anything
+    // on the way that decodes and resolves: with identity core, another namespace's objects.
+    const rest = ctx.path.slice(hostClusterPrefix.length);
+    if (hasDotSegment(rest)) throw badRequest(`the path "${ctx.path}" has "." or ".." segments, which are not passed on to the cluster`);
+    if (hasHiddenSeparator(rest)) throw badRequest(`the path "${ctx.path}" hides a "/" or "\\" in a segment (%2F, %5C or a raw "\\"), which names cannot hold: it is not passed on to the cluster`);
     const headers: Record<string, string | string[]> = {};
     for (const h of passed) {
       const v = ctx.get(h);
@@ -46,7 +53,8 @@ export function hostClusterRouter(client: KubeClient | undefined, opts: HostClus
     }
     // The pipeline authenticated the caller (a request without a user never gets here).
     if (impersonate) Object.assign(headers, impersonationHeaders(ctx.state.user!, prefix));
-    const path = ctx.path.slice(hostClusterPrefix.length) + (ctx.querystring ? `?${ctx.querystring}` : '');
+    // Sent as received (KubeClient.forward does not parse it again): what was authorized.
+    const path = rest + (ctx.querystring ? `?${ctx.querystring}` : '');
     const hasBody = !['GET', 'HEAD', 'DELETE'].includes(ctx.method) || Boolean(ctx.get('content-length'));
     const res = await client.forward(ctx.method, path, headers, hasBody ? ctx.req : undefined);
     ctx.status = res.statusCode;

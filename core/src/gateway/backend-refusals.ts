@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { ApiError, badRequest } from '../api/status.js';
+import { hasDotSegment, hasHiddenSeparator } from '../http/path-segments.js';
 import { extensionsGroup } from '../schemas/extensions.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 import type { Route } from './route-table.js';
@@ -21,7 +22,7 @@ export function admit(route: Route, path: string, health: HealthSource | undefin
   if (hasDotSegment(path)) throw badRequest(`the path "${path}" has "." or ".." segments, which the gateway does not forward`);
   // An APIService path's segments are names (namespace, resource, object), authorized as decoded:
   // a segment hiding a "/" or "\" would be other segments to a backend that decodes, then resolves.
-  if (route.kind === 'apiservice' && hasEncodedSeparator(path)) throw badRequest(`the path "${path}" has an encoded "/" or "\\" in a segment, which names cannot hold: the gateway does not forward it`);
+  if (route.kind === 'apiservice' && hasHiddenSeparator(path)) throw badRequest(`the path "${path}" hides a "/" or "\\" in a segment (%2F, %5C or a raw "\\"), which names cannot hold: the gateway does not forward it`);
   const details = extensionDetails(route);
   if (!route.enabled) {
     throw new ApiError(503, 'ServiceUnavailable',
@@ -58,26 +59,4 @@ export function upstreamFailure(route: Route, e: unknown, metrics: GatewayMetric
   metrics.countError(route, 'reset');
   logger.warn({ event: 'gateway.upstream-error', extension: route.extension, route: route.name, err: err.message, code: err.code }, 'gateway: backend failed');
   return new ApiError(502, 'ServiceUnavailable', `${who} failed to answer: ${err.message}${err.code && !err.message.includes(err.code) ? ` (${err.code})` : ''}`, details);
-}
-
-function hasDotSegment(path: string): boolean {
-  if (!path.includes('.') && !path.includes('%')) return false;
-  return path.split('/').some((s) => {
-    if (!s.includes('.')) return s.toLowerCase().includes('%2e') && isDot(safeDecode(s));
-    return isDot(s) || isDot(safeDecode(s));
-  });
-}
-
-const isDot = (s: string) => s === '.' || s === '..';
-
-function hasEncodedSeparator(path: string): boolean {
-  return path.includes('%') && /%(2f|5c)/i.test(path);
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

@@ -119,9 +119,14 @@ export class KubeClient {
    * name. The response streams (watches).
    */
   async forward(method: string, pathAndQuery: string, headers: Record<string, string | string[]>, body?: NodeJS.ReadableStream): Promise<Dispatcher.ResponseData> {
-    return request(`${this.server}${pathAndQuery}`, {
+    // The path goes on byte for byte: not through a URL parser, which would resolve %2e%2e
+    // segments, read "\" as "/" and re-encode, so the cluster would serve another path than
+    // the one authorized.
+    const server = new URL(this.server);
+    return this.dispatcher.request({
+      origin: server.origin,
+      path: `${server.pathname.replace(/\/$/, '')}${pathAndQuery}`,
       method: method as Dispatcher.HttpMethod,
-      dispatcher: this.dispatcher,
       headers: { ...headers, ...this.headers },
       body: body as never,
     });
