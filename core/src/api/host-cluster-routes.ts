@@ -9,7 +9,9 @@ import type { AppState, UserInfo } from '../http/app-state.js';
 import type { KubeClient } from '../store/kube/kube-client.js';
 import { hostClusterPrefix } from './request-info.js';
 import { hasDotSegment, hasHiddenSeparator } from '../http/path-segments.js';
-import { badRequest, notFound } from './status.js';
+import { StoreError } from '../store/resource-store.js';
+import { historyBeforeNamespace, historyVersionOf } from '../store/kube/namespace-history.js';
+import { ApiError, badRequest, notFound } from './status.js';
 
 /** Request headers passed on: what the body and the answer are; never credentials or identity. */
 const passed = ['accept', 'content-type', 'content-encoding'];
@@ -46,6 +48,28 @@ export function hostClusterRouter(client: KubeClient | undefined, opts: HostClus
     const rest = ctx.path.slice(hostClusterPrefix.length);
     if (hasDotSegment(rest)) throw badRequest(`the path "${ctx.path}" has "." or ".." segments, which are not passed on to the cluster`);
     if (hasHiddenSeparator(rest)) throw badRequest(`the path "${ctx.path}" hides a "/" or "\\" in a segment (%2F, %5C or a raw "\\"), which names cannot hold: it is not passed on to the cluster`);
+    // A list or watch in a namespace reading history from before that namespace was created
+    // (another tenant's, perhaps, of the same name) is 410 Expired, as through the core's own API.
+    const info = ctx.state.requestInfo;
+    const query = new URLSearchParams(ctx.querystring);
+    // Any `watch` parameter counts: the cluster's reading of its value need not be ours.
+    const watch = info?.verb === 'watch' || query.has('watch');
+    const since = info?.namespace && (watch || info.verb === 'list') ? historyVersionOf(query, watch) : undefined;
+    if (since) {
+      const expired = await historyBeforeNamespace(client, info!.namespace, since).catch((e: unknown) => {
+        if (!(e instanceof StoreError) || e.reason === 'Expired') return e as Error;
+        throw e.reason === 'Invalid' ? badRequest(e.message) : new ApiError(503, 'ServiceUnavailable', e.message);
+      });
+      if (expired) {
+        const status = new ApiError(410, 'Expired', expired.message);
+        if (!watch) throw status;
+        // A watch learns it on the stream, as from the cluster.
+        ctx.status = 200;
+        ctx.type = 'application/json';
+        ctx.body = `${JSON.stringify({ type: 'ERROR', object: status.toStatus() })}\n`;
+        return;
+      }
+    }
     const headers: Record<string, string | string[]> = {};
     for (const h of passed) {
       const v = ctx.get(h);

@@ -10,6 +10,7 @@ import { StoreError } from '../resource-store.js';
 import type { KubeClient } from './kube-client.js';
 import { InternalSecrets } from './internal-secrets.js';
 import { NamespaceCache } from './namespace-cache.js';
+import { continueVersion, historyBeforeNamespace } from './namespace-history.js';
 import { WriteVisibility, type CacheWatch, type WriteResult, type WriteTicket } from './write-visibility.js';
 
 /** How a collection is served by the cluster: its version, whether namespaced, whether /status is a subresource. */
@@ -152,8 +153,15 @@ export class KubeStore implements ResourceStore {
     if (opts.limit) query.set('limit', String(opts.limit));
     if (opts.continue) query.set('continue', opts.continue);
     const qs = query.toString();
-    return this.client.call<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', `${this.path(ref, opts.namespace ?? '')}${qs ? `?${qs}` : ''}`)
-      .then((page) => ({ items: page!.items, resourceVersion: page!.metadata.resourceVersion, ...(page!.metadata.continue ? { continue: page!.metadata.continue } : {}) }));
+    // A continue token lists at its version, which the client may have written: not at one
+    // from before the namespace (another one of its name) was created.
+    const since = opts.namespace && opts.continue ? continueVersion(opts.continue) : undefined;
+    return (async () => {
+      const expired = since && (await historyBeforeNamespace(this.client, opts.namespace!, since));
+      if (expired) throw expired;
+      const page = await this.client.call<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', `${this.path(ref, opts.namespace ?? '')}${qs ? `?${qs}` : ''}`);
+      return { items: page!.items, resourceVersion: page!.metadata.resourceVersion, ...(page!.metadata.continue ? { continue: page!.metadata.continue } : {}) };
+    })();
   }
 
   async listDependents(): Promise<Array<{ ref: ResourceRef; object: KubeObject }>> {
@@ -281,6 +289,11 @@ export class KubeStore implements ResourceStore {
     void (async () => {
       // Without a starting version the watch begins now (not with the current objects).
       let since = opts.sinceResourceVersion ?? (await this.currentResourceVersion());
+      // Not another namespace's history of the same name (a watch from a version it gave out).
+      if (opts.sinceResourceVersion && opts.sinceResourceVersion !== '0' && opts.namespace && !internal) {
+        const expired = await historyBeforeNamespace(this.client, opts.namespace, since);
+        if (expired) throw expired;
+      }
       // From here on every write is after `since`, so the stream will carry it.
       if (cache && !abort.signal.aborted) this.visibility.addCache(cache);
       while (!abort.signal.aborted) {

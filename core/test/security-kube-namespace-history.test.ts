@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
+import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+
+// Security, kubernetes mode, against a real kube-apiserver v1.20.2 + etcd (scripts/kube-apiserver.mjs):
+// the cluster replays history (watch, or a list at an exact resourceVersion) within its
+// compaction window, whichever namespace of a name it was. A namespace name reused — deleted by
+// one tenant, created again by another — and the new owner's watch from an old resourceVersion
+// through the core replayed the old tenant's Secrets, values and all; so did /clusters/host with
+// the core's identity. History from before the namespace was created is 410 Expired, as in the
+// embedded mode (security-namespace-history.test.ts).
+
+const iam = '/apis/iam.mortise.io/v1alpha1';
+const tenant = '/apis/tenant.mortise.io/v1alpha1';
+const kapis = '/kapis/tenant.mortise.io/v1alpha1';
+const bobsValue = Buffer.from('bobs-password').toString('base64');
+
+describe('a watch never replays an earlier namespace of the same name (kubernetes mode)', () => {
+  let cluster: KubeCluster;
+  let t: TestCore;
+  const tokens: Record<string, string> = {};
+  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
+  const created = async (path: string, body: unknown, u?: string) => {
+    const res = u ? await as(u)(path, { method: 'POST', json: body }) : await t.api(path, { method: 'POST', json: body });
+    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
+    return (await res.json()) as { metadata: { resourceVersion: string } };
+  };
+
+  /** What a request answers within `ms` (a watch is then aborted). */
+  async function read(u: string, path: string, ms = 1500): Promise<{ status: number; text: string }> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), ms);
+    let status = 0;
+    let text = '';
+    try {
+      const res = await as(u)(path, { signal: ac.signal });
+      status = res.status;
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+    } catch {
+      // aborted
+    } finally {
+      clearTimeout(timer);
+    }
+    return { status, text };
+  }
+  const events = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; object: { kind?: string; code?: number; reason?: string; metadata?: { name: string } } });
+
+  beforeAll(async () => {
+    cluster = await startKubeCluster();
+    t = await startTestCore({ inMemory: true, mode: 'kubernetes', kubeconfig: cluster.kubeconfigPath, namespace: 'mortise-system', hostClusterIdentity: 'core' });
+    for (const u of ['alice', 'bob']) {
+      await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
+      tokens[u] = await login(t.url, u, `${u}-Password-9x`);
+    }
+    await created(`${tenant}/workspaces`, { metadata: { name: 'wsa' }, spec: { manager: 'alice' } });
+    await created(`${tenant}/workspaces`, { metadata: { name: 'wsb' }, spec: { manager: 'bob' } });
+    await eventually(async () => (await as('alice')(`${tenant}/workspaces/wsa`)).status === 200 && (await as('bob')(`${tenant}/workspaces/wsb`)).status === 200, 10_000, 'managers bound');
+  }, 180_000);
+  afterAll(async () => {
+    await t?.close();
+    await cluster?.stop();
+  }, 60_000);
+
+  it('answers 410 for history from before the namespace was created, through the core and /clusters/host, and replays its own', async () => {
+    await created(`${kapis}/workspaces/wsb/namespaces`, { metadata: { name: 'reused' } }, 'bob');
+    await eventually(async () => (await as('bob')('/api/v1/namespaces/reused/secrets')).status === 200, 10_000, 'bob in reused');
+    const old = (await created('/api/v1/namespaces/reused/secrets', { metadata: { name: 'bobs-secret' }, stringData: { password: 'bobs-password' } }, 'bob')).metadata.resourceVersion;
+    expect((await as('bob')('/api/v1/namespaces/reused', { method: 'DELETE' })).status).toBe(200);
+    await eventually(async () => (await cluster.api('GET', '/api/v1/namespaces/reused')).status === 404, 60_000, 'namespace gone');
+
+    await created(`${kapis}/workspaces/wsa/namespaces`, { metadata: { name: 'reused' } }, 'alice');
+    await eventually(async () => (await as('alice')('/api/v1/namespaces/reused/secrets')).status === 200, 10_000, 'alice in reused');
+    // A crafted continue token carries a resourceVersion too (the cluster lists at it).
+    const token = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(old), start: '/0' })).toString('base64url');
+    // Go's JSON decoder matches keys in any case.
+    const shouted = Buffer.from(JSON.stringify({ V: 'meta.k8s.io/v1', RV: Number(old), START: '/0' })).toString('base64url');
+    for (const path of [
+      `/api/v1/namespaces/reused/secrets?watch=1&resourceVersion=${old}`,
+      `/api/v1/namespaces/reused/secrets?watch=1&resourceVersion=${old}&fieldSelector=metadata.name%3Dbobs-secret`,
+      `/api/v1/namespaces/reused/secrets?limit=10&continue=${token}`,
+      `/clusters/host/api/v1/namespaces/reused/secrets?watch=1&resourceVersion=${old}`,
+      `/clusters/host/api/v1/watch/namespaces/reused/secrets?resourceVersion=${old}`,
+      `/clusters/host/api/v1/namespaces/reused/secrets?resourceVersion=${old}&resourceVersionMatch=Exact`,
+      `/clusters/host/api/v1/namespaces/reused/secrets?resourceVersion=${old}&limit=10`,
+      `/clusters/host/api/v1/namespaces/reused/secrets?limit=10&continue=${token}`,
+      `/clusters/host/api/v1/namespaces/reused/secrets?continue=${shouted}`,
+    ]) {
+      const { status, text } = await read('alice', path);
+      expect(text, path).not.toContain('bobs-secret');
+      expect(text, path).not.toContain(bobsValue);
+      const status410 = status === 410 ? (JSON.parse(text) as { code: number; reason: string }) : events(text)[0]?.object;
+      expect(status410, `${path}: ${status} ${text}`).toMatchObject({ code: 410, reason: 'Expired' });
+    }
+
+    // From a version of this namespace's own life, the replay is as always.
+    const { metadata } = (await (await as('alice')('/api/v1/namespaces/reused/secrets')).json()) as { metadata: { resourceVersion: string } };
+    await created('/api/v1/namespaces/reused/secrets', { metadata: { name: 'alices-secret' }, stringData: { k: 'alice' } }, 'alice');
+    for (const prefix of ['', '/clusters/host']) {
+      const own = events((await read('alice', `${prefix}/api/v1/namespaces/reused/secrets?watch=1&resourceVersion=${metadata.resourceVersion}`)).text);
+      expect(own.map((e) => `${e.type} ${e.object.metadata?.name}`), prefix).toEqual(['ADDED alices-secret']);
+    }
+    const exact = await read('alice', `/clusters/host/api/v1/namespaces/reused/secrets?resourceVersion=${metadata.resourceVersion}&resourceVersionMatch=Exact`);
+    expect(exact.status, exact.text).toBe(200);
+  }, 120_000);
+});
