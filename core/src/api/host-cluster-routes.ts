@@ -47,6 +47,8 @@ export function hostClusterRouter(client: KubeClient | undefined, opts: HostClus
     // on the way that decodes and resolves: with identity core, another namespace's objects.
     const rest = ctx.path.slice(hostClusterPrefix.length);
     if (hasDotSegment(rest)) throw badRequest(`the path "${ctx.path}" has "." or ".." segments, which are not passed on to the cluster`);
+    // Empty segments are skipped when the path is authorized; the cluster would count them.
+    if (rest.includes('//')) throw badRequest(`the path "${ctx.path}" has an empty segment, which is not passed on to the cluster`);
     if (hasHiddenSeparator(rest)) throw badRequest(`the path "${ctx.path}" hides a "/" or "\\" in a segment (%2F, %5C or a raw "\\"), which names cannot hold: it is not passed on to the cluster`);
     // A list or watch in a namespace reading history from before that namespace was created
     // (another tenant's, perhaps, of the same name) is 410 Expired, as through the core's own API.
