@@ -9,7 +9,7 @@ import { apiGroupDocument, apiGroupList, apiVersions, resourceList } from './api
 import { openApiV2, openApiV2Protobuf, openApiV2ProtobufType, openApiV3GroupVersion, openApiV3Root } from './api/openapi.js';
 import { ResourceHandler } from './api/resource-handler.js';
 import { hostClusterRouter } from './api/host-cluster-routes.js';
-import { ApiError, notFound } from './api/status.js';
+import { notFound } from './api/status.js';
 import { WatchHub } from './api/watch-hub.js';
 import type { AuditLog } from './audit/audit-log.js';
 import { auditRequests } from './audit/audit-middleware.js';

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient } from '../src/store/kube/kube-client.js';
 import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { tenantsOf } from './support/tenants.js';
 
 // Security, kubernetes mode, against a real kube-apiserver v1.20.2 + etcd (scripts/kube-apiserver.mjs):
 // /clusters/host/<path> is authorized by Mortise's RBAC on the path's segments, each decoded once,
@@ -13,19 +14,12 @@ import { call, eventually, login, startTestCore, type TestCore } from './support
 // the URL parser on the way resolved "%2e%2e" and read "\" as "/". Such paths are now refused
 // (400), and the path is passed on byte for byte.
 
-const iam = '/apis/iam.mortise.io/v1alpha1';
-const tenant = '/apis/tenant.mortise.io/v1alpha1';
 const kapis = '/kapis/tenant.mortise.io/v1alpha1';
 
 describe('/clusters/host with the core identity serves only the path authorized', () => {
   let cluster: KubeCluster;
   let t: TestCore;
-  const tokens: Record<string, string> = {};
-  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
-  const created = async (path: string, body: unknown, u?: string) => {
-    const res = u ? await as(u)(path, { method: 'POST', json: body }) : await t.api(path, { method: 'POST', json: body });
-    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
-  };
+  const { tokens, as, created, addUsers, addWorkspaces } = tenantsOf(() => t);
   /** A GET with the path exactly as written (fetch would resolve dot segments itself). */
   const raw = (u: string, path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
     const { hostname, port } = new URL(t.url);
@@ -42,13 +36,8 @@ describe('/clusters/host with the core identity serves only the path authorized'
   beforeAll(async () => {
     cluster = await startKubeCluster();
     t = await startTestCore({ inMemory: true, mode: 'kubernetes', kubeconfig: cluster.kubeconfigPath, namespace: 'mortise-system', hostClusterIdentity: 'core' });
-    for (const u of ['alice', 'bob']) {
-      await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
-      tokens[u] = await login(t.url, u, `${u}-Password-9x`);
-    }
-    await created(`${tenant}/workspaces`, { metadata: { name: 'wsa' }, spec: { manager: 'alice' } });
-    await created(`${tenant}/workspaces`, { metadata: { name: 'wsb' }, spec: { manager: 'bob' } });
-    await eventually(async () => (await as('alice')(`${tenant}/workspaces/wsa`)).status === 200 && (await as('bob')(`${tenant}/workspaces/wsb`)).status === 200, 10_000, 'managers bound');
+    await addUsers('alice', 'bob');
+    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 10_000);
     await created(`${kapis}/workspaces/wsa/namespaces`, { metadata: { name: 'a' } }, 'alice');
     await created(`${kapis}/workspaces/wsb/namespaces`, { metadata: { name: 'b' } }, 'bob');
     await eventually(async () => (await as('bob')('/api/v1/namespaces/b/secrets')).status === 200, 10_000, 'bob in b');

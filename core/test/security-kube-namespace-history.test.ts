@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { readWithin } from './support/streams.js';
+import { tenantsOf } from './support/tenants.js';
 
 // Security, kubernetes mode, against a real kube-apiserver v1.20.2 + etcd (scripts/kube-apiserver.mjs):
 // the cluster replays history (watch, or a list at an exact resourceVersion) within its
@@ -10,57 +12,23 @@ import { call, eventually, login, startTestCore, type TestCore } from './support
 // the core's identity. History from before the namespace was created is 410 Expired, as in the
 // embedded mode (security-namespace-history.test.ts).
 
-const iam = '/apis/iam.mortise.io/v1alpha1';
-const tenant = '/apis/tenant.mortise.io/v1alpha1';
 const kapis = '/kapis/tenant.mortise.io/v1alpha1';
 const bobsValue = Buffer.from('bobs-password').toString('base64');
 
 describe('a watch never replays an earlier namespace of the same name (kubernetes mode)', () => {
   let cluster: KubeCluster;
   let t: TestCore;
-  const tokens: Record<string, string> = {};
-  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
-  const created = async (path: string, body: unknown, u?: string) => {
-    const res = u ? await as(u)(path, { method: 'POST', json: body }) : await t.api(path, { method: 'POST', json: body });
-    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
-    return (await res.json()) as { metadata: { resourceVersion: string } };
-  };
+  const { as, created, addUsers, addWorkspaces } = tenantsOf(() => t);
 
   /** What a request answers within `ms` (a watch is then aborted). */
-  async function read(u: string, path: string, ms = 1500): Promise<{ status: number; text: string }> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), ms);
-    let status = 0;
-    let text = '';
-    try {
-      const res = await as(u)(path, { signal: ac.signal });
-      status = res.status;
-      const reader = res.body!.getReader();
-      const decoder = new TextDecoder();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
-      }
-    } catch {
-      // aborted
-    } finally {
-      clearTimeout(timer);
-    }
-    return { status, text };
-  }
+  const read = (u: string, path: string, ms = 1500) => readWithin((signal) => as(u)(path, { signal }), ms);
   const events = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; object: { kind?: string; code?: number; reason?: string; metadata?: { name: string } } });
 
   beforeAll(async () => {
     cluster = await startKubeCluster();
     t = await startTestCore({ inMemory: true, mode: 'kubernetes', kubeconfig: cluster.kubeconfigPath, namespace: 'mortise-system', hostClusterIdentity: 'core' });
-    for (const u of ['alice', 'bob']) {
-      await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
-      tokens[u] = await login(t.url, u, `${u}-Password-9x`);
-    }
-    await created(`${tenant}/workspaces`, { metadata: { name: 'wsa' }, spec: { manager: 'alice' } });
-    await created(`${tenant}/workspaces`, { metadata: { name: 'wsb' }, spec: { manager: 'bob' } });
-    await eventually(async () => (await as('alice')(`${tenant}/workspaces/wsa`)).status === 200 && (await as('bob')(`${tenant}/workspaces/wsb`)).status === 200, 10_000, 'managers bound');
+    await addUsers('alice', 'bob');
+    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 10_000);
   }, 180_000);
   afterAll(async () => {
     await t?.close();

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { tenantsOf } from './support/tenants.js';
 
 // Security: the namespace's creator annotation makes the namespace-roles controller bind that user
 // to the namespace's admin Role (at creation, and again at every resync and start). It is the
@@ -20,21 +21,13 @@ const merge = { 'content-type': 'application/merge-patch+json' };
 describe('the namespace creator annotation is the server\'s', () => {
   let dataDir: string;
   let t: TestCore;
-  const tokens: Record<string, string> = {};
-  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
-  const created = async (path: string, body: unknown) => {
-    const res = await t.api(path, { method: 'POST', json: body });
-    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
-  };
+  const { tokens, as, created, addUsers } = tenantsOf(() => t);
   const annotationsOf = async (ns: string) => ((await (await t.api(`/api/v1/namespaces/${ns}`)).json()) as { metadata: { annotations?: Record<string, string> } }).metadata.annotations ?? {};
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'creator-test-'));
     t = await startTestCore({ dataDir });
-    for (const u of ['olga', 'wanda']) {
-      await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
-      tokens[u] = await login(t.url, u, `${u}-Password-9x`);
-    }
+    await addUsers('olga', 'wanda');
     await created(`${tenant}/workspaces`, { metadata: { name: 'wsc' }, spec: { manager: 'admin' } });
     // wanda may create namespaces in wsc (a regular member); olga operates c1.
     await eventually(async () => (await t.api(`${iam}/workspaceroles/wsc-regular`)).status === 200, 5000, 'workspace roles');

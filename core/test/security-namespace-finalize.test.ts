@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { tenantsOf } from './support/tenants.js';
 
 // Security: a namespace goes only once it is empty. Its "kubernetes" finalizer is what makes the
 // namespace controller delete everything in it first; a namespace admin who took it off through
@@ -7,34 +8,22 @@ import { call, eventually, login, startTestCore, type TestCore } from './support
 // and whoever next created a namespace of that name (another workspace's member) found them in
 // force there: the old admin read the new tenant's Secrets.
 
-const label = 'tenant.mortise.io/workspace';
 const iam = '/apis/iam.mortise.io/v1alpha1';
-const tenant = '/apis/tenant.mortise.io/v1alpha1';
 const kapis = '/kapis/tenant.mortise.io/v1alpha1';
 const merge = { 'content-type': 'application/merge-patch+json' };
 type Ns = { metadata: { deletionTimestamp?: string }; spec?: { finalizers?: string[] } };
 
 describe('a namespace is never removed with objects left in it', () => {
   let t: TestCore;
-  const tokens: Record<string, string> = {};
-  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
-  const created = async (path: string, body: unknown, u?: string) => {
-    const res = u ? await as(u)(path, { method: 'POST', json: body }) : await t.api(path, { method: 'POST', json: body });
-    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
-  };
+  const { as, created, addUsers, addWorkspaces } = tenantsOf(() => t);
   const finalize = (u: string, ns: string, finalizers: string[], query = '') =>
     as(u)(`/api/v1/namespaces/${ns}/finalize${query}`, { method: 'PUT', json: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns }, spec: { finalizers } } });
   const namespace = async (ns: string) => (await (await t.api(`/api/v1/namespaces/${ns}`)).json()) as Ns;
 
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
-    for (const u of ['alice', 'bob']) {
-      await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
-      tokens[u] = await login(t.url, u, `${u}-Password-9x`);
-    }
-    await created(`${tenant}/workspaces`, { metadata: { name: 'wsa' }, spec: { manager: 'alice' } });
-    await created(`${tenant}/workspaces`, { metadata: { name: 'wsb' }, spec: { manager: 'bob' } });
-    await eventually(async () => (await as('alice')(`${tenant}/workspaces/wsa`)).status === 200 && (await as('bob')(`${tenant}/workspaces/wsb`)).status === 200, 5000, 'managers bound');
+    await addUsers('alice', 'bob');
+    await addWorkspaces({ wsa: 'alice', wsb: 'bob' });
   });
   afterAll(async () => t?.close());
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { readWithin } from './support/streams.js';
+import { tenantsOf } from './support/tenants.js';
 
 // Security: a watch from an old resourceVersion replays the history of the namespace it names
 // (100,000 events are kept). A namespace name is reused — deleted by one tenant, created again by
@@ -7,52 +9,23 @@ import { call, eventually, login, startTestCore, type TestCore } from './support
 // and all. History from before the namespace (this one) was created is now 410 Expired: the
 // client lists again, as after a compaction.
 
-const iam = '/apis/iam.mortise.io/v1alpha1';
-const tenant = '/apis/tenant.mortise.io/v1alpha1';
 const kapis = '/kapis/tenant.mortise.io/v1alpha1';
 
 describe('a watch never replays an earlier namespace of the same name', () => {
   let t: TestCore;
-  const tokens: Record<string, string> = {};
-  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
-  const created = async (path: string, body: unknown, u?: string) => {
-    const res = u ? await as(u)(path, { method: 'POST', json: body }) : await t.api(path, { method: 'POST', json: body });
-    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
-    return (await res.json()) as { metadata: { resourceVersion: string } };
-  };
+  const { as, created, addUsers, addWorkspaces } = tenantsOf(() => t);
 
   /** The lines a watch sends within `ms` (it is then aborted). */
   async function watchLines(u: string, path: string, ms = 600): Promise<string[]> {
-    const ac = new AbortController();
-    const res = await as(u)(path, { signal: ac.signal });
-    expect(res.status, path).toBe(200);
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let text = '';
-    const timer = setTimeout(() => ac.abort(), ms);
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
-      }
-    } catch {
-      // aborted
-    } finally {
-      clearTimeout(timer);
-    }
+    const { status, text } = await readWithin((signal) => as(u)(path, { signal }), ms);
+    expect(status, path).toBe(200);
     return text.split('\n').filter(Boolean);
   }
 
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
-    for (const u of ['alice', 'bob']) {
-      await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
-      tokens[u] = await login(t.url, u, `${u}-Password-9x`);
-    }
-    await created(`${tenant}/workspaces`, { metadata: { name: 'wsa' }, spec: { manager: 'alice' } });
-    await created(`${tenant}/workspaces`, { metadata: { name: 'wsb' }, spec: { manager: 'bob' } });
-    await eventually(async () => (await as('alice')(`${tenant}/workspaces/wsa`)).status === 200 && (await as('bob')(`${tenant}/workspaces/wsb`)).status === 200, 5000, 'managers bound');
+    await addUsers('alice', 'bob');
+    await addWorkspaces({ wsa: 'alice', wsb: 'bob' });
   });
   afterAll(async () => t?.close());
 

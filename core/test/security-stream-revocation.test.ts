@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createExtensionBackend, type ExtensionBackend, type RunningBackend } from '@mortise/extension-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { call, eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { readInBackground, type OpenStream } from './support/streams.js';
+import { tenantsOf } from './support/tenants.js';
 import { freePort } from './support/child-core.js';
 
 // Security: a proxied answer that stays open (server-sent events, a followed log) is authorized
@@ -24,54 +26,32 @@ interface Served {
   aborted?: boolean;
 }
 
-interface ClientStream {
-  text(): string;
-  ended(): boolean;
-  abort(): void;
-}
 
 for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is cut when its authorization is revoked (clients of the ${via})`, () => {
   let t: TestCore;
   let client = '';
   let backend: ExtensionBackend;
   let running: RunningBackend;
-  const tokens: Record<string, string> = {};
+  const { tokens, created, addUsers } = tenantsOf(() => t);
   const served = new Map<string, Served>();
-  const streams: ClientStream[] = [];
+  const streams: OpenStream[] = [];
 
-  const created = async (path: string, body: unknown) => {
-    const res = await t.api(path, { method: 'POST', json: body });
-    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
-  };
   const bind = (u: string) => created(`${iam}/namespaces/${ns}/rolebindings`, { metadata: { name: `${u}-logs` }, roleRef: { kind: 'Role', name: 'log-reader' }, subjects: [{ kind: 'User', name: u }] });
   const allowed = (u: string, path = logs) => eventually(async () => (await call(client, tokens[u], `${path}?id=probe-${u}`)).status === 200, 5000, `${u}'s binding in force`);
 
   /** Opens a stream as `u` (the backend knows it by `id`) and reads it in the background. */
-  async function open(u: string, id: string, query: string, accept: string, path = logs): Promise<ClientStream> {
+  async function open(u: string, id: string, query: string, accept: string, path = logs): Promise<OpenStream> {
     const ac = new AbortController();
     const res = await call(client, tokens[u], `${path}?id=${id}&${query}`, { signal: ac.signal, headers: { accept } });
     expect(res.status, res.status === 200 ? '' : await res.clone().text()).toBe(200);
-    let text = '';
-    let ended = false;
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    void (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
-      }
-    })().catch(() => undefined).finally(() => {
-      ended = true;
-    });
-    const s = { text: () => text, ended: () => ended, abort: () => ac.abort() };
+    const s = readInBackground(res, ac);
     streams.push(s);
-    await eventually(() => text.includes('tick 1'), 3000, `${id}'s first ticks`);
+    await eventually(() => s.text().includes('tick 1'), 3000, `${id}'s first ticks`);
     return s;
   }
 
   /** The stream ends for the client, and the backend saw its request aborted, within a few seconds. */
-  async function expectCut(s: ClientStream, id: string) {
+  async function expectCut(s: OpenStream, id: string) {
     await eventually(() => s.ended(), 3000, `${id} to end for the client`);
     await eventually(() => served.get(id)!.aborted === true, 3000, `${id}'s backend request to be aborted`);
   }
@@ -114,11 +94,8 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     });
     await created('/api/v1/namespaces', { metadata: { name: ns } });
     await created(`${iam}/namespaces/${ns}/roles`, { metadata: { name: 'log-reader' }, rules: [{ apiGroups: ['tail.example.io'], resources: ['logs'], verbs: ['get', 'list'] }] });
-    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) {
-      await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
-      tokens[u] = await login(t.url, u, `${u}-Password-9x`);
-      await bind(u);
-    }
+    await addUsers('alice', 'bob', 'carol', 'dave', 'erin');
+    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) await bind(u);
   });
 
   afterAll(async () => {

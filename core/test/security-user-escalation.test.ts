@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { tenantsOf } from './support/tenants.js';
 
 // Security: writing a User is granting what the user will hold. A user's groups are subjects of
 // bindings (spec.groups: ["platform-admin"] is the platform-admin role), and its password is the
@@ -12,21 +13,12 @@ const merge = { 'content-type': 'application/merge-patch+json' };
 
 describe('writing a User grants nothing its writer does not hold', () => {
   let t: TestCore;
-  const tokens: Record<string, string> = {};
-  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
-  const created = async (path: string, body: unknown) => {
-    const res = await t.api(path, { method: 'POST', json: body });
-    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
-  };
-  const user = async (name: string) => {
-    await created(`${iam}/users`, { metadata: { name }, spec: { email: `${name}@example.com`, password: `${name}-Password-9x` } });
-    tokens[name] = await login(t.url, name, `${name}-Password-9x`);
-  };
+  const { tokens, as, created, addUsers } = tenantsOf(() => t);
   const patchUser = (who: string, name: string, spec: Record<string, unknown>) => as(who)(`${iam}/users/${name}`, { method: 'PATCH', headers: merge, json: { spec } });
 
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
-    for (const u of ['uma', 'bob']) await user(u);
+    await addUsers('uma', 'bob');
     await created(`${iam}/globalroles`, { metadata: { name: 'user-admins' }, aggregationRoleTemplates: { templateNames: ['core-users-manage', 'core-users-view'] } });
     await created(`${iam}/globalrolebindings`, { metadata: { name: 'uma-users' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'GlobalRole', name: 'user-admins' }, subjects: [{ kind: 'User', name: 'uma' }] });
     await created('/api/v1/namespaces', { metadata: { name: 'bobs' } });
@@ -65,7 +57,7 @@ describe('writing a User grants nothing its writer does not hold', () => {
     // A namespace "reuse" once had a service account "bot", bound in bob's namespace; now carol administers a new "reuse".
     await created('/api/v1/namespaces', { metadata: { name: 'reuse' } });
     await eventually(async () => (await t.api(`${iam}/namespaces/reuse/roles/admin`)).status === 200, 5000, 'namespace roles');
-    await user('carol');
+    await addUsers('carol');
     await created(`${iam}/namespaces/reuse/rolebindings`, { metadata: { name: 'carol-admin' }, roleRef: { kind: 'Role', name: 'admin' }, subjects: [{ kind: 'User', name: 'carol' }] });
     await created(`${iam}/namespaces/bobs/rolebindings`, { metadata: { name: 'old-bot' }, roleRef: { kind: 'Role', name: 'viewer' }, subjects: [{ kind: 'User', name: 'system:serviceaccount:reuse:bot' }] });
     await eventually(async () => (await as('carol')(`${iam}/namespaces/reuse/serviceaccounts`)).status === 200, 5000, 'carol admin of reuse');

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { readInBackground, type OpenStream } from './support/streams.js';
+import { tenantsOf } from './support/tenants.js';
 
 // Security: a watch is authorized when it opens, and again whenever what authorized it changes
 // (a binding, a role, a group, the namespace's workspace, the user, the session). One that is no
@@ -10,51 +12,22 @@ const label = 'tenant.mortise.io/workspace';
 const iam = '/apis/iam.mortise.io/v1alpha1';
 const tenant = '/apis/tenant.mortise.io/v1alpha1';
 
-interface OpenStream {
-  text(): string;
-  ended(): boolean;
-  abort(): void;
-}
 
 describe('a watch ends when its authorization is revoked', () => {
   let t: TestCore;
-  const tokens: Record<string, string> = {};
-  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
+  const { tokens, as, created, addUsers } = tenantsOf(() => t);
   const streams: OpenStream[] = [];
   let serial = 0;
 
-  const created = async (path: string, body: unknown) => {
-    const res = await t.api(path, { method: 'POST', json: body });
-    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
-  };
   const secret = (ns: string, name: string) => created(`/api/v1/namespaces/${ns}/secrets`, { metadata: { name }, data: { k: 'c2VjcmV0' } });
   const removed = async (path: string) => expect((await t.api(path, { method: 'DELETE' })).status, path).toBe(200);
-
-  async function user(name: string) {
-    await created(`${iam}/users`, { metadata: { name }, spec: { email: `${name}@example.com`, password: `${name}-Password-9x` } });
-    tokens[name] = await login(t.url, name, `${name}-Password-9x`);
-  }
 
   /** Opens a watch as `u` and reads it in the background. */
   async function watch(u: string, path: string): Promise<OpenStream> {
     const ac = new AbortController();
     const res = await as(u)(path, { signal: ac.signal });
     expect(res.status, `${path}: ${res.status === 200 ? '' : await res.clone().text()}`).toBe(200);
-    let text = '';
-    let ended = false;
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    void (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
-      }
-      ended = true;
-    })().catch(() => {
-      ended = true;
-    });
-    const s = { text: () => text, ended: () => ended, abort: () => ac.abort() };
+    const s = readInBackground(res, ac);
     streams.push(s);
     return s;
   }
@@ -69,7 +42,7 @@ describe('a watch ends when its authorization is revoked', () => {
 
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
-    for (const u of ['alice', 'bob', 'carol', 'dave']) await user(u);
+    await addUsers('alice', 'bob', 'carol', 'dave');
     await created(`${tenant}/workspaces`, { metadata: { name: 'wsr' }, spec: { manager: 'admin' } });
     await created('/api/v1/namespaces', { metadata: { name: 'rv-ns', labels: { [label]: 'wsr' } } });
     await created('/api/v1/namespaces', { metadata: { name: 'rv-free' } });

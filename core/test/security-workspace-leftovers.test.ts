@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, eventually, login, startTestCore, type TestCore } from './support/test-core.js';
+import { eventually, startTestCore, type TestCore } from './support/test-core.js';
+import { tenantsOf } from './support/tenants.js';
 
 // Security: a workspace's roles and bindings go with it. They are found by the workspace's name
 // (their label), and a workspace of that name created later — by another tenant — found those
@@ -16,13 +17,7 @@ type Obj = { metadata: { uid?: string; resourceVersion?: string; ownerReferences
 
 describe('nothing of a deleted workspace is in force in the next workspace of its name', () => {
   let t: TestCore;
-  const tokens: Record<string, string> = {};
-  const as = (u: string) => (path: string, init: RequestInit & { json?: unknown } = {}) => call(t.url, tokens[u], path, init);
-  const created = async (path: string, body: unknown, u?: string) => {
-    const res = u ? await as(u)(path, { method: 'POST', json: body }) : await t.api(path, { method: 'POST', json: body });
-    expect(res.status, `${path}: ${await res.clone().text()}`).toBe(201);
-    return (await res.json()) as Obj;
-  };
+  const { as, created, addUsers } = tenantsOf(() => t);
   const get = async (path: string) => (await (await t.api(path)).json()) as Obj;
   const workspaceOf = async (name: string, manager: string) => {
     const ws = await created(`${tenant}/workspaces`, { metadata: { name }, spec: { manager } });
@@ -35,10 +30,7 @@ describe('nothing of a deleted workspace is in force in the next workspace of it
 
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
-    for (const u of ['alice', 'bob']) {
-      await created(`${iam}/users`, { metadata: { name: u }, spec: { email: `${u}@example.com`, password: `${u}-Password-9x` } });
-      tokens[u] = await login(t.url, u, `${u}-Password-9x`);
-    }
+    await addUsers('alice', 'bob');
   });
   afterAll(async () => t?.close());
 
