@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import { logs as otelLogs, SeverityNumber } from '@opentelemetry/api-logs';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPLogExporter as OTLPProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
@@ -9,20 +8,17 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { pino } from 'pino';
 import { pinoLoki } from 'pino-loki';
-import type protobufType from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
 import { createLogger } from '../../../core/src/ops/logger.js';
 import { call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
+import { PushRequest, snappy } from './loki-push-wire.js';
 
 // The logging extension packed from extensions/logging into a repository and installed in a
 // real core like any extension; real shippers push through the gateway with service-account
 // tokens; queries are checked against Loki's documented shapes and the tenancy rules.
 
-const require = createRequire(import.meta.url);
-const protobuf = require('protobufjs') as typeof protobufType;
-const snappy = require('snappyjs') as { compress(b: Uint8Array): Uint8Array };
 
 const extensionsDir = join(import.meta.dirname, '..', '..');
 const ext = '/apis/extensions.mortise.io/v1alpha1';
@@ -135,13 +131,6 @@ describe('the logging extension', () => {
     const now = BigInt(Date.now()) * 1_000_000n;
     expect((await push(shipper.shop!, { streams: [{ stream: { app: 'raw' }, values: [[String(now), 'json push level=info'], [String(now + 1n), 'json push level=warn']] }] })).status).toBe(204);
 
-    const root = protobuf.Root.fromJSON({ nested: {
-      PushRequest: { fields: { streams: { rule: 'repeated', type: 'StreamAdapter', id: 1 } } },
-      StreamAdapter: { fields: { labels: { type: 'string', id: 1 }, entries: { rule: 'repeated', type: 'EntryAdapter', id: 2 } } },
-      EntryAdapter: { fields: { timestamp: { type: 'Timestamp', id: 1 }, line: { type: 'string', id: 2 } } },
-      Timestamp: { fields: { seconds: { type: 'int64', id: 1 }, nanos: { type: 'int32', id: 2 } } },
-    } });
-    const PushRequest = root.lookupType('PushRequest');
     const secs = Math.floor(Date.now() / 1000);
     const proto = PushRequest.encode(PushRequest.fromObject({ streams: [{ labels: '{app="raw", namespace="bank"}', entries: [{ timestamp: { seconds: secs, nanos: 5 }, line: 'protobuf push level=error' }] }] })).finish();
     expect((await push(shipper.shop!, snappy.compress(proto), { 'content-type': 'application/x-protobuf' })).status).toBe(204);

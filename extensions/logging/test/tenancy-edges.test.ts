@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type protobufType from 'protobufjs';
 import WebSocket from 'ws';
 import { buildBundledRepository } from '../../../core/src/extensions/bundled-repository.js';
 import { createLogger } from '../../../core/src/ops/logger.js';
 import { call, eventually, login, startTestCore, type TestCore } from '../../../core/test/support/test-core.js';
 import { installPlan } from './install-plans.js';
+import { PushRequest, snappy } from './loki-push-wire.js';
 
 // The edges of tenancy and of bad input, against the extension installed in a real core: a tail
 // that outlives the reader's role, queries that would stall the backend, parameters and pushed
@@ -21,17 +20,7 @@ const tenant = '/apis/tenant.mortise.io/v1alpha1';
 const label = 'tenant.mortise.io/workspace';
 const loki = '/proxy/logging/loki/api/v1';
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
-const require = createRequire(import.meta.url);
-const protobuf = require('protobufjs') as typeof protobufType;
-const snappy = require('snappyjs') as { compress(b: Uint8Array): Uint8Array };
 
-/** Loki's PushRequest, as logging-extension.test.ts encodes it (promtail's wire format). */
-const PushRequest = protobuf.Root.fromJSON({ nested: {
-  PushRequest: { fields: { streams: { rule: 'repeated', type: 'StreamAdapter', id: 1 } } },
-  StreamAdapter: { fields: { labels: { type: 'string', id: 1 }, entries: { rule: 'repeated', type: 'EntryAdapter', id: 2 } } },
-  EntryAdapter: { fields: { timestamp: { type: 'Timestamp', id: 1 }, line: { type: 'string', id: 2 } } },
-  Timestamp: { fields: { seconds: { type: 'int64', id: 1 }, nanos: { type: 'int32', id: 2 } } },
-} }).lookupType('PushRequest');
 
 type Streams = Array<{ stream: Record<string, string>; values: Array<[string, string]> }>;
 interface Frame { streams: Streams }
