@@ -9,3 +9,4 @@ export {
 export { watchCollection, type CollectionWatch, type CollectionWatchHandlers, type CollectionWatchOptions, type WatchEventType, type WatchedObject } from './core-watch.js';
 export { DEFAULT_MAX_BODY_BYTES } from './json-body.js';
 export type { BackendLog } from './errors.js';
+export { isNamespaceName, isObjectName } from './object-names.js';

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createExtensionBackend, watchCollection, type CollectionWatch } from '@mortise/extension-sdk/backend';
+import { createExtensionBackend, isNamespaceName, isObjectName, watchCollection, type CollectionWatch } from '@mortise/extension-sdk/backend';
 import { CronScheduler } from './cron-trigger.js';
 import { deleteOrphanNamespaces, syncProject, uninstalling, type Project } from './project-controller.js';
 import { pipelinePath, runsPath, RunExecutor } from './run-executor.js';
@@ -248,9 +248,7 @@ async function rawBody(req: AsyncIterable<Buffer>): Promise<Buffer> {
 // namespace), while the core authorized only the path's namespace: a "name" with an encoded
 // slash and dot segments (x%2F..%2F..%2F..%2Fother%2Fpipelineruns%2Fy) would climb into
 // another namespace once the URL is resolved. Only Kubernetes names are accepted.
-const namespaceName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const objectName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const validName = (param: string, value: string) => (param === 'ns' ? namespaceName.test(value) && value.length <= 63 : objectName.test(value) && value.length <= 253);
+const validName = (param: string, value: string) => (param === 'ns' ? isNamespaceName(value) : isObjectName(value));
 for (const param of ['ns', 'name']) {
   backend.router.param(param, (value, ctx, next) => {
     if (validName(param, value)) return next();

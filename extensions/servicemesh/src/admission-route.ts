@@ -1,4 +1,4 @@
-import type { ExtensionBackend } from '@mortise/extension-sdk/backend';
+import { isObjectName, type ExtensionBackend } from '@mortise/extension-sdk/backend';
 import type { MeshState } from './mesh-state.js';
 import { meshGroup, meshVersion, plurals, type MeshKind, type MeshService } from './types.js';
 import { validateObject } from './validate.js';
@@ -7,8 +7,6 @@ import { validateObject } from './validate.js';
 // 422 with a cause per field for weights that do not add up, unknown versions, regexes that do
 // not compile. The service's versions come from the watched cache, or from the core when the
 // MeshService is newer than the cache.
-
-const serviceName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 interface Review { request?: { uid: string; kind: { kind: string }; namespace: string; object: { spec?: { service?: string } } } }
 
@@ -29,7 +27,7 @@ export function registerAdmissionRoute(backend: ExtensionBackend, state: MeshSta
     // Only a MeshService name is looked up: the service goes into the core's URL, read with the
     // service account, so a "service" with slashes and dot segments would read (and tell the
     // versions of) another namespace's MeshService. The schema refuses such a value too.
-    if (service && !serviceName.test(service)) return respond(false, [{ field: 'spec.service', message: `Invalid value: ${JSON.stringify(service)}: the name of a MeshService in this namespace (lowercase letters, digits, "-" and ".")` }]);
+    if (service && !isObjectName(service)) return respond(false, [{ field: 'spec.service', message: `Invalid value: ${JSON.stringify(service)}: the name of a MeshService in this namespace (lowercase letters, digits, "-" and ".")` }]);
     if (service) {
       const cached = state.services.get(`${req.namespace}/${service}`);
       if (cached) versions = cached.spec.versions.map((v) => v.name);

@@ -1,4 +1,4 @@
-import type { BackendContext, ExtensionBackend, Identity } from '@mortise/extension-sdk/backend';
+import { isNamespaceName, isObjectName, type BackendContext, type ExtensionBackend, type Identity } from '@mortise/extension-sdk/backend';
 import type { Access } from './access.js';
 import type { DataPlaneView } from './dataplane-view.js';
 import { clusterOf } from './endpoints.js';
@@ -18,13 +18,6 @@ export interface ApiDeps {
   plane: { kind: 'nginx' | 'node'; setting: string; reason?: string };
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-// An object's name (DNS-1123 subdomain). A name from the path goes into the core's URL, written
-// with the service account (which may write every namespace) after the caller was authorized in
-// the path's namespace only: "x%2F..%2F..%2F..%2Fother%2Fgrayreleases%2Fy" would resolve into
-// another namespace's object.
-const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
 function int(v: unknown, dflt: number | undefined, min: number, max: number, name: string, ctx: BackendContext): number | undefined {
   if (v === undefined || v === '') return dflt;
   const n = Number(v);
@@ -36,7 +29,7 @@ export function registerApiRoutes(d: ApiDeps): void {
   const { router } = d.backend;
   const namespaceOf = async (ctx: BackendContext, verb = 'get', resource = 'meshservices', name?: string): Promise<string> => {
     const ns = ctx.params.ns!;
-    if (!DNS_LABEL.test(ns)) return ctx.throw(400, `"${ns}" is not a namespace name`);
+    if (!isNamespaceName(ns)) return ctx.throw(400, `"${ns}" is not a namespace name`);
     const who = ctx.state.identity as Identity;
     if (!(await d.access.may(who, verb, resource, ns, name))) {
       ctx.throw(403, `User "${who.username}" cannot ${verb} ${resource}.${meshGroup} in the namespace "${ns}"`);
@@ -111,7 +104,8 @@ export function registerApiRoutes(d: ApiDeps): void {
     const action = ctx.params.action!;
     if (action !== 'promote' && action !== 'rollback') return ctx.throw(404, `no action "${action}" (promote or rollback)`);
     const name = ctx.params.name!;
-    if (!OBJECT_NAME.test(name) || name.length > 253) return ctx.throw(400, `"${name}" is not a valid name`);
+    // A name from the path goes into the core's URL, written with the service account.
+    if (!isObjectName(name)) return ctx.throw(400, `"${name}" is not a valid name`);
     const ns = await namespaceOf(ctx, 'update', 'grayreleases', name);
     ctx.body = await d.backend.core.patch(`/apis/${meshGroup}/${meshVersion}/namespaces/${ns}/grayreleases/${name}`, { spec: { action } });
   });
