@@ -294,15 +294,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // What is authorized is what is served for as long as a watch is open: when a binding, role,
   // group, namespace label, user or session changes, each open watch's request is authenticated
   // and authorized again, and ends if it no longer would be.
-  const resources = new ResourceHandler(kinds, service, watches, (user, info) => guard.authorize(user, info), (ctx) => async () => {
-    try {
-      const user = await guard.authenticate(ctx.req.headers, false, 'GET');
-      await guard.authorize(user!, ctx.state.requestInfo);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  const resources = new ResourceHandler(kinds, service, watches, (user, info) => guard.authorize(user, info), (ctx) => () => guard.stillAllows(ctx.req.headers, 'GET', ctx.state.requestInfo));
   // And what the gateway keeps open on one request's authorization: websocket tunnels, streamed answers.
   const revalidate = () => {
     watches.revalidate();

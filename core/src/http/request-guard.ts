@@ -49,6 +49,21 @@ export class RequestGuard {
     return user;
   }
 
+  /**
+   * Whether a request that was let in would still be: its headers authenticated and its
+   * RequestInfo authorized again. Asked of what stays open on one request's authorization (a
+   * watch, a streamed answer) when what the checks read changes.
+   */
+  async stillAllows(headers: IncomingHttpHeaders, method: string, info: RequestInfo): Promise<boolean> {
+    try {
+      const user = await this.authenticate(headers, false, method);
+      await this.authorize(user!, info);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Throws a 403 naming what was refused and why. */
   async authorize(user: UserInfo, info: RequestInfo): Promise<void> {
     const decision = await this.authorizer.authorize(user, info);
