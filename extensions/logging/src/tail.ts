@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import type { ExtensionBackend, Identity } from '@mortise/extension-sdk/backend';
@@ -40,7 +40,7 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; st
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://backend');
     const refuse = (code: number, message: string) => {
-      socket.end(`HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 404 ? 'Not Found' : code === 403 ? 'Forbidden' : code === 422 ? 'Unprocessable Entity' : code === 429 ? 'Too Many Requests' : 'Bad Request'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
+      socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
     };
     if (url.pathname !== TAIL_PATH) return refuse(404, 'not found');
     let identity: Identity;
