@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { RequestInfo } from '../api/request-info.js';
-import { forbidden, invalid } from '../api/status.js';
+import { forbidden, invalid, type ApiError } from '../api/status.js';
 import type { AdmissionPlugin } from '../registry/resource-service.js';
 import { iamGroup } from '../schemas/iam.js';
 import type { KubeObject } from '../store/resource-store.js';
@@ -46,10 +46,7 @@ export function escalationAdmission(authorizer: Authorizer, index: RoleRules, st
     // by a finalizer in a namespace being emptied).
     if (old && onlyGcFieldsChange(object, old)) return;
     const name = object.metadata.name!;
-    const deny = (what: string, missing: PolicyRule[]) => forbidden(
-      `user "${user.username}" is attempting to grant permissions not currently held (${what}): ${missing.slice(0, 5).map(describe).join('; ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
-      { name, group: def.group, kind: def.plural },
-    );
+    const deny = (what: string, missing: PolicyRule[]) => escalationDenied(user.username, what, missing, { name, group: def.group, kind: def.plural });
 
     if (def.kind === 'GlobalRole' || def.kind === 'WorkspaceRole' || def.kind === 'Role' || def.kind === 'RoleTemplate') {
       const scope: Scope = def.kind === 'WorkspaceRole' ? { workspace: object.metadata.labels?.[workspaceLabel] } : def.kind === 'Role' ? { namespace: object.metadata.namespace } : {};
@@ -93,6 +90,14 @@ function onlyGcFieldsChange(next: KubeObject, old: KubeObject): boolean {
     return { ...o, metadata };
   };
   return isDeepStrictEqual(rest(next), rest(old));
+}
+
+/** The 403 of a write granting what its writer does not hold (Kubernetes' wording), naming at most five rules. */
+export function escalationDenied(username: string, what: string, missing: PolicyRule[], details: { name: string; group: string; kind: string }): ApiError {
+  return forbidden(
+    `user "${username}" is attempting to grant permissions not currently held (${what}): ${missing.slice(0, 5).map(describe).join('; ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
+    details,
+  );
 }
 
 function describe(r: PolicyRule): string {

@@ -1,9 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { RequestInfo } from '../api/request-info.js';
-import { forbidden } from '../api/status.js';
 import type { Authorizer } from '../auth/authorizer.js';
 import type { AdmissionPlugin } from '../registry/resource-service.js';
 import { iamGroup } from '../schemas/iam.js';
+import { escalationDenied } from './escalation-admission.js';
 import { covers, type PolicyRule } from './policy-rule.js';
 import type { RoleGrant } from './rbac-index.js';
 import { serviceAccountUsername } from '../auth/service-account-tokens.js';
@@ -55,17 +55,7 @@ export function userGrantAdmission(authorizer: Authorizer, index: SubjectGrants)
     for (const { what, grants } of checks) {
       const missing: PolicyRule[] = [];
       for (const g of grants) missing.push(...covers(authorizer.rulesFor?.({ ...writer, via: 'token' }, g.scope) ?? [], g.rules).missing);
-      if (missing.length) {
-        throw forbidden(
-          `user "${writer.username}" is attempting to grant permissions not currently held (${what}): ${missing.slice(0, 5).map(describe).join('; ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`,
-          { name, group: def.group, kind: def.plural },
-        );
-      }
+      if (missing.length) throw escalationDenied(writer.username, what, missing, { name, group: def.group, kind: def.plural });
     }
   };
-}
-
-function describe(r: PolicyRule): string {
-  if (r.nonResourceURLs?.length) return `${r.verbs.join(',')} ${r.nonResourceURLs.join(',')}`;
-  return `${r.verbs.join(',')} ${r.resources?.join(',')}${r.apiGroups?.[0] ? `.${r.apiGroups[0]}` : ''}${r.resourceNames?.length ? ` named ${r.resourceNames.join(',')}` : ''}`;
 }
