@@ -31,6 +31,15 @@ export interface RequestInfo {
   cluster?: string;
 }
 
+/**
+ * The attributes of a resource verb asked of the authorizer outside any request's path (an
+ * admission checking what a write would grant, a workspace listing its members): what is not
+ * given is empty.
+ */
+export function resourceAttributes(a: Pick<RequestInfo, 'verb' | 'apiGroup' | 'resource'> & Partial<Pick<RequestInfo, 'apiVersion' | 'namespace' | 'name' | 'subresource' | 'workspace'>>): RequestInfo {
+  return { isResourceRequest: true, path: '', apiVersion: '', namespace: '', subresource: '', name: '', parts: [], ...a };
+}
+
 export const hostClusterPrefix = '/clusters/host';
 
 const namespaceSubresources = new Set(['status', 'finalize']);

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { RequestInfo } from '../api/request-info.js';
+import { resourceAttributes } from '../api/request-info.js';
 import { forbidden, invalid, type ApiError } from '../api/status.js';
 import type { AdmissionPlugin } from '../registry/resource-service.js';
 import { iamGroup } from '../schemas/iam.js';
@@ -31,10 +31,7 @@ export interface RoleRules {
 export function escalationAdmission(authorizer: Authorizer, index: RoleRules, storedRole?: StoredRole): AdmissionPlugin {
   const held = (user: NonNullable<Parameters<AdmissionPlugin>[0]['ctx']['user']>, scope: Scope) => authorizer.rulesFor?.({ ...user, via: 'token' }, scope) ?? [];
   const holds = async (user: NonNullable<Parameters<AdmissionPlugin>[0]['ctx']['user']>, verb: string, resource: string, name: string, scope: Scope) => {
-    const r: RequestInfo = {
-      isResourceRequest: true, path: '', verb, apiGroup: iamGroup, apiVersion: 'v1alpha1', namespace: scope.namespace ?? '',
-      resource, subresource: '', name, workspace: scope.workspace, parts: [],
-    };
+    const r = resourceAttributes({ verb, apiGroup: iamGroup, apiVersion: 'v1alpha1', namespace: scope.namespace ?? '', resource, name, workspace: scope.workspace });
     return (await authorizer.authorize({ ...user, via: 'token' }, r)).allowed;
   };
 

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { RequestInfo } from '../api/request-info.js';
+import { resourceAttributes } from '../api/request-info.js';
 import type { Authorizer } from '../auth/authorizer.js';
 import type { AdmissionPlugin } from '../registry/resource-service.js';
 import { iamGroup } from '../schemas/iam.js';
@@ -50,7 +50,7 @@ export function userGrantAdmission(authorizer: Authorizer, index: SubjectGrants)
       if (!users.length || (was && was.groupRef?.name === group && users.every((u) => was.users?.includes(u)))) return;
       checks = [{ what: `group "${group}" of GroupBinding "${name}"`, grants: index.grantsOf([], [group]) }];
     }
-    const escalate: RequestInfo = { isResourceRequest: true, path: '', verb: 'escalate', apiGroup: iamGroup, apiVersion: def.version, namespace: '', resource: def.plural, subresource: '', name, parts: [] };
+    const escalate = resourceAttributes({ verb: 'escalate', apiGroup: iamGroup, apiVersion: def.version, resource: def.plural, name });
     if ((await authorizer.authorize({ ...writer, via: 'token' }, escalate)).allowed) return;
     for (const { what, grants } of checks) {
       const missing: PolicyRule[] = [];

@@ -1,4 +1,4 @@
-import type { RequestInfo } from '../api/request-info.js';
+import { resourceAttributes } from '../api/request-info.js';
 import { describeRequest, type Authorizer } from '../auth/authorizer.js';
 import { forbidden } from '../api/status.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
@@ -31,13 +31,10 @@ export function tenantMoveAdmission(authorizer: Authorizer, store: ResourceStore
       // Workspace-level authority only: a Role inside the object's namespace does not speak for a workspace.
       const groups = def.group === '' && def.plural === 'namespaces' ? ['', tenantGroup] : [def.group];
       for (const apiGroup of groups) {
-        const r: RequestInfo = {
-          isResourceRequest: true, path: '', verb, apiGroup, apiVersion: def.version, namespace: '',
-          resource: def.plural, subresource: '', name: verb === 'create' ? '' : name, workspace, parts: [],
-        };
+        const r = resourceAttributes({ verb, apiGroup, apiVersion: def.version, resource: def.plural, name: verb === 'create' ? '' : name, workspace });
         if ((await authorizer.authorize({ ...user, via: 'token' }, r)).allowed) return;
       }
-      const r: RequestInfo = { isResourceRequest: true, path: '', verb, apiGroup: def.group, apiVersion: def.version, namespace: '', resource: def.plural, subresource: '', name: '', workspace, parts: [] };
+      const r = resourceAttributes({ verb, apiGroup: def.group, apiVersion: def.version, resource: def.plural, workspace });
       throw forbidden(`${def.plural} "${name}" is forbidden: ${why}: User "${user.username}" cannot ${describeRequest(r)}`, { name, group: def.group, kind: def.plural });
     };
 

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { RequestInfo } from '../api/request-info.js';
+import { resourceAttributes } from '../api/request-info.js';
 import { readObjectBody } from '../api/body.js';
 import { badRequest, notFound } from '../api/status.js';
 import { requestContextOf, type AppContext, type AppState, type UserInfo } from '../http/app-state.js';
@@ -28,7 +28,7 @@ export function tenantRouter(deps: { service: ResourceService; kinds: KindRegist
   const router = new Router<AppState>();
 
   const may = async (user: UserInfo, verb: string, apiGroup: string, resource: string, workspace?: string) => {
-    const r: RequestInfo = { isResourceRequest: true, path: '', verb, apiGroup, apiVersion: '', namespace: '', resource, subresource: '', name: '', workspace, parts: [] };
+    const r = resourceAttributes({ verb, apiGroup, resource, workspace });
     return (await authorizer.authorize(user, r)).allowed;
   };
   const requireWorkspace = async (name: string) => {

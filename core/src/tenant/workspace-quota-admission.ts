@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { RequestInfo } from '../api/request-info.js';
+import { resourceAttributes } from '../api/request-info.js';
 import { forbidden } from '../api/status.js';
 import type { Authorizer } from '../auth/authorizer.js';
 import type { AdmissionPlugin } from '../registry/resource-service.js';
@@ -19,7 +19,7 @@ export function workspaceQuotaAdmission(authorizer: Authorizer): AdmissionPlugin
     if (isDeepStrictEqual(quota(object), quota(old))) return;
     const name = object.metadata.name!;
     // No workspace in the attributes: only global roles answer.
-    const r: RequestInfo = { isResourceRequest: true, path: '', verb: 'update', apiGroup: tenantGroup, apiVersion: def.version, namespace: '', resource: 'workspaces', subresource: '', name: '', parts: [] };
+    const r = resourceAttributes({ verb: 'update', apiGroup: tenantGroup, apiVersion: def.version, resource: 'workspaces' });
     if ((await authorizer.authorize({ ...user, via: 'token' }, r)).allowed) return;
     throw forbidden(`workspaces.${tenantGroup} "${name}" is forbidden: spec.quota bounds the workspace's own admins: changing it takes update on workspaces at the cluster scope, which User "${user.username}" does not hold`, { name, group: tenantGroup, kind: 'workspaces' });
   };
