@@ -553,8 +553,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       ready = false;
       clearTimeout(stageTimer);
       await edge?.stop();
-      // Stop taking new connections, end watches cleanly, let in-flight requests finish.
-      watches.closeAll();
+      // End watches cleanly (their clients hang up), stop taking new connections, let in-flight requests finish.
+      await watches.closeAll();
       gateway.closeUpgraded();
       await server?.close(opts.shutdownTimeoutMs ?? 10_000);
       gateway.stop();

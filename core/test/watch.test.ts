@@ -382,7 +382,7 @@ describe('watch (client-node)', () => {
       await deleteWs('inf-4');
       await createWs('inf-9');
       store.compact(Number(await store.currentResourceVersion()));
-      t.core.watches.closeAll();
+      await t.core.watches.closeAll();
       await inSync();
       expect(informer.get('inf-4')).toBeUndefined();
       expect(informer.get('inf-9')).toBeDefined();

@@ -192,9 +192,22 @@ export class WatchHub {
     for (const w of this.open) w.revalidate();
   }
 
-  /** Ends every open watch (shutdown): clients see a clean end of stream and re-watch. */
-  closeAll(): void {
+  /**
+   * Ends every open watch (shutdown): clients see a clean end of stream and re-watch. Resolves
+   * once their clients have hung up, or after `graceMs`: a connection the server destroys at once
+   * can take the stream's last chunk with it or reach the client as a reset, which client-node
+   * reports as "Premature close" (seen on a loaded machine).
+   */
+  async closeAll(graceMs = 250): Promise<void> {
+    const sockets = [...this.open].map((w) => w.res.socket).filter((s) => s && !s.destroyed);
     for (const w of [...this.open]) w.close();
+    if (!sockets.length) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(sockets.map((s) => new Promise((resolve) => s!.once('close', resolve)))),
+      new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Ends the watches of kinds no longer served (a deleted CRD), as kube-apiserver does. */
