@@ -97,8 +97,9 @@ describe('SqliteLogStore and LogQL', () => {
     expect(store.streams('all', range)).toHaveLength(150_001);
     const started = performance.now();
     for (let i = 0; i < 3; i++) expect(logQuery(store, new Map([['b', 0n]]), parseLogQL('{app=~".+"}') as never, { ...range, limit: 10, direction: 'backward' })[0]!.values).toEqual([[String(now), 'hello']]);
-    // Filtering every stream in JavaScript took ~0.5 s a query here.
-    expect(performance.now() - started).toBeLessThan(150);
+    // Filtering every stream in JavaScript took ~0.5 s a query here (1.5 s for these three); the
+    // bound leaves a slow CI machine room.
+    expect(performance.now() - started).toBeLessThan(1000);
     store.close();
   }, 120_000);
 
@@ -171,10 +172,11 @@ describe('SqliteLogStore and LogQL', () => {
     expect(parseDurationMs('1h30m')).toBe(5_400_000);
     expect(parseDurationMs('1.5s250ms')).toBe(1750);
     for (const bad of ['1h x', 'x1h', '1h30', '']) expect(parseDurationMs(bad), bad).toBeUndefined();
-    // A global regex retried from each digit: ~0.4 s of the backend's thread for one query parameter.
+    // A global regex retried from each digit: ~0.4 s of the backend's thread for one query parameter
+    // (2 s for these five); the bound leaves a slow CI machine room.
     const started = performance.now();
     for (let i = 0; i < 5; i++) expect(parseDurationMs(`${'1'.repeat(16_000)}x`)).toBeUndefined();
-    expect(performance.now() - started).toBeLessThan(200);
+    expect(performance.now() - started).toBeLessThan(1000);
   });
 
   it('reports the position of a syntax error', () => {

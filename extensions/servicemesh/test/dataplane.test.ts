@@ -148,12 +148,10 @@ describe('the data plane in the backend process', () => {
       state.apply('CircuitBreaker', 'ADDED', { metadata: meta(name), spec: { service: name, connectionPool: { maxConnections: 1 } } });
     }
     state.apply('TrafficRule', 'ADDED', { metadata: meta('right'), spec: { service: 'right', routes: [{ match: [{ headers: { 'x-v': { exact: '2' } } }], destinations: [{ version: 'v2' }] }, { destinations: [{ version: 'v1' }] }] } });
-    const started = Date.now();
     const both = await Promise.all([send('left.t'), send('right.t'), send('right.t', { headers: { 'x-v': '2' } })]);
     expect(both.map((a) => a.status)).toEqual([200, 200, 200]);
-    // None waited for another's place: all three at the endpoint at once.
+    // None waited for another's place: all three at the endpoint at once (a clock would say less, and flake).
     expect(sharedServer.peak()).toBe(3);
-    expect(Date.now() - started).toBeLessThan(550);
   });
 
   // Envoy's outlier detection is per cluster too: one service's 5xx streak at a shared address
