@@ -553,7 +553,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       ready = false;
       clearTimeout(stageTimer);
       await edge?.stop();
-      // End watches cleanly (their clients hang up), stop taking new connections, let in-flight requests finish.
+      // Stop taking new connections, end watches cleanly (their clients hang up), let in-flight requests finish.
+      server?.stopAccepting();
       await watches.closeAll();
       gateway.closeUpgraded();
       await server?.close(opts.shutdownTimeoutMs ?? 10_000);

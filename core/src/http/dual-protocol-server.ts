@@ -16,6 +16,8 @@ export class DualProtocolServer {
   private readonly sockets = new Set<Socket>();
   /** Connections that have not sent a byte yet: no request in flight, not known to http/https. */
   private readonly unclaimed = new Set<Socket>();
+  /** Resolves once the listener is closed and every connection with it (stopAccepting()). */
+  private closed?: Promise<void>;
 
   constructor(handler: RequestListener, certs: ServingCerts, opts: { firstByteTimeoutMs?: number } = {}) {
     this.http = createHttpServer(handler);
@@ -69,9 +71,15 @@ export class DualProtocolServer {
     });
   }
 
+  /** Stops accepting new connections; those open go on (close() ends them). */
+  stopAccepting(): void {
+    this.closed ??= new Promise<void>((resolve) => this.net.close(() => resolve()));
+  }
+
   /** Stops accepting; idle keep-alive connections close now, busy ones when done or at the deadline. */
   async close(deadlineMs: number): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.net.close(() => resolve()));
+    this.stopAccepting();
+    const closed = this.closed!;
     for (const s of this.unclaimed) s.destroy();
     this.http.closeIdleConnections();
     this.https.closeIdleConnections();
