@@ -44,7 +44,7 @@ export class RunExecutor {
     for (const p of pipeline.parameters ?? []) if (p.default !== undefined) params[p.name] = p.default;
     Object.assign(params, run.spec.parameters ?? {});
     this.status = {
-      phase: 'Pending', triggeredBy: run.spec.triggeredBy ?? run.metadata.annotations?.['devops.mortise.io/triggered-by'], parameters: params,
+      phase: 'Pending', triggeredBy: run.spec.triggeredBy, parameters: params,
       stages: pipeline.stages.map((s) => ({
         name: s.name, phase: 'Pending',
         branches: s.parallel ? s.parallel.map((b) => ({ name: b.name, steps: b.steps.map((st, i) => ({ name: stepName(st, i), phase: 'Pending' as Phase })) }))

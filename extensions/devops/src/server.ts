@@ -2,7 +2,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createExtensionBackend, isNamespaceName, isObjectName, watchCollection, type CollectionWatch } from '@mortise/extension-sdk/backend';
+import { registerAdmissionRoute } from './admission-route.js';
 import { CronScheduler } from './cron-trigger.js';
+import { WebhookDeliveries } from './webhook-deliveries.js';
 import { deleteOrphanNamespaces, syncProject, uninstalling, type Project } from './project-controller.js';
 import { pipelinePath, runsPath, RunExecutor } from './run-executor.js';
 import { claimExpiry, claimLapse, RunClaims, type ClaimableRun, type ClaimedStatus } from './run-claim.js';
@@ -365,6 +367,10 @@ backend.router.get(`${api}/namespaces/:ns/pipelineruns/:name/artifacts/:file`, a
 });
 
 /** POST /hooks/devops/<namespace>/<pipeline>: a GitHub/Gitea push, proved by X-Hub-Signature-256. */
+registerAdmissionRoute(backend, '/admission/validate');
+
+const deliveries = new WebhookDeliveries(backend.core, runsPath);
+
 backend.router.post('/hooks/devops/:namespace/:pipeline', async (ctx) => {
   const { namespace: ns, pipeline } = ctx.params as { namespace: string; pipeline: string };
   const body = await rawBody(ctx.req);
@@ -400,12 +406,13 @@ backend.router.post('/hooks/devops/:namespace/:pipeline', async (ctx) => {
   const parameters: Record<string, string> = {};
   if (typeof payload.ref === 'string') parameters.GIT_REF = payload.ref.replace(/^refs\/heads\//, '');
   if (typeof payload.after === 'string') parameters.GIT_COMMIT = payload.after;
-  const created = await backend.core.post<KubeObject>(runsPath(ns), {
-    apiVersion: 'devops.mortise.io/v1alpha1', kind: 'PipelineRun', metadata: { generateName: `${pipeline}-` },
-    spec: { pipeline, parameters, triggeredBy: `webhook (${ctx.get('x-github-event') || ctx.get('x-gitea-event') || 'push'})` },
-  });
-  ctx.status = 201;
-  ctx.body = { run: created.metadata.name };
+  const triggeredBy = `webhook (${ctx.get('x-github-event') || ctx.get('x-gitea-event') || 'push'})`;
+  const { run, created } = await deliveries.once(ns, pipeline, body, (labels) => backend.core.post<KubeObject>(runsPath(ns), {
+    apiVersion: 'devops.mortise.io/v1alpha1', kind: 'PipelineRun', metadata: { generateName: `${pipeline}-`, labels },
+    spec: { pipeline, parameters, triggeredBy },
+  }).then((r) => r.metadata.name));
+  ctx.status = created ? 201 : 200;
+  ctx.body = created ? { run } : { run, duplicate: true };
 });
 
 startControllers();

@@ -246,8 +246,39 @@ describe('DevOps extension', () => {
     expect(done.status?.triggeredBy).toBe('webhook (push)');
     const log = (await follow(`${t.url}${kapi}/namespaces/ci/pipelineruns/${name}/log`, t.token)).map((e) => e.text);
     expect(log).toContain('ref=main');
+    // The same signed body again (a replay, or the git host's "Redeliver"), three at once: the
+    // run it started, not a new one. Another push (another body) starts its own.
+    const hookedRuns = async () => ((await (await t.api(`${devops}/pipelineruns`)).json()) as { items: Array<{ metadata: { name: string }; spec: { pipeline: string } }> }).items.filter((r) => r.spec.pipeline === 'hooked').map((r) => r.metadata.name);
+    const again = await Promise.all([send(sign('hook-key')), send(sign('hook-key')), send(sign('hook-key'))]);
+    expect(again.map((r) => r.status)).toEqual([200, 200, 200]);
+    for (const r of again) expect(await r.json()).toEqual({ run: name, duplicate: true });
+    expect(await hookedRuns()).toEqual([name]);
+    const next = JSON.stringify({ ref: 'refs/heads/main', after: 'def456' });
+    const pushed = await call(t.url, undefined, '/hooks/devops/ci/hooked', { method: 'POST', body: next, headers: { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${createHmac('sha256', 'hook-key').update(next).digest('hex')}` } });
+    expect(pushed.status).toBe(201);
+    expect((await hookedRuns()).sort()).toEqual([name, ((await pushed.json()) as { run: string }).run].sort());
     // Nothing else of the extension is open to anonymous callers.
     expect((await call(t.url, undefined, `${kapi}/namespaces/ci/pipelineruns/${name}/log`)).status).toBe(401);
+  });
+
+  it('a run created through the API names its creator or nobody as who started it, and nobody changes that afterwards', async () => {
+    await pipeline('attributed', { stages: [{ name: 'one', steps: [{ sh: 'true' }] }] });
+    const create = (spec: Record<string, unknown>) => t.api(`${devops}/pipelineruns`, { method: 'POST', json: { apiVersion: 'devops.mortise.io/v1alpha1', kind: 'PipelineRun', metadata: { generateName: 'attributed-' }, spec: { pipeline: 'attributed', ...spec } } });
+    // Someone else's name (or the backend's wording for a webhook): refused, naming the field.
+    for (const triggeredBy of ['bob', 'webhook (push)']) {
+      const spoofed = await create({ triggeredBy });
+      expect(spoofed.status).toBe(422);
+      expect(await spoofed.json()).toMatchObject({ kind: 'Status', reason: 'Invalid', details: { causes: [{ field: 'spec.triggeredBy', message: expect.stringContaining('"admin" or nobody') }] } });
+    }
+    const own = await create({ triggeredBy: 'admin' });
+    expect(own.status).toBe(201);
+    const ownName = ((await own.json()) as Run).metadata.name;
+    expect((await waitRun(ownName, ['Succeeded', 'Failed'])).status?.triggeredBy).toBe('admin');
+    const anonymous = await create({});
+    expect(anonymous.status).toBe(201);
+    const moved = await t.api(`${devops}/pipelineruns/${((await anonymous.json()) as Run).metadata.name}`, { method: 'PATCH', headers: mergePatch, body: JSON.stringify({ spec: { triggeredBy: 'admin' } }) });
+    expect(moved.status).toBe(422);
+    expect(await moved.text()).toContain('may not be changed');
   });
 
   it('a name in the path cannot take the backend into another namespace (an encoded slash and dot segments)', async () => {

@@ -71,9 +71,13 @@ describe('DevOps run claiming with two backends', () => {
     await eventually(async () => (await t.api(`${ext}/extensionversions/devops-0.1.0`)).status === 200, 15_000, 'repository synced');
     expect((await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'devops' }, spec: { extension: { name: 'devops', version: '0.1.0' }, enabled: true, config } } })).status).toBe(201);
     await eventually(async () => ((await (await t.api(`${ext}/installplans/devops`)).json()) as { status?: { state?: string } }).status?.state === 'Installed', 45_000, 'devops installed');
-    // The core's own backend is stopped: the two below are the test's, so it can kill them.
-    expect((await t.api(`${ext}/installplans/devops`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { enabled: false } } })).status).toBe(200);
-    await eventually(() => t.core.runtime.list().every((b) => !b.id.startsWith('devops@') || b.state === 'Stopped'), 20_000, 'the core\'s devops backend stopped');
+    // The core's own backend executes no runs (it stays for the admission of runs): the two
+    // below, the test's, execute them, so it can kill them.
+    expect((await t.api(`${ext}/installplans/devops`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, json: { spec: { config: { ...config, maxConcurrentRuns: 0 } } } })).status).toBe(200);
+    await eventually(async () => {
+      const plan = (await (await t.api(`${ext}/installplans/devops`)).json()) as { metadata: { generation: number }; status?: { observedGeneration?: number; message?: string } };
+      return plan.status?.observedGeneration === plan.metadata.generation && / is serving$/.test(plan.status.message ?? '');
+    }, 30_000, 'the core\'s devops backend serving with maxConcurrentRuns 0');
     dataDir = join(t.dataDir!, 'extensions', 'data', 'devops');
     expect((await t.api('/api/v1/namespaces', { method: 'POST', json: { metadata: { name: 'ci' } } })).status).toBe(201);
     for (const [name, sh] of [['count', 'echo run >> /workspace/executions; sleep 1'], ['long', 'echo run >> /workspace/executions; sleep 60']]) {
