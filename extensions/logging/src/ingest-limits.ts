@@ -7,9 +7,15 @@ export interface IngestLimits {
   maxEntries: number;
   bytesPerSecond: number;
   burstBytes: number;
+  /**
+   * Most streams one namespace may hold (Loki's max_global_streams_per_user, default 5,000): each
+   * costs a row, its labels' index rows and memory in the backend for as long as its lines are
+   * kept, so a shipper putting a request id in a label would otherwise grow them without bound.
+   */
+  maxStreamsPerNamespace: number;
 }
 
-export const defaultIngestLimits: IngestLimits = { maxBodyBytes: 8 * 1024 * 1024, maxEntries: 100_000, bytesPerSecond: 16 * 1024 * 1024, burstBytes: 32 * 1024 * 1024 };
+export const defaultIngestLimits: IngestLimits = { maxBodyBytes: 8 * 1024 * 1024, maxEntries: 100_000, bytesPerSecond: 16 * 1024 * 1024, burstBytes: 32 * 1024 * 1024, maxStreamsPerNamespace: 5000 };
 
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

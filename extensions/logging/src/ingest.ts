@@ -105,6 +105,12 @@ export function ingestRoutes(router: Router<BackendState>, deps: { store: LogSto
       namespace, workspace, entries: s.entries,
     }));
     if (!workspace) for (const b of batch) delete b.labels.workspace;
+    // Checked and appended with nothing awaited between: simultaneous pushes cannot both pass.
+    const fresh = deps.store.newStreams(batch).get(namespace) ?? 0;
+    const held = deps.store.streamCount(namespace);
+    if (fresh > 0 && held + fresh > deps.limits.maxStreamsPerNamespace) {
+      return fail(ctx, 429, 'TooManyRequests', `Maximum active stream limit exceeded, reduce the number of active streams (reduce labels or reduce label values), or contact your administrator to see if the limit can be increased: namespace ${namespace} holds ${held} streams, this push would add ${fresh}, the limit is ${deps.limits.maxStreamsPerNamespace} (nothing of it was stored)`);
+    }
     await deps.store.append(batch);
     deps.events.emit('appended', batch);
     answer(ctx);

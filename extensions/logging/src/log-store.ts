@@ -49,6 +49,10 @@ export interface RetentionPolicy {
 export interface LogStore {
   /** Writes the batch atomically; resolves once it is durable (acknowledge only then). */
   append(batch: StreamBatch[]): Promise<number>;
+  /** How many streams the namespace holds (streams go when retention has removed all their lines). */
+  streamCount(namespace: string): number;
+  /** Per namespace, how many distinct streams of the batch (with lines) the store does not hold yet. */
+  newStreams(batch: StreamBatch[]): Map<string, number>;
   /** Streams whose namespace is in `namespaces` (platform streams when it holds ''), optionally active in a time range. */
   streams(namespaces: ReadonlySet<string> | 'all', range?: { startNs: bigint; endNs: bigint }): StoredStream[];
   /** Entries of the given streams in time order (`direction`); iterate lazily, stop when done. */

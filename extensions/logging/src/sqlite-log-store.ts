@@ -76,6 +76,8 @@ export class SqliteLogStore implements LogStore {
   private readonly db: BetterSqlite3.Database;
   private readonly partitions = new Map<bigint, Partition>();
   private readonly streamIds = new Map<string, number>();
+  /** Streams per namespace, for the ingest's stream limit (kept with streamIds). */
+  private readonly namespaceStreams = new Map<string, number>();
   private readonly partitionNs: bigint;
   private lastPartition: Partition | undefined;
   /** `<partition>/<block>` → its filter, least recently used first. */
@@ -101,6 +103,29 @@ export class SqliteLogStore implements LogStore {
       this.partitions.set(row.start_ns, this.preparePartition(row.start_ns, row.end_ns, row.name));
     }
     for (const row of this.db.prepare('SELECT id, fingerprint FROM streams').all() as Array<{ id: number; fingerprint: string }>) this.streamIds.set(row.fingerprint, row.id);
+    this.countStreams();
+  }
+
+  private countStreams(): void {
+    this.namespaceStreams.clear();
+    for (const row of this.db.prepare('SELECT namespace, count(*) AS n FROM streams GROUP BY namespace').all() as Array<{ namespace: string; n: number }>) this.namespaceStreams.set(row.namespace, row.n);
+  }
+
+  streamCount(namespace: string): number {
+    return this.namespaceStreams.get(namespace) ?? 0;
+  }
+
+  newStreams(batch: StreamBatch[]): Map<string, number> {
+    const fresh = new Set<string>();
+    const counts = new Map<string, number>();
+    for (const s of batch) {
+      if (s.entries.length === 0) continue;
+      const fingerprint = fingerprintOf(s);
+      if (this.streamIds.has(fingerprint) || fresh.has(fingerprint)) continue;
+      fresh.add(fingerprint);
+      counts.set(s.namespace, (counts.get(s.namespace) ?? 0) + 1);
+    }
+    return counts;
   }
 
   private exists(table: string): boolean {
@@ -178,14 +203,15 @@ export class SqliteLogStore implements LogStore {
   private readonly touchStream = () => this.db.prepare('UPDATE streams SET first_ns = min(first_ns, ?), last_ns = max(last_ns, ?) WHERE id = ?');
 
   private streamId(s: StreamBatch, firstNs: bigint, lastNs: bigint): number {
-    const labels = sortedLabels(s.labels);
-    const fingerprint = JSON.stringify([s.namespace, labels]);
+    const fingerprint = fingerprintOf(s);
     let id = this.streamIds.get(fingerprint);
     if (id === undefined) {
+      const labels = sortedLabels(s.labels);
       id = Number(this.insertStream().run(fingerprint, JSON.stringify(labels), s.namespace, s.workspace, firstNs, lastNs).lastInsertRowid);
       const ins = this.insertLabel();
       for (const [k, v] of Object.entries(labels)) ins.run(k, v, id);
       this.streamIds.set(fingerprint, id);
+      this.namespaceStreams.set(s.namespace, (this.namespaceStreams.get(s.namespace) ?? 0) + 1);
     } else {
       this.touchStream().run(firstNs, lastNs, id);
     }
@@ -230,6 +256,7 @@ export class SqliteLogStore implements LogStore {
     this.streamIds.clear();
     this.lastPartition = undefined;
     for (const row of this.db.prepare('SELECT id, fingerprint FROM streams').all() as Array<{ id: number; fingerprint: string }>) this.streamIds.set(row.fingerprint, row.id);
+    this.countStreams();
     for (const [start, p] of this.partitions) {
       p.open = undefined;
       if (!this.exists(`e_${p.name}`)) this.partitions.delete(start);
@@ -422,6 +449,11 @@ function noteLine(b: OpenBlock, ts: bigint, streamId: number, line: string): voi
 
 function blockValues(b: OpenBlock): [number, bigint, bigint, string, Uint8Array] {
   return [b.block, b.minTs, b.maxTs, JSON.stringify([...b.streams]), b.bloom];
+}
+
+/** A stream's identity: its namespace and its labels in order. */
+function fingerprintOf(s: { namespace: string; labels: Labels }): string {
+  return JSON.stringify([s.namespace, sortedLabels(s.labels)]);
 }
 
 export function sortedLabels(labels: Labels): Labels {

@@ -197,7 +197,8 @@ describe('SqliteLogStore and LogQL', () => {
   });
 
   it('retention by age deletes exactly the older lines; by size drops the oldest partitions', async () => {
-    const store = seeded();
+    const dir = tmp();
+    const store = new SqliteLogStore(dir);
     const day = 86_400_000;
     const now = Date.UTC(2026, 10, 20, 12);
     const entries = [0, 1, 2, 3].map((d) => ({ tsNs: ns(now - d * day), line: `day -${d} ${'x'.repeat(2000)}` }));
@@ -207,8 +208,15 @@ describe('SqliteLogStore and LogQL', () => {
     // 36 h: the lines of one and a half days ago and older go, the boundary inside a partition included.
     expect(store.enforceRetention({ maxAgeMs: 36 * 3_600_000 }, now)).toBe(3);
     expect(lines()).toEqual(['day -1 ', 'day -0 ']);
-    // The stream with nothing left is gone from the label index.
+    // The stream with nothing left is gone from the label index, and no longer counts against the
+    // namespace's stream limit: a new stream is new, a held one is not.
     expect(store.streams('all').map((s) => s.labels.app)).toEqual(['a']);
+    expect(store.streamCount('n')).toBe(1);
+    const again = (app: string) => [{ labels: { app }, namespace: 'n', workspace: '', entries: [{ tsNs: ns(now), line: 'x' }] }];
+    expect(store.newStreams([...again('old'), ...again('old'), ...again('a')])).toEqual(new Map([['n', 1]]));
+    const reopened = new SqliteLogStore(dir);
+    expect(reopened.streamCount('n')).toBe(1);
+    reopened.close();
     const before = store.sizeBytes();
     expect(store.enforceRetention({ maxBytes: 1 }, now)).toBe(1);
     expect(lines()).toEqual(['day -0 ']);

@@ -53,7 +53,7 @@ describe('the logging extension at the edges', () => {
     const repo = await buildBundledRepository([extensionsDir], join(work, 'repo'), createLogger({ level: 'silent' }));
     await created(`${ext}/repositories`, { metadata: { name: 'local' }, spec: { url: repo.url } });
     await eventually(async () => (await t.api(`${ext}/extensionversions/logging-0.1.0`)).status === 200, 20_000, 'repository synced');
-    await installPlan(t, 'logging', { audit: { enabled: false }, ingest: { bytesPerSecond: 1_000_000, burstBytes: 3_000_000 } });
+    await installPlan(t, 'logging', { audit: { enabled: false }, ingest: { bytesPerSecond: 1_000_000, burstBytes: 3_000_000, maxStreamsPerNamespace: 40 } });
     await created(`${iam}/users`, { metadata: { name: 'alice' }, spec: { password: 'alice-Password-9x' } });
     alice = await login(t.url, 'alice', 'alice-Password-9x');
     await created(`${tenant}/workspaces`, { metadata: { name: 'wsa' }, spec: { manager: 'admin' } });
@@ -273,6 +273,39 @@ describe('the logging extension at the edges', () => {
     const third = await call(t.url, other, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: snappy.compress(big) as BodyInit });
     expect(third.status).toBe(429);
     expect(((await third.json()) as { message: string }).message).toMatch(/rate limit exceeded for namespace shop/);
+  });
+
+  it('holds at most maxStreamsPerNamespace streams per namespace (Loki\'s stream limit): a push adding more answers 429 and stores nothing; other namespaces are not held by it', async () => {
+    // A namespace of its own, with a shipper: 40 streams fill it.
+    await created('/api/v1/namespaces', { metadata: { name: 'crowd' } });
+    await created(`${iam}/namespaces/crowd/serviceaccounts`, { metadata: { name: 'shipper' } });
+    await created(`${iam}/namespaces/crowd/roles`, { metadata: { name: 'log-pusher' }, rules: [{ apiGroups: ['logging.mortise.io'], resources: ['logs'], verbs: ['create'] }] });
+    await created(`${iam}/namespaces/crowd/rolebindings`, {
+      metadata: { name: 'shipper-pushes' }, roleRef: { apiGroup: 'iam.mortise.io', kind: 'Role', name: 'log-pusher' },
+      subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'system:serviceaccount:crowd:shipper' }],
+    });
+    const crowd = (await created(`${iam}/namespaces/crowd/serviceaccounts/shipper/tokens`, {})).status!.token!;
+    const at = nowNs();
+    const stream = (id: number, line: string) => ({ stream: { app: 'crowd', request: `r${id}` }, values: [[String(at + BigInt(id)), line]] });
+    // The same new stream twice in one push counts once: 39 + 1 = 40.
+    expect((await push(crowd, { streams: Array.from({ length: 39 }, (_, i) => stream(i, 'first')) })).status).toBe(204);
+    expect((await push(crowd, { streams: [stream(39, 'a'), stream(39, 'b')] })).status).toBe(204);
+    // A 41st: refused whole, the line for a stream it already holds included.
+    const over = await push(crowd, { streams: [stream(0, 'same push, held stream'), stream(40, 'one too many')] });
+    expect(over.status).toBe(429);
+    expect(((await over.json()) as { message: string }).message).toMatch(/Maximum active stream limit exceeded.*namespace crowd holds 40 streams, this push would add 1, the limit is 40/);
+    // Lines for streams it holds still go in; another namespace still takes new streams.
+    expect((await push(crowd, { streams: [stream(1, 'second')] })).status).toBe(204);
+    expect((await push(shipper, { streams: [{ stream: { app: 'not-crowded' }, values: [[String(at), 'fine']] }] })).status).toBe(204);
+    const q = async (query: string) => {
+      const res = await call(t.url, t.token, `${loki}/query_range?${new URLSearchParams({ query, start: String(at - 1000n), limit: '1000' })}`);
+      return ((await res.json()) as { data: { result: Streams } }).data.result.flatMap((s) => s.values.map((v) => v[1]));
+    };
+    const stored = await q('{namespace="crowd"}');
+    expect(stored).toHaveLength(42);
+    expect(stored).not.toContain('same push, held stream');
+    expect(stored).not.toContain('one too many');
+    expect(await q('{app="not-crowded"}')).toEqual(['fine']);
   });
 
   it('keeps at most 10 tails open per user (Loki\'s max_concurrent_tail_requests): the 11th answers 429 until one closes', async () => {
