@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, realpathSync, statSync, writeSync, type Stats } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
 import type { CoreClient } from '@mortise/extension-sdk/backend';
+import { checkoutTarget, gitConfigEnv } from './checkout-target.js';
 import type { RunLog } from './run-log.js';
 import { startProcess } from './sandbox.js';
 import { stepName, type KubeObject, type Phase, type PipelineSpec, type RunSpec, type RunStatus, type Step, type StepStatus } from './pipeline-types.js';
@@ -12,6 +13,8 @@ export interface ExecutorOptions {
   /** The bubblewrap binary (config `bwrapPath`, default "bwrap" on the PATH). */
   bwrapPath?: string;
   localGitRoots: string[];
+  /** Hosts a checkout may reach though they are this machine's or link-local (checkout-target.ts). */
+  checkoutAllowedHosts: string[];
   maxLogBytesPerStep: number;
   /** Writes the status to the PipelineRun (status subresource). */
   saveStatus: (status: RunStatus) => Promise<void>;
@@ -190,6 +193,9 @@ export class RunExecutor {
         if (!root) return `the local repository ${path} is not under a directory the administrator allowed (config localGitRoots)`;
         readOnly.push(root);
       } else if (/^https?:\/\//.test(url)) {
+        const target = await checkoutTarget(url, this.o.checkoutAllowedHosts);
+        if (!target.ok) return target.reason;
+        Object.assign(env, gitConfigEnv(target.gitConfig));
         network = true;
       } else {
         return 'checkout supports https://, http:// and allowed file:// URLs only';

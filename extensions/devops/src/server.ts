@@ -21,7 +21,7 @@ import type { KubeObject, PipelineSpec, RunSpec, RunStatus } from './pipeline-ty
 // Stopping (disable, upgrade, uninstall) must finish inside the runtime's grace: the open log
 // streams are cut after a second, then the runs in progress are stopped with the reason.
 const backend = createExtensionBackend({ rawBodyPaths: ['/hooks/devops/*'], shutdownTimeoutMs: 1000, onShutdown: () => shutdown() });
-const config = backend.config as { maxConcurrentRuns?: number; allowUnconfinedSteps?: boolean; localGitRoots?: string[]; maxLogBytesPerStep?: number; bwrapPath?: string; runClaimSeconds?: number };
+const config = backend.config as { maxConcurrentRuns?: number; allowUnconfinedSteps?: boolean; localGitRoots?: string[]; checkoutAllowedHosts?: string[]; maxLogBytesPerStep?: number; bwrapPath?: string; runClaimSeconds?: number };
 const dataDir = process.env.MORTISE_DATA_DIR ?? process.cwd();
 const api = '/kapis/devops.mortise.io/v1alpha1';
 const doneStates = new Set(['Succeeded', 'Failed', 'Aborted']);
@@ -84,7 +84,7 @@ async function startRun(queued: KubeObject<RunSpec, ClaimedStatus>): Promise<voi
     // The watched copy saves a round trip to the core on the way to the first step.
     const pipeline = pipelineCache.get(key(ns, run.spec.pipeline)) ?? await backend.core.get<KubeObject<PipelineSpec>>(pipelinePath(ns, run.spec.pipeline));
     executor = new RunExecutor(run, pipeline.spec, { workspace: join(dir, 'workspace'), artifacts: join(dir, 'artifacts') }, log, {
-      core: backend.core, confined, bwrapPath: config.bwrapPath, localGitRoots: config.localGitRoots ?? [], maxLogBytesPerStep: config.maxLogBytesPerStep ?? 10 * 1024 * 1024,
+      core: backend.core, confined, bwrapPath: config.bwrapPath, localGitRoots: config.localGitRoots ?? [], checkoutAllowedHosts: (config.checkoutAllowedHosts ?? []).map((h) => h.toLowerCase()), maxLogBytesPerStep: config.maxLogBytesPerStep ?? 10 * 1024 * 1024,
       saveStatus: saveStatus(run),
     });
     executors.set(k, executor);

@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +77,10 @@ describe('DevOps extension', () => {
   let work: string;
   let bob: string;
   let vic: string;
+  let allowedGit = '';
+  let loopbackGit = '';
+  const gitServers: Server[] = [];
+  const gitRequests: string[] = [];
   const run = (name: string) => t.api(`${devops}/pipelineruns/${name}`).then((r) => r.json() as Promise<Run>);
   const waitRun = (name: string, phases: string[], timeoutMs = 30_000) =>
     eventually(async () => {
@@ -100,6 +106,26 @@ describe('DevOps extension', () => {
     execFileSync('git', ['-C', src, 'add', '.']);
     execFileSync('git', ['-C', src, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'first']);
     execFileSync('git', ['clone', '-q', '--bare', src, join(work, 'git', 'app.git')]);
+    // The same repository over git's "dumb" HTTP: on 127.0.0.2, which the config allows, and on
+    // 127.0.0.1, which it does not; /moved.git/ on the first redirects to the second.
+    execFileSync('git', ['-C', join(work, 'git', 'app.git'), 'update-server-info']);
+    const serveGit = (host: string) => new Promise<Server>((resolve) => {
+      const server = createServer((req, res) => {
+        gitRequests.push(`${host}${req.url}`);
+        const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+        if (path.startsWith('/moved.git/')) {
+          res.writeHead(302, { location: `${loopbackGit}/app.git/${path.slice('/moved.git/'.length)}` }).end();
+          return;
+        }
+        const file = join(work, 'git', path);
+        if (path.includes('..') || !existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
+        res.writeHead(200).end(readFileSync(file));
+      });
+      gitServers.push(server);
+      server.listen(0, host, () => resolve(server));
+    });
+    allowedGit = `http://127.0.0.2:${((await serveGit('127.0.0.2')).address() as AddressInfo).port}`;
+    loopbackGit = `http://127.0.0.1:${((await serveGit('127.0.0.1')).address() as AddressInfo).port}`;
 
     const repoDir = join(work, 'repository');
     const bundled = await buildBundledRepository([extensionsDir], repoDir, createLogger({ level: 'silent' }));
@@ -108,7 +134,7 @@ describe('DevOps extension', () => {
     expect((await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: `file://${repoDir}` } } })).status).toBe(201);
     await eventually(async () => (await t.api(`${ext}/extensionversions/devops-0.1.0`)).status === 200, 15_000, 'repository synced');
     expect((await t.api(`${ext}/installplans`, {
-      method: 'POST', json: { metadata: { name: 'devops' }, spec: { extension: { name: 'devops', version: '0.1.0' }, enabled: true, config: { localGitRoots: [join(work, 'git')], maxConcurrentRuns: 2 } } },
+      method: 'POST', json: { metadata: { name: 'devops' }, spec: { extension: { name: 'devops', version: '0.1.0' }, enabled: true, config: { localGitRoots: [join(work, 'git')], checkoutAllowedHosts: ['127.0.0.2'], maxConcurrentRuns: 2 } } },
     })).status).toBe(201);
     await eventually(async () => ((await (await t.api(`${ext}/installplans/devops`)).json()) as { status?: { state?: string } }).status?.state === 'Installed', 45_000, 'devops installed');
 
@@ -126,6 +152,7 @@ describe('DevOps extension', () => {
 
   afterAll(async () => {
     await t?.close();
+    for (const server of gitServers) server.close();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
@@ -209,6 +236,30 @@ describe('DevOps extension', () => {
     const done = await waitRun(name, ['Succeeded', 'Failed']);
     expect(done.status?.phase, done.status?.message).toBe('Succeeded');
     expect(done.status!.stages![0]!.branches.map((b) => b.steps[0]!.approvedBy)).toEqual(['admin', 'bob']);
+  });
+
+  it('checks out over http only from hosts that are not this machine\'s or link-local (unless allowed), pinned to the address checked, without redirects', async () => {
+    const checkout = async (name: string, url: string) => {
+      await pipeline(name, { stages: [{ name: 'co', steps: [{ checkout: { url, dir: 'src' } }, { sh: 'cat src/hello.txt' }] }] });
+      const { body } = await startRun(name);
+      return waitRun(body.metadata.name, ['Succeeded', 'Failed']);
+    };
+    // A host the administrator allowed (config checkoutAllowedHosts), over git's dumb HTTP.
+    const fine = await checkout('co-allowed', `${allowedGit}/app.git`);
+    expect(fine.status?.phase, fine.status?.message).toBe('Succeeded');
+    expect((await follow(`${t.url}${kapi}/namespaces/ci/pipelineruns/${fine.metadata.name}/log`, t.token)).map((e) => e.text)).toContain('hello from git');
+    // This machine (by address and by name) and the cloud's metadata address: refused before git runs.
+    const port = new URL(loopbackGit).port;
+    for (const [name, url] of [['co-loopback', `${loopbackGit}/app.git`], ['co-localhost', `http://localhost:${port}/app.git`], ['co-mapped', `http://[::ffff:127.0.0.1]:${port}/app.git`], ['co-metadata', 'http://169.254.169.254/latest/meta-data/']] as const) {
+      const refused = await checkout(name, url);
+      expect(refused.status?.phase, name).toBe('Failed');
+      expect(refused.status?.message, name).toMatch(/an address of this machine or a link-local one.*checkoutAllowedHosts/);
+    }
+    // An allowed host redirecting to a refused one: git does not follow.
+    const moved = await checkout('co-moved', `${allowedGit}/moved.git`);
+    expect(moved.status?.phase).toBe('Failed');
+    expect(gitRequests.filter((r) => r.startsWith('127.0.0.1'))).toEqual([]);
+    expect(gitRequests.some((r) => r.startsWith('127.0.0.2/moved.git/'))).toBe(true);
   });
 
   it('a step cannot read the core\'s database or keys, nor write outside its workspace', async () => {
