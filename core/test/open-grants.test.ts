@@ -35,6 +35,19 @@ describe('OpenGrants (websocket tunnels and streamed answers authorized again)',
     expect([late.checks, late.ended, current.checks]).toEqual([1, 1, 0]);
   });
 
+  it('checks each grant twice for a burst of changes, not once per change', async () => {
+    const grants = new OpenGrants();
+    let answer!: (v: boolean) => void;
+    const g = grant(() => new Promise<boolean>((r) => (answer = r)));
+    grants.add(g, grants.generation);
+    for (let i = 0; i < 500; i++) grants.revalidate();
+    answer(true);
+    await settled();
+    answer(false);
+    await settled();
+    expect([g.checks, g.ended, grants.size]).toEqual([2, 1, 0]);
+  });
+
   it('leaves alone a grant that ended while it was checked', async () => {
     const grants = new OpenGrants();
     let refuse!: (v: boolean) => void;

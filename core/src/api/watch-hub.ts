@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { CoalescedCheck } from '../auth/coalesced-check.js';
 import type { KindDefinition } from '../registry/kind.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import type { KubeObject, Watcher } from '../store/resource-store.js';
@@ -70,7 +71,6 @@ export class WatchHub {
     // While the caller's access is checked again, events wait in `pending`: none is sent until
     // it is known the caller may still have them.
     let checking = false;
-    let checks = 0;
     let bookmarkTimer: NodeJS.Timeout | undefined;
     let timeoutTimer: NodeJS.Timeout | undefined;
 
@@ -116,6 +116,7 @@ export class WatchHub {
       close: () => {
         if (ended) return;
         ended = true;
+        recheck?.cancel();
         watcher?.stop();
         clearInterval(bookmarkTimer);
         clearTimeout(timeoutTimer);
@@ -124,17 +125,17 @@ export class WatchHub {
         if (!res.writableEnded) res.end();
       },
       revalidate: () => {
-        if (!access || ended) return;
-        const check = ++checks;
+        if (!recheck || ended) return;
         checking = true;
-        access().then((allowed) => {
-          if (ended || check !== checks) return;
-          if (!allowed) return entry.close();
-          checking = false;
-          if (started) flush();
-        }, () => entry.close());
+        recheck.request();
       },
     };
+    const recheck = access && new CoalescedCheck(access, (allowed) => {
+      if (ended) return;
+      if (!allowed) return entry.close();
+      checking = false;
+      if (started) flush();
+    });
 
     let lastRv = '';
     let failed = false;

@@ -1,3 +1,5 @@
+import { CoalescedCheck } from '../auth/coalesced-check.js';
+
 /**
  * Something the gateway serves on the strength of one request's authorization for as long as it
  * stays open: a websocket tunnel, a proxied answer still streaming (server-sent events, a followed
@@ -18,6 +20,8 @@ export interface OpenGrant {
  */
 export class OpenGrants {
   private readonly open = new Set<OpenGrant>();
+  /** The checks running (one per grant: a burst of changes costs it two checks, coalesced-check.ts). */
+  private readonly checks = new Map<OpenGrant, CoalescedCheck>();
   /** Counts revalidate() calls: a grant authorized before one and registered after is checked at once. */
   private changes = 0;
 
@@ -38,6 +42,8 @@ export class OpenGrants {
 
   delete(grant: OpenGrant): void {
     this.open.delete(grant);
+    this.checks.get(grant)?.cancel();
+    this.checks.delete(grant);
   }
 
   /** Checks every open grant again, ending those whose request would now be refused. */
@@ -48,16 +54,21 @@ export class OpenGrants {
 
   /** Forgets them all (at shutdown: their owners end them). */
   clear(): void {
+    for (const c of this.checks.values()) c.cancel();
+    this.checks.clear();
     this.open.clear();
   }
 
   private check(grant: OpenGrant): void {
-    const end = () => {
-      // One that ended meanwhile (deleted) is left alone.
-      if (this.open.delete(grant)) grant.end();
-    };
-    grant.stillAllowed().then((ok) => {
-      if (!ok) end();
-    }, end);
+    let recheck = this.checks.get(grant);
+    if (!recheck) {
+      recheck = new CoalescedCheck(() => grant.stillAllowed(), (ok) => {
+        this.checks.delete(grant);
+        // One that ended meanwhile (deleted) is left alone.
+        if (!ok && this.open.delete(grant)) grant.end();
+      });
+      this.checks.set(grant, recheck);
+    }
+    recheck.request();
   }
 }
