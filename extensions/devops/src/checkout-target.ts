@@ -27,7 +27,7 @@ export function isForbiddenAddress(address: string): boolean {
 export type CheckoutTarget = { ok: true; gitConfig: Record<string, string> } | { ok: false; reason: string };
 
 /**
- * Checks an http(s) checkout URL; on success, the `git -c` settings that pin it. `allowedHosts`
+ * Checks an http(s) checkout URL; on success, the git settings that pin it. `allowedHosts`
  * (config `checkoutAllowedHosts`) names hosts the administrator trusts even on such addresses.
  */
 export async function checkoutTarget(url: string, allowedHosts: readonly string[], resolve = lookup): Promise<CheckoutTarget> {
