@@ -199,7 +199,7 @@ export class WatchHub {
    * can take the stream's last chunk with it or reach the client as a reset, which client-node
    * reports as "Premature close" (seen on a loaded machine).
    */
-  async closeAll(graceMs = 250): Promise<void> {
+  async closeAll(graceMs = 1000): Promise<void> {
     const sockets = [...this.open].map((w) => w.res.socket).filter((s) => s && !s.destroyed);
     for (const w of [...this.open]) w.close();
     if (!sockets.length) return;
