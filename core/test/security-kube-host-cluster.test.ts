@@ -37,12 +37,12 @@ describe('/clusters/host with the core identity serves only the path authorized'
     cluster = await startKubeCluster();
     t = await startTestCore({ inMemory: true, mode: 'kubernetes', kubeconfig: cluster.kubeconfigPath, namespace: 'mortise-system', hostClusterIdentity: 'core' });
     await addUsers('alice', 'bob');
-    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 10_000);
+    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 30_000);
     await created(`${kapis}/workspaces/wsa/namespaces`, { metadata: { name: 'a' } }, 'alice');
     await created(`${kapis}/workspaces/wsb/namespaces`, { metadata: { name: 'b' } }, 'bob');
-    await eventually(async () => (await as('bob')('/api/v1/namespaces/b/secrets')).status === 200, 10_000, 'bob in b');
+    await eventually(async () => (await as('bob')('/api/v1/namespaces/b/secrets')).status === 200, 30_000, 'bob in b');
     await created('/api/v1/namespaces/b/secrets', { metadata: { name: 's' }, stringData: { password: 'bobs-password' } }, 'bob');
-    await eventually(async () => (await as('alice')('/clusters/host/api/v1/namespaces/a/secrets')).status === 200, 10_000, 'alice in a');
+    await eventually(async () => (await as('alice')('/clusters/host/api/v1/namespaces/a/secrets')).status === 200, 30_000, 'alice in a');
   }, 180_000);
   afterAll(async () => {
     await t?.close();

@@ -28,7 +28,7 @@ describe('a watch never replays an earlier namespace of the same name (kubernete
     cluster = await startKubeCluster();
     t = await startTestCore({ inMemory: true, mode: 'kubernetes', kubeconfig: cluster.kubeconfigPath, namespace: 'mortise-system', hostClusterIdentity: 'core' });
     await addUsers('alice', 'bob');
-    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 10_000);
+    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 30_000);
   }, 180_000);
   afterAll(async () => {
     await t?.close();
@@ -37,13 +37,13 @@ describe('a watch never replays an earlier namespace of the same name (kubernete
 
   it('answers 410 for history from before the namespace was created, through the core and /clusters/host, and replays its own', async () => {
     await created(`${kapis}/workspaces/wsb/namespaces`, { metadata: { name: 'reused' } }, 'bob');
-    await eventually(async () => (await as('bob')('/api/v1/namespaces/reused/secrets')).status === 200, 10_000, 'bob in reused');
+    await eventually(async () => (await as('bob')('/api/v1/namespaces/reused/secrets')).status === 200, 30_000, 'bob in reused');
     const old = (await created('/api/v1/namespaces/reused/secrets', { metadata: { name: 'bobs-secret' }, stringData: { password: 'bobs-password' } }, 'bob')).metadata.resourceVersion;
     expect((await as('bob')('/api/v1/namespaces/reused', { method: 'DELETE' })).status).toBe(200);
     await eventually(async () => (await cluster.api('GET', '/api/v1/namespaces/reused')).status === 404, 60_000, 'namespace gone');
 
     await created(`${kapis}/workspaces/wsa/namespaces`, { metadata: { name: 'reused' } }, 'alice');
-    await eventually(async () => (await as('alice')('/api/v1/namespaces/reused/secrets')).status === 200, 10_000, 'alice in reused');
+    await eventually(async () => (await as('alice')('/api/v1/namespaces/reused/secrets')).status === 200, 30_000, 'alice in reused');
     // A crafted continue token carries a resourceVersion too (the cluster lists at it).
     const token = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(old), start: '/0' })).toString('base64url');
     // Go's JSON decoder matches keys in any case.
