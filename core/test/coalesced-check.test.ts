@@ -7,12 +7,16 @@ function controlled() {
   return { waiting, check: () => new Promise<boolean>((r) => waiting.push(r)) };
 }
 const settled = () => new Promise((r) => setImmediate(r));
+/** A CoalescedCheck over a controlled check, recording its answers. */
+function recording() {
+  const c = controlled();
+  const answers: boolean[] = [];
+  return { c, answers, recheck: new CoalescedCheck(c.check, (allowed) => answers.push(allowed)) };
+}
 
 describe('CoalescedCheck (open watches and streams authorized again)', () => {
   it('runs one check at a time: a burst of changes during one costs one more, whose answer counts', async () => {
-    const c = controlled();
-    const answers: boolean[] = [];
-    const recheck = new CoalescedCheck(c.check, (allowed) => answers.push(allowed));
+    const { c, answers, recheck } = recording();
     recheck.request();
     for (let i = 0; i < 1000; i++) recheck.request();
     expect(c.waiting).toHaveLength(1);
@@ -32,9 +36,7 @@ describe('CoalescedCheck (open watches and streams authorized again)', () => {
   });
 
   it('answers no at once, even with changes waiting, and counts a failing check as no', async () => {
-    const c = controlled();
-    const answers: boolean[] = [];
-    const recheck = new CoalescedCheck(c.check, (allowed) => answers.push(allowed));
+    const { c, answers, recheck } = recording();
     recheck.request();
     recheck.request();
     c.waiting.shift()!(false);
@@ -48,9 +50,7 @@ describe('CoalescedCheck (open watches and streams authorized again)', () => {
   });
 
   it('once cancelled, neither checks nor answers', async () => {
-    const c = controlled();
-    const answers: boolean[] = [];
-    const recheck = new CoalescedCheck(c.check, (allowed) => answers.push(allowed));
+    const { c, answers, recheck } = recording();
     recheck.request();
     recheck.request();
     recheck.cancel();
