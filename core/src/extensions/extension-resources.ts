@@ -1,3 +1,4 @@
+import { extensionServiceAccount } from '@mortise/extension-sdk/runtime';
 import type { ExtensionManifest } from '@mortise/extension-sdk/manifest';
 import type { KubeObject, OwnerReference } from '../store/resource-store.js';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
@@ -8,7 +9,6 @@ import { proxyAccessTemplate } from '../gateway/proxy-access.js';
 // is labelled with the extension and owned by its InstallPlan, so uninstalling (or the garbage
 // collector) removes all of it.
 
-export const serviceAccountPrefix = 'extension-';
 
 export interface DesiredObject {
   group: string;
@@ -113,7 +113,7 @@ export const ownPackageRule = (extension: string) => ({ apiGroups: [extensionsGr
 /** The extension's identity: a service account with exactly the permissions it declared (and its own package). */
 export function accessObjects(ctx: ResourceContext): DesiredObject[] {
   const m = ctx.manifest;
-  const sa = `${serviceAccountPrefix}${m.name}`;
+  const sa = extensionServiceAccount(m.name);
   const out: DesiredObject[] = [
     {
       group: iamGroup, plural: 'users',

@@ -1,5 +1,5 @@
 import type { TokenService } from '../auth/token-service.js';
-import { serviceAccountPrefix } from './extension-resources.js';
+import { extensionServiceAccount } from '@mortise/extension-sdk/runtime';
 
 /** Each extension's service-account token, reused while valid so the backend's spec stays the same. */
 export class ServiceTokens {
@@ -11,7 +11,7 @@ export class ServiceTokens {
     const cached = this.tokens.get(extension);
     if (cached && cached.expiresAt - Date.now() > 24 * 3600_000) return cached.token;
     const ttl = 30 * 24 * 3600;
-    const token = await this.service.sign({ sub: `${serviceAccountPrefix}${extension}`, token_use: 'access' }, 'mortise-extension', ttl);
+    const token = await this.service.sign({ sub: extensionServiceAccount(extension), token_use: 'access' }, 'mortise-extension', ttl);
     this.tokens.set(extension, { token, expiresAt: Date.now() + ttl * 1000 });
     return token;
   }

@@ -29,6 +29,12 @@ export type RuntimeEnvironment = { [K in RuntimeEnvKey]?: string };
 /** The health path a backend serves when its manifest names none. */
 export { DEFAULT_HEALTH_PATH };
 
+/**
+ * The user name of an extension's service account: the subject of the token in MORTISE_TOKEN, so
+ * what the core reports as the writer of the backend's own writes (e.g. in an AdmissionReview).
+ */
+export const extensionServiceAccount = (extension: string): string => `extension-${extension}`;
+
 /** The header in which the core's gateway forwards the caller's identity (a JWT signed by the core). */
 export const IDENTITY_HEADER = 'x-mortise-identity';
 

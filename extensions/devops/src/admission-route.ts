@@ -1,4 +1,4 @@
-import type { ExtensionBackend } from '@mortise/extension-sdk/backend';
+import { extensionServiceAccount, type ExtensionBackend } from '@mortise/extension-sdk/backend';
 
 // Answers the core's AdmissionReview for DevOps kinds (manifest `admission.validatePath`).
 // A PipelineRun's `spec.triggeredBy` is what the console and the run's status show as who
@@ -15,11 +15,8 @@ interface Review {
   };
 }
 
-/** The user name the core gives an extension's service account (docs/extensions.md, "Resources"). */
-export const serviceAccountUser = (extension: string) => `extension-${extension}`;
-
 export function registerAdmissionRoute(backend: ExtensionBackend, path: string): void {
-  const self = serviceAccountUser(backend.name);
+  const self = extensionServiceAccount(backend.name);
   backend.router.post(path, (ctx) => {
     const req = (ctx.request.body as Review | undefined)?.request;
     if (!req?.uid || !req.kind?.kind || !req.object) return ctx.throw(400, 'not an AdmissionReview request');
