@@ -59,7 +59,8 @@ import { NativeEdge } from './edge/native-edge.js';
 import { forgetDecisionsOnChange } from './edge/edge-invalidation.js';
 import { safeMethods } from './auth/session-cookies.js';
 import { RequestGuard } from './http/request-guard.js';
-import { resourceFastPath } from './http/resource-fast-path.js';
+import { claimedBySpecificRoute, resourceFastPath } from './http/resource-fast-path.js';
+import { objectReadListener } from './http/object-read-listener.js';
 import { crdCleanupFinalizer, validateCrd } from './registry/crd.js';
 import { KindRegistry } from './registry/kind-registry.js';
 import { ResourceService } from './registry/resource-service.js';
@@ -156,6 +157,8 @@ export interface Core {
   readonly gateway: Gateway;
   /** Where extension backends run. */
   readonly runtime: Runtime;
+  /** Who is calling and whether they may: the checks every listener of the core asks. */
+  readonly guard: RequestGuard;
   /** The admin password when this start generated it (printed once). */
   readonly generatedAdminPassword?: string;
   /** The serving certificates (the CA goes in a kubeconfig's certificate-authority-data). */
@@ -496,7 +499,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       return edge?.url;
     },
     edgeSettled: () => edge?.epoch.settled() ?? Promise.resolve(),
-    app, store, kinds, service, tokens, logger, logBuffer, metrics, watches, router, generatedAdminPassword, certs, audit, gateway, runtime,
+    app, store, kinds, service, tokens, logger, logBuffer, metrics, watches, router, generatedAdminPassword, certs, audit, gateway, runtime, guard,
     get httpsUrl() {
       return httpsUrl;
     },
@@ -507,7 +510,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       url = v;
     },
     async listen() {
-      const front = gatewayListener({ gateway, guard, audit, metrics, logger, devRoutes }, app.callback());
+      // In front of koa: the gateway's routes, then the plain GET of one object (its successes only: object-read-listener.ts).
+      const reads = objectReadListener({ kinds, service, guard, metrics, logger, claimedElsewhere: claimedBySpecificRoute(router, resourcePaths) }, app.callback());
+      const front = gatewayListener({ gateway, guard, audit, metrics, logger, devRoutes }, reads);
       server = new DualProtocolServer(worker ? worker.primaryRoutes(front) : front, certs);
       server.onUpgrade(gateway.upgradeHandler(app.callback()));
       const addr = await server.listen(opts.port ?? 8080, opts.host ?? '127.0.0.1');

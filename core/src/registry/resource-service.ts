@@ -64,14 +64,19 @@ export class ResourceService extends EventEmitter<{
     return this.external(def, obj);
   }
 
+  /** Whether getJson answers for this kind (the store keeps JSON text and the kind shows it as stored). */
+  showsStoredJson(def: KindDefinition): boolean {
+    return !!this.store.getRaw && !def.strategy?.toExternal;
+  }
+
   /**
    * One object as stored JSON text when the kind shows it as stored (no write-only fields to
    * hide): the response is the row itself, never parsed and serialised again. Undefined when the
    * store cannot, or the kind transforms what it shows.
    */
   getJson(def: KindDefinition, namespace: string, name: string): string | undefined {
-    if (!this.store.getRaw || def.strategy?.toExternal) return undefined;
-    const raw = this.store.getRaw(this.key(def, namespace, name));
+    if (!this.showsStoredJson(def)) return undefined;
+    const raw = this.store.getRaw!(this.key(def, namespace, name));
     if (raw === undefined) throw notFound(def.group, def.plural, name);
     return raw;
   }

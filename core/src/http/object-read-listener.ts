@@ -1,0 +1,82 @@
+import type { RequestListener } from 'node:http';
+import type { Logger } from 'pino';
+import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
+import { wantsTable } from '../api/table.js';
+import { stripIdentityHeaders } from '../auth/authenticator.js';
+import type { CoreMetrics } from '../ops/metrics.js';
+import type { KindRegistry } from '../registry/kind-registry.js';
+import type { ResourceService } from '../registry/resource-service.js';
+import type { UserInfo } from './app-state.js';
+import type { RequestGuard } from './request-guard.js';
+
+export interface ObjectReadDeps {
+  kinds: KindRegistry;
+  service: ResourceService;
+  guard: RequestGuard;
+  metrics: CoreMetrics;
+  logger: Logger;
+  /** Whether a route of its own on the router claims this method and path (resource-fast-path.ts). */
+  claimedElsewhere: (method: string, path: string) => boolean;
+}
+
+const emptyQuery = new URLSearchParams();
+
+/**
+ * The GET of one object, the read every console page and controller makes most, answered without
+ * koa when it succeeds: the identity headers stripped, the caller authenticated and authorized
+ * (the same RequestGuard), the stored JSON sent as the koa handler sends it, the request counted
+ * and logged as the access log does. Only the plainest form is taken — a GET with no query
+ * string, of a kind's storage version, not as a Table — and only its success is answered here:
+ * anything else (a denial, a missing object, a subresource, a failure) goes to `fallback`, the
+ * koa pipeline, which answers and audits it as it does every request. The checks made here have
+ * no side effects, so making them again there changes nothing but the time.
+ */
+export function objectReadListener(deps: ObjectReadDeps, fallback: RequestListener): RequestListener {
+  return (req, res) => {
+    const url = req.url ?? '/';
+    if (req.method !== 'GET' || url.includes('?') || !(url.startsWith('/apis/') || url.startsWith('/api/'))) {
+      fallback(req, res);
+      return;
+    }
+    const info = parseRequestInfo('GET', url, emptyQuery);
+    if (info.verb !== 'get' || !info.isResourceRequest || info.subresource || !info.name || info.cluster || deps.claimedElsewhere('GET', url)) {
+      fallback(req, res);
+      return;
+    }
+    void answer(deps, req, res, info, fallback);
+  };
+}
+
+async function answer(deps: ObjectReadDeps, req: Parameters<RequestListener>[0], res: Parameters<RequestListener>[1], info: RequestInfo, fallback: RequestListener): Promise<void> {
+  const started = process.hrtime.bigint();
+  const def = deps.kinds.lookup(info.apiGroup, info.apiVersion, info.resource);
+  // What ResourceHandler checks before a get; a request it would refuse is its to refuse.
+  const ownScope = def && def.group === '' && def.plural === 'namespaces' ? info.name : '';
+  if (!def || info.apiVersion !== def.version || (!def.namespaced && info.namespace !== ownScope) || (def.verbs && !def.verbs.includes('get')) || !deps.service.showsStoredJson(def) || wantsTable(req.headers.accept)) {
+    fallback(req, res);
+    return;
+  }
+  let user: UserInfo | undefined;
+  let body: string | undefined;
+  try {
+    stripIdentityHeaders(req.headers);
+    user = await deps.guard.authenticate(req.headers, false, 'GET');
+    await deps.guard.authorize(user!, info);
+    body = deps.service.getJson(def, def.namespaced ? info.namespace : '', info.name);
+  } catch {
+    body = undefined;
+  }
+  if (body === undefined || res.destroyed) {
+    fallback(req, res);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const route = `${info.prefix}/${def.group || 'core'}/${def.plural}`;
+  deps.metrics.requests.inc({ route, method: 'GET', code: '200' });
+  deps.metrics.latency.observe({ route, method: 'GET' }, seconds);
+  if (deps.logger.isLevelEnabled('debug')) {
+    deps.logger.debug({ event: 'request', method: 'GET', path: info.path, status: 200, ms: Math.round(seconds * 1e4) / 10, user: user?.username }, 'request');
+  }
+}

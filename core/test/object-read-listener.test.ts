@@ -1,0 +1,109 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { objectReadListener } from '../src/http/object-read-listener.js';
+import { claimedBySpecificRoute } from '../src/http/resource-fast-path.js';
+import { startTestCore, type TestCore } from './support/test-core.js';
+import { tenantsOf } from './support/tenants.js';
+
+// The GET of one object answered in front of koa (object-read-listener.ts): the listener is run
+// on a server of its own with a real core's parts, and a fallback that records what it is handed,
+// so each case shows who answered. Its answers must be the koa pipeline's, byte for byte.
+
+const category = '/apis/extensions.mortise.io/v1alpha1/categories/read-fast';
+const role = '/apis/iam.mortise.io/v1alpha1/namespaces/read-fast/roles/reader';
+
+describe('the GET of one object, in front of koa', () => {
+  let t: TestCore;
+  let server: Server;
+  let url: string;
+  const handed: string[] = [];
+  const tenants = tenantsOf(() => t);
+
+  beforeAll(async () => {
+    t = await startTestCore({ inMemory: true });
+    const c = t.core;
+    const listener = objectReadListener({
+      kinds: c.kinds, service: c.service, guard: c.guard, metrics: c.metrics, logger: c.logger,
+      claimedElsewhere: claimedBySpecificRoute(c.router, ['/api/v1/{*rest}', '/apis/:group/:version/{*rest}']),
+    }, (req, res) => {
+      handed.push(`${req.method} ${req.url}`);
+      res.writeHead(299, { 'content-type': 'text/plain' });
+      res.end('handed to koa');
+    });
+    server = createServer(listener);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await tenants.created('/apis/extensions.mortise.io/v1alpha1/categories', { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'Category', metadata: { name: 'read-fast' }, spec: { displayName: 'Read fast' } });
+    await tenants.created('/api/v1/namespaces', { metadata: { name: 'read-fast' } });
+    await tenants.created('/apis/iam.mortise.io/v1alpha1/namespaces/read-fast/roles', { metadata: { name: 'reader' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] });
+    await tenants.addUsers('outsider');
+  });
+  afterAll(async () => {
+    server?.close();
+    await t?.close();
+  });
+
+  const get = (path: string, headers: Record<string, string> = { authorization: `Bearer ${t.token}` }, method = 'GET') => fetch(`${url}${path}`, { method, headers });
+  const answeredHere = async (res: Response, path: string) => {
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(handed).not.toContain(`GET ${path}`);
+  };
+
+  it('answers a cluster-scoped and a namespaced object as the core does, and counts them', async () => {
+    const sample = async () => (await t.core.metrics.registry.getSingleMetricAsString('mortise_http_requests_total'))
+      .split('\n').find((l) => l.includes('route="apis/iam.mortise.io/roles"') && l.includes('method="GET"') && l.includes('code="200"'));
+    const countOf = (line: string | undefined) => Number(line?.split(' ').pop() ?? 0);
+    const before = countOf(await sample());
+    await answeredHere(await get(role), role);
+    expect(countOf(await sample())).toBe(before + 1);
+    for (const path of [category, role]) {
+      const fast = await get(path);
+      await answeredHere(fast, path);
+      // The core's own answer, from its koa pipeline (a query string keeps it off the fast path).
+      const koa = await t.api(`${path}?`);
+      expect(koa.status).toBe(200);
+      expect(fast.headers.get('content-type')).toBe(koa.headers.get('content-type'));
+      expect(fast.headers.get('content-length')).toBe(koa.headers.get('content-length'));
+      expect(await fast.text()).toBe(await koa.text());
+    }
+  });
+
+  it('hands koa every request it does not answer with the object', async () => {
+    handed.length = 0;
+    const admin = { authorization: `Bearer ${t.token}` };
+    const cases: Array<[string, Record<string, string>, string?]> = [
+      [category, {}], // no credentials: koa answers 401 and audits it
+      [category, { authorization: 'Bearer not-a-token' }],
+      [role, { authorization: `Bearer ${tenants.tokens.outsider}` }], // 403, audited
+      ['/apis/extensions.mortise.io/v1alpha1/categories/no-such-category', admin], // 404
+      [`${category}?resourceVersion=0`, admin],
+      [category, { ...admin, accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }],
+      ['/api/v1/namespaces/read-fast/status', admin],
+      ['/apis/iam.mortise.io/v1alpha1/namespaces/read-fast/serviceaccounts/sa/tokens', admin], // a route of its own
+      ['/apis/extensions.mortise.io/v1alpha1/namespaces/read-fast/categories/read-fast', admin], // a cluster-scoped kind in a namespace
+      ['/apis/extensions.mortise.io/v1alpha1/categories', admin], // a list
+      ['/apis/no.such.group/v1/things/x', admin],
+      ['/apis/iam.mortise.io/v1alpha1/users/admin', admin], // a kind that hides what it stores (toExternal)
+      ['/kapis/tenant.mortise.io/v1alpha1/workspaces', admin],
+      [category, admin, 'HEAD'],
+      [category, admin, 'DELETE'],
+    ];
+    for (const [path, headers, method] of cases) {
+      const res = await get(path, headers, method ?? 'GET');
+      expect(res.status, `${method ?? 'GET'} ${path}`).toBe(299);
+    }
+    expect(handed).toHaveLength(cases.length);
+  });
+
+  it('answers what it answers only to who may read it, through the core port too', async () => {
+    const outsider = await fetch(`${t.url}${role}`, { headers: { authorization: `Bearer ${tenants.tokens.outsider}`, 'x-remote-user': 'admin' } });
+    expect(outsider.status).toBe(403);
+    const status = (await outsider.json()) as { reason: string };
+    expect(status.reason).toBe('Forbidden');
+    expect(outsider.headers.get('audit-id')).toMatch(/[0-9a-f-]{36}/);
+    // Identity headers are not trusted: the admin's token with a claimed other user is still the admin.
+    const spoofed = await fetch(`${t.url}${role}`, { headers: { authorization: `Bearer ${t.token}`, 'x-remote-user': 'outsider' } });
+    expect(spoofed.status).toBe(200);
+  });
+});
