@@ -60,7 +60,7 @@ import { forgetDecisionsOnChange } from './edge/edge-invalidation.js';
 import { safeMethods } from './auth/session-cookies.js';
 import { RequestGuard } from './http/request-guard.js';
 import { claimedBySpecificRoute, resourceFastPath } from './http/resource-fast-path.js';
-import { objectReadListener } from './http/object-read-listener.js';
+import { plainReadListener } from './http/plain-read-listener.js';
 import { crdCleanupFinalizer, validateCrd } from './registry/crd.js';
 import { KindRegistry } from './registry/kind-registry.js';
 import { ResourceService } from './registry/resource-service.js';
@@ -510,8 +510,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       url = v;
     },
     async listen() {
-      // In front of koa: the gateway's routes, then the plain GET of one object (its successes only: object-read-listener.ts).
-      const reads = objectReadListener({ kinds, service, guard, metrics, logger, claimedElsewhere: claimedBySpecificRoute(router, resourcePaths) }, app.callback());
+      // In front of koa: the gateway's routes, then the plain GET of an object or a collection (its successes only: plain-read-listener.ts).
+      const reads = plainReadListener({ kinds, service, guard, metrics, logger, claimedElsewhere: claimedBySpecificRoute(router, resourcePaths) }, app.callback());
       const front = gatewayListener({ gateway, guard, audit, metrics, logger, devRoutes }, reads);
       server = new DualProtocolServer(worker ? worker.primaryRoutes(front) : front, certs);
       server.onUpgrade(gateway.upgradeHandler(app.callback()));

@@ -1,6 +1,7 @@
 import type { KindRegistry } from '../registry/kind-registry.js';
 import { apiVersionOf, type KindDefinition, type RequestContext } from '../registry/kind.js';
 import { parseResourceVersion, type DeleteOptions, type FieldValidation, type ResourceService } from '../registry/resource-service.js';
+import type { ListQuery } from '../registry/resource-types.js';
 import type { KubeObject } from '../store/resource-store.js';
 import { queryOf, requestContextOf, type AppContext, type UserInfo } from '../http/app-state.js';
 import { readObjectBody } from './body.js';
@@ -68,11 +69,10 @@ export class ResourceHandler {
         if (rv) parseResourceVersion(rv);
         const query = { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'), limit: intParam(q, 'limit'), continue: q.get('continue'), name: only };
         // Most lists are whole collections at the storage version: splice the stored JSON.
-        const fast = version === def.version && !wantsTable(ctx.get('accept')) ? this.service.listJson(def, ns, query) : undefined;
+        const fast = version === def.version && !wantsTable(ctx.get('accept')) ? storedListBody(this.service, def, ns, query) : undefined;
         if (fast) {
           ctx.type = 'application/json';
-          const head = `{"apiVersion":${JSON.stringify(def.group ? `${def.group}/${version}` : version)},"kind":${JSON.stringify(def.listKind)},"metadata":{"resourceVersion":${JSON.stringify(fast.resourceVersion)}},"items":`;
-          ctx.body = listBody(head, fast.items);
+          ctx.body = fast;
           return;
         }
         const page = await this.service.list(def, ns, query);
@@ -167,6 +167,17 @@ export class ResourceHandler {
 const closingBrace = Buffer.from('}');
 /** The last whole body sent for a list's items (same items, same resourceVersion: the same bytes). */
 const listBodies = new WeakMap<Buffer, { head: string; body: Buffer }>();
+
+/**
+ * A list at the kind's storage version as JSON, spliced from the stored rows; undefined when the
+ * store cannot give them as they are (selectors, paging, a kind that hides what it stores).
+ */
+export function storedListBody(service: ResourceService, def: KindDefinition, namespace: string, query: ListQuery): Buffer | undefined {
+  const fast = service.listJson(def, namespace, query);
+  if (!fast) return undefined;
+  const head = `{"apiVersion":${JSON.stringify(apiVersionOf(def))},"kind":${JSON.stringify(def.listKind)},"metadata":{"resourceVersion":${JSON.stringify(fast.resourceVersion)}},"items":`;
+  return listBody(head, fast.items);
+}
 
 function listBody(head: string, items: Buffer): Buffer {
   const last = listBodies.get(items);

@@ -1,19 +1,20 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { objectReadListener } from '../src/http/object-read-listener.js';
+import { plainReadListener } from '../src/http/plain-read-listener.js';
 import { claimedBySpecificRoute } from '../src/http/resource-fast-path.js';
 import { startTestCore, type TestCore } from './support/test-core.js';
 import { tenantsOf } from './support/tenants.js';
+import { settle } from './support/k8s-helpers.js';
 
-// The GET of one object answered in front of koa (object-read-listener.ts): the listener is run
+// The GET of an object or a whole collection answered in front of koa (plain-read-listener.ts): the listener is run
 // on a server of its own with a real core's parts, and a fallback that records what it is handed,
 // so each case shows who answered. Its answers must be the koa pipeline's, byte for byte.
 
 const category = '/apis/extensions.mortise.io/v1alpha1/categories/read-fast';
 const role = '/apis/iam.mortise.io/v1alpha1/namespaces/read-fast/roles/reader';
 
-describe('the GET of one object, in front of koa', () => {
+describe('plain reads, in front of koa', () => {
   let t: TestCore;
   let server: Server;
   let url: string;
@@ -23,7 +24,7 @@ describe('the GET of one object, in front of koa', () => {
   beforeAll(async () => {
     t = await startTestCore({ inMemory: true });
     const c = t.core;
-    const listener = objectReadListener({
+    const listener = plainReadListener({
       kinds: c.kinds, service: c.service, guard: c.guard, metrics: c.metrics, logger: c.logger,
       claimedElsewhere: claimedBySpecificRoute(c.router, ['/api/v1/{*rest}', '/apis/:group/:version/{*rest}']),
     }, (req, res) => {
@@ -50,14 +51,17 @@ describe('the GET of one object, in front of koa', () => {
     expect(handed).not.toContain(`GET ${path}`);
   };
 
-  it('answers a cluster-scoped and a namespaced object as the core does, and counts them', async () => {
+  it('answers objects and whole collections as the core does, and counts them', async () => {
     const sample = async () => (await t.core.metrics.registry.getSingleMetricAsString('mortise_http_requests_total'))
       .split('\n').find((l) => l.includes('route="apis/iam.mortise.io/roles"') && l.includes('method="GET"') && l.includes('code="200"'));
     const countOf = (line: string | undefined) => Number(line?.split(' ').pop() ?? 0);
     const before = countOf(await sample());
     await answeredHere(await get(role), role);
     expect(countOf(await sample())).toBe(before + 1);
-    for (const path of [category, role]) {
+    const lists = ['/apis/iam.mortise.io/v1alpha1/namespaces/read-fast/roles', '/apis/iam.mortise.io/v1alpha1/roles', '/apis/extensions.mortise.io/v1alpha1/categories', '/api/v1/namespaces'];
+    // Lists carry the store's resourceVersion: the core's controllers finish with the namespace first.
+    await settle(t.core.store);
+    for (const path of [category, role, '/api/v1/namespaces/read-fast', ...lists]) {
       const fast = await get(path);
       await answeredHere(fast, path);
       // The core's own answer, from its koa pipeline (a query string keeps it off the fast path).
@@ -69,11 +73,12 @@ describe('the GET of one object, in front of koa', () => {
     }
   });
 
-  it('hands koa every request it does not answer with the object', async () => {
+  it('hands koa every request it does not answer with what was asked', async () => {
     handed.length = 0;
     const admin = { authorization: `Bearer ${t.token}` };
     const cases: Array<[string, Record<string, string>, string?]> = [
       [category, {}], // no credentials: koa answers 401 and audits it
+      ['/apis/iam.mortise.io/v1alpha1/roles', {}],
       [category, { authorization: 'Bearer not-a-token' }],
       [role, { authorization: `Bearer ${tenants.tokens.outsider}` }], // 403, audited
       ['/apis/extensions.mortise.io/v1alpha1/categories/no-such-category', admin], // 404
@@ -82,7 +87,10 @@ describe('the GET of one object, in front of koa', () => {
       ['/api/v1/namespaces/read-fast/status', admin],
       ['/apis/iam.mortise.io/v1alpha1/namespaces/read-fast/serviceaccounts/sa/tokens', admin], // a route of its own
       ['/apis/extensions.mortise.io/v1alpha1/namespaces/read-fast/categories/read-fast', admin], // a cluster-scoped kind in a namespace
-      ['/apis/extensions.mortise.io/v1alpha1/categories', admin], // a list
+      ['/apis/iam.mortise.io/v1alpha1/namespaces/read-fast/roles', { authorization: `Bearer ${tenants.tokens.outsider}` }],
+      ['/apis/iam.mortise.io/v1alpha1/namespaces/read-fast/roles?labelSelector=a%3Db', admin],
+      ['/apis/iam.mortise.io/v1alpha1/namespaces/read-fast/roles?watch=true', admin],
+      ['/apis/iam.mortise.io/v1alpha1/users', admin],
       ['/apis/no.such.group/v1/things/x', admin],
       ['/apis/iam.mortise.io/v1alpha1/users/admin', admin], // a kind that hides what it stores (toExternal)
       ['/kapis/tenant.mortise.io/v1alpha1/workspaces', admin],

@@ -1,6 +1,7 @@
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
 import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
+import { storedListBody } from '../api/resource-handler.js';
 import { wantsTable } from '../api/table.js';
 import { stripIdentityHeaders } from '../auth/authenticator.js';
 import type { CoreMetrics } from '../ops/metrics.js';
@@ -9,7 +10,7 @@ import type { ResourceService } from '../registry/resource-service.js';
 import type { UserInfo } from './app-state.js';
 import type { RequestGuard } from './request-guard.js';
 
-export interface ObjectReadDeps {
+export interface PlainReadDeps {
   kinds: KindRegistry;
   service: ResourceService;
   guard: RequestGuard;
@@ -22,16 +23,17 @@ export interface ObjectReadDeps {
 const emptyQuery = new URLSearchParams();
 
 /**
- * The GET of one object, the read every console page and controller makes most, answered without
- * koa when it succeeds: the identity headers stripped, the caller authenticated and authorized
- * (the same RequestGuard), the stored JSON sent as the koa handler sends it, the request counted
- * and logged as the access log does. Only the plainest form is taken — a GET with no query
- * string, of a kind's storage version, not as a Table — and only its success is answered here:
+ * The reads every console page and controller makes most — the GET of one object and of a whole
+ * collection — answered without koa when they succeed: the identity headers stripped, the caller
+ * authenticated and authorized (the same RequestGuard), the stored JSON sent as the koa handler
+ * sends it, the request counted and logged as the access log does. koa's pipeline costs a GET
+ * as much again as the read itself (docs/benchmarks.md). Only the plainest form is taken — no
+ * query string, a kind's storage version, not as a Table — and only its success is answered here:
  * anything else (a denial, a missing object, a subresource, a failure) goes to `fallback`, the
  * koa pipeline, which answers and audits it as it does every request. The checks made here have
  * no side effects, so making them again there changes nothing but the time.
  */
-export function objectReadListener(deps: ObjectReadDeps, fallback: RequestListener): RequestListener {
+export function plainReadListener(deps: PlainReadDeps, fallback: RequestListener): RequestListener {
   return (req, res) => {
     const url = req.url ?? '/';
     if (req.method !== 'GET' || url.includes('?') || !(url.startsWith('/apis/') || url.startsWith('/api/'))) {
@@ -39,7 +41,7 @@ export function objectReadListener(deps: ObjectReadDeps, fallback: RequestListen
       return;
     }
     const info = parseRequestInfo('GET', url, emptyQuery);
-    if (info.verb !== 'get' || !info.isResourceRequest || info.subresource || !info.name || info.cluster || deps.claimedElsewhere('GET', url)) {
+    if ((info.verb !== 'get' && info.verb !== 'list') || !info.isResourceRequest || info.subresource || info.cluster || deps.claimedElsewhere('GET', url)) {
       fallback(req, res);
       return;
     }
@@ -47,22 +49,23 @@ export function objectReadListener(deps: ObjectReadDeps, fallback: RequestListen
   };
 }
 
-async function answer(deps: ObjectReadDeps, req: Parameters<RequestListener>[0], res: Parameters<RequestListener>[1], info: RequestInfo, fallback: RequestListener): Promise<void> {
+async function answer(deps: PlainReadDeps, req: Parameters<RequestListener>[0], res: Parameters<RequestListener>[1], info: RequestInfo, fallback: RequestListener): Promise<void> {
   const started = process.hrtime.bigint();
   const def = deps.kinds.lookup(info.apiGroup, info.apiVersion, info.resource);
   // What ResourceHandler checks before a get; a request it would refuse is its to refuse.
   const ownScope = def && def.group === '' && def.plural === 'namespaces' ? info.name : '';
-  if (!def || info.apiVersion !== def.version || (!def.namespaced && info.namespace !== ownScope) || (def.verbs && !def.verbs.includes('get')) || !deps.service.showsStoredJson(def) || wantsTable(req.headers.accept)) {
+  if (!def || info.apiVersion !== def.version || (!def.namespaced && info.namespace !== ownScope) || (def.verbs && !def.verbs.includes(info.verb)) || !deps.service.showsStoredJson(def) || wantsTable(req.headers.accept)) {
     fallback(req, res);
     return;
   }
   let user: UserInfo | undefined;
-  let body: string | undefined;
+  let body: string | Buffer | undefined;
   try {
     stripIdentityHeaders(req.headers);
     user = await deps.guard.authenticate(req.headers, false, 'GET');
     await deps.guard.authorize(user!, info);
-    body = deps.service.getJson(def, def.namespaced ? info.namespace : '', info.name);
+    const ns = def.namespaced ? info.namespace : '';
+    body = info.verb === 'get' ? deps.service.getJson(def, ns, info.name) : storedListBody(deps.service, def, ns, {});
   } catch {
     body = undefined;
   }
