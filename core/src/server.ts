@@ -511,7 +511,10 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     },
     async listen() {
       // In front of koa: the gateway's routes, then the plain GET of an object or a collection (its successes only: plain-read-listener.ts).
-      const reads = plainReadListener({ kinds, service, guard, metrics, logger, claimedElsewhere: claimedBySpecificRoute(router, resourcePaths) }, app.callback());
+      // (Not with a store that keeps no JSON text, kubernetes mode's: every read would be handed on.)
+      const reads = store.getRaw
+        ? plainReadListener({ kinds, service, guard, metrics, logger, claimedElsewhere: claimedBySpecificRoute(router, resourcePaths) }, app.callback())
+        : app.callback();
       const front = gatewayListener({ gateway, guard, audit, metrics, logger, devRoutes }, reads);
       server = new DualProtocolServer(worker ? worker.primaryRoutes(front) : front, certs);
       server.onUpgrade(gateway.upgradeHandler(app.callback()));
