@@ -28,6 +28,7 @@ local generation
 -- "ip:port" → the name of its upstream block in this configuration.
 local backends = {}
 local core_pid
+local core_socket
 local master_pid
 local decisions
 local buckets = {}
@@ -38,6 +39,7 @@ function M.init(opts)
   generation = opts.generation
   backends = opts.backends
   core_pid = opts.core_pid
+  core_socket = opts.core_socket
   master_pid = ffi.C.getpid() -- init runs in the master, before it forks the workers
   decisions = lrucache.new(opts.max_decisions)
   buckets = opts.buckets
@@ -204,6 +206,7 @@ local function ask_core(method, uri, key)
   local d = parse(res.body)
   if not d then return nil end
   d.method = method
+  d.key = key
   if d.ttl > 0 then decisions:set(key, d, d.ttl) end
   return d
 end
@@ -297,6 +300,79 @@ function M.header_filter()
     ngx.header["Set-Cookie"] = #kept > 0 and kept or nil
   end
   for i = 1, #d.down do ngx.header[d.down[i][1]] = d.down[i][2] end
+end
+
+-- An answer nginx forwards itself that stays open (a backend streaming to a request without the
+-- markers that send streams to the core) is asked about again, as the core's gateway asks about
+-- the streams it forwards: once the epoch has moved on, the core decides its request again (in a
+-- timer: a body filter cannot make requests), and if it would no longer be decided, nothing more
+-- of the answer is sent and its connection is closed. Until the answer comes, the stream goes on,
+-- as on the core's port. The last (for most answers the only) part of an answer is not held up.
+local rechecks = {}
+local rechecks_epoch
+
+local function parse_response(raw)
+  local head_end = raw and find(raw, "\r\n\r\n", 1, true)
+  if not head_end or sub(raw, 1, 12) ~= "HTTP/1.1 200" then return nil end
+  return parse(sub(raw, head_end + 4))
+end
+
+local function recheck(premature, r, key, host, client)
+  if premature then return end
+  local method, uri, authorization, cookie = key:match("^([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)$")
+  local d
+  local sock = ngx.socket.tcp()
+  sock:settimeout(5000)
+  if method and sock:connect("unix:" .. core_socket) then
+    local lines = {
+      "GET /_mortise_edge/decide?m=", ngx.escape_uri(method), "&u=", ngx.escape_uri(uri), " HTTP/1.1\r\n",
+      "Host: ", host, "\r\nConnection: close\r\nX-Mortise-Edge-Secret: ", secret, "\r\nX-Mortise-Edge-Client: ", client, "\r\n",
+    }
+    if authorization ~= "" then lines[#lines + 1] = "Authorization: " .. authorization .. "\r\n" end
+    if cookie ~= "" then lines[#lines + 1] = "Cookie: " .. cookie .. "\r\n" end
+    lines[#lines + 1] = "\r\n"
+    if sock:send(concat(lines)) then d = parse_response(sock:receive("*a")) end
+    sock:close()
+  end
+  if d then
+    d.method = method
+    d.key = key
+    if d.ttl > 0 then decisions:set(key, d, d.ttl) end
+  end
+  r.d = d
+  r.allowed = d ~= nil
+end
+
+function M.body_filter()
+  if ngx.arg[2] then return end
+  local ctx = ngx.ctx
+  local d = ctx.decision
+  if not d then return end
+  local epoch = state:get("epoch")
+  if d.epoch == epoch then return end
+  local key = d.key
+  -- Decided again meanwhile (another request with the same credentials, or a recheck): allowed.
+  local current = decisions:get(key)
+  if current and current.epoch == epoch then
+    ctx.decision = current
+    return
+  end
+  if rechecks_epoch ~= epoch then
+    rechecks = {}
+    rechecks_epoch = epoch
+  end
+  local r = rechecks[key]
+  if not r then
+    r = {}
+    rechecks[key] = r
+    local ok = ngx.timer.at(0, recheck, r, key, ngx.var.http_host or "", ngx.var.remote_addr or "")
+    if not ok then r.allowed = false end
+  end
+  if r.allowed == false then
+    ngx.log(ngx.INFO, "mortise edge: an open answer to ", d.user, " is cut: its request is no longer allowed")
+    return ngx.ERROR
+  end
+  if r.allowed and r.d then ctx.decision = r.d end
 end
 
 -- Counters the core reads when /metrics is scraped (mortise_edge_*), kept per worker and added

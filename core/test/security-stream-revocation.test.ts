@@ -12,7 +12,8 @@ import { freePort } from './support/child-core.js';
 // when it starts and again whenever what authorized it changes (a binding, the user, the session),
 // as open watches and websocket tunnels are. One no longer allowed is cut: the client sees its end
 // and the backend sees its request aborted. One still allowed keeps streaming. Through the native
-// edge too, which hands event streams and followed logs to the core (docs/edge.md).
+// edge too, which hands event streams and followed logs to the core and asks the core again about
+// a stream it forwards itself (docs/edge.md).
 
 const iam = '/apis/iam.mortise.io/v1alpha1';
 const ext = '/apis/extensions.mortise.io/v1alpha1';
@@ -94,8 +95,8 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     });
     await created('/api/v1/namespaces', { metadata: { name: ns } });
     await created(`${iam}/namespaces/${ns}/roles`, { metadata: { name: 'log-reader' }, rules: [{ apiGroups: ['tail.example.io'], resources: ['logs'], verbs: ['get', 'list'] }] });
-    await addUsers('alice', 'bob', 'carol', 'dave', 'erin');
-    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) await bind(u);
+    await addUsers('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina');
+    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina']) await bind(u);
   });
 
   afterAll(async () => {
@@ -151,6 +152,35 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     expect((await t.api(`${iam}/globalrolebindings/erin-tail`, { method: 'DELETE' })).status).toBe(200);
     await expectCut(s, 'proxy-erin');
     expect((await call(client, tokens.erin, `${proxied}?id=again-erin`, { headers: { accept: 'text/event-stream' } })).status).toBe(403);
+  });
+
+  it('a stream without the markers (a plain GET the backend keeps open) is cut as well, the edge forwarding it itself; one still allowed goes on', async () => {
+    const edgeDecided = async () => {
+      const text = await t.core.metrics.registry.getSingleMetricAsString('mortise_edge_decisions_total').catch(() => '');
+      return Number(/answer="edge"} (\d+)/.exec(text ?? '')?.[1] ?? 0);
+    };
+    await allowed('frank');
+    await allowed('gina');
+    const decided = await edgeDecided();
+    const frank = await open('frank', 'plain-frank', 'x=1', '*/*');
+    const gina = await open('gina', 'plain-gina', 'x=1', '*/*');
+    expect(served.get('plain-frank')!.user).toBe('frank');
+    // Through the edge, nginx forwards these two itself: the core decided each once for it.
+    if (via === 'edge') expect(await edgeDecided()).toBe(decided + 2);
+
+    // A change unrelated to either: both are asked about again, and both go on.
+    await created(`${iam}/globalroles`, { metadata: { name: 'unrelated-plain' }, rules: [] });
+    const before = served.get('plain-frank')!.ticks;
+    await eventually(() => served.get('plain-frank')!.ticks > before + 10, 3000, 'more ticks after the unrelated change');
+    expect(frank.text()).toContain(`tick ${before + 5}\n`);
+    expect(frank.ended() || gina.ended()).toBe(false);
+
+    expect((await t.api(`${iam}/namespaces/${ns}/rolebindings/frank-logs`, { method: 'DELETE' })).status).toBe(200);
+    await expectCut(frank, 'plain-frank');
+    const ginaTicks = served.get('plain-gina')!.ticks;
+    await eventually(() => gina.text().includes(`tick ${ginaTicks + 5}\n`), 3000, 'gina still streaming');
+    expect(gina.ended()).toBe(false);
+    expect((await call(client, tokens.frank, `${logs}?id=again-frank&x=1`)).status).toBe(403);
   });
 
   it('the user disabled: the event stream is cut (asked for in capitals: media types are case-insensitive)', async () => {

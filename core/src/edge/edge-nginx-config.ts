@@ -98,6 +98,8 @@ export function edgeNginxConfig(c: EdgeNginxConfigInput): string {
   // How a decided request goes to its backend (the same from both locations that send it).
   const toBackend = [
     'header_filter_by_lua_block { mortise_edge.header_filter() }',
+    '# An answer that stays open is asked about again when the epoch moves on (docs/edge.md, Revocation).',
+    'body_filter_by_lua_block { return mortise_edge.body_filter() }',
     'log_by_lua_block { mortise_edge.log() }',
     'proxy_pass http://$mt;',
     'proxy_http_version 1.1;',
@@ -148,7 +150,7 @@ http {
   lua_shared_dict mortise_stats 4m;
   init_by_lua_block {
     mortise_edge = require "mortise_edge"
-    mortise_edge.init({ secret = ${luaString(c.secret)}, max_decisions = ${c.maxDecisions}, core_pid = ${c.corePid}, buckets = { ${c.buckets.join(', ')} },
+    mortise_edge.init({ secret = ${luaString(c.secret)}, max_decisions = ${c.maxDecisions}, core_pid = ${c.corePid}, core_socket = ${luaString(sockets.core)}, buckets = { ${c.buckets.join(', ')} },
       generation = ${c.generation}, backends = { ${upstreams.map(([, name], i) => `[ ${luaString(c.backends[i]!)} ] = "${name}"`).join(', ')} } })
   }
   init_worker_by_lua_block {
