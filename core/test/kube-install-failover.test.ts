@@ -90,7 +90,18 @@ describe('an InstallPlan whose leader is killed mid-install', () => {
     const tokenA = await login(a.url, 'admin', adminPassword);
     const tokenB = await login(b.url, 'admin', adminPassword);
 
-    expect((await call(a.url, tokenA, `${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: `file://${repo}` } } })).status).toBe(201);
+    // A replica that just started may refuse the admin for a moment while its caches take in the
+    // other's seed (seen once, on a loaded CI machine): the create is retried on 403 only, and the
+    // last refusal is what a timeout reports.
+    let refusal = '';
+    await eventually(async () => {
+      const res = await call(a.url, tokenA, `${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'local' }, spec: { url: `file://${repo}` } } });
+      if (res.status === 403) refusal = await res.text();
+      else expect(res.status, await res.clone().text()).toBe(201);
+      return res.status === 201;
+    }, 30_000, 'the repository created').catch((e: Error) => {
+      throw new Error(`${e.message}; the last refusal: ${refusal}`);
+    });
     await eventually(async () => (await call(a.url, tokenA, `${ext}/extensionversions/plain-node-1.0.0`)).status === 200, 60_000, 'repository synced')
       .catch(async (e: Error) => {
         const repository = await (await call(a.url, tokenA, `${ext}/repositories/local`)).text();

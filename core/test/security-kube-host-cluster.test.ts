@@ -37,7 +37,8 @@ describe('/clusters/host with the core identity serves only the path authorized'
     cluster = await startKubeCluster();
     t = await startTestCore({ inMemory: true, mode: 'kubernetes', kubeconfig: cluster.kubeconfigPath, namespace: 'mortise-system', hostClusterIdentity: 'core' });
     await addUsers('alice', 'bob');
-    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 30_000);
+    // 60 s: on a loaded machine (a CI run's first minute, two kube-apiservers) 30 s ran out once.
+    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 60_000);
     await created(`${kapis}/workspaces/wsa/namespaces`, { metadata: { name: 'a' } }, 'alice');
     await created(`${kapis}/workspaces/wsb/namespaces`, { metadata: { name: 'b' } }, 'bob');
     await eventually(async () => (await as('bob')('/api/v1/namespaces/b/secrets')).status === 200, 30_000, 'bob in b');

@@ -28,7 +28,8 @@ describe('a watch never replays an earlier namespace of the same name (kubernete
     cluster = await startKubeCluster();
     t = await startTestCore({ inMemory: true, mode: 'kubernetes', kubeconfig: cluster.kubeconfigPath, namespace: 'mortise-system', hostClusterIdentity: 'core' });
     await addUsers('alice', 'bob');
-    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 30_000);
+    // 60 s: on a loaded machine (a CI run's first minute, two kube-apiservers) 30 s ran out once.
+    await addWorkspaces({ wsa: 'alice', wsb: 'bob' }, 60_000);
   }, 180_000);
   afterAll(async () => {
     await t?.close();
