@@ -205,7 +205,15 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     client = await KubeClient.connect({ kubeconfig: opts.kubeconfig });
     await ensureNamespace(client, opts.namespace ?? defaultCoreNamespace);
     await applyCoreCrds(client);
-    store = new KubeStore({ client, servedAs: (ref) => servedAs(kinds, ref), internalGroup, namespace: opts.namespace ?? defaultCoreNamespace });
+    store = new KubeStore({
+      client, servedAs: (ref) => servedAs(kinds, ref), internalGroup, namespace: opts.namespace ?? defaultCoreNamespace,
+      // A cache that lost the cluster's history would serve (and authorize by) a stale view: the
+      // process stops (SIGTERM: a clean shutdown) and its Deployment starts it again, caches rebuilt.
+      onWatchLost: (ref, e) => {
+        logger.error({ event: 'store.watch-lost', group: ref.group, resource: ref.resource, err: e.message }, 'a cache of the core lost the cluster\'s history; stopping so that a restart rebuilds it');
+        process.kill(process.pid, 'SIGTERM');
+      },
+    });
   }
   /** The SQLite file this core made its store on (embedded mode with a data dir). */
   let ownDbFile: string | undefined;

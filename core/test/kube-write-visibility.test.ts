@@ -1,8 +1,13 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeClient } from '../src/store/kube/kube-client.js';
 import { KubeStore } from '../src/store/kube/kube-store.js';
 import type { KubeObject, ResourceRef, StoreEvent, Watcher } from '../src/store/resource-store.js';
 import { startKubeCluster, type KubeCluster } from './support/kube-cluster.js';
+import { eventually } from './support/test-core.js';
 
 // The cluster's store returns a write once the core's caches (watches marked `cache`) have its
 // event, as the embedded store does by delivering events at commit (store/kube/write-visibility.ts).
@@ -104,6 +109,54 @@ describe('writes in kubernetes mode return once the core\'s caches have them', (
       expect(objects.get('/one')?.type).toBe('DELETED');
     } finally {
       watcher.stop();
+    }
+  });
+
+  it('resumes a watch of the core\'s own (no onError: a cache, a controller) when its connection breaks, missing nothing', async () => {
+    // The store reaches the API server through a TCP relay the test can cut.
+    const relayed = new Set<Socket>();
+    const upstream = new URL(cluster.server);
+    const relay = createServer((c) => {
+      const u = tcpConnect(Number(upstream.port), upstream.hostname);
+      relayed.add(c).add(u);
+      const drop = () => { c.destroy(); u.destroy(); relayed.delete(c); relayed.delete(u); };
+      c.on('error', drop).on('close', drop);
+      u.on('error', drop).on('close', drop);
+      c.pipe(u).pipe(c);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const relayDir = mkdtempSync(join(tmpdir(), 'mortise-relay-'));
+    const kubeconfig = join(relayDir, 'kubeconfig');
+    writeFileSync(kubeconfig, readFileSync(cluster.kubeconfigPath, 'utf8').split(cluster.server).join(`https://127.0.0.1:${(relay.address() as AddressInfo).port}`));
+    const relayedStore = new KubeStore({
+      client: await KubeClient.connect({ kubeconfig }),
+      servedAs: (ref) => (ref.group === '' ? { version: 'v1', namespaced: ref.resource !== 'namespaces', status: false } : undefined),
+      internalGroup: internal.group, namespace: coreNamespace, watchRetryMaxMs: 200,
+    });
+    const { objects, watcher } = cacheOf(relayedStore, configmaps, { namespace: 'vis-b', cache: false });
+    const arrived = (name: string) => eventually(() => objects.has(`vis-b/${name}`), 10_000, `${name} through the resumed watch`);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await cluster.api('POST', '/api/v1/namespaces/vis-b/configmaps', configMap('vis-b', 'before-cut'))).status).toBe(201);
+      await arrived('before-cut');
+      // Cut every connection, and write while the watch is down: its event must still come.
+      for (const sock of relayed) sock.destroy();
+      expect((await cluster.api('POST', '/api/v1/namespaces/vis-b/configmaps', configMap('vis-b', 'during-cut'))).status).toBe(201);
+      expect((await cluster.api('DELETE', '/api/v1/namespaces/vis-b/configmaps/before-cut')).status).toBe(200);
+      await arrived('during-cut');
+      await eventually(() => objects.get('vis-b/before-cut')?.type === 'DELETED', 10_000, 'the delete made while the watch was down');
+      // Cut again, and again: it keeps resuming.
+      for (let i = 0; i < 2; i++) {
+        for (const sock of relayed) sock.destroy();
+        expect((await cluster.api('POST', '/api/v1/namespaces/vis-b/configmaps', configMap('vis-b', `after-cut-${i}`))).status).toBe(201);
+        await arrived(`after-cut-${i}`);
+      }
+    } finally {
+      watcher.stop();
+      await relayedStore.close();
+      relay.close();
+      for (const sock of relayed) sock.destroy();
+      rmSync(relayDir, { recursive: true, force: true });
     }
   });
 

@@ -11,6 +11,7 @@ import type { KubeClient } from './kube-client.js';
 import { InternalSecrets } from './internal-secrets.js';
 import { NamespaceCache } from './namespace-cache.js';
 import { continueVersion, historyBeforeNamespace } from './namespace-history.js';
+import { ConsumerView } from './watch-resync.js';
 import { WriteVisibility, type CacheWatch, type WriteResult, type WriteTicket } from './write-visibility.js';
 
 /** How a collection is served by the cluster: its version, whether namespaced, whether /status is a subresource. */
@@ -30,6 +31,15 @@ export interface KubeStoreOptions {
   namespace: string;
   /** How long a write waits at most for the core's caches to have its event (default 5 s). */
   cacheWaitMs?: number;
+  /**
+   * A watch of the core's own (one given no onError: a cache, a controller) could not be brought
+   * up to date: the cluster answered 410 and no longer has even the version the watch started
+   * from, so what its consumer holds is unknown. The caller decides (server.ts: the process
+   * stops, and is started again with fresh caches). Other failures never end such a watch.
+   */
+  onWatchLost?: (ref: ResourceRef, e: StoreError) => void;
+  /** The longest wait between attempts to resume a broken watch of the core's own (default 5 s). */
+  watchRetryMaxMs?: number;
 }
 
 /** Where the core's kind registry says a collection is served. */
@@ -296,29 +306,96 @@ export class KubeStore implements ResourceStore {
       }
       // From here on every write is after `since`, so the stream will carry it.
       if (cache && !abort.signal.aborted) this.visibility.addCache(cache);
+      // The core's own watch: what its consumer holds, to bring it up to date after a 410
+      // (watch-resync.ts). Kept only for such watches.
+      const view = onError ? undefined : new ConsumerView(opts.sinceResourceVersion ?? since);
+      let retryMs = 0;
       while (!abort.signal.aborted) {
         let expired: StoreError | undefined;
-        await this.client.stream(`${base}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(since)}${selectors}`, abort.signal, ({ type, object }) => {
+        let delivered = false;
+        const streamed = this.client.stream(`${base}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(since)}${selectors}`, abort.signal, ({ type, object }) => {
           if (abort.signal.aborted || expired) return;
           if (type === 'ERROR') {
             expired = object.code === 410 ? new StoreError('Expired', object.message ?? 'too old resource version') : new StoreError('Unavailable', object.message ?? 'watch error');
             return;
           }
           since = object.metadata.resourceVersion ?? since;
+          delivered = true;
           if (type === 'BOOKMARK') return;
           const obj = internal ? this.internal.unwrap(object) : object;
           const event: StoreEvent = {
             type: type as StoreEvent['type'], ref, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name!,
             resourceVersion: object.metadata.resourceVersion!, object: obj,
           };
+          view?.delivered(event);
           onEvent(event);
           if (cache) this.visibility.delivered(cache, event);
         });
-        if (expired) throw expired;
-        // The server ended the stream (its timeout): carry on from the last version seen.
+        if (onError) {
+          // A client's watch: its failures are the client's to see (it watches again, or lists on 410).
+          await streamed;
+          if (expired) throw expired;
+          continue;
+        }
+        // The core's own watch (a cache, a controller): nothing it has missed may be lost, and it
+        // must not end on a passing failure (a connection reset, the API server restarting a CRD's
+        // handler when another replica applies it, a 5xx under load), or the cache stays stale for
+        // good: it resumes from the last version seen, waiting longer between failed attempts.
+        let failure: StoreError | undefined;
+        try {
+          await streamed;
+        } catch (e) {
+          failure = e instanceof StoreError ? e : new StoreError('Unavailable', (e as Error).message);
+        }
+        if (expired?.reason === 'Expired' || failure?.reason === 'Expired') {
+          // The cluster has no history from `since` (an API server's watch cache made after it,
+          // as for a CRD just created, or compaction): list again and hand the consumer what
+          // changed, as events; then watch from that list's version.
+          const listAt = (rv?: string) => this.listForResync(ref, base, sep, selectors, rv);
+          try {
+            since = await view!.resync(listAt, (event) => {
+              if (abort.signal.aborted) return;
+              onEvent(event);
+              if (cache) this.visibility.delivered(cache, event);
+            }, ref);
+          } catch (e) {
+            const lost = e instanceof StoreError ? e : new StoreError('Unavailable', (e as Error).message);
+            if (lost.reason !== 'Expired') {
+              retryMs = Math.min(this.opts.watchRetryMaxMs ?? 5_000, Math.max(100, retryMs * 2));
+              await new Promise((r) => setTimeout(r, retryMs).unref());
+              continue;
+            }
+            this.opts.onWatchLost?.(ref, lost);
+            throw lost;
+          }
+          retryMs = 0;
+          continue;
+        }
+        if (!failure && !expired) {
+          // The server ended the stream (its timeout): carry on from the last version seen.
+          retryMs = 0;
+          continue;
+        }
+        retryMs = delivered ? 100 : Math.min(this.opts.watchRetryMaxMs ?? 5_000, Math.max(100, retryMs * 2));
+        await new Promise((r) => setTimeout(r, retryMs).unref());
       }
     })().catch(fail);
     return { stop };
+  }
+
+  /** A whole collection as the watch at `base` sees it, now or (rv) exactly at that version. */
+  private async listForResync(ref: ResourceRef, base: string, sep: string, selectors: string, rv?: string): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+    const at = rv ? `&resourceVersion=${encodeURIComponent(rv)}&resourceVersionMatch=Exact` : '';
+    const items: KubeObject[] = [];
+    let resourceVersion = '';
+    let cont = '';
+    do {
+      const page = (await this.client.call<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', `${base}${sep}limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : at}${selectors}`))!;
+      resourceVersion ||= page.metadata.resourceVersion;
+      items.push(...(this.isInternal(ref) ? page.items.map((o) => this.internal.unwrap(o)) : page.items));
+      cont = page.metadata.continue ?? '';
+    } while (cont);
+    return { items, resourceVersion };
   }
 
   async currentResourceVersion(): Promise<string> {
