@@ -7,7 +7,7 @@ import Router from '@koa/router';
 import type { Logger } from 'pino';
 import { apiGroupDocument, apiGroupList, apiVersions, resourceList } from './api/discovery.js';
 import { openApiV2, openApiV2Protobuf, openApiV2ProtobufType, openApiV3GroupVersion, openApiV3Root } from './api/openapi.js';
-import { ResourceHandler } from './api/resource-handler.js';
+import { ResourceHandler, resourceRouteLabel } from './api/resource-handler.js';
 import { hostClusterRouter } from './api/host-cluster-routes.js';
 import { notFound } from './api/status.js';
 import { WatchHub } from './api/watch-hub.js';
@@ -484,7 +484,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   // The access log wraps `errors` too, so metrics count the code the client got.
   app.use(accessLog(logger, metrics, (info) => {
     const def = kinds.lookup(info.apiGroup, info.apiVersion, info.resource);
-    return def ? `${info.prefix}/${def.group || 'core'}/${def.plural}` : undefined;
+    return def ? resourceRouteLabel(info, def) : undefined;
   }));
   app.use(errors(logger));
   app.use(consoleFallback(consoleFiles));

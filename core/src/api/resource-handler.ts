@@ -30,7 +30,7 @@ export class ResourceHandler {
     const info = ctx.state.requestInfo;
     const def = this.kinds.lookup(info.apiGroup, info.apiVersion, info.resource);
     if (!def) throw notFound(info.apiGroup, info.resource);
-    ctx.state.routeLabel = `${info.prefix}/${def.group || 'core'}/${def.plural}`;
+    ctx.state.routeLabel = resourceRouteLabel(info, def);
     const ns = def.namespaced ? info.namespace : '';
     // A cluster-scoped kind has no namespaced paths; a Namespace is its own scope (and only its own).
     const ownScope = def.group === '' && def.plural === 'namespaces' ? info.name : '';
@@ -167,6 +167,9 @@ export class ResourceHandler {
 const closingBrace = Buffer.from('}');
 /** The last whole body sent for a list's items (same items, same resourceVersion: the same bytes). */
 const listBodies = new WeakMap<Buffer, { head: string; body: Buffer }>();
+
+/** The `route` label of a kind's resource requests: bounded (the kinds the core serves), whatever the path. */
+export const resourceRouteLabel = (info: Pick<RequestInfo, 'prefix'>, def: KindDefinition): string => `${info.prefix}/${def.group || 'core'}/${def.plural}`;
 
 /**
  * A list at the kind's storage version as JSON, spliced from the stored rows; undefined when the

@@ -9,6 +9,7 @@ import { auditEventOf, isAudited } from '../audit/audit-event.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { stripIdentityHeaders } from '../auth/authenticator.js';
 import type { UserInfo } from '../http/app-state.js';
+import { recordRequest } from '../http/middleware.js';
 import { isPublic } from '../http/public-routes.js';
 import type { RequestGuard } from '../http/request-guard.js';
 import type { CoreMetrics } from '../ops/metrics.js';
@@ -66,15 +67,8 @@ async function proxied(deps: GatewayListenerDeps, req: IncomingMessage, res: Ser
   let auditID = isAudited(method, 0) ? randomUUID() : undefined;
   res.once('close', () => {
     const code = res.headersSent ? res.statusCode : 499;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const route = match ? metricsRoute(match.route) : 'gateway/dev';
-    deps.metrics.requests.inc({ route, method, code: String(code) });
-    deps.metrics.latency.observe({ route, method }, seconds);
-    if (code >= 500 || deps.logger.isLevelEnabled('debug')) {
-      const fields = { event: 'request', method, path, status: code, ms: Math.round(seconds * 1e4) / 10, user: user?.username };
-      if (code >= 500) deps.logger.warn(fields, 'request');
-      else deps.logger.debug(fields, 'request');
-    }
+    recordRequest(deps.metrics, deps.logger, { route, method, path, code, seconds: Number(process.hrtime.bigint() - started) / 1e9, user: user?.username });
     if (!isAudited(method, code)) return;
     try {
       deps.audit.record({

@@ -41,6 +41,26 @@ function httpErrorToApi(e: unknown): ApiError | undefined {
   return undefined;
 }
 
+/** A finished request, whoever answered it (koa, the gateway's listener, the plain-read listener). */
+export interface FinishedRequest {
+  route: string;
+  method: string;
+  path: string;
+  code: number;
+  seconds: number;
+  user?: string;
+}
+
+/** One metrics sample per request, and its log line (a warning from 500 on, else at debug level). */
+export function recordRequest(metrics: CoreMetrics, logger: Logger, r: FinishedRequest): void {
+  metrics.requests.inc({ route: r.route, method: r.method, code: String(r.code) });
+  metrics.latency.observe({ route: r.route, method: r.method }, r.seconds);
+  if (r.code < 500 && !logger.isLevelEnabled('debug')) return;
+  const fields = { event: 'request', method: r.method, path: r.path, status: r.code, ms: Math.round(r.seconds * 1e4) / 10, user: r.user };
+  if (r.code >= 500) logger.warn(fields, 'request');
+  else logger.debug(fields, 'request');
+}
+
 /** One log line and one metrics sample per request. */
 export function accessLog(logger: Logger, metrics: CoreMetrics, labelOf?: (info: RequestInfo) => string | undefined) {
   return async (ctx: AppContext, next: Next) => {
@@ -48,13 +68,10 @@ export function accessLog(logger: Logger, metrics: CoreMetrics, labelOf?: (info:
     try {
       await next();
     } finally {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const route = ctx.state.routeLabel ?? routeOf(ctx, labelOf);
-      metrics.requests.inc({ route, method: ctx.method, code: String(ctx.status) });
-      metrics.latency.observe({ route, method: ctx.method }, seconds);
-      const fields = { event: 'request', method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1e4) / 10, user: ctx.state.user?.username };
-      if (ctx.status >= 500) logger.warn(fields, 'request');
-      else logger.debug(fields, 'request');
+      recordRequest(metrics, logger, {
+        route: ctx.state.routeLabel ?? routeOf(ctx, labelOf), method: ctx.method, path: ctx.path, code: ctx.status,
+        seconds: Number(process.hrtime.bigint() - start) / 1e9, user: ctx.state.user?.username,
+      });
     }
   };
 }

@@ -1,13 +1,14 @@
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
 import { parseRequestInfo, type RequestInfo } from '../api/request-info.js';
-import { storedListBody } from '../api/resource-handler.js';
+import { resourceRouteLabel, storedListBody } from '../api/resource-handler.js';
 import { wantsTable } from '../api/table.js';
 import { stripIdentityHeaders } from '../auth/authenticator.js';
 import type { CoreMetrics } from '../ops/metrics.js';
 import type { KindRegistry } from '../registry/kind-registry.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import type { UserInfo } from './app-state.js';
+import { recordRequest } from './middleware.js';
 import type { RequestGuard } from './request-guard.js';
 
 export interface PlainReadDeps {
@@ -75,11 +76,8 @@ async function answer(deps: PlainReadDeps, req: Parameters<RequestListener>[0], 
   }
   res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const route = `${info.prefix}/${def.group || 'core'}/${def.plural}`;
-  deps.metrics.requests.inc({ route, method: 'GET', code: '200' });
-  deps.metrics.latency.observe({ route, method: 'GET' }, seconds);
-  if (deps.logger.isLevelEnabled('debug')) {
-    deps.logger.debug({ event: 'request', method: 'GET', path: info.path, status: 200, ms: Math.round(seconds * 1e4) / 10, user: user?.username }, 'request');
-  }
+  recordRequest(deps.metrics, deps.logger, {
+    route: resourceRouteLabel(info, def), method: 'GET', path: info.path, code: 200,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9, user: user?.username,
+  });
 }
