@@ -200,15 +200,19 @@ local safe = { GET = true, HEAD = true, OPTIONS = true }
 -- wait for its answer (64 connections missing at once were 64 decisions, each minting nothing new).
 local deciding = {}
 
-local function ask_core(method, uri, key)
-  local ok, res = pcall(ngx.location.capture, "/_mortise_edge/decide", { method = ngx.HTTP_GET, args = { m = method, u = uri } })
-  if not ok or res.status ~= 200 then return nil end
-  local d = parse(res.body)
+-- A decision the core made for (method, key), kept for the key's next requests while it may be.
+local function keep(d, method, key)
   if not d then return nil end
   d.method = method
   d.key = key
   if d.ttl > 0 then decisions:set(key, d, d.ttl) end
   return d
+end
+
+local function ask_core(method, uri, key)
+  local ok, res = pcall(ngx.location.capture, "/_mortise_edge/decide", { method = ngx.HTTP_GET, args = { m = method, u = uri } })
+  if not ok or res.status ~= 200 then return nil end
+  return keep(parse(res.body), method, key)
 end
 
 local function decide(method, uri, key)
@@ -331,13 +335,8 @@ local function recheck(premature, r, key, host, client)
     if authorization ~= "" then lines[#lines + 1] = "Authorization: " .. authorization .. "\r\n" end
     if cookie ~= "" then lines[#lines + 1] = "Cookie: " .. cookie .. "\r\n" end
     lines[#lines + 1] = "\r\n"
-    if sock:send(concat(lines)) then d = parse_response(sock:receive("*a")) end
+    if sock:send(concat(lines)) then d = keep(parse_response(sock:receive("*a")), method, key) end
     sock:close()
-  end
-  if d then
-    d.method = method
-    d.key = key
-    if d.ttl > 0 then decisions:set(key, d, d.ttl) end
   end
   r.d = d
   r.allowed = d ~= nil

@@ -125,18 +125,9 @@ export class KubeStore implements ResourceStore {
   /** Every object, read in pages; `after` and `limit` are applied in the cluster's key order. */
   async list(ref: ResourceRef, opts: ListOptions = {}): Promise<ListResult> {
     const base = this.isInternal(ref) ? this.internal.listPath(ref) : this.path(ref, opts.namespace ?? '');
-    const sep = base.includes('?') ? '&' : '?';
-    let items: KubeObject[] = [];
-    let resourceVersion = '';
-    let cont = '';
-    do {
-      const page = (await this.client.call<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', `${base}${sep}limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`))!;
-      resourceVersion ||= page.metadata.resourceVersion;
-      items.push(...page.items);
-      cont = page.metadata.continue ?? '';
-    } while (cont);
-    if (this.isInternal(ref)) items = items.map((s) => this.internal.unwrap(s));
-    items.sort(byKey);
+    const listed = await this.listAll(ref, base);
+    const resourceVersion = listed.resourceVersion;
+    let items = listed.items.sort(byKey);
     if (opts.after) {
       const after = { metadata: { namespace: opts.after.namespace, name: opts.after.name } } as KubeObject;
       items = items.filter((o) => byKey(o, after) > 0);
@@ -309,7 +300,16 @@ export class KubeStore implements ResourceStore {
       // The core's own watch: what its consumer holds, to bring it up to date after a 410
       // (watch-resync.ts). Kept only for such watches.
       const view = onError ? undefined : new ConsumerView(opts.sinceResourceVersion ?? since);
+      const handOn = (event: StoreEvent) => {
+        onEvent(event);
+        if (cache) this.visibility.delivered(cache, event);
+      };
+      // Between failed attempts to resume: 100 ms, doubling up to watchRetryMaxMs.
       let retryMs = 0;
+      const pause = (after: 'progress' | 'failure') => {
+        retryMs = after === 'progress' ? 100 : Math.min(this.opts.watchRetryMaxMs ?? 5_000, Math.max(100, retryMs * 2));
+        return new Promise((r) => setTimeout(r, retryMs).unref());
+      };
       while (!abort.signal.aborted) {
         let expired: StoreError | undefined;
         let delivered = false;
@@ -328,8 +328,7 @@ export class KubeStore implements ResourceStore {
             resourceVersion: object.metadata.resourceVersion!, object: obj,
           };
           view?.delivered(event);
-          onEvent(event);
-          if (cache) this.visibility.delivered(cache, event);
+          handOn(event);
         });
         if (onError) {
           // A client's watch: its failures are the client's to see (it watches again, or lists on 410).
@@ -351,18 +350,14 @@ export class KubeStore implements ResourceStore {
           // The cluster has no history from `since` (an API server's watch cache made after it,
           // as for a CRD just created, or compaction): list again and hand the consumer what
           // changed, as events; then watch from that list's version.
-          const listAt = (rv?: string) => this.listForResync(ref, base, sep, selectors, rv);
           try {
-            since = await view!.resync(listAt, (event) => {
-              if (abort.signal.aborted) return;
-              onEvent(event);
-              if (cache) this.visibility.delivered(cache, event);
+            since = await view!.resync((rv) => this.listAll(ref, base, rv, selectors), (event) => {
+              if (!abort.signal.aborted) handOn(event);
             }, ref);
           } catch (e) {
             const lost = e instanceof StoreError ? e : new StoreError('Unavailable', (e as Error).message);
             if (lost.reason !== 'Expired') {
-              retryMs = Math.min(this.opts.watchRetryMaxMs ?? 5_000, Math.max(100, retryMs * 2));
-              await new Promise((r) => setTimeout(r, retryMs).unref());
+              await pause('failure');
               continue;
             }
             this.opts.onWatchLost?.(ref, lost);
@@ -376,26 +371,29 @@ export class KubeStore implements ResourceStore {
           retryMs = 0;
           continue;
         }
-        retryMs = delivered ? 100 : Math.min(this.opts.watchRetryMaxMs ?? 5_000, Math.max(100, retryMs * 2));
-        await new Promise((r) => setTimeout(r, retryMs).unref());
+        await pause(delivered ? 'progress' : 'failure');
       }
     })().catch(fail);
     return { stop };
   }
 
-  /** A whole collection as the watch at `base` sees it, now or (rv) exactly at that version. */
-  private async listForResync(ref: ResourceRef, base: string, sep: string, selectors: string, rv?: string): Promise<{ items: KubeObject[]; resourceVersion: string }> {
-    const at = rv ? `&resourceVersion=${encodeURIComponent(rv)}&resourceVersionMatch=Exact` : '';
+  /**
+   * A whole collection at `base`, page by page (internal kinds unwrapped from their Secrets): as it
+   * is now, or exactly at `resourceVersion`; `selectors` as a watch passes them.
+   */
+  private async listAll(ref: ResourceRef, base: string, resourceVersion?: string, selectors = ''): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+    const sep = base.includes('?') ? '&' : '?';
+    const at = resourceVersion ? `&resourceVersion=${encodeURIComponent(resourceVersion)}&resourceVersionMatch=Exact` : '';
     const items: KubeObject[] = [];
-    let resourceVersion = '';
+    let listed = '';
     let cont = '';
     do {
       const page = (await this.client.call<{ items: KubeObject[]; metadata: { resourceVersion: string; continue?: string } }>('GET', `${base}${sep}limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : at}${selectors}`))!;
-      resourceVersion ||= page.metadata.resourceVersion;
+      listed ||= page.metadata.resourceVersion;
       items.push(...(this.isInternal(ref) ? page.items.map((o) => this.internal.unwrap(o)) : page.items));
       cont = page.metadata.continue ?? '';
     } while (cont);
-    return { items, resourceVersion };
+    return { items, resourceVersion: listed };
   }
 
   async currentResourceVersion(): Promise<string> {
