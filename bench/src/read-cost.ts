@@ -14,7 +14,7 @@ import { passwordToken, platformModulesStaged } from './core-session.js';
 // MORTISE_WORKERS passes through (then the workers' CPU counts too). To profile the core:
 // READ_COST_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (node's flags for the core);
 // READ_COST_CORE_MAIN=<another build's core/dist/bundle/main.js or core/dist/main.js> measures that build (a before/after);
-// READ_COST_ONLY=get|list|tls measures that read alone (a profile of one path).
+// READ_COST_ONLY=get|list|select|page|tls measures that read alone (a profile of one path).
 
 const coreMain = process.env.READ_COST_CORE_MAIN ?? bundledCoreMain;
 const seconds = Number(process.argv[2] ?? 5);
@@ -35,7 +35,7 @@ try {
   await post('/apis/extensions.mortise.io/v1alpha1/categories', { apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'Category', metadata: { name: 'bench-fixed' }, spec: { displayName: 'a category for the benchmark', description: 'created by read-cost' } });
   await post('/api/v1/namespaces', { metadata: { name: 'bench-small' } });
   for (let i = 0; i < 100; i++) {
-    await post('/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'Role', metadata: { name: `r-${i}` }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] });
+    await post('/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', { apiVersion: 'iam.mortise.io/v1alpha1', kind: 'Role', metadata: { name: `r-${i}`, labels: { tier: `t${i % 10}` } }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }] });
   }
   const worker = workerPids(core.child.pid!);
   const pids = [core.child.pid!, ...worker];
@@ -58,7 +58,10 @@ try {
     '| read | req/s | p50 ms | p99 ms | core CPU µs/req |', '|---|---|---|---|---|',
   ];
   const only = process.env.READ_COST_ONLY;
-  for (const [name, path] of [['GET one Category, HTTP c=64', '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed'], ['LIST 100 Roles, HTTP c=64', '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles']] as const) {
+  for (const [name, path] of [['GET one Category, HTTP c=64', '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed'], ['LIST 100 Roles, HTTP c=64', '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles'],
+    // What kubectl and the console send: a label selector (10 of the 100), and kubectl's paging.
+    ['SELECT 10 of 100 Roles by label, HTTP c=64', '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles?labelSelector=tier%3Dt3'],
+    ['PAGE of 100 Roles (limit=500), HTTP c=64', '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles?limit=500']] as const) {
     if (only && !name.toLowerCase().includes(`${only} `)) continue;
     await load({ url: core.url, path, headers: auth, connections: 64, durationSec: 1 });
     let r: LoadResult | undefined;

@@ -51,7 +51,7 @@ export class ResourceHandler {
     const apiVersion = apiVersionOf({ group: def.group, version });
     const userAgent = ctx.get('user-agent');
     // What was authorized is what is served: a list or watch that named one object serves it alone.
-    const only = info.verb === 'list' || info.verb === 'watch' ? nameScopeOf(info.name, q.get('fieldSelector')) : undefined;
+    const only = info.verb === 'watch' ? nameScopeOf(info.name, q.get('fieldSelector')) : undefined;
 
     switch (info.verb) {
       case 'get': {
@@ -65,9 +65,7 @@ export class ResourceHandler {
         return this.send(ctx, def, version, await this.service.get(def, ns, info.name));
       }
       case 'list': {
-        const rv = q.get('resourceVersion');
-        if (rv) parseResourceVersion(rv);
-        const query = { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'), limit: intParam(q, 'limit'), continue: q.get('continue'), name: only };
+        const query = listQueryOf(info, q);
         // Most lists are whole collections at the storage version: splice the stored JSON.
         const fast = version === def.version && !wantsTable(ctx.get('accept')) ? storedListBody(this.service, def, ns, query) : undefined;
         if (fast) {
@@ -173,12 +171,12 @@ export const resourceRouteLabel = (info: Pick<RequestInfo, 'prefix'>, def: KindD
 
 /**
  * A list at the kind's storage version as JSON, spliced from the stored rows; undefined when the
- * store cannot give them as they are (selectors, paging, a kind that hides what it stores).
+ * store cannot give them as they are (a collection it does not keep, a kind that hides what it stores).
  */
 export function storedListBody(service: ResourceService, def: KindDefinition, namespace: string, query: ListQuery): Buffer | undefined {
   const fast = service.listJson(def, namespace, query);
   if (!fast) return undefined;
-  const head = `{"apiVersion":${JSON.stringify(apiVersionOf(def))},"kind":${JSON.stringify(def.listKind)},"metadata":{"resourceVersion":${JSON.stringify(fast.resourceVersion)}},"items":`;
+  const head = `{"apiVersion":${JSON.stringify(apiVersionOf(def))},"kind":${JSON.stringify(def.listKind)},"metadata":{"resourceVersion":${JSON.stringify(fast.resourceVersion)}${fast.continue ? `,"continue":${JSON.stringify(fast.continue)}` : ''}},"items":`;
   return listBody(head, fast.items);
 }
 
@@ -188,6 +186,17 @@ function listBody(head: string, items: Buffer): Buffer {
   const body = Buffer.concat([Buffer.from(head), items, closingBrace]);
   listBodies.set(items, { head, body });
   return body;
+}
+
+/**
+ * What a list asks, checked: its selectors, its page, and the one name it may serve when it named
+ * one (what was authorized is what is served). A bad version, limit or name is refused (400).
+ */
+export function listQueryOf(info: Pick<RequestInfo, 'name'>, q: URLSearchParams): ListQuery {
+  const name = nameScopeOf(info.name, q.get('fieldSelector'));
+  const rv = q.get('resourceVersion');
+  if (rv) parseResourceVersion(rv);
+  return { labelSelector: q.get('labelSelector'), fieldSelector: q.get('fieldSelector'), limit: intParam(q, 'limit'), continue: q.get('continue'), name };
 }
 
 /**

@@ -67,15 +67,53 @@ export async function listObjects(svc: ResourceService, def: KindDefinition, nam
 }
 
 /**
- * A whole, unfiltered list's items as JSON (UTF-8) straight from the store, when nothing needs to
- * be parsed (no selectors, no paging, no write-only fields to hide); undefined otherwise.
+ * A list's items as JSON (UTF-8) straight from the store's rows, when the kind shows what it stores
+ * (no write-only fields to hide): a whole collection as the store gives it; a selection or a page
+ * of one the store keeps in memory, chosen as `listObjects` chooses (the same selectors, order and
+ * continue tokens) from the rows' names and labels, read once per version of the collection. The
+ * stored rows are the items: nothing is parsed again or serialised. Undefined otherwise (a sealed
+ * collection, one too big to keep, a store that keeps no JSON).
  */
-export function listObjectsJson(svc: ResourceService, def: KindDefinition, namespace: string, q: ListQuery): { items: Buffer; resourceVersion: string } | undefined {
-  if (!svc.store.listRaw || def.strategy?.toExternal || q.labelSelector || q.fieldSelector || q.name !== undefined || q.limit || q.continue) return undefined;
-  const raw = svc.store.listRaw(svc.ref(def), { namespace: def.namespaced && namespace ? namespace : undefined });
-  let items = encoded.get(raw.rows);
-  if (items === undefined) encoded.set(raw.rows, (items = Buffer.from(`[${raw.rows.join(',')}]`)));
-  return { items, resourceVersion: raw.resourceVersion };
+export function listObjectsJson(svc: ResourceService, def: KindDefinition, namespace: string, q: ListQuery): { items: Buffer; resourceVersion: string; continue?: string } | undefined {
+  if (!svc.store.listRaw || def.strategy?.toExternal) return undefined;
+  const ns = def.namespaced && namespace ? namespace : undefined;
+  if (!q.labelSelector && !q.fieldSelector && q.name === undefined && !q.limit && !q.continue) {
+    const raw = svc.store.listRaw(svc.ref(def), { namespace: ns });
+    let items = encoded.get(raw.rows);
+    if (items === undefined) encoded.set(raw.rows, (items = Buffer.from(`[${raw.rows.join(',')}]`)));
+    return { items, resourceVersion: raw.resourceVersion };
+  }
+  // Checked before anything is read: a bad selector or token is refused as listObjects refuses it.
+  const labels = parseLabelSelector(q.labelSelector);
+  const fields = [...parseFieldSelector(q.fieldSelector), ...nameScope(q.name)];
+  const after = q.continue ? decodeContinue(q.continue) : undefined;
+  const raw = svc.store.listRawKept?.(svc.ref(def), ns);
+  if (!raw) return undefined;
+  const asked = `${ns ?? ''}\0${q.labelSelector ?? ''}\0${q.fieldSelector ?? ''}\0${q.name ?? '\0'}\0${q.limit ?? ''}\0${q.continue ?? ''}`;
+  const again = selections.get(raw.rows)?.answers.get(asked);
+  if (again) return { ...again, resourceVersion: raw.resourceVersion };
+  const keys = keysOf(raw.rows);
+  const limit = q.limit && q.limit > 0 ? q.limit : undefined;
+  const chosen: string[] = [];
+  let last: RowKey | undefined;
+  let more = false;
+  const past = pastOf(after, ns);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if ((past && !past(k)) || !matchesLabels(labels, k.metadata.labels) || !matchesFields(fields, k as KubeObject)) continue;
+    if (limit && chosen.length === limit) {
+      more = true;
+      break;
+    }
+    chosen.push(raw.rows[i]!);
+    last = k;
+  }
+  const answer = {
+    items: Buffer.from(`[${chosen.join(',')}]`),
+    ...(more && last ? { continue: encodeContinue({ namespace: last.metadata.namespace ?? '', name: last.metadata.name }) } : {}),
+  };
+  remember(raw.rows, asked, answer);
+  return { ...answer, resourceVersion: raw.resourceVersion };
 }
 
 /**
@@ -83,6 +121,59 @@ export function listObjectsJson(svc: ResourceService, def: KindDefinition, names
  * once, and sent as bytes (a string body is measured, then encoded, on every response).
  */
 const encoded = new WeakMap<string[], Buffer>();
+
+/**
+ * Selections answered from a version of a kept collection, for the same question asked again
+ * before a write (a console page's poll, kubectl's pages): bounded by the collection's own size.
+ */
+const selections = new WeakMap<string[], { answers: Map<string, { items: Buffer; continue?: string }>; bytes: number; budget: number }>();
+
+function remember(rows: string[], asked: string, answer: { items: Buffer; continue?: string }): void {
+  let kept = selections.get(rows);
+  if (!kept) {
+    let budget = 64 * 1024;
+    for (const r of rows) budget += r.length;
+    selections.set(rows, (kept = { answers: new Map(), bytes: 0, budget }));
+  }
+  if (kept.bytes + answer.items.length > kept.budget) {
+    kept.answers.clear();
+    kept.bytes = 0;
+  }
+  kept.answers.set(asked, answer);
+  kept.bytes += answer.items.length + asked.length;
+}
+
+/** What a selection reads of a row: its name, namespace and labels (the only fields a list selects on). */
+interface RowKey {
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+}
+
+/** The rows' keys, parsed once per version of a kept collection (the store hands the same array until a write). */
+const rowKeys = new WeakMap<string[], RowKey[]>();
+
+function keysOf(rows: string[]): RowKey[] {
+  let keys = rowKeys.get(rows);
+  if (keys) return keys;
+  keys = rows.map((row) => {
+    const m = (JSON.parse(row) as KubeObject).metadata;
+    return { metadata: { name: m.name ?? '', namespace: m.namespace, labels: m.labels } };
+  });
+  rowKeys.set(rows, keys);
+  return keys;
+}
+
+/**
+ * Whether a row comes after a page's last (its continue token) as the store's reads compare them:
+ * a namespace's list goes on after the name only when the token is from that namespace.
+ */
+function pastOf(after: { namespace: string; name: string } | undefined, namespace: string | undefined): ((k: RowKey) => boolean) | undefined {
+  if (!after) return undefined;
+  if (namespace !== undefined) return after.namespace !== namespace ? undefined : (k) => k.metadata.name > after.name;
+  return (k) => {
+    const ns = k.metadata.namespace ?? '';
+    return ns > after.namespace || (ns === after.namespace && k.metadata.name > after.name);
+  };
+}
 
 /** A request that named one object (and was authorized for it alone) selects that name. */
 export function nameScope(name: string | undefined): FieldSelector {

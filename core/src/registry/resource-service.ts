@@ -91,11 +91,8 @@ export class ResourceService extends EventEmitter<{
     return listObjects(this, def, namespace, q);
   }
 
-  /**
-   * A whole, unfiltered list as JSON text straight from the store, when nothing needs to be
-   * parsed (no selectors, no paging, no write-only fields to hide); undefined otherwise.
-   */
-  listJson(def: KindDefinition, namespace: string, q: ListQuery): { items: Buffer; resourceVersion: string } | undefined {
+  /** A list's items as the stored JSON text, when the store can give them so: resource-list.ts. */
+  listJson(def: KindDefinition, namespace: string, q: ListQuery): { items: Buffer; resourceVersion: string; continue?: string } | undefined {
     return listObjectsJson(this, def, namespace, q);
   }
 

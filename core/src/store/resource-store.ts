@@ -202,6 +202,12 @@ export interface ResourceStore {
    */
   listRaw?(ref: ResourceRef, opts?: ListOptions): { rows: string[]; resourceVersion: string };
   /**
+   * Optional: a whole collection's stored JSON when the store keeps it in memory (read and kept
+   * now if it fits); undefined when it cannot be kept. Selections and pages over it then read no
+   * storage (resource-list.ts); a collection it cannot keep is paged through `list` instead.
+   */
+  listRawKept?(ref: ResourceRef, namespace: string | undefined): { rows: string[]; resourceVersion: string } | undefined;
+  /**
    * Optional: the store selects and pages itself, as a cluster's API server does (the selectors
    * and the paging are pushed down; the continue token is the store's). Undefined for a
    * collection it cannot select that way: the caller then filters full reads of `list`.

@@ -216,6 +216,19 @@ export class SqliteStore implements ResourceStore {
     };
   }
 
+  /**
+   * A whole collection's rows from the read cache, read now if they are not there and fit. A
+   * collection too big to keep, a sealed one, or a read inside a write: undefined, without
+   * reading it again until a write to it (the caller then pages through `list`).
+   */
+  listRawKept(ref: ResourceRef, namespace: string | undefined): { rows: string[]; resourceVersion: string } | undefined {
+    const rk = refKey(ref);
+    const cache = this.cacheFor(rk);
+    if (!cache || cache.isTooBig(rk, namespace)) return undefined;
+    const raw = this.listRaw(ref, { namespace });
+    return cache.getList(rk, namespace) === raw.rows ? raw : undefined;
+  }
+
   async list(ref: ResourceRef, opts: ListOptions = {}): Promise<ListResult> {
     const raw = this.listRaw(ref, opts);
     return { items: raw.rows.map((d) => JSON.parse(d) as KubeObject), resourceVersion: raw.resourceVersion, last: raw.last };

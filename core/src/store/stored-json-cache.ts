@@ -21,13 +21,26 @@ export class StoredJsonCache {
 
   /** The rows of a whole collection (`namespace` undefined: every namespace). Read-only. */
   getList(resource: string, namespace: string | undefined): string[] | undefined {
-    return this.entries.get(listKey(resource, namespace))?.value as string[] | undefined;
+    const value = this.entries.get(listKey(resource, namespace))?.value;
+    return value === tooBig ? undefined : (value as string[] | undefined);
   }
 
-  setList(resource: string, namespace: string | undefined, rows: string[]): void {
+  /**
+   * Whether a collection was last read too big to keep (until a write to it): a caller that only
+   * wants it from memory need not read it again to find out.
+   */
+  isTooBig(resource: string, namespace: string | undefined): boolean {
+    return this.entries.get(listKey(resource, namespace))?.value === tooBig;
+  }
+
+  /** Keeps a collection's rows; false (and remembered until a write to it) when they are too big to keep. */
+  setList(resource: string, namespace: string | undefined, rows: string[]): boolean {
     let size = 0;
     for (const r of rows) size += r.length;
-    this.put(listKey(resource, namespace), rows, size + rows.length);
+    const key = listKey(resource, namespace);
+    if (this.put(key, rows, size + rows.length)) return true;
+    this.put(key, tooBig, 0);
+    return false;
   }
 
   /** A write to one object: it, its namespace's collection and the all-namespaces one are stale. */
@@ -37,9 +50,9 @@ export class StoredJsonCache {
     this.drop(listKey(resource, undefined));
   }
 
-  private put(key: string, value: string | string[], size: number): void {
+  private put(key: string, value: string | string[], size: number): boolean {
     this.drop(key);
-    if (size > this.maxChars / 4) return;
+    if (size > this.maxChars / 4) return false;
     this.entries.set(key, { value, size });
     this.size += size;
     for (const [k, e] of this.entries) {
@@ -47,6 +60,7 @@ export class StoredJsonCache {
       this.entries.delete(k);
       this.size -= e.size;
     }
+    return true;
   }
 
   private drop(key: string): void {
@@ -56,6 +70,9 @@ export class StoredJsonCache {
     this.size -= e.size;
   }
 }
+
+/** What a collection too big to keep is remembered as (it costs nothing against the bound). */
+const tooBig: string[] = [];
 
 // A stored object's namespace and name never hold a NUL (names are validated), so keys of
 // what is cached cannot collide.
