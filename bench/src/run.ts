@@ -109,7 +109,8 @@ async function main() {
   await post(core.url, tok, '/apis/extensions.mortise.io/v1alpha1/categories', cat('bench-fixed'));
   
   await post(core.url, tok, '/api/v1/namespaces', { metadata: { name: 'bench-small' } });
-  for (let i = 0; i < 100; i++) await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', role(`r-${i}`));
+  // A tenth of them labelled alike: what a console page's label selector picks.
+  for (let i = 0; i < 100; i++) await post(core.url, tok, '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', { ...role(`r-${i}`), metadata: { name: `r-${i}`, labels: { tier: `t${i % 10}` } } });
 
   out('## Throughput and latency over HTTP (core vs. bare koa handler, same run)');
   out();
@@ -132,11 +133,16 @@ async function main() {
       { name: 'create', run: (s) => { const k = round++; return load({ url: core.url, method: 'POST', path: '/apis/extensions.mortise.io/v1alpha1/categories', headers: auth, body: (i) => JSON.stringify(cat(`bench-c${c}-${r}-${k}-${i}`)), connections: c, durationSec: s }); } },
       target('get', { url: core.url, path: '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed', headers: auth }),
       target('list', { url: core.url, path: '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles', headers: auth }),
+      target('select', { url: core.url, path: '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles?labelSelector=tier%3Dt3', headers: auth }),
+      // kubectl get sends every list with limit=500.
+      target('page', { url: core.url, path: '/apis/iam.mortise.io/v1alpha1/namespaces/bench-small/roles?limit=500', headers: auth }),
       target('patch', { url: core.url, method: 'PATCH', path: '/apis/extensions.mortise.io/v1alpha1/categories/bench-fixed', headers: { ...auth, 'content-type': 'application/merge-patch+json' }, body: (i) => JSON.stringify({ metadata: { labels: { n: String(i % 1000) } } }) }),
     ], httpRounds);
     out(row(`create (c=${c})`, m.create!, m.barePost!));
     out(row(`get (c=${c})`, m.get!, m.bareGet!));
     out(row(`list 100 (c=${c})`, m.list!, m.bareGet!));
+    out(row(`list 10 of 100 by label (c=${c})`, m.select!, m.bareGet!));
+    out(row(`list 100 as kubectl pages it, limit=500 (c=${c})`, m.page!, m.bareGet!));
     out(row(`merge-patch (c=${c})`, m.patch!, m.barePatch!));
   }
   out();
