@@ -173,6 +173,47 @@ describe('MORTISE_WORKERS=2: two serving processes and a primary', () => {
     expect(list.json<{ items: unknown[] }>().items.length).toBeGreaterThanOrEqual(10);
   });
 
+  it('shows every write at once in what each worker read before it (its reads kept in memory)', async () => {
+    const ns = '/api/v1/namespaces/kept';
+    expect((await a.call('POST', '/api/v1/namespaces', admin, { metadata: { name: 'kept' } })).status).toBe(201);
+    const kept = `${ns}/configmaps`;
+    for (let i = 0; i < 6; i++) expect((await a.call('POST', kept, admin, { metadata: { name: `k-${i}`, labels: { tier: `t${i % 2}` } }, data: { v: '0' } })).status).toBe(201);
+    // The reads a worker keeps: an object, the whole collection, a selection and a page of it.
+    const reads = [`${kept}/k-1`, kept, `${kept}?labelSelector=tier%3Dt1`, `${kept}?limit=2`, '/api/v1/configmaps?labelSelector=tier'];
+    const seen = async (c: Pinned) => Promise.all(reads.map(async (path) => {
+      const res = await c.call('GET', path, admin);
+      expect(res.status, `${path}: ${res.body}`).toBe(200);
+      return res.body;
+    }));
+    for (let round = 1; round <= 6; round++) {
+      const writer = round % 2 ? a : b;
+      const before = [await seen(a), await seen(b)];
+      // Read twice: the second comes from memory where the worker keeps it.
+      expect(await seen(a)).toEqual(before[0]);
+      expect(await seen(b)).toEqual(before[1]);
+      const current = (await writer.call('GET', `${kept}/k-1`, admin)).json();
+      const updated = await writer.call('PUT', `${kept}/k-1`, admin, { ...current, data: { v: String(round) } });
+      expect(updated.status, updated.body).toBe(200);
+      const rv = updated.json().metadata.resourceVersion as string;
+      for (const c of [a, b]) {
+        const [one, whole, selected, page, all] = (await seen(c)).map((body) => JSON.parse(body) as { data?: { v: string }; metadata: { resourceVersion: string }; items: Array<{ metadata: { name: string; resourceVersion: string }; data: { v: string } }> });
+        expect(one!.data!.v, `worker ${c.worker}, round ${round}`).toBe(String(round));
+        for (const list of [whole!, selected!, page!, all!]) {
+          const k1 = list.items.find((o) => o.metadata.name === 'k-1')!;
+          expect(k1.data.v, `worker ${c.worker}, round ${round}`).toBe(String(round));
+          expect(Number(list.metadata.resourceVersion)).toBeGreaterThanOrEqual(Number(rv));
+        }
+      }
+    }
+    // A create and a delete are seen too, by both, in a selection each kept.
+    expect((await a.call('POST', kept, admin, { metadata: { name: 'k-new', labels: { tier: 't1' } } })).status).toBe(201);
+    expect((await b.call('DELETE', `${kept}/k-3`, admin)).status).toBe(200);
+    for (const c of [a, b]) {
+      const names = (await c.call('GET', `${kept}?labelSelector=tier%3Dt1`, admin)).json<{ items: Array<{ metadata: { name: string } }> }>().items.map((o) => o.metadata.name);
+      expect(names, `worker ${c.worker}`).toEqual(['k-1', 'k-5', 'k-new']);
+    }
+  });
+
   it('delivers every write to watches on both workers, in order, with no gap', async () => {
     const start = (await a.call('GET', cms, admin)).json().metadata.resourceVersion as string;
     const path = `${cms}?watch=1&resourceVersion=${start}&labelSelector=run%3Dordered`;

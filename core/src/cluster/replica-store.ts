@@ -22,7 +22,8 @@ const refKey = (ref: ResourceRef) => `${ref.group}/${ref.resource}`;
 
 /**
  * A serving worker's view of the embedded store. Reads go to the primary's SQLite file, opened
- * read-only (WAL: they see each commit at once and never block the writer). Writes are asked of
+ * read-only (WAL: they see each commit at once and never block the writer), or to what it read
+ * lately, kept until the primary tells of a commit to it. Writes are asked of
  * the primary and answered after its commit, by which time the primary has sent this worker the
  * commit's events, so the worker's caches and watches have seen a write before its caller has its
  * answer. Watches are fed by those events (`receive`, in resourceVersion order): a watch replays
@@ -37,7 +38,9 @@ export class ReplicaStore implements ResourceStore {
   private closed = false;
 
   constructor(private readonly opts: ReplicaStoreOptions) {
-    this.reader = new SqliteStore({ path: opts.path, encrypted: opts.encrypted, readOnly: true });
+    // Told of every commit (receive) before the primary answers the write that made it: the
+    // reader may keep what it read in memory, as the primary's store does.
+    this.reader = new SqliteStore({ path: opts.path, encrypted: opts.encrypted, readOnly: true, toldOfCommits: true });
   }
 
   get(key: ObjectKey): Promise<KubeObject | undefined> {
@@ -54,6 +57,10 @@ export class ReplicaStore implements ResourceStore {
 
   listRaw(ref: ResourceRef, opts?: ListOptions): { rows: string[]; resourceVersion: string } {
     return this.reader.listRaw(ref, opts);
+  }
+
+  listRawKept(ref: ResourceRef, namespace: string | undefined): { rows: string[]; resourceVersion: string } | undefined {
+    return this.reader.listRawKept(ref, namespace);
   }
 
   listDependents(ownerUid: string): Promise<Array<{ ref: ResourceRef; object: KubeObject }>> {
@@ -112,6 +119,8 @@ export class ReplicaStore implements ResourceStore {
 
   /** A committed event from the primary (they arrive in resourceVersion order). */
   receive(event: StoreEvent): void {
+    // First: nothing (a watcher's callback included) may read the stale entry after this.
+    this.reader.forgetCommitted(event);
     const set = this.listeners.get(refKey(event.ref));
     if (!set) return;
     const rv = Number(event.resourceVersion);

@@ -21,7 +21,12 @@ export interface SqliteStoreOptions {
    * reads here see every commit as soon as it is made and never block it.
    */
   readOnly?: boolean;
-  /** Characters of recently read JSON kept in memory for reads (not for a read-only replica nor sealed resources); 0: none. */
+  /**
+   * A read-only store whose owner hands it every commit of the writer, in order, before anything
+   * can read what the commit changed (`forgetCommitted`): it may keep a read cache too.
+   */
+  toldOfCommits?: boolean;
+  /** Characters of recently read JSON kept in memory for reads (not for sealed resources, nor a read-only store not told of commits); 0: none. */
   readCacheChars?: number;
 }
 
@@ -56,7 +61,7 @@ export class SqliteStore implements ResourceStore {
     this.sealed = new Set(opts.encrypted?.resources ?? []);
     this.codec = opts.encrypted?.codec;
     const cacheChars = opts.readCacheChars ?? 32 * 1024 * 1024;
-    if (!opts.readOnly && cacheChars > 0) this.cache = new StoredJsonCache(cacheChars);
+    if ((!opts.readOnly || opts.toldOfCommits) && cacheChars > 0) this.cache = new StoredJsonCache(cacheChars);
     this.readOnly = opts.readOnly === true;
     this.db = new Database(opts.path, { readonly: opts.readOnly === true, fileMustExist: opts.readOnly === true });
     if (!opts.readOnly) {
@@ -476,6 +481,16 @@ export class SqliteStore implements ResourceStore {
   private indexOwners(key: string, ns: string, name: string, obj: KubeObject) {
     this.stmts.ownersOf.run(key, ns, name);
     for (const o of obj.metadata.ownerReferences ?? []) this.stmts.addOwner.run(o.uid, key, ns, name);
+  }
+
+  /**
+   * A commit another process made to the file (a serving worker's replica is told of each, in
+   * order): what the read cache held of its object and collections is stale. A read made after
+   * the commit but before this sees the commit anyway (each read is a fresh snapshot), and one
+   * cached before it is dropped here, so the cache is never behind once the commit is taken in.
+   */
+  forgetCommitted(event: StoreEvent): void {
+    this.cache?.forget(refKey(event.ref), event.namespace, event.name);
   }
 
   /** After a commit: history pruning now and then, and the commit's events to the watchers. */
