@@ -162,12 +162,12 @@ describe('MORTISE_WORKERS=2: two serving processes and a primary', () => {
       const read = await reader.call('GET', `${cms}/ryw-${i}`, admin);
       expect(read.status, read.body).toBe(200);
       expect(read.json().metadata.resourceVersion).toBe(created.json().metadata.resourceVersion);
-      const updated = await reader.call('PUT', `${cms}/ryw-${i}`, admin, { ...read.json(), data: { n: `${i}-updated` } });
+      const updated = await reader.call('PUT', `${cms}/ryw-${i}`, admin, { ...read.json<Record<string, unknown>>(), data: { n: `${i}-updated` } });
       expect(updated.status, updated.body).toBe(200);
       const again = await writer.call('GET', `${cms}/ryw-${i}`, admin);
       expect(again.json().data.n).toBe(`${i}-updated`);
       // A stale write is refused whichever worker takes it: one writer checks the resourceVersion.
-      expect((await writer.call('PUT', `${cms}/ryw-${i}`, admin, { ...read.json(), data: { n: 'stale' } })).status).toBe(409);
+      expect((await writer.call('PUT', `${cms}/ryw-${i}`, admin, { ...read.json<Record<string, unknown>>(), data: { n: 'stale' } })).status).toBe(409);
     }
     const list = await b.call('GET', `${cms}?labelSelector=`, admin);
     expect(list.json<{ items: unknown[] }>().items.length).toBeGreaterThanOrEqual(10);

@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// (The DOM lib is for the functions run in the page: page.evaluate. See tsconfig.test-browser.json.)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';

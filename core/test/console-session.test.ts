@@ -82,7 +82,7 @@ describe('console session cookies', () => {
     expect((await call(j, '/api/v1/namespaces')).status).toBe(200);
     const noHeader = await call(j, '/api/v1/namespaces', { method: 'POST', body: ns('csrf-none'), headers: { 'content-type': 'application/json' } });
     expect(noHeader.status).toBe(403);
-    expect((await noHeader.json()).message).toMatch(/X-CSRF-Token|x-csrf-token/i);
+    expect(((await noHeader.json()) as { message: string }).message).toMatch(/X-CSRF-Token|x-csrf-token/i);
     const wrong = await call(j, '/api/v1/namespaces', { method: 'POST', body: ns('csrf-wrong'), headers: { 'content-type': 'application/json', 'x-csrf-token': 'guess' } });
     expect(wrong.status).toBe(403);
     expect((await t.api('/api/v1/namespaces/csrf-wrong')).status).toBe(404);

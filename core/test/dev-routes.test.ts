@@ -85,7 +85,7 @@ describe('development routes', () => {
     // Anyone else (anonymous, another user, a token that does not verify) gets the installed
     // version's files: acme-ui is not installed, so 404, and the developer's machine sees nothing.
     const before = seen.length;
-    for (const headers of [{}, { authorization: `Bearer ${bobToken}` }, { authorization: 'Bearer not-a-token' }]) {
+    for (const headers of [{}, { authorization: `Bearer ${bobToken}` }, { authorization: 'Bearer not-a-token' }] as Record<string, string>[]) {
       expect((await fetch(`${t.url}${asset}`, { headers })).status).toBe(404);
     }
     expect(seen.length).toBe(before);

@@ -128,7 +128,7 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
       { authorization: `Bearer ${token}`, 'content-length': '2' },
       { authorization: `Bearer ${token}`, connection: 'upgrade', upgrade: 'websocket' },
       { authorization: `Bearer ${token}`, connection: 'x-keep-me', 'x-keep-me': 'kept' },
-    ]) {
+    ] as Record<string, string | string[]>[]) {
       await send(odd).catch(() => undefined);
       expect(await edgeRequests(), JSON.stringify(odd)).toBe(served + 1);
     }

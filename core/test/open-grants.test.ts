@@ -3,7 +3,7 @@ import { OpenGrants, type OpenGrant } from '../src/gateway/open-grants.js';
 
 /** A grant whose answer the test gives, recording whether it was ended. */
 function grant(answer: () => Promise<boolean>) {
-  const g = { checks: 0, ended: 0, stillAllowed: () => (g.checks++, answer()), end: () => void g.ended++ } satisfies OpenGrant & { checks: number; ended: number };
+  const g: OpenGrant & { checks: number; ended: number } = { checks: 0, ended: 0, stillAllowed: () => (g.checks++, answer()), end: () => void g.ended++ };
   return g;
 }
 const settled = () => new Promise((r) => setImmediate(r));

@@ -312,7 +312,7 @@ describe('SqliteStore', () => {
   });
 
   it('a watcher that writes from its callback does not make others see events out of order', async () => {
-    const seen: number[] = [];
+    const seen: string[] = [];
     const writes: Array<Promise<KubeObject>> = [];
     store.watch(widgets, {}, (e) => {
       if (e.type === 'ADDED' && e.name === 'w-0') writes.push(store.update(widgets, { ...e.object, spec: { touched: true } }));
@@ -321,7 +321,7 @@ describe('SqliteStore', () => {
     await Promise.all(Array.from({ length: 5 }, (_, i) => store.create(widgets, obj(`w-${i}`))));
     await Promise.all(writes);
     expect(seen).toHaveLength(6);
-    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(seen).toEqual([...seen].sort((a, b) => Number(a) - Number(b)));
   });
 
   it('commits the writes asked for before close, and refuses writes after it', async () => {

@@ -8,6 +8,7 @@ import { KindRegistry } from '../src/registry/kind-registry.js';
 import { ResourceService } from '../src/registry/resource-service.js';
 import type { ListQuery } from '../src/registry/resource-types.js';
 import { SchemaValidator } from '../src/registry/schema-validator.js';
+import type { ValueCodec } from '../src/store/encryption-keys.js';
 import type { KubeObject } from '../src/store/resource-store.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 
@@ -31,7 +32,8 @@ afterEach(async () => {
 function open(readCacheChars?: number, sealed = false): { store: SqliteStore; service: ResourceService } {
   const dir = mkdtempSync(join(tmpdir(), 'mortise-list-selection-'));
   dirs.push(dir);
-  const codec = { seal: (s: string) => Buffer.from(s).toString('base64'), open: (s: string) => Buffer.from(s, 'base64').toString() };
+  // One key: nothing is ever stale.
+  const codec: ValueCodec = { seal: (s: string) => Buffer.from(s).toString('base64'), open: (s: string) => Buffer.from(s, 'base64').toString(), isStale: () => false };
   const store = new SqliteStore({ path: join(dir, 'store.db'), readCacheChars, ...(sealed ? { encrypted: { resources: ['test.mortise.io/widgets'], codec } } : {}) });
   stores.push(store);
   return { store, service: new ResourceService(store, new KindRegistry(), new SchemaValidator()) };

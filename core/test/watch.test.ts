@@ -9,7 +9,8 @@ import { apiFailure, mergePatch, roles, sleep, workspaces } from './support/k8s-
 // to it); workspaces, which the core's workspace controller also writes, are checked for
 // order as a subsequence and through an informer.
 
-type Obj = { apiVersion: string; kind: string; metadata: k8s.V1ObjectMeta & { name: string }; spec?: Record<string, unknown>; status?: { code?: number; reason?: string; message?: string } };
+/** A watched object; an ERROR event's object is a Status, whose code, reason and message are top-level fields. */
+type Obj = { apiVersion: string; kind: string; metadata: k8s.V1ObjectMeta & { name: string }; spec?: Record<string, unknown>; status?: unknown; code?: number; reason?: string; message?: string };
 type Event = { type: string; object: Obj };
 
 interface OpenWatch {
@@ -355,7 +356,7 @@ describe('watch (client-node)', () => {
     const errors: unknown[] = [];
     informer.on('error', (e) => errors.push(e));
     await informer.start();
-    const snapshot = (items: Array<Obj | k8s.KubernetesObject>) => items.map((o) => `${o.metadata!.name}@${o.metadata!.resourceVersion}`).sort();
+    const snapshot = (items: ReadonlyArray<Obj | k8s.KubernetesObject>) => items.map((o) => `${o.metadata!.name}@${o.metadata!.resourceVersion}`).sort();
     const serverItems = async () => ((await listFn()) as unknown as { items: Obj[] }).items;
     const inSync = () => eventually(async () => {
       const server = snapshot(await serverItems());

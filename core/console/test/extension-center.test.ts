@@ -1,10 +1,11 @@
+import type { RJSFSchema } from '@rjsf/utils';
 import { describe, expect, it } from 'vitest';
 import { configPatch, versionObjectName } from '../src/pages/extension-center/extension-center-api.js';
 import { jsonSchemaValidator } from '../src/pages/extension-center/json-schema-validator.js';
 
 // The configuration form's validator (no eval: the CSP forbids it) and the patch it saves.
 
-const schema = {
+const schema: RJSFSchema = {
   type: 'object',
   properties: {
     greeting: { type: 'string', minLength: 2 },
@@ -12,7 +13,7 @@ const schema = {
   },
   required: ['greeting'],
   additionalProperties: false,
-} as const;
+};
 
 describe('configuration form validation', () => {
   it('accepts a valid configuration', () => {

@@ -25,7 +25,7 @@ vi.mock('node:fs', async (importOriginal) => {
     swapFirst(src);
     return actual.copyFileSync(src, ...rest);
   }) as typeof actual.copyFileSync;
-  const openSync = ((p: fs.PathLike, ...rest: [fs.OpenMode?, fs.Mode?]) => {
+  const openSync = ((p: fs.PathLike, ...rest: [fs.OpenMode, (fs.Mode | null)?]) => {
     swapFirst(p);
     return actual.openSync(p, ...rest);
   }) as typeof actual.openSync;
@@ -54,7 +54,7 @@ describe('an archive step against a path swapped for a symlink while it is copie
       { metadata: { name: 'r', namespace: 'ci' }, spec: { pipeline: 'p' } },
       { stages: [{ name: 'package', steps: [{ archive }] }] },
       { workspace, artifacts }, log,
-      { core: {} as CoreClient, confined: false, localGitRoots: [], maxLogBytesPerStep: 1 << 20, saveStatus: async () => undefined },
+      { core: {} as CoreClient, confined: false, localGitRoots: [], checkoutAllowedHosts: [], maxLogBytesPerStep: 1 << 20, saveStatus: async () => undefined },
     );
     await ex.execute();
     const copied = readdirSync(artifacts).map((f) => readFileSync(join(artifacts, f), 'utf8'));

@@ -56,7 +56,7 @@ describe('the logging extension', () => {
     return (body as Streams).data.result.flatMap((s) => s.values.map((v) => v[1]));
   };
   const push = (token: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
-    call(t.url, token, `${loki}/push`, { method: 'POST', headers, body: typeof body === 'string' || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body) });
+    call(t.url, token, `${loki}/push`, { method: 'POST', headers, body: typeof body === 'string' || body instanceof Uint8Array ? (body as RequestInit['body']) : JSON.stringify(body) });
 
   beforeAll(async () => {
     t = await startTestCore();

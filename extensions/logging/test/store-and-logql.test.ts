@@ -44,7 +44,7 @@ describe('SqliteLogStore and LogQL', () => {
       { labels: { app: 'api', namespace: 'b' }, namespace: 'b', workspace: 'wb', entries: [{ tsNs: ns(T0 + 500), line: 'GET /login status=500 took=1' }] },
     ]);
     const range = { startNs: ns(T0 - 1000), endNs: ns(T0 + 10_000), limit: 100, direction: 'backward' as const };
-    const q = (s: string, scope: ReadonlySet<string> | 'all' = 'all', r = range) => logQuery(store, scope, parseLogQL(s) as never, r);
+    const q = (s: string, scope: ReadonlySet<string> | 'all' = 'all', r: Parameters<typeof logQuery>[3] = range) => logQuery(store, scope, parseLogQL(s) as never, r);
 
     const all = q('{app=~".+"} |= "login"');
     expect(all.map((s) => s.stream.app).sort()).toEqual(['api', 'web']);

@@ -242,7 +242,7 @@ describe('the logging extension at the edges', () => {
   });
 
   it('bounds what a small compressed push costs: 413 for millions of two-byte lines, 429 for snappy lines beyond the byte rate', async () => {
-    const protoPush = (body: Uint8Array) => call(t.url, shipper, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: snappy.compress(body) as BodyInit });
+    const protoPush = (body: Uint8Array) => call(t.url, shipper, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: snappy.compress(body) as RequestInit['body'] });
     // One stream {app="bomb"} of 4 M empty entries (field 2, length 0): 8 MB of protobuf, ~375 kB snappy.
     const labels = Buffer.from('{app="bomb"}');
     const stream = Buffer.concat([Buffer.from([0x0a, labels.length]), labels, Buffer.alloc(8_000_000, Buffer.from([0x12, 0x00]))]);
@@ -270,7 +270,7 @@ describe('the logging extension at the edges', () => {
       subjects: [{ kind: 'User', apiGroup: 'iam.mortise.io', name: 'system:serviceaccount:shop:second' }],
     });
     const other = (await created(`${iam}/namespaces/shop/serviceaccounts/second/tokens`, {})).status!.token!;
-    const third = await call(t.url, other, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: snappy.compress(big) as BodyInit });
+    const third = await call(t.url, other, `${loki}/push`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: snappy.compress(big) as RequestInit['body'] });
     expect(third.status).toBe(429);
     expect(((await third.json()) as { message: string }).message).toMatch(/rate limit exceeded for namespace shop/);
   });

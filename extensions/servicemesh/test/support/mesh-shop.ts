@@ -19,7 +19,7 @@ export async function startShopService(env: { NAME: string; VERSION?: string; ME
   return {
     name: env.NAME, version: env.VERSION ?? 'v1', url, proc,
     async behave(q) {
-      const res = await fetch(`${url}/admin/behaviour?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`, { method: 'POST' });
+      const res = await fetch(`${url}/admin/behaviour?${new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)]))}`, { method: 'POST' });
       if (!res.ok) throw new Error(`behaviour: ${res.status}`);
     },
     stop: () => new Promise<void>((resolve) => {
