@@ -570,6 +570,26 @@ describe('ProcessRuntime', () => {
       expect(r.worker).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
     });
 
+    it('lets a backend declared with workerThreads start worker threads that keep its permissions, and nothing more', async () => {
+      const { runtime } = harness();
+      const s = spec('sandbox.mjs', { allowWorkerThreads: true });
+      const outsideDir = freshDir('outside');
+      const secret = join(outsideDir, 'secret.txt');
+      writeFileSync(secret, 'top secret');
+      const ready = (await runtime.start(s), await runtime.waitReady(s.id, 10_000));
+      const q = new URLSearchParams({ writeOutside: join(outsideDir, 'pwned.txt'), readOutside: secret });
+      const r = (await (await fetch(`${ready.url}/probe?${q}`)).json()) as Record<string, { ok: boolean; code?: string }>;
+      expect(r.worker?.ok).toBe(true);
+      expect(r.workerReadOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
+      expect(r.readOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
+      expect(r.writeOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
+      expect(r.spawn).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
+      // Its threads do not stop it: they load the module that ends a backend with its core too.
+      await new Promise((done) => setTimeout(done, 1000));
+      expect((await fetch(`${ready.url}/healthz`)).status).toBe(200);
+      expect(runtime.status(s.id)?.pid).toBe(ready.pid);
+    });
+
     it('loads the SDK the installer links into the package, without opening the repository through workspace links', async () => {
       const { runtime, logLines } = harness();
       const pkg = freshDir('pkg');

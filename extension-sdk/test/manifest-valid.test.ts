@@ -78,7 +78,7 @@ describe('the schema and the TypeScript types', () => {
 
   it('have the same nested fields', () => {
     expect(schemaKeys(p.provider)).toEqual(keysOf<Provider>({ name: true, email: true, url: true }));
-    expect(schemaKeys(p.backend)).toEqual(keysOf<BackendSpec>({ entry: true, image: true, port: true, healthPath: true, env: true, nativeAddons: true, childProcesses: true, listeners: true }));
+    expect(schemaKeys(p.backend)).toEqual(keysOf<BackendSpec>({ entry: true, image: true, port: true, healthPath: true, env: true, nativeAddons: true, childProcesses: true, workerThreads: true, listeners: true }));
     expect(schemaKeys(p.backend.properties.listeners.items)).toEqual(keysOf<ListenerSpec>({ name: true, description: true }));
     expect(schemaKeys(p.admission)).toEqual(keysOf<AdmissionSpec>({ validatePath: true, timeoutSeconds: true }));
     expect(schemaKeys(p.frontend)).toEqual(keysOf<FrontendSpec>({ remoteEntry: true, exposedModule: true, remoteName: true, assets: true }));

@@ -178,6 +178,7 @@ export class InstallPlanController extends Controller {
         observedGeneration: plan.metadata.generation, progress: { step: 'done', completed: installSteps.length, total: installSteps.length },
         webhooks: (manifest.webhooks ?? []).map((h) => ({ path: h.path, description: h.description })),
         childProcesses: manifest.backend?.childProcesses === true,
+        workerThreads: manifest.backend?.workerThreads === true,
         listeners: this.listenersOf(manifest),
       }, [{ type: 'Installed', status: 'True', reason: upgrading ? 'Upgraded' : 'Installed' }, { type: 'Enabled', status: spec.enabled === false ? 'False' : 'True', reason: spec.enabled === false ? 'Disabled' : 'Enabled' }]);
       this.logger.info({ event: upgrading ? 'extension.upgraded' : 'extension.installed', extension: name, version }, `${name} ${version} ready`);
@@ -302,6 +303,7 @@ export class InstallPlanController extends Controller {
       healthPath,
       nativeAddons: backend.nativeAddons === true,
       allowChildProcesses: backend.childProcesses === true,
+      allowWorkerThreads: backend.workerThreads === true,
       ...(backend.listeners?.length ? { listeners: backend.listeners.map((l) => l.name) } : {}),
       env: {
         ...(backend.env ?? {}),

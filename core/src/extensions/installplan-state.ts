@@ -20,6 +20,8 @@ export interface PlanStatus {
   /** What the installed version serves without a login. */
   webhooks?: Array<{ path: string; description: string }>;
   childProcesses?: boolean;
+  /** The installed backend may start worker threads (`--allow-worker`): one started with execArgv of its own is not confined. */
+  workerThreads?: boolean;
   /** The ports the backend listens on besides its own (the manifest's `backend.listeners`). */
   listeners?: Array<{ name: string; description: string; port?: number }>;
 }

@@ -14,6 +14,7 @@ export function permissionArgs(spec: LocalBackendSpec, allow: FsAllowList, flags
   for (const p of allow.read) args.push(`--allow-fs-read=${p}`);
   for (const p of allow.write) args.push(`--allow-fs-write=${p}`);
   if (spec.allowChildProcesses) args.push('--allow-child-process');
+  if (spec.allowWorkerThreads) args.push('--allow-worker');
   return args;
 }
 
@@ -28,11 +29,15 @@ const unsafeForConfined = (name: string) => name.toUpperCase().startsWith('NODE_
 /**
  * Loaded into each backend with `--import` (a data: URL, so it needs no file and no read
  * permission): when the core's end of stdin closes the core is gone, so the backend terminates
- * itself (SIGTERM, so its own handlers run; exit after the grace if it ignores it).
+ * itself (SIGTERM, so its own handlers run; exit after the grace if it ignores it). Worker
+ * threads load it too (they inherit the flags) and have a stdin of their own that ends at once:
+ * only the main thread watches.
  */
 export function exitWithCoreModule(graceMs: number): string {
   const src = [
-    'const stdin = process.stdin;',
+    "import { isMainThread } from 'node:worker_threads';",
+    'const stdin = isMainThread ? process.stdin : undefined;',
+    'if (stdin) {',
     "stdin.on('error', () => {});",
     "stdin.once('end', () => {",
     "  process.kill(process.pid, 'SIGTERM');",
@@ -40,6 +45,7 @@ export function exitWithCoreModule(graceMs: number): string {
     '});',
     'stdin.resume();',
     "if (typeof stdin.unref === 'function') stdin.unref();",
+    '}',
   ].join('\n');
   return `data:text/javascript,${encodeURIComponent(src)}`;
 }

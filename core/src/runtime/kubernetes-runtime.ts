@@ -75,6 +75,7 @@ export class KubernetesRuntime extends EventEmitter<RuntimeEvents> implements Ru
       ...(spec.package ? { MORTISE_PACKAGE_URL: spec.package.url, MORTISE_PACKAGE_DIGEST: spec.package.digest, MORTISE_PACKAGE_ENTRY: spec.package.entry, MORTISE_PACKAGE_DIR: packageMount } : {}),
       ...(spec.nativeAddons ? { MORTISE_ALLOW_ADDONS: 'true' } : {}),
       ...(spec.allowChildProcesses ? { MORTISE_ALLOW_CHILD_PROCESSES: 'true' } : {}),
+      ...(spec.allowWorkerThreads ? { MORTISE_ALLOW_WORKER_THREADS: 'true' } : {}),
     };
     const token = plain[tokenVar];
     delete plain[tokenVar];

@@ -61,6 +61,8 @@ export interface BackendSpec {
   nativeAddons?: boolean;
   /** May start child processes (the manifest's `backend.childProcesses`); they run outside the permission model. */
   allowChildProcesses?: boolean;
+  /** May start worker threads (the manifest's `backend.workerThreads`): Node's `--allow-worker`. */
+  allowWorkerThreads?: boolean;
   /** Names of extra ports the backend listens on (the manifest's `backend.listeners`), passed as MORTISE_LISTENERS. */
   listeners?: string[];
   /** Extra environment (config, core URL, service-account token); PORT is set by the runtime. */

@@ -90,6 +90,7 @@ export const extensionKinds = (): KindDefinition[] => [
         history: list(obj({ time: dateTime(), state: str(), version: str(), message: str() })),
         retriedAt: str('The retry annotation value last acted on'),
         childProcesses: bool('The installed backend may start child processes, which the runtime does not confine (the extension confines them itself)'),
+        workerThreads: bool('The installed backend may start worker threads; one started with execArgv of its own runs outside the permission model'),
         webhooks: list(obj({ path: str(), description: str() }), 'Paths of the installed version served WITHOUT a login (its backend authenticates the callers)'),
         listeners: list(obj({ name: str(), description: str(), port: int() }), "Ports the backend listens on besides its own (the manifest's backend.listeners), e.g. a data plane"),
       }),

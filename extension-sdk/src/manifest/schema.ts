@@ -79,6 +79,7 @@ const backend = {
     env: stringMap(ENV_NAME),
     nativeAddons: { type: 'boolean', default: false, description: 'The backend loads native addons, which run outside the permission model (a trust decision the admin sees).' },
     childProcesses: { type: 'boolean', description: 'The backend starts child processes, which the runtime does not confine: the backend must confine them itself' },
+    workerThreads: { type: 'boolean', description: 'The backend starts worker threads; a thread started with execArgv of its own runs outside the permission model (a trust decision the admin sees)' },
     listeners: {
       type: 'array',
       maxItems: 4,

@@ -61,6 +61,13 @@ export interface BackendSpec {
    */
   childProcesses?: boolean;
   /**
+   * The backend may start worker threads (Node's `--allow-worker`). A thread started as Node
+   * starts one by default keeps the backend's permissions; one started with `execArgv` of its
+   * own does not, so declaring it trusts the extension as native addons do. Shown to the
+   * administrator in the InstallPlan's status.
+   */
+  workerThreads?: boolean;
+  /**
    * Extra ports the backend listens on besides PORT (e.g. a service mesh's data plane). The
    * runtime picks each port and passes them as MORTISE_LISTENERS; the InstallPlan's status lists
    * them for the administrator.

@@ -39,6 +39,7 @@ export function confinementArgs(config: RunnerConfig, dir: string, flags: Readon
   if (flags.has('--allow-net')) args.push('--allow-net');
   if (config.allowAddons && flags.has('--allow-addons')) args.push('--allow-addons');
   if (config.allowChildProcesses) args.push('--allow-child-process');
+  if (config.allowWorkerThreads) args.push('--allow-worker');
   return args;
 }
 

@@ -12,6 +12,7 @@ export const RUNNER_ENV = {
   modulesDir: 'MORTISE_RUNNER_MODULES',
   allowAddons: 'MORTISE_ALLOW_ADDONS',
   allowChildProcesses: 'MORTISE_ALLOW_CHILD_PROCESSES',
+  allowWorkerThreads: 'MORTISE_ALLOW_WORKER_THREADS',
 } as const;
 
 export interface RunnerConfig {
@@ -31,6 +32,7 @@ export interface RunnerConfig {
   modulesDir?: string;
   allowAddons: boolean;
   allowChildProcesses: boolean;
+  allowWorkerThreads: boolean;
 }
 
 /** The runner's configuration from its environment; throws naming every variable missing or wrong. */
@@ -55,5 +57,6 @@ export function runnerConfig(env: NodeJS.ProcessEnv): RunnerConfig {
     ...(env[RUNNER_ENV.modulesDir] ? { modulesDir: env[RUNNER_ENV.modulesDir] } : {}),
     allowAddons: env[RUNNER_ENV.allowAddons] === 'true',
     allowChildProcesses: env[RUNNER_ENV.allowChildProcesses] === 'true',
+    allowWorkerThreads: env[RUNNER_ENV.allowWorkerThreads] === 'true',
   };
 }
