@@ -6,9 +6,11 @@ import { fail } from './http-errors.js';
 import { labelValue, type LogStore } from './log-store.js';
 import { LogQLError, logExprOf, parseLogQL, type LogExpr, type Matcher, type Query } from './logql.js';
 import { ParamError, parseDirection, parseLimit, parseStepMs, parseTimeNs } from './loki-params.js';
-import { logQuery, metricInstantQuery, metricRangeQuery, QueryLimitError, selectStreams, type Scope } from './query-engine.js';
+import { QueryLimitError, selectStreams, type Scope } from './query-engine.js';
+import { QueryBusyError, type QueryPool } from './query-pool.js';
 
-// Loki's query API, each answer scoped to what the caller may read.
+// Loki's query API, each answer scoped to what the caller may read. Queries of lines run on the
+// query pool's threads (query-pool.ts); labels and series, which read only the streams, here.
 
 export const MAX_LIMIT = 5000;
 const HOUR_NS = 3_600_000_000_000n;
@@ -19,7 +21,7 @@ const success = (ctx: Context, data: unknown) => {
 
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 
-export function queryRoutes(router: Router<BackendState>, deps: { store: LogStore; access: Access }): void {
+export function queryRoutes(router: Router<BackendState>, deps: { store: LogStore; access: Access; queries: QueryPool }): void {
   const scopeOf = (ctx: Context): Promise<Scope> => deps.access.scopeFor((ctx.state as BackendState).identity);
 
   const guarded = (handler: (ctx: Context, q: URLSearchParams, scope: Scope) => Promise<void> | void) => async (ctx: Context) => {
@@ -28,6 +30,10 @@ export function queryRoutes(router: Router<BackendState>, deps: { store: LogStor
     } catch (e) {
       if (e instanceof LogQLError || e instanceof ParamError) return fail(ctx, 400, 'BadRequest', e.message);
       if (e instanceof QueryLimitError) return fail(ctx, 422, 'Invalid', e.message);
+      if (e instanceof QueryBusyError) {
+        ctx.set('Retry-After', '1');
+        return fail(ctx, 429, 'TooManyRequests', e.message);
+      }
       throw e;
     }
   };
@@ -39,39 +45,40 @@ export function queryRoutes(router: Router<BackendState>, deps: { store: LogStor
     return { startNs, endNs };
   };
 
-  const parse = (q: URLSearchParams): Query => {
+  /** The query, parsed here for its kind and its errors (400), and its text for the pool. */
+  const parse = (q: URLSearchParams): { query: Query; text: string } => {
     const text = q.get('query');
     if (!text) throw new ParamError('the query parameter is required');
-    return parseLogQL(text);
+    return { query: parseLogQL(text), text };
   };
 
   const stats = (entries: number) => ({ summary: { totalEntriesReturned: entries } });
 
-  router.get('/loki/api/v1/query_range', guarded((ctx, q, scope) => {
-    const query = parse(q);
+  router.get('/loki/api/v1/query_range', guarded(async (ctx, q, scope) => {
+    const { query, text } = parse(q);
     const { startNs, endNs } = range(q);
     if (query.type === 'log') {
       const limit = parseLimit(q.get('limit'), 100, MAX_LIMIT);
       // Loki's end is exclusive for log queries.
-      const result = logQuery(deps.store, scope, query, { startNs, endNs, limit, direction: parseDirection(q.get('direction')) });
+      const result = await deps.queries.logQuery(scope, text, { startNs, endNs, limit, direction: parseDirection(q.get('direction')) });
       return success(ctx, { resultType: 'streams', result, stats: stats(result.reduce((n, s) => n + s.values.length, 0)) });
     }
     const stepMs = parseStepMs(q.get('step'), startNs, endNs);
     const startMs = Number(startNs / 1_000_000n);
     const endMs = Number(endNs / 1_000_000n);
     if ((endMs - startMs) / stepMs > 11_000) throw new ParamError('exceeded maximum resolution of 11,000 points per time series: try a larger step');
-    success(ctx, { resultType: 'matrix', result: metricRangeQuery(deps.store, scope, query, startMs, endMs, stepMs), stats: stats(0) });
+    success(ctx, { resultType: 'matrix', result: await deps.queries.metricRangeQuery(scope, text, startMs, endMs, stepMs), stats: stats(0) });
   }));
 
-  router.get('/loki/api/v1/query', guarded((ctx, q, scope) => {
-    const query = parse(q);
+  router.get('/loki/api/v1/query', guarded(async (ctx, q, scope) => {
+    const { query, text } = parse(q);
     const atNs = parseTimeNs(q.get('time'), nowNs(), 'time');
     if (query.type === 'log') {
       const limit = parseLimit(q.get('limit'), 100, MAX_LIMIT);
-      const result = logQuery(deps.store, scope, query, { startNs: atNs - HOUR_NS, endNs: atNs, limit, direction: parseDirection(q.get('direction')) });
+      const result = await deps.queries.logQuery(scope, text, { startNs: atNs - HOUR_NS, endNs: atNs, limit, direction: parseDirection(q.get('direction')) });
       return success(ctx, { resultType: 'streams', result, stats: stats(result.reduce((n, s) => n + s.values.length, 0)) });
     }
-    success(ctx, { resultType: 'vector', result: metricInstantQuery(deps.store, scope, query, Number(atNs / 1_000_000n)), stats: stats(0) });
+    success(ctx, { resultType: 'vector', result: await deps.queries.metricInstantQuery(scope, text, Number(atNs / 1_000_000n)), stats: stats(0) });
   }));
 
   /** Streams the caller may see in the range, narrowed by an optional selector (`query` or `match[]`). */

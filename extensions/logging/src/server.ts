@@ -7,6 +7,7 @@ import { DevopsRunSource } from './devops-run-source.js';
 import { PlatformLogSource } from './platform-log-source.js';
 import { ingestRoutes, type AppendedEvents } from './ingest.js';
 import { defaultIngestLimits, type IngestLimits } from './ingest-limits.js';
+import { QueryPool } from './query-pool.js';
 import { queryRoutes } from './query-routes.js';
 import { SqliteLogStore } from './sqlite-log-store.js';
 import { attachTail } from './tail.js';
@@ -20,6 +21,8 @@ interface Config {
   audit?: { enabled?: boolean; intervalSeconds?: number };
   platformLogs?: { core?: boolean; extensions?: boolean; intervalSeconds?: number };
   devopsRuns?: { enabled?: boolean };
+  /** Threads that run LogQL queries (default: one per core but one, at least one, at most 4). */
+  queryWorkers?: number;
 }
 
 // Pushes are read raw: compressed, binary (protobuf) or larger than the helper's JSON bound.
@@ -27,13 +30,15 @@ const backend = createExtensionBackend({ onShutdown: () => shutdown(), rawBodyPa
 const config = backend.config as Config;
 const dataDir = process.env.MORTISE_DATA_DIR ?? '.';
 const store = new SqliteLogStore(join(dataDir, 'store'));
+// Queries of lines on threads of their own, each reading the store through its own connection.
+const queries = new QueryPool({ dir: join(dataDir, 'store'), size: config.queryWorkers });
 const access = new Access(backend.core);
 const events: AppendedEvents = new EventEmitter();
 events.setMaxListeners(0);
 const limits: IngestLimits = { ...defaultIngestLimits, ...config.ingest };
 
 ingestRoutes(backend.router, { store, access, limits, events });
-queryRoutes(backend.router, { store, access });
+queryRoutes(backend.router, { store, access, queries });
 
 const retention = config.retention ?? {};
 const retentionTimer = setInterval(() => {
@@ -67,6 +72,7 @@ function shutdown(): void {
   audit?.stop();
   platformLogs.stop();
   devopsRuns?.stop();
+  void queries.close();
   store.close();
 }
 

@@ -82,10 +82,25 @@ export class SqliteLogStore implements LogStore {
   private lastPartition: Partition | undefined;
   /** `<partition>/<block>` → its filter, least recently used first. */
   private readonly blooms = new Map<string, Uint8Array>();
+  /** A reader of another connection's writes (the query workers'): it writes nothing and follows the writer's generation. */
+  private readonly readOnly: boolean;
+  /** The writer's generation this reader last saw (partitions made or dropped, lines removed). */
+  private generation = -1;
 
-  constructor(dir: string, opts: { partitionNs?: bigint } = {}) {
-    mkdirSync(dir, { recursive: true });
+  /**
+   * `readOnly`: a second connection to a store another one writes (query-pool.ts runs queries on
+   * one in a worker thread, so that a long query holds no push or tail): it reads what is
+   * committed, and before each read takes in what the writer changed in its partitions.
+   */
+  constructor(dir: string, opts: { partitionNs?: bigint; readOnly?: boolean } = {}) {
     this.partitionNs = opts.partitionNs ?? DAY_NS;
+    this.readOnly = opts.readOnly === true;
+    if (this.readOnly) {
+      this.db = new Database(join(dir, 'logs.db'), { readonly: true, fileMustExist: true });
+      this.followWriter();
+      return;
+    }
+    mkdirSync(dir, { recursive: true });
     this.db = new Database(join(dir, 'logs.db'));
     this.db.pragma('journal_mode = WAL');
     // NORMAL: a commit is in the WAL (the OS has it) before append returns — enough for a killed process.
@@ -97,6 +112,8 @@ export class SqliteLogStore implements LogStore {
       CREATE TABLE IF NOT EXISTS stream_labels (name TEXT NOT NULL, value TEXT NOT NULL, stream_id INTEGER NOT NULL,
         PRIMARY KEY (name, value, stream_id)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS partitions (start_ns INTEGER PRIMARY KEY, end_ns INTEGER NOT NULL, name TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      INSERT OR IGNORE INTO store_meta (key, value) VALUES ('generation', 0);
     `);
     for (const row of this.db.prepare('SELECT start_ns, end_ns, name FROM partitions').safeIntegers(true).all() as Array<{ start_ns: bigint; end_ns: bigint; name: string }>) {
       this.upgradePartition(row.name);
@@ -104,6 +121,28 @@ export class SqliteLogStore implements LogStore {
     }
     for (const row of this.db.prepare('SELECT id, fingerprint FROM streams').all() as Array<{ id: number; fingerprint: string }>) this.streamIds.set(row.fingerprint, row.id);
     this.countStreams();
+  }
+
+  /**
+   * What a reader keeps of the writer's layout — its partitions, and block filters — is good for
+   * one generation: the writer moves it on with every partition made or dropped and every
+   * retention that removes lines (which may reopen a block), in the same transaction.
+   */
+  private followWriter(): void {
+    if (!this.readOnly) return;
+    const g = Number((this.db.prepare(`SELECT value FROM store_meta WHERE key = 'generation'`).get() as { value: number } | undefined)?.value ?? 0);
+    if (g === this.generation) return;
+    this.generation = g;
+    this.blooms.clear();
+    this.partitions.clear();
+    for (const row of this.db.prepare('SELECT start_ns, end_ns, name FROM partitions').safeIntegers(true).all() as Array<{ start_ns: bigint; end_ns: bigint; name: string }>) {
+      this.partitions.set(row.start_ns, this.preparePartition(row.start_ns, row.end_ns, row.name));
+    }
+  }
+
+  /** Moves the writer's generation on, inside the transaction that changes the layout (followWriter). */
+  private nextGeneration(): void {
+    this.db.prepare(`UPDATE store_meta SET value = value + 1 WHERE key = 'generation'`).run();
   }
 
   private countStreams(): void {
@@ -174,6 +213,7 @@ export class SqliteLogStore implements LogStore {
         CREATE TABLE b_${name} (block INTEGER PRIMARY KEY, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL, streams TEXT NOT NULL, bloom BLOB NOT NULL);
       `);
       this.db.prepare('INSERT INTO partitions (start_ns, end_ns, name) VALUES (?, ?, ?)').run(start, start + this.partitionNs, name);
+      this.nextGeneration();
       p = this.preparePartition(start, start + this.partitionNs, name);
       this.partitions.set(start, p);
     }
@@ -264,6 +304,7 @@ export class SqliteLogStore implements LogStore {
   }
 
   streams(namespaces: ReadonlySet<string> | 'all', range?: { startNs: bigint; endNs: bigint }): StoredStream[] {
+    this.followWriter();
     // Only the namespaces asked for are read (through their index): another tenant's streams,
     // however many, cost a query nothing (500,000 of them cost every query 1.6 s when filtered here).
     const where: string[] = [];
@@ -283,6 +324,7 @@ export class SqliteLogStore implements LogStore {
 
   *entries(query: EntryQuery): Iterable<Entry> {
     if (query.streamIds.length === 0) return;
+    this.followWriter();
     const q = { ...query, startNs: clampNs(query.startNs), endNs: clampNs(query.endNs) };
     const backward = q.direction === 'backward';
     const parts = [...this.partitions.values()]
@@ -305,14 +347,18 @@ export class SqliteLogStore implements LogStore {
     }
   }
 
-  /** A block's filter, from the cache or the database. */
-  private bloom(p: Partition, block: number): Uint8Array {
+  /**
+   * A block's filter, from the cache or the database. A reader does not keep the filter of a
+   * partition's last block (`open`), which the writer is still filling.
+   */
+  private bloom(p: Partition, block: number, open = -1): Uint8Array {
     const key = `${p.name}/${block}`;
     let bloom = this.blooms.get(key);
     if (bloom) {
       this.blooms.delete(key);
     } else {
       bloom = (this.db.prepare(`SELECT bloom FROM b_${p.name} WHERE block = ?`).get(block) as { bloom: Buffer }).bloom;
+      if (this.readOnly && block >= open) return bloom;
       if (this.blooms.size >= CACHED_BLOOMS) this.blooms.delete(this.blooms.keys().next().value!);
     }
     this.blooms.set(key, bloom);
@@ -330,9 +376,12 @@ export class SqliteLogStore implements LogStore {
     const bits = needleBits(needles);
     const blocks: Array<{ block: number; minTs: bigint; maxTs: bigint }> = [];
     const select = this.db.prepare(`SELECT block, min_ts, max_ts, streams FROM b_${p.name} WHERE max_ts >= ? AND min_ts < ?`).safeIntegers(true);
+    // The block the writer fills (a reader's filters of it would miss what it adds); read before
+    // the blocks, so a block past it is read after the writer moved past it.
+    const open = this.readOnly ? Number((this.db.prepare(`SELECT max(block) AS b FROM b_${p.name}`).get() as { b: number | null }).b ?? -1) : -1;
     for (const b of select.all(q.startNs, q.endNs) as BlockRow[]) {
       if (!(JSON.parse(b.streams) as number[]).some((id) => wanted.has(id))) continue;
-      if (bits.length && !mayContain(this.bloom(p, Number(b.block)), bits)) continue;
+      if (bits.length && !mayContain(this.bloom(p, Number(b.block), open), bits)) continue;
       blocks.push({ block: Number(b.block), minTs: b.min_ts, maxTs: b.max_ts });
     }
     blocks.sort(backward ? (a, b) => (a.maxTs > b.maxTs ? -1 : a.maxTs < b.maxTs ? 1 : 0) : (a, b) => (a.minTs < b.minTs ? -1 : a.minTs > b.minTs ? 1 : 0));
@@ -382,6 +431,7 @@ export class SqliteLogStore implements LogStore {
     this.db.transaction(() => {
       this.db.exec(`DROP TABLE b_${p.name}; DROP TABLE e_${p.name};`);
       this.db.prepare('DELETE FROM partitions WHERE start_ns = ?').run(p.startNs);
+      this.nextGeneration();
     })();
     this.partitions.delete(p.startNs);
     if (this.lastPartition === p) this.lastPartition = undefined;
@@ -406,6 +456,9 @@ export class SqliteLogStore implements LogStore {
         if (left.n === 0n) this.db.prepare(`DELETE FROM b_${p.name} WHERE block = ?`).run(block);
         else this.db.prepare(`UPDATE b_${p.name} SET min_ts = ?, max_ts = ?, streams = ? WHERE block = ?`).run(left.min_ts, left.max_ts, left.streams, block);
       }
+      // Rows removed from the end of a partition are ids the next lines take again: a block a
+      // reader took as full may be written once more.
+      if (n > 0) this.nextGeneration();
       return n;
     })();
   }

@@ -75,6 +75,8 @@ describe('the logging extension', () => {
     }, 60_000, 'logging installed').catch(async (e) => {
       throw new Error(`${(e as Error).message}: ${JSON.stringify(((await (await t.api(`${ext}/installplans/logging`)).json()) as { status?: unknown }).status)}`);
     });
+    // Its queries run on worker threads: the administrator sees that it asked for them.
+    expect(((await (await t.api(`${ext}/installplans/logging`)).json()) as { status: { workerThreads?: boolean } }).status.workerThreads).toBe(true);
 
     // Two workspaces, a namespace each, a member each, a shipper service account each.
     for (const u of ['alice', 'bob']) {
