@@ -35,7 +35,7 @@ export function selectStreams(store: LogStore, scope: Scope, matchers: Matcher[]
 
 const key = (labels: Labels) => JSON.stringify(sortedLabels(labels));
 
-/** The running query's time budget (queries are synchronous: one runs at a time). */
+/** The running query's time budget (a thread evaluates one query at a time, synchronously). */
 let budget = { until: Infinity, ms: 0 };
 
 function timed<T>(ms: number, run: () => T): T {
