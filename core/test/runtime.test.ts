@@ -555,15 +555,21 @@ describe('ProcessRuntime', () => {
       expect(core.writeOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
     });
 
-    it('lets a backend declared with childProcesses start child processes, and nothing more', async () => {
+    /** The sandbox backend started with `granted`, probed for what it may do outside its own files. */
+    const probeGranted = async (granted: Partial<BackendSpec>) => {
       const { runtime } = harness();
-      const s = spec('sandbox.mjs', { allowChildProcesses: true });
+      const s = spec('sandbox.mjs', granted);
       const outsideDir = freshDir('outside');
       const secret = join(outsideDir, 'secret.txt');
       writeFileSync(secret, 'top secret');
       const ready = (await runtime.start(s), await runtime.waitReady(s.id, 10_000));
       const q = new URLSearchParams({ writeOutside: join(outsideDir, 'pwned.txt'), readOutside: secret });
       const r = (await (await fetch(`${ready.url}/probe?${q}`)).json()) as Record<string, { ok: boolean; code?: string }>;
+      return { runtime, s, ready, r };
+    };
+
+    it('lets a backend declared with childProcesses start child processes, and nothing more', async () => {
+      const { r } = await probeGranted({ allowChildProcesses: true });
       expect(r.spawn?.ok).toBe(true);
       expect(r.readOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
       expect(r.writeOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
@@ -571,14 +577,7 @@ describe('ProcessRuntime', () => {
     });
 
     it('lets a backend declared with workerThreads start worker threads that keep its permissions, and nothing more', async () => {
-      const { runtime } = harness();
-      const s = spec('sandbox.mjs', { allowWorkerThreads: true });
-      const outsideDir = freshDir('outside');
-      const secret = join(outsideDir, 'secret.txt');
-      writeFileSync(secret, 'top secret');
-      const ready = (await runtime.start(s), await runtime.waitReady(s.id, 10_000));
-      const q = new URLSearchParams({ writeOutside: join(outsideDir, 'pwned.txt'), readOutside: secret });
-      const r = (await (await fetch(`${ready.url}/probe?${q}`)).json()) as Record<string, { ok: boolean; code?: string }>;
+      const { runtime, s, ready, r } = await probeGranted({ allowWorkerThreads: true });
       expect(r.worker?.ok).toBe(true);
       expect(r.workerReadOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
       expect(r.readOutside).toEqual({ ok: false, code: 'ERR_ACCESS_DENIED' });
