@@ -34,8 +34,8 @@ export function labelsWeight(labels: Record<string, string>): number {
 }
 
 /**
- * How long one query may run: past this one is stopped (422). Queries run on the query pool's
- * threads (a tail's first lines on the backend's), which one query would otherwise hold (`| json` over lines of 20,000
+ * How long one query may run: past this one is stopped (422). Queries (a tail's first lines too)
+ * run on the query pool's threads, which one query would otherwise hold (`| json` over lines of 20,000
  * fields costs ~0.1 s a line: 5,000 of them held it for ten minutes).
  */
 export const MAX_QUERY_MS = 10_000;

@@ -77,7 +77,7 @@ function shutdown(): void {
 }
 
 const running = await backend.listen();
-attachTail(running.server, { backend, store, access, events });
+attachTail(running.server, { backend, queries, access, events });
 audit?.start();
 platformLogs.start();
 devopsRuns?.start();

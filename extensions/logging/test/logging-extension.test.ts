@@ -306,6 +306,43 @@ describe('the logging extension', () => {
     bob.ws.close();
   });
 
+  it('gives a tail opened while lines stream in every line once: its recent lines, then those pushed while they were read', async () => {
+    const started = BigInt(Date.now()) * 1_000_000n;
+    let n = 0;
+    let pushing = true;
+    const pusher = (async () => {
+      while (pushing) {
+        const ts = BigInt(Date.now()) * 1_000_000n + BigInt(n % 1000);
+        expect((await push(shipper.shop!, { streams: [{ stream: { app: 'seq' }, values: [[String(ts), `seq ${n}`]] }] })).status).toBe(204);
+        n++;
+      }
+    })();
+    // Tails opened one after another while the pushes go on (the recent lines of each are read
+    // on a query thread while lines keep arriving).
+    const tails: Array<{ ws: WebSocket; lines: string[] }> = [];
+    for (let i = 0; i < 5; i++) {
+      await eventually(() => n > (i + 1) * 15, 10_000, 'pushes');
+      tails.push(await new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${t.url.replace('http', 'ws')}${loki}/tail?query=${encodeURIComponent('{app="seq"}')}&start=${started}&limit=5000`, { headers: { authorization: `Bearer ${tokens.alice}` } });
+        const lines: string[] = [];
+        ws.on('message', (d) => {
+          for (const s of (JSON.parse(String(d)) as { streams: Array<{ values: string[][] }> }).streams) for (const v of s.values) lines.push(v[1]!);
+        });
+        ws.on('open', () => resolve({ ws, lines }));
+        ws.on('error', reject);
+      }));
+    }
+    await eventually(() => n > 100, 10_000, 'pushes after the last tail opened');
+    pushing = false;
+    await pusher;
+    const all = Array.from({ length: n }, (_, i) => `seq ${i}`);
+    for (const [i, tail] of tails.entries()) {
+      await eventually(() => tail.lines.length >= n, 10_000, `tail ${i} has every line`);
+      expect([...tail.lines].sort(), `tail ${i}`).toEqual([...all].sort());
+      tail.ws.close();
+    }
+  });
+
   it('refuses pushes without a service account or permission, too large (413) or too fast (429 with Retry-After)', async () => {
     const body = { streams: [{ stream: { app: 'x' }, values: [[String(BigInt(Date.now()) * 1_000_000n), 'x']] }] };
     expect((await push(tokens.alice!, body)).status).toBe(403);
