@@ -41,6 +41,7 @@ interface Running {
 
 interface Slot {
   worker: Worker;
+  startedAt: number;
   running?: Running;
   /** Ends a query whose worker does not answer within its budget and a grace (one step of SQLite or of a pipeline stage is not interruptible from inside). */
   deadline?: NodeJS.Timeout;
@@ -62,6 +63,8 @@ export class QueryPool {
   private readonly waiting: Running[] = [];
   private nextId = 1;
   private closed = false;
+  /** Workers that failed one after another within a second of starting. */
+  private failures = 0;
   private readonly budgetMs: number;
   private readonly graceMs: number;
   private readonly workerUrl: URL;
@@ -109,7 +112,7 @@ export class QueryPool {
 
   private start(): Slot {
     const worker = new Worker(this.workerUrl, { workerData: { dir: this.opts.dir, partitionNs: this.opts.partitionNs } satisfies QueryWorkerData });
-    const slot: Slot = { worker };
+    const slot: Slot = { worker, startedAt: Date.now() };
     worker.on('message', (answer: QueryAnswer) => {
       const running = slot.running;
       if (!running || running.ask.id !== answer.id) return;
@@ -127,10 +130,7 @@ export class QueryPool {
       slot.running = undefined;
       clearTimeout(slot.deadline);
       running?.reject(why);
-      const i = this.slots.indexOf(slot);
-      if (i < 0 || this.closed) return;
-      this.slots[i] = this.start();
-      this.next(this.slots[i]!);
+      this.renew(slot, true);
     };
     worker.on('error', (e) => replace(e));
     worker.on('exit', () => replace(new Error('the query worker stopped')));
@@ -147,13 +147,33 @@ export class QueryPool {
       const r = slot.running;
       slot.running = undefined;
       r?.reject(new QueryLimitError(`the query ran longer than ${this.budgetMs} ms: narrow the selector or the time range, or parse less`));
-      const i = this.slots.indexOf(slot);
+      this.renew(slot, false);
       void slot.worker.terminate();
-      if (i < 0 || this.closed) return;
-      this.slots[i] = this.start();
-      this.next(this.slots[i]!);
     }, this.budgetMs + this.graceMs);
     slot.worker.postMessage(running.ask);
+  }
+
+  /**
+   * Another worker in `slot`'s place (which takes no more queries): at once, or, when workers keep
+   * failing within a second of starting (a store that cannot be opened), after a pause that
+   * doubles up to 10 s — never a thread started after another without end. Queries wait meanwhile.
+   */
+  private renew(slot: Slot, failed: boolean): void {
+    const i = this.slots.indexOf(slot);
+    if (i < 0 || this.closed) return;
+    this.failures = failed && Date.now() - slot.startedAt < 1000 ? this.failures + 1 : 0;
+    if (this.failures === 0) {
+      this.slots[i] = this.start();
+      this.next(this.slots[i]!);
+      return;
+    }
+    this.slots.splice(i, 1);
+    setTimeout(() => {
+      if (this.closed) return;
+      const fresh = this.start();
+      this.slots.push(fresh);
+      this.next(fresh);
+    }, Math.min(10_000, 250 * 2 ** Math.min(6, this.failures - 1))).unref();
   }
 
   private finish(slot: Slot): void {

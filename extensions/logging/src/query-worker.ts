@@ -9,7 +9,14 @@ import { SqliteLogStore } from './sqlite-log-store.js';
 // one holds compiled regexes, which cannot cross threads) and is parsed again here.
 
 const data = workerData as QueryWorkerData;
-const store = new SqliteLogStore(data.dir, { readOnly: true, partitionNs: data.partitionNs });
+const store = (() => {
+  try {
+    return new SqliteLogStore(data.dir, { readOnly: true, partitionNs: data.partitionNs });
+  } catch (e) {
+    // A plain Error: the pool gets its message (a SqliteError's does not cross the thread).
+    throw new Error(`the log store cannot be opened: ${(e as Error).message}`);
+  }
+})();
 
 function run(ask: QueryAsk): unknown {
   const query = parseLogQL(ask.query);

@@ -185,6 +185,23 @@ describe('the query pool', () => {
     expect(performance.now() - started).toBeLessThan(60_000);
   }, 120_000);
 
+  it('answers with the error when its threads cannot open the store, without starting threads without end', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mortise-querypool-'));
+    dirs.push(dir);
+    // No store in the directory: every thread fails as it starts.
+    const queries = new QueryPool({ dir, workerUrl, size: 2 });
+    cleanups.push(() => queries.close());
+    const range = { startNs: ns(T0), endNs: ns(T0 + 10), limit: 10, direction: 'forward' as const };
+    await expect(queries.logQuery('all', '{app="x"}', range)).rejects.toThrow(/unable to open|does not exist|SQLITE_CANTOPEN|directory/i);
+    // Idle and failing for 3 s: the pool pauses between attempts instead of spinning.
+    const before = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 3000));
+    const cpu = process.cpuUsage(before);
+    const share = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
+    expect(share, 'CPU share of this process while the pool\'s threads keep failing').toBeLessThan(0.3);
+  }, 60_000);
+
   it('refuses queries beyond those it can keep waiting (429), and fails none of those it took', async () => {
     const { store, queries } = open(undefined, { budgetMs: 20_000 });
     const many = (i: number) => JSON.stringify(Object.fromEntries([['id', i], ...Array.from({ length: 20_000 }, (_, f) => [`f${f}`, f])]));
