@@ -83,15 +83,16 @@ export function listObjectsJson(svc: ResourceService, def: KindDefinition, names
     if (items === undefined) encoded.set(raw.rows, (items = Buffer.from(`[${raw.rows.join(',')}]`)));
     return { items, resourceVersion: raw.resourceVersion };
   }
-  // Checked before anything is read: a bad selector or token is refused as listObjects refuses it.
-  const labels = parseLabelSelector(q.labelSelector);
-  const fields = [...parseFieldSelector(q.fieldSelector), ...nameScope(q.name)];
-  const after = q.continue ? decodeContinue(q.continue) : undefined;
   const raw = svc.store.listRawKept?.(svc.ref(def), ns);
   if (!raw) return undefined;
+  // Only a question that was answered is kept: one asked again needs no checking.
   const asked = `${ns ?? ''}\0${q.labelSelector ?? ''}\0${q.fieldSelector ?? ''}\0${q.name ?? '\0'}\0${q.limit ?? ''}\0${q.continue ?? ''}`;
   const again = selections.get(raw.rows)?.answers.get(asked);
   if (again) return { ...again, resourceVersion: raw.resourceVersion };
+  // A bad selector or token is refused as listObjects refuses it.
+  const labels = parseLabelSelector(q.labelSelector);
+  const fields = [...parseFieldSelector(q.fieldSelector), ...nameScope(q.name)];
+  const after = q.continue ? decodeContinue(q.continue) : undefined;
   const keys = keysOf(raw.rows);
   const limit = q.limit && q.limit > 0 ? q.limit : undefined;
   const chosen: string[] = [];

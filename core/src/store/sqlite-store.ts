@@ -484,8 +484,8 @@ export class SqliteStore implements ResourceStore {
   }
 
   /**
-   * A commit another process made to the file (a serving worker's replica is told of each, in
-   * order): what the read cache held of its object and collections is stale. A read made after
+   * A commit (this store's own, or one another process made to the file: a serving worker's
+   * replica is told of each, in order): what the read cache held of its object and collections is stale. A read made after
    * the commit but before this sees the commit anyway (each read is a fresh snapshot), and one
    * cached before it is dropped here, so the cache is never behind once the commit is taken in.
    */
@@ -497,7 +497,7 @@ export class SqliteStore implements ResourceStore {
   private afterWrite(...events: StoreEvent[]) {
     if (!events.length) return;
     // Before anything (a watcher) can read again.
-    for (const e of events) this.cache?.forget(refKey(e.ref), e.namespace, e.name);
+    for (const e of events) this.forgetCommitted(e);
     for (const e of events) if (e.ref.resource === 'namespaces' && e.ref.group === '') this.liveNamespaces.delete(e.name);
     this.writesSincePrune += events.length;
     if (this.writesSincePrune >= 1000) {

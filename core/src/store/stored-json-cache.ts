@@ -33,14 +33,12 @@ export class StoredJsonCache {
     return this.entries.get(listKey(resource, namespace))?.value === tooBig;
   }
 
-  /** Keeps a collection's rows; false (and remembered until a write to it) when they are too big to keep. */
-  setList(resource: string, namespace: string | undefined, rows: string[]): boolean {
+  /** Keeps a collection's rows; when they are too big to keep, that is remembered until a write to it. */
+  setList(resource: string, namespace: string | undefined, rows: string[]): void {
     let size = 0;
     for (const r of rows) size += r.length;
     const key = listKey(resource, namespace);
-    if (this.put(key, rows, size + rows.length)) return true;
-    this.put(key, tooBig, 0);
-    return false;
+    if (!this.put(key, rows, size + rows.length)) this.put(key, tooBig, 0);
   }
 
   /** A write to one object: it, its namespace's collection and the all-namespaces one are stale. */
