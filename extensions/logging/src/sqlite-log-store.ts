@@ -115,10 +115,7 @@ export class SqliteLogStore implements LogStore {
       CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       INSERT OR IGNORE INTO store_meta (key, value) VALUES ('generation', 0);
     `);
-    for (const row of this.db.prepare('SELECT start_ns, end_ns, name FROM partitions').safeIntegers(true).all() as Array<{ start_ns: bigint; end_ns: bigint; name: string }>) {
-      this.upgradePartition(row.name);
-      this.partitions.set(row.start_ns, this.preparePartition(row.start_ns, row.end_ns, row.name));
-    }
+    this.loadPartitions();
     for (const row of this.db.prepare('SELECT id, fingerprint FROM streams').all() as Array<{ id: number; fingerprint: string }>) this.streamIds.set(row.fingerprint, row.id);
     this.countStreams();
   }
@@ -134,8 +131,14 @@ export class SqliteLogStore implements LogStore {
     if (g === this.generation) return;
     this.generation = g;
     this.blooms.clear();
+    this.loadPartitions();
+  }
+
+  /** The partitions as the file has them (the writer brings old ones up to date as it opens it). */
+  private loadPartitions(): void {
     this.partitions.clear();
     for (const row of this.db.prepare('SELECT start_ns, end_ns, name FROM partitions').safeIntegers(true).all() as Array<{ start_ns: bigint; end_ns: bigint; name: string }>) {
+      if (!this.readOnly) this.upgradePartition(row.name);
       this.partitions.set(row.start_ns, this.preparePartition(row.start_ns, row.end_ns, row.name));
     }
   }

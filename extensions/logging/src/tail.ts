@@ -70,13 +70,15 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; qu
       }
       const expr = query;
       const scope = await deps.access.scopeFor(identity);
+      /** Whether a pushed stream is one this tail shows (in the scope, its selector matched). */
+      const admits = (s: StreamBatch, within: Scope) => (within === 'all' || within.has(s.namespace)) && expr.matchers.every((m) => matches(m, labelValue(s.labels, m.name)));
       // Batches appended from now on wait for the recent lines (none is lost between the two):
       // the streams this tail may show, up to what one answer may hold.
       const waiting: StreamBatch[] = [];
       let waitingChars = 0;
       const wait = (batch: StreamBatch[]) => {
         for (const s of batch) {
-          if ((scope !== 'all' && !scope.has(s.namespace)) || !expr.matchers.every((m) => matches(m, labelValue(s.labels, m.name)))) continue;
+          if (!admits(s, scope)) continue;
           waiting.push(s);
           for (const e of s.entries) waitingChars += e.line.length;
         }
@@ -109,8 +111,7 @@ export function attachTail(server: Server, deps: { backend: ExtensionBackend; qu
           const dropped: DroppedEntry[] = [];
           let chars = 0;
           for (const s of batch) {
-            if (scope !== 'all' && !scope.has(s.namespace)) continue;
-            if (!expr.matchers.every((m) => matches(m, labelValue(s.labels, m.name)))) continue;
+            if (!admits(s, scope)) continue;
             const from = visibleFromNs(scope, s.namespace);
             for (const e of s.entries) {
               if (e.tsNs < from) continue;
