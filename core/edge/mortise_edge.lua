@@ -21,6 +21,10 @@ ffi.cdef [[
 int kill(int pid, int sig);
 int getpid(void);
 int getppid(void);
+int open(const char *path, int flags, int mode);
+int ftruncate(int fd, long length);
+int close(int fd);
+void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);
 ]]
 
 local secret
@@ -32,6 +36,32 @@ local core_socket
 local master_pid
 local decisions
 local buckets = {}
+-- The epoch, also in a page of a file in the edge's private dir that the master maps before it
+-- forks its workers (MAP_SHARED: every worker, and the old workers still serving after a reload,
+-- see the same page): a request reads it in a few instructions where the shared dict's get locks,
+-- hashes and moves the key in its LRU queue (~300 instructions; twice for a request, with the
+-- body filter's). Without the page (the file could not be mapped), the dict, as before.
+local epoch_page
+local function current_epoch()
+  if epoch_page then return epoch_page[0] end
+  return state:get("epoch")
+end
+local function set_epoch(epoch)
+  state:set("epoch", epoch)
+  if epoch_page then epoch_page[0] = epoch end
+end
+local function map_epoch_page(path)
+  local fd = ffi.C.open(path, 66, 384) -- O_RDWR|O_CREAT, 0600
+  if fd < 0 then return nil end
+  local page
+  if ffi.C.ftruncate(fd, 4096) == 0 then page = ffi.C.mmap(nil, 4096, 3, 1, fd, 0) end -- PROT_READ|PROT_WRITE, MAP_SHARED
+  ffi.C.close(fd)
+  if page == nil or page == ffi.cast("void *", -1) then return nil end
+  local p = ffi.cast("volatile double *", page)
+  -- A reload maps the same page again: it keeps the epoch, which the dict (kept across reloads) also holds.
+  p[0] = state:get("epoch") or 0
+  return p
+end
 local bucket_names = {}
 
 function M.init(opts)
@@ -42,6 +72,8 @@ function M.init(opts)
   core_socket = opts.core_socket
   master_pid = ffi.C.getpid() -- init runs in the master, before it forks the workers
   decisions = lrucache.new(opts.max_decisions)
+  epoch_page = opts.epoch_file and map_epoch_page(opts.epoch_file)
+  if opts.epoch_file and not epoch_page then ngx.log(ngx.WARN, "mortise edge: ", opts.epoch_file, " could not be mapped: the epoch is read from the shared dict") end
   buckets = opts.buckets
   for i = 1, #buckets do bucket_names[i] = tostring(buckets[i]) end
 end
@@ -136,6 +168,18 @@ local elt_ptr = ffi.typeof("ngx_http_lua_ffi_table_elt_t*")
 local elt_size = ffi.sizeof("ngx_http_lua_ffi_table_elt_t")
 local truncated = ffi.new("int[1]")
 local max_headers = 100
+
+-- The decision each request in flight was sent on, for its filters and log phase, by the
+-- request's address: ngx.ctx made a table and a registry reference for every request and looked
+-- it up through the C API in each phase (~2,000 instructions a request). Each request's entry is
+-- cleared as it comes in (lookup, access: an address is reused by later requests) and taken out
+-- in its log phase; one that went on to the core (a 502 or 504 from the backend) is taken out by
+-- @core's log phase.
+local intptr = ffi.typeof("intptr_t")
+local sent = {}
+local function request_id()
+  return tonumber(ffi_cast(intptr, get_request()))
+end
 
 -- The credentials of a request the edge may answer (false when absent), and the names to drop
 -- before it goes on (nil when none: the usual case allocates no table); nil when the core must
@@ -256,7 +300,7 @@ local function apply(d, cookie, drop)
   -- The identity, X-Forwarded-* and the Host are set by nginx.conf (after anything the client
   -- sent), from the variables below (nginx.conf says why their names are short); the identity's,
   -- $mi, by the caller.
-  ngx.ctx.decision = d
+  sent[request_id()] = d
   local var = ngx.var
   var.mt = d.target
   var.mh = d.upstream_host
@@ -268,20 +312,22 @@ end
 -- set_by_lua puts in $mi) when it was; "" (the request unchanged) sends it to the access phase of
 -- @mortise_decide, below.
 function M.lookup()
+  sent[request_id()] = nil
   local key, _, _, cookie, drop = request_key()
   if not key then return "" end
   local d = decisions:get(key)
-  if not d or d.epoch ~= state:get("epoch") then return "" end
+  if not d or d.epoch ~= current_epoch() then return "" end
   apply(d, cookie, drop)
   return d.identity
 end
 
 -- The rest: a decision asked of the core, or the core answers.
 function M.access()
+  sent[request_id()] = nil
   local key, method, uri, cookie, drop = request_key()
   if not key then return to_core() end
   local d = decisions:get(key)
-  if not d or d.epoch ~= state:get("epoch") then
+  if not d or d.epoch ~= current_epoch() then
     d = decide(method, uri, key)
     if not d then return to_core() end
   end
@@ -290,7 +336,7 @@ function M.access()
 end
 
 function M.header_filter()
-  local d = ngx.ctx.decision
+  local d = sent[request_id()]
   if not d then return end
   local cookies = ngx.header["Set-Cookie"]
   if cookies then
@@ -344,16 +390,16 @@ end
 
 function M.body_filter()
   if ngx.arg[2] then return end
-  local ctx = ngx.ctx
-  local d = ctx.decision
+  local id = request_id()
+  local d = sent[id]
   if not d then return end
-  local epoch = state:get("epoch")
+  local epoch = current_epoch()
   if d.epoch == epoch then return end
   local key = d.key
   -- Decided again meanwhile (another request with the same credentials, or a recheck): allowed.
   local current = decisions:get(key)
   if current and current.epoch == epoch then
-    ctx.decision = current
+    sent[id] = current
     return
   end
   if rechecks_epoch ~= epoch then
@@ -371,7 +417,7 @@ function M.body_filter()
     ngx.log(ngx.INFO, "mortise edge: an open answer to ", d.user, " is cut: its request is no longer allowed")
     return ngx.ERROR
   end
-  if r.allowed and r.d then ctx.decision = r.d end
+  if r.allowed and r.d then sent[id] = r.d end
 end
 
 -- Counters the core reads when /metrics is scraped (mortise_edge_*), kept per worker and added
@@ -394,13 +440,13 @@ end
 -- stops as well, as it would have with the master's process group.
 local function watch_core()
   if ffi.C.getppid() ~= master_pid then
-    state:set("epoch", -1)
+    set_epoch(-1)
     ngx.log(ngx.WARN, "mortise edge: the master (pid ", master_pid, ") is gone; this worker stops")
     ffi.C.kill(ffi.C.getpid(), 9)
     return
   end
   if ffi.C.kill(core_pid, 0) ~= 0 then
-    state:set("epoch", -1)
+    set_epoch(-1)
     ngx.log(ngx.WARN, "mortise edge: the core (pid ", core_pid, ") is gone; quitting")
     ffi.C.kill(master_pid, 3) -- SIGQUIT to the master: a graceful stop
   end
@@ -411,9 +457,16 @@ function M.init_worker()
   ngx.timer.every(1, watch_core)
 end
 
+-- A request that went on to the core after it was sent to a backend (@core's log phase).
+function M.forget()
+  sent[request_id()] = nil
+end
+
 function M.log()
-  local d = ngx.ctx.decision
+  local id = request_id()
+  local d = sent[id]
   if not d then return end
+  sent[id] = nil
   local status = ngx.status
   -- The series' keys are made once per decision (a decision is for one method), not per request.
   local keys = d.keys
@@ -454,7 +507,7 @@ function M.control()
     ngx.req.read_body()
     local epoch = tonumber(ngx.req.get_body_data() or "")
     if not epoch then return ngx.exit(400) end
-    state:set("epoch", epoch)
+    set_epoch(epoch)
     decisions:flush_all()
     ngx.say(epoch)
     return

@@ -1,4 +1,5 @@
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createExtensionBackend, type ExtensionBackend, type RunningBackend } from '@mortise/extension-sdk';
@@ -95,8 +96,8 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     });
     await created('/api/v1/namespaces', { metadata: { name: ns } });
     await created(`${iam}/namespaces/${ns}/roles`, { metadata: { name: 'log-reader' }, rules: [{ apiGroups: ['tail.example.io'], resources: ['logs'], verbs: ['get', 'list'] }] });
-    await addUsers('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina');
-    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina']) await bind(u);
+    await addUsers('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana');
+    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana']) await bind(u);
   });
 
   afterAll(async () => {
@@ -181,6 +182,38 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     await eventually(() => gina.text().includes(`tick ${ginaTicks + 5}\n`), 3000, 'gina still streaming');
     expect(gina.ended()).toBe(false);
     expect((await call(client, tokens.frank, `${logs}?id=again-frank&x=1`)).status).toBe(403);
+  });
+
+  // The epoch nginx's workers read is in a page of a file all of them map, kept across reloads:
+  // a worker that a reload has retired still serves its open answers, and must see the next epoch.
+  it.runIf(via === 'edge')('a stream the edge forwards itself is cut after a reload has retired the nginx worker serving it', async () => {
+    const port = new URL(client).port;
+    const dir = readdirSync(tmpdir()).filter((d) => d.startsWith('mortise-edge-')).map((d) => join(tmpdir(), d))
+      .find((d) => { try { return readFileSync(join(d, 'nginx.conf'), 'utf8').includes(`:${port};`); } catch { return false; } })!;
+    const master = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8'));
+    const workers = () => readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    await allowed('hana');
+    const s = await open('hana', 'plain-hana', 'x=1', '*/*');
+    const [serving] = workers();
+    // A backend nginx has no upstream for: the core reloads nginx before it answers the create.
+    const second = createServer((_req, res) => res.end('second'));
+    await new Promise<void>((r) => second.listen(0, '127.0.0.1', () => r()));
+    try {
+      const { port: secondPort } = second.address() as { port: number };
+      await created(`${ext}/reverseproxies`, {
+        apiVersion: 'extensions.mortise.io/v1alpha1', kind: 'ReverseProxy', metadata: { name: 'second', labels: { 'extensions.mortise.io/extension': 'tail' } },
+        spec: { matcher: { path: '/proxy/second/' }, upstream: { url: `http://127.0.0.1:${secondPort}` } },
+      });
+      await eventually(() => readFileSync(join(dir, 'nginx.conf'), 'utf8').includes(`127.0.0.1:${secondPort}`) && !workers().every((w) => w === serving), 5000, 'a reload with new workers');
+      // The old worker still serves the stream.
+      const ticks = served.get('plain-hana')!.ticks;
+      await eventually(() => s.text().includes(`tick ${ticks + 3}\n`), 3000, 'hana still streaming after the reload');
+      expect(s.ended()).toBe(false);
+      expect((await t.api(`${iam}/namespaces/${ns}/rolebindings/hana-logs`, { method: 'DELETE' })).status).toBe(200);
+      await expectCut(s, 'plain-hana');
+    } finally {
+      await new Promise<void>((r) => second.close(() => r()));
+    }
   });
 
   it('the user disabled: the event stream is cut (asked for in capitals: media types are case-insensitive)', async () => {
