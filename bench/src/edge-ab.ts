@@ -19,7 +19,8 @@ import { wrk } from './wrk.js';
 // port, control socket and pid file) changed by the files of a directory:
 //   mortise_edge.lua      replaces the edge's Lua;
 //   conf-replace.json     [[from, to], ...] replaced in its nginx.conf (each must be found;
-//                         `$BACKEND` in `to` is hello-world's backend, host:port).
+//                         `$BACKEND` in `to` is hello-world's backend, host:port; a `from`
+//                         starting with `re:` is a regular expression, every match replaced).
 // `base` is the edge as built. EDGE_AB_INSTRUCTIONS=1: instead of req/s, the instructions each
 // nginx runs per request (instructions.ts: callgrind, one process each, c=1), a figure the
 // machine's other work does not move. EDGE_AB_PERF=<file>: `perf record` of the first variant's workers
@@ -66,8 +67,15 @@ async function startVariant(name: string, baseDir: string, baseConf: string, sec
     }
     if (existsSync(join(name, 'conf-replace.json'))) {
       for (const [from, to] of JSON.parse(readFileSync(join(name, 'conf-replace.json'), 'utf8')) as Array<[string, string]>) {
+        const replacement = to.split('$BACKEND').join(new URL(backend).host);
+        if (from.startsWith('re:')) {
+          const re = new RegExp(from.slice(3), 'g');
+          if (!re.test(conf)) throw new Error(`${name}: /${from.slice(3)}/ matches nothing in the edge's nginx.conf; its upstreams:\n${conf.split('\n').filter((l) => l.includes('upstream ')).join('\n')}`);
+          conf = conf.replace(re, () => replacement);
+          continue;
+        }
         if (!conf.includes(from)) throw new Error(`${name}: ${JSON.stringify(from)} is not in the edge's nginx.conf`);
-        conf = conf.split(from).join(to.split('$BACKEND').join(new URL(backend).host));
+        conf = conf.split(from).join(replacement);
       }
     }
   }
@@ -174,7 +182,7 @@ try {
     const m = await roundRobin(ts, rounds, 1, [backendPid]);
     for (const [k, r] of Object.entries(m)) {
       const vsNginx = k === 'nginx' ? '' : `, ${medianRatio(r, m.nginx!).toFixed(3)}× nginx${k === 'nginx+fwd' ? '' : ` (${medianRatio(r, m['nginx+fwd']!).toFixed(3)}× nginx+fwd)`}, +${medianAddedP50(r, m.nginx!).toFixed(3)} ms p50`;
-      console.log(`c=${c} ${k}: ${r.rps} req/s${vsNginx}, ${r.cpuUsPerRequest} µs CPU/req (nginx), ${r.backendCpuUsPerRequest} (backend), p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors + r.non2xx}`);
+      console.log(`c=${c} ${k}: ${r.rps} req/s${vsNginx}, ${r.cpuUsPerRequest} µs CPU/req (nginx), ${r.backendCpuUsPerRequest} (backend), ${r.machineUsPerRequest} (the machine), p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors + r.non2xx}`);
     }
   }
   if ((await epochNow()) !== epoch) console.log('warning: the core made a new epoch during the run: the variants stopped using their decisions (figures are not the edge\'s)');

@@ -38,6 +38,12 @@ export interface RoundRobinMeasured extends Measured {
   rounds: number[];
   /** p50 (ms) of each round, in order. */
   roundsP50: number[];
+  /**
+   * The whole machine's CPU time (every process and the kernel, steal left out) per request while
+   * this target was loaded, load generator included: where the processes measured do not add up
+   * to the machine's cores, the rest (the load generator, the kernel's softirqs) is here.
+   */
+  machineUsPerRequest?: number;
 }
 
 export const median = (values: number[]): number => {
@@ -140,6 +146,7 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
   const pidsOf = (t: RoundRobinTarget) => (typeof t.pids === 'function' ? t.pids() : t.pids ?? []);
   const stealLimit = Number(process.env.BENCH_STEAL_MAX ?? 5);
   const measuredRequests = new Map<string, number>();
+  const machineTicks = new Map<string, number>();
   let reruns = Number(process.env.BENCH_STEAL_RERUNS ?? rounds);
   for (const order of balancedOrders(targets.length, rounds)) {
     let best: { steal: number; results: Array<[string, LoadResult]> } | undefined;
@@ -151,12 +158,15 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
         const pids = pidsOf(t);
         const everyone = [...new Set([...targets.flatMap(pidsOf), ...(backendPids ?? [])])];
         const stolen = stealMeter();
+        const machineFrom = cpuSnapshot();
         const run = () => cpu.around(t.name, pids, async () => {
           const result = await t.run(secondsPerRound);
           await settle(everyone);
           return result;
         });
         const result = await (backendPids?.length ? backendCpu.around(t.name, backendPids, run) : run());
+        const machineTo = cpuSnapshot();
+        machineTicks.set(t.name, (machineTicks.get(t.name) ?? 0) + (machineTo.wanted - machineTo.steal) - (machineFrom.wanted - machineFrom.steal));
         results.push([t.name, result]);
         // CPU is counted over every attempt, so per request it is over every attempt's requests.
         measuredRequests.set(t.name, (measuredRequests.get(t.name) ?? 0) + result.requests);
@@ -176,6 +186,8 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
     const rs = runs.get(t.name)!;
     const requests = rs.reduce((n, r) => n + r.requests, 0);
     const cpuUsPerRequest = cpu.perRequest(t.name, measuredRequests.get(t.name) ?? 0);
+    const measured = measuredRequests.get(t.name) ?? 0;
+    const machineUsPerRequest = measured ? Math.round(((machineTicks.get(t.name) ?? 0) * 100_000) / measured) / 10 : undefined;
     const backendCpuUsPerRequest = backendPids?.length ? backendCpu.perRequest(t.name, measuredRequests.get(t.name) ?? 0) : undefined;
     out[t.name] = {
       rps: Math.round(median(rs.map((r) => r.rps))),
@@ -189,6 +201,7 @@ export async function roundRobin(targets: RoundRobinTarget[], rounds: number, se
       roundsP50: rs.map((r) => r.p50),
       ...(cpuUsPerRequest !== undefined ? { cpuUsPerRequest } : {}),
       ...(backendCpuUsPerRequest !== undefined ? { backendCpuUsPerRequest } : {}),
+      ...(machineUsPerRequest !== undefined ? { machineUsPerRequest } : {}),
     };
   }
   return out;
