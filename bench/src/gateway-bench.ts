@@ -96,14 +96,15 @@ export function helloWorldBackendPid(corePid: number): number {
 }
 
 /**
- * Plain nginx on the backend's Unix socket beside the edge and the gateway, which reach the
- * backend there (docs/extensions.md): how much of their figures the socket makes.
+ * Plain nginx on the backend's Unix socket beside the gateway, which reaches the backend there
+ * (docs/extensions.md), and the edge, which reaches its port unless MORTISE_EDGE_BACKEND_SOCKETS=on
+ * (docs/edge.md): how much of their figures the socket makes.
  */
 export function socketTable(rows: GatewayFigures['rows']): string[] {
   if (!rows.some((r) => r.nginxSocket)) return ['(hello-world\'s backend served on no Unix socket: nginx on its socket was not measured)'];
   const out = [
-    'The edge and the gateway reach hello-world\'s backend on the Unix socket the runtime gives it (MORTISE_SOCKET); plain nginx above reaches its port, as',
-    'a proxy in front of an application does. The same plain nginx on that socket:',
+    'The gateway reaches hello-world\'s backend on the Unix socket the runtime gives it (MORTISE_SOCKET); the edge, like plain nginx above, reaches its',
+    'port (MORTISE_EDGE_BACKEND_SOCKETS is off), as a proxy in front of an application does. The same plain nginx on that socket:',
     '',
     '| c | nginx on the socket req/s | p50 ms | CPU µs/req | backend µs/req | edge / it | gateway / it |',
     '|---|---|---|---|---|---|---|',

@@ -87,7 +87,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): CoreConfig 
     auditRetention: { maxEvents: numberOrUndefined(env.MORTISE_AUDIT_MAX_EVENTS), maxAgeDays: numberOrUndefined(env.MORTISE_AUDIT_MAX_AGE_DAYS) },
     logFiles: { coreMaxBytes: numberOrUndefined(env.MORTISE_CORE_LOG_MAX_BYTES), backendMaxBytes: numberOrUndefined(env.MORTISE_BACKEND_LOG_MAX_BYTES) },
     mode: modeOf(env.MORTISE_MODE),
-    ...(env.MORTISE_EDGE_LISTEN ? { edge: { listen: env.MORTISE_EDGE_LISTEN, ...(env.MORTISE_EDGE_WORKERS ? { workers: edgeWorkersOf(env.MORTISE_EDGE_WORKERS) } : {}) } } : {}),
+    ...(env.MORTISE_EDGE_LISTEN ? { edge: { listen: env.MORTISE_EDGE_LISTEN, ...(env.MORTISE_EDGE_WORKERS ? { workers: edgeWorkersOf(env.MORTISE_EDGE_WORKERS) } : {}), ...(onOff('MORTISE_EDGE_BACKEND_SOCKETS', env.MORTISE_EDGE_BACKEND_SOCKETS) ? { backendSockets: true } : {}) } } : {}),
     kubeconfig: env.MORTISE_KUBECONFIG ?? env.KUBECONFIG,
     namespace: env.MORTISE_NAMESPACE,
     leaseDurationSeconds: numberOrUndefined(env.MORTISE_LEASE_DURATION_SECONDS),
@@ -106,6 +106,13 @@ function modeOf(v: string | undefined): CoreConfig['mode'] {
   if (v === undefined || v === '' || v === 'embedded') return 'embedded';
   if (v === 'kubernetes') return 'kubernetes';
   throw new Error(`MORTISE_MODE must be "embedded" or "kubernetes", not ${JSON.stringify(v)}`);
+}
+
+/** An on/off setting: `on` or `off` (the default when unset or empty). */
+function onOff(name: string, v: string | undefined): boolean {
+  if (v === undefined || v.trim() === '' || v.trim() === 'off') return false;
+  if (v.trim() === 'on') return true;
+  throw new Error(`${name} must be "on" or "off", not ${JSON.stringify(v)}`);
 }
 
 /** `MORTISE_EDGE_WORKERS`: a number of nginx workers, or `auto` (the default: one per core but one, at least one). */

@@ -330,6 +330,13 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     for (const bad of ['0', 'two', '1.5', '65']) expect(() => configFromEnv({ MORTISE_EDGE_LISTEN: '8081', MORTISE_EDGE_WORKERS: bad })).toThrow(/MORTISE_EDGE_WORKERS must be "auto" or a number of nginx workers from 1 to 64/);
   });
 
+  it('reaches process backends on their Unix sockets only when MORTISE_EDGE_BACKEND_SOCKETS is on', () => {
+    expect(configFromEnv({ MORTISE_EDGE_LISTEN: '8081', MORTISE_EDGE_BACKEND_SOCKETS: '' }).edge).toEqual({ listen: '8081' });
+    expect(configFromEnv({ MORTISE_EDGE_LISTEN: '8081', MORTISE_EDGE_BACKEND_SOCKETS: 'off' }).edge).toEqual({ listen: '8081' });
+    expect(configFromEnv({ MORTISE_EDGE_LISTEN: '8081', MORTISE_EDGE_BACKEND_SOCKETS: 'on' }).edge).toEqual({ listen: '8081', backendSockets: true });
+    for (const bad of ['yes', '1', 'true']) expect(() => configFromEnv({ MORTISE_EDGE_LISTEN: '8081', MORTISE_EDGE_BACKEND_SOCKETS: bad })).toThrow(/MORTISE_EDGE_BACKEND_SOCKETS must be "on" or "off"/);
+  });
+
   it('gives each backend an upstream block of its own, and takes only ip:port', () => {
     const base = {
       listen: '127.0.0.1:1', dir: '/run/edge', luaDir: '/lua', modulesDir: '/modules', secret: 's', buckets: [1], maxDecisions: 1, corePid: 1,

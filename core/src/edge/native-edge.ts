@@ -33,6 +33,14 @@ export interface EdgeOptions {
    * fast as two at c=64 in five side-by-side runs of 2026-12-02/03, see docs/edge.md).
    */
   workers?: number;
+  /**
+   * Whether nginx reaches a process backend on the Unix socket the runtime gives it
+   * (`MORTISE_EDGE_BACKEND_SOCKETS=on`) rather than its port (the default). On the 2-core machine
+   * of docs/benchmarks.md the edge on the sockets left a sixth of the CPU idle at c=64 and served
+   * 5–12 % fewer requests than on the ports, in three side-by-side runs of 2026-12-05, although
+   * plain nginx gained from them (the core's Node gateway still uses them).
+   */
+  backendSockets?: boolean;
 }
 
 export interface NativeEdgeDeps {
@@ -291,7 +299,7 @@ export class NativeEdge {
   /** The backends decisions may name now, sorted, each once, and the sockets of those that serve on one. */
   private currentBackends(): { backends: string[]; sockets: Record<string, string>; key: string } {
     const backends = [...new Set(this.deps.backends())].sort();
-    const served = this.deps.sockets?.();
+    const served = this.opts.backendSockets ? this.deps.sockets?.() : undefined;
     const sockets: Record<string, string> = {};
     for (const b of backends) {
       const socket = served?.get(b);
