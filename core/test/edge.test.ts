@@ -50,6 +50,12 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
   beforeAll(async () => {
     backend = createServer((req, res) => {
       backendHits++;
+      if (req.url?.startsWith('/accel')) {
+        // What nginx would act on in an upstream's answer by default (proxy_ignore_headers).
+        const to = new URL(req.url, 'http://x').searchParams.get('to')!;
+        res.writeHead(200, { 'content-type': 'text/plain', 'x-accel-redirect': to, 'x-accel-limit-rate': '1', 'x-accel-buffering': 'yes', 'x-accel-expires': '60' }).end('the backend\'s own answer');
+        return;
+      }
       if (req.url?.startsWith('/refuse')) {
         res.writeHead(403, { 'content-type': 'application/json' }).end('{"refused":true}');
         return;
@@ -131,6 +137,24 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     ] as Record<string, string | string[]>[]) {
       await send(odd).catch(() => undefined);
       expect(await edgeRequests(), JSON.stringify(odd)).toBe(served + 1);
+    }
+  });
+
+  // Security: nginx acts on X-Accel-Redirect in an upstream's answer by default, an internal
+  // redirect of the client's request to any location, internal ones included. A backend could
+  // then have its caller's request (with the caller's credentials) sent to the edge's decide
+  // location, whose answer carries a forwarded identity for another extension's backend (it did
+  // until 2026-12-05). X-Accel-Limit-Rate and the rest are the backend's to say to nobody either.
+  it('ignores what a backend says to nginx (X-Accel-Redirect and the rest): the client gets the backend\'s answer', async () => {
+    const token = await login(t.url, 'admin', adminPassword);
+    for (const to of ['/_mortise_edge/decide?m=GET&u=/proxy/demo/x', '/proxy/demo/other', '@core', '/_mortise_edge/variables']) {
+      for (let i = 0; i < 2; i++) {
+        const res = await call(edge, token, `/proxy/demo/accel?to=${encodeURIComponent(to)}`);
+        const text = await res.text();
+        expect(res.status, `${to}: ${text}`).toBe(200);
+        expect(text, to).toBe('the backend\'s own answer');
+        expect(res.headers.get('x-accel-redirect')).toBeNull();
+      }
     }
   });
 

@@ -147,6 +147,10 @@ http {
   keepalive_timeout 65s;
   keepalive_requests 100000;
   underscores_in_headers on;
+  # What nginx would otherwise take from an upstream's answer as an order: X-Accel-Redirect is an
+  # internal redirect of the client's request to any location, internal ones (the decide location)
+  # included; the rest set its rate, buffering and charset. A backend speaks to its caller only.
+  proxy_ignore_headers X-Accel-Redirect X-Accel-Expires X-Accel-Limit-Rate X-Accel-Buffering X-Accel-Charset;
   # Node takes request heads up to 16 KiB; long tokens and cookies must get through to the core.
   large_client_header_buffers 4 32k;
   lua_package_path ${quoted(`${c.luaDir}/?.lua;/usr/share/lua/5.1/?.lua;;`)};
@@ -194,6 +198,8 @@ ${upstreams.map(([address, name]) => `  upstream ${name} { server ${address}; ke
     location = /_mortise_edge/variables { internal; set $mt ''; set $mh ''; return 404; }
     location = /_mortise_edge/decide {
       internal;
+      # Only mortise_edge.lua's subrequest, not an internal redirect of a client's request.
+      access_by_lua_block { if not ngx.is_subrequest then return ngx.exit(404) end }
       proxy_pass http://mortise_core/_mortise_edge/decide$is_args$args;
       proxy_http_version 1.1;
       proxy_set_header Connection '';

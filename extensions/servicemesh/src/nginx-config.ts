@@ -248,6 +248,10 @@ http {
   }
 
   proxy_http_version 1.1;
+  # An endpoint's answer is passed on as it is (as Envoy does): nginx would otherwise take
+  # X-Accel-Redirect in it as an internal redirect of the caller's request to any location (the
+  # mirror's, a retry policy's), and the rest of X-Accel-* as orders on rate, buffering, charset.
+  proxy_ignore_headers X-Accel-Redirect X-Accel-Expires X-Accel-Limit-Rate X-Accel-Buffering X-Accel-Charset;
   # Answers proxied buffered (nginx's default), in memory only: what is read from the endpoint is
   # written on at once (each write of a stream reaches the caller as it comes), and an answer read
   # whole with its header leaves in one write. Unbuffered, nginx writes a chunked answer's

@@ -562,6 +562,28 @@ describe('the nginx data plane', () => {
     expect(seen.sort()).toEqual([['v1', 'hosts.shop', undefined], ['v2', 'hosts.shop-shadow', undefined]]);
   });
 
+  // Envoy passes an endpoint's answer on as it is; nginx, by default, takes X-Accel-Redirect in it
+  // as an internal redirect of the caller's request (to any location: the mirror's, a retry
+  // policy's) and X-Accel-Limit-Rate and the rest as orders. The plane ignores them.
+  it('passes on an endpoint\'s answer whatever X-Accel-* headers it carries, acting on none', async () => {
+    let hits = 0;
+    const s = createServer((req, res) => {
+      hits++;
+      const to = new URL(req.url!, 'http://x').searchParams.get('to')!;
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-accel-redirect': to, 'x-accel-limit-rate': '1', 'x-accel-buffering': 'yes', 'x-accel-expires': '60' }).end('the endpoint\'s own answer');
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+    svc('accel', [['v1', [`http://127.0.0.1:${(s.address() as AddressInfo).port}`]]]);
+    await plane.synced();
+    for (const to of ['/.mesh/mirror', '/.mesh/variables', '@t', '/elsewhere']) {
+      const before = hits;
+      const res = await within(request(`${url}/items?to=${encodeURIComponent(to)}`, { headers: { host: 'accel.shop' } }), 5000, `an answer for ${to}`);
+      expect([res.statusCode, await res.body.text()], to).toEqual([200, 'the endpoint\'s own answer']);
+      expect(hits - before, to).toBe(1);
+    }
+  });
+
   /** An endpoint that records what `record` takes of each request it is sent (its URL returned). */
   const recording = async (record: (req: import('node:http').IncomingMessage) => void) => {
     const s = createServer((req, res) => {
