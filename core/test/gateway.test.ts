@@ -64,6 +64,10 @@ for (const via of ['core', 'edge'] as const) describe(`gateway (clients of the $
     backend.router.get('/whoami', (ctx) => {
       ctx.body = seen(ctx);
     });
+    backend.router.get('/accel', (ctx) => {
+      ctx.set({ 'x-accel-redirect': '/_mortise_edge/decide?m=GET&u=/proxy/demo/whoami', 'x-accel-limit-rate': '1', 'x-accel-buffering': 'yes', 'x-accel-charset': 'koi8-r' });
+      ctx.body = 'the backend\'s own answer';
+    });
     backend.router.post('/hooks/demo/push', (ctx) => {
       ctx.body = seen(ctx);
     });
@@ -118,7 +122,7 @@ for (const via of ['core', 'edge'] as const) describe(`gateway (clients of the $
       method: 'POST',
       json: reverseProxy('demo', 'demo', {
         matcher: { path: '/proxy/demo/' }, upstream: { url: running.url },
-        directives: { stripPathPrefix: '/proxy/demo', headerUp: { 'X-Demo-Up': 'up' }, headerDown: { 'X-Demo-Down': 'down' }, removeHeaders: ['X-Drop-Me'] },
+        directives: { stripPathPrefix: '/proxy/demo', headerUp: { 'X-Demo-Up': 'up' }, headerDown: { 'X-Demo-Down': 'down', 'X-Accel-Redirect': '/_mortise_edge/decide?m=GET&u=/proxy/demo/whoami' }, removeHeaders: ['X-Drop-Me'] },
       }),
     })).status).toBe(201);
     expect((await api(`${ext}/apiservices`, {
@@ -135,6 +139,18 @@ for (const via of ['core', 'edge'] as const) describe(`gateway (clients of the $
     await t?.close();
     // The SDK's default data dirs of the backends this file runs in its own process.
     for (const name of ['demo', 'live', 'switch']) rmSync(join(tmpdir(), `mortise-${name}-data`), { recursive: true, force: true });
+  });
+
+  // Security: an nginx in front (an ingress; the edge's own) acts on X-Accel-Redirect (an internal
+  // redirect of the client's request to any of its locations) and the rest of X-Accel-*. Neither a
+  // backend's answer nor a route's headerDown passes them on.
+  it('passes on no X-Accel-* header, from the backend or a route\'s headerDown', async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await api('/proxy/demo/accel');
+      expect([res.status, await res.text()]).toEqual([200, 'the backend\'s own answer']);
+      expect(res.headers.get('x-demo-down')).toBe('down');
+      expect([...res.headers.keys()].filter((n) => n.startsWith('x-accel-'))).toEqual([]);
+    }
   });
 
   it('drops identity headers spelled with underscores too (CGI, WSGI and PHP read X_Remote_User as X-Remote-User)', async () => {

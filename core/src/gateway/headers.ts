@@ -109,6 +109,16 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, o: Upstrea
   return out;
 }
 
+/**
+ * `X-Accel-*`: orders to an nginx in front (an ingress, the native edge's own nginx), which by
+ * default takes X-Accel-Redirect in an answer as an internal redirect of the client's request to
+ * any of its locations, and the rest as its rate, buffering and charset. A backend's answer, and a
+ * route's `headerDown`, speak to the client only: they are never passed on.
+ */
+export function isProxyOrderHeader(name: string): boolean {
+  return name.toLowerCase().startsWith('x-accel-');
+}
+
 /** The headers of a backend's response, as the client gets them. */
 export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, headerDown: Record<string, string>, opts: { upgrade?: boolean } = {}): Record<string, string | string[]> {
   const listed = connectionTokens(incoming);
@@ -121,7 +131,7 @@ export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, headerD
       out[n] = value;
       continue;
     }
-    if (hopByHop.has(n) || listed.has(n)) continue;
+    if (hopByHop.has(n) || listed.has(n) || isProxyOrderHeader(n)) continue;
     if (n === 'set-cookie') {
       // A backend must not set (or fix) the console's session.
       const kept = (Array.isArray(value) ? value : [value]).filter((c) => !isCoreCookie(c.split('=')[0]!));
@@ -130,7 +140,7 @@ export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, headerD
     }
     out[n] = value;
   }
-  for (const name in headerDown) out[name.toLowerCase()] = headerDown[name]!;
+  for (const name in headerDown) if (!isProxyOrderHeader(name)) out[name.toLowerCase()] = headerDown[name]!;
   return out;
 }
 
