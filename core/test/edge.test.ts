@@ -387,6 +387,30 @@ describe('the native edge (nginx in front of the core, MORTISE_EDGE_LISTEN)', ()
     for (const bad of ['/run/a b"; server 10.0.0.1:80; #', '/run/$x']) expect(() => edgeNginxConfig({ ...base, backends: ['127.0.0.1:8080'], sockets: { '127.0.0.1:8080': bad } })).toThrow(/cannot put/);
   });
 
+  it('connects to a process backend\'s Unix socket only with backendSockets (MORTISE_EDGE_BACKEND_SOCKETS=on), else to its port', async () => {
+    const logger = createLogger({ level: 'silent' });
+    const backendAddress = '127.0.0.1:45678';
+    const socket = join(tmpdir(), 'mortise-edge-test-socket', 'http.sock');
+    const deps = {
+      front: () => undefined, upgrade: () => undefined, decide: async () => undefined, timedOut: () => ({ code: 504, toStatus: () => ({}) }),
+      backends: () => [backendAddress], sockets: () => new Map([[backendAddress, socket]]),
+      audit: t.core.audit, logger, buckets: [1], connectTimeoutMs: 1000, responseTimeoutMs: 1000,
+    };
+    for (const backendSockets of [false, true]) {
+      const port = await freePort();
+      const e = new NativeEdge({ listen: String(port), workers: 1, ...(backendSockets ? { backendSockets } : {}) });
+      await e.start(deps);
+      try {
+        const conf = readdirSync(tmpdir()).filter((d) => d.startsWith('mortise-edge-')).map((d) => join(tmpdir(), d, 'nginx.conf'))
+          .map((f) => { try { return readFileSync(f, 'utf8'); } catch { return ''; } }).find((c) => c.includes(`listen 127.0.0.1:${port};`))!;
+        expect(conf).toContain(backendSockets ? `upstream mortise_backend_0 { server "unix:${socket}"; keepalive` : `upstream mortise_backend_0 { server ${backendAddress}; keepalive`);
+        expect(conf.includes(socket)).toBe(backendSockets);
+      } finally {
+        await e.stop();
+      }
+    }
+  });
+
   it('fails to start with a message that says what to install', async () => {
     const logger = createLogger({ level: 'silent' });
     const deps = {
