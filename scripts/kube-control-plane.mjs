@@ -55,10 +55,23 @@ async function stopChild(child) {
 
 /**
  * Starts etcd, kube-apiserver (serving `certs`) and kube-controller-manager; resolves once the
- * API server answers /readyz.
+ * API server answers /readyz. The ports are free when picked, but another process (a test file
+ * running beside) may take one before etcd or kube-apiserver binds it, seconds later: then the
+ * whole plane is started again on new ports, up to three times.
  * @param {{caCertPem: string, certPem: string, keyPem: string}} certs
  */
 export async function startControlPlane(certs) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startControlPlaneOnce(certs);
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/.test(String(e?.message))) throw e;
+    }
+  }
+}
+
+/** @param {{caCertPem: string, certPem: string, keyPem: string}} certs */
+async function startControlPlaneOnce(certs) {
   if (!kubeBinariesPresent()) throw new Error('kube-apiserver is not built: run `node scripts/kube-apiserver.mjs` (npm test does it first)');
   const dir = mkdtempSync(join(tmpdir(), 'mortise-kube-'));
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
