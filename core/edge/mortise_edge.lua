@@ -172,7 +172,7 @@ local max_headers = 100
 -- The decision each request in flight was sent on, for its filters and log phase, by the
 -- request's address: ngx.ctx made a table and a registry reference for every request and looked
 -- it up through the C API in each phase (~2,000 instructions a request). Each request's entry is
--- cleared as it comes in (lookup, access: an address is reused by later requests) and taken out
+-- cleared as it comes in (lookup(), which every request runs first: an address is reused) and taken out
 -- in its log phase; one that went on to the core (a 502 or 504 from the backend) is taken out by
 -- @core's log phase.
 local intptr = ffi.typeof("intptr_t")
@@ -323,7 +323,6 @@ end
 
 -- The rest: a decision asked of the core, or the core answers.
 function M.access()
-  sent[request_id()] = nil
   local key, method, uri, cookie, drop = request_key()
   if not key then return to_core() end
   local d = decisions:get(key)

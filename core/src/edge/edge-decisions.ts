@@ -7,7 +7,6 @@ import { isPublic } from '../http/public-routes.js';
 import type { RequestGuard } from '../http/request-guard.js';
 import type { DevRoutes } from '../gateway/dev-routes.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { isProxyOrderHeader } from '../gateway/headers.js';
 
 export interface EdgeDecisionDeps {
   gateway: Gateway;
@@ -84,7 +83,7 @@ export async function edgeDecision(deps: EdgeDecisionDeps, method: string, uri: 
     ...(match.strippedPrefix ? [`prefix\t${match.strippedPrefix}`] : []),
     ...set.map(([n, v]) => `set\t${n}\t${v}`),
     ...route.removeHeaders.map((n) => `remove\t${n}`),
-    ...Object.entries(route.headerDown).filter(([n]) => !isProxyOrderHeader(n)).map(([n, v]) => `down\t${n}\t${v}`),
+    ...Object.entries(route.headerDown).map(([n, v]) => `down\t${n}\t${v}`),
   ];
   // A line break or tab inside a field would change what the edge reads: the core answers those.
   if (lines.some((l, i) => /[\r\n]/.test(l) || (i < 8 && (l === '' || l.includes('\t'))))) return undefined;

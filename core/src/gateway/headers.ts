@@ -113,7 +113,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, o: Upstrea
  * `X-Accel-*`: orders to an nginx in front (an ingress, the native edge's own nginx), which by
  * default takes X-Accel-Redirect in an answer as an internal redirect of the client's request to
  * any of its locations, and the rest as its rate, buffering and charset. A backend's answer, and a
- * route's `headerDown`, speak to the client only: they are never passed on.
+ * route's `headerDown` (dropped as the route is made, route-table.ts), speak to the client only.
  */
 export function isProxyOrderHeader(name: string): boolean {
   return name.toLowerCase().startsWith('x-accel-');
@@ -140,7 +140,7 @@ export function downstreamResponseHeaders(incoming: IncomingHttpHeaders, headerD
     }
     out[n] = value;
   }
-  for (const name in headerDown) if (!isProxyOrderHeader(name)) out[name.toLowerCase()] = headerDown[name]!;
+  for (const name in headerDown) out[name.toLowerCase()] = headerDown[name]!;
   return out;
 }
 

@@ -1,6 +1,7 @@
 import { RESERVED_API_GROUPS, RESERVED_PATH_SEGMENTS } from '@mortise/extension-sdk/manifest';
 import type { Logger } from 'pino';
 import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
+import { isProxyOrderHeader } from './headers.js';
 import type { KubeObject, ResourceRef, ResourceStore, Watcher } from '../store/resource-store.js';
 
 // Where extension traffic goes: every APIService and ReverseProxy, kept in memory and current by
@@ -187,7 +188,7 @@ export class RouteTable {
     return {
       kind: 'reverseproxy', name, extension, enabled: spec.enabled !== false, ...upstreamOf(spec.upstream?.url),
       prefix, ...(anonymous ? { anonymous } : {}), ...(methods?.length ? { methods } : {}), ...(strip ? { stripPathPrefix: strip } : {}),
-      headerUp: { ...(d.headerUp ?? {}) }, headerDown: { ...(d.headerDown ?? {}) }, removeHeaders: [...(d.removeHeaders ?? [])],
+      headerUp: { ...(d.headerUp ?? {}) }, headerDown: Object.fromEntries(Object.entries(d.headerDown ?? {}).filter(([n]) => !isProxyOrderHeader(n))), removeHeaders: [...(d.removeHeaders ?? [])],
       created: o.metadata.creationTimestamp ?? '',
     };
   }
