@@ -57,7 +57,20 @@ spec:
 ${spec.trim().split('\n').map((l) => `  ${l}`).join('\n')}
 `;
 
-const owners = (o: Obj) => (o.metadata.managedFields ?? []).map((e) => [e.manager, e.operation]);
+/** Who owns fields, as [manager, operation] sorted by manager. The list itself must be in
+ *  kube-apiserver's order: operation, then the second the entry was written, then manager. That
+ *  order depends on the clock (two applies either side of a second boundary swap), so it is
+ *  checked here and the names are compared sorted. */
+const owners = (o: Obj) => {
+  const list = o.metadata.managedFields ?? [];
+  const key = (e: Entry) => [e.operation, Math.floor(Date.parse(e.time) / 1000), e.manager] as const;
+  for (let i = 1; i < list.length; i++) {
+    const [a, b] = [key(list[i - 1]!), key(list[i]!)];
+    const order = a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] !== b[1] ? a[1] - b[1] : a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0;
+    expect(order, `managedFields out of order: ${JSON.stringify(list.map((e) => [e.manager, e.operation, e.time]))}`).toBeLessThan(0);
+  }
+  return list.map((e) => [e.manager, e.operation]).sort((p, q) => (p[0]! < q[0]! ? -1 : p[0]! > q[0]! ? 1 : 0));
+};
 const fieldsOf = (o: Obj, manager: string) => o.metadata.managedFields?.find((e) => e.manager === manager)?.fieldsV1;
 
 describe('server-side apply', () => {
