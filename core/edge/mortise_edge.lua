@@ -115,10 +115,10 @@ local function parse(body)
     end
   end
   if not (d.epoch and d.ttl and d.port and d.host and d.uri and d.identity) or d.identity == "" then return nil end
-  -- A backend this configuration has no upstream for (the core is about to reload it): the core answers.
+  -- A backend this configuration has no upstream for (the core is about to reload it): the request
+  -- is allowed, but the core answers it (keep() does not keep such a decision).
   d.upstream = backends[d.host .. ":" .. d.port]
-  if not d.upstream then return nil end
-  d.target = d.upstream .. d.uri
+  if d.upstream then d.target = d.upstream .. d.uri end
   return d
 end
 
@@ -169,12 +169,13 @@ local elt_size = ffi.sizeof("ngx_http_lua_ffi_table_elt_t")
 local truncated = ffi.new("int[1]")
 local max_headers = 100
 
--- The decision each request in flight was sent on, for its filters and log phase, by the
--- request's address: ngx.ctx made a table and a registry reference for every request and looked
--- it up through the C API in each phase (~2,000 instructions a request). Each request's entry is
--- cleared as it comes in (lookup(), which every request runs first: an address is reused) and taken out
--- in its log phase; one that went on to the core (a 502 or 504 from the backend) is taken out by
--- @core's log phase.
+-- The decision each request in flight was sent on, for its header filter, its log phase and the
+-- watch of open answers, by the request's address: ngx.ctx made a table and a registry reference
+-- for every request and looked it up through the C API in each phase (~2,000 instructions a
+-- request). Each request's entry is cleared as it comes in (lookup(), which every request runs
+-- first: an address is reused) and taken out in its log phase, which nginx runs for every request
+-- wherever it ends (the server's log phase forgets it; the watch reads a request by its address,
+-- so an entry must not outlive its request).
 local intptr = ffi.typeof("intptr_t")
 local sent = {}
 local function request_id()
@@ -246,7 +247,7 @@ local deciding = {}
 
 -- A decision the core made for (method, key), kept for the key's next requests while it may be.
 local function keep(d, method, key)
-  if not d then return nil end
+  if not (d and d.upstream) then return nil end
   d.method = method
   d.key = key
   if d.ttl > 0 then decisions:set(key, d, d.ttl) end
@@ -276,9 +277,13 @@ local function decide(method, uri, key)
   return d
 end
 
+-- Whether this worker can cut an answer it forwards (below): nil until its first request.
+local layout_ok, check_layout
+
 -- What a request the edge may answer is keyed on, and what it needs to answer it; nil when the
 -- core must have the request.
 local function request_key()
+  if not layout_ok and not check_layout() then return nil end
   local method = ngx.req.get_method()
   if not safe[method] then return nil end
   local authorization, cookie, drop = read_headers()
@@ -351,72 +356,174 @@ function M.header_filter()
   for i = 1, #d.down do ngx.header[d.down[i][1]] = d.down[i][2] end
 end
 
--- An answer nginx forwards itself that stays open (a backend streaming to a request without the
--- markers that send streams to the core) is asked about again, as the core's gateway asks about
--- the streams it forwards: once the epoch has moved on, the core decides its request again (in a
--- timer: a body filter cannot make requests), and if it would no longer be decided, nothing more
--- of the answer is sent and its connection is closed. Until the answer comes, the stream goes on,
--- as on the core's port. The last (for most answers the only) part of an answer is not held up.
-local rechecks = {}
-local rechecks_epoch
+-- Every request nginx forwards itself stays authorized for as long as it is open, as the core's
+-- gateway keeps each answer it forwards (open-grants.ts): once the epoch moves on, each worker's
+-- watch (below) has the core decide the request of each of its answers still open again, once per
+-- request key, and cuts those no longer allowed. A body filter did this at each write of an answer
+-- before: lua-nginx-module ran it for every answer, twice for most (~3,800 instructions a request,
+-- ~9 % of the edge's work), and a quiet stream was cut only at its next write.
 
-local function parse_response(raw)
-  local head_end = raw and find(raw, "\r\n\r\n", 1, true)
-  if not head_end or sub(raw, 1, 12) ~= "HTTP/1.1 200" then return nil end
-  return parse(sub(raw, head_end + 4))
+-- The client's connection of a request in flight, found from the request (its address, which
+-- nginx's own FFI functions take): ngx_http_request_t starts with its signature and the
+-- connection, ngx_connection_t with data, read, write and the socket. Checked against the
+-- kernel's view of the socket at a worker's first request (check_layout): should it not hold,
+-- the worker answers nothing itself (it could not cut what it forwards) and says so.
+ffi.cdef [[
+int shutdown(int fd, int how);
+int getsockname(int fd, void *addr, unsigned int *len);
+int getpeername(int fd, void *addr, unsigned int *len);
+]]
+require "resty.core.var" -- declares ngx_http_lua_ffi_var_get
+local HTTP_SIGNATURE = 0x50545448 -- "HTTP"
+local request_ptr = ffi.typeof("ngx_http_request_t *")
+local u32_ptr, ptr_ptr, int_ptr = ffi.typeof("uint32_t *"), ffi.typeof("void **"), ffi.typeof("int *")
+local function connection_fd(r)
+  if ffi_cast(u32_ptr, r)[0] ~= HTTP_SIGNATURE then return nil end
+  local c = ffi_cast(ptr_ptr, r)[1]
+  if c == nil then return nil end
+  return ffi_cast(int_ptr, c)[3 * ffi.sizeof("void *") / ffi.sizeof("int")]
 end
 
-local function recheck(premature, r, key, host, client)
-  if premature then return end
+-- The port of a socket's own or its peer's address (both families keep it at bytes 2-3, in network order).
+local sockaddr_buf = ffi.new("uint8_t[128]")
+local socklen_buf = ffi.new("unsigned int[1]")
+local function socket_port(get, fd)
+  socklen_buf[0] = 128
+  if get(fd, sockaddr_buf, socklen_buf) ~= 0 then return nil end
+  return sockaddr_buf[2] * 256 + sockaddr_buf[3]
+end
+
+-- A variable of a request in flight, read from elsewhere (the watch, a timer of its own).
+local var_value = ffi.new("char *[1]")
+local var_len = ffi.new("size_t[1]")
+local var_err = ffi.new("char *[1]")
+local function request_var(r, name)
+  local buf = get_string_buf(#name)
+  if C.ngx_http_lua_ffi_var_get(r, name, #name, buf, 0, var_value, var_len, var_err) ~= 0 then return nil end
+  return ffi_str(var_value[0], var_len[0])
+end
+
+check_layout = function()
+  if layout_ok ~= nil then return layout_ok end
+  local r = get_request()
+  local fd = connection_fd(r)
+  layout_ok = fd ~= nil and fd >= 0
+    and socket_port(C.getsockname, fd) == tonumber(request_var(r, "server_port"))
+    and socket_port(C.getpeername, fd) == tonumber(request_var(r, "remote_port"))
+  if not layout_ok then
+    ngx.log(ngx.ERR, "mortise edge: this nginx's requests are not laid out as the edge reads them: it could not cut an answer it forwards, so the core answers every request")
+  end
+  return layout_ok
+end
+
+-- Asks the core to decide a request again, as its first decision was made (over the core socket,
+-- with its method, URI and credentials): the epoch it was decided at, or nil when it would no longer
+-- be made. (The decision may send the key's next requests elsewhere, a route moved to another
+-- backend: an answer in flight is finished where it is, as on the core's port.)
+local function redecide(key, host, client)
   local method, uri, authorization, cookie = key:match("^([^\n]*)\n([^\n]*)\n([^\n]*)\n([^\n]*)$")
-  local d
+  if not method then return nil end
   local sock = ngx.socket.tcp()
   sock:settimeout(5000)
-  if method and sock:connect("unix:" .. core_socket) then
-    local lines = {
-      "GET /_mortise_edge/decide?m=", ngx.escape_uri(method), "&u=", ngx.escape_uri(uri), " HTTP/1.1\r\n",
-      "Host: ", host, "\r\nConnection: close\r\nX-Mortise-Edge-Secret: ", secret, "\r\nX-Mortise-Edge-Client: ", client, "\r\n",
-    }
-    if authorization ~= "" then lines[#lines + 1] = "Authorization: " .. authorization .. "\r\n" end
-    if cookie ~= "" then lines[#lines + 1] = "Cookie: " .. cookie .. "\r\n" end
-    lines[#lines + 1] = "\r\n"
-    if sock:send(concat(lines)) then d = keep(parse_response(sock:receive("*a")), method, key) end
-    sock:close()
+  if not sock:connect("unix:" .. core_socket) then return nil end
+  local lines = {
+    "GET /_mortise_edge/decide?m=", ngx.escape_uri(method), "&u=", ngx.escape_uri(uri), " HTTP/1.1\r\n",
+    "Host: ", host, "\r\nConnection: close\r\nX-Mortise-Edge-Secret: ", secret, "\r\nX-Mortise-Edge-Client: ", client, "\r\n",
+  }
+  if authorization ~= "" then lines[#lines + 1] = "Authorization: " .. authorization .. "\r\n" end
+  if cookie ~= "" then lines[#lines + 1] = "Cookie: " .. cookie .. "\r\n" end
+  lines[#lines + 1] = "\r\n"
+  local d
+  if sock:send(concat(lines)) then
+    local raw = sock:receive("*a")
+    local head_end = raw and find(raw, "\r\n\r\n", 1, true)
+    if head_end and sub(raw, 1, 12) == "HTTP/1.1 200" then d = parse(sub(raw, head_end + 4)) end
   end
-  r.d = d
-  r.allowed = d ~= nil
+  sock:close()
+  if not d then return nil end
+  keep(d, method, key)
+  return d.epoch
 end
 
-function M.body_filter()
-  if ngx.arg[2] then return end
-  local id = request_id()
-  local d = sent[id]
-  if not d then return end
+-- A request's decision, allowed again as of a later epoch: what it was sent with stays (its
+-- route's counters, its backend), only the epoch moves on.
+local function allowed_at(was, epoch)
+  local again = {}
+  for k, v in pairs(was) do again[k] = v end
+  again.epoch = epoch
+  return again
+end
+
+-- Ends an answer in flight: its client's connection is shut down, which nginx sees at once as the
+-- client gone (it closes the backend's connection, whose request is aborted, and logs a 499).
+local function cut(id, d)
+  local fd = connection_fd(ffi_cast(request_ptr, id))
+  if fd and fd >= 0 then C.shutdown(fd, 2) end -- SHUT_RDWR
+  ngx.log(ngx.INFO, "mortise edge: an open answer to ", d.user, " is cut: its request is no longer allowed")
+end
+
+-- The answers still open whose decision is older than `epoch`, by key; each decided again (the
+-- keys at once, in threads of the watch), then allowed on or cut. An answer that ended meanwhile,
+-- or whose request is decided anew by then, is left alone.
+local function recheck_key(key, open, epoch)
+  local first
+  for i = 1, #open do
+    if sent[open[i][1]] == open[i][2] then first = open[i][1]; break end
+  end
+  if not first then return end
+  local r = ffi_cast(request_ptr, first)
+  local at = redecide(key, request_var(r, "http_host") or "", request_var(r, "remote_addr") or "")
+  for i = 1, #open do
+    local id, was = open[i][1], open[i][2]
+    if sent[id] == was then
+      if at then sent[id] = allowed_at(was, at) else cut(id, was) end
+    end
+  end
+  -- Decided as of another epoch than the one watched (the core moved on meanwhile): watched again next round.
+  return not at or at == epoch
+end
+
+local watched_epoch
+local function check_open()
   local epoch = current_epoch()
-  if d.epoch == epoch then return end
-  local key = d.key
-  -- Decided again meanwhile (another request with the same credentials, or a recheck): allowed.
-  local current = decisions:get(key)
-  if current and current.epoch == epoch then
-    sent[id] = current
-    return
+  if epoch == watched_epoch then return end
+  local stale
+  for id, d in pairs(sent) do
+    if d.epoch ~= epoch then
+      -- Decided again meanwhile (another request with the same credentials): allowed.
+      local current = decisions:get(d.key)
+      if current and current.epoch == epoch then
+        sent[id] = allowed_at(d, epoch)
+      else
+        stale = stale or {}
+        local open = stale[d.key]
+        if open then open[#open + 1] = { id, d } else stale[d.key] = { { id, d } } end
+      end
+    end
   end
-  if rechecks_epoch ~= epoch then
-    rechecks = {}
-    rechecks_epoch = epoch
+  local settled = true
+  if stale then
+    local threads = {}
+    for key, open in pairs(stale) do threads[#threads + 1] = ngx.thread.spawn(recheck_key, key, open, epoch) end
+    for i = 1, #threads do
+      local _, done = ngx.thread.wait(threads[i])
+      if done == false then settled = false end
+    end
   end
-  local r = rechecks[key]
-  if not r then
-    r = {}
-    rechecks[key] = r
-    local ok = ngx.timer.at(0, recheck, r, key, ngx.var.http_host or "", ngx.var.remote_addr or "")
-    if not ok then r.allowed = false end
+  -- An epoch that moved on again meanwhile is watched in the next round.
+  if settled then watched_epoch = epoch end
+end
+
+-- Each worker looks at the epoch (a page every worker maps: a few instructions) every 50 ms. A
+-- worker a reload retired keeps watching while it still serves answers (nginx waits for its sleep).
+local WATCH_INTERVAL = 0.05
+local function watch_open()
+  while true do
+    local ok, err = pcall(check_open)
+    if not ok then ngx.log(ngx.ERR, "mortise edge: watching open answers: ", err) end
+    if ngx.worker.exiting() and next(sent) == nil then return end
+    ngx.sleep(WATCH_INTERVAL)
   end
-  if r.allowed == false then
-    ngx.log(ngx.INFO, "mortise edge: an open answer to ", d.user, " is cut: its request is no longer allowed")
-    return ngx.ERROR
-  end
-  if r.allowed and r.d then sent[id] = r.d end
 end
 
 -- Counters the core reads when /metrics is scraped (mortise_edge_*), kept per worker and added
@@ -454,9 +561,11 @@ end
 function M.init_worker()
   ngx.timer.every(1, M.flush)
   ngx.timer.every(1, watch_core)
+  ngx.timer.at(0, watch_open)
 end
 
--- A request that went on to the core after it was sent to a backend (@core's log phase).
+-- The log phase of the locations that send no request to a backend themselves: a request that
+-- went on to the core after it was sent to a backend (a 502 or 504 from it) is forgotten.
 function M.forget()
   sent[request_id()] = nil
 end

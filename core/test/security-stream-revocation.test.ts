@@ -75,7 +75,10 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
       ctx.respond = false;
       const res = ctx.res;
       res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'text/plain', 'cache-control': 'no-cache' });
+      // A quiet stream sends its first tick and then nothing.
+      const quiet = ctx.query.quiet !== undefined;
       const timer = setInterval(() => {
+        if (quiet && record.ticks > 0) return;
         record.ticks++;
         res.write(sse ? `data: tick ${record.ticks}\n\n` : `tick ${record.ticks}\n`);
       }, 50);
@@ -96,8 +99,8 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     });
     await created('/api/v1/namespaces', { metadata: { name: ns } });
     await created(`${iam}/namespaces/${ns}/roles`, { metadata: { name: 'log-reader' }, rules: [{ apiGroups: ['tail.example.io'], resources: ['logs'], verbs: ['get', 'list'] }] });
-    await addUsers('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana');
-    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana']) await bind(u);
+    await addUsers('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana', 'ivan');
+    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana', 'ivan']) await bind(u);
   });
 
   afterAll(async () => {
@@ -184,6 +187,18 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     expect((await call(client, tokens.frank, `${logs}?id=again-frank&x=1`)).status).toBe(403);
   });
 
+  // The edge's nginx watches the answers it forwards, not only their writes: one that has gone quiet
+  // is cut too (at its next write, or at the response timeout, it would have been too late).
+  it('a quiet stream (nothing sent since its first line) is cut as well', async () => {
+    await allowed('ivan');
+    const s = await open('ivan', 'quiet-ivan', 'quiet=1', '*/*');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(served.get('quiet-ivan')!.ticks).toBe(1);
+    expect(s.ended()).toBe(false);
+    expect((await t.api(`${iam}/namespaces/${ns}/rolebindings/ivan-logs`, { method: 'DELETE' })).status).toBe(200);
+    await expectCut(s, 'quiet-ivan');
+  });
+
   // The epoch nginx's workers read is in a page of a file all of them map, kept across reloads:
   // a worker that a reload has retired still serves its open answers, and must see the next epoch.
   if (via === 'edge') it('a stream the edge forwards itself is cut after a reload has retired the nginx worker serving it', async () => {
@@ -208,6 +223,11 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
       // The old worker still serves the stream.
       const ticks = served.get('plain-hana')!.ticks;
       await eventually(() => s.text().includes(`tick ${ticks + 3}\n`), 3000, 'hana still streaming after the reload');
+      expect(s.ended()).toBe(false);
+      // The retired worker has its request decided again at a change, as any: one unrelated lets it go on.
+      await created(`${iam}/globalroles`, { metadata: { name: 'unrelated-retired' }, rules: [] });
+      const later = served.get('plain-hana')!.ticks;
+      await eventually(() => s.text().includes(`tick ${later + 10}\n`), 3000, 'hana still streaming after an unrelated change');
       expect(s.ended()).toBe(false);
       expect((await t.api(`${iam}/namespaces/${ns}/rolebindings/hana-logs`, { method: 'DELETE' })).status).toBe(200);
       await expectCut(s, 'plain-hana');

@@ -98,8 +98,6 @@ export function edgeNginxConfig(c: EdgeNginxConfigInput): string {
   // How a decided request goes to its backend (the same from both locations that send it).
   const toBackend = [
     'header_filter_by_lua_block { mortise_edge.header_filter() }',
-    '# An answer that stays open is asked about again when the epoch moves on (docs/edge.md, Revocation).',
-    'body_filter_by_lua_block { return mortise_edge.body_filter() }',
     'log_by_lua_block { mortise_edge.log() }',
     'proxy_pass http://$mt;',
     'proxy_http_version 1.1;',
@@ -181,6 +179,10 @@ ${upstreams.map(([address, name]) => `  upstream ${name} { server ${address}; ke
     # The first three are set by every request that uses them; these two may be left unset.
     set $mp '';
     set $mc '';
+    # A request the edge sent to a backend is watched until its log phase (docs/edge.md,
+    # Revocation): wherever it ends, the edge forgets it (the locations that send requests to
+    # backends log them, and forget them, themselves).
+    log_by_lua_block { mortise_edge.forget() }
     location / {
       # A decision this worker holds: answered from the rewrite phase. Anything else: @mortise_decide.
       set_by_lua_block $mi { return mortise_edge.lookup() }
@@ -210,13 +212,10 @@ ${upstreams.map(([address, name]) => `  upstream ${name} { server ${address}; ke
       proxy_set_header Content-Length '';
     }
     location @core {
-      # A request sent to a backend and handed to the core (a 502): the edge forgets its decision.
-      log_by_lua_block { mortise_edge.forget() }
       ${toCore}
       proxy_set_header X-Mortise-Edge-Failed '';
     }
     location @core_timeout {
-      log_by_lua_block { mortise_edge.forget() }
       ${toCore}
       proxy_set_header X-Mortise-Edge-Failed timeout;
       proxy_pass_request_body off;
