@@ -74,6 +74,15 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
       }
       ctx.respond = false;
       const res = ctx.res;
+      if (ctx.query.slow !== undefined) {
+        // An answer that takes its time and then comes whole: no stream, nothing sent before it.
+        const timer = setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('done\n'), 3000);
+        res.once('close', () => {
+          clearTimeout(timer);
+          record.aborted = !res.writableEnded;
+        });
+        return;
+      }
       res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'text/plain', 'cache-control': 'no-cache' });
       // A quiet stream sends its first tick and then nothing.
       const quiet = ctx.query.quiet !== undefined;
@@ -99,8 +108,8 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     });
     await created('/api/v1/namespaces', { metadata: { name: ns } });
     await created(`${iam}/namespaces/${ns}/roles`, { metadata: { name: 'log-reader' }, rules: [{ apiGroups: ['tail.example.io'], resources: ['logs'], verbs: ['get', 'list'] }] });
-    await addUsers('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana', 'ivan');
-    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana', 'ivan']) await bind(u);
+    await addUsers('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana', 'ivan', 'jade');
+    for (const u of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hana', 'ivan', 'jade']) await bind(u);
   });
 
   afterAll(async () => {
@@ -197,6 +206,17 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
     expect(s.ended()).toBe(false);
     expect((await t.api(`${iam}/namespaces/${ns}/rolebindings/ivan-logs`, { method: 'DELETE' })).status).toBe(200);
     await expectCut(s, 'quiet-ivan');
+  });
+
+  // Every proxied request stays authorized while it is answered, not only streams (the core's
+  // gateway registers each as an open grant; the edge's watch looks at each it forwards).
+  it('an answer still being made when its caller loses access is cut too', async () => {
+    await allowed('jade');
+    const outcome = call(client, tokens.jade, `${logs}?id=slow-jade&slow=1`).then((r) => r.text()).then((t) => `answered: ${t}`, () => 'cut');
+    await eventually(() => served.has('slow-jade'), 3000, 'the backend to have the request');
+    expect((await t.api(`${iam}/namespaces/${ns}/rolebindings/jade-logs`, { method: 'DELETE' })).status).toBe(200);
+    expect(await outcome).toBe('cut');
+    await eventually(() => served.get('slow-jade')!.aborted === true, 3000, "slow-jade's backend request to be aborted");
   });
 
   // The epoch nginx's workers read is in a page of a file all of them map, kept across reloads:
