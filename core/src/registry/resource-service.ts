@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { EventEmitter } from 'node:events';
 import type { KubeObject, ObjectKey, ResourceStore, Watcher } from '../store/resource-store.js';
@@ -7,6 +6,7 @@ import { ApiError, badRequest, conflict, forbidden, invalid, notFound, alreadyEx
 import { applyPatch, type PatchType } from '../api/patch.js';
 import { applyConfig, recordUpdate, type Writer } from '../apply/field-manager.js';
 import { showValue } from '../api/plain-data.js';
+import { generatedNameSuffix } from './generated-name.js';
 import { ownValue } from '../api/own-properties.js';
 import { apiVersionOf, type KindDefinition, type RequestContext } from './kind.js';
 import type { KindRegistry } from './kind-registry.js';
@@ -100,7 +100,7 @@ export class ResourceService extends EventEmitter<{
     const obj = decodeObject(def, body, namespace, opts.freshBody);
     const warnings = checkUnknownFields(def, obj, opts.fieldValidation);
     const m = obj.metadata;
-    if (!m.name && typeof m.generateName === 'string' && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
+    if (!m.name && typeof m.generateName === 'string' && m.generateName) m.name = `${m.generateName}${generatedNameSuffix()}`;
     checkShape(def, obj);
     if (def.namespaced) await this.requireLiveNamespace(namespace);
     // In time order: the uid index's inserts append (api/uuid-v7.ts).
@@ -385,7 +385,3 @@ export function finalizersOf(def: KindDefinition, obj: KubeObject): string[] {
   return pendingFinalizers({ group: def.group, resource: def.plural }, obj);
 }
 
-const randomSuffix = () => {
-  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
-  return [...randomBytes(5)].map((b) => alphabet[b % alphabet.length]).join('');
-};
