@@ -76,7 +76,7 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
       const res = ctx.res;
       if (ctx.query.slow !== undefined) {
         // An answer that takes its time and then comes whole: no stream, nothing sent before it.
-        const timer = setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('done\n'), 3000);
+        const timer = setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('done\n'), 10_000);
         res.once('close', () => {
           clearTimeout(timer);
           record.aborted = !res.writableEnded;
