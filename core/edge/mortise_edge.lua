@@ -377,11 +377,14 @@ require "resty.core.var" -- declares ngx_http_lua_ffi_var_get
 local HTTP_SIGNATURE = 0x50545448 -- "HTTP"
 local request_ptr = ffi.typeof("ngx_http_request_t *")
 local u32_ptr, ptr_ptr, int_ptr = ffi.typeof("uint32_t *"), ffi.typeof("void **"), ffi.typeof("int *")
+local FD_AT = 3 * ffi.sizeof("void *") / ffi.sizeof("int") -- after data, read and write
 local function connection_fd(r)
   if ffi_cast(u32_ptr, r)[0] ~= HTTP_SIGNATURE then return nil end
   local c = ffi_cast(ptr_ptr, r)[1]
   if c == nil then return nil end
-  return ffi_cast(int_ptr, c)[3 * ffi.sizeof("void *") / ffi.sizeof("int")]
+  local fd = ffi_cast(int_ptr, c)[FD_AT]
+  if fd < 0 then return nil end
+  return fd
 end
 
 -- The port of a socket's own or its peer's address (both families keep it at bytes 2-3, in network order).
@@ -407,7 +410,7 @@ check_layout = function()
   if layout_ok ~= nil then return layout_ok end
   local r = get_request()
   local fd = connection_fd(r)
-  layout_ok = fd ~= nil and fd >= 0
+  layout_ok = fd ~= nil
     and socket_port(C.getsockname, fd) == tonumber(request_var(r, "server_port"))
     and socket_port(C.getpeername, fd) == tonumber(request_var(r, "remote_port"))
   if not layout_ok then
@@ -458,8 +461,11 @@ end
 -- client gone (it closes the backend's connection, whose request is aborted, and logs a 499).
 local function cut(id, d)
   local fd = connection_fd(ffi_cast(request_ptr, id))
-  if fd and fd >= 0 then C.shutdown(fd, 2) end -- SHUT_RDWR
-  ngx.log(ngx.INFO, "mortise edge: an open answer to ", d.user, " is cut: its request is no longer allowed")
+  if fd and C.shutdown(fd, 2) == 0 then -- SHUT_RDWR
+    ngx.log(ngx.INFO, "mortise edge: an open answer to ", d.user, " is cut: its request is no longer allowed")
+  else
+    ngx.log(ngx.ERR, "mortise edge: an open answer to ", d.user, " is no longer allowed and could not be cut")
+  end
 end
 
 -- The answers still open whose decision is older than `epoch`, by key; each decided again (the

@@ -74,25 +74,18 @@ for (const via of ['core', 'edge'] as const) describe(`an open proxied stream is
       }
       ctx.respond = false;
       const res = ctx.res;
-      if (ctx.query.slow !== undefined) {
-        // An answer that takes its time and then comes whole: no stream, nothing sent before it.
-        const timer = setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('done\n'), 10_000);
-        res.once('close', () => {
-          clearTimeout(timer);
-          record.aborted = !res.writableEnded;
-        });
-        return;
-      }
-      res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'text/plain', 'cache-control': 'no-cache' });
-      // A quiet stream sends its first tick and then nothing.
+      // A slow answer takes its time and then comes whole (no stream, nothing sent before it); a
+      // quiet stream sends its first tick and then nothing; the others tick every 50 ms.
       const quiet = ctx.query.quiet !== undefined;
-      const timer = setInterval(() => {
-        if (quiet && record.ticks > 0) return;
-        record.ticks++;
-        res.write(sse ? `data: tick ${record.ticks}\n\n` : `tick ${record.ticks}\n`);
-      }, 50);
+      const timer = ctx.query.slow !== undefined
+        ? setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('done\n'), 10_000)
+        : (res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'text/plain', 'cache-control': 'no-cache' }), setInterval(() => {
+          if (quiet && record.ticks > 0) return;
+          record.ticks++;
+          res.write(sse ? `data: tick ${record.ticks}\n\n` : `tick ${record.ticks}\n`);
+        }, 50));
       res.once('close', () => {
-        clearInterval(timer);
+        clearTimeout(timer);
         record.aborted = !res.writableEnded;
       });
     });

@@ -63,13 +63,10 @@ ${spec.trim().split('\n').map((l) => `  ${l}`).join('\n')}
  *  checked here and the names are compared sorted. */
 const owners = (o: Obj) => {
   const list = o.metadata.managedFields ?? [];
-  const key = (e: Entry) => [e.operation, Math.floor(Date.parse(e.time) / 1000), e.manager] as const;
-  for (let i = 1; i < list.length; i++) {
-    const [a, b] = [key(list[i - 1]!), key(list[i]!)];
-    const order = a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] !== b[1] ? a[1] - b[1] : a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : 0;
-    expect(order, `managedFields out of order: ${JSON.stringify(list.map((e) => [e.manager, e.operation, e.time]))}`).toBeLessThan(0);
-  }
-  return list.map((e) => [e.manager, e.operation]).sort((p, q) => (p[0]! < q[0]! ? -1 : p[0]! > q[0]! ? 1 : 0));
+  // That order as one string per entry (the seconds padded: they compare as text).
+  const keys = list.map((e) => `${e.operation}\u0000${String(Math.floor(Date.parse(e.time) / 1000)).padStart(12, '0')}\u0000${e.manager}`);
+  expect(keys, `managedFields out of order: ${JSON.stringify(list.map((e) => [e.manager, e.operation, e.time]))}`).toEqual([...keys].sort());
+  return list.map((e) => [e.manager, e.operation]).sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0));
 };
 const fieldsOf = (o: Obj, manager: string) => o.metadata.managedFields?.find((e) => e.manager === manager)?.fieldsV1;
 
