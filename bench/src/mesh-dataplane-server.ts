@@ -14,7 +14,8 @@ import { SpanStore } from '../../extensions/servicemesh/dist/tracing.js';
 // per-edge telemetry. Ready at /healthz (a request through the proxy to the upstream's).
 // MESH_WORKERS > 1 serves it with that many worker processes, as the backend does.
 // MESH_PLANE=nginx: the native plane instead (nginx with MESH_WORKERS worker processes, default 1;
-// MESH_NGINX: the program run as nginx, as mesh-lua-ab's instructions mode gives it).
+// MESH_NGINX: the program run as nginx, as mesh-lua-ab's instructions mode gives it; MESH_TRACE_SAMPLES:
+// new traces sampled a second, default 100).
 
 const state = new MeshState();
 const meta = (name: string) => ({ name, namespace: 'bench' });
@@ -24,7 +25,7 @@ const workers = Number(process.env.MESH_WORKERS ?? 1);
 // nginx's prefix for this run, removed when the process is told to stop.
 const nginxDir = process.env.MESH_PLANE === 'nginx' ? mkdtempSync(join(tmpdir(), 'mortise-bench-mesh-nginx-')) : undefined;
 const dataplane = nginxDir
-  ? new NginxDataPlane({ state, dir: nginxDir, traceCapacity: 20_000, log: (m) => process.stderr.write(`${m}\n`), workerProcesses: workers, ...(process.env.MESH_NGINX ? { nginx: process.env.MESH_NGINX } : {}) })
+  ? new NginxDataPlane({ state, dir: nginxDir, traceCapacity: 20_000, log: (m) => process.stderr.write(`${m}\n`), workerProcesses: workers, ...(process.env.MESH_TRACE_SAMPLES ? { traceSamplesPerSecond: Number(process.env.MESH_TRACE_SAMPLES) } : {}), ...(process.env.MESH_NGINX ? { nginx: process.env.MESH_NGINX } : {}) })
   : workers > 1
   ? new DataPlaneCluster({ state, workers, traceCapacity: 20_000, log: (m) => process.stderr.write(`${m}\n`) })
   : new DataPlane({ state, telemetry: new Telemetry(), spans: new SpanStore(20_000), log: () => {} });

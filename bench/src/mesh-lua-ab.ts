@@ -17,7 +17,8 @@ import { spawnServer } from './processes.js';
 // HUP; `base` is the plane as built. MESH_AB_INSTRUCTIONS=1: instead of req/s, the instructions
 // each nginx runs per request (instructions.ts: callgrind, one process each, c=1; the variant's
 // files written before its nginx starts, mesh-nginx-callgrind.ts), a figure the machine's other
-// work does not move, for requests of an unsampled trace and of a sampled one (a span logged),
+// work does not move, for requests without a trace (the plane starts one; unsampled: the plane
+// samples none for this count), of an unsampled trace and of a sampled one (a span logged),
 // counted over MESH_AB_SECONDS (default 3), in MESH_ROUNDS rounds (default 1), with MESH_AB_HEADERS
 // more request headers (default 0). Usage:
 //   node bench/dist/mesh-lua-ab.js base /tmp/variant-a /tmp/variant-b   (MESH_ROUNDS, default 8)
@@ -48,7 +49,7 @@ try {
   }
   const counted: Array<{ name: string; pid: number; dir: string; url: string }> = [];
   for (const v of variants) {
-    const env: Record<string, string> = { UPSTREAM: upstream, MESH_PLANE: 'nginx', ...(wrapper ? { MESH_NGINX: wrapper, MESH_AB_VARIANT: v } : {}) };
+    const env: Record<string, string> = { UPSTREAM: upstream, MESH_PLANE: 'nginx', ...(wrapper ? { MESH_NGINX: wrapper, MESH_AB_VARIANT: v, MESH_TRACE_SAMPLES: '0' } : {}) };
     const plane = await spawnServer(join(here, 'mesh-dataplane-server.js'), env, '/healthz');
     stops.unshift(() => plane.stop());
     // The nginx master (or, under callgrind, the one nginx process, under mesh-nginx-callgrind's) under the plane's process.
@@ -77,14 +78,17 @@ try {
     // lets through (a few hundred a second) and move the figure. The plane's once-a-second work
     // (the backend reading its telemetry) is spread over however many requests a second ran, so
     // the variants are counted in turn, MESH_ROUNDS times (default 1), and the medians compared.
-    const kinds = { unsampled: '00', sampled: '01' };
+    // A request that comes without a trace (as wrk's, and most callers' at the edge of the mesh)
+    // has the plane start one: the plane is run sampling none of those (MESH_TRACE_SAMPLES=0),
+    // so that each such request is unsampled too.
+    const kinds: Record<string, string | undefined> = { new: undefined, unsampled: '00', sampled: '01' };
     // MESH_AB_HEADERS=<n>: n more request headers (a browser sends ~10), e.g. to see a header scan's cost.
     const extraHeaders = Object.fromEntries(Array.from({ length: Number(process.env.MESH_AB_HEADERS ?? 0) }, (_, i) => [`x-bench-${i}`, 'value']));
     const figures = new Map<string, number[]>();
     for (let r = 0; r < Number(process.env.MESH_ROUNDS ?? 1); r++) {
       for (const c of counted) {
         for (const [kind, flags] of Object.entries(kinds)) {
-          const headers = { host: 'bench.bench', traceparent: `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-00f067aa0ba902b7-${flags}`, ...extraHeaders };
+          const headers = { host: 'bench.bench', ...(flags ? { traceparent: `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-00f067aa0ba902b7-${flags}` } : {}), ...extraHeaders };
           const key = `${c.name}, ${kind} trace`;
           figures.set(key, [...(figures.get(key) ?? []), await instructionsPerRequest(c.pid, c.dir, c.url, headers, seconds, `${c.name}-${kind}`)]);
         }

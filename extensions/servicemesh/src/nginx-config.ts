@@ -315,6 +315,7 @@ ${named.join('\n')}
     location = /rules { content_by_lua_block { mesh.put_rules() } }
     location = /telemetry { content_by_lua_block { mesh.take_telemetry() } }
     location = /endpoints { content_by_lua_block { mesh.endpoints() } }
+    location = /jit { content_by_lua_block { mesh.jit_report() } }
   }
 }
 `;

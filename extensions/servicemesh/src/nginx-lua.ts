@@ -413,18 +413,27 @@ local function set_mt(r)
   end
 end
 
--- 8 random hex digits at tp_out[at .. at+7]. No loop: a short loop on the request path becomes a
--- trace of its own that LuaJIT keeps leaving (and gives up on), which split route()'s trace.
+-- 8 random hex digits at tp_out[at .. at+7], two at a time: each byte of the number is the
+-- uint16 holding its two digits (HEX2), stored as one. No loop: a short loop on the request path
+-- becomes a trace of its own that LuaJIT keeps leaving (and gives up on), which split route()'s
+-- trace. Written a digit at a time (eight shifts, masks, loads and stores a call, five calls for a
+-- new trace), route()'s trace for a request that came without a traceparent outgrew LuaJIT's
+-- limit (maxrecord): the compiler gave up on it and route() ran interpreted for every request,
+-- 44,549 instructions a request against 29,820 now (docs/benchmarks.md). jit_report() watches for that.
+local HEX2 = ffi.new("uint16_t[256]")
+local little_endian = ffi.abi("le")
+for b = 0, 255 do
+  local hi, lo = HEX[rshift(b, 4)], HEX[band(b, 15)]
+  HEX2[b] = little_endian and hi + lo * 256 or hi * 256 + lo
+end
+local u16_ptr = ffi.typeof("uint16_t *")
 local function random8(at)
   local n = floor(random() * 4294967296)
-  tp_out[at] = HEX[band(rshift(n, 28), 15)]
-  tp_out[at + 1] = HEX[band(rshift(n, 24), 15)]
-  tp_out[at + 2] = HEX[band(rshift(n, 20), 15)]
-  tp_out[at + 3] = HEX[band(rshift(n, 16), 15)]
-  tp_out[at + 4] = HEX[band(rshift(n, 12), 15)]
-  tp_out[at + 5] = HEX[band(rshift(n, 8), 15)]
-  tp_out[at + 6] = HEX[band(rshift(n, 4), 15)]
-  tp_out[at + 7] = HEX[band(n, 15)]
+  local p = ffi_cast(u16_ptr, tp_out + at)
+  p[0] = HEX2[band(rshift(n, 24), 255)]
+  p[1] = HEX2[band(rshift(n, 16), 255)]
+  p[2] = HEX2[band(rshift(n, 8), 255)]
+  p[3] = HEX2[band(n, 255)]
 end
 
 function M.route()
@@ -851,9 +860,63 @@ local function watch_parents()
   end
 end
 
+-- LuaJIT's work on the request path, reported to the backend (GET /jit): a function the
+-- compiler gives up on (its trace too long, say) runs in the interpreter from then on, at several
+-- times the cost, and nothing else shows it. Counted per worker from the compiler's own events
+-- (jit.attach, called only while it records: nothing per request): for route(), balance() and
+-- log(), the root traces compiled from their start and the attempts given up, by reason; for all
+-- code, the traces compiled and given up, and where and why the last one was.
+local jit_util = require "jit.util"
+local vmdef_ok, vmdef = pcall(require, "jit.vmdef")
+local watched = {}
+local jit_roots, jit_aborts, jit_reasons = {}, {}, {}
+local traces_made, traces_aborted, last_abort = 0, 0, ""
+local recording -- the name of the watched function whose root trace is being recorded, if any
+local function where(func, pc)
+  local info = jit_util.funcinfo(func, pc)
+  return (info.source or "?"):gsub("^.*/", "") .. ":" .. (info.currentline or info.linedefined or "?")
+end
+local function on_trace(what, tr, func, pc, otr, oex)
+  if what == "start" then
+    recording = otr == nil and watched[func] or nil
+  elseif what == "stop" then
+    traces_made = traces_made + 1
+    if recording then jit_roots[recording] = (jit_roots[recording] or 0) + 1 end
+    recording = nil
+  elseif what == "abort" then
+    traces_aborted = traces_aborted + 1
+    -- As jit.v words it: the error's message (its detail left out: a number, a name, a function).
+    local why = vmdef_ok and vmdef.traceerr[otr] and vmdef.traceerr[otr]:gsub(" ?%%%a", "") or ("error " .. tostring(otr))
+    if recording then
+      jit_aborts[recording] = (jit_aborts[recording] or 0) + 1
+      local reasons = jit_reasons[recording] or {}
+      jit_reasons[recording] = reasons
+      reasons[why] = (reasons[why] or 0) + 1
+    end
+    recording = nil
+    last_abort = where(func, pc) .. " " .. why
+  end
+end
+
+-- Control: "<function>\t<root traces>\t<given up>\t<why>=<times>;…" for route, balance and log,
+-- then "*\t<traces>\t<given up>\t<the last given up: where, why>" (this worker's).
+function M.jit_report()
+  local out = {}
+  for _, name in ipairs({ "route", "balance", "log" }) do
+    local reasons = {}
+    for why, n in pairs(jit_reasons[name] or {}) do reasons[#reasons + 1] = why .. "=" .. n end
+    out[#out + 1] = name .. "\t" .. (jit_roots[name] or 0) .. "\t" .. (jit_aborts[name] or 0) .. "\t" .. table.concat(reasons, ";")
+  end
+  out[#out + 1] = "*\t" .. traces_made .. "\t" .. traces_aborted .. "\t" .. last_abort
+  out[#out + 1] = ""
+  ngx.print(table.concat(out, "\n"))
+end
+
 function M.init_worker()
   -- Each worker its own sequence.
   math.randomseed(ngx.now() * 1000 + ngx.worker.pid() * 65537)
+  watched[M.route], watched[M.balance], watched[M.log] = "route", "balance", "log"
+  if jit and jit.attach then jit.attach(on_trace, "trace") end
   ngx.timer.every(0.1, flush)
   ngx.timer.every(1, watch_parents)
 end

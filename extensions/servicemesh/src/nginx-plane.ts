@@ -86,6 +86,16 @@ export interface NginxPlaneDeps {
   modulesDir?: string;
 }
 
+/** LuaJIT's account of the nginx plane's request path (NginxDataPlane.jitReport). */
+export interface JitReport {
+  /** route, balance, log: root traces compiled from the function's start, attempts given up and why (message → times). */
+  functions: Record<string, { traces: number; givenUp: number; reasons: Record<string, number> }>;
+  traces: number;
+  givenUp: number;
+  /** Where and why the last attempt (of any code) was given up. */
+  lastGivenUp: string;
+}
+
 export class NginxDataPlane implements DataPlaneView {
   readonly telemetry_ = new Telemetry();
   readonly spans: SpanStore;
@@ -401,6 +411,26 @@ export class NginxDataPlane implements DataPlaneView {
     }
     for (const [cluster, url, h] of health.values()) this.endpoints_.set(cluster, url, h);
     return this.endpoints_;
+  }
+  /**
+   * What LuaJIT compiled of the request path in the nginx worker that answered (jit_report in
+   * nginx-lua.ts): per function (route, balance, log) the root traces compiled from its start and
+   * the attempts given up, by reason; for all code the traces compiled, given up and the last
+   * given up. A function with attempts given up and no trace runs interpreted, at several times the cost.
+   */
+  async jitReport(): Promise<JitReport> {
+    const text = await this.control('GET', '/jit');
+    const report: JitReport = { functions: {}, traces: 0, givenUp: 0, lastGivenUp: '' };
+    for (const line of text.split('\n')) {
+      const [name, traces, givenUp, rest = ''] = line.split('\t');
+      if (!name || traces === undefined || givenUp === undefined) continue;
+      if (name === '*') Object.assign(report, { traces: Number(traces), givenUp: Number(givenUp), lastGivenUp: rest });
+      else {
+        const reasons = Object.fromEntries(rest.split(';').filter(Boolean).map((r) => [r.slice(0, r.lastIndexOf('=')), Number(r.slice(r.lastIndexOf('=') + 1))]));
+        report.functions[name] = { traces: Number(traces), givenUp: Number(givenUp), reasons };
+      }
+    }
+    return report;
   }
   traces(): Promise<SpanStore> {
     this.log?.read();
