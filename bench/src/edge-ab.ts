@@ -25,7 +25,8 @@ import { wrk } from './wrk.js';
 // nginx runs per request (instructions.ts: callgrind, one process each, c=1), a figure the
 // machine's other work does not move. EDGE_AB_PERF=<file>: `perf record` of the first variant's workers
 // (and of plain nginx's, in <file>.nginx) under 5 s of load at c=64 first (`perf report -i <file>` reads it). Usage:
-//   node bench/dist/edge-ab.js base /tmp/variant-a ...   (EDGE_AB_ROUNDS, default 8; EDGE_AB_WORKERS, default 1)
+//   node bench/dist/edge-ab.js base /tmp/variant-a ...   (EDGE_AB_ROUNDS, default 8; EDGE_AB_WORKERS, default 1;
+//   EDGE_AB_HEADERS, default 0: more request headers)
 
 const variants = process.argv.slice(2);
 if (variants.length === 0) throw new Error('usage: edge-ab.js base <variant dir>...');
@@ -35,6 +36,13 @@ const password = 'bench-admin-password';
 const path = '/proxy/hello-world/healthz';
 const callgrind = !!process.env.EDGE_AB_INSTRUCTIONS;
 
+const browserHeaders: Array<[string, string]> = [
+  ['sec-ch-ua', '"Chromium";v="120", "Not?A_Brand";v="8"'], ['sec-ch-ua-mobile', '?0'], ['sec-ch-ua-platform', '"Linux"'],
+  ['user-agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36'],
+  ['sec-fetch-site', 'same-origin'], ['sec-fetch-mode', 'cors'], ['sec-fetch-dest', 'empty'],
+  ['referer', 'http://127.0.0.1/console/hello-world'], ['accept-encoding', 'gzip, deflate, br'], ['accept-language', 'en-GB,en;q=0.9'],
+  ['x-requested-with', 'XMLHttpRequest'], ['x-request-id', '4bf92f3577b34da6'],
+];
 const cleanups: Array<() => Promise<void> | void> = [];
 const dataDir = mkdtempSync(join(tmpdir(), 'bench-edge-ab-'));
 cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -109,7 +117,9 @@ try {
   const core = await spawnServer(coreMain, { MORTISE_DATA_DIR: dataDir, MORTISE_ADMIN_PASSWORD: password, MORTISE_WORKERS: '1', MORTISE_EDGE_LISTEN: String(edgePort), MORTISE_EDGE_WORKERS: workers }, '/readyz');
   cleanups.unshift(() => core.stop());
   const token = await passwordToken(core.url, password);
-  const auth = { authorization: `Bearer ${token}` };
+  // EDGE_AB_HEADERS=<n>: the first n (≤ 12) of the headers a browser's fetch sends besides Host,
+  // Connection and Accept, for the edge's header scan.
+  const auth = { authorization: `Bearer ${token}`, ...Object.fromEntries(browserHeaders.slice(0, Number(process.env.EDGE_AB_HEADERS ?? 0))) };
   await installHelloWorld(core.url, token);
   const backend = await helloWorldBackend(core.url, token);
   const master = edgeNginxPids(core.child.pid!)[0]!;
