@@ -71,7 +71,10 @@ try {
   }
   if (callgrind) {
     const seconds = Number(process.env.MESH_AB_SECONDS ?? 3);
-    const plain = await instructionsPerRequest(nginx.workerPid()!, nginxPrefixOf(nginx.workerPid()!), `${nginx.url}/up/healthz`, undefined, seconds, 'nginx');
+    // MESH_AB_HEADERS=<n>: n more request headers (a browser sends ~10), e.g. to see a header scan's cost.
+    const extraHeaders = Object.fromEntries(Array.from({ length: Number(process.env.MESH_AB_HEADERS ?? 0) }, (_, i) => [`x-bench-${i}`, 'value']));
+    // Plain nginx is given them too: what the plane costs over it, not what parsing them costs.
+    const plain = await instructionsPerRequest(nginx.workerPid()!, nginxPrefixOf(nginx.workerPid()!), `${nginx.url}/up/healthz`, extraHeaders, seconds, 'nginx');
     console.log(`nginx: ${Math.round(plain)} instructions/request (user space)`);
     // Requests that come with a trace, so that each is a span or none: a trace the plane starts is
     // sampled at up to 100 a second, a share of the requests that would follow the rate callgrind
@@ -82,8 +85,6 @@ try {
     // has the plane start one: the plane is run sampling none of those (MESH_TRACE_SAMPLES=0),
     // so that each such request is unsampled too.
     const kinds: Record<string, string | undefined> = { new: undefined, unsampled: '00', sampled: '01' };
-    // MESH_AB_HEADERS=<n>: n more request headers (a browser sends ~10), e.g. to see a header scan's cost.
-    const extraHeaders = Object.fromEntries(Array.from({ length: Number(process.env.MESH_AB_HEADERS ?? 0) }, (_, i) => [`x-bench-${i}`, 'value']));
     const figures = new Map<string, number[]>();
     for (let r = 0; r < Number(process.env.MESH_ROUNDS ?? 1); r++) {
       for (const c of counted) {
