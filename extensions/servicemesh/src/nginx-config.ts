@@ -218,7 +218,6 @@ http {
   lua_shared_dict mesh_rules 32m;
   lua_shared_dict mesh_live 32m;
   lua_shared_dict mesh_health 4m;
-  lua_shared_dict mesh_jit 1m;
   init_by_lua_block { mesh = require "mesh" }
   init_worker_by_lua_block { mesh.init_worker() }
 

@@ -862,14 +862,15 @@ end
 
 -- LuaJIT's work on the request path, reported to the backend (GET /jit): a function the
 -- compiler gives up on (its trace too long, say) runs in the interpreter from then on, at several
--- times the cost, and nothing else shows it. Counted from the compiler's own events (jit.attach,
--- called only while it records: nothing per request), across the workers in a shared dict: for
--- route(), balance() and log(), the root traces compiled from their start and the attempts given
--- up, by reason; for all code, the traces compiled and given up, and where and why the last was.
+-- times the cost, and nothing else shows it. Counted per worker from the compiler's own events
+-- (jit.attach, called only while it records: nothing per request): for route(), balance() and
+-- log(), the root traces compiled from their start and the attempts given up, by reason; for all
+-- code, the traces compiled and given up, and where and why the last one was.
 local jit_util = require "jit.util"
 local vmdef_ok, vmdef = pcall(require, "jit.vmdef")
-local jit_counts = ngx.shared.mesh_jit
 local watched = {}
+local jit_roots, jit_aborts, jit_reasons = {}, {}, {}
+local traces_made, traces_aborted, last_abort = 0, 0, ""
 local recording -- the name of the watched function whose root trace is being recorded, if any
 local function where(func, pc)
   local info = jit_util.funcinfo(func, pc)
@@ -879,40 +880,34 @@ local function on_trace(what, tr, func, pc, otr, oex)
   if what == "start" then
     recording = otr == nil and watched[func] or nil
   elseif what == "stop" then
-    jit_counts:incr("*\ttraces", 1, 0)
-    if recording then jit_counts:incr(recording .. "\ttraces", 1, 0) end
+    traces_made = traces_made + 1
+    if recording then jit_roots[recording] = (jit_roots[recording] or 0) + 1 end
     recording = nil
   elseif what == "abort" then
-    jit_counts:incr("*\tgivenUp", 1, 0)
+    traces_aborted = traces_aborted + 1
     -- As jit.v words it: the error's message (its detail left out: a number, a name, a function).
     local why = vmdef_ok and vmdef.traceerr[otr] and vmdef.traceerr[otr]:gsub(" ?%%%a", "") or ("error " .. tostring(otr))
     if recording then
-      jit_counts:incr(recording .. "\tgivenUp", 1, 0)
-      jit_counts:incr(recording .. "\twhy\t" .. why, 1, 0)
+      jit_aborts[recording] = (jit_aborts[recording] or 0) + 1
+      local reasons = jit_reasons[recording] or {}
+      jit_reasons[recording] = reasons
+      reasons[why] = (reasons[why] or 0) + 1
     end
     recording = nil
-    jit_counts:set("*\tlast", where(func, pc) .. " " .. why)
+    last_abort = where(func, pc) .. " " .. why
   end
 end
 
 -- Control: "<function>\t<root traces>\t<given up>\t<why>=<times>;…" for route, balance and log,
--- then "*\t<traces>\t<given up>\t<the last given up: where, why>", all workers' together.
+-- then "*\t<traces>\t<given up>\t<the last given up: where, why>" (this worker's).
 function M.jit_report()
-  local reasons = {}
-  for _, k in ipairs(jit_counts:get_keys(0)) do
-    local name, why = k:match("^(%a+)\twhy\t(.*)$")
-    if name then
-      local list = reasons[name] or {}
-      reasons[name] = list
-      list[#list + 1] = why .. "=" .. (jit_counts:get(k) or 0)
-    end
-  end
   local out = {}
   for _, name in ipairs({ "route", "balance", "log" }) do
-    out[#out + 1] = name .. "\t" .. (jit_counts:get(name .. "\ttraces") or 0) .. "\t" .. (jit_counts:get(name .. "\tgivenUp") or 0)
-      .. "\t" .. table.concat(reasons[name] or {}, ";")
+    local reasons = {}
+    for why, n in pairs(jit_reasons[name] or {}) do reasons[#reasons + 1] = why .. "=" .. n end
+    out[#out + 1] = name .. "\t" .. (jit_roots[name] or 0) .. "\t" .. (jit_aborts[name] or 0) .. "\t" .. table.concat(reasons, ";")
   end
-  out[#out + 1] = "*\t" .. (jit_counts:get("*\ttraces") or 0) .. "\t" .. (jit_counts:get("*\tgivenUp") or 0) .. "\t" .. (jit_counts:get("*\tlast") or "")
+  out[#out + 1] = "*\t" .. traces_made .. "\t" .. traces_aborted .. "\t" .. last_abort
   out[#out + 1] = ""
   ngx.print(table.concat(out, "\n"))
 end

@@ -413,9 +413,9 @@ export class NginxDataPlane implements DataPlaneView {
     return this.endpoints_;
   }
   /**
-   * What LuaJIT compiled of the request path in nginx's workers since nginx started (jit_report
-   * in nginx-lua.ts): per function (route, balance, log) the root traces compiled from its start
-   * and the attempts given up, by reason; for all code the traces compiled, given up and the last
+   * What LuaJIT compiled of the request path in the nginx worker that answered (jit_report in
+   * nginx-lua.ts): per function (route, balance, log) the root traces compiled from its start and
+   * the attempts given up, by reason; for all code the traces compiled, given up and the last
    * given up. A function with attempts given up and no trace runs interpreted, at several times the cost.
    */
   async jitReport(): Promise<JitReport> {
