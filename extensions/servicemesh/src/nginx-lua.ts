@@ -876,6 +876,10 @@ local function where(func, pc)
   local info = jit_util.funcinfo(func, pc)
   return (info.source or "?"):gsub("^.*/", "") .. ":" .. (info.currentline or info.linedefined or "?")
 end
+-- The callback runs in the middle of whatever code LuaJIT was recording, resty.core's among it:
+-- it touches only its own tables. Counting into a shared dict from here made CircuitBreaker's waits
+-- for a place hang (nginx-plane.test.ts's maxConnections tests, in every run of the file): most
+-- likely it reentered a resty.core shared-dict call it had interrupted, whose buffers are the module's.
 local function on_trace(what, tr, func, pc, otr, oex)
   if what == "start" then
     recording = otr == nil and watched[func] or nil
