@@ -76,14 +76,14 @@ try {
     // Plain nginx is given them too: what the plane costs over it, not what parsing them costs.
     const plain = await instructionsPerRequest(nginx.workerPid()!, nginxPrefixOf(nginx.workerPid()!), `${nginx.url}/up/healthz`, extraHeaders, seconds, 'nginx');
     console.log(`nginx: ${Math.round(plain)} instructions/request (user space)`);
-    // Requests that come with a trace, so that each is a span or none: a trace the plane starts is
-    // sampled at up to 100 a second, a share of the requests that would follow the rate callgrind
-    // lets through (a few hundred a second) and move the figure. The plane's once-a-second work
-    // (the backend reading its telemetry) is spread over however many requests a second ran, so
-    // the variants are counted in turn, MESH_ROUNDS times (default 1), and the medians compared.
-    // A request that comes without a trace (as wrk's, and most callers' at the edge of the mesh)
-    // has the plane start one: the plane is run sampling none of those (MESH_TRACE_SAMPLES=0),
-    // so that each such request is unsampled too.
+    // Each request is a span or none, whatever the rate callgrind lets through: one that comes
+    // without a trace (as wrk's, and most callers' at the edge of the mesh) has the plane start
+    // one, unsampled (the plane samples none here: MESH_TRACE_SAMPLES=0; it would sample up to 100
+    // a second, a share of a few hundred that would move the figure); the others carry the
+    // caller's flag. Without a trace first: a function LuaJIT gives up on then stays interpreted
+    // for the kinds after it too. The plane's once-a-second work (the backend reading its
+    // telemetry) is spread over however many requests a second ran, so the variants are counted
+    // in turn, MESH_ROUNDS times (default 1), and the medians compared.
     const kinds: Record<string, string | undefined> = { new: undefined, unsampled: '00', sampled: '01' };
     const figures = new Map<string, number[]>();
     for (let r = 0; r < Number(process.env.MESH_ROUNDS ?? 1); r++) {
