@@ -158,7 +158,7 @@ end
 
 -- Whether a header name header_kind does not list is dropped (a claim of identity, or the
 -- underscored form of one), remembered per name: the same few names come with every request, and
--- the patterns cost ~1,000 instructions a name starting with "x-". Names are the client's: at most
+-- the patterns cost ~2,700 instructions a name starting with "x-". Names are the client's: at most
 -- MAX_CLASSIFIED are remembered, the rest are classified each time.
 local classified, nclassified = {}, 0
 local MAX_CLASSIFIED = 1024
