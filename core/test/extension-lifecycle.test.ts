@@ -249,6 +249,56 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
     await eventually(async () => (await t.api(`${ext}/installplans/greeter`)).status === 404, 20_000, 'greeter uninstalled');
   });
 
+  it('waits for a repository to offer the version a plan names, then installs or upgrades by itself', async () => {
+    // A plan applied with its repository (or before a sync offers a new version) goes on once one
+    // does: no retry by hand.
+    const lateDir = join(work, 'late-repo');
+    const publish = async (version: string) => {
+      const src = join(work, 'late-src', version, 'late');
+      mkdirSync(src, { recursive: true });
+      writeFileSync(join(src, 'extension.yaml'), `apiVersion: mortise.io/v1alpha1\nkind: Extension\nname: late\nversion: ${version}\ndisplayName: Late\ndescription: published after its plan\ncategory: examples\nprovider: {name: Tester}\nlicense: MIT\nengines: {mortise: ">=0.1.0"}\n`);
+      const packed = await packExtension(src, { outDir: join(lateDir, 'packages') });
+      const before = existsSync(join(lateDir, 'index.yaml'))
+        ? parseRepositoryIndex(readFileSync(join(lateDir, 'index.yaml'), 'utf8'))
+        : parseRepositoryIndex(serializeRepositoryIndex({ apiVersion: 'v1', generated: new Date().toISOString(), entries: {}, categories: [] }));
+      writeFileSync(join(lateDir, 'index.yaml'), serializeRepositoryIndex(addToIndex(before, packed.manifest, { digest: packed.sha256, url: `packages/late-${version}.tgz` })));
+    };
+    type Waiting = Plan & { metadata: { annotations?: Record<string, string> }; status?: { conditions?: Array<{ type: string; reason: string }> } };
+    const installedReason = (p: Waiting) => p.status?.conditions?.find((c) => c.type === 'Installed')?.reason;
+
+    await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'late' }, spec: { extension: { name: 'late', version: '1.0.0' }, enabled: true } } });
+    const waiting = (await waitState('InstallFailed', 'late')) as Waiting;
+    expect(waiting.status!.message).toContain('it is installed as soon as a repository offers it');
+    expect(installedReason(waiting)).toBe('VersionNotOffered');
+
+    await publish('1.0.0');
+    await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'late-repo' }, spec: { url: `file://${lateDir}` } } });
+    const installed = (await waitState('Installed', 'late')) as Waiting;
+    expect(installed.status!.installedVersion).toBe('1.0.0');
+    expect(installed.metadata.annotations?.['extensions.mortise.io/retry-at']).toBeUndefined();
+
+    await setSpec({ extension: { name: 'late', version: '1.1.0' } }, 'late');
+    const upgrading = (await waitState('UpgradeFailed', 'late')) as Waiting;
+    expect(upgrading.status!.message).toContain('the upgrade goes on as soon as a repository offers it');
+    expect(upgrading.status!.installedVersion).toBe('1.0.0');
+    expect(installedReason(upgrading)).toBe('VersionNotOffered');
+
+    await publish('1.1.0');
+    await t.api(`${ext}/repositories/late-repo`, {
+      method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' },
+      json: { metadata: { annotations: { 'extensions.mortise.io/sync-requested-at': new Date().toISOString() } } },
+    });
+    const upgraded = await eventually(async () => {
+      const p = await plan('late');
+      return p.status?.state === 'Installed' && p.status.installedVersion === '1.1.0' ? p : undefined;
+    }, 30_000, 'late upgraded to 1.1.0');
+    expect(upgraded.status!.history!.map((h) => h.state)).toContain('UpgradeFailed');
+
+    await t.api(`${ext}/installplans/late`, { method: 'DELETE' });
+    await eventually(async () => (await t.api(`${ext}/installplans/late`)).status === 404, 20_000, 'late uninstalled');
+    await t.api(`${ext}/repositories/late-repo`, { method: 'DELETE' });
+  });
+
   it('uninstalls cleanly: routes, identity, backend and files gone', async () => {
     expect((await t.api(`${ext}/installplans/hello-world`, { method: 'DELETE' })).status).toBeLessThan(300);
     await eventually(async () => (await t.api(`${ext}/installplans/hello-world`)).status === 404, 20_000, 'plan gone');

@@ -1,2 +1,9 @@
 /** A reason an extension cannot be installed (or a version served) that the admin can act on. */
 export class InstallError extends Error {}
+
+/**
+ * No synced repository offers the version a plan names (yet): the plan is failed, and goes on by
+ * itself once a repository's sync offers it — a plan applied together with its repository (or
+ * before a newly published version is synced) must not need a manual retry.
+ */
+export class VersionNotOffered extends InstallError {}

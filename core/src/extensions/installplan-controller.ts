@@ -14,14 +14,15 @@ import { meaningfulTail } from '../runtime/log-lines.js';
 import { backendKey, type BackendSpec, type Runtime } from '../runtime/runtime.js';
 import type { KubeObject, OwnerReference } from '../store/resource-store.js';
 import type { TokenService } from '../auth/token-service.js';
-import { extensionsGroup } from '../schemas/extensions.js';
+import { extensionLabel, extensionsGroup } from '../schemas/extensions.js';
 import { iamGroup } from '../schemas/iam.js';
 import { readCrds } from './extension-crds.js';
 import { ExtensionObjects } from './extension-objects.js';
 import { accessObjects } from './extension-resources.js';
 import { ownedApi, roleTemplateObjects } from './extension-role-templates.js';
 import { checkInstallable } from './install-check.js';
-import { InstallError } from './install-error.js';
+import { InstallError, VersionNotOffered } from './install-error.js';
+import { versionObjectName } from './extension-versions.js';
 import { forceUninstallAnnotation, installSteps, retryAnnotation, uninstallFinalizer, type PlanSpec, type PlanStatus, type State } from './installplan-state.js';
 import { InstallPlanStatusWriter } from './installplan-status.js';
 import type { PackageStore } from './package-store.js';
@@ -50,6 +51,9 @@ export interface InstallerDeps {
 }
 
 const backendId = (extension: string, version: string) => backendKey({ extension, version });
+/** The Installed condition's reason while no repository offers the version a plan names. */
+const versionNotOfferedReason = 'VersionNotOffered';
+const awaitsVersion = (status: PlanStatus) => status.conditions?.find((c) => c.type === 'Installed')?.reason === versionNotOfferedReason;
 /** A backend to run: a process (`entry`, run from its package) or a container (`image`). */
 const hasBackend = (manifest: ExtensionManifest) => !!(manifest.backend?.entry || manifest.backend?.image);
 
@@ -58,10 +62,12 @@ const hasBackend = (manifest: ExtensionManifest) => !!(manifest.backend?.entry |
  * InstallFailed); Upgrading → Installed (or UpgradeFailed, the old version still serving);
  * Disabled; Uninstalling. Every step is idempotent, so a core killed at any point converges
  * when it reconciles the plan again; failed states wait for a spec change or a retry
- * annotation; deletion always ends (force-uninstall skips failing steps).
+ * annotation, or, failed because no repository offered the version (VersionNotOffered), for a
+ * sync that offers it; deletion always ends (force-uninstall skips failing steps).
  */
 export class InstallPlanController extends Controller {
   private readonly planDef: KindDefinition;
+  private readonly versionDef: KindDefinition;
   private readonly objects: ExtensionObjects;
   private readonly planStatus: InstallPlanStatusWriter;
   private readonly serviceTokens: ServiceTokens;
@@ -69,6 +75,7 @@ export class InstallPlanController extends Controller {
   constructor(private readonly d: InstallerDeps) {
     super({ name: 'installplan', logger: d.logger, resyncMs: 30_000, baseDelayMs: 1000, maxDelayMs: 60_000 });
     this.planDef = d.kinds.byGroupResource(extensionsGroup, 'installplans')!;
+    this.versionDef = d.kinds.byGroupResource(extensionsGroup, 'extensionversions')!;
     this.objects = new ExtensionObjects(d);
     this.planStatus = new InstallPlanStatusWriter(d.service, this.planDef);
     this.serviceTokens = new ServiceTokens(d.tokens);
@@ -89,11 +96,18 @@ export class InstallPlanController extends Controller {
         && before.metadata.deletionTimestamp === e.object.metadata.deletionTimestamp) return;
       enqueue(e.name);
     });
+    // A version a repository's sync offers now: a plan that was waiting for it goes on (plans are
+    // named after their extension).
+    const versions = this.d.service.store.watch(this.d.service.ref(this.versionDef), {}, (e) => {
+      const extension = e.object.metadata.labels?.[extensionLabel];
+      if (e.type === 'ADDED' && extension) enqueue(extension);
+    });
     // A backend that changes health changes what the plan reports.
     const onStatus = (s: { extension: string }) => enqueue(s.extension);
     this.d.runtime.on('status', onStatus);
     return () => {
       w.stop();
+      versions.stop();
       this.d.runtime.off('status', onStatus);
     };
   }
@@ -120,8 +134,9 @@ export class InstallPlanController extends Controller {
     const target = spec.extension.version;
     const failed = status.state === 'InstallFailed' || status.state === 'UpgradeFailed';
     const retry = plan.metadata.annotations?.[retryAnnotation];
-    if (failed && status.targetVersion === target && status.observedGeneration === plan.metadata.generation && (!retry || retry === status.retriedAt)) {
-      return; // waiting for a change, a retry, or an uninstall
+    if (failed && status.targetVersion === target && status.observedGeneration === plan.metadata.generation && (!retry || retry === status.retriedAt)
+      && !(awaitsVersion(status) && await this.offered(name, target))) {
+      return; // waiting for a change, a retry, an uninstall, or (VersionNotOffered) the version
     }
     if (status.installedVersion !== target) return this.install(plan, spec, status, retry);
     return this.steady(plan, spec, status);
@@ -183,14 +198,16 @@ export class InstallPlanController extends Controller {
       }, [{ type: 'Installed', status: 'True', reason: upgrading ? 'Upgraded' : 'Installed' }, { type: 'Enabled', status: spec.enabled === false ? 'False' : 'True', reason: spec.enabled === false ? 'Disabled' : 'Enabled' }]);
       this.logger.info({ event: upgrading ? 'extension.upgraded' : 'extension.installed', extension: name, version }, `${name} ${version} ready`);
     } catch (e) {
-      const message = e instanceof InstallError || e instanceof ApiError ? e.message : `${(e as Error).message}`;
+      const notOffered = e instanceof VersionNotOffered;
+      const message = (e instanceof InstallError || e instanceof ApiError ? e.message : `${(e as Error).message}`)
+        + (notOffered ? `; ${upgrading ? 'the upgrade goes on' : 'it is installed'} as soon as a repository offers it` : '');
       // Roll back what the new version started; the old one (if any) keeps serving.
       if (!upgrading || status.installedVersion !== version) await this.d.runtime.stop(newId).catch(() => undefined);
       if (!upgrading) await this.objects.removeRoutes(name);
       await this.planStatus.setStatus(plan, {
         state: upgrading ? 'UpgradeFailed' : 'InstallFailed', targetVersion: version, observedGeneration: plan.metadata.generation,
         message: `${upgrading ? `upgrade to ${version} failed, ${status.installedVersion} still serving` : `installing ${version} failed`}: ${message}`,
-      }, [{ type: 'Installed', status: upgrading ? 'True' : 'False', reason: upgrading ? 'UpgradeFailed' : 'InstallFailed', message }]);
+      }, [{ type: 'Installed', status: upgrading ? 'True' : 'False', reason: notOffered ? versionNotOfferedReason : upgrading ? 'UpgradeFailed' : 'InstallFailed', message }]);
       this.logger.warn({ event: 'extension.install-failed', extension: name, version, err: message }, 'install failed');
     }
     // Succeeded or failed: versions no longer kept, and whatever a failed step left, go.
@@ -279,6 +296,11 @@ export class InstallPlanController extends Controller {
   }
 
   /** The ExtensionVersion to install and where its repository is. */
+  /** Whether a synced repository offers `name` `version` (an ExtensionVersion exists for it). */
+  private async offered(name: string, version: string): Promise<boolean> {
+    return !!(await this.d.service.getStored(this.versionDef, '', versionObjectName(name, version)));
+  }
+
   private resolve(name: string, version: string): Promise<VersionSource> {
     return resolveVersionSource(this.d.service, this.d.kinds, name, version);
   }

@@ -3,7 +3,7 @@ import type { KindRegistry } from '../registry/kind-registry.js';
 import type { ResourceService } from '../registry/resource-service.js';
 import { extensionsGroup } from '../schemas/extensions.js';
 import { versionObjectName } from './extension-versions.js';
-import { InstallError } from './install-error.js';
+import { InstallError, VersionNotOffered } from './install-error.js';
 import { repositoryCredentials, type RepositoryCredentialsSpec } from './repository-credentials.js';
 
 export interface VersionSource {
@@ -18,7 +18,7 @@ export interface VersionSource {
 export async function resolveVersionSource(service: ResourceService, kinds: KindRegistry, name: string, version: string): Promise<VersionSource> {
   const vdef = kinds.byGroupResource(extensionsGroup, 'extensionversions')!;
   const ev = await service.getStored(vdef, '', versionObjectName(name, version));
-  if (!ev) throw new InstallError(`version ${version} of ${name} is not offered by any repository (is the repository synced?)`);
+  if (!ev) throw new VersionNotOffered(`version ${version} of ${name} is not offered by any repository (is the repository synced?)`);
   const s = ev.spec as { repository: string; digest: string; url: string; signature?: string; engines?: Record<string, string>; dependencies?: Record<string, string> } & Record<string, unknown>;
   const rdef = kinds.byGroupResource(extensionsGroup, 'repositories')!;
   const repo = await service.getStored(rdef, '', s.repository);
