@@ -249,41 +249,50 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
     await eventually(async () => (await t.api(`${ext}/installplans/greeter`)).status === 404, 20_000, 'greeter uninstalled');
   });
 
-  it('waits for a repository to offer the version a plan names, then installs or upgrades by itself', async () => {
-    // A plan applied with its repository (or before a sync offers a new version) goes on once one
-    // does: no retry by hand.
+  it('goes on by itself once a repository offers the version a plan names, and once its dependency is installed in range', async () => {
+    // Plans applied with their repository, or before a sync offers a new version, or before what
+    // they depend on is installed, go on once that is so: no retry by hand, whatever the order.
     const lateDir = join(work, 'late-repo');
-    const publish = async (version: string) => {
-      const src = join(work, 'late-src', version, 'late');
+    const publish = async (name: string, version: string, dependencies = '') => {
+      const src = join(work, 'late-src', version, name);
       mkdirSync(src, { recursive: true });
-      writeFileSync(join(src, 'extension.yaml'), `apiVersion: mortise.io/v1alpha1\nkind: Extension\nname: late\nversion: ${version}\ndisplayName: Late\ndescription: published after its plan\ncategory: examples\nprovider: {name: Tester}\nlicense: MIT\nengines: {mortise: ">=0.1.0"}\n`);
+      writeFileSync(join(src, 'extension.yaml'), `apiVersion: mortise.io/v1alpha1\nkind: Extension\nname: ${name}\nversion: ${version}\ndisplayName: ${name}\ndescription: published after its plan\ncategory: examples\nprovider: {name: Tester}\nlicense: MIT\nengines: {mortise: ">=0.1.0"}\n${dependencies}`);
       const packed = await packExtension(src, { outDir: join(lateDir, 'packages') });
       const before = existsSync(join(lateDir, 'index.yaml'))
         ? parseRepositoryIndex(readFileSync(join(lateDir, 'index.yaml'), 'utf8'))
         : parseRepositoryIndex(serializeRepositoryIndex({ apiVersion: 'v1', generated: new Date().toISOString(), entries: {}, categories: [] }));
-      writeFileSync(join(lateDir, 'index.yaml'), serializeRepositoryIndex(addToIndex(before, packed.manifest, { digest: packed.sha256, url: `packages/late-${version}.tgz` })));
+      writeFileSync(join(lateDir, 'index.yaml'), serializeRepositoryIndex(addToIndex(before, packed.manifest, { digest: packed.sha256, url: `packages/${name}-${version}.tgz` })));
     };
     type Waiting = Plan & { metadata: { annotations?: Record<string, string> }; status?: { conditions?: Array<{ type: string; reason: string }> } };
-    const installedReason = (p: Waiting) => p.status?.conditions?.find((c) => c.type === 'Installed')?.reason;
+    const failedBecause = (p: Waiting) => p.status?.conditions?.find((c) => c.type === 'Installed')?.reason;
+    const installPlan = (name: string) => t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name }, spec: { extension: { name, version: '1.0.0' }, enabled: true } } });
 
-    await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name: 'late' }, spec: { extension: { name: 'late', version: '1.0.0' }, enabled: true } } });
+    await installPlan('late');
     const waiting = (await waitState('InstallFailed', 'late')) as Waiting;
     expect(waiting.status!.message).toContain('it is installed as soon as a repository offers it');
-    expect(installedReason(waiting)).toBe('VersionNotOffered');
+    expect(failedBecause(waiting)).toBe('VersionNotOffered');
 
-    await publish('1.0.0');
+    await publish('late', '1.0.0');
+    await publish('needy', '1.0.0', 'dependencies: {late: "^1.1.0"}\n');
     await t.api(`${ext}/repositories`, { method: 'POST', json: { metadata: { name: 'late-repo' }, spec: { url: `file://${lateDir}` } } });
     const installed = (await waitState('Installed', 'late')) as Waiting;
     expect(installed.status!.installedVersion).toBe('1.0.0');
     expect(installed.metadata.annotations?.['extensions.mortise.io/retry-at']).toBeUndefined();
 
+    // needy wants late ^1.1.0, and late 1.0.0 is installed.
+    await installPlan('needy');
+    const needy = (await waitState('InstallFailed', 'needy')) as Waiting;
+    expect(needy.status!.message).toContain('needy depends on late ^1.1.0, but late 1.0.0 is installed; it is installed as soon as late ^1.1.0 is installed');
+    expect(failedBecause(needy)).toBe('DependencyNotInstalled');
+
     await setSpec({ extension: { name: 'late', version: '1.1.0' } }, 'late');
     const upgrading = (await waitState('UpgradeFailed', 'late')) as Waiting;
     expect(upgrading.status!.message).toContain('the upgrade goes on as soon as a repository offers it');
     expect(upgrading.status!.installedVersion).toBe('1.0.0');
-    expect(installedReason(upgrading)).toBe('VersionNotOffered');
+    expect(failedBecause(upgrading)).toBe('VersionNotOffered');
+    expect((await plan('needy')).status?.state).toBe('InstallFailed');
 
-    await publish('1.1.0');
+    await publish('late', '1.1.0');
     await t.api(`${ext}/repositories/late-repo`, {
       method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' },
       json: { metadata: { annotations: { 'extensions.mortise.io/sync-requested-at': new Date().toISOString() } } },
@@ -293,9 +302,15 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
       return p.status?.state === 'Installed' && p.status.installedVersion === '1.1.0' ? p : undefined;
     }, 30_000, 'late upgraded to 1.1.0');
     expect(upgraded.status!.history!.map((h) => h.state)).toContain('UpgradeFailed');
+    // Without its resync (30 s): late's new version is what needy was waiting for.
+    const served = (await waitState('Installed', 'needy', 10_000)) as Waiting;
+    expect(served.status!.installedVersion).toBe('1.0.0');
+    expect(served.metadata.annotations?.['extensions.mortise.io/retry-at']).toBeUndefined();
 
-    await t.api(`${ext}/installplans/late`, { method: 'DELETE' });
-    await eventually(async () => (await t.api(`${ext}/installplans/late`)).status === 404, 20_000, 'late uninstalled');
+    for (const name of ['needy', 'late']) {
+      await t.api(`${ext}/installplans/${name}`, { method: 'DELETE' });
+      await eventually(async () => (await t.api(`${ext}/installplans/${name}`)).status === 404, 20_000, `${name} uninstalled`);
+    }
     await t.api(`${ext}/repositories/late-repo`, { method: 'DELETE' });
   });
 

@@ -3,7 +3,7 @@ import semver from 'semver';
 import type { ExtensionManifest } from '@mortise/extension-sdk/manifest';
 import type { KindDefinition } from '../registry/kind.js';
 import type { ResourceService } from '../registry/resource-service.js';
-import { InstallError } from './install-error.js';
+import { DependencyNotInstalled, InstallError } from './install-error.js';
 import type { PlanSpec, PlanStatus } from './installplan-state.js';
 
 export interface InstallCheckDeps {
@@ -22,11 +22,10 @@ export async function checkInstallable(d: InstallCheckDeps, manifest: ExtensionM
   if (!semver.satisfies(d.coreVersion, manifest.engines.mortise, { includePrerelease: true })) {
     throw new InstallError(`${name} ${version} needs a Mortise core ${manifest.engines.mortise}; this core is ${d.coreVersion}`);
   }
-  for (const [dep, range] of Object.entries(manifest.dependencies ?? {})) {
-    const p = await d.service.getStored(d.planDef, '', dep);
-    const installed = (p?.status as PlanStatus | undefined)?.installedVersion;
-    if (!installed) throw new InstallError(`${name} depends on ${dep} ${range}, which is not installed`);
-    if (!semver.satisfies(installed, range, { includePrerelease: true })) throw new InstallError(`${name} depends on ${dep} ${range}, but ${dep} ${installed} is installed`);
+  const missing = await unmetDependency(d, manifest.dependencies);
+  if (missing) {
+    const [dep, range, installed] = missing;
+    throw new DependencyNotInstalled(installed ? `${name} depends on ${dep} ${range}, but ${dep} ${installed} is installed` : `${name} depends on ${dep} ${range}, which is not installed`, dep, range);
   }
   const config = structuredClone({ ...(manifest.config ?? {}), ...(spec.config ?? {}) }) as Record<string, unknown>;
   if (manifest.configSchema) {
@@ -36,4 +35,14 @@ export async function checkInstallable(d: InstallCheckDeps, manifest: ExtensionM
     }
   }
   return config;
+}
+
+/** The first dependency not installed at a version in its range: [name, range, the installed version if any]. */
+export async function unmetDependency(d: Pick<InstallCheckDeps, 'service' | 'planDef'>, dependencies: Record<string, string> | undefined): Promise<[string, string, string | undefined] | undefined> {
+  for (const [dep, range] of Object.entries(dependencies ?? {})) {
+    const p = await d.service.getStored(d.planDef, '', dep);
+    const installed = (p?.status as PlanStatus | undefined)?.installedVersion;
+    if (!installed || !semver.satisfies(installed, range, { includePrerelease: true })) return [dep, range, installed];
+  }
+  return undefined;
 }

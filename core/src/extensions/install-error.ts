@@ -7,3 +7,14 @@ export class InstallError extends Error {}
  * before a newly published version is synced) must not need a manual retry.
  */
 export class VersionNotOffered extends InstallError {}
+
+/**
+ * A dependency the manifest names is not installed at a version in its range (yet): the plan is
+ * failed, and goes on by itself once it is — plans applied together must not depend on the order
+ * they are reconciled in.
+ */
+export class DependencyNotInstalled extends InstallError {
+  constructor(message: string, readonly dependency: string, readonly range: string) {
+    super(message);
+  }
+}

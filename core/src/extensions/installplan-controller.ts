@@ -20,8 +20,8 @@ import { readCrds } from './extension-crds.js';
 import { ExtensionObjects } from './extension-objects.js';
 import { accessObjects } from './extension-resources.js';
 import { ownedApi, roleTemplateObjects } from './extension-role-templates.js';
-import { checkInstallable } from './install-check.js';
-import { InstallError, VersionNotOffered } from './install-error.js';
+import { checkInstallable, unmetDependency } from './install-check.js';
+import { DependencyNotInstalled, InstallError, VersionNotOffered } from './install-error.js';
 import { versionObjectName } from './extension-versions.js';
 import { forceUninstallAnnotation, installSteps, retryAnnotation, uninstallFinalizer, type PlanSpec, type PlanStatus, type State } from './installplan-state.js';
 import { InstallPlanStatusWriter } from './installplan-status.js';
@@ -51,9 +51,13 @@ export interface InstallerDeps {
 }
 
 const backendId = (extension: string, version: string) => backendKey({ extension, version });
-/** The Installed condition's reason while no repository offers the version a plan names. */
+/**
+ * The Installed condition's reasons of a failed plan that goes on by itself: no repository offers
+ * its version (yet), or a dependency is not installed at a version in its range (yet).
+ */
 const versionNotOfferedReason = 'VersionNotOffered';
-const awaitsVersion = (status: PlanStatus) => status.conditions?.find((c) => c.type === 'Installed')?.reason === versionNotOfferedReason;
+const dependencyNotInstalledReason = 'DependencyNotInstalled';
+const failedBecause = (status: PlanStatus) => status.conditions?.find((c) => c.type === 'Installed')?.reason;
 /** A backend to run: a process (`entry`, run from its package) or a container (`image`). */
 const hasBackend = (manifest: ExtensionManifest) => !!(manifest.backend?.entry || manifest.backend?.image);
 
@@ -62,8 +66,9 @@ const hasBackend = (manifest: ExtensionManifest) => !!(manifest.backend?.entry |
  * InstallFailed); Upgrading → Installed (or UpgradeFailed, the old version still serving);
  * Disabled; Uninstalling. Every step is idempotent, so a core killed at any point converges
  * when it reconciles the plan again; failed states wait for a spec change or a retry
- * annotation, or, failed because no repository offered the version (VersionNotOffered), for a
- * sync that offers it; deletion always ends (force-uninstall skips failing steps).
+ * annotation, or, failed for want of something that may come by itself, for it: a sync that
+ * offers the version (VersionNotOffered), a dependency installed in its range
+ * (DependencyNotInstalled); deletion always ends (force-uninstall skips failing steps).
  */
 export class InstallPlanController extends Controller {
   private readonly planDef: KindDefinition;
@@ -90,6 +95,10 @@ export class InstallPlanController extends Controller {
   protected watch(enqueue: (key: string) => void): () => void {
     const w = this.d.service.store.watch(this.d.service.ref(this.planDef), {}, (e) => {
       const before = e.previous;
+      // An extension installed at another version (or gone): plans waiting for it as a dependency go on.
+      if ((before?.status as PlanStatus | undefined)?.installedVersion !== (e.type === 'DELETED' ? undefined : (e.object.status as PlanStatus | undefined)?.installedVersion)) {
+        void this.enqueueAwaitingDependencies(enqueue);
+      }
       // Our own status writes leave generation and annotations alone: no loop.
       if (e.type === 'MODIFIED' && before && before.metadata.generation === e.object.metadata.generation
         && JSON.stringify(before.metadata.annotations ?? {}) === JSON.stringify(e.object.metadata.annotations ?? {})
@@ -110,6 +119,16 @@ export class InstallPlanController extends Controller {
       versions.stop();
       this.d.runtime.off('status', onStatus);
     };
+  }
+
+  private async enqueueAwaitingDependencies(enqueue: (key: string) => void): Promise<void> {
+    try {
+      for (const p of (await this.d.service.store.list(this.d.service.ref(this.planDef))).items) {
+        if (failedBecause((p.status ?? {}) as PlanStatus) === dependencyNotInstalledReason) enqueue(p.metadata.name!);
+      }
+    } catch (e) {
+      this.logger.warn({ event: 'installplan.list-failed', err: (e as Error).message }, 'could not list the plans waiting for a dependency (the resync will find them)');
+    }
   }
 
   protected async listKeys(): Promise<string[]> {
@@ -135,8 +154,8 @@ export class InstallPlanController extends Controller {
     const failed = status.state === 'InstallFailed' || status.state === 'UpgradeFailed';
     const retry = plan.metadata.annotations?.[retryAnnotation];
     if (failed && status.targetVersion === target && status.observedGeneration === plan.metadata.generation && (!retry || retry === status.retriedAt)
-      && !(awaitsVersion(status) && await this.offered(name, target))) {
-      return; // waiting for a change, a retry, an uninstall, or (VersionNotOffered) the version
+      && !(await this.nowInstallable(name, target, failedBecause(status)))) {
+      return; // waiting for a change, a retry, an uninstall, or what it failed for
     }
     if (status.installedVersion !== target) return this.install(plan, spec, status, retry);
     return this.steady(plan, spec, status);
@@ -198,16 +217,18 @@ export class InstallPlanController extends Controller {
       }, [{ type: 'Installed', status: 'True', reason: upgrading ? 'Upgraded' : 'Installed' }, { type: 'Enabled', status: spec.enabled === false ? 'False' : 'True', reason: spec.enabled === false ? 'Disabled' : 'Enabled' }]);
       this.logger.info({ event: upgrading ? 'extension.upgraded' : 'extension.installed', extension: name, version }, `${name} ${version} ready`);
     } catch (e) {
-      const notOffered = e instanceof VersionNotOffered;
-      const message = (e instanceof InstallError || e instanceof ApiError ? e.message : `${(e as Error).message}`)
-        + (notOffered ? `; ${upgrading ? 'the upgrade goes on' : 'it is installed'} as soon as a repository offers it` : '');
+      const goesOn = upgrading ? 'the upgrade goes on' : 'it is installed';
+      const [reason, then] = e instanceof VersionNotOffered ? [versionNotOfferedReason, `; ${goesOn} as soon as a repository offers it`]
+        : e instanceof DependencyNotInstalled ? [dependencyNotInstalledReason, `; ${goesOn} as soon as ${e.dependency} ${e.range} is installed`]
+          : [upgrading ? 'UpgradeFailed' : 'InstallFailed', ''];
+      const message = (e instanceof InstallError || e instanceof ApiError ? e.message : `${(e as Error).message}`) + then;
       // Roll back what the new version started; the old one (if any) keeps serving.
       if (!upgrading || status.installedVersion !== version) await this.d.runtime.stop(newId).catch(() => undefined);
       if (!upgrading) await this.objects.removeRoutes(name);
       await this.planStatus.setStatus(plan, {
         state: upgrading ? 'UpgradeFailed' : 'InstallFailed', targetVersion: version, observedGeneration: plan.metadata.generation,
         message: `${upgrading ? `upgrade to ${version} failed, ${status.installedVersion} still serving` : `installing ${version} failed`}: ${message}`,
-      }, [{ type: 'Installed', status: upgrading ? 'True' : 'False', reason: notOffered ? versionNotOfferedReason : upgrading ? 'UpgradeFailed' : 'InstallFailed', message }]);
+      }, [{ type: 'Installed', status: upgrading ? 'True' : 'False', reason, message }]);
       this.logger.warn({ event: 'extension.install-failed', extension: name, version, err: message }, 'install failed');
     }
     // Succeeded or failed: versions no longer kept, and whatever a failed step left, go.
@@ -296,9 +317,17 @@ export class InstallPlanController extends Controller {
   }
 
   /** The ExtensionVersion to install and where its repository is. */
-  /** Whether a synced repository offers `name` `version` (an ExtensionVersion exists for it). */
-  private async offered(name: string, version: string): Promise<boolean> {
-    return !!(await this.d.service.getStored(this.versionDef, '', versionObjectName(name, version)));
+  /**
+   * Whether what a plan failed for is gone: a synced repository offers its version now
+   * (VersionNotOffered), or every dependency the version names is installed in its range
+   * (DependencyNotInstalled). Cheap: a plan waits here at every resync.
+   */
+  private async nowInstallable(name: string, version: string, reason: string | undefined): Promise<boolean> {
+    if (reason !== versionNotOfferedReason && reason !== dependencyNotInstalledReason) return false;
+    const offered = await this.d.service.getStored(this.versionDef, '', versionObjectName(name, version));
+    if (!offered || reason === versionNotOfferedReason) return !!offered;
+    const dependencies = (offered.spec as { dependencies?: Record<string, string> }).dependencies;
+    return !(await unmetDependency({ service: this.d.service, planDef: this.planDef }, dependencies));
   }
 
   private resolve(name: string, version: string): Promise<VersionSource> {
