@@ -193,6 +193,28 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
     await waitState('Installed');
   });
 
+  it('disables and enables the version still installed while an upgrade is failed', async () => {
+    await setSpec({ extension: { name: 'hello-world', version: '0.4.0' } });
+    await waitState('UpgradeFailed');
+    expect((await hello()).status).toBe(200);
+    // An admin turning an extension off (an incident, say) is obeyed whatever its upgrade's state.
+    await setSpec({ enabled: false });
+    await eventually(async () => (await hello()).status === 503 ? true : undefined, 20_000, 'disabled while its upgrade is failed');
+    await eventually(async () => t.core.runtime.status('hello-world@0.2.0')?.state === 'Stopped' || !t.core.runtime.status('hello-world@0.2.0'), 10_000, 'its backend stopped');
+    // The upgrade is tried again (the spec changed) and fails again; the installed version stays, off.
+    const disabled = await eventually(async () => {
+      const p = (await plan()) as Plan & { status?: { conditions?: Array<{ type: string; status: string }> } };
+      return p.status?.state === 'UpgradeFailed' && p.status.conditions?.find((c) => c.type === 'Enabled')?.status === 'False' ? p : undefined;
+    }, 20_000, 'UpgradeFailed, disabled');
+    expect(disabled.status!.installedVersion).toBe('0.2.0');
+    expect((await hello()).status).toBe(503);
+    await setSpec({ enabled: true });
+    await eventually(async () => (await hello()).status === 200 ? true : undefined, 30_000, 'enabled again');
+    expect(await (await hello()).json()).toEqual({ message: 'Hey, admin!', user: 'admin' });
+    await setSpec({ extension: { name: 'hello-world', version: '0.2.0' } });
+    await waitState('Installed');
+  });
+
   it('rejects hostile packages with a clear status and leaves nothing behind', async () => {
     for (const [name, why] of [['climber', 'escapes'], ['rooted', 'absolute'], ['linker', 'link'], ['tampered', 'sha256']] as const) {
       await t.api(`${ext}/installplans`, { method: 'POST', json: { metadata: { name }, spec: { extension: { name, version: '1.0.0' }, enabled: true } } });

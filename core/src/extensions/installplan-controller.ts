@@ -153,12 +153,46 @@ export class InstallPlanController extends Controller {
     const target = spec.extension.version;
     const failed = status.state === 'InstallFailed' || status.state === 'UpgradeFailed';
     const retry = plan.metadata.annotations?.[retryAnnotation];
+    // A failed upgrade leaves the installed version serving: turning the extension off (or on
+    // again) applies to it at once, whatever becomes of the upgrade.
+    if (failed && status.installedVersion && status.installedVersion !== target) await this.toggleInstalled(plan, spec, status);
     if (failed && status.targetVersion === target && status.observedGeneration === plan.metadata.generation && (!retry || retry === status.retriedAt)
       && !(await this.nowInstallable(name, target, failedBecause(status)))) {
       return; // waiting for a change, a retry, an uninstall, or what it failed for
     }
     if (status.installedVersion !== target) return this.install(plan, spec, status, retry);
     return this.steady(plan, spec, status);
+  }
+
+  /** spec.enabled for the version installed while an upgrade to another is failed (its state stays UpgradeFailed). */
+  private async toggleInstalled(plan: KubeObject, spec: PlanSpec, status: PlanStatus): Promise<void> {
+    const enabled = spec.enabled !== false;
+    if (enabled === (status.conditions?.find((c) => c.type === 'Enabled')?.status !== 'False')) return;
+    const name = plan.metadata.name!;
+    const version = status.installedVersion!;
+    const digest = (await this.resolve(name, version).catch(() => undefined))?.entry.digest ?? this.currentDigest(name, version);
+    const { manifest } = await this.d.packages.unpack(name, version, digest);
+    const owner = this.owner(plan);
+    const id = backendId(name, version);
+    if (enabled) {
+      let config: Record<string, unknown>;
+      try {
+        config = await checkInstallable({ service: this.d.service, planDef: this.planDef, coreVersion: this.d.coreVersion }, manifest, spec, name, version);
+      } catch (e) {
+        await this.planStatus.setStatus(plan, {}, [{ type: 'Enabled', status: 'False', reason: 'Disabled', message: `${name} ${version} stays disabled: ${(e as Error).message}` }]);
+        return;
+      }
+      const backendUrl = hasBackend(manifest) ? await this.ensureBackend(manifest, digest, config) : undefined;
+      if (backendUrl || !hasBackend(manifest)) await this.objects.switchRoutes({ manifest, owner, enabled: true, backendUrl });
+    } else {
+      await this.objects.switchRoutes({ manifest, owner, enabled: false });
+      await this.d.runtime.stop(id);
+    }
+    await this.planStatus.setStatus(plan, {}, [{
+      type: 'Enabled', status: enabled ? 'True' : 'False', reason: enabled ? 'Enabled' : 'Disabled',
+      message: `${name} ${version}, still installed while the upgrade to ${spec.extension.version} is failed, is ${enabled ? 'enabled' : 'disabled'}`,
+    }]);
+    this.logger.info({ event: enabled ? 'extension.enabled' : 'extension.disabled', extension: name, version }, `${name} ${version} ${enabled ? 'enabled' : 'disabled'} (its upgrade is failed)`);
   }
 
   /** Installs or upgrades to spec.extension.version. */
