@@ -170,10 +170,7 @@ export class InstallPlanController extends Controller {
     if (enabled === (status.conditions?.find((c) => c.type === 'Enabled')?.status !== 'False')) return;
     const name = plan.metadata.name!;
     const version = status.installedVersion!;
-    const digest = (await this.resolve(name, version).catch(() => undefined))?.entry.digest ?? this.currentDigest(name, version);
-    const { manifest } = await this.d.packages.unpack(name, version, digest);
-    const owner = this.owner(plan);
-    const id = backendId(name, version);
+    const { manifest, digest } = await this.installedPackage(name, version);
     if (enabled) {
       let config: Record<string, unknown>;
       try {
@@ -182,11 +179,9 @@ export class InstallPlanController extends Controller {
         await this.planStatus.setStatus(plan, {}, [{ type: 'Enabled', status: 'False', reason: 'Disabled', message: `${name} ${version} stays disabled: ${(e as Error).message}` }]);
         return;
       }
-      const backendUrl = hasBackend(manifest) ? await this.ensureBackend(manifest, digest, config) : undefined;
-      if (backendUrl || !hasBackend(manifest)) await this.objects.switchRoutes({ manifest, owner, enabled: true, backendUrl });
+      await this.switchOn(plan, manifest, digest, config);
     } else {
-      await this.objects.switchRoutes({ manifest, owner, enabled: false });
-      await this.d.runtime.stop(id);
+      await this.switchOff(plan, manifest, backendId(name, version));
     }
     await this.planStatus.setStatus(plan, {}, [{
       type: 'Enabled', status: enabled ? 'True' : 'False', reason: enabled ? 'Enabled' : 'Disabled',
@@ -275,10 +270,7 @@ export class InstallPlanController extends Controller {
     const name = plan.metadata.name!;
     const version = status.installedVersion!;
     const enabled = spec.enabled !== false;
-    const digest = (await this.resolve(name, version).catch(() => undefined))?.entry.digest ?? this.currentDigest(name, version);
-    const { manifest } = await this.d.packages.unpack(name, version, digest);
-    const owner = this.owner(plan);
-    let backendUrl: string | undefined;
+    const { manifest, digest } = await this.installedPackage(name, version);
     const id = backendId(name, version);
     if (enabled) {
       let config: Record<string, unknown>;
@@ -290,18 +282,9 @@ export class InstallPlanController extends Controller {
         if (status.message !== message) await this.planStatus.setStatus(plan, { message, observedGeneration: plan.metadata.generation }, [{ type: 'ConfigValid', status: 'False', reason: 'Invalid', message: (e as Error).message }]);
         return;
       }
-      if (hasBackend(manifest)) {
-        // Idempotent: a running (or restarting) backend with the same spec is left to the runtime
-        // (the gateway answers 503 meanwhile); a changed config restarts it.
-        backendUrl = await this.ensureBackend(manifest, digest, config);
-      }
-      // While a backend restarts it has no address yet: the routes keep the last one.
-      if (backendUrl || !hasBackend(manifest)) await this.objects.switchRoutes({ manifest, owner, enabled: true, backendUrl });
+      await this.switchOn(plan, manifest, digest, config);
     } else {
-      // Disable: routes and UI off at once, then the backend stops.
-      // A disabled route names no backend: the gateway answers 503 saying the extension is disabled.
-      await this.objects.switchRoutes({ manifest, owner, enabled: false });
-      await this.d.runtime.stop(id);
+      await this.switchOff(plan, manifest, id);
     }
     const backend = this.d.runtime.status(id);
     const healthy = !hasBackend(manifest) || !enabled || backend?.state === 'Ready';
@@ -350,7 +333,6 @@ export class InstallPlanController extends Controller {
     this.logger.info({ event: 'extension.uninstalled', extension: name }, `${name} uninstalled`);
   }
 
-  /** The ExtensionVersion to install and where its repository is. */
   /**
    * Whether what a plan failed for is gone: a synced repository offers its version now
    * (VersionNotOffered), or every dependency the version names is installed in its range
@@ -364,6 +346,31 @@ export class InstallPlanController extends Controller {
     return !(await unmetDependency({ service: this.d.service, planDef: this.planDef }, dependencies));
   }
 
+  /** The package of an installed version, unpacked (again, should a tidy have taken it). */
+  private async installedPackage(name: string, version: string): Promise<{ manifest: ExtensionManifest; digest: string }> {
+    const digest = (await this.resolve(name, version).catch(() => undefined))?.entry.digest ?? this.currentDigest(name, version);
+    return { manifest: (await this.d.packages.unpack(name, version, digest)).manifest, digest };
+  }
+
+  /** An installed version on: its backend started (or kept, if running with the same spec), then its routes and UI. */
+  private async switchOn(plan: KubeObject, manifest: ExtensionManifest, digest: string, config: Record<string, unknown>): Promise<void> {
+    // Idempotent: a running (or restarting) backend with the same spec is left to the runtime
+    // (the gateway answers 503 meanwhile); a changed config restarts it.
+    const backendUrl = hasBackend(manifest) ? await this.ensureBackend(manifest, digest, config) : undefined;
+    // While a backend restarts it has no address yet: the routes keep the last one.
+    if (backendUrl || !hasBackend(manifest)) await this.objects.switchRoutes({ manifest, owner: this.owner(plan), enabled: true, backendUrl });
+  }
+
+  /**
+   * An installed version off: routes and UI at once (a disabled route names no backend: the
+   * gateway answers 503 saying the extension is disabled), then the backend stops.
+   */
+  private async switchOff(plan: KubeObject, manifest: ExtensionManifest, id: string): Promise<void> {
+    await this.objects.switchRoutes({ manifest, owner: this.owner(plan), enabled: false });
+    await this.d.runtime.stop(id);
+  }
+
+  /** The ExtensionVersion to install and where its repository is. */
   private resolve(name: string, version: string): Promise<VersionSource> {
     return resolveVersionSource(this.d.service, this.d.kinds, name, version);
   }
