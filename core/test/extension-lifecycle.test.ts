@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addToIndex, generateSigningKeyPair, packExtension, parseRepositoryIndex, serializeRepositoryIndex, sha256Hex, signDigest, type ExtensionManifest } from '@mortise/extension-sdk';
+import { addToIndex, emptyRepositoryIndex, generateSigningKeyPair, packExtension, parseRepositoryIndex, serializeRepositoryIndex, sha256Hex, signDigest, type ExtensionManifest } from '@mortise/extension-sdk';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createMarketplaceServer, type MarketplaceServer } from '@mortise/marketplace';
@@ -280,9 +280,7 @@ describe('extension lifecycle: install, gateway, toggle, upgrade, uninstall', ()
       mkdirSync(src, { recursive: true });
       writeFileSync(join(src, 'extension.yaml'), `apiVersion: mortise.io/v1alpha1\nkind: Extension\nname: ${name}\nversion: ${version}\ndisplayName: ${name}\ndescription: published after its plan\ncategory: examples\nprovider: {name: Tester}\nlicense: MIT\nengines: {mortise: ">=0.1.0"}\n${dependencies}`);
       const packed = await packExtension(src, { outDir: join(lateDir, 'packages') });
-      const before = existsSync(join(lateDir, 'index.yaml'))
-        ? parseRepositoryIndex(readFileSync(join(lateDir, 'index.yaml'), 'utf8'))
-        : parseRepositoryIndex(serializeRepositoryIndex({ apiVersion: 'v1', generated: new Date().toISOString(), entries: {}, categories: [] }));
+      const before = existsSync(join(lateDir, 'index.yaml')) ? parseRepositoryIndex(readFileSync(join(lateDir, 'index.yaml'), 'utf8')) : emptyRepositoryIndex();
       writeFileSync(join(lateDir, 'index.yaml'), serializeRepositoryIndex(addToIndex(before, packed.manifest, { digest: packed.sha256, url: `packages/${name}-${version}.tgz` })));
     };
     type Waiting = Plan & { metadata: { annotations?: Record<string, string> }; status?: { conditions?: Array<{ type: string; reason: string }> } };
