@@ -21,7 +21,7 @@ import { ExtensionObjects } from './extension-objects.js';
 import { accessObjects } from './extension-resources.js';
 import { ownedApi, roleTemplateObjects } from './extension-role-templates.js';
 import { checkInstallable, unmetDependency } from './install-check.js';
-import { DependencyNotInstalled, InstallError, VersionNotOffered } from './install-error.js';
+import { DependencyNotInstalled, InstallError, VersionNotOffered, WaitingInstallError } from './install-error.js';
 import { versionObjectName } from './extension-versions.js';
 import { forceUninstallAnnotation, installSteps, retryAnnotation, uninstallFinalizer, type PlanSpec, type PlanStatus, type State } from './installplan-state.js';
 import { InstallPlanStatusWriter } from './installplan-status.js';
@@ -51,12 +51,7 @@ export interface InstallerDeps {
 }
 
 const backendId = (extension: string, version: string) => backendKey({ extension, version });
-/**
- * The Installed condition's reasons of a failed plan that goes on by itself: no repository offers
- * its version (yet), or a dependency is not installed at a version in its range (yet).
- */
-const versionNotOfferedReason = 'VersionNotOffered';
-const dependencyNotInstalledReason = 'DependencyNotInstalled';
+/** The Installed condition's reason: for a failed plan, why (WaitingInstallError's reasons go on by themselves). */
 const failedBecause = (status: PlanStatus) => status.conditions?.find((c) => c.type === 'Installed')?.reason;
 /** A backend to run: a process (`entry`, run from its package) or a container (`image`). */
 const hasBackend = (manifest: ExtensionManifest) => !!(manifest.backend?.entry || manifest.backend?.image);
@@ -124,7 +119,7 @@ export class InstallPlanController extends Controller {
   private async enqueueAwaitingDependencies(enqueue: (key: string) => void): Promise<void> {
     try {
       for (const p of (await this.d.service.store.list(this.d.service.ref(this.planDef))).items) {
-        if (failedBecause((p.status ?? {}) as PlanStatus) === dependencyNotInstalledReason) enqueue(p.metadata.name!);
+        if (failedBecause((p.status ?? {}) as PlanStatus) === DependencyNotInstalled.reason) enqueue(p.metadata.name!);
       }
     } catch (e) {
       this.logger.warn({ event: 'installplan.list-failed', err: (e as Error).message }, 'could not list the plans waiting for a dependency (the resync will find them)');
@@ -246,11 +241,10 @@ export class InstallPlanController extends Controller {
       }, [{ type: 'Installed', status: 'True', reason: upgrading ? 'Upgraded' : 'Installed' }, { type: 'Enabled', status: spec.enabled === false ? 'False' : 'True', reason: spec.enabled === false ? 'Disabled' : 'Enabled' }]);
       this.logger.info({ event: upgrading ? 'extension.upgraded' : 'extension.installed', extension: name, version }, `${name} ${version} ready`);
     } catch (e) {
-      const goesOn = upgrading ? 'the upgrade goes on' : 'it is installed';
-      const [reason, then] = e instanceof VersionNotOffered ? [versionNotOfferedReason, `; ${goesOn} as soon as a repository offers it`]
-        : e instanceof DependencyNotInstalled ? [dependencyNotInstalledReason, `; ${goesOn} as soon as ${e.dependency} ${e.range} is installed`]
-          : [upgrading ? 'UpgradeFailed' : 'InstallFailed', ''];
-      const message = (e instanceof InstallError || e instanceof ApiError ? e.message : `${(e as Error).message}`) + then;
+      const waiting = e instanceof WaitingInstallError ? e : undefined;
+      const reason = waiting?.reason ?? (upgrading ? 'UpgradeFailed' : 'InstallFailed');
+      const message = (e instanceof InstallError || e instanceof ApiError ? e.message : `${(e as Error).message}`)
+        + (waiting ? `; ${upgrading ? 'the upgrade goes on' : 'it is installed'} as soon as ${waiting.waitsFor}` : '');
       // Roll back what the new version started; the old one (if any) keeps serving.
       if (!upgrading || status.installedVersion !== version) await this.d.runtime.stop(newId).catch(() => undefined);
       if (!upgrading) await this.objects.removeRoutes(name);
@@ -339,9 +333,9 @@ export class InstallPlanController extends Controller {
    * (DependencyNotInstalled). Cheap: a plan waits here at every resync.
    */
   private async nowInstallable(name: string, version: string, reason: string | undefined): Promise<boolean> {
-    if (reason !== versionNotOfferedReason && reason !== dependencyNotInstalledReason) return false;
+    if (reason !== VersionNotOffered.reason && reason !== DependencyNotInstalled.reason) return false;
     const offered = await this.d.service.getStored(this.versionDef, '', versionObjectName(name, version));
-    if (!offered || reason === versionNotOfferedReason) return !!offered;
+    if (!offered || reason === VersionNotOffered.reason) return !!offered;
     const dependencies = (offered.spec as { dependencies?: Record<string, string> }).dependencies;
     return !(await unmetDependency({ service: this.d.service, planDef: this.planDef }, dependencies));
   }
